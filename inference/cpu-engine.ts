@@ -1,0 +1,105 @@
+/**
+ * The CPU engine: Grove's reference forward pass over weights kept in their
+ * stored (quantized) form.
+ */
+import { openGguf } from "./gguf.ts";
+import { configFromMetadata } from "./model-config.ts";
+import { loadWeights, type ModelWeights } from "./weights.ts";
+import {
+  createRunState,
+  embedTokens,
+  forwardLayers,
+  outputLogits,
+  type RunState,
+} from "./reference.ts";
+import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+import type { Engine, Session, StageSession } from "./engine.ts";
+import type { ModelConfig } from "./model-config.ts";
+
+export interface CpuEngineInit {
+  path: string;
+  ctxSize?: number; // default: the model's context length, capped at 4096
+  layerStart?: number;
+  layerEnd?: number;
+  onProgress?: (loaded: number, total: number) => void;
+}
+
+function weightBytes(w: ModelWeights): number {
+  let total = 0;
+  const add = (m?: { data: Uint8Array }) => total += m?.data.byteLength ?? 0;
+  add(w.tokenEmbedding);
+  if (w.output !== w.tokenEmbedding) add(w.output);
+  for (const l of w.layers) [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].forEach(add);
+  return total;
+}
+
+function rewindState(state: RunState, position: number) {
+  if (position < 0 || position > state.position) {
+    throw new Error(`cannot rewind to ${position}: the cache holds ${state.position} positions`);
+  }
+  state.position = position;
+}
+
+export async function loadCpuModel(init: CpuEngineInit) {
+  const started = performance.now();
+  const file = await openGguf(init.path);
+  const embedInfo = file.tensor("token_embd.weight");
+  if (!embedInfo) throw new Error(`${init.path}: tensor "token_embd.weight" is missing`);
+  const config = configFromMetadata(file.metadata, embedInfo.dims[1]);
+  const weights = await loadWeights(file, config, {
+    layerStart: init.layerStart,
+    layerEnd: init.layerEnd,
+    onTensor: (_name, loaded, total) => init.onProgress?.(loaded, total),
+  });
+  const ctxSize = init.ctxSize ?? Math.min(config.contextLength, 4096);
+  return { file, config, weights, ctxSize, loadMs: performance.now() - started };
+}
+
+/** A session over a layer range of a model (a pipeline stage). */
+export function createStageSession(
+  config: ModelConfig,
+  weights: ModelWeights,
+  ctxSize: number,
+): StageSession {
+  const state = createRunState(config, weights, ctxSize);
+  return {
+    get position() {
+      return state.position;
+    },
+    forward: (hidden, n) => forwardLayers(config, weights, state, hidden, n),
+    rewind: (position) => rewindState(state, position),
+  };
+}
+
+export async function createCpuEngine(init: CpuEngineInit): Promise<Engine> {
+  const { file, config, weights, ctxSize, loadMs } = await loadCpuModel(init);
+  const tokenizer = tokenizerFromMetadata(file.metadata);
+  return {
+    info: {
+      backend: "cpu",
+      adapter: `TypeScript reference on ${navigator.hardwareConcurrency} cores (1 used)`,
+      path: init.path,
+      weightBytes: weightBytes(weights),
+      loadMs,
+    },
+    config,
+    metadata: file.metadata,
+    tokenizer,
+    ctxSize,
+    createSession(): Session {
+      const state = createRunState(config, weights, ctxSize);
+      return {
+        get position() {
+          return state.position;
+        },
+        evaluate(tokens) {
+          if (tokens.length === 0) throw new Error("evaluate needs at least one token");
+          const hidden = embedTokens(config, weights, tokens);
+          forwardLayers(config, weights, state, hidden, tokens.length);
+          return outputLogits(config, weights, hidden, tokens.length - 1);
+        },
+        rewind: (position) => rewindState(state, position),
+      };
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * What the rest of Grove sees of a loaded model, whichever backend runs it.
+ */
+import type { GgufValue } from "./gguf.ts";
+import type { ModelConfig } from "./model-config.ts";
+import type { Tokenizer } from "./tokenizer/mod.ts";
+
+export interface EngineInfo {
+  backend: "cpu" | "webgpu";
+  adapter: string; // what runs the arithmetic, in words
+  path: string;
+  weightBytes: number;
+  loadMs: number;
+}
+
+/** One sequence's place in the model: its own KV cache. */
+export interface Session {
+  readonly position: number;
+  /** Feeds `tokens` at the current position; returns the logits after the last one. */
+  evaluate(tokens: readonly number[]): Float32Array;
+  /** Drops the cache from `position` on, so a shared prefix can be kept. */
+  rewind(position: number): void;
+}
+
+/** A contiguous range of layers: hidden states in, hidden states out (pipeline stages). */
+export interface StageSession {
+  readonly position: number;
+  /** Runs the range on `n` new positions of `hidden` (n × dim) in place. */
+  forward(hidden: Float32Array, n: number): void;
+  rewind(position: number): void;
+}
+
+export interface Engine {
+  info: EngineInfo;
+  config: ModelConfig;
+  metadata: Record<string, GgufValue>;
+  tokenizer: Tokenizer;
+  ctxSize: number;
+  createSession(): Session;
+}

@@ -1,0 +1,112 @@
+/**
+ * The generation loop shared by every front end: prefill the prompt, then
+ * sample, stream and stop.
+ */
+import type { Engine, Session } from "./engine.ts";
+import { createSampler, type SamplerOptions } from "./sampler.ts";
+import { createStopMatcher } from "./stop-strings.ts";
+
+export interface GenerateOptions extends Partial<SamplerOptions> {
+  maxTokens?: number; // default: until the context is full
+  stop?: string[];
+  signal?: AbortSignal;
+  session?: Session; // reuse a session (its cache is rewound to 0)
+}
+
+export interface GeneratedToken {
+  id: number;
+  text: string; // the text this token completes; may be "" while a UTF-8 sequence or a possible stop string is held back
+  logprob: number;
+  topLogprobs?: { id: number; logprob: number }[];
+}
+
+export interface GenerationTimings {
+  promptTokens: number;
+  completionTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  prefillTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+
+export interface GenerationResult extends GenerationTimings {
+  finishReason: "stop" | "length" | "cancelled";
+  tail: string; // text held back at the end (a partial stop string that never completed)
+}
+
+const YIELD_EVERY_MS = 15;
+
+/** Lets timers and sockets run (a client's disconnect, say) during a long generation. */
+function breathe(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export async function* generate(
+  engine: Engine,
+  promptTokens: readonly number[],
+  options: GenerateOptions = {},
+): AsyncGenerator<GeneratedToken, GenerationResult> {
+  if (promptTokens.length === 0) throw new Error("the prompt has no tokens");
+  if (promptTokens.length >= engine.ctxSize) {
+    throw new Error(
+      `the prompt has ${promptTokens.length} tokens; the context holds ${engine.ctxSize}`,
+    );
+  }
+  const session = options.session ?? engine.createSession();
+  if (session.position > 0) session.rewind(0);
+  const sampler = createSampler(options);
+  const stops = createStopMatcher(options.stop ?? []);
+  const decoder = engine.tokenizer.createDecoder();
+  const room = engine.ctxSize - promptTokens.length;
+  const maxTokens = Math.min(options.maxTokens ?? room, room);
+  const history = [...promptTokens];
+
+  const t0 = performance.now();
+  let logits = session.evaluate(promptTokens);
+  const prefillMs = performance.now() - t0;
+  const t1 = performance.now();
+  let lastBreath = t1;
+  let completionTokens = 0;
+  let finishReason: GenerationResult["finishReason"] = "length";
+  let stoppedByString = false;
+
+  while (completionTokens < maxTokens) {
+    if (options.signal?.aborted) {
+      finishReason = "cancelled";
+      break;
+    }
+    const pick = sampler.sample(logits, history);
+    completionTokens++;
+    history.push(pick.id);
+    if (engine.tokenizer.isEndOfGeneration(pick.id)) {
+      finishReason = "stop";
+      break;
+    }
+    const { emit, stopped } = stops.push(decoder.push(pick.id));
+    yield { id: pick.id, text: emit, logprob: pick.logprob, topLogprobs: pick.topLogprobs };
+    if (stopped) {
+      finishReason = "stop";
+      stoppedByString = true;
+      break;
+    }
+    if (completionTokens >= maxTokens) break;
+    logits = session.evaluate([pick.id]);
+    if (performance.now() - lastBreath > YIELD_EVERY_MS) {
+      await breathe();
+      lastBreath = performance.now();
+    }
+  }
+  const tail = stoppedByString ? "" : stops.push(decoder.flush()).emit + stops.flush();
+  const decodeMs = performance.now() - t1;
+  const decoded = Math.max(completionTokens - 1, 0); // the first token came from the prefill
+  return {
+    finishReason,
+    tail,
+    promptTokens: promptTokens.length,
+    completionTokens,
+    prefillMs,
+    decodeMs,
+    prefillTokensPerSecond: promptTokens.length / (prefillMs / 1000),
+    decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+  };
+}

@@ -1,0 +1,13 @@
+/** The inference core: GGUF, tokenizers, templates, sampling and the engines. */
+export * from "./ggml-type.ts";
+export { GgufError, openGguf, readTensorData } from "./gguf.ts";
+export type { GgufFile, GgufTensorInfo, GgufValue } from "./gguf.ts";
+export { configFromMetadata, SUPPORTED_ARCHITECTURES } from "./model-config.ts";
+export type { Architecture, ModelConfig } from "./model-config.ts";
+export type { Engine, EngineInfo, Session, StageSession } from "./engine.ts";
+export { createCpuEngine, createStageSession, loadCpuModel } from "./cpu-engine.ts";
+export { generate } from "./generate.ts";
+export type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
+export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+export type { Tokenizer } from "./tokenizer/mod.ts";
+export { dequantize, matVec, quantize } from "./quant/mod.ts";

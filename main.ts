@@ -1,0 +1,63 @@
+/**
+ * Grove's command line: one program, the role picked by the command.
+ */
+import { generateCommand } from "./cli/generate.ts";
+import { tokenizeCommand } from "./cli/tokenize.ts";
+import { CliError } from "./cli/errors.ts";
+
+const USAGE = `usage: grove <command> [flags]
+
+commands:
+  relay      the relay: Nostr relay, membership, mesh admission, rendezvous
+  serve      a serving node: loads a model and offers it to members (--gpu for WebGPU)
+  consume    a client node: a local OpenAI-compatible endpoint backed by the mesh
+  demo       relay + serving node + client node in one process
+  members    membership administration: add|remove|list
+  generate   --model REF [--prompt TEXT] [-n N] [--temp T] [--seed S] [--gpu]
+  tokenize   --model REF  (text on stdin, token ids on stdout)
+`;
+
+/** Roles of SPEC §1 that later work brings; until then they say so and fail. */
+const NOT_YET: Record<string, string> = {
+  relay: "the relay is not built yet in this version of Grove",
+  serve: "serving nodes are not built yet in this version of Grove",
+  consume: "client nodes are not built yet in this version of Grove",
+  members: "membership administration comes with the relay, which is not built yet",
+};
+
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  if (!command || command === "help" || command === "--help" || command === "-h") {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  try {
+    switch (command) {
+      case "generate":
+        return await generateCommand(rest);
+      case "tokenize":
+        return await tokenizeCommand(rest);
+      case "demo":
+        // Until the mesh exists, the demo is a local generation on the embedded default model.
+        console.error("grove demo: the mesh is not built yet; generating locally with stories260K");
+        return await generateCommand(["--model", "stories260K", "-n", "120", ...rest]);
+      default:
+        if (command in NOT_YET) {
+          console.error(`grove ${command}: ${NOT_YET[command]}`);
+          return 2;
+        }
+        console.error(`grove: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof CliError) {
+      console.error(`grove ${command}: ${err.message}`);
+      return 2;
+    }
+    console.error(`grove ${command}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+}
+
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
