@@ -1,0 +1,247 @@
+// Regenerates tests/reference/*.json: what llama.cpp predicts for each GGUF file Grove is tested
+// on, one JSON file per model. Run from the repository root:
+//
+//   XDG_RUNTIME_DIR=/tmp npx deno run -A models/make-references.ts [name...]
+//
+// GROVE_MODEL_PATH points at the shared model folder (default ../shared/models). With names, only
+// those references are rewritten.
+
+import { llamaReference, type LlamaReferenceResult } from "./llama-reference.ts";
+
+export interface ReferencePrompt {
+  name: string;
+  /** What the tokens say, for readers; the tokens are what is run. */
+  text: string;
+  promptTokens: number[];
+}
+
+export interface ReferenceSpec {
+  /** Also the JSON file's name: tests/reference/<name>.json. */
+  name: string;
+  /** Where the GGUF file is; generated models would be built here first. */
+  path: () => Promise<string> | string;
+  prompts: ReferencePrompt[];
+  steps: number;
+  topN: number;
+}
+
+/** One prediction: the greedy token, its log-prob, and the top tokens as [id, logprob] pairs. */
+export interface ReferenceStep {
+  token: number;
+  logprob: number;
+  top: [number, number][];
+}
+
+export interface ReferenceRun extends ReferencePrompt {
+  /** The greedy continuation, one token per entry of `steps`. */
+  tokens: number[];
+  steps: ReferenceStep[];
+}
+
+export interface ReferenceFile {
+  model: string;
+  /** sha256 of the GGUF file the references were made from; tests skip on a mismatch. */
+  sha256: string;
+  llamaVersion: string;
+  systemInfo: string;
+  settings: Record<string, string | number | boolean>;
+  /** Values are natural-log softmax over the vocabulary, not raw logits (see llama-reference). */
+  values: "logprob";
+  runs: ReferenceRun[];
+}
+
+export function sharedModelPath(file: string): string {
+  const base = Deno.env.get("GROVE_MODEL_PATH") ??
+    new URL("../../shared/models", import.meta.url).pathname;
+  return `${base.replace(/\/$/, "")}/${file}`;
+}
+
+export function referencePath(name: string): string {
+  return new URL(`../tests/reference/${name}.json`, import.meta.url).pathname;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export const REFERENCE_SPECS: ReferenceSpec[] = [
+  {
+    name: "stories260K",
+    path: () => sharedModelPath("stories260K.gguf"),
+    prompts: [
+      { name: "bos", text: "<s>", promptTokens: [1] },
+      {
+        // Tokenized by llama.cpp itself (SentencePiece, leading space added).
+        name: "sentence",
+        text: "<s> Tom and his dog went to the",
+        promptTokens: [1, 274, 287, 269, 345, 400, 428, 263, 377, 267, 265],
+      },
+    ],
+    steps: 40,
+    topN: 10,
+  },
+];
+
+// Generated test models: every architecture × weight type Grove's forward pass supports, built
+// deterministically by models/test-models.ts (engineer A's; its flags are assumed from the brief
+// and may need adjusting). Small on purpose: references must regenerate in seconds.
+export const TEST_MODEL_ARCHES = ["llama", "qwen2", "qwen3"];
+export const TEST_MODEL_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"];
+const TEST_MODEL_FLAGS = ["--dim", "256", "--layers", "2", "--ffn", "512"];
+const TEST_MODELS_SCRIPT = new URL("./test-models.ts", import.meta.url).pathname;
+
+export function testModelArgs(arch: string, type: string, out: string): string[] {
+  return [
+    ...["run", "-A", TEST_MODELS_SCRIPT, "--arch", arch, "--type", type],
+    ...[...TEST_MODEL_FLAGS, "--out", out],
+  ];
+}
+
+async function buildTestModel(arch: string, type: string): Promise<string> {
+  const out = `${await Deno.makeTempDir({ prefix: "grove-ref-" })}/test-${arch}-${type}.gguf`;
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: testModelArgs(arch, type, out),
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `make-references: test-models.ts --arch ${arch} --type ${type} failed: ` +
+        new TextDecoder().decode(stderr),
+    );
+  }
+  return out;
+}
+
+function testModelSpecs(): ReferenceSpec[] {
+  return TEST_MODEL_ARCHES.flatMap((arch) =>
+    TEST_MODEL_TYPES.map((type) => ({
+      name: `test-${arch}-${type.toLowerCase()}`,
+      path: () => buildTestModel(arch, type),
+      // Ids valid in any vocabulary the builder makes; llama.cpp adds no BOS to raw ids.
+      prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
+      steps: 40,
+      topN: 10,
+    }))
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Every reference; the generated models only once their builder exists. */
+export async function allReferenceSpecs(): Promise<ReferenceSpec[]> {
+  return [...REFERENCE_SPECS, ...(await exists(TEST_MODELS_SCRIPT) ? testModelSpecs() : [])];
+}
+
+// float32 values round-trip through 9 significant digits; more would only add noise to diffs.
+function f32(x: number): number {
+  return Number(x.toPrecision(9));
+}
+
+function toRun(prompt: ReferencePrompt, result: LlamaReferenceResult): ReferenceRun {
+  return {
+    ...prompt,
+    tokens: result.tokens,
+    steps: result.steps.map((s) => ({
+      token: s.token,
+      logprob: f32(s.logprob),
+      top: s.top.map((t): [number, number] => [t.id, f32(t.logprob)]),
+    })),
+  };
+}
+
+/** Runs llama.cpp for every prompt of one spec and returns the reference file's content. */
+export async function makeReference(spec: ReferenceSpec): Promise<ReferenceFile> {
+  const path = await spec.path();
+  const runs: ReferenceRun[] = [];
+  let last: LlamaReferenceResult | undefined;
+  for (const prompt of spec.prompts) {
+    last = await llamaReference(path, {
+      promptTokens: prompt.promptTokens,
+      steps: spec.steps,
+      topN: spec.topN,
+      threads: 1,
+    });
+    runs.push(toRun(prompt, last));
+  }
+  if (last === undefined) throw new Error(`make-references: ${spec.name} has no prompts`);
+  return {
+    model: path.slice(path.lastIndexOf("/") + 1),
+    sha256: await sha256File(path),
+    llamaVersion: last.llamaVersion,
+    systemInfo: last.systemInfo,
+    settings: last.settings,
+    values: "logprob",
+    runs,
+  };
+}
+
+// Pairs stay on one line; `deno fmt` (run after writing, so `deno fmt --check` passes on the
+// committed files) then breaks up whatever is wider than the project's line width.
+function formatReference(file: ReferenceFile): string {
+  const { runs, ...head } = file;
+  const headJson = JSON.stringify(head, null, 2).slice(0, -2);
+  const runJson = runs.map((run) => {
+    const { steps, tokens, ...rest } = run;
+    const restJson = JSON.stringify(rest, null, 2).slice(0, -2).replaceAll("\n", "\n    ");
+    const stepLines = steps.map((s) => `        ${JSON.stringify(s)}`).join(",\n");
+    return `    ${restJson},\n      "tokens": ${JSON.stringify(tokens)},\n` +
+      `      "steps": [\n${stepLines}\n      ]\n    }`;
+  });
+  return `${headJson},\n  "runs": [\n${runJson.join(",\n")}\n  ]\n}\n`;
+}
+
+async function denoFmt(path: string): Promise<void> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--quiet", path],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `make-references: deno fmt ${path} failed: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+async function main(names: string[]): Promise<void> {
+  const all = await allReferenceSpecs();
+  const unknown = names.filter((n) => !all.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    throw new Error(
+      `make-references: unknown reference(s) ${unknown.join(", ")}; known: ` +
+        all.map((s) => s.name).join(", "),
+    );
+  }
+  const specs = all.filter((s) => names.length === 0 || names.includes(s.name));
+  await Deno.mkdir(new URL("../tests/reference/", import.meta.url), { recursive: true });
+  // One model llama.cpp rejects should not hide the others: report all failures at the end.
+  const failures: string[] = [];
+  for (const spec of specs) {
+    const started = performance.now();
+    try {
+      const file = await makeReference(spec);
+      await Deno.writeTextFile(referencePath(spec.name), formatReference(file));
+      await denoFmt(referencePath(spec.name));
+      const ms = (performance.now() - started).toFixed(0);
+      console.log(`${referencePath(spec.name)}: ${file.runs.length} runs, ${ms} ms`);
+    } catch (e) {
+      failures.push(`${spec.name}: ${e instanceof Error ? e.message : String(e)}`);
+      console.error(`FAILED ${failures[failures.length - 1]}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new Error(`make-references: ${failures.length} failed:\n${failures.join("\n")}`);
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { runGrove } from "./helpers.ts";
+
+const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+
+Deno.test("generate: greedy stories260K tells the known story", async () => {
+  const r = await runGrove(["generate", "--model", "stories260K", "--prompt", "", "-n", "60", "--temp", "0"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.trimStart().startsWith(STORY), `got: ${r.stdout}`);
+  assert.match(r.stderr, /backend: cpu/);
+  assert.match(r.stderr, /prompt 1 tokens, generated 60/);
+  assert.match(r.stderr, /decode [0-9.]+ tok\/s/);
+});
+
+Deno.test("generate: the same seed gives the same text, another seed another", async () => {
+  const args = ["generate", "--model", "stories260K", "--prompt", "Once", "-n", "30", "--temp", "1"];
+  const a = await runGrove([...args, "--seed", "7"]);
+  const b = await runGrove([...args, "--seed", "7"]);
+  const c = await runGrove([...args, "--seed", "8"]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(a.stdout, b.stdout);
+  assert.notEqual(a.stdout, c.stdout);
+});
+
+Deno.test("tokenize: prints ids on one line, BOS first", async () => {
+  const r = await runGrove(["tokenize", "--model", "stories260K"], { stdin: "Once upon a time" });
+  assert.equal(r.code, 0, r.stderr);
+  const ids = r.stdout.trim().split(" ").map(Number);
+  assert.equal(ids[0], 1);
+  assert.ok(ids.length > 2 && ids.every((n) => Number.isInteger(n) && n >= 0 && n < 512));
+});
+
+Deno.test("cli: bad flags and missing models are clear errors", async () => {
+  const bad = await runGrove(["generate", "--model", "stories260K", "-n", "lots"]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /-n "lots" is not a valid value/);
+  const missing = await runGrove(["generate", "--model", "./nowhere/none.gguf"]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /nowhere\/none\.gguf/);
+  const noModel = await runGrove(["generate"]);
+  assert.equal(noModel.code, 2);
+  assert.match(noModel.stderr, /--model is required/);
+  const unknown = await runGrove(["fly"]);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown command "fly"/);
+});
+
+Deno.test("cli: roles not built yet say so and exit non-zero", async () => {
+  for (const role of ["relay", "serve", "consume", "members"]) {
+    const r = await runGrove([role]);
+    assert.equal(r.code, 2, role);
+    assert.match(r.stderr, /not built yet/);
+  }
+  const gpu = await runGrove(["generate", "--model", "stories260K", "--gpu", "-n", "1"]);
+  assert.equal(gpu.code, 2);
+  assert.match(gpu.stderr, /WebGPU engine is not available/);
+});
