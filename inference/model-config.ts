@@ -58,7 +58,9 @@ export function configFromMetadata(
   const kvHeads = num(meta, k("attention.head_count_kv"), heads);
   const headDim = num(meta, k("attention.key_length"), dim / heads);
   if (!Number.isInteger(headDim) || heads % kvHeads !== 0) {
-    throw new Error(`inconsistent attention shape: dim ${dim}, heads ${heads}, kv heads ${kvHeads}`);
+    throw new Error(
+      `inconsistent attention shape: dim ${dim}, heads ${heads}, kv heads ${kvHeads}`,
+    );
   }
   const scalingType = meta[k("rope.scaling.type")];
   const ropeScale = scalingType === "linear" ? num(meta, k("rope.scaling.factor"), 1) : 1;

@@ -19,7 +19,11 @@ export interface RunState {
   scores: Float32Array; // (ctxSize) attention scores of one head
 }
 
-export function createRunState(config: ModelConfig, weights: ModelWeights, ctxSize: number): RunState {
+export function createRunState(
+  config: ModelConfig,
+  weights: ModelWeights,
+  ctxSize: number,
+): RunState {
   const layers = weights.layerEnd - weights.layerStart;
   const kvK = config.kvHeads * config.headDim;
   const kvV = config.kvHeads * config.valueDim;
@@ -110,7 +114,13 @@ export function embedTokens(config: ModelConfig, weights: ModelWeights, tokens: 
     if (!Number.isInteger(t) || t < 0 || t >= config.vocabSize) {
       throw new Error(`token id ${t} is outside the vocabulary (0..${config.vocabSize - 1})`);
     }
-    dequantizeRow(emb.type, emb.data.subarray(t * rowBytes, (t + 1) * rowBytes), emb.cols, out, i * config.dim);
+    dequantizeRow(
+      emb.type,
+      emb.data.subarray(t * rowBytes, (t + 1) * rowBytes),
+      emb.cols,
+      out,
+      i * config.dim,
+    );
   });
   return out;
 }
@@ -150,7 +160,9 @@ export function forwardLayers(
   const { dim, heads, kvHeads, headDim, valueDim, ffn, normEps } = config;
   const pos0 = state.position;
   if (pos0 + n > state.ctxSize) {
-    throw new Error(`context full: ${pos0} + ${n} positions exceed the context size ${state.ctxSize}`);
+    throw new Error(
+      `context full: ${pos0} + ${n} positions exceed the context size ${state.ctxSize}`,
+    );
   }
   const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
   const group = heads / kvHeads;
@@ -180,8 +192,16 @@ export function forwardLayers(
 
     for (let t = 0; t < n; t++) {
       // per-head norm of queries and keys (qwen3), then rotate by position
-      if (w.qNorm) for (let h = 0; h < heads; h++) rmsNorm(q, q, w.qNorm, normEps, headDim, t * qDim + h * headDim);
-      if (w.kNorm) for (let h = 0; h < kvHeads; h++) rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
+      if (w.qNorm) {
+        for (let h = 0; h < heads; h++) {
+          rmsNorm(q, q, w.qNorm, normEps, headDim, t * qDim + h * headDim);
+        }
+      }
+      if (w.kNorm) {
+        for (let h = 0; h < kvHeads; h++) {
+          rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
+        }
+      }
       rope(q, t * qDim, heads, headDim, pos0 + t, config, weights.ropeFreqFactors);
       rope(k, t * kDim, kvHeads, headDim, pos0 + t, config, weights.ropeFreqFactors);
       keyCache.set(k.subarray(t * kDim, (t + 1) * kDim), (pos0 + t) * kDim);

@@ -111,7 +111,15 @@ export async function loadWeights(
       names.push(`blk.${l}.${t}.weight`);
     }
     for (const t of ["ffn_gate", "ffn_up", "ffn_down"]) names.push(`blk.${l}.${t}.weight`);
-    for (const t of ["attn_q.bias", "attn_k.bias", "attn_v.bias", "attn_q_norm.weight", "attn_k_norm.weight"]) {
+    for (
+      const t of [
+        "attn_q.bias",
+        "attn_k.bias",
+        "attn_v.bias",
+        "attn_q_norm.weight",
+        "attn_k_norm.weight",
+      ]
+    ) {
       optional(`blk.${l}.${t}`);
     }
   }
@@ -163,7 +171,9 @@ export async function loadWeights(
   }
   const tokenEmbedding = loaded.get("token_embd.weight") as Matrix | undefined;
   if (tokenEmbedding) expectShape(tokenEmbedding, vocabSize, dim);
-  const output = last ? (loaded.get("output.weight") as Matrix | undefined) ?? tokenEmbedding : undefined;
+  const output = last
+    ? (loaded.get("output.weight") as Matrix | undefined) ?? tokenEmbedding
+    : undefined;
   if (output) expectShape(output, vocabSize, dim);
   return {
     layerStart,
