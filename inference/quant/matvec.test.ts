@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../ggml-type.ts";
+import { dequantize, quantize } from "./codec.ts";
+import { matVec, matVecBatch } from "./matvec.ts";
+
+function randoms(n: number, seed: number): Float32Array {
+  let s = seed;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  return new Float32Array(n).map(() => r() * 2 + r() * r());
+}
+
+/** Reference: decode the whole matrix, then dot each row in double precision. */
+function reference(type: GgmlType, w: Uint8Array, rows: number, cols: number, x: Float32Array) {
+  const m = dequantize(type, w, rows * cols);
+  const out = new Float64Array(rows);
+  const scale = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      out[r] += m[r * cols + j] * x[j];
+      scale[r] += Math.abs(m[r * cols + j] * x[j]);
+    }
+  }
+  return { out, scale };
+}
+
+for (const type of SUPPORTED_WEIGHT_TYPES) {
+  Deno.test(`matVec ${ggmlTypeName(type)} equals dequantize-then-dot for odd row counts`, () => {
+    for (const [rows, cols] of [[1, 256], [3, 512], [7, 768]]) {
+      const w = quantize(type, randoms(rows * cols, rows + cols), cols);
+      const x = randoms(cols, 17 * rows);
+      const out = new Float32Array(rows);
+      matVec(type, w, rows, cols, x, out);
+      const ref = reference(type, w, rows, cols, x);
+      for (let r = 0; r < rows; r++) {
+        const tol = 1e-6 * ref.scale[r] + 1e-30;
+        assert.ok(
+          Math.abs(out[r] - ref.out[r]) <= tol,
+          `${rows}x${cols} row ${r}: ${out[r]} vs ${ref.out[r]}`,
+        );
+      }
+    }
+  });
+
+  Deno.test(`matVecBatch ${ggmlTypeName(type)} equals matVec per input vector`, () => {
+    const [rows, cols, n] = [5, 512, 3];
+    const w = quantize(type, randoms(rows * cols, 9), cols);
+    const xs = randoms(n * cols, 10);
+    const out = new Float32Array(n * rows);
+    matVecBatch(type, w, rows, cols, xs, n, out);
+    const one = new Float32Array(rows);
+    for (let v = 0; v < n; v++) {
+      matVec(type, w, rows, cols, xs.subarray(v * cols, (v + 1) * cols), one);
+      for (let r = 0; r < rows; r++) {
+        assert.ok(
+          Math.abs(out[v * rows + r] - one[r]) <= 1e-5 * (Math.abs(one[r]) + 1),
+          `v${v} r${r}`,
+        );
+      }
+    }
+  });
+}
+
+Deno.test("matVec reads weights at any byte offset of their buffer", () => {
+  const [rows, cols] = [3, 64];
+  const x = randoms(cols, 2);
+  for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q8_0]) {
+    const w = quantize(type, randoms(rows * cols, 1), cols);
+    const shifted = new Uint8Array(w.length + 3);
+    shifted.set(w, 1);
+    const a = new Float32Array(rows);
+    const b = new Float32Array(rows);
+    matVec(type, w, rows, cols, x, a);
+    matVec(type, shifted.subarray(1), rows, cols, x, b);
+    assert.deepEqual(b, a, ggmlTypeName(type));
+  }
+});
+
+Deno.test("matVec names the problem when shapes do not fit", () => {
+  const w = new Uint8Array(18 * 2);
+  const out = new Float32Array(2);
+  assert.throws(() => matVec(GgmlType.Q4_0, w, 2, 48, new Float32Array(48), out), /whole blocks/);
+  assert.throws(() => matVec(GgmlType.Q4_0, w, 3, 32, new Float32Array(32), out), /needs 54 bytes/);
+  assert.throws(() => matVec(GgmlType.Q4_0, w, 2, 32, new Float32Array(31), out), /input has 31/);
+  assert.throws(
+    () => matVec(GgmlType.Q4_0, w, 2, 32, new Float32Array(32), new Float32Array(1)),
+    /output/,
+  );
+  assert.throws(
+    () => matVec(GgmlType.Q2_K, new Uint8Array(84), 1, 256, new Float32Array(256), out),
+    /Q2_K/,
+  );
+});

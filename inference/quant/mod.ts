@@ -1,0 +1,5 @@
+/** ggml weight types on the CPU: exact codecs and fused matrix-vector products. */
+export { bytesFor, dequantize, dequantizeRow, quantize } from "./codec.ts";
+export { f32ToFp16, fp16ToF32 } from "./fp16.ts";
+export { bf16ToF32, f32ToBf16 } from "./bf16.ts";
+export { matVec, matVecBatch } from "./matvec.ts";
