@@ -1,0 +1,131 @@
+/**
+ * Converts a GGUF's weight matrices to another type, tensor by tensor: the
+ * output is streamed, so memory holds one tensor (as f32) at a time.
+ *
+ * Which tensors change: every tensor of 2 or more dimensions whose name ends
+ * in ".weight" (token_embd and output included); 1-D tensors (norms, biases)
+ * are left as they are. A matrix whose row length does not fill whole blocks
+ * of the target type falls back, as llama.cpp's quantizer does, but within
+ * the types Grove computes with: a K-quant (blocks of 256) falls back to
+ * Q8_0 (llama.cpp picks Q5_0/Q5_1/Q8_0; Grove has no Q5_0/Q5_1), and a row
+ * that still does not fit (not a multiple of 32) keeps F32, which is exact
+ * (llama.cpp would pick F16 or refuse).
+ *
+ * CLI: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
+ */
+import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/ggml-type.ts";
+import { type GgufTensorInfo, openGguf, readTensorData } from "../inference/gguf.ts";
+import { dequantize, quantize } from "../inference/quant/mod.ts";
+import { type TensorSpec, typedMetadata, u32, writeGguf } from "./gguf-writer.ts";
+
+/** The target types, as `general.file_type` names them. */
+export const QUANTIZE_TYPES = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.Q4_K,
+  GgmlType.Q5_K,
+  GgmlType.Q6_K,
+] as const;
+
+/**
+ * llama.cpp's `llama_ftype` for a file whose matrices are all `type`. Files
+ * made here use one type throughout, so the K-quants map to the "_S" mixes.
+ */
+const FILE_TYPES: Partial<Record<GgmlType, number>> = {
+  [GgmlType.F32]: 0, // LLAMA_FTYPE_ALL_F32
+  [GgmlType.F16]: 1, // MOSTLY_F16
+  [GgmlType.Q4_0]: 2, // MOSTLY_Q4_0
+  [GgmlType.Q8_0]: 7, // MOSTLY_Q8_0
+  [GgmlType.Q4_K]: 14, // MOSTLY_Q4_K_S
+  [GgmlType.Q5_K]: 16, // MOSTLY_Q5_K_S
+  [GgmlType.Q6_K]: 18, // MOSTLY_Q6_K
+  [GgmlType.BF16]: 32, // MOSTLY_BF16
+};
+
+export function llamaFileType(type: GgmlType): number {
+  const ftype = FILE_TYPES[type];
+  if (ftype === undefined) throw new Error(`no llama.cpp file type for ${ggmlTypeName(type)}`);
+  return ftype;
+}
+
+/** True for the types that carry a quantization (block) layout. */
+export function isQuantized(type: GgmlType): boolean {
+  return (blockGeometry(type)?.blockSize ?? 1) > 1;
+}
+
+/** The type a matrix with rows of `rowLength` gets when `type` is asked for. */
+export function targetTypeFor(type: GgmlType, rowLength: number): GgmlType {
+  const fits = (t: GgmlType) => rowLength % (blockGeometry(t)?.blockSize ?? 1) === 0;
+  if (fits(type)) return type;
+  if (fits(GgmlType.Q8_0) && [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K].includes(type)) {
+    return GgmlType.Q8_0;
+  }
+  return GgmlType.F32;
+}
+
+export interface QuantizedTensor {
+  name: string;
+  from: GgmlType;
+  to: GgmlType;
+}
+
+function parseType(name: string): GgmlType {
+  const type = GgmlType[name.toUpperCase() as keyof typeof GgmlType];
+  if (type === undefined || !(QUANTIZE_TYPES as readonly GgmlType[]).includes(type)) {
+    const names = QUANTIZE_TYPES.map((t) => ggmlTypeName(t)).join(", ");
+    throw new Error(`unknown target type "${name}"; choose one of ${names}`);
+  }
+  return type;
+}
+
+function isMatrix(t: GgufTensorInfo): boolean {
+  return t.dims.length >= 2 && t.name.endsWith(".weight");
+}
+
+/**
+ * Writes `outPath`: `inPath` with its weight matrices converted to `type`.
+ * Returns what happened to each tensor (fallbacks show as `to !== type`).
+ */
+export async function quantizeGguf(
+  inPath: string,
+  outPath: string,
+  type: GgmlType | string,
+): Promise<QuantizedTensor[]> {
+  const target = typeof type === "string" ? parseType(type) : type;
+  llamaFileType(target);
+  const src = await openGguf(inPath);
+  const report: QuantizedTensor[] = [];
+  const tensors: TensorSpec[] = src.tensors.map((t) => {
+    const to = isMatrix(t) ? targetTypeFor(target, t.dims[0]) : t.type;
+    report.push({ name: t.name, from: t.type, to });
+    const data = async () => {
+      const raw = await readTensorData(src, t);
+      if (to === t.type) return raw;
+      const n = t.dims.reduce((a, b) => a * b, 1);
+      return quantize(to, dequantize(t.type, raw, n), t.dims[0]);
+    };
+    return { name: t.name, dims: t.dims, type: to, data };
+  });
+  const metadata = typedMetadata(src);
+  metadata["general.file_type"] = u32(llamaFileType(target));
+  if (isQuantized(target)) metadata["general.quantization_version"] = u32(2);
+  await writeGguf(outPath, { metadata, tensors });
+  return report;
+}
+
+if (import.meta.main) {
+  const [inPath, outPath, type] = Deno.args;
+  if (!inPath || !outPath || !type) {
+    console.error("usage: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf TYPE");
+    Deno.exit(2);
+  }
+  const report = await quantizeGguf(inPath, outPath, type);
+  for (const r of report.filter((r) => r.from !== r.to)) {
+    console.log(`${r.name}: ${ggmlTypeName(r.from)} -> ${ggmlTypeName(r.to)}`);
+  }
+  const kept = report.filter((r) => r.from === r.to).length;
+  console.log(`wrote ${outPath} (${kept} of ${report.length} tensors kept their type)`);
+}
