@@ -80,7 +80,8 @@ export const MIN_VALUE_BYTES: Record<GgufValueType, number> = {
 };
 
 const CHUNK = 1 << 20;
-const utf8 = new TextDecoder();
+// ignoreBOM: a token that is exactly U+FEFF (llama and phi-3 vocabs have one) must survive.
+const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * A read cursor over a file with a refillable window. The `...Now` reads are

@@ -1,7 +1,15 @@
 /** The inference core: GGUF, tokenizers, templates, sampling and the engines. */
 export * from "./ggml-type.ts";
-export { GgufError, openGguf, readTensorData } from "./gguf.ts";
-export type { GgufFile, GgufTensorInfo, GgufValue } from "./gguf.ts";
+export {
+  GGUF_DEFAULT_ALIGNMENT,
+  GGUF_MAGIC,
+  GgufError,
+  GgufValueType,
+  MIN_VALUE_BYTES,
+  openGguf,
+  readTensorData,
+} from "./gguf.ts";
+export type { GgufFile, GgufTensorInfo, GgufValue, GgufValueKind } from "./gguf.ts";
 export { configFromMetadata, SUPPORTED_ARCHITECTURES } from "./model-config.ts";
 export type { Architecture, ModelConfig } from "./model-config.ts";
 export type { Engine, EngineInfo, Session, StageSession } from "./engine.ts";
@@ -10,4 +18,9 @@ export { generate } from "./generate.ts";
 export type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
 export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 export type { Tokenizer } from "./tokenizer/mod.ts";
-export { dequantize, matVec, quantize } from "./quant/mod.ts";
+export { dequantize, matVec, matVecBatch, quantize } from "./quant/mod.ts";
+export { createRng } from "./rng.ts";
+export { createSampler } from "./sampler.ts";
+export type { SamplerOptions } from "./sampler.ts";
+export { renderChat } from "./chat-template.ts";
+export type { ChatMessage } from "./chat-template.ts";

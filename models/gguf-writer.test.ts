@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/ggml-type.ts";
-import { GgufValueType as V, openGguf, readTensorData } from "../inference/gguf.ts";
+import { GgmlType } from "../inference/mod.ts";
+import { GgufValueType as V, openGguf, readTensorData } from "../inference/mod.ts";
 import {
   arr,
   bool,

@@ -2,7 +2,7 @@
 // committed reference file must still be what the harness produces.
 
 import assert from "node:assert/strict";
-import { gguf } from "@huggingface/gguf";
+import { openGguf } from "../inference/mod.ts";
 import { llamaReference } from "./llama-reference.ts";
 import {
   makeReference,
@@ -22,7 +22,7 @@ const STORY =
 
 // SentencePiece pieces with ▁ for spaces; enough to read this model's output, nothing more.
 async function decoder(path: string): Promise<(ids: number[]) => string> {
-  const { metadata } = await gguf(path, { allowLocalFile: true });
+  const { metadata } = await openGguf(path);
   const pieces = metadata["tokenizer.ggml.tokens"];
   if (!Array.isArray(pieces)) throw new Error(`${path} has no tokenizer.ggml.tokens`);
   return (ids) => ids.map((id) => String(pieces[id])).join("").replaceAll("\u2581", " ").trim();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/ggml-type.ts";
-import { type GgufFile, openGguf, readTensorData } from "../inference/gguf.ts";
-import { dequantize } from "../inference/quant/mod.ts";
+import { GgmlType } from "../inference/mod.ts";
+import { type GgufFile, openGguf, readTensorData } from "../inference/mod.ts";
+import { dequantize } from "../inference/mod.ts";
 import { quantizeGguf, targetTypeFor } from "./quantize-gguf.ts";
 import { writeTestModel } from "./test-models.ts";
 

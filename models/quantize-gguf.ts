@@ -13,9 +13,9 @@
  *
  * CLI: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
  */
-import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/ggml-type.ts";
-import { type GgufTensorInfo, openGguf, readTensorData } from "../inference/gguf.ts";
-import { dequantize, quantize } from "../inference/quant/mod.ts";
+import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/mod.ts";
+import { type GgufTensorInfo, openGguf, readTensorData } from "../inference/mod.ts";
+import { dequantize, quantize } from "../inference/mod.ts";
 import { type TensorSpec, typedMetadata, u32, writeGguf } from "./gguf-writer.ts";
 
 /** The target types, as `general.file_type` names them. */

@@ -17,10 +17,10 @@
  *        --layers 2 --heads 4 --kv-heads 2 --ffn 512 [--head-dim 64] \
  *        [--seed 1] [--tied] [--context 512] --out FILE
  */
-import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/ggml-type.ts";
-import { openGguf } from "../inference/gguf.ts";
-import { quantize } from "../inference/quant/mod.ts";
-import { createRng } from "../inference/rng.ts";
+import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/mod.ts";
+import { openGguf } from "../inference/mod.ts";
+import { quantize } from "../inference/mod.ts";
+import { createRng } from "../inference/mod.ts";
 import {
   f32,
   type MetaValue,

@@ -1,0 +1,112 @@
+/**
+ * The GGUF files Grove is checked against llama.cpp on: the shared
+ * stories260K fixture, Grove's own re-quantizations of it, and generated test
+ * models of every architecture × weight type. Each is rebuilt
+ * deterministically, so the references in tests/reference/ name a sha256
+ * that a rebuild must reproduce.
+ */
+import { GgmlType } from "../inference/mod.ts";
+import { quantizeGguf } from "./quantize-gguf.ts";
+import { type TestArch, writeTestModel } from "./test-models.ts";
+
+export interface ReferencePrompt {
+  name: string;
+  /** What the tokens say, for readers; the tokens are what is run. */
+  text: string;
+  promptTokens: number[];
+}
+
+export interface ReferenceModel {
+  /** Also the reference file's name: tests/reference/<name>.json. */
+  name: string;
+  /** Puts the GGUF file in `dir` (or finds it) and returns its path. */
+  build: (dir: string) => Promise<string>;
+  prompts: ReferencePrompt[];
+  steps: number;
+  topN: number;
+}
+
+/** The shared fixtures folder: the first folder of GROVE_MODEL_PATH, else ../shared/models. */
+export function sharedModelPath(file: string): string {
+  const base = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ||
+    new URL("../../shared/models", import.meta.url).pathname;
+  return `${base.replace(/\/$/, "")}/${file}`;
+}
+
+const STORY_PROMPTS: ReferencePrompt[] = [
+  { name: "bos", text: "<s>", promptTokens: [1] },
+  {
+    // Tokenized by llama.cpp itself (SentencePiece, leading space added).
+    name: "sentence",
+    text: "<s> Tom and his dog went to the",
+    promptTokens: [1, 274, 287, 269, 345, 400, 428, 263, 377, 267, 265],
+  },
+];
+
+const stories = (type?: GgmlType): ReferenceModel => ({
+  name: type === undefined ? "stories260K" : `stories260K-${GgmlType[type].toLowerCase()}`,
+  build: async (dir) => {
+    const source = sharedModelPath("stories260K.gguf");
+    if (type === undefined) return source;
+    const out = `${dir}/stories260K-${GgmlType[type]}.gguf`;
+    await quantizeGguf(source, out, type);
+    return out;
+  },
+  prompts: STORY_PROMPTS,
+  steps: 40,
+  topN: 10,
+});
+
+export const TEST_MODEL_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3"];
+export const TEST_MODEL_TYPES: readonly GgmlType[] = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.Q4_K,
+  GgmlType.Q5_K,
+  GgmlType.Q6_K,
+];
+
+/**
+ * Small on purpose (references regenerate in seconds), yet covering GQA,
+ * a head width other than dim / heads (qwen3) and tied embeddings (qwen3).
+ */
+function testModelShape(arch: TestArch) {
+  return arch === "qwen3"
+    ? { dim: 256, layers: 2, heads: 8, kvHeads: 4, headDim: 64, ffn: 512, tiedEmbeddings: true }
+    : { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 };
+}
+
+const testModel = (arch: TestArch, type: GgmlType): ReferenceModel => {
+  const name = `test-${arch}-${GgmlType[type].toLowerCase()}`;
+  return {
+    name,
+    build: async (dir) => {
+      const out = `${dir}/${name}.gguf`;
+      await writeTestModel(out, {
+        arch,
+        type,
+        seed: 1,
+        vocabFrom: sharedModelPath("stories260K.gguf"),
+        ...testModelShape(arch),
+      });
+      return out;
+    },
+    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
+    steps: 40,
+    topN: 10,
+  };
+};
+
+export const REFERENCE_MODELS: readonly ReferenceModel[] = [
+  stories(),
+  stories(GgmlType.Q8_0),
+  stories(GgmlType.Q4_0),
+  ...TEST_MODEL_ARCHES.flatMap((arch) => TEST_MODEL_TYPES.map((type) => testModel(arch, type))),
+];
+
+export function referenceModel(name: string): ReferenceModel | undefined {
+  return REFERENCE_MODELS.find((m) => m.name === name);
+}
