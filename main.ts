@@ -59,5 +59,4 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-
 if (import.meta.main) Deno.exit(await main(Deno.args));

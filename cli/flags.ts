@@ -23,6 +23,8 @@ export function numberFlag(
 ): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (value.trim() === "" || !check(n)) throw new CliError(`--${name} "${value}" is not a valid value`);
+  if (value.trim() === "" || !check(n)) {
+    throw new CliError(`--${name} "${value}" is not a valid value`);
+  }
   return n;
 }

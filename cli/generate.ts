@@ -22,7 +22,9 @@ export async function generateCommand(args: string[]): Promise<number> {
   });
   const maxTokens = numberFlag("n", flags.n, 128, (n) => Number.isInteger(n) && n > 0);
   const temperature = numberFlag("temp", flags.temp, 0.8, (n) => n >= 0);
-  const seed = flags.seed === undefined ? undefined : numberFlag("seed", flags.seed, 0, Number.isInteger);
+  const seed = flags.seed === undefined
+    ? undefined
+    : numberFlag("seed", flags.seed, 0, Number.isInteger);
   const ctxSize = flags["ctx-size"] === undefined
     ? undefined
     : numberFlag("ctx-size", flags["ctx-size"], 0, (n) => Number.isInteger(n) && n > 0);
@@ -52,8 +54,12 @@ export async function generateCommand(args: string[]): Promise<number> {
   const { info } = engine;
   console.error(
     `backend: ${info.backend} (${info.adapter}) | model ${engine.config.name}, ${engine.config.arch} | ` +
-      `prompt ${r.promptTokens} tokens, generated ${r.completionTokens} | load ${info.loadMs.toFixed(0)} ms | ` +
-      `prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s | decode ${r.decodeTokensPerSecond.toFixed(1)} tok/s`,
+      `prompt ${r.promptTokens} tokens, generated ${r.completionTokens} | load ${
+        info.loadMs.toFixed(0)
+      } ms | ` +
+      `prefill ${r.prefillTokensPerSecond.toFixed(1)} tok/s | decode ${
+        r.decodeTokensPerSecond.toFixed(1)
+      } tok/s`,
   );
   return 0;
 }

@@ -12,15 +12,22 @@ export interface LoadModelOptions {
 }
 
 export async function resolveModelPath(ref: string | undefined): Promise<string> {
-  if (!ref) throw new CliError("--model is required (a catalog id such as stories260K, hf://…, or a path)");
+  if (!ref) {
+    throw new CliError("--model is required (a catalog id such as stories260K, hf://…, or a path)");
+  }
   const { path } = await resolveModel(ref, {});
   return path;
 }
 
-export async function loadEngine(ref: string | undefined, options: LoadModelOptions = {}): Promise<Engine> {
+export async function loadEngine(
+  ref: string | undefined,
+  options: LoadModelOptions = {},
+): Promise<Engine> {
   const path = await resolveModelPath(ref);
   if (options.gpu) {
-    throw new CliError("--gpu: the WebGPU engine is not available in this version yet; leave out --gpu to use the CPU");
+    throw new CliError(
+      "--gpu: the WebGPU engine is not available in this version yet; leave out --gpu to use the CPU",
+    );
   }
   return await createCpuEngine({ path, ctxSize: options.ctxSize });
 }

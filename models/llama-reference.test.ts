@@ -4,14 +4,8 @@
 import assert from "node:assert/strict";
 import { openGguf } from "../inference/mod.ts";
 import { llamaReference } from "./llama-reference.ts";
-import {
-  makeReference,
-  REFERENCE_SPECS,
-  type ReferenceFile,
-  referencePath,
-  sha256File,
-  sharedModelPath,
-} from "./make-references.ts";
+import { makeReference, type ReferenceFile, referencePath, sha256File } from "./make-references.ts";
+import { referenceModel, sharedModelPath } from "./reference-models.ts";
 
 const STORIES = sharedModelPath("stories260K.gguf");
 
@@ -78,9 +72,9 @@ Deno.test("committed tests/reference/stories260K.json matches a live llama.cpp r
     await Deno.readTextFile(referencePath("stories260K")),
   );
   assert.equal(committed.sha256, await sha256File(STORIES), "stories260K.gguf changed");
-  const spec = REFERENCE_SPECS.find((s) => s.name === "stories260K");
+  const spec = referenceModel("stories260K");
   assert.ok(spec);
-  const live = await makeReference(spec);
+  const live = await makeReference(spec, Deno.cwd());
   assert.equal(live.runs.length, committed.runs.length);
   for (const [r, run] of live.runs.entries()) {
     const want = committed.runs[r];

@@ -7,23 +7,9 @@
 // those references are rewritten.
 
 import { llamaReference, type LlamaReferenceResult } from "./llama-reference.ts";
+import { REFERENCE_MODELS, type ReferenceModel, type ReferencePrompt } from "./reference-models.ts";
 
-export interface ReferencePrompt {
-  name: string;
-  /** What the tokens say, for readers; the tokens are what is run. */
-  text: string;
-  promptTokens: number[];
-}
-
-export interface ReferenceSpec {
-  /** Also the JSON file's name: tests/reference/<name>.json. */
-  name: string;
-  /** Where the GGUF file is; generated models would be built here first. */
-  path: () => Promise<string> | string;
-  prompts: ReferencePrompt[];
-  steps: number;
-  topN: number;
-}
+export type { ReferencePrompt };
 
 /** One prediction: the greedy token, its log-prob, and the top tokens as [id, logprob] pairs. */
 export interface ReferenceStep {
@@ -50,12 +36,6 @@ export interface ReferenceFile {
   runs: ReferenceRun[];
 }
 
-export function sharedModelPath(file: string): string {
-  const base = Deno.env.get("GROVE_MODEL_PATH") ??
-    new URL("../../shared/models", import.meta.url).pathname;
-  return `${base.replace(/\/$/, "")}/${file}`;
-}
-
 export function referencePath(name: string): string {
   return new URL(`../tests/reference/${name}.json`, import.meta.url).pathname;
 }
@@ -63,83 +43,6 @@ export function referencePath(name: string): string {
 export async function sha256File(path: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-export const REFERENCE_SPECS: ReferenceSpec[] = [
-  {
-    name: "stories260K",
-    path: () => sharedModelPath("stories260K.gguf"),
-    prompts: [
-      { name: "bos", text: "<s>", promptTokens: [1] },
-      {
-        // Tokenized by llama.cpp itself (SentencePiece, leading space added).
-        name: "sentence",
-        text: "<s> Tom and his dog went to the",
-        promptTokens: [1, 274, 287, 269, 345, 400, 428, 263, 377, 267, 265],
-      },
-    ],
-    steps: 40,
-    topN: 10,
-  },
-];
-
-// Generated test models: every architecture × weight type Grove's forward pass supports, built
-// deterministically by models/test-models.ts (engineer A's; its flags are assumed from the brief
-// and may need adjusting). Small on purpose: references must regenerate in seconds.
-export const TEST_MODEL_ARCHES = ["llama", "qwen2", "qwen3"];
-export const TEST_MODEL_TYPES = ["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q5_K", "Q6_K"];
-const TEST_MODEL_FLAGS = ["--dim", "256", "--layers", "2", "--ffn", "512"];
-const TEST_MODELS_SCRIPT = new URL("./test-models.ts", import.meta.url).pathname;
-
-export function testModelArgs(arch: string, type: string, out: string): string[] {
-  return [
-    ...["run", "-A", TEST_MODELS_SCRIPT, "--arch", arch, "--type", type],
-    ...[...TEST_MODEL_FLAGS, "--out", out],
-  ];
-}
-
-async function buildTestModel(arch: string, type: string): Promise<string> {
-  const out = `${await Deno.makeTempDir({ prefix: "grove-ref-" })}/test-${arch}-${type}.gguf`;
-  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: testModelArgs(arch, type, out),
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(
-      `make-references: test-models.ts --arch ${arch} --type ${type} failed: ` +
-        new TextDecoder().decode(stderr),
-    );
-  }
-  return out;
-}
-
-function testModelSpecs(): ReferenceSpec[] {
-  return TEST_MODEL_ARCHES.flatMap((arch) =>
-    TEST_MODEL_TYPES.map((type) => ({
-      name: `test-${arch}-${type.toLowerCase()}`,
-      path: () => buildTestModel(arch, type),
-      // Ids valid in any vocabulary the builder makes; llama.cpp adds no BOS to raw ids.
-      prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-      steps: 40,
-      topN: 10,
-    }))
-  );
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/** Every reference; the generated models only once their builder exists. */
-export async function allReferenceSpecs(): Promise<ReferenceSpec[]> {
-  return [...REFERENCE_SPECS, ...(await exists(TEST_MODELS_SCRIPT) ? testModelSpecs() : [])];
 }
 
 // float32 values round-trip through 9 significant digits; more would only add noise to diffs.
@@ -160,8 +63,8 @@ function toRun(prompt: ReferencePrompt, result: LlamaReferenceResult): Reference
 }
 
 /** Runs llama.cpp for every prompt of one spec and returns the reference file's content. */
-export async function makeReference(spec: ReferenceSpec): Promise<ReferenceFile> {
-  const path = await spec.path();
+export async function makeReference(spec: ReferenceModel, dir: string): Promise<ReferenceFile> {
+  const path = await spec.build(dir);
   const runs: ReferenceRun[] = [];
   let last: LlamaReferenceResult | undefined;
   for (const prompt of spec.prompts) {
@@ -214,7 +117,7 @@ async function denoFmt(path: string): Promise<void> {
 }
 
 async function main(names: string[]): Promise<void> {
-  const all = await allReferenceSpecs();
+  const all = REFERENCE_MODELS;
   const unknown = names.filter((n) => !all.some((s) => s.name === n));
   if (unknown.length > 0) {
     throw new Error(
@@ -226,10 +129,11 @@ async function main(names: string[]): Promise<void> {
   await Deno.mkdir(new URL("../tests/reference/", import.meta.url), { recursive: true });
   // One model llama.cpp rejects should not hide the others: report all failures at the end.
   const failures: string[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "grove-references-" });
   for (const spec of specs) {
     const started = performance.now();
     try {
-      const file = await makeReference(spec);
+      const file = await makeReference(spec, dir);
       await Deno.writeTextFile(referencePath(spec.name), formatReference(file));
       await denoFmt(referencePath(spec.name));
       const ms = (performance.now() - started).toFixed(0);
@@ -239,6 +143,7 @@ async function main(names: string[]): Promise<void> {
       console.error(`FAILED ${failures[failures.length - 1]}`);
     }
   }
+  await Deno.remove(dir, { recursive: true });
   if (failures.length > 0) {
     throw new Error(`make-references: ${failures.length} failed:\n${failures.join("\n")}`);
   }

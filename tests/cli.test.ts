@@ -1,10 +1,21 @@
 import assert from "node:assert/strict";
 import { runGrove } from "./helpers.ts";
 
-const STORY = "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
+const STORY =
+  "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
 
 Deno.test("generate: greedy stories260K tells the known story", async () => {
-  const r = await runGrove(["generate", "--model", "stories260K", "--prompt", "", "-n", "60", "--temp", "0"]);
+  const r = await runGrove([
+    "generate",
+    "--model",
+    "stories260K",
+    "--prompt",
+    "",
+    "-n",
+    "60",
+    "--temp",
+    "0",
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.ok(r.stdout.trimStart().startsWith(STORY), `got: ${r.stdout}`);
   assert.match(r.stderr, /backend: cpu/);
@@ -13,7 +24,17 @@ Deno.test("generate: greedy stories260K tells the known story", async () => {
 });
 
 Deno.test("generate: the same seed gives the same text, another seed another", async () => {
-  const args = ["generate", "--model", "stories260K", "--prompt", "Once", "-n", "30", "--temp", "1"];
+  const args = [
+    "generate",
+    "--model",
+    "stories260K",
+    "--prompt",
+    "Once",
+    "-n",
+    "30",
+    "--temp",
+    "1",
+  ];
   const a = await runGrove([...args, "--seed", "7"]);
   const b = await runGrove([...args, "--seed", "7"]);
   const c = await runGrove([...args, "--seed", "8"]);

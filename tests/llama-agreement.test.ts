@@ -1,0 +1,101 @@
+/**
+ * Grove's CPU forward pass against llama.cpp itself, on the same GGUF files:
+ * the references in tests/reference/ were recorded from llama.cpp
+ * (models/make-references.ts); every architecture × weight type must give
+ * llama.cpp's greedy token at every step, with log-probabilities close.
+ */
+import assert from "node:assert/strict";
+import { createCpuEngine } from "../inference/mod.ts";
+import { REFERENCE_MODELS, type ReferenceModel } from "../models/reference-models.ts";
+import { sha256File } from "../models/download.ts";
+import { REPO_ROOT } from "./helpers.ts";
+
+interface ReferenceFile {
+  sha256: string;
+  runs: {
+    name: string;
+    promptTokens: number[];
+    tokens: number[];
+    steps: { token: number; logprob: number; top: [number, number][] }[];
+  }[];
+}
+
+/**
+ * How far Grove's log-probabilities may be from llama.cpp's. Grove multiplies in f32 (f64
+ * accumulation); llama.cpp rounds activations to the weight's companion type first
+ * (F16/BF16, or 8-bit blocks for Q8_0/Q4_0 and the K-quants), so those differ more.
+ */
+function tolerance(name: string): number {
+  if (name.endsWith("f32") || name === "stories260K") return 1e-3;
+  return 0.05;
+}
+
+function logSoftmax(logits: Float32Array): Float64Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  return Float64Array.from(logits, (v) => v - lse);
+}
+
+function argmax(values: Float64Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+async function compare(model: ReferenceModel, dir: string) {
+  const ref: ReferenceFile = JSON.parse(
+    await Deno.readTextFile(`${REPO_ROOT}tests/reference/${model.name}.json`),
+  );
+  const path = await model.build(dir);
+  assert.equal(
+    await sha256File(path),
+    ref.sha256,
+    `${model.name}: the rebuilt GGUF differs from the one llama.cpp ran on; ` +
+      "run models/make-references.ts to regenerate the references",
+  );
+  const engine = await createCpuEngine({ path, ctxSize: 128 });
+  let maxDiff = 0;
+  let steps = 0;
+  for (const run of ref.runs) {
+    const session = engine.createSession();
+    let logits = session.evaluate(run.promptTokens);
+    for (const [i, step] of run.steps.entries()) {
+      const lp = logSoftmax(logits);
+      assert.equal(
+        argmax(lp),
+        step.token,
+        `${model.name}/${run.name} step ${i}: Grove's greedy token differs from llama.cpp's`,
+      );
+      for (const [id, want] of step.top) maxDiff = Math.max(maxDiff, Math.abs(lp[id] - want));
+      steps++;
+      // llama.cpp's token, so one early disagreement cannot hide the later steps' numbers.
+      logits = session.evaluate([step.token]);
+    }
+  }
+  return { steps, maxDiff };
+}
+
+const dir = Deno.makeTempDirSync({ prefix: "grove-agreement-" });
+const results: string[] = [];
+
+for (const model of REFERENCE_MODELS) {
+  Deno.test(`agrees with llama.cpp: ${model.name}`, async () => {
+    const { steps, maxDiff } = await compare(model, dir);
+    results.push(
+      `${model.name}: ${steps} greedy steps equal, max |Δ logprob| ${maxDiff.toExponential(2)}`,
+    );
+    console.log(`  ${results.at(-1)}`);
+    assert.ok(steps >= 32, `${model.name}: only ${steps} steps compared`);
+    assert.ok(
+      maxDiff < tolerance(model.name),
+      `${model.name}: log-probabilities differ from llama.cpp's by ${maxDiff}`,
+    );
+  });
+}
+
+Deno.test("agreement: clean up generated models", () => {
+  Deno.removeSync(dir, { recursive: true });
+});
