@@ -13,7 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
-import type { Engine, Session, StageSession } from "./engine.ts";
+import type { Engine, Session, Stage, StageSession } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 
 export interface CpuEngineInit {
@@ -68,6 +68,22 @@ export function createStageSession(
     },
     forward: (hidden, n) => forwardLayers(config, weights, state, hidden, n),
     rewind: (position) => rewindState(state, position),
+  };
+}
+
+/** Loads only the layers [layerStart, layerEnd) (and the embedding or head at the ends). */
+export async function createCpuStage(
+  init: CpuEngineInit & { layerStart: number; layerEnd: number },
+): Promise<Stage> {
+  const { config, weights, ctxSize } = await loadCpuModel(init);
+  return {
+    config,
+    layerStart: weights.layerStart,
+    layerEnd: weights.layerEnd,
+    ctxSize,
+    embed: (tokens) => embedTokens(config, weights, tokens),
+    logits: (hidden, row) => outputLogits(config, weights, hidden, row),
+    createSession: () => createStageSession(config, weights, ctxSize),
   };
 }
 

@@ -38,3 +38,16 @@ export interface Engine {
   ctxSize: number;
   createSession(): Session;
 }
+
+/** The layers [layerStart, layerEnd) of a model, loaded alone: one pipeline stage. */
+export interface Stage {
+  config: ModelConfig;
+  layerStart: number;
+  layerEnd: number;
+  ctxSize: number;
+  /** Hidden states (n × dim) of the tokens; only the first stage holds the embedding. */
+  embed(tokens: readonly number[]): Float32Array;
+  /** Logits of row `row` of `hidden`; only the last stage holds the head. */
+  logits(hidden: Float32Array, row: number): Float32Array;
+  createSession(): StageSession;
+}

@@ -12,8 +12,8 @@ export {
 export type { GgufFile, GgufTensorInfo, GgufValue, GgufValueKind } from "./gguf.ts";
 export { configFromMetadata, SUPPORTED_ARCHITECTURES } from "./model-config.ts";
 export type { Architecture, ModelConfig } from "./model-config.ts";
-export type { Engine, EngineInfo, Session, StageSession } from "./engine.ts";
-export { createCpuEngine, createStageSession, loadCpuModel } from "./cpu-engine.ts";
+export type { Engine, EngineInfo, Session, Stage, StageSession } from "./engine.ts";
+export { createCpuEngine, createCpuStage } from "./cpu-engine.ts";
 export { generate } from "./generate.ts";
 export type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
 export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
