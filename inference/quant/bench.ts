@@ -2,10 +2,12 @@
  * Weight bandwidth of matVec / matVecBatch on a 2048x2048 matrix per type:
  *   npx deno run -A inference/quant/bench.ts [rows] [cols] [batch]
  * GB/s counts the encoded weight bytes read per product (x and out are tiny).
+ * "f32-act" is matVecF32Activations, the unrounded product, for comparison.
  */
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { quantize } from "./codec.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
+import { matVecF32Activations } from "./matvec-f32-act.ts";
 
 const rows = Number(Deno.args[0] ?? 2048);
 const cols = Number(Deno.args[1] ?? 2048);
@@ -45,11 +47,14 @@ const types = [
   GgmlType.Q6_K,
 ];
 console.log(`matVec ${rows}x${cols}; matVecBatch with n=${batch}`);
-console.log("type   MB     matVec ms  GB/s   Gw/s  | batch ms/vec  GB/s-equiv");
+console.log(
+  "type   MB     matVec ms  GB/s   Gw/s  | batch ms/vec  GB/s-equiv | f32-act ms  GB/s",
+);
 for (const type of types) {
   const w = quantize(type, values, cols);
   const ms = time(() => matVec(type, w, rows, cols, x, out));
   const bms = time(() => matVecBatch(type, w, rows, cols, x, batch, out));
+  const fms = time(() => matVecF32Activations(type, w, rows, cols, x, out));
   const gbs = w.length / ms / 1e6;
   const gws = (rows * cols) / ms / 1e6;
   const per = bms / batch;
@@ -58,6 +63,7 @@ for (const type of types) {
       `${ms.toFixed(3).padStart(8)}  ${gbs.toFixed(2).padStart(5)}  ${
         gws.toFixed(2).padStart(5)
       } | ` +
-      `${per.toFixed(3).padStart(8)}  ${(w.length / per / 1e6).toFixed(2).padStart(6)}`,
+      `${per.toFixed(3).padStart(8)}  ${(w.length / per / 1e6).toFixed(2).padStart(6)} | ` +
+      `${fms.toFixed(3).padStart(8)}  ${(w.length / fms / 1e6).toFixed(2).padStart(5)}`,
   );
 }

@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../ggml-type.ts";
 import { dequantize, quantize } from "./codec.ts";
+import { quantizeActivations } from "./activations.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
+import { matVecF32Activations } from "./matvec-f32-act.ts";
 
 function randoms(n: number, seed: number): Float32Array {
   let s = seed;
@@ -23,13 +25,44 @@ function reference(type: GgmlType, w: Uint8Array, rows: number, cols: number, x:
   return { out, scale };
 }
 
+/** The activations as llama.cpp's CPU backend rounds them for `type`, back in f32. */
+function roundedActivations(type: GgmlType, x: Float32Array, cols: number): Float32Array {
+  const a = quantizeActivations(type, x, cols);
+  if (a.form !== "q8_0" && a.form !== "q8_K") return a.values.slice(0, cols);
+  const block = a.form === "q8_0" ? 32 : 256;
+  return Float32Array.from({ length: cols }, (_, j) => a.qs[j] * a.d[Math.floor(j / block)]);
+}
+
 for (const type of SUPPORTED_WEIGHT_TYPES) {
-  Deno.test(`matVec ${ggmlTypeName(type)} equals dequantize-then-dot for odd row counts`, () => {
+  Deno.test(`matVec ${ggmlTypeName(type)} dots the weights with x rounded as llama.cpp does`, () => {
     for (const [rows, cols] of [[1, 256], [3, 512], [7, 768]]) {
       const w = quantize(type, randoms(rows * cols, rows + cols), cols);
       const x = randoms(cols, 17 * rows);
       const out = new Float32Array(rows);
       matVec(type, w, rows, cols, x, out);
+      const ref = reference(type, w, rows, cols, roundedActivations(type, x, cols));
+      const exact = reference(type, w, rows, cols, x);
+      let rounding = 0;
+      for (let r = 0; r < rows; r++) {
+        const tol = 1e-6 * ref.scale[r] + 1e-30;
+        assert.ok(
+          Math.abs(out[r] - ref.out[r]) <= tol,
+          `${rows}x${cols} row ${r}: ${out[r]} vs ${ref.out[r]}`,
+        );
+        // Rounding x costs at most a few 8-bit steps of the magnitude.
+        rounding = Math.max(rounding, Math.abs(out[r] - exact.out[r]) / exact.scale[r]);
+      }
+      assert.ok(rounding < 1e-2, `${rows}x${cols}: activation rounding moved it by ${rounding}`);
+      if (type !== GgmlType.F32) assert.ok(rounding > 0, "activations were not rounded");
+    }
+  });
+
+  Deno.test(`matVecF32Activations ${ggmlTypeName(type)} equals dequantize-then-dot`, () => {
+    for (const [rows, cols] of [[1, 256], [3, 512], [7, 768]]) {
+      const w = quantize(type, randoms(rows * cols, rows + cols), cols);
+      const x = randoms(cols, 17 * rows);
+      const out = new Float32Array(rows);
+      matVecF32Activations(type, w, rows, cols, x, out);
       const ref = reference(type, w, rows, cols, x);
       for (let r = 0; r < rows; r++) {
         const tol = 1e-6 * ref.scale[r] + 1e-30;

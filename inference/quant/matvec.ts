@@ -1,71 +1,22 @@
 /**
  * out = W x for a row-major matrix W stored in a ggml weight type, computed
- * from the encoded blocks (no dequantized copy of W), plus a batched form
- * that reads each weight row once for n input vectors.
+ * the way llama.cpp's CPU backend does: x is first converted to the weight
+ * type's companion form (activations.ts: Q8_0 / Q8_K blocks, f16, bf16),
+ * once per call, then each row is dotted with it from the encoded blocks, in
+ * exact integer arithmetic for the quantized types. Logits then follow
+ * llama.cpp's to about f32 accumulation order instead of differing by the
+ * activation rounding. matvec-f32-act.ts keeps the unrounded product.
  */
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
-import { bytesFor, dequantizeRow } from "./codec.ts";
-import { matVecBf16, matVecF16, matVecF32 } from "./matvec-float.ts";
-import { matVecQ4_K, matVecQ5_K, matVecQ6_K } from "./matvec-k.ts";
-import { matVecQ4_0, matVecQ8_0 } from "./matvec-q-0.ts";
+import { emptyActivations, quantizeActivations } from "./activations.ts";
+import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
+import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
+import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 
-// Scratch grown on demand and reused, so steady-state calls allocate nothing big.
-let xsumScratch = new Float64Array(0);
-let rowScratch = new Float32Array(0);
-let accScratch = new Float64Array(0);
+// Reused across calls: steady-state products allocate nothing big.
+const scratch = emptyActivations();
 
-/** Sums of x over consecutive groups of `group` values. */
-function groupSums(x: Float32Array, cols: number, group: number): Float64Array {
-  const groups = cols / group;
-  if (xsumScratch.length < groups) xsumScratch = new Float64Array(groups);
-  for (let g = 0, i = 0; g < groups; g++) {
-    let s = 0;
-    const end = i + group;
-    for (; i < end; i++) s += x[i];
-    xsumScratch[g] = s;
-  }
-  return xsumScratch;
-}
-
-function check(
-  type: GgmlType,
-  weights: Uint8Array,
-  rows: number,
-  cols: number,
-  x: Float32Array,
-  xNeeded: number,
-  out: Float32Array,
-  outNeeded: number,
-): number {
-  if (!Number.isInteger(rows) || rows < 0) throw new Error(`matVec: bad row count ${rows}`);
-  const rowBytes = bytesFor(type, cols);
-  if (weights.length < rows * rowBytes) {
-    throw new Error(
-      `matVec: ${rows}x${cols} ${ggmlTypeName(type)} needs ${
-        rows * rowBytes
-      } bytes, got ${weights.length}`,
-    );
-  }
-  if (x.length < xNeeded) throw new Error(`matVec: input has ${x.length} values, need ${xNeeded}`);
-  if (out.length < outNeeded) {
-    throw new Error(`matVec: output has room for ${out.length} values, need ${outNeeded}`);
-  }
-  return rowBytes;
-}
-
-/** A typed view of the bytes when aligned, else an aligned copy (only for odd offsets). */
-function view<T>(
-  w: Uint8Array,
-  bytes: number,
-  size: number,
-  make: (b: ArrayBuffer, o: number, n: number) => T,
-): T {
-  if (w.byteOffset % size === 0) return make(w.buffer as ArrayBuffer, w.byteOffset, bytes / size);
-  const copy = w.slice(0, bytes);
-  return make(copy.buffer, 0, bytes / size);
-}
-
-/** out[r] = dot(row r of the `rows` x `cols` matrix in `weights`, x). */
+/** out[r] = dot(row r of the `rows` x `cols` matrix in `weights`, x), as llama.cpp computes it. */
 export function matVec(
   type: GgmlType,
   weights: Uint8Array,
@@ -74,56 +25,13 @@ export function matVec(
   x: Float32Array,
   out: Float32Array,
 ): void {
-  const rowBytes = check(type, weights, rows, cols, x, cols, out, rows);
-  const bytes = rows * rowBytes;
-  switch (type) {
-    case GgmlType.F32:
-      return matVecF32(
-        view(weights, bytes, 4, (b, o, n) => new Float32Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
-    case GgmlType.F16:
-      return matVecF16(
-        view(weights, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
-    case GgmlType.BF16:
-      return matVecBf16(
-        view(weights, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
-    case GgmlType.Q8_0: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ8_0(weights, signed, rows, cols, x, out);
-    }
-    case GgmlType.Q4_0:
-      return matVecQ4_0(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q4_K:
-      return matVecQ4_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q5_K:
-      return matVecQ5_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q6_K: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ6_K(weights, signed, rows, cols, x, groupSums(x, cols, 16), out);
-    }
-    default:
-      throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
-  }
+  matVecBatch(type, weights, rows, cols, x, 1, out);
 }
 
 /**
- * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n. Each weight row
- * is decoded once into a row-sized scratch and dotted with all n vectors, so
- * prefill and batched decode pay the decode cost once per row, not per vector.
+ * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n. The n vectors are
+ * converted once, and each weight row is dotted with all of them while it is
+ * in cache, so prefill reads the weights once.
  */
 export function matVecBatch(
   type: GgmlType,
@@ -135,41 +43,43 @@ export function matVecBatch(
   out: Float32Array,
 ): void {
   const rowBytes = check(type, weights, rows, cols, xs, n * cols, out, n * rows);
-  if (n === 1) return matVec(type, weights, rows, cols, xs, out);
-  if (rowScratch.length < cols) rowScratch = new Float32Array(cols);
-  if (accScratch.length < n) accScratch = new Float64Array(n);
-  const row = rowScratch;
-  const acc = accScratch;
-  const n4 = n & ~3;
-  for (let r = 0; r < rows; r++) {
-    dequantizeRow(type, weights.subarray(r * rowBytes, (r + 1) * rowBytes), cols, row, 0);
-    // Four vectors per pass: each decoded weight is loaded once for four products.
-    for (let v = 0; v < n4; v += 4) {
-      const x0 = v * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let j = 0; j < cols; j++) {
-        const wj = row[j];
-        a0 += wj * xs[x0 + j];
-        a1 += wj * xs[x1 + j];
-        a2 += wj * xs[x2 + j];
-        a3 += wj * xs[x3 + j];
-      }
-      acc[v] = a0;
-      acc[v + 1] = a1;
-      acc[v + 2] = a2;
-      acc[v + 3] = a3;
+  switch (type) {
+    case GgmlType.F32:
+      return matVecBatchF32Activations(type, weights, rows, cols, xs, n, out);
+    case GgmlType.F16:
+    case GgmlType.BF16: {
+      const a = quantizeActivations(type, xs, cols, n, scratch);
+      return matVecBatchF32Activations(type, weights, rows, cols, a.values, n, out);
     }
-    for (let v = n4; v < n; v++) {
-      const xo = v * cols;
-      let a0 = 0, a1 = 0;
-      let j = 0;
-      for (; j + 1 < cols; j += 2) {
-        a0 += row[j] * xs[xo + j];
-        a1 += row[j + 1] * xs[xo + j + 1];
-      }
-      if (j < cols) a0 += row[j] * xs[xo + j];
-      acc[v] = a0 + a1;
-    }
-    for (let v = 0; v < n; v++) out[v * rows + r] = acc[v];
+  }
+  const bytes = rows * rowBytes;
+  const signed = () => new Int8Array(weights.buffer, weights.byteOffset, bytes);
+  switch (type) {
+    case GgmlType.Q8_0:
+      return dotQ8_0(
+        weights,
+        signed(),
+        rows,
+        cols,
+        quantizeActivations(type, xs, cols, n, scratch),
+        out,
+      );
+    case GgmlType.Q4_0:
+      return dotQ4_0(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
+    case GgmlType.Q4_K:
+      return dotQ4_K(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
+    case GgmlType.Q5_K:
+      return dotQ5_K(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
+    case GgmlType.Q6_K:
+      return dotQ6_K(
+        weights,
+        signed(),
+        rows,
+        cols,
+        quantizeActivations(type, xs, cols, n, scratch),
+        out,
+      );
+    default:
+      throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
 }

@@ -3,3 +3,11 @@ export { bytesFor, dequantize, dequantizeRow, quantize } from "./codec.ts";
 export { f32ToFp16, fp16ToF32 } from "./fp16.ts";
 export { bf16ToF32, f32ToBf16 } from "./bf16.ts";
 export { matVec, matVecBatch } from "./matvec.ts";
+export { matVecBatchF32Activations, matVecF32Activations } from "./matvec-f32-act.ts";
+export {
+  type ActivationForm,
+  activationFormFor,
+  type Activations,
+  emptyActivations,
+  quantizeActivations,
+} from "./activations.ts";

@@ -1,0 +1,156 @@
+/**
+ * The form llama.cpp's CPU backend converts activations to before a matrix
+ * product (each weight type's `vec_dot_type` in ggml-cpu.c): Q8_0 blocks of 32
+ * for Q4_0/Q8_0 weights, Q8_K blocks of 256 for the K-quants, f16 or bf16
+ * values for F16/BF16 weights, plain f32 otherwise. Reproducing this rounding
+ * is what makes Grove's logits match llama.cpp's on quantized models.
+ * The quantizers mirror `quantize_row_q8_0_ref` and `quantize_row_q8_K_ref`
+ * (ggml-quants.c) operation by operation in f32.
+ */
+import { GgmlType } from "../ggml-type.ts";
+import { BF16_TO_F32, f32ToBf16 } from "./bf16.ts";
+import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+
+export type ActivationForm = "q8_0" | "q8_K" | "f16" | "bf16" | "f32";
+
+/** `n` activation vectors of `cols` values each, converted for one weight type. */
+export interface Activations {
+  form: ActivationForm;
+  n: number;
+  cols: number;
+  /** q8 forms: the int8 levels, n * cols of them. */
+  qs: Int8Array;
+  /** q8 forms: the scale of each block (32 values for q8_0, 256 for q8_K), as f32. */
+  d: Float32Array;
+  /** q8 forms: the sum of each 16 levels (ggml's `bsums` for q8_K). */
+  sums16: Int32Array;
+  /** Float forms: the activations after rounding to the form (f32 for "f32"). */
+  values: Float32Array;
+}
+
+const fr = Math.fround;
+
+/** llama.cpp's vec_dot_type for a weight type, as Grove names the forms. */
+export function activationFormFor(weightType: GgmlType): ActivationForm {
+  switch (weightType) {
+    case GgmlType.Q8_0:
+    case GgmlType.Q4_0:
+      return "q8_0";
+    case GgmlType.Q4_K:
+    case GgmlType.Q5_K:
+    case GgmlType.Q6_K:
+      return "q8_K";
+    case GgmlType.F16:
+      return "f16";
+    case GgmlType.BF16:
+      return "bf16";
+    default:
+      return "f32";
+  }
+}
+
+/** An empty holder, to pass as `into` so repeated calls reuse its buffers. */
+export function emptyActivations(): Activations {
+  return {
+    form: "f32",
+    n: 0,
+    cols: 0,
+    qs: new Int8Array(0),
+    d: new Float32Array(0),
+    sums16: new Int32Array(0),
+    values: new Float32Array(0),
+  };
+}
+
+/**
+ * Converts `n` vectors of `cols` values (consecutive in `x`) to the form
+ * llama.cpp uses against `weightType`. Buffers of `into` are reused when large
+ * enough, so a caller holding one holder allocates only while sizes grow.
+ */
+export function quantizeActivations(
+  weightType: GgmlType,
+  x: Float32Array,
+  cols: number,
+  n = 1,
+  into: Activations = emptyActivations(),
+): Activations {
+  const form = activationFormFor(weightType);
+  const total = n * cols;
+  if (x.length < total) {
+    throw new Error(`quantizeActivations: ${n}x${cols} needs ${total} values, got ${x.length}`);
+  }
+  const block = form === "q8_0" ? 32 : form === "q8_K" ? 256 : 1;
+  if (cols % block !== 0) {
+    throw new Error(`quantizeActivations: ${form} needs whole blocks of ${block}, got ${cols}`);
+  }
+  into.form = form;
+  into.n = n;
+  into.cols = cols;
+  if (form === "q8_0" || form === "q8_K") {
+    if (into.qs.length < total) into.qs = new Int8Array(total);
+    if (into.d.length < total / block) into.d = new Float32Array(total / block);
+    if (into.sums16.length < total / 16) into.sums16 = new Int32Array(total / 16);
+    if (form === "q8_0") quantizeQ8_0(x, total, into.qs, into.d);
+    else quantizeQ8_K(x, total, into.qs, into.d);
+    const { qs, sums16 } = into;
+    for (let g = 0, i = 0; g < total / 16; g++, i += 16) {
+      let s = 0;
+      for (let j = i; j < i + 16; j++) s += qs[j];
+      sums16[g] = s;
+    }
+    return into;
+  }
+  if (into.values.length < total) into.values = new Float32Array(total);
+  const v = into.values;
+  if (form === "f16") { for (let i = 0; i < total; i++) v[i] = FP16_TO_F32[f32ToFp16(x[i])]; }
+  else if (form === "bf16") { for (let i = 0; i < total; i++) v[i] = BF16_TO_F32[f32ToBf16(x[i])]; }
+  else v.set(x.subarray(0, total));
+  return into;
+}
+
+/** quantize_row_q8_0_ref: d = amax / 127 kept as f16, q = roundf(x / d), halves away from 0. */
+function quantizeQ8_0(x: Float32Array, total: number, qs: Int8Array, ds: Float32Array): void {
+  for (let b = 0, i0 = 0; i0 < total; b++, i0 += 32) {
+    let amax = 0;
+    for (let j = i0; j < i0 + 32; j++) amax = Math.max(amax, Math.abs(x[j]));
+    const d = fr(amax / 127);
+    const id = d !== 0 ? fr(1 / d) : 0;
+    ds[b] = FP16_TO_F32[f32ToFp16(d)];
+    for (let j = i0; j < i0 + 32; j++) {
+      const v = fr(x[j] * id);
+      qs[j] = v < 0 ? -Math.round(-v) : Math.round(v);
+    }
+  }
+}
+
+/**
+ * quantize_row_q8_K_ref: the scale comes from the signed value of largest
+ * magnitude (first one wins), iscale = -127 / max; levels round half to even
+ * (ggml's nearest_int) and are capped at 127; d = 1 / iscale in f32.
+ */
+function quantizeQ8_K(x: Float32Array, total: number, qs: Int8Array, ds: Float32Array): void {
+  for (let b = 0, i0 = 0; i0 < total; b++, i0 += 256) {
+    let max = 0;
+    let amax = 0;
+    for (let j = i0; j < i0 + 256; j++) {
+      const ax = Math.abs(x[j]);
+      if (ax > amax) {
+        amax = ax;
+        max = x[j];
+      }
+    }
+    if (amax === 0) {
+      ds[b] = 0;
+      qs.fill(0, i0, i0 + 256);
+      continue;
+    }
+    const iscale = fr(-127 / max);
+    for (let j = i0; j < i0 + 256; j++) {
+      const v = fr(iscale * x[j]);
+      let r = Math.round(v);
+      if (r - v === 0.5 && (r & 1) !== 0) r -= 1;
+      qs[j] = Math.min(127, r);
+    }
+    ds[b] = fr(1 / iscale);
+  }
+}

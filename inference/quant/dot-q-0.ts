@@ -1,0 +1,70 @@
+/**
+ * Q8_0 and Q4_0 weights against Q8_0 activations, as ggml_vec_dot_q8_0_q8_0
+ * and ggml_vec_dot_q4_0_q8_0 do: an exact integer dot per 32-value block,
+ * scaled by the two f16 block scales. Q4_0 dots the unsigned nibbles and
+ * removes the -8 offset through the activation block's level sum, which gives
+ * the same integer as ggml's (q - 8) * y. Every weight row is dotted with all
+ * `a.n` vectors while it is still in cache.
+ */
+import type { Activations } from "./activations.ts";
+import { FP16_TO_F32 } from "./fp16.ts";
+
+const F16 = FP16_TO_F32;
+
+export function dotQ8_0(
+  w: Uint8Array,
+  ws: Int8Array,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): void {
+  const nb = cols >> 5;
+  const rb = nb * 34;
+  const { qs, d, n } = a;
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < n; v++) {
+      let acc = 0;
+      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 34, y += 32, yb++) {
+        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (let j = 0, q = o + 2; j < 32; j += 4, q += 4) {
+          s0 = (s0 + Math.imul(ws[q], qs[y + j])) | 0;
+          s1 = (s1 + Math.imul(ws[q + 1], qs[y + j + 1])) | 0;
+          s2 = (s2 + Math.imul(ws[q + 2], qs[y + j + 2])) | 0;
+          s3 = (s3 + Math.imul(ws[q + 3], qs[y + j + 3])) | 0;
+        }
+        acc += (s0 + s1 + s2 + s3) * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
+      }
+      out[v * rows + r] = acc;
+    }
+  }
+}
+
+export function dotQ4_0(
+  w: Uint8Array,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): void {
+  const nb = cols >> 5;
+  const rb = nb * 18;
+  const { qs, d, sums16, n } = a;
+  for (let r = 0; r < rows; r++) {
+    for (let v = 0; v < n; v++) {
+      let acc = 0;
+      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 18, y += 32, yb++) {
+        let s0 = 0, s1 = 0;
+        for (let j = 0, q = o + 2; j < 16; j += 2, q += 2) {
+          const p = w[q];
+          const e = w[q + 1];
+          s0 = (s0 + Math.imul(p & 15, qs[y + j]) + Math.imul(p >> 4, qs[y + j + 16])) | 0;
+          s1 = (s1 + Math.imul(e & 15, qs[y + j + 1]) + Math.imul(e >> 4, qs[y + j + 17])) | 0;
+        }
+        const sumi = s0 + s1 - 8 * (sums16[2 * yb] + sums16[2 * yb + 1]);
+        acc += sumi * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
+      }
+      out[v * rows + r] = acc;
+    }
+  }
+}
