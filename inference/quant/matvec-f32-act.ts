@@ -8,26 +8,12 @@
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { bytesFor, dequantizeRow } from "./codec.ts";
 import { matVecBf16, matVecF16, matVecF32 } from "./matvec-float.ts";
-import { matVecQ4_K, matVecQ5_K, matVecQ6_K } from "./matvec-k.ts";
-import { matVecQ4_0, matVecQ8_0 } from "./matvec-q-0.ts";
+import { isBlockQuant, matVecQuantF64 } from "./matvec-f64.ts";
 
 // Scratch grown on demand and reused, so steady-state calls allocate nothing big.
-let xsumScratch = new Float64Array(0);
+let xWide = new Float64Array(0);
 let rowScratch = new Float32Array(0);
 let accScratch = new Float64Array(0);
-
-/** Sums of x over consecutive groups of `group` values. */
-function groupSums(x: Float32Array, cols: number, group: number): Float64Array {
-  const groups = cols / group;
-  if (xsumScratch.length < groups) xsumScratch = new Float64Array(groups);
-  for (let g = 0, i = 0; g < groups; g++) {
-    let s = 0;
-    const end = i + group;
-    for (; i < end; i++) s += x[i];
-    xsumScratch[g] = s;
-  }
-  return xsumScratch;
-}
 
 export function check(
   type: GgmlType,
@@ -103,23 +89,12 @@ export function matVecF32Activations(
         x,
         out,
       );
-    case GgmlType.Q8_0: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ8_0(weights, signed, rows, cols, x, out);
-    }
-    case GgmlType.Q4_0:
-      return matVecQ4_0(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q4_K:
-      return matVecQ4_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q5_K:
-      return matVecQ5_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q6_K: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ6_K(weights, signed, rows, cols, x, groupSums(x, cols, 16), out);
-    }
-    default:
-      throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
+  if (!isBlockQuant(type)) throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
+  // f32 -> f64 is exact; the kernels take f64 so matVec can feed them decoded activations.
+  if (xWide.length < cols) xWide = new Float64Array(cols);
+  for (let j = 0; j < cols; j++) xWide[j] = x[j];
+  matVecQuantF64(type, weights, rows, cols, xWide, out);
 }
 
 /**

@@ -2,7 +2,8 @@
  * Fused matrix-vector kernels for Q8_0 and Q4_0: each 32-value block is
  * decoded into locals and dotted with x straight away. Q4_0 uses
  * sum((q - 8) * x) = sum(q * x) - 8 * sum(x), with the block sums of x
- * (`xsum32`) computed once per call.
+ * (`xsum32`) computed once per call. x is f64 so that decoded activations
+ * (q * d, not always exact in f32) enter unrounded.
  */
 import { FP16_TO_F32 } from "./fp16.ts";
 
@@ -13,11 +14,36 @@ export function matVecQ8_0(
   ws: Int8Array,
   rows: number,
   cols: number,
-  x: Float32Array,
+  x: Float64Array,
   out: Float32Array,
 ): void {
   const nb = cols >> 5;
-  for (let r = 0, o = 0; r < rows; r++) {
+  const rb = nb * 34;
+  const rows4 = rows & ~3;
+  // Four rows at a time share each load of x, as in matVecQ4_0.
+  for (let r = 0; r < rows4; r += 4) {
+    let acc0 = 0, acc1 = 0, acc2 = 0, acc3 = 0;
+    for (let b = 0, o0 = r * rb, xb = 0; b < nb; b++, o0 += 34, xb += 32) {
+      const o1 = o0 + rb, o2 = o1 + rb, o3 = o2 + rb;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let j = 0; j < 32; j++) {
+        const xj = x[xb + j];
+        s0 += ws[o0 + 2 + j] * xj;
+        s1 += ws[o1 + 2 + j] * xj;
+        s2 += ws[o2 + 2 + j] * xj;
+        s3 += ws[o3 + 2 + j] * xj;
+      }
+      acc0 += F16[w[o0] | (w[o0 + 1] << 8)] * s0;
+      acc1 += F16[w[o1] | (w[o1 + 1] << 8)] * s1;
+      acc2 += F16[w[o2] | (w[o2 + 1] << 8)] * s2;
+      acc3 += F16[w[o3] | (w[o3 + 1] << 8)] * s3;
+    }
+    out[r] = acc0;
+    out[r + 1] = acc1;
+    out[r + 2] = acc2;
+    out[r + 3] = acc3;
+  }
+  for (let r = rows4, o = rows4 * rb; r < rows; r++) {
     let acc = 0;
     for (let b = 0, xb = 0; b < nb; b++, o += 34, xb += 32) {
       const d = F16[w[o] | (w[o + 1] << 8)];
@@ -38,7 +64,7 @@ export function matVecQ4_0(
   w: Uint8Array,
   rows: number,
   cols: number,
-  x: Float32Array,
+  x: Float64Array,
   xsum32: Float64Array,
   out: Float32Array,
 ): void {

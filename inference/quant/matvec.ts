@@ -2,19 +2,34 @@
  * out = W x for a row-major matrix W stored in a ggml weight type, computed
  * the way llama.cpp's CPU backend does: x is first converted to the weight
  * type's companion form (activations.ts: Q8_0 / Q8_K blocks, f16, bf16),
- * once per call, then each row is dotted with it from the encoded blocks, in
- * exact integer arithmetic for the quantized types. Logits then follow
- * llama.cpp's to about f32 accumulation order instead of differing by the
- * activation rounding. matvec-f32-act.ts keeps the unrounded product.
+ * once per call. For the quantized types the rounded vector is then decoded
+ * to its exact values q * d (in f64) and run through the fused f64 kernels:
+ * every partial sum of integer multiples of one block scale is exact in f64,
+ * so this gives ggml's integer block dots up to f64 rounding, at the speed of
+ * float kernels. Logits then follow llama.cpp's to about f32 accumulation
+ * order instead of differing by the activation rounding. matvec-f32-act.ts
+ * keeps the unrounded product.
  */
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
-import { emptyActivations, quantizeActivations } from "./activations.ts";
-import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
-import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
+import { type Activations, emptyActivations, quantizeActivations } from "./activations.ts";
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
+import { isBlockQuant, matVecBatchQuantF64 } from "./matvec-f64.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
 const scratch = emptyActivations();
+let decoded = new Float64Array(0);
+
+/** The exact values of q8_0 / q8_K activation levels: q * block scale, in f64. */
+function decodeActivations(a: Activations, total: number): Float64Array {
+  if (decoded.length < total) decoded = new Float64Array(total);
+  const { qs, d } = a;
+  const block = a.form === "q8_0" ? 32 : 256;
+  for (let i = 0, b = 0; i < total; i += block, b++) {
+    const db = d[b];
+    for (let j = i; j < i + block; j++) decoded[j] = qs[j] * db;
+  }
+  return decoded;
+}
 
 /** out[r] = dot(row r of the `rows` x `cols` matrix in `weights`, x), as llama.cpp computes it. */
 export function matVec(
@@ -30,8 +45,9 @@ export function matVec(
 
 /**
  * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n. The n vectors are
- * converted once, and each weight row is dotted with all of them while it is
- * in cache, so prefill reads the weights once.
+ * converted once; with four or more, each weight row is decoded once and
+ * dotted with all of them while it is in cache, so prefill reads and decodes
+ * the weights once.
  */
 export function matVecBatch(
   type: GgmlType,
@@ -42,7 +58,7 @@ export function matVecBatch(
   n: number,
   out: Float32Array,
 ): void {
-  const rowBytes = check(type, weights, rows, cols, xs, n * cols, out, n * rows);
+  check(type, weights, rows, cols, xs, n * cols, out, n * rows);
   switch (type) {
     case GgmlType.F32:
       return matVecBatchF32Activations(type, weights, rows, cols, xs, n, out);
@@ -52,34 +68,9 @@ export function matVecBatch(
       return matVecBatchF32Activations(type, weights, rows, cols, a.values, n, out);
     }
   }
-  const bytes = rows * rowBytes;
-  const signed = () => new Int8Array(weights.buffer, weights.byteOffset, bytes);
-  switch (type) {
-    case GgmlType.Q8_0:
-      return dotQ8_0(
-        weights,
-        signed(),
-        rows,
-        cols,
-        quantizeActivations(type, xs, cols, n, scratch),
-        out,
-      );
-    case GgmlType.Q4_0:
-      return dotQ4_0(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
-    case GgmlType.Q4_K:
-      return dotQ4_K(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
-    case GgmlType.Q5_K:
-      return dotQ5_K(weights, rows, cols, quantizeActivations(type, xs, cols, n, scratch), out);
-    case GgmlType.Q6_K:
-      return dotQ6_K(
-        weights,
-        signed(),
-        rows,
-        cols,
-        quantizeActivations(type, xs, cols, n, scratch),
-        out,
-      );
-    default:
-      throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
+  if (!isBlockQuant(type)) {
+    throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
+  const a = quantizeActivations(type, xs, cols, n, scratch);
+  return matVecBatchQuantF64(type, weights, rows, cols, decodeActivations(a, n * cols), n, out);
 }

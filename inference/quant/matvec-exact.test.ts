@@ -1,0 +1,72 @@
+/**
+ * matVec runs float kernels over the decoded activations; these tests pin it
+ * to the integer block dots of dot-q-0.ts / dot-k.ts (ggml's vec_dot
+ * arithmetic), for one vector and for the batched path that decodes each
+ * weight row once: they may differ only by f64 rounding, i.e. at most one f32
+ * step of the output.
+ */
+import assert from "node:assert/strict";
+import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { type Activations, quantizeActivations } from "./activations.ts";
+import { quantize } from "./codec.ts";
+import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
+import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
+import { matVec, matVecBatch } from "./matvec.ts";
+
+function randoms(n: number, seed: number): Float32Array {
+  let s = seed;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  return new Float32Array(n).map(() => r() * 2 + r() * r());
+}
+
+function integerDots(
+  type: GgmlType,
+  w: Uint8Array,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): void {
+  const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
+  if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, out);
+  else if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, out);
+  else if (type === GgmlType.Q4_K) dotQ4_K(w, rows, cols, a, out);
+  else if (type === GgmlType.Q5_K) dotQ5_K(w, rows, cols, a, out);
+  else dotQ6_K(w, ws, rows, cols, a, out);
+}
+
+/** At most one f32 step apart: what f64 rounding before the final f32 store can cause. */
+function assertOneUlp(got: Float32Array, want: Float32Array, what: string): void {
+  for (let i = 0; i < want.length; i++) {
+    const ulp = Math.max(Math.abs(want[i]) * 2 ** -23, 2 ** -149);
+    assert.ok(Math.abs(got[i] - want[i]) <= ulp, `${what} [${i}]: ${got[i]} vs ${want[i]}`);
+  }
+}
+
+const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+for (const type of TYPES) {
+  const name = ggmlTypeName(type);
+  Deno.test(`matVec ${name} equals ggml's integer block dot`, () => {
+    const [rows, cols] = [9, 768];
+    const w = quantize(type, randoms(rows * cols, 3), cols);
+    const x = randoms(cols, 4);
+    const got = new Float32Array(rows);
+    const want = new Float32Array(rows);
+    matVec(type, w, rows, cols, x, got);
+    integerDots(type, w, rows, cols, quantizeActivations(type, x, cols), want);
+    assertOneUlp(got, want, name);
+  });
+
+  Deno.test(`matVecBatch ${name} with a shared row decode equals the integer dots`, () => {
+    // n = 6: one pass of four vectors plus two leftovers.
+    const [rows, cols, n] = [5, 512, 6];
+    const w = quantize(type, randoms(rows * cols, 7), cols);
+    const xs = randoms(n * cols, 8);
+    const got = new Float32Array(n * rows);
+    const want = new Float32Array(n * rows);
+    matVecBatch(type, w, rows, cols, xs, n, got);
+    integerDots(type, w, rows, cols, quantizeActivations(type, xs, cols, n), want);
+    assertOneUlp(got, want, `${name} n=${n}`);
+  });
+}
