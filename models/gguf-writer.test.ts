@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/mod.ts";
-import { GgufValueType as V, openGguf, readTensorData } from "../inference/mod.ts";
+import { GgmlType, GgufValueType as V, openGguf, readTensorData } from "../inference/mod.ts";
 import {
   arr,
   bool,
@@ -169,4 +168,16 @@ Deno.test("refuses bad tensors and values, leaving no file behind", async () => 
   );
   const left = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("bad"));
   assert.deepEqual(left, []);
+});
+
+Deno.test("metadata far beyond the header buffer (a 32000-token vocabulary) is written whole", async () => {
+  const tokens = Array.from({ length: 32000 }, (_, i) => `token-${i}-▁`);
+  const path = `${dir}/big-vocab.gguf`;
+  await writeGguf(path, {
+    metadata: { "tokenizer.ggml.tokens": arr(V.STRING, tokens), "general.name": "big" },
+    tensors: [],
+  });
+  const file = await openGguf(path);
+  assert.deepEqual(file.metadata["tokenizer.ggml.tokens"], tokens);
+  assert.equal(file.metadata["general.name"], "big");
 });

@@ -99,17 +99,22 @@ class Sink {
     return at;
   }
 
+  // room() may replace buf and view, so it runs before either is read.
   u8(v: number) {
-    this.view.setUint8(this.room(1), v);
+    const at = this.room(1);
+    this.view.setUint8(at, v);
   }
   u32(v: number) {
-    this.view.setUint32(this.room(4), v, true);
+    const at = this.room(4);
+    this.view.setUint32(at, v, true);
   }
   u64(v: number | bigint) {
-    this.view.setBigUint64(this.room(8), BigInt(v), true);
+    const at = this.room(8);
+    this.view.setBigUint64(at, BigInt(v), true);
   }
   bytes(b: Uint8Array) {
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length);
+    this.buf.set(b, at);
   }
   string(s: string) {
     const b = new TextEncoder().encode(s);
