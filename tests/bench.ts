@@ -1,0 +1,129 @@
+/**
+ * `deno task bench`: prefill and decode speed of Grove's CPU engine, llama.cpp native (the
+ * yardstick) and wllama (llama.cpp in WebAssembly) on stories260K and a generated 1.1 B llama
+ * model (Q4_0 and Q4_K), against this machine's memory bandwidth. Speed goals live here, never
+ * in tests. Each measurement runs in its own process (tests/bench/measure.ts).
+ */
+import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
+import { measureBandwidth } from "./bench/bandwidth.ts";
+import type { EngineId } from "./bench/measure.ts";
+import { type BenchModel, benchModels } from "./bench/models.ts";
+import { markdownTable, type Row, verdict } from "./bench/report.ts";
+import type { Measurement, RunPlan } from "./bench/types.ts";
+
+interface Job {
+  engine: EngineId;
+  label: string; // short name, for progress, errors and the verdict
+  prompt: number;
+  decode: number;
+}
+
+// The big model is slow on the WebAssembly and TypeScript paths: shorter runs keep the whole
+// bench under ~10 minutes on two cores. The table prints the token counts used.
+function jobsFor(model: BenchModel): Job[] {
+  const full = { prompt: 128, decode: 64 };
+  const short = { prompt: 64, decode: 32 }; // ~3 tok/s on the big model
+  return [
+    { engine: "grove", label: "Grove CPU", ...(model.big ? short : full) },
+    { engine: "llama-1", label: "llama.cpp native, 1 thread", ...full },
+    { engine: "llama-2", label: "llama.cpp native, 2 threads", ...full },
+    { engine: "wllama", label: "wllama", ...(model.big ? short : full) },
+  ];
+}
+
+const CANDIDATES: EngineId[] = ["grove", "wllama"];
+const JOB_TIMEOUT_MS = 240_000;
+
+// Plain prose, so every tokenizer gives many tokens and wllama's re-tokenization of the decoded
+// text lands near the intended count.
+const PASSAGE = "Once upon a time, in a small village by the sea, there lived a girl named Lily. " +
+  "Every morning she walked to the harbour to watch the fishing boats come home, and every " +
+  "evening she told her little brother stories about the places the boats had been. ";
+
+async function planFor(path: string, promptTokens: number, decode: number): Promise<RunPlan> {
+  const tokenizer = tokenizerFromMetadata((await openGguf(path)).metadata);
+  const ids = tokenizer.encode(PASSAGE.repeat(40)).slice(0, promptTokens);
+  const body = ids[0] === tokenizer.bos ? ids.slice(1) : ids;
+  return { promptTokens: ids, promptText: tokenizer.decode(body), decodeTokens: decode };
+}
+
+/** Weight bytes read per decoded token: every matrix but the embedding (one row of it). */
+async function streamedBytes(path: string): Promise<number> {
+  const file = await openGguf(path);
+  const tied = !file.tensor("output.weight");
+  return file.tensors
+    .filter((t) => tied || t.name !== "token_embd.weight")
+    .reduce((sum, t) => sum + t.byteLength, 0);
+}
+
+async function runJob(job: Job, path: string, plan: RunPlan): Promise<Measurement> {
+  const script = new URL("./bench/measure.ts", import.meta.url).pathname;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, job.engine, path, JSON.stringify(plan)],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(JOB_TIMEOUT_MS),
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  if (out.success) return JSON.parse(stdout.split("\n").pop()!) as Measurement;
+  const stderr = new TextDecoder().decode(out.stderr).trim();
+  const why = out.signal ? `killed after ${JOB_TIMEOUT_MS / 1000} s` : `exit code ${out.code}`;
+  const detail = stderr.split("\n").filter((l) => /error/i.test(l))[0] ?? stderr.slice(-300);
+  throw new Error(`${why}: ${detail.replace(/\|/g, "/").slice(0, 200)}`);
+}
+
+function log(line: string) {
+  console.error(line);
+}
+
+async function main() {
+  const started = performance.now();
+  log("measuring memory bandwidth (one thread)...");
+  const bw = measureBandwidth();
+  log("preparing models (the generated ones are built once, then cached)...");
+  const models = await benchModels();
+  const rows: Row[] = [];
+  const loads = [Deno.loadavg()[0]];
+  for (const model of models) {
+    const bytes = await streamedBytes(model.path);
+    for (const job of jobsFor(model)) {
+      const plan = await planFor(model.path, job.prompt, job.decode);
+      const t = performance.now();
+      let result: Row["result"];
+      try {
+        result = await runJob(job, model.path, plan);
+      } catch (e) {
+        result = { engine: job.label, error: (e as Error).message };
+      }
+      const s = ((performance.now() - t) / 1000).toFixed(0);
+      const what = "error" in result
+        ? `FAILED ${result.error}`
+        : `prefill ${result.prefillTokensPerSecond.toFixed(1)} tok/s, ` +
+          `decode ${result.decodeTokensPerSecond.toFixed(2)} tok/s`;
+      const load = Deno.loadavg()[0];
+      loads.push(load);
+      log(`  ${model.label} / ${job.label}: ${what} (${s} s, load ${load.toFixed(2)})`);
+      const candidate = CANDIDATES.includes(job.engine);
+      rows.push({ model: model.label, name: job.label, streamedBytes: bytes, result, candidate });
+    }
+  }
+  const minutes = ((performance.now() - started) / 60000).toFixed(1);
+  console.log("\n" + markdownTable(rows) + "\n");
+  console.log(
+    `Memory bandwidth, one thread: read ${bw.readGBps.toFixed(1)} GB/s (sum over 1 GiB), ` +
+      `copy ${bw.copyGBps.toFixed(1)} GB/s (512 MiB, read + write).`,
+  );
+  console.log(
+    "decode GB/s = weight bytes read per token (all matrices but the embedding) × decode tok/s.",
+  );
+  console.log(verdict(rows) + ". llama.cpp native is the yardstick, not a candidate.");
+  console.log(
+    `Noisy numbers: this machine (${navigator.hardwareConcurrency} cores) is shared with other ` +
+      `work; 1-minute load average ${Math.min(...loads).toFixed(2)}–` +
+      `${Math.max(...loads).toFixed(2)} during the runs (above ~1, llama.cpp's 2 threads fight ` +
+      `another process for a core and collapse). Single runs, no medians. ` +
+      `Bench took ${minutes} min.`,
+  );
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,28 @@
+/** Times Grove's own CPU engine: one prefill, then greedy decode one token at a time. */
+import { createCpuEngine } from "../../inference/mod.ts";
+import type { Measurement, RunPlan } from "./types.ts";
+
+function argmax(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
+export async function runGrove(path: string, plan: RunPlan): Promise<Measurement> {
+  const ctxSize = plan.promptTokens.length + plan.decodeTokens + 1;
+  const engine = await createCpuEngine({ path, ctxSize });
+  const session = engine.createSession();
+  const t0 = performance.now();
+  let logits = session.evaluate(plan.promptTokens);
+  const t1 = performance.now();
+  for (let i = 0; i < plan.decodeTokens; i++) logits = session.evaluate([argmax(logits)]);
+  const t2 = performance.now();
+  return {
+    engine: "Grove CPU (TypeScript, 1 thread)",
+    promptTokens: plan.promptTokens.length,
+    prefillTokensPerSecond: plan.promptTokens.length / ((t1 - t0) / 1000),
+    decodeTokens: plan.decodeTokens,
+    decodeTokensPerSecond: plan.decodeTokens / ((t2 - t1) / 1000),
+    loadMs: engine.info.loadMs,
+  };
+}

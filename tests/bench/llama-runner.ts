@@ -1,0 +1,64 @@
+/**
+ * Times llama.cpp itself (node-llama-cpp 3.21.1's prebuilt CPU build): the yardstick.
+ * Default context settings (F16 KV cache), as a llama.cpp user would run it.
+ */
+import { getLlama, type LlamaContextSequence, LlamaLogLevel, type Token } from "node-llama-cpp";
+import type { Measurement, RunPlan } from "./types.ts";
+
+type Input = Parameters<LlamaContextSequence["controlledEvaluate"]>[0];
+
+const ASK = { generateNext: { token: true, options: { temperature: 0 } } } as const;
+
+async function step(sequence: LlamaContextSequence, input: Input): Promise<Token> {
+  const results = await sequence.controlledEvaluate(input);
+  const next = results[input.length - 1]?.next?.token;
+  if (next == null) throw new Error("llama.cpp returned no token");
+  return next;
+}
+
+export async function runLlamaCpp(
+  path: string,
+  plan: RunPlan,
+  threads: number,
+): Promise<Measurement> {
+  // build "never": no network here, and a source build would change what is measured.
+  const llama = await getLlama({
+    gpu: false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+    maxThreads: threads,
+  });
+  try {
+    const t0 = performance.now();
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const context = await model.createContext({
+      contextSize: plan.promptTokens.length + plan.decodeTokens + 8,
+      batchSize: plan.promptTokens.length,
+      sequences: 1,
+      threads,
+    });
+    const loadMs = performance.now() - t0;
+    const sequence = context.getSequence();
+    const prompt = plan.promptTokens as Token[];
+    const t1 = performance.now();
+    let token = await step(sequence, [...prompt.slice(0, -1), [prompt[prompt.length - 1], ASK]]);
+    const t2 = performance.now();
+    for (let i = 0; i < plan.decodeTokens; i++) token = await step(sequence, [[token, ASK]]);
+    const t3 = performance.now();
+    await context.dispose();
+    await model.dispose();
+    return {
+      engine: `llama.cpp native CPU, ${threads} thread${threads > 1 ? "s" : ""}`,
+      promptTokens: prompt.length,
+      prefillTokensPerSecond: prompt.length / ((t2 - t1) / 1000),
+      decodeTokens: plan.decodeTokens,
+      decodeTokensPerSecond: plan.decodeTokens / ((t3 - t2) / 1000),
+      loadMs,
+    };
+  } finally {
+    await llama.dispose();
+  }
+}
