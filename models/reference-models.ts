@@ -70,8 +70,8 @@ export const TEST_MODEL_TYPES: readonly GgmlType[] = [
 ];
 
 /**
- * Small on purpose (references regenerate in seconds), yet covering GQA,
- * a head width other than dim / heads (qwen3) and tied embeddings (qwen3).
+ * Small on purpose (references regenerate in seconds), yet covering GQA and
+ * a head width other than dim / heads (qwen3).
  */
 function testModelShape(arch: TestArch) {
   return arch === "qwen3"
@@ -79,8 +79,8 @@ function testModelShape(arch: TestArch) {
     : { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 };
 }
 
-const testModel = (arch: TestArch, type: GgmlType): ReferenceModel => {
-  const name = `test-${arch}-${GgmlType[type].toLowerCase()}`;
+const testModel = (arch: TestArch, type: GgmlType, tied = false): ReferenceModel => {
+  const name = `test-${arch}-${GgmlType[type].toLowerCase()}${tied ? "-tied" : ""}`;
   return {
     name,
     build: async (dir) => {
@@ -91,6 +91,7 @@ const testModel = (arch: TestArch, type: GgmlType): ReferenceModel => {
         seed: 1,
         vocabFrom: sharedModelPath("stories260K.gguf"),
         ...testModelShape(arch),
+        tiedEmbeddings: tied,
       });
       return out;
     },
@@ -105,6 +106,8 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   stories(GgmlType.Q8_0),
   stories(GgmlType.Q4_0),
   ...TEST_MODEL_ARCHES.flatMap((arch) => TEST_MODEL_TYPES.map((type) => testModel(arch, type))),
+  // The head reuses the token embedding (no output.weight), as Qwen3-0.6B and SmolLM do.
+  testModel("qwen3", GgmlType.F32, true),
 ];
 
 export function referenceModel(name: string): ReferenceModel | undefined {
