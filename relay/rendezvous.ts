@@ -1,0 +1,225 @@
+// The relay's libp2p node: the mesh's rendezvous point (SPEC §4.5, §5). It runs a circuit relay
+// v2 server that only ticket holders may use, so members behind NAT can still reach each other,
+// and it never looks for peers on its own: no bootstrap list, no mDNS, no public relays or STUN.
+import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
+import { tcp } from "@libp2p/tcp";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@libp2p/yamux";
+import { identify } from "@libp2p/identify";
+import { circuitRelayServer } from "@libp2p/circuit-relay-v2";
+import type { ConnectionGater, PeerId, PrivateKey } from "@libp2p/interface";
+
+/** Declared structurally so this file does not depend on relay/config.ts. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RendezvousInit {
+  host: string;
+  port: number;
+  /** The relay's own secp256k1 key, so the rendezvous peer id names the relay. */
+  privateKey: PrivateKey;
+  /** Does this peer hold a live ticket whose member is still a member? */
+  allowPeer: (peerId: string) => boolean;
+  /** Also listen on QUIC (UDP, same port number) when the native addon loads. */
+  quic?: boolean;
+  /** How often open connections are re-checked against allowPeer; SPEC §4.7 wants < 5 s. */
+  recheckMs?: number;
+  /** Upper bound on simultaneous circuit reservations. */
+  maxReservations?: number;
+  log?: Logger;
+}
+
+export interface Rendezvous {
+  peerId: string;
+  /** Listen addresses, each ending in /p2p/PEER_ID. */
+  addrs: string[];
+  stop(): Promise<void>;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {} };
+
+export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous> {
+  const log = init.log ?? silent;
+  const allowed = guardedAllow(init.allowPeer, log);
+  const options = await rendezvousOptions(init, allowed, log);
+  stubBroadcastChannel();
+  const node = await createLibp2p(options);
+  const peerId = node.peerId.toString();
+  const addrs = node.getMultiaddrs()
+    .map((ma) => ma.toString())
+    .filter((a) => !a.includes("/p2p-circuit"))
+    .map((a) => a.includes("/p2p/") ? a : `${a}/p2p/${peerId}`);
+  log.info(`rendezvous node ${short(peerId)} is listening on ${addrs.join(", ")}`);
+
+  const timer = setInterval(() => sweep(node, allowed, log), init.recheckMs ?? 1000);
+  let stopped = false;
+  return {
+    peerId,
+    addrs,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      clearReservations(node);
+      await node.stop();
+      log.info(`rendezvous node ${short(peerId)} stopped`);
+    },
+  };
+}
+
+/**
+ * The libp2p options the rendezvous runs with; exported so tests can check that nothing in them
+ * reaches beyond the mesh.
+ */
+export async function rendezvousOptions(
+  init: RendezvousInit,
+  allowed: (peer: PeerId) => boolean,
+  log: Logger,
+): Promise<Libp2pOptions<RendezvousServices>> {
+  const listen = [`/ip4/${init.host}/tcp/${init.port}`];
+  const transports: NonNullable<Libp2pOptions["transports"]> = [tcp()];
+  if (init.quic) {
+    const quic = await loadQuic(log);
+    if (quic) {
+      transports.push(quic);
+      listen.push(`/ip4/${init.host}/udp/${init.port}/quic-v1`);
+    }
+  }
+  return {
+    privateKey: init.privateKey,
+    addresses: { listen },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [],
+    connectionGater: rendezvousGater(allowed, log),
+    services: {
+      identify: identify(),
+      relay: circuitRelayServer({
+        // A default reservation caps a relayed connection at 2 min and 128 KiB, which would cut
+        // a generation mid-stream (SPEC §5); tickets are the limit instead.
+        reservations: {
+          applyDefaultLimit: false,
+          maxReservations: init.maxReservations ?? 256,
+        },
+      }),
+    },
+  };
+}
+
+type RendezvousServices = {
+  identify: ReturnType<ReturnType<typeof identify>>;
+  relay: ReturnType<ReturnType<typeof circuitRelayServer>>;
+};
+
+/** Every door into the relay asks the ticket registry; a relayed dial needs both ends allowed. */
+export function rendezvousGater(
+  allowed: (peer: PeerId) => boolean,
+  log: Logger = silent,
+): ConnectionGater {
+  return {
+    denyDialPeer: (peer) => !allowed(peer),
+    denyInboundEncryptedConnection: (peer) => !allowed(peer),
+    denyOutboundEncryptedConnection: (peer) => !allowed(peer),
+    denyInboundRelayReservation: (peer) => {
+      if (!allowed(peer)) return true;
+      log.info(
+        `peer ${short(peer.toString())} holds a ticket and may be reached through the relay`,
+      );
+      return false;
+    },
+    denyOutboundRelayedConnection: (src, dst) => !allowed(src) || !allowed(dst),
+    denyInboundRelayedConnection: (relay, src) => !allowed(relay) || !allowed(src),
+  };
+}
+
+/** allowPeer with failures turned into a refusal, and refusals logged at most every 10 s. */
+function guardedAllow(allowPeer: (peerId: string) => boolean, log: Logger) {
+  const lastLogged = new Map<string, number>();
+  return (peer: PeerId): boolean => {
+    const id = peer.toString();
+    let ok = false;
+    try {
+      ok = allowPeer(id) === true;
+    } catch (err) {
+      log.error(`could not check peer ${short(id)} against the ticket registry; refusing it`, {
+        error: String(err),
+      });
+    }
+    const now = Date.now();
+    if (!ok && now - (lastLogged.get(id) ?? 0) > 10_000) {
+      lastLogged.set(id, now);
+      log.warn(`refused peer ${short(id)} at the rendezvous: it holds no live ticket`);
+    }
+    if (lastLogged.size > 10_000) lastLogged.clear();
+    return ok;
+  };
+}
+
+/** Close connections and drop reservations of peers whose ticket expired or was revoked. */
+function sweep(node: Libp2p<RendezvousServices>, allowed: (peer: PeerId) => boolean, log: Logger) {
+  for (const conn of node.getConnections()) {
+    if (conn.status !== "open" || allowed(conn.remotePeer)) continue;
+    log.info(`closed the connection of peer ${short(conn.remotePeer.toString())}: ticket gone`);
+    conn.abort(new Error("peer no longer holds a live ticket"));
+  }
+  const reservations = node.services.relay.reservations;
+  for (const [peer, reservation] of reservations.entries()) {
+    // A peer that left cannot be reached anyway; freeing its slot keeps maxReservations honest.
+    if (allowed(peer) && node.getConnections(peer).length > 0) continue;
+    clearSignal(reservation.signal);
+    reservations.delete(peer);
+  }
+}
+
+/** Reservation timers would outlive node.stop() and keep the process alive. */
+function clearReservations(node: Libp2p<RendezvousServices>) {
+  for (const reservation of node.services.relay.reservations.values()) {
+    clearSignal(reservation.signal);
+  }
+}
+
+function clearSignal(signal: AbortSignal) {
+  (signal as AbortSignal & { clear?: () => void }).clear?.();
+}
+
+async function loadQuic(log: Logger) {
+  try {
+    const mod = await import("@chainsafe/libp2p-quic");
+    return mod.quic();
+  } catch (err) {
+    log.warn("QUIC is not available here (the native addon needs --allow-ffi); TCP only", {
+      error: String(err),
+    });
+    return undefined;
+  }
+}
+
+/**
+ * libp2p's lock library opens a BroadcastChannel and calls unref() on it, which Deno's channel
+ * lacks, so the process would never exit. The relay runs no workers, so an inert channel is enough.
+ */
+function stubBroadcastChannel() {
+  const g = globalThis as { BroadcastChannel?: unknown };
+  const current = g.BroadcastChannel as { groveInert?: boolean } | undefined;
+  if (current?.groveInert) return;
+  class InertBroadcastChannel extends EventTarget {
+    static groveInert = true;
+    onmessage = null;
+    constructor(readonly name: string) {
+      super();
+    }
+    postMessage(_msg: unknown) {}
+    close() {}
+    unref() {}
+    ref() {}
+  }
+  g.BroadcastChannel = InertBroadcastChannel;
+}
+
+function short(peerId: string): string {
+  return peerId.length > 14 ? `${peerId.slice(0, 10)}…${peerId.slice(-4)}` : peerId;
+}
