@@ -1,0 +1,187 @@
+/**
+ * Serve reports (kind 24620, from serving members) and the mesh status they fold into (kind
+ * 30621, relay-signed, addressable, NIP-70 protected). SPEC §3.
+ */
+import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
+import { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";
+import { isHex64, toEventShape } from "./event-shape.ts";
+
+export interface ServeReport {
+  modelId: string;
+  modelName: string;
+  peerId: string;
+  nodeName: string;
+  addrs: string[];
+  stages: [number, number][] | null;
+  capacity: { memoryBytes: number };
+  load: { active: number; queued: number };
+  state: string;
+}
+
+export interface ServeTarget extends Omit<ServeReport, "state"> {
+  pubkey: string;
+}
+
+export interface MeshStatus {
+  v: 1;
+  type: "mesh-status";
+  updatedAt: number;
+  meshId: string;
+  serveTargets: ServeTarget[];
+  models: { id: string; name: string }[];
+  peerCount: number;
+}
+
+// Bounds keep one member's report from bloating the relay-signed status everyone reads.
+const MAX_STRING = 256;
+const MAX_ADDRS = 32;
+const MAX_STAGES = 256;
+
+type Obj = Record<string, unknown>;
+
+function obj(v: unknown, field: string): Obj {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    throw new Error(`${field} must be an object`);
+  }
+  return v as Obj;
+}
+
+function str(v: unknown, field: string, opts: { nonEmpty?: boolean } = {}): string {
+  if (typeof v !== "string") throw new Error(`${field} must be a string`);
+  if (opts.nonEmpty && v === "") throw new Error(`${field} must not be empty`);
+  if (v.length > MAX_STRING) throw new Error(`${field} is longer than ${MAX_STRING} characters`);
+  return v;
+}
+
+function count(v: unknown, field: string): number {
+  if (!Number.isSafeInteger(v) || (v as number) < 0) {
+    throw new Error(`${field} must be a non-negative integer`);
+  }
+  return v as number;
+}
+
+/** A model id or name that names a file on someone's disk must never be published. */
+function noLocalPath(v: string, field: string): string {
+  if (/^(\/|~|\.|file:)/i.test(v) || v.includes("\\") || /^[a-z]:/i.test(v)) {
+    throw new Error(`${field} looks like a local path; report a catalog id, hf:// ref or name`);
+  }
+  return v;
+}
+
+function stages(v: unknown, field: string): [number, number][] | null {
+  if (v === null) return null;
+  if (!Array.isArray(v)) throw new Error(`${field} must be null or an array of [start, end]`);
+  if (v.length > MAX_STAGES) throw new Error(`${field} has more than ${MAX_STAGES} entries`);
+  return v.map((s, i) => {
+    if (!Array.isArray(s) || s.length !== 2) {
+      throw new Error(`${field}[${i}] must be [LAYER_START, LAYER_END]`);
+    }
+    const start = count(s[0], `${field}[${i}][0]`);
+    const end = count(s[1], `${field}[${i}][1]`);
+    if (end < start) throw new Error(`${field}[${i}] ends before it starts`);
+    return [start, end];
+  });
+}
+
+function targetFields(o: Obj, at: string): Omit<ServeReport, "state"> {
+  if (!Array.isArray(o.addrs)) throw new Error(`${at}addrs must be an array of multiaddrs`);
+  if (o.addrs.length > MAX_ADDRS) throw new Error(`${at}addrs has more than ${MAX_ADDRS} entries`);
+  const addrs = o.addrs.map((a, i) => {
+    const s = str(a, `${at}addrs[${i}]`, { nonEmpty: true });
+    if (!s.startsWith("/")) throw new Error(`${at}addrs[${i}] is not a multiaddr`);
+    return s;
+  });
+  const capacity = obj(o.capacity, `${at}capacity`);
+  const load = obj(o.load, `${at}load`);
+  return {
+    modelId: noLocalPath(str(o.modelId, `${at}modelId`, { nonEmpty: true }), `${at}modelId`),
+    modelName: noLocalPath(str(o.modelName, `${at}modelName`), `${at}modelName`),
+    peerId: str(o.peerId, `${at}peerId`, { nonEmpty: true }),
+    nodeName: str(o.nodeName, `${at}nodeName`),
+    addrs,
+    stages: stages(o.stages, `${at}stages`),
+    capacity: { memoryBytes: count(capacity.memoryBytes, `${at}capacity.memoryBytes`) },
+    load: {
+      active: count(load.active, `${at}load.active`),
+      queued: count(load.queued, `${at}load.queued`),
+    },
+  };
+}
+
+/** Parses a 24620 content; throws "serve report: FIELD ..." naming the first bad field. */
+export function parseServeReport(content: string): ServeReport {
+  try {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(content);
+    } catch {
+      throw new Error("content is not JSON");
+    }
+    const o = obj(raw, "content");
+    return { ...targetFields(o, ""), state: str(o.state, "state", { nonEmpty: true }) };
+  } catch (e) {
+    throw new Error(`serve report: ${(e as Error).message}`);
+  }
+}
+
+export function makeMeshStatusEvent(
+  relaySecret: Uint8Array,
+  status: MeshStatus,
+): NostrEvent {
+  return finalizeEvent({
+    kind: KIND.MESH_STATUS,
+    created_at: status.updatedAt,
+    tags: [["-"], ["d", MESH_STATUS_D], ["k", "mesh-status"]],
+    content: JSON.stringify(status),
+  }, relaySecret);
+}
+
+/**
+ * Parses a 30621 event. With `relayPubkey` it also insists that the relay signed it (checked on
+ * a fresh copy of the event). Throws "mesh status: ..." naming the bad field.
+ */
+export function parseMeshStatus(ev: NostrEvent, opts: { relayPubkey?: string } = {}): MeshStatus {
+  try {
+    if (ev.kind !== KIND.MESH_STATUS) throw new Error(`kind is ${ev.kind}, expected 30621`);
+    if (!ev.tags.some((t) => t[0] === "d" && t[1] === MESH_STATUS_D)) {
+      throw new Error(`has no ["d","${MESH_STATUS_D}"] tag`);
+    }
+    if (opts.relayPubkey !== undefined) {
+      if (ev.pubkey !== opts.relayPubkey) throw new Error("is not signed by the relay");
+      if (!verifyEvent(toEventShape(ev))) throw new Error("has an invalid id or signature");
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(ev.content);
+    } catch {
+      throw new Error("content is not JSON");
+    }
+    const o = obj(raw, "content");
+    if (o.v !== 1) throw new Error("v must be 1");
+    if (o.type !== "mesh-status") throw new Error('type must be "mesh-status"');
+    if (!Array.isArray(o.serveTargets)) throw new Error("serveTargets must be an array");
+    if (!Array.isArray(o.models)) throw new Error("models must be an array");
+    return {
+      v: 1,
+      type: "mesh-status",
+      updatedAt: count(o.updatedAt, "updatedAt"),
+      meshId: str(o.meshId, "meshId", { nonEmpty: true }),
+      serveTargets: o.serveTargets.map((t, i) => {
+        const at = `serveTargets[${i}].`;
+        const target = obj(t, `serveTargets[${i}]`);
+        if (!isHex64(target.pubkey)) throw new Error(`${at}pubkey must be 64 hex characters`);
+        return { ...targetFields(target, at), pubkey: target.pubkey };
+      }),
+      models: o.models.map((m, i) => {
+        const model = obj(m, `models[${i}]`);
+        return {
+          id: str(model.id, `models[${i}].id`, { nonEmpty: true }),
+          name: str(model.name, `models[${i}].name`),
+        };
+      }),
+      peerCount: count(o.peerCount, "peerCount"),
+    };
+  } catch (e) {
+    throw new Error(`mesh status: ${(e as Error).message}`);
+  }
+}

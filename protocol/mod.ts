@@ -1,0 +1,44 @@
+export { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";
+export {
+  createReplayCache,
+  NIP98_MAX_HEADER_BYTES,
+  nip98Header,
+  type Nip98Options,
+  type Nip98Request,
+  type Nip98Result,
+  normalizeUrl,
+  type ReplayCache,
+  sha256Hex,
+  verifyNip98,
+} from "./nip98.ts";
+export {
+  makeTicket,
+  TICKET_MAX_LIFETIME,
+  type TicketCheck,
+  type TicketCheckOptions,
+  type TicketInit,
+  verifyTicket,
+} from "./ticket.ts";
+export {
+  libp2pKeyFromNostrSecret,
+  peerIdFromNostrSecret,
+  type PrivateKey,
+  pubkeyFromPeerId,
+} from "./identity.ts";
+export {
+  makeMeshStatusEvent,
+  type MeshStatus,
+  parseMeshStatus,
+  parseServeReport,
+  type ServeReport,
+  type ServeTarget,
+} from "./mesh-status.ts";
+export {
+  type MeshInfo,
+  parseRelayInformation,
+  type RelayInformation,
+  type RelayLimitation,
+  requireMesh,
+} from "./nip11.ts";
+export { jsonError } from "./errors.ts";
+export { encodeFrame, readFrames } from "./framing.ts";
