@@ -19,10 +19,8 @@ commands:
 
 /** Roles of SPEC §1 that later work brings; until then they say so and fail. */
 const NOT_YET: Record<string, string> = {
-  relay: "the relay is not built yet in this version of Grove",
   serve: "serving nodes are not built yet in this version of Grove",
   consume: "client nodes are not built yet in this version of Grove",
-  members: "membership administration comes with the relay, which is not built yet",
 };
 
 export async function main(args: string[]): Promise<number> {
@@ -37,6 +35,11 @@ export async function main(args: string[]): Promise<number> {
         return await generateCommand(rest);
       case "tokenize":
         return await tokenizeCommand(rest);
+      case "relay":
+        // Loaded on demand: the relay pulls in libp2p and SQLite, which other commands never need.
+        return await (await import("./cli/relay.ts")).relayCommand(rest);
+      case "members":
+        return await (await import("./cli/members.ts")).membersCommand(rest);
       case "demo":
         // Until the mesh exists, the demo is a local generation on the embedded default model.
         console.error("grove demo: the mesh is not built yet; generating locally with stories260K");

@@ -1,4 +1,5 @@
 export { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";
+export { toEventShape } from "./event-shape.ts";
 export {
   createReplayCache,
   NIP98_MAX_HEADER_BYTES,

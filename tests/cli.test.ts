@@ -67,7 +67,7 @@ Deno.test("cli: bad flags and missing models are clear errors", async () => {
 });
 
 Deno.test("cli: roles not built yet say so and exit non-zero", async () => {
-  for (const role of ["relay", "serve", "consume", "members"]) {
+  for (const role of ["serve", "consume"]) {
     const r = await runGrove([role]);
     assert.equal(r.code, 2, role);
     assert.match(r.stderr, /not built yet/);

@@ -1,0 +1,85 @@
+// What a relay is started with, and the per-connection limits it advertises in NIP-11 and
+// enforces. Plain data only: startRelay (relay.ts) turns it into running parts.
+
+/** Structured logging, as every relay module takes it. Never pass secrets or bearer headers. */
+export interface Logger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+export interface RelayLimits {
+  /** Largest WebSocket text frame accepted, in bytes (NIP-11 max_message_length). */
+  maxMessageLength: number;
+  /** Open subscriptions per connection. */
+  maxSubscriptions: number;
+  /** Filters in one REQ. */
+  maxFilters: number;
+  /** Largest `limit` honoured; larger ones are clamped. */
+  maxLimit: number;
+  maxSubidLength: number;
+  maxEventTags: number;
+  /** Length of an event's content, in characters. */
+  maxContentLength: number;
+  /** Token buckets per connection; the burst is a tenth of a minute's worth (at least 5). */
+  eventsPerMinute: number;
+  reqsPerMinute: number;
+  /** How far an AUTH event's created_at may be from the relay's clock. */
+  authTimeoutSeconds: number;
+  /** Bytes queued on a socket before the relay gives up on a slow reader and closes it. */
+  maxSendBuffer: number;
+}
+
+export const DEFAULT_LIMITS: RelayLimits = {
+  maxMessageLength: 128 * 1024,
+  maxSubscriptions: 32,
+  maxFilters: 16,
+  maxLimit: 1000,
+  maxSubidLength: 64,
+  maxEventTags: 2000,
+  maxContentLength: 64 * 1024,
+  eventsPerMinute: 600,
+  reqsPerMinute: 600,
+  authTimeoutSeconds: 600,
+  maxSendBuffer: 8 * 1024 * 1024,
+};
+
+export interface RelayInit {
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** The ws(s):// URL clients use, when it is not ws://host:port/ (a proxy, a domain). */
+  publicUrl?: string;
+  /** npub or hex; made an owner at start. */
+  owner?: string;
+  /** Folder of this relay's state (relay.sqlite). */
+  dataDir: string;
+  /** libp2p rendezvous port; 0 picks a free one, -1 runs no rendezvous (tests). */
+  meshPort: number;
+  /** Also listen for QUIC on the rendezvous (default true). */
+  quic?: boolean;
+  /** Anyone may write; restricted kinds still need an authenticated pubkey. */
+  open: boolean;
+  name?: string;
+  limits?: Partial<RelayLimits>;
+  log?: Logger;
+  /** UNIX seconds; tests pass a fake clock. */
+  now?: () => number;
+}
+
+export function resolveLimits(partial: Partial<RelayLimits> = {}): RelayLimits {
+  const limits = { ...DEFAULT_LIMITS, ...partial };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new Error(`relay limit ${key} must be a positive number, got ${value}`);
+    }
+  }
+  return limits;
+}
+
+/** UNIX seconds, fractional: the token buckets need sub-second resolution. */
+export function systemNow(): number {
+  return Date.now() / 1000;
+}

@@ -1,0 +1,274 @@
+// startRelay: the relay's parts wired together. The database (events, members, relay key), the
+// NIP-01 connections with their read and write policies, NIP-11, NIP-86, mesh admission, the
+// mesh status, the NIP-43 membership list and the libp2p rendezvous; stop() undoes all of it.
+import { createHash } from "node:crypto";
+import { getPublicKey } from "nostr-tools/pure";
+import {
+  createReplayCache,
+  KIND,
+  libp2pKeyFromNostrSecret,
+  type NostrEvent,
+} from "../protocol/mod.ts";
+import { handleAdmission } from "./admission.ts";
+import { type RelayInit, resolveLimits, silentLogger, systemNow } from "./config.ts";
+import { createConnection } from "./connection.ts";
+import { openRelayDatabase } from "./db.ts";
+import { createEventStore } from "./event-store.ts";
+import { createMemberStore } from "./members.ts";
+import { createMeshStatus } from "./mesh-status.ts";
+import { httpUrlOf, relayInformation } from "./nip11.ts";
+import { makeMembershipList } from "./nip43.ts";
+import { handleNip86, toHexPubkey } from "./nip86.ts";
+import { loadOrCreateRelayKey } from "./relay-key.ts";
+import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
+import { createRelayServer } from "./server.ts";
+import { createSubscriptionHub } from "./subscriptions.ts";
+import { createTicketRegistry } from "./ticket-registry.ts";
+import { createWritePolicy } from "./write-policy.ts";
+
+export interface RunningRelay {
+  /** ws:// URL clients use (the public URL when one was given), with a trailing slash. */
+  url: string;
+  /** The same as http(s), no trailing slash: NIP-86 and NIP-98 `u`. */
+  httpUrl: string;
+  /** The address actually bound, e.g. ws://127.0.0.1:40123/. */
+  localUrl: string;
+  /** The relay's hex pubkey. */
+  pubkey: string;
+  meshId: string;
+  /** Rendezvous multiaddrs (empty with meshPort -1). */
+  rendezvous: string[];
+  /** The HTTP app, for in-process requests. */
+  fetch(req: Request): Promise<Response>;
+  stop(): Promise<void>;
+}
+
+/** How often expired (NIP-40) events are purged, and the member table re-read for changes. */
+const PURGE_INTERVAL_MS = 60_000;
+const MEMBER_POLL_MS = 2_000;
+
+export async function startRelay(init: RelayInit): Promise<RunningRelay> {
+  const log = init.log ?? silentLogger;
+  const now = init.now ?? systemNow;
+  const limits = resolveLimits(init.limits);
+  const db = openRelayDatabase(init.dataDir);
+  const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
+  const stopAll = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn("a relay part failed to stop cleanly", { error: String(err) });
+      }
+    }
+  };
+  try {
+    return await assemble();
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  async function assemble(): Promise<RunningRelay> {
+    const secret = loadOrCreateRelayKey(db);
+    const pubkey = getPublicKey(secret);
+    // Derived from the relay key, so the mesh keeps its id across restarts without more state.
+    const meshId = createHash("sha256").update(`grove-mesh:${pubkey}`).digest("hex").slice(0, 32);
+    const store = createEventStore(db);
+    const members = createMemberStore(db);
+    if (init.owner !== undefined) {
+      const owner = toHexPubkey(init.owner);
+      if (members.add(owner, "owner", now())) log.info(`${short(owner)} is now an owner`);
+    }
+    if (members.list().length === 0 && !init.open) {
+      log.warn("this relay has no members: give --owner, or add some with `members add`");
+    }
+    const isMember = (pk: string) => init.open || members.isMember(pk);
+    const hub = createSubscriptionHub();
+    const publishOwn = (ev: NostrEvent) => {
+      const result = store.save(ev, Math.floor(now()));
+      if (result.ok) hub.broadcast(ev);
+      else log.error(`the relay refused its own kind ${ev.kind} event: ${result.message}`);
+    };
+
+    const registry = createTicketRegistry(members, { open: init.open });
+    const mesh = createMeshStatus({
+      relaySecret: secret,
+      meshId,
+      members,
+      publish: publishOwn,
+      now,
+      log,
+      open: init.open,
+    });
+    cleanups.push(() => mesh.stop());
+
+    // NIP-43: on every change, through this process or the `members` task on the same file.
+    let lastMembers = "";
+    let listAt = store.query([{ kinds: [KIND.MEMBERSHIP_LIST], authors: [pubkey], limit: 1 }], 0)[0]
+      ?.created_at ?? 0;
+    const membersChanged = () => {
+      const list = members.list();
+      const fingerprint = JSON.stringify(list.map((m) => [m.pubkey, m.role]));
+      if (fingerprint === lastMembers) return;
+      lastMembers = fingerprint;
+      for (const t of registry.revokeNonMembers()) {
+        log.info(`revoked the ticket of ${short(t.member)} (peer ${short(t.peerId)})`);
+      }
+      // A replaceable event with the same created_at loses to the lower id: each list must be
+      // strictly newer than the last, across restarts too.
+      listAt = Math.max(Math.floor(now()), listAt + 1);
+      publishOwn(makeMembershipList(secret, list, listAt));
+    };
+    membersChanged();
+    const unsubscribe = members.onChange(membersChanged);
+    const poll = setInterval(
+      () => guarded(log, "re-reading members", membersChanged),
+      MEMBER_POLL_MS,
+    );
+    const purge = setInterval(
+      () => guarded(log, "purging expired events", () => store.deleteExpired(Math.floor(now()))),
+      PURGE_INTERVAL_MS,
+    );
+    cleanups.push(() => {
+      unsubscribe();
+      clearInterval(poll);
+      clearInterval(purge);
+    });
+
+    let rendezvous: Rendezvous | undefined;
+    if (init.meshPort >= 0) {
+      rendezvous = await startRendezvous({
+        host: init.host,
+        port: init.meshPort,
+        privateKey: libp2pKeyFromNostrSecret(secret),
+        allowPeer: (peerId) => registry.isLive(peerId, now()),
+        quic: init.quic ?? true,
+        log,
+      });
+      const r = rendezvous;
+      cleanups.push(() => r.stop());
+    }
+
+    // The URLs depend on the bound port, known only after listening; handlers read them late.
+    const urls = { ws: "", http: "", local: "", accepted: [] as string[] };
+    const replay = createReplayCache();
+    const policy = createWritePolicy({
+      relayPubkey: pubkey,
+      open: init.open,
+      isMember: members.isMember,
+      meshReport: (ev) => mesh.report(ev),
+    });
+    const server = createRelayServer({
+      info: () =>
+        relayInformation({
+          name: init.name ?? "grove relay",
+          relayPubkey: pubkey,
+          limits,
+          open: init.open,
+          meshId,
+          rendezvous: rendezvous?.addrs ?? [],
+          httpUrl: urls.http,
+        }),
+      connect: (send) =>
+        createConnection(send, {
+          store,
+          subscriptions: hub,
+          policy,
+          isMember,
+          relayUrls: urls.accepted,
+          limits,
+          now,
+          log,
+        }),
+      nip86: (req) => handleNip86(req, { members, url: urls.http, replay, now, log }),
+      admission: (req) =>
+        handleAdmission(req, {
+          members,
+          relaySecret: secret,
+          meshId,
+          admissionUrl: `${urls.http}/admission`,
+          registry,
+          replay,
+          now,
+          open: init.open,
+          log,
+        }),
+      maxSendBuffer: limits.maxSendBuffer,
+      log,
+    });
+
+    const http = listen(init.host, init.port, server.fetch);
+    cleanups.push(async () => {
+      server.closeAll();
+      await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 2000))]);
+    });
+    const port = http.addr.port;
+    urls.local = `ws://${hostForUrl(init.host)}:${port}/`;
+    urls.ws = init.publicUrl ? withSlash(init.publicUrl) : urls.local;
+    urls.http = httpUrlOf(urls.ws);
+    urls.accepted = acceptedUrls(urls.ws, init.host, port);
+
+    return {
+      url: urls.ws,
+      httpUrl: urls.http,
+      localUrl: urls.local,
+      pubkey,
+      meshId,
+      rendezvous: rendezvous?.addrs ?? [],
+      fetch: server.fetch,
+      stop: (() => {
+        let stopping: Promise<void> | undefined;
+        return () => stopping ??= stopAll();
+      })(),
+    };
+  }
+}
+
+function listen(
+  hostname: string,
+  port: number,
+  handler: (req: Request) => Promise<Response>,
+): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    // Deno.serve binds before it returns, so the port is known (and a busy one throws) here.
+    return Deno.serve({ hostname, port, onListen: () => {} }, handler);
+  } catch (err) {
+    throw new Error(`the relay could not listen on ${hostname}:${port}: ${(err as Error).message}`);
+  }
+}
+
+/** The URLs a NIP-42 relay tag may name: the public one, and this host and port directly. */
+function acceptedUrls(publicUrl: string, host: string, port: number): string[] {
+  const hosts = new Set([hostForUrl(host)]);
+  if (["127.0.0.1", "0.0.0.0", "::1", "::", "localhost"].includes(host)) {
+    for (const h of ["127.0.0.1", "localhost", "[::1]"]) hosts.add(h);
+  }
+  return [publicUrl, ...[...hosts].map((h) => `ws://${h}:${port}/`)];
+}
+
+function hostForUrl(host: string): string {
+  if (host === "0.0.0.0") return "127.0.0.1";
+  if (host === "::") return "[::1]";
+  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
+}
+
+function withSlash(url: string): string {
+  return url.endsWith("/") ? url : `${url}/`;
+}
+
+function guarded(
+  log: { error(m: string, f?: Record<string, unknown>): void },
+  what: string,
+  fn: () => void,
+) {
+  try {
+    fn();
+  } catch (err) {
+    log.error(`the relay failed ${what}`, { error: String(err) });
+  }
+}
+
+function short(hex: string): string {
+  return `${hex.slice(0, 8)}…`;
+}
