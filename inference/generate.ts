@@ -52,13 +52,14 @@ export async function* generate(
       `the prompt has ${promptTokens.length} tokens; the context holds ${engine.ctxSize}`,
     );
   }
-  const session = options.session ?? engine.createSession();
+  const { maxTokens: wanted, stop, signal, session: given, ...samplerOptions } = options;
+  const session = given ?? engine.createSession();
   if (session.position > 0) session.rewind(0);
-  const sampler = createSampler(options);
-  const stops = createStopMatcher(options.stop ?? []);
+  const sampler = createSampler(samplerOptions);
+  const stops = createStopMatcher(stop ?? []);
   const decoder = engine.tokenizer.createDecoder();
   const room = engine.ctxSize - promptTokens.length;
-  const maxTokens = Math.min(options.maxTokens ?? room, room);
+  const maxTokens = Math.min(wanted ?? room, room);
   const history = [...promptTokens];
 
   const t0 = performance.now();
@@ -71,7 +72,7 @@ export async function* generate(
   let stoppedByString = false;
 
   while (completionTokens < maxTokens) {
-    if (options.signal?.aborted) {
+    if (signal?.aborted) {
       finishReason = "cancelled";
       break;
     }

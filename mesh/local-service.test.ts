@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { createCpuEngine, type Engine, renderChat } from "../inference/mod.ts";
+import { createLocalService, type GenerationEnd } from "./local-service.ts";
+import type { InferEvent, InferRequest } from "./service.ts";
+
+const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
+  fileURLToPath(new URL("../../shared/models", import.meta.url));
+const STORIES = `${MODELS}/stories260K.gguf`;
+
+let shared: Engine | undefined;
+async function engine(): Promise<Engine> {
+  return shared ??= await createCpuEngine({ path: STORIES, ctxSize: 128 });
+}
+
+async function collect(events: AsyncIterable<InferEvent>): Promise<InferEvent[]> {
+  const out: InferEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+const never = () => new AbortController().signal;
+const chat = (content: string, params: InferRequest["params"] = {}): InferRequest => ({
+  model: "stories260K",
+  messages: [{ role: "user", content }],
+  params: { temperature: 0, max_tokens: 8, ...params },
+});
+
+Deno.test("chat: renders ChatML (no template in stories260K), counts its tokens, ends with done", async () => {
+  const e = await engine();
+  const service = createLocalService({ engine: e, id: "stories260K" });
+  const events = await collect(service.infer(chat("Once upon a time"), never()));
+  const done = events.at(-1)!;
+  assert.equal(done.type, "done");
+  const rendered = renderChat({
+    messages: [{ role: "user", content: "Once upon a time" }],
+    addGenerationPrompt: true,
+  });
+  assert.match(rendered, /^<\|im_start\|>user\n/);
+  if (done.type !== "done") return;
+  assert.equal(done.usage.prompt_tokens, e.tokenizer.encode(rendered).length);
+  assert.equal(done.usage.completion_tokens, 8);
+  assert.equal(done.finish_reason, "length");
+  assert.equal(events.filter((x) => x.type === "token").length, 8);
+  assert.ok(done.timings.prompt_ms > 0 && done.timings.predicted_n === 8);
+});
+
+Deno.test("greedy generation is the same twice; a plain prompt works too", async () => {
+  const service = createLocalService({ engine: await engine(), id: "stories260K" });
+  const req: InferRequest = { model: "stories260K", prompt: "Lily", params: { temperature: 0 } };
+  const text = async () =>
+    (await collect(service.infer({ ...req, params: { ...req.params, max_tokens: 12 } }, never())))
+      .map((x) => x.type === "token" ? x.text : x.type === "done" ? x.tail ?? "" : "").join("");
+  const a = await text();
+  assert.ok(a.length > 0);
+  assert.equal(await text(), a);
+});
+
+Deno.test("unknown model, oversized prompt and bad sampler values are error events", async () => {
+  const e = await createCpuEngine({ path: STORIES, ctxSize: 64 });
+  const service = createLocalService({ engine: e, id: "stories260K" });
+  const [missing] = await collect(service.infer({ ...chat("hi"), model: "gpt-4" }, never()));
+  assert.deepEqual(missing.type === "error" && missing.code, "model_not_found");
+  const [long] = await collect(service.infer(chat("a long story ".repeat(20)), never()));
+  assert.equal(long.type, "error");
+  if (long.type === "error") {
+    assert.equal(long.code, "context_length_exceeded");
+    assert.match(long.message, /maximum context length is 64 tokens/);
+  }
+  const [bad] = await collect(service.infer(chat("hi", { top_k: -3 }), never()));
+  assert.deepEqual(bad.type === "error" && bad.code, "invalid_request");
+  const [role] = await collect(
+    service.infer({
+      model: "stories260K",
+      messages: [{ role: "wizard", content: "x" }],
+      params: {},
+    }, never()),
+  );
+  assert.deepEqual(role.type === "error" && role.code, "invalid_request");
+});
+
+Deno.test("FIFO: a second request waits its turn, the queue depth is reported", async () => {
+  const service = createLocalService({ engine: await engine(), id: "stories260K" });
+  const order: string[] = [];
+  const first = service.infer(chat("one", { max_tokens: 20 }), never())[Symbol.asyncIterator]();
+  await first.next(); // holds the engine now
+  const second = collect(service.infer(chat("two"), never())).then((ev) => {
+    order.push("second done");
+    return ev;
+  });
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(service.load(), { active: 1, queued: 1 });
+  while (!(await first.next()).done) { /* drain */ }
+  order.push("first done");
+  const events = await second;
+  assert.deepEqual(order, ["first done", "second done"]);
+  assert.equal(events.at(-1)?.type, "done");
+  assert.deepEqual(service.load(), { active: 0, queued: 0 });
+});
+
+Deno.test("abort: a queued request leaves the line, a running one stops generating", async () => {
+  const ends: GenerationEnd[] = [];
+  const service = createLocalService(
+    { engine: await engine(), id: "stories260K" },
+    { onGenerationEnd: (e) => ends.push(e) },
+  );
+  const running = new AbortController();
+  const it = service.infer(chat("go", { max_tokens: 100 }), running.signal)[Symbol.asyncIterator]();
+  await it.next();
+  const queued = new AbortController();
+  const waiting = collect(service.infer(chat("wait"), queued.signal));
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(service.load().queued, 1);
+  queued.abort();
+  assert.deepEqual(await waiting, []);
+  assert.equal(service.load().queued, 0);
+
+  running.abort();
+  const rest: InferEvent[] = [];
+  for (let s = await it.next(); !s.done; s = await it.next()) rest.push(s.value);
+  assert.ok(rest.every((e) => e.type === "token"), "a cancelled run sends no done");
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0].finishReason, "cancelled");
+  assert.ok(ends[0].completionTokens < 100);
+  assert.deepEqual(service.load(), { active: 0, queued: 0 });
+});
+
+Deno.test("logprobs: each token carries its piece, logprob and n alternatives", async () => {
+  const service = createLocalService({ engine: await engine(), id: "stories260K" });
+  const events = await collect(
+    service.infer({
+      model: "stories260K",
+      prompt: "Once upon a time",
+      params: { temperature: 0, max_tokens: 4, logprobs: true, top_logprobs: 3 },
+    }, never()),
+  );
+  const tokens = events.filter((e) => e.type === "token");
+  assert.equal(tokens.length, 4);
+  for (const t of tokens) {
+    if (t.type !== "token") continue;
+    assert.equal(typeof t.token, "string");
+    assert.ok(t.logprob! <= 0);
+    assert.equal(t.top_logprobs!.length, 3);
+    // Greedy: the chosen token is the most likely one.
+    assert.equal(t.top_logprobs![0].token, t.token);
+  }
+  const plain = await collect(service.infer(chat("x", { max_tokens: 2 }), never()));
+  assert.ok(plain.every((e) => e.type !== "token" || e.logprob === undefined));
+});

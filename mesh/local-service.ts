@@ -1,0 +1,274 @@
+/**
+ * An InferenceService over one local Engine: chat template, tokenization,
+ * the context check, then `generate`, one generation at a time in arrival
+ * order (a CPU engine gains nothing from interleaving two).
+ */
+import {
+  createSampler,
+  type Engine,
+  generate,
+  type GeneratedToken,
+  type GenerateOptions,
+  type GenerationResult,
+  renderChat,
+  type SamplerOptions,
+  type Session,
+} from "../inference/mod.ts";
+import {
+  type DoneEvent,
+  errorEvent,
+  type InferenceService,
+  type InferEvent,
+  type InferParams,
+  type InferRequest,
+  type ModelInfo,
+  ServiceError,
+  type ServiceLoad,
+  type TokenEvent,
+} from "./service.ts";
+
+export interface LocalServiceInit {
+  engine: Engine;
+  /** The id clients ask for (a catalog id such as `stories260K`); default: the model's name. */
+  id?: string;
+  name?: string;
+  ownedBy?: string;
+}
+
+export interface GenerationEnd {
+  finishReason: GenerationResult["finishReason"];
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export interface LocalServiceComponents {
+  /** Told when each admitted generation ends, cancelled ones included (metrics, tests). */
+  onGenerationEnd?: (end: GenerationEnd) => void;
+}
+
+export interface LocalService extends InferenceService {
+  load(): ServiceLoad;
+}
+
+export function createLocalService(
+  init: LocalServiceInit,
+  components: LocalServiceComponents = {},
+): LocalService {
+  const { engine } = init;
+  const info: ModelInfo = {
+    id: init.id ?? engine.config.name,
+    name: init.name ?? engine.config.name,
+    contextLength: engine.ctxSize,
+    ownedBy: init.ownedBy ?? "grove",
+  };
+  const turns = createFifo();
+  let session: Session | undefined;
+
+  async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
+    let tokens: number[];
+    try {
+      if (req.model !== info.id && req.model !== info.name) {
+        throw new ServiceError(
+          "model_not_found",
+          `The model \`${req.model}\` does not exist on this node; it serves \`${info.id}\`.`,
+        );
+      }
+      tokens = promptTokens(engine, req);
+      checkSampler(req.params);
+    } catch (err) {
+      if (err instanceof ServiceError) return yield errorEvent(err);
+      throw err;
+    }
+    const queuedAt = performance.now();
+    if (!(await turns.acquire(signal))) return; // cancelled while waiting
+    const queuedMs = performance.now() - queuedAt;
+    let completionTokens = 0;
+    let result: GenerationResult | undefined;
+    let run: AsyncGenerator<GeneratedToken, GenerationResult> | undefined;
+    try {
+      session ??= engine.createSession();
+      run = generate(engine, tokens, generateOptions(req.params, signal, session));
+      let step = await run.next();
+      while (!step.done) {
+        completionTokens++;
+        yield tokenEvent(engine, step.value, req.params);
+        step = await run.next();
+      }
+      result = step.value;
+    } finally {
+      // Reached also when the consumer stops iterating (client gone): the
+      // engine is free for the next request whichever way this ended.
+      if (!result) await run?.return(undefined as never);
+      turns.release();
+      components.onGenerationEnd?.({
+        finishReason: result?.finishReason ?? "cancelled",
+        promptTokens: tokens.length,
+        completionTokens,
+      });
+    }
+    // The turn is already passed on: a consumer slow to take `done` holds up no one.
+    if (result.finishReason !== "cancelled") yield doneEvent(result, queuedMs);
+  }
+
+  return {
+    models: () => Promise.resolve([info]),
+    infer,
+    load: () => ({ active: turns.active(), queued: turns.queued() }),
+  };
+}
+
+/** The prompt as the model reads it: a rendered chat, or the plain text. */
+export function promptTokens(engine: Engine, req: InferRequest): number[] {
+  const tok = engine.tokenizer;
+  let text: string;
+  if (req.messages !== undefined) {
+    const bosToken = tok.bos === undefined ? "" : tok.tokenText(tok.bos);
+    try {
+      text = renderChat({
+        template: templateOf(engine),
+        messages: req.messages,
+        bosToken,
+        eosToken: tok.eos === undefined ? "" : tok.tokenText(tok.eos),
+        addGenerationPrompt: true,
+      });
+    } catch (err) {
+      throw new ServiceError("invalid_request", err instanceof Error ? err.message : String(err));
+    }
+    // Templates print BOS themselves; the tokenizer adds it too, so keep one (as llama.cpp does).
+    if (tok.addBos && bosToken !== "" && text.startsWith(bosToken)) {
+      text = text.slice(bosToken.length);
+    }
+  } else if (typeof req.prompt === "string") {
+    text = req.prompt;
+  } else {
+    throw new ServiceError("invalid_request", "the request has neither messages nor a prompt");
+  }
+  const tokens = tok.encode(text);
+  if (tokens.length === 0) throw new ServiceError("invalid_request", "the prompt is empty");
+  if (tokens.length >= engine.ctxSize) {
+    throw new ServiceError(
+      "context_length_exceeded",
+      `This model's maximum context length is ${engine.ctxSize} tokens. However, your ` +
+        `${req.messages ? "messages" : "prompt"} resulted in ${tokens.length} tokens.`,
+    );
+  }
+  return tokens;
+}
+
+function templateOf(engine: Engine): string | undefined {
+  const t = engine.metadata["tokenizer.chat_template"];
+  return typeof t === "string" ? t : undefined;
+}
+
+/** Wire params → sampler options; a param left out keeps the sampler's (llama.cpp's) default. */
+export function samplerOptions(p: InferParams): SamplerOptions {
+  const options: SamplerOptions = {
+    temperature: p.temperature,
+    topP: p.top_p,
+    topK: p.top_k,
+    minP: p.min_p,
+    repeatPenalty: p.repeat_penalty,
+    presencePenalty: p.presence_penalty,
+    frequencyPenalty: p.frequency_penalty,
+    seed: p.seed,
+    topLogprobs: p.logprobs ? p.top_logprobs ?? 0 : 0,
+  };
+  // top_p 0 keeps only the best token (llama.cpp's top-p keeps at least one).
+  if (p.top_p === 0) Object.assign(options, { topP: 1, topK: 1 });
+  return options;
+}
+
+function generateOptions(
+  p: InferParams,
+  signal: AbortSignal,
+  session: Session,
+): GenerateOptions {
+  return { ...samplerOptions(p), maxTokens: p.max_tokens, stop: p.stop, signal, session };
+}
+
+/** Bad sampling values from a peer are the request's fault, found before it takes a turn. */
+function checkSampler(p: InferParams): void {
+  try {
+    createSampler(samplerOptions(p));
+  } catch (err) {
+    throw new ServiceError("invalid_request", err instanceof Error ? err.message : String(err));
+  }
+}
+
+function tokenEvent(
+  engine: Engine,
+  t: GeneratedToken,
+  params: InferParams,
+): TokenEvent {
+  const event: TokenEvent = { type: "token", text: t.text, id: t.id };
+  if (!params.logprobs) return event;
+  event.token = piece(engine, t.id);
+  event.logprob = t.logprob;
+  if (t.topLogprobs) {
+    event.top_logprobs = t.topLogprobs.map((a) => ({
+      token: piece(engine, a.id),
+      logprob: a.logprob,
+    }));
+  }
+  return event;
+}
+
+/** One token's own text, spaces included (an incomplete UTF-8 byte reads as U+FFFD). */
+function piece(engine: Engine, id: number): string {
+  const d = engine.tokenizer.createDecoder();
+  return d.push(id) + d.flush();
+}
+
+function doneEvent(r: GenerationResult, queuedMs: number): DoneEvent {
+  const event: DoneEvent = {
+    type: "done",
+    finish_reason: r.finishReason === "length" ? "length" : "stop",
+    usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens },
+    timings: {
+      queued_ms: queuedMs,
+      prompt_n: r.promptTokens,
+      prompt_ms: r.prefillMs,
+      prompt_per_second: r.prefillTokensPerSecond,
+      predicted_n: r.completionTokens,
+      predicted_ms: r.decodeMs,
+      predicted_per_second: r.decodeTokensPerSecond,
+    },
+  };
+  if (r.tail) event.tail = r.tail;
+  return event;
+}
+
+/** One holder at a time; waiters in arrival order; a waiter whose signal aborts leaves the line. */
+function createFifo() {
+  let busy = false;
+  const waiting: (() => void)[] = [];
+  return {
+    active: () => (busy ? 1 : 0),
+    queued: () => waiting.length,
+    acquire(signal: AbortSignal): Promise<boolean> {
+      if (signal.aborted) return Promise.resolve(false);
+      if (!busy) {
+        busy = true;
+        return Promise.resolve(true);
+      }
+      return new Promise((resolve) => {
+        const onAbort = () => {
+          const i = waiting.indexOf(grant);
+          if (i >= 0) waiting.splice(i, 1);
+          resolve(false);
+        };
+        const grant = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(true);
+        };
+        waiting.push(grant);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+    release() {
+      const next = waiting.shift();
+      if (next) next(); // the slot passes straight on: busy stays true
+      else busy = false;
+    },
+  };
+}

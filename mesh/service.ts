@@ -1,0 +1,136 @@
+/**
+ * The seam between the web layer and whatever runs a request: a local engine
+ * today, a serving peer over libp2p later. The shapes are the `/grove/infer/1`
+ * messages of SPEC §5, so the mesh can forward them verbatim.
+ */
+import type { ChatMessage } from "../inference/mod.ts";
+
+export type { ChatMessage };
+
+/** Sampling and stopping; anything left out takes the serving engine's defaults. */
+export interface InferParams {
+  max_tokens?: number;
+  temperature?: number;
+  top_p?: number;
+  top_k?: number;
+  min_p?: number;
+  repeat_penalty?: number;
+  presence_penalty?: number;
+  frequency_penalty?: number;
+  seed?: number;
+  stop?: string[];
+  logprobs?: boolean;
+  top_logprobs?: number; // alternatives per token, when logprobs is on
+}
+
+/** Exactly one of `messages` (chat) and `prompt` (plain completion). */
+export interface InferRequest {
+  model: string;
+  messages?: ChatMessage[];
+  prompt?: string;
+  params: InferParams;
+}
+
+export interface TopLogprob {
+  token: string;
+  logprob: number;
+}
+
+export interface TokenEvent {
+  type: "token";
+  /** Text this token completes; "" while a UTF-8 sequence or a possible stop string is held back. */
+  text: string;
+  id: number;
+  /** With `logprobs`: the token's own piece (not what was emitted), its logprob, alternatives. */
+  token?: string;
+  logprob?: number;
+  top_logprobs?: TopLogprob[];
+}
+
+/** llama.cpp's server timing names, so existing dashboards read them. */
+export interface InferTimings {
+  queued_ms: number;
+  prompt_n: number;
+  prompt_ms: number;
+  prompt_per_second: number;
+  predicted_n: number;
+  predicted_ms: number;
+  predicted_per_second: number;
+}
+
+export interface DoneEvent {
+  type: "done";
+  finish_reason: "stop" | "length";
+  usage: { prompt_tokens: number; completion_tokens: number };
+  timings: InferTimings;
+  /** Text held back to the end (a partial stop string that never completed); append it. */
+  tail?: string;
+}
+
+export interface ErrorEvent {
+  type: "error";
+  code: ServiceErrorCode;
+  message: string;
+}
+
+export type InferEvent = TokenEvent | DoneEvent | ErrorEvent;
+
+export interface ModelInfo {
+  id: string;
+  name: string;
+  contextLength?: number;
+  ownedBy?: string;
+}
+
+/** How busy the service is: running generations and those waiting their turn. */
+export interface ServiceLoad {
+  active: number;
+  queued: number;
+}
+
+/**
+ * A request-level failure ends the stream with one `error` event (what the
+ * wire carries). Throwing a ServiceError from `models()` or from the
+ * iteration means the same; callers treat both alike. A stream that ends
+ * without `done` or `error` was cancelled through the signal.
+ */
+export interface InferenceService {
+  models(): Promise<ModelInfo[]>;
+  infer(req: InferRequest, signal: AbortSignal): AsyncIterable<InferEvent>;
+  load?(): ServiceLoad;
+}
+
+export type ServiceErrorCode =
+  | "mesh_denied"
+  | "model_not_found"
+  | "unavailable"
+  | "context_length_exceeded"
+  | "invalid_request";
+
+export const SERVICE_ERROR_CODES: readonly ServiceErrorCode[] = [
+  "mesh_denied",
+  "model_not_found",
+  "unavailable",
+  "context_length_exceeded",
+  "invalid_request",
+];
+
+export class ServiceError extends Error {
+  override name = "ServiceError";
+  constructor(public code: ServiceErrorCode, message: string) {
+    super(message);
+  }
+}
+
+/** The exact text SPEC §6 fixes for a node the relay did not admit. */
+export const MESH_DENIED_MESSAGE = "Relay mesh denied this node — check your relay membership.";
+
+export function errorEvent(err: ServiceError): ErrorEvent {
+  return { type: "error", code: err.code, message: err.message };
+}
+
+/** An `error` event back to a ServiceError; an unknown code (a newer peer) reads as unavailable. */
+export function serviceErrorOf(event: ErrorEvent): ServiceError {
+  const code = SERVICE_ERROR_CODES.includes(event.code) ? event.code : "unavailable";
+  return new ServiceError(code, event.message);
+}

@@ -1,0 +1,40 @@
+/**
+ * The --api-key check (SPEC §1: a consumer bound beyond loopback demands
+ * one): `Authorization: Bearer KEY` on every route but the public ones.
+ */
+import type { MiddlewareHandler } from "hono";
+import { errorResponse, HttpError } from "./errors.ts";
+
+/** Liveness probes and the dashboard page itself need no key; the page asks for it. */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ui", "/ui/"]);
+
+export function apiKeyAuth(key: string): MiddlewareHandler {
+  if (key === "") throw new Error("--api-key must not be empty");
+  const expected = new TextEncoder().encode(key);
+  return async function checkApiKey(c, next) {
+    if (PUBLIC_PATHS.has(c.req.path)) return await next();
+    const header = c.req.header("authorization") ?? "";
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !sameBytes(new TextEncoder().encode(match[1].trim()), expected)) {
+      return errorResponse(
+        new HttpError(
+          401,
+          header === ""
+            ? "This node needs an API key: send Authorization: Bearer <key>."
+            : "Incorrect API key.",
+          "authentication_error",
+          "invalid_api_key",
+        ),
+        { "www-authenticate": 'Bearer realm="grove"' },
+      );
+    }
+    await next();
+  };
+}
+
+/** Compares in time independent of where the first difference is. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) diff |= (a[i] ?? 0) ^ b[i];
+  return diff === 0;
+}

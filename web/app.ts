@@ -1,0 +1,103 @@
+/**
+ * A node's HTTP face (SPEC §6): the OpenAI API, health, metrics, the node
+ * API and the dashboard, over an InferenceService. Exposes `fetch`, so tests
+ * call it in process; `Deno.serve` lives with whoever starts the node.
+ */
+import { Hono } from "hono";
+import type { InferenceService } from "../mesh/mod.ts";
+import { apiKeyAuth } from "./api-key.ts";
+import { errorResponse, HttpError } from "./errors.ts";
+import { healthRoute, type HealthState } from "./health.ts";
+import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
+import { createNodeApi, type NodeHooks } from "./node-api.ts";
+import { chatCompletionsRoute } from "./openai-chat.ts";
+import { completionsRoute } from "./openai-completions.ts";
+import { modelRoute, modelsRoute } from "./openai-models.ts";
+import { uiRoute } from "./ui.ts";
+
+export interface NodeAppDeps {
+  service: InferenceService;
+  /** When set, every route but /health and /ui needs `Authorization: Bearer KEY`. */
+  apiKey?: string;
+  /** Default: always "ok" (the service is ready once the app exists). */
+  health?: () => HealthState;
+  node?: NodeHooks;
+  /** "serve" | "client" | "demo" …, shown in /api/status; default "local". */
+  mode?: string;
+  apiBaseUrl?: string;
+  metrics?: Metrics;
+}
+
+export interface NodeApp {
+  fetch(req: Request): Promise<Response>;
+  metrics: Metrics;
+}
+
+export function createNodeApp(deps: NodeAppDeps): NodeApp {
+  const { service } = deps;
+  const metrics = deps.metrics ?? createMetrics();
+  const health = deps.health ?? (() => "ok" as const);
+  const app = new Hono();
+
+  app.use(async function countRequests(c, next) {
+    metrics.inFlight(1);
+    try {
+      await next();
+    } finally {
+      metrics.inFlight(-1);
+      // The route pattern, not the raw path, keeps label values bounded.
+      const matched = c.res.status === 404 && c.req.routePath === "/*"
+        ? "unmatched"
+        : c.req.routePath;
+      metrics.httpRequest(matched, c.res.status);
+    }
+  });
+  if (deps.apiKey !== undefined) app.use(apiKeyAuth(deps.apiKey));
+
+  const inferDeps = { service, metrics };
+  const chat = chatCompletionsRoute(inferDeps);
+  const completions = completionsRoute(inferDeps);
+  const models = modelsRoute(service);
+  const model = modelRoute(service);
+  app.post("/v1/chat/completions", (c) => chat(c.req.raw));
+  app.post("/v1/completions", (c) => completions(c.req.raw));
+  app.get("/v1/models", () => models());
+  app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
+
+  app.get("/health", healthRoute(health));
+  app.get("/metrics", () =>
+    new Response(metrics.render(service.load?.()), {
+      headers: { "content-type": METRICS_CONTENT_TYPE },
+    }));
+
+  const node = createNodeApi({
+    service,
+    hooks: deps.node ?? {},
+    health,
+    mode: deps.mode ?? "local",
+    apiBaseUrl: deps.apiBaseUrl,
+    apiKey: deps.apiKey,
+  });
+  app.get("/api/status", (c) => node.status(c.req.raw));
+  app.get("/api/availability", (c) => node.availability(c.req.raw));
+  app.get("/api/models/installed", (c) => node.installed(c.req.raw));
+  app.get("/api/agent-preset", (c) => node.agentPreset(c.req.raw));
+  app.post("/api/node/start", (c) => node.start(c.req.raw));
+  app.post("/api/node/stop", (c) => node.stop(c.req.raw));
+  app.get("/ui", uiRoute());
+  app.get("/", (c) => c.redirect("/ui"));
+
+  app.notFound((c) =>
+    errorResponse(
+      new HttpError(
+        404,
+        `no route for ${c.req.method} ${c.req.path}`,
+        "invalid_request_error",
+        "not_found",
+      ),
+    )
+  );
+  app.onError((err) => errorResponse(err));
+
+  return { fetch: (req) => Promise.resolve(app.fetch(req)), metrics };
+}

@@ -1,0 +1,203 @@
+/**
+ * The node API of SPEC §6, for the dashboard and tools. What the node knows
+ * beyond the service (its state, peers, serve targets, installed models,
+ * starting and stopping) comes from hooks the caller injects; without a
+ * hook, status and availability are derived from the service, and the rest
+ * answer 501 saying what is missing.
+ */
+import type { InferenceService, ModelInfo } from "../mesh/mod.ts";
+import { errorResponse, HttpError, invalidRequest } from "./errors.ts";
+import type { HealthState } from "./health.ts";
+import { readJsonBody } from "./validate.ts";
+
+export type NodeState = "off" | "starting" | "running" | "stopping" | "failed";
+
+export interface NodeStatus {
+  state: NodeState;
+  mode: string; // "serve" | "client" | "demo" | "local" …
+  health: { status: "ok" | "degraded" | "failed"; reason: string | null };
+  apiBaseUrl: string;
+  modelId: string | null;
+  modelName: string | null;
+  peers: Record<string, unknown>[];
+}
+
+/** A kind-30621 serve target (SPEC §3): modelId, modelName, peerId, nodeName, load … */
+export type ServeTarget = Record<string, unknown>;
+
+export interface Availability {
+  capable: boolean; // this machine can run a model at all
+  admitted: boolean; // the relay admitted this node to the mesh
+  available: boolean; // a model is reachable now
+  reason: string | null;
+  models: { id: string; name: string }[];
+  serveTargets: ServeTarget[];
+}
+
+export interface InstalledModel {
+  id: string;
+  name?: string;
+  path?: string;
+  size?: number;
+}
+
+export interface StartOptions {
+  mode: string;
+  modelId?: string;
+  maxMemory?: string;
+}
+
+export interface NodeHooks {
+  status?(): Promise<Partial<NodeStatus>> | Partial<NodeStatus>;
+  availability?(): Promise<Partial<Availability>> | Partial<Availability>;
+  installedModels?(): Promise<InstalledModel[]>;
+  start?(options: StartOptions): Promise<unknown>;
+  stop?(): Promise<unknown>;
+}
+
+export interface NodeApiDeps {
+  service: InferenceService;
+  hooks: NodeHooks;
+  health: () => HealthState;
+  mode: string;
+  /** Where agents should point; default: this request's origin + /v1. */
+  apiBaseUrl?: string;
+  /** Handed to agents in the preset, so they pass the node's own --api-key check. */
+  apiKey?: string;
+}
+
+export function createNodeApi(deps: NodeApiDeps) {
+  const baseUrl = (req: Request) => deps.apiBaseUrl ?? `${new URL(req.url).origin}/v1`;
+
+  async function status(req: Request): Promise<NodeStatus> {
+    const health = deps.health();
+    const models = await deps.service.models().catch(() => [] as ModelInfo[]);
+    const derived: NodeStatus = {
+      state: health === "ok" ? "running" : health === "loading" ? "starting" : "failed",
+      mode: deps.mode,
+      health: {
+        status: health === "loading" ? "degraded" : health,
+        reason: health === "ok" ? null : health === "loading" ? "loading the model" : "load failed",
+      },
+      apiBaseUrl: baseUrl(req),
+      modelId: models[0]?.id ?? null,
+      modelName: models[0]?.name ?? null,
+      peers: [],
+    };
+    return { ...derived, ...(await deps.hooks.status?.()) };
+  }
+
+  async function availability(): Promise<Availability> {
+    let derived: Availability;
+    try {
+      const models = await deps.service.models();
+      derived = {
+        capable: true,
+        admitted: true,
+        available: models.length > 0,
+        reason: models.length > 0 ? null : "no model is offered right now",
+        models: models.map(({ id, name }) => ({ id, name })),
+        serveTargets: [],
+      };
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const denied = (err as { code?: string }).code === "mesh_denied";
+      derived = {
+        capable: true,
+        admitted: !denied,
+        available: false,
+        reason: message,
+        models: [],
+        serveTargets: [],
+      };
+    }
+    return { ...derived, ...(await deps.hooks.availability?.()) };
+  }
+
+  async function agentPreset(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const models = await deps.service.models();
+    const wanted = url.searchParams.get("model");
+    const model = wanted ?? models[0]?.id;
+    if (!model) {
+      throw new HttpError(503, "no model is offered right now", "unavailable_error", "unavailable");
+    }
+    if (wanted && !models.some((m) => m.id === wanted)) {
+      throw new HttpError(
+        404,
+        `The model \`${wanted}\` is not offered right now.`,
+        "invalid_request_error",
+        "model_not_found",
+      );
+    }
+    const env = {
+      OPENAI_BASE_URL: baseUrl(req),
+      // SDKs refuse an empty key; a keyless node accepts any.
+      OPENAI_API_KEY: deps.apiKey ?? "grove",
+      OPENAI_MODEL: model,
+    };
+    if (url.searchParams.get("format") === "shell") {
+      const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
+      return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+    }
+    return Response.json(env);
+  }
+
+  async function start(req: Request): Promise<Response> {
+    if (!deps.hooks.start) throw notProvided("starting the node", "start");
+    const body = await readJsonBody(req);
+    if (typeof body.mode !== "string" || body.mode === "") {
+      throw invalidRequest('mode is required: "serve" or "client"', "mode");
+    }
+    for (const field of ["modelId", "maxMemory"]) {
+      if (body[field] !== undefined && typeof body[field] !== "string") {
+        throw invalidRequest(`${field} must be a string`, field);
+      }
+    }
+    await deps.hooks.start(body as unknown as StartOptions);
+    return Response.json(await status(req));
+  }
+
+  async function stop(req: Request): Promise<Response> {
+    if (!deps.hooks.stop) throw notProvided("stopping the node", "stop");
+    await deps.hooks.stop();
+    return Response.json(await status(req));
+  }
+
+  async function installed(): Promise<Response> {
+    if (!deps.hooks.installedModels) {
+      throw notProvided("listing installed models", "installedModels");
+    }
+    return Response.json({ models: await deps.hooks.installedModels() });
+  }
+
+  const guard = (handler: (req: Request) => Promise<Response>) => async (req: Request) => {
+    try {
+      return await handler(req);
+    } catch (err) {
+      return errorResponse(err);
+    }
+  };
+
+  return {
+    status: guard(async (req) => Response.json(await status(req))),
+    availability: guard(async () => Response.json(await availability())),
+    installed: guard(installed),
+    agentPreset: guard(agentPreset),
+    start: guard(start),
+    stop: guard(stop),
+  };
+}
+
+function notProvided(what: string, hook: string): HttpError {
+  return new HttpError(
+    501,
+    `${what} is not available on this node: it was started without a "${hook}" hook`,
+    "not_implemented_error",
+    "not_implemented",
+  );
+}
+
+function shellQuote(v: string): string {
+  return `'${v.replaceAll("'", `'\\''`)}'`;
+}

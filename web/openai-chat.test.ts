@@ -1,0 +1,274 @@
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { createCpuEngine } from "../inference/mod.ts";
+import { createLocalService, type GenerationEnd, ServiceError } from "../mesh/mod.ts";
+import { createNodeApp } from "./app.ts";
+import { readSse } from "./sse.ts";
+import { fakeService, tokens } from "./testing.ts";
+
+const post = (body: unknown, init: RequestInit = {}) =>
+  new Request("http://node/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+    ...init,
+  });
+const hello = { model: "tiny", messages: [{ role: "user", content: "hi" }] };
+
+async function sse(res: Response): Promise<string[]> {
+  const out: string[] = [];
+  for await (const data of readSse(res.body!)) out.push(data);
+  return out;
+}
+
+Deno.test("non-stream: a chat.completion with the joined text and usage", async () => {
+  const service = fakeService();
+  const res = await createNodeApp({ service }).fetch(post(hello));
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.equal(body.object, "chat.completion");
+  assert.match(body.id, /^chatcmpl-/);
+  assert.equal(body.model, "tiny");
+  assert.deepEqual(body.choices, [{
+    index: 0,
+    message: { role: "assistant", content: "Hello, world" },
+    logprobs: null,
+    finish_reason: "stop",
+  }]);
+  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 });
+});
+
+Deno.test("params: OpenAI defaults fill what is left out; llama.cpp extras and aliases pass", async () => {
+  const service = fakeService();
+  const app = createNodeApp({ service });
+  await app.fetch(post({ messages: [{ role: "user", content: "hi" }], stop: "END" }));
+  assert.equal(service.calls[0].req.model, "tiny", "no model: the first one offered");
+  assert.deepEqual(service.calls[0].req.params, {
+    temperature: 1,
+    top_p: 1,
+    top_k: 0,
+    min_p: 0,
+    repeat_penalty: 1,
+    presence_penalty: 0,
+    frequency_penalty: 0,
+    stop: ["END"],
+  });
+  await app.fetch(post({
+    ...hello,
+    max_completion_tokens: 9,
+    temperature: 0,
+    top_k: 5,
+    min_p: 0.1,
+    repeat_penalty: 1.1,
+    seed: 42,
+    stop: ["a", "b"],
+    logprobs: true,
+    top_logprobs: 2,
+  }));
+  const p = service.calls[1].req.params;
+  assert.equal(p.max_tokens, 9);
+  assert.equal(p.temperature, 0);
+  assert.equal(p.top_k, 5);
+  assert.equal(p.min_p, 0.1);
+  assert.equal(p.repeat_penalty, 1.1);
+  assert.equal(p.seed, 42);
+  assert.deepEqual(p.stop, ["a", "b"]);
+  assert.equal(p.logprobs, true);
+  assert.equal(p.top_logprobs, 2);
+  // developer is OpenAI's new name for system.
+  await app.fetch(
+    post({
+      messages: [{ role: "developer", content: "be nice" }, {
+        role: "user",
+        content: [{ type: "text", text: "a" }, { type: "text", text: "b" }],
+      }],
+    }),
+  );
+  assert.deepEqual(service.calls[2].req.messages?.map((m) => [m.role, m.content]), [
+    ["system", "be nice"],
+    ["user", "ab"],
+  ]);
+});
+
+Deno.test("stream: role chunk, content deltas, finish_reason, usage chunk, [DONE]", async () => {
+  const app = createNodeApp({ service: fakeService() });
+  const res = await app.fetch(
+    post({ ...hello, stream: true, stream_options: { include_usage: true } }),
+  );
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type")!, /^text\/event-stream/);
+  const frames = await sse(res);
+  assert.equal(frames.at(-1), "[DONE]");
+  const chunks = frames.slice(0, -1).map((f) => JSON.parse(f));
+  assert.ok(chunks.every((c) => c.object === "chat.completion.chunk" && c.id === chunks[0].id));
+  assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "" });
+  const text = chunks.slice(1).map((c) => c.choices[0]?.delta.content ?? "").join("");
+  assert.equal(text, "Hello, world");
+  const final = chunks.at(-2);
+  assert.equal(final.choices[0].finish_reason, "stop");
+  assert.deepEqual(final.choices[0].delta, {});
+  assert.ok(chunks.slice(0, -1).every((c) => c.usage === null));
+  assert.deepEqual(chunks.at(-1).choices, []);
+  assert.deepEqual(chunks.at(-1).usage, {
+    prompt_tokens: 7,
+    completion_tokens: 3,
+    total_tokens: 10,
+  });
+
+  const plain = (await sse(await app.fetch(post({ ...hello, stream: true })))).slice(0, -1);
+  assert.ok(plain.every((f) => !("usage" in JSON.parse(f))), "no usage unless asked");
+  assert.equal(JSON.parse(plain.at(-1)!).choices[0].finish_reason, "stop");
+});
+
+Deno.test("logprobs: OpenAI's content entries with bytes and top_logprobs", async () => {
+  const service = fakeService({
+    reply: () => [
+      {
+        type: "token",
+        text: "Hi",
+        id: 3,
+        token: "Hi",
+        logprob: -0.5,
+        top_logprobs: [{ token: "Hi", logprob: -0.5 }, { token: "Yo", logprob: -1.5 }],
+      },
+      ...tokens().slice(-1),
+    ],
+  });
+  const app = createNodeApp({ service });
+  const body = await (await app.fetch(post({ ...hello, logprobs: true, top_logprobs: 2 }))).json();
+  assert.deepEqual(body.choices[0].logprobs, {
+    content: [{
+      token: "Hi",
+      logprob: -0.5,
+      bytes: [72, 105],
+      top_logprobs: [
+        { token: "Hi", logprob: -0.5, bytes: [72, 105] },
+        { token: "Yo", logprob: -1.5, bytes: [89, 111] },
+      ],
+    }],
+  });
+  const frames = await sse(await app.fetch(post({ ...hello, logprobs: true, stream: true })));
+  assert.equal(JSON.parse(frames[1]).choices[0].logprobs.content[0].logprob, -0.5);
+});
+
+Deno.test("bad requests: 400 invalid_request_error naming the field", async () => {
+  const app = createNodeApp({ service: fakeService() });
+  const cases: [unknown, string | undefined, RegExp][] = [
+    ["{not json", undefined, /not valid JSON/],
+    [[1, 2], undefined, /must be a JSON object/],
+    [{ model: "tiny" }, "messages", /messages is required/],
+    [{ ...hello, n: 2 }, "n", /n must be 1/],
+    [{ ...hello, temperature: "hot" }, "temperature", /temperature must be a number from 0 to 2/],
+    [{ ...hello, max_tokens: 0 }, "max_tokens", /max_tokens must be an integer ≥ 1/],
+    [{ ...hello, stop: [1] }, "stop", /stop must be a string or an array of strings/],
+    [{ ...hello, top_logprobs: 2 }, "top_logprobs", /needs logprobs/],
+    [
+      { ...hello, stream_options: { include_usage: "yes" } },
+      "stream_options.include_usage",
+      /boolean/,
+    ],
+    [{ messages: [{ role: "wizard", content: "x" }] }, "messages[0].role", /must be one of/],
+    [
+      { messages: [{ role: "user", content: [{ type: "image_url" }] }] },
+      "messages[0].content[0]",
+      /text part/,
+    ],
+  ];
+  for (const [body, param, message] of cases) {
+    const res = await app.fetch(post(typeof body === "string" ? body : JSON.stringify(body)));
+    assert.equal(res.status, 400, JSON.stringify(body));
+    const { error } = await res.json();
+    assert.equal(error.type, "invalid_request_error");
+    assert.match(error.message, message);
+    assert.equal(error.param, param);
+  }
+});
+
+Deno.test("service errors map to SPEC §6 statuses, as events or thrown", async () => {
+  const cases = [
+    ["mesh_denied", 403, "llm_auth"],
+    ["model_not_found", 404, "invalid_request_error"],
+    ["unavailable", 503, "unavailable_error"],
+    ["context_length_exceeded", 400, "invalid_request_error"],
+  ] as const;
+  for (const [code, status, type] of cases) {
+    for (const thrown of [false, true]) {
+      const service = fakeService({
+        reply: () =>
+          thrown
+            ? new ServiceError(code, `why: ${code}`)
+            : [{ type: "error", code, message: `why: ${code}` }],
+      });
+      const res = await createNodeApp({ service }).fetch(post({ ...hello, stream: true }));
+      assert.equal(res.status, status, code);
+      const { error } = await res.json();
+      assert.equal(error.type, type);
+      assert.equal(error.code, code);
+      assert.equal(
+        error.message,
+        code === "mesh_denied"
+          ? "Relay mesh denied this node — check your relay membership."
+          : `why: ${code}`,
+      );
+    }
+  }
+});
+
+Deno.test("an error after streaming began arrives as an SSE error chunk", async () => {
+  const service = fakeService({
+    reply: () => [{ type: "token", text: "a", id: 1 }, {
+      type: "error",
+      code: "unavailable",
+      message: "peer lost",
+    }],
+  });
+  const frames = await sse(
+    await createNodeApp({ service }).fetch(post({ ...hello, stream: true })),
+  );
+  assert.equal(JSON.parse(frames.at(-1)!).error.message, "peer lost");
+  assert.ok(!frames.includes("[DONE]"));
+});
+
+Deno.test("client disconnect: dropping the stream or aborting the request stops the generation", async () => {
+  const engine = await createCpuEngine({
+    path: `${
+      Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
+        fileURLToPath(new URL("../../shared/models", import.meta.url))
+    }/stories260K.gguf`,
+    ctxSize: 512,
+  });
+  const ends: GenerationEnd[] = [];
+  const service = createLocalService({ engine, id: "stories260K" }, {
+    onGenerationEnd: (e) => ends.push(e),
+  });
+  const app = createNodeApp({ service });
+  const req = { model: "stories260K", prompt: "Once", max_tokens: 400, temperature: 0 };
+
+  const res = await app.fetch(
+    new Request("http://node/v1/completions", {
+      method: "POST",
+      body: JSON.stringify({ ...req, stream: true }),
+    }),
+  );
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  assert.equal(ends.length, 1);
+  assert.equal(ends[0].finishReason, "cancelled");
+  assert.ok(ends[0].completionTokens < 400, `${ends[0].completionTokens} tokens`);
+
+  const client = new AbortController();
+  const pending = app.fetch(
+    new Request("http://node/v1/completions", {
+      method: "POST",
+      body: JSON.stringify(req),
+      signal: client.signal,
+    }),
+  );
+  setTimeout(() => client.abort(), 5);
+  await pending;
+  assert.equal(ends.length, 2);
+  assert.equal(ends[1].finishReason, "cancelled");
+  assert.ok(ends[1].completionTokens < 400, `${ends[1].completionTokens} tokens`);
+  assert.deepEqual(service.load(), { active: 0, queued: 0 });
+});

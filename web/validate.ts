@@ -1,0 +1,231 @@
+/**
+ * OpenAI request bodies → InferRequest, with 400s that name the field. What
+ * OpenAI's API defines is checked the way OpenAI does; llama.cpp's extras
+ * (top_k, min_p, repeat_penalty) ride along. Unknown fields are ignored, as
+ * SDKs send more than a node needs.
+ */
+import type { ChatMessage, InferParams, InferRequest } from "../mesh/mod.ts";
+import { invalidRequest } from "./errors.ts";
+
+export interface ParsedRequest {
+  /** `model` may be "" (the caller left it out): the route picks the first model offered. */
+  request: InferRequest;
+  stream: boolean;
+  includeUsage: boolean;
+}
+
+/**
+ * OpenAI's defaults for what the request leaves out: temperature 1, top_p 1,
+ * and none of llama.cpp's truncations (top_k 0, min_p 0) or penalties, so a
+ * client gets the distribution OpenAI documents rather than llama.cpp's.
+ */
+export const OPENAI_DEFAULTS = {
+  temperature: 1,
+  top_p: 1,
+  top_k: 0,
+  min_p: 0,
+  repeat_penalty: 1,
+  presence_penalty: 0,
+  frequency_penalty: 0,
+} as const;
+
+type Body = Record<string, unknown>;
+
+export async function readJsonBody(req: Request): Promise<Body> {
+  const text = await req.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw invalidRequest(`the request body is not valid JSON: ${why}`);
+  }
+  if (body === null || typeof body !== "object" || Array.isArray(body)) {
+    throw invalidRequest("the request body must be a JSON object");
+  }
+  return body as Body;
+}
+
+export function parseChatBody(body: Body): ParsedRequest {
+  const messages = parseMessages(body.messages);
+  for (const field of ["tools", "functions"]) {
+    const v = body[field];
+    if (Array.isArray(v) && v.length > 0) {
+      throw invalidRequest(`${field} are not supported by this node yet`, field);
+    }
+  }
+  const logprobs = optional(body, "logprobs", isBool, "a boolean") ?? false;
+  const top = optional(body, "top_logprobs", intIn(0, 20), "an integer from 0 to 20");
+  if (top !== undefined && !logprobs) {
+    throw invalidRequest("top_logprobs needs logprobs set to true", "top_logprobs");
+  }
+  const maxTokens = optional(body, "max_completion_tokens", intIn(1), "an integer ≥ 1") ??
+    optional(body, "max_tokens", intIn(1), "an integer ≥ 1");
+  const params = commonParams(body, maxTokens);
+  if (logprobs) Object.assign(params, { logprobs: true, top_logprobs: top ?? 0 });
+  return { request: { model: model(body), messages, params }, ...streamFlags(body) };
+}
+
+export function parseCompletionBody(body: Body): ParsedRequest {
+  const prompt = parsePrompt(body.prompt);
+  if (optional(body, "echo", isBool, "a boolean")) {
+    throw invalidRequest("echo is not supported by this node", "echo");
+  }
+  if (body.suffix !== undefined && body.suffix !== null) {
+    throw invalidRequest("suffix (fill-in-the-middle) is not supported by this node", "suffix");
+  }
+  const bestOf = optional(body, "best_of", intIn(1), "an integer ≥ 1");
+  if (bestOf !== undefined && bestOf !== 1) {
+    throw invalidRequest("best_of must be 1: this node returns one choice", "best_of");
+  }
+  // Legacy completions: logprobs is the number of alternatives (0–5), not a flag.
+  const top = optional(body, "logprobs", intIn(0, 5), "an integer from 0 to 5");
+  const params = commonParams(body, optional(body, "max_tokens", intIn(1), "an integer ≥ 1"));
+  if (top !== undefined) Object.assign(params, { logprobs: true, top_logprobs: top });
+  return { request: { model: model(body), prompt, params }, ...streamFlags(body) };
+}
+
+function commonParams(body: Body, maxTokens: number | undefined): InferParams {
+  const n = optional(body, "n", isNumber, "a number");
+  if (n !== undefined && n !== 1) {
+    throw invalidRequest("n must be 1: this node returns one choice per request", "n");
+  }
+  const params: InferParams = {
+    temperature: optional(body, "temperature", numIn(0, 2), "a number from 0 to 2"),
+    top_p: optional(body, "top_p", numIn(0, 1), "a number from 0 to 1"),
+    top_k: optional(body, "top_k", intIn(0), "an integer ≥ 0"),
+    min_p: optional(body, "min_p", numIn(0, 1), "a number from 0 to 1"),
+    repeat_penalty: optional(body, "repeat_penalty", (v) => isNumber(v) && v > 0, "a number > 0"),
+    presence_penalty: optional(body, "presence_penalty", numIn(-2, 2), "a number from -2 to 2"),
+    frequency_penalty: optional(body, "frequency_penalty", numIn(-2, 2), "a number from -2 to 2"),
+  };
+  for (const [key, value] of Object.entries(OPENAI_DEFAULTS)) {
+    const k = key as keyof typeof OPENAI_DEFAULTS;
+    if (params[k] === undefined) params[k] = value;
+  }
+  if (maxTokens !== undefined) params.max_tokens = maxTokens;
+  const seed = optional(body, "seed", Number.isSafeInteger, "an integer");
+  if (seed !== undefined) params.seed = seed;
+  const stop = parseStop(body.stop);
+  if (stop.length > 0) params.stop = stop;
+  return params;
+}
+
+function model(body: Body): string {
+  return optional(body, "model", isString, "a string") ?? "";
+}
+
+function streamFlags(body: Body): { stream: boolean; includeUsage: boolean } {
+  const stream = optional(body, "stream", isBool, "a boolean") ?? false;
+  const so = body.stream_options;
+  if (so === undefined || so === null) return { stream, includeUsage: false };
+  if (typeof so !== "object" || Array.isArray(so)) {
+    throw invalidRequest("stream_options must be an object", "stream_options");
+  }
+  const includeUsage = optional(
+    so as Body,
+    "include_usage",
+    isBool,
+    "a boolean",
+    "stream_options.include_usage",
+  ) ?? false;
+  return { stream, includeUsage };
+}
+
+const ROLES = new Set(["system", "developer", "user", "assistant", "tool"]);
+
+function parseMessages(value: unknown): ChatMessage[] {
+  if (value === undefined) throw invalidRequest("messages is required", "messages");
+  if (!Array.isArray(value) || value.length === 0) {
+    throw invalidRequest("messages must be a non-empty array", "messages");
+  }
+  return value.map((m, i) => {
+    const at = `messages[${i}]`;
+    if (m === null || typeof m !== "object" || Array.isArray(m)) {
+      throw invalidRequest(`${at} must be an object`, at);
+    }
+    const { role, content } = m as Body;
+    if (typeof role !== "string" || !ROLES.has(role)) {
+      throw invalidRequest(
+        `${at}.role must be one of ${[...ROLES].join(", ")}; got ${JSON.stringify(role)}`,
+        `${at}.role`,
+      );
+    }
+    const text = contentText(content, `${at}.content`, role === "assistant");
+    // OpenAI's newer "developer" role is the system prompt under another name.
+    return { ...(m as ChatMessage), role: role === "developer" ? "system" : role, content: text };
+  });
+}
+
+function contentText(content: unknown, at: string, mayBeEmpty: boolean): string {
+  if (typeof content === "string") return content;
+  if ((content === null || content === undefined) && mayBeEmpty) return "";
+  if (!Array.isArray(content)) {
+    throw invalidRequest(`${at} must be a string or an array of text parts`, at);
+  }
+  return content.map((part, j) => {
+    const p = part as Body | null;
+    if (p?.type !== "text" || typeof p.text !== "string") {
+      throw invalidRequest(
+        `${at}[${j}] must be a text part ({"type":"text","text":...}); this node reads text only`,
+        `${at}[${j}]`,
+      );
+    }
+    return p.text;
+  }).join("");
+}
+
+function parsePrompt(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (Array.isArray(value) && value.length === 1 && typeof value[0] === "string") return value[0];
+  if (value === undefined) throw invalidRequest("prompt is required", "prompt");
+  throw invalidRequest(
+    "prompt must be a string (or an array holding one string: batches are not supported)",
+    "prompt",
+  );
+}
+
+function parseStop(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  const list = typeof value === "string" ? [value] : value;
+  if (!Array.isArray(list) || !list.every(isString)) {
+    throw invalidRequest("stop must be a string or an array of strings", "stop");
+  }
+  if (list.length > 16) throw invalidRequest("stop takes at most 16 strings", "stop");
+  return list.filter((s) => s !== "");
+}
+
+/** The field's value when present and not null; a 400 naming it when it has the wrong type. */
+function optional<T>(
+  body: Body,
+  field: string,
+  ok: (v: unknown) => v is T,
+  what: string,
+  name?: string,
+): T | undefined;
+function optional(
+  body: Body,
+  field: string,
+  ok: (v: unknown) => boolean,
+  what: string,
+  name?: string,
+): number | undefined;
+function optional(
+  body: Body,
+  field: string,
+  ok: (v: unknown) => boolean,
+  what: string,
+  name = field,
+): unknown {
+  const v = body[field];
+  if (v === undefined || v === null) return undefined;
+  if (!ok(v)) throw invalidRequest(`${name} must be ${what}; got ${JSON.stringify(v)}`, name);
+  return v;
+}
+
+const isBool = (v: unknown): v is boolean => typeof v === "boolean";
+const isString = (v: unknown): v is string => typeof v === "string";
+const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const numIn = (lo: number, hi: number) => (v: unknown) => isNumber(v) && v >= lo && v <= hi;
+const intIn = (lo: number, hi = Number.MAX_SAFE_INTEGER) => (v: unknown) =>
+  Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi;
