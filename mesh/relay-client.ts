@@ -1,0 +1,346 @@
+/**
+ * The relay-facing side of a node (SPEC §3, §4): the NIP-11 document, read fail-closed, and one
+ * NIP-42-authenticated connection that follows the relay-signed mesh status (30621) and
+ * membership list (13534), publishes the node's events, and reconnects with bounded backoff.
+ *
+ * nostr-tools' AbstractRelay carries the NIP-01 traffic. Its own reconnect is off: after a drop
+ * it would re-send the REQ before the relay's new AUTH challenge is answered, and the relay
+ * would refuse it. Each connection here is a fresh relay object: connect, answer AUTH, then REQ.
+ */
+import { AbstractRelay } from "nostr-tools/abstract-relay";
+import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
+import {
+  KIND,
+  MESH_STATUS_D,
+  type MeshInfo,
+  type MeshStatus,
+  type NostrEvent,
+  parseMeshStatus,
+  parseRelayInformation,
+  pubkeyFromPeerId,
+  type RelayInformation,
+  requireMesh,
+} from "../protocol/mod.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import type { Identity } from "./identity.ts";
+
+/** The node must not start: the relay offers no usable mesh, or cannot be read. */
+export class MeshStartError extends Error {
+  override name = "MeshStartError";
+}
+
+export interface RelayInfoResult {
+  info: RelayInformation;
+  /** Rendezvous addresses kept: only those whose /p2p/ peer id is the relay's own key. */
+  mesh: MeshInfo;
+  relayPubkey: string;
+}
+
+/** ws(s)://host/path → http(s)://host/path, where NIP-11 is served. */
+export function relayHttpUrl(relayUrl: string): string {
+  let u: URL;
+  try {
+    u = new URL(relayUrl);
+  } catch {
+    throw new MeshStartError(`relay URL ${JSON.stringify(relayUrl)} is not a URL`);
+  }
+  const scheme = { "ws:": "http:", "wss:": "https:", "http:": "http:", "https:": "https:" }[
+    u.protocol
+  ];
+  if (scheme === undefined) {
+    throw new MeshStartError(`relay URL ${relayUrl} must start with ws://, wss://, http(s)://`);
+  }
+  return `${scheme}//${u.host}${u.pathname}`;
+}
+
+export async function fetchRelayInfo(
+  relayUrl: string,
+  opts: { fetch?: typeof fetch; timeoutMs?: number; log?: Logger } = {},
+): Promise<RelayInfoResult> {
+  const url = relayHttpUrl(relayUrl);
+  const refuse = (why: string) =>
+    new MeshStartError(`relay ${relayUrl}: ${why}; this node refuses to start`);
+  let json: unknown;
+  try {
+    const res = await (opts.fetch ?? fetch)(url, {
+      headers: { accept: "application/nostr+json" },
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
+    });
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw refuse(`its NIP-11 document answered HTTP ${res.status}`);
+    }
+    json = await res.json().catch(() => {
+      throw refuse("its NIP-11 document is not JSON");
+    });
+  } catch (err) {
+    if (err instanceof MeshStartError) throw err;
+    throw refuse(`cannot fetch its NIP-11 document from ${url} (${(err as Error).message})`);
+  }
+  let info: RelayInformation, mesh: MeshInfo;
+  try {
+    info = parseRelayInformation(json);
+    mesh = requireMesh(info);
+  } catch (err) {
+    throw refuse((err as Error).message.replace(/; refusing to start$/, ""));
+  }
+  // A rendezvous of another key would be a peer the relay does not vouch for.
+  const rendezvous = mesh.rendezvous.filter((addr) => {
+    const peer = /\/p2p\/([^/]+)$/.exec(addr)?.[1];
+    const ok = peer !== undefined && pubkeyFromPeerId(peer) === info.pubkey;
+    if (!ok) opts.log?.warn(`ignoring rendezvous address ${addr}: not the relay's own peer id`);
+    return ok;
+  });
+  if (rendezvous.length === 0) {
+    throw refuse("none of the mesh's rendezvous addresses names the relay's own peer id");
+  }
+  return { info, mesh: { ...mesh, rendezvous }, relayPubkey: info.pubkey };
+}
+
+export interface RelayClient {
+  /** Resolves on the relay's OK true; throws an Error whose message is the relay's on OK false. */
+  publish(ev: NostrEvent): Promise<void>;
+  /** Called with each newer mesh status, and at once with the latest one when there is one. */
+  onMeshStatus(fn: (s: MeshStatus) => void): () => void;
+  /** Called with each membership list (NIP-43, 13534), and at once with the latest. */
+  onMembers(fn: (pubkeys: Set<string>) => void): () => void;
+  /** Called when the relay closes the subscription with `restricted:`/`auth-required:`. */
+  onDenied(fn: (reason: string) => void): () => void;
+  meshStatus(): MeshStatus | undefined;
+  members(): Set<string> | undefined;
+  /** The relay's refusal of the latest subscription (this key is no member), if any. */
+  denied(): string | undefined;
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+export interface ConnectRelayOptions {
+  url: string;
+  identity: Identity;
+  relayPubkey: string;
+  log?: Logger;
+  /** Bound on connect, the AUTH exchange and the first EOSE, each. */
+  timeoutMs?: number;
+  /** Waits between reconnect attempts; the last one repeats. */
+  backoffMs?: number[];
+}
+
+const DEFAULT_BACKOFF = [250, 500, 1000, 2000, 5000, 10_000];
+const DENIAL = /^(restricted|auth-required):/;
+
+/** Connects and authenticates; throws when the first connection fails. Reconnects after that. */
+export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClient> {
+  const log = opts.log ?? silentLogger;
+  const timeoutMs = opts.timeoutMs ?? 5000;
+  const backoff = opts.backoffMs ?? DEFAULT_BACKOFF;
+  const statusFns = new Set<(s: MeshStatus) => void>();
+  const memberFns = new Set<(m: Set<string>) => void>();
+  const deniedFns = new Set<(reason: string) => void>();
+  let status: MeshStatus | undefined, statusAt = -1;
+  let members: Set<string> | undefined, membersAt = -1;
+  let denial: string | undefined;
+  let closed = false;
+  let current: AbstractRelay | undefined;
+  let ready = deferred<AbstractRelay>();
+  let wakeSleep: (() => void) | undefined;
+
+  const emit = <T>(fns: Set<(v: T) => void>, v: T) => {
+    for (const fn of fns) {
+      try {
+        fn(v);
+      } catch (err) {
+        log.error(`a relay listener failed: ${(err as Error).message}`);
+      }
+    }
+  };
+
+  function onEvent(ev: NostrEvent): void {
+    try {
+      if (ev.kind === KIND.MESH_STATUS) {
+        const s = parseMeshStatus(ev, { relayPubkey: opts.relayPubkey });
+        if (ev.created_at < statusAt) return; // an older copy, e.g. stored vs live on reconnect
+        statusAt = ev.created_at;
+        status = s;
+        emit(statusFns, s);
+      } else if (ev.kind === KIND.MEMBERSHIP_LIST) {
+        if (ev.pubkey !== opts.relayPubkey) throw new Error("membership list not from the relay");
+        if (ev.created_at < membersAt) return;
+        membersAt = ev.created_at;
+        members = new Set(
+          ev.tags.filter((t) => t[0] === "member" && /^[0-9a-f]{64}$/.test(t[1]))
+            .map((t) => t[1]),
+        );
+        emit(memberFns, new Set(members));
+      }
+    } catch (err) {
+      log.warn(`ignoring a kind ${ev.kind} event from the relay: ${(err as Error).message}`);
+    }
+  }
+
+  /** One connection: open, authenticate, subscribe; resolves at EOSE or a refusal. */
+  async function openOnce(lost: () => void): Promise<AbstractRelay> {
+    // verifyEvent runs on each freshly parsed message, so its cached verdict is sound here.
+    const relay = new AbstractRelay(opts.url, { verifyEvent: (e) => verifyEvent(e) });
+    relay.publishTimeout = timeoutMs;
+    const challenged = deferred<void>();
+    const onmessage = relay._onmessage.bind(relay);
+    relay._onmessage = (msg: MessageEvent) => {
+      onmessage(msg);
+      if (typeof msg.data === "string" && /^\s*\[\s*"AUTH"/.test(msg.data)) challenged.resolve();
+    };
+    relay.onnotice = (msg) => log.warn(`relay notice: ${msg}`);
+    relay.onclose = lost;
+    try {
+      await relay.connect({ timeout: timeoutMs }).catch((e) => {
+        throw new Error(`cannot connect to the relay at ${opts.url}: ${String(e?.message ?? e)}`);
+      });
+      await within(challenged.promise, timeoutMs, "the relay sent no NIP-42 AUTH challenge");
+      await within(
+        relay.auth((t) => Promise.resolve(finalizeEvent(t, opts.identity.secretKey))),
+        timeoutMs,
+        "the relay did not answer AUTH",
+      ).catch((e) => {
+        throw new Error(`the relay refused NIP-42 AUTH: ${(e as Error).message}`);
+      });
+      await within(subscribe(relay), timeoutMs, "the relay sent no EOSE for the mesh status");
+      return relay;
+    } catch (err) {
+      relay.onclose = null;
+      relay.close();
+      throw err;
+    }
+  }
+
+  function subscribe(relay: AbstractRelay): Promise<void> {
+    const settled = deferred<void>();
+    relay.subscribe([
+      { kinds: [KIND.MESH_STATUS], authors: [opts.relayPubkey], "#d": [MESH_STATUS_D], limit: 1 },
+      { kinds: [KIND.MEMBERSHIP_LIST], authors: [opts.relayPubkey], limit: 1 },
+    ], {
+      onevent: (ev) => onEvent(ev as NostrEvent),
+      oneose: () => {
+        if (denial !== undefined) log.info("the relay accepts this node's subscription again");
+        denial = undefined;
+        settled.resolve();
+      },
+      onclose: (reason) => {
+        settled.resolve();
+        if (DENIAL.test(reason)) {
+          denial = reason;
+          log.warn(`the relay refused the mesh subscription: ${reason}`);
+          emit(deniedFns, reason);
+        } else if (/^[a-z-]+:/.test(reason) && !closed) {
+          log.warn(`the relay closed the mesh subscription (${reason}); reconnecting`);
+          relay.close(); // the run loop reconnects and subscribes afresh
+        }
+      },
+      eoseTimeout: timeoutMs * 2, // our own `within` reports the timeout first
+    });
+    return settled.promise;
+  }
+
+  async function run(first: ReturnType<typeof deferred<void>>): Promise<void> {
+    let attempt = 0;
+    while (!closed) {
+      const lost = deferred<void>();
+      try {
+        const relay = await openOnce(() => lost.resolve());
+        if (closed) {
+          relay.close();
+          break;
+        }
+        current = relay;
+        attempt = 0;
+        ready.resolve(relay);
+        log.info(`connected to the relay ${opts.url} as ${opts.identity.npub}`);
+        first.resolve();
+        await lost.promise;
+        current = undefined;
+        ready = deferred<AbstractRelay>();
+        if (closed) break;
+        log.warn(`lost the relay connection ${opts.url}`);
+      } catch (err) {
+        if (!first.settled) {
+          first.reject(err as Error);
+          return;
+        }
+        log.warn(`relay reconnect failed: ${(err as Error).message}`);
+      }
+      const wait = backoff[Math.min(attempt++, backoff.length - 1)];
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        wakeSleep = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wakeSleep = undefined;
+    }
+  }
+
+  const first = deferred<void>();
+  const loop = run(first);
+  await first.promise;
+
+  const listen = <T>(fns: Set<(v: T) => void>, fn: (v: T) => void, latest: T | undefined) => {
+    fns.add(fn);
+    if (latest !== undefined) fn(latest);
+    return () => void fns.delete(fn);
+  };
+
+  return {
+    async publish(ev) {
+      if (closed) throw new Error("the relay client is closed");
+      const relay = await within(ready.promise, timeoutMs * 2, `no connection to ${opts.url}`);
+      try {
+        await relay.publish(ev);
+      } catch (err) {
+        throw new Error((err as Error).message || String(err));
+      }
+    },
+    onMeshStatus: (fn) => listen(statusFns, fn, status),
+    onMembers: (fn) => listen(memberFns, fn, members && new Set(members)),
+    onDenied: (fn) => listen(deniedFns, fn, denial),
+    meshStatus: () => status,
+    members: () => members && new Set(members),
+    denied: () => denial,
+    connected: () => current?.connected === true,
+    async close() {
+      if (closed) return;
+      closed = true;
+      current?.close();
+      wakeSleep?.();
+      ready.reject(new Error("the relay client is closed"));
+      await loop;
+    },
+  };
+}
+
+function deferred<T>() {
+  let resolve!: (v: T) => void, reject!: (e: Error) => void;
+  const d = {
+    settled: false,
+    promise: new Promise<T>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    }),
+    resolve: (v: T) => {
+      d.settled = true;
+      resolve(v);
+    },
+    reject: (e: Error) => {
+      d.settled = true;
+      reject(e);
+    },
+  };
+  d.promise.catch(() => {}); // a rejection nobody awaits (ready after close) is no crash
+  return d;
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout>;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

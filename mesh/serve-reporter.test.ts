@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { generateSecretKey, verifyEvent } from "nostr-tools/pure";
+import { type NostrEvent, type ServeReport, toEventShape } from "../protocol/mod.ts";
+import { identityOf } from "./identity.ts";
+import { serveReportEvent, startServeReporter } from "./serve-reporter.ts";
+
+const node = identityOf(generateSecretKey());
+
+function reportOf(peerId: string, over: Partial<ServeReport> = {}): ServeReport {
+  return {
+    modelId: "stories260K",
+    modelName: "Stories 260K",
+    peerId,
+    nodeName: "test node",
+    addrs: ["/ip4/127.0.0.1/tcp/4001"],
+    stages: null,
+    capacity: { memoryBytes: 1_000_000 },
+    load: { active: 0, queued: 0 },
+    state: "running",
+    ...over,
+  };
+}
+
+Deno.test("serve report: signed kind 24620 by the node; foreign peer ids and paths refused", () => {
+  const ev = serveReportEvent(node, reportOf(node.peerId, { modelId: "hf://org/repo/m.gguf" }));
+  assert.equal(ev.kind, 24620);
+  assert.equal(ev.pubkey, node.pubkey);
+  assert.ok(verifyEvent(toEventShape(ev)));
+  assert.equal(JSON.parse(ev.content).modelId, "hf://org/repo/m.gguf");
+
+  const other = identityOf(generateSecretKey());
+  assert.throws(() => serveReportEvent(node, reportOf(other.peerId)), /is not this node's/);
+  for (const modelId of ["/home/me/models/x.gguf", "./x.gguf", "~/x.gguf", "C:\\m\\x.gguf"]) {
+    assert.throws(
+      () => serveReportEvent(node, reportOf(node.peerId, { modelId })),
+      /local path/,
+      modelId,
+    );
+  }
+  assert.throws(
+    () => serveReportEvent(node, reportOf(node.peerId, { modelId: "models/tmp/x.gguf" })),
+    /no catalog id/,
+  );
+});
+
+Deno.test("serve reporter: at start, debounced on change, on the interval, 'stopping' last", async () => {
+  const sent: { at: number; report: ServeReport; ev: NostrEvent }[] = [];
+  const t0 = performance.now();
+  let load = 0;
+  const reporter = startServeReporter({
+    relay: {
+      publish: (ev) => {
+        sent.push({ at: performance.now() - t0, report: JSON.parse(ev.content), ev });
+        return Promise.resolve();
+      },
+    },
+    identity: node,
+    report: () => reportOf(node.peerId, { load: { active: load, queued: 0 } }),
+    intervalMs: 300,
+    debounceMs: 50,
+  });
+  await tick(20);
+  assert.equal(sent.length, 1, "one report at start");
+  load = 3;
+  reporter.changed();
+  reporter.changed();
+  reporter.changed();
+  await tick(100);
+  assert.equal(sent.length, 2, "three changes within the debounce make one report");
+  assert.equal(sent[1].report.load.active, 3);
+  assert.ok(sent[1].at >= 45, `sent after ${sent[1].at} ms, before the debounce`);
+  while (sent.length < 3 && performance.now() - t0 < 2000) await tick(10);
+  assert.equal(sent.length, 3, "the interval sends again");
+  assert.ok(sent[2].at >= 290, `the interval report came after ${sent[2].at} ms`);
+  await reporter.stop();
+  assert.equal(sent.at(-1)!.report.state, "stopping");
+  const count = sent.length;
+  reporter.changed();
+  await tick(400);
+  assert.equal(sent.length, count, "nothing after stop");
+});
+
+Deno.test("serve reporter: a refused publish is logged once and does not stop the reports", async () => {
+  const warnings: string[] = [];
+  let calls = 0;
+  const reporter = startServeReporter({
+    relay: {
+      publish: () => {
+        calls++;
+        return Promise.reject(new Error("restricted: not a member"));
+      },
+    },
+    identity: node,
+    report: () => reportOf(node.peerId),
+    intervalMs: 40,
+    log: { info() {}, error() {}, warn: (m) => void warnings.push(m) },
+  });
+  await tick(150);
+  await reporter.stop();
+  assert.ok(calls >= 3, `only ${calls} attempts`);
+  assert.deepEqual(warnings, ["could not send the serve report: restricted: not a member"]);
+});
+
+function tick(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
