@@ -1,0 +1,85 @@
+/**
+ * Weight bandwidth of the matvec kernel per type and layout variant:
+ *   npx deno run -A inference/webgpu/bench-matvec.ts [--reps 10] [--types Q4_0,Q8_0]
+ * Each measurement submits `reps` matvecs in one command buffer and waits for
+ * the queue, so the figure includes no readback. GB/s counts encoded weight bytes.
+ */
+import { parseArgs } from "node:util";
+import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { quantize } from "../quant/mod.ts";
+import { requestGpu } from "./device.ts";
+import { createF32, randomF32, uploadF32 } from "./gpu-test-util.ts";
+import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
+import { destroyMatrix, uploadMatrix } from "./weights.ts";
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: "string", default: "10" },
+    types: { type: "string", default: "F32,F16,BF16,Q8_0,Q4_0,Q4_K,Q5_K,Q6_K" },
+    shapes: { type: "string", default: "2048x2048,5632x2048" },
+  },
+});
+const reps = Number(values.reps);
+const gpu = await requestGpu();
+const { device } = gpu;
+console.log(`adapter: ${gpu.adapterName} (fallback ${gpu.isFallback}, f16 ${gpu.f16})`);
+
+const VARIANTS: [string, MatVecOptions][] = [
+  ["row wg64", { variant: "row", workgroupSize: 64 }],
+  ["row wg16", { variant: "row", workgroupSize: 16 }],
+  ["workgroup wg64", { variant: "workgroup", workgroupSize: 64 }],
+];
+
+/** Weights for rows x cols: a few quantized random rows repeated (quantizing all is slow). */
+function encodedMatrix(type: GgmlType, rows: number, cols: number): Uint8Array {
+  const sample = 16;
+  const enc = quantize(type, randomF32(sample * cols, 5), cols);
+  const rowBytes = enc.length / sample;
+  const out = new Uint8Array(rows * rowBytes);
+  for (let r = 0; r < rows; r++) {
+    out.set(enc.subarray((r % sample) * rowBytes, (r % sample + 1) * rowBytes), r * rowBytes);
+  }
+  return out;
+}
+
+async function timeOp(encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
+  const run = async (n: number) => {
+    const enc = device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    for (let i = 0; i < n; i++) encode(pass);
+    pass.end();
+    const t0 = performance.now();
+    device.queue.submit([enc.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return performance.now() - t0;
+  };
+  await run(1); // warm-up: pipeline compile and first touch of the buffers
+  return (await run(reps)) / reps;
+}
+
+const header = ["type", "shape", "MB", ...VARIANTS.map(([n]) => n)];
+console.log(header.join("\t"));
+for (const shape of values.shapes.split(",")) {
+  const [rows, cols] = shape.split("x").map(Number);
+  for (const name of values.types.split(",")) {
+    const type = GgmlType[name as keyof typeof GgmlType];
+    const data = encodedMatrix(type, rows, cols);
+    const m = uploadMatrix(device, { name, type, rows, cols, data });
+    const x = uploadF32(device, randomF32(cols, 9));
+    const y = createF32(device, rows);
+    const row = [ggmlTypeName(type), shape, (data.length / 1e6).toFixed(1)];
+    const variants: [string, MatVecOptions][] = type === GgmlType.F16 && gpu.f16
+      ? [...VARIANTS, ["row wg64 f16-native", { variant: "row", f16Native: true }]]
+      : VARIANTS;
+    for (const [, opts] of variants) {
+      const op = createMatVec(gpu, m, x, y, opts);
+      const ms = await timeOp((p) => op.encode(p));
+      row.push(`${(data.length / ms / 1e6).toFixed(2)} GB/s`);
+      op.destroy();
+    }
+    console.log(row.join("\t"));
+    destroyMatrix(m);
+    x.destroy();
+    y.destroy();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * Matrix-matrix product for prefill: Y (n x rows) = X (n x cols) · Wᵀ
+ * (+ bias) (+ Y), with W in its ggml encoding. Each invocation decodes a
+ * weight unit once and applies it to a tile of tokens (see matmul.wgsl).
+ */
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import type { Gpu } from "../device.ts";
+import { getPipeline } from "../pipelines.ts";
+import type { GpuMatrix } from "../weights.ts";
+import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+
+export interface MatMulOptions {
+  /** Tokens per invocation (default 8). */
+  tile?: number;
+  /** Invocations per workgroup (default 64). */
+  workgroupSize?: number;
+  bias?: GPUBuffer;
+  biasOffset?: number;
+  /** Y += X Wᵀ (fused residual add). */
+  accumulate?: boolean;
+  /** Floats per token row of Y (default m.rows). */
+  yStride?: number;
+  /** Column of Y for weight row 0 (default 0). */
+  yOffset?: number;
+}
+
+export interface MatMulOp {
+  /**
+   * Records the dispatches for `n` tokens (X rows). The token count lives in a
+   * uniform written at encode time, so all encodes of one op in one submit must
+   * use the same n.
+   */
+  encode(pass: GPUComputePassEncoder, n: number): void;
+  destroy(): void;
+}
+
+const SHADER = new URL("./matmul.wgsl", import.meta.url);
+
+const UNIT_VEC4: Partial<Record<GgmlType, number>> = {
+  [GgmlType.F32]: 1,
+  [GgmlType.F16]: 1,
+  [GgmlType.BF16]: 1,
+  [GgmlType.Q8_0]: 8,
+  [GgmlType.Q4_0]: 8,
+  [GgmlType.Q4_K]: 16,
+  [GgmlType.Q5_K]: 16,
+  [GgmlType.Q6_K]: 32,
+};
+
+export function matMulSupports(type: GgmlType, cols: number): boolean {
+  const v = UNIT_VEC4[type];
+  if (v === undefined || cols <= 0) return false;
+  const block = v >= 16 ? 256 : v * 4;
+  return cols % block === 0;
+}
+
+export function createMatMul(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: MatMulOptions = {},
+): MatMulOp {
+  if (!matMulSupports(m.type, m.cols)) {
+    throw new Error(`matmul: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`);
+  }
+  const tile = opts.tile ?? 8;
+  const workgroupSize = opts.workgroupSize ?? 64;
+  const unitVec4 = UNIT_VEC4[m.type]!;
+  const defines: Defines = {
+    [`W_${ggmlTypeName(m.type)}`]: true,
+    WG: workgroupSize,
+    TILE: tile,
+    UNIT_VEC4: unitVec4,
+    BIAS: opts.bias !== undefined,
+    ACCUMULATE: opts.accumulate ?? false,
+  };
+  const { device } = gpu;
+  const pipeline = getPipeline(
+    device,
+    `matmul|${definesKey(defines)}`,
+    () => loadWgslSync(SHADER, defines),
+  );
+  const units = m.cols / (unitVec4 * 4);
+  const steps = m.parts.filter((p) => p.rows > 0).map((part) => {
+    const params = new Uint32Array([
+      part.rows,
+      m.cols,
+      m.rowBytes,
+      units,
+      0, // n, written at encode time
+      (opts.yOffset ?? 0) + part.firstRow,
+      opts.yStride ?? m.rows,
+      (opts.biasOffset ?? 0) + part.firstRow,
+    ]);
+    const uniform = device.createBuffer({
+      label: `matmul params ${m.name}`,
+      size: params.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: uniform } },
+      { binding: 1, resource: { buffer: part.buffer } },
+      { binding: 2, resource: { buffer: x } },
+      { binding: 3, resource: { buffer: y } },
+    ];
+    if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
+    const bindGroup = device.createBindGroup({
+      label: `matmul ${m.name}`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    return { params, uniform, bindGroup, rows: part.rows };
+  });
+  let lastN = -1;
+  return {
+    encode(pass, n) {
+      if (!Number.isInteger(n) || n < 1) throw new Error(`matmul: bad token count ${n}`);
+      if (n !== lastN) {
+        for (const s of steps) {
+          s.params[4] = n;
+          device.queue.writeBuffer(s.uniform, 0, s.params);
+        }
+        lastN = n;
+      }
+      pass.setPipeline(pipeline);
+      for (const s of steps) {
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(Math.ceil(s.rows / workgroupSize), Math.ceil(n / tile));
+      }
+    },
+    destroy() {
+      for (const s of steps) s.uniform.destroy();
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { matVecF32Activations, quantize } from "../../quant/mod.ts";
+import {
+  assertClose,
+  createF32,
+  createTestGpu,
+  randomF32,
+  readF32,
+  uploadF32,
+} from "../gpu-test-util.ts";
+import { uploadMatrix } from "../weights.ts";
+import type { Gpu } from "../device.ts";
+import { createMatVec, type MatVecOptions, matVecSupports, type MatVecVariant } from "./matvec.ts";
+
+const TYPES = [
+  GgmlType.F32,
+  GgmlType.F16,
+  GgmlType.BF16,
+  GgmlType.Q8_0,
+  GgmlType.Q4_0,
+  GgmlType.Q4_K,
+  GgmlType.Q5_K,
+  GgmlType.Q6_K,
+];
+
+interface Case {
+  type: GgmlType;
+  rows: number;
+  cols: number;
+  variant: MatVecVariant;
+  split?: number; // force this many bytes per buffer
+  bias?: boolean;
+  accumulate?: boolean;
+  f16Native?: boolean;
+}
+
+async function runCase(gpu: Gpu, c: Case, seed: number) {
+  const { device } = gpu;
+  const w = randomF32(c.rows * c.cols, seed);
+  const data = quantize(c.type, w, c.cols);
+  const x = randomF32(c.cols, seed + 1);
+  const want = new Float32Array(c.rows);
+  matVecF32Activations(c.type, data, c.rows, c.cols, x, want);
+  const bias = randomF32(c.rows, seed + 2);
+  const y0 = randomF32(c.rows, seed + 3);
+  if (c.bias) { for (let r = 0; r < c.rows; r++) want[r] += bias[r]; }
+  if (c.accumulate) { for (let r = 0; r < c.rows; r++) want[r] += y0[r]; }
+
+  const m = uploadMatrix(
+    device,
+    { name: "w", type: c.type, rows: c.rows, cols: c.cols, data },
+    { maxBindingBytes: c.split },
+  );
+  if (c.split) {
+    if (m.parts.length < 2) throw new Error(`split case produced ${m.parts.length} buffer(s)`);
+  }
+  const xb = uploadF32(device, x);
+  const yb = c.accumulate ? uploadF32(device, y0) : createF32(device, c.rows);
+  const bb = c.bias ? uploadF32(device, bias) : undefined;
+  const opts: MatVecOptions = {
+    variant: c.variant,
+    bias: bb,
+    accumulate: c.accumulate,
+    f16Native: c.f16Native,
+  };
+  const op = createMatVec(gpu, m, xb, yb, opts);
+  const enc = device.createCommandEncoder();
+  const pass = enc.beginComputePass();
+  op.encode(pass);
+  pass.end();
+  device.queue.submit([enc.finish()]);
+  const got = await readF32(device, yb, c.rows);
+  const label = `${ggmlTypeName(c.type)} ${c.rows}x${c.cols} ${c.variant}` +
+    `${c.split ? " split" : ""}${c.bias ? " +bias" : ""}${c.accumulate ? " +acc" : ""}`;
+  assertClose(got, want, { atol: 1e-4, rtol: 1e-4 }, label);
+  op.destroy();
+  for (const b of [...m.buffers, xb, yb, ...(bb ? [bb] : [])]) b.destroy();
+}
+
+for (const variant of ["row", "workgroup"] as const) {
+  Deno.test(`matvec (${variant}) matches the CPU oracle for every weight type`, async () => {
+    const gpu = await createTestGpu();
+    let seed = 10;
+    for (const type of TYPES) {
+      // 67 rows: odd and not a multiple of the workgroup size; 512 cols = 2 K-quant blocks.
+      await runCase(gpu, { type, rows: 67, cols: 512, variant }, seed += 10);
+    }
+    if (gpu.f16) {
+      for (const f16Native of [false, true]) {
+        await runCase(gpu, { type: GgmlType.F16, rows: 5, cols: 36, variant, f16Native }, 7);
+      }
+    }
+  });
+}
+
+Deno.test("matvec handles a matrix split across buffers, bias and accumulate", async () => {
+  const gpu = await createTestGpu();
+  // 33 rows of Q4_0 (18 * 8 = 144 bytes each), ~20 rows per buffer -> 2 buffers;
+  // the second buffer's rows start mid-way in the row index space.
+  for (const variant of ["row", "workgroup"] as const) {
+    await runCase(gpu, {
+      type: GgmlType.Q4_0,
+      rows: 33,
+      cols: 256,
+      variant,
+      split: 20 * 144 + 32,
+      bias: true,
+    }, 101);
+    await runCase(gpu, {
+      type: GgmlType.Q6_K,
+      rows: 9,
+      cols: 256,
+      variant,
+      split: 4 * 210 + 32,
+      accumulate: true,
+    }, 202);
+  }
+});
+
+Deno.test("matVecSupports rejects partial blocks and unknown types", () => {
+  if (matVecSupports(GgmlType.Q4_K, 64)) throw new Error("Q4_K with 64 columns accepted");
+  if (matVecSupports(GgmlType.Q4_0, 48)) throw new Error("Q4_0 with 48 columns accepted");
+  if (matVecSupports(GgmlType.Q2_K, 256)) throw new Error("Q2_K accepted");
+  if (!matVecSupports(GgmlType.F32, 12)) throw new Error("F32 with 12 columns rejected");
+});

@@ -1,0 +1,165 @@
+/**
+ * Quantized matrix-vector product on the GPU (decode): y = W x (+ bias)
+ * (+ y). W stays in its ggml encoding (see weights.ts); x and y are f32.
+ * Bind groups and params are built once per (matrix, x, y) so a forward pass
+ * only encodes prebuilt dispatches each token.
+ */
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import type { Gpu } from "../device.ts";
+import { getPipeline } from "../pipelines.ts";
+import type { GpuMatrix } from "../weights.ts";
+import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+
+/** "row": one row per invocation (llvmpipe); "workgroup": one row per workgroup + reduction. */
+export type MatVecVariant = "row" | "workgroup";
+
+export interface MatVecOptions {
+  variant?: MatVecVariant;
+  /** Invocations per workgroup (default 64). */
+  workgroupSize?: number;
+  /** Added to each output: bias[biasOffset + r]. */
+  bias?: GPUBuffer;
+  biasOffset?: number;
+  /** y[r] += W x instead of y[r] = W x (fused residual add). */
+  accumulate?: boolean;
+  /** First x value (a multiple of 4). */
+  xOffset?: number;
+  /** y index of row 0. */
+  yOffset?: number;
+  /**
+   * With shader-f16: read F16 weights as vec4<f16> instead of unpack2x16float.
+   * Default: off on fallback adapters, where unpacking measured faster (llvmpipe).
+   */
+  f16Native?: boolean;
+}
+
+export interface MatVecOp {
+  /** Records the dispatches (one per weight buffer) into `pass`. */
+  encode(pass: GPUComputePassEncoder): void;
+  destroy(): void;
+}
+
+const SHADER = new URL("./matvec.wgsl", import.meta.url);
+
+/** Values per unit_dot call, per weight type (see matvec.wgsl). */
+const UNIT_VALUES: Partial<Record<GgmlType, number>> = {
+  [GgmlType.F32]: 4,
+  [GgmlType.F16]: 4,
+  [GgmlType.BF16]: 4,
+  [GgmlType.Q8_0]: 32,
+  [GgmlType.Q4_0]: 32,
+  [GgmlType.Q4_K]: 64,
+  [GgmlType.Q5_K]: 64,
+  [GgmlType.Q6_K]: 64,
+};
+
+/** Whether matvec handles `type` with rows of `cols` values. */
+export function matVecSupports(type: GgmlType, cols: number): boolean {
+  const unit = UNIT_VALUES[type];
+  return unit !== undefined && cols > 0 && cols % unit === 0 &&
+    // K-quant units are 64 of a 256-value block; the row must still be whole blocks.
+    (unit !== 64 || cols % 256 === 0);
+}
+
+/** The faster layout for this adapter, as measured by bench-matvec.ts. */
+export function defaultMatVecVariant(gpu: Pick<Gpu, "isFallback">): MatVecVariant {
+  return gpu.isFallback ? "row" : "workgroup";
+}
+
+export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
+  workgroupSize: number;
+  bias: boolean;
+  accumulate: boolean;
+  f16Native: boolean;
+}): Defines {
+  return {
+    [`W_${ggmlTypeName(type)}`]: true,
+    ROW_PER_THREAD: variant === "row",
+    WG: o.workgroupSize,
+    BIAS: o.bias,
+    ACCUMULATE: o.accumulate,
+    F16_NATIVE: o.f16Native && type === GgmlType.F16,
+  };
+}
+
+const MAX_GRID = 65535;
+
+export function createMatVec(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: MatVecOptions = {},
+): MatVecOp {
+  if (!matVecSupports(m.type, m.cols)) {
+    throw new Error(`matvec: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`);
+  }
+  const xOffset = opts.xOffset ?? 0;
+  if (xOffset % 4 !== 0) throw new Error(`matvec: xOffset ${xOffset} is not a multiple of 4`);
+  const variant = opts.variant ?? defaultMatVecVariant(gpu);
+  const workgroupSize = opts.workgroupSize ?? 64;
+  const defines = matVecDefines(m.type, variant, {
+    workgroupSize,
+    bias: opts.bias !== undefined,
+    accumulate: opts.accumulate ?? false,
+    f16Native: (opts.f16Native ?? !gpu.isFallback) && gpu.f16,
+  });
+  const { device } = gpu;
+  const pipeline = getPipeline(
+    device,
+    `matvec|${definesKey(defines)}`,
+    () => loadWgslSync(SHADER, defines),
+  );
+  const units = m.cols / UNIT_VALUES[m.type]!;
+  const yOffset = opts.yOffset ?? 0;
+  const uniforms: GPUBuffer[] = [];
+  const steps: { bindGroup: GPUBindGroup; grid: [number, number] }[] = [];
+  for (const part of m.parts) {
+    if (part.rows === 0) continue;
+    const grid: [number, number] = variant === "row"
+      ? [Math.ceil(part.rows / workgroupSize), 1]
+      : [Math.min(part.rows, MAX_GRID), Math.ceil(part.rows / MAX_GRID)];
+    const params = new Uint32Array([
+      part.rows,
+      m.cols,
+      m.rowBytes,
+      units,
+      xOffset / 4,
+      yOffset + part.firstRow,
+      (opts.biasOffset ?? 0) + part.firstRow,
+      grid[0],
+    ]);
+    const uniform = device.createBuffer({
+      label: `matvec params ${m.name}`,
+      size: params.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(uniform, 0, params);
+    uniforms.push(uniform);
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: uniform } },
+      { binding: 1, resource: { buffer: part.buffer } },
+      { binding: 2, resource: { buffer: x } },
+      { binding: 3, resource: { buffer: y } },
+    ];
+    if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
+    const bindGroup = device.createBindGroup({
+      label: `matvec ${m.name}`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    steps.push({ bindGroup, grid });
+  }
+  return {
+    encode(pass) {
+      pass.setPipeline(pipeline);
+      for (const s of steps) {
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(s.grid[0], s.grid[1]);
+      }
+    },
+    destroy() {
+      for (const u of uniforms) u.destroy();
+    },
+  };
+}
