@@ -1,0 +1,315 @@
+/**
+ * A member's libp2p node (SPEC §2, §4, §5). Its key is the member's Nostr key, so the peer id the
+ * handshake authenticates names the member. It speaks TCP (and QUIC when asked and available),
+ * reaches others through the relay's circuit when a direct dial fails, and never looks for peers
+ * on its own: no bootstrap list, no mDNS, no discovery, no public relays or STUN. Every
+ * connection starts with a ticket exchange, and every stream is checked against it.
+ */
+import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
+import { tcp } from "@libp2p/tcp";
+import { noise } from "@chainsafe/libp2p-noise";
+import { yamux } from "@libp2p/yamux";
+import { identify } from "@libp2p/identify";
+import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
+import { FaultTolerance, type PrivateKey, type Stream } from "@libp2p/interface";
+import { peerIdFromString } from "@libp2p/peer-id";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+import { type NostrEvent, pubkeyFromPeerId } from "../protocol/mod.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { type AdmittedPeer, createTicketGate } from "./ticket-exchange.ts";
+import { deadline, errorText, shortPeer } from "./stream-frames.ts";
+
+export type { Stream };
+
+/** The parts of mesh/identity.ts `Identity` a node needs. */
+export interface MeshIdentity {
+  peerId: string;
+  pubkey: string;
+  libp2pKey: PrivateKey;
+}
+
+export interface MeshNodeInit {
+  identity: MeshIdentity;
+  /** The relay's libp2p addresses, each ending in /p2p/RELAY_PEER_ID. */
+  rendezvous: string[];
+  relayPubkey: string;
+  meshId: string;
+  /** This node's current ticket; it must exist before the node dials the relay. */
+  ticket: () => NostrEvent | undefined;
+  /** Hold a circuit reservation on the relay so peers behind no direct path can reach us. */
+  serving: boolean;
+  listenHost?: string;
+  quic?: boolean;
+  log?: Logger;
+  /** Ticket exchange limit per connection; SPEC §4.7 wants removals effective within 5 s. */
+  ticketTimeoutMs?: number;
+  /** Per dial attempt. */
+  dialTimeoutMs?: number;
+  /** Expiry and renewal checks. */
+  sweepMs?: number;
+  /** How often a serving node without a circuit reservation asks the relay again. */
+  reserveRetryMs?: number;
+}
+
+export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Promise<void>;
+
+export interface MeshNode {
+  peerId: string;
+  libp2p: Libp2p;
+  /** Own listen addresses (no circuit ones), each ending in /p2p/PEER_ID, for serve reports. */
+  directAddrs(): string[];
+  /** Own circuit addresses through the relay, once the reservation holds. */
+  circuitAddrs(): string[];
+  /** Direct addresses first, then the relay's circuit; resolves after the ticket exchange. */
+  dialProtocol(
+    peerId: string,
+    addrs: string[],
+    protocol: string,
+    signal?: AbortSignal,
+  ): Promise<Stream>;
+  /** Runs `handler` only for streams from verified, unexpired members; refuses the rest. */
+  handle(protocol: string, handler: StreamHandler): Promise<void>;
+  setMembers(pubkeys: Set<string>): void;
+  stop(): Promise<void>;
+}
+
+/** Lets the node listen again on the relay's circuit after a lost reservation. */
+interface Relisten {
+  listen(addrs: Multiaddr[]): Promise<void>;
+}
+type MeshServices = {
+  identify: ReturnType<ReturnType<typeof identify>>;
+  relisten: Relisten;
+};
+
+export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
+  const log = init.log ?? silentLogger;
+  if (!init.ticket()) throw new Error("a mesh node needs its ticket before it dials the relay");
+  if (init.rendezvous.length === 0) throw new Error("the relay advertised no rendezvous address");
+  const relayPeers = new Set(init.rendezvous.map(relayPeerOf));
+  const isRelay = (p: string) => relayPeers.has(p) || pubkeyFromPeerId(p) === init.relayPubkey;
+  const gate = createTicketGate({
+    relayPubkey: init.relayPubkey,
+    meshId: init.meshId,
+    isRelay,
+    ticket: init.ticket,
+    log,
+    timeoutMs: init.ticketTimeoutMs,
+  });
+  stubBroadcastChannel();
+  const node = await createLibp2p(await meshNodeOptions(init, log));
+  await gate.attach(node);
+  const peerId = node.peerId.toString();
+  const circuits = circuitListenAddrs(init.rendezvous);
+  log.info(`mesh node ${shortPeer(peerId)} listening on ${directAddrs(node).join(", ")}`);
+  if (!init.serving) {
+    void node.dial(multiaddr(init.rendezvous[0])).catch((err) =>
+      log.warn(`could not reach the rendezvous yet: ${errorText(err)}`)
+    );
+  }
+
+  let relistening = false;
+  async function keepReservation() {
+    if (!init.serving || relistening || circuitAddrs(node).length > 0) return;
+    relistening = true;
+    try {
+      log.info("no circuit reservation on the relay; asking for one");
+      await node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
+    } catch (err) {
+      log.warn(`circuit reservation failed: ${errorText(err)}`);
+    } finally {
+      relistening = false;
+    }
+  }
+  const sweepMs = init.sweepMs ?? 1000;
+  let lastReserveCheck = Date.now();
+  const timer = setInterval(() => {
+    gate.sweep();
+    // A reservation takes ~100 ms; asking every few seconds avoids piling up attempts.
+    if (Date.now() - lastReserveCheck >= (init.reserveRetryMs ?? 5000)) {
+      lastReserveCheck = Date.now();
+      void keepReservation();
+    }
+  }, sweepMs);
+
+  const dialTimeoutMs = init.dialTimeoutMs ?? 5000;
+  async function connect(target: string, addrs: string[], signal?: AbortSignal) {
+    const open = node.getConnections(peerIdFromString(target)).filter((c) => c.status === "open");
+    const existing = open.find((c) => c.direct) ?? open[0];
+    if (existing) return existing;
+    const failures: string[] = [];
+    for (const addr of dialOrder(target, addrs, init.rendezvous)) {
+      signal?.throwIfAborted();
+      const limit = deadline(dialTimeoutMs, signal);
+      try {
+        return await node.dial(multiaddr(addr), { signal: limit.signal });
+      } catch (err) {
+        failures.push(`${addr}: ${errorText(err)}`);
+      } finally {
+        limit.clear();
+      }
+    }
+    throw new Error(`could not reach peer ${shortPeer(target)} (${failures.join("; ")})`);
+  }
+
+  let stopped = false;
+  return {
+    peerId,
+    libp2p: node,
+    directAddrs: () => directAddrs(node),
+    circuitAddrs: () => circuitAddrs(node),
+    async dialProtocol(target, addrs, protocol, signal) {
+      const conn = await connect(target, addrs, signal);
+      await raceAbort(gate.ready(conn), signal);
+      return await conn.newStream(protocol, {
+        runOnLimitedConnection: true,
+        signal,
+        // The request rides with the protocol name: one round trip less before the first token.
+        negotiateFully: false,
+      });
+    },
+    async handle(protocol, handler) {
+      await node.handle(protocol, async (stream, conn) => {
+        const remote = await gate.admit(conn);
+        if (typeof remote === "string") {
+          const who = shortPeer(conn.remotePeer.toString());
+          log.warn(`refused a ${protocol} stream from peer ${who}: ${remote}`);
+          stream.abort(new Error(`refused: ${remote}`));
+          return;
+        }
+        await handler(stream, remote);
+      }, { runOnLimitedConnection: true });
+    },
+    setMembers: (pubkeys) => gate.setMembers(pubkeys),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      await node.stop();
+      log.info(`mesh node ${shortPeer(peerId)} stopped`);
+    },
+  };
+}
+
+/** The libp2p options a mesh node runs with; exported so a test can check nothing reaches out. */
+export async function meshNodeOptions(
+  init: MeshNodeInit,
+  log: Logger = silentLogger,
+): Promise<Libp2pOptions<MeshServices>> {
+  const host = init.listenHost ?? "127.0.0.1";
+  const listen = [`/ip4/${host}/tcp/0`];
+  const transports: NonNullable<Libp2pOptions["transports"]> = [tcp(), circuitRelayTransport()];
+  if (init.quic) {
+    const quic = await loadQuic(log);
+    if (quic) {
+      transports.push(quic);
+      listen.push(`/ip4/${host}/udp/0/quic-v1`);
+    }
+  }
+  if (init.serving) listen.push(...circuitListenAddrs(init.rendezvous));
+  return {
+    privateKey: init.identity.libp2pKey,
+    addresses: { listen },
+    // A refused or lost reservation must not stop the node; the sweep asks again.
+    transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: [],
+    services: {
+      identify: identify(),
+      relisten: (components: { transportManager: Relisten }) => ({
+        listen: (addrs: Multiaddr[]) => components.transportManager.listen(addrs),
+      }),
+    },
+  };
+}
+
+/** Reported direct addresses first, then reported circuits, then circuits through each relay. */
+export function dialOrder(peerId: string, addrs: string[], rendezvous: string[]): string[] {
+  const withPeer = (a: string) => a.endsWith(`/p2p/${peerId}`) ? a : `${a}/p2p/${peerId}`;
+  const direct = addrs.filter((a) => !a.includes("/p2p-circuit")).map(withPeer);
+  const relayed = [
+    ...addrs.filter((a) => a.includes("/p2p-circuit")).map(withPeer),
+    ...rendezvous.map((rv) => `${rv}/p2p-circuit/p2p/${peerId}`),
+  ];
+  return [...new Set([...direct, ...relayed])];
+}
+
+/** One circuit listen address per relay peer: a second one on the same relay adds nothing. */
+function circuitListenAddrs(rendezvous: string[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const rv of rendezvous) {
+    const relay = relayPeerOf(rv);
+    if (seen.has(relay)) continue;
+    seen.add(relay);
+    out.push(`${rv}/p2p-circuit`);
+  }
+  return out;
+}
+
+function relayPeerOf(addr: string): string {
+  const m = addr.match(/\/p2p\/([^/]+)$/);
+  if (!m) throw new Error(`rendezvous address ${addr} does not end in /p2p/PEER_ID`);
+  return m[1];
+}
+
+function directAddrs(node: Libp2p): string[] {
+  const id = node.peerId.toString();
+  return node.getMultiaddrs().map(String).filter((a) => !a.includes("/p2p-circuit"))
+    .map((a) => a.includes("/p2p/") ? a : `${a}/p2p/${id}`);
+}
+
+function circuitAddrs(node: Libp2p): string[] {
+  return node.getMultiaddrs().map(String).filter((a) => a.includes("/p2p-circuit"));
+}
+
+async function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return await p;
+  p.catch(() => {}); // if the abort wins, a later rejection must not go unhandled
+  signal.throwIfAborted();
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([p, aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function loadQuic(log: Logger) {
+  try {
+    const mod = await import("@chainsafe/libp2p-quic");
+    return mod.quic();
+  } catch (err) {
+    log.warn("QUIC is not available here (the native addon needs --allow-ffi); TCP only", {
+      error: errorText(err),
+    });
+    return undefined;
+  }
+}
+
+/**
+ * libp2p's lock library opens a BroadcastChannel and calls unref() on it, which Deno's channel
+ * lacks, so the process would never exit. A mesh node runs no workers: an inert channel will do.
+ */
+function stubBroadcastChannel() {
+  const g = globalThis as { BroadcastChannel?: unknown };
+  if ((g.BroadcastChannel as { groveInert?: boolean } | undefined)?.groveInert) return;
+  class InertBroadcastChannel extends EventTarget {
+    static groveInert = true;
+    onmessage = null;
+    constructor(readonly name: string) {
+      super();
+    }
+    postMessage(_msg: unknown) {}
+    close() {}
+    unref() {}
+    ref() {}
+  }
+  g.BroadcastChannel = InertBroadcastChannel;
+}
