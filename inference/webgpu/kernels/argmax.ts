@@ -1,0 +1,100 @@
+/**
+ * Token selection on the GPU (argmax.wgsl): greedy argmax to one u32, or the
+ * top k (≤ 64) ids and logits for sampling on the host, so decode reads back
+ * 4 bytes or 8k bytes instead of the vocabulary. Ties go to the lowest index,
+ * like `argmax` / `topK` in inference/sampler.ts.
+ */
+import {
+  bindKernel,
+  type BoundKernel,
+  kernelPipeline,
+  kernelPipelineChecked,
+  packFields,
+} from "./bound-kernel.ts";
+
+const FILE = "argmax.wgsl";
+const ARGMAX_WG = 256;
+// Each top-k invocation keeps MAX_K candidates in private memory; fewer lanes keep that small.
+const TOP_K_WG = 64;
+export const MAX_TOP_K = 64;
+
+/** Returned in the id slots past the row's length when k > n. */
+export const NO_TOKEN = 0xffffffff;
+
+/** Mirrors `struct Params` in argmax.wgsl. */
+export interface SelectParams {
+  n: number; // logits
+  k?: number; // top-k only: 1 .. MAX_TOP_K
+  offset?: number; // element offset of logit 0
+  outOffset?: number; // first result slot in ids / values
+}
+
+export interface ArgmaxBuffers {
+  logits: GPUBuffer; // f32
+  ids: GPUBuffer; // u32 results
+}
+
+export interface TopKBuffers extends ArgmaxBuffers {
+  values: GPUBuffer; // f32 logits of the chosen ids
+}
+
+export function packSelectParams(p: SelectParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.k ?? 1],
+    ["u32", p.offset ?? 0],
+    ["u32", p.outOffset ?? 0],
+  ]);
+}
+
+export function supportsTopK(k: number): boolean {
+  return Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K;
+}
+
+const ARGMAX_DEFINES = { WG: ARGMAX_WG };
+const TOP_K_DEFINES = { WG: TOP_K_WG, MAX_K: MAX_TOP_K, TOP_K: true };
+
+export async function prepareSelect(device: GPUDevice): Promise<void> {
+  await kernelPipelineChecked(device, "argmax", FILE, ARGMAX_DEFINES);
+  await kernelPipelineChecked(device, "argmax", FILE, TOP_K_DEFINES);
+}
+
+function checkRow(p: SelectParams) {
+  if (!Number.isInteger(p.n) || p.n < 1) throw new Error(`argmax: bad logit count ${p.n}`);
+}
+
+/** ids[outOffset] = the index of the largest logit (one workgroup). */
+export function bindArgmax(
+  device: GPUDevice,
+  bufs: ArgmaxBuffers,
+  params: SelectParams,
+): BoundKernel<SelectParams> {
+  checkRow(params);
+  return bindKernel(device, {
+    label: "argmax",
+    pipeline: kernelPipeline(device, "argmax", FILE, ARGMAX_DEFINES),
+    buffers: [bufs.logits, bufs.ids],
+    pack: (p) => (checkRow(p), packSelectParams(p)),
+    workgroups: () => 1,
+  }, params);
+}
+
+/** ids / values [outOffset .. outOffset + k): the k largest logits, best first. */
+export function bindTopK(
+  device: GPUDevice,
+  bufs: TopKBuffers,
+  params: SelectParams,
+): BoundKernel<SelectParams> {
+  const check = (p: SelectParams) => {
+    checkRow(p);
+    if (!supportsTopK(p.k ?? 0)) throw new Error(`top-k: k = ${p.k} is outside 1..${MAX_TOP_K}`);
+  };
+  check(params);
+  return bindKernel(device, {
+    label: "top-k",
+    pipeline: kernelPipeline(device, "argmax", FILE, TOP_K_DEFINES),
+    buffers: [bufs.logits, bufs.ids, bufs.values],
+    pack: (p) => (check(p), packSelectParams(p)),
+    workgroups: () => 1,
+  }, params);
+}

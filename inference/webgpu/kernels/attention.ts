@@ -1,0 +1,210 @@
+/**
+ * Attention on the GPU (attention.wgsl): the KV cache lives on the device,
+ * `bindKvWrite` appends the new key/value rows at pos0.., and `bindAttention`
+ * runs causal GQA attention for n query positions over it (n = 1: decode).
+ * Mirrors the attention loop of `forwardLayers` in inference/reference.ts.
+ */
+import {
+  bindKernel,
+  type BoundKernel,
+  kernelPipeline,
+  kernelPipelineChecked,
+  packFields,
+} from "./bound-kernel.ts";
+
+const FILE = "attention.wgsl";
+const WG = 64;
+/** Workgroup arrays hold one query head and one value accumulator. */
+export const MAX_HEAD_DIM = 256;
+export const MAX_VALUE_DIM = 256;
+
+/** Keys and values of each layer: (ctxSize, kvHeads × headDim) and (ctxSize, kvHeads × valueDim) f32. */
+export interface KvCache {
+  ctxSize: number;
+  kDim: number; // kvHeads * headDim
+  vDim: number; // kvHeads * valueDim
+  keys: GPUBuffer[]; // per layer
+  values: GPUBuffer[]; // per layer
+}
+
+export interface KvShape {
+  layers: number;
+  ctxSize: number;
+  kvHeads: number;
+  headDim: number;
+  valueDim: number;
+}
+
+/** Zeroed cache buffers; each layer's keys / values must fit one storage binding. */
+export function createKvCache(device: GPUDevice, s: KvShape): KvCache {
+  const kDim = s.kvHeads * s.headDim, vDim = s.kvHeads * s.valueDim;
+  const limit = device.limits.maxStorageBufferBindingSize;
+  const largest = s.ctxSize * Math.max(kDim, vDim) * 4;
+  if (largest > limit) {
+    throw new Error(
+      `KV cache: one layer's ${s.ctxSize} positions × ${Math.max(kDim, vDim)} values ` +
+        `(${largest} bytes) exceed the storage binding limit ${limit}; use a smaller context`,
+    );
+  }
+  const make = (label: string, width: number) =>
+    Array.from({ length: s.layers }, (_, i) =>
+      device.createBuffer({
+        label: `${label} ${i}`,
+        size: Math.max(16, s.ctxSize * width * 4),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      }));
+  return {
+    ctxSize: s.ctxSize,
+    kDim,
+    vDim,
+    keys: make("key cache", kDim),
+    values: make("value cache", vDim),
+  };
+}
+
+export function destroyKvCache(cache: KvCache): void {
+  for (const b of [...cache.keys, ...cache.values]) b.destroy();
+}
+
+// ---------------------------------------------------------------------------
+// Writing new rows into the cache
+
+/** Mirrors the KV_WRITE `struct Params`. */
+export interface KvWriteParams {
+  n: number; // new positions
+  kDim: number;
+  vDim: number;
+  pos0: number; // first cache row written
+  kOffset?: number; // element offset of the first new key row
+  kStride?: number; // elements between new key rows (default kDim)
+  vOffset?: number;
+  vStride?: number;
+}
+
+export interface KvWriteBuffers {
+  k: GPUBuffer; // new key rows (after RoPE)
+  v: GPUBuffer; // new value rows
+  keys: GPUBuffer; // this layer's cache
+  values: GPUBuffer;
+}
+
+export function packKvWriteParams(p: KvWriteParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.kDim],
+    ["u32", p.vDim],
+    ["u32", p.pos0],
+    ["u32", p.kOffset ?? 0],
+    ["u32", p.kStride ?? p.kDim],
+    ["u32", p.vOffset ?? 0],
+    ["u32", p.vStride ?? p.vDim],
+  ]);
+}
+
+export function bindKvWrite(
+  device: GPUDevice,
+  bufs: KvWriteBuffers,
+  params: KvWriteParams,
+): BoundKernel<KvWriteParams> {
+  // The cache buffers know their size: a write past the end would be silently dropped.
+  const check = (p: KvWriteParams) => {
+    const ctx = Math.min(bufs.keys.size / (4 * p.kDim), bufs.values.size / (4 * p.vDim));
+    if (p.pos0 + p.n > ctx) {
+      throw new Error(`context full: ${p.pos0} + ${p.n} positions exceed the KV cache (${ctx})`);
+    }
+    return packKvWriteParams(p);
+  };
+  check(params);
+  return bindKernel(device, {
+    label: "kv write",
+    pipeline: kernelPipeline(device, "attention", FILE, { WG, KV_WRITE: true }),
+    buffers: [bufs.k, bufs.v, bufs.keys, bufs.values],
+    pack: check,
+    workgroups: (p) => Math.ceil((p.n * Math.max(p.kDim, p.vDim)) / WG),
+  }, params);
+}
+
+// ---------------------------------------------------------------------------
+// Attention
+
+/** Mirrors the attention `struct Params`. */
+export interface AttentionParams {
+  n: number; // query positions
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  valueDim: number;
+  pos0: number; // the cache must already hold positions 0 .. pos0 + n - 1
+  scale?: number; // default 1 / sqrt(headDim)
+  qOffset?: number;
+  qStride?: number; // default heads * headDim
+  outOffset?: number;
+  outStride?: number; // default heads * valueDim
+}
+
+export interface AttentionBuffers {
+  q: GPUBuffer; // (n, heads * headDim) after RoPE
+  keys: GPUBuffer; // this layer's cache
+  values: GPUBuffer;
+  out: GPUBuffer; // (n, heads * valueDim)
+}
+
+export function packAttentionParams(p: AttentionParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.heads],
+    ["u32", p.kvHeads],
+    ["u32", p.headDim],
+    ["u32", p.valueDim],
+    ["u32", p.pos0],
+    ["u32", p.qOffset ?? 0],
+    ["u32", p.qStride ?? p.heads * p.headDim],
+    ["u32", p.outOffset ?? 0],
+    ["u32", p.outStride ?? p.heads * p.valueDim],
+    ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
+  ]);
+}
+
+/** Why this shape can't run here, or undefined when it can. */
+export function attentionUnsupported(
+  s: Pick<AttentionParams, "heads" | "kvHeads" | "headDim" | "valueDim">,
+): string | undefined {
+  if (s.kvHeads < 1 || s.heads % s.kvHeads !== 0) {
+    return `${s.heads} query heads are not a multiple of ${s.kvHeads} kv heads`;
+  }
+  if (s.headDim < 1 || s.headDim > MAX_HEAD_DIM) return `headDim ${s.headDim} > ${MAX_HEAD_DIM}`;
+  if (s.valueDim < 1 || s.valueDim > MAX_VALUE_DIM) {
+    return `valueDim ${s.valueDim} > ${MAX_VALUE_DIM}`;
+  }
+  return undefined;
+}
+
+export function supportsAttention(
+  s: Pick<AttentionParams, "heads" | "kvHeads" | "headDim" | "valueDim">,
+): boolean {
+  return attentionUnsupported(s) === undefined;
+}
+
+const ATTENTION_DEFINES = { WG, MAX_HEAD_DIM, MAX_VALUE_DIM };
+
+/** Compiles both variants now (setup, tests): WGSL errors surface with line numbers. */
+export async function prepareAttention(device: GPUDevice): Promise<void> {
+  await kernelPipelineChecked(device, "attention", FILE, ATTENTION_DEFINES);
+  await kernelPipelineChecked(device, "attention", FILE, { WG, KV_WRITE: true });
+}
+
+export function bindAttention(
+  device: GPUDevice,
+  bufs: AttentionBuffers,
+  params: AttentionParams,
+): BoundKernel<AttentionParams> {
+  const why = attentionUnsupported(params);
+  if (why) throw new Error(`attention: ${why}`);
+  return bindKernel(device, {
+    label: "attention",
+    pipeline: kernelPipeline(device, "attention", FILE, ATTENTION_DEFINES),
+    buffers: [bufs.q, bufs.keys, bufs.values, bufs.out],
+    pack: packAttentionParams,
+    workgroups: (p) => p.n * p.heads,
+  }, params);
+}

@@ -1,0 +1,174 @@
+// Causal multi-head attention over a KV cache on the device, in two variants:
+//
+// KV_WRITE   copies the n new key rows and value rows into the cache at
+//            positions pos0 .. pos0 + n - 1 (one invocation per value).
+//
+// (default)  attention for n query positions pos0 .. pos0 + n - 1: query t
+//            sees cache positions 0 .. pos0 + t; query head h reads kv head
+//            h / (heads / kv_heads) (GQA); scores scaled by `scale`.
+//            One workgroup per (query, head): decode is one per head. The
+//            positions go by in tiles of WG, one per invocation: scores, a
+//            tree reduction for the tile's max, then an online softmax (the
+//            running sum and the value accumulator are rescaled whenever the
+//            max grows, so no score buffer the size of the context is needed
+//            and the exponentials never overflow). Each invocation owns
+//            value dims d = lid, lid + WG, ... of the accumulator.
+
+#define WG 64
+#define MAX_HEAD_DIM 256
+#define MAX_VALUE_DIM 256
+
+#ifdef KV_WRITE
+struct Params {
+  n: u32,         // new positions
+  k_dim: u32,     // kv_heads * head_dim: one cache row of keys
+  v_dim: u32,     // kv_heads * value_dim
+  pos0: u32,
+  k_offset: u32,  // element offset of the first new key row
+  k_stride: u32,  // elements between new key rows
+  v_offset: u32,
+  v_stride: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> k_new: array<f32>;
+@group(0) @binding(2) var<storage, read> v_new: array<f32>;
+@group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
+  let row_len = max(params.k_dim, params.v_dim);
+  if (i >= params.n * row_len) {
+    return;
+  }
+  let t = i / row_len;
+  let j = i % row_len;
+  let pos = params.pos0 + t;
+  if (j < params.k_dim) {
+    k_cache[pos * params.k_dim + j] = k_new[params.k_offset + t * params.k_stride + j];
+  }
+  if (j < params.v_dim) {
+    v_cache[pos * params.v_dim + j] = v_new[params.v_offset + t * params.v_stride + j];
+  }
+}
+
+#else
+
+struct Params {
+  n: u32,          // query positions
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  value_dim: u32,
+  pos0: u32,       // position of query 0; the cache holds 0 .. pos0 + n - 1
+  q_offset: u32,   // element offset of query 0, head 0
+  q_stride: u32,   // elements between queries
+  out_offset: u32,
+  out_stride: u32, // elements between output rows (heads * value_dim when packed)
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> q: array<f32>;
+@group(0) @binding(2) var<storage, read> k_cache: array<f32>; // (ctx, kv_heads * head_dim)
+@group(0) @binding(3) var<storage, read> v_cache: array<f32>; // (ctx, kv_heads * value_dim)
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const NONE = -3.0e38; // below any score; stands in for -inf
+
+var<workgroup> q_sh: array<f32, {{MAX_HEAD_DIM}}>;
+var<workgroup> acc: array<f32, {{MAX_VALUE_DIM}}>;
+var<workgroup> weight: array<f32, {{WG}}>;
+var<workgroup> red: array<f32, {{WG}}>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let item = wid.x + wid.y * nwg.x;
+  if (item >= params.n * params.heads) {
+    return;
+  }
+  let t = item / params.heads;
+  let h = item % params.heads;
+  let kvh = h / (params.heads / params.kv_heads);
+  let hd = params.head_dim;
+  let vd = params.value_dim;
+  let k_row = params.kv_heads * hd;
+  let v_row = params.kv_heads * vd;
+  let len = params.pos0 + t + 1u; // causal: positions 0 .. pos0 + t
+
+  let qb = params.q_offset + t * params.q_stride + h * hd;
+  for (var i = lid; i < hd; i += {{WG}}u) {
+    q_sh[i] = q[qb + i];
+  }
+  for (var d = lid; d < vd; d += {{WG}}u) {
+    acc[d] = 0.0;
+  }
+  workgroupBarrier();
+
+  var m = NONE; // running max
+  var l = 0.0;  // running sum of exp(score - m)
+  for (var start = 0u; start < len; start += {{WG}}u) {
+    let p = start + lid;
+    var s = NONE;
+    if (p < len) {
+      let kb = p * k_row + kvh * hd;
+      var sum = 0.0;
+      for (var i = 0u; i < hd; i++) {
+        sum += q_sh[i] * k_cache[kb + i];
+      }
+      s = sum * params.scale;
+    }
+    red[lid] = s;
+    workgroupBarrier();
+    for (var w = {{WG}}u / 2u; w > 0u; w >>= 1u) {
+      if (lid < w) {
+        red[lid] = max(red[lid], red[lid + w]);
+      }
+      workgroupBarrier();
+    }
+    let m_new = max(m, red[0]);
+    workgroupBarrier(); // everyone has read red[0] before it is reused
+
+    let e = select(0.0, exp(s - m_new), p < len);
+    weight[lid] = e;
+    red[lid] = e;
+    workgroupBarrier();
+    for (var w = {{WG}}u / 2u; w > 0u; w >>= 1u) {
+      if (lid < w) {
+        red[lid] += red[lid + w];
+      }
+      workgroupBarrier();
+    }
+    let corr = exp(m - m_new); // 0 on the first tile
+    l = l * corr + red[0];
+    m = m_new;
+
+    let count = min({{WG}}u, len - start);
+    for (var d = lid; d < vd; d += {{WG}}u) {
+      var a = acc[d] * corr;
+      var vb = start * v_row + kvh * vd + d;
+      for (var j = 0u; j < count; j++) {
+        a += weight[j] * v_cache[vb];
+        vb += v_row;
+      }
+      acc[d] = a;
+    }
+    workgroupBarrier(); // weight and red are rewritten by the next tile
+  }
+
+  let ob = params.out_offset + t * params.out_stride + h * vd;
+  for (var d = lid; d < vd; d += {{WG}}u) {
+    out[ob + d] = acc[d] / l;
+  }
+}
+#endif

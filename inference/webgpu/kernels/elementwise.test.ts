@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
+import { submitKernels } from "./bound-kernel.ts";
+import { bindElementwise, prepareElementwise } from "./elementwise.ts";
+
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+
+Deno.test("elementwise add: residual add in place, non-multiple of the workgroup", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "add");
+  const n = 1000;
+  const a = randomF32(n, 1), b = randomF32(n, 2);
+  const ab = uploadF32(device, a), bb = uploadF32(device, b);
+  submitKernels(device, [bindElementwise(device, "add", { a: ab, b: bb }, { n })]);
+  assertClose(await readF32(device, ab, n), a.map((x, i) => x + b[i]), TOL);
+});
+
+Deno.test("elementwise add: offsets touch only the window", async () => {
+  const { device } = await createTestGpu();
+  const a = randomF32(50, 3), b = randomF32(40, 4);
+  const ab = uploadF32(device, a), bb = uploadF32(device, b);
+  submitKernels(device, [
+    bindElementwise(device, "add", { a: ab, b: bb }, { n: 20, aOffset: 7, bOffset: 13 }),
+  ]);
+  const want = a.slice();
+  for (let i = 0; i < 20; i++) want[7 + i] += b[13 + i];
+  assertClose(await readF32(device, ab, 50), want, TOL);
+});
+
+Deno.test("elementwise addBias: one bias per row", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "addBias");
+  const width = 72, rows = 5;
+  const a = randomF32(width * rows, 5), bias = randomF32(width, 6);
+  const ab = uploadF32(device, a), bb = uploadF32(device, bias);
+  submitKernels(device, [
+    bindElementwise(device, "addBias", { a: ab, b: bb }, { n: width * rows, width }),
+  ]);
+  assertClose(await readF32(device, ab, a.length), a.map((x, i) => x + bias[i % width]), TOL);
+  assert.throws(
+    () => bindElementwise(device, "addBias", { a: ab, b: bb }, { n: 100, width }),
+    /not rows of 72/,
+  );
+});
+
+Deno.test("elementwise swiglu: silu(gate) * up, large magnitudes included", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "swiglu");
+  const n = 777;
+  const g = randomF32(n, 7, 12), u = randomF32(n, 8, 3);
+  g[0] = -120; // exp overflows: silu must go to 0, not NaN
+  g[1] = 95;
+  const gb = uploadF32(device, g), ub = uploadF32(device, u);
+  submitKernels(device, [bindElementwise(device, "swiglu", { a: gb, b: ub }, { n })]);
+  const want = g.map((x, i) => (x / (1 + Math.exp(-x))) * u[i]);
+  const got = await readF32(device, gb, n);
+  assertClose(got, want, TOL);
+  assert.ok(Number.isFinite(got[0]));
+});

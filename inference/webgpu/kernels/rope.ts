@@ -1,0 +1,117 @@
+/**
+ * RoPE on the GPU (rope.wgsl), in place over n tokens × heads at positions
+ * pos0.., "normal" or NeoX pairing. Mirrors `rope` in inference/reference.ts.
+ *
+ * The per-pair inverse frequencies (base, freq factors) are a small table
+ * made once per model by `createRopeTable`; positions and the linear scale
+ * are params, so one bound kernel serves every token.
+ */
+import {
+  bindKernel,
+  type BoundKernel,
+  kernelPipeline,
+  kernelPipelineChecked,
+  packFields,
+} from "./bound-kernel.ts";
+
+const FILE = "rope.wgsl";
+const WG = 64;
+
+export type RopeStyle = "normal" | "neox";
+
+/** Mirrors `struct Params` in rope.wgsl. */
+export interface RopeParams {
+  n: number; // tokens
+  heads: number;
+  headDim: number;
+  ropeDim: number; // leading dims of each head that turn; even, ≤ headDim
+  pos0: number; // position of token 0
+  ropeScale?: number; // linear scaling: positions are divided by it (default 1)
+  offset?: number; // element offset of token 0, head 0 (default 0)
+  tokenStride?: number; // elements between tokens (default heads × headDim)
+}
+
+export interface RopeBuffers {
+  v: GPUBuffer; // f32, rotated in place
+  table: GPUBuffer; // (ropeDim / 2) f32 from createRopeTable
+}
+
+export function packRopeParams(p: RopeParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.heads],
+    ["u32", p.headDim],
+    ["u32", p.ropeDim],
+    ["u32", p.pos0],
+    ["u32", p.offset ?? 0],
+    ["u32", p.tokenStride ?? p.heads * p.headDim],
+    ["f32", 1 / (p.ropeScale ?? 1)],
+  ]);
+}
+
+export function supportsRope(headDim: number, ropeDim: number): boolean {
+  return ropeDim > 0 && ropeDim % 2 === 0 && ropeDim <= headDim;
+}
+
+/** base^(-2i/ropeDim) / freqFactors[i] for each pair, in f64 then rounded once. */
+export function ropeInverseFrequencies(
+  ropeDim: number,
+  ropeBase: number,
+  freqFactors?: Float32Array,
+): Float32Array {
+  const half = ropeDim / 2;
+  if (freqFactors && freqFactors.length < half) {
+    throw new Error(`rope: ${freqFactors.length} freq factors for ${half} pairs`);
+  }
+  const out = new Float32Array(half);
+  for (let i = 0; i < half; i++) {
+    const f = Math.pow(ropeBase, (-2 * i) / ropeDim);
+    out[i] = freqFactors ? f / freqFactors[i] : f;
+  }
+  return out;
+}
+
+/** The inverse-frequency table as a storage buffer (once per model). */
+export function createRopeTable(
+  device: GPUDevice,
+  ropeDim: number,
+  ropeBase: number,
+  freqFactors?: Float32Array,
+): GPUBuffer {
+  const table = ropeInverseFrequencies(ropeDim, ropeBase, freqFactors);
+  const buffer = device.createBuffer({
+    label: "rope inverse frequencies",
+    size: Math.max(16, table.byteLength),
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    mappedAtCreation: true,
+  });
+  new Float32Array(buffer.getMappedRange()).set(table);
+  buffer.unmap();
+  return buffer;
+}
+
+function defines(style: RopeStyle) {
+  return { WG, NEOX: style === "neox" };
+}
+
+export async function prepareRope(device: GPUDevice, style: RopeStyle): Promise<void> {
+  await kernelPipelineChecked(device, "rope", FILE, defines(style));
+}
+
+export function bindRope(
+  device: GPUDevice,
+  style: RopeStyle,
+  bufs: RopeBuffers,
+  params: RopeParams,
+): BoundKernel<RopeParams> {
+  if (!supportsRope(params.headDim, params.ropeDim)) {
+    throw new Error(`rope: ropeDim ${params.ropeDim} must be even and ≤ headDim ${params.headDim}`);
+  }
+  return bindKernel(device, {
+    label: `rope ${style}`,
+    pipeline: kernelPipeline(device, "rope", FILE, defines(style)),
+    buffers: [bufs.table, bufs.v],
+    pack: packRopeParams,
+    workgroups: (p) => Math.ceil((p.n * p.heads * (p.ropeDim / 2)) / WG),
+  }, params);
+}

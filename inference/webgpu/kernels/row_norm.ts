@@ -1,0 +1,71 @@
+/**
+ * RMSNorm over rows on the GPU (row_norm.wgsl): the hidden rows before
+ * attention / feed-forward / the head, and qwen3's per-head Q/K norm (rows of
+ * headDim, rows = tokens × heads). Mirrors `rmsNorm` in inference/reference.ts.
+ */
+import {
+  bindKernel,
+  type BoundKernel,
+  kernelPipeline,
+  kernelPipelineChecked,
+  packFields,
+} from "./bound-kernel.ts";
+
+const FILE = "row_norm.wgsl";
+const WG = 64;
+
+/** Mirrors `struct Params` in row_norm.wgsl. */
+export interface RowNormParams {
+  n: number; // row length = weight length
+  rows: number;
+  eps: number;
+  xOffset?: number; // elements
+  outOffset?: number; // elements; ignored in place
+}
+
+export interface RowNormBuffers {
+  x: GPUBuffer; // (rows, n) f32 from xOffset
+  weight: GPUBuffer; // (n) f32
+  /** (rows, n) f32 from outOffset; omit to normalize `x` in place. */
+  out?: GPUBuffer;
+}
+
+export function packRowNormParams(p: RowNormParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.rows],
+    ["u32", p.xOffset ?? 0],
+    ["u32", p.outOffset ?? 0],
+    ["f32", p.eps],
+  ]);
+}
+
+/** Any positive row length works; one workgroup per row. */
+export function supportsRowNorm(n: number): boolean {
+  return Number.isInteger(n) && n > 0;
+}
+
+function defines(inPlace: boolean) {
+  return { WG, INPLACE: inPlace };
+}
+
+/** Compiles the variant now (setup, tests): WGSL errors surface here with line numbers. */
+export async function prepareRowNorm(device: GPUDevice, inPlace: boolean): Promise<void> {
+  await kernelPipelineChecked(device, "row_norm", FILE, defines(inPlace));
+}
+
+export function bindRowNorm(
+  device: GPUDevice,
+  bufs: RowNormBuffers,
+  params: RowNormParams,
+): BoundKernel<RowNormParams> {
+  if (!supportsRowNorm(params.n)) throw new Error(`row_norm: bad row length ${params.n}`);
+  const inPlace = bufs.out === undefined;
+  return bindKernel(device, {
+    label: inPlace ? "row_norm in place" : "row_norm",
+    pipeline: kernelPipeline(device, "row_norm", FILE, defines(inPlace)),
+    buffers: inPlace ? [bufs.weight, bufs.x] : [bufs.weight, bufs.x, bufs.out!],
+    pack: packRowNormParams,
+    workgroups: (p) => p.rows,
+  }, params);
+}
