@@ -163,6 +163,13 @@ export function nip98Header(
 ): string {
   const tags = [["u", req.url], ["method", req.method.toUpperCase()]];
   if (req.body !== undefined && req.body.length > 0) tags.push(["payload", sha256Hex(req.body)]);
+  // The replay cache accepts an event id once; two honest identical requests in the same second
+  // would otherwise sign the same id. A random nonce tag (ignored by verifiers) keeps them apart.
+  const nonce = Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+  tags.push(["nonce", nonce]);
   const ev = finalizeEvent(
     { kind: KIND.HTTP_AUTH, created_at: createdAt, tags, content: "" },
     secretKey,

@@ -3,6 +3,9 @@
  * yardstick) and wllama (llama.cpp in WebAssembly) on stories260K and a generated 1.1 B llama
  * model (Q4_0 and Q4_K), against this machine's memory bandwidth. Speed goals live here, never
  * in tests. Each measurement runs in its own process (tests/bench/measure.ts).
+ *
+ * Then the relay under load (tests/bench/relay-load.ts). `--only inference` or `--only relay`
+ * runs one half; the default runs both.
  */
 import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { measureBandwidth } from "./bench/bandwidth.ts";
@@ -10,6 +13,7 @@ import type { EngineId } from "./bench/measure.ts";
 import { type BenchModel, benchModels } from "./bench/models.ts";
 import { markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
+import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 
 interface Job {
   engine: EngineId;
@@ -76,7 +80,7 @@ function log(line: string) {
   console.error(line);
 }
 
-async function main() {
+async function inferenceBench() {
   const started = performance.now();
   log("measuring memory bandwidth (one thread)...");
   const bw = measureBandwidth();
@@ -124,6 +128,36 @@ async function main() {
       `another process for a core and collapse). Single runs, no medians. ` +
       `Bench took ${minutes} min.`,
   );
+}
+
+async function relayBench() {
+  const started = performance.now();
+  log("relay load: the relay process with 1, 8 and 32 member clients on loopback...");
+  const rows = await relayLoad({ log });
+  console.log("\n" + relayLoadTable(rows) + "\n");
+  console.log(
+    "Relay load: `main.ts relay` with default limits; clients publish pre-signed kind 1 events " +
+      "(8 in flight each, 100 ms back-off on rate-limited:) for 5 s. cap = what the " +
+      "per-connection limit (600/min, burst 60) allows. REQ = kinds [1] limit 100 on the store " +
+      "shown, REQ→EOSE from another client during the load. " +
+      `Took ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  );
+}
+
+function parseOnly(args: string[]): "relay" | "inference" | undefined {
+  const i = args.indexOf("--only");
+  if (i < 0) return undefined;
+  const v = args[i + 1];
+  if (v !== "relay" && v !== "inference") {
+    throw new Error(`--only takes relay or inference, not ${JSON.stringify(v ?? "")}`);
+  }
+  return v;
+}
+
+async function main() {
+  const only = parseOnly(Deno.args);
+  if (only !== "relay") await inferenceBench();
+  if (only !== "inference") await relayBench();
 }
 
 if (import.meta.main) await main();
