@@ -17,12 +17,6 @@ commands:
   tokenize   --model REF  (text on stdin, token ids on stdout)
 `;
 
-/** Roles of SPEC §1 that later work brings; until then they say so and fail. */
-const NOT_YET: Record<string, string> = {
-  serve: "serving nodes are not built yet in this version of Grove",
-  consume: "client nodes are not built yet in this version of Grove",
-};
-
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   if (!command || command === "help" || command === "--help" || command === "-h") {
@@ -40,15 +34,14 @@ export async function main(args: string[]): Promise<number> {
         return await (await import("./cli/relay.ts")).relayCommand(rest);
       case "members":
         return await (await import("./cli/members.ts")).membersCommand(rest);
+      // The node roles pull in libp2p and the engine: loaded on demand, like the relay.
+      case "serve":
+        return await (await import("./cli/serve.ts")).serveCommand(rest);
+      case "consume":
+        return await (await import("./cli/consume.ts")).consumeCommand(rest);
       case "demo":
-        // Until the mesh exists, the demo is a local generation on the embedded default model.
-        console.error("grove demo: the mesh is not built yet; generating locally with stories260K");
-        return await generateCommand(["--model", "stories260K", "-n", "120", ...rest]);
+        return await (await import("./cli/demo.ts")).demoCommand(rest);
       default:
-        if (command in NOT_YET) {
-          console.error(`grove ${command}: ${NOT_YET[command]}`);
-          return 2;
-        }
         console.error(`grove: unknown command "${command}"\n\n${USAGE}`);
         return 2;
     }

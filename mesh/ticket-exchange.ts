@@ -81,8 +81,9 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
   const log = init.log;
   const states = new WeakMap<Connection, ConnState>();
   /** Per peer: the member its newest verified ticket names and when that ticket runs out. */
-  const peers = new Map<string, { member: string; expiresAt: number }>();
+  const peers = new Map<string, { member: string; expiresAt: number; issuedAt: number }>();
   let members: Set<string> | undefined;
+  let listedAt = 0; // when the latest member list arrived
   let node: Libp2p | undefined;
 
   function stateOf(conn: Connection): ConnState {
@@ -105,8 +106,13 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
     conn.abort(err);
   }
 
-  function memberProblem(member: string): string | undefined {
-    return members && !members.has(member)
+  /**
+   * A member missing from the latest list has left the mesh, unless its ticket is newer than
+   * that list: the relay republishes the list on a timer, so a member added a moment ago holds
+   * a ticket before any list names it.
+   */
+  function memberProblem(member: string, issuedAt: number): string | undefined {
+    return members && !members.has(member) && issuedAt <= listedAt
       ? `member ${member.slice(0, 12)}… left the mesh`
       : undefined;
   }
@@ -156,9 +162,10 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
         peerId: remote,
         now: now(),
       });
-      reason = check.ok ? memberProblem(check.member) : check.reason;
+      const issuedAt = (frame?.ticket as { created_at?: number } | undefined)?.created_at ?? 0;
+      reason = check.ok ? memberProblem(check.member, issuedAt) : check.reason;
       if (check.ok && !reason) {
-        peers.set(remote, { member: check.member, expiresAt: check.expiresAt });
+        peers.set(remote, { member: check.member, expiresAt: check.expiresAt, issuedAt });
       }
     }
     try {
@@ -212,16 +219,17 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
       const v = peers.get(peerId);
       if (!v) return "no verified ticket";
       if (v.expiresAt <= now()) return "its ticket expired";
-      return memberProblem(v.member) ?? { peerId, pubkey: v.member };
+      return memberProblem(v.member, v.issuedAt) ?? { peerId, pubkey: v.member };
     },
 
     setMembers(pubkeys) {
       members = new Set(pubkeys);
+      listedAt = now();
       for (const conn of node?.getConnections() ?? []) {
         const peerId = conn.remotePeer.toString();
         if (init.isRelay(peerId)) continue;
         const pubkey = peers.get(peerId)?.member ?? pubkeyFromPeerId(peerId) ?? "";
-        if (members.has(pubkey)) continue;
+        if (!memberProblem(pubkey, peers.get(peerId)?.issuedAt ?? 0)) continue;
         peers.delete(peerId);
         fail(conn, `member ${pubkey.slice(0, 12)}… is no longer a member`);
       }

@@ -14,6 +14,7 @@ import { type BenchModel, benchModels } from "./bench/models.ts";
 import { markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
+import { meshBenchSection } from "./bench/mesh.ts";
 
 interface Job {
   engine: EngineId;
@@ -154,9 +155,16 @@ function parseOnly(args: string[]): "relay" | "inference" | undefined {
   return v;
 }
 
+/** The mesh's cost: tok/s and TTFT through a client node vs the local engine (bench/mesh.ts). */
+async function meshBench() {
+  log("mesh: client node → serving node process vs the local engine, same model...");
+  console.log("\n" + await meshBenchSection(await benchModels()) + "\n");
+}
+
 async function main() {
   const only = parseOnly(Deno.args);
   if (only !== "relay") await inferenceBench();
+  if (only !== "relay") await meshBench();
   if (only !== "inference") await relayBench();
 }
 

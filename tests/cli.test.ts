@@ -66,12 +66,10 @@ Deno.test("cli: bad flags and missing models are clear errors", async () => {
   assert.match(unknown.stderr, /unknown command "fly"/);
 });
 
-Deno.test("cli: roles not built yet say so and exit non-zero", async () => {
-  for (const role of ["serve", "consume"]) {
-    const r = await runGrove([role]);
-    assert.equal(r.code, 2, role);
-    assert.match(r.stderr, /not built yet/);
-  }
+Deno.test("cli: --gpu says the WebGPU engine is not available yet and exits non-zero", async () => {
+  const serve = await runGrove(["serve", "--gpu", "--relay", "ws://127.0.0.1:1"]);
+  assert.equal(serve.code, 2);
+  assert.match(serve.stderr, /--gpu: the WebGPU engine is not available/);
   const gpu = await runGrove(["generate", "--model", "stories260K", "--gpu", "-n", "1"]);
   assert.equal(gpu.code, 2);
   assert.match(gpu.stderr, /WebGPU engine is not available/);

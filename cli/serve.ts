@@ -1,0 +1,148 @@
+/**
+ * `grove serve`: a serving node (SPEC §1). It loads a model, offers it to the mesh's members and
+ * serves it on its own local /v1 too (a serving node is its own client; other models of the
+ * mesh go through the mesh). Runs until SIGINT or SIGTERM.
+ */
+import { basename } from "node:path";
+import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
+import { createLocalService, ServiceError } from "../mesh/mod.ts";
+import { loadIdentity } from "../mesh/identity.ts";
+import { type MeshRole, startMeshRole } from "../mesh/mesh.ts";
+import type { Engine } from "../inference/mod.ts";
+import { createMetrics, createNodeApp } from "../web/mod.ts";
+import { CliError } from "./errors.ts";
+import { numberFlag, parseFlags } from "./flags.ts";
+import { loadEngine } from "./load-model.ts";
+import {
+  exitNow,
+  NODE_FLAGS,
+  type NodeOptions,
+  nodeOptions,
+  parseSize,
+  serveHttp,
+  untilSignal,
+} from "./node-flags.ts";
+
+const FLAGS = {
+  ...NODE_FLAGS,
+  model: { type: "string" },
+  gpu: { type: "boolean" },
+  "ctx-size": { type: "string" },
+  "max-memory": { type: "string" },
+} as const;
+
+export interface ServeOptions extends NodeOptions {
+  model: string;
+  gpu: boolean; // the WebGPU engine instead of the CPU path
+  ctxSize?: number;
+  maxMemory?: number;
+}
+
+export function serveOptionsFromArgs(args: string[]): ServeOptions {
+  const f = parseFlags(args, FLAGS);
+  const ctx = f["ctx-size"];
+  return {
+    ...nodeOptions(f),
+    model: f.model ?? "stories260K",
+    gpu: f.gpu ?? false,
+    ctxSize: ctx === undefined
+      ? undefined
+      : numberFlag("ctx-size", ctx, 0, (n) => Number.isInteger(n) && n > 0),
+    maxMemory: f["max-memory"] === undefined ? undefined : parseSize("max-memory", f["max-memory"]),
+  };
+}
+
+/** What members ask for: the catalog id or hf:// ref as given; a file's name, never its path. */
+export function publicModelId(ref: string): string {
+  const parsed = parseModelRef(ref);
+  if (parsed.kind !== "path") return ref.trim();
+  return basename(parsed.path).replace(/\.gguf$/i, "");
+}
+
+/** Weights plus an f32 KV cache at the context size: the budget `--max-memory` bounds. */
+export function memoryNeeded(engine: Engine): number {
+  const c = engine.config;
+  const kv = 2 * c.layers * engine.ctxSize * c.kvHeads * Math.max(c.headDim, c.valueDim) * 4;
+  return engine.info.weightBytes + kv;
+}
+
+export interface RunningNode {
+  url: string;
+  modelId?: string;
+  role: MeshRole;
+  stop(): Promise<void>;
+}
+
+/** Loads the model, joins the mesh, listens on HTTP: a serving node, until stop(). */
+export async function startServeNode(opts: ServeOptions, label = "node"): Promise<RunningNode> {
+  const { log } = opts;
+  const identity = await loadIdentity({ nsec: opts.nsec, dataDir: opts.dataDir, log });
+  const modelId = publicModelId(opts.model);
+  log.info(`loading ${modelId}`);
+  const engine = await loadEngine(opts.model, { ctxSize: opts.ctxSize, gpu: opts.gpu });
+  log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
+  const needed = memoryNeeded(engine);
+  if (opts.maxMemory !== undefined && needed > opts.maxMemory) {
+    throw new CliError(
+      `--max-memory ${opts.maxMemory} bytes is below what ${modelId} needs at ctx ` +
+        `${engine.ctxSize} (${needed} bytes); splitting across nodes is not available yet`,
+    );
+  }
+  const catalogName = findCatalogEntry(modelId)?.name;
+  const fileName = engine.config.name !== engine.config.arch ? engine.config.name : "";
+  const modelName = catalogName ?? (fileName || modelId);
+  const local = createLocalService({ engine, id: modelId, name: modelName });
+  const metrics = createMetrics();
+
+  let role: MeshRole;
+  try {
+    role = await startMeshRole({
+      mode: "serve",
+      relayUrl: opts.relayUrl,
+      identity,
+      local: {
+        service: local,
+        modelId,
+        modelName,
+        capacity: { memoryBytes: opts.maxMemory ?? needed },
+      },
+      name: opts.name,
+      log,
+      quic: opts.quic,
+      onServed: (r) => metrics.inference(r),
+    });
+  } catch (err) {
+    // A serving node the relay refused has nothing to offer: it does not start.
+    if (err instanceof ServiceError && err.code === "mesh_denied") throw new CliError(err.message);
+    throw err;
+  }
+  const app = createNodeApp({
+    service: role.service,
+    apiKey: opts.apiKey,
+    mode: "serve",
+    metrics,
+    node: { status: role.status, availability: role.availability },
+  });
+  const http = serveHttp({ ...opts, label }, app.fetch);
+  console.log(`serving ${modelId} as ${identity.npub} (peer ${identity.peerId})`);
+  return {
+    url: http.url,
+    modelId,
+    role,
+    async stop() {
+      await role.stop();
+      await http.shutdown();
+    },
+  };
+}
+
+export async function serveCommand(args: string[]): Promise<number> {
+  const opts = serveOptionsFromArgs(args);
+  const node = await startServeNode(opts);
+  opts.log.info("grove serve ready", { model: node.modelId, url: `${node.url}/v1` });
+  const signal = await untilSignal();
+  opts.log.info(`got ${signal}, stopping`);
+  await node.stop();
+  opts.log.info("serving node stopped");
+  exitNow(0);
+}

@@ -1,0 +1,286 @@
+/**
+ * A node's part in the mesh, composed from the relay side (NIP-11, admission, the relay
+ * connection, serve reports) and the peer-to-peer side (the libp2p node, `/grove/infer/1`), in
+ * SPEC §4's order: read NIP-11 and fail closed → get a ticket → start libp2p (a serving node
+ * reserves a circuit through the rendezvous) → follow the mesh status and the member list →
+ * a serving node answers requests and reports itself. What comes back is an InferenceService
+ * for the HTTP layer plus the node API's status and availability.
+ */
+import type { MeshStatus, ServeReport } from "../protocol/mod.ts";
+import { keepTicket, requestTicket, type TicketKeeper } from "./admission.ts";
+import type { Identity } from "./identity.ts";
+import { callInfer, serveInfer } from "./infer-protocol.ts";
+import { type Logger, silentLogger } from "./log.ts";
+import { type MeshNode, startMeshNode } from "./p2p-node.ts";
+import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
+import { createRemoteService, type RemoteService } from "./remote-service.ts";
+import { createRouter } from "./router.ts";
+import { startServeReporter } from "./serve-reporter.ts";
+import {
+  type InferenceService,
+  type InferRequest,
+  MESH_DENIED_MESSAGE,
+  ServiceError,
+} from "./service.ts";
+import { countServed, type ServedRecord } from "./served.ts";
+
+export interface LocalModel {
+  service: InferenceService & { load(): { active: number; queued: number } };
+  /** Catalog id or hf:// ref: what members ask for. Never a local path. */
+  modelId: string;
+  modelName: string;
+  capacity: { memoryBytes: number };
+}
+
+export interface MeshRoleInit {
+  mode: "serve" | "client";
+  relayUrl: string;
+  identity: Identity;
+  /** The model a serving node offers. */
+  local?: LocalModel;
+  /** Shown to members in serve reports; default: the npub's start. */
+  name?: string;
+  log?: Logger;
+  quic?: boolean;
+  /** Told about each request this node served for a peer (metrics). */
+  onServed?: (r: ServedRecord) => void;
+}
+
+export interface MeshRole {
+  service: RemoteService;
+  status(): Record<string, unknown>;
+  availability(): Record<string, unknown>;
+  /** Whether the relay admitted this node (false: a denied client, answering 403). */
+  admitted(): boolean;
+  stop(): Promise<void>;
+}
+
+export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
+  const log = init.log ?? silentLogger;
+  const { identity } = init;
+  if (init.mode === "serve" && !init.local) throw new Error("a serving node needs a local model");
+  const nodeName = init.name ?? identity.npub.slice(0, 16);
+  const relayInfo = await fetchRelayInfo(init.relayUrl, { log });
+  const { mesh, relayPubkey } = relayInfo;
+  // An `--open` relay admits non-members, so its member list is no gate there.
+  const membersOnly = relayInfo.info.limitation?.restricted_writes !== false;
+
+  let keeper: TicketKeeper | undefined;
+  let startDenial: string | undefined;
+  try {
+    keeper = await keepTicket({
+      admissionUrl: mesh.admission_url,
+      identity,
+      relayPubkey,
+      meshId: mesh.id,
+      log,
+    });
+    startDenial = keeper.denied();
+  } catch (err) {
+    if (!(err instanceof ServiceError && err.code === "mesh_denied")) throw err;
+    startDenial = String((err as { cause?: unknown }).cause ?? err.message);
+  }
+  if (startDenial !== undefined && init.mode === "serve") {
+    keeper?.stop();
+    throw new ServiceError("mesh_denied", `${MESH_DENIED_MESSAGE} (${startDenial})`);
+  }
+
+  let node: MeshNode | undefined;
+  let relay: RelayClient | undefined;
+  let reporter: { changed(): void; stop(): Promise<void> } | undefined;
+  let meshStatus: MeshStatus | undefined;
+  let state: "starting" | "running" | "stopping" | "off" = "starting";
+  let listed = false;
+  let removed = false;
+
+  const admitted = (): true | { denied: boolean; reason: string } => {
+    if (startDenial !== undefined) return { denied: true, reason: startDenial };
+    const denial = keeper?.denied() ?? relay?.denied();
+    if (denial !== undefined) return { denied: true, reason: denial };
+    if (revoked !== undefined) return { denied: true, reason: revoked };
+    if (removed) return { denied: true, reason: "this key was removed from the relay's members" };
+    if (!keeper?.current()) return { denied: false, reason: "waiting for a mesh ticket" };
+    if (!node) return { denied: false, reason: "the peer-to-peer node is starting" };
+    return true;
+  };
+
+  // A removed member hears nothing from the relay (no list, no renewal for minutes), but its
+  // peers hang up on it. So a failed call asks the relay again, at most every 5 s: a 403 then
+  // means this node was removed, and it answers mesh_denied from then on.
+  let revoked: string | undefined;
+  let lastCheck = 0;
+  const recheckAdmission = () => {
+    if (Date.now() - lastCheck < 5000 || startDenial !== undefined) return;
+    lastCheck = Date.now();
+    const ask = { admissionUrl: mesh.admission_url, identity, relayPubkey, meshId: mesh.id, log };
+    requestTicket(ask).then(() => {
+      revoked = undefined;
+    }, (err) => {
+      if (!(err instanceof ServiceError && err.code === "mesh_denied")) return;
+      const cause = err.cause as { code?: string; message?: string } | undefined;
+      revoked = cause ? `${cause.code}: ${cause.message}` : err.message;
+      log.warn(`the relay no longer admits this node: ${revoked}`);
+    });
+  };
+  async function* call(
+    target: { peerId: string; addrs: string[] },
+    req: InferRequest,
+    signal: AbortSignal,
+  ) {
+    if (!node) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    try {
+      for await (const event of callInfer(node, target, req, signal)) {
+        if (event.type === "error" && event.code === "unavailable") recheckAdmission();
+        yield event;
+      }
+    } catch (err) {
+      if (!signal.aborted) recheckAdmission();
+      throw err;
+    }
+  }
+
+  const router = createRouter();
+  const local = init.local;
+  const service = createRemoteService({
+    call,
+    router,
+    status: () => meshStatus,
+    admitted,
+    selfPeerId: identity.peerId,
+    local: local && { modelId: local.modelId, service: local.service },
+  });
+
+  const report = (): ServeReport => ({
+    modelId: local!.modelId,
+    modelName: local!.modelName,
+    peerId: identity.peerId,
+    nodeName,
+    addrs: node?.directAddrs() ?? [],
+    stages: null,
+    capacity: local!.capacity,
+    load: local!.service.load(),
+    state: state === "stopping" ? "stopping" : "ready",
+  });
+
+  async function join(): Promise<void> {
+    node = await startMeshNode({
+      identity,
+      rendezvous: mesh.rendezvous,
+      relayPubkey,
+      meshId: mesh.id,
+      ticket: () => keeper?.current(),
+      serving: init.mode === "serve",
+      quic: init.quic,
+      log,
+    });
+    relay = await connectRelay({ url: init.relayUrl, identity, relayPubkey, log });
+    if (membersOnly) {
+      relay.onMembers((members) => {
+        node?.setMembers(members);
+        // The list can lag the member table by a poll (~2 s): only leaving it says "removed".
+        if (members.has(identity.pubkey)) listed = true;
+        removed = listed && !members.has(identity.pubkey);
+        if (removed) log.warn("this node's key was removed from the relay's members");
+      });
+    }
+    relay.onMeshStatus((s) => {
+      meshStatus = s;
+    });
+    if (local) {
+      const served = countServed(local.service, {
+        onChange: () => reporter?.changed(),
+        onServed: init.onServed,
+      });
+      await serveInfer(node, served, log);
+      reporter = startServeReporter({ relay, identity, report, log });
+    }
+    state = "running";
+    log.info(`joined mesh ${mesh.id} as ${init.mode === "serve" ? "a serving" : "a client"} node`, {
+      peerId: identity.peerId,
+      npub: identity.npub,
+    });
+  }
+
+  if (startDenial === undefined) {
+    try {
+      await join();
+    } catch (err) {
+      await stopParts();
+      throw err;
+    }
+  } else {
+    log.warn(`${MESH_DENIED_MESSAGE} (${startDenial}); answering mesh_denied until restarted`);
+    state = "running";
+  }
+
+  async function stopParts(): Promise<void> {
+    const steps: [string, () => Promise<void> | void][] = [
+      ["serve reporter", () => reporter?.stop()],
+      ["relay connection", () => relay?.close()],
+      ["libp2p node", () => node?.stop()],
+      ["ticket keeper", () => keeper?.stop()],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (err) {
+        log.warn(`the ${what} failed to stop cleanly: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  function availability(): Record<string, unknown> {
+    const a = admitted();
+    const targets = meshStatus?.serveTargets ?? [];
+    const models = [
+      ...(local ? [{ id: local.modelId, name: local.modelName }] : []),
+      ...(meshStatus?.models ?? []).filter((m) => m.id !== local?.modelId),
+    ];
+    const available = models.length > 0 && (a === true || local !== undefined);
+    return {
+      capable: true,
+      admitted: a === true,
+      available,
+      reason: a !== true
+        ? (a.denied ? MESH_DENIED_MESSAGE : a.reason)
+        : available
+        ? null
+        : "no serving node offers a model right now",
+      models,
+      serveTargets: targets,
+    };
+  }
+
+  return {
+    service,
+    admitted: () => admitted() === true,
+    status: () => ({
+      state,
+      mode: init.mode,
+      modelId: local?.modelId ?? null,
+      modelName: local?.modelName ?? null,
+      peerId: identity.peerId,
+      npub: identity.npub,
+      meshId: mesh.id,
+      // Serving nodes admit a new member once the relay's list (polled every ~2 s) names it.
+      inMemberList: listed,
+      peers: (meshStatus?.serveTargets ?? [])
+        .filter((t) => t.peerId !== identity.peerId)
+        .map((t) => ({
+          peerId: t.peerId,
+          nodeName: t.nodeName,
+          modelId: t.modelId,
+          load: t.load,
+          activeFromHere: router.activeOn(t.peerId),
+        })),
+    }),
+    availability,
+    async stop() {
+      if (state === "off") return;
+      state = "stopping";
+      reporter?.changed();
+      await stopParts();
+      state = "off";
+    },
+  };
+}

@@ -1,0 +1,183 @@
+import assert from "node:assert/strict";
+import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import { createRemoteService, type InferCall, type RemoteServiceInit } from "./remote-service.ts";
+import { createRouter } from "./router.ts";
+import {
+  type InferenceService,
+  type InferEvent,
+  type InferRequest,
+  MESH_DENIED_MESSAGE,
+} from "./service.ts";
+
+function target(peerId: string, modelId = "stories260K"): ServeTarget {
+  return {
+    modelId,
+    modelName: modelId,
+    peerId,
+    pubkey: "0".repeat(64),
+    nodeName: `node-${peerId}`,
+    addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`],
+    stages: null,
+    capacity: { memoryBytes: 1 },
+    load: { active: 0, queued: 0 },
+  };
+}
+
+function status(targets: ServeTarget[]): MeshStatus {
+  return {
+    v: 1,
+    type: "mesh-status",
+    updatedAt: 1,
+    meshId: "m",
+    serveTargets: targets,
+    models: targets.map((t) => ({ id: t.modelId, name: t.modelName })),
+    peerCount: targets.length,
+  };
+}
+
+const done: InferEvent = {
+  type: "done",
+  finish_reason: "stop",
+  usage: { prompt_tokens: 3, completion_tokens: 2 },
+  timings: {
+    queued_ms: 0,
+    prompt_n: 3,
+    prompt_ms: 1,
+    prompt_per_second: 1,
+    predicted_n: 2,
+    predicted_ms: 1,
+    predicted_per_second: 1,
+  },
+};
+const tok = (text: string): InferEvent => ({ type: "token", text, id: 1 });
+const req: InferRequest = { model: "stories260K", prompt: "Once", params: {} };
+
+async function collect(service: InferenceService, r = req): Promise<InferEvent[]> {
+  const out: InferEvent[] = [];
+  for await (const e of service.infer(r, new AbortController().signal)) out.push(e);
+  return out;
+}
+
+function service(over: Partial<RemoteServiceInit> & { call: InferCall }) {
+  return createRemoteService({
+    router: createRouter(),
+    status: () => status([target("a"), target("b")]),
+    admitted: () => true,
+    ...over,
+  });
+}
+
+Deno.test("remote: a denied node answers mesh_denied with the SPEC's text, models() too", async () => {
+  const s = service({
+    call: () => {
+      throw new Error("must not be called");
+    },
+    admitted: () => ({ denied: true, reason: "not a member" }),
+  });
+  const events = await collect(s);
+  assert.deepEqual(events, [{ type: "error", code: "mesh_denied", message: MESH_DENIED_MESSAGE }]);
+  await assert.rejects(s.models(), { code: "mesh_denied", message: MESH_DENIED_MESSAGE });
+});
+
+Deno.test("remote: models are the mesh's, once each, plus the local one; unknown → 404", async () => {
+  const local: InferenceService = {
+    models: () => Promise.resolve([{ id: "mine", name: "Mine" }]),
+    infer: async function* () {
+      yield tok("local");
+      yield done;
+    },
+  };
+  const s = service({
+    call: () => {
+      throw new Error("unused");
+    },
+    status: () => status([target("a"), target("b"), target("c", "other"), target("self", "x")]),
+    selfPeerId: "self",
+    local: { modelId: "mine", service: local },
+  });
+  assert.deepEqual((await s.models()).map((m) => m.id), ["mine", "stories260K", "other"]);
+  assert.deepEqual((await collect(s, { ...req, model: "mine" }))[0], tok("local"));
+  const [missing] = await collect(s, { ...req, model: "nope" });
+  assert.equal(missing.type === "error" && missing.code, "model_not_found");
+  assert.match((missing as { message: string }).message, /`nope`.*offered: stories260K, other/);
+});
+
+Deno.test("remote: a peer failing before its first token is skipped for another", async () => {
+  const calls: string[] = [];
+  const router = createRouter();
+  const s = service({
+    router,
+    call: async function* (t) {
+      calls.push(t.peerId);
+      if (calls.length === 1) throw new Error("connection refused");
+      yield tok("Once");
+      yield done;
+    },
+  });
+  const events = await collect(s);
+  assert.deepEqual(events, [tok("Once"), done]);
+  assert.equal(calls.length, 2);
+  assert.notEqual(calls[0], calls[1]);
+  // The failed peer is left out of the next requests.
+  const next = await collect(s);
+  assert.equal(next.length, 2);
+  assert.equal(calls[2], calls[1]);
+});
+
+Deno.test("remote: after tokens, a dead stream ends with a clear unavailable error", async () => {
+  const s = service({
+    call: async function* () {
+      yield tok("Once");
+      throw new Error("stream reset");
+    },
+  });
+  const events = await collect(s);
+  assert.deepEqual(events[0], tok("Once"));
+  assert.equal(events.length, 2);
+  const last = events[1];
+  assert.ok(last.type === "error" && last.code === "unavailable");
+  assert.match(last.message, /node-[ab] failed: stream reset mid-generation/);
+});
+
+Deno.test("remote: every peer failing gives one unavailable error naming the tries", async () => {
+  let calls = 0;
+  const s = service({
+    call: async function* () {
+      calls++;
+      yield { type: "error", code: "unavailable", message: "busy dying" } as InferEvent;
+    },
+  });
+  const events = await collect(s);
+  assert.equal(calls, 2, "each peer once, no more");
+  assert.equal(events.length, 1);
+  assert.ok(events[0].type === "error" && events[0].code === "unavailable");
+  assert.match(events[0].message, /tried 2: node-.: busy dying; node-.: busy dying/);
+  // A request error from the peer (not its health) passes through untouched, without retries.
+  const bad = service({
+    call: async function* () {
+      yield { type: "error", code: "context_length_exceeded", message: "too long" } as InferEvent;
+    },
+  });
+  assert.deepEqual(await collect(bad), [
+    { type: "error", code: "context_length_exceeded", message: "too long" },
+  ]);
+});
+
+Deno.test("remote: a caller that stops reading closes the peer's stream", async () => {
+  let closed = false;
+  const s = service({
+    call: async function* () {
+      try {
+        for (let i = 0; i < 100; i++) yield tok(`t${i}`);
+      } finally {
+        closed = true;
+      }
+    },
+  });
+  const ac = new AbortController();
+  for await (const e of s.infer(req, ac.signal)) {
+    if (e.type === "token") break;
+  }
+  assert.ok(closed);
+  assert.equal(s.load().active, 0);
+});

@@ -1,0 +1,199 @@
+/**
+ * An InferenceService whose requests run on serving nodes of the mesh. The model list and the
+ * candidates come from the relay's latest mesh status (kind 30621); the router picks one; a
+ * peer that fails before its first token is marked and another is tried, so a dead node costs a
+ * retry, not the request. Once tokens went out to the caller, a failure ends the stream with an
+ * `unavailable` error event: the text so far cannot be taken back, and a hang is never an answer.
+ */
+import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import type { Router } from "./router.ts";
+import {
+  errorEvent,
+  type InferenceService,
+  type InferEvent,
+  type InferRequest,
+  MESH_DENIED_MESSAGE,
+  type ModelInfo,
+  ServiceError,
+  type ServiceLoad,
+} from "./service.ts";
+
+/** One request on one peer over `/grove/infer/1` (infer-protocol.ts `callInfer`, bound to a node). */
+export type InferCall = (
+  target: { peerId: string; addrs: string[] },
+  req: InferRequest,
+  signal: AbortSignal,
+) => AsyncIterable<InferEvent>;
+
+export interface RemoteServiceInit {
+  call: InferCall;
+  router: Router;
+  /** The latest verified mesh status; undefined until the relay sent one. */
+  status: () => MeshStatus | undefined;
+  /** true when this node holds a ticket; otherwise why not (a denial, or still waiting). */
+  admitted: () => true | { denied: boolean; reason: string };
+  /** This node's own peer id: its own serve target is reached through `local`, not the mesh. */
+  selfPeerId?: string;
+  /** A serving node's own model, answered in process. */
+  local?: { modelId: string; service: InferenceService };
+  /** Peers tried per request before giving up; default 3. */
+  maxTries?: number;
+  now?: () => number;
+}
+
+export interface RemoteService extends InferenceService {
+  load(): ServiceLoad;
+}
+
+export function createRemoteService(init: RemoteServiceInit): RemoteService {
+  const maxTries = init.maxTries ?? 3;
+  const now = init.now ?? (() => performance.now());
+  let active = 0;
+
+  function checkAdmitted(): void {
+    const a = init.admitted();
+    if (a === true) return;
+    if (a.denied) throw new ServiceError("mesh_denied", MESH_DENIED_MESSAGE);
+    throw new ServiceError("unavailable", `This node is not in the mesh yet: ${a.reason}`);
+  }
+
+  function targetsFor(model: string): ServeTarget[] {
+    const targets = init.status()?.serveTargets ?? [];
+    return targets.filter((t) =>
+      t.peerId !== init.selfPeerId && (t.modelId === model || t.modelName === model)
+    );
+  }
+
+  async function models(): Promise<ModelInfo[]> {
+    const local = (await init.local?.service.models()) ?? [];
+    if (init.admitted() !== true) {
+      if (local.length > 0) return local;
+      checkAdmitted();
+    }
+    const seen = new Set(local.map((m) => m.id));
+    const out = [...local];
+    for (const t of init.status()?.serveTargets ?? []) {
+      if (seen.has(t.modelId) || t.peerId === init.selfPeerId) continue;
+      seen.add(t.modelId);
+      out.push({ id: t.modelId, name: t.modelName || t.modelId, ownedBy: "grove-mesh" });
+    }
+    return out;
+  }
+
+  async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
+    const local = init.local;
+    if (local && req.model === local.modelId) return yield* local.service.infer(req, signal);
+    if (local && (await local.service.models()).some((m) => m.name === req.model)) {
+      return yield* local.service.infer(req, signal);
+    }
+    try {
+      checkAdmitted();
+    } catch (err) {
+      return yield errorEvent(err as ServiceError);
+    }
+    if (targetsFor(req.model).length === 0) {
+      return yield errorEvent(notOffered(req.model, init.status()));
+    }
+    active++;
+    try {
+      yield* route(req, signal);
+    } finally {
+      active--;
+    }
+  }
+
+  async function* route(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
+    const tried = new Set<string>();
+    const failures: string[] = [];
+    while (tried.size < maxTries && !signal.aborted) {
+      const target = init.router.pick(targetsFor(req.model), tried);
+      if (!target) break;
+      tried.add(target.peerId);
+      const outcome = yield* attempt(target, req, signal);
+      if (outcome === "finished") return;
+      failures.push(`${target.nodeName || target.peerId}: ${outcome.why}`);
+    }
+    if (signal.aborted) return;
+    const what = failures.length === 0
+      ? "every serving node of it failed in the last 30 s"
+      : `tried ${failures.length}: ${failures.join("; ")}`;
+    yield errorEvent(
+      new ServiceError("unavailable", `No serving node for \`${req.model}\` answered (${what}).`),
+    );
+  }
+
+  /** One peer. "finished": the caller got a whole answer (or gave up); else why to try another. */
+  async function* attempt(
+    target: ServeTarget,
+    req: InferRequest,
+    signal: AbortSignal,
+  ): AsyncGenerator<InferEvent, "finished" | { why: string }> {
+    const end = init.router.begin(target.peerId);
+    const started = now();
+    let tokens = 0;
+    let first = true;
+    try {
+      for await (const event of init.call(target, req, signal)) {
+        if (first) {
+          first = false;
+          if (event.type !== "error") init.router.markOk(target.peerId, now() - started);
+        }
+        if (event.type === "error" && tokens === 0 && retryable(event.code)) {
+          init.router.markFailed(target.peerId);
+          return { why: event.message };
+        }
+        if (event.type === "token") tokens++;
+        yield event;
+        if (event.type !== "token") return "finished";
+      }
+      if (signal.aborted) return "finished";
+      if (tokens === 0) {
+        init.router.markFailed(target.peerId);
+        return { why: "the stream closed without an answer" };
+      }
+      yield cutOff(target, "closed the stream before finishing");
+      return "finished";
+    } catch (err) {
+      if (signal.aborted) return "finished";
+      const why = err instanceof Error ? err.message : String(err);
+      init.router.markFailed(target.peerId);
+      if (tokens === 0) return { why };
+      yield cutOff(target, `failed: ${why}`);
+      return "finished";
+    } finally {
+      end();
+    }
+  }
+
+  return { models, infer, load: () => ({ active, queued: 0 }) };
+}
+
+/** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */
+function retryable(code: string): boolean {
+  return code === "unavailable" || code === "model_not_found";
+}
+
+function cutOff(target: ServeTarget, what: string): InferEvent {
+  return errorEvent(
+    new ServiceError(
+      "unavailable",
+      `The serving node ${target.nodeName || target.peerId} ${what} mid-generation; ` +
+        "the answer is incomplete.",
+    ),
+  );
+}
+
+function notOffered(model: string, status: MeshStatus | undefined): ServiceError {
+  if (status === undefined) {
+    return new ServiceError(
+      "unavailable",
+      "The relay has not sent the mesh status yet; no serving node is known.",
+    );
+  }
+  const offered = [...new Set(status.serveTargets.map((t) => t.modelId))];
+  return new ServiceError(
+    "model_not_found",
+    `The model \`${model}\` is not offered by the mesh right now` +
+      (offered.length > 0 ? ` (offered: ${offered.join(", ")}).` : " (no model is offered)."),
+  );
+}

@@ -1,0 +1,108 @@
+/**
+ * Which serving node gets the next request for a model. `pickTarget` is a pure choice over the
+ * mesh status' serve targets (a peer that failed lately only when no other is left); `createRouter` keeps what the choice needs between requests (the
+ * requests this node has in flight per peer, measured latencies, recent failures) with the
+ * clock injected, so tests drive it with a fake one.
+ */
+import type { ServeTarget } from "../protocol/mod.ts";
+
+export interface RouteView {
+  /** Requests this node has running on each peer now: fresher than any serve report. */
+  active: ReadonlyMap<string, number>;
+  /** Latest measured latency per peer, in ms (connection round trip or time to first event). */
+  latencyMs: ReadonlyMap<string, number>;
+  /** Peers that failed recently, excluded until this time (ms, the router's clock). */
+  failedUntil: ReadonlyMap<string, number>;
+  now: number;
+  /** Peers already tried for this request. */
+  exclude?: ReadonlySet<string>;
+  /** A counter that turns among equal candidates (round robin). */
+  turn?: number;
+}
+
+/**
+ * Latencies this close count as equal: on loopback or one LAN every peer is "near", and load
+ * should decide. Beyond it the nearer peer wins among equally loaded ones.
+ */
+export const LATENCY_SLACK_MS = 20;
+
+/** Load as the router weighs it: the target's own report plus what this node sent it since. */
+export function loadOf(t: ServeTarget, view: RouteView): number {
+  return t.load.active + t.load.queued + (view.active.get(t.peerId) ?? 0);
+}
+
+export function pickTarget(targets: ServeTarget[], view: RouteView): ServeTarget | undefined {
+  const untried = targets.filter((t) => !view.exclude?.has(t.peerId));
+  const failedUntil = (t: ServeTarget) => view.failedUntil.get(t.peerId) ?? 0;
+  const usable = untried.filter((t) => failedUntil(t) <= view.now);
+  if (usable.length === 0) {
+    // All of them failed lately: a failure is a hint, not a ban, so one dial (which fails fast
+    // when the peer is really gone) beats refusing every request for 30 s after a hiccup.
+    const soonest = Math.min(...untried.map(failedUntil));
+    return untried.find((t) => failedUntil(t) === soonest);
+  }
+  const minLoad = Math.min(...usable.map((t) => loadOf(t, view)));
+  const leastLoaded = usable.filter((t) => loadOf(t, view) === minLoad);
+  // An unmeasured peer counts as near: it gets tried, and measured, rather than starved.
+  const latency = (t: ServeTarget) => view.latencyMs.get(t.peerId) ?? 0;
+  const best = Math.min(...leastLoaded.map(latency));
+  const near = leastLoaded
+    .filter((t) => latency(t) <= best + LATENCY_SLACK_MS)
+    .sort((a, b) => (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0));
+  return near[(view.turn ?? 0) % near.length];
+}
+
+export interface RouterInit {
+  /** ms; default Date.now. */
+  now?: () => number;
+  /** How long a failed peer is left out; default 30 s. */
+  failMs?: number;
+}
+
+export interface Router {
+  pick(targets: ServeTarget[], exclude?: ReadonlySet<string>): ServeTarget | undefined;
+  /** Counts a request as running on `peerId` until the returned function is called. */
+  begin(peerId: string): () => void;
+  markFailed(peerId: string): void;
+  /** A success clears the failure mark and records the latency. */
+  markOk(peerId: string, latencyMs: number): void;
+  activeOn(peerId: string): number;
+}
+
+export const FAIL_MS = 30_000;
+
+export function createRouter(init: RouterInit = {}): Router {
+  const now = init.now ?? Date.now;
+  const failMs = init.failMs ?? FAIL_MS;
+  const active = new Map<string, number>();
+  const latencyMs = new Map<string, number>();
+  const failedUntil = new Map<string, number>();
+  let turn = 0;
+
+  return {
+    pick(targets, exclude) {
+      const t = now();
+      for (const [peer, until] of failedUntil) if (until <= t) failedUntil.delete(peer);
+      return pickTarget(targets, { active, latencyMs, failedUntil, now: t, exclude, turn: turn++ });
+    },
+    begin(peerId) {
+      active.set(peerId, (active.get(peerId) ?? 0) + 1);
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        const n = (active.get(peerId) ?? 1) - 1;
+        if (n > 0) active.set(peerId, n);
+        else active.delete(peerId);
+      };
+    },
+    markFailed(peerId) {
+      failedUntil.set(peerId, now() + failMs);
+    },
+    markOk(peerId, ms) {
+      failedUntil.delete(peerId);
+      latencyMs.set(peerId, ms);
+    },
+    activeOn: (peerId) => active.get(peerId) ?? 0,
+  };
+}

@@ -1,0 +1,207 @@
+/**
+ * A mesh of real processes for the end-to-end tests: `main.ts relay`, `serve` and `consume`
+ * as users run them, on loopback with `--port 0`, temporary `--data` folders and `--nsec` keys;
+ * membership through `main.ts members add|remove --data RELAYDIR`. Every process is killed at
+ * the end, whatever happened.
+ */
+import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
+import { MODELS_DIR, REPO_ROOT, runGrove } from "./helpers.ts";
+
+export interface Key {
+  nsec: string; // hex, which --nsec accepts
+  pubkey: string;
+}
+
+export function newKey(): Key {
+  const sk = generateSecretKey();
+  const nsec = Array.from(sk, (b) => b.toString(16).padStart(2, "0")).join("");
+  return { nsec, pubkey: getPublicKey(sk) };
+}
+
+export interface GroveProcess {
+  child: Deno.ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Waits until stdout matches; throws with both outputs after `ms` or when the process ends. */
+  waitFor(re: RegExp, ms?: number): Promise<RegExpExecArray>;
+  kill(signal?: Deno.Signal): void;
+  exited: Promise<Deno.CommandStatus>;
+}
+
+function spawn(args: string[]): GroveProcess {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO_ROOT}main.ts`, ...args],
+    cwd: REPO_ROOT,
+    env: { GROVE_MODEL_PATH: MODELS_DIR, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const wake = new Set<() => void>();
+  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
+    for await (const t of s.pipeThrough(new TextDecoderStream())) {
+      add(t);
+      for (const w of wake) w();
+    }
+  };
+  const pumps = Promise.all([
+    pump(child.stdout, (t) => out += t),
+    pump(child.stderr, (t) => err += t),
+  ]);
+  const exited = child.status.then(async (s) => (await pumps, s));
+  let done = false;
+  exited.then(() => {
+    done = true;
+    for (const w of wake) w();
+  });
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    kill(signal = "SIGKILL") {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    },
+    async waitFor(re, ms = 20_000) {
+      const deadline = Date.now() + ms;
+      while (true) {
+        const m = re.exec(out);
+        if (m) return m;
+        if (done || Date.now() > deadline) {
+          const why = done ? "exited" : `did not print ${re} within ${ms} ms`;
+          throw new Error(`grove ${args[0]} ${why}\n--- stdout\n${out}\n--- stderr\n${err}`);
+        }
+        await new Promise<void>((r) => {
+          const timer = setTimeout(finish, 100);
+          function finish() {
+            clearTimeout(timer);
+            wake.delete(finish);
+            r();
+          }
+          wake.add(finish);
+        });
+      }
+    },
+  };
+}
+
+export interface NodeProcess extends GroveProcess {
+  /** http://127.0.0.1:PORT (no /v1). */
+  url: string;
+  key: Key;
+}
+
+export interface Mesh {
+  /** The temporary folder the mesh lives in (removed by close()). */
+  root: string;
+  relayUrl: string;
+  relayDir: string;
+  owner: Key;
+  /** `extra`: more flags (default `--ctx-size 256`; `--model PATH` for another model). */
+  serve(name: string, key?: Key, extra?: string[]): Promise<NodeProcess>;
+  /** `member` false: a stranger's node, which never shows up in the member list. */
+  consume(key?: Key, member?: boolean): Promise<NodeProcess>;
+  addMember(pubkey: string): Promise<void>;
+  removeMember(pubkey: string): Promise<void>;
+  /** Kills every process and removes the temporary folders. */
+  close(): Promise<void>;
+}
+
+export async function startMesh(): Promise<Mesh> {
+  const root = await Deno.makeTempDir({ prefix: "grove-mesh-" });
+  const procs: GroveProcess[] = [];
+  const owner = newKey();
+  const relayDir = `${root}/relay`;
+  let n = 0;
+  const close = async () => {
+    for (const p of procs) p.kill();
+    await Promise.all(procs.map((p) => p.exited));
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  };
+  const node = async (args: string[], key: Key, member = true): Promise<NodeProcess> => {
+    const p = spawn([...args, "--port", "0", "--data", `${root}/node-${n++}`, "--nsec", key.nsec]);
+    procs.push(p);
+    const m = await p.waitFor(/^grove node listening on (http:\/\/127\.0\.0\.1:\d+)\/v1$/m);
+    const url = m[1];
+    // Peers admit a new member once the relay's list names it (the relay polls ~every 2 s).
+    if (member) await waitForStatus(url, (s) => s.inMemberList === true);
+    return { ...p, url, key };
+  };
+  const members = async (action: string, pubkey: string) => {
+    const r = await runGrove(["members", action, pubkey, "--data", relayDir]);
+    if (r.code !== 0) throw new Error(`members ${action} failed: ${r.stderr}`);
+  };
+  try {
+    const relay = spawn([
+      "relay",
+      ...["--port", "0", "--mesh-port", "0", "--no-quic", "--data", relayDir],
+      ...["--owner", owner.pubkey, "--log-format", "json"],
+    ]);
+    procs.push(relay);
+    const relayUrl = (await relay.waitFor(/^relay listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/m))[1];
+    await relay.waitFor(/^rendezvous /m);
+    return {
+      root,
+      relayUrl,
+      relayDir,
+      owner,
+      serve: (name, key = owner, extra = ["--ctx-size", "256"]) =>
+        node(["serve", "--relay", relayUrl, "--name", name, "--no-quic", ...extra], key),
+      consume: (key = owner, member = true) =>
+        node(["consume", "--relay", relayUrl, "--no-quic"], key, member),
+      addMember: (pubkey) => members("add", pubkey),
+      removeMember: (pubkey) => members("remove", pubkey),
+      close,
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Polls the node's /api/availability until `ok(body)` holds; throws after `ms`. */
+export async function waitForAvailability(
+  url: string,
+  ok: (a: { models: { id: string }[]; serveTargets: unknown[] }) => boolean,
+  ms = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = "";
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/api/availability`);
+    last = await res.text();
+    if (res.ok && ok(JSON.parse(last))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not become available in ${ms} ms; last answer: ${last}`);
+}
+
+async function waitForStatus(
+  url: string,
+  ok: (s: Record<string, unknown>) => boolean,
+  ms = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last = "";
+  while (Date.now() < deadline) {
+    const res = await fetch(`${url}/api/status`);
+    last = await res.text();
+    if (res.ok && ok(JSON.parse(last))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url}/api/status did not get there in ${ms} ms; last answer: ${last}`);
+}
+
+/** One counter of a node's Prometheus text, summed over its label sets. */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text.split("\n")
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+}
