@@ -2,7 +2,7 @@
  * Model reference → engine, with progress on stderr: what `generate`,
  * `tokenize` and later `serve` share.
  */
-import { createCpuEngine, type Engine } from "../inference/mod.ts";
+import { createCpuEngine, createWebGpuEngine, type Engine } from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
 import { CliError } from "./errors.ts";
 
@@ -24,10 +24,6 @@ export async function loadEngine(
   options: LoadModelOptions = {},
 ): Promise<Engine> {
   const path = await resolveModelPath(ref);
-  if (options.gpu) {
-    throw new CliError(
-      "--gpu: the WebGPU engine is not available in this version yet; leave out --gpu to use the CPU",
-    );
-  }
+  if (options.gpu) return await createWebGpuEngine({ path, ctxSize: options.ctxSize });
   return await createCpuEngine({ path, ctxSize: options.ctxSize });
 }

@@ -18,6 +18,13 @@ export interface Session {
   readonly position: number;
   /** Feeds `tokens` at the current position; returns the logits after the last one. */
   evaluate(tokens: readonly number[]): Float32Array;
+  /**
+   * Device engines (WebGPU) cannot block on a readback, so they answer here instead of
+   * `evaluate`: `evaluateAsync` with the logits, `evaluateGreedy` with only their argmax,
+   * picked on the device (4 bytes back; generate() uses it for plain greedy decoding).
+   */
+  evaluateAsync?(tokens: readonly number[]): Promise<Float32Array>;
+  evaluateGreedy?(tokens: readonly number[]): Promise<number>;
   /** Drops the cache from `position` on, so a shared prefix can be kept. */
   rewind(position: number): void;
 }

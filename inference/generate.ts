@@ -11,6 +11,8 @@ export interface GenerateOptions extends Partial<SamplerOptions> {
   stop?: string[];
   signal?: AbortSignal;
   session?: Session; // reuse a session (its cache is rewound to 0)
+  /** The caller reports each token's logprob: keeps greedy decoding off the device fast path. */
+  logprobs?: boolean;
 }
 
 export interface GeneratedToken {
@@ -52,7 +54,7 @@ export async function* generate(
       `the prompt has ${promptTokens.length} tokens; the context holds ${engine.ctxSize}`,
     );
   }
-  const { maxTokens: wanted, stop, signal, session: given, ...samplerOptions } = options;
+  const { maxTokens: wanted, stop, signal, session: given, logprobs, ...samplerOptions } = options;
   const session = given ?? engine.createSession();
   if (session.position > 0) session.rewind(0);
   const sampler = createSampler(samplerOptions);
@@ -61,9 +63,19 @@ export async function* generate(
   const room = engine.ctxSize - promptTokens.length;
   const maxTokens = Math.min(wanted ?? room, room);
   const history = [...promptTokens];
+  // Plain greedy on a device engine: the argmax is picked there and 4 bytes come back
+  // (the token's logprob is then unknown: NaN).
+  const o = sampler.options;
+  const onDevice = session.evaluateGreedy && !logprobs && o.temperature <= 0 &&
+    o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0 &&
+    o.topLogprobs === 0;
+  const evaluate = (tokens: readonly number[]): Promise<Float32Array | number> | Float32Array =>
+    onDevice
+      ? session.evaluateGreedy!(tokens)
+      : session.evaluateAsync?.(tokens) ?? session.evaluate(tokens);
 
   const t0 = performance.now();
-  let logits = session.evaluate(promptTokens);
+  let logits = await evaluate(promptTokens);
   const prefillMs = performance.now() - t0;
   const t1 = performance.now();
   let lastBreath = t1;
@@ -76,7 +88,9 @@ export async function* generate(
       finishReason = "cancelled";
       break;
     }
-    const pick = sampler.sample(logits, history);
+    const pick = typeof logits === "number"
+      ? { id: logits, logprob: NaN, topLogprobs: undefined }
+      : sampler.sample(logits, history);
     completionTokens++;
     history.push(pick.id);
     if (engine.tokenizer.isEndOfGeneration(pick.id)) {
@@ -91,7 +105,7 @@ export async function* generate(
       break;
     }
     if (completionTokens >= maxTokens) break;
-    logits = session.evaluate([pick.id]);
+    logits = await evaluate([pick.id]);
     if (performance.now() - lastBreath > YIELD_EVERY_MS) {
       await breathe();
       lastBreath = performance.now();

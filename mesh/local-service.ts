@@ -183,7 +183,14 @@ function generateOptions(
   signal: AbortSignal,
   session: Session,
 ): GenerateOptions {
-  return { ...samplerOptions(p), maxTokens: p.max_tokens, stop: p.stop, signal, session };
+  return {
+    ...samplerOptions(p),
+    maxTokens: p.max_tokens,
+    stop: p.stop,
+    signal,
+    session,
+    logprobs: p.logprobs === true,
+  };
 }
 
 /** Bad sampling values from a peer are the request's fault, found before it takes a turn. */

@@ -66,11 +66,28 @@ Deno.test("cli: bad flags and missing models are clear errors", async () => {
   assert.match(unknown.stderr, /unknown command "fly"/);
 });
 
-Deno.test("cli: --gpu says the WebGPU engine is not available yet and exits non-zero", async () => {
-  const serve = await runGrove(["serve", "--gpu", "--relay", "ws://127.0.0.1:1"]);
-  assert.equal(serve.code, 2);
-  assert.match(serve.stderr, /--gpu: the WebGPU engine is not available/);
-  const gpu = await runGrove(["generate", "--model", "stories260K", "--gpu", "-n", "1"]);
-  assert.equal(gpu.code, 2);
-  assert.match(gpu.stderr, /WebGPU engine is not available/);
+Deno.test("cli: serve --gpu loads the model on WebGPU, then fails closed on an unreachable relay", async () => {
+  const serve = await runGrove(["serve", "--gpu", "--relay", "ws://127.0.0.1:1", "--port", "0"]);
+  assert.notEqual(serve.code, 0);
+  assert.match(serve.stderr + serve.stdout, /runs on webgpu/);
+  assert.match(serve.stderr, /127\.0\.0\.1:1/);
+});
+
+Deno.test("generate --gpu: the WebGPU engine tells the same greedy story", async () => {
+  const r = await runGrove([
+    "generate",
+    "--gpu",
+    "--model",
+    "stories260K",
+    "--prompt",
+    "",
+    "-n",
+    "60",
+    "--temp",
+    "0",
+  ], { env: { XDG_RUNTIME_DIR: Deno.env.get("XDG_RUNTIME_DIR") ?? "/tmp" } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stdout.trimStart().startsWith(STORY), `got: ${r.stdout}`);
+  assert.match(r.stderr, /backend: webgpu \(llvmpipe/);
+  assert.match(r.stderr, /prompt 1 tokens, generated 60/);
 });

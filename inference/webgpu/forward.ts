@@ -1,0 +1,303 @@
+/**
+ * The GPU forward pass: the same steps (and comments) as
+ * inference/reference.ts, recorded as kernel dispatches into one compute pass
+ * per evaluation. Every kernel is bound once per session to buffers allocated
+ * once (scratch sized for `maxBatch` tokens, the KV cache for `ctxSize`), so
+ * a decode step only rewrites a few uniforms, records and submits; nothing is
+ * read back between ops.
+ */
+import type { ModelConfig } from "../model-config.ts";
+import type { Gpu } from "./device.ts";
+import type { GpuMatrix } from "./weights.ts";
+import type { GpuModelWeights } from "./load-weights.ts";
+import type { BoundKernel } from "./kernels/bound-kernel.ts";
+import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
+import { createMatMul } from "./kernels/matmul.ts";
+import { bindRowNorm } from "./kernels/row_norm.ts";
+import { bindRope } from "./kernels/rope.ts";
+import { bindAttention, bindKvWrite, createKvCache, destroyKvCache } from "./kernels/attention.ts";
+import { bindElementwise } from "./kernels/elementwise.ts";
+import { bindEmbed } from "./kernels/embed.ts";
+import { bindArgmax } from "./kernels/argmax.ts";
+
+const SCRATCH = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+/** Prefill chunk: big enough to read each weight once per many tokens, small enough to bind. */
+const MAX_BATCH = 64;
+
+export function scratchBuffer(device: GPUDevice, floats: number, label: string): GPUBuffer {
+  return device.createBuffer({ label, size: Math.max(16, floats * 4), usage: SCRATCH });
+}
+
+/** Tokens per submit: MAX_BATCH, fewer when the widest scratch row would pass the binding limit. */
+export function maxBatchFor(gpu: Gpu, config: ModelConfig, ctxSize: number): number {
+  const { dim, heads, kvHeads, headDim, valueDim, ffn } = config;
+  const widest = Math.max(dim, heads * headDim, heads * valueDim, kvHeads * headDim, ffn) * 4;
+  const fit = Math.floor(gpu.limits.maxStorageBufferBindingSize / widest);
+  if (fit < 1) throw new Error(`one token's ${widest / 4} activations exceed the binding limit`);
+  return Math.max(1, Math.min(MAX_BATCH, ctxSize, fit));
+}
+
+/** One weight product, prebuilt both ways: matvec for a single token, matmul for a batch. */
+interface Product {
+  encode(pass: GPUComputePassEncoder, n: number): void;
+  destroy(): void;
+}
+
+function product(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: Pick<MatVecOptions, "bias" | "accumulate">,
+): Product {
+  const vec = createMatVec(gpu, m, x, y, opts);
+  const mat = createMatMul(gpu, m, x, y, opts);
+  return {
+    encode: (pass, n) => n === 1 ? vec.encode(pass) : mat.encode(pass, n),
+    destroy: () => (vec.destroy(), mat.destroy()),
+  };
+}
+
+/** Per-sequence scratch of the layers, allocated once (reference.ts allocates per call). */
+export interface GpuScratch {
+  maxBatch: number;
+  hidden: GPUBuffer; // (maxBatch, dim) the residual stream, in and out of a layer range
+  xb: GPUBuffer; // (maxBatch, dim) normed input of a sub-block
+  q: GPUBuffer; // (maxBatch, heads*headDim)
+  k: GPUBuffer; // (maxBatch, kvHeads*headDim)
+  v: GPUBuffer; // (maxBatch, kvHeads*valueDim)
+  att: GPUBuffer; // (maxBatch, heads*valueDim) attention output before wo
+  gate: GPUBuffer; // (maxBatch, ffn)
+  up: GPUBuffer; // (maxBatch, ffn)
+}
+
+export function createScratch(
+  device: GPUDevice,
+  config: ModelConfig,
+  maxBatch: number,
+): GpuScratch {
+  const { dim, heads, kvHeads, headDim, valueDim, ffn } = config;
+  const make = (width: number, label: string) => scratchBuffer(device, maxBatch * width, label);
+  return {
+    maxBatch,
+    hidden: make(dim, "hidden"),
+    xb: make(dim, "xb"),
+    q: make(heads * headDim, "q"),
+    k: make(kvHeads * headDim, "k"),
+    v: make(kvHeads * valueDim, "v"),
+    att: make(heads * valueDim, "att"),
+    gate: make(ffn, "gate"),
+    up: make(ffn, "up"),
+  };
+}
+
+export interface LayerStack {
+  ctxSize: number;
+  scratch: GpuScratch;
+  /** Records this range's layers for n ≤ maxBatch new positions pos0.. of `scratch.hidden`. */
+  encode(pass: GPUComputePassEncoder, n: number, pos0: number): void;
+  destroy(): void;
+}
+
+/**
+ * The layers of `weights` bound to a session's scratch and KV cache. `encode`
+ * rewrites uniforms with queue.writeBuffer, so a stack is encoded at most once
+ * per submit.
+ */
+export function createLayerStack(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  ctxSize: number,
+  scratch: GpuScratch,
+): LayerStack {
+  const { device } = gpu;
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, normEps: eps } = config;
+  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const kv = createKvCache(device, {
+    layers: weights.layers.length,
+    ctxSize,
+    kvHeads,
+    headDim,
+    valueDim,
+  });
+  const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0, ropeScale: config.ropeScale };
+  const style = config.ropeStyle;
+  const attnShape = { heads, kvHeads, headDim, valueDim };
+
+  const layers = weights.layers.map((w, li) => ({
+    attnNorm: bindRowNorm(device, { x: hidden, weight: w.attnNorm, out: xb }, {
+      n: dim,
+      rows: 1,
+      eps,
+    }),
+    wq: product(gpu, w.wq, xb, q, { bias: w.bq }),
+    wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
+    wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
+    qNorm: w.qNorm &&
+      bindRowNorm(device, { x: q, weight: w.qNorm }, { n: headDim, rows: heads, eps }),
+    kNorm: w.kNorm &&
+      bindRowNorm(device, { x: k, weight: w.kNorm }, { n: headDim, rows: kvHeads, eps }),
+    ropeQ: bindRope(device, style, { v: q, table: weights.ropeTable }, { ...rope, heads }),
+    ropeK: bindRope(device, style, { v: k, table: weights.ropeTable }, {
+      ...rope,
+      heads: kvHeads,
+    }),
+    kvWrite: bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, {
+      n: 1,
+      kDim: kv.kDim,
+      vDim: kv.vDim,
+      pos0: 0,
+    }),
+    attention: bindAttention(device, { q, keys: kv.keys[li], values: kv.values[li], out: att }, {
+      n: 1,
+      ...attnShape,
+      pos0: 0,
+    }),
+    wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
+    ffnNorm: bindRowNorm(device, { x: hidden, weight: w.ffnNorm, out: xb }, {
+      n: dim,
+      rows: 1,
+      eps,
+    }),
+    wGate: product(gpu, w.wGate, xb, gate, {}),
+    wUp: product(gpu, w.wUp, xb, up, {}),
+    swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
+    wDown: product(gpu, w.wDown, gate, hidden, { accumulate: true }),
+  }));
+
+  return {
+    ctxSize,
+    scratch,
+    encode(pass, n, pos0) {
+      if (n < 1 || n > scratch.maxBatch) {
+        throw new Error(`layer stack: ${n} tokens, the scratch holds ${scratch.maxBatch}`);
+      }
+      if (pos0 + n > ctxSize) {
+        throw new Error(
+          `context full: ${pos0} + ${n} positions exceed the context size ${ctxSize}`,
+        );
+      }
+      for (const L of layers) {
+        // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
+        L.attnNorm.update({ n: dim, rows: n, eps });
+        L.attnNorm.encode(pass);
+        L.wq.encode(pass, n);
+        L.wk.encode(pass, n);
+        L.wv.encode(pass, n);
+
+        // per-head norm of queries and keys (qwen3), then rotate by position
+        L.qNorm?.update({ n: headDim, rows: n * heads, eps });
+        L.qNorm?.encode(pass);
+        L.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
+        L.kNorm?.encode(pass);
+        L.ropeQ.update({ ...rope, heads, n, pos0 });
+        L.ropeQ.encode(pass);
+        L.ropeK.update({ ...rope, heads: kvHeads, n, pos0 });
+        L.ropeK.encode(pass);
+        L.kvWrite.update({ n, kDim: kv.kDim, vDim: kv.vDim, pos0 });
+        L.kvWrite.encode(pass);
+
+        // causal multi-head attention over the cache; query head h reads kv head h / group
+        L.attention.update({ n, ...attnShape, pos0 });
+        L.attention.encode(pass);
+        L.wo.encode(pass, n); // hidden += wo · att (residual fused)
+
+        // feed-forward: norm, SwiGLU, down, residual
+        L.ffnNorm.update({ n: dim, rows: n, eps });
+        L.ffnNorm.encode(pass);
+        L.wGate.encode(pass, n);
+        L.wUp.encode(pass, n);
+        L.swiglu.update({ n: n * ffn });
+        L.swiglu.encode(pass);
+        L.wDown.encode(pass, n); // hidden += wDown · swiglu (residual fused)
+      }
+    },
+    destroy() {
+      for (const L of layers) {
+        for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
+      }
+      destroyKvCache(kv);
+    },
+  };
+}
+
+/** Entry of the network: rows of the token embedding for the ids in `ids` (u32). */
+export function createEmbedder(
+  device: GPUDevice,
+  weights: GpuModelWeights,
+  ids: GPUBuffer,
+  hidden: GPUBuffer,
+): BoundKernel<{ n: number }> {
+  if (!weights.tokenEmbedding) {
+    throw new Error("this engine does not hold the token embedding (not the first stage)");
+  }
+  return bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
+}
+
+export interface Head {
+  logits: GPUBuffer; // (vocab)
+  pick: GPUBuffer; // (1) u32 argmax of logits
+  /** Records final norm of row `row` of `hidden`, the head, and (greedy) the argmax. */
+  encode(pass: GPUComputePassEncoder, row: number, greedy: boolean): void;
+  destroy(): void;
+}
+
+/** Exit of the network: final norm, then the head, reading a row of `hidden`. */
+export function createHead(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  hidden: GPUBuffer,
+): Head {
+  if (!weights.output || !weights.outputNorm) {
+    throw new Error("this engine does not hold the output head (not the last stage)");
+  }
+  const { device } = gpu;
+  const { dim, vocabSize, normEps: eps } = config;
+  const x = scratchBuffer(device, dim, "head x");
+  const logits = scratchBuffer(device, vocabSize, "logits");
+  const pick = scratchBuffer(device, 1, "pick");
+  const norm = bindRowNorm(device, { x: hidden, weight: weights.outputNorm, out: x }, {
+    n: dim,
+    rows: 1,
+    eps,
+  });
+  const head = createMatVec(gpu, weights.output, x, logits);
+  const argmax = bindArgmax(device, { logits, ids: pick }, { n: vocabSize });
+  return {
+    logits,
+    pick,
+    encode(pass, row, greedy) {
+      norm.update({ n: dim, rows: 1, eps, xOffset: row * dim });
+      norm.encode(pass);
+      head.encode(pass);
+      if (greedy) argmax.encode(pass);
+    },
+    destroy() {
+      for (const k of [norm, head, argmax]) k.destroy();
+      for (const b of [x, logits, pick]) b.destroy();
+    },
+  };
+}
+
+/** A reusable staging buffer: copy into it at the end of an encoder, read after the submit. */
+export function createReader(device: GPUDevice, maxBytes: number, label: string) {
+  const staging = device.createBuffer({
+    label: `${label} readback`,
+    size: Math.max(16, Math.ceil(maxBytes / 4) * 4),
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  return {
+    copy(enc: GPUCommandEncoder, src: GPUBuffer, bytes: number, srcOffset = 0) {
+      enc.copyBufferToBuffer(src, srcOffset, staging, 0, bytes);
+    },
+    async read(bytes: number): Promise<ArrayBuffer> {
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const out = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      return out;
+    },
+    destroy: () => staging.destroy(),
+  };
+}

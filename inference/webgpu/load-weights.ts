@@ -1,0 +1,238 @@
+/**
+ * The weights of a layer range, uploaded to the device straight from the
+ * GGUF file: each tensor is read, uploaded in its stored (quantized) form and
+ * its host copy dropped, so the whole model never sits in host memory.
+ * The tensor selection mirrors inference/weights.ts `loadWeights`.
+ */
+import { ggmlTypeName, isSupportedWeightType } from "../ggml-type.ts";
+import { type GgufFile, type GgufTensorInfo, readTensorData } from "../gguf.ts";
+import { dequantize } from "../quant/mod.ts";
+import type { ModelConfig } from "../model-config.ts";
+import type { Gpu } from "./device.ts";
+import { type GpuMatrix, uploadMatrix, uploadVector } from "./weights.ts";
+import { matVecSupports } from "./kernels/matvec.ts";
+import { matMulSupports } from "./kernels/matmul.ts";
+import { supportsEmbed } from "./kernels/embed.ts";
+import { createRopeTable } from "./kernels/rope.ts";
+
+export interface GpuLayerWeights {
+  attnNorm: GPUBuffer; // (dim)
+  wq: GpuMatrix; // (heads*headDim, dim)
+  wk: GpuMatrix; // (kvHeads*headDim, dim)
+  wv: GpuMatrix; // (kvHeads*valueDim, dim)
+  wo: GpuMatrix; // (dim, heads*valueDim)
+  bq?: GPUBuffer; // (heads*headDim) qwen2
+  bk?: GPUBuffer; // (kvHeads*headDim)
+  bv?: GPUBuffer; // (kvHeads*valueDim)
+  qNorm?: GPUBuffer; // (headDim) qwen3
+  kNorm?: GPUBuffer; // (headDim)
+  ffnNorm: GPUBuffer; // (dim)
+  wGate: GpuMatrix; // (ffn, dim)
+  wUp: GpuMatrix; // (ffn, dim)
+  wDown: GpuMatrix; // (dim, ffn)
+}
+
+export interface GpuModelWeights {
+  layerStart: number;
+  layerEnd: number;
+  tokenEmbedding?: GpuMatrix; // (vocab, dim), first stage only
+  layers: GpuLayerWeights[]; // layers[i] is layer layerStart + i
+  outputNorm?: GPUBuffer; // (dim), last stage only
+  output?: GpuMatrix; // (vocab, dim); the token embedding's buffers when tied
+  ropeTable: GPUBuffer; // (ropeDim/2) inverse frequencies, freq factors folded in
+  bytes: number; // weight bytes on the device
+  buffers: GPUBuffer[]; // everything above, for destroy
+}
+
+export interface UploadWeightsOptions {
+  layerStart?: number;
+  layerEnd?: number;
+  onTensor?: (name: string, loaded: number, total: number) => void;
+}
+
+/** What a matrix is used for decides which kernels must accept its type and width. */
+type Use = "layer" | "head" | "embed" | "embed+head";
+
+function need(file: GgufFile, name: string): GgufTensorInfo {
+  const info = file.tensor(name);
+  if (!info) throw new Error(`${file.path}: tensor "${name}" is missing`);
+  return info;
+}
+
+function checkKernels(file: GgufFile, info: GgufTensorInfo, use: Use) {
+  const type = ggmlTypeName(info.type);
+  const cols = info.dims[0];
+  const fail = (kernel: string) => {
+    throw new Error(
+      `${file.path}: tensor "${info.name}" (${type}, rows of ${cols}) is not supported by the ` +
+        `WebGPU ${kernel} kernel`,
+    );
+  };
+  if (!isSupportedWeightType(info.type)) fail("matvec");
+  if (use !== "embed" && !matVecSupports(info.type, cols)) fail("matvec");
+  if (use === "layer" && !matMulSupports(info.type, cols)) fail("matmul");
+  if (use.startsWith("embed") && !supportsEmbed(info.type, cols)) fail("embed");
+}
+
+/** Runs `upload` inside error scopes so an allocation the device refuses names the tensor. */
+async function guarded<T>(gpu: Gpu, what: string, bytes: number, upload: () => T): Promise<T> {
+  const { device } = gpu;
+  device.pushErrorScope("out-of-memory");
+  device.pushErrorScope("validation");
+  let result: T;
+  try {
+    result = upload();
+  } catch (e) {
+    await device.popErrorScope();
+    await device.popErrorScope();
+    throw new Error(`${what} does not fit on ${gpu.adapterName}: ${(e as Error).message}`);
+  }
+  const invalid = await device.popErrorScope();
+  const oom = await device.popErrorScope();
+  const err = oom ?? invalid;
+  if (err) {
+    throw new Error(
+      `${what} (${bytes} bytes) does not fit on ${gpu.adapterName} ` +
+        `(maxBufferSize ${device.limits.maxBufferSize}, maxStorageBufferBindingSize ` +
+        `${device.limits.maxStorageBufferBindingSize}): ${err.message}`,
+    );
+  }
+  return result;
+}
+
+export async function uploadWeights(
+  gpu: Gpu,
+  file: GgufFile,
+  config: ModelConfig,
+  options: UploadWeightsOptions = {},
+): Promise<GpuModelWeights> {
+  const layerStart = options.layerStart ?? 0;
+  const layerEnd = options.layerEnd ?? config.layers;
+  if (layerStart < 0 || layerEnd > config.layers || layerStart >= layerEnd) {
+    throw new Error(`layer range [${layerStart}, ${layerEnd}) is outside 0..${config.layers}`);
+  }
+  const first = layerStart === 0;
+  const last = layerEnd === config.layers;
+  const tied = last && !file.tensor("output.weight");
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize } = config;
+
+  // name → [rows, cols] for matrices, undefined for vectors; and how each matrix is used.
+  const plan = new Map<string, { shape?: [number, number]; use?: Use; optional?: boolean }>();
+  if (first || tied) {
+    plan.set("token_embd.weight", {
+      shape: [vocabSize, dim],
+      use: first && tied ? "embed+head" : first ? "embed" : "head",
+    });
+  }
+  if (last) {
+    plan.set("output_norm.weight", {});
+    if (!tied) plan.set("output.weight", { shape: [vocabSize, dim], use: "head" });
+  }
+  plan.set("rope_freqs.weight", { optional: true });
+  for (let l = layerStart; l < layerEnd; l++) {
+    const p = `blk.${l}.`;
+    const mats: [string, number, number][] = [
+      ["attn_q", heads * headDim, dim],
+      ["attn_k", kvHeads * headDim, dim],
+      ["attn_v", kvHeads * valueDim, dim],
+      ["attn_output", dim, heads * valueDim],
+      ["ffn_gate", ffn, dim],
+      ["ffn_up", ffn, dim],
+      ["ffn_down", dim, ffn],
+    ];
+    plan.set(p + "attn_norm.weight", {});
+    plan.set(p + "ffn_norm.weight", {});
+    for (const [t, rows, cols] of mats) {
+      plan.set(`${p}${t}.weight`, { shape: [rows, cols], use: "layer" });
+    }
+    for (const t of ["attn_q.bias", "attn_k.bias", "attn_v.bias"]) {
+      plan.set(p + t, { optional: true });
+    }
+    for (const t of ["attn_q_norm.weight", "attn_k_norm.weight"]) {
+      plan.set(p + t, { optional: !config.qkNorm });
+    }
+  }
+
+  const names = [...plan.keys()].filter((n) => !plan.get(n)!.optional || file.tensor(n));
+  const mats = new Map<string, GpuMatrix>();
+  const vecs = new Map<string, GPUBuffer>();
+  let ropeFactors: Float32Array | undefined;
+  const buffers: GPUBuffer[] = [];
+  let bytes = 0;
+  let done = 0;
+  for (const name of names) {
+    const info = need(file, name);
+    const { shape, use } = plan.get(name)!;
+    if (shape) {
+      const [rows, cols] = shape;
+      if (info.dims.length !== 2 || info.dims[1] !== rows || info.dims[0] !== cols) {
+        throw new Error(
+          `tensor "${name}" has shape ${[...info.dims].reverse().join("x")}, ` +
+            `the config needs ${rows}x${cols}`,
+        );
+      }
+      checkKernels(file, info, use!);
+      const data = await readTensorData(file, info);
+      const m = await guarded(
+        gpu,
+        `tensor "${name}"`,
+        data.byteLength,
+        () => uploadMatrix(gpu.device, { name, type: info.type, rows, cols, data }),
+      );
+      mats.set(name, m);
+      buffers.push(...m.buffers);
+      bytes += info.byteLength;
+    } else {
+      const n = info.dims.reduce((a, b) => a * b, 1);
+      const values = dequantize(info.type, await readTensorData(file, info), n);
+      if (name === "rope_freqs.weight") ropeFactors = values;
+      else {
+        const b = await guarded(
+          gpu,
+          `tensor "${name}"`,
+          n * 4,
+          () => uploadVector(gpu.device, values, name),
+        );
+        vecs.set(name, b);
+        buffers.push(b);
+        bytes += values.byteLength;
+      }
+    }
+    options.onTensor?.(name, ++done, names.length);
+  }
+
+  const layers: GpuLayerWeights[] = [];
+  for (let l = layerStart; l < layerEnd; l++) {
+    const p = `blk.${l}.`;
+    layers.push({
+      attnNorm: vecs.get(p + "attn_norm.weight")!,
+      wq: mats.get(p + "attn_q.weight")!,
+      wk: mats.get(p + "attn_k.weight")!,
+      wv: mats.get(p + "attn_v.weight")!,
+      wo: mats.get(p + "attn_output.weight")!,
+      bq: vecs.get(p + "attn_q.bias"),
+      bk: vecs.get(p + "attn_k.bias"),
+      bv: vecs.get(p + "attn_v.bias"),
+      qNorm: vecs.get(p + "attn_q_norm.weight"),
+      kNorm: vecs.get(p + "attn_k_norm.weight"),
+      ffnNorm: vecs.get(p + "ffn_norm.weight")!,
+      wGate: mats.get(p + "ffn_gate.weight")!,
+      wUp: mats.get(p + "ffn_up.weight")!,
+      wDown: mats.get(p + "ffn_down.weight")!,
+    });
+  }
+  const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
+  buffers.push(ropeTable);
+  const embedding = mats.get("token_embd.weight");
+  return {
+    layerStart,
+    layerEnd,
+    tokenEmbedding: first ? embedding : undefined,
+    layers,
+    outputNorm: last ? vecs.get("output_norm.weight") : undefined,
+    output: last ? mats.get("output.weight") ?? embedding : undefined,
+    ropeTable,
+    bytes,
+    buffers,
+  };
+}

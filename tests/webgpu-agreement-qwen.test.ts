@@ -1,0 +1,13 @@
+/** The WebGPU engine against the CPU engine on the qwen2 / qwen3 test models (see the harness). */
+import { REFERENCE_MODELS } from "../models/reference-models.ts";
+import { checkAgreement } from "./webgpu-agreement-harness.ts";
+
+const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-qwen-" });
+
+for (const model of REFERENCE_MODELS.filter((m) => m.name.startsWith("test-qwen"))) {
+  Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
+}
+
+Deno.test("webgpu agreement (qwen): clean up generated models", () => {
+  Deno.removeSync(dir, { recursive: true });
+});
