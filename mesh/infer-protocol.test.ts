@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { callInfer, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
+import { callInfer, createInferStreams, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import type { MeshNode } from "./p2p-node.ts";
 import { eventually, newIdentity, type TestMesh, withMesh } from "./p2p-test-kit.ts";
 import {
@@ -8,7 +8,7 @@ import {
   type InferRequest,
   ServiceError,
 } from "./service.ts";
-import { writeFrame } from "./stream-frames.ts";
+import { readStreamFrames, writeFrame } from "./stream-frames.ts";
 import { bytesToHex } from "nostr-tools/utils";
 
 const REQ: InferRequest = { model: "stub", prompt: "Once", params: { max_tokens: 3 } };
@@ -308,5 +308,73 @@ Deno.test("a serving process SIGKILLed mid-stream gives the client unavailable, 
       } catch { /* already gone */ }
       await child.status;
     }
+  });
+});
+
+Deno.test("a request queued past the client's idle limit is kept alive, and `queued` is dropped", async () => {
+  await withMesh(async (mesh) => {
+    // The first token comes after 900 ms (a long queue); the client gives up after 300 ms of
+    // silence unless the server's keep-alives (every 100 ms here) reset its limit.
+    const { service } = stubService(3, 0);
+    const slow: InferenceService = {
+      models: service.models,
+      load: () => ({ active: 1, queued: 2 }),
+      async *infer(req, signal) {
+        await new Promise((r) => setTimeout(r, 900));
+        yield* service.infer(req, signal);
+      },
+    };
+    const server = await mesh.node();
+    await serveInfer(server, slow, undefined, { keepAliveMs: 100 });
+    const client = await mesh.node();
+    const events = await collect(
+      callInfer(client, target(server), REQ, AbortSignal.timeout(5000), { idleMs: 300 }),
+    );
+    assert.deepEqual(events.filter((e) => e.type === "token").map((e) => e.text), EXPECTED);
+    assert.deepEqual(events.at(-1), DONE);
+    assert.ok(events.every((e) => e.type !== ("queued" as string)), "a keep-alive leaked out");
+  });
+});
+
+Deno.test("after a request a spare stream waits, ready for the next request", async () => {
+  await withMesh(async (mesh) => {
+    const { service, seen } = stubService();
+    const { server, client } = await pair(mesh, service);
+    const streams = createInferStreams(client);
+    try {
+      const signal = AbortSignal.timeout(5000);
+      const first = await collect(callInfer(client, target(server), REQ, signal, { streams }));
+      assert.deepEqual(first.at(-1), DONE);
+      const spare = await eventually(() => streams.take(server.peerId), 3000, "no spare opened");
+      await writeFrame(spare!, REQ);
+      const frames: unknown[] = [];
+      for await (const f of readStreamFrames(spare!, 2000)) frames.push(f);
+      assert.deepEqual(frames.at(-1), DONE);
+      assert.equal(seen.length, 2);
+    } finally {
+      streams.close();
+    }
+  });
+});
+
+Deno.test("a spare stream that died unnoticed is replaced by a new one, once", async () => {
+  await withMesh(async (mesh) => {
+    const { service, seen } = stubService();
+    const server = await mesh.node();
+    // The server drops a stream that brings no request within 100 ms.
+    await serveInfer(server, service, undefined, { requestMs: 100 });
+    const client = await mesh.node();
+    const stale = await client.dialProtocol(
+      server.peerId,
+      server.directAddrs(),
+      INFER_PROTOCOL,
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    const streams = { take: () => stale, refill() {}, close() {} };
+    const events = await collect(
+      callInfer(client, target(server), REQ, AbortSignal.timeout(5000), { streams }),
+    );
+    assert.deepEqual(events.at(-1), DONE);
+    assert.equal(seen.length, 1);
   });
 });

@@ -3,6 +3,15 @@
  * `{model, messages|prompt, params}`; the server answers token frames, then one `done` or
  * `error`, and closes. Closing or resetting the stream (or losing the connection) cancels the
  * generation. The client never hangs: connecting and every gap between frames have a limit.
+ *
+ * Extension of SPEC §5: while a request waits for its first event (queued behind other
+ * generations, or a long prompt being read), the server sends `{"type":"queued","position":n}`
+ * every few seconds (n: an estimate of the requests ahead of it). Clients drop these frames;
+ * they only keep the client's idle limit from firing on a busy but healthy node.
+ *
+ * Speed: token frames that follow a send within 2 ms leave together (stream-frames.ts
+ * `frameWriter`: same frames, fewer sends), and a client keeps one spare stream open to each peer
+ * it used (`createInferStreams`), so a request skips the stream's protocol negotiation.
  */
 import type { Stream } from "@libp2p/interface";
 import type { MeshNode } from "./p2p-node.ts";
@@ -17,10 +26,10 @@ import {
 import {
   deadline,
   errorText,
+  frameWriter,
   readOneFrame,
   readStreamFrames,
   shortPeer,
-  writeFrame,
 } from "./stream-frames.ts";
 
 export const INFER_PROTOCOL = "/grove/infer/1";
@@ -30,9 +39,20 @@ export interface InferTimeouts {
   connectMs?: number;
   /** Longest silence between two frames from the server (prompt processing included). */
   idleMs?: number;
+  /** Spare streams to reuse (mesh.ts keeps one set per node); without it, a stream per call. */
+  streams?: InferStreams;
 }
 
-const DEFAULTS = { connectMs: 10_000, idleMs: 30_000, requestMs: 10_000 };
+export interface ServeInferOptions {
+  /** How often a request still waiting for its first event says so (`queued`). */
+  keepAliveMs?: number;
+  /** How long a new stream may wait for its request: spare streams sit idle up to SPARE_MS. */
+  requestMs?: number;
+}
+
+/** A client drops a spare stream unused for this long; the server waits longer for a request. */
+export const SPARE_MS = 20_000;
+const DEFAULTS = { connectMs: 10_000, idleMs: 30_000, requestMs: 30_000, keepAliveMs: 5000 };
 
 export const WENT_AWAY = "the serving node went away mid-generation";
 
@@ -41,18 +61,27 @@ export async function serveInfer(
   node: MeshNode,
   service: InferenceService,
   log: Logger = silentLogger,
+  options: ServeInferOptions = {},
 ): Promise<void> {
+  const keepAliveMs = options.keepAliveMs ?? DEFAULTS.keepAliveMs;
   await node.handle(INFER_PROTOCOL, (stream, remote) => answer(stream, remote.peerId));
 
   async function answer(stream: Stream, peerId: string) {
+    const out = frameWriter(stream);
+    let frame: unknown;
+    try {
+      frame = await readOneFrame(stream, options.requestMs ?? DEFAULTS.requestMs);
+    } catch {
+      // No request came: an unused spare stream, closed or timed out. Nothing to answer.
+      stream.abort(new Error("no request arrived"));
+      return;
+    }
     let req: InferRequest;
     try {
-      req = parseRequest(await readOneFrame(stream, DEFAULTS.requestMs));
+      req = parseRequest(frame);
     } catch (err) {
-      const e = err instanceof ServiceError
-        ? err
-        : new ServiceError("invalid_request", errorText(err));
-      await writeFrame(stream, errorEvent(e)).catch(() => {});
+      await out.write(errorEvent(new ServiceError("invalid_request", errorText(err))))
+        .then(() => out.flush()).catch(() => {});
       await stream.close().catch(() => {});
       return;
     }
@@ -61,11 +90,21 @@ export async function serveInfer(
     const cancel = () => ac.abort(new Error("the client closed the stream"));
     stream.addEventListener("close", cancel);
     stream.addEventListener("remoteCloseWrite", cancel);
+    const load = () => service.load?.() ?? { active: 0, queued: 0 };
+    let ahead = load().active + load().queued;
+    let answered = false;
+    const keepAlive = setInterval(() => {
+      if (answered || ac.signal.aborted) return;
+      const now = load();
+      ahead = Math.max(0, Math.min(ahead, now.active + now.queued - 1));
+      out.write({ type: "queued", position: ahead }).catch(() => {});
+    }, keepAliveMs);
     try {
       let ended = false;
       for await (const ev of service.infer(req, ac.signal)) {
         if (ac.signal.aborted) break;
-        await writeFrame(stream, ev);
+        answered = true;
+        await out.write(ev);
         if (ev.type !== "token") {
           ended = true;
           break;
@@ -74,15 +113,17 @@ export async function serveInfer(
       if (!ended && !ac.signal.aborted) {
         throw new ServiceError("unavailable", "the generation ended without a result");
       }
+      await out.flush();
     } catch (err) {
       if (!ac.signal.aborted) {
         const e = err instanceof ServiceError
           ? err
           : new ServiceError("unavailable", `the serving node failed: ${errorText(err)}`);
         log.warn(`request from ${shortPeer(peerId)} failed: ${e.message}`);
-        await writeFrame(stream, errorEvent(e)).catch(() => {});
+        await out.write(errorEvent(e)).then(() => out.flush()).catch(() => {});
       }
     } finally {
+      clearInterval(keepAlive);
       stream.removeEventListener("close", cancel);
       stream.removeEventListener("remoteCloseWrite", cancel);
     }
@@ -95,10 +136,73 @@ export async function serveInfer(
   }
 }
 
+export interface InferStreams {
+  /** A spare stream to `peerId` if one is open (it is handed over, not shared). */
+  take(peerId: string): Stream | undefined;
+  /** A request to `target` ended: open a spare for the next one, in the background. */
+  refill(target: { peerId: string; addrs: string[] }): void;
+  close(): void;
+}
+
+/**
+ * One spare `/grove/infer/1` stream per peer recently used. Opening a stream costs a multistream
+ * round trip and a peer-store write on each side (~2 ms on loopback), all before the request can
+ * leave; a spare pays that between requests. A spare unused for `spareMs` is dropped, and the
+ * server drops one that brings no request in its own, longer, limit.
+ */
+export function createInferStreams(node: MeshNode, spareMs = SPARE_MS): InferStreams {
+  const spares = new Map<string, { stream: Stream; timer: ReturnType<typeof setTimeout> }>();
+  const opening = new Set<string>();
+  let closed = false;
+
+  const usable = (s: Stream) => s.status === "open" && s.writeStatus === "writable";
+  function drop(peerId: string) {
+    const spare = spares.get(peerId);
+    if (!spare) return;
+    spares.delete(peerId);
+    clearTimeout(spare.timer);
+    if (spare.stream.status === "open") spare.stream.abort(new Error("spare stream unused"));
+  }
+
+  return {
+    take(peerId) {
+      const spare = spares.get(peerId);
+      if (!spare) return undefined;
+      spares.delete(peerId);
+      clearTimeout(spare.timer);
+      return usable(spare.stream) ? spare.stream : undefined;
+    },
+    refill(target) {
+      const { peerId } = target;
+      if (closed || opening.has(peerId)) return;
+      const have = spares.get(peerId);
+      if (have && usable(have.stream)) return;
+      drop(peerId);
+      opening.add(peerId);
+      const signal = AbortSignal.timeout(DEFAULTS.connectMs);
+      node.dialProtocol(peerId, target.addrs, INFER_PROTOCOL, signal).then((stream) => {
+        if (closed || spares.has(peerId)) return stream.abort(new Error("no spare needed"));
+        const timer = setTimeout(() => drop(peerId), spareMs);
+        spares.set(peerId, { stream, timer });
+        stream.addEventListener("close", () => {
+          if (spares.get(peerId)?.stream === stream) drop(peerId);
+        });
+      }, () => {/* the next request dials, and reports, on its own */}).finally(() => {
+        opening.delete(peerId);
+      });
+    },
+    close() {
+      closed = true;
+      for (const peerId of [...spares.keys()]) drop(peerId);
+    },
+  };
+}
+
 /**
  * One request on one peer. Yields the server's events; an `error` event ends it like `done`.
  * Aborting `signal` or leaving the loop resets the stream (the server stops generating). A peer
  * that cannot be reached, or whose stream dies or falls silent, throws ServiceError unavailable.
+ * A spare stream that dies before any answer is replaced by a new one, once.
  */
 export async function* callInfer(
   node: MeshNode,
@@ -108,12 +212,37 @@ export async function* callInfer(
   timeouts: InferTimeouts = {},
 ): AsyncGenerator<InferEvent> {
   const idleMs = timeouts.idleMs ?? DEFAULTS.idleMs;
-  const limit = deadline(timeouts.connectMs ?? DEFAULTS.connectMs, signal);
-  let stream: Stream;
+  const streams = timeouts.streams;
+  let stream = streams?.take(target.peerId);
+  let spare = stream !== undefined;
+  const seen = { answer: false };
   try {
-    stream = await node.dialProtocol(target.peerId, target.addrs, INFER_PROTOCOL, limit.signal);
+    while (true) {
+      stream ??= await open(node, target, signal, timeouts.connectMs ?? DEFAULTS.connectMs);
+      if (!stream) return; // aborted while connecting
+      const outcome = yield* exchange(stream, req, signal, idleMs, spare, seen);
+      if (outcome !== "retry") return;
+      stream = undefined;
+      spare = false;
+    }
+  } finally {
+    // The peer answered (the consumer may stop right after the last event, so check here): the
+    // next request to it will want a stream at once.
+    if (seen.answer && !signal.aborted) streams?.refill(target);
+  }
+}
+
+async function open(
+  node: MeshNode,
+  target: { peerId: string; addrs: string[] },
+  signal: AbortSignal,
+  connectMs: number,
+): Promise<Stream | undefined> {
+  const limit = deadline(connectMs, signal);
+  try {
+    return await node.dialProtocol(target.peerId, target.addrs, INFER_PROTOCOL, limit.signal);
   } catch (err) {
-    if (signal.aborted) return;
+    if (signal.aborted) return undefined;
     throw new ServiceError(
       "unavailable",
       `could not open a stream to serving node ${shortPeer(target.peerId)}: ${errorText(err)}`,
@@ -121,23 +250,38 @@ export async function* callInfer(
   } finally {
     limit.clear();
   }
+}
+
+/** The request on one stream; "retry" when a spare stream died before any answer. */
+async function* exchange(
+  stream: Stream,
+  req: InferRequest,
+  signal: AbortSignal,
+  idleMs: number,
+  spare: boolean,
+  seen: { answer: boolean },
+): AsyncGenerator<InferEvent, "done" | "retry"> {
   const onAbort = () => stream.abort(new Error("the client cancelled the request"));
   signal.addEventListener("abort", onAbort, { once: true });
   let finished = false;
   let received = 0;
   try {
-    await writeFrame(stream, req);
+    const out = frameWriter(stream);
+    await out.write(req);
     for await (const frame of readStreamFrames(stream, idleMs)) {
-      const ev = parseEvent(frame);
       received++;
-      if (ev.type !== "token") finished = true;
+      const ev = parseEvent(frame);
+      if (ev === undefined) continue; // a keep-alive
+      if (ev.type !== "token") finished = seen.answer = true;
       yield ev;
-      if (finished) return;
+      if (finished) return "done";
     }
-    if (signal.aborted) return;
+    if (signal.aborted) return "done";
+    if (spare && received === 0) return "retry";
     throw new ServiceError("unavailable", wentAway(received));
   } catch (err) {
-    if (signal.aborted) return;
+    if (signal.aborted) return "done";
+    if (spare && received === 0 && !(err instanceof ServiceError)) return "retry";
     if (err instanceof ServiceError) throw err;
     throw new ServiceError("unavailable", `${wentAway(received)} (${errorText(err)})`);
   } finally {
@@ -170,9 +314,11 @@ function parseRequest(frame: unknown): InferRequest {
   return r as InferRequest;
 }
 
-function parseEvent(frame: unknown): InferEvent {
+/** An event, or undefined for a keep-alive (`queued`). */
+function parseEvent(frame: unknown): InferEvent | undefined {
   const ev = frame as { type?: unknown } | null;
   const type = ev?.type;
   if (type === "token" || type === "done" || type === "error") return ev as InferEvent;
+  if (type === "queued") return undefined;
   throw new ServiceError("unavailable", `the serving node sent an unknown message (${type})`);
 }

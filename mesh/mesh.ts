@@ -9,7 +9,7 @@
 import type { MeshStatus, ServeReport } from "../protocol/mod.ts";
 import { keepTicket, requestTicket, type TicketKeeper } from "./admission.ts";
 import type { Identity } from "./identity.ts";
-import { callInfer, serveInfer } from "./infer-protocol.ts";
+import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { type MeshNode, startMeshNode } from "./p2p-node.ts";
 import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
@@ -44,7 +44,15 @@ export interface MeshRoleInit {
   quic?: boolean;
   /** Told about each request this node served for a peer (metrics). */
   onServed?: (r: ServedRecord) => void;
+  /**
+   * A client node the relay denied at start asks again after each of these waits (the last
+   * repeats), so making it a member later works without a restart. Default 30 s, 60 s, 2 min,
+   * then every 5 min.
+   */
+  admissionRetryMs?: number[];
 }
+
+const ADMISSION_RETRY_MS = [30_000, 60_000, 120_000, 300_000];
 
 export interface MeshRole {
   service: RemoteService;
@@ -67,25 +75,33 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
 
   let keeper: TicketKeeper | undefined;
   let startDenial: string | undefined;
-  try {
-    keeper = await keepTicket({
-      admissionUrl: mesh.admission_url,
-      identity,
-      relayPubkey,
-      meshId: mesh.id,
-      log,
-    });
-    startDenial = keeper.denied();
-  } catch (err) {
-    if (!(err instanceof ServiceError && err.code === "mesh_denied")) throw err;
-    startDenial = String((err as { cause?: unknown }).cause ?? err.message);
+  /** A ticket keeper, or why the relay denied this node (other failures throw). */
+  async function admit(): Promise<TicketKeeper | string> {
+    try {
+      const k = await keepTicket({
+        admissionUrl: mesh.admission_url,
+        identity,
+        relayPubkey,
+        meshId: mesh.id,
+        log,
+      });
+      return k.denied() ?? k;
+    } catch (err) {
+      if (!(err instanceof ServiceError && err.code === "mesh_denied")) throw err;
+      const cause = err.cause as { code?: string; message?: string } | undefined;
+      return cause ? `${cause.code}: ${cause.message}` : err.message;
+    }
   }
+  const first = await admit();
+  if (typeof first === "string") startDenial = first;
+  else keeper = first;
   if (startDenial !== undefined && init.mode === "serve") {
     keeper?.stop();
     throw new ServiceError("mesh_denied", `${MESH_DENIED_MESSAGE} (${startDenial})`);
   }
 
   let node: MeshNode | undefined;
+  let streams: InferStreams | undefined;
   let relay: RelayClient | undefined;
   let reporter: { changed(): void; stop(): Promise<void> } | undefined;
   let meshStatus: MeshStatus | undefined;
@@ -129,7 +145,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   ) {
     if (!node) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
     try {
-      for await (const event of callInfer(node, target, req, signal)) {
+      for await (const event of callInfer(node, target, req, signal, { streams })) {
         if (event.type === "error" && event.code === "unavailable") recheckAdmission();
         yield event;
       }
@@ -173,6 +189,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       quic: init.quic,
       log,
     });
+    streams = createInferStreams(node);
     relay = await connectRelay({ url: init.relayUrl, identity, relayPubkey, log });
     if (membersOnly) {
       relay.onMembers((members) => {
@@ -201,6 +218,44 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     });
   }
 
+  // A denied client node keeps asking: the owner may add it as a member after it started.
+  const retryWaits = init.admissionRetryMs ?? ADMISSION_RETRY_MS;
+  let retries = 0;
+  let retryTimer: ReturnType<typeof setTimeout> | undefined;
+  function scheduleRetry(): void {
+    const wait = retryWaits[Math.min(retries++, retryWaits.length - 1)];
+    log.warn(`${MESH_DENIED_MESSAGE} (${startDenial}); asking the relay again in ${wait} ms`);
+    retryTimer = setTimeout(retryAdmission, wait);
+  }
+  async function retryAdmission(): Promise<void> {
+    retryTimer = undefined;
+    let outcome: TicketKeeper | string;
+    try {
+      outcome = await admit();
+    } catch (err) {
+      outcome = `the relay could not be asked: ${(err as Error).message}`;
+    }
+    if (state !== "running") {
+      if (typeof outcome !== "string") outcome.stop();
+      return;
+    }
+    if (typeof outcome === "string") {
+      startDenial = outcome;
+      return scheduleRetry();
+    }
+    keeper = outcome;
+    try {
+      await join();
+      startDenial = undefined;
+      log.info("the relay admitted this node; it now uses the mesh");
+    } catch (err) {
+      log.warn(`joining the mesh after admission failed: ${(err as Error).message}`);
+      await stopParts();
+      [keeper, node, streams, relay] = [undefined, undefined, undefined, undefined];
+      if (state === "running") scheduleRetry();
+    }
+  }
+
   if (startDenial === undefined) {
     try {
       await join();
@@ -209,13 +264,15 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       throw err;
     }
   } else {
-    log.warn(`${MESH_DENIED_MESSAGE} (${startDenial}); answering mesh_denied until restarted`);
     state = "running";
+    scheduleRetry();
   }
 
   async function stopParts(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
+      ["admission retry", () => clearTimeout(retryTimer)],
       ["serve reporter", () => reporter?.stop()],
+      ["spare streams", () => streams?.close()],
       ["relay connection", () => relay?.close()],
       ["libp2p node", () => node?.stop()],
       ["ticket keeper", () => keeper?.stop()],

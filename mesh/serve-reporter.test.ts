@@ -58,6 +58,7 @@ Deno.test("serve reporter: at start, debounced on change, on the interval, 'stop
     report: () => reportOf(node.peerId, { load: { active: load, queued: 0 } }),
     intervalMs: 300,
     debounceMs: 50,
+    minChangeGapMs: 0,
   });
   await tick(20);
   assert.equal(sent.length, 1, "one report at start");
@@ -78,6 +79,26 @@ Deno.test("serve reporter: at start, debounced on change, on the interval, 'stop
   reporter.changed();
   await tick(400);
   assert.equal(sent.length, count, "nothing after stop");
+});
+
+Deno.test("serve reporter: reports for changes come at most once per minChangeGapMs", async () => {
+  const sent: number[] = [];
+  const t0 = performance.now();
+  const reporter = startServeReporter({
+    relay: { publish: () => (sent.push(performance.now() - t0), Promise.resolve()) },
+    identity: node,
+    report: () => reportOf(node.peerId),
+    intervalMs: 10_000,
+    debounceMs: 10,
+    minChangeGapMs: 300,
+  });
+  await tick(20);
+  reporter.changed();
+  await tick(150);
+  assert.equal(sent.length, 1, "a change 20 ms after the start report went out at once");
+  while (sent.length < 2 && performance.now() - t0 < 2000) await tick(10);
+  assert.ok(sent[1] >= 290, `the change report came after ${sent[1]} ms`);
+  await reporter.stop();
 });
 
 Deno.test("serve reporter: a refused publish is logged once and does not stop the reports", async () => {

@@ -20,6 +20,12 @@ export interface ServeReporterOptions {
   intervalMs?: number;
   /** How long changed() waits for more changes before sending. */
   debounceMs?: number;
+  /**
+   * Least time from one report to a report for a change (default 1 s). Every request starts and
+   * ends a load change; each report costs a signature here and checks at the relay and at every
+   * member (a few ms of CPU), so a busy node reports at most once a second.
+   */
+  minChangeGapMs?: number;
   log?: Logger;
 }
 
@@ -63,9 +69,12 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
   // Sends run one at a time, in order: a late "running" must never overtake "stopping".
   let chain: Promise<void> = Promise.resolve();
   let lastError = "";
+  let lastSent = -Infinity;
+  const minGap = opts.minChangeGapMs ?? 1000;
 
   const send = (override?: Partial<ServeReport>) => {
     chain = chain.then(async () => {
+      lastSent = performance.now();
       try {
         const ev = serveReportEvent(opts.identity, { ...opts.report(), ...override });
         await opts.relay.publish(ev);
@@ -87,10 +96,11 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
   return {
     changed() {
       if (stopped || debounce !== undefined) return;
+      const wait = Math.max(debounceMs, lastSent + minGap - performance.now());
       debounce = setTimeout(() => {
         debounce = undefined;
         if (!stopped) void send();
-      }, debounceMs);
+      }, wait);
     },
     async stop() {
       if (stopped) return chain;

@@ -4,8 +4,8 @@
  * model (Q4_0 and Q4_K), against this machine's memory bandwidth. Speed goals live here, never
  * in tests. Each measurement runs in its own process (tests/bench/measure.ts).
  *
- * Then the relay under load (tests/bench/relay-load.ts). `--only inference` or `--only relay`
- * runs one half; the default runs both.
+ * Then the relay under load (tests/bench/relay-load.ts). `--only inference`, `--only mesh` or
+ * `--only relay` runs one part; the default runs all (inference includes the mesh).
  */
 import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { measureBandwidth } from "./bench/bandwidth.ts";
@@ -145,12 +145,12 @@ async function relayBench() {
   );
 }
 
-function parseOnly(args: string[]): "relay" | "inference" | undefined {
+function parseOnly(args: string[]): "relay" | "inference" | "mesh" | undefined {
   const i = args.indexOf("--only");
   if (i < 0) return undefined;
   const v = args[i + 1];
-  if (v !== "relay" && v !== "inference") {
-    throw new Error(`--only takes relay or inference, not ${JSON.stringify(v ?? "")}`);
+  if (v !== "relay" && v !== "inference" && v !== "mesh") {
+    throw new Error(`--only takes relay, inference or mesh, not ${JSON.stringify(v ?? "")}`);
   }
   return v;
 }
@@ -163,9 +163,9 @@ async function meshBench() {
 
 async function main() {
   const only = parseOnly(Deno.args);
-  if (only !== "relay") await inferenceBench();
+  if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
-  if (only !== "inference") await relayBench();
+  if (only === undefined || only === "relay") await relayBench();
 }
 
 if (import.meta.main) await main();

@@ -51,6 +51,8 @@ async function timeOne(service: InferenceService, req: InferRequest): Promise<Pa
   return { ttftMs: first - t0, tokPerS: (n - 1) / ((last - first) / 1000) };
 }
 
+const settle = () => new Promise((r) => setTimeout(r, 30));
+
 async function waitForModel(service: InferenceService, id: string): Promise<void> {
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -106,8 +108,12 @@ export async function measureMesh(
     await timeOne(local, req);
     await timeOne(role.service, req);
     const runs = { local: [] as PathRun[], mesh: [] as PathRun[] };
+    // A pause before each run lets the other path's background work settle (the mesh refills
+    // its spare stream after a request), so neither run is charged for the other.
     for (let i = 0; i < opts.runs; i++) {
+      await settle();
       runs.local.push(await timeOne(local, req));
+      await settle();
       runs.mesh.push(await timeOne(role.service, req));
     }
     const summary = (rs: PathRun[]) => ({
