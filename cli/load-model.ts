@@ -2,7 +2,14 @@
  * Model reference → engine, with progress on stderr: what `generate`,
  * `tokenize` and later `serve` share.
  */
-import { createCpuEngine, createWebGpuEngine, type Engine } from "../inference/mod.ts";
+import {
+  type BatchedEngine,
+  createBatchedCpuEngine,
+  createBatchedWebGpuEngine,
+  createCpuEngine,
+  createWebGpuEngine,
+  type Engine,
+} from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
 import { CliError } from "./errors.ts";
 
@@ -26,4 +33,14 @@ export async function loadEngine(
   const path = await resolveModelPath(ref);
   if (options.gpu) return await createWebGpuEngine({ path, ctxSize: options.ctxSize });
   return await createCpuEngine({ path, ctxSize: options.ctxSize });
+}
+
+/** For serving: the engine plus its batched face, so concurrent requests share each step. */
+export async function loadBatchedEngine(
+  ref: string | undefined,
+  options: LoadModelOptions & { maxSlots?: number } = {},
+): Promise<BatchedEngine> {
+  const path = await resolveModelPath(ref);
+  const init = { path, ctxSize: options.ctxSize, maxSlots: options.maxSlots };
+  return options.gpu ? await createBatchedWebGpuEngine(init) : await createBatchedCpuEngine(init);
 }

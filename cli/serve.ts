@@ -12,7 +12,7 @@ import type { Engine } from "../inference/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
 import { CliError } from "./errors.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
-import { loadEngine } from "./load-model.ts";
+import { loadBatchedEngine } from "./load-model.ts";
 import {
   exitNow,
   NODE_FLAGS,
@@ -79,7 +79,10 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const identity = await loadIdentity({ nsec: opts.nsec, dataDir: opts.dataDir, log });
   const modelId = publicModelId(opts.model);
   log.info(`loading ${modelId}`);
-  const engine = await loadEngine(opts.model, { ctxSize: opts.ctxSize, gpu: opts.gpu });
+  const { engine, batch } = await loadBatchedEngine(opts.model, {
+    ctxSize: opts.ctxSize,
+    gpu: opts.gpu,
+  });
   log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
   const needed = memoryNeeded(engine);
   if (opts.maxMemory !== undefined && needed > opts.maxMemory) {
@@ -91,7 +94,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const catalogName = findCatalogEntry(modelId)?.name;
   const fileName = engine.config.name !== engine.config.arch ? engine.config.name : "";
   const modelName = catalogName ?? (fileName || modelId);
-  const local = createLocalService({ engine, id: modelId, name: modelName });
+  const local = createLocalService({ engine, batch, id: modelId, name: modelName });
   const metrics = createMetrics();
 
   let role: MeshRole;

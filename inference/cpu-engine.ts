@@ -87,20 +87,23 @@ export async function createCpuStage(
   };
 }
 
-export async function createCpuEngine(init: CpuEngineInit): Promise<Engine> {
-  const { file, config, weights, ctxSize, loadMs } = await loadCpuModel(init);
-  const tokenizer = tokenizerFromMetadata(file.metadata);
+/** The Engine face of a loaded CPU model: sessions with their own KV caches. */
+export function cpuEngineFromModel(
+  model: Awaited<ReturnType<typeof loadCpuModel>>,
+  path: string,
+): Engine {
+  const { file, config, weights, ctxSize, loadMs } = model;
   return {
     info: {
       backend: "cpu",
       adapter: `TypeScript reference on ${navigator.hardwareConcurrency} cores (1 used)`,
-      path: init.path,
+      path,
       weightBytes: weightBytes(weights),
       loadMs,
     },
     config,
     metadata: file.metadata,
-    tokenizer,
+    tokenizer: tokenizerFromMetadata(file.metadata),
     ctxSize,
     createSession(): Session {
       const state = createRunState(config, weights, ctxSize);
@@ -118,4 +121,8 @@ export async function createCpuEngine(init: CpuEngineInit): Promise<Engine> {
       };
     },
   };
+}
+
+export async function createCpuEngine(init: CpuEngineInit): Promise<Engine> {
+  return cpuEngineFromModel(await loadCpuModel(init), init.path);
 }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { createCpuEngine, type Engine, renderChat } from "../inference/mod.ts";
+import { createCpuBatch } from "../inference/batch.ts";
+import { loadCpuModel } from "../inference/cpu-engine.ts";
 import { createLocalService, type GenerationEnd } from "./local-service.ts";
 import type { InferEvent, InferRequest } from "./service.ts";
 
@@ -80,7 +82,11 @@ Deno.test("unknown model, oversized prompt and bad sampler values are error even
 });
 
 Deno.test("FIFO: a second request waits its turn, the queue depth is reported", async () => {
-  const service = createLocalService({ engine: await engine(), id: "stories260K" });
+  const service = createLocalService({
+    engine: await engine(),
+    id: "stories260K",
+    maxConcurrent: 1,
+  });
   const order: string[] = [];
   const first = service.infer(chat("one", { max_tokens: 20 }), never())[Symbol.asyncIterator]();
   await first.next(); // holds the engine now
@@ -101,7 +107,7 @@ Deno.test("FIFO: a second request waits its turn, the queue depth is reported", 
 Deno.test("abort: a queued request leaves the line, a running one stops generating", async () => {
   const ends: GenerationEnd[] = [];
   const service = createLocalService(
-    { engine: await engine(), id: "stories260K" },
+    { engine: await engine(), id: "stories260K", maxConcurrent: 1 },
     { onGenerationEnd: (e) => ends.push(e) },
   );
   const running = new AbortController();
@@ -146,4 +152,39 @@ Deno.test("logprobs: each token carries its piece, logprob and n alternatives", 
   }
   const plain = await collect(service.infer(chat("x", { max_tokens: 2 }), never()));
   assert.ok(plain.every((e) => e.type !== "token" || e.logprob === undefined));
+});
+
+Deno.test("concurrent: requests decode together up to maxConcurrent, each as it would alone", async () => {
+  const e = await engine();
+  const alone = createLocalService({ engine: e, id: "stories260K", maxConcurrent: 1 });
+  const together = createLocalService({
+    engine: e,
+    id: "stories260K",
+    maxConcurrent: 2,
+    batch: createCpuBatch({
+      ...(await loadCpuModel({ path: STORIES, ctxSize: 128 })),
+      maxSlots: 2,
+    }),
+  });
+  const prompts = ["one", "two", "three"];
+  const text = (ev: InferEvent[]) => ev.map((x) => x.type === "token" ? x.text : "").join("");
+  const want = [];
+  for (const p of prompts) want.push(text(await collect(alone.infer(chat(p), never()))));
+  const its = prompts.map((p) => together.infer(chat(p), never())[Symbol.asyncIterator]());
+  const firsts = await Promise.all(its.slice(0, 2).map((it) => it.next()));
+  const third = its[2].next();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(together.load(), { active: 2, queued: 1 });
+  const rest = async (first: IteratorResult<InferEvent>, it: AsyncIterator<InferEvent>) => {
+    const ev = [first.value];
+    for (let s = await it.next(); !s.done; s = await it.next()) ev.push(s.value);
+    return text(ev);
+  };
+  const got = await Promise.all([
+    rest(firsts[0], its[0]),
+    rest(firsts[1], its[1]),
+    rest(await third, its[2]),
+  ]);
+  assert.deepEqual(got, want);
+  assert.deepEqual(together.load(), { active: 0, queued: 0 });
 });

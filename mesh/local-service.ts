@@ -1,18 +1,21 @@
 /**
  * An InferenceService over one local Engine: chat template, tokenization,
- * the context check, then `generate`, one generation at a time in arrival
- * order (a CPU engine gains nothing from interleaving two).
+ * the context check, then the scheduler (inference/scheduler.ts): up to
+ * `maxConcurrent` generations decode together in batched steps, the rest
+ * wait in arrival order.
  */
 import {
+  type BatchEngine,
   createSampler,
+  createScheduler,
   type Engine,
-  generate,
   type GeneratedToken,
-  type GenerateOptions,
   type GenerationResult,
   renderChat,
   type SamplerOptions,
-  type Session,
+  type ScheduledResult,
+  type ScheduleOptions,
+  sessionBatch,
 } from "../inference/mod.ts";
 import {
   type DoneEvent,
@@ -33,6 +36,13 @@ export interface LocalServiceInit {
   id?: string;
   name?: string;
   ownedBy?: string;
+  /** Generations decoding at once (default 8); more wait in line. */
+  maxConcurrent?: number;
+  /**
+   * The engine's batched face (inference/batch.ts), sharing its weights; without it the
+   * engine's own sessions serve as slots, stepped one after another.
+   */
+  batch?: BatchEngine;
 }
 
 export interface GenerationEnd {
@@ -61,8 +71,12 @@ export function createLocalService(
     contextLength: engine.ctxSize,
     ownedBy: init.ownedBy ?? "grove",
   };
-  const turns = createFifo();
-  let session: Session | undefined;
+  const maxConcurrent = init.maxConcurrent ?? 8;
+  const scheduler = createScheduler({
+    batch: init.batch ?? sessionBatch(engine, maxConcurrent),
+    tokenizer: engine.tokenizer,
+    maxConcurrent,
+  });
 
   async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     let tokens: number[];
@@ -79,15 +93,10 @@ export function createLocalService(
       if (err instanceof ServiceError) return yield errorEvent(err);
       throw err;
     }
-    const queuedAt = performance.now();
-    if (!(await turns.acquire(signal))) return; // cancelled while waiting
-    const queuedMs = performance.now() - queuedAt;
     let completionTokens = 0;
-    let result: GenerationResult | undefined;
-    let run: AsyncGenerator<GeneratedToken, GenerationResult> | undefined;
+    let result: ScheduledResult | undefined;
+    const run = scheduler.generate(tokens, scheduleOptions(req.params, signal));
     try {
-      session ??= engine.createSession();
-      run = generate(engine, tokens, generateOptions(req.params, signal, session));
       let step = await run.next();
       while (!step.done) {
         completionTokens++;
@@ -97,23 +106,24 @@ export function createLocalService(
       result = step.value;
     } finally {
       // Reached also when the consumer stops iterating (client gone): the
-      // engine is free for the next request whichever way this ended.
-      if (!result) await run?.return(undefined as never);
-      turns.release();
-      components.onGenerationEnd?.({
-        finishReason: result?.finishReason ?? "cancelled",
-        promptTokens: tokens.length,
-        completionTokens,
-      });
+      // scheduler frees the slot whichever way this ended.
+      if (!result) await run.return(undefined as never);
+      if (result?.admitted !== false) {
+        components.onGenerationEnd?.({
+          finishReason: result?.finishReason ?? "cancelled",
+          promptTokens: tokens.length,
+          completionTokens,
+        });
+      }
     }
-    // The turn is already passed on: a consumer slow to take `done` holds up no one.
-    if (result.finishReason !== "cancelled") yield doneEvent(result, queuedMs);
+    // The slot is already free: a consumer slow to take `done` holds up no one.
+    if (result.finishReason !== "cancelled") yield doneEvent(result, result.queuedMs);
   }
 
   return {
     models: () => Promise.resolve([info]),
     infer,
-    load: () => ({ active: turns.active(), queued: turns.queued() }),
+    load: () => scheduler.load(),
   };
 }
 
@@ -178,19 +188,8 @@ export function samplerOptions(p: InferParams): SamplerOptions {
   return options;
 }
 
-function generateOptions(
-  p: InferParams,
-  signal: AbortSignal,
-  session: Session,
-): GenerateOptions {
-  return {
-    ...samplerOptions(p),
-    maxTokens: p.max_tokens,
-    stop: p.stop,
-    signal,
-    session,
-    logprobs: p.logprobs === true,
-  };
+function scheduleOptions(p: InferParams, signal: AbortSignal): ScheduleOptions {
+  return { ...samplerOptions(p), maxTokens: p.max_tokens, stop: p.stop, signal };
 }
 
 /** Bad sampling values from a peer are the request's fault, found before it takes a turn. */
@@ -243,39 +242,4 @@ function doneEvent(r: GenerationResult, queuedMs: number): DoneEvent {
   };
   if (r.tail) event.tail = r.tail;
   return event;
-}
-
-/** One holder at a time; waiters in arrival order; a waiter whose signal aborts leaves the line. */
-function createFifo() {
-  let busy = false;
-  const waiting: (() => void)[] = [];
-  return {
-    active: () => (busy ? 1 : 0),
-    queued: () => waiting.length,
-    acquire(signal: AbortSignal): Promise<boolean> {
-      if (signal.aborted) return Promise.resolve(false);
-      if (!busy) {
-        busy = true;
-        return Promise.resolve(true);
-      }
-      return new Promise((resolve) => {
-        const onAbort = () => {
-          const i = waiting.indexOf(grant);
-          if (i >= 0) waiting.splice(i, 1);
-          resolve(false);
-        };
-        const grant = () => {
-          signal.removeEventListener("abort", onAbort);
-          resolve(true);
-        };
-        waiting.push(grant);
-        signal.addEventListener("abort", onAbort, { once: true });
-      });
-    },
-    release() {
-      const next = waiting.shift();
-      if (next) next(); // the slot passes straight on: busy stays true
-      else busy = false;
-    },
-  };
 }

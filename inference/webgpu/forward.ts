@@ -38,12 +38,12 @@ export function maxBatchFor(gpu: Gpu, config: ModelConfig, ctxSize: number): num
 }
 
 /** One weight product, prebuilt both ways: matvec for a single token, matmul for a batch. */
-interface Product {
+export interface Product {
   encode(pass: GPUComputePassEncoder, n: number): void;
   destroy(): void;
 }
 
-function product(
+export function product(
   gpu: Gpu,
   m: GpuMatrix,
   x: GPUBuffer,

@@ -194,13 +194,17 @@ export async function createWebGpuEngine(init: WebGpuEngineInit): Promise<WebGpu
   if (init.layerStart !== undefined || init.layerEnd !== undefined) {
     throw new Error("createWebGpuEngine runs the whole model; use createWebGpuStage for a range");
   }
-  const model = await loadGpuModel(init);
+  return engineFromModel(await loadGpuModel(init), init.path);
+}
+
+/** The Engine face of a loaded model (a batched engine shares the model with it). */
+export function engineFromModel(model: GpuModel, path: string): WebGpuEngine {
   const sessions = new Set<WebGpuSession>();
   return {
     info: {
       backend: "webgpu",
       adapter: model.gpu.adapterName,
-      path: init.path,
+      path,
       weightBytes: model.weights.bytes,
       loadMs: model.loadMs,
     },

@@ -1,0 +1,188 @@
+/**
+ * Batched steps over several sequences that share one model: each sequence
+ * owns a slot (its own KV cache); a step feeds new tokens to any set of
+ * slots and returns the logits after each one's last token. The CPU batch
+ * engine runs the layers once over the stacked rows (batch-forward.ts);
+ * the WebGPU one lives in webgpu/batch-forward.ts; `sessionBatch` serves
+ * any Engine by stepping its sessions one after another (no speed-up, the
+ * same answers).
+ */
+import type { Engine, Session } from "./engine.ts";
+import type { ModelConfig } from "./model-config.ts";
+import type { ModelWeights } from "./weights.ts";
+import { createRunState, embedTokens, type RunState } from "./reference.ts";
+import { forwardLayersBatch, outputLogitsRows } from "./batch-forward.ts";
+import { cpuEngineFromModel, type CpuEngineInit, loadCpuModel } from "./cpu-engine.ts";
+
+/** New tokens for one slot in a step. */
+export interface BatchRow {
+  slot: number;
+  tokens: readonly number[];
+}
+
+export interface BatchEngine {
+  readonly maxSlots: number;
+  readonly ctxSize: number;
+  readonly vocabSize: number;
+  /** Most tokens (all rows together) one step takes. */
+  readonly maxRows: number;
+  /** A free slot (its cache empty), or undefined when all are taken. */
+  acquire(): number | undefined;
+  /** Gives the slot back; its cache is dropped. */
+  release(slot: number): void;
+  position(slot: number): number;
+  rewind(slot: number, position: number): void;
+  /** Logits after the last token of each row, in row order; each slot at most once. */
+  step(rows: readonly BatchRow[]): Promise<Float32Array[]>;
+  close?(): void;
+}
+
+/** Slot bookkeeping shared by the engines: which are taken, checked errors. */
+export function createSlotTable(maxSlots: number) {
+  const taken = new Array<boolean>(maxSlots).fill(false);
+  return {
+    acquire(): number | undefined {
+      const i = taken.indexOf(false);
+      if (i < 0) return undefined;
+      taken[i] = true;
+      return i;
+    },
+    release(slot: number) {
+      this.check(slot);
+      taken[slot] = false;
+    },
+    check(slot: number) {
+      if (!Number.isInteger(slot) || slot < 0 || slot >= maxSlots || !taken[slot]) {
+        throw new Error(`batch: slot ${slot} is not in use (slots 0..${maxSlots - 1})`);
+      }
+    },
+    checkRows(rows: readonly BatchRow[], maxRows: number) {
+      const seen = new Set<number>();
+      let total = 0;
+      for (const r of rows) {
+        this.check(r.slot);
+        if (seen.has(r.slot)) throw new Error(`batch: slot ${r.slot} appears twice in one step`);
+        if (r.tokens.length === 0) throw new Error(`batch: slot ${r.slot} has no tokens`);
+        seen.add(r.slot);
+        total += r.tokens.length;
+      }
+      if (rows.length === 0) throw new Error("batch: a step needs at least one row");
+      if (total > maxRows) throw new Error(`batch: ${total} tokens exceed ${maxRows} per step`);
+    },
+  };
+}
+
+export interface CpuBatchInit {
+  config: ModelConfig;
+  weights: ModelWeights;
+  ctxSize: number;
+  maxSlots?: number; // default 8
+  maxRows?: number; // default 512
+}
+
+/** CPU batching: one forward over the stacked rows of all slots in the step. */
+export function createCpuBatch(init: CpuBatchInit): BatchEngine & {
+  stepSync(rows: readonly BatchRow[]): Float32Array[];
+} {
+  const { config, weights, ctxSize } = init;
+  const maxSlots = init.maxSlots ?? 8, maxRows = init.maxRows ?? 512;
+  const slots = createSlotTable(maxSlots);
+  // Caches are made on first use and kept: a slot's next sequence reuses them.
+  const states: (RunState | undefined)[] = new Array(maxSlots);
+  const stateOf = (slot: number) => states[slot] ??= createRunState(config, weights, ctxSize);
+
+  function stepSync(rows: readonly BatchRow[]): Float32Array[] {
+    slots.checkRows(rows, maxRows);
+    const hidden = embedTokens(config, weights, rows.flatMap((r) => [...r.tokens]));
+    const groups = rows.map((r) => ({ state: stateOf(r.slot), count: r.tokens.length }));
+    forwardLayersBatch(config, weights, groups, hidden);
+    const last: number[] = [];
+    rows.reduce((end, r) => (last.push(end + r.tokens.length - 1), end + r.tokens.length), 0);
+    return outputLogitsRows(config, weights, hidden, last);
+  }
+
+  return {
+    maxSlots,
+    ctxSize,
+    vocabSize: config.vocabSize,
+    maxRows,
+    acquire() {
+      const slot = slots.acquire();
+      if (slot !== undefined) stateOf(slot).position = 0;
+      return slot;
+    },
+    release: (slot) => slots.release(slot),
+    position(slot) {
+      slots.check(slot);
+      return stateOf(slot).position;
+    },
+    rewind(slot, position) {
+      slots.check(slot);
+      const state = stateOf(slot);
+      if (position < 0 || position > state.position) {
+        throw new Error(
+          `cannot rewind to ${position}: the cache holds ${state.position} positions`,
+        );
+      }
+      state.position = position;
+    },
+    step: (rows) => Promise.resolve().then(() => stepSync(rows)),
+    stepSync,
+  };
+}
+
+/** Any Engine as a BatchEngine: its sessions are the slots, stepped in turn. */
+export function sessionBatch(engine: Engine, maxSlots = 8): BatchEngine {
+  const slots = createSlotTable(maxSlots);
+  const sessions: (Session | undefined)[] = new Array(maxSlots);
+  const sessionOf = (slot: number) => sessions[slot] ??= engine.createSession();
+  return {
+    maxSlots,
+    ctxSize: engine.ctxSize,
+    vocabSize: engine.config.vocabSize,
+    maxRows: engine.ctxSize,
+    acquire() {
+      const slot = slots.acquire();
+      if (slot !== undefined && sessionOf(slot).position > 0) sessionOf(slot).rewind(0);
+      return slot;
+    },
+    release: (slot) => slots.release(slot),
+    position(slot) {
+      slots.check(slot);
+      return sessionOf(slot).position;
+    },
+    rewind(slot, position) {
+      slots.check(slot);
+      sessionOf(slot).rewind(position);
+    },
+    async step(rows) {
+      slots.checkRows(rows, Infinity);
+      const out: Float32Array[] = [];
+      for (const r of rows) {
+        const s = sessionOf(r.slot);
+        out.push(s.evaluateAsync ? await s.evaluateAsync(r.tokens) : s.evaluate(r.tokens));
+      }
+      return out;
+    },
+  };
+}
+
+/** A loaded model with both faces: the Engine (single sessions) and its BatchEngine. */
+export interface BatchedEngine {
+  engine: Engine;
+  batch: BatchEngine;
+}
+
+/**
+ * The CPU engine with batching: one copy of the weights behind both faces.
+ * Sessions of `engine` keep their own caches, apart from the batch's slots.
+ */
+export async function createBatchedCpuEngine(
+  init: CpuEngineInit & { maxSlots?: number },
+): Promise<BatchedEngine> {
+  const model = await loadCpuModel(init);
+  const { config, weights, ctxSize } = model;
+  const batch = createCpuBatch({ config, weights, ctxSize, maxSlots: init.maxSlots });
+  const engine = cpuEngineFromModel(model, init.path);
+  return { engine, batch };
+}

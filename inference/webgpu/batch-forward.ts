@@ -1,0 +1,248 @@
+/**
+ * The GPU forward pass over several sequences at once (the BatchEngine of
+ * inference/batch.ts): the rows of all sequences in a step are stacked, so
+ * every weight product runs once with n = total rows (the matmul kernel reads
+ * each weight unit once for a tile of rows). RoPE, the cache writes and
+ * attention read each row's (slot, position) from a small table written once
+ * per step (kernels/rope_rows, kernels/attention_rows); one KV cache buffer
+ * per layer holds every slot. Each step is one submit and one readback: the
+ * last row of each sequence is gathered, normed and sent through the head
+ * together.
+ */
+import type { BatchEngine, BatchRow } from "../batch.ts";
+import { createSlotTable } from "../batch.ts";
+import {
+  checkDevice,
+  checkIds,
+  engineFromModel,
+  type GpuModel,
+  loadGpuModel,
+  type WebGpuEngine,
+  type WebGpuEngineInit,
+} from "./webgpu-engine.ts";
+import { createReader, createScratch, type Product, product, scratchBuffer } from "./forward.ts";
+import { createKvCache, destroyKvCache } from "./kernels/attention.ts";
+import { bindAttentionRows, bindKvWriteRows } from "./kernels/attention_rows.ts";
+import { bindRopeRows } from "./kernels/rope_rows.ts";
+import { bindRowNorm } from "./kernels/row_norm.ts";
+import { bindElementwise } from "./kernels/elementwise.ts";
+import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
+
+export interface GpuBatchOptions {
+  maxSlots?: number; // default 8
+  maxRows?: number; // tokens per step; default the model's maxBatch
+}
+
+export interface GpuBatch extends BatchEngine {
+  close(): void;
+}
+
+export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): GpuBatch {
+  const { gpu, config, weights, ctxSize } = model;
+  const { device } = gpu;
+  const maxSlots = options.maxSlots ?? 8;
+  const maxRows = Math.min(options.maxRows ?? model.maxBatch, model.maxBatch);
+  if (!weights.tokenEmbedding || !weights.output || !weights.outputNorm) {
+    throw new Error("a batched engine runs the whole model (embedding to head)");
+  }
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize, normEps: eps } = config;
+  const scratch = createScratch(device, config, maxRows);
+  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const ids = scratchBuffer(device, maxRows, "batch token ids");
+  const rowTable = scratchBuffer(device, 2 * maxRows, "batch rows (slot, position)");
+  const last = scratchBuffer(device, maxSlots * dim, "batch last rows");
+  const logits = scratchBuffer(device, maxSlots * vocabSize, "batch logits");
+  const kv = createKvCache(device, {
+    layers: weights.layers.length,
+    ctxSize: maxSlots * ctxSize,
+    kvHeads,
+    headDim,
+    valueDim,
+  });
+  const style = config.ropeStyle;
+  const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
+  const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
+  const norm = (x: GPUBuffer, w: GPUBuffer, out?: GPUBuffer, n = dim) =>
+    bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
+
+  const embed = bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
+  const layers = weights.layers.map((w, li) => ({
+    attnNorm: norm(hidden, w.attnNorm, xb),
+    wq: product(gpu, w.wq, xb, q, { bias: w.bq }),
+    wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
+    wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
+    qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
+    kNorm: w.kNorm && norm(k, w.kNorm, undefined, headDim),
+    ropeQ: bindRopeRows(device, style, { v: q, table: weights.ropeTable, rows: rowTable }, {
+      ...rope,
+      heads,
+    }),
+    ropeK: bindRopeRows(device, style, { v: k, table: weights.ropeTable, rows: rowTable }, {
+      ...rope,
+      heads: kvHeads,
+    }),
+    kvWrite: bindKvWriteRows(device, {
+      rows: rowTable,
+      k,
+      v,
+      keys: kv.keys[li],
+      values: kv.values[li],
+    }, { n: 1, kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize }),
+    attention: bindAttentionRows(device, {
+      rows: rowTable,
+      q,
+      keys: kv.keys[li],
+      values: kv.values[li],
+      out: att,
+    }, { n: 1, ...attnShape }),
+    wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
+    ffnNorm: norm(hidden, w.ffnNorm, xb),
+    wGate: product(gpu, w.wGate, xb, gate, {}),
+    wUp: product(gpu, w.wUp, xb, up, {}),
+    swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
+    wDown: product(gpu, w.wDown, gate, hidden, { accumulate: true }),
+  }));
+  const headNorm = norm(last, weights.outputNorm); // in place
+  const head: Product = product(gpu, weights.output, last, logits, {});
+  const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
+
+  const slots = createSlotTable(maxSlots);
+  const positions = new Array<number>(maxSlots).fill(0);
+  let busy = false;
+
+  /** Records the layers for n stacked rows, as LayerStack.encode does for one sequence. */
+  function encodeLayers(pass: GPUComputePassEncoder, n: number) {
+    for (const L of layers) {
+      // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
+      L.attnNorm.update({ n: dim, rows: n, eps });
+      L.attnNorm.encode(pass);
+      L.wq.encode(pass, n);
+      L.wk.encode(pass, n);
+      L.wv.encode(pass, n);
+      // per-head norm (qwen3), then each row turns by its own position
+      L.qNorm?.update({ n: headDim, rows: n * heads, eps });
+      L.qNorm?.encode(pass);
+      L.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
+      L.kNorm?.encode(pass);
+      L.ropeQ.update({ ...rope, heads, n });
+      L.ropeQ.encode(pass);
+      L.ropeK.update({ ...rope, heads: kvHeads, n });
+      L.ropeK.encode(pass);
+      // into each row's own slot, then attention over that slot only
+      L.kvWrite.update({ n, kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize });
+      L.kvWrite.encode(pass);
+      L.attention.update({ n, ...attnShape });
+      L.attention.encode(pass);
+      L.wo.encode(pass, n); // hidden += wo · att
+      // feed-forward: norm, SwiGLU, down, residual
+      L.ffnNorm.update({ n: dim, rows: n, eps });
+      L.ffnNorm.encode(pass);
+      L.wGate.encode(pass, n);
+      L.wUp.encode(pass, n);
+      L.swiglu.update({ n: n * ffn });
+      L.swiglu.encode(pass);
+      L.wDown.encode(pass, n); // hidden += wDown · swiglu
+    }
+  }
+
+  async function step(rows: readonly BatchRow[]): Promise<Float32Array[]> {
+    slots.checkRows(rows, maxRows);
+    if (busy) throw new Error("batch: a step is already running; await it first");
+    const tokens = rows.flatMap((r) => [...r.tokens]);
+    checkIds(tokens, vocabSize);
+    const table = new Uint32Array(2 * tokens.length);
+    let t = 0;
+    for (const r of rows) {
+      const pos0 = positions[r.slot];
+      if (pos0 + r.tokens.length > ctxSize) {
+        throw new Error(
+          `context full: ${pos0} + ${r.tokens.length} positions exceed the context size ${ctxSize}`,
+        );
+      }
+      for (let i = 0; i < r.tokens.length; i++, t++) table.set([r.slot, pos0 + i], 2 * t);
+    }
+    busy = true;
+    try {
+      const n = tokens.length, seqs = rows.length;
+      writeTokenIds(device, ids, tokens, vocabSize);
+      device.queue.writeBuffer(rowTable, 0, table);
+      const enc = device.createCommandEncoder({ label: "batch forward" });
+      let pass = enc.beginComputePass();
+      embed.update({ n });
+      embed.encode(pass);
+      encodeLayers(pass, n);
+      pass.end();
+      // gather each sequence's last row, then norm and head over all of them at once
+      let end = 0;
+      rows.forEach((r, i) => {
+        end += r.tokens.length;
+        enc.copyBufferToBuffer(hidden, (end - 1) * dim * 4, last, i * dim * 4, dim * 4);
+      });
+      pass = enc.beginComputePass();
+      headNorm.update({ n: dim, rows: seqs, eps });
+      headNorm.encode(pass);
+      head.encode(pass, seqs);
+      pass.end();
+      reader.copy(enc, logits, seqs * vocabSize * 4);
+      device.queue.submit([enc.finish()]);
+      for (const r of rows) positions[r.slot] += r.tokens.length;
+      const all = new Float32Array(await reader.read(seqs * vocabSize * 4));
+      checkDevice(gpu);
+      return rows.map((_, i) => all.subarray(i * vocabSize, (i + 1) * vocabSize));
+    } finally {
+      busy = false;
+    }
+  }
+
+  return {
+    maxSlots,
+    ctxSize,
+    vocabSize,
+    maxRows,
+    acquire() {
+      const slot = slots.acquire();
+      if (slot !== undefined) positions[slot] = 0;
+      return slot;
+    },
+    release: (slot) => slots.release(slot),
+    position(slot) {
+      slots.check(slot);
+      return positions[slot];
+    },
+    rewind(slot, position) {
+      slots.check(slot);
+      if (position < 0 || position > positions[slot]) {
+        throw new Error(
+          `cannot rewind to ${position}: the cache holds ${positions[slot]} positions`,
+        );
+      }
+      positions[slot] = position;
+    },
+    step,
+    close() {
+      for (const L of layers) {
+        for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
+      }
+      for (const x of [embed, headNorm, head, reader]) x.destroy();
+      destroyKvCache(kv);
+      for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
+        if (b instanceof GPUBuffer) b.destroy();
+      }
+    },
+  };
+}
+
+/**
+ * The WebGPU engine with batching: one upload of the weights behind both
+ * faces; `engine.close()` frees the batch too.
+ */
+export async function createBatchedWebGpuEngine(
+  init: WebGpuEngineInit & GpuBatchOptions,
+): Promise<{ engine: WebGpuEngine; batch: GpuBatch }> {
+  const model = await loadGpuModel(init);
+  const engine = engineFromModel(model, init.path);
+  const batch = createGpuBatch(model, init);
+  const closeEngine = engine.close;
+  engine.close = () => (batch.close(), closeEngine());
+  return { engine, batch };
+}

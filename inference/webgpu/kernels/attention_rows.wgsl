@@ -1,0 +1,163 @@
+// Attention for stacked rows of several sequences, each row t with its own
+// cache slot rows[2t] and position rows[2t + 1]. A layer's cache holds every
+// slot: slot s owns cache rows s * ctx .. (s + 1) * ctx - 1. Two variants:
+//
+// KV_WRITE   copies row t's new key and value into cache row slot * ctx + pos.
+//
+// (default)  causal GQA attention of row t over positions 0 .. pos of its
+//            slot: the same tiled online softmax as attention.wgsl, one
+//            workgroup per (row, head).
+
+#define WG 64
+#define MAX_HEAD_DIM 256
+#define MAX_VALUE_DIM 256
+
+#ifdef KV_WRITE
+struct Params {
+  n: u32,     // rows
+  k_dim: u32, // kv_heads * head_dim: one cache row of keys
+  v_dim: u32, // kv_heads * value_dim
+  ctx: u32,   // cache rows per slot
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> rows: array<u32>;
+@group(0) @binding(2) var<storage, read> k_new: array<f32>; // (n, k_dim)
+@group(0) @binding(3) var<storage, read> v_new: array<f32>; // (n, v_dim)
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
+  let row_len = max(params.k_dim, params.v_dim);
+  if (i >= params.n * row_len) {
+    return;
+  }
+  let t = i / row_len;
+  let j = i % row_len;
+  let cache_row = rows[2u * t] * params.ctx + rows[2u * t + 1u];
+  if (j < params.k_dim) {
+    k_cache[cache_row * params.k_dim + j] = k_new[t * params.k_dim + j];
+  }
+  if (j < params.v_dim) {
+    v_cache[cache_row * params.v_dim + j] = v_new[t * params.v_dim + j];
+  }
+}
+
+#else
+
+struct Params {
+  n: u32, // rows
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  value_dim: u32,
+  ctx: u32, // cache rows per slot
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> rows: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<f32>; // (n, heads * head_dim)
+@group(0) @binding(3) var<storage, read> k_cache: array<f32>; // (slots * ctx, kv_heads * head_dim)
+@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>; // (n, heads * value_dim)
+
+const NONE = -3.0e38; // below any score; stands in for -inf
+
+var<workgroup> q_sh: array<f32, {{MAX_HEAD_DIM}}>;
+var<workgroup> acc: array<f32, {{MAX_VALUE_DIM}}>;
+var<workgroup> weight: array<f32, {{WG}}>;
+var<workgroup> red: array<f32, {{WG}}>;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let item = wid.x + wid.y * nwg.x;
+  if (item >= params.n * params.heads) {
+    return;
+  }
+  let t = item / params.heads;
+  let h = item % params.heads;
+  let kvh = h / (params.heads / params.kv_heads);
+  let hd = params.head_dim;
+  let vd = params.value_dim;
+  let k_row = params.kv_heads * hd;
+  let v_row = params.kv_heads * vd;
+  let first = rows[2u * t] * params.ctx; // the slot's cache row 0
+  let len = rows[2u * t + 1u] + 1u;      // causal: positions 0 .. pos
+
+  let qb = t * params.heads * hd + h * hd;
+  for (var i = lid; i < hd; i += {{WG}}u) {
+    q_sh[i] = q[qb + i];
+  }
+  for (var d = lid; d < vd; d += {{WG}}u) {
+    acc[d] = 0.0;
+  }
+  workgroupBarrier();
+
+  var m = NONE; // running max
+  var l = 0.0;  // running sum of exp(score - m)
+  for (var start = 0u; start < len; start += {{WG}}u) {
+    let p = start + lid;
+    var s = NONE;
+    if (p < len) {
+      let kb = (first + p) * k_row + kvh * hd;
+      var sum = 0.0;
+      for (var i = 0u; i < hd; i++) {
+        sum += q_sh[i] * k_cache[kb + i];
+      }
+      s = sum * params.scale;
+    }
+    red[lid] = s;
+    workgroupBarrier();
+    for (var w = {{WG}}u / 2u; w > 0u; w >>= 1u) {
+      if (lid < w) {
+        red[lid] = max(red[lid], red[lid + w]);
+      }
+      workgroupBarrier();
+    }
+    let m_new = max(m, red[0]);
+    workgroupBarrier(); // everyone has read red[0] before it is reused
+
+    let e = select(0.0, exp(s - m_new), p < len);
+    weight[lid] = e;
+    red[lid] = e;
+    workgroupBarrier();
+    for (var w = {{WG}}u / 2u; w > 0u; w >>= 1u) {
+      if (lid < w) {
+        red[lid] += red[lid + w];
+      }
+      workgroupBarrier();
+    }
+    let corr = exp(m - m_new); // 0 on the first tile
+    l = l * corr + red[0];
+    m = m_new;
+
+    let count = min({{WG}}u, len - start);
+    for (var d = lid; d < vd; d += {{WG}}u) {
+      var a = acc[d] * corr;
+      var vb = (first + start) * v_row + kvh * vd + d;
+      for (var j = 0u; j < count; j++) {
+        a += weight[j] * v_cache[vb];
+        vb += v_row;
+      }
+      acc[d] = a;
+    }
+    workgroupBarrier(); // weight and red are rewritten by the next tile
+  }
+
+  let ob = t * params.heads * vd + h * vd;
+  for (var d = lid; d < vd; d += {{WG}}u) {
+    out[ob + d] = acc[d] / l;
+  }
+}
+#endif

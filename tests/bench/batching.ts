@@ -1,0 +1,103 @@
+/**
+ * Continuous batching's gain: aggregate decode tok/s of 1 sequence vs 8
+ * concurrent ones on the same batched engine (inference/batch.ts), CPU and
+ * WebGPU, on the generated 1.1 B Q4_0 model. Each sequence first prefills a
+ * short prompt into its own slot; then every step feeds one token per
+ * sequence (greedy), which is what the scheduler does in steady decode.
+ *
+ * Each engine runs in its own process: `deno run -A tests/bench/batching.ts
+ * <cpu|webgpu> <model.gguf>` prints one JSON line.
+ */
+import { type BatchEngine, createBatchedCpuEngine } from "../../inference/batch.ts";
+import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
+
+export interface BatchingResult {
+  engine: string;
+  adapter: string;
+  single: number; // decode tok/s, one sequence
+  concurrent: number; // aggregate decode tok/s, `width` sequences
+  width: number;
+  steps: number;
+}
+
+const WIDTH = 8;
+const PROMPT = 16;
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/** Decode tok/s of `width` sequences stepping together for `steps` steps (after a warm-up step). */
+async function decodeRate(batch: BatchEngine, width: number, steps: number): Promise<number> {
+  const slots = Array.from({ length: width }, () => batch.acquire()!);
+  let next: number[] = [];
+  for (const [i, slot] of slots.entries()) {
+    const prompt = Array.from({ length: PROMPT }, (_, j) => 1 + i + j);
+    next.push(argmax((await batch.step([{ slot, tokens: prompt }]))[0]));
+  }
+  next = (await batch.step(slots.map((slot, i) => ({ slot, tokens: [next[i]] })))).map(argmax);
+  const t0 = performance.now();
+  for (let s = 0; s < steps; s++) {
+    next = (await batch.step(slots.map((slot, i) => ({ slot, tokens: [next[i]] })))).map(argmax);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  for (const slot of slots) batch.release(slot);
+  return (width * steps) / seconds;
+}
+
+export async function measureBatching(
+  kind: "cpu" | "webgpu",
+  path: string,
+  steps: number,
+): Promise<BatchingResult> {
+  const ctxSize = PROMPT + steps + 8;
+  const { engine, batch } = kind === "cpu"
+    ? await createBatchedCpuEngine({ path, ctxSize, maxSlots: WIDTH })
+    : await createBatchedWebGpuEngine({ path, ctxSize, maxSlots: WIDTH });
+  const single = await decodeRate(batch, 1, steps);
+  const concurrent = await decodeRate(batch, WIDTH, steps);
+  (engine as { close?: () => void }).close?.();
+  return { engine: kind, adapter: engine.info.adapter, single, concurrent, width: WIDTH, steps };
+}
+
+/** The section for `deno task bench --only batching`: one process per engine. */
+export async function batchingSection(path: string, label: string): Promise<string> {
+  const lines = [
+    `Continuous batching on ${label}: aggregate decode tok/s, 1 vs ${WIDTH} sequences ` +
+    `(batched steps, one decode token per sequence per step; target ≥ 3×)`,
+    "",
+    "| engine | adapter | 1 sequence tok/s | 8 sequences tok/s | ratio |",
+    "| --- | --- | --- | --- | --- |",
+  ];
+  for (const kind of ["cpu", "webgpu"] as const) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", new URL(import.meta.url).pathname, kind, path],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(600_000),
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    if (!out.success) {
+      const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
+      lines.push(`| ${kind} | FAILED: ${err.replace(/\|/g, "/").slice(0, 200)} | | | |`);
+      continue;
+    }
+    const r = JSON.parse(text.split("\n").pop()!) as BatchingResult;
+    const ratio = r.concurrent / r.single;
+    lines.push(
+      `| ${r.engine} | ${r.adapter} | ${r.single.toFixed(2)} | ${r.concurrent.toFixed(2)} | ` +
+        `${ratio.toFixed(2)}× ${ratio >= 3 ? "(meets 3×)" : "(below 3×)"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+if (import.meta.main) {
+  const [kind, path, steps] = Deno.args;
+  if ((kind !== "cpu" && kind !== "webgpu") || !path) {
+    throw new Error("usage: batching.ts <cpu|webgpu> <model.gguf> [steps]");
+  }
+  console.log(JSON.stringify(await measureBatching(kind, path, Number(steps ?? 8))));
+}
