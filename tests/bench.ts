@@ -15,6 +15,7 @@ import { markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
+import { batchingSection } from "./bench/batching.ts";
 
 interface Job {
   engine: EngineId;
@@ -28,11 +29,15 @@ interface Job {
 function jobsFor(model: BenchModel): Job[] {
   const full = { prompt: 128, decode: 64 };
   const short = { prompt: 64, decode: 32 }; // ~3 tok/s on the big model
+  const vulkan = model.big ? { prompt: 32, decode: 8 } : full;
   return [
     { engine: "grove", label: "Grove CPU", ...(model.big ? short : full) },
     { engine: "llama-1", label: "llama.cpp native, 1 thread", ...full },
     { engine: "llama-2", label: "llama.cpp native, 2 threads", ...full },
     { engine: "wllama", label: "wllama", ...(model.big ? short : full) },
+    { engine: "grove-webgpu", label: "Grove WebGPU", ...(model.big ? short : full) },
+    // ~1 tok/s decode and ~2 tok/s prefill on the big model (NOTES): short runs.
+    { engine: "llama-vulkan", label: "llama.cpp Vulkan (llvmpipe)", ...vulkan },
   ];
 }
 
@@ -145,12 +150,14 @@ async function relayBench() {
   );
 }
 
-function parseOnly(args: string[]): "relay" | "inference" | "mesh" | undefined {
+function parseOnly(args: string[]): "relay" | "inference" | "mesh" | "batching" | undefined {
   const i = args.indexOf("--only");
   if (i < 0) return undefined;
   const v = args[i + 1];
-  if (v !== "relay" && v !== "inference" && v !== "mesh") {
-    throw new Error(`--only takes relay, inference or mesh, not ${JSON.stringify(v ?? "")}`);
+  if (v !== "relay" && v !== "inference" && v !== "mesh" && v !== "batching") {
+    throw new Error(
+      `--only takes relay, inference, mesh or batching, not ${JSON.stringify(v ?? "")}`,
+    );
   }
   return v;
 }
@@ -161,8 +168,16 @@ async function meshBench() {
   console.log("\n" + await meshBenchSection(await benchModels()) + "\n");
 }
 
+/** Continuous batching: aggregate decode tok/s, 1 vs 8 sequences (bench/batching.ts). */
+async function batchingBench() {
+  const big = (await benchModels()).find((m) => m.big)!; // the 1.1 B Q4_0
+  log(`batching: 1 vs 8 sequences on ${big.label}, CPU then WebGPU...`);
+  console.log("\n" + await batchingSection(big.path, big.label) + "\n");
+}
+
 async function main() {
   const only = parseOnly(Deno.args);
+  if (only === "batching") return await batchingBench();
   if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();

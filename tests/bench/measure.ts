@@ -3,20 +3,33 @@
  * hang cannot take the whole bench down. Prints the Measurement as JSON on its last line.
  *
  *   deno run -A tests/bench/measure.ts ENGINE MODEL_PATH PLAN_JSON
- *   ENGINE: grove | llama-1 | llama-2 | wllama
+ *   ENGINE: grove | grove-webgpu | llama-1 | llama-2 | llama-vulkan | wllama
  */
 import { runGrove } from "./grove-runner.ts";
 import { runLlamaCpp } from "./llama-runner.ts";
+import { runLlamaVulkan } from "./llama-vulkan-runner.ts";
+import { runGroveWebGpu } from "./webgpu-runner.ts";
 import { runWllama } from "./wllama-runner.ts";
 import type { Measurement, RunPlan } from "./types.ts";
 
-export const ENGINES = ["grove", "llama-1", "llama-2", "wllama"] as const;
+export const ENGINES = [
+  "grove",
+  "grove-webgpu",
+  "llama-1",
+  "llama-2",
+  "llama-vulkan",
+  "wllama",
+] as const;
 export type EngineId = typeof ENGINES[number];
 
 export async function measure(engine: EngineId, path: string, plan: RunPlan): Promise<Measurement> {
   switch (engine) {
     case "grove":
       return await runGrove(path, plan);
+    case "grove-webgpu":
+      return await runGroveWebGpu(path, plan);
+    case "llama-vulkan":
+      return await runLlamaVulkan(path, plan);
     case "llama-1":
       return await runLlamaCpp(path, plan, 1);
     case "llama-2":

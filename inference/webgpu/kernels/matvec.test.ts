@@ -10,7 +10,13 @@ import {
 } from "../gpu-test-util.ts";
 import { uploadMatrix } from "../weights.ts";
 import type { Gpu } from "../device.ts";
-import { createMatVec, type MatVecOptions, matVecSupports, type MatVecVariant } from "./matvec.ts";
+import {
+  createMatVec,
+  type MatVecOptions,
+  matVecRows4Supports,
+  matVecSupports,
+  type MatVecVariant,
+} from "./matvec.ts";
 
 const TYPES = [
   GgmlType.F32,
@@ -115,6 +121,44 @@ Deno.test("matvec handles a matrix split across buffers, bias and accumulate", a
       accumulate: true,
     }, 202);
   }
+});
+
+Deno.test("matvec rows4 (llvmpipe) matches the CPU oracle: tails, splits, bias, accumulate", async () => {
+  const gpu = await createTestGpu();
+  let seed = 400;
+  for (const type of [GgmlType.Q4_0, GgmlType.Q4_K]) {
+    // 67 rows: the last invocation holds 3 rows; 768 cols: 3 steps per row.
+    await runCase(gpu, { type, rows: 67, cols: 768, variant: "rows4" }, seed += 10);
+  }
+  // 33 rows of 144 bytes, ~20 per buffer: the second buffer starts at row 20.
+  await runCase(gpu, {
+    type: GgmlType.Q4_0,
+    rows: 33,
+    cols: 256,
+    variant: "rows4",
+    split: 20 * 144 + 32,
+    bias: true,
+    accumulate: true,
+  }, 501);
+  await runCase(gpu, {
+    type: GgmlType.Q4_K,
+    rows: 9,
+    cols: 512,
+    variant: "rows4",
+    split: 5 * 288 + 32,
+    accumulate: true,
+    bias: true,
+  }, 502);
+});
+
+Deno.test("matVecRows4Supports takes Q4_0/Q4_K rows of whole 256-value steps", () => {
+  const gpu = { limits: { maxUniformBufferBindingSize: 65536 } as GPUSupportedLimits };
+  if (!matVecRows4Supports(gpu, GgmlType.Q4_0, 2048)) throw new Error("Q4_0 2048 rejected");
+  if (!matVecRows4Supports(gpu, GgmlType.Q4_K, 5632)) throw new Error("Q4_K 5632 rejected");
+  if (matVecRows4Supports(gpu, GgmlType.Q4_0, 96)) throw new Error("Q4_0 96 accepted");
+  if (matVecRows4Supports(gpu, GgmlType.Q8_0, 2048)) throw new Error("Q8_0 accepted");
+  // x beyond a 64 KiB uniform binding.
+  if (matVecRows4Supports(gpu, GgmlType.Q4_0, 16640)) throw new Error("16640 cols accepted");
 });
 
 Deno.test("matVecSupports rejects partial blocks and unknown types", () => {

@@ -10,8 +10,12 @@ import { getPipeline } from "../pipelines.ts";
 import type { GpuMatrix } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
-/** "row": one row per invocation (llvmpipe); "workgroup": one row per workgroup + reduction. */
-export type MatVecVariant = "row" | "workgroup";
+/**
+ * "row": one row per invocation; "workgroup": one row per workgroup + reduction
+ * (real GPUs); "rows4": 4 rows per invocation, x in a uniform buffer, vec4 weight
+ * loads (llvmpipe; Q4_0 and Q4_K only, see matvec_rows4.wgsl).
+ */
+export type MatVecVariant = "row" | "workgroup" | "rows4";
 
 export interface MatVecOptions {
   variant?: MatVecVariant;
@@ -40,6 +44,7 @@ export interface MatVecOp {
 }
 
 const SHADER = new URL("./matvec.wgsl", import.meta.url);
+const ROWS4_SHADER = new URL("./matvec_rows4.wgsl", import.meta.url);
 
 /** Values per unit_dot call, per weight type (see matvec.wgsl). */
 const UNIT_VALUES: Partial<Record<GgmlType, number>> = {
@@ -61,9 +66,32 @@ export function matVecSupports(type: GgmlType, cols: number): boolean {
     (unit !== 64 || cols % 256 === 0);
 }
 
-/** The faster layout for this adapter, as measured by bench-matvec.ts. */
-export function defaultMatVecVariant(gpu: Pick<Gpu, "isFallback">): MatVecVariant {
-  return gpu.isFallback ? "row" : "workgroup";
+/** Largest x (in values) the rows4 variant takes: its uniform binding is at most 64 KiB. */
+function rows4MaxCols(gpu: Pick<Gpu, "limits">): number {
+  return Math.min(65536, gpu.limits?.maxUniformBufferBindingSize ?? 65536) / 4;
+}
+
+/** Whether the rows4 variant handles this matrix: 144-byte steps and x that fits a uniform. */
+export function matVecRows4Supports(
+  gpu: Pick<Gpu, "limits">,
+  type: GgmlType,
+  cols: number,
+): boolean {
+  return (type === GgmlType.Q4_0 || type === GgmlType.Q4_K) && cols > 0 && cols % 256 === 0 &&
+    cols <= rows4MaxCols(gpu);
+}
+
+/** The faster layout for this adapter and matrix, as measured by bench-matvec.ts. */
+export function defaultMatVecVariant(
+  gpu: Pick<Gpu, "isFallback" | "limits">,
+  type?: GgmlType,
+  cols?: number,
+): MatVecVariant {
+  if (!gpu.isFallback) return "workgroup";
+  if (type !== undefined && cols !== undefined && matVecRows4Supports(gpu, type, cols)) {
+    return "rows4";
+  }
+  return "row";
 }
 
 export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
@@ -96,7 +124,8 @@ export function createMatVec(
   }
   const xOffset = opts.xOffset ?? 0;
   if (xOffset % 4 !== 0) throw new Error(`matvec: xOffset ${xOffset} is not a multiple of 4`);
-  const variant = opts.variant ?? defaultMatVecVariant(gpu);
+  const variant = opts.variant ?? defaultMatVecVariant(gpu, m.type, m.cols);
+  if (variant === "rows4") return createMatVecRows4(gpu, m, x, y, opts);
   const workgroupSize = opts.workgroupSize ?? 64;
   const defines = matVecDefines(m.type, variant, {
     workgroupSize,
@@ -160,6 +189,114 @@ export function createMatVec(
     },
     destroy() {
       for (const u of uniforms) u.destroy();
+    },
+  };
+}
+
+/**
+ * The rows4 variant: a small dispatch copies x into this op's uniform buffer,
+ * then one dispatch per weight buffer computes 4 rows per invocation.
+ */
+function createMatVecRows4(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: MatVecOptions,
+): MatVecOp {
+  if (!matVecRows4Supports(gpu, m.type, m.cols)) {
+    throw new Error(
+      `matvec rows4: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`,
+    );
+  }
+  const { device } = gpu;
+  const workgroupSize = opts.workgroupSize ?? 64;
+  const xVec4 = m.cols / 4;
+  // One declared x size for all shapes, so widths share pipelines (compiles are slow here).
+  const xuVec4 = rows4MaxCols(gpu) / 4;
+  const defines: Defines = {
+    [`W_${ggmlTypeName(m.type)}`]: true,
+    WG: workgroupSize,
+    XU_VEC4: xuVec4,
+    BIAS: opts.bias !== undefined,
+    ACCUMULATE: opts.accumulate ?? false,
+  };
+  const pipeline = getPipeline(
+    device,
+    `matvec-rows4|${definesKey(defines)}`,
+    () => loadWgslSync(ROWS4_SHADER, defines),
+  );
+  const copy = getPipeline(
+    device,
+    "matvec-rows4|COPY_X",
+    () => loadWgslSync(ROWS4_SHADER, { COPY_X: true }),
+  );
+  const xu = device.createBuffer({
+    label: `matvec x ${m.name}`,
+    size: xuVec4 * 16,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
+  });
+  const uniforms: GPUBuffer[] = [];
+  const makeParams = (rows: number, firstRow: number) => {
+    const params = new Uint32Array([
+      rows,
+      m.cols / 256,
+      m.rowBytes / 16,
+      (opts.xOffset ?? 0) / 4,
+      xVec4,
+      (opts.yOffset ?? 0) + firstRow,
+      (opts.biasOffset ?? 0) + firstRow,
+      0,
+    ]);
+    const uniform = device.createBuffer({
+      label: `matvec params ${m.name}`,
+      size: params.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(uniform, 0, params);
+    uniforms.push(uniform);
+    return uniform;
+  };
+  const copyGroup = device.createBindGroup({
+    label: `matvec copy x ${m.name}`,
+    layout: copy.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: makeParams(0, 0) } },
+      { binding: 2, resource: { buffer: x } },
+      { binding: 5, resource: { buffer: xu } },
+    ],
+  });
+  const steps: { bindGroup: GPUBindGroup; groups: number }[] = [];
+  for (const part of m.parts) {
+    if (part.rows === 0) continue;
+    const entries: GPUBindGroupEntry[] = [
+      { binding: 0, resource: { buffer: makeParams(part.rows, part.firstRow) } },
+      { binding: 1, resource: { buffer: part.buffer } },
+      { binding: 2, resource: { buffer: xu } },
+      { binding: 3, resource: { buffer: y } },
+    ];
+    if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
+    const bindGroup = device.createBindGroup({
+      label: `matvec rows4 ${m.name}`,
+      layout: pipeline.getBindGroupLayout(0),
+      entries,
+    });
+    steps.push({ bindGroup, groups: Math.ceil(part.rows / 4 / workgroupSize) });
+  }
+  return {
+    encode(pass) {
+      pass.setPipeline(copy);
+      pass.setBindGroup(0, copyGroup);
+      pass.dispatchWorkgroups(Math.ceil(xVec4 / 64));
+      pass.setPipeline(pipeline);
+      for (const s of steps) {
+        pass.setBindGroup(0, s.bindGroup);
+        pass.dispatchWorkgroups(s.groups);
+      }
+    },
+    destroy() {
+      for (const u of uniforms) u.destroy();
+      xu.destroy();
     },
   };
 }

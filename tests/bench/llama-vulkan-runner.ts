@@ -1,0 +1,65 @@
+/**
+ * Times llama.cpp's Vulkan build (node-llama-cpp 3.21.1,
+ * @node-llama-cpp/linux-x64-vulkan) on the same adapter Grove's WebGPU engine
+ * gets: here llvmpipe, which ggml lists only with GGML_VK_VISIBLE_DEVICES=0.
+ * All layers offloaded; it is slow there, so the bench gives it short runs.
+ */
+import { getLlama, type LlamaContextSequence, LlamaLogLevel, type Token } from "node-llama-cpp";
+import type { Measurement, RunPlan } from "./types.ts";
+
+type Input = Parameters<LlamaContextSequence["controlledEvaluate"]>[0];
+
+const ASK = { generateNext: { token: true, options: { temperature: 0 } } } as const;
+
+async function step(sequence: LlamaContextSequence, input: Input): Promise<Token> {
+  const results = await sequence.controlledEvaluate(input);
+  const next = results[input.length - 1]?.next?.token;
+  if (next == null) throw new Error("llama.cpp (Vulkan) returned no token");
+  return next;
+}
+
+export async function runLlamaVulkan(path: string, plan: RunPlan): Promise<Measurement> {
+  // Read by ggml's Vulkan backend when it enumerates devices, i.e. at getLlama below.
+  Deno.env.set("GGML_VK_VISIBLE_DEVICES", Deno.env.get("GGML_VK_VISIBLE_DEVICES") ?? "0");
+  const threads = 2;
+  const llama = await getLlama({
+    gpu: "vulkan",
+    build: "never",
+    usePrebuiltBinaries: true,
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+    maxThreads: threads,
+  });
+  try {
+    const devices = await llama.getGpuDeviceNames();
+    const t0 = performance.now();
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: "max" });
+    const context = await model.createContext({
+      contextSize: plan.promptTokens.length + plan.decodeTokens + 8,
+      batchSize: plan.promptTokens.length,
+      sequences: 1,
+      threads,
+    });
+    const loadMs = performance.now() - t0;
+    const sequence = context.getSequence();
+    const prompt = plan.promptTokens as Token[];
+    const t1 = performance.now();
+    let token = await step(sequence, [...prompt.slice(0, -1), [prompt[prompt.length - 1], ASK]]);
+    const t2 = performance.now();
+    for (let i = 0; i < plan.decodeTokens; i++) token = await step(sequence, [[token, ASK]]);
+    const t3 = performance.now();
+    await context.dispose();
+    await model.dispose();
+    return {
+      engine: `llama.cpp Vulkan (${devices.join(", ") || "no device"})`,
+      promptTokens: prompt.length,
+      prefillTokensPerSecond: prompt.length / ((t2 - t1) / 1000),
+      decodeTokens: plan.decodeTokens,
+      decodeTokensPerSecond: plan.decodeTokens / ((t3 - t2) / 1000),
+      loadMs,
+    };
+  } finally {
+    await llama.dispose();
+  }
+}

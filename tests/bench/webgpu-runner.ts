@@ -1,0 +1,34 @@
+/**
+ * Times Grove's WebGPU engine (llvmpipe here): one prefill, then greedy decode
+ * with the argmax picked on the device (4 bytes read back per token), as
+ * `generate --gpu` does.
+ */
+import { createWebGpuEngine } from "../../inference/mod.ts";
+import type { Measurement, RunPlan } from "./types.ts";
+
+export async function runGroveWebGpu(path: string, plan: RunPlan): Promise<Measurement> {
+  const ctxSize = plan.promptTokens.length + plan.decodeTokens + 1;
+  const engine = await createWebGpuEngine({ path, ctxSize });
+  try {
+    const session = engine.createSession();
+    if (!session.evaluateGreedy) throw new Error("the WebGPU session has no evaluateGreedy");
+    // Compile the pipelines outside the timed runs (a 1-token warm-up on a throwaway session).
+    const warm = engine.createSession();
+    await warm.evaluateGreedy!(plan.promptTokens.slice(0, 2));
+    const t0 = performance.now();
+    let token = await session.evaluateGreedy(plan.promptTokens);
+    const t1 = performance.now();
+    for (let i = 0; i < plan.decodeTokens; i++) token = await session.evaluateGreedy([token]);
+    const t2 = performance.now();
+    return {
+      engine: `Grove WebGPU (${engine.gpu.adapterName})`,
+      promptTokens: plan.promptTokens.length,
+      prefillTokensPerSecond: plan.promptTokens.length / ((t1 - t0) / 1000),
+      decodeTokens: plan.decodeTokens,
+      decodeTokensPerSecond: plan.decodeTokens / ((t2 - t1) / 1000),
+      loadMs: engine.info.loadMs,
+    };
+  } finally {
+    engine.close();
+  }
+}
