@@ -1,8 +1,12 @@
 /**
- * Weight bandwidth of the matvec kernel per type and layout variant:
+ * Weight bandwidth of the matvec kernel per type and layout variant, then of
+ * the prefill matmul for n tokens:
  *   npx deno run -A inference/webgpu/bench-matvec.ts [--reps 10] [--types Q4_0,Q8_0]
- * Each measurement submits `reps` matvecs in one command buffer and waits for
- * the queue, so the figure includes no readback. GB/s counts encoded weight bytes.
+ *     [--matmul 8,64] [--matmul-types Q4_0,Q4_K]
+ * Each measurement submits `reps` products in one command buffer and waits for
+ * the queue, so the figure includes no readback. GB/s counts encoded weight bytes
+ * per product; for matmul "x n" also counts them once per token (the bytes a
+ * matvec per token would stream).
  */
 import { parseArgs } from "node:util";
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
@@ -10,6 +14,7 @@ import { quantize } from "../quant/mod.ts";
 import { requestGpu } from "./device.ts";
 import { createF32, randomF32, uploadF32 } from "./gpu-test-util.ts";
 import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
+import { createMatMul, type MatMulVariant } from "./kernels/matmul.ts";
 import { destroyMatrix, uploadMatrix } from "./weights.ts";
 
 const { values } = parseArgs({
@@ -17,6 +22,8 @@ const { values } = parseArgs({
     reps: { type: "string", default: "10" },
     types: { type: "string", default: "F32,F16,BF16,Q8_0,Q4_0,Q4_K,Q5_K,Q6_K" },
     shapes: { type: "string", default: "2048x2048,5632x2048" },
+    matmul: { type: "string", default: "8,64" },
+    "matmul-types": { type: "string", default: "Q4_0,Q4_K" },
   },
 });
 const reps = Number(values.reps);
@@ -43,7 +50,10 @@ function encodedMatrix(type: GgmlType, rows: number, cols: number): Uint8Array {
   return out;
 }
 
-async function timeOp(encode: (pass: GPUComputePassEncoder) => void): Promise<number> {
+async function timeOp(
+  encode: (pass: GPUComputePassEncoder) => void,
+  times = reps,
+): Promise<number> {
   const run = async (n: number) => {
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
@@ -57,7 +67,7 @@ async function timeOp(encode: (pass: GPUComputePassEncoder) => void): Promise<nu
   await run(1); // warm-up: pipeline compile and first touch of the buffers
   // Best of 3: other processes share the CPU that llvmpipe runs on.
   let best = Infinity;
-  for (let i = 0; i < 3; i++) best = Math.min(best, (await run(reps)) / reps);
+  for (let i = 0; i < 3; i++) best = Math.min(best, (await run(times)) / times);
   return best;
 }
 
@@ -82,6 +92,38 @@ for (const shape of values.shapes.split(",")) {
       op.destroy();
     }
     console.log(row.join("\t"));
+    destroyMatrix(m);
+    x.destroy();
+    y.destroy();
+  }
+}
+
+const tokenCounts = values.matmul ? values.matmul.split(",").map(Number) : [];
+const MATMUL_VARIANTS: MatMulVariant[] = ["tile", "rows4"];
+if (tokenCounts.length > 0) {
+  console.log(["\nmatmul", "shape", "n", ...MATMUL_VARIANTS].join("\t"));
+}
+for (const shape of tokenCounts.length > 0 ? values.shapes.split(",") : []) {
+  const [rows, cols] = shape.split("x").map(Number);
+  for (const name of values["matmul-types"].split(",")) {
+    const type = GgmlType[name as keyof typeof GgmlType];
+    const data = encodedMatrix(type, rows, cols);
+    const m = uploadMatrix(device, { name, type, rows, cols, data });
+    const most = Math.max(...tokenCounts);
+    const x = uploadF32(device, randomF32(most * cols, 9));
+    const y = createF32(device, most * rows);
+    const ops = MATMUL_VARIANTS.map((variant) => createMatMul(gpu, m, x, y, { variant }));
+    for (const n of tokenCounts) {
+      const row = [ggmlTypeName(type), shape, String(n)];
+      for (const op of ops) {
+        // one op encodes one n per submit (its params are written at encode time)
+        const ms = await timeOp((p) => op.encode(p, n), Math.max(1, Math.ceil(reps / n)));
+        const gbs = data.length / ms / 1e6;
+        row.push(`${ms.toFixed(1)} ms ${gbs.toFixed(2)} GB/s (x n: ${(gbs * n).toFixed(1)})`);
+      }
+      console.log(row.join("\t"));
+    }
+    for (const op of ops) op.destroy();
     destroyMatrix(m);
     x.destroy();
     y.destroy();

@@ -8,8 +8,20 @@ import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
 import type { GpuMatrix } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+import { createMatMulRows4, matMulRows4Supports } from "./matmul_rows4.ts";
+
+/**
+ * "tile": one weight row x TILE tokens per invocation, x read from storage;
+ * "rows4": 4 rows x 8 tokens per invocation, x tiles in uniform windows
+ * (llvmpipe; Q4_0 and Q4_K only, see matmul_rows4.wgsl).
+ */
+export type MatMulVariant = "tile" | "rows4";
 
 export interface MatMulOptions {
+  /** Default: "rows4" on fallback adapters where supported, else "tile". */
+  variant?: MatMulVariant;
+  /** rows4: tokens per tile (4..8). */
+  tileTokens?: number;
   /** Tokens per invocation (default 8). */
   tile?: number;
   /** Invocations per workgroup (default 64). */
@@ -54,6 +66,15 @@ export function matMulSupports(type: GgmlType, cols: number): boolean {
   return cols % block === 0;
 }
 
+/** The faster kernel for this adapter and matrix, as measured by bench-matvec.ts. */
+export function defaultMatMulVariant(
+  gpu: Pick<Gpu, "isFallback">,
+  type: GgmlType,
+  cols: number,
+): MatMulVariant {
+  return gpu.isFallback && matMulRows4Supports(type, cols) ? "rows4" : "tile";
+}
+
 export function createMatMul(
   gpu: Gpu,
   m: GpuMatrix,
@@ -64,6 +85,8 @@ export function createMatMul(
   if (!matMulSupports(m.type, m.cols)) {
     throw new Error(`matmul: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`);
   }
+  const variant = opts.variant ?? defaultMatMulVariant(gpu, m.type, m.cols);
+  if (variant === "rows4") return createMatMulRows4(gpu, m, x, y, opts);
   const tile = opts.tile ?? 8;
   const workgroupSize = opts.workgroupSize ?? 64;
   const unitVec4 = UNIT_VEC4[m.type]!;

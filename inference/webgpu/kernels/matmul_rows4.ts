@@ -1,0 +1,236 @@
+/**
+ * The llvmpipe matmul (matmul_rows4.wgsl): Y (n x rows) = X (n x cols) · Wᵀ for
+ * Q4_0 / Q4_K, in tiles of 8 tokens (`tileTokens`) and chunks of 256 columns.
+ *
+ * Per tile one COPY_X dispatch writes the tile's x (all chunks) into a window
+ * buffer, then one dispatch per (chunk, weight buffer) reads its chunk through a
+ * uniform binding of that window and adds into Y. Ordering: the window buffer
+ * is shared by all tiles and rewritten by the next tile's copy dispatch; that is
+ * safe because dispatches in one pass run in order and WebGPU's usage tracking
+ * puts a barrier between a dispatch that reads it as uniform and the next one
+ * that writes it as storage. What is written at encode time (queue.writeBuffer)
+ * lands before the whole submit, so every (tile, chunk, buffer) gets its own
+ * 256-byte params slot instead of sharing one.
+ */
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import type { Gpu } from "../device.ts";
+import { getPipeline } from "../pipelines.ts";
+import type { GpuMatrix } from "../weights.ts";
+import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+
+export interface MatMulRows4Options {
+  /** Tokens per tile, 4..8 (default 8): accumulators per invocation. */
+  tileTokens?: number;
+  workgroupSize?: number;
+  bias?: GPUBuffer;
+  biasOffset?: number;
+  accumulate?: boolean;
+  yStride?: number;
+  yOffset?: number;
+}
+
+export interface MatMulRows4Op {
+  encode(pass: GPUComputePassEncoder, n: number): void;
+  destroy(): void;
+}
+
+const SHADER = new URL("./matmul_rows4.wgsl", import.meta.url);
+const CHUNK_STEPS = 1;
+const SLOT = 256; // minUniformBufferOffsetAlignment
+const PARAM_WORDS = 12;
+
+/** Whether the rows4 matmul handles this matrix: whole 144-byte steps per row. */
+export function matMulRows4Supports(type: GgmlType, cols: number): boolean {
+  return (type === GgmlType.Q4_0 || type === GgmlType.Q4_K) && cols > 0 && cols % 256 === 0;
+}
+
+export function createMatMulRows4(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: MatMulRows4Options = {},
+): MatMulRows4Op {
+  if (!matMulRows4Supports(m.type, m.cols)) {
+    throw new Error(
+      `matmul rows4: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`,
+    );
+  }
+  const { device } = gpu;
+  const wg = opts.workgroupSize ?? 64;
+  const tile = opts.tileTokens ?? 8;
+  if (!Number.isInteger(tile) || tile < 4 || tile > 8) {
+    throw new Error(`matmul rows4: tileTokens ${opts.tileTokens} is not in 4..8`);
+  }
+  const steps = m.cols / 256;
+  // Steps per chunk dispatch: 1 measured fastest here (2 and 4 were slower and
+  // compile for seconds per step); the WGSL takes any STEPS up to 8.
+  const k = Math.min(CHUNK_STEPS, steps);
+  const full = Math.floor(steps / k);
+  const rem = steps % k;
+  const chunks = full + (rem > 0 ? 1 : 0);
+  const xs = k * 64; // x vec4s per token in a chunk window
+  const windowBytes = tile * xs * 16;
+  const pipelineFor = (stepCount: number) => {
+    const defines: Defines = {
+      [`W_${ggmlTypeName(m.type)}`]: true,
+      WG: wg,
+      XS: xs,
+      XV4: tile * xs,
+      STEPS: stepCount,
+      TILE: tile,
+      T5: tile >= 5,
+      T6: tile >= 6,
+      T7: tile >= 7,
+      T8: tile >= 8,
+      BIAS: opts.bias !== undefined,
+      STEP_CALLS: Array.from({ length: stepCount }, (_, s) => `step(${s}u, i0, i1, i2, i3);`)
+        .join(" "),
+    };
+    return getPipeline(
+      device,
+      `matmul-rows4|${definesKey({ ...defines, STEP_CALLS: false })}`,
+      () => loadWgslSync(SHADER, defines),
+    );
+  };
+  const main = pipelineFor(k);
+  const tail = rem > 0 ? pipelineFor(rem) : main;
+  const copy = getPipeline(
+    device,
+    `matmul-rows4|COPY_X,TILE=${tile},XS=${xs}`,
+    () => loadWgslSync(SHADER, { COPY_X: true, XS: xs, TILE: tile }),
+  );
+  const window = device.createBuffer({
+    label: `matmul x ${m.name}`,
+    size: chunks * windowBytes,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
+  });
+  const parts = m.parts.filter((p) => p.rows > 0);
+  const slotsPerTile = 1 + chunks * parts.length;
+
+  /** Params words of every slot for `tiles` tiles; word 4 (n) is filled at encode time. */
+  function paramsFor(tiles: number): Uint32Array<ArrayBuffer> {
+    const words = new Uint32Array(tiles * slotsPerTile * SLOT / 4);
+    for (let t = 0; t < tiles; t++) {
+      let slot = t * slotsPerTile;
+      const put = (v: number[]) => words.set(v, (slot++ * SLOT) / 4);
+      put([0, 0, 0, t * tile, 0, 0, 0, 0, 0, m.cols / 4, chunks, 0]);
+      for (let c = 0; c < chunks; c++) {
+        const flags = (c === 0 && opts.bias ? 1 : 0) | (c > 0 || opts.accumulate ? 2 : 0);
+        for (const part of parts) {
+          put([
+            part.rows,
+            m.rowBytes / 16,
+            c * k * 9,
+            t * tile,
+            0,
+            (opts.yOffset ?? 0) + part.firstRow,
+            opts.yStride ?? m.rows,
+            (opts.biasOffset ?? 0) + part.firstRow,
+            flags,
+            0,
+            0,
+            0,
+          ]);
+        }
+      }
+    }
+    return words;
+  }
+
+  interface Built {
+    tiles: number;
+    words: Uint32Array<ArrayBuffer>;
+    uniform: GPUBuffer;
+    copyGroups: GPUBindGroup[];
+    groups: GPUBindGroup[][]; // [tile][chunk * parts + part]
+  }
+
+  function build(tiles: number): Built {
+    const words = paramsFor(tiles);
+    const uniform = device.createBuffer({
+      label: `matmul params ${m.name}`,
+      size: words.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    const params = (slot: number) => ({
+      buffer: uniform,
+      offset: slot * SLOT,
+      size: PARAM_WORDS * 4,
+    });
+    const copyGroups: GPUBindGroup[] = [];
+    const groups: GPUBindGroup[][] = [];
+    for (let t = 0; t < tiles; t++) {
+      let slot = t * slotsPerTile;
+      copyGroups.push(device.createBindGroup({
+        label: `matmul copy x ${m.name}`,
+        layout: copy.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: params(slot++) },
+          { binding: 2, resource: { buffer: x } },
+          { binding: 5, resource: { buffer: window } },
+        ],
+      }));
+      const row: GPUBindGroup[] = [];
+      for (let c = 0; c < chunks; c++) {
+        const pipeline = c < full ? main : tail;
+        for (const part of parts) {
+          const entries: GPUBindGroupEntry[] = [
+            { binding: 0, resource: params(slot++) },
+            { binding: 1, resource: { buffer: part.buffer } },
+            {
+              binding: 2,
+              resource: { buffer: window, offset: c * windowBytes, size: windowBytes },
+            },
+            { binding: 3, resource: { buffer: y } },
+          ];
+          if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
+          row.push(device.createBindGroup({
+            label: `matmul rows4 ${m.name}`,
+            layout: pipeline.getBindGroupLayout(0),
+            entries,
+          }));
+        }
+      }
+      groups.push(row);
+    }
+    return { tiles, words, uniform, copyGroups, groups };
+  }
+
+  let built: Built | undefined;
+  let lastN = -1;
+  const copyGroupsX = Math.ceil((chunks * tile * xs) / 64);
+  return {
+    encode(pass, n) {
+      if (!Number.isInteger(n) || n < 1) throw new Error(`matmul: bad token count ${n}`);
+      const tiles = Math.ceil(n / tile);
+      if (!built || built.tiles < tiles) {
+        built?.uniform.destroy();
+        built = build(tiles);
+        lastN = -1;
+      }
+      const b = built;
+      if (n !== lastN) {
+        for (let s = 0; s < b.tiles * slotsPerTile; s++) b.words[(s * SLOT) / 4 + 4] = n;
+        device.queue.writeBuffer(b.uniform, 0, b.words);
+        lastN = n;
+      }
+      for (let t = 0; t < tiles; t++) {
+        pass.setPipeline(copy);
+        pass.setBindGroup(0, b.copyGroups[t]);
+        pass.dispatchWorkgroups(copyGroupsX);
+        for (let c = 0; c < chunks; c++) {
+          pass.setPipeline(c < full ? main : tail);
+          for (let p = 0; p < parts.length; p++) {
+            pass.setBindGroup(0, b.groups[t][c * parts.length + p]);
+            pass.dispatchWorkgroups(Math.ceil(parts[p].rows / 4 / wg));
+          }
+        }
+      }
+    },
+    destroy() {
+      built?.uniform.destroy();
+      window.destroy();
+    },
+  };
+}
