@@ -13,6 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+import { wasmKernelVariant } from "./quant/mod.ts";
 import type { Engine, Session, Stage, StageSession } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 
@@ -87,6 +88,13 @@ export async function createCpuStage(
   };
 }
 
+/** What runs the arithmetic, for logs and stats lines. */
+export function cpuAdapterName(): string {
+  const variant = wasmKernelVariant();
+  const kernels = variant ? `WASM SIMD${variant === "relaxed" ? " (relaxed)" : ""}` : "TypeScript";
+  return `CPU, ${kernels} kernels, 1 of ${navigator.hardwareConcurrency} cores`;
+}
+
 /** The Engine face of a loaded CPU model: sessions with their own KV caches. */
 export function cpuEngineFromModel(
   model: Awaited<ReturnType<typeof loadCpuModel>>,
@@ -96,7 +104,7 @@ export function cpuEngineFromModel(
   return {
     info: {
       backend: "cpu",
-      adapter: `TypeScript reference on ${navigator.hardwareConcurrency} cores (1 used)`,
+      adapter: cpuAdapterName(),
       path,
       weightBytes: weightBytes(weights),
       loadMs,

@@ -2,12 +2,16 @@
  * Weight bandwidth of matVec / matVecBatch on a 2048x2048 matrix per type:
  *   npx deno run -A inference/quant/bench.ts [rows] [cols] [batch]
  * GB/s counts the encoded weight bytes read per product (x and out are tiny).
- * "f32-act" is matVecF32Activations, the unrounded product, for comparison.
+ * Each timing cycles through copies of the matrix totalling >= 64 MB, so the
+ * weights come from memory, not from the last-level cache, as in decode.
+ * "wasm" is matVec with the WASM SIMD kernels (wasm/), "ts" the TypeScript
+ * kernels it falls back to, "f32-act" matVecF32Activations (unrounded x).
  */
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { quantize } from "./codec.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
 import { matVecF32Activations } from "./matvec-f32-act.ts";
+import { hasWasmKernel, setWasmKernels } from "./wasm/mod.ts";
 
 const rows = Number(Deno.args[0] ?? 2048);
 const cols = Number(Deno.args[1] ?? 2048);
@@ -23,15 +27,15 @@ function median(a: number[]): number {
   return a.sort((p, q) => p - q)[a.length >> 1];
 }
 
-function time(fn: () => void, minMs = 400): number {
-  fn();
-  fn();
+/** Median ms of one product, over passes through all copies. */
+function time(copies: Uint8Array[], fn: (w: Uint8Array) => void, minMs = 300): number {
+  for (const w of copies) fn(w);
   const samples: number[] = [];
   const start = performance.now();
-  while (performance.now() - start < minMs || samples.length < 5) {
+  while (performance.now() - start < minMs || samples.length < 3) {
     const t0 = performance.now();
-    fn();
-    samples.push(performance.now() - t0);
+    for (const w of copies) fn(w);
+    samples.push((performance.now() - t0) / copies.length);
   }
   return median(samples);
 }
@@ -46,24 +50,24 @@ const types = [
   GgmlType.Q5_K,
   GgmlType.Q6_K,
 ];
-console.log(`matVec ${rows}x${cols}; matVecBatch with n=${batch}`);
-console.log(
-  "type   MB     matVec ms  GB/s   Gw/s  | batch ms/vec  GB/s-equiv | f32-act ms  GB/s",
-);
+const gbs = (bytes: number, ms: number) => (bytes / ms / 1e6).toFixed(2).padStart(6);
+console.log(`matVec ${rows}x${cols}; matVecBatch with n=${batch}; GB/s of weights`);
+console.log("type   MB    copies | wasm ms   GB/s |  ts ms    GB/s | batch GB/s-eq | f32-act GB/s");
 for (const type of types) {
   const w = quantize(type, values, cols);
-  const ms = time(() => matVec(type, w, rows, cols, x, out));
-  const bms = time(() => matVecBatch(type, w, rows, cols, x, batch, out));
-  const fms = time(() => matVecF32Activations(type, w, rows, cols, x, out));
-  const gbs = w.length / ms / 1e6;
-  const gws = (rows * cols) / ms / 1e6;
-  const per = bms / batch;
+  const copies = Array.from({ length: Math.ceil(64e6 / w.length) }, () => w.slice());
+  const wasm = hasWasmKernel(type);
+  const ms = time(copies, (c) => matVec(type, c, rows, cols, x, out));
+  const bms = time(copies, (c) => matVecBatch(type, c, rows, cols, x, batch, out)) / batch;
+  setWasmKernels(false);
+  const tms = wasm ? time(copies, (c) => matVec(type, c, rows, cols, x, out)) : ms;
+  setWasmKernels(true);
+  const fms = time(copies, (c) => matVecF32Activations(type, c, rows, cols, x, out));
   console.log(
-    `${ggmlTypeName(type).padEnd(6)} ${(w.length / 1e6).toFixed(2).padStart(5)}  ` +
-      `${ms.toFixed(3).padStart(8)}  ${gbs.toFixed(2).padStart(5)}  ${
-        gws.toFixed(2).padStart(5)
-      } | ` +
-      `${per.toFixed(3).padStart(8)}  ${(w.length / per / 1e6).toFixed(2).padStart(6)} | ` +
-      `${fms.toFixed(3).padStart(8)}  ${(w.length / fms / 1e6).toFixed(2).padStart(5)}`,
+    `${ggmlTypeName(type).padEnd(6)} ${(w.length / 1e6).toFixed(2).padStart(5)} ` +
+      `${String(copies.length).padStart(4)}   | ` +
+      (wasm ? `${ms.toFixed(3).padStart(6)} ${gbs(w.length, ms)}` : "     -      -") +
+      ` | ${tms.toFixed(3).padStart(6)} ${gbs(w.length, tms)} | ${gbs(w.length, bms)}       ` +
+      `| ${gbs(w.length, fms)}`,
   );
 }

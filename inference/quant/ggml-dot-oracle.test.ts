@@ -13,6 +13,7 @@ import { dequantize, quantize } from "./codec.ts";
 import { f32ToFp16 } from "./fp16.ts";
 import { f32ToBf16 } from "./bf16.ts";
 import { matVec } from "./matvec.ts";
+import { openGgml } from "./ggml-native-testing.ts";
 
 const BINS = new URL(
   "../../node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/",
@@ -66,9 +67,8 @@ function bestVariant(): string | undefined {
     const path = new URL(`libggml-cpu-${name}.so`, BINS);
     try {
       if (!Deno.statSync(path).isFile) continue;
-      const lib = Deno.dlopen(path, { ggml_backend_score: { parameters: [], result: "i32" } });
+      const lib = openGgml(path, { ggml_backend_score: { parameters: [], result: "i32" } });
       const score = lib.symbols.ggml_backend_score();
-      lib.close();
       if (score > 0 && (!best || score > best.score)) best = { name, score };
     } catch {
       continue;
@@ -116,28 +116,24 @@ Deno.test({
   name: `ggml dot oracle: activations quantize as llama.cpp's CPU backend does (${variant})`,
   ignore: !variant,
   fn() {
-    const lib = Deno.dlopen(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    try {
-      lib.symbols.ggml_cpu_init();
-      const cols = 256 * 12;
-      for (let seed = 1; seed <= 6; seed++) {
-        const x = randoms(cols, seed, seed % 3 === 0 ? 1e-3 : 1);
-        x.fill(0, 256, 512); // an all-zero Q8_K block
-        x.fill(0.5, 512, 544); // constant: ties everywhere
-        for (const [type, act] of [[GgmlType.Q8_0, "q8_0"], [GgmlType.Q4_K, "q8_K"]] as const) {
-          const ref = new Uint8Array(act === "q8_K" ? (cols / 256) * 292 : (cols / 32) * 34);
-          lib.symbols[`quantize_row_${act}`](x, ref, BigInt(cols));
-          if (act === "q8_K") {
-            // ggml leaves an all-zero block's bsums unwritten; ours are 0.
-            ref.fill(0, 292 + 4 + 256, 2 * 292);
-          }
-          const ours = packed(type, x, cols);
-          const first = ours.findIndex((b, i) => b !== ref[i]);
-          assert.equal(first, -1, `${act} seed ${seed}: first differing byte ${first}`);
+    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
+    lib.symbols.ggml_cpu_init();
+    const cols = 256 * 12;
+    for (let seed = 1; seed <= 6; seed++) {
+      const x = randoms(cols, seed, seed % 3 === 0 ? 1e-3 : 1);
+      x.fill(0, 256, 512); // an all-zero Q8_K block
+      x.fill(0.5, 512, 544); // constant: ties everywhere
+      for (const [type, act] of [[GgmlType.Q8_0, "q8_0"], [GgmlType.Q4_K, "q8_K"]] as const) {
+        const ref = new Uint8Array(act === "q8_K" ? (cols / 256) * 292 : (cols / 32) * 34);
+        lib.symbols[`quantize_row_${act}`](x, ref, BigInt(cols));
+        if (act === "q8_K") {
+          // ggml leaves an all-zero block's bsums unwritten; ours are 0.
+          ref.fill(0, 292 + 4 + 256, 2 * 292);
         }
+        const ours = packed(type, x, cols);
+        const first = ours.findIndex((b, i) => b !== ref[i]);
+        assert.equal(first, -1, `${act} seed ${seed}: first differing byte ${first}`);
       }
-    } finally {
-      lib.close();
     }
   },
 });
@@ -146,40 +142,36 @@ Deno.test({
   name: `ggml dot oracle: matVec matches ggml_vec_dot_*_generic and the SIMD kernels (${variant})`,
   ignore: !variant,
   fn() {
-    const lib = Deno.dlopen(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    try {
-      lib.symbols.ggml_cpu_init();
-      const [rows, cols] = [24, 1024];
-      const s = new Float32Array(1);
-      for (const c of Q_CASES) {
-        const w = quantize(c.type, randoms(rows * cols, 5), cols);
-        const deq = dequantize(c.type, w, rows * cols);
-        const rowBytes = w.length / rows;
-        for (let seed = 1; seed <= 3; seed++) {
-          const x = randoms(cols, 100 + seed, seed === 2 ? 1e-2 : 1);
-          const act = packed(c.type, x, cols);
-          const out = new Float32Array(rows);
-          matVec(c.type, w, rows, cols, x, out);
-          let worstGeneric = 0, worstSimd = 0;
-          for (let r = 0; r < rows; r++) {
-            const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
-            lib.symbols[`ggml_vec_dot_${c.dot}_generic`](cols, s, 0n, row, 0n, act, 0n, 1);
-            const generic = s[0];
-            lib.symbols[`ggml_vec_dot_${c.dot}`](cols, s, 0n, row, 0n, act, 0n, 1);
-            const simd = s[0];
-            let scale = 0;
-            for (let j = 0; j < cols; j++) scale += Math.abs(deq[r * cols + j] * x[j]);
-            worstGeneric = Math.max(worstGeneric, Math.abs(out[r] - generic) / scale);
-            worstSimd = Math.max(worstSimd, Math.abs(out[r] - simd) / scale);
-          }
-          // f32 accumulation order is all that may differ: a few ulps of the magnitude.
-          const what = `${ggmlTypeName(c.type)} seed ${seed}`;
-          assert.ok(worstGeneric < 2e-6, `${what}: vs generic ${worstGeneric}`);
-          assert.ok(worstSimd < 2e-6, `${what}: vs SIMD ${worstSimd}`);
+    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
+    lib.symbols.ggml_cpu_init();
+    const [rows, cols] = [24, 1024];
+    const s = new Float32Array(1);
+    for (const c of Q_CASES) {
+      const w = quantize(c.type, randoms(rows * cols, 5), cols);
+      const deq = dequantize(c.type, w, rows * cols);
+      const rowBytes = w.length / rows;
+      for (let seed = 1; seed <= 3; seed++) {
+        const x = randoms(cols, 100 + seed, seed === 2 ? 1e-2 : 1);
+        const act = packed(c.type, x, cols);
+        const out = new Float32Array(rows);
+        matVec(c.type, w, rows, cols, x, out);
+        let worstGeneric = 0, worstSimd = 0;
+        for (let r = 0; r < rows; r++) {
+          const row = w.subarray(r * rowBytes, (r + 1) * rowBytes);
+          lib.symbols[`ggml_vec_dot_${c.dot}_generic`](cols, s, 0n, row, 0n, act, 0n, 1);
+          const generic = s[0];
+          lib.symbols[`ggml_vec_dot_${c.dot}`](cols, s, 0n, row, 0n, act, 0n, 1);
+          const simd = s[0];
+          let scale = 0;
+          for (let j = 0; j < cols; j++) scale += Math.abs(deq[r * cols + j] * x[j]);
+          worstGeneric = Math.max(worstGeneric, Math.abs(out[r] - generic) / scale);
+          worstSimd = Math.max(worstSimd, Math.abs(out[r] - simd) / scale);
         }
+        // f32 accumulation order is all that may differ: a few ulps of the magnitude.
+        const what = `${ggmlTypeName(c.type)} seed ${seed}`;
+        assert.ok(worstGeneric < 2e-6, `${what}: vs generic ${worstGeneric}`);
+        assert.ok(worstSimd < 2e-6, `${what}: vs SIMD ${worstSimd}`);
       }
-    } finally {
-      lib.close();
     }
   },
 });
@@ -188,32 +180,28 @@ Deno.test({
   name: `ggml dot oracle: F16 and BF16 round activations as ggml_vec_dot_f16/bf16 (${variant})`,
   ignore: !variant,
   fn() {
-    const lib = Deno.dlopen(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    try {
-      lib.symbols.ggml_cpu_init();
-      const [rows, cols] = [8, 512];
-      const s = new Float32Array(1);
-      for (
-        const [type, sym, round] of [
-          [GgmlType.F16, "ggml_vec_dot_f16", f32ToFp16],
-          [GgmlType.BF16, "ggml_vec_dot_bf16", f32ToBf16],
-        ] as const
-      ) {
-        const w = quantize(type, randoms(rows * cols, 9), cols);
-        const x = randoms(cols, 10);
-        const xh = Uint16Array.from(x, (v) => round(v));
-        const out = new Float32Array(rows);
-        matVec(type, w, rows, cols, x, out);
-        for (let r = 0; r < rows; r++) {
-          lib.symbols[sym](cols, s, 0n, w.subarray(r * cols * 2), 0n, xh, 0n, 1);
-          assert.ok(
-            Math.abs(out[r] - s[0]) <= 1e-5 * (Math.abs(s[0]) + 1),
-            `${ggmlTypeName(type)} row ${r}: ${out[r]} vs ${s[0]}`,
-          );
-        }
+    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
+    lib.symbols.ggml_cpu_init();
+    const [rows, cols] = [8, 512];
+    const s = new Float32Array(1);
+    for (
+      const [type, sym, round] of [
+        [GgmlType.F16, "ggml_vec_dot_f16", f32ToFp16],
+        [GgmlType.BF16, "ggml_vec_dot_bf16", f32ToBf16],
+      ] as const
+    ) {
+      const w = quantize(type, randoms(rows * cols, 9), cols);
+      const x = randoms(cols, 10);
+      const xh = Uint16Array.from(x, (v) => round(v));
+      const out = new Float32Array(rows);
+      matVec(type, w, rows, cols, x, out);
+      for (let r = 0; r < rows; r++) {
+        lib.symbols[sym](cols, s, 0n, w.subarray(r * cols * 2), 0n, xh, 0n, 1);
+        assert.ok(
+          Math.abs(out[r] - s[0]) <= 1e-5 * (Math.abs(s[0]) + 1),
+          `${ggmlTypeName(type)} row ${r}: ${out[r]} vs ${s[0]}`,
+        );
       }
-    } finally {
-      lib.close();
     }
   },
 });

@@ -10,6 +10,7 @@ import { GgmlType } from "../ggml-type.ts";
 import { dequantize, quantize } from "./codec.ts";
 import { f32ToBf16 } from "./bf16.ts";
 import { f32ToFp16, fp16ToF32 } from "./fp16.ts";
+import { openGgml } from "./ggml-native-testing.ts";
 
 const LIB = new URL(
   "../../node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so",
@@ -74,30 +75,26 @@ Deno.test({
   name: "ggml oracle: quantize and dequantize match libggml-base byte for byte",
   ignore: !libPresent(),
   fn() {
-    const lib = Deno.dlopen(LIB, SYMBOLS);
-    try {
-      const n = 256 * 28;
-      for (let seed = 1; seed <= 8; seed++) {
-        const x = inputs(n, seed);
-        for (const c of CASES) {
-          const ref = new Uint8Array((n / c.block) * c.bytes);
-          lib.symbols[`quantize_row_${c.name}_ref`](x, ref, BigInt(n));
-          const ours = quantize(c.type, x, n);
-          const firstDiff = ours.findIndex((b, i) => b !== ref[i]);
-          assert.equal(firstDiff, -1, `${c.name} seed ${seed}: first differing byte ${firstDiff}`);
+    const lib = openGgml(LIB, SYMBOLS);
+    const n = 256 * 28;
+    for (let seed = 1; seed <= 8; seed++) {
+      const x = inputs(n, seed);
+      for (const c of CASES) {
+        const ref = new Uint8Array((n / c.block) * c.bytes);
+        lib.symbols[`quantize_row_${c.name}_ref`](x, ref, BigInt(n));
+        const ours = quantize(c.type, x, n);
+        const firstDiff = ours.findIndex((b, i) => b !== ref[i]);
+        assert.equal(firstDiff, -1, `${c.name} seed ${seed}: first differing byte ${firstDiff}`);
 
-          const refOut = new Float32Array(n);
-          lib.symbols[`dequantize_row_${c.name}`](ref, refOut, BigInt(n));
-          const ourOut = dequantize(c.type, ref, n);
-          assert.deepEqual(
-            new Uint32Array(ourOut.buffer),
-            new Uint32Array(refOut.buffer),
-            `${c.name} dequantize bits`,
-          );
-        }
+        const refOut = new Float32Array(n);
+        lib.symbols[`dequantize_row_${c.name}`](ref, refOut, BigInt(n));
+        const ourOut = dequantize(c.type, ref, n);
+        assert.deepEqual(
+          new Uint32Array(ourOut.buffer),
+          new Uint32Array(refOut.buffer),
+          `${c.name} dequantize bits`,
+        );
       }
-    } finally {
-      lib.close();
     }
   },
 });
@@ -106,35 +103,31 @@ Deno.test({
   name: "ggml oracle: fp16 and bf16 conversions match on edge and random values",
   ignore: !libPresent(),
   fn() {
-    const lib = Deno.dlopen(LIB, SYMBOLS);
-    try {
-      const bits = new Uint32Array(20000);
-      let s = 7;
-      for (let i = 0; i < bits.length; i++) bits[i] = s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-      // Edges: zeros, subnormal halves, the rounding boundary to infinity, NaNs.
-      const edges = [0, 0x80000000, 0x33000000, 0x33000001, 0x387fc000, 0x38800000, 0x477fefff];
-      edges.push(0x477ff000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 1);
-      bits.set(edges);
-      const floats = new Float32Array(bits.buffer);
-      for (let i = 0; i < floats.length; i++) {
-        assert.equal(
-          f32ToFp16(floats[i]),
-          lib.symbols.ggml_fp32_to_fp16(floats[i]),
-          `bits ${bits[i]}`,
-        );
-      }
-      for (let h = 0; h < 65536; h++) {
-        const ref = lib.symbols.ggml_fp16_to_fp32(h);
-        if (Number.isNaN(ref)) assert.ok(Number.isNaN(fp16ToF32(h)));
-        else assert.ok(Object.is(fp16ToF32(h), ref), `half ${h}`);
-      }
-      const refBf = new Uint16Array(floats.length);
-      lib.symbols.ggml_fp32_to_bf16_row_ref(floats, refBf, BigInt(floats.length));
-      for (let i = 0; i < floats.length; i++) {
-        assert.equal(f32ToBf16(floats[i]), refBf[i], `bf16 of bits ${bits[i]}`);
-      }
-    } finally {
-      lib.close();
+    const lib = openGgml(LIB, SYMBOLS);
+    const bits = new Uint32Array(20000);
+    let s = 7;
+    for (let i = 0; i < bits.length; i++) bits[i] = s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    // Edges: zeros, subnormal halves, the rounding boundary to infinity, NaNs.
+    const edges = [0, 0x80000000, 0x33000000, 0x33000001, 0x387fc000, 0x38800000, 0x477fefff];
+    edges.push(0x477ff000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00001, 0x7f800001, 1);
+    bits.set(edges);
+    const floats = new Float32Array(bits.buffer);
+    for (let i = 0; i < floats.length; i++) {
+      assert.equal(
+        f32ToFp16(floats[i]),
+        lib.symbols.ggml_fp32_to_fp16(floats[i]),
+        `bits ${bits[i]}`,
+      );
+    }
+    for (let h = 0; h < 65536; h++) {
+      const ref = lib.symbols.ggml_fp16_to_fp32(h);
+      if (Number.isNaN(ref)) assert.ok(Number.isNaN(fp16ToF32(h)));
+      else assert.ok(Object.is(fp16ToF32(h), ref), `half ${h}`);
+    }
+    const refBf = new Uint16Array(floats.length);
+    lib.symbols.ggml_fp32_to_bf16_row_ref(floats, refBf, BigInt(floats.length));
+    for (let i = 0; i < floats.length; i++) {
+      assert.equal(f32ToBf16(floats[i]), refBf[i], `bf16 of bits ${bits[i]}`);
     }
   },
 });

@@ -2,18 +2,22 @@
  * out = W x for a row-major matrix W stored in a ggml weight type, computed
  * the way llama.cpp's CPU backend does: x is first converted to the weight
  * type's companion form (activations.ts: Q8_0 / Q8_K blocks, f16, bf16),
- * once per call. For the quantized types the rounded vector is then decoded
- * to its exact values q * d (in f64) and run through the fused f64 kernels:
- * every partial sum of integer multiples of one block scale is exact in f64,
- * so this gives ggml's integer block dots up to f64 rounding, at the speed of
- * float kernels. Logits then follow llama.cpp's to about f32 accumulation
- * order instead of differing by the activation rounding. matvec-f32-act.ts
- * keeps the unrounded product.
+ * once per call. For the quantized types the rounded vector then goes
+ * through the WASM SIMD kernels (wasm/kernels.c: ggml's integer block dots,
+ * equal bit for bit to the references dot-q-0.ts / dot-k.ts) where the
+ * runtime has WebAssembly SIMD and the weights fit its 4 GiB memory.
+ * Otherwise it is decoded to its exact values q * d (in f64) and run through
+ * the fused f64 kernels: every partial sum of integer multiples of one block
+ * scale is exact in f64, so this gives ggml's integer block dots up to f64
+ * rounding, at the speed of float kernels. Logits then follow llama.cpp's to
+ * about f32 accumulation order instead of differing by the activation
+ * rounding. matvec-f32-act.ts keeps the unrounded product.
  */
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { type Activations, emptyActivations, quantizeActivations } from "./activations.ts";
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { isBlockQuant, matVecBatchQuantF64 } from "./matvec-f64.ts";
+import { matVecWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
 const scratch = emptyActivations();
@@ -72,5 +76,6 @@ export function matVecBatch(
     throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
   const a = quantizeActivations(type, xs, cols, n, scratch);
+  if (matVecWasm(type, weights, rows, cols, a, out)) return;
   return matVecBatchQuantF64(type, weights, rows, cols, decodeActivations(a, n * cols), n, out);
 }

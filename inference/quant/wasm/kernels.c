@@ -1,0 +1,314 @@
+// Quantized matrix-vector kernels for Grove's CPU path, compiled to wasm32
+// with 128-bit SIMD (build.ts). Each block's dot is the exact integer sum
+// llama.cpp's generic C computes (ggml_vec_dot_*_q8_*); the scale products
+// and the running sum are in f64 in block order, the same expression as
+// dot-q-0.ts / dot-k.ts, so the outputs equal those references bit for bit.
+//
+// Activations come pre-rounded by activations.ts: `yq` int8 levels (n * cols),
+// `yd` each block's scale widened to f64, `ys` sums of each 16 levels (the
+// K-quant mins and Q6_K's offset need them; for Q4_0, 8 * each block's sum).
+// out[v * rows + r] = dot(row r, vector v).
+
+#include <stdint.h>
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(name)))
+
+// f16 bits to their exact value. Normal halves only need their exponent
+// rebiased; subnormals are m * 2^-24. (Scaling the shifted bits by 2^112
+// would be shorter, but multiplies f32 subnormals, which x86 does ~100x
+// slower, and small scales such as K-quant mins are often subnormal.)
+static inline double fp16(const uint8_t* p) {
+  uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+  uint32_t bits = (h & 0x7fff) << 13, e = h & 0x7c00;
+  float f;
+  if (e == 0x7c00) {
+    f = __builtin_bit_cast(float, bits | 0x7f800000);
+  } else if (e == 0) {
+    f = (float)(h & 0x3ff) * 0x1p-24f;
+  } else {
+    f = __builtin_bit_cast(float, bits + (112u << 23));
+  }
+  return (h & 0x8000) ? -(double)f : (double)f;
+}
+
+static inline v128_t load(const void* p) { return wasm_v128_load(p); }
+
+// Sum of w[i] * y[i] over 16 int8 lanes, as four i32 partial sums. Adjacent
+// products are added in i16 first: every pair here stays below 2^15.
+static inline v128_t dot16(v128_t w, v128_t y) {
+  v128_t p = wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(w, y), wasm_i16x8_extmul_high_i8x16(w, y));
+  return wasm_i32x4_extadd_pairwise_i16x8(p);
+}
+
+// acc + the same sums for weight levels in [0, 127]. With relaxed SIMD this
+// is one instruction (pmaddubsw + pmaddwd on x86), deterministic because
+// the second operand's top bit is clear, which is the case it defines.
+static inline v128_t dot16u(v128_t acc, v128_t wu, v128_t y) {
+#ifdef RELAXED
+  return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(y, wu, acc);
+#else
+  return wasm_i32x4_add(acc, dot16(wu, y));
+#endif
+}
+
+// Pairwise sums (i16) of wu[i] * y[i] for weight levels in [0, 127]; which
+// products pair up does not matter where all 16 share one scale. Every
+// caller's pair, or two pairs added, stays below 2^15.
+static inline v128_t pairs16u(v128_t wu, v128_t y) {
+#ifdef RELAXED
+  return wasm_i16x8_relaxed_dot_i8x16_i7x16(y, wu);
+#else
+  return wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(wu, y), wasm_i16x8_extmul_high_i8x16(wu, y));
+#endif
+}
+
+// acc + scale * (i16 pair sums), widened to i32 (one pmaddwd on x86).
+static inline v128_t scaled(v128_t acc, v128_t pairs, int32_t scale) {
+  return wasm_i32x4_add(acc, wasm_i32x4_dot_i16x8(pairs, wasm_i16x8_splat((int16_t)scale)));
+}
+
+// Nibbles by 16-bit shifts (native on x86, unlike 8-bit ones) and a byte mask.
+static inline v128_t low4(v128_t q) { return wasm_v128_and(q, wasm_i8x16_splat(15)); }
+static inline v128_t high4(v128_t q) {
+  return wasm_v128_and(wasm_u16x8_shr(q, 4), wasm_i8x16_splat(15));
+}
+
+static inline int32_t hsum(v128_t v) {
+  v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 2, 3, 0, 1));
+  v = wasm_i32x4_add(v, wasm_i32x4_shuffle(v, v, 1, 0, 3, 2));
+  return wasm_i32x4_extract_lane(v, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Q8_0 and Q4_0: 32 values per block, one f16 scale; activations Q8_0.
+// Blocks go four at a time: their integer sums are reduced together and
+// their scales converted together; the f64 sum still adds them in order.
+
+// [sum(s0), sum(s1), sum(s2), sum(s3)].
+static inline v128_t hsum4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
+  v128_t a = wasm_i32x4_add(wasm_i32x4_shuffle(s0, s1, 0, 4, 1, 5),
+                            wasm_i32x4_shuffle(s0, s1, 2, 6, 3, 7));
+  v128_t b = wasm_i32x4_add(wasm_i32x4_shuffle(s2, s3, 0, 4, 1, 5),
+                            wasm_i32x4_shuffle(s2, s3, 2, 6, 3, 7));
+  return wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 1, 4, 5), wasm_i32x4_shuffle(a, b, 2, 3, 6, 7));
+}
+
+// The f16 scales of four blocks `stride` bytes apart, as f32 (fp16(), 4 lanes;
+// subnormal and infinite scales take a slower branch).
+static inline v128_t fp16x4(const uint8_t* w, int stride) {
+  v128_t h = wasm_i32x4_splat(0);
+  h = wasm_v128_load16_lane(w, h, 0);
+  h = wasm_v128_load16_lane(w + stride, h, 2);
+  h = wasm_v128_load16_lane(w + 2 * stride, h, 4);
+  h = wasm_v128_load16_lane(w + 3 * stride, h, 6);
+  v128_t sign = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x8000)), 16);
+  v128_t bits = wasm_i32x4_shl(wasm_v128_and(h, wasm_i32x4_splat(0x7fff)), 13);
+  v128_t f = wasm_i32x4_add(bits, wasm_i32x4_splat(112 << 23));
+  // Exponent field 0 or 31: (e + 0x400) & 0x7c00 is then below 0x800.
+  v128_t e = wasm_v128_and(wasm_i32x4_add(h, wasm_i32x4_splat(0x400)), wasm_i32x4_splat(0x7c00));
+  if (__builtin_expect(wasm_v128_any_true(wasm_u32x4_lt(e, wasm_i32x4_splat(0x800))), 0)) {
+    v128_t e0 = wasm_v128_and(h, wasm_i32x4_splat(0x7c00));
+    v128_t sub = wasm_f32x4_mul(wasm_f32x4_convert_i32x4(wasm_v128_and(h, wasm_i32x4_splat(0x3ff))),
+                                wasm_f32x4_splat(0x1p-24f));
+    v128_t special = wasm_v128_or(bits, wasm_i32x4_splat(0x7f800000));
+    f = wasm_v128_bitselect(sub, f, wasm_i32x4_eq(e0, wasm_i32x4_splat(0)));
+    f = wasm_v128_bitselect(special, f, wasm_i32x4_eq(e0, wasm_i32x4_splat(0x7c00)));
+  }
+  return wasm_v128_or(f, sign);
+}
+
+// acc + sum_k sumi[k] * (dw[k] * dy[k]), added in block order.
+static inline double scale_add4(double acc, v128_t sumi, v128_t dw, const double* dy) {
+  v128_t p01 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(sumi),
+                              wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(dw), wasm_v128_load(dy)));
+  v128_t hi = wasm_i32x4_shuffle(sumi, sumi, 2, 3, 2, 3);
+  v128_t dhi = wasm_i32x4_shuffle(dw, dw, 2, 3, 2, 3);
+  v128_t p23 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(hi),
+                              wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(dhi), wasm_v128_load(dy + 2)));
+  acc += wasm_f64x2_extract_lane(p01, 0);
+  acc += wasm_f64x2_extract_lane(p01, 1);
+  acc += wasm_f64x2_extract_lane(p23, 0);
+  acc += wasm_f64x2_extract_lane(p23, 1);
+  return acc;
+}
+
+static inline v128_t q8_0_block(const uint8_t* w, const int8_t* y) {
+  return wasm_i32x4_add(dot16(load(w + 2), load(y)), dot16(load(w + 18), load(y + 16)));
+}
+
+static double row_q8_0(const uint8_t* w, int nb, const int8_t* y, const double* yd) {
+  double acc = 0;
+  int b = 0;
+  for (; b + 4 <= nb; b += 4, w += 4 * 34, y += 128) {
+    v128_t s = hsum4(q8_0_block(w, y), q8_0_block(w + 34, y + 32), q8_0_block(w + 68, y + 64),
+                     q8_0_block(w + 102, y + 96));
+    acc = scale_add4(acc, s, fp16x4(w, 34), yd + b);
+  }
+  for (; b < nb; b++, w += 34, y += 32) acc += (double)hsum(q8_0_block(w, y)) * (fp16(w) * yd[b]);
+  return acc;
+}
+
+// Unsigned nibbles dotted; their -8 offset comes off through the activation sums.
+static inline v128_t q4_0_block(const uint8_t* w, const int8_t* y) {
+  v128_t q = load(w + 2);
+  v128_t lo = dot16u(wasm_i32x4_splat(0), wasm_v128_and(q, wasm_i8x16_splat(15)), load(y));
+  return dot16u(lo, wasm_u8x16_shr(q, 4), load(y + 16));
+}
+
+// `off` holds 8 * (sum of each block's 32 activation levels), one per block.
+static double row_q4_0(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* off) {
+  double acc = 0;
+  int b = 0;
+  for (; b + 4 <= nb; b += 4, w += 4 * 18, y += 128) {
+    v128_t s = hsum4(q4_0_block(w, y), q4_0_block(w + 18, y + 32), q4_0_block(w + 36, y + 64),
+                     q4_0_block(w + 54, y + 96));
+    acc = scale_add4(acc, wasm_i32x4_sub(s, load(off + b)), fp16x4(w, 18), yd + b);
+  }
+  for (; b < nb; b++, w += 18, y += 32) {
+    acc += (double)(hsum(q4_0_block(w, y)) - off[b]) * (fp16(w) * yd[b]);
+  }
+  return acc;
+}
+
+// ---------------------------------------------------------------------------
+// K-quants: 256 values per super-block; activations Q8_K.
+
+// get_scale_min_k4 for all eight sub-blocks: 6-bit scales and mins.
+static inline void scales_mins(const uint8_t* s, int32_t* sc, int32_t* mn) {
+  for (int j = 0; j < 4; j++) {
+    sc[j] = s[j] & 63;
+    mn[j] = s[j + 4] & 63;
+    sc[j + 4] = (s[j + 8] & 15) | ((s[j] >> 6) << 4);
+    mn[j + 4] = (s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4);
+  }
+}
+
+// The mins term: sum over sub-blocks of min * (sum of its 32 activation levels).
+static inline int32_t mins_dot(const int32_t* mn, const int32_t* ys) {
+  int32_t summ = 0;
+  for (int j = 0; j < 8; j++) summ += mn[j] * (ys[2 * j] + ys[2 * j + 1]);
+  return summ;
+}
+
+static double row_q4_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* ys) {
+  double acc = 0;
+  int32_t sc[8], mn[8];
+  for (int b = 0; b < nb; b++, w += 144, y += 256, ys += 16) {
+    scales_mins(w + 4, sc, mn);
+    v128_t sum = wasm_i32x4_splat(0);
+    for (int c = 0; c < 4; c++) {
+      const uint8_t* q = w + 16 + 32 * c;
+      const int8_t* yc = y + 64 * c;
+      v128_t q0 = load(q), q1 = load(q + 16);
+      v128_t lo = wasm_i16x8_add(pairs16u(low4(q0), load(yc)), pairs16u(low4(q1), load(yc + 16)));
+      v128_t hi = wasm_i16x8_add(pairs16u(high4(q0), load(yc + 32)),
+                                 pairs16u(high4(q1), load(yc + 48)));
+      sum = scaled(scaled(sum, lo, sc[2 * c]), hi, sc[2 * c + 1]);
+    }
+    double dy = yd[b];
+    acc += fp16(w) * dy * (double)hsum(sum) - fp16(w + 2) * dy * (double)mins_dot(mn, ys);
+  }
+  return acc;
+}
+
+// Bit k of each byte of h, moved to bit 4 (16-bit shifts: the mask drops
+// what crosses from the neighbouring byte).
+static inline v128_t bit_to_4(v128_t h, int k) {
+  v128_t m = wasm_i8x16_splat(16);
+  if (k < 4) return wasm_v128_and(wasm_i16x8_shl(h, 4 - k), m);
+  if (k > 4) return wasm_v128_and(wasm_u16x8_shr(h, k - 4), m);
+  return wasm_v128_and(h, m);
+}
+
+static double row_q5_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* ys) {
+  double acc = 0;
+  int32_t sc[8], mn[8];
+  for (int b = 0; b < nb; b++, w += 176, y += 256, ys += 16) {
+    scales_mins(w + 4, sc, mn);
+    v128_t h0 = load(w + 16), h1 = load(w + 32);
+    v128_t sum = wasm_i32x4_splat(0);
+    for (int c = 0; c < 4; c++) {
+      const uint8_t* q = w + 48 + 32 * c;
+      const int8_t* yc = y + 64 * c;
+      v128_t q0 = load(q), q1 = load(q + 16);
+      // Fifth bit of the low nibbles is bit 2c of qh, of the high nibbles bit 2c + 1.
+      v128_t l0 = wasm_v128_or(low4(q0), bit_to_4(h0, 2 * c));
+      v128_t l1 = wasm_v128_or(low4(q1), bit_to_4(h1, 2 * c));
+      v128_t u0 = wasm_v128_or(high4(q0), bit_to_4(h0, 2 * c + 1));
+      v128_t u1 = wasm_v128_or(high4(q1), bit_to_4(h1, 2 * c + 1));
+      v128_t lo = wasm_i16x8_add(pairs16u(l0, load(yc)), pairs16u(l1, load(yc + 16)));
+      v128_t hi = wasm_i16x8_add(pairs16u(u0, load(yc + 32)), pairs16u(u1, load(yc + 48)));
+      sum = scaled(scaled(sum, lo, sc[2 * c]), hi, sc[2 * c + 1]);
+    }
+    double dy = yd[b];
+    acc += fp16(w) * dy * (double)hsum(sum) - fp16(w + 2) * dy * (double)mins_dot(mn, ys);
+  }
+  return acc;
+}
+
+// Unsigned six-bit levels; the -32 offset comes off through the activation
+// sums, scaled like the group they belong to.
+static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* ys) {
+  const v128_t m30 = wasm_i8x16_splat(0x30);
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 210, y += 256, ys += 16) {
+    const int8_t* scales = (const int8_t*)(w + 192);
+    v128_t sum = wasm_i32x4_splat(0);
+    for (int half = 0; half < 2; half++) {
+      const uint8_t* ql = w + 64 * half;
+      const uint8_t* qh = w + 128 + 32 * half;
+      const int8_t* sc = scales + 8 * half;
+      const int8_t* yg = y + 128 * half;
+      for (int g = 0; g < 2; g++, yg += 16) {
+        v128_t p = load(ql + 16 * g), e = load(ql + 32 + 16 * g), h = load(qh + 16 * g);
+        // Low/high nibbles with two bits of qh each, as bits 4-5.
+        v128_t q1 = wasm_v128_or(low4(p), wasm_v128_and(wasm_i16x8_shl(h, 4), m30));
+        v128_t q2 = wasm_v128_or(low4(e), wasm_v128_and(wasm_i16x8_shl(h, 2), m30));
+        v128_t q3 = wasm_v128_or(high4(p), wasm_v128_and(h, m30));
+        v128_t q4 = wasm_v128_or(high4(e), wasm_v128_and(wasm_u16x8_shr(h, 2), m30));
+        sum = scaled(sum, pairs16u(q1, load(yg)), sc[g]);
+        sum = scaled(sum, pairs16u(q2, load(yg + 32)), sc[g + 2]);
+        sum = scaled(sum, pairs16u(q3, load(yg + 64)), sc[g + 4]);
+        sum = scaled(sum, pairs16u(q4, load(yg + 96)), sc[g + 6]);
+      }
+    }
+    // Group j of 16 (in value order) has scale j: take 32 * scale * its level sum off.
+    int32_t offset = 0;
+    for (int j = 0; j < 16; j++) offset += scales[j] * ys[j];
+    acc += fp16(w + 208) * yd[b] * (double)(hsum(sum) - 32 * offset);
+  }
+  return acc;
+}
+
+// ---------------------------------------------------------------------------
+// Exports: rows [r0, r1) of a rows x cols matrix at `w`, times n vectors.
+// The row range lets several workers split one product.
+
+#define MATVEC(name, type_bytes, block, call)                                       \
+  EXPORT(#name)                                                                     \
+  void name(const uint8_t* w, int rows, int cols, int n, int r0, int r1,            \
+            const int8_t* yq, const double* yd, const int32_t* ys, float* out) {    \
+    int nb = cols / (block);                                                        \
+    (void)ys;                                                                       \
+    for (int r = r0; r < r1; r++) {                                                 \
+      const uint8_t* row = w + (long)r * nb * (type_bytes);                          \
+      for (int v = 0; v < n; v++) {                                                 \
+        const int8_t* y = yq + (long)v * cols;                                      \
+        const double* d = yd + (long)v * nb;                                        \
+        const int32_t* s = ys + (long)v * (cols / 16);                              \
+        (void)s;                                                                    \
+        out[(long)v * rows + r] = (float)(call);                                    \
+      }                                                                             \
+    }                                                                               \
+  }
+
+MATVEC(matvec_q8_0, 34, 32, row_q8_0(row, nb, y, d))
+MATVEC(matvec_q4_0, 18, 32, row_q4_0(row, nb, y, d, s))
+MATVEC(matvec_q4_k, 144, 256, row_q4_k(row, nb, y, d, s))
+MATVEC(matvec_q5_k, 176, 256, row_q5_k(row, nb, y, d, s))
+MATVEC(matvec_q6_k, 210, 256, row_q6_k(row, nb, y, d, s))

@@ -1,0 +1,126 @@
+/**
+ * The WASM kernels must give exactly the numbers of the integer-dot
+ * references (dot-q-0.ts / dot-k.ts, ggml's vec_dot arithmetic), for one
+ * vector and for several, and reuse the weights they placed in WASM memory.
+ */
+import assert from "node:assert/strict";
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { type Activations, quantizeActivations } from "../activations.ts";
+import { quantize } from "../codec.ts";
+import { dotQ4_K, dotQ5_K, dotQ6_K } from "../dot-k.ts";
+import { dotQ4_0, dotQ8_0 } from "../dot-q-0.ts";
+import { matVec } from "../matvec.ts";
+import { hasWasmKernel, matVecWasm, setWasmKernels, wasmKernelVariant } from "./matvec-wasm.ts";
+
+function randoms(n: number, seed: number): Float32Array {
+  let s = seed;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  return new Float32Array(n).map(() => r() * 2 + r() * r());
+}
+
+function reference(
+  type: GgmlType,
+  w: Uint8Array,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): void {
+  const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
+  if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, out);
+  else if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, out);
+  else if (type === GgmlType.Q4_K) dotQ4_K(w, rows, cols, a, out);
+  else if (type === GgmlType.Q5_K) dotQ5_K(w, rows, cols, a, out);
+  else dotQ6_K(w, ws, rows, cols, a, out);
+}
+
+const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+
+Deno.test("this runtime runs the relaxed-SIMD build, for every block-quantized type", () => {
+  // Deno's V8 validates relaxed SIMD; the plain build is tested below by force.
+  assert.equal(wasmKernelVariant(), "relaxed");
+  for (const type of TYPES) assert.ok(hasWasmKernel(type), ggmlTypeName(type));
+  assert.ok(!hasWasmKernel(GgmlType.F16));
+});
+
+for (const variant of ["relaxed", "simd"] as const) {
+  for (const type of TYPES) {
+    const name = ggmlTypeName(type);
+    for (const [rows, cols, n] of [[7, 512, 1], [5, 768, 6]]) {
+      Deno.test(`WASM ${variant} ${name} ${rows}x${cols}, n=${n}: bit-equal to the integer dots`, () => {
+        const w = quantize(type, randoms(rows * cols, rows + cols), cols);
+        const a = quantizeActivations(type, randoms(n * cols, n), cols, n);
+        const got = new Float32Array(n * rows);
+        const want = new Float32Array(n * rows);
+        setWasmKernels(true, variant);
+        try {
+          assert.ok(matVecWasm(type, w, rows, cols, a, got));
+        } finally {
+          setWasmKernels(true, "relaxed");
+        }
+        reference(type, w, rows, cols, a, want);
+        assert.deepEqual(got, want);
+      });
+    }
+  }
+}
+
+Deno.test("WASM kernels read weights at a byte offset and keep extreme levels exact", () => {
+  // Activations of one large value per block push levels to +-127; weights
+  // sit 3 bytes into a larger buffer that also holds another matrix.
+  const [rows, cols] = [4, 256];
+  for (const type of TYPES) {
+    const w = quantize(type, randoms(rows * cols, 11), cols);
+    const host = new Uint8Array(w.length + 3 + 64);
+    host.set(w, 3);
+    const view = host.subarray(3, 3 + w.length);
+    const x = randoms(cols, 12).map((v, i) => (i % 37 === 0 ? 50 * Math.sign(v) : v));
+    const a = quantizeActivations(type, x, cols);
+    const got = new Float32Array(rows);
+    const want = new Float32Array(rows);
+    assert.ok(matVecWasm(type, view, rows, cols, a, got));
+    reference(type, view, rows, cols, a, want);
+    assert.deepEqual(got, want, ggmlTypeName(type));
+  }
+});
+
+Deno.test("WASM Q4_0/Q8_0 convert every kind of f16 scale exactly, past whole groups of 4", () => {
+  // Subnormal, signed zero, largest normal and infinite scales; 5 blocks per
+  // row, so the last one runs outside the four-block loop.
+  const scales = [0x0001, 0x03ff, 0x8001, 0x0000, 0x8000, 0x3c00, 0xbc01, 0x7bff, 0x0400, 0x7c00];
+  const [rows, cols] = [8, 160];
+  for (const type of [GgmlType.Q4_0, GgmlType.Q8_0]) {
+    const w = quantize(type, randoms(rows * cols, 31), cols);
+    const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
+    for (let b = 0, o = 0; o < w.length; b++, o += blockBytes) {
+      const h = scales[b % scales.length];
+      w[o] = h & 255;
+      w[o + 1] = h >> 8;
+    }
+    const a = quantizeActivations(type, randoms(cols, 32), cols);
+    const got = new Float32Array(rows);
+    const want = new Float32Array(rows);
+    assert.ok(matVecWasm(type, w, rows, cols, a, got));
+    reference(type, w, rows, cols, a, want);
+    assert.deepEqual(got, want, ggmlTypeName(type));
+  }
+});
+
+Deno.test("matVec dispatches to WASM and to the TypeScript kernels within one f32 step", () => {
+  const [rows, cols] = [6, 1024];
+  const w = quantize(GgmlType.Q4_0, randoms(rows * cols, 21), cols);
+  const x = randoms(cols, 22);
+  const viaWasm = new Float32Array(rows);
+  const viaTs = new Float32Array(rows);
+  matVec(GgmlType.Q4_0, w, rows, cols, x, viaWasm);
+  setWasmKernels(false);
+  try {
+    assert.ok(!hasWasmKernel(GgmlType.Q4_0));
+    matVec(GgmlType.Q4_0, w, rows, cols, x, viaTs);
+  } finally {
+    setWasmKernels(true);
+  }
+  for (let i = 0; i < rows; i++) {
+    assert.ok(Math.abs(viaWasm[i] - viaTs[i]) <= Math.abs(viaTs[i]) * 2 ** -23, `row ${i}`);
+  }
+});
