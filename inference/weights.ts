@@ -81,10 +81,77 @@ async function loadVector(file: GgufFile, info: GgufTensorInfo): Promise<Float32
   return dequantize(info.type, await readTensorData(file, info), n);
 }
 
-function expectShape(m: Matrix, rows: number, cols: number) {
-  if (m.rows !== rows || m.cols !== cols) {
+/** What a matrix is used for: it decides which kernels must accept its type and width. */
+export type TensorUse = "layer" | "head" | "embed" | "embed+head";
+
+/** One tensor a layer range needs: matrices have a [rows, cols] shape and a use. */
+export interface TensorPlan {
+  name: string;
+  shape?: [number, number];
+  use?: TensorUse;
+}
+
+/**
+ * The tensors that the layers [layerStart, layerEnd) need, in load order: the embedding on the
+ * first stage (and on the last when the head is tied to it), the head on the last, each
+ * layer's norms and matrices, and the optional ones (biases, Q/K norms, RoPE factors) the
+ * file has.
+ */
+export function planTensors(
+  file: GgufFile,
+  config: ModelConfig,
+  layerStart = 0,
+  layerEnd = config.layers,
+): TensorPlan[] {
+  if (layerStart < 0 || layerEnd > config.layers || layerStart >= layerEnd) {
+    throw new Error(`layer range [${layerStart}, ${layerEnd}) is outside 0..${config.layers}`);
+  }
+  const first = layerStart === 0;
+  const last = layerEnd === config.layers;
+  const tied = last && !file.tensor("output.weight");
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize } = config;
+  const plan: TensorPlan[] = [];
+  const optional = (name: string) => file.tensor(name) && plan.push({ name });
+  if (first || tied) {
+    const use = first && tied ? "embed+head" : first ? "embed" : "head";
+    plan.push({ name: "token_embd.weight", shape: [vocabSize, dim], use });
+  }
+  if (last) {
+    plan.push({ name: "output_norm.weight" });
+    if (!tied) plan.push({ name: "output.weight", shape: [vocabSize, dim], use: "head" });
+  }
+  optional("rope_freqs.weight"); // every layer's RoPE needs the factors
+  for (let l = layerStart; l < layerEnd; l++) {
+    const p = `blk.${l}.`;
+    plan.push({ name: p + "attn_norm.weight" }, { name: p + "ffn_norm.weight" });
+    const matrices: [string, number, number][] = [
+      ["attn_q", heads * headDim, dim],
+      ["attn_k", kvHeads * headDim, dim],
+      ["attn_v", kvHeads * valueDim, dim],
+      ["attn_output", dim, heads * valueDim],
+      ["ffn_gate", ffn, dim],
+      ["ffn_up", ffn, dim],
+      ["ffn_down", dim, ffn],
+    ];
+    for (const [t, rows, cols] of matrices) {
+      plan.push({ name: `${p}${t}.weight`, shape: [rows, cols], use: "layer" });
+    }
+    for (const t of ["attn_q.bias", "attn_k.bias", "attn_v.bias"]) optional(p + t);
+    for (const t of ["attn_q_norm.weight", "attn_k_norm.weight"]) {
+      // qwen3 needs them; other architectures take them when the file has them.
+      if (config.qkNorm) plan.push({ name: p + t });
+      else optional(p + t);
+    }
+  }
+  return plan;
+}
+
+/** Checks a matrix tensor against the [rows, cols] the config needs. */
+export function checkShape(info: GgufTensorInfo, [rows, cols]: [number, number]): void {
+  if (info.dims.length !== 2 || info.dims[1] !== rows || info.dims[0] !== cols) {
     throw new Error(
-      `tensor "${m.name}" has shape ${m.rows}x${m.cols}, the config needs ${rows}x${cols}`,
+      `tensor "${info.name}" has shape ${[...info.dims].reverse().join("x")}, ` +
+        `the config needs ${rows}x${cols}`,
     );
   }
 }
@@ -96,52 +163,25 @@ export async function loadWeights(
 ): Promise<ModelWeights> {
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
-  if (layerStart < 0 || layerEnd > config.layers || layerStart >= layerEnd) {
-    throw new Error(`layer range [${layerStart}, ${layerEnd}) is outside 0..${config.layers}`);
-  }
+  const plan = planTensors(file, config, layerStart, layerEnd);
   const first = layerStart === 0;
   const last = layerEnd === config.layers;
-  const names: string[] = [];
-  const optional = (name: string) => file.tensor(name) ? names.push(name) : undefined;
-  if (first || (last && !file.tensor("output.weight"))) names.push("token_embd.weight");
-  if (last) names.push("output_norm.weight"), optional("output.weight");
-  optional("rope_freqs.weight"); // every layer's RoPE needs the factors
-  for (let l = layerStart; l < layerEnd; l++) {
-    for (const t of ["attn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_norm"]) {
-      names.push(`blk.${l}.${t}.weight`);
-    }
-    for (const t of ["ffn_gate", "ffn_up", "ffn_down"]) names.push(`blk.${l}.${t}.weight`);
-    for (
-      const t of [
-        "attn_q.bias",
-        "attn_k.bias",
-        "attn_v.bias",
-        "attn_q_norm.weight",
-        "attn_k_norm.weight",
-      ]
-    ) {
-      optional(`blk.${l}.${t}`);
-    }
-  }
 
   const loaded = new Map<string, Matrix | Float32Array>();
   let i = 0;
-  for (const name of names) {
+  for (const { name, shape } of plan) {
     const info = need(file, name);
-    const value = info.dims.length === 2 && !name.endsWith("norm.weight")
-      ? await loadMatrix(file, info)
-      : await loadVector(file, info);
-    loaded.set(name, value);
-    options.onTensor?.(name, ++i, names.length);
+    if (shape) checkShape(info, shape);
+    loaded.set(name, shape ? await loadMatrix(file, info) : await loadVector(file, info));
+    options.onTensor?.(name, ++i, plan.length);
   }
   const mat = (name: string) => loaded.get(name) as Matrix;
   const vec = (name: string) => loaded.get(name) as Float32Array | undefined;
 
-  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize } = config;
   const layers: LayerWeights[] = [];
   for (let l = layerStart; l < layerEnd; l++) {
     const p = `blk.${l}.`;
-    const layer: LayerWeights = {
+    layers.push({
       attnNorm: vec(p + "attn_norm.weight")!,
       wq: mat(p + "attn_q.weight"),
       wk: mat(p + "attn_k.weight"),
@@ -156,32 +196,18 @@ export async function loadWeights(
       wGate: mat(p + "ffn_gate.weight"),
       wUp: mat(p + "ffn_up.weight"),
       wDown: mat(p + "ffn_down.weight"),
-    };
-    expectShape(layer.wq, heads * headDim, dim);
-    expectShape(layer.wk, kvHeads * headDim, dim);
-    expectShape(layer.wv, kvHeads * valueDim, dim);
-    expectShape(layer.wo, dim, heads * valueDim);
-    expectShape(layer.wGate, ffn, dim);
-    expectShape(layer.wUp, ffn, dim);
-    expectShape(layer.wDown, dim, ffn);
-    if (config.qkNorm && (!layer.qNorm || !layer.kNorm)) {
-      throw new Error(`${file.path}: ${config.arch} layer ${l} lacks attn_q_norm/attn_k_norm`);
-    }
-    layers.push(layer);
+    });
   }
   const tokenEmbedding = loaded.get("token_embd.weight") as Matrix | undefined;
-  if (tokenEmbedding) expectShape(tokenEmbedding, vocabSize, dim);
-  const output = last
-    ? (loaded.get("output.weight") as Matrix | undefined) ?? tokenEmbedding
-    : undefined;
-  if (output) expectShape(output, vocabSize, dim);
   return {
     layerStart,
     layerEnd,
     tokenEmbedding: first ? tokenEmbedding : undefined,
     layers,
     outputNorm: last ? vec("output_norm.weight") : undefined,
-    output,
+    output: last
+      ? (loaded.get("output.weight") as Matrix | undefined) ?? tokenEmbedding
+      : undefined,
     ropeFreqFactors: vec("rope_freqs.weight"),
   };
 }

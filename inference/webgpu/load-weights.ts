@@ -2,12 +2,13 @@
  * The weights of a layer range, uploaded to the device straight from the
  * GGUF file: each tensor is read, uploaded in its stored (quantized) form and
  * its host copy dropped, so the whole model never sits in host memory.
- * The tensor selection mirrors inference/weights.ts `loadWeights`.
+ * The tensors are those of inference/weights.ts `planTensors`, as for the CPU.
  */
 import { ggmlTypeName, isSupportedWeightType } from "../ggml-type.ts";
 import { type GgufFile, type GgufTensorInfo, readTensorData } from "../gguf.ts";
 import { dequantize } from "../quant/mod.ts";
 import type { ModelConfig } from "../model-config.ts";
+import { checkShape, planTensors, type TensorUse } from "../weights.ts";
 import type { Gpu } from "./device.ts";
 import { type GpuMatrix, uploadMatrix, uploadVector } from "./weights.ts";
 import { matVecSupports } from "./kernels/matvec.ts";
@@ -50,16 +51,13 @@ export interface UploadWeightsOptions {
   onTensor?: (name: string, loaded: number, total: number) => void;
 }
 
-/** What a matrix is used for decides which kernels must accept its type and width. */
-type Use = "layer" | "head" | "embed" | "embed+head";
-
 function need(file: GgufFile, name: string): GgufTensorInfo {
   const info = file.tensor(name);
   if (!info) throw new Error(`${file.path}: tensor "${name}" is missing`);
   return info;
 }
 
-function checkKernels(file: GgufFile, info: GgufTensorInfo, use: Use) {
+function checkKernels(file: GgufFile, info: GgufTensorInfo, use: TensorUse) {
   const type = ggmlTypeName(info.type);
   const cols = info.dims[0];
   const fail = (kernel: string) => {
@@ -108,69 +106,21 @@ export async function uploadWeights(
 ): Promise<GpuModelWeights> {
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
-  if (layerStart < 0 || layerEnd > config.layers || layerStart >= layerEnd) {
-    throw new Error(`layer range [${layerStart}, ${layerEnd}) is outside 0..${config.layers}`);
-  }
+  const plan = planTensors(file, config, layerStart, layerEnd);
   const first = layerStart === 0;
   const last = layerEnd === config.layers;
-  const tied = last && !file.tensor("output.weight");
-  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize } = config;
 
-  // name → [rows, cols] for matrices, undefined for vectors; and how each matrix is used.
-  const plan = new Map<string, { shape?: [number, number]; use?: Use; optional?: boolean }>();
-  if (first || tied) {
-    plan.set("token_embd.weight", {
-      shape: [vocabSize, dim],
-      use: first && tied ? "embed+head" : first ? "embed" : "head",
-    });
-  }
-  if (last) {
-    plan.set("output_norm.weight", {});
-    if (!tied) plan.set("output.weight", { shape: [vocabSize, dim], use: "head" });
-  }
-  plan.set("rope_freqs.weight", { optional: true });
-  for (let l = layerStart; l < layerEnd; l++) {
-    const p = `blk.${l}.`;
-    const mats: [string, number, number][] = [
-      ["attn_q", heads * headDim, dim],
-      ["attn_k", kvHeads * headDim, dim],
-      ["attn_v", kvHeads * valueDim, dim],
-      ["attn_output", dim, heads * valueDim],
-      ["ffn_gate", ffn, dim],
-      ["ffn_up", ffn, dim],
-      ["ffn_down", dim, ffn],
-    ];
-    plan.set(p + "attn_norm.weight", {});
-    plan.set(p + "ffn_norm.weight", {});
-    for (const [t, rows, cols] of mats) {
-      plan.set(`${p}${t}.weight`, { shape: [rows, cols], use: "layer" });
-    }
-    for (const t of ["attn_q.bias", "attn_k.bias", "attn_v.bias"]) {
-      plan.set(p + t, { optional: true });
-    }
-    for (const t of ["attn_q_norm.weight", "attn_k_norm.weight"]) {
-      plan.set(p + t, { optional: !config.qkNorm });
-    }
-  }
-
-  const names = [...plan.keys()].filter((n) => !plan.get(n)!.optional || file.tensor(n));
   const mats = new Map<string, GpuMatrix>();
   const vecs = new Map<string, GPUBuffer>();
   let ropeFactors: Float32Array | undefined;
   const buffers: GPUBuffer[] = [];
   let bytes = 0;
   let done = 0;
-  for (const name of names) {
+  for (const { name, shape, use } of plan) {
     const info = need(file, name);
-    const { shape, use } = plan.get(name)!;
     if (shape) {
       const [rows, cols] = shape;
-      if (info.dims.length !== 2 || info.dims[1] !== rows || info.dims[0] !== cols) {
-        throw new Error(
-          `tensor "${name}" has shape ${[...info.dims].reverse().join("x")}, ` +
-            `the config needs ${rows}x${cols}`,
-        );
-      }
+      checkShape(info, shape);
       checkKernels(file, info, use!);
       const data = await readTensorData(file, info);
       const m = await guarded(
@@ -198,7 +148,7 @@ export async function uploadWeights(
         bytes += values.byteLength;
       }
     }
-    options.onTensor?.(name, ++done, names.length);
+    options.onTensor?.(name, ++done, plan.length);
   }
 
   const layers: GpuLayerWeights[] = [];
