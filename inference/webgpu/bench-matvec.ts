@@ -71,11 +71,12 @@ async function timeOp(
   return best;
 }
 
+const matvecTypes = values.types ? values.types.split(",") : [];
 const header = ["type", "shape", "MB", ...VARIANTS.map(([n]) => n)];
-console.log(header.join("\t"));
-for (const shape of values.shapes.split(",")) {
+if (matvecTypes.length > 0) console.log(header.join("\t"));
+for (const shape of matvecTypes.length > 0 ? values.shapes.split(",") : []) {
   const [rows, cols] = shape.split("x").map(Number);
-  for (const name of values.types.split(",")) {
+  for (const name of matvecTypes) {
     const type = GgmlType[name as keyof typeof GgmlType];
     const data = encodedMatrix(type, rows, cols);
     const m = uploadMatrix(device, { name, type, rows, cols, data });

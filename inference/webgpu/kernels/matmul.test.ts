@@ -121,7 +121,7 @@ Deno.test("matmul handles a split matrix, bias and accumulate", async () => {
   }, 902);
 });
 
-// rows4 (the llvmpipe kernel): tiles of 8 tokens, one dispatch per 256-column chunk.
+// rows4 (the llvmpipe kernel): tiles of 8 or 16 tokens, one dispatch per 256-column chunk.
 Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and chunks", async () => {
   const gpu = await createTestGpu();
   let seed = 1300;
@@ -135,7 +135,7 @@ Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and ch
   }
 });
 
-Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles and a strided Y", async () => {
+Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles, strided and vec4 Y", async () => {
   const gpu = await createTestGpu();
   await runCase(gpu, {
     type: GgmlType.Q4_0,
@@ -158,6 +158,27 @@ Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles and
     yStride: 20,
     yOffset: 11,
   }, 1902);
+  // rows, parts, stride and offset all multiples of 4: Y is stored as vec4s
+  await runCase(gpu, {
+    type: GgmlType.Q4_0,
+    rows: 24,
+    cols: 512,
+    n: 20, // a 16-token tile and a short one
+    split: 8 * 288,
+    bias: true,
+    accumulate: true,
+    variant: "rows4",
+    yStride: 28,
+    yOffset: 4,
+  }, 1903);
+  await runCase(gpu, {
+    type: GgmlType.Q4_K,
+    rows: 12,
+    cols: 256,
+    n: 8,
+    bias: true,
+    variant: "rows4",
+  }, 1904);
 });
 
 Deno.test("matmul picks rows4 on fallback adapters for Q4_0 / Q4_K only", () => {

@@ -12,7 +12,7 @@ import { createMatMulRows4, matMulRows4Supports } from "./matmul_rows4.ts";
 
 /**
  * "tile": one weight row x TILE tokens per invocation, x read from storage;
- * "rows4": 4 rows x 8 tokens per invocation, x tiles in uniform windows
+ * "rows4": 4 rows x 8 or 16 tokens per invocation, x tiles via workgroup memory
  * (llvmpipe; Q4_0 and Q4_K only, see matmul_rows4.wgsl).
  */
 export type MatMulVariant = "tile" | "rows4";
@@ -20,7 +20,7 @@ export type MatMulVariant = "tile" | "rows4";
 export interface MatMulOptions {
   /** Default: "rows4" on fallback adapters where supported, else "tile". */
   variant?: MatMulVariant;
-  /** rows4: tokens per tile (4..8). */
+  /** rows4: tokens per tile (1..32; default 8 up to 8 tokens, else 16). */
   tileTokens?: number;
   /** Tokens per invocation (default 8). */
   tile?: number;

@@ -1,6 +1,6 @@
 /**
  * The llvmpipe matmul (matmul_rows4.wgsl): Y (n x rows) = X (n x cols) · Wᵀ for
- * Q4_0 / Q4_K, in tiles of 8 tokens (`tileTokens`) and chunks of 256 columns.
+ * Q4_0 / Q4_K, in tiles of 8 or 16 tokens (`tileTokens`) and chunks of 256 columns.
  *
  * Per tile one COPY_X dispatch writes the tile's x (all chunks) into a window
  * buffer, then one dispatch per (chunk, weight buffer) reads its chunk through a
@@ -19,7 +19,10 @@ import type { GpuMatrix } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
 export interface MatMulRows4Options {
-  /** Tokens per tile, 4..8 (default 8): accumulators per invocation. */
+  /**
+   * Tokens per tile, 1..32: accumulators per invocation. Default: 8 for up to 8
+   * tokens, 16 for more.
+   */
   tileTokens?: number;
   workgroupSize?: number;
   bias?: GPUBuffer;
@@ -27,6 +30,11 @@ export interface MatMulRows4Options {
   accumulate?: boolean;
   yStride?: number;
   yOffset?: number;
+  /**
+   * Store Y (and read the bias) as vec4s: default when every part's rows and
+   * Y offset, the Y stride and the bias offset are multiples of 4.
+   */
+  yVec4?: boolean;
 }
 
 export interface MatMulRows4Op {
@@ -38,6 +46,17 @@ const SHADER = new URL("./matmul_rows4.wgsl", import.meta.url);
 const CHUNK_STEPS = 1;
 const SLOT = 256; // minUniformBufferOffsetAlignment
 const PARAM_WORDS = 12;
+const MAX_TILE = 32;
+// Measured on llvmpipe (bench-matvec.ts --matmul 8,64): with x in workgroup
+// memory 16-token tiles beat 8 by ~15 % at 64 tokens, while 8 tokens in a
+// 16-token tile cost ~30 % more than in an 8-token one.
+const SMALL_TILE = 8;
+const LARGE_TILE = 16;
+
+/** WGSL lines `line(0) .. line(n - 1)`, for the unrolled per-token code. */
+function lines(n: number, line: (i: number) => string): string {
+  return Array.from({ length: n }, (_, i) => line(i)).join("\n  ");
+}
 
 /** Whether the rows4 matmul handles this matrix: whole 144-byte steps per row. */
 export function matMulRows4Supports(type: GgmlType, cols: number): boolean {
@@ -56,12 +75,52 @@ export function createMatMulRows4(
       `matmul rows4: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`,
     );
   }
+  const fixed = opts.tileTokens;
+  if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1 || fixed > MAX_TILE)) {
+    throw new Error(`matmul rows4: tileTokens ${fixed} is not in 1..${MAX_TILE}`);
+  }
+  if (fixed !== undefined) return createTiled(gpu, m, x, y, opts, fixed);
+  // Without a fixed tile: SMALL_TILE tokens for a batch that fits it (batched
+  // decode), LARGE_TILE for longer ones (prefill); each built on first use.
+  let small: MatMulRows4Op | undefined;
+  let large: MatMulRows4Op | undefined;
+  return {
+    encode(pass, n) {
+      if (n <= SMALL_TILE) {
+        small ??= createTiled(gpu, m, x, y, opts, SMALL_TILE);
+        small.encode(pass, n);
+      } else {
+        large ??= createTiled(gpu, m, x, y, opts, LARGE_TILE);
+        large.encode(pass, n);
+      }
+    },
+    destroy() {
+      small?.destroy();
+      large?.destroy();
+    },
+  };
+}
+
+function createTiled(
+  gpu: Gpu,
+  m: GpuMatrix,
+  x: GPUBuffer,
+  y: GPUBuffer,
+  opts: MatMulRows4Options,
+  tile: number,
+): MatMulRows4Op {
   const { device } = gpu;
   const wg = opts.workgroupSize ?? 64;
-  const tile = opts.tileTokens ?? 8;
-  if (!Number.isInteger(tile) || tile < 4 || tile > 8) {
-    throw new Error(`matmul rows4: tileTokens ${opts.tileTokens} is not in 4..8`);
+  const parts = m.parts.filter((p) => p.rows > 0);
+  const yStride = opts.yStride ?? m.rows;
+  const yOffset = opts.yOffset ?? 0;
+  const biasOffset = opts.biasOffset ?? 0;
+  const aligned = yStride % 4 === 0 && yOffset % 4 === 0 && biasOffset % 4 === 0 &&
+    parts.every((p) => p.rows % 4 === 0 && p.firstRow % 4 === 0);
+  if (opts.yVec4 && !aligned) {
+    throw new Error(`matmul rows4: ${m.name}'s Y layout is not vec4-aligned`);
   }
+  const yVec4 = opts.yVec4 ?? aligned;
   const steps = m.cols / 256;
   // Steps per chunk dispatch: 1 measured fastest here (2 and 4 were slower and
   // compile for seconds per step); the WGSL takes any STEPS up to 8.
@@ -79,17 +138,28 @@ export function createMatMulRows4(
       XV4: tile * xs,
       STEPS: stepCount,
       TILE: tile,
-      T5: tile >= 5,
-      T6: tile >= 6,
-      T7: tile >= 7,
-      T8: tile >= 8,
+      ACC_DECLS: lines(tile, (t) => `var<private> acc${t}: vec4<f32>;`),
+      QUAD_BODY: lines(
+        tile,
+        (t) => `acc${t} = dot4(w0, w1, w2, w3, XW[xi + ${t * xs}u], acc${t});`,
+      ),
+      FINISH_CALLS: lines(tile, (t) => `finish4(${t}u, r0, last, acc${t});`),
       BIAS: opts.bias !== undefined,
+      Y_VEC4: yVec4,
       STEP_CALLS: Array.from({ length: stepCount }, (_, s) => `step(${s}u, i0, i1, i2, i3);`)
         .join(" "),
     };
     return getPipeline(
       device,
-      `matmul-rows4|${definesKey({ ...defines, STEP_CALLS: false })}`,
+      `matmul-rows4|${
+        definesKey({
+          ...defines,
+          STEP_CALLS: false,
+          ACC_DECLS: false,
+          QUAD_BODY: false,
+          FINISH_CALLS: false,
+        })
+      }`,
       () => loadWgslSync(SHADER, defines),
     );
   };
@@ -105,7 +175,6 @@ export function createMatMulRows4(
     size: chunks * windowBytes,
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
   });
-  const parts = m.parts.filter((p) => p.rows > 0);
   const slotsPerTile = 1 + chunks * parts.length;
 
   /** Params words of every slot for `tiles` tiles; word 4 (n) is filled at encode time. */
@@ -124,9 +193,9 @@ export function createMatMulRows4(
             c * k * 9,
             t * tile,
             0,
-            (opts.yOffset ?? 0) + part.firstRow,
-            opts.yStride ?? m.rows,
-            (opts.biasOffset ?? 0) + part.firstRow,
+            yOffset + part.firstRow,
+            yStride,
+            biasOffset + part.firstRow,
             flags,
             0,
             0,
