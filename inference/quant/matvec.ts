@@ -49,9 +49,10 @@ export function matVec(
 
 /**
  * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n. The n vectors are
- * converted once; with four or more, each weight row is decoded once and
- * dotted with all of them while it is in cache, so prefill reads and decodes
- * the weights once.
+ * converted once; each weight row is then dotted with all of them while it is
+ * in cache, so prefill and batched decode read the weights once. Q4_0 (the
+ * WASM grouped kernel) also decodes each weight block once per eight vectors;
+ * the TypeScript kernels do so with four or more.
  */
 export function matVecBatch(
   type: GgmlType,

@@ -312,3 +312,113 @@ MATVEC(matvec_q4_0, 18, 32, row_q4_0(row, nb, y, d, s))
 MATVEC(matvec_q4_k, 144, 256, row_q4_k(row, nb, y, d, s))
 MATVEC(matvec_q5_k, 176, 256, row_q5_k(row, nb, y, d, s))
 MATVEC(matvec_q6_k, 210, 256, row_q6_k(row, nb, y, d, s))
+
+// ---------------------------------------------------------------------------
+// Q4_0 times groups of four vectors (prefill, batched decode). Within a group
+// the activation levels are interleaved by 4-element chunk, [chunk][vector]
+// (16 bytes per chunk), so one i8 dot of a chunk of weights splatted to all
+// four lanes against those 16 bytes adds each vector's four products to its
+// own lane: a block's four integer sums come out in one i32x4, no horizontal
+// reduction. Each weight block is loaded and split once per row pass for up
+// to eight vectors, and the f64 sums run two vectors per f64x2. Per lane this
+// is the expression row_q4_0 evaluates, (sum - off) * (d_w * d_y) added in
+// block order, so every output equals the one-vector kernel's bit for bit.
+//
+// Group g: interleaved levels at yT + g * 4 * cols; `ydT` and `negOffT` (the
+// offsets negated, to start the integer sums) are transposed alike,
+// [g][block][4], so one load serves four vectors.
+
+// Lane v + the dot of weight levels w[4v..4v+3] (in [0, 15]) with y's.
+static inline v128_t dot4u(v128_t acc, v128_t w, v128_t y) {
+#ifdef RELAXED
+  return wasm_i32x4_relaxed_dot_i8x16_i7x16_add(y, w, acc);
+#else
+  v128_t a = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extmul_low_i8x16(w, y));
+  v128_t b = wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_extmul_high_i8x16(w, y));
+  return wasm_i32x4_add(acc, wasm_i32x4_add(wasm_i32x4_shuffle(a, b, 0, 2, 4, 6),
+                                            wasm_i32x4_shuffle(a, b, 1, 3, 5, 7)));
+#endif
+}
+
+#define SPLAT32(v, k) wasm_i32x4_shuffle(v, v, k, k, k, k)
+
+// The four vectors' integer sums for one block, less their offsets: `y` is
+// its 128 interleaved bytes. Two chains of dots, to overlap their latency.
+static inline v128_t q4_0_sums4(const v128_t* c, const int8_t* y, v128_t neg_off) {
+  v128_t z = wasm_i32x4_splat(0);
+  v128_t a = dot4u(dot4u(neg_off, c[0], load(y)), c[1], load(y + 16));
+  v128_t b = dot4u(dot4u(z, c[2], load(y + 32)), c[3], load(y + 48));
+  a = dot4u(dot4u(a, c[4], load(y + 64)), c[5], load(y + 80));
+  b = dot4u(dot4u(b, c[6], load(y + 96)), c[7], load(y + 112));
+  return wasm_i32x4_add(a, b);
+}
+
+// acc[0], acc[1] (vectors 0-1, 2-3) += s * (dw * dy), lane by lane.
+static inline void scale_add_x4(v128_t s, double dw, const double* dy, v128_t* acc) {
+  v128_t d = wasm_f64x2_splat(dw);
+  acc[0] = wasm_f64x2_add(acc[0], wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s),
+                                                 wasm_f64x2_mul(d, load(dy))));
+  v128_t s23 = wasm_i32x4_shuffle(s, s, 2, 3, 2, 3);
+  acc[1] = wasm_f64x2_add(acc[1], wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s23),
+                                                 wasm_f64x2_mul(d, load(dy + 2))));
+}
+
+// Block b of one row times `ng` groups (1 or 2, a constant after inlining).
+static inline __attribute__((always_inline)) void q4_0_block_x4(
+    const uint8_t* wb, double dw, int b, int cols, int nb, const int8_t* yT, const double* ydT,
+    const int32_t* negOffT, int ng, v128_t* acc) {
+  v128_t q = load(wb + 2);
+  v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(q, 4);
+  // Elements 0-15 are the low nibbles, 16-31 the high ones.
+  v128_t c[8] = {SPLAT32(lo, 0), SPLAT32(lo, 1), SPLAT32(lo, 2), SPLAT32(lo, 3),
+                 SPLAT32(hi, 0), SPLAT32(hi, 1), SPLAT32(hi, 2), SPLAT32(hi, 3)};
+  for (int g = 0; g < ng; g++) {
+    long i = 4L * (g * nb + b);
+    v128_t s = q4_0_sums4(c, yT + 4L * g * cols + 128L * b, load(negOffT + i));
+    scale_add_x4(s, dw, ydT + i, acc + 2 * g);
+  }
+}
+
+static inline __attribute__((always_inline)) void row_q4_0_x4(
+    const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT,
+    const int32_t* negOffT, int ng, float* out, int rows) {
+  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
+                   wasm_f64x2_splat(0)};
+  int b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    v128_t f = fp16x4(w + 18 * b, 18);
+    double dw[4] = {wasm_f32x4_extract_lane(f, 0), wasm_f32x4_extract_lane(f, 1),
+                    wasm_f32x4_extract_lane(f, 2), wasm_f32x4_extract_lane(f, 3)};
+    for (int k = 0; k < 4; k++) {
+      q4_0_block_x4(w + 18 * (b + k), dw[k], b + k, cols, nb, yT, ydT, negOffT, ng, acc);
+    }
+  }
+  for (; b < nb; b++) {
+    q4_0_block_x4(w + 18 * b, fp16(w + 18 * b), b, cols, nb, yT, ydT, negOffT, ng, acc);
+  }
+  for (int g = 0; g < ng; g++) {
+    out[(long)(4 * g) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 0);
+    out[(long)(4 * g + 1) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 1);
+    out[(long)(4 * g + 2) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 0);
+    out[(long)(4 * g + 3) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 1);
+  }
+}
+
+// Rows [r0, r1) times n4 groups of four vectors; out[v * rows + r] as matvec_*.
+EXPORT("matvec_q4_0_x4")
+void matvec_q4_0_x4(const uint8_t* w, int rows, int cols, int n4, int r0, int r1,
+                    const int8_t* yT, const double* ydT, const int32_t* negOffT, float* out) {
+  int nb = cols / 32;
+  for (int r = r0; r < r1; r++) {
+    const uint8_t* row = w + (long)r * nb * 18;
+    int g = 0;
+    for (; g + 2 <= n4; g += 2) {
+      row_q4_0_x4(row, nb, cols, yT + 4L * g * cols, ydT + 4L * g * nb, negOffT + 4L * g * nb, 2,
+                  out + 4L * g * rows + r, rows);
+    }
+    if (g < n4) {
+      row_q4_0_x4(row, nb, cols, yT + 4L * g * cols, ydT + 4L * g * nb, negOffT + 4L * g * nb, 1,
+                  out + 4L * g * rows + r, rows);
+    }
+  }
+}

@@ -65,6 +65,41 @@ for (const variant of ["relaxed", "simd"] as const) {
   }
 }
 
+// Q4_0 with n >= 2 takes the grouped kernel: groups of four padded with zero
+// vectors, one or two groups per row pass, block counts past whole fours.
+for (const variant of ["relaxed", "simd"] as const) {
+  for (const [rows, cols, n] of [[3, 160, 2], [4, 224, 3], [5, 96, 9], [2, 64, 4], [3, 128, 8]]) {
+    Deno.test(`WASM ${variant} Q4_0 ${rows}x${cols}, n=${n}: grouped kernel bit-equal`, () => {
+      const w = quantize(GgmlType.Q4_0, randoms(rows * cols, rows * cols), cols);
+      const a = quantizeActivations(GgmlType.Q4_0, randoms(n * cols, n + 40), cols, n);
+      const got = new Float32Array(n * rows);
+      const want = new Float32Array(n * rows);
+      setWasmKernels(true, variant);
+      try {
+        assert.ok(matVecWasm(GgmlType.Q4_0, w, rows, cols, a, got));
+      } finally {
+        setWasmKernels(true, "relaxed");
+      }
+      reference(GgmlType.Q4_0, w, rows, cols, a, want);
+      assert.deepEqual(got, want);
+    });
+  }
+}
+
+Deno.test("WASM Q4_0 grouped kernel takes levels at an unaligned byte offset", () => {
+  const [rows, cols, n] = [3, 64, 5];
+  const w = quantize(GgmlType.Q4_0, randoms(rows * cols, 51), cols);
+  const a = quantizeActivations(GgmlType.Q4_0, randoms(n * cols, 52), cols, n);
+  const host = new Int8Array(n * cols + 1);
+  host.set(a.qs.subarray(0, n * cols), 1);
+  const shifted = { ...a, qs: host.subarray(1) };
+  const got = new Float32Array(n * rows);
+  const want = new Float32Array(n * rows);
+  assert.ok(matVecWasm(GgmlType.Q4_0, w, rows, cols, shifted, got));
+  reference(GgmlType.Q4_0, w, rows, cols, a, want);
+  assert.deepEqual(got, want);
+});
+
 Deno.test("WASM kernels read weights at a byte offset and keep extreme levels exact", () => {
   // Activations of one large value per block push levels to +-127; weights
   // sit 3 bytes into a larger buffer that also holds another matrix.

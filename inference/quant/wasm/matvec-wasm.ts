@@ -6,11 +6,18 @@
  * A model therefore costs its weight bytes twice in RAM (JS + WASM), and all
  * loaded models share one 4 GiB wasm32 address space: a matrix that does not
  * fit is left to the TypeScript kernels (`matVecWasm` returns false).
+ * Optionally (setWasmThreads, GROVE_WASM_THREADS=1) a second thread shares
+ * that memory and takes half the rows of big products (threads.ts).
  */
 import { GgmlType } from "../../ggml-type.ts";
 import type { Activations } from "../activations.ts";
 import { alloc, createHeap, type Heap, release } from "./heap.ts";
-import { KERNELS_RELAXED_BASE64, KERNELS_SIMD_BASE64 } from "./kernels-wasm.ts";
+import {
+  KERNELS_RELAXED_BASE64,
+  KERNELS_SHARED_BASE64,
+  KERNELS_SIMD_BASE64,
+} from "./kernels-wasm.ts";
+import { type Pool, poolReady, runSplit, startPool, stopPool } from "./threads.ts";
 
 type Kernel = (
   w: number,
@@ -33,7 +40,11 @@ interface Placed {
 interface Runtime {
   variant: KernelVariant;
   heap: Heap;
-  kernels: Map<GgmlType, { kernel: Kernel; blockBytes: number; block: number }>;
+  kernels: Map<GgmlType, { kernel: number; blockBytes: number; block: number }>;
+  /** The exports, by index in KERNELS. */
+  fns: Kernel[];
+  /** A second thread on the same (shared) memory, when turned on. */
+  pool: Pool | null;
   /** Activation and output scratch, regrown when a product needs more. */
   scratch: { ptr: number; bytes: number };
   /** Weights copied in, by source buffer, then `${byteOffset}:${bytes}`. */
@@ -42,6 +53,19 @@ interface Runtime {
 
 /** "relaxed": SIMD128 + relaxed SIMD's integer dot; "simd": SIMD128 only. */
 export type KernelVariant = "relaxed" | "simd";
+
+const KERNELS = [
+  "matvec_q8_0",
+  "matvec_q4_0",
+  "matvec_q4_k",
+  "matvec_q5_k",
+  "matvec_q6_k",
+  "matvec_q4_0_x4",
+];
+const Q4_0_X4 = 5;
+// Products below this many weights x vectors stay on one thread: the hand-off
+// costs a few microseconds.
+const SPLIT_MIN = 1 << 20;
 
 let runtime: Runtime | null | undefined;
 let enabled = true;
@@ -56,33 +80,95 @@ function decode(base64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
-/** The relaxed-SIMD build where the engine validates it (or as asked), else plain SIMD128. */
-function instantiate(want?: KernelVariant): Runtime | null {
+/**
+ * The relaxed-SIMD build where the engine validates it (or as asked), else
+ * plain SIMD128; with `threads`, the relaxed build on a shared memory and a
+ * worker thread (one thread where that fails).
+ */
+function instantiate(want?: KernelVariant, threads = false): Runtime | null {
   try {
     const relaxed = decode(KERNELS_RELAXED_BASE64);
     const variant = want ?? (WebAssembly.validate(relaxed) ? "relaxed" : "simd");
+    if (threads && variant === "relaxed") {
+      const rt = instantiateShared();
+      if (rt) return rt;
+    }
     const bytes = variant === "relaxed" ? relaxed : decode(KERNELS_SIMD_BASE64);
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
     const ex = instance.exports as Record<string, unknown>;
-    const memory = ex.memory as WebAssembly.Memory;
-    const base = (ex.__heap_base as WebAssembly.Global).value as number;
-    const k = (name: string) => ex[name] as Kernel;
-    return {
-      variant,
-      heap: createHeap(memory, base),
-      kernels: new Map([
-        [GgmlType.Q8_0, { kernel: k("matvec_q8_0"), blockBytes: 34, block: 32 }],
-        [GgmlType.Q4_0, { kernel: k("matvec_q4_0"), blockBytes: 18, block: 32 }],
-        [GgmlType.Q4_K, { kernel: k("matvec_q4_k"), blockBytes: 144, block: 256 }],
-        [GgmlType.Q5_K, { kernel: k("matvec_q5_k"), blockBytes: 176, block: 256 }],
-        [GgmlType.Q6_K, { kernel: k("matvec_q6_k"), blockBytes: 210, block: 256 }],
-      ]),
-      scratch: { ptr: -1, bytes: 0 },
-      placed: new WeakMap(),
-    };
+    return runtimeOf(variant, ex, ex.memory as WebAssembly.Memory, null);
   } catch {
     return null; // no WebAssembly or no SIMD128 here: the TypeScript kernels serve
   }
+}
+
+function instantiateShared(): Runtime | null {
+  try {
+    const module = new WebAssembly.Module(decode(KERNELS_SHARED_BASE64));
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const rt = runtimeOf("relaxed", instance.exports as Record<string, unknown>, memory, null);
+    rt.pool = startPool(module, memory, rt.heap, KERNELS);
+    return rt.pool ? rt : null;
+  } catch {
+    return null; // no shared memory or atomics in this engine
+  }
+}
+
+function runtimeOf(
+  variant: KernelVariant,
+  ex: Record<string, unknown>,
+  memory: WebAssembly.Memory,
+  pool: Pool | null,
+): Runtime {
+  const base = (ex.__heap_base as WebAssembly.Global).value as number;
+  return {
+    variant,
+    heap: createHeap(memory, base),
+    kernels: new Map([
+      [GgmlType.Q8_0, { kernel: 0, blockBytes: 34, block: 32 }],
+      [GgmlType.Q4_0, { kernel: 1, blockBytes: 18, block: 32 }],
+      [GgmlType.Q4_K, { kernel: 2, blockBytes: 144, block: 256 }],
+      [GgmlType.Q5_K, { kernel: 3, blockBytes: 176, block: 256 }],
+      [GgmlType.Q6_K, { kernel: 4, blockBytes: 210, block: 256 }],
+    ]),
+    fns: KERNELS.map((name) => ex[name] as Kernel),
+    pool,
+    scratch: { ptr: -1, bytes: 0 },
+    placed: new WeakMap(),
+  };
+}
+
+/** GROVE_WASM_THREADS=1 starts with two threads (see setWasmThreads). */
+function threadsFromEnv(): boolean {
+  try {
+    return Deno.env.get("GROVE_WASM_THREADS") === "1";
+  } catch {
+    return false; // no env permission: the default, one thread
+  }
+}
+
+/** Runs kernel `k` over all rows, split across the two threads where it pays. */
+function call(rt: Runtime, k: number, args: number[]): void {
+  const fn = rt.fns[k];
+  const run = (r0: number, r1: number) =>
+    fn(args[0], args[1], args[2], args[3], r0, r1, args[6], args[7], args[8], args[9]);
+  if (rt.pool && args[1] * args[2] * args[3] >= SPLIT_MIN) runSplit(rt.pool, k, args, run);
+  else run(0, args[1]);
+}
+
+/**
+ * Runs the kernels on two threads (a Worker sharing the weights' memory) or
+ * back on one. Off by default. Switching starts a fresh instance: weights
+ * are copied again on next use. Resolves to whether two threads now run
+ * (false where Workers, shared memory or relaxed SIMD are missing).
+ */
+export async function setWasmThreads(on: boolean): Promise<boolean> {
+  if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
+  if (!!runtime?.pool === on) return on;
+  if (runtime?.pool) stopPool(runtime.pool);
+  runtime = instantiate(undefined, on);
+  return runtime?.pool ? await poolReady(runtime.pool) : false;
 }
 
 /**
@@ -92,19 +178,22 @@ function instantiate(want?: KernelVariant): Runtime | null {
  */
 export function setWasmKernels(on: boolean, variant?: KernelVariant): void {
   enabled = on;
-  if (variant && runtime?.variant !== variant) runtime = instantiate(variant);
+  if (variant && runtime?.variant !== variant) {
+    if (runtime?.pool) stopPool(runtime.pool);
+    runtime = instantiate(variant);
+  }
 }
 
 /** Which build runs, or null where WebAssembly SIMD is missing. */
 export function wasmKernelVariant(): KernelVariant | null {
-  if (runtime === undefined) runtime = instantiate();
+  if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
   return runtime?.variant ?? null;
 }
 
 /** Whether matVecWasm can take `type` in this runtime. */
 export function hasWasmKernel(type: GgmlType): boolean {
   if (!enabled) return false;
-  if (runtime === undefined) runtime = instantiate();
+  if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
   return runtime !== null && runtime.kernels.has(type);
 }
 
@@ -159,6 +248,7 @@ export function matVecWasm(
   const n = a.n;
   const w = place(rt, weights, rows * nb * blockBytes);
   if (w < 0) return false;
+  if (type === GgmlType.Q4_0 && n >= 2) return matVecQ4_0x4(rt, w, rows, cols, a, out);
   // Scratch layout: yd (f64) | ys (i32) | out (f32) | yq (i8), each 16-aligned.
   const ydBytes = n * nb * 8;
   const ysBytes = Math.ceil((n * cols) / 16 * 4 / 16) * 16;
@@ -180,7 +270,63 @@ export function matVecWasm(
     }
   } else sums.set(a.sums16.subarray(0, (n * cols) / 16));
   new Int8Array(buf, yq, n * cols).set(a.qs.subarray(0, n * cols));
-  kernel(w, rows, cols, n, 0, rows, yq, yd, ys, o);
+  call(rt, kernel, [w, rows, cols, n, 0, rows, yq, yd, ys, o]);
+  out.set(new Float32Array(buf, o, n * rows));
+  return true;
+}
+
+/**
+ * Q4_0 for n >= 2 vectors through matvec_q4_0_x4, which reads each weight
+ * block once for up to eight of them: the vectors are padded with zero ones
+ * to groups of four, their levels interleaved by 4-byte chunk and their
+ * scales and negated -8 offsets transposed, per group, as the kernel wants.
+ */
+function matVecQ4_0x4(
+  rt: Runtime,
+  w: number,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): boolean {
+  const n = a.n, nb = cols / 32, n4 = Math.ceil(n / 4), np = 4 * n4;
+  // Scratch layout: ydT (f64) | negOffT (i32) | out (f32) | yq (i8), each 16-aligned.
+  const ydBytes = np * nb * 8;
+  const offBytes = Math.ceil((np * nb * 4) / 16) * 16;
+  const outBytes = Math.ceil((np * rows * 4) / 16) * 16;
+  const base = scratch(rt, ydBytes + offBytes + outBytes + np * cols);
+  if (base < 0) return false;
+  const yd = base, off = yd + ydBytes, o = off + offBytes, yq = o + outBytes;
+  // One pass over the n * nb blocks: the copies cost little next to the product.
+  const buf = rt.heap.memory.buffer;
+  const dT = new Float64Array(buf, yd, np * nb);
+  const negOffT = new Int32Array(buf, off, np * nb);
+  const g16 = cols / 16, s16 = a.sums16;
+  for (let v = 0; v < np; v++) {
+    const at = (v >> 2) * 4 * nb + (v & 3);
+    if (v >= n) {
+      for (let b = 0; b < nb; b++) dT[at + 4 * b] = negOffT[at + 4 * b] = 0;
+      continue;
+    }
+    for (let b = 0; b < nb; b++) {
+      dT[at + 4 * b] = a.d[v * nb + b];
+      negOffT[at + 4 * b] = -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]);
+    }
+  }
+  // Levels interleaved by 4-byte chunk within each group: [g][chunk][vector].
+  const qs = a.qs.byteOffset % 4 === 0 ? a.qs : a.qs.slice(0, n * cols);
+  const src = new Int32Array(qs.buffer, qs.byteOffset, (n * cols) >> 2);
+  const yT = new Int32Array(buf, yq, (np * cols) >> 2);
+  const chunks = cols >> 2;
+  for (let v = 0; v < np; v++) {
+    const at = (v >> 2) * 4 * chunks + (v & 3);
+    if (v >= n) {
+      for (let c = 0; c < chunks; c++) yT[at + 4 * c] = 0;
+    } else {
+      for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + 4 * c] = src[s + c];
+    }
+  }
+  call(rt, Q4_0_X4, [w, rows, cols, n4, 0, rows, yq, yd, off, o]);
   out.set(new Float32Array(buf, o, n * rows));
   return true;
 }

@@ -4,5 +4,6 @@ export {
   type KernelVariant,
   matVecWasm,
   setWasmKernels,
+  setWasmThreads,
   wasmKernelVariant,
 } from "./matvec-wasm.ts";

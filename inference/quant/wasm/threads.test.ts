@@ -1,0 +1,45 @@
+/**
+ * Two threads (threads.ts) split a product by rows: the outputs must equal
+ * the integer-dot references bit for bit, for one vector and for the grouped
+ * Q4_0 kernel, and the helper must stop cleanly (no leaked worker).
+ */
+import assert from "node:assert/strict";
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { quantizeActivations } from "../activations.ts";
+import { quantize } from "../codec.ts";
+import { dotQ6_K } from "../dot-k.ts";
+import { dotQ4_0, dotQ8_0 } from "../dot-q-0.ts";
+import { matVecWasm, setWasmThreads } from "./matvec-wasm.ts";
+
+function randoms(n: number, seed: number): Float32Array {
+  let s = seed;
+  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
+  return new Float32Array(n).map(() => r() * 2 + r() * r());
+}
+
+Deno.test("two WASM threads give the integer dots bit for bit, then stop", async () => {
+  // 512 x 2048 is past the size below which products stay on one thread.
+  const [rows, cols] = [512, 2048];
+  assert.ok(await setWasmThreads(true), "a worker with shared memory starts in Deno");
+  try {
+    for (
+      const [type, n] of [[GgmlType.Q4_0, 1], [GgmlType.Q4_0, 7], [GgmlType.Q8_0, 1], [
+        GgmlType.Q6_K,
+        1,
+      ]]
+    ) {
+      const w = quantize(type, randoms(rows * cols, 3 + n), cols);
+      const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
+      const a = quantizeActivations(type, randoms(n * cols, 5 + n), cols, n);
+      const got = new Float32Array(n * rows);
+      const want = new Float32Array(n * rows);
+      assert.ok(matVecWasm(type, w, rows, cols, a, got));
+      if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, want);
+      else if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, want);
+      else dotQ6_K(w, ws, rows, cols, a, want);
+      assert.deepEqual(got, want, `${ggmlTypeName(type)} n=${n}`);
+    }
+  } finally {
+    assert.equal(await setWasmThreads(false), false);
+  }
+});
