@@ -18,7 +18,7 @@ export async function runGrove(path: string, plan: RunPlan): Promise<Measurement
   for (let i = 0; i < plan.decodeTokens; i++) logits = session.evaluate([argmax(logits)]);
   const t2 = performance.now();
   return {
-    engine: "Grove CPU (TypeScript, 1 thread)",
+    engine: `Grove CPU (${engine.info.adapter})`,
     promptTokens: plan.promptTokens.length,
     prefillTokensPerSecond: plan.promptTokens.length / ((t1 - t0) / 1000),
     decodeTokens: plan.decodeTokens,
