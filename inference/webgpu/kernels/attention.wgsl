@@ -1,24 +1,50 @@
-// Causal multi-head attention over a KV cache on the device, in two variants:
+// Causal multi-head attention over a KV cache on the device. Two ops:
 //
-// KV_WRITE   copies the n new key rows and value rows into the cache at
-//            positions pos0 .. pos0 + n - 1 (one invocation per value).
+// KV_WRITE   copies new key rows and value rows into the cache (one
+//            invocation per value).
 //
-// (default)  attention for n query positions pos0 .. pos0 + n - 1: query t
-//            sees cache positions 0 .. pos0 + t; query head h reads kv head
-//            h / (heads / kv_heads) (GQA); scores scaled by `scale`.
-//            One workgroup per (query, head): decode is one per head. The
-//            positions go by in tiles of WG, one per invocation: scores, a
-//            tree reduction for the tile's max, then an online softmax (the
-//            running sum and the value accumulator are rescaled whenever the
-//            max grows, so no score buffer the size of the context is needed
-//            and the exponentials never overflow). Each invocation owns
-//            value dims d = lid, lid + WG, ... of the accumulator.
+// (default)  causal GQA attention: query head h reads kv head
+//            h / (heads / kv_heads); scores scaled by `scale`. One workgroup
+//            per (query, head): decode is one per head. The positions go by
+//            in tiles of WG, one per invocation: scores, a tree reduction for
+//            the tile's max, then an online softmax (the running sum and the
+//            value accumulator are rescaled whenever the max grows, so no
+//            score buffer the size of the context is needed and the
+//            exponentials never overflow). Each invocation owns value dims
+//            d = lid, lid + WG, ... of the accumulator.
+//
+// and two ways to address the rows:
+//
+// (default)  one sequence: n rows at positions pos0 .. pos0 + n - 1, read from
+//            and written to strided views (offset, stride) of q / out / k / v;
+//            query t sees cache positions 0 .. pos0 + t.
+//
+// ROWS       stacked rows of several sequences, each row t with its own cache
+//            slot rows[2t] and position rows[2t + 1], packed q / out / k / v.
+//            A layer's cache holds every slot: slot s owns cache rows
+//            s * ctx .. (s + 1) * ctx - 1; row t sees positions 0 .. pos of
+//            its slot and writes its key and value at slot * ctx + pos.
 
 #define WG 64
 #define MAX_HEAD_DIM 256
 #define MAX_VALUE_DIM 256
 
 #ifdef KV_WRITE
+#ifdef ROWS
+struct Params {
+  n: u32,     // rows
+  k_dim: u32, // kv_heads * head_dim: one cache row of keys
+  v_dim: u32, // kv_heads * value_dim
+  ctx: u32,   // cache rows per slot
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> rows: array<u32>;
+@group(0) @binding(2) var<storage, read> k_new: array<f32>; // (n, k_dim)
+@group(0) @binding(3) var<storage, read> v_new: array<f32>; // (n, v_dim)
+@group(0) @binding(4) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v_cache: array<f32>;
+#else
 struct Params {
   n: u32,         // new positions
   k_dim: u32,     // kv_heads * head_dim: one cache row of keys
@@ -35,6 +61,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v_new: array<f32>;
 @group(0) @binding(3) var<storage, read_write> k_cache: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v_cache: array<f32>;
+#endif
 
 @compute @workgroup_size({{WG}})
 fn main(
@@ -49,17 +76,43 @@ fn main(
   }
   let t = i / row_len;
   let j = i % row_len;
-  let pos = params.pos0 + t;
+#ifdef ROWS
+  let cache_row = rows[2u * t] * params.ctx + rows[2u * t + 1u];
+  let k_src = t * params.k_dim;
+  let v_src = t * params.v_dim;
+#else
+  let cache_row = params.pos0 + t;
+  let k_src = params.k_offset + t * params.k_stride;
+  let v_src = params.v_offset + t * params.v_stride;
+#endif
   if (j < params.k_dim) {
-    k_cache[pos * params.k_dim + j] = k_new[params.k_offset + t * params.k_stride + j];
+    k_cache[cache_row * params.k_dim + j] = k_new[k_src + j];
   }
   if (j < params.v_dim) {
-    v_cache[pos * params.v_dim + j] = v_new[params.v_offset + t * params.v_stride + j];
+    v_cache[cache_row * params.v_dim + j] = v_new[v_src + j];
   }
 }
 
 #else
 
+#ifdef ROWS
+struct Params {
+  n: u32, // rows
+  heads: u32,
+  kv_heads: u32,
+  head_dim: u32,
+  value_dim: u32,
+  ctx: u32, // cache rows per slot
+  scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> rows: array<u32>;
+@group(0) @binding(2) var<storage, read> q: array<f32>; // (n, heads * head_dim)
+@group(0) @binding(3) var<storage, read> k_cache: array<f32>; // (slots * ctx, kv_heads * head_dim)
+@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(5) var<storage, read_write> out: array<f32>; // (n, heads * value_dim)
+#else
 struct Params {
   n: u32,          // query positions
   heads: u32,
@@ -79,6 +132,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<f32>; // (ctx, kv_heads * head_dim)
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>; // (ctx, kv_heads * value_dim)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+#endif
 
 const NONE = -3.0e38; // below any score; stands in for -inf
 
@@ -104,9 +158,18 @@ fn main(
   let vd = params.value_dim;
   let k_row = params.kv_heads * hd;
   let v_row = params.kv_heads * vd;
+#ifdef ROWS
+  let first = rows[2u * t] * params.ctx; // the slot's cache row 0
+  let len = rows[2u * t + 1u] + 1u;      // causal: positions 0 .. pos
+  let qb = t * params.heads * hd + h * hd;
+  let ob = t * params.heads * vd + h * vd;
+#else
+  let first = 0u;
   let len = params.pos0 + t + 1u; // causal: positions 0 .. pos0 + t
-
   let qb = params.q_offset + t * params.q_stride + h * hd;
+  let ob = params.out_offset + t * params.out_stride + h * vd;
+#endif
+
   for (var i = lid; i < hd; i += {{WG}}u) {
     q_sh[i] = q[qb + i];
   }
@@ -121,7 +184,7 @@ fn main(
     let p = start + lid;
     var s = NONE;
     if (p < len) {
-      let kb = p * k_row + kvh * hd;
+      let kb = (first + p) * k_row + kvh * hd;
       var sum = 0.0;
       for (var i = 0u; i < hd; i++) {
         sum += q_sh[i] * k_cache[kb + i];
@@ -156,7 +219,7 @@ fn main(
     let count = min({{WG}}u, len - start);
     for (var d = lid; d < vd; d += {{WG}}u) {
       var a = acc[d] * corr;
-      var vb = start * v_row + kvh * vd + d;
+      var vb = (first + start) * v_row + kvh * vd + d;
       for (var j = 0u; j < count; j++) {
         a += weight[j] * v_cache[vb];
         vb += v_row;
@@ -166,7 +229,6 @@ fn main(
     workgroupBarrier(); // weight and red are rewritten by the next tile
   }
 
-  let ob = params.out_offset + t * params.out_stride + h * vd;
   for (var d = lid; d < vd; d += {{WG}}u) {
     out[ob + d] = acc[d] / l;
   }

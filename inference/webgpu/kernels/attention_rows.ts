@@ -1,5 +1,5 @@
 /**
- * Attention over stacked rows of several sequences (attention_rows.wgsl):
+ * Attention over stacked rows of several sequences (attention.wgsl, ROWS):
  * each row names its cache slot and position in a (slot, position) u32
  * table. A layer's cache holds all slots (slot s owns rows s·ctx ..), made
  * by `createKvCache` with ctxSize = slots × ctx. `bindKvWriteRows` puts each
@@ -15,10 +15,10 @@ import {
 } from "./bound-kernel.ts";
 import { attentionUnsupported, MAX_HEAD_DIM, MAX_VALUE_DIM } from "./attention.ts";
 
-const FILE = "attention_rows.wgsl";
+const FILE = "attention.wgsl";
 const WG = 64;
-const ATTENTION_DEFINES = { WG, MAX_HEAD_DIM, MAX_VALUE_DIM };
-const WRITE_DEFINES = { WG, KV_WRITE: true };
+const ATTENTION_DEFINES = { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ROWS: true };
+const WRITE_DEFINES = { WG, KV_WRITE: true, ROWS: true };
 
 /** Mirrors the KV_WRITE `struct Params`. */
 export interface KvWriteRowsParams {
