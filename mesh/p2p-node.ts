@@ -14,7 +14,12 @@ import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
 import { FaultTolerance, type PrivateKey, type Stream } from "@libp2p/interface";
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
-import { type NostrEvent, pubkeyFromPeerId } from "../protocol/mod.ts";
+import {
+  loadQuic,
+  type NostrEvent,
+  pubkeyFromPeerId,
+  stubBroadcastChannel,
+} from "../protocol/mod.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { type AdmittedPeer, createTicketGate } from "./ticket-exchange.ts";
 import { deadline, errorText, shortPeer } from "./stream-frames.ts";
@@ -279,37 +284,4 @@ async function raceAbort<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   } finally {
     signal.removeEventListener("abort", onAbort);
   }
-}
-
-async function loadQuic(log: Logger) {
-  try {
-    const mod = await import("@chainsafe/libp2p-quic");
-    return mod.quic();
-  } catch (err) {
-    log.warn("QUIC is not available here (the native addon needs --allow-ffi); TCP only", {
-      error: errorText(err),
-    });
-    return undefined;
-  }
-}
-
-/**
- * libp2p's lock library opens a BroadcastChannel and calls unref() on it, which Deno's channel
- * lacks, so the process would never exit. A mesh node runs no workers: an inert channel will do.
- */
-function stubBroadcastChannel() {
-  const g = globalThis as { BroadcastChannel?: unknown };
-  if ((g.BroadcastChannel as { groveInert?: boolean } | undefined)?.groveInert) return;
-  class InertBroadcastChannel extends EventTarget {
-    static groveInert = true;
-    onmessage = null;
-    constructor(readonly name: string) {
-      super();
-    }
-    postMessage(_msg: unknown) {}
-    close() {}
-    unref() {}
-    ref() {}
-  }
-  g.BroadcastChannel = InertBroadcastChannel;
 }

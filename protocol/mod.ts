@@ -43,3 +43,4 @@ export {
 } from "./nip11.ts";
 export { jsonError } from "./errors.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
+export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";

@@ -8,6 +8,7 @@ import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { circuitRelayServer } from "@libp2p/circuit-relay-v2";
 import type { ConnectionGater, PeerId, PrivateKey } from "@libp2p/interface";
+import { loadQuic, stubBroadcastChannel } from "../protocol/mod.ts";
 
 /** Declared structurally so this file does not depend on relay/config.ts. */
 export interface Logger {
@@ -184,40 +185,6 @@ function clearReservations(node: Libp2p<RendezvousServices>) {
 
 function clearSignal(signal: AbortSignal) {
   (signal as AbortSignal & { clear?: () => void }).clear?.();
-}
-
-async function loadQuic(log: Logger) {
-  try {
-    const mod = await import("@chainsafe/libp2p-quic");
-    return mod.quic();
-  } catch (err) {
-    log.warn("QUIC is not available here (the native addon needs --allow-ffi); TCP only", {
-      error: String(err),
-    });
-    return undefined;
-  }
-}
-
-/**
- * libp2p's lock library opens a BroadcastChannel and calls unref() on it, which Deno's channel
- * lacks, so the process would never exit. The relay runs no workers, so an inert channel is enough.
- */
-function stubBroadcastChannel() {
-  const g = globalThis as { BroadcastChannel?: unknown };
-  const current = g.BroadcastChannel as { groveInert?: boolean } | undefined;
-  if (current?.groveInert) return;
-  class InertBroadcastChannel extends EventTarget {
-    static groveInert = true;
-    onmessage = null;
-    constructor(readonly name: string) {
-      super();
-    }
-    postMessage(_msg: unknown) {}
-    close() {}
-    unref() {}
-    ref() {}
-  }
-  g.BroadcastChannel = InertBroadcastChannel;
 }
 
 function short(peerId: string): string {
