@@ -13,7 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
-import { wasmKernelVariant } from "./quant/mod.ts";
+import { wasmKernelVariant, wasmThreads } from "./quant/mod.ts";
 import type { Engine, Session, Stage, StageSession } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 
@@ -92,7 +92,8 @@ export async function createCpuStage(
 export function cpuAdapterName(): string {
   const variant = wasmKernelVariant();
   const kernels = variant ? `WASM SIMD${variant === "relaxed" ? " (relaxed)" : ""}` : "TypeScript";
-  return `CPU, ${kernels} kernels, 1 of ${navigator.hardwareConcurrency} cores`;
+  const threads = variant ? wasmThreads() : 1;
+  return `CPU, ${kernels} kernels, ${threads} of ${navigator.hardwareConcurrency} cores`;
 }
 
 /** The Engine face of a loaded CPU model: sessions with their own KV caches. */

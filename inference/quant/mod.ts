@@ -11,4 +11,4 @@ export {
   emptyActivations,
   quantizeActivations,
 } from "./activations.ts";
-export { hasWasmKernel, setWasmKernels, wasmKernelVariant } from "./wasm/mod.ts";
+export { hasWasmKernel, setWasmKernels, wasmKernelVariant, wasmThreads } from "./wasm/mod.ts";

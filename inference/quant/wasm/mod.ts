@@ -6,4 +6,5 @@ export {
   setWasmKernels,
   setWasmThreads,
   wasmKernelVariant,
+  wasmThreads,
 } from "./matvec-wasm.ts";
