@@ -3,6 +3,9 @@
  * through relay + `/grove/infer/1` against the same model run by a LocalService in the same
  * process. The serving node is a real `main.ts serve` process; the relay runs in process.
  * Targets (issue 4): ≥ 97 % of local tok/s and ≤ 5 ms added TTFT.
+ * Both sides run the CPU kernels on one thread (GROVE_WASM_THREADS=0): on a 2-core machine a
+ * serving node using both cores would compete with the client node's process, which a real
+ * deployment (two machines) does not have, and the measurement is of the mesh, not of that.
  *
  * `meshBenchSection(models)` runs one child process per model (libp2p keeps a process alive
  * after stop(), so each measurement ends itself) and returns the printed section.
@@ -90,7 +93,7 @@ export async function measureMesh(
       ...["--relay", relay.localUrl, "--data", join(dir, "serve"), "--nsec", hex(serveSecret)],
       ...["--no-quic", "--ctx-size", String(opts.ctxSize), "--log-format", "json"],
     ],
-    env: { GROVE_MODEL_PATH: MODELS_DIR },
+    env: { GROVE_MODEL_PATH: MODELS_DIR, GROVE_WASM_THREADS: "0" },
     stdout: "null",
     stderr: "null",
   }).spawn();
@@ -154,6 +157,7 @@ export async function meshBenchSection(models: { label: string; path: string; bi
     console.error(`  mesh / ${m.label}: measuring (${plan.tokens} tokens × ${plan.runs})...`);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL(import.meta.url).pathname, m.path, JSON.stringify(plan)],
+      env: { GROVE_WASM_THREADS: "0" },
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(300_000),
