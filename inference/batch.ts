@@ -2,7 +2,7 @@
  * Batched steps over several sequences that share one model: each sequence
  * owns a slot (its own KV cache); a step feeds new tokens to any set of
  * slots and returns the logits after each one's last token. The CPU batch
- * engine runs the layers once over the stacked rows (batch-forward.ts);
+ * engine runs the layers once over the stacked rows (reference.ts forwardRows);
  * the WebGPU one lives in webgpu/batch-forward.ts; `sessionBatch` serves
  * any Engine by stepping its sessions one after another (no speed-up, the
  * same answers).
@@ -10,8 +10,13 @@
 import type { Engine, Session } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
-import { createRunState, embedTokens, type RunState } from "./reference.ts";
-import { forwardLayersBatch, outputLogitsRows } from "./batch-forward.ts";
+import {
+  createRunState,
+  embedTokens,
+  forwardRows,
+  outputLogitsRows,
+  type RunState,
+} from "./reference.ts";
 import { cpuEngineFromModel, type CpuEngineInit, loadCpuModel } from "./cpu-engine.ts";
 
 /** New tokens for one slot in a step. */
@@ -95,7 +100,7 @@ export function createCpuBatch(init: CpuBatchInit): BatchEngine & {
     slots.checkRows(rows, maxRows);
     const hidden = embedTokens(config, weights, rows.flatMap((r) => [...r.tokens]));
     const groups = rows.map((r) => ({ state: stateOf(r.slot), count: r.tokens.length }));
-    forwardLayersBatch(config, weights, groups, hidden);
+    forwardRows(config, weights, groups, hidden);
     const last: number[] = [];
     rows.reduce((end, r) => (last.push(end + r.tokens.length - 1), end + r.tokens.length), 0);
     return outputLogitsRows(config, weights, hidden, last);

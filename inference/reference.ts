@@ -142,46 +142,132 @@ export function outputLogits(
   return logits;
 }
 
-// ---------------------------------------------------------------------------
-// The transformer layers
-
 /**
- * Runs this engine's layers on `n` new positions. `hidden` (n × dim) goes in
- * as the previous layer's output and comes out as this range's output; the
- * KV cache grows by n.
+ * Logits (vocab each) of the given rows of `hidden`: final norm per row, then
+ * the head once over all of them (one read of the output matrix per step).
  */
-export function forwardLayers(
+export function outputLogitsRows(
   config: ModelConfig,
   weights: ModelWeights,
-  state: RunState,
   hidden: Float32Array,
-  n: number,
-): void {
-  const { dim, heads, kvHeads, headDim, valueDim, ffn, normEps } = config;
-  const pos0 = state.position;
-  if (pos0 + n > state.ctxSize) {
-    throw new Error(
-      `context full: ${pos0} + ${n} positions exceed the context size ${state.ctxSize}`,
-    );
+  rows: readonly number[],
+): Float32Array[] {
+  const { dim, vocabSize, normEps } = config;
+  if (rows.length === 1) return [outputLogits(config, weights, hidden, rows[0])];
+  if (!weights.output || !weights.outputNorm) {
+    throw new Error("this engine does not hold the output head (not the last stage)");
   }
-  const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
+  const xs = new Float32Array(rows.length * dim);
+  rows.forEach((row, i) => {
+    rmsNorm(xs.subarray(i * dim), hidden.subarray(row * dim), weights.outputNorm!, normEps);
+  });
+  const all = new Float32Array(rows.length * vocabSize);
+  matMul(weights.output, xs, rows.length, all);
+  return rows.map((_, i) => all.subarray(i * vocabSize, (i + 1) * vocabSize));
+}
+
+// ---------------------------------------------------------------------------
+// The transformer layers
+//
+// Rows of several sequences may be stacked (continuous batching): every
+// weight product then sees all rows and reads each weight block once; only
+// RoPE, the cache writes and attention look at which sequence a row is of.
+
+/** `count` consecutive rows of the stacked hidden states belong to `state`'s sequence. */
+export interface RowGroup {
+  state: RunState;
+  count: number;
+}
+
+/**
+ * Causal attention of one query row at `pos` over a sequence's cache (query
+ * head h reads kv head h / group), written to `att` at `attOffset`.
+ */
+export function attendRow(
+  config: ModelConfig,
+  q: Float32Array,
+  qOffset: number,
+  keyCache: Float32Array,
+  valueCache: Float32Array,
+  pos: number,
+  scores: Float32Array,
+  att: Float32Array,
+  attOffset: number,
+): void {
+  const { heads, kvHeads, headDim, valueDim } = config;
+  const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
   const group = heads / kvHeads;
   const scale = 1 / Math.sqrt(headDim);
-  const xb = new Float32Array(n * dim); // normed input of a sub-block
+  for (let h = 0; h < heads; h++) {
+    const qo = qOffset + h * headDim;
+    const kvh = Math.floor(h / group);
+    let max = -Infinity;
+    for (let p = 0; p <= pos; p++) {
+      const ko = p * kDim + kvh * headDim;
+      let s = 0;
+      for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
+      s *= scale;
+      scores[p] = s;
+      if (s > max) max = s;
+    }
+    let sum = 0;
+    for (let p = 0; p <= pos; p++) {
+      const e = Math.exp(scores[p] - max);
+      scores[p] = e;
+      sum += e;
+    }
+    const ao = attOffset + h * valueDim;
+    att.fill(0, ao, ao + valueDim);
+    for (let p = 0; p <= pos; p++) {
+      const a = scores[p] / sum;
+      const vo = p * vDim + kvh * valueDim;
+      for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
+    }
+  }
+}
+
+/**
+ * Runs the layers on the stacked rows of `groups` (hidden: n × dim, in
+ * group order); each group's cache grows by its count. A group's rows are
+ * consecutive positions of its sequence from `state.position`.
+ */
+export function forwardRows(
+  config: ModelConfig,
+  weights: ModelWeights,
+  groups: readonly RowGroup[],
+  hidden: Float32Array,
+): void {
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, normEps } = config;
+  const n = groups.reduce((s, g) => s + g.count, 0);
+  if (hidden.length < n * dim) throw new Error(`batch: ${n} rows need ${n * dim} hidden values`);
+  // Row t → (group, position): resolved once for all layers.
+  const rowGroup = new Int32Array(n), rowPos = new Int32Array(n);
+  let r = 0;
+  groups.forEach((g, gi) => {
+    if (g.count < 1) throw new Error(`batch: sequence ${gi} has no rows`);
+    if (g.state.position + g.count > g.state.ctxSize) {
+      throw new Error(
+        `context full: ${g.state.position} + ${g.count} positions exceed the context size ` +
+          `${g.state.ctxSize}`,
+      );
+    }
+    if (groups.indexOf(g) !== gi) throw new Error("batch: a sequence appears twice in one step");
+    for (let t = 0; t < g.count; t++, r++) [rowGroup[r], rowPos[r]] = [gi, g.state.position + t];
+  });
+  const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
+  const xb = new Float32Array(n * dim);
   const q = new Float32Array(n * qDim);
   const k = new Float32Array(n * kDim);
   const v = new Float32Array(n * vDim);
-  const att = new Float32Array(n * heads * valueDim); // attention output before wo
+  const att = new Float32Array(n * heads * valueDim);
   const proj = new Float32Array(n * dim);
   const gate = new Float32Array(n * ffn);
   const up = new Float32Array(n * ffn);
-  const scores = state.scores;
 
   for (let li = 0; li < weights.layers.length; li++) {
     const w = weights.layers[li];
-    const keyCache = state.keyCache[li], valueCache = state.valueCache[li];
 
-    // attention: norm, project to q k v (+ biases for qwen2)
+    // attention: norm, project to q k v (+ biases for qwen2), all rows at once
     for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.attnNorm, normEps, dim, t * dim);
     matMul(w.wq, xb, n, q);
     matMul(w.wk, xb, n, k);
@@ -191,7 +277,8 @@ export function forwardLayers(
     addBias(v, w.bv, n);
 
     for (let t = 0; t < n; t++) {
-      // per-head norm of queries and keys (qwen3), then rotate by position
+      // per-head norm (qwen3), rotate by the row's own position, into its sequence's cache
+      const state = groups[rowGroup[t]].state, pos = rowPos[t];
       if (w.qNorm) {
         for (let h = 0; h < heads; h++) {
           rmsNorm(q, q, w.qNorm, normEps, headDim, t * qDim + h * headDim);
@@ -202,41 +289,26 @@ export function forwardLayers(
           rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
         }
       }
-      rope(q, t * qDim, heads, headDim, pos0 + t, config, weights.ropeFreqFactors);
-      rope(k, t * kDim, kvHeads, headDim, pos0 + t, config, weights.ropeFreqFactors);
-      keyCache.set(k.subarray(t * kDim, (t + 1) * kDim), (pos0 + t) * kDim);
-      valueCache.set(v.subarray(t * vDim, (t + 1) * vDim), (pos0 + t) * vDim);
+      rope(q, t * qDim, heads, headDim, pos, config, weights.ropeFreqFactors);
+      rope(k, t * kDim, kvHeads, headDim, pos, config, weights.ropeFreqFactors);
+      state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos * kDim);
+      state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos * vDim);
     }
 
-    // causal multi-head attention over the cache; query head h reads kv head h / group
+    // each row attends over its own sequence's cache only
     for (let t = 0; t < n; t++) {
-      const pos = pos0 + t;
-      for (let h = 0; h < heads; h++) {
-        const qo = t * qDim + h * headDim;
-        const kvh = Math.floor(h / group);
-        let max = -Infinity;
-        for (let p = 0; p <= pos; p++) {
-          const ko = p * kDim + kvh * headDim;
-          let s = 0;
-          for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
-          s *= scale;
-          scores[p] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let p = 0; p <= pos; p++) {
-          const e = Math.exp(scores[p] - max);
-          scores[p] = e;
-          sum += e;
-        }
-        const ao = t * heads * valueDim + h * valueDim;
-        att.fill(0, ao, ao + valueDim);
-        for (let p = 0; p <= pos; p++) {
-          const a = scores[p] / sum;
-          const vo = p * vDim + kvh * valueDim;
-          for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
-        }
-      }
+      const state = groups[rowGroup[t]].state;
+      attendRow(
+        config,
+        q,
+        t * qDim,
+        state.keyCache[li],
+        state.valueCache[li],
+        rowPos[t],
+        state.scores,
+        att,
+        t * heads * valueDim,
+      );
     }
     matMul(w.wo, att, n, proj);
     for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
@@ -249,5 +321,20 @@ export function forwardLayers(
     matMul(w.wDown, gate, n, proj);
     for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
   }
-  state.position += n;
+  for (const g of groups) g.state.position += g.count;
+}
+
+/**
+ * Runs this engine's layers on `n` new positions of one sequence. `hidden`
+ * (n × dim) goes in as the previous layer's output and comes out as this
+ * range's output; the KV cache grows by n.
+ */
+export function forwardLayers(
+  config: ModelConfig,
+  weights: ModelWeights,
+  state: RunState,
+  hidden: Float32Array,
+  n: number,
+): void {
+  forwardRows(config, weights, [{ state, count: n }], hidden);
 }
