@@ -1,6 +1,9 @@
 /**
- * Times llama.cpp itself (node-llama-cpp 3.21.1's prebuilt CPU build): the yardstick.
- * Default context settings (F16 KV cache), as a llama.cpp user would run it.
+ * Times llama.cpp itself through node-llama-cpp 3.21.1's prebuilt builds: the CPU build (the
+ * yardstick for Grove's CPU path) or the Vulkan build (@node-llama-cpp/linux-x64-vulkan) on the
+ * adapter Grove's WebGPU engine gets — here llvmpipe, which ggml lists only with
+ * GGML_VK_VISIBLE_DEVICES=0. Default context settings (F16 KV cache), as a llama.cpp user
+ * would run it.
  */
 import { getLlama, type LlamaContextSequence, LlamaLogLevel, type Token } from "node-llama-cpp";
 import type { Measurement, RunPlan } from "./types.ts";
@@ -20,10 +23,16 @@ export async function runLlamaCpp(
   path: string,
   plan: RunPlan,
   threads: number,
+  backend: "cpu" | "vulkan" = "cpu",
 ): Promise<Measurement> {
+  const vulkan = backend === "vulkan";
+  // Read by ggml's Vulkan backend when it enumerates devices, i.e. at getLlama below.
+  if (vulkan) {
+    Deno.env.set("GGML_VK_VISIBLE_DEVICES", Deno.env.get("GGML_VK_VISIBLE_DEVICES") ?? "0");
+  }
   // build "never": no network here, and a source build would change what is measured.
   const llama = await getLlama({
-    gpu: false,
+    gpu: vulkan ? "vulkan" : false,
     build: "never",
     usePrebuiltBinaries: true,
     skipDownload: true,
@@ -32,8 +41,10 @@ export async function runLlamaCpp(
     maxThreads: threads,
   });
   try {
+    const devices = vulkan ? await llama.getGpuDeviceNames() : [];
     const t0 = performance.now();
-    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    // Vulkan: all layers offloaded to the device.
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: vulkan ? "max" : 0 });
     const context = await model.createContext({
       contextSize: plan.promptTokens.length + plan.decodeTokens + 8,
       batchSize: plan.promptTokens.length,
@@ -51,7 +62,9 @@ export async function runLlamaCpp(
     await context.dispose();
     await model.dispose();
     return {
-      engine: `llama.cpp native CPU, ${threads} thread${threads > 1 ? "s" : ""}`,
+      engine: vulkan
+        ? `llama.cpp Vulkan (${devices.join(", ") || "no device"})`
+        : `llama.cpp native CPU, ${threads} thread${threads > 1 ? "s" : ""}`,
       promptTokens: prompt.length,
       prefillTokensPerSecond: prompt.length / ((t2 - t1) / 1000),
       decodeTokens: plan.decodeTokens,

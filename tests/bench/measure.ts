@@ -7,7 +7,6 @@
  */
 import { runGrove } from "./grove-runner.ts";
 import { runLlamaCpp } from "./llama-runner.ts";
-import { runLlamaVulkan } from "./llama-vulkan-runner.ts";
 import { runGroveWebGpu } from "./webgpu-runner.ts";
 import { runWllama } from "./wllama-runner.ts";
 import type { Measurement, RunPlan } from "./types.ts";
@@ -29,7 +28,7 @@ export async function measure(engine: EngineId, path: string, plan: RunPlan): Pr
     case "grove-webgpu":
       return await runGroveWebGpu(path, plan);
     case "llama-vulkan":
-      return await runLlamaVulkan(path, plan);
+      return await runLlamaCpp(path, plan, 2, "vulkan");
     case "llama-1":
       return await runLlamaCpp(path, plan, 1);
     case "llama-2":
