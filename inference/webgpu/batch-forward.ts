@@ -20,12 +20,24 @@ import {
   type WebGpuEngine,
   type WebGpuEngineInit,
 } from "./webgpu-engine.ts";
-import { createReader, createScratch, type Product, product, scratchBuffer } from "./forward.ts";
+import type { ModelConfig } from "../model-config.ts";
+import type { Gpu } from "./device.ts";
+import type { GpuModelWeights } from "./load-weights.ts";
+import {
+  createLayerStack,
+  createReader,
+  createScratch,
+  type GpuScratch,
+  type Placed,
+  type Placement,
+  type Product,
+  product,
+  scratchBuffer,
+} from "./forward.ts";
 import { createKvCache, destroyKvCache } from "./kernels/attention.ts";
 import { bindAttentionRows, bindKvWriteRows } from "./kernels/attention_rows.ts";
 import { bindRopeRows } from "./kernels/rope_rows.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
-import { bindElementwise } from "./kernels/elementwise.ts";
 import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
 
 export interface GpuBatchOptions {
@@ -37,6 +49,81 @@ export interface GpuBatch extends BatchEngine {
   close(): void;
 }
 
+/**
+ * Stacked rows of several sequences: row t belongs to cache slot rowTable[2t]
+ * at position rowTable[2t + 1] (written once per step); one cache buffer per
+ * layer holds every slot, slot s owning rows s * ctxSize ...
+ */
+function rowsPlacement(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  scratch: GpuScratch,
+  rowTable: GPUBuffer,
+  maxSlots: number,
+  ctxSize: number,
+): Placement {
+  const { device } = gpu;
+  const { heads, kvHeads, headDim, valueDim } = config;
+  const { q, k, v, att } = scratch;
+  const kv = createKvCache(device, {
+    layers: weights.layers.length,
+    ctxSize: maxSlots * ctxSize,
+    kvHeads,
+    headDim,
+    valueDim,
+  });
+  const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
+  const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
+  const kvShape = { kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize };
+  /** A rows kernel updated with only the row count (positions come from the table). */
+  const placed = <P extends { n: number }>(
+    kernel: { update(p: P): void; encode(pass: GPUComputePassEncoder): void; destroy(): void },
+    params: P,
+  ): Placed => ({
+    encode(pass, n) {
+      kernel.update({ ...params, n });
+      kernel.encode(pass);
+    },
+    destroy: () => kernel.destroy(),
+  });
+  return {
+    check: () => {}, // step() checks each sequence's room
+    rope: (x, h) =>
+      placed(
+        bindRopeRows(device, config.ropeStyle, { v: x, table: weights.ropeTable, rows: rowTable }, {
+          ...rope,
+          heads: h,
+        }),
+        { ...rope, heads: h },
+      ),
+    kvWrite: (li) =>
+      placed(
+        bindKvWriteRows(
+          device,
+          { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
+          {
+            n: 1,
+            ...kvShape,
+          },
+        ),
+        { n: 1, ...kvShape },
+      ),
+    attention: (li) =>
+      placed(
+        bindAttentionRows(device, {
+          rows: rowTable,
+          q,
+          keys: kv.keys[li],
+          values: kv.values[li],
+          out: att,
+        }, { n: 1, ...attnShape }),
+        { n: 1, ...attnShape },
+      ),
+    destroy: () => destroyKvCache(kv),
+  };
+}
+
 export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): GpuBatch {
   const { gpu, config, weights, ctxSize } = model;
   const { device } = gpu;
@@ -45,105 +132,33 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   if (!weights.tokenEmbedding || !weights.output || !weights.outputNorm) {
     throw new Error("a batched engine runs the whole model (embedding to head)");
   }
-  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize, normEps: eps } = config;
+  const { dim, vocabSize, normEps: eps } = config;
   const scratch = createScratch(device, config, maxRows);
-  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const { hidden } = scratch;
   const ids = scratchBuffer(device, maxRows, "batch token ids");
   const rowTable = scratchBuffer(device, 2 * maxRows, "batch rows (slot, position)");
   const last = scratchBuffer(device, maxSlots * dim, "batch last rows");
   const logits = scratchBuffer(device, maxSlots * vocabSize, "batch logits");
-  const kv = createKvCache(device, {
-    layers: weights.layers.length,
-    ctxSize: maxSlots * ctxSize,
-    kvHeads,
-    headDim,
-    valueDim,
-  });
-  const style = config.ropeStyle;
-  const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
-  const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
-  const norm = (x: GPUBuffer, w: GPUBuffer, out?: GPUBuffer, n = dim) =>
-    bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
-
+  const stack = createLayerStack(
+    gpu,
+    config,
+    weights,
+    scratch,
+    rowsPlacement(gpu, config, weights, scratch, rowTable, maxSlots, ctxSize),
+  );
   const embed = bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
-  const layers = weights.layers.map((w, li) => ({
-    attnNorm: norm(hidden, w.attnNorm, xb),
-    wq: product(gpu, w.wq, xb, q, { bias: w.bq }),
-    wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
-    wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
-    qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
-    kNorm: w.kNorm && norm(k, w.kNorm, undefined, headDim),
-    ropeQ: bindRopeRows(device, style, { v: q, table: weights.ropeTable, rows: rowTable }, {
-      ...rope,
-      heads,
-    }),
-    ropeK: bindRopeRows(device, style, { v: k, table: weights.ropeTable, rows: rowTable }, {
-      ...rope,
-      heads: kvHeads,
-    }),
-    kvWrite: bindKvWriteRows(device, {
-      rows: rowTable,
-      k,
-      v,
-      keys: kv.keys[li],
-      values: kv.values[li],
-    }, { n: 1, kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize }),
-    attention: bindAttentionRows(device, {
-      rows: rowTable,
-      q,
-      keys: kv.keys[li],
-      values: kv.values[li],
-      out: att,
-    }, { n: 1, ...attnShape }),
-    wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
-    ffnNorm: norm(hidden, w.ffnNorm, xb),
-    wGate: product(gpu, w.wGate, xb, gate, {}),
-    wUp: product(gpu, w.wUp, xb, up, {}),
-    swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
-    wDown: product(gpu, w.wDown, gate, hidden, { accumulate: true }),
-  }));
-  const headNorm = norm(last, weights.outputNorm); // in place
+  // in place
+  const headNorm = bindRowNorm(device, { x: last, weight: weights.outputNorm }, {
+    n: dim,
+    rows: 1,
+    eps,
+  });
   const head: Product = product(gpu, weights.output, last, logits, {});
   const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
 
   const slots = createSlotTable(maxSlots);
   const positions = new Array<number>(maxSlots).fill(0);
   let busy = false;
-
-  /** Records the layers for n stacked rows, as LayerStack.encode does for one sequence. */
-  function encodeLayers(pass: GPUComputePassEncoder, n: number) {
-    for (const L of layers) {
-      // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
-      L.attnNorm.update({ n: dim, rows: n, eps });
-      L.attnNorm.encode(pass);
-      L.wq.encode(pass, n);
-      L.wk.encode(pass, n);
-      L.wv.encode(pass, n);
-      // per-head norm (qwen3), then each row turns by its own position
-      L.qNorm?.update({ n: headDim, rows: n * heads, eps });
-      L.qNorm?.encode(pass);
-      L.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
-      L.kNorm?.encode(pass);
-      L.ropeQ.update({ ...rope, heads, n });
-      L.ropeQ.encode(pass);
-      L.ropeK.update({ ...rope, heads: kvHeads, n });
-      L.ropeK.encode(pass);
-      // into each row's own slot, then attention over that slot only
-      L.kvWrite.update({ n, kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize });
-      L.kvWrite.encode(pass);
-      L.attention.update({ n, ...attnShape });
-      L.attention.encode(pass);
-      L.wo.encode(pass, n); // hidden += wo · att
-      // feed-forward: norm, SwiGLU, down, residual
-      L.ffnNorm.update({ n: dim, rows: n, eps });
-      L.ffnNorm.encode(pass);
-      L.wGate.encode(pass, n);
-      L.wUp.encode(pass, n);
-      L.swiglu.update({ n: n * ffn });
-      L.swiglu.encode(pass);
-      L.wDown.encode(pass, n); // hidden += wDown · swiglu
-    }
-  }
 
   async function step(rows: readonly BatchRow[]): Promise<Float32Array[]> {
     slots.checkRows(rows, maxRows);
@@ -170,7 +185,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       let pass = enc.beginComputePass();
       embed.update({ n });
       embed.encode(pass);
-      encodeLayers(pass, n);
+      stack.encode(pass, n, 0);
       pass.end();
       // gather each sequence's last row, then norm and head over all of them at once
       let end = 0;
@@ -220,11 +235,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     },
     step,
     close() {
-      for (const L of layers) {
-        for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
-      }
-      for (const x of [embed, headNorm, head, reader]) x.destroy();
-      destroyKvCache(kv);
+      for (const x of [stack, embed, headNorm, head, reader]) x.destroy();
       for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
         if (b instanceof GPUBuffer) b.destroy();
       }

@@ -13,8 +13,9 @@ import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { quantize } from "../quant/mod.ts";
 import { requestGpu } from "./device.ts";
 import { createF32, randomF32, uploadF32 } from "./gpu-test-util.ts";
-import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
+import { createMatVec, type MatVecOptions, matVecRows4Supports } from "./kernels/matvec.ts";
 import { createMatMul, type MatMulVariant } from "./kernels/matmul.ts";
+import { matMulRows4Supports } from "./kernels/matmul_rows4.ts";
 import { destroyMatrix, uploadMatrix } from "./weights.ts";
 
 const { values } = parseArgs({
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     shapes: { type: "string", default: "2048x2048,5632x2048" },
     matmul: { type: "string", default: "8,64" },
     "matmul-types": { type: "string", default: "Q4_0,Q4_K" },
+    "matmul-variants": { type: "string", default: "tile,rows4" },
   },
 });
 const reps = Number(values.reps);
@@ -32,7 +34,7 @@ const { device } = gpu;
 console.log(`adapter: ${gpu.adapterName} (fallback ${gpu.isFallback}, f16 ${gpu.f16})`);
 
 const VARIANTS: [string, MatVecOptions][] = [
-  ["default", {}],
+  ["rows4", { variant: "rows4" }],
   ["row wg64", { variant: "row", workgroupSize: 64 }],
   ["row wg16", { variant: "row", workgroupSize: 16 }],
   ["workgroup wg64", { variant: "workgroup", workgroupSize: 64 }],
@@ -65,9 +67,13 @@ async function timeOp(
     return performance.now() - t0;
   };
   await run(1); // warm-up: pipeline compile and first touch of the buffers
-  // Best of 3: other processes share the CPU that llvmpipe runs on.
+  // Best of 3: other processes share the CPU that llvmpipe runs on. The time of
+  // one product is subtracted: a submit and its wait cost ~11 ms in Deno
+  // whatever they hold, which would otherwise count against each product.
   let best = Infinity;
-  for (let i = 0; i < 3; i++) best = Math.min(best, (await run(times)) / times);
+  for (let i = 0; i < 3; i++) {
+    best = Math.min(best, ((await run(times + 1)) - (await run(1))) / times);
+  }
   return best;
 }
 
@@ -80,6 +86,9 @@ for (const shape of matvecTypes.length > 0 ? values.shapes.split(",") : []) {
     const type = GgmlType[name as keyof typeof GgmlType];
     const data = encodedMatrix(type, rows, cols);
     const m = uploadMatrix(device, { name, type, rows, cols, data });
+    const rows4 = matVecRows4Supports(gpu, type, cols)
+      ? uploadMatrix(device, { name, type, rows, cols, data }, { layout: "rows4" })
+      : undefined;
     const x = uploadF32(device, randomF32(cols, 9));
     const y = createF32(device, rows);
     const row = [ggmlTypeName(type), shape, (data.length / 1e6).toFixed(1)];
@@ -87,20 +96,25 @@ for (const shape of matvecTypes.length > 0 ? values.shapes.split(",") : []) {
       ? [...VARIANTS, ["row wg64 f16-native", { variant: "row", f16Native: true }]]
       : VARIANTS;
     for (const [, opts] of variants) {
-      const op = createMatVec(gpu, m, x, y, opts);
+      if (opts.variant === "rows4" && !rows4) {
+        row.push("-");
+        continue;
+      }
+      const op = createMatVec(gpu, opts.variant === "rows4" ? rows4! : m, x, y, opts);
       const ms = await timeOp((p) => op.encode(p));
       row.push(`${(data.length / ms / 1e6).toFixed(2)} GB/s`);
       op.destroy();
     }
     console.log(row.join("\t"));
     destroyMatrix(m);
+    if (rows4) destroyMatrix(rows4);
     x.destroy();
     y.destroy();
   }
 }
 
 const tokenCounts = values.matmul ? values.matmul.split(",").map(Number) : [];
-const MATMUL_VARIANTS: MatMulVariant[] = ["tile", "rows4"];
+const MATMUL_VARIANTS = values["matmul-variants"].split(",") as MatMulVariant[];
 if (tokenCounts.length > 0) {
   console.log(["\nmatmul", "shape", "n", ...MATMUL_VARIANTS].join("\t"));
 }
@@ -110,13 +124,25 @@ for (const shape of tokenCounts.length > 0 ? values.shapes.split(",") : []) {
     const type = GgmlType[name as keyof typeof GgmlType];
     const data = encodedMatrix(type, rows, cols);
     const m = uploadMatrix(device, { name, type, rows, cols, data });
+    // The rows4 kernel reads only the rows4 texture layout.
+    const rows4 = matMulRows4Supports(type, cols)
+      ? uploadMatrix(device, { name, type, rows, cols, data }, { layout: "rows4" })
+      : undefined;
     const most = Math.max(...tokenCounts);
     const x = uploadF32(device, randomF32(most * cols, 9));
     const y = createF32(device, most * rows);
-    const ops = MATMUL_VARIANTS.map((variant) => createMatMul(gpu, m, x, y, { variant }));
+    const ops = MATMUL_VARIANTS.map((variant) =>
+      variant === "rows4" && !rows4
+        ? undefined
+        : createMatMul(gpu, variant === "rows4" ? rows4! : m, x, y, { variant })
+    );
     for (const n of tokenCounts) {
       const row = [ggmlTypeName(type), shape, String(n)];
       for (const op of ops) {
+        if (!op) {
+          row.push("-");
+          continue;
+        }
         // one op encodes one n per submit (its params are written at encode time)
         const ms = await timeOp((p) => op.encode(p, n), Math.max(1, Math.ceil(reps / n)));
         const gbs = data.length / ms / 1e6;
@@ -124,8 +150,9 @@ for (const shape of tokenCounts.length > 0 ? values.shapes.split(",") : []) {
       }
       console.log(row.join("\t"));
     }
-    for (const op of ops) op.destroy();
+    for (const op of ops) op?.destroy();
     destroyMatrix(m);
+    if (rows4) destroyMatrix(rows4);
     x.destroy();
     y.destroy();
   }

@@ -91,29 +91,41 @@ export function createScratch(
   };
 }
 
-export interface LayerStack {
-  ctxSize: number;
-  scratch: GpuScratch;
-  /** Records this range's layers for n ≤ maxBatch new positions pos0.. of `scratch.hidden`. */
+/** A kernel whose dispatch depends on where the step's rows sit (n rows, first at pos0). */
+export interface Placed {
   encode(pass: GPUComputePassEncoder, n: number, pos0: number): void;
   destroy(): void;
 }
 
 /**
- * The layers of `weights` bound to a session's scratch and KV cache. `encode`
- * rewrites uniforms with queue.writeBuffer, so a stack is encoded at most once
- * per submit.
+ * The position-dependent kernels of a layer (RoPE, the cache write,
+ * attention) and the KV cache they share. Two placements exist: one sequence
+ * at positions pos0.. (sequencePlacement), and stacked rows of several
+ * sequences that each carry their own (slot, position) (batch-forward.ts).
  */
-export function createLayerStack(
+export interface Placement {
+  /** Throws when n rows at pos0 do not fit. */
+  check(n: number, pos0: number): void;
+  /** Rotates `heads` heads of every row of `v` by its position. */
+  rope(v: GPUBuffer, heads: number): Placed;
+  /** Appends the rows of scratch k and v to layer `layer`'s cache. */
+  kvWrite(layer: number): Placed;
+  /** Attention of the rows of scratch q over layer `layer`'s cache, into scratch att. */
+  attention(layer: number): Placed;
+  destroy(): void;
+}
+
+/** One sequence: row t at position pos0 + t, a KV cache of `ctxSize` positions. */
+export function sequencePlacement(
   gpu: Gpu,
   config: ModelConfig,
   weights: GpuModelWeights,
   ctxSize: number,
   scratch: GpuScratch,
-): LayerStack {
+): Placement {
   const { device } = gpu;
-  const { dim, heads, kvHeads, headDim, valueDim, ffn, normEps: eps } = config;
-  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const { heads, kvHeads, headDim, valueDim } = config;
+  const { q, k, v, att } = scratch;
   const kv = createKvCache(device, {
     layers: weights.layers.length,
     ctxSize,
@@ -122,44 +134,100 @@ export function createLayerStack(
     valueDim,
   });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0, ropeScale: config.ropeScale };
-  const style = config.ropeStyle;
   const attnShape = { heads, kvHeads, headDim, valueDim };
+  return {
+    check(n, pos0) {
+      if (pos0 + n > ctxSize) {
+        throw new Error(
+          `context full: ${pos0} + ${n} positions exceed the context size ${ctxSize}`,
+        );
+      }
+    },
+    rope(x, h) {
+      const kernel = bindRope(device, config.ropeStyle, { v: x, table: weights.ropeTable }, {
+        ...rope,
+        heads: h,
+      });
+      return {
+        encode(pass, n, pos0) {
+          kernel.update({ ...rope, heads: h, n, pos0 });
+          kernel.encode(pass);
+        },
+        destroy: () => kernel.destroy(),
+      };
+    },
+    kvWrite(li) {
+      const shape = { kDim: kv.kDim, vDim: kv.vDim };
+      const kernel = bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, {
+        n: 1,
+        ...shape,
+        pos0: 0,
+      });
+      return {
+        encode(pass, n, pos0) {
+          kernel.update({ n, ...shape, pos0 });
+          kernel.encode(pass);
+        },
+        destroy: () => kernel.destroy(),
+      };
+    },
+    attention(li) {
+      const kernel = bindAttention(device, {
+        q,
+        keys: kv.keys[li],
+        values: kv.values[li],
+        out: att,
+      }, { n: 1, ...attnShape, pos0: 0 });
+      return {
+        encode(pass, n, pos0) {
+          kernel.update({ n, ...attnShape, pos0 });
+          kernel.encode(pass);
+        },
+        destroy: () => kernel.destroy(),
+      };
+    },
+    destroy: () => destroyKvCache(kv),
+  };
+}
+
+export interface LayerStack {
+  scratch: GpuScratch;
+  /** Records this range's layers for n ≤ maxBatch rows of `scratch.hidden`, the first at pos0. */
+  encode(pass: GPUComputePassEncoder, n: number, pos0: number): void;
+  destroy(): void;
+}
+
+/**
+ * The layers of `weights` bound to a session's scratch and a placement of its
+ * rows. `encode` rewrites uniforms with queue.writeBuffer, so a stack is
+ * encoded at most once per submit.
+ */
+export function createLayerStack(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  scratch: GpuScratch,
+  placement: Placement,
+): LayerStack {
+  const { device } = gpu;
+  const { dim, heads, kvHeads, headDim, ffn, normEps: eps } = config;
+  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const norm = (x: GPUBuffer, w: GPUBuffer, out: GPUBuffer | undefined, n: number) =>
+    bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
 
   const layers = weights.layers.map((w, li) => ({
-    attnNorm: bindRowNorm(device, { x: hidden, weight: w.attnNorm, out: xb }, {
-      n: dim,
-      rows: 1,
-      eps,
-    }),
+    attnNorm: norm(hidden, w.attnNorm, xb, dim),
     wq: product(gpu, w.wq, xb, q, { bias: w.bq }),
     wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
     wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
-    qNorm: w.qNorm &&
-      bindRowNorm(device, { x: q, weight: w.qNorm }, { n: headDim, rows: heads, eps }),
-    kNorm: w.kNorm &&
-      bindRowNorm(device, { x: k, weight: w.kNorm }, { n: headDim, rows: kvHeads, eps }),
-    ropeQ: bindRope(device, style, { v: q, table: weights.ropeTable }, { ...rope, heads }),
-    ropeK: bindRope(device, style, { v: k, table: weights.ropeTable }, {
-      ...rope,
-      heads: kvHeads,
-    }),
-    kvWrite: bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, {
-      n: 1,
-      kDim: kv.kDim,
-      vDim: kv.vDim,
-      pos0: 0,
-    }),
-    attention: bindAttention(device, { q, keys: kv.keys[li], values: kv.values[li], out: att }, {
-      n: 1,
-      ...attnShape,
-      pos0: 0,
-    }),
+    qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
+    kNorm: w.kNorm && norm(k, w.kNorm, undefined, headDim),
+    ropeQ: placement.rope(q, heads),
+    ropeK: placement.rope(k, kvHeads),
+    kvWrite: placement.kvWrite(li),
+    attention: placement.attention(li),
     wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
-    ffnNorm: bindRowNorm(device, { x: hidden, weight: w.ffnNorm, out: xb }, {
-      n: dim,
-      rows: 1,
-      eps,
-    }),
+    ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
     wGate: product(gpu, w.wGate, xb, gate, {}),
     wUp: product(gpu, w.wUp, xb, up, {}),
     swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
@@ -167,17 +235,12 @@ export function createLayerStack(
   }));
 
   return {
-    ctxSize,
     scratch,
     encode(pass, n, pos0) {
       if (n < 1 || n > scratch.maxBatch) {
         throw new Error(`layer stack: ${n} tokens, the scratch holds ${scratch.maxBatch}`);
       }
-      if (pos0 + n > ctxSize) {
-        throw new Error(
-          `context full: ${pos0} + ${n} positions exceed the context size ${ctxSize}`,
-        );
-      }
+      placement.check(n, pos0);
       for (const L of layers) {
         // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
         L.attnNorm.update({ n: dim, rows: n, eps });
@@ -191,16 +254,12 @@ export function createLayerStack(
         L.qNorm?.encode(pass);
         L.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
         L.kNorm?.encode(pass);
-        L.ropeQ.update({ ...rope, heads, n, pos0 });
-        L.ropeQ.encode(pass);
-        L.ropeK.update({ ...rope, heads: kvHeads, n, pos0 });
-        L.ropeK.encode(pass);
-        L.kvWrite.update({ n, kDim: kv.kDim, vDim: kv.vDim, pos0 });
-        L.kvWrite.encode(pass);
+        L.ropeQ.encode(pass, n, pos0);
+        L.ropeK.encode(pass, n, pos0);
+        L.kvWrite.encode(pass, n, pos0);
 
         // causal multi-head attention over the cache; query head h reads kv head h / group
-        L.attention.update({ n, ...attnShape, pos0 });
-        L.attention.encode(pass);
+        L.attention.encode(pass, n, pos0);
         L.wo.encode(pass, n); // hidden += wo · att (residual fused)
 
         // feed-forward: norm, SwiGLU, down, residual
@@ -217,7 +276,7 @@ export function createLayerStack(
       for (const L of layers) {
         for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
       }
-      destroyKvCache(kv);
+      placement.destroy();
     },
   };
 }

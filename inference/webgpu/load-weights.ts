@@ -10,8 +10,8 @@ import { dequantize } from "../quant/mod.ts";
 import type { ModelConfig } from "../model-config.ts";
 import { checkShape, planTensors, type TensorUse } from "../weights.ts";
 import type { Gpu } from "./device.ts";
-import { type GpuMatrix, uploadMatrix, uploadVector } from "./weights.ts";
-import { matVecSupports } from "./kernels/matvec.ts";
+import { type GpuMatrix, type GpuMatrixLayout, uploadMatrix, uploadVector } from "./weights.ts";
+import { matVecRows4Supports, matVecSupports } from "./kernels/matvec.ts";
 import { matMulSupports } from "./kernels/matmul.ts";
 import { supportsEmbed } from "./kernels/embed.ts";
 import { createRopeTable } from "./kernels/rope.ts";
@@ -42,7 +42,7 @@ export interface GpuModelWeights {
   output?: GpuMatrix; // (vocab, dim); the token embedding's buffers when tied
   ropeTable: GPUBuffer; // (ropeDim/2) inverse frequencies, freq factors folded in
   bytes: number; // weight bytes on the device
-  buffers: GPUBuffer[]; // everything above, for destroy
+  memory: (GPUBuffer | GPUTexture)[]; // everything above, for destroy
 }
 
 export interface UploadWeightsOptions {
@@ -70,6 +70,18 @@ function checkKernels(file: GgufFile, info: GgufTensorInfo, use: TensorUse) {
   if (use !== "embed" && !matVecSupports(info.type, cols)) fail("matvec");
   if (use === "layer" && !matMulSupports(info.type, cols)) fail("matmul");
   if (use.startsWith("embed") && !supportsEmbed(info.type, cols)) fail("embed");
+}
+
+/**
+ * Where a matrix lives: on software adapters the layers' and head's Q4_0 /
+ * Q4_K matrices go to rows4 textures, which only the rows4 matvec and matmul
+ * read (faster there, see rows4-layout.ts); the token embedding stays in
+ * buffers for the embed kernel, tied or not.
+ */
+function layoutFor(gpu: Gpu, info: GgufTensorInfo, use: TensorUse): GpuMatrixLayout {
+  const rows4 = gpu.isFallback && (use === "layer" || use === "head") &&
+    matVecRows4Supports(gpu, info.type, info.dims[0]);
+  return rows4 ? "rows4" : "rows";
 }
 
 /** Runs `upload` inside error scopes so an allocation the device refuses names the tensor. */
@@ -113,7 +125,7 @@ export async function uploadWeights(
   const mats = new Map<string, GpuMatrix>();
   const vecs = new Map<string, GPUBuffer>();
   let ropeFactors: Float32Array | undefined;
-  const buffers: GPUBuffer[] = [];
+  const memory: (GPUBuffer | GPUTexture)[] = [];
   let bytes = 0;
   let done = 0;
   for (const { name, shape, use } of plan) {
@@ -127,10 +139,13 @@ export async function uploadWeights(
         gpu,
         `tensor "${name}"`,
         data.byteLength,
-        () => uploadMatrix(gpu.device, { name, type: info.type, rows, cols, data }),
+        () =>
+          uploadMatrix(gpu.device, { name, type: info.type, rows, cols, data }, {
+            layout: layoutFor(gpu, info, use!),
+          }),
       );
       mats.set(name, m);
-      buffers.push(...m.buffers);
+      memory.push(...m.memory);
       bytes += info.byteLength;
     } else {
       const n = info.dims.reduce((a, b) => a * b, 1);
@@ -144,7 +159,7 @@ export async function uploadWeights(
           () => uploadVector(gpu.device, values, name),
         );
         vecs.set(name, b);
-        buffers.push(b);
+        memory.push(b);
         bytes += values.byteLength;
       }
     }
@@ -172,7 +187,7 @@ export async function uploadWeights(
     });
   }
   const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
-  buffers.push(ropeTable);
+  memory.push(ropeTable);
   const embedding = mats.get("token_embd.weight");
   return {
     layerStart,
@@ -183,6 +198,6 @@ export async function uploadWeights(
     output: last ? mats.get("output.weight") ?? embedding : undefined,
     ropeTable,
     bytes,
-    buffers,
+    memory,
   };
 }

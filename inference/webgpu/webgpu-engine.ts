@@ -19,6 +19,7 @@ import {
   createScratch,
   maxBatchFor,
   scratchBuffer,
+  sequencePlacement,
 } from "./forward.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 
@@ -118,7 +119,13 @@ function createGpuSession(model: GpuModel): WebGpuSession {
   const { device } = gpu;
   const scratch = createScratch(device, config, maxBatch);
   const ids = scratchBuffer(device, maxBatch, "token ids");
-  const stack = createLayerStack(gpu, config, weights, ctxSize, scratch);
+  const stack = createLayerStack(
+    gpu,
+    config,
+    weights,
+    scratch,
+    sequencePlacement(gpu, config, weights, ctxSize, scratch),
+  );
   const embed = createEmbedder(device, weights, ids, scratch.hidden);
   const head = createHead(gpu, config, weights, scratch.hidden);
   const reader = createReader(device, config.vocabSize * 4, "logits");
@@ -187,7 +194,7 @@ function createGpuSession(model: GpuModel): WebGpuSession {
 }
 
 export function destroyWeights(weights: GpuModelWeights) {
-  for (const b of new Set(weights.buffers)) b.destroy();
+  for (const b of new Set(weights.memory)) b.destroy();
 }
 
 export async function createWebGpuEngine(init: WebGpuEngineInit): Promise<WebGpuEngine> {

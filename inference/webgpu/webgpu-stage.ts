@@ -11,6 +11,7 @@ import {
   createReader,
   createScratch,
   scratchBuffer,
+  sequencePlacement,
 } from "./forward.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import {
@@ -50,7 +51,13 @@ function createStageSession(model: GpuModel): WebGpuStageSession {
   const { device } = gpu;
   const { dim } = config;
   const scratch = createScratch(device, config, maxBatch);
-  const stack = createLayerStack(gpu, config, weights, ctxSize, scratch);
+  const stack = createLayerStack(
+    gpu,
+    config,
+    weights,
+    scratch,
+    sequencePlacement(gpu, config, weights, ctxSize, scratch),
+  );
   const reader = createReader(device, maxBatch * dim * 4, "hidden");
   let position = 0;
   return {

@@ -2,36 +2,71 @@
  * Weights on the device in their stored ggml form: the raw (possibly
  * quantized) bytes of a Matrix, never dequantized on the host. A matrix larger
  * than one storage binding is split by whole rows into several buffers; the
- * kernels dispatch once per buffer with a row offset.
+ * kernels dispatch once per buffer with a row offset. On software adapters
+ * Q4_0 / Q4_K matrices may instead sit in textures in the "rows4" layout
+ * (rows4-layout.ts), which only the rows4 kernels read.
  */
 import { ggmlTypeName } from "../ggml-type.ts";
 import { bytesFor } from "../quant/mod.ts";
 import type { Matrix } from "../weights.ts";
 import type { GgmlType } from "../ggml-type.ts";
+import { repackRows4, rows4Texels } from "./rows4-layout.ts";
 
 export interface GpuMatrixPart {
+  /** Layout "rows": the encoded rows, as stored in the GGUF. */
   buffer: GPUBuffer;
-  /** Index of this buffer's first row in the whole matrix. */
+  /** Index of this part's first row in the whole matrix. */
   firstRow: number;
   rows: number;
 }
 
-export interface GpuMatrix {
+export interface GpuMatrixTexturePart {
+  /** Layout "rows4": rgba32uint, one texture row per 4 matrix rows. */
+  texture: GPUTexture;
+  view: GPUTextureView;
+  firstRow: number;
+  rows: number;
+}
+
+interface GpuMatrixBase {
   name: string;
   type: GgmlType;
   rows: number;
   cols: number;
   /** Bytes of one encoded row (not always a multiple of 4: kernels read bytes out of u32 words). */
   rowBytes: number;
-  /** Rows per buffer (the last part may hold fewer). */
-  rowsPerBuffer: number;
-  parts: GpuMatrixPart[];
-  buffers: GPUBuffer[];
+  /** Device memory of this matrix, for destroyMatrix. */
+  memory: (GPUBuffer | GPUTexture)[];
 }
 
+export interface GpuRowsMatrix extends GpuMatrixBase {
+  layout: "rows";
+  parts: GpuMatrixPart[];
+}
+
+export interface GpuRows4Matrix extends GpuMatrixBase {
+  layout: "rows4";
+  parts: GpuMatrixTexturePart[];
+}
+
+export type GpuMatrix = GpuRowsMatrix | GpuRows4Matrix;
+export type GpuMatrixLayout = GpuMatrix["layout"];
+
 export interface UploadOptions {
+  /** "rows" (default): storage buffers any kernel reads; "rows4": textures for the rows4 kernels. */
+  layout?: GpuMatrixLayout;
   /** Largest buffer to bind (default: the device's maxStorageBufferBindingSize). */
   maxBindingBytes?: number;
+  /** rows4: most matrix rows per texture (default: 4 x maxTextureDimension2D). */
+  maxTextureRows?: number;
+}
+
+/** `m` as rows-layout storage buffers, or a clear error naming the kernel that needs them. */
+export function rowsMatrix(m: GpuMatrix, kernel: string): GpuRowsMatrix {
+  if (m.layout !== "rows") {
+    throw new Error(`${kernel}: ${m.name} is in the ${m.layout} layout, this kernel reads rows`);
+  }
+  return m;
 }
 
 // Kernels may read one u32 word past a block that ends mid-word; the slack keeps that in bounds.
@@ -41,7 +76,7 @@ function padded(bytes: number): number {
   return Math.ceil((bytes + SLACK) / 16) * 16;
 }
 
-/** Uploads `m`'s encoded rows as one or more storage buffers. */
+/** Uploads `m`'s encoded rows in the chosen layout. */
 export function uploadMatrix(device: GPUDevice, m: Matrix, opts: UploadOptions = {}): GpuMatrix {
   const rowBytes = bytesFor(m.type, m.cols);
   if (m.data.length < m.rows * rowBytes) {
@@ -50,6 +85,17 @@ export function uploadMatrix(device: GPUDevice, m: Matrix, opts: UploadOptions =
         `${m.rows * rowBytes} bytes, got ${m.data.length}`,
     );
   }
+  return opts.layout === "rows4"
+    ? uploadRows4(device, m, rowBytes, opts)
+    : uploadRows(device, m, rowBytes, opts);
+}
+
+function uploadRows(
+  device: GPUDevice,
+  m: Matrix,
+  rowBytes: number,
+  opts: UploadOptions,
+): GpuRowsMatrix {
   const limit = Math.min(
     opts.maxBindingBytes ?? device.limits.maxStorageBufferBindingSize,
     device.limits.maxStorageBufferBindingSize,
@@ -82,14 +128,61 @@ export function uploadMatrix(device: GPUDevice, m: Matrix, opts: UploadOptions =
     parts.push({ buffer, firstRow: 0, rows: 0 });
   }
   return {
+    layout: "rows",
     name: m.name,
     type: m.type,
     rows: m.rows,
     cols: m.cols,
     rowBytes,
-    rowsPerBuffer: Math.max(1, rowsPerBuffer),
     parts,
-    buffers: parts.map((p) => p.buffer),
+    memory: parts.map((p) => p.buffer),
+  };
+}
+
+function uploadRows4(
+  device: GPUDevice,
+  m: Matrix,
+  rowBytes: number,
+  opts: UploadOptions,
+): GpuRows4Matrix {
+  const width = rows4Texels(m.cols);
+  const maxSide = device.limits.maxTextureDimension2D;
+  if (width > maxSide) {
+    throw new Error(
+      `uploadMatrix ${m.name}: rows of ${m.cols} values need ${width} texels, ` +
+        `maxTextureDimension2D is ${maxSide}`,
+    );
+  }
+  const perTexture = Math.min(opts.maxTextureRows ?? Infinity, 4 * maxSide);
+  if (perTexture < 4 || perTexture % 4 !== 0) {
+    throw new Error(`uploadMatrix ${m.name}: maxTextureRows ${perTexture} is not a multiple of 4`);
+  }
+  const parts: GpuMatrixTexturePart[] = [];
+  // A 0-row matrix still gets one (empty) part so bindings stay valid.
+  for (let first = 0; first < Math.max(1, m.rows); first += perTexture) {
+    const rows = Math.min(perTexture, m.rows - first);
+    const groups = Math.max(1, Math.ceil(rows / 4));
+    const texture = device.createTexture({
+      label: `${m.name}[${first}..${first + rows}) rows4`,
+      size: [width, groups],
+      format: "rgba32uint",
+      usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST,
+    });
+    if (rows > 0) {
+      const words = repackRows4(m.type, m.data, m.cols, first, rows);
+      device.queue.writeTexture({ texture }, words, { bytesPerRow: width * 16 }, [width, groups]);
+    }
+    parts.push({ texture, view: texture.createView(), firstRow: first, rows: Math.max(0, rows) });
+  }
+  return {
+    layout: "rows4",
+    name: m.name,
+    type: m.type,
+    rows: m.rows,
+    cols: m.cols,
+    rowBytes,
+    parts,
+    memory: parts.map((p) => p.texture),
   };
 }
 
@@ -107,5 +200,5 @@ export function uploadVector(device: GPUDevice, data: Float32Array, label = "vec
 }
 
 export function destroyMatrix(m: GpuMatrix): void {
-  for (const b of m.buffers) b.destroy();
+  for (const b of m.memory) b.destroy();
 }

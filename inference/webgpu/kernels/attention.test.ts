@@ -150,4 +150,16 @@ Deno.test("attention: unsupported shapes are refused by name", async () => {
       }),
     /headDim 512/,
   );
+  assert.throws(
+    () =>
+      bindAttention(device, buffers, {
+        n: 1,
+        pos0: 0,
+        heads: 2,
+        kvHeads: 1,
+        headDim: 8,
+        valueDim: 6,
+      }),
+    /valueDim 6 is not a multiple of 4/,
+  );
 });

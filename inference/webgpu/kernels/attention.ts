@@ -176,6 +176,9 @@ export function attentionUnsupported(
   if (s.valueDim < 1 || s.valueDim > MAX_VALUE_DIM) {
     return `valueDim ${s.valueDim} > ${MAX_VALUE_DIM}`;
   }
+  // The kernel reads keys and values as vec4s.
+  if (s.headDim % 4 !== 0) return `headDim ${s.headDim} is not a multiple of 4`;
+  if (s.valueDim % 4 !== 0) return `valueDim ${s.valueDim} is not a multiple of 4`;
   return undefined;
 }
 

@@ -109,8 +109,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> rows: array<u32>;
 @group(0) @binding(2) var<storage, read> q: array<f32>; // (n, heads * head_dim)
-@group(0) @binding(3) var<storage, read> k_cache: array<f32>; // (slots * ctx, kv_heads * head_dim)
-@group(0) @binding(4) var<storage, read> v_cache: array<f32>;
+@group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>; // (slots * ctx, kv_heads * head_dim)
+@group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>; // (n, heads * value_dim)
 #else
 struct Params {
@@ -129,15 +129,18 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k_cache: array<f32>; // (ctx, kv_heads * head_dim)
-@group(0) @binding(3) var<storage, read> v_cache: array<f32>; // (ctx, kv_heads * value_dim)
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>; // (ctx, kv_heads * head_dim)
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>; // (ctx, kv_heads * value_dim)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 #endif
 
 const NONE = -3.0e38; // below any score; stands in for -inf
 
-var<workgroup> q_sh: array<f32, {{MAX_HEAD_DIM}}>;
-var<workgroup> acc: array<f32, {{MAX_VALUE_DIM}}>;
+// Keys, values, the query and the accumulator go by vec4 (head and value dims
+// are multiples of 4): on llvmpipe each storage load is a loop over the SIMD
+// lanes, so a vec4 load costs about what a scalar one does.
+var<workgroup> q_sh: array<vec4<f32>, {{MAX_HEAD_DIM}} / 4>;
+var<workgroup> acc: array<vec4<f32>, {{MAX_VALUE_DIM}} / 4>;
 var<workgroup> weight: array<f32, {{WG}}>;
 var<workgroup> red: array<f32, {{WG}}>;
 
@@ -170,11 +173,14 @@ fn main(
   let ob = params.out_offset + t * params.out_stride + h * vd;
 #endif
 
-  for (var i = lid; i < hd; i += {{WG}}u) {
-    q_sh[i] = q[qb + i];
+  let hd4 = hd / 4u;
+  let vd4 = vd / 4u;
+  for (var i = lid; i < hd4; i += {{WG}}u) {
+    let b = qb + 4u * i;
+    q_sh[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]);
   }
-  for (var d = lid; d < vd; d += {{WG}}u) {
-    acc[d] = 0.0;
+  for (var d = lid; d < vd4; d += {{WG}}u) {
+    acc[d] = vec4<f32>(0.0);
   }
   workgroupBarrier();
 
@@ -184,10 +190,10 @@ fn main(
     let p = start + lid;
     var s = NONE;
     if (p < len) {
-      let kb = (first + p) * k_row + kvh * hd;
+      let kb = ((first + p) * k_row + kvh * hd) / 4u;
       var sum = 0.0;
-      for (var i = 0u; i < hd; i++) {
-        sum += q_sh[i] * k_cache[kb + i];
+      for (var i = 0u; i < hd4; i++) {
+        sum += dot(q_sh[i], k_cache[kb + i]);
       }
       s = sum * params.scale;
     }
@@ -217,20 +223,25 @@ fn main(
     m = m_new;
 
     let count = min({{WG}}u, len - start);
-    for (var d = lid; d < vd; d += {{WG}}u) {
+    for (var d = lid; d < vd4; d += {{WG}}u) {
       var a = acc[d] * corr;
-      var vb = (first + start) * v_row + kvh * vd + d;
+      var vb = ((first + start) * v_row + kvh * vd) / 4u + d;
       for (var j = 0u; j < count; j++) {
         a += weight[j] * v_cache[vb];
-        vb += v_row;
+        vb += v_row / 4u;
       }
       acc[d] = a;
     }
     workgroupBarrier(); // weight and red are rewritten by the next tile
   }
 
-  for (var d = lid; d < vd; d += {{WG}}u) {
-    out[ob + d] = acc[d] / l;
+  for (var d = lid; d < vd4; d += {{WG}}u) {
+    let o = acc[d] / l;
+    let b = ob + 4u * d;
+    out[b] = o.x;
+    out[b + 1u] = o.y;
+    out[b + 2u] = o.z;
+    out[b + 3u] = o.w;
   }
 }
 #endif

@@ -6,7 +6,7 @@
  */
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import { bytesFor } from "../../quant/mod.ts";
-import type { GpuMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix } from "../weights.ts";
 import {
   bindKernel,
   type BoundKernel,
@@ -92,7 +92,7 @@ export function bindEmbed(
     throw new Error(`embed: ${ggmlTypeName(m.type)} rows of ${m.cols} values are not supported`);
   }
   const pipeline = kernelPipeline(device, "embed", FILE, defines(m.type));
-  const parts = m.parts.filter((p) => p.rows > 0).map((part) =>
+  const parts = rowsMatrix(m, "embed").parts.filter((p) => p.rows > 0).map((part) =>
     bindKernel(device, {
       label: `embed ${m.name}[${part.firstRow}..]`,
       pipeline,

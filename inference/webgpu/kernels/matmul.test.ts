@@ -1,8 +1,9 @@
+import * as assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import { matVecBatchF32Activations, quantize } from "../../quant/mod.ts";
 import type { Gpu } from "../device.ts";
 import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
-import { uploadMatrix } from "../weights.ts";
+import { destroyMatrix, uploadMatrix } from "../weights.ts";
 import {
   createMatMul,
   defaultMatMulVariant,
@@ -27,7 +28,10 @@ interface Case {
   rows: number;
   cols: number;
   n: number;
+  /** rows layout: largest buffer to bind (bytes), to force a split. */
   split?: number;
+  /** rows4 layout: most rows per texture (a multiple of 4), to force a split. */
+  splitRows?: number;
   bias?: boolean;
   accumulate?: boolean;
   variant?: MatMulVariant;
@@ -57,12 +61,15 @@ async function runCase(gpu: Gpu, c: Case, seed: number) {
       want[at(t, r)] = v;
     }
   }
+  const rows4 = c.variant === "rows4";
   const m = uploadMatrix(
     device,
     { name: "w", type: c.type, rows: c.rows, cols: c.cols, data },
-    { maxBindingBytes: c.split },
+    rows4 ? { layout: "rows4", maxTextureRows: c.splitRows } : { maxBindingBytes: c.split },
   );
-  if (c.split && m.parts.length < 2) throw new Error("split case produced one buffer");
+  if ((c.split || c.splitRows) && m.parts.length < 2) {
+    throw new Error("split case produced one part");
+  }
   const xb = uploadF32(device, x);
   const yb = uploadF32(device, y0);
   const bb = c.bias ? uploadF32(device, bias) : undefined;
@@ -82,11 +89,14 @@ async function runCase(gpu: Gpu, c: Case, seed: number) {
   device.queue.submit([enc.finish()]);
   const got = await readF32(device, yb, c.n * stride);
   const label = `${ggmlTypeName(c.type)} ${c.variant ?? "default"} ${c.rows}x${c.cols} ` +
-    `n=${c.n}${c.split ? " split" : ""}${c.bias ? " +bias" : ""}${c.accumulate ? " +acc" : ""}` +
+    `n=${c.n}${c.split || c.splitRows ? " split" : ""}${c.bias ? " +bias" : ""}${
+      c.accumulate ? " +acc" : ""
+    }` +
     `${c.yStride ? ` stride ${c.yStride}+${c.yOffset ?? 0}` : ""}`;
   assertClose(got, want, { atol: 2e-4, rtol: 1e-4 }, label);
   op.destroy();
-  for (const b of [...m.buffers, xb, yb, ...(bb ? [bb] : [])]) b.destroy();
+  destroyMatrix(m);
+  for (const b of [xb, yb, ...(bb ? [bb] : [])]) b.destroy();
 }
 
 Deno.test("matmul matches the CPU oracle for every weight type and n in {1, 3, 17}", async () => {
@@ -135,14 +145,14 @@ Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and ch
   }
 });
 
-Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles, strided and vec4 Y", async () => {
+Deno.test("matmul rows4 handles split textures, bias, accumulate, short tiles, strided and vec4 Y", async () => {
   const gpu = await createTestGpu();
   await runCase(gpu, {
     type: GgmlType.Q4_0,
     rows: 23,
     cols: 512,
     n: 10,
-    split: 10 * 288 + 32,
+    splitRows: 8, // 3 textures, the last ending mid-group of 4 rows
     bias: true,
     accumulate: true,
     variant: "rows4",
@@ -164,7 +174,7 @@ Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles, st
     rows: 24,
     cols: 512,
     n: 20, // a 16-token tile and a short one
-    split: 8 * 288,
+    splitRows: 8,
     bias: true,
     accumulate: true,
     variant: "rows4",
@@ -179,18 +189,51 @@ Deno.test("matmul rows4 handles split buffers, bias, accumulate, short tiles, st
     bias: true,
     variant: "rows4",
   }, 1904);
+  // 20 rows per texture over 33: the second texture ends with one row of a group of 4
+  await runCase(gpu, {
+    type: GgmlType.Q4_K,
+    rows: 33,
+    cols: 512,
+    n: 17,
+    splitRows: 20,
+    accumulate: true,
+    variant: "rows4",
+  }, 1905);
+  await runCase(gpu, {
+    type: GgmlType.Q4_0,
+    rows: 33,
+    cols: 256,
+    n: 3,
+    splitRows: 20,
+    bias: true,
+    variant: "rows4",
+  }, 1906);
 });
 
-Deno.test("matmul picks rows4 on fallback adapters for Q4_0 / Q4_K only", () => {
-  const fallback = { isFallback: true };
-  if (defaultMatMulVariant(fallback, GgmlType.Q4_K, 2048) !== "rows4") {
-    throw new Error("Q4_K on llvmpipe should use rows4");
-  }
-  if (defaultMatMulVariant(fallback, GgmlType.Q8_0, 2048) !== "tile") {
-    throw new Error("Q8_0 has no rows4 kernel");
-  }
-  if (defaultMatMulVariant({ isFallback: false }, GgmlType.Q4_0, 2048) !== "tile") {
-    throw new Error("real GPUs keep the tile kernel until measured");
+Deno.test("matmul rows4 rejects a matrix in the rows layout", async () => {
+  const gpu = await createTestGpu();
+  const { device } = gpu;
+  const data = quantize(GgmlType.Q4_0, randomF32(4 * 256, 7), 256);
+  const m = uploadMatrix(device, { name: "w", type: GgmlType.Q4_0, rows: 4, cols: 256, data });
+  const xb = uploadF32(device, randomF32(256, 8));
+  const yb = uploadF32(device, new Float32Array(4));
+  assert.throws(
+    () => createMatMul(gpu, m, xb, yb, { variant: "rows4" }),
+    /w is in the rows layout, upload it as rows4/,
+  );
+  destroyMatrix(m);
+  xb.destroy();
+  yb.destroy();
+});
+
+Deno.test("matmul picks rows4 exactly for matrices in the rows4 layout", () => {
+  for (const isFallback of [true, false]) {
+    if (defaultMatMulVariant({ isFallback }, { layout: "rows4" }) !== "rows4") {
+      throw new Error("a rows4-layout matrix should use rows4");
+    }
+    if (defaultMatMulVariant({ isFallback }, { layout: "rows" }) !== "tile") {
+      throw new Error("a rows-layout matrix should use tile");
+    }
   }
 });
 

@@ -6,19 +6,19 @@
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import type { GpuMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
-import { createMatMulRows4, matMulRows4Supports } from "./matmul_rows4.ts";
+import { createMatMulRows4 } from "./matmul_rows4.ts";
 
 /**
  * "tile": one weight row x TILE tokens per invocation, x read from storage;
- * "rows4": 4 rows x 8 or 16 tokens per invocation, x tiles via workgroup memory
- * (llvmpipe; Q4_0 and Q4_K only, see matmul_rows4.wgsl).
+ * "rows4": 4 rows x 8 or 16 tokens per invocation from the rows4 texture layout,
+ * x tiles via workgroup memory (llvmpipe; Q4_0 and Q4_K only, see matmul_rows4.wgsl).
  */
 export type MatMulVariant = "tile" | "rows4";
 
 export interface MatMulOptions {
-  /** Default: "rows4" on fallback adapters where supported, else "tile". */
+  /** Default: "rows4" for a matrix in the rows4 layout, else "tile". */
   variant?: MatMulVariant;
   /** rows4: tokens per tile (1..32; default 8 up to 8 tokens, else 16). */
   tileTokens?: number;
@@ -66,13 +66,15 @@ export function matMulSupports(type: GgmlType, cols: number): boolean {
   return cols % block === 0;
 }
 
-/** The faster kernel for this adapter and matrix, as measured by bench-matvec.ts. */
+/**
+ * The kernel for this matrix: rows4 reads only the rows4 texture layout (which
+ * is uploaded on software adapters, where it measured fastest), tile only rows.
+ */
 export function defaultMatMulVariant(
-  gpu: Pick<Gpu, "isFallback">,
-  type: GgmlType,
-  cols: number,
+  _gpu: Pick<Gpu, "isFallback">,
+  m: Pick<GpuMatrix, "layout">,
 ): MatMulVariant {
-  return gpu.isFallback && matMulRows4Supports(type, cols) ? "rows4" : "tile";
+  return m.layout === "rows4" ? "rows4" : "tile";
 }
 
 export function createMatMul(
@@ -85,8 +87,9 @@ export function createMatMul(
   if (!matMulSupports(m.type, m.cols)) {
     throw new Error(`matmul: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`);
   }
-  const variant = opts.variant ?? defaultMatMulVariant(gpu, m.type, m.cols);
+  const variant = opts.variant ?? defaultMatMulVariant(gpu, m);
   if (variant === "rows4") return createMatMulRows4(gpu, m, x, y, opts);
+  const rows = rowsMatrix(m, "matmul tile");
   const tile = opts.tile ?? 8;
   const workgroupSize = opts.workgroupSize ?? 64;
   const unitVec4 = UNIT_VEC4[m.type]!;
@@ -105,7 +108,7 @@ export function createMatMul(
     () => loadWgslSync(SHADER, defines),
   );
   const units = m.cols / (unitVec4 * 4);
-  const steps = m.parts.filter((p) => p.rows > 0).map((part) => {
+  const steps = rows.parts.filter((p) => p.rows > 0).map((part) => {
     const params = new Uint32Array([
       part.rows,
       m.cols,

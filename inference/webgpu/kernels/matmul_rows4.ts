@@ -1,21 +1,23 @@
 /**
  * The llvmpipe matmul (matmul_rows4.wgsl): Y (n x rows) = X (n x cols) · Wᵀ for
- * Q4_0 / Q4_K, in tiles of 8 or 16 tokens (`tileTokens`) and chunks of 256 columns.
+ * Q4_0 / Q4_K matrices uploaded in the rows4 texture layout (rows4-layout.ts),
+ * in tiles of 8 or 16 tokens (`tileTokens`) and chunks of 256 columns.
  *
  * Per tile one COPY_X dispatch writes the tile's x (all chunks) into a window
- * buffer, then one dispatch per (chunk, weight buffer) reads its chunk through a
+ * buffer, then one dispatch per (chunk, texture) reads its chunk through a
  * uniform binding of that window and adds into Y. Ordering: the window buffer
  * is shared by all tiles and rewritten by the next tile's copy dispatch; that is
  * safe because dispatches in one pass run in order and WebGPU's usage tracking
  * puts a barrier between a dispatch that reads it as uniform and the next one
  * that writes it as storage. What is written at encode time (queue.writeBuffer)
- * lands before the whole submit, so every (tile, chunk, buffer) gets its own
+ * lands before the whole submit, so every (tile, chunk, texture) gets its own
  * 256-byte params slot instead of sharing one.
  */
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import type { GpuMatrix } from "../weights.ts";
+import type { GpuMatrix, GpuRows4Matrix } from "../weights.ts";
+import { rows4LayoutSupports } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
 export interface MatMulRows4Options {
@@ -43,24 +45,45 @@ export interface MatMulRows4Op {
 }
 
 const SHADER = new URL("./matmul_rows4.wgsl", import.meta.url);
-const CHUNK_STEPS = 1;
 const SLOT = 256; // minUniformBufferOffsetAlignment
 const PARAM_WORDS = 12;
 const MAX_TILE = 32;
-// Measured on llvmpipe (bench-matvec.ts --matmul 8,64): with x in workgroup
-// memory 16-token tiles beat 8 by ~15 % at 64 tokens, while 8 tokens in a
-// 16-token tile cost ~30 % more than in an 8-token one.
+// Measured on llvmpipe (bench-matvec.ts --matmul 8,64): 16-token tiles beat 8
+// by ~15 % at 64 tokens (the dequant is shared by more tokens), while 8 tokens
+// in a 16-token tile cost ~30 % more than in an 8-token one. 32-token tiles were
+// no faster: their 32 KiB x window fills the L1 cache.
 const SMALL_TILE = 8;
 const LARGE_TILE = 16;
+// Tokens whose accumulators stay in registers while a block is applied: 4 x 4
+// rows x 8 lanes = 16 of the 32 AVX-512 registers; 1, 2 and 8 measured slower.
+const TOKEN_GROUP = 4;
 
 /** WGSL lines `line(0) .. line(n - 1)`, for the unrolled per-token code. */
 function lines(n: number, line: (i: number) => string): string {
   return Array.from({ length: n }, (_, i) => line(i)).join("\n  ");
 }
 
-/** Whether the rows4 matmul handles this matrix: whole 144-byte steps per row. */
+/**
+ * The fused multiply-adds of one 32-value block for every token: tokens in
+ * groups of TOKEN_GROUP, each group's accumulators kept over the whole block.
+ */
+function applyBody(tile: number, xs: number): string {
+  const out: string[] = [];
+  for (let t0 = 0; t0 < tile; t0 += TOKEN_GROUP) {
+    const group = Array.from({ length: Math.min(TOKEN_GROUP, tile - t0) }, (_, i) => t0 + i);
+    for (let v = 0; v < 32; v++) {
+      for (const t of group) {
+        const x = `XW[xb + ${t * xs + (v >> 2)}u].${"xyzw"[v & 3]}`;
+        out.push(`acc${t} = fma(w[${v}], vec4<f32>(${x}), acc${t});`);
+      }
+    }
+  }
+  return out.join("\n  ");
+}
+
+/** Whether the rows4 matmul handles this type and width: whole 256-value steps per row. */
 export function matMulRows4Supports(type: GgmlType, cols: number): boolean {
-  return (type === GgmlType.Q4_0 || type === GgmlType.Q4_K) && cols > 0 && cols % 256 === 0;
+  return rows4LayoutSupports(type, cols);
 }
 
 export function createMatMulRows4(
@@ -75,11 +98,15 @@ export function createMatMulRows4(
       `matmul rows4: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`,
     );
   }
+  if (m.layout !== "rows4") {
+    throw new Error(`matmul rows4: ${m.name} is in the ${m.layout} layout, upload it as rows4`);
+  }
+  const r4 = m;
   const fixed = opts.tileTokens;
   if (fixed !== undefined && (!Number.isInteger(fixed) || fixed < 1 || fixed > MAX_TILE)) {
     throw new Error(`matmul rows4: tileTokens ${fixed} is not in 1..${MAX_TILE}`);
   }
-  if (fixed !== undefined) return createTiled(gpu, m, x, y, opts, fixed);
+  if (fixed !== undefined) return createTiled(gpu, r4, x, y, opts, fixed);
   // Without a fixed tile: SMALL_TILE tokens for a batch that fits it (batched
   // decode), LARGE_TILE for longer ones (prefill); each built on first use.
   let small: MatMulRows4Op | undefined;
@@ -87,10 +114,10 @@ export function createMatMulRows4(
   return {
     encode(pass, n) {
       if (n <= SMALL_TILE) {
-        small ??= createTiled(gpu, m, x, y, opts, SMALL_TILE);
+        small ??= createTiled(gpu, r4, x, y, opts, SMALL_TILE);
         small.encode(pass, n);
       } else {
-        large ??= createTiled(gpu, m, x, y, opts, LARGE_TILE);
+        large ??= createTiled(gpu, r4, x, y, opts, LARGE_TILE);
         large.encode(pass, n);
       }
     },
@@ -103,7 +130,7 @@ export function createMatMulRows4(
 
 function createTiled(
   gpu: Gpu,
-  m: GpuMatrix,
+  m: GpuRows4Matrix,
   x: GPUBuffer,
   y: GPUBuffer,
   opts: MatMulRows4Options,
@@ -121,50 +148,30 @@ function createTiled(
     throw new Error(`matmul rows4: ${m.name}'s Y layout is not vec4-aligned`);
   }
   const yVec4 = opts.yVec4 ?? aligned;
-  const steps = m.cols / 256;
-  // Steps per chunk dispatch: 1 measured fastest here (2 and 4 were slower and
-  // compile for seconds per step); the WGSL takes any STEPS up to 8.
-  const k = Math.min(CHUNK_STEPS, steps);
-  const full = Math.floor(steps / k);
-  const rem = steps % k;
-  const chunks = full + (rem > 0 ? 1 : 0);
-  const xs = k * 64; // x vec4s per token in a chunk window
+  // One dispatch per 256-value chunk: a loop over chunks in one dispatch needs a
+  // barrier inside it, which made LLVM's coroutine pass run for minutes here.
+  const chunks = m.cols / 256;
+  const xs = 64; // x vec4s per token in a chunk window
   const windowBytes = tile * xs * 16;
-  const pipelineFor = (stepCount: number) => {
-    const defines: Defines = {
-      [`W_${ggmlTypeName(m.type)}`]: true,
-      WG: wg,
-      XS: xs,
-      XV4: tile * xs,
-      STEPS: stepCount,
-      TILE: tile,
-      ACC_DECLS: lines(tile, (t) => `var<private> acc${t}: vec4<f32>;`),
-      QUAD_BODY: lines(
-        tile,
-        (t) => `acc${t} = dot4(w0, w1, w2, w3, XW[xi + ${t * xs}u], acc${t});`,
-      ),
-      FINISH_CALLS: lines(tile, (t) => `finish4(${t}u, r0, last, acc${t});`),
-      BIAS: opts.bias !== undefined,
-      Y_VEC4: yVec4,
-      STEP_CALLS: Array.from({ length: stepCount }, (_, s) => `step(${s}u, i0, i1, i2, i3);`)
-        .join(" "),
-    };
-    return getPipeline(
-      device,
-      `matmul-rows4|${
-        definesKey({
-          ...defines,
-          STEP_CALLS: false,
-          ACC_DECLS: false,
-          QUAD_BODY: false,
-          FINISH_CALLS: false,
-        })
-      }`,
-      () => loadWgslSync(SHADER, defines),
-    );
+  const defines: Defines = {
+    [`W_${ggmlTypeName(m.type)}`]: true,
+    WG: wg,
+    XS: xs,
+    XV4: tile * xs,
+    TILE: tile,
+    ACC_DECLS: lines(tile, (t) => `var<private> acc${t}: vec4<f32>;`),
+    APPLY_BODY: applyBody(tile, xs),
+    FINISH_CALLS: lines(tile, (t) => `finish4(${t}u, r0, last, acc${t});`),
+    BIAS: opts.bias !== undefined,
+    Y_VEC4: yVec4,
   };
-  const main = pipelineFor(k);
-  const tail = rem > 0 ? pipelineFor(rem) : main;
+  const pipeline = getPipeline(
+    device,
+    `matmul-rows4|${
+      definesKey({ ...defines, ACC_DECLS: false, APPLY_BODY: false, FINISH_CALLS: false })
+    }`,
+    () => loadWgslSync(SHADER, defines),
+  );
   const copy = getPipeline(
     device,
     `matmul-rows4|COPY_X,TILE=${tile},XS=${xs}`,
@@ -189,8 +196,8 @@ function createTiled(
         for (const part of parts) {
           put([
             part.rows,
-            m.rowBytes / 16,
-            c * k * 9,
+            Math.ceil(part.rows / 4),
+            c * 36,
             t * tile,
             0,
             yOffset + part.firstRow,
@@ -242,14 +249,17 @@ function createTiled(
       }));
       const row: GPUBindGroup[] = [];
       for (let c = 0; c < chunks; c++) {
-        const pipeline = c < full ? main : tail;
         for (const part of parts) {
           const entries: GPUBindGroupEntry[] = [
             { binding: 0, resource: params(slot++) },
-            { binding: 1, resource: { buffer: part.buffer } },
+            { binding: 1, resource: part.view },
             {
               binding: 2,
-              resource: { buffer: window, offset: c * windowBytes, size: windowBytes },
+              resource: {
+                buffer: window,
+                offset: c * windowBytes,
+                size: windowBytes,
+              },
             },
             { binding: 3, resource: { buffer: y } },
           ];
@@ -288,8 +298,8 @@ function createTiled(
         pass.setPipeline(copy);
         pass.setBindGroup(0, b.copyGroups[t]);
         pass.dispatchWorkgroups(copyGroupsX);
+        pass.setPipeline(pipeline);
         for (let c = 0; c < chunks; c++) {
-          pass.setPipeline(c < full ? main : tail);
           for (let p = 0; p < parts.length; p++) {
             pass.setBindGroup(0, b.groups[t][c * parts.length + p]);
             pass.dispatchWorkgroups(Math.ceil(parts[p].rows / 4 / wg));

@@ -7,13 +7,15 @@
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import type { GpuMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix } from "../weights.ts";
+import { rows4Half, rows4LayoutSupports, rows4Texels } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
 /**
  * "row": one row per invocation; "workgroup": one row per workgroup + reduction
- * (real GPUs); "rows4": 4 rows per invocation, x in a uniform buffer, vec4 weight
- * loads (llvmpipe; Q4_0 and Q4_K only, see matvec_rows4.wgsl).
+ * (real GPUs); both read the "rows" layout. "rows4": 4 rows per invocation from
+ * the rows4 texture layout, x in a uniform buffer (llvmpipe; Q4_0 and Q4_K only,
+ * see matvec_rows4.wgsl).
  */
 export type MatVecVariant = "row" | "workgroup" | "rows4";
 
@@ -71,27 +73,30 @@ function rows4MaxCols(gpu: Pick<Gpu, "limits">): number {
   return Math.min(65536, gpu.limits?.maxUniformBufferBindingSize ?? 65536) / 4;
 }
 
-/** Whether the rows4 variant handles this matrix: 144-byte steps and x that fits a uniform. */
+/**
+ * Whether the rows4 variant handles this matrix: the rows4 layout, a texture
+ * row within the device's limit and x that fits a uniform binding.
+ */
 export function matVecRows4Supports(
   gpu: Pick<Gpu, "limits">,
   type: GgmlType,
   cols: number,
 ): boolean {
-  return (type === GgmlType.Q4_0 || type === GgmlType.Q4_K) && cols > 0 && cols % 256 === 0 &&
-    cols <= rows4MaxCols(gpu);
+  return rows4LayoutSupports(type, cols) && cols <= rows4MaxCols(gpu) &&
+    rows4Texels(cols) <= (gpu.limits?.maxTextureDimension2D ?? 8192);
 }
 
-/** The faster layout for this adapter and matrix, as measured by bench-matvec.ts. */
+/**
+ * The faster variant for this adapter and matrix, as measured by
+ * bench-matvec.ts: rows4 for a matrix uploaded in that layout, else one row
+ * per invocation on software adapters and one per workgroup on GPUs.
+ */
 export function defaultMatVecVariant(
-  gpu: Pick<Gpu, "isFallback" | "limits">,
-  type?: GgmlType,
-  cols?: number,
+  gpu: Pick<Gpu, "isFallback">,
+  m: Pick<GpuMatrix, "layout">,
 ): MatVecVariant {
-  if (!gpu.isFallback) return "workgroup";
-  if (type !== undefined && cols !== undefined && matVecRows4Supports(gpu, type, cols)) {
-    return "rows4";
-  }
-  return "row";
+  if (m.layout === "rows4") return "rows4";
+  return gpu.isFallback ? "row" : "workgroup";
 }
 
 export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
@@ -124,8 +129,9 @@ export function createMatVec(
   }
   const xOffset = opts.xOffset ?? 0;
   if (xOffset % 4 !== 0) throw new Error(`matvec: xOffset ${xOffset} is not a multiple of 4`);
-  const variant = opts.variant ?? defaultMatVecVariant(gpu, m.type, m.cols);
+  const variant = opts.variant ?? defaultMatVecVariant(gpu, m);
   if (variant === "rows4") return createMatVecRows4(gpu, m, x, y, opts);
+  const rows = rowsMatrix(m, `matvec ${variant}`);
   const workgroupSize = opts.workgroupSize ?? 64;
   const defines = matVecDefines(m.type, variant, {
     workgroupSize,
@@ -143,7 +149,7 @@ export function createMatVec(
   const yOffset = opts.yOffset ?? 0;
   const uniforms: GPUBuffer[] = [];
   const steps: { bindGroup: GPUBindGroup; grid: [number, number] }[] = [];
-  for (const part of m.parts) {
+  for (const part of rows.parts) {
     if (part.rows === 0) continue;
     const grid: [number, number] = variant === "row"
       ? [Math.ceil(part.rows / workgroupSize), 1]
@@ -194,8 +200,9 @@ export function createMatVec(
 }
 
 /**
- * The rows4 variant: a small dispatch copies x into this op's uniform buffer,
- * then one dispatch per weight buffer computes 4 rows per invocation.
+ * The rows4 variant: a small dispatch writes x (pre-scaled) and its 32-value
+ * sums into this op's uniform buffers, then one dispatch per texture computes
+ * 4 rows per invocation.
  */
 function createMatVecRows4(
   gpu: Gpu,
@@ -209,15 +216,20 @@ function createMatVecRows4(
       `matvec rows4: ${ggmlTypeName(m.type)} with ${m.cols} columns is not supported`,
     );
   }
+  if (m.layout !== "rows4") {
+    throw new Error(`matvec rows4: ${m.name} is in the ${m.layout} layout, upload it as rows4`);
+  }
   const { device } = gpu;
   const workgroupSize = opts.workgroupSize ?? 64;
   const xVec4 = m.cols / 4;
   // One declared x size for all shapes, so widths share pipelines (compiles are slow here).
   const xuVec4 = rows4MaxCols(gpu) / 4;
+  const xsVec4 = xuVec4 / 8;
   const defines: Defines = {
     [`W_${ggmlTypeName(m.type)}`]: true,
     WG: workgroupSize,
     XU_VEC4: xuVec4,
+    XS_VEC4: xsVec4,
     BIAS: opts.bias !== undefined,
     ACCUMULATE: opts.accumulate ?? false,
   };
@@ -226,26 +238,25 @@ function createMatVecRows4(
     `matvec-rows4|${definesKey(defines)}`,
     () => loadWgslSync(ROWS4_SHADER, defines),
   );
+  const half = rows4Half(m.type);
   const copy = getPipeline(
     device,
-    "matvec-rows4|COPY_X",
-    () => loadWgslSync(ROWS4_SHADER, { COPY_X: true }),
+    `matvec-rows4|COPY_X,HALF=${half}`,
+    () => loadWgslSync(ROWS4_SHADER, { COPY_X: true, HALF: half }),
   );
-  const xu = device.createBuffer({
-    label: `matvec x ${m.name}`,
-    size: xuVec4 * 16,
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
-  });
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM;
+  const xu = device.createBuffer({ label: `matvec x ${m.name}`, size: xuVec4 * 16, usage });
+  const xs = device.createBuffer({ label: `matvec x sums ${m.name}`, size: xsVec4 * 16, usage });
   const uniforms: GPUBuffer[] = [];
   const makeParams = (rows: number, firstRow: number) => {
     const params = new Uint32Array([
       rows,
       m.cols / 256,
-      m.rowBytes / 16,
       (opts.xOffset ?? 0) / 4,
       xVec4,
       (opts.yOffset ?? 0) + firstRow,
       (opts.biasOffset ?? 0) + firstRow,
+      0,
       0,
     ]);
     const uniform = device.createBuffer({
@@ -264,6 +275,7 @@ function createMatVecRows4(
       { binding: 0, resource: { buffer: makeParams(0, 0) } },
       { binding: 2, resource: { buffer: x } },
       { binding: 5, resource: { buffer: xu } },
+      { binding: 6, resource: { buffer: xs } },
     ],
   });
   const steps: { bindGroup: GPUBindGroup; groups: number }[] = [];
@@ -271,9 +283,10 @@ function createMatVecRows4(
     if (part.rows === 0) continue;
     const entries: GPUBindGroupEntry[] = [
       { binding: 0, resource: { buffer: makeParams(part.rows, part.firstRow) } },
-      { binding: 1, resource: { buffer: part.buffer } },
+      { binding: 1, resource: part.view },
       { binding: 2, resource: { buffer: xu } },
       { binding: 3, resource: { buffer: y } },
+      { binding: 6, resource: { buffer: xs } },
     ];
     if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
     const bindGroup = device.createBindGroup({
@@ -287,7 +300,7 @@ function createMatVecRows4(
     encode(pass) {
       pass.setPipeline(copy);
       pass.setBindGroup(0, copyGroup);
-      pass.dispatchWorkgroups(Math.ceil(xVec4 / 64));
+      pass.dispatchWorkgroups(Math.ceil(xVec4 / 8 / 64));
       pass.setPipeline(pipeline);
       for (const s of steps) {
         pass.setBindGroup(0, s.bindGroup);
@@ -297,6 +310,7 @@ function createMatVecRows4(
     destroy() {
       for (const u of uniforms) u.destroy();
       xu.destroy();
+      xs.destroy();
     },
   };
 }
