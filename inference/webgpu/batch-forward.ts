@@ -34,7 +34,7 @@ import {
   product,
   scratchBuffer,
 } from "./forward.ts";
-import { createKvCache, destroyKvCache } from "./kernels/attention.ts";
+import { createKvCache, defaultAttentionLayout, destroyKvCache } from "./kernels/attention.ts";
 import { bindAttentionRows, bindKvWriteRows } from "./kernels/attention_rows.ts";
 import { bindRopeRows } from "./kernels/rope_rows.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
@@ -111,13 +111,18 @@ function rowsPlacement(
       ),
     attention: (li) =>
       placed(
-        bindAttentionRows(device, {
-          rows: rowTable,
-          q,
-          keys: kv.keys[li],
-          values: kv.values[li],
-          out: att,
-        }, { n: 1, ...attnShape }),
+        bindAttentionRows(
+          device,
+          {
+            rows: rowTable,
+            q,
+            keys: kv.keys[li],
+            values: kv.values[li],
+            out: att,
+          },
+          { n: 1, ...attnShape },
+          defaultAttentionLayout(gpu),
+        ),
         { n: 1, ...attnShape },
       ),
     destroy: () => destroyKvCache(kv),

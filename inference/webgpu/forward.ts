@@ -15,7 +15,13 @@ import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
 import { createMatMul } from "./kernels/matmul.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
 import { bindRope } from "./kernels/rope.ts";
-import { bindAttention, bindKvWrite, createKvCache, destroyKvCache } from "./kernels/attention.ts";
+import {
+  bindAttention,
+  bindKvWrite,
+  createKvCache,
+  defaultAttentionLayout,
+  destroyKvCache,
+} from "./kernels/attention.ts";
 import { bindElementwise } from "./kernels/elementwise.ts";
 import { bindEmbed } from "./kernels/embed.ts";
 import { bindArgmax } from "./kernels/argmax.ts";
@@ -172,12 +178,17 @@ export function sequencePlacement(
       };
     },
     attention(li) {
-      const kernel = bindAttention(device, {
-        q,
-        keys: kv.keys[li],
-        values: kv.values[li],
-        out: att,
-      }, { n: 1, ...attnShape, pos0: 0 });
+      const kernel = bindAttention(
+        device,
+        {
+          q,
+          keys: kv.keys[li],
+          values: kv.values[li],
+          out: att,
+        },
+        { n: 1, ...attnShape, pos0: 0 },
+        defaultAttentionLayout(gpu),
+      );
       return {
         encode(pass, n, pos0) {
           kernel.update({ n, ...attnShape, pos0 });

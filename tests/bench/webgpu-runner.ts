@@ -12,9 +12,11 @@ export async function runGroveWebGpu(path: string, plan: RunPlan): Promise<Measu
   try {
     const session = engine.createSession();
     if (!session.evaluateGreedy) throw new Error("the WebGPU session has no evaluateGreedy");
-    // Compile the pipelines outside the timed runs (a 1-token warm-up on a throwaway session).
+    // Compile the pipelines outside the timed runs, as llama.cpp's Vulkan backend does while it
+    // loads: the same prompt and a decode step on a throwaway session (Grove compiles lazily,
+    // and a prompt longer than 8 tokens uses other matmul tiles than a short one).
     const warm = engine.createSession();
-    await warm.evaluateGreedy!(plan.promptTokens.slice(0, 2));
+    await warm.evaluateGreedy!([await warm.evaluateGreedy!(plan.promptTokens)]);
     const t0 = performance.now();
     let token = await session.evaluateGreedy(plan.promptTokens);
     const t1 = performance.now();

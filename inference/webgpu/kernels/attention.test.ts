@@ -9,6 +9,7 @@ import {
 } from "../gpu-test-util.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import {
+  type AttentionLayout,
   bindAttention,
   bindKvWrite,
   createKvCache,
@@ -60,10 +61,22 @@ function cpuAttention(
   return att;
 }
 
-/** Prefill `n0` positions, then decode one more; both checked against the CPU loop. */
+/** Both layouts: prefill `n0` positions, then decode one more, against the CPU loop. */
 async function check(s: Shape, n0: number, seed: number, qScale = 1) {
+  for (const layout of ["workgroup", "lane"] as const) {
+    await checkLayout(layout, s, n0, seed, qScale);
+  }
+}
+
+async function checkLayout(
+  layout: AttentionLayout,
+  s: Shape,
+  n0: number,
+  seed: number,
+  qScale: number,
+) {
   const { device } = await createTestGpu();
-  await prepareAttention(device);
+  await prepareAttention(device, s);
   assert.ok(supportsAttention(s));
   const ctxSize = n0 + 4;
   const kDim = s.kvHeads * s.headDim, vDim = s.kvHeads * s.valueDim;
@@ -78,10 +91,15 @@ async function check(s: Shape, n0: number, seed: number, qScale = 1) {
 
   // prefill: positions 0 .. n0-1
   const write = bindKvWrite(device, { k: kb, v: vb, ...caches }, { n: n0, kDim, vDim, pos0: 0 });
-  const att = bindAttention(device, { q: qb, out, ...caches }, { n: n0, pos0: 0, ...s });
+  const att = bindAttention(device, { q: qb, out, ...caches }, { n: n0, pos0: 0, ...s }, layout);
   submitKernels(device, [write, att]);
   const prefill = await readF32(device, out, n0 * oDim);
-  assertClose(prefill, cpuAttention(s, q, k, v, n0, 0), { atol: 2e-5, rtol: 1e-4 }, "prefill");
+  assertClose(
+    prefill,
+    cpuAttention(s, q, k, v, n0, 0),
+    { atol: 2e-5, rtol: 1e-4 },
+    `${layout} prefill`,
+  );
 
   // decode: the same bound kernels, moved to position n0 with offsets into the inputs
   write.update({ n: 1, kDim, vDim, pos0: n0, kOffset: n0 * kDim, vOffset: n0 * vDim });
@@ -89,7 +107,7 @@ async function check(s: Shape, n0: number, seed: number, qScale = 1) {
   submitKernels(device, [write, att]);
   const decode = await readF32(device, out, oDim, n0 * oDim * 4);
   const want = cpuAttention(s, q, k, v, total, 0).subarray(n0 * oDim);
-  assertClose(decode, want, { atol: 2e-5, rtol: 1e-4 }, "decode");
+  assertClose(decode, want, { atol: 2e-5, rtol: 1e-4 }, `${layout} decode`);
 
   // the cache holds exactly the rows written, and nothing past them
   const keys = await readF32(device, cache.keys[0], ctxSize * kDim);

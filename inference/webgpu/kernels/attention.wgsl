@@ -134,11 +134,106 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 #endif
 
+
 const NONE = -3.0e38; // below any score; stands in for -inf
+
+// Where query row t, head h reads and writes: its kv head, its first cache row,
+// how many positions it sees, and its q and out offsets (elements).
+struct Item {
+  kvh: u32,
+  first: u32,
+  len: u32,
+  qb: u32,
+  ob: u32,
+}
+
+fn item_at(t: u32, h: u32) -> Item {
+  let kvh = h / (params.heads / params.kv_heads);
+  let hd = params.head_dim;
+  let vd = params.value_dim;
+#ifdef ROWS
+  let first = rows[2u * t] * params.ctx; // the slot's cache row 0
+  let len = rows[2u * t + 1u] + 1u;      // causal: positions 0 .. pos
+  let qb = t * params.heads * hd + h * hd;
+  let ob = t * params.heads * vd + h * vd;
+#else
+  let first = 0u;
+  let len = params.pos0 + t + 1u; // causal: positions 0 .. pos0 + t
+  let qb = params.q_offset + t * params.q_stride + h * hd;
+  let ob = params.out_offset + t * params.out_stride + h * vd;
+#endif
+  return Item(kvh, first, len, qb, ob);
+}
 
 // Keys, values, the query and the accumulator go by vec4 (head and value dims
 // are multiples of 4): on llvmpipe each storage load is a loop over the SIMD
 // lanes, so a vec4 load costs about what a scalar one does.
+#ifdef LANE
+// One invocation per (query row, head), positions in order with an online
+// softmax: no workgroup memory and no barriers. For llvmpipe, whose SIMD lanes
+// are invocations and whose barriers switch between them: there the
+// workgroup-per-head form spends most of its time in the reductions.
+// HD4 / VD4: head and value dims in vec4s, compile-time constants so that the
+// loops over them unroll and qv / av stay in registers (indexed by a variable,
+// a private array is a per-lane gather / scatter on llvmpipe).
+const HD4 = {{HD4}}u;
+const VD4 = {{VD4}}u;
+
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let index = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
+  if (index >= params.n * params.heads) {
+    return;
+  }
+  let it = item_at(index / params.heads, index % params.heads);
+  let hd4 = HD4;
+  let vd4 = VD4;
+  let k_row4 = params.kv_heads * hd4;
+  let v_row4 = params.kv_heads * vd4;
+  var qv: array<vec4<f32>, HD4>;
+  var av: array<vec4<f32>, VD4>;
+  for (var i = 0u; i < HD4; i++) {
+    let b = it.qb + 4u * i;
+    qv[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]);
+  }
+  for (var d = 0u; d < VD4; d++) {
+    av[d] = vec4<f32>(0.0);
+  }
+  var m = NONE; // running max
+  var l = 0.0;        // running sum of exp(score - m)
+  var kb = it.first * k_row4 + it.kvh * hd4;
+  var vb = it.first * v_row4 + it.kvh * vd4;
+  for (var p = 0u; p < it.len; p++) {
+    var dot_qk = 0.0;
+    for (var i = 0u; i < HD4; i++) {
+      dot_qk += dot(qv[i], k_cache[kb + i]);
+    }
+    let s = dot_qk * params.scale;
+    let m_new = max(m, s);
+    let corr = exp(m - m_new); // 0 at the first position
+    let e = exp(s - m_new);
+    l = l * corr + e;
+    m = m_new;
+    for (var d = 0u; d < VD4; d++) {
+      av[d] = av[d] * corr + e * v_cache[vb + d];
+    }
+    kb += k_row4;
+    vb += v_row4;
+  }
+  for (var d = 0u; d < VD4; d++) {
+    let o = av[d] / l;
+    let b = it.ob + 4u * d;
+    out[b] = o.x;
+    out[b + 1u] = o.y;
+    out[b + 2u] = o.z;
+    out[b + 3u] = o.w;
+  }
+}
+#else
 var<workgroup> q_sh: array<vec4<f32>, {{MAX_HEAD_DIM}} / 4>;
 var<workgroup> acc: array<vec4<f32>, {{MAX_VALUE_DIM}} / 4>;
 var<workgroup> weight: array<f32, {{WG}}>;
@@ -154,25 +249,16 @@ fn main(
   if (item >= params.n * params.heads) {
     return;
   }
-  let t = item / params.heads;
-  let h = item % params.heads;
-  let kvh = h / (params.heads / params.kv_heads);
+  let it = item_at(item / params.heads, item % params.heads);
+  let kvh = it.kvh;
+  let first = it.first;
+  let len = it.len;
+  let qb = it.qb;
+  let ob = it.ob;
   let hd = params.head_dim;
   let vd = params.value_dim;
   let k_row = params.kv_heads * hd;
   let v_row = params.kv_heads * vd;
-#ifdef ROWS
-  let first = rows[2u * t] * params.ctx; // the slot's cache row 0
-  let len = rows[2u * t + 1u] + 1u;      // causal: positions 0 .. pos
-  let qb = t * params.heads * hd + h * hd;
-  let ob = t * params.heads * vd + h * vd;
-#else
-  let first = 0u;
-  let len = params.pos0 + t + 1u; // causal: positions 0 .. pos0 + t
-  let qb = params.q_offset + t * params.q_stride + h * hd;
-  let ob = params.out_offset + t * params.out_stride + h * vd;
-#endif
-
   let hd4 = hd / 4u;
   let vd4 = vd / 4u;
   for (var i = lid; i < hd4; i += {{WG}}u) {
@@ -244,4 +330,5 @@ fn main(
     out[b + 3u] = o.w;
   }
 }
+#endif // LANE
 #endif

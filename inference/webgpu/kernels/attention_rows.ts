@@ -13,11 +13,15 @@ import {
   kernelPipelineChecked,
   packFields,
 } from "./bound-kernel.ts";
-import { attentionUnsupported, MAX_HEAD_DIM, MAX_VALUE_DIM } from "./attention.ts";
+import {
+  attentionDefines,
+  type AttentionLayout,
+  attentionUnsupported,
+  attentionWorkgroups,
+} from "./attention.ts";
 
 const FILE = "attention.wgsl";
 const WG = 64;
-const ATTENTION_DEFINES = { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ROWS: true };
 const WRITE_DEFINES = { WG, KV_WRITE: true, ROWS: true };
 
 /** Mirrors the KV_WRITE `struct Params`. */
@@ -72,8 +76,18 @@ export function packAttentionRowsParams(p: AttentionRowsParams): ArrayBuffer {
 }
 
 /** Compiles both variants now (setup, tests): WGSL errors surface with line numbers. */
-export async function prepareAttentionRows(device: GPUDevice): Promise<void> {
-  await kernelPipelineChecked(device, "attention_rows", FILE, ATTENTION_DEFINES);
+export async function prepareAttentionRows(
+  device: GPUDevice,
+  shape: Pick<AttentionRowsParams, "headDim" | "valueDim"> = { headDim: 64, valueDim: 64 },
+): Promise<void> {
+  for (const layout of ["workgroup", "lane"] as const) {
+    await kernelPipelineChecked(
+      device,
+      "attention_rows",
+      FILE,
+      attentionDefines(layout, shape, true),
+    );
+  }
   await kernelPipelineChecked(device, "attention_rows", FILE, WRITE_DEFINES);
 }
 
@@ -95,14 +109,20 @@ export function bindAttentionRows(
   device: GPUDevice,
   bufs: AttentionRowsBuffers,
   params: AttentionRowsParams,
+  layout: AttentionLayout = "workgroup",
 ): BoundKernel<AttentionRowsParams> {
   const why = attentionUnsupported(params);
   if (why) throw new Error(`attention: ${why}`);
   return bindKernel(device, {
     label: "attention rows",
-    pipeline: kernelPipeline(device, "attention_rows", FILE, ATTENTION_DEFINES),
+    pipeline: kernelPipeline(
+      device,
+      "attention_rows",
+      FILE,
+      attentionDefines(layout, params, true),
+    ),
     buffers: [bufs.rows, bufs.q, bufs.keys, bufs.values, bufs.out],
     pack: packAttentionRowsParams,
-    workgroups: (p) => p.n * p.heads,
+    workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
   }, params);
 }

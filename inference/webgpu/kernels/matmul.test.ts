@@ -131,7 +131,8 @@ Deno.test("matmul handles a split matrix, bias and accumulate", async () => {
   }, 902);
 });
 
-// rows4 (the llvmpipe kernel): tiles of 8 or 16 tokens, one dispatch per 256-column chunk.
+// rows4 (the llvmpipe kernel): tiles of 8 or 16 tokens; a dispatch per chunk of 512 columns,
+// with a 256-column tail chunk where the steps are odd.
 Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and chunks", async () => {
   const gpu = await createTestGpu();
   let seed = 1300;
@@ -139,9 +140,10 @@ Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and ch
     for (const n of [1, 3, 8, 17, 64]) {
       await runCase(gpu, { type, rows: 13, cols: 256, n, variant: "rows4" }, seed += 10);
     }
-    // one chunk per 256 columns: 8 and 16 chunk dispatches adding into Y
+    // chunk dispatches adding into Y: 4 of two steps, 8 of two, 2 of two and a tail of one
     await runCase(gpu, { type, rows: 6, cols: 2048, n: 9, variant: "rows4" }, seed += 10);
     await runCase(gpu, { type, rows: 5, cols: 4096, n: 3, variant: "rows4" }, seed += 10);
+    await runCase(gpu, { type, rows: 7, cols: 1280, n: 8, variant: "rows4" }, seed += 10);
   }
 });
 

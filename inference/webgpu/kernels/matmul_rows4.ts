@@ -148,30 +148,43 @@ function createTiled(
     throw new Error(`matmul rows4: ${m.name}'s Y layout is not vec4-aligned`);
   }
   const yVec4 = opts.yVec4 ?? aligned;
-  // One dispatch per 256-value chunk: a loop over chunks in one dispatch needs a
-  // barrier inside it, which made LLVM's coroutine pass run for minutes here.
-  const chunks = m.cols / 256;
-  const xs = 64; // x vec4s per token in a chunk window
+  // Steps of 256 values per dispatch (see matmul_rows4.wgsl); a last, shorter
+  // chunk gets its own pipeline.
+  const twoFit = tile * 2 * 64 * 16 <= gpu.limits.maxComputeWorkgroupStorageSize;
+  const chunkSteps = Math.min(twoFit ? 2 : 1, m.cols / 256);
+  const steps = m.cols / 256;
+  const chunks = Math.ceil(steps / chunkSteps);
+  const tailSteps = steps - (chunks - 1) * chunkSteps;
+  const xs = 64 * chunkSteps; // x vec4s per token in a chunk window
   const windowBytes = tile * xs * 16;
-  const defines: Defines = {
-    [`W_${ggmlTypeName(m.type)}`]: true,
-    WG: wg,
-    XS: xs,
-    XV4: tile * xs,
-    TILE: tile,
-    ACC_DECLS: lines(tile, (t) => `var<private> acc${t}: vec4<f32>;`),
-    APPLY_BODY: applyBody(tile, xs),
-    FINISH_CALLS: lines(tile, (t) => `finish4(${t}u, r0, last, acc${t});`),
-    BIAS: opts.bias !== undefined,
-    Y_VEC4: yVec4,
+  const pipelineFor = (stepCount: number) => {
+    const defines: Defines = {
+      [`W_${ggmlTypeName(m.type)}`]: true,
+      WG: wg,
+      XS: xs,
+      XV4: tile * xs,
+      TILE: tile,
+      ACC_DECLS: lines(tile, (t) => `var<private> acc${t}: vec4<f32>;`),
+      APPLY_BODY: applyBody(tile, xs),
+      STEP_CALLS: lines(stepCount, (s) => `step(g, P.t_step + ${36 * s}u, ${64 * s}u);`),
+      FINISH_CALLS: lines(tile, (t) => `finish4(${t}u, r0, last, acc${t});`),
+      BIAS: opts.bias !== undefined,
+      Y_VEC4: yVec4,
+    };
+    const generated = {
+      ACC_DECLS: false,
+      APPLY_BODY: false,
+      STEP_CALLS: false,
+      FINISH_CALLS: false,
+    };
+    return getPipeline(
+      device,
+      `matmul-rows4|${definesKey({ ...defines, ...generated, STEPS: stepCount })}`,
+      () => loadWgslSync(SHADER, defines),
+    );
   };
-  const pipeline = getPipeline(
-    device,
-    `matmul-rows4|${
-      definesKey({ ...defines, ACC_DECLS: false, APPLY_BODY: false, FINISH_CALLS: false })
-    }`,
-    () => loadWgslSync(SHADER, defines),
-  );
+  const pipeline = pipelineFor(chunkSteps);
+  const tail = tailSteps === chunkSteps ? pipeline : pipelineFor(tailSteps);
   const copy = getPipeline(
     device,
     `matmul-rows4|COPY_X,TILE=${tile},XS=${xs}`,
@@ -197,7 +210,7 @@ function createTiled(
           put([
             part.rows,
             Math.ceil(part.rows / 4),
-            c * 36,
+            c * chunkSteps * 36,
             t * tile,
             0,
             yOffset + part.firstRow,
@@ -266,7 +279,7 @@ function createTiled(
           if (opts.bias) entries.push({ binding: 4, resource: { buffer: opts.bias } });
           row.push(device.createBindGroup({
             label: `matmul rows4 ${m.name}`,
-            layout: pipeline.getBindGroupLayout(0),
+            layout: (c === chunks - 1 ? tail : pipeline).getBindGroupLayout(0),
             entries,
           }));
         }
@@ -298,8 +311,8 @@ function createTiled(
         pass.setPipeline(copy);
         pass.setBindGroup(0, b.copyGroups[t]);
         pass.dispatchWorkgroups(copyGroupsX);
-        pass.setPipeline(pipeline);
         for (let c = 0; c < chunks; c++) {
+          pass.setPipeline(c === chunks - 1 ? tail : pipeline);
           for (let p = 0; p < parts.length; p++) {
             pass.setBindGroup(0, b.groups[t][c * parts.length + p]);
             pass.dispatchWorkgroups(Math.ceil(parts[p].rows / 4 / wg));
