@@ -67,11 +67,9 @@ function rowsPlacement(
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
   const kv = createKvCache(device, {
+    ...config,
     layers: weights.layers.length,
     ctxSize: maxSlots * ctxSize,
-    kvHeads,
-    headDim,
-    valueDim,
   });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
   const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };

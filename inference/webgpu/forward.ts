@@ -132,13 +132,7 @@ export function sequencePlacement(
   const { device } = gpu;
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
-  const kv = createKvCache(device, {
-    layers: weights.layers.length,
-    ctxSize,
-    kvHeads,
-    headDim,
-    valueDim,
-  });
+  const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0, ropeScale: config.ropeScale };
   const attnShape = { heads, kvHeads, headDim, valueDim };
   return {
@@ -199,6 +193,18 @@ export function sequencePlacement(
     },
     destroy: () => destroyKvCache(kv),
   };
+}
+
+/** The layers of one sequence (an engine session, a stage session). */
+export function sequenceStack(
+  gpu: Gpu,
+  config: ModelConfig,
+  weights: GpuModelWeights,
+  ctxSize: number,
+  scratch: GpuScratch,
+): LayerStack {
+  const placement = sequencePlacement(gpu, config, weights, ctxSize, scratch);
+  return createLayerStack(gpu, config, weights, scratch, placement);
 }
 
 export interface LayerStack {

@@ -14,12 +14,11 @@ import { type GpuModelWeights, uploadWeights } from "./load-weights.ts";
 import {
   createEmbedder,
   createHead,
-  createLayerStack,
   createReader,
   createScratch,
   maxBatchFor,
   scratchBuffer,
-  sequencePlacement,
+  sequenceStack,
 } from "./forward.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 
@@ -119,13 +118,7 @@ function createGpuSession(model: GpuModel): WebGpuSession {
   const { device } = gpu;
   const scratch = createScratch(device, config, maxBatch);
   const ids = scratchBuffer(device, maxBatch, "token ids");
-  const stack = createLayerStack(
-    gpu,
-    config,
-    weights,
-    scratch,
-    sequencePlacement(gpu, config, weights, ctxSize, scratch),
-  );
+  const stack = sequenceStack(gpu, config, weights, ctxSize, scratch);
   const embed = createEmbedder(device, weights, ids, scratch.hidden);
   const head = createHead(gpu, config, weights, scratch.hidden);
   const reader = createReader(device, config.vocabSize * 4, "logits");

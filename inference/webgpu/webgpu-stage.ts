@@ -7,11 +7,10 @@ import type { ModelConfig } from "../model-config.ts";
 import {
   createEmbedder,
   createHead,
-  createLayerStack,
   createReader,
   createScratch,
   scratchBuffer,
-  sequencePlacement,
+  sequenceStack,
 } from "./forward.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import {
@@ -51,13 +50,7 @@ function createStageSession(model: GpuModel): WebGpuStageSession {
   const { device } = gpu;
   const { dim } = config;
   const scratch = createScratch(device, config, maxBatch);
-  const stack = createLayerStack(
-    gpu,
-    config,
-    weights,
-    scratch,
-    sequencePlacement(gpu, config, weights, ctxSize, scratch),
-  );
+  const stack = sequenceStack(gpu, config, weights, ctxSize, scratch);
   const reader = createReader(device, maxBatch * dim * 4, "hidden");
   let position = 0;
   return {

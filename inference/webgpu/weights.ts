@@ -90,6 +90,10 @@ export function uploadMatrix(device: GPUDevice, m: Matrix, opts: UploadOptions =
     : uploadRows(device, m, rowBytes, opts);
 }
 
+function describe(m: Matrix, rowBytes: number) {
+  return { name: m.name, type: m.type, rows: m.rows, cols: m.cols, rowBytes };
+}
+
 function uploadRows(
   device: GPUDevice,
   m: Matrix,
@@ -127,16 +131,7 @@ function uploadRows(
     const buffer = device.createBuffer({ size: 16, usage: GPUBufferUsage.STORAGE });
     parts.push({ buffer, firstRow: 0, rows: 0 });
   }
-  return {
-    layout: "rows",
-    name: m.name,
-    type: m.type,
-    rows: m.rows,
-    cols: m.cols,
-    rowBytes,
-    parts,
-    memory: parts.map((p) => p.buffer),
-  };
+  return { ...describe(m, rowBytes), layout: "rows", parts, memory: parts.map((p) => p.buffer) };
 }
 
 function uploadRows4(
@@ -175,12 +170,8 @@ function uploadRows4(
     parts.push({ texture, view: texture.createView(), firstRow: first, rows: Math.max(0, rows) });
   }
   return {
+    ...describe(m, rowBytes),
     layout: "rows4",
-    name: m.name,
-    type: m.type,
-    rows: m.rows,
-    cols: m.cols,
-    rowBytes,
     parts,
     memory: parts.map((p) => p.texture),
   };

@@ -3,6 +3,7 @@
  *   #define NAME [value]       (a define in the file itself)
  *   #ifdef NAME / #ifndef NAME / #else / #endif   (nestable)
  *   {{NAME}}                   replaced by the define's value
+ *   #include "other.wgsl"      (loadWgsl only) that file's text, from beside this one
  * Defines passed by the host win over those in the file. A define whose
  * value is `false`, null or undefined counts as not defined.
  */
@@ -81,27 +82,38 @@ export function preprocessWgsl(source: string, defines: Defines = {}, label = "w
 }
 
 const sources = new Map<string, string>();
+const INCLUDE = /^\s*#include\s+"([\w.-]+)"\s*$/;
 
-/** Reads a .wgsl file (cached by URL) and preprocesses it with `defines`. */
-export async function loadWgsl(url: URL | string, defines: Defines = {}): Promise<string> {
+/**
+ * The text of a .wgsl file (cached by URL), its `#include` lines replaced by
+ * the files they name, which sit in the same folder and may include others.
+ */
+export function wgslSource(url: URL | string, from: string[] = []): string {
   const key = String(url);
-  let text = sources.get(key);
-  if (text === undefined) {
-    text = await Deno.readTextFile(url);
-    sources.set(key, text);
-  }
-  return preprocessWgsl(text, defines, key.slice(key.lastIndexOf("/") + 1));
+  if (from.includes(key)) throw new Error(`#include cycle: ${[...from, key].join(" -> ")}`);
+  const cached = sources.get(key);
+  if (cached !== undefined) return cached;
+  const text = Deno.readTextFileSync(url).split("\n").map((line) => {
+    const m = INCLUDE.exec(line);
+    return m ? wgslSource(new URL(m[1], url), [...from, key]) : line;
+  }).join("\n");
+  sources.set(key, text);
+  return text;
+}
+
+function fileName(url: URL | string): string {
+  const key = String(url);
+  return key.slice(key.lastIndexOf("/") + 1);
+}
+
+/** Reads a .wgsl file and preprocesses it with `defines`. */
+export function loadWgsl(url: URL | string, defines: Defines = {}): Promise<string> {
+  return Promise.resolve().then(() => loadWgslSync(url, defines));
 }
 
 /** Synchronous twin of loadWgsl, for dispatchers that compile pipelines on first use. */
 export function loadWgslSync(url: URL | string, defines: Defines = {}): string {
-  const key = String(url);
-  let text = sources.get(key);
-  if (text === undefined) {
-    text = Deno.readTextFileSync(url);
-    sources.set(key, text);
-  }
-  return preprocessWgsl(text, defines, key.slice(key.lastIndexOf("/") + 1));
+  return preprocessWgsl(wgslSource(url), defines, fileName(url));
 }
 
 /** A stable cache-key fragment for a define set, e.g. "F16=1,WG=64". */

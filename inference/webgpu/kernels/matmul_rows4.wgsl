@@ -80,6 +80,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 
 @group(0) @binding(1) var W: texture_2d<u32>;
+#include "rows4_common.wgsl"
 @group(0) @binding(2) var<uniform> XU: array<vec4<f32>, {{XV4}}>;
 #ifdef Y_VEC4
 @group(0) @binding(3) var<storage, read_write> Y: array<vec4<f32>>;
@@ -104,16 +105,6 @@ var<workgroup> XW: array<vec4<f32>, {{XV4}}>;
 // One dequantized 32-value block: w[v] is value v of the 4 rows.
 var<private> w: array<vec4<f32>, 32>;
 
-// Texel t of texture row g: one word of each of the 4 rows.
-fn ld(g: u32, t: u32) -> vec4<u32> {
-  return textureLoad(W, vec2<u32>(t, g), 0);
-}
-
-// The nibble under mask m of each row's word, as f32: q * 2^b (bit 31 never set).
-fn mk(q: vec4<u32>, m: u32) -> vec4<f32> {
-  return vec4<f32>(q & vec4<u32>(m));
-}
-
 // w[4i .. 4i+3] = a q + b for the 4 low nibbles of word q (bits 0, 8, 16, 24).
 fn deq_lo(q: vec4<u32>, i: u32, a: vec4<f32>, b: vec4<f32>) {
   w[4u * i] = fma(mk(q, 0x0000000fu), a, b);
@@ -134,24 +125,6 @@ fn deq_hi(q: vec4<u32>, i: u32, a: vec4<f32>, b: vec4<f32>) {
 // after inlining) on.
 fn apply(xb: u32) {
   {{APPLY_BODY}}
-}
-
-fn f16lo(v: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(
-    unpack2x16float(v.x).x,
-    unpack2x16float(v.y).x,
-    unpack2x16float(v.z).x,
-    unpack2x16float(v.w).x,
-  );
-}
-
-fn f16hi(v: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(
-    unpack2x16float(v.x).y,
-    unpack2x16float(v.y).y,
-    unpack2x16float(v.z).y,
-    unpack2x16float(v.w).y,
-  );
 }
 
 #ifdef W_Q4_0
@@ -191,26 +164,6 @@ fn step(g: u32, t: u32, x0: u32) {
 #endif
 
 #ifdef W_Q4_K
-// 6-bit scale of sub-block `sub` for 4 rows, from scale words s0, s2.
-fn k_scale(s0: vec4<u32>, s2: vec4<u32>, sub: u32) -> vec4<f32> {
-  if (sub < 4u) {
-    return vec4<f32>((s0 >> vec4<u32>(8u * sub)) & vec4<u32>(63u));
-  }
-  let sh = 8u * (sub - 4u);
-  return vec4<f32>(((s2 >> vec4<u32>(sh)) & vec4<u32>(15u)) |
-    (((s0 >> vec4<u32>(sh + 6u)) & vec4<u32>(3u)) << vec4<u32>(4u)));
-}
-
-// 6-bit min of sub-block `sub`, from scale words s1, s2.
-fn k_min(s1: vec4<u32>, s2: vec4<u32>, sub: u32) -> vec4<f32> {
-  if (sub < 4u) {
-    return vec4<f32>((s1 >> vec4<u32>(8u * sub)) & vec4<u32>(63u));
-  }
-  let sh = 8u * (sub - 4u);
-  return vec4<f32>(((s2 >> vec4<u32>(sh + 4u)) & vec4<u32>(15u)) |
-    (((s1 >> vec4<u32>(sh + 6u)) & vec4<u32>(3u)) << vec4<u32>(4u)));
-}
-
 // 64-value group j of the super-block at texel t: 8 nibble texels whose low
 // nibbles are sub-block 2j (word i: values 4i..) and high ones sub-block 2j + 1.
 // value = d sc q - dmin m.

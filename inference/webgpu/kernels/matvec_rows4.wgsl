@@ -59,22 +59,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 #else
 
 @group(0) @binding(1) var W: texture_2d<u32>;
+#include "rows4_common.wgsl"
 @group(0) @binding(2) var<uniform> XU: array<vec4<f32>, {{XU_VEC4}}>;
 @group(0) @binding(3) var<storage, read_write> Y: array<f32>;
 #ifdef BIAS
 @group(0) @binding(4) var<storage, read> B: array<f32>;
 #endif
 @group(0) @binding(6) var<uniform> XSU: array<vec4<f32>, {{XS_VEC4}}>;
-
-// Texel t of texture row g: one word of each of the 4 rows.
-fn ld(g: u32, t: u32) -> vec4<u32> {
-  return textureLoad(W, vec2<u32>(t, g), 0);
-}
-
-// The nibble(s) under mask m of each row's word, as f32 (bit 31 never set).
-fn mk(q: vec4<u32>, m: u32) -> vec4<f32> {
-  return vec4<f32>(q & vec4<u32>(m));
-}
 
 // a + the 4 low nibbles of q (4 rows) against pre-scaled x values x.
 fn dot_lo(q: vec4<u32>, x: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
@@ -95,24 +86,6 @@ fn dot_hi(q: vec4<u32>, x: vec4<f32>, a: vec4<f32>) -> vec4<f32> {
 // Sum of the 32 x values at sum index i (values 32i ..).
 fn xsum(i: u32) -> f32 {
   return XSU[i >> 2u][i & 3u];
-}
-
-fn f16lo(w: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(
-    unpack2x16float(w.x).x,
-    unpack2x16float(w.y).x,
-    unpack2x16float(w.z).x,
-    unpack2x16float(w.w).x,
-  );
-}
-
-fn f16hi(w: vec4<u32>) -> vec4<f32> {
-  return vec4<f32>(
-    unpack2x16float(w.x).y,
-    unpack2x16float(w.y).y,
-    unpack2x16float(w.z).y,
-    unpack2x16float(w.w).y,
-  );
 }
 
 #ifdef W_Q4_0
@@ -149,25 +122,6 @@ fn step(g: u32, s: u32, acc: vec4<f32>) -> vec4<f32> {
 #endif
 
 #ifdef W_Q4_K
-// 6-bit scale (sc) and min (m) of sub-block `sub` of 4 rows, from scale words s0..s2.
-fn k_scale(s0: vec4<u32>, s2: vec4<u32>, sub: u32) -> vec4<f32> {
-  if (sub < 4u) {
-    return vec4<f32>((s0 >> vec4<u32>(8u * sub)) & vec4<u32>(63u));
-  }
-  let sh = 8u * (sub - 4u);
-  return vec4<f32>(((s2 >> vec4<u32>(sh)) & vec4<u32>(15u)) |
-    (((s0 >> vec4<u32>(sh + 6u)) & vec4<u32>(3u)) << vec4<u32>(4u)));
-}
-
-fn k_min(s1: vec4<u32>, s2: vec4<u32>, sub: u32) -> vec4<f32> {
-  if (sub < 4u) {
-    return vec4<f32>((s1 >> vec4<u32>(8u * sub)) & vec4<u32>(63u));
-  }
-  let sh = 8u * (sub - 4u);
-  return vec4<f32>(((s2 >> vec4<u32>(sh + 4u)) & vec4<u32>(15u)) |
-    (((s1 >> vec4<u32>(sh + 6u)) & vec4<u32>(3u)) << vec4<u32>(4u)));
-}
-
 // Nibble texels t .. t+7 of one 64-value group against x from vec4 xb:
 // (sum q x over the low nibbles, over the high nibbles), per row.
 struct Sums {
