@@ -29,7 +29,11 @@ export async function generateCommand(args: string[]): Promise<number> {
     ? undefined
     : numberFlag("ctx-size", flags["ctx-size"], 0, (n) => Number.isInteger(n) && n > 0);
 
-  const engine = await loadEngine(flags.model, { gpu: flags.gpu, ctxSize });
+  const engine = await loadEngine(flags.model, {
+    gpu: flags.gpu,
+    ctxSize,
+    onWarmUp: () => console.error("building the GPU kernels with a warm-up run..."),
+  });
   const prompt = engine.tokenizer.encode(flags.prompt ?? "");
   const out = new TextEncoder();
   const write = (s: string) => s && Deno.stdout.writeSync(out.encode(s));

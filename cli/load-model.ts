@@ -9,6 +9,8 @@ import {
   createCpuEngine,
   createWebGpuEngine,
   type Engine,
+  warmUpBatch,
+  warmUpEngine,
 } from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
 import { CliError } from "./errors.ts";
@@ -16,6 +18,8 @@ import { CliError } from "./errors.ts";
 export interface LoadModelOptions {
   gpu?: boolean;
   ctxSize?: number;
+  /** Told before the GPU kernels are built (a few seconds on a software adapter). */
+  onWarmUp?: () => void;
 }
 
 export async function resolveModelPath(ref: string | undefined): Promise<string> {
@@ -31,8 +35,11 @@ export async function loadEngine(
   options: LoadModelOptions = {},
 ): Promise<Engine> {
   const path = await resolveModelPath(ref);
-  if (options.gpu) return await createWebGpuEngine({ path, ctxSize: options.ctxSize });
-  return await createCpuEngine({ path, ctxSize: options.ctxSize });
+  if (!options.gpu) return await createCpuEngine({ path, ctxSize: options.ctxSize });
+  const engine = await createWebGpuEngine({ path, ctxSize: options.ctxSize });
+  options.onWarmUp?.();
+  await warmUpEngine(engine);
+  return engine;
 }
 
 /** For serving: the engine plus its batched face, so concurrent requests share each step. */
@@ -42,5 +49,9 @@ export async function loadBatchedEngine(
 ): Promise<BatchedEngine> {
   const path = await resolveModelPath(ref);
   const init = { path, ctxSize: options.ctxSize, maxSlots: options.maxSlots };
-  return options.gpu ? await createBatchedWebGpuEngine(init) : await createBatchedCpuEngine(init);
+  if (!options.gpu) return await createBatchedCpuEngine(init);
+  const loaded = await createBatchedWebGpuEngine(init);
+  options.onWarmUp?.();
+  await warmUpBatch(loaded.batch);
+  return loaded;
 }

@@ -82,6 +82,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const { engine, batch } = await loadBatchedEngine(opts.model, {
     ctxSize: opts.ctxSize,
     gpu: opts.gpu,
+    onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),
   });
   log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
   const needed = memoryNeeded(engine);

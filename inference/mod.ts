@@ -32,3 +32,4 @@ export type { BatchedEngine, BatchEngine } from "./batch.ts";
 export { createScheduler } from "./scheduler.ts";
 export type { ScheduledResult, ScheduleOptions, Scheduler } from "./scheduler.ts";
 export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
+export { warmUpBatch, warmUpEngine } from "./warm-up.ts";
