@@ -28,7 +28,7 @@ import {
   createReader,
   createScratch,
   type GpuScratch,
-  type Placed,
+  placed,
   type Placement,
   type Product,
   product,
@@ -74,17 +74,6 @@ function rowsPlacement(
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
   const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
   const kvShape = { kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize };
-  /** A rows kernel updated with only the row count (positions come from the table). */
-  const placed = <P extends { n: number }>(
-    kernel: { update(p: P): void; encode(pass: GPUComputePassEncoder): void; destroy(): void },
-    params: P,
-  ): Placed => ({
-    encode(pass, n) {
-      kernel.update({ ...params, n });
-      kernel.encode(pass);
-    },
-    destroy: () => kernel.destroy(),
-  });
   return {
     check: () => {}, // step() checks each sequence's room
     rope: (x, h) =>
@@ -93,35 +82,26 @@ function rowsPlacement(
           ...rope,
           heads: h,
         }),
-        { ...rope, heads: h },
+        (n) => ({ ...rope, heads: h, n }),
       ),
     kvWrite: (li) =>
       placed(
         bindKvWriteRows(
           device,
           { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
-          {
-            n: 1,
-            ...kvShape,
-          },
+          { n: 1, ...kvShape },
         ),
-        { n: 1, ...kvShape },
+        (n) => ({ ...kvShape, n }),
       ),
     attention: (li) =>
       placed(
         bindAttentionRows(
           device,
-          {
-            rows: rowTable,
-            q,
-            keys: kv.keys[li],
-            values: kv.values[li],
-            out: att,
-          },
+          { rows: rowTable, q, keys: kv.keys[li], values: kv.values[li], out: att },
           { n: 1, ...attnShape },
           defaultAttentionLayout(gpu),
         ),
-        { n: 1, ...attnShape },
+        (n) => ({ ...attnShape, n }),
       ),
     destroy: () => destroyKvCache(kv),
   };

@@ -103,6 +103,17 @@ export interface Placed {
   destroy(): void;
 }
 
+/** `kernel`, its params rewritten from (n, pos0) before each dispatch. */
+export function placed<P>(kernel: BoundKernel<P>, params: (n: number, pos0: number) => P): Placed {
+  return {
+    encode(pass, n, pos0) {
+      kernel.update(params(n, pos0));
+      kernel.encode(pass);
+    },
+    destroy: () => kernel.destroy(),
+  };
+}
+
 /**
  * The position-dependent kernels of a layer (RoPE, the cache write,
  * attention) and the KV cache they share. Two placements exist: one sequence
@@ -134,7 +145,8 @@ export function sequencePlacement(
   const { q, k, v, att } = scratch;
   const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0, ropeScale: config.ropeScale };
-  const attnShape = { heads, kvHeads, headDim, valueDim };
+  const attnShape = { heads, kvHeads, headDim, valueDim, pos0: 0, n: 1 };
+  const kvShape = { kDim: kv.kDim, vDim: kv.vDim, pos0: 0, n: 1 };
   return {
     check(n, pos0) {
       if (pos0 + n > ctxSize) {
@@ -143,54 +155,29 @@ export function sequencePlacement(
         );
       }
     },
-    rope(x, h) {
-      const kernel = bindRope(device, config.ropeStyle, { v: x, table: weights.ropeTable }, {
-        ...rope,
-        heads: h,
-      });
-      return {
-        encode(pass, n, pos0) {
-          kernel.update({ ...rope, heads: h, n, pos0 });
-          kernel.encode(pass);
-        },
-        destroy: () => kernel.destroy(),
-      };
-    },
-    kvWrite(li) {
-      const shape = { kDim: kv.kDim, vDim: kv.vDim };
-      const kernel = bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, {
-        n: 1,
-        ...shape,
-        pos0: 0,
-      });
-      return {
-        encode(pass, n, pos0) {
-          kernel.update({ n, ...shape, pos0 });
-          kernel.encode(pass);
-        },
-        destroy: () => kernel.destroy(),
-      };
-    },
-    attention(li) {
-      const kernel = bindAttention(
-        device,
-        {
-          q,
-          keys: kv.keys[li],
-          values: kv.values[li],
-          out: att,
-        },
-        { n: 1, ...attnShape, pos0: 0 },
-        defaultAttentionLayout(gpu),
-      );
-      return {
-        encode(pass, n, pos0) {
-          kernel.update({ n, ...attnShape, pos0 });
-          kernel.encode(pass);
-        },
-        destroy: () => kernel.destroy(),
-      };
-    },
+    rope: (x, h) =>
+      placed(
+        bindRope(device, config.ropeStyle, { v: x, table: weights.ropeTable }, {
+          ...rope,
+          heads: h,
+        }),
+        (n, pos0) => ({ ...rope, heads: h, n, pos0 }),
+      ),
+    kvWrite: (li) =>
+      placed(
+        bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, kvShape),
+        (n, pos0) => ({ ...kvShape, n, pos0 }),
+      ),
+    attention: (li) =>
+      placed(
+        bindAttention(
+          device,
+          { q, keys: kv.keys[li], values: kv.values[li], out: att },
+          attnShape,
+          defaultAttentionLayout(gpu),
+        ),
+        (n, pos0) => ({ ...attnShape, n, pos0 }),
+      ),
     destroy: () => destroyKvCache(kv),
   };
 }

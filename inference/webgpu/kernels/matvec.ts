@@ -224,7 +224,7 @@ function createMatVecRows4(
   const xVec4 = m.cols / 4;
   // One declared x size for all shapes, so widths share pipelines (compiles are slow here).
   const xuVec4 = rows4MaxCols(gpu) / 4;
-  const xsVec4 = xuVec4 / 8;
+  const xsVec4 = xuVec4 / 32; // one sum per 32 values, 4 per vec4
   const defines: Defines = {
     [`W_${ggmlTypeName(m.type)}`]: true,
     WG: workgroupSize,
