@@ -16,6 +16,7 @@ import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
+import { median } from "./bench/stats.ts";
 
 interface Job {
   engine: EngineId;
@@ -86,6 +87,20 @@ function log(line: string) {
   console.error(line);
 }
 
+/** Each job runs this many times; the table shows the medians (this machine is noisy). */
+const RUNS = 3;
+
+/** Prefill and decode medians over runs of one job (each run in its own process). */
+async function runJobMedian(job: Job, path: string, plan: RunPlan): Promise<Measurement> {
+  const runs: Measurement[] = [];
+  for (let i = 0; i < RUNS; i++) runs.push(await runJob(job, path, plan));
+  return {
+    ...runs[0],
+    prefillTokensPerSecond: median(runs.map((r) => r.prefillTokensPerSecond)),
+    decodeTokensPerSecond: median(runs.map((r) => r.decodeTokensPerSecond)),
+  };
+}
+
 async function inferenceBench() {
   const started = performance.now();
   log("measuring memory bandwidth (one thread)...");
@@ -101,7 +116,7 @@ async function inferenceBench() {
       const t = performance.now();
       let result: Row["result"];
       try {
-        result = await runJob(job, model.path, plan);
+        result = await runJobMedian(job, model.path, plan);
       } catch (e) {
         result = { engine: job.label, error: (e as Error).message };
       }
@@ -131,7 +146,7 @@ async function inferenceBench() {
     `Noisy numbers: this machine (${navigator.hardwareConcurrency} cores) is shared with other ` +
       `work; 1-minute load average ${Math.min(...loads).toFixed(2)}–` +
       `${Math.max(...loads).toFixed(2)} during the runs (above ~1, llama.cpp's 2 threads fight ` +
-      `another process for a core and collapse). Single runs, no medians. ` +
+      `another process for a core and collapse). Medians of ${RUNS} runs, each in its own process. ` +
       `Bench took ${minutes} min.`,
   );
 }

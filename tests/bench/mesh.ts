@@ -22,6 +22,7 @@ import {
 } from "../../mesh/mod.ts";
 import { createMemberStore, openRelayDatabase, startRelay } from "../../relay/mod.ts";
 import { MODELS_DIR, REPO_ROOT } from "../helpers.ts";
+import { median } from "./stats.ts";
 
 export interface PathRun {
   ttftMs: number;
@@ -37,7 +38,6 @@ export interface MeshBenchResult {
 }
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** One request, timed as a client sees it: first token, then tokens per second after it. */
 async function timeOne(service: InferenceService, req: InferRequest): Promise<PathRun> {

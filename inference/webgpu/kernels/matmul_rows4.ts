@@ -1,7 +1,8 @@
 /**
  * The llvmpipe matmul (matmul_rows4.wgsl): Y (n x rows) = X (n x cols) · Wᵀ for
  * Q4_0 / Q4_K matrices uploaded in the rows4 texture layout (rows4-layout.ts),
- * in tiles of 8 or 16 tokens (`tileTokens`) and chunks of 256 columns.
+ * in tiles of 8 or 16 tokens (`tileTokens`) and chunks of 512 columns (256
+ * where a two-step window would not fit workgroup memory, and for an odd tail).
  *
  * Per tile one COPY_X dispatch writes the tile's x (all chunks) into a window
  * buffer, then one dispatch per (chunk, texture) reads its chunk through a
