@@ -46,14 +46,24 @@ Deno.test("elementwise addBias: one bias per row", async () => {
 Deno.test("elementwise swiglu: silu(gate) * up, large magnitudes included", async () => {
   const { device } = await createTestGpu();
   await prepareElementwise(device, "swiglu");
-  const n = 777;
-  const g = randomF32(n, 7, 12), u = randomF32(n, 8, 3);
-  g[0] = -120; // exp overflows: silu must go to 0, not NaN
-  g[1] = 95;
-  const gb = uploadF32(device, g), ub = uploadF32(device, u);
-  submitKernels(device, [bindElementwise(device, "swiglu", { a: gb, b: ub }, { n })]);
-  const want = g.map((x, i) => (x / (1 + Math.exp(-x))) * u[i]);
-  const got = await readF32(device, gb, n);
-  assertClose(got, want, TOL);
-  assert.ok(Number.isFinite(got[0]));
+  // 777 values go one by one, 776 by vec4s
+  for (const n of [777, 776]) {
+    const g = randomF32(n, 7, 12), u = randomF32(n, 8, 3);
+    g[0] = -120; // exp overflows: silu must go to 0, not NaN
+    g[1] = 95;
+    const gb = uploadF32(device, g), ub = uploadF32(device, u);
+    submitKernels(device, [bindElementwise(device, "swiglu", { a: gb, b: ub }, { n })]);
+    const want = g.map((x, i) => (x / (1 + Math.exp(-x))) * u[i]);
+    const got = await readF32(device, gb, n);
+    assertClose(got, want, TOL, `swiglu n=${n}`);
+    assert.ok(Number.isFinite(got[0]));
+  }
+});
+
+Deno.test("elementwise: a kernel bound for vec4s refuses counts that are not", async () => {
+  const { device } = await createTestGpu();
+  const a = uploadF32(device, randomF32(16, 9)), b = uploadF32(device, randomF32(16, 10));
+  const k = bindElementwise(device, "swiglu", { a, b }, { n: 8 });
+  assert.throws(() => k.update({ n: 6 }), /bound for vec4s; n 6/);
+  k.update({ n: 12 });
 });

@@ -44,12 +44,31 @@ export function packElementwiseParams(p: ElementwiseParams): ArrayBuffer {
   ]);
 }
 
-function defines(op: ElementwiseOp) {
-  return { WG, [DEFINE[op]]: true };
+function defines(op: ElementwiseOp, vec4: boolean) {
+  return { WG, [DEFINE[op]]: true, VEC4: vec4 };
 }
 
 export async function prepareElementwise(device: GPUDevice, op: ElementwiseOp): Promise<void> {
-  await kernelPipelineChecked(device, `elementwise`, FILE, defines(op));
+  for (const vec4 of [false, true]) {
+    await kernelPipelineChecked(device, `elementwise`, FILE, defines(op, vec4));
+  }
+}
+
+/** Whether every count and offset divides by 4, so the kernel can go by vec4s. */
+function quads(p: ElementwiseParams): boolean {
+  return [p.n, p.width ?? 4, p.aOffset ?? 0, p.bOffset ?? 0].every((v) => v % 4 === 0);
+}
+
+/** The params in vec4 units (the VEC4 variant). */
+function inQuads(p: ElementwiseParams): ElementwiseParams {
+  if (!quads(p)) {
+    throw new Error(
+      `elementwise: this kernel was bound for vec4s; n ${p.n}, width ${p.width}, ` +
+        `offsets ${p.aOffset ?? 0}/${p.bOffset ?? 0} are not all multiples of 4`,
+    );
+  }
+  const q = (v: number | undefined) => v === undefined ? undefined : v / 4;
+  return { n: p.n / 4, width: q(p.width), aOffset: q(p.aOffset), bOffset: q(p.bOffset) };
 }
 
 export function bindElementwise(
@@ -62,11 +81,13 @@ export function bindElementwise(
   if (op === "addBias" && !(params.width && params.n % params.width === 0)) {
     throw new Error(`elementwise addBias: ${params.n} values are not rows of ${params.width}`);
   }
+  const vec4 = quads(params);
+  const unit = (p: ElementwiseParams) => vec4 ? inQuads(p) : p;
   return bindKernel(device, {
     label: `elementwise ${op}`,
-    pipeline: kernelPipeline(device, "elementwise", FILE, defines(op)),
+    pipeline: kernelPipeline(device, "elementwise", FILE, defines(op, vec4)),
     buffers: [bufs.a, bufs.b],
-    pack: packElementwiseParams,
-    workgroups: (p) => Math.ceil(p.n / WG),
+    pack: (p) => packElementwiseParams(unit(p)),
+    workgroups: (p) => Math.ceil(unit(p).n / WG),
   }, params);
 }

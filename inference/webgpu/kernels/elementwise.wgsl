@@ -3,8 +3,16 @@
 //   ADD_BIAS  a[i] += b[i % width]              a bias on each row of width values
 //   SWIGLU    a[i] = silu(a[i]) * b[i]          gate a, up b: silu(g) * u
 // Offsets let the rows live inside wider buffers (e.g. gate and up in one).
+// VEC4: every count and offset is in vec4s (the host checks they divide by 4):
+// on llvmpipe each storage access is a loop over the SIMD lanes, so a vec4 costs
+// about what one f32 does.
 
 #define WG 256
+#ifdef VEC4
+alias V = vec4<f32>;
+#else
+alias V = f32;
+#endif
 
 struct Params {
   n: u32,        // values to update
@@ -14,8 +22,8 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read_write> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read_write> a: array<V>;
+@group(0) @binding(2) var<storage, read> b: array<V>;
 
 @compute @workgroup_size({{WG}})
 fn main(

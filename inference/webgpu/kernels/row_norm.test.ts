@@ -1,3 +1,4 @@
+import assert from "node:assert/strict";
 import { rmsNorm } from "../../reference.ts";
 import {
   assertClose,
@@ -21,8 +22,9 @@ const TOL = { atol: 1e-6, rtol: 1e-5 };
 Deno.test("row_norm: hidden rows of several widths match rmsNorm", async () => {
   const { device } = await createTestGpu();
   await prepareRowNorm(device, false);
-  // below, at and above the workgroup width; 288 and 1000 are not powers of two
-  for (const [n, rows, seed] of [[8, 5, 1], [64, 3, 2], [288, 4, 3], [1000, 2, 4]]) {
+  // below, at and above the workgroup width; 288 and 1000 are not powers of two; 1001 goes
+  // value by value, the others by vec4s
+  for (const [n, rows, seed] of [[8, 5, 1], [64, 3, 2], [288, 4, 3], [1000, 2, 4], [1001, 2, 5]]) {
     const x = randomF32(n * rows, seed, 3);
     const w = randomF32(n, seed + 100, 1.5);
     const xb = uploadF32(device, x), wb = uploadF32(device, w), out = createF32(device, n * rows);
@@ -37,18 +39,23 @@ Deno.test("row_norm: hidden rows of several widths match rmsNorm", async () => {
 Deno.test("row_norm: per-head Q/K norm in place with offsets and a large eps", async () => {
   const { device } = await createTestGpu();
   await prepareRowNorm(device, true);
-  const headDim = 8, heads = 6, tokens = 3, at = 10;
+  const headDim = 8, heads = 6, tokens = 3;
   const rows = heads * tokens;
-  const x = randomF32(at + rows * headDim + 7, 9, 0.01);
-  const w = randomF32(headDim, 10);
-  // tiny inputs make eps matter: a wrong eps placement shows
-  const eps = 1e-4;
-  const xb = uploadF32(device, x), wb = uploadF32(device, w);
-  submitKernels(device, [
-    bindRowNorm(device, { x: xb, weight: wb }, { n: headDim, rows, eps, xOffset: at }),
-  ]);
-  const want = cpuRows(x, w, headDim, rows, eps, at);
-  assertClose(await readF32(device, xb, x.length), want, TOL, "in place");
+  // offset 10: value by value; 12: by vec4s
+  for (const at of [10, 12]) {
+    const x = randomF32(at + rows * headDim + 7, 9, 0.01);
+    const w = randomF32(headDim, 10);
+    // tiny inputs make eps matter: a wrong eps placement shows
+    const eps = 1e-4;
+    const xb = uploadF32(device, x), wb = uploadF32(device, w);
+    const k = bindRowNorm(device, { x: xb, weight: wb }, { n: headDim, rows, eps, xOffset: at });
+    submitKernels(device, [k]);
+    const want = cpuRows(x, w, headDim, rows, eps, at);
+    assertClose(await readF32(device, xb, x.length), want, TOL, `in place at ${at}`);
+    if (at === 12) {
+      assert.throws(() => k.update({ n: headDim, rows, eps, xOffset: 10 }), /bound for vec4s/);
+    }
+  }
 });
 
 Deno.test("row_norm: update() rebinds new params without a new bind group", async () => {

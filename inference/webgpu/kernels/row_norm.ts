@@ -45,13 +45,20 @@ export function supportsRowNorm(n: number): boolean {
   return Number.isInteger(n) && n > 0;
 }
 
-function defines(inPlace: boolean) {
-  return { WG, INPLACE: inPlace };
+function defines(inPlace: boolean, vec4: boolean) {
+  return { WG, INPLACE: inPlace, VEC4: vec4 };
 }
 
-/** Compiles the variant now (setup, tests): WGSL errors surface here with line numbers. */
+/** Compiles both variants now (setup, tests): WGSL errors surface here with line numbers. */
 export async function prepareRowNorm(device: GPUDevice, inPlace: boolean): Promise<void> {
-  await kernelPipelineChecked(device, "row_norm", FILE, defines(inPlace));
+  for (const vec4 of [false, true]) {
+    await kernelPipelineChecked(device, "row_norm", FILE, defines(inPlace, vec4));
+  }
+}
+
+/** Whether rows and offsets divide by 4, so the kernel can go by vec4s. */
+function quads(p: RowNormParams): boolean {
+  return [p.n, p.xOffset ?? 0, p.outOffset ?? 0].every((v) => v % 4 === 0);
 }
 
 export function bindRowNorm(
@@ -61,11 +68,20 @@ export function bindRowNorm(
 ): BoundKernel<RowNormParams> {
   if (!supportsRowNorm(params.n)) throw new Error(`row_norm: bad row length ${params.n}`);
   const inPlace = bufs.out === undefined;
+  const vec4 = quads(params);
   return bindKernel(device, {
     label: inPlace ? "row_norm in place" : "row_norm",
-    pipeline: kernelPipeline(device, "row_norm", FILE, defines(inPlace)),
+    pipeline: kernelPipeline(device, "row_norm", FILE, defines(inPlace, vec4)),
     buffers: inPlace ? [bufs.weight, bufs.x] : [bufs.weight, bufs.x, bufs.out!],
-    pack: packRowNormParams,
+    pack: (p) => {
+      if (vec4 && !quads(p)) {
+        throw new Error(
+          `row_norm: this kernel was bound for vec4s; n ${p.n}, offsets ${p.xOffset ?? 0}/` +
+            `${p.outOffset ?? 0} are not all multiples of 4`,
+        );
+      }
+      return packRowNormParams(p);
+    },
     workgroups: (p) => p.rows,
   }, params);
 }
