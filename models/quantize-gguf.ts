@@ -13,22 +13,13 @@
  *
  * CLI: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
  */
-import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/mod.ts";
+import { blockGeometry, GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
 import { type GgufTensorInfo, openGguf, readTensorData } from "../inference/mod.ts";
 import { dequantize, quantize } from "../inference/mod.ts";
 import { type TensorSpec, typedMetadata, u32, writeGguf } from "./gguf-writer.ts";
 
 /** The target types, as `general.file_type` names them. */
-export const QUANTIZE_TYPES = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-] as const;
+export const QUANTIZE_TYPES = SUPPORTED_WEIGHT_TYPES;
 
 /**
  * llama.cpp's `llama_ftype` for a file whose matrices are all `type`. Files
@@ -74,7 +65,7 @@ export interface QuantizedTensor {
 
 function parseType(name: string): GgmlType {
   const type = GgmlType[name.toUpperCase() as keyof typeof GgmlType];
-  if (type === undefined || !(QUANTIZE_TYPES as readonly GgmlType[]).includes(type)) {
+  if (type === undefined || !QUANTIZE_TYPES.includes(type)) {
     const names = QUANTIZE_TYPES.map((t) => ggmlTypeName(t)).join(", ");
     throw new Error(`unknown target type "${name}"; choose one of ${names}`);
   }

@@ -5,7 +5,7 @@
  * deterministically, so the references in tests/reference/ name a sha256
  * that a rebuild must reproduce.
  */
-import { GgmlType } from "../inference/mod.ts";
+import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 
@@ -58,16 +58,7 @@ const stories = (type?: GgmlType): ReferenceModel => ({
 });
 
 export const TEST_MODEL_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3"];
-export const TEST_MODEL_TYPES: readonly GgmlType[] = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-];
+export const TEST_MODEL_TYPES = SUPPORTED_WEIGHT_TYPES;
 
 /**
  * Small on purpose (references regenerate in seconds), yet covering GQA and

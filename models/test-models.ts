@@ -77,7 +77,7 @@ function headDimOf(o: TestModelOptions): number {
 function validate(o: TestModelOptions): void {
   const hd = headDimOf(o);
   if (!TEST_ARCHES.includes(o.arch)) throw new Error(`unknown test architecture "${o.arch}"`);
-  if (!(QUANTIZE_TYPES as readonly GgmlType[]).includes(o.type)) {
+  if (!QUANTIZE_TYPES.includes(o.type)) {
     throw new Error(`test models cannot use weight type ${ggmlTypeName(o.type)}`);
   }
   for (const [k, v] of Object.entries({ ...o, headDim: hd })) {

@@ -7,7 +7,7 @@
  * "wasm" is matVec with the WASM SIMD kernels (wasm/), "ts" the TypeScript
  * kernels it falls back to, "f32-act" matVecF32Activations (unrounded x).
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../ggml-type.ts";
 import { quantize } from "./codec.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
 import { matVecF32Activations } from "./matvec-f32-act.ts";
@@ -40,16 +40,7 @@ function time(copies: Uint8Array[], fn: (w: Uint8Array) => void, minMs = 300): n
   return median(samples);
 }
 
-const types = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-];
+const types = SUPPORTED_WEIGHT_TYPES;
 const gbs = (bytes: number, ms: number) => (bytes / ms / 1e6).toFixed(2).padStart(6);
 console.log(`matVec ${rows}x${cols}; matVecBatch with n=${batch}; GB/s of weights`);
 console.log("type   MB    copies | wasm ms   GB/s |  ts ms    GB/s | batch GB/s-eq | f32-act GB/s");

@@ -4,7 +4,7 @@
  * ids held in a u32 buffer (so argmax's output can feed the next step without
  * a readback). Mirrors `embedTokens` in inference/reference.ts bit for bit.
  */
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { GgmlType, ggmlTypeName, isSupportedWeightType } from "../../ggml-type.ts";
 import { bytesFor } from "../../quant/mod.ts";
 import { type GpuMatrix, rowsMatrix } from "../weights.ts";
 import {
@@ -17,17 +17,6 @@ import {
 
 const FILE = "embed.wgsl";
 const WG = 256;
-
-export const EMBED_TYPES: readonly GgmlType[] = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-];
 
 /** Per-call params; mirrors `struct Params` in embed.wgsl with the part's rows filled in. */
 export interface EmbedParams {
@@ -61,7 +50,7 @@ export function packEmbedParams(
 }
 
 export function supportsEmbed(type: GgmlType, cols: number): boolean {
-  if (!EMBED_TYPES.includes(type)) return false;
+  if (!isSupportedWeightType(type)) return false;
   try {
     bytesFor(type, cols);
     return cols > 0;

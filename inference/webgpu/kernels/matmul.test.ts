@@ -1,5 +1,5 @@
 import * as assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
 import { matVecBatchF32Activations, quantize } from "../../quant/mod.ts";
 import type { Gpu } from "../device.ts";
 import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
@@ -12,16 +12,7 @@ import {
   type MatMulVariant,
 } from "./matmul.ts";
 
-const TYPES = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-];
+const TYPES = SUPPORTED_WEIGHT_TYPES;
 
 interface Case {
   type: GgmlType;

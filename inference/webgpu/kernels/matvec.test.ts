@@ -1,4 +1,4 @@
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
 import { matVecF32Activations, quantize } from "../../quant/mod.ts";
 import {
   assertClose,
@@ -18,16 +18,7 @@ import {
   type MatVecVariant,
 } from "./matvec.ts";
 
-const TYPES = [
-  GgmlType.F32,
-  GgmlType.F16,
-  GgmlType.BF16,
-  GgmlType.Q8_0,
-  GgmlType.Q4_0,
-  GgmlType.Q4_K,
-  GgmlType.Q5_K,
-  GgmlType.Q6_K,
-];
+const TYPES = SUPPORTED_WEIGHT_TYPES;
 
 interface Case {
   type: GgmlType;
