@@ -1,13 +1,42 @@
-// Rotary position embedding, in place, for n tokens × heads at positions
-// pos0 .. pos0 + n - 1. Pair i (< ropeDim / 2) of each head turns by
-// theta = (pos * freq_scale) * inv_freq[i]; dims past ropeDim stay as they are.
-// Pairs are adjacent (2i, 2i + 1), ggml's "normal" (llama), or halves
-// (i, i + ropeDim / 2) with NEOX (qwen). inv_freq holds base^(-2i/ropeDim),
-// already divided by any per-pair freq factors, computed once on the host in
-// f64 so the angle loses nothing to an f32 pow.
+// Rotary position embedding, in place, for n tokens × heads. Pair i
+// (< ropeDim / 2) of each head turns by theta = (pos * freq_scale) * inv_freq[i];
+// dims past ropeDim stay as they are. Pairs are adjacent (2i, 2i + 1), ggml's
+// "normal" (llama), or halves (i, i + ropeDim / 2) with NEOX (qwen). inv_freq
+// holds base^(-2i/ropeDim), already divided by any per-pair freq factors,
+// computed once on the host in f64 so the angle loses nothing to an f32 pow.
+//
+// Where the positions come from:
+// (default)  one sequence: token t at pos0 + t, rows of a strided view (offset,
+//            token_stride) of v;
+// ROWS       stacked rows of several sequences: row t at its own position
+//            rows[2t + 1] (rows[2t] is its slot, unused here), so one dispatch
+//            covers rows of sequences at any positions.
 
 #define WG 64
 
+#ifdef ROWS
+struct Params {
+  n: u32,            // rows
+  heads: u32,
+  head_dim: u32,
+  rope_dim: u32,
+  token_stride: u32, // elements from one row to the next
+  freq_scale: f32,   // 1 / linear rope scale
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
+@group(0) @binding(2) var<storage, read> rows: array<u32>; // (n, 2): slot, position
+@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+
+fn position(t: u32) -> u32 {
+  return rows[2u * t + 1u];
+}
+
+fn row_start(t: u32) -> u32 {
+  return t * params.token_stride;
+}
+#else
 struct Params {
   n: u32,            // tokens
   heads: u32,
@@ -22,6 +51,15 @@ struct Params {
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> inv_freq: array<f32>;
 @group(0) @binding(2) var<storage, read_write> v: array<f32>;
+
+fn position(t: u32) -> u32 {
+  return params.pos0 + t;
+}
+
+fn row_start(t: u32) -> u32 {
+  return params.offset + t * params.token_stride;
+}
+#endif
 
 @compute @workgroup_size({{WG}})
 fn main(
@@ -38,12 +76,12 @@ fn main(
   let h = (id / half) % params.heads;
   let t = id / (half * params.heads);
 
-  let p = f32(params.pos0 + t) * params.freq_scale;
+  let p = f32(position(t)) * params.freq_scale;
   let theta = p * inv_freq[i];
   let c = cos(theta);
   let s = sin(theta);
 
-  let base = params.offset + t * params.token_stride + h * params.head_dim;
+  let base = row_start(t) + h * params.head_dim;
 #ifdef NEOX
   let a = base + i;
   let b = a + half;

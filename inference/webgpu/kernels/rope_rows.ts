@@ -1,5 +1,5 @@
 /**
- * RoPE over stacked rows of several sequences (rope_rows.wgsl): each row
+ * RoPE over stacked rows of several sequences (rope.wgsl with ROWS): each row
  * turns by its own position, read from the (slot, position) row table the
  * batched forward pass writes once per step. Mirrors `rope` in
  * inference/reference.ts, as rope.ts does for one sequence.
@@ -13,10 +13,10 @@ import {
 } from "./bound-kernel.ts";
 import { type RopeStyle, supportsRope } from "./rope.ts";
 
-const FILE = "rope_rows.wgsl";
+const FILE = "rope.wgsl";
 const WG = 64;
 
-/** Mirrors `struct Params` in rope_rows.wgsl. */
+/** Mirrors the ROWS `struct Params` in rope.wgsl. */
 export interface RopeRowsParams {
   n: number; // rows
   heads: number;
@@ -42,7 +42,7 @@ export function packRopeRowsParams(p: RopeRowsParams): ArrayBuffer {
   ]);
 }
 
-const defines = (style: RopeStyle) => ({ WG, NEOX: style === "neox" });
+const defines = (style: RopeStyle) => ({ WG, NEOX: style === "neox", ROWS: true });
 
 export async function prepareRopeRows(device: GPUDevice, style: RopeStyle): Promise<void> {
   await kernelPipelineChecked(device, "rope_rows", FILE, defines(style));
