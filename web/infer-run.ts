@@ -13,7 +13,8 @@ import {
   serviceErrorOf,
   type TokenEvent,
 } from "../mesh/mod.ts";
-import { HttpError, serviceHttpError } from "./errors.ts";
+import { errorBody, HttpError, serviceHttpError, toHttpError } from "./errors.ts";
+import { SSE_DONE, sseEvent } from "./sse.ts";
 import type { InferenceRecord, Metrics } from "./metrics.ts";
 
 export interface InferRun {
@@ -151,3 +152,38 @@ export function completionId(prefix: string): string {
 }
 
 export const unixSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Runs `run` to its end for a whole (unstreamed) answer, handing each token to
+ * `onToken`; its done event, or a 499 when the client went away first.
+ */
+export async function collectRun(
+  run: InferRun,
+  onToken: (event: TokenEvent) => void,
+): Promise<DoneEvent> {
+  let done: DoneEvent | undefined;
+  for await (const event of run.events) {
+    if (event.type === "done") done = event;
+    else onToken(event);
+  }
+  if (!done) throw new HttpError(499, "the client closed the request", "cancelled", "cancelled");
+  return done;
+}
+
+/**
+ * The SSE frames of a streamed answer: `frames` turns each event into its
+ * chunks; a failure mid-way becomes an error event, and a stream that was not
+ * cancelled ends with [DONE].
+ */
+export async function* streamRun(
+  run: InferRun,
+  frames: (event: TokenEvent | DoneEvent) => Iterable<string>,
+): AsyncGenerator<string> {
+  try {
+    for await (const event of run.events) yield* frames(event);
+  } catch (err) {
+    yield sseEvent(errorBody(toHttpError(err)));
+    return;
+  }
+  if (!run.cancelled()) yield SSE_DONE;
+}

@@ -3,17 +3,19 @@
  * chat.completion.chunk (role first, then content deltas, then the
  * finish_reason, then usage when asked, then [DONE]).
  */
-import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
-import { errorBody, errorResponse, HttpError, toHttpError } from "./errors.ts";
+import type { TokenEvent } from "../mesh/mod.ts";
+import { errorResponse } from "./errors.ts";
 import {
+  collectRun,
   completionId,
   type InferRun,
   type InferRunDeps,
   startInfer,
+  streamRun,
   unixSeconds,
   usageOf,
 } from "./infer-run.ts";
-import { SSE_DONE, sseEvent, sseResponse } from "./sse.ts";
+import { sseEvent, sseResponse } from "./sse.ts";
 import { parseChatBody, readJsonBody } from "./validate.ts";
 
 export function chatCompletionsRoute(deps: InferRunDeps) {
@@ -40,15 +42,10 @@ interface Head {
 async function whole(run: InferRun, head: Head, logprobs: boolean): Promise<Response> {
   let content = "";
   const entries: LogprobEntry[] = [];
-  let done: DoneEvent | undefined;
-  for await (const event of run.events) {
-    if (event.type === "done") done = event;
-    else {
-      content += event.text;
-      if (logprobs) entries.push(logprobEntry(event));
-    }
-  }
-  if (!done) throw new HttpError(499, "the client closed the request", "cancelled", "cancelled");
+  const done = await collectRun(run, (event) => {
+    content += event.text;
+    if (logprobs) entries.push(logprobEntry(event));
+  });
   content += done.tail ?? "";
   return Response.json({
     ...head,
@@ -82,29 +79,23 @@ async function* chunks(
       choices: [{ index: 0, delta, logprobs: null, finish_reason: null, ...extra }],
     });
   yield chunk({ role: "assistant", content: "" });
-  try {
-    for await (const event of run.events) {
-      if (event.type === "token") {
-        if (event.text === "" && !logprobs) continue; // held back: nothing to show yet
-        yield chunk(
-          { content: event.text },
-          logprobs ? { logprobs: { content: [logprobEntry(event)] } } : {},
-        );
-        continue;
-      }
-      if (event.tail) yield chunk({ content: event.tail });
-      yield sseEvent({
-        ...base,
-        choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: event.finish_reason }],
-        timings: event.timings,
-      });
-      if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+  yield* streamRun(run, function* (event) {
+    if (event.type === "token") {
+      if (event.text === "" && !logprobs) return; // held back: nothing to show yet
+      yield chunk(
+        { content: event.text },
+        logprobs ? { logprobs: { content: [logprobEntry(event)] } } : {},
+      );
+      return;
     }
-  } catch (err) {
-    yield sseEvent(errorBody(toHttpError(err)));
-    return;
-  }
-  if (!run.cancelled()) yield SSE_DONE;
+    if (event.tail) yield chunk({ content: event.tail });
+    yield sseEvent({
+      ...base,
+      choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: event.finish_reason }],
+      timings: event.timings,
+    });
+    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+  });
 }
 
 interface TopEntry {

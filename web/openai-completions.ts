@@ -2,17 +2,19 @@
  * POST /v1/completions: OpenAI's legacy text_completion, whole or streamed,
  * with its own logprobs shape (parallel arrays and a text offset per token).
  */
-import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
-import { errorBody, errorResponse, HttpError, toHttpError } from "./errors.ts";
+import type { TokenEvent } from "../mesh/mod.ts";
+import { errorResponse } from "./errors.ts";
 import {
+  collectRun,
   completionId,
   type InferRun,
   type InferRunDeps,
   startInfer,
+  streamRun,
   unixSeconds,
   usageOf,
 } from "./infer-run.ts";
-import { SSE_DONE, sseEvent, sseResponse } from "./sse.ts";
+import { sseEvent, sseResponse } from "./sse.ts";
 import { parseCompletionBody, readJsonBody } from "./validate.ts";
 
 export function completionsRoute(deps: InferRunDeps) {
@@ -66,15 +68,10 @@ function addLogprob(to: CompletionLogprobs, event: TokenEvent, offset: number): 
 async function whole(run: InferRun, head: Head, logprobs: boolean): Promise<Response> {
   let text = "";
   const lp = emptyLogprobs();
-  let done: DoneEvent | undefined;
-  for await (const event of run.events) {
-    if (event.type === "done") done = event;
-    else {
-      if (logprobs) addLogprob(lp, event, text.length);
-      text += event.text;
-    }
-  }
-  if (!done) throw new HttpError(499, "the client closed the request", "cancelled", "cancelled");
+  const done = await collectRun(run, (event) => {
+    if (logprobs) addLogprob(lp, event, text.length);
+    text += event.text;
+  });
   text += done.tail ?? "";
   return Response.json({
     ...head,
@@ -99,23 +96,17 @@ async function* chunks(
   const chunk = (text: string, lp: CompletionLogprobs | null, finish: string | null) =>
     sseEvent({ ...base, choices: [{ text, index: 0, logprobs: lp, finish_reason: finish }] });
   let offset = 0;
-  try {
-    for await (const event of run.events) {
-      if (event.type === "token") {
-        if (event.text === "" && !logprobs) continue;
-        let lp: CompletionLogprobs | null = null;
-        if (logprobs) addLogprob(lp = emptyLogprobs(), event, offset);
-        offset += event.text.length;
-        yield chunk(event.text, lp, null);
-        continue;
-      }
-      if (event.tail) yield chunk(event.tail, null, null);
-      yield chunk("", null, event.finish_reason);
-      if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+  yield* streamRun(run, function* (event) {
+    if (event.type === "token") {
+      if (event.text === "" && !logprobs) return;
+      let lp: CompletionLogprobs | null = null;
+      if (logprobs) addLogprob(lp = emptyLogprobs(), event, offset);
+      offset += event.text.length;
+      yield chunk(event.text, lp, null);
+      return;
     }
-  } catch (err) {
-    yield sseEvent(errorBody(toHttpError(err)));
-    return;
-  }
-  if (!run.cancelled()) yield SSE_DONE;
+    if (event.tail) yield chunk(event.tail, null, null);
+    yield chunk("", null, event.finish_reason);
+    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+  });
 }
