@@ -29,21 +29,7 @@ struct Params {
 
 var<private> dq: array<vec4<f32>, {{UNIT_VEC4}}>;
 
-// The u32 starting at byte b, for b a multiple of 2.
-fn w2(b: u32) -> u32 {
-  let i = b >> 2u;
-  let lo = W[i];
-  let hi = W[i + 1u];
-  return select((lo >> 16u) | (hi << 16u), lo, (b & 2u) == 0u);
-}
-
-fn h16(b: u32) -> f32 {
-  return unpack2x16float(W[b >> 2u] >> ((b & 2u) * 8u)).x;
-}
-
-fn b8(b: u32) -> u32 {
-  return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
-}
+#include "ggml_words.wgsl"
 
 fn nib_lo(w: u32) -> vec4<f32> {
   return vec4<f32>(unpack4xU8(w & 0x0f0f0f0fu));
@@ -68,9 +54,6 @@ fn decode_unit(rb: u32, u: u32) {
 #endif
 
 #ifdef W_BF16
-fn bf16x2(w: u32) -> vec2<f32> {
-  return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
-}
 fn decode_unit(rb: u32, u: u32) {
   let i = (rb >> 2u) + 2u * u;
   dq[0] = vec4<f32>(bf16x2(W[i]), bf16x2(W[i + 1u]));
@@ -100,17 +83,6 @@ fn decode_unit(rb: u32, u: u32) {
 #endif
 
 #ifdef W_Q4_K
-fn k_scale_min(s0: u32, s1: u32, s2: u32, sub: u32) -> vec2<f32> {
-  if (sub < 4u) {
-    let sh = 8u * sub;
-    return vec2<f32>(f32((s0 >> sh) & 63u), f32((s1 >> sh) & 63u));
-  }
-  let sh = 8u * (sub - 4u);
-  let sc = ((s2 >> sh) & 0xfu) | (((s0 >> (sh + 6u)) & 3u) << 4u);
-  let m = ((s2 >> (sh + 4u)) & 0xfu) | (((s1 >> (sh + 6u)) & 3u) << 4u);
-  return vec2<f32>(f32(sc), f32(m));
-}
-
 fn decode_unit(rb: u32, u: u32) {
   let j = u & 3u;
   let w0 = (rb >> 2u) + (u >> 2u) * 36u;
@@ -126,17 +98,6 @@ fn decode_unit(rb: u32, u: u32) {
 #endif
 
 #ifdef W_Q5_K
-fn k_scale_min(s0: u32, s1: u32, s2: u32, sub: u32) -> vec2<f32> {
-  if (sub < 4u) {
-    let sh = 8u * sub;
-    return vec2<f32>(f32((s0 >> sh) & 63u), f32((s1 >> sh) & 63u));
-  }
-  let sh = 8u * (sub - 4u);
-  let sc = ((s2 >> sh) & 0xfu) | (((s0 >> (sh + 6u)) & 3u) << 4u);
-  let m = ((s2 >> (sh + 4u)) & 0xfu) | (((s1 >> (sh + 6u)) & 3u) << 4u);
-  return vec2<f32>(f32(sc), f32(m));
-}
-
 fn decode_unit(rb: u32, u: u32) {
   let j = u & 3u;
   let w0 = (rb >> 2u) + (u >> 2u) * 44u;
@@ -155,10 +116,6 @@ fn decode_unit(rb: u32, u: u32) {
 #endif
 
 #ifdef W_Q6_K
-fn i8f(v: u32) -> f32 {
-  return f32(bitcast<i32>(v << 24u) >> 24u);
-}
-
 // Unit u = half h of block u / 2: values 128h + {l, l+32, l+64, l+96}, l < 32.
 fn decode_unit(rb: u32, u: u32) {
   let h = u & 1u;

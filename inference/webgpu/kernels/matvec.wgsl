@@ -8,8 +8,7 @@
 //                    row's units and reduce in workgroup memory (real GPUs)
 // A "unit" is the slice of a row one call of unit_dot handles: 4 values for
 // float types, one 32-value block for Q8_0/Q4_0, a 64-value group for K-quants.
-// Quantized blocks are read as u32 words: blocks of 18/34/210 bytes start on
-// 2-byte boundaries, so words spanning them are shifted together (w2).
+// Quantized blocks are read as u32 words (ggml_words.wgsl).
 // Defines: WG (invocations per workgroup), UNIT_VALUES, optional BIAS, ACCUMULATE,
 // F16_NATIVE (with W_F16: bind W as vec4<f16>).
 #ifdef F16_NATIVE
@@ -45,23 +44,7 @@ struct Params {
 
 #ifndef W_F32
 #ifndef F16_NATIVE
-// The u32 starting at byte b, for b a multiple of 2.
-fn w2(b: u32) -> u32 {
-  let i = b >> 2u;
-  let lo = W[i];
-  let hi = W[i + 1u];
-  return select((lo >> 16u) | (hi << 16u), lo, (b & 2u) == 0u);
-}
-
-// The f16 at byte b (b even), as f32.
-fn h16(b: u32) -> f32 {
-  return unpack2x16float(W[b >> 2u] >> ((b & 2u) * 8u)).x;
-}
-
-// The byte at b, zero-extended.
-fn b8(b: u32) -> u32 {
-  return (W[b >> 2u] >> ((b & 3u) * 8u)) & 0xffu;
-}
+#include "ggml_words.wgsl"
 #endif
 #endif
 
@@ -88,9 +71,6 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
 #endif
 
 #ifdef W_BF16
-fn bf16x2(w: u32) -> vec2<f32> {
-  return vec2<f32>(bitcast<f32>(w << 16u), bitcast<f32>(w & 0xffff0000u));
-}
 fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
   let i = (rb >> 2u) + 2u * u;
   return dot(vec4<f32>(bf16x2(W[i]), bf16x2(W[i + 1u])), X[xv + u]);
@@ -133,17 +113,6 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
 // 144 bytes: d, dmin (f16), 12 bytes of 6-bit scales/mins, 128 bytes of nibbles.
 // Unit j (0..3) is 64 values: low nibbles of qs[32j..32j+32] use sub-block 2j,
 // high nibbles sub-block 2j+1.
-fn k_scale_min(s0: u32, s1: u32, s2: u32, sub: u32) -> vec2<f32> {
-  if (sub < 4u) {
-    let sh = 8u * sub;
-    return vec2<f32>(f32((s0 >> sh) & 63u), f32((s1 >> sh) & 63u));
-  }
-  let sh = 8u * (sub - 4u);
-  let sc = ((s2 >> sh) & 0xfu) | (((s0 >> (sh + 6u)) & 3u) << 4u);
-  let m = ((s2 >> (sh + 4u)) & 0xfu) | (((s1 >> (sh + 6u)) & 3u) << 4u);
-  return vec2<f32>(f32(sc), f32(m));
-}
-
 fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
   let blk = u >> 2u;
   let j = u & 3u;
@@ -175,17 +144,6 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
 #ifdef W_Q5_K
 // 176 bytes: d, dmin, 12 scale bytes, qh[32] (bit 2j / 2j+1 of qh[l] is the
 // fifth bit of value 64j+l / 64j+32+l), qs[128] nibbles as in Q4_K.
-fn k_scale_min(s0: u32, s1: u32, s2: u32, sub: u32) -> vec2<f32> {
-  if (sub < 4u) {
-    let sh = 8u * sub;
-    return vec2<f32>(f32((s0 >> sh) & 63u), f32((s1 >> sh) & 63u));
-  }
-  let sh = 8u * (sub - 4u);
-  let sc = ((s2 >> sh) & 0xfu) | (((s0 >> (sh + 6u)) & 3u) << 4u);
-  let m = ((s2 >> (sh + 4u)) & 0xfu) | (((s1 >> (sh + 6u)) & 3u) << 4u);
-  return vec2<f32>(f32(sc), f32(m));
-}
-
 fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
   let blk = u >> 2u;
   let j = u & 3u;
@@ -217,10 +175,6 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
 #ifdef W_Q6_K
 // 210 bytes: ql[128], qh[64], int8 scales[16], d (f16). Unit u = (half h, group g)
 // covers l = 16g..16g+15 of half h: values 128h + l + {0, 32, 64, 96}.
-fn i8f(v: u32) -> f32 {
-  return f32(bitcast<i32>(v << 24u) >> 24u);
-}
-
 fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
   let blk = u >> 2u;
   let h = (u >> 1u) & 1u;
