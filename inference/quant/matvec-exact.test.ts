@@ -7,33 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
-import { type Activations, quantizeActivations } from "./activations.ts";
+import { quantizeActivations } from "./activations.ts";
 import { quantize } from "./codec.ts";
-import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
-import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
+import { integerDots, randoms } from "./dot-testing.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
-
-function randoms(n: number, seed: number): Float32Array {
-  let s = seed;
-  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-  return new Float32Array(n).map(() => r() * 2 + r() * r());
-}
-
-function integerDots(
-  type: GgmlType,
-  w: Uint8Array,
-  rows: number,
-  cols: number,
-  a: Activations,
-  out: Float32Array,
-): void {
-  const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
-  if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, out);
-  else if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, out);
-  else if (type === GgmlType.Q4_K) dotQ4_K(w, rows, cols, a, out);
-  else if (type === GgmlType.Q5_K) dotQ5_K(w, rows, cols, a, out);
-  else dotQ6_K(w, ws, rows, cols, a, out);
-}
 
 /** At most one f32 step apart: what f64 rounding before the final f32 store can cause. */
 function assertOneUlp(got: Float32Array, want: Float32Array, what: string): void {

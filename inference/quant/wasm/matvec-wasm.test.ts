@@ -5,34 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
-import { type Activations, quantizeActivations } from "../activations.ts";
+import { quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
-import { dotQ4_K, dotQ5_K, dotQ6_K } from "../dot-k.ts";
-import { dotQ4_0, dotQ8_0 } from "../dot-q-0.ts";
+import { integerDots, randoms } from "../dot-testing.ts";
 import { matVec } from "../matvec.ts";
 import { hasWasmKernel, matVecWasm, setWasmKernels, wasmKernelVariant } from "./matvec-wasm.ts";
-
-function randoms(n: number, seed: number): Float32Array {
-  let s = seed;
-  const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5);
-  return new Float32Array(n).map(() => r() * 2 + r() * r());
-}
-
-function reference(
-  type: GgmlType,
-  w: Uint8Array,
-  rows: number,
-  cols: number,
-  a: Activations,
-  out: Float32Array,
-): void {
-  const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
-  if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, out);
-  else if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, out);
-  else if (type === GgmlType.Q4_K) dotQ4_K(w, rows, cols, a, out);
-  else if (type === GgmlType.Q5_K) dotQ5_K(w, rows, cols, a, out);
-  else dotQ6_K(w, ws, rows, cols, a, out);
-}
 
 const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
 
@@ -58,7 +35,7 @@ for (const variant of ["relaxed", "simd"] as const) {
         } finally {
           setWasmKernels(true, "relaxed");
         }
-        reference(type, w, rows, cols, a, want);
+        integerDots(type, w, rows, cols, a, want);
         assert.deepEqual(got, want);
       });
     }
@@ -80,7 +57,7 @@ for (const variant of ["relaxed", "simd"] as const) {
       } finally {
         setWasmKernels(true, "relaxed");
       }
-      reference(GgmlType.Q4_0, w, rows, cols, a, want);
+      integerDots(GgmlType.Q4_0, w, rows, cols, a, want);
       assert.deepEqual(got, want);
     });
   }
@@ -96,7 +73,7 @@ Deno.test("WASM Q4_0 grouped kernel takes levels at an unaligned byte offset", (
   const got = new Float32Array(n * rows);
   const want = new Float32Array(n * rows);
   assert.ok(matVecWasm(GgmlType.Q4_0, w, rows, cols, shifted, got));
-  reference(GgmlType.Q4_0, w, rows, cols, a, want);
+  integerDots(GgmlType.Q4_0, w, rows, cols, a, want);
   assert.deepEqual(got, want);
 });
 
@@ -114,7 +91,7 @@ Deno.test("WASM kernels read weights at a byte offset and keep extreme levels ex
     const got = new Float32Array(rows);
     const want = new Float32Array(rows);
     assert.ok(matVecWasm(type, view, rows, cols, a, got));
-    reference(type, view, rows, cols, a, want);
+    integerDots(type, view, rows, cols, a, want);
     assert.deepEqual(got, want, ggmlTypeName(type));
   }
 });
@@ -136,7 +113,7 @@ Deno.test("WASM Q4_0/Q8_0 convert every kind of f16 scale exactly, past whole gr
     const got = new Float32Array(rows);
     const want = new Float32Array(rows);
     assert.ok(matVecWasm(type, w, rows, cols, a, got));
-    reference(type, w, rows, cols, a, want);
+    integerDots(type, w, rows, cols, a, want);
     assert.deepEqual(got, want, ggmlTypeName(type));
   }
 });
