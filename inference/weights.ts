@@ -16,21 +16,53 @@ export interface Matrix {
   data: Uint8Array;
 }
 
-export interface LayerWeights {
-  attnNorm: Float32Array; // (dim)
-  wq: Matrix; // (heads*headDim, dim)
-  wk: Matrix; // (kvHeads*headDim, dim)
-  wv: Matrix; // (kvHeads*valueDim, dim)
-  wo: Matrix; // (dim, heads*valueDim)
-  bq?: Float32Array; // (heads*headDim) qwen2
-  bk?: Float32Array; // (kvHeads*headDim)
-  bv?: Float32Array; // (kvHeads*valueDim)
-  qNorm?: Float32Array; // (headDim) qwen3, per-head RMSNorm of queries
-  kNorm?: Float32Array; // (headDim)
-  ffnNorm: Float32Array; // (dim)
-  wGate: Matrix; // (ffn, dim)
-  wUp: Matrix; // (ffn, dim)
-  wDown: Matrix; // (dim, ffn)
+/** One layer's weights, whatever holds them: M a matrix, V a vector (host or device). */
+export interface LayerWeightsOf<M, V> {
+  attnNorm: V; // (dim)
+  wq: M; // (heads*headDim, dim)
+  wk: M; // (kvHeads*headDim, dim)
+  wv: M; // (kvHeads*valueDim, dim)
+  wo: M; // (dim, heads*valueDim)
+  bq?: V; // (heads*headDim) qwen2
+  bk?: V; // (kvHeads*headDim)
+  bv?: V; // (kvHeads*valueDim)
+  qNorm?: V; // (headDim) qwen3, per-head RMSNorm of queries
+  kNorm?: V; // (headDim)
+  ffnNorm: V; // (dim)
+  wGate: M; // (ffn, dim)
+  wUp: M; // (ffn, dim)
+  wDown: M; // (dim, ffn)
+}
+
+export type LayerWeights = LayerWeightsOf<Matrix, Float32Array>;
+
+/**
+ * Layer l's weights by their GGUF names: `mat` and `vec` look up what was
+ * loaded (planTensors names every required tensor, so only the optional
+ * vectors may be missing).
+ */
+export function layerWeights<M, V>(
+  l: number,
+  mat: (name: string) => M,
+  vec: (name: string) => V | undefined,
+): LayerWeightsOf<M, V> {
+  const p = `blk.${l}.`;
+  return {
+    attnNorm: vec(p + "attn_norm.weight")!,
+    wq: mat(p + "attn_q.weight"),
+    wk: mat(p + "attn_k.weight"),
+    wv: mat(p + "attn_v.weight"),
+    wo: mat(p + "attn_output.weight"),
+    bq: vec(p + "attn_q.bias"),
+    bk: vec(p + "attn_k.bias"),
+    bv: vec(p + "attn_v.bias"),
+    qNorm: vec(p + "attn_q_norm.weight"),
+    kNorm: vec(p + "attn_k_norm.weight"),
+    ffnNorm: vec(p + "ffn_norm.weight")!,
+    wGate: mat(p + "ffn_gate.weight"),
+    wUp: mat(p + "ffn_up.weight"),
+    wDown: mat(p + "ffn_down.weight"),
+  };
 }
 
 /** The weights one engine holds: the layers [layerStart, layerEnd) and, at the ends, embedding and head. */
@@ -50,7 +82,8 @@ export interface LoadOptions {
   onTensor?: (name: string, loaded: number, total: number) => void;
 }
 
-function need(file: GgufFile, name: string): GgufTensorInfo {
+/** The tensor `name` of `file`, or an error naming both. */
+export function needTensor(file: GgufFile, name: string): GgufTensorInfo {
   const info = file.tensor(name);
   if (!info) throw new Error(`${file.path}: tensor "${name}" is missing`);
   return info;
@@ -170,7 +203,7 @@ export async function loadWeights(
   const loaded = new Map<string, Matrix | Float32Array>();
   let i = 0;
   for (const { name, shape } of plan) {
-    const info = need(file, name);
+    const info = needTensor(file, name);
     if (shape) checkShape(info, shape);
     loaded.set(name, shape ? await loadMatrix(file, info) : await loadVector(file, info));
     options.onTensor?.(name, ++i, plan.length);
@@ -179,25 +212,7 @@ export async function loadWeights(
   const vec = (name: string) => loaded.get(name) as Float32Array | undefined;
 
   const layers: LayerWeights[] = [];
-  for (let l = layerStart; l < layerEnd; l++) {
-    const p = `blk.${l}.`;
-    layers.push({
-      attnNorm: vec(p + "attn_norm.weight")!,
-      wq: mat(p + "attn_q.weight"),
-      wk: mat(p + "attn_k.weight"),
-      wv: mat(p + "attn_v.weight"),
-      wo: mat(p + "attn_output.weight"),
-      bq: vec(p + "attn_q.bias"),
-      bk: vec(p + "attn_k.bias"),
-      bv: vec(p + "attn_v.bias"),
-      qNorm: vec(p + "attn_q_norm.weight"),
-      kNorm: vec(p + "attn_k_norm.weight"),
-      ffnNorm: vec(p + "ffn_norm.weight")!,
-      wGate: mat(p + "ffn_gate.weight"),
-      wUp: mat(p + "ffn_up.weight"),
-      wDown: mat(p + "ffn_down.weight"),
-    });
-  }
+  for (let l = layerStart; l < layerEnd; l++) layers.push(layerWeights(l, mat, vec));
   const tokenEmbedding = loaded.get("token_embd.weight") as Matrix | undefined;
   return {
     layerStart,

@@ -8,7 +8,14 @@ import { ggmlTypeName, isSupportedWeightType } from "../ggml-type.ts";
 import { type GgufFile, type GgufTensorInfo, readTensorData } from "../gguf.ts";
 import { dequantize } from "../quant/mod.ts";
 import type { ModelConfig } from "../model-config.ts";
-import { checkShape, planTensors, type TensorUse } from "../weights.ts";
+import {
+  checkShape,
+  layerWeights,
+  type LayerWeightsOf,
+  needTensor,
+  planTensors,
+  type TensorUse,
+} from "../weights.ts";
 import type { Gpu } from "./device.ts";
 import { type GpuMatrix, type GpuMatrixLayout, uploadMatrix, uploadVector } from "./weights.ts";
 import { matVecRows4Supports, matVecSupports } from "./kernels/matvec.ts";
@@ -16,22 +23,7 @@ import { matMulSupports } from "./kernels/matmul.ts";
 import { supportsEmbed } from "./kernels/embed.ts";
 import { createRopeTable } from "./kernels/rope.ts";
 
-export interface GpuLayerWeights {
-  attnNorm: GPUBuffer; // (dim)
-  wq: GpuMatrix; // (heads*headDim, dim)
-  wk: GpuMatrix; // (kvHeads*headDim, dim)
-  wv: GpuMatrix; // (kvHeads*valueDim, dim)
-  wo: GpuMatrix; // (dim, heads*valueDim)
-  bq?: GPUBuffer; // (heads*headDim) qwen2
-  bk?: GPUBuffer; // (kvHeads*headDim)
-  bv?: GPUBuffer; // (kvHeads*valueDim)
-  qNorm?: GPUBuffer; // (headDim) qwen3
-  kNorm?: GPUBuffer; // (headDim)
-  ffnNorm: GPUBuffer; // (dim)
-  wGate: GpuMatrix; // (ffn, dim)
-  wUp: GpuMatrix; // (ffn, dim)
-  wDown: GpuMatrix; // (dim, ffn)
-}
+export type GpuLayerWeights = LayerWeightsOf<GpuMatrix, GPUBuffer>;
 
 export interface GpuModelWeights {
   layerStart: number;
@@ -49,12 +41,6 @@ export interface UploadWeightsOptions {
   layerStart?: number;
   layerEnd?: number;
   onTensor?: (name: string, loaded: number, total: number) => void;
-}
-
-function need(file: GgufFile, name: string): GgufTensorInfo {
-  const info = file.tensor(name);
-  if (!info) throw new Error(`${file.path}: tensor "${name}" is missing`);
-  return info;
 }
 
 function checkKernels(file: GgufFile, info: GgufTensorInfo, use: TensorUse) {
@@ -129,7 +115,7 @@ export async function uploadWeights(
   let bytes = 0;
   let done = 0;
   for (const { name, shape, use } of plan) {
-    const info = need(file, name);
+    const info = needTensor(file, name);
     if (shape) {
       const [rows, cols] = shape;
       checkShape(info, shape);
@@ -168,23 +154,7 @@ export async function uploadWeights(
 
   const layers: GpuLayerWeights[] = [];
   for (let l = layerStart; l < layerEnd; l++) {
-    const p = `blk.${l}.`;
-    layers.push({
-      attnNorm: vecs.get(p + "attn_norm.weight")!,
-      wq: mats.get(p + "attn_q.weight")!,
-      wk: mats.get(p + "attn_k.weight")!,
-      wv: mats.get(p + "attn_v.weight")!,
-      wo: mats.get(p + "attn_output.weight")!,
-      bq: vecs.get(p + "attn_q.bias"),
-      bk: vecs.get(p + "attn_k.bias"),
-      bv: vecs.get(p + "attn_v.bias"),
-      qNorm: vecs.get(p + "attn_q_norm.weight"),
-      kNorm: vecs.get(p + "attn_k_norm.weight"),
-      ffnNorm: vecs.get(p + "ffn_norm.weight")!,
-      wGate: mats.get(p + "ffn_gate.weight")!,
-      wUp: mats.get(p + "ffn_up.weight")!,
-      wDown: mats.get(p + "ffn_down.weight")!,
-    });
+    layers.push(layerWeights(l, (name) => mats.get(name)!, (name) => vecs.get(name)));
   }
   const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
   memory.push(ropeTable);
