@@ -3,7 +3,7 @@
  * stored (quantized) form.
  */
 import { openGguf } from "./gguf.ts";
-import { configFromMetadata } from "./model-config.ts";
+import { modelConfigOf } from "./model-config.ts";
 import { loadWeights, type ModelWeights } from "./weights.ts";
 import {
   createRunState,
@@ -44,9 +44,7 @@ function rewindState(state: RunState, position: number) {
 export async function loadCpuModel(init: CpuEngineInit) {
   const started = performance.now();
   const file = await openGguf(init.path);
-  const embedInfo = file.tensor("token_embd.weight");
-  if (!embedInfo) throw new Error(`${init.path}: tensor "token_embd.weight" is missing`);
-  const config = configFromMetadata(file.metadata, embedInfo.dims[1]);
+  const config = modelConfigOf(file);
   const weights = await loadWeights(file, config, {
     layerStart: init.layerStart,
     layerEnd: init.layerEnd,

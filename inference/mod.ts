@@ -10,7 +10,7 @@ export {
   readTensorData,
 } from "./gguf.ts";
 export type { GgufFile, GgufTensorInfo, GgufValue, GgufValueKind } from "./gguf.ts";
-export { configFromMetadata, SUPPORTED_ARCHITECTURES } from "./model-config.ts";
+export { configFromMetadata, modelConfigOf, SUPPORTED_ARCHITECTURES } from "./model-config.ts";
 export type { Architecture, ModelConfig } from "./model-config.ts";
 export type { Engine, EngineInfo, Session, Stage, StageSession } from "./engine.ts";
 export { createCpuEngine, createCpuStage } from "./cpu-engine.ts";

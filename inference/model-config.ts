@@ -2,7 +2,7 @@
  * The hyper-parameters of a decoder-only transformer, read from GGUF
  * metadata with llama.cpp's key names (`{arch}.embedding_length`, ...).
  */
-import type { GgufValue } from "./gguf.ts";
+import type { GgufFile, GgufValue } from "./gguf.ts";
 
 export type Architecture = "llama" | "qwen2" | "qwen3";
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ["llama", "qwen2", "qwen3"];
@@ -28,6 +28,18 @@ export interface ModelConfig {
   qkNorm: boolean; // qwen3
 }
 
+/**
+ * Upper bounds no real model comes near (the largest open models have ~130 layers, 16k wide
+ * residuals, 128 heads and contexts of 1M tokens). Every size below is also checked against the
+ * tensor directory before anything is allocated; these bounds only keep the arithmetic exact.
+ */
+export const CONFIG_BOUNDS = {
+  layers: 4096,
+  width: 1 << 20, // dim, ffn, head widths
+  heads: 4096,
+  contextLength: 1 << 26,
+} as const;
+
 function num(meta: Record<string, GgufValue>, key: string, fallback?: number): number {
   const v = meta[key];
   if (v === undefined) {
@@ -36,6 +48,24 @@ function num(meta: Record<string, GgufValue>, key: string, fallback?: number): n
   }
   if (typeof v === "bigint") return Number(v);
   if (typeof v !== "number") throw new Error(`model metadata "${key}" is not a number`);
+  return v;
+}
+
+/** A count from metadata: a whole number in 1..max, or an error naming the key and the value. */
+function count(meta: Record<string, GgufValue>, key: string, max: number, fallback?: number) {
+  const v = num(meta, key, fallback);
+  if (!Number.isInteger(v) || v < 1 || v > max) {
+    throw new Error(`model metadata "${key}" is ${v}; expected a whole number from 1 to ${max}`);
+  }
+  return v;
+}
+
+/** A real-valued parameter: finite and positive. */
+function positive(meta: Record<string, GgufValue>, key: string, fallback: number) {
+  const v = num(meta, key, fallback);
+  if (!Number.isFinite(v) || v <= 0) {
+    throw new Error(`model metadata "${key}" is ${v}; expected a positive number`);
+  }
   return v;
 }
 
@@ -53,35 +83,88 @@ export function configFromMetadata(
   }
   const a = arch as Architecture;
   const k = (key: string) => `${a}.${key}`;
-  const dim = num(meta, k("embedding_length"));
-  const heads = num(meta, k("attention.head_count"));
-  const kvHeads = num(meta, k("attention.head_count_kv"), heads);
+  const { layers: maxLayers, width, heads: maxHeads } = CONFIG_BOUNDS;
+  const dim = count(meta, k("embedding_length"), width);
+  const heads = count(meta, k("attention.head_count"), maxHeads);
+  const kvHeads = count(meta, k("attention.head_count_kv"), maxHeads, heads);
   const headDim = num(meta, k("attention.key_length"), dim / heads);
-  if (!Number.isInteger(headDim) || heads % kvHeads !== 0) {
+  if (!Number.isInteger(headDim) || headDim < 1 || headDim > width || heads % kvHeads !== 0) {
     throw new Error(
       `inconsistent attention shape: dim ${dim}, heads ${heads}, kv heads ${kvHeads}`,
     );
   }
   const scalingType = meta[k("rope.scaling.type")];
-  const ropeScale = scalingType === "linear" ? num(meta, k("rope.scaling.factor"), 1) : 1;
+  const ropeScale = scalingType === "linear" ? positive(meta, k("rope.scaling.factor"), 1) : 1;
+  const ropeDim = count(meta, k("rope.dimension_count"), headDim, headDim);
+  if (ropeDim % 2 !== 0) {
+    throw new Error(`model metadata "${k("rope.dimension_count")}" is ${ropeDim}; must be even`);
+  }
   return {
     arch: a,
     name: typeof meta["general.name"] === "string" ? meta["general.name"] as string : a,
     dim,
-    layers: num(meta, k("block_count")),
+    layers: count(meta, k("block_count"), maxLayers),
     heads,
     kvHeads,
     headDim,
-    valueDim: num(meta, k("attention.value_length"), headDim),
-    ffn: num(meta, k("feed_forward_length")),
+    valueDim: count(meta, k("attention.value_length"), width, headDim),
+    ffn: count(meta, k("feed_forward_length"), width),
     vocabSize,
-    contextLength: num(meta, k("context_length"), 2048),
-    normEps: num(meta, k("attention.layer_norm_rms_epsilon"), 1e-5),
-    ropeBase: num(meta, k("rope.freq_base"), 10000),
-    ropeDim: num(meta, k("rope.dimension_count"), headDim),
+    contextLength: count(meta, k("context_length"), CONFIG_BOUNDS.contextLength, 2048),
+    normEps: positive(meta, k("attention.layer_norm_rms_epsilon"), 1e-5),
+    ropeBase: positive(meta, k("rope.freq_base"), 10000),
+    ropeDim,
     ropeStyle: a === "llama" ? "normal" : "neox",
     ropeScale: ropeScale > 0 ? ropeScale : 1,
     qkvBias: a === "qwen2",
     qkNorm: a === "qwen3",
   };
+}
+
+/**
+ * The config of a GGUF file, its metadata checked against its tensor directory before anything
+ * is planned or allocated: a file that claims a million layers but holds tensors for five is
+ * refused here, in microseconds, instead of after building a plan for a million layers.
+ */
+export function modelConfigOf(file: GgufFile): ModelConfig {
+  const embed = file.tensor("token_embd.weight");
+  if (!embed) throw new Error(`${file.path}: tensor "token_embd.weight" is missing`);
+  if (embed.dims.length !== 2) {
+    throw new Error(
+      `${file.path}: tensor "token_embd.weight" should be 2-D, has dims ${embed.dims}`,
+    );
+  }
+  let config: ModelConfig;
+  try {
+    config = configFromMetadata(file.metadata, embed.dims[1]);
+  } catch (err) {
+    throw new Error(`${file.path}: ${(err as Error).message}`);
+  }
+  if (embed.dims[0] !== config.dim) {
+    throw new Error(
+      `${file.path}: metadata says the embedding width is ${config.dim}, ` +
+        `but tensor "token_embd.weight" rows are ${embed.dims[0]} wide`,
+    );
+  }
+  const blocks = blockIndices(file);
+  const missing = config.layers - blocks.size;
+  const beyond = [...blocks].find((b) => b >= config.layers);
+  if (missing > 0 || beyond !== undefined) {
+    throw new Error(
+      `${file.path}: metadata says ${config.arch}.block_count is ${config.layers}, ` +
+        `but the file holds tensors for ${blocks.size} layers` +
+        (beyond !== undefined ? ` (including blk.${beyond})` : ""),
+    );
+  }
+  return config;
+}
+
+/** The distinct N of the file's `blk.N.*` tensors. */
+function blockIndices(file: GgufFile): Set<number> {
+  const out = new Set<number>();
+  for (const t of file.tensors) {
+    const m = /^blk\.(\d+)\./.exec(t.name);
+    if (m) out.add(Number(m[1]));
+  }
+  return out;
 }

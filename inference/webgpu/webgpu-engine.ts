@@ -6,7 +6,7 @@
  * synchronous `evaluate` says so instead of blocking.
  */
 import { openGguf } from "../gguf.ts";
-import { configFromMetadata, type ModelConfig } from "../model-config.ts";
+import { type ModelConfig, modelConfigOf } from "../model-config.ts";
 import { tokenizerFromMetadata } from "../tokenizer/mod.ts";
 import type { Engine, Session } from "../engine.ts";
 import { type Gpu, requestGpu } from "./device.ts";
@@ -65,9 +65,7 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
   const started = performance.now();
   const gpu = init.gpu ?? await requestGpu();
   const file = await openGguf(init.path);
-  const embedInfo = file.tensor("token_embd.weight");
-  if (!embedInfo) throw new Error(`${init.path}: tensor "token_embd.weight" is missing`);
-  const config = configFromMetadata(file.metadata, embedInfo.dims[1]);
+  const config = modelConfigOf(file);
   const ctxSize = init.ctxSize ?? Math.min(config.contextLength, 4096);
   checkKvFits(gpu, config, ctxSize);
   const weights = await uploadWeights(gpu, file, config, {
