@@ -6,9 +6,9 @@ import type { StartOptions } from "./node-api.ts";
 import { fakeService } from "./testing.ts";
 
 const get = (path: string, headers: HeadersInit = {}) =>
-  new Request(`http://node${path}`, { headers });
+  new Request(`http://localhost${path}`, { headers });
 const post = (path: string, body?: unknown) =>
-  new Request(`http://node${path}`, {
+  new Request(`http://localhost${path}`, {
     method: "POST",
     body: body === undefined ? undefined : JSON.stringify(body),
   });
@@ -114,7 +114,7 @@ Deno.test("node API: status and availability derived from the service, hooks ove
     state: "running",
     mode: "serve",
     health: { status: "ok", reason: null },
-    apiBaseUrl: "http://node/v1",
+    apiBaseUrl: "http://localhost/v1",
     modelId: "tiny",
     modelName: "Tiny",
     peers: [],
@@ -145,14 +145,14 @@ Deno.test("node API: agent preset as JSON env and shell exports", async () => {
   const app = createNodeApp({ service: fakeService(), apiKey: "k'1" });
   const auth = { authorization: "Bearer k'1" };
   assert.deepEqual(await (await app.fetch(get("/api/agent-preset?model=tiny", auth))).json(), {
-    OPENAI_BASE_URL: "http://node/v1",
+    OPENAI_BASE_URL: "http://localhost/v1",
     OPENAI_API_KEY: "k'1",
     OPENAI_MODEL: "tiny",
   });
   const shell = await (await app.fetch(get("/api/agent-preset?format=shell", auth))).text();
   assert.equal(
     shell,
-    "export OPENAI_BASE_URL='http://node/v1'\nexport OPENAI_API_KEY='k'\\''1'\nexport OPENAI_MODEL='tiny'\n",
+    "export OPENAI_BASE_URL='http://localhost/v1'\nexport OPENAI_API_KEY='k'\\''1'\nexport OPENAI_MODEL='tiny'\n",
   );
   assert.equal((await app.fetch(get("/api/agent-preset?model=gpt-9", auth))).status, 404);
 });

@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { InferenceService } from "../mesh/mod.ts";
 import { apiKeyAuth } from "./api-key.ts";
+import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { healthRoute, type HealthState } from "./health.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
@@ -26,6 +27,8 @@ export interface NodeAppDeps {
   mode?: string;
   apiBaseUrl?: string;
   metrics?: Metrics;
+  /** Which names and web pages may reach the node (SPEC §6); default: loopback, no other page. */
+  browser?: BrowserAccess;
 }
 
 export interface NodeApp {
@@ -52,6 +55,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
       metrics.httpRequest(matched, c.res.status);
     }
   });
+  // Pages and names first, so a refused page learns nothing else; then the key.
+  app.use(browserGuard(deps.browser));
   if (deps.apiKey !== undefined) app.use(apiKeyAuth(deps.apiKey));
 
   const inferDeps = { service, metrics };

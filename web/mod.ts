@@ -2,6 +2,8 @@
 export { createNodeApp } from "./app.ts";
 export type { NodeApp, NodeAppDeps } from "./app.ts";
 export { apiKeyAuth, PUBLIC_PATHS } from "./api-key.ts";
+export { type BrowserAccess, browserGuard } from "./browser-guard.ts";
+export { hostnameOf, isIpLiteral, isLoopbackName } from "./host-names.ts";
 export { errorBody, errorResponse, HttpError, toHttpError } from "./errors.ts";
 export type { ErrorBody } from "./errors.ts";
 export type { HealthState } from "./health.ts";

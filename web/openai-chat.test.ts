@@ -7,7 +7,7 @@ import { readSse } from "./sse.ts";
 import { fakeService, tokens } from "./testing.ts";
 
 const post = (body: unknown, init: RequestInit = {}) =>
-  new Request("http://node/v1/chat/completions", {
+  new Request("http://localhost/v1/chat/completions", {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: typeof body === "string" ? body : JSON.stringify(body),
@@ -245,7 +245,7 @@ Deno.test("client disconnect: dropping the stream or aborting the request stops 
   const req = { model: "stories260K", prompt: "Once", max_tokens: 400, temperature: 0 };
 
   const res = await app.fetch(
-    new Request("http://node/v1/completions", {
+    new Request("http://localhost/v1/completions", {
       method: "POST",
       body: JSON.stringify({ ...req, stream: true }),
     }),
@@ -259,7 +259,7 @@ Deno.test("client disconnect: dropping the stream or aborting the request stops 
 
   const client = new AbortController();
   const pending = app.fetch(
-    new Request("http://node/v1/completions", {
+    new Request("http://localhost/v1/completions", {
       method: "POST",
       body: JSON.stringify(req),
       signal: client.signal,

@@ -4,7 +4,7 @@ import { readSse } from "./sse.ts";
 import { fakeService, tokens } from "./testing.ts";
 
 const post = (body: unknown) =>
-  new Request("http://node/v1/completions", { method: "POST", body: JSON.stringify(body) });
+  new Request("http://localhost/v1/completions", { method: "POST", body: JSON.stringify(body) });
 
 Deno.test("completions: text_completion with text, finish_reason and usage", async () => {
   const service = fakeService();
