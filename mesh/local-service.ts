@@ -1,8 +1,8 @@
 /**
- * An InferenceService over one local Engine: chat template, tokenization,
- * the context check, then the scheduler (inference/scheduler.ts): up to
- * `maxConcurrent` generations decode together in batched steps, the rest
- * wait in arrival order.
+ * An InferenceService over one local Engine: chat template, tokenization and
+ * the context check (prompt.ts; long prompts in a worker, prompt-encoder.ts),
+ * then the scheduler (inference/scheduler.ts): up to `maxConcurrent`
+ * generations decode together in batched steps, the rest wait in arrival order.
  */
 import {
   type BatchEngine,
@@ -11,12 +11,13 @@ import {
   type Engine,
   type GeneratedToken,
   type GenerationResult,
-  renderChat,
   type SamplerOptions,
   type ScheduledResult,
   type ScheduleOptions,
   sessionBatch,
 } from "../inference/mod.ts";
+import { encodePrompt, type PromptModel } from "./prompt.ts";
+import { createPromptEncoder } from "./prompt-encoder.ts";
 import {
   type DoneEvent,
   errorEvent,
@@ -43,6 +44,8 @@ export interface LocalServiceInit {
    * engine's own sessions serve as slots, stepped one after another.
    */
   batch?: BatchEngine;
+  /** Prompts heavier than this (prompt-encoder.ts) are tokenized in a worker; default 4096. */
+  inlinePromptWeight?: number;
 }
 
 export interface GenerationEnd {
@@ -58,6 +61,8 @@ export interface LocalServiceComponents {
 
 export interface LocalService extends InferenceService {
   load(): ServiceLoad;
+  /** Ends the prompt worker, if one runs (it also ends on its own after a minute idle). */
+  close(): void;
 }
 
 export function createLocalService(
@@ -77,6 +82,11 @@ export function createLocalService(
     tokenizer: engine.tokenizer,
     maxConcurrent,
   });
+  const prompts = createPromptEncoder({
+    model: promptModel(engine),
+    metadata: engine.metadata,
+    inlineWeight: init.inlinePromptWeight,
+  });
 
   async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     let tokens: number[];
@@ -87,12 +97,13 @@ export function createLocalService(
           `The model \`${req.model}\` does not exist on this node; it serves \`${info.id}\`.`,
         );
       }
-      tokens = promptTokens(engine, req);
       checkSampler(req.params);
+      tokens = await prompts.tokens(req);
     } catch (err) {
       if (err instanceof ServiceError) return yield errorEvent(err);
       throw err;
     }
+    if (signal.aborted) return;
     let completionTokens = 0;
     let result: ScheduledResult | undefined;
     const run = scheduler.generate(tokens, scheduleOptions(req.params, signal));
@@ -124,50 +135,22 @@ export function createLocalService(
     models: () => Promise.resolve([info]),
     infer,
     load: () => scheduler.load(),
+    close: () => prompts.close(),
   };
 }
 
-/** The prompt as the model reads it: a rendered chat, or the plain text. */
+/** The prompt as the model reads it, tokenized here and now (prompt.ts). */
 export function promptTokens(engine: Engine, req: InferRequest): number[] {
-  const tok = engine.tokenizer;
-  let text: string;
-  if (req.messages !== undefined) {
-    const bosToken = tok.bos === undefined ? "" : tok.tokenText(tok.bos);
-    try {
-      text = renderChat({
-        template: templateOf(engine),
-        messages: req.messages,
-        bosToken,
-        eosToken: tok.eos === undefined ? "" : tok.tokenText(tok.eos),
-        addGenerationPrompt: true,
-      });
-    } catch (err) {
-      throw new ServiceError("invalid_request", err instanceof Error ? err.message : String(err));
-    }
-    // Templates print BOS themselves; the tokenizer adds it too, so keep one (as llama.cpp does).
-    if (tok.addBos && bosToken !== "" && text.startsWith(bosToken)) {
-      text = text.slice(bosToken.length);
-    }
-  } else if (typeof req.prompt === "string") {
-    text = req.prompt;
-  } else {
-    throw new ServiceError("invalid_request", "the request has neither messages nor a prompt");
-  }
-  const tokens = tok.encode(text);
-  if (tokens.length === 0) throw new ServiceError("invalid_request", "the prompt is empty");
-  if (tokens.length >= engine.ctxSize) {
-    throw new ServiceError(
-      "context_length_exceeded",
-      `This model's maximum context length is ${engine.ctxSize} tokens. However, your ` +
-        `${req.messages ? "messages" : "prompt"} resulted in ${tokens.length} tokens.`,
-    );
-  }
-  return tokens;
+  return encodePrompt(promptModel(engine), req);
 }
 
-function templateOf(engine: Engine): string | undefined {
+function promptModel(engine: Engine): PromptModel {
   const t = engine.metadata["tokenizer.chat_template"];
-  return typeof t === "string" ? t : undefined;
+  return {
+    tokenizer: engine.tokenizer,
+    template: typeof t === "string" ? t : undefined,
+    ctxSize: engine.ctxSize,
+  };
 }
 
 /** Wire params → sampler options; a param left out keeps the sampler's (llama.cpp's) default. */

@@ -28,6 +28,14 @@ export type {
   LocalServiceComponents,
   LocalServiceInit,
 } from "./local-service.ts";
+export { checkPromptLength, encodePrompt, promptText, promptWeight } from "./prompt.ts";
+export type { PromptModel } from "./prompt.ts";
+export {
+  createPromptEncoder,
+  INLINE_PROMPT_WEIGHT,
+  PROMPT_WORKER_IDLE_MS,
+} from "./prompt-encoder.ts";
+export type { PromptEncoder, PromptEncoderInit } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.
 export { IDENTITY_FILE, identityOf, loadIdentity, parseSecret } from "./identity.ts";

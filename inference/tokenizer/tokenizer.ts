@@ -15,6 +15,7 @@ import {
 import { createPreTokenizer, type PreTokenizer } from "./pretokenize.ts";
 import { partition } from "./special.ts";
 import { spmTokenize } from "./spm.ts";
+import { maxTokenChars } from "./token-span.ts";
 import { loadVocab, type Vocab } from "./vocab.ts";
 import { wpmTokenize } from "./wordpiece.ts";
 
@@ -32,6 +33,11 @@ export interface Tokenizer {
   eot: number | undefined;
   addBos: boolean;
   addEos: boolean;
+  /**
+   * The most UTF-16 code units of input one token can stand for (token-span.ts): a text of n
+   * units has at least ceil(n / maxTokenChars) tokens. Infinity for WordPiece.
+   */
+  maxTokenChars: number;
   encode(text: string, options?: EncodeOptions): number[];
   decode(ids: number[], options?: DecodeOptions): string;
   /** The token's text as stored in the vocabulary (▁ and byte-level characters included). */
@@ -97,6 +103,7 @@ export function tokenizerFromMetadata(metadata: Record<string, GgufValue>): Toke
     eot: vocab.eot,
     addBos: vocab.kind === "wpm" ? true : vocab.addBos,
     addEos: vocab.kind === "wpm" ? vocab.sep !== undefined : vocab.addEos,
+    maxTokenChars: maxTokenChars(vocab),
     encode: (text, options = {}) => encodeWith(vocab, pre, text, options),
     decode: (ids, options) => detokenize(vocab, ids, options),
     tokenText(id) {
