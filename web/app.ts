@@ -6,9 +6,11 @@
 import { Hono } from "hono";
 import type { InferenceService } from "../mesh/mod.ts";
 import { apiKeyAuth } from "./api-key.ts";
+import { bodyLimit } from "./body-limit.ts";
 import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
 import { errorResponse, HttpError } from "./errors.ts";
 import { healthRoute, type HealthState } from "./health.ts";
+import { DEFAULT_MAX_BODY, NODE_API_MAX_BODY } from "./limits.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { createNodeApi, type NodeHooks } from "./node-api.ts";
 import { chatCompletionsRoute } from "./openai-chat.ts";
@@ -29,6 +31,8 @@ export interface NodeAppDeps {
   metrics?: Metrics;
   /** Which names and web pages may reach the node (SPEC §6); default: loopback, no other page. */
   browser?: BrowserAccess;
+  /** The largest body a /v1 route reads (`--max-body`); default DEFAULT_MAX_BODY. */
+  maxBody?: number;
 }
 
 export interface NodeApp {
@@ -55,9 +59,12 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
       metrics.httpRequest(matched, c.res.status);
     }
   });
-  // Pages and names first, so a refused page learns nothing else; then the key.
+  // Pages and names first, so a refused page learns nothing else; then the key; then the body.
   app.use(browserGuard(deps.browser));
   if (deps.apiKey !== undefined) app.use(apiKeyAuth(deps.apiKey));
+  const v1Limit = { bytes: deps.maxBody ?? DEFAULT_MAX_BODY, flag: "--max-body" };
+  const apiLimit = { bytes: NODE_API_MAX_BODY };
+  app.use(bodyLimit((path) => path.startsWith("/v1/") ? v1Limit : apiLimit));
 
   const inferDeps = { service, metrics };
   const chat = chatCompletionsRoute(inferDeps);

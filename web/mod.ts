@@ -4,6 +4,7 @@ export type { NodeApp, NodeAppDeps } from "./app.ts";
 export { apiKeyAuth, PUBLIC_PATHS } from "./api-key.ts";
 export { type BrowserAccess, browserGuard } from "./browser-guard.ts";
 export { hostnameOf, isIpLiteral, isLoopbackName } from "./host-names.ts";
+export { DEFAULT_MAX_BODY, formatBytes, NODE_API_MAX_BODY } from "./limits.ts";
 export { errorBody, errorResponse, HttpError, toHttpError } from "./errors.ts";
 export type { ErrorBody } from "./errors.ts";
 export type { HealthState } from "./health.ts";
