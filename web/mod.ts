@@ -20,4 +20,4 @@ export type {
   StartOptions,
 } from "./node-api.ts";
 export { readSse, SSE_DONE, sseEvent } from "./sse.ts";
-export { OPENAI_DEFAULTS } from "./validate.ts";
+export { OPENAI_DEFAULTS, OPENAI_LIMITS } from "./validate.ts";

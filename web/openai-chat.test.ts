@@ -184,6 +184,87 @@ Deno.test("bad requests: 400 invalid_request_error naming the field", async () =
   }
 });
 
+Deno.test("OpenAI's limits: each bad field a 400 naming it, before the service is asked", async () => {
+  const service = fakeService();
+  const app = createNodeApp({ service });
+  const user = [{ role: "user", content: "hi" }];
+  const cases: [Record<string, unknown>, string, RegExp][] = [
+    // Finding 9 of issue 9: each of these reached a serving node.
+    [{ logprobs: true, top_logprobs: 1000 }, "top_logprobs", /an integer from 0 to 20; got 1000/],
+    [{ max_tokens: "x" }, "max_tokens", /max_tokens must be an integer ≥ 1; got "x"/],
+    [{ stop: 5 }, "stop", /stop must be a string or an array of strings/],
+    [{ logprobs: true, top_logprobs: 2.5 }, "top_logprobs", /integer from 0 to 20/],
+    [{ logprobs: "yes" }, "logprobs", /logprobs must be a boolean/],
+    [{ max_completion_tokens: 8, max_tokens: "x" }, "max_tokens", /max_tokens must be an integer/],
+    [{ max_completion_tokens: -1 }, "max_completion_tokens", /integer ≥ 1/],
+    [{ max_tokens: 1.5 }, "max_tokens", /integer ≥ 1/],
+    [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /at most 4 strings/],
+    [{ n: 2 }, "n", /n must be 1/],
+    [{ n: "2" }, "n", /n must be an integer/],
+    [{ temperature: 2.5 }, "temperature", /from 0 to 2/],
+    [{ top_p: 1.5 }, "top_p", /from 0 to 1/],
+    [{ presence_penalty: -3 }, "presence_penalty", /from -2 to 2/],
+    [{ seed: "s" }, "seed", /seed must be an integer/],
+    [{ logit_bias: { "50256": -100 } }, "logit_bias", /not supported/],
+    [{ logit_bias: [1] }, "logit_bias", /must be an object/],
+    [{ response_format: { type: "json_object" } }, "response_format", /not supported/],
+    [{ messages: "hi" }, "messages", /non-empty array/],
+    [{ messages: [] }, "messages", /non-empty array/],
+    [{ messages: ["hi"] }, "messages[0]", /must be an object/],
+    [{ messages: [{ role: "user" }] }, "messages[0].content", /string or an array/],
+    [{ messages: [{ role: "user", content: "a", name: 5 }] }, "messages[0].name", /a string/],
+    [
+      { messages: [{ role: "tool", content: "a", tool_call_id: {} }] },
+      "messages[0].tool_call_id",
+      /a string/,
+    ],
+    [{ max_tokens: "x".repeat(100_000) }, "max_tokens", /got "x{59}…$/],
+  ];
+  for (const [fields, param, message] of cases) {
+    const res = await app.fetch(post({ model: "tiny", messages: user, ...fields }));
+    assert.equal(res.status, 400, JSON.stringify(fields).slice(0, 80));
+    const { error } = await res.json();
+    assert.equal(error.type, "invalid_request_error");
+    assert.equal(error.param, param);
+    assert.match(error.message, message);
+  }
+  assert.equal(service.calls.length, 0);
+
+  // Within the limits, all of it passes, and n: 1 is fine.
+  const ok = await app.fetch(post({
+    ...hello,
+    n: 1,
+    logprobs: true,
+    top_logprobs: 20,
+    stop: ["a", "b", "c", "d"],
+    max_tokens: 5,
+    logit_bias: {},
+    response_format: { type: "text" },
+  }));
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+  assert.deepEqual(service.calls[0].req.params.stop, ["a", "b", "c", "d"]);
+  assert.equal(service.calls[0].req.params.top_logprobs, 20);
+});
+
+Deno.test("messages: only the fields a template reads go on, each of its type", async () => {
+  const service = fakeService();
+  await createNodeApp({ service }).fetch(post({
+    messages: [
+      { role: "developer", content: "be brief", padding: "z".repeat(1000) },
+      { role: "user", content: [{ type: "text", text: "hi" }], name: "ann" },
+      { role: "assistant", content: null, tool_calls: [{ id: "c1" }] },
+      { role: "tool", content: "42", tool_call_id: "c1", extra: { deep: [1, 2, 3] } },
+    ],
+  }));
+  assert.deepEqual(service.calls[0].req.messages, [
+    { role: "system", content: "be brief" },
+    { role: "user", content: "hi", name: "ann" },
+    { role: "assistant", content: "", tool_calls: [{ id: "c1" }] },
+    { role: "tool", content: "42", tool_call_id: "c1" },
+  ]);
+});
+
 Deno.test("service errors map to SPEC §6 statuses, as events or thrown", async () => {
   const cases = [
     ["mesh_denied", 403, "llm_auth"],

@@ -88,6 +88,11 @@ Deno.test("completions: unsupported or bad fields are 400s naming them", async (
       [{ prompt: "a", best_of: 3 }, "best_of"],
       [{ prompt: "a", logprobs: 9 }, "logprobs"],
       [{ prompt: "a", top_p: 2 }, "top_p"],
+      [{ prompt: "a", max_tokens: "x" }, "max_tokens"],
+      [{ prompt: "a", stop: 5 }, "stop"],
+      [{ prompt: "a", stop: ["a", "b", "c", "d", "e"] }, "stop"],
+      [{ prompt: "a", n: 3 }, "n"],
+      [{ prompt: "a", logit_bias: { "1": 5 } }, "logit_bias"],
     ] as const
   ) {
     const res = await app.fetch(post(body));

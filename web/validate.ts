@@ -29,6 +29,17 @@ export const OPENAI_DEFAULTS = {
   frequency_penalty: 0,
 } as const;
 
+/**
+ * OpenAI's own bounds, which this API keeps whatever a serving node could do: alternatives per
+ * token (chat; each costs a pass over the vocabulary), stop strings, and the legacy completions'
+ * logprobs count.
+ */
+export const OPENAI_LIMITS = {
+  top_logprobs: 20,
+  stop: 4,
+  completions_logprobs: 5,
+} as const;
+
 type Body = Record<string, unknown>;
 
 export async function readJsonBody(req: Request): Promise<Body> {
@@ -54,14 +65,23 @@ export function parseChatBody(body: Body): ParsedRequest {
       throw invalidRequest(`${field} are not supported by this node yet`, field);
     }
   }
+  const format = body.response_format;
+  if (format !== undefined && format !== null && (format as Body).type !== "text") {
+    throw invalidRequest(
+      'response_format is not supported by this node yet (only {"type":"text"})',
+      "response_format",
+    );
+  }
   const logprobs = optional(body, "logprobs", isBool, "a boolean") ?? false;
-  const top = optional(body, "top_logprobs", intIn(0, 20), "an integer from 0 to 20");
+  const maxTop = OPENAI_LIMITS.top_logprobs;
+  const top = optional(body, "top_logprobs", intIn(0, maxTop), `an integer from 0 to ${maxTop}`);
   if (top !== undefined && !logprobs) {
     throw invalidRequest("top_logprobs needs logprobs set to true", "top_logprobs");
   }
-  const maxTokens = optional(body, "max_completion_tokens", intIn(1), "an integer ≥ 1") ??
-    optional(body, "max_tokens", intIn(1), "an integer ≥ 1");
-  const params = commonParams(body, maxTokens);
+  // Both are checked: a bad one is an error even when the other would win.
+  const maxCompletion = optional(body, "max_completion_tokens", intIn(1), "an integer ≥ 1");
+  const maxTokens = optional(body, "max_tokens", intIn(1), "an integer ≥ 1");
+  const params = commonParams(body, maxCompletion ?? maxTokens);
   if (logprobs) Object.assign(params, { logprobs: true, top_logprobs: top ?? 0 });
   return { request: { model: model(body), messages, params }, ...streamFlags(body) };
 }
@@ -79,16 +99,26 @@ export function parseCompletionBody(body: Body): ParsedRequest {
     throw invalidRequest("best_of must be 1: this node returns one choice", "best_of");
   }
   // Legacy completions: logprobs is the number of alternatives (0–5), not a flag.
-  const top = optional(body, "logprobs", intIn(0, 5), "an integer from 0 to 5");
+  const maxTop = OPENAI_LIMITS.completions_logprobs;
+  const top = optional(body, "logprobs", intIn(0, maxTop), `an integer from 0 to ${maxTop}`);
   const params = commonParams(body, optional(body, "max_tokens", intIn(1), "an integer ≥ 1"));
   if (top !== undefined) Object.assign(params, { logprobs: true, top_logprobs: top });
   return { request: { model: model(body), prompt, params }, ...streamFlags(body) };
 }
 
 function commonParams(body: Body, maxTokens: number | undefined): InferParams {
-  const n = optional(body, "n", isNumber, "a number");
+  const n = optional(body, "n", intIn(1), "an integer ≥ 1");
   if (n !== undefined && n !== 1) {
     throw invalidRequest("n must be 1: this node returns one choice per request", "n");
+  }
+  const bias = body.logit_bias;
+  if (bias !== undefined && bias !== null) {
+    if (typeof bias !== "object" || Array.isArray(bias)) {
+      throw invalidRequest("logit_bias must be an object of token ids to biases", "logit_bias");
+    }
+    if (Object.keys(bias).length > 0) {
+      throw invalidRequest("logit_bias is not supported by this node yet", "logit_bias");
+    }
   }
   const params: InferParams = {
     temperature: optional(body, "temperature", numIn(0, 2), "a number from 0 to 2"),
@@ -147,13 +177,23 @@ function parseMessages(value: unknown): ChatMessage[] {
     const { role, content } = m as Body;
     if (typeof role !== "string" || !ROLES.has(role)) {
       throw invalidRequest(
-        `${at}.role must be one of ${[...ROLES].join(", ")}; got ${JSON.stringify(role)}`,
+        `${at}.role must be one of ${[...ROLES].join(", ")}; got ${shown(role)}`,
         `${at}.role`,
       );
     }
     const text = contentText(content, `${at}.content`, role === "assistant");
     // OpenAI's newer "developer" role is the system prompt under another name.
-    return { ...(m as ChatMessage), role: role === "developer" ? "system" : role, content: text };
+    const out: ChatMessage = { role: role === "developer" ? "system" : role, content: text };
+    // Only the fields templates read go on to the serving node, each of its type.
+    const { name, tool_call_id, tool_calls } = m as Body;
+    if (name !== undefined) out.name = field(name, isString, `${at}.name`, "a string");
+    if (tool_call_id !== undefined) {
+      out.tool_call_id = field(tool_call_id, isString, `${at}.tool_call_id`, "a string");
+    }
+    if (tool_calls !== undefined) {
+      out.tool_calls = field(tool_calls, Array.isArray, `${at}.tool_calls`, "an array");
+    }
+    return out;
   });
 }
 
@@ -191,7 +231,9 @@ function parseStop(value: unknown): string[] {
   if (!Array.isArray(list) || !list.every(isString)) {
     throw invalidRequest("stop must be a string or an array of strings", "stop");
   }
-  if (list.length > 16) throw invalidRequest("stop takes at most 16 strings", "stop");
+  if (list.length > OPENAI_LIMITS.stop) {
+    throw invalidRequest(`stop takes at most ${OPENAI_LIMITS.stop} strings`, "stop");
+  }
   return list.filter((s) => s !== "");
 }
 
@@ -219,7 +261,18 @@ function optional(
 ): unknown {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
-  if (!ok(v)) throw invalidRequest(`${name} must be ${what}; got ${JSON.stringify(v)}`, name);
+  if (!ok(v)) throw invalidRequest(`${name} must be ${what}; got ${shown(v)}`, name);
+  return v;
+}
+
+/** A wrong value as the error shows it: JSON, cut short (it may be megabytes). */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+function field<T>(v: unknown, ok: (v: unknown) => v is T, name: string, what: string): T {
+  if (!ok(v)) throw invalidRequest(`${name} must be ${what}; got ${shown(v)}`, name);
   return v;
 }
 
