@@ -7,27 +7,21 @@
 import { loadIdentity } from "../mesh/identity.ts";
 import { startMeshRole } from "../mesh/mesh.ts";
 import { createNodeApp } from "../web/mod.ts";
-import { CliError } from "./errors.ts";
 import type { RunningNode } from "./serve.ts";
 import { parseFlags } from "./flags.ts";
 import {
   exitNow,
-  isLoopback,
   NODE_FLAGS,
   type NodeOptions,
   nodeOptions,
+  requireApiKeyBeyondLoopback,
   serveHttp,
   untilSignal,
 } from "./node-flags.ts";
 
 export function consumeOptionsFromArgs(args: string[]): NodeOptions {
   const opts = nodeOptions(parseFlags(args, NODE_FLAGS));
-  if (!isLoopback(opts.host) && opts.apiKey === undefined) {
-    throw new CliError(
-      `--host ${opts.host} opens the endpoint beyond this machine: give --api-key KEY too, ` +
-        "or non-members could use the mesh through this node",
-    );
-  }
+  requireApiKeyBeyondLoopback(opts);
   return opts;
 }
 

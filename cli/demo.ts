@@ -10,7 +10,13 @@ import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.t
 import { loadIdentity } from "../mesh/identity.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { CliError } from "./errors.ts";
-import { exitNow, isLoopback, NODE_FLAGS, nodeOptions, untilSignal } from "./node-flags.ts";
+import {
+  exitNow,
+  NODE_FLAGS,
+  nodeOptions,
+  requireApiKeyBeyondLoopback,
+  untilSignal,
+} from "./node-flags.ts";
 import { startServeNode } from "./serve.ts";
 import { startClientNode } from "./consume.ts";
 
@@ -25,9 +31,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const f = parseFlags(args, FLAGS);
   if (f.relay !== undefined) throw new CliError("--relay: the demo runs its own relay");
   const base = nodeOptions(f);
-  if (!isLoopback(base.host) && base.apiKey === undefined) {
-    throw new CliError(`--host ${base.host} opens the demo beyond this machine: give --api-key`);
-  }
+  requireApiKeyBeyondLoopback(base, "the demo");
   const { log } = base;
   const demoDir = join(base.dataDir, "demo");
   const own = await loadIdentity({ nsec: base.nsec, dataDir: base.dataDir, log });

@@ -21,6 +21,7 @@ Deno.test("consume: a non-loopback --host demands --api-key", () => {
   const ok = consumeOptionsFromArgs(["--data", "/tmp/x", "--host", "0.0.0.0", "--api-key", "k"]);
   assert.equal(ok.apiKey, "k");
   assert.ok(isLoopback("127.0.0.1") && isLoopback("localhost") && !isLoopback("192.168.1.2"));
+  assert.ok(isLoopback("[::1]") && isLoopback("127.1.2.3") && !isLoopback("127.0.0.1.nip.io"));
 });
 
 Deno.test("serve: --gpu, bad sizes and bad relay URLs are clear errors", () => {
@@ -38,4 +39,19 @@ Deno.test("serve: the published model id is never a local path", () => {
   assert.equal(publicModelId("hf://o/r/m.gguf"), "hf://o/r/m.gguf");
   assert.equal(publicModelId("/home/me/models/tiny.gguf"), "tiny");
   assert.equal(publicModelId("./tiny.Q4_0.gguf"), "tiny.Q4_0");
+});
+
+Deno.test("serve: a non-loopback --host demands --api-key, as consume does", () => {
+  for (const host of ["0.0.0.0", "::", "192.168.1.2", "127.0.0.1.nip.io"]) {
+    assert.throws(
+      () => serveOptionsFromArgs(["--data", "/tmp/x", "--host", host]),
+      (e) => e instanceof CliError && /opens the serving node's endpoint/.test(e.message),
+      host,
+    );
+  }
+  const keyed = serveOptionsFromArgs(["--data", "/tmp/x", "--host", "0.0.0.0", "--api-key", "k"]);
+  assert.equal(keyed.host, "0.0.0.0");
+  for (const host of ["127.0.0.1", "127.0.0.2", "localhost", "::1", "[::1]"]) {
+    assert.equal(serveOptionsFromArgs(["--data", "/tmp/x", "--host", host]).host, host);
+  }
 });

@@ -7,6 +7,7 @@ import { CliError } from "./errors.ts";
 import { numberFlag } from "./flags.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
 import type { Logger } from "../mesh/log.ts";
+import { hostnameOf, isLoopbackName } from "../web/mod.ts";
 
 export const NODE_FLAGS = {
   relay: { type: "string" },
@@ -55,6 +56,18 @@ export function nodeOptions(f: NodeFlagValues): NodeOptions {
   };
 }
 
+/**
+ * SPEC §1: a node bound beyond loopback demands --api-key, since its /v1 hands the mesh (and a
+ * serving node's own model) to whoever reaches the port.
+ */
+export function requireApiKeyBeyondLoopback(opts: NodeOptions, what = "the endpoint"): void {
+  if (isLoopback(opts.host) || opts.apiKey !== undefined) return;
+  throw new CliError(
+    `--host ${opts.host} opens ${what} beyond this machine: give --api-key KEY too, ` +
+      "or non-members could use the mesh through this node",
+  );
+}
+
 export function defaultDataDir(): string {
   const home = Deno.env.get("GROVE_HOME");
   if (home) return home;
@@ -64,7 +77,7 @@ export function defaultDataDir(): string {
 }
 
 export function isLoopback(host: string): boolean {
-  return host === "localhost" || host === "::1" || host === "[::1]" || /^127\./.test(host);
+  return isLoopbackName(hostnameOf(host));
 }
 
 /** "900KiB", "6GiB", "512MB", "1000" (bytes) → bytes; throws a CliError naming the flag. */

@@ -19,6 +19,7 @@ import {
   type NodeOptions,
   nodeOptions,
   parseSize,
+  requireApiKeyBeyondLoopback,
   serveHttp,
   untilSignal,
 } from "./node-flags.ts";
@@ -41,8 +42,11 @@ export interface ServeOptions extends NodeOptions {
 export function serveOptionsFromArgs(args: string[]): ServeOptions {
   const f = parseFlags(args, FLAGS);
   const ctx = f["ctx-size"];
+  const node = nodeOptions(f);
+  // A serving node's /v1 reaches the whole mesh as well as its own model.
+  requireApiKeyBeyondLoopback(node, "the serving node's endpoint");
   return {
-    ...nodeOptions(f),
+    ...node,
     model: f.model ?? "stories260K",
     gpu: f.gpu ?? false,
     ctxSize: ctx === undefined

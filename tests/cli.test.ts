@@ -91,3 +91,24 @@ Deno.test("generate --gpu: the WebGPU engine tells the same greedy story", async
   assert.match(r.stderr, /backend: webgpu \(llvmpipe/);
   assert.match(r.stderr, /prompt 1 tokens, generated 60/);
 });
+
+Deno.test("cli: serve, consume and demo bound beyond loopback without --api-key refuse to start", async () => {
+  const data = await Deno.makeTempDir({ prefix: "grove-open-host-" });
+  try {
+    const runs = await Promise.all(
+      (["serve", "consume", "demo"] as const).map((command) =>
+        runGrove([command, "--host", "0.0.0.0", "--port", "0", "--data", data])
+      ),
+    );
+    for (const [i, what] of ["the serving node's endpoint", "the endpoint", "the demo"].entries()) {
+      assert.equal(runs[i].code, 2, runs[i].stderr);
+      assert.match(runs[i].stderr, new RegExp(`--host 0\\.0\\.0\\.0 opens ${what} beyond this`));
+      assert.match(runs[i].stderr, /give --api-key KEY/);
+      assert.doesNotMatch(runs[i].stdout, /listening/);
+    }
+    // Nothing was started or written: the refusal comes before the model, the key and the relay.
+    assert.deepEqual([...Deno.readDirSync(data)], []);
+  } finally {
+    await Deno.remove(data, { recursive: true });
+  }
+});
