@@ -18,6 +18,7 @@ import {
   serveHttp,
   untilSignal,
 } from "./node-flags.ts";
+import { browserAccess } from "./node-access.ts";
 
 export function consumeOptionsFromArgs(args: string[]): NodeOptions {
   const opts = nodeOptions(parseFlags(args, NODE_FLAGS));
@@ -40,6 +41,8 @@ export async function startClientNode(opts: NodeOptions, label = "node"): Promis
   const app = createNodeApp({
     service: role.service,
     apiKey: opts.apiKey,
+    browser: browserAccess(opts),
+    maxBody: opts.maxBody,
     mode: "client",
     node: { status: role.status, availability: role.availability },
   });

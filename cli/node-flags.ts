@@ -7,7 +7,7 @@ import { CliError } from "./errors.ts";
 import { numberFlag } from "./flags.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
 import type { Logger } from "../mesh/log.ts";
-import { hostnameOf, isLoopbackName } from "../web/mod.ts";
+import { DEFAULT_MAX_BODY, hostnameOf, isLoopbackName } from "../web/mod.ts";
 
 export const NODE_FLAGS = {
   relay: { type: "string" },
@@ -19,6 +19,9 @@ export const NODE_FLAGS = {
   "api-key": { type: "string" },
   name: { type: "string" },
   "no-quic": { type: "boolean" },
+  "allow-host": { type: "string", multiple: true },
+  "allow-origin": { type: "string", multiple: true },
+  "max-body": { type: "string" },
 } as const;
 
 export interface NodeOptions {
@@ -31,9 +34,15 @@ export interface NodeOptions {
   apiKey?: string;
   name?: string;
   quic: boolean;
+  /** Names besides loopback and the bound addresses that `Host` may carry (SPEC §6). */
+  allowHosts: string[];
+  /** Web pages (origins, or "*") that may use the node besides its own dashboard. */
+  allowOrigins: string[];
+  /** The largest body a /v1 request may have, in bytes. */
+  maxBody: number;
 }
 
-type NodeFlagValues = { [K in keyof typeof NODE_FLAGS]?: string | boolean };
+type NodeFlagValues = { [K in keyof typeof NODE_FLAGS]?: string | boolean | string[] };
 
 export function nodeOptions(f: NodeFlagValues): NodeOptions {
   const str = (k: keyof typeof NODE_FLAGS) => f[k] as string | undefined;
@@ -53,6 +62,11 @@ export function nodeOptions(f: NodeFlagValues): NodeOptions {
     apiKey,
     name: str("name"),
     quic: !(f["no-quic"] ?? false),
+    allowHosts: listFlag(f["allow-host"]).map(allowedHost),
+    allowOrigins: listFlag(f["allow-origin"]).map(allowedOrigin),
+    maxBody: f["max-body"] === undefined
+      ? DEFAULT_MAX_BODY
+      : positiveSize("max-body", f["max-body"] as string),
   };
 }
 
@@ -66,6 +80,43 @@ export function requireApiKeyBeyondLoopback(opts: NodeOptions, what = "the endpo
     `--host ${opts.host} opens ${what} beyond this machine: give --api-key KEY too, ` +
       "or non-members could use the mesh through this node",
   );
+}
+
+/** Repeated flags and comma-separated lists, both: `--allow-host a,b --allow-host c`. */
+function listFlag(v: string | boolean | string[] | undefined): string[] {
+  const all = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+  return all.flatMap((x) => x.split(",")).map((x) => x.trim()).filter((x) => x !== "");
+}
+
+function allowedHost(value: string): string {
+  const name = hostnameOf(value);
+  const bare = value.trim().replace(/^\[|\]$/g, "").toLowerCase().replace(/\.$/, "");
+  if (name !== bare || !/^[a-z0-9_.:-]+$/.test(name)) {
+    throw new CliError(
+      `--allow-host "${value}" is not a host name: give the name alone, without scheme, ` +
+        "port or path (any port is accepted), e.g. --allow-host grove.lan",
+    );
+  }
+  return name;
+}
+
+/** An origin as browsers send it: http(s) normalized by URL; others (vscode-webview://…) as given. */
+function allowedOrigin(value: string): string {
+  if (value === "*") return value;
+  const trimmed = value.trim().replace(/\/$/, "").toLowerCase();
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/?#@\s]+$/.test(trimmed)) {
+    return /^https?:/.test(trimmed) ? new URL(trimmed).origin : trimmed;
+  }
+  throw new CliError(
+    `--allow-origin "${value}" is not an origin: give scheme, host and port as the page's ` +
+      "address bar shows them, without a path, e.g. --allow-origin http://localhost:3000 (or *)",
+  );
+}
+
+function positiveSize(flag: string, value: string): number {
+  const n = parseSize(flag, value);
+  if (n < 1024) throw new CliError(`--${flag} "${value}" is below 1 KiB: no request would fit`);
+  return n;
 }
 
 export function defaultDataDir(): string {

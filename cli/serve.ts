@@ -23,6 +23,7 @@ import {
   serveHttp,
   untilSignal,
 } from "./node-flags.ts";
+import { browserAccess } from "./node-access.ts";
 
 const FLAGS = {
   ...NODE_FLAGS,
@@ -127,6 +128,8 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const app = createNodeApp({
     service: role.service,
     apiKey: opts.apiKey,
+    browser: browserAccess(opts),
+    maxBody: opts.maxBody,
     mode: "serve",
     metrics,
     node: { status: role.status, availability: role.availability },
