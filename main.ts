@@ -4,6 +4,7 @@
 import { generateCommand } from "./cli/generate.ts";
 import { tokenizeCommand } from "./cli/tokenize.ts";
 import { CliError } from "./cli/errors.ts";
+import { exitAfterFlush } from "./cli/lifecycle.ts";
 
 const USAGE = `usage: grove <command> [flags]
 
@@ -55,4 +56,4 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) await exitAfterFlush(await main(Deno.args));

@@ -66,5 +66,5 @@ export async function consumeCommand(args: string[]): Promise<number> {
   opts.log.info(`got ${signal}, stopping`);
   await node.stop();
   opts.log.info("client node stopped");
-  exitNow(0);
+  return await exitNow(0);
 }

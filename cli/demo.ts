@@ -106,7 +106,7 @@ export async function demoCommand(args: string[]): Promise<number> {
   const signal = await untilSignal();
   log.info(`got ${signal}, stopping the demo`);
   await stopAll();
-  exitNow(0);
+  return await exitNow(0);
 }
 
 /** The client node lists the model once the relay folded the first serve report (≤ ~2 s). */

@@ -1,7 +1,9 @@
 // The command line's Logger: sentences for people (`pretty`) or one JSON object per line for
 // machines (`json`), on stderr so stdout stays free for what a command prints as its result.
+// Lines are written without blocking (lifecycle.ts): a stalled log reader never stalls serving.
 import type { Logger } from "../relay/mod.ts";
 import { CliError } from "./errors.ts";
+import { logLine } from "./lifecycle.ts";
 
 export type LogFormat = "pretty" | "json";
 type Level = "info" | "warn" | "error";
@@ -14,7 +16,7 @@ export function parseLogFormat(value: string | undefined): LogFormat {
 
 export function createLogger(
   format: LogFormat,
-  write: (line: string) => void = (line) => console.error(line),
+  write: (line: string) => void = logLine,
   clock: () => Date = () => new Date(),
 ): Logger {
   const emit = (level: Level, msg: string, fields?: Record<string, unknown>) => {

@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { CliError } from "./errors.ts";
 import { numberFlag } from "./flags.ts";
+import { exitAfterFlush, untilStopRequested } from "./lifecycle.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
 import type { Logger } from "../mesh/log.ts";
 import { DEFAULT_MAX_BODY, hostnameOf, isLoopbackName } from "../web/mod.ts";
@@ -158,19 +159,19 @@ export function serveHttp(
   return { url, shutdown: () => server.shutdown() };
 }
 
-/** Resolves with the first SIGINT or SIGTERM. */
+/**
+ * Resolves with the first SIGINT or SIGTERM, or when the launcher (`deno task`, `npx`) that
+ * started the node is gone; from then on the process ends within STOP_DEADLINE_MS whatever
+ * its stop() does (lifecycle.ts).
+ */
 export function untilSignal(): Promise<string> {
-  return new Promise((resolve) => {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(sig, () => resolve(sig));
-    }
-  });
+  return untilStopRequested();
 }
 
 /**
  * libp2p leaves handles open after stop() (NOTES.md: mortice's BroadcastChannel, circuit
  * reservations), so a node process ends itself once everything is stopped.
  */
-export function exitNow(code: number): never {
-  Deno.exit(code);
+export function exitNow(code: number): Promise<never> {
+  return exitAfterFlush(code);
 }

@@ -155,5 +155,5 @@ export async function serveCommand(args: string[]): Promise<number> {
   opts.log.info(`got ${signal}, stopping`);
   await node.stop();
   opts.log.info("serving node stopped");
-  exitNow(0);
+  return await exitNow(0);
 }

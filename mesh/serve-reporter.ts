@@ -61,6 +61,9 @@ export function serveReportEvent(identity: Identity, report: ServeReport): Nostr
   }, identity.secretKey);
 }
 
+/** How long a stopping node waits for its last report to reach the relay. */
+export const FINAL_REPORT_MS = 500;
+
 export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
   const log = opts.log ?? silentLogger;
   const debounceMs = opts.debounceMs ?? 100;
@@ -107,7 +110,14 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
       stopped = true;
       clearInterval(interval);
       clearTimeout(debounce);
-      await send({ state: "stopping" });
+      // Best effort: with the relay gone the report would wait out the publish timeout (10 s)
+      // and hold up the node's stop. The relay drops a silent target after 30 s anyway.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        send({ state: "stopping" }),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, FINAL_REPORT_MS)),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
