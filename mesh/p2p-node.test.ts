@@ -57,14 +57,39 @@ Deno.test("the node's libp2p options reach nothing beyond the mesh", async () =>
   }
 });
 
+const PEER = "16Uiu2HAmNodeNodeNodeNodeNodeNodeNodeNodeNodeNode";
+const OTHER = "16Uiu2HAmOtherOtherOtherOtherOtherOtherOtherOther";
+const RELAY = "16Uiu2HAmRe1ayRe1ayRe1ayRe1ayRe1ayRe1ayRe1ayRe1a";
+
 Deno.test("dial order: reported direct addresses, then circuits through the relay", () => {
-  const order = dialOrder("PEER", ["/ip4/10.0.0.2/tcp/5/p2p/PEER", "/ip4/10.0.0.3/tcp/6"], [
-    "/ip4/127.0.0.1/tcp/9/p2p/RELAY",
+  const order = dialOrder(PEER, [`/ip4/10.0.0.2/tcp/5/p2p/${PEER}`, "/ip4/10.0.0.3/tcp/6"], [
+    `/ip4/127.0.0.1/tcp/9/p2p/${RELAY}`,
   ]);
   assert.deepEqual(order, [
-    "/ip4/10.0.0.2/tcp/5/p2p/PEER",
-    "/ip4/10.0.0.3/tcp/6/p2p/PEER",
-    "/ip4/127.0.0.1/tcp/9/p2p/RELAY/p2p-circuit/p2p/PEER",
+    `/ip4/10.0.0.2/tcp/5/p2p/${PEER}`,
+    `/ip4/10.0.0.3/tcp/6/p2p/${PEER}`,
+    `/ip4/127.0.0.1/tcp/9/p2p/${RELAY}/p2p-circuit/p2p/${PEER}`,
+  ]);
+});
+
+Deno.test("dial order: metadata, link-local, other peers' and foreign relays' addresses are never dialed", () => {
+  const rendezvous = [`/ip4/127.0.0.1/tcp/9/p2p/${RELAY}`];
+  const order = dialOrder(PEER, [
+    "/ip4/169.254.169.254/tcp/80",
+    `/ip4/169.254.169.254/tcp/80/p2p/${PEER}`,
+    `/ip4/127.0.0.1/tcp/4001/p2p/${OTHER}`,
+    "/ip6/fe80::1/tcp/4001",
+    "/ip6/fd00:ec2::254/tcp/80",
+    "/dns4/metadata.google.internal/tcp/80",
+    "/ip4/0.0.0.0/tcp/4001",
+    "/ip4/10.0.0.3/tcp/6/ws",
+    `/ip4/198.51.100.9/tcp/9/p2p/${RELAY}/p2p-circuit/p2p/${PEER}`, // the relay's id, not its address
+    `/ip4/127.0.0.1/tcp/9/p2p/${OTHER}/p2p-circuit/p2p/${PEER}`,
+    "/ip4/192.168.1.5/tcp/4001",
+  ], rendezvous);
+  assert.deepEqual(order, [
+    `/ip4/192.168.1.5/tcp/4001/p2p/${PEER}`,
+    `${rendezvous[0]}/p2p-circuit/p2p/${PEER}`,
   ]);
 });
 

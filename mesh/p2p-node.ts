@@ -15,6 +15,7 @@ import { FaultTolerance, type PrivateKey, type Stream } from "@libp2p/interface"
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import {
+  filterDialAddrs,
   loadQuic,
   type NostrEvent,
   pubkeyFromPeerId,
@@ -138,12 +139,20 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   }, sweepMs);
 
   const dialTimeoutMs = init.dialTimeoutMs ?? 5000;
+  const warnedAddrs = new Set<string>();
   async function connect(target: string, addrs: string[], signal?: AbortSignal) {
     const open = node.getConnections(peerIdFromString(target)).filter((c) => c.status === "open");
     const existing = open.find((c) => c.direct) ?? open[0];
     if (existing) return existing;
     const failures: string[] = [];
-    for (const addr of dialOrder(target, addrs, init.rendezvous)) {
+    const order = dialPlan(target, addrs, init.rendezvous);
+    if (order.dropped.length > 0 && !warnedAddrs.has(target)) {
+      if (warnedAddrs.size > 1000) warnedAddrs.clear();
+      warnedAddrs.add(target);
+      const why = order.dropped.map((d) => `${d.addr} ${d.reason}`).join("; ");
+      log.warn(`not dialing addresses reported for peer ${shortPeer(target)}: ${why}`);
+    }
+    for (const addr of order.addrs) {
       signal?.throwIfAborted();
       const limit = deadline(dialTimeoutMs, signal);
       try {
@@ -230,15 +239,27 @@ export async function meshNodeOptions(
   };
 }
 
-/** Reported direct addresses first, then reported circuits, then circuits through each relay. */
+/**
+ * Reported direct addresses first, then circuits through each relay address. Only what
+ * protocol/mesh-addrs.ts lets a node dial: the reporter's own peer id, no link-local or metadata
+ * address, Grove's transports; a reported circuit only through one of the relay's own addresses.
+ */
 export function dialOrder(peerId: string, addrs: string[], rendezvous: string[]): string[] {
-  const withPeer = (a: string) => a.endsWith(`/p2p/${peerId}`) ? a : `${a}/p2p/${peerId}`;
-  const direct = addrs.filter((a) => !a.includes("/p2p-circuit")).map(withPeer);
-  const relayed = [
-    ...addrs.filter((a) => a.includes("/p2p-circuit")).map(withPeer),
-    ...rendezvous.map((rv) => `${rv}/p2p-circuit/p2p/${peerId}`),
-  ];
-  return [...new Set([...direct, ...relayed])];
+  return dialPlan(peerId, addrs, rendezvous).addrs;
+}
+
+function dialPlan(peerId: string, addrs: string[], rendezvous: string[]) {
+  const relayPeers = new Set(rendezvous.map(relayPeerOf));
+  const { addrs: usable, dropped } = filterDialAddrs(addrs, peerId, relayPeers);
+  const circuits = rendezvous.map((rv) => `${rv}/p2p-circuit/p2p/${peerId}`);
+  const known = new Set(circuits);
+  const direct = usable.filter((a) => !a.includes("/p2p-circuit"));
+  for (const a of usable) {
+    if (a.includes("/p2p-circuit") && !known.has(a)) {
+      dropped.push({ addr: a, reason: "is a circuit through none of the relay's addresses" });
+    }
+  }
+  return { addrs: [...new Set([...direct, ...circuits])], dropped };
 }
 
 /** One circuit listen address per relay peer: a second one on the same relay adds nothing. */

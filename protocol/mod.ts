@@ -44,3 +44,4 @@ export {
 export { jsonError } from "./errors.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
+export { checkDialAddr, type DialCheck, filterDialAddrs } from "./mesh-addrs.ts";

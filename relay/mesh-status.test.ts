@@ -200,3 +200,36 @@ Deno.test("no published status carries a secret key", async () => {
     mesh.stop();
   }
 });
+
+Deno.test("addresses no member may dial are stripped before the relay signs the status", async () => {
+  const warnings: string[] = [];
+  const log = { info() {}, warn: (m: string) => void warnings.push(m), error() {} };
+  const { mesh, node, status, relaySecret } = setup({ log });
+  try {
+    const own = peerIdFromNostrSecret(node);
+    const foreign = peerIdFromNostrSecret(generateSecretKey());
+    const relayPeer = peerIdFromNostrSecret(relaySecret);
+    const addrs = [
+      "/ip4/169.254.169.254/tcp/80",
+      `/ip4/127.0.0.1/tcp/4002/p2p/${foreign}`,
+      "/dns4/metadata.google.internal/tcp/80",
+      "/ip6/fe80::1/tcp/4001",
+      "/ip4/0.0.0.0/tcp/4001",
+      `/ip4/127.0.0.1/tcp/9/p2p/${foreign}/p2p-circuit`,
+      "/ip4/127.0.0.1/tcp/4001",
+      `/ip4/127.0.0.1/tcp/9/p2p/${relayPeer}/p2p-circuit`,
+    ];
+    assert.equal(mesh.report(report(node, { addrs })), undefined, "the report itself counts");
+    assert.equal(mesh.report(report(node, { addrs }, T0 + 1)), undefined);
+    await settle();
+    assert.deepEqual(status().serveTargets[0].addrs, [
+      `/ip4/127.0.0.1/tcp/4001/p2p/${own}`,
+      `/ip4/127.0.0.1/tcp/9/p2p/${relayPeer}/p2p-circuit/p2p/${own}`,
+    ]);
+    assert.equal(warnings.length, 1, `one warning until the report changes: ${warnings}`);
+    assert.match(warnings[0], /169\.254\.169\.254.*link-local/);
+    assert.match(warnings[0], new RegExp(`names another peer \\(${foreign}\\)`));
+  } finally {
+    mesh.stop();
+  }
+});

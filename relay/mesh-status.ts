@@ -11,17 +11,22 @@
  *   (catalog ids and `hf://` refs pass, file paths do not);
  * - `modelName` and `nodeName` are at most 128 printable characters;
  * - `addrs` are ip4/ip6/dns multiaddrs (no `/unix/` socket paths) of safe characters;
+ *   then those no member may dial (protocol/mesh-addrs.ts: another peer's id, link-local or
+ *   metadata addresses, DNS names, other transports, circuits through another relay) are
+ *   stripped, with a warning, and the rest end in the reporter's /p2p/ id;
  * - no string names a local path (`/home/`, `/Users/`, `/root/`, `file:`, `C:\`, `~/`, `\\`)
  *   or looks like a secret (`nsec1…`, 64 hex characters, `Bearer …`, `sk-…`).
  * A report whose `state` is `off`, `stopping`, `stopped` or `failed` withdraws its target;
  * any other state (`running`, `starting`, …) lists it.
  */
 import {
+  filterDialAddrs,
   KIND,
   makeMeshStatusEvent,
   type MeshStatus,
   type NostrEvent,
   parseServeReport,
+  peerIdFromNostrSecret,
   pubkeyFromPeerId,
   type ServeReport,
   type ServeTarget,
@@ -67,7 +72,14 @@ const LOCAL_PATH =
 const SECRET =
   /nsec1[0-9a-z]{20,}|(^|[^0-9a-f])[0-9a-f]{64}([^0-9a-f]|$)|bearer\s|\bsk-[\w-]{16,}/i;
 
-type Entry = { target: ServeTarget; json: string; lastSeen: number; reportedAt: number };
+type Entry = {
+  target: ServeTarget;
+  json: string;
+  lastSeen: number;
+  reportedAt: number;
+  /** The addresses stripped from the last report, to warn once per change. */
+  dropped: string;
+};
 
 export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
   const delay = init.republishDelayMs ?? 500;
@@ -75,6 +87,8 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
   const pruneAfter = init.pruneAfterSeconds ?? 30;
   const maxTargets = init.maxTargetsPerMember ?? 16;
   const entries = new Map<string, Entry>();
+  // Circuits may go through this relay only; its rendezvous peer id is its own key's.
+  const relayPeers = new Set([peerIdFromNostrSecret(init.relaySecret)]);
   let timer: ReturnType<typeof setTimeout> | undefined;
   let lastPublishMs = -Infinity;
   let lastUpdatedAt = -Infinity;
@@ -170,9 +184,17 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
       return `invalid: a member may list at most ${maxTargets} serving targets`;
     }
     const { state: _state, ...fields } = r;
-    const target: ServeTarget = { ...fields, pubkey: ev.pubkey };
+    const addrs = filterDialAddrs(r.addrs, r.peerId, relayPeers);
+    const dropped = addrs.dropped.map((d) => `${d.addr} ${d.reason}`).join("; ");
+    if (dropped !== "" && dropped !== old?.dropped) {
+      init.log?.warn(
+        `stripped addresses from ${short(ev.pubkey)}'s serve report, which no member may dial: ` +
+          dropped,
+      );
+    }
+    const target: ServeTarget = { ...fields, addrs: addrs.addrs, pubkey: ev.pubkey };
     const json = JSON.stringify(target);
-    entries.set(key, { target, json, lastSeen: now, reportedAt: ev.created_at });
+    entries.set(key, { target, json, lastSeen: now, reportedAt: ev.created_at, dropped });
     if (old === undefined) {
       init.log?.info(`member ${short(ev.pubkey)} serves ${r.modelId} on peer ${short(r.peerId)}`);
     }
