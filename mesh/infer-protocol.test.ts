@@ -11,7 +11,7 @@ import {
 import { readStreamFrames, writeFrame } from "./stream-frames.ts";
 import { bytesToHex } from "nostr-tools/utils";
 
-const REQ: InferRequest = { model: "stub", prompt: "Once", params: { max_tokens: 3 } };
+const REQ: InferRequest = { model: "stub", prompt: "Once", params: { max_tokens: 1000 } };
 
 const DONE: InferEvent = {
   type: "done",

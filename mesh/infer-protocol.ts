@@ -9,6 +9,13 @@
  * every few seconds (n: an estimate of the requests ahead of it). Clients drop these frames;
  * they only keep the client's idle limit from firing on a busy but healthy node.
  *
+ * Limits (request-limits.ts, stream-frames.ts): the server checks every request against the
+ * widest limits of the HTTP APIs and answers a bad one with a typed `invalid_request` error; a
+ * client refuses to send what no server would take (bad params, a request over 8 MiB) before it
+ * dials, so such a request never counts against a peer. A client reads answers frame by frame
+ * within 256 KiB each and 64 MiB in all, and no more tokens than `max_tokens` asked for: a node
+ * that sends more is cut off, as one that fails.
+ *
  * Speed: token frames that follow a send within 2 ms leave together (stream-frames.ts
  * `frameWriter`: same frames, fewer sends), and a client keeps one spare stream open to each peer
  * it used (`createInferStreams`), so a request skips the stream's protocol negotiation.
@@ -23,13 +30,21 @@ import {
   type InferRequest,
   ServiceError,
 } from "./service.ts";
+import { encodeFrame } from "../protocol/mod.ts";
+import { parseInferRequest } from "./request-limits.ts";
 import {
   deadline,
   errorText,
+  FrameBudgetError,
+  FrameTimeoutError,
   frameWriter,
+  MAX_ANSWER_BYTES,
+  MAX_EVENT_FRAME_BYTES,
+  MAX_REQUEST_FRAME_BYTES,
   readOneFrame,
   readStreamFrames,
   shortPeer,
+  StreamEndedError,
 } from "./stream-frames.ts";
 
 export const INFER_PROTOCOL = "/grove/infer/1";
@@ -70,18 +85,35 @@ export async function serveInfer(
     const out = frameWriter(stream);
     let frame: unknown;
     try {
-      frame = await readOneFrame(stream, options.requestMs ?? DEFAULTS.requestMs);
-    } catch {
-      // No request came: an unused spare stream, closed or timed out. Nothing to answer.
+      frame = await readOneFrame(
+        stream,
+        options.requestMs ?? DEFAULTS.requestMs,
+        MAX_REQUEST_FRAME_BYTES,
+      );
+    } catch (err) {
+      // No request came (an unused spare stream, closed or timed out): nothing to answer. One
+      // that cannot be read (over the size limit, not JSON) gets a reason, if the stream still
+      // takes one; the rest of it is not read.
+      const unread = !(err instanceof FrameTimeoutError || err instanceof StreamEndedError);
+      if (unread && stream.status === "open" && stream.writeStatus === "writable") {
+        log.warn(`unreadable request from ${shortPeer(peerId)}: ${errorText(err)}`);
+        const why = new ServiceError(
+          "invalid_request",
+          `the request is unreadable: ${errorText(err)}`,
+        );
+        await out.write(errorEvent(why)).then(() => out.flush()).catch(() => {});
+      }
       stream.abort(new Error("no request arrived"));
       return;
     }
     let req: InferRequest;
     try {
-      req = parseRequest(frame);
+      req = parseInferRequest(frame);
     } catch (err) {
-      await out.write(errorEvent(new ServiceError("invalid_request", errorText(err))))
-        .then(() => out.flush()).catch(() => {});
+      const e = err instanceof ServiceError
+        ? err
+        : new ServiceError("invalid_request", errorText(err));
+      await out.write(errorEvent(e)).then(() => out.flush()).catch(() => {});
       await stream.close().catch(() => {});
       return;
     }
@@ -199,9 +231,30 @@ export function createInferStreams(node: MeshNode, spareMs = SPARE_MS): InferStr
 }
 
 /**
+ * The request as its frame, or ServiceError invalid_request when no serving node would take it:
+ * the same checks as the server's (request-limits.ts), and the size limit.
+ */
+export function encodeInferRequest(req: InferRequest): Uint8Array {
+  parseInferRequest(req);
+  const frame = encodeFrame(req);
+  if (frame.length > MAX_REQUEST_FRAME_BYTES) {
+    throw new ServiceError(
+      "invalid_request",
+      `The request is ${mib(frame.length)} as a mesh message; serving nodes take at most ` +
+        `${mib(MAX_REQUEST_FRAME_BYTES)}. Shorten the prompt or the chat.`,
+    );
+  }
+  return frame;
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/**
  * One request on one peer. Yields the server's events; an `error` event ends it like `done`.
  * Aborting `signal` or leaving the loop resets the stream (the server stops generating). A peer
- * that cannot be reached, or whose stream dies or falls silent, throws ServiceError unavailable.
+ * that cannot be reached, or whose stream dies or falls silent, throws ServiceError unavailable;
+ * so does one whose answer breaks the limits (more tokens than `max_tokens`, frames too large).
+ * A request no node would take is refused here with an `invalid_request` event, before any dial.
  * A spare stream that dies before any answer is replaced by a new one, once.
  */
 export async function* callInfer(
@@ -211,6 +264,13 @@ export async function* callInfer(
   signal: AbortSignal,
   timeouts: InferTimeouts = {},
 ): AsyncGenerator<InferEvent> {
+  let frame: Uint8Array;
+  try {
+    frame = encodeInferRequest(req);
+  } catch (err) {
+    if (err instanceof ServiceError) return yield errorEvent(err);
+    throw err;
+  }
   const idleMs = timeouts.idleMs ?? DEFAULTS.idleMs;
   const streams = timeouts.streams;
   let stream = streams?.take(target.peerId);
@@ -220,7 +280,8 @@ export async function* callInfer(
     while (true) {
       stream ??= await open(node, target, signal, timeouts.connectMs ?? DEFAULTS.connectMs);
       if (!stream) return; // aborted while connecting
-      const outcome = yield* exchange(stream, req, signal, idleMs, spare, seen);
+      const maxTokens = req.params.max_tokens ?? Infinity;
+      const outcome = yield* exchange(stream, frame, maxTokens, signal, idleMs, spare, seen);
       if (outcome !== "retry") return;
       stream = undefined;
       spare = false;
@@ -255,7 +316,8 @@ async function open(
 /** The request on one stream; "retry" when a spare stream died before any answer. */
 async function* exchange(
   stream: Stream,
-  req: InferRequest,
+  request: Uint8Array,
+  maxTokens: number,
   signal: AbortSignal,
   idleMs: number,
   spare: boolean,
@@ -265,14 +327,18 @@ async function* exchange(
   signal.addEventListener("abort", onAbort, { once: true });
   let finished = false;
   let received = 0;
+  let tokens = 0;
   try {
-    const out = frameWriter(stream);
-    await out.write(req);
-    for await (const frame of readStreamFrames(stream, idleMs)) {
+    if (!stream.send(request)) await stream.onDrain();
+    const frames = readStreamFrames(stream, idleMs, MAX_EVENT_FRAME_BYTES, MAX_ANSWER_BYTES);
+    for await (const frame of frames) {
       received++;
       const ev = parseEvent(frame);
       if (ev === undefined) continue; // a keep-alive
       if (ev.type !== "token") finished = seen.answer = true;
+      else if (++tokens > maxTokens) {
+        throw new ServiceError("unavailable", `it sent more tokens than max_tokens (${maxTokens})`);
+      }
       yield ev;
       if (finished) return "done";
     }
@@ -283,6 +349,9 @@ async function* exchange(
     if (signal.aborted) return "done";
     if (spare && received === 0 && !(err instanceof ServiceError)) return "retry";
     if (err instanceof ServiceError) throw err;
+    if (err instanceof FrameBudgetError) {
+      throw new ServiceError("unavailable", `its answer ran past ${mib(MAX_ANSWER_BYTES)}`);
+    }
     throw new ServiceError("unavailable", `${wentAway(received)} (${errorText(err)})`);
   } finally {
     signal.removeEventListener("abort", onAbort);
@@ -293,25 +362,6 @@ async function* exchange(
 
 function wentAway(received: number): string {
   return received > 0 ? WENT_AWAY : "the serving node went away before answering";
-}
-
-function parseRequest(frame: unknown): InferRequest {
-  const r = frame as Partial<InferRequest> | null;
-  if (typeof r !== "object" || r === null) throw new Error("the request is not a JSON object");
-  if (typeof r.model !== "string" || r.model === "") throw new Error("request.model is missing");
-  if ((r.messages === undefined) === (r.prompt === undefined)) {
-    throw new Error("a request carries exactly one of messages and prompt");
-  }
-  if (r.messages !== undefined && !Array.isArray(r.messages)) {
-    throw new Error("request.messages is not an array");
-  }
-  if (r.prompt !== undefined && typeof r.prompt !== "string") {
-    throw new Error("request.prompt is not a string");
-  }
-  if (typeof r.params !== "object" || r.params === null || Array.isArray(r.params)) {
-    throw new Error("request.params is not an object");
-  }
-  return r as InferRequest;
 }
 
 /** An event, or undefined for a keep-alive (`queued`). */

@@ -52,13 +52,25 @@ export { dialOrder, meshNodeOptions, startMeshNode } from "./p2p-node.ts";
 export type { MeshIdentity, MeshNode, MeshNodeInit, Stream, StreamHandler } from "./p2p-node.ts";
 export { createTicketGate, TICKET_PROTOCOL } from "./ticket-exchange.ts";
 export type { AdmittedPeer, TicketGate, TicketGateInit } from "./ticket-exchange.ts";
-export { callInfer, INFER_PROTOCOL, serveInfer, WENT_AWAY } from "./infer-protocol.ts";
+export {
+  callInfer,
+  encodeInferRequest,
+  INFER_PROTOCOL,
+  serveInfer,
+  WENT_AWAY,
+} from "./infer-protocol.ts";
+export { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
 export type { InferTimeouts } from "./infer-protocol.ts";
 export {
+  FrameBudgetError,
   FrameTimeoutError,
+  MAX_ANSWER_BYTES,
+  MAX_EVENT_FRAME_BYTES,
   MAX_FRAME_BYTES,
+  MAX_REQUEST_FRAME_BYTES,
   readOneFrame,
   readStreamFrames,
+  StreamEndedError,
   writeFrame,
 } from "./stream-frames.ts";
 export { createRouter, FAIL_MS, LATENCY_SLACK_MS, loadOf, pickTarget } from "./router.ts";

@@ -5,11 +5,43 @@
 import type { Stream } from "@libp2p/interface";
 import { encodeFrame, readFrames } from "../protocol/mod.ts";
 
-/** Requests carry whole chat histories; 8 MiB is far above any context a node serves. */
+/** The default cap on one frame: that of a request, the largest frame the mesh carries. */
 export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+
+/**
+ * A `/grove/infer/1` request, which carries a whole prompt or chat. The largest contexts served
+ * (128 Ki tokens) hold ~0.5 MiB of ordinary text at ~4 bytes a token; 8 MiB leaves 16 times that
+ * for code, other scripts and JSON escapes. A prompt that long but beyond its node's context is
+ * refused by its length at once (prompt.ts), so the cap bounds memory, not time.
+ */
+export const MAX_REQUEST_FRAME_BYTES = MAX_FRAME_BYTES;
+
+/**
+ * One answer frame. The largest honest one is a token with 20 alternatives whose pieces are all
+ * among the longest tokens (~128 characters, up to 6 bytes each as JSON escapes): ~32 KiB with
+ * the text held back for a stop string.
+ */
+export const MAX_EVENT_FRAME_BYTES = 256 * 1024;
+
+/**
+ * All frames of one answer together, which a client node holds whole for a non-stream answer:
+ * ~1 KiB a token with 20 alternatives, ~80 bytes without, so 64 MiB is a 64 Ki-token answer
+ * with logprobs, or far past any context without.
+ */
+export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
 export class FrameTimeoutError extends Error {
   override name = "FrameTimeoutError";
+}
+
+/** The peer sent more bytes on one stream than the reader's budget. */
+export class FrameBudgetError extends Error {
+  override name = "FrameBudgetError";
+}
+
+/** The stream ended cleanly before its first frame (an unused spare stream, say). */
+export class StreamEndedError extends Error {
+  override name = "StreamEndedError";
 }
 
 /** Sends one frame at once; waits only on backpressure. */
@@ -95,12 +127,15 @@ function concat(parts: Uint8Array[]): Uint8Array {
 /**
  * Yields frames; when none arrives for `idleMs` the stream is aborted and the loop throws a
  * FrameTimeoutError. Time the consumer spends between frames does not count. One timer serves
- * the whole stream (re-armed only when it fires), not one per frame.
+ * the whole stream (re-armed only when it fires), not one per frame. A frame declared over
+ * `maxBytes` is refused before it is read; past `budgetBytes` on the whole stream the loop
+ * throws a FrameBudgetError (counted per chunk the stream delivers, not per frame).
  */
 export async function* readStreamFrames(
   stream: Stream,
   idleMs: number,
   maxBytes = MAX_FRAME_BYTES,
+  budgetBytes = Infinity,
 ): AsyncGenerator<unknown> {
   let timedOut: FrameTimeoutError | undefined;
   let lastFrame = performance.now();
@@ -117,7 +152,8 @@ export async function* readStreamFrames(
   };
   timer = setTimeout(onTimer, idleMs);
   try {
-    for await (const frame of readFrames(stream, maxBytes)) {
+    const source = budgetBytes === Infinity ? stream : withinBudget(stream, budgetBytes);
+    for await (const frame of readFrames(source, maxBytes)) {
       consuming = true;
       yield frame;
       consuming = false;
@@ -131,6 +167,18 @@ export async function* readStreamFrames(
   if (timedOut) throw timedOut;
 }
 
+type Chunk = Uint8Array | { subarray(): Uint8Array };
+
+async function* withinBudget(source: AsyncIterable<Chunk>, budget: number) {
+  let total = 0;
+  for await (const chunk of source) {
+    const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
+    total += bytes.length;
+    if (total > budget) throw new FrameBudgetError(`more than ${budget} bytes on one stream`);
+    yield bytes;
+  }
+}
+
 /** The first frame of a stream; throws on timeout or when the stream ends without one. */
 export async function readOneFrame(
   stream: Stream,
@@ -138,7 +186,7 @@ export async function readOneFrame(
   maxBytes = MAX_FRAME_BYTES,
 ): Promise<unknown> {
   for await (const frame of readStreamFrames(stream, timeoutMs, maxBytes)) return frame;
-  throw new Error("the stream ended before its first message");
+  throw new StreamEndedError("the stream ended before its first message");
 }
 
 /** An AbortSignal that fires after `ms` or when `parent` does; call clear() when done. */

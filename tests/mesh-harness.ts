@@ -105,8 +105,8 @@ export interface Mesh {
   owner: Key;
   /** `extra`: more flags (default `--ctx-size 256`; `--model PATH` for another model). */
   serve(name: string, key?: Key, extra?: string[]): Promise<NodeProcess>;
-  /** `member` false: a stranger's node, which never shows up in the member list. */
-  consume(key?: Key, member?: boolean): Promise<NodeProcess>;
+  /** `member` false: a stranger's node, which never shows up in the member list; `extra`: flags. */
+  consume(key?: Key, member?: boolean, extra?: string[]): Promise<NodeProcess>;
   addMember(pubkey: string): Promise<void>;
   removeMember(pubkey: string): Promise<void>;
   /** Kills every process and removes the temporary folders. */
@@ -153,8 +153,8 @@ export async function startMesh(): Promise<Mesh> {
       owner,
       serve: (name, key = owner, extra = ["--ctx-size", "256"]) =>
         node(["serve", "--relay", relayUrl, "--name", name, "--no-quic", ...extra], key),
-      consume: (key = owner, member = true) =>
-        node(["consume", "--relay", relayUrl, "--no-quic"], key, member),
+      consume: (key = owner, member = true, extra: string[] = []) =>
+        node(["consume", "--relay", relayUrl, "--no-quic", ...extra], key, member),
       addMember: (pubkey) => members("add", pubkey),
       removeMember: (pubkey) => members("remove", pubkey),
       close,

@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
+import { ServiceError } from "./service.ts";
+
+const refused = (frame: unknown, message: RegExp) =>
+  assert.throws(
+    () => parseInferRequest(frame),
+    (err) =>
+      err instanceof ServiceError && err.code === "invalid_request" && message.test(err.message),
+  );
+
+Deno.test("every param at the edge of its range passes", () => {
+  const req = {
+    model: "stories260K",
+    messages: [
+      { role: "system", content: "be brief" },
+      { role: "user", content: [{ type: "text", text: "hi" }], name: "ann" },
+      { role: "assistant", content: null, tool_calls: [{ id: "1", type: "function" }] },
+      { role: "tool", content: "42", tool_call_id: "1" },
+    ],
+    params: {
+      max_tokens: 1,
+      temperature: 0,
+      top_p: 1,
+      top_k: 0,
+      min_p: 0,
+      repeat_penalty: 100,
+      presence_penalty: -100,
+      frequency_penalty: 100,
+      seed: -1,
+      stop: Array.from({ length: 16 }, () => "é".repeat(512)), // 1024 bytes each
+      logprobs: true,
+      top_logprobs: 20,
+    },
+  };
+  assert.equal(parseInferRequest(req), req);
+  assert.ok(parseInferRequest({ model: "m", prompt: "", params: {} }));
+});
+
+Deno.test("each limit is refused by name", () => {
+  const base = { model: "m", prompt: "x", params: {} };
+  refused(null, /not a JSON object/);
+  refused({ ...base, model: "" }, /request\.model is missing/);
+  refused({ ...base, model: "m".repeat(513) }, /request\.model is longer than 512/);
+  refused({ model: "m", params: {} }, /exactly one of messages and prompt/);
+  refused({ ...base, prompt: 5 }, /request\.prompt is not a string/);
+  refused({ ...base, params: [] }, /request\.params is not an object/);
+  refused({ ...base, params: { top_logprobs: 21 } }, /params\.top_logprobs .* 0 to 20; got 21/);
+  refused({ ...base, params: { max_tokens: 1.5 } }, /params\.max_tokens must be a positive/);
+  refused({ ...base, params: { max_tokens: null } }, /params\.max_tokens .*; got null/);
+  refused({ ...base, params: { top_p: 1.01 } }, /params\.top_p must be a number from 0 to 1/);
+  refused({ ...base, params: { top_k: -1 } }, /params\.top_k/);
+  refused({ ...base, params: { min_p: "0.1" } }, /params\.min_p/);
+  refused(
+    { ...base, params: { repeat_penalty: 0 } },
+    /params\.repeat_penalty must be a number > 0/,
+  );
+  refused({ ...base, params: { seed: 2 ** 60 } }, /params\.seed must be an integer/);
+  refused({ ...base, params: { logprobs: "yes" } }, /params\.logprobs must be a boolean/);
+  refused({ ...base, params: { stop: Array(17).fill("a") } }, /params\.stop .* at most 16/);
+  refused({ ...base, params: { stop: ["é".repeat(513)] } }, /params\.stop .* 1024 bytes each/);
+  refused({ ...base, params: { stop: [5] } }, /params\.stop/);
+  refused({ ...base, params: { ["k".repeat(1000)]: 1 } }, /params\.k{60}… is not supported/);
+  const chat = (messages: unknown) => ({ model: "m", messages, params: {} });
+  refused(chat([]), /request\.messages is not a non-empty array/);
+  refused(
+    chat(Array(REQUEST_LIMITS.maxMessages + 1).fill({ role: "user", content: "" })),
+    /holds 100001 messages; at most 100000/,
+  );
+  refused(chat([{ role: 5, content: "x" }]), /messages\[0\]\.role must be a string/);
+  refused(chat([{ role: "user", content: 5 }]), /messages\[0\]\.content must be a string/);
+  refused(
+    chat([{ role: "user", content: Array(1001).fill({ type: "text", text: "" }) }]),
+    /at most 1000 parts/,
+  );
+  refused(chat([{ role: "user", content: [{ text: "x" }] }]), /content\[0\] is not a part/);
+  refused(chat([{ role: "user", content: [{ type: "text", text: 1 }] }]), /content\[0\]\.text/);
+  refused(chat([{ role: "assistant", content: null, tool_calls: {} }]), /tool_calls must be/);
+  refused(chat([{ role: "assistant", content: null, tool_calls: [1] }]), /not an object/);
+  refused(chat([{ role: "user", content: "x", name: 1 }]), /messages\[0\]\.name/);
+});

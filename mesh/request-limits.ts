@@ -1,0 +1,173 @@
+/**
+ * What a `/grove/infer/1` request may hold, checked by the serving node on every request (a
+ * member's client may be old, buggy or hostile: it is not trusted to have validated) and by the
+ * client node before it sends one (so a request no node would take never costs a peer anything).
+ *
+ * The limits are the widest of the HTTP APIs a client node speaks (OpenAI's chat and
+ * completions today; Anthropic's Messages and Ollama's later), so whatever one of them accepts
+ * passes, and each HTTP route keeps its own stricter limits (web/validate.ts). Where an API
+ * documents no limit, the one here is far above any honest use and says so.
+ * A failure is a ServiceError `invalid_request` whose message names the field.
+ */
+import { type InferRequest, ServiceError } from "./service.ts";
+
+export const REQUEST_LIMITS = {
+  /** OpenAI's (and Ollama's) top_logprobs maximum: 20 alternatives per token. */
+  maxTopLogprobs: 20,
+  /** Stop strings: OpenAI takes 4, Ollama and Anthropic document none; 16 of ≤ 1 KiB each. */
+  maxStop: 16,
+  maxStopBytes: 1024,
+  /** Anthropic's documented limit on messages in one request (OpenAI's is lower). */
+  maxMessages: 100_000,
+  /** Parts of one message's content (text parts; the template joins them). */
+  maxContentParts: 1000,
+  /** Tool calls in one assistant message (OpenAI allows 128 tools). */
+  maxToolCalls: 128,
+  /** A model id: catalog ids, `hf://owner/repo/path.gguf@revision`. */
+  maxModelChars: 512,
+  /** role, name, tool_call_id. */
+  maxNameChars: 256,
+  /** temperature: OpenAI 0–2, Anthropic 0–1, Ollama undocumented; 100 already samples uniformly. */
+  maxTemperature: 100,
+  /** repeat_penalty (llama.cpp, Ollama): > 0; 1 is off. */
+  maxRepeatPenalty: 100,
+  /** presence/frequency penalties: OpenAI −2–2, Ollama undocumented. */
+  maxPenalty: 100,
+  /** top_k: any count; past the vocabulary it keeps everything. */
+  maxTopK: 2 ** 31 - 1,
+} as const;
+
+/** The params a serving node honours; anything else is refused, never silently dropped. */
+const PARAM_CHECKS: Record<string, (v: unknown) => string | undefined> = {
+  max_tokens: (v) => intIn(v, 1, Number.MAX_SAFE_INTEGER, "a positive integer"),
+  temperature: (v) => numIn(v, 0, REQUEST_LIMITS.maxTemperature),
+  top_p: (v) => numIn(v, 0, 1),
+  top_k: (v) => intIn(v, 0, REQUEST_LIMITS.maxTopK),
+  min_p: (v) => numIn(v, 0, 1),
+  repeat_penalty: (v) =>
+    typeof v === "number" && v > 0 && v <= REQUEST_LIMITS.maxRepeatPenalty
+      ? undefined
+      : `a number > 0 and ≤ ${REQUEST_LIMITS.maxRepeatPenalty}`,
+  presence_penalty: (v) => numIn(v, -REQUEST_LIMITS.maxPenalty, REQUEST_LIMITS.maxPenalty),
+  frequency_penalty: (v) => numIn(v, -REQUEST_LIMITS.maxPenalty, REQUEST_LIMITS.maxPenalty),
+  seed: (v) => Number.isSafeInteger(v) ? undefined : "an integer",
+  stop: checkStop,
+  logprobs: (v) => typeof v === "boolean" ? undefined : "a boolean",
+  top_logprobs: (v) => intIn(v, 0, REQUEST_LIMITS.maxTopLogprobs),
+};
+
+/** A frame as read off the wire → a request the service can run, or ServiceError invalid_request. */
+export function parseInferRequest(frame: unknown): InferRequest {
+  if (!isObject(frame)) fail("the request is not a JSON object");
+  const r = frame as Record<string, unknown>;
+  if (typeof r.model !== "string" || r.model === "") fail("request.model is missing");
+  if (r.model.length > REQUEST_LIMITS.maxModelChars) {
+    fail(`request.model is longer than ${REQUEST_LIMITS.maxModelChars} characters`);
+  }
+  if ((r.messages === undefined) === (r.prompt === undefined)) {
+    fail("a request carries exactly one of messages and prompt");
+  }
+  if (r.prompt !== undefined && typeof r.prompt !== "string") {
+    fail("request.prompt is not a string");
+  }
+  if (r.messages !== undefined) checkMessages(r.messages);
+  if (!isObject(r.params)) fail("request.params is not an object");
+  for (const [key, value] of Object.entries(r.params as Record<string, unknown>)) {
+    if (value === undefined) continue;
+    const check = PARAM_CHECKS[key];
+    if (!check) fail(`params.${clip(key)} is not supported by this serving node`);
+    const want = check(value);
+    if (want !== undefined) fail(`params.${key} must be ${want}; got ${shown(value)}`);
+  }
+  return frame as unknown as InferRequest;
+}
+
+function checkMessages(messages: unknown): void {
+  if (!Array.isArray(messages) || messages.length === 0) {
+    fail("request.messages is not a non-empty array");
+  }
+  if (messages.length > REQUEST_LIMITS.maxMessages) {
+    fail(
+      `request.messages holds ${messages.length} messages; at most ${REQUEST_LIMITS.maxMessages}`,
+    );
+  }
+  for (let i = 0; i < messages.length; i++) {
+    const m = messages[i];
+    const at = `messages[${i}]`;
+    if (!isObject(m)) fail(`${at} is not an object`);
+    for (const key of ["role", "name", "tool_call_id"] as const) {
+      const v = m[key];
+      if (v === undefined && key !== "role") continue;
+      if (typeof v !== "string" || v.length > REQUEST_LIMITS.maxNameChars) {
+        fail(`${at}.${key} must be a string of at most ${REQUEST_LIMITS.maxNameChars} characters`);
+      }
+    }
+    checkContent(m.content, at);
+    const calls = m.tool_calls;
+    if (calls === undefined) continue;
+    if (!Array.isArray(calls) || calls.length > REQUEST_LIMITS.maxToolCalls) {
+      fail(`${at}.tool_calls must be an array of at most ${REQUEST_LIMITS.maxToolCalls} calls`);
+    }
+    if (!calls.every(isObject)) fail(`${at}.tool_calls holds something that is not an object`);
+  }
+}
+
+function checkContent(content: unknown, at: string): void {
+  if (content === null || content === undefined || typeof content === "string") return;
+  if (!Array.isArray(content) || content.length > REQUEST_LIMITS.maxContentParts) {
+    fail(
+      `${at}.content must be a string, null or an array of at most ` +
+        `${REQUEST_LIMITS.maxContentParts} parts`,
+    );
+  }
+  for (let j = 0; j < content.length; j++) {
+    const part = content[j];
+    if (!isObject(part) || typeof part.type !== "string") {
+      fail(`${at}.content[${j}] is not a part with a type`);
+    }
+    if (part.text !== undefined && typeof part.text !== "string") {
+      fail(`${at}.content[${j}].text is not a string`);
+    }
+  }
+}
+
+function checkStop(v: unknown): string | undefined {
+  const { maxStop, maxStopBytes } = REQUEST_LIMITS;
+  const want = `an array of at most ${maxStop} strings of at most ${maxStopBytes} bytes each`;
+  if (!Array.isArray(v) || v.length > maxStop) return want;
+  for (const s of v) {
+    // UTF-8 is at most 3 bytes per UTF-16 unit: only long strings need counting.
+    if (typeof s !== "string") return want;
+    if (s.length * 3 > maxStopBytes && new TextEncoder().encode(s).length > maxStopBytes) {
+      return want;
+    }
+  }
+  return undefined;
+}
+
+function numIn(v: unknown, lo: number, hi: number): string | undefined {
+  return typeof v === "number" && v >= lo && v <= hi ? undefined : `a number from ${lo} to ${hi}`;
+}
+
+function intIn(v: unknown, lo: number, hi: number, what?: string): string | undefined {
+  return Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi
+    ? undefined
+    : what ?? `an integer from ${lo} to ${hi}`;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** A bad value as the message shows it: short, whatever its size. */
+function shown(v: unknown): string {
+  return clip(JSON.stringify(v) ?? String(v));
+}
+
+function clip(text: string): string {
+  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
+}
+
+function fail(message: string): never {
+  throw new ServiceError("invalid_request", message);
+}
