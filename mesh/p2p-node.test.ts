@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { generateSecretKey } from "nostr-tools/pure";
-import { makeTicket } from "../protocol/mod.ts";
+import { CONNECTION_LIMITS, makeTicket } from "../protocol/mod.ts";
 import { dialOrder, type MeshNode, meshNodeOptions } from "./p2p-node.ts";
 import {
   connected,
@@ -51,6 +51,8 @@ Deno.test("the node's libp2p options reach nothing beyond the mesh", async () =>
   });
   assert.deepEqual(Object.keys(opts.services ?? {}).sort(), ["identify", "relisten"]);
   assert.equal(opts.privateKey, id.libp2pKey);
+  assert.deepEqual(opts.connectionManager, CONNECTION_LIMITS);
+  assert.equal(typeof opts.connectionGater?.denyInboundConnection, "function");
   const json = JSON.stringify(opts).toLowerCase();
   for (const word of ["bootstrap", "mdns", "stun", "autonat", "dcutr", "kad", "announce"]) {
     assert.ok(!json.includes(word), `the options mention ${word}`);

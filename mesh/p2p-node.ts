@@ -15,10 +15,13 @@ import { FaultTolerance, type PrivateKey, type Stream } from "@libp2p/interface"
 import { peerIdFromString } from "@libp2p/peer-id";
 import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
 import {
+  CONNECTION_LIMITS,
+  createStrangerGate,
   filterDialAddrs,
   loadQuic,
   type NostrEvent,
   pubkeyFromPeerId,
+  type StrangerGate,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
 import { type Logger, silentLogger } from "./log.ts";
@@ -94,6 +97,9 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   if (init.rendezvous.length === 0) throw new Error("the relay advertised no rendezvous address");
   const relayPeers = new Set(init.rendezvous.map(relayPeerOf));
   const isRelay = (p: string) => relayPeers.has(p) || pubkeyFromPeerId(p) === init.relayPubkey;
+  const strangers = createStrangerGate({
+    onRefused: (ip) => log.warn(`refused connections from ${ip}: too many without a ticket yet`),
+  });
   const gate = createTicketGate({
     relayPubkey: init.relayPubkey,
     meshId: init.meshId,
@@ -101,9 +107,11 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
     ticket: init.ticket,
     log,
     timeoutMs: init.ticketTimeoutMs,
+    // A peer that showed its ticket is a member: members share NATs, so it leaves its IP's count.
+    onVerified: (conn) => strangers.release(conn.remoteAddr),
   });
   stubBroadcastChannel();
-  const node = await createLibp2p(await meshNodeOptions(init, log));
+  const node = await createLibp2p(await meshNodeOptions(init, log, strangers));
   await gate.attach(node);
   const peerId = node.peerId.toString();
   const circuits = circuitListenAddrs(init.rendezvous);
@@ -209,6 +217,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
 export async function meshNodeOptions(
   init: MeshNodeInit,
   log: Logger = silentLogger,
+  strangers: StrangerGate = createStrangerGate(),
 ): Promise<Libp2pOptions<MeshServices>> {
   const host = init.listenHost ?? "127.0.0.1";
   const listen = [`/ip4/${host}/tcp/0`];
@@ -230,6 +239,10 @@ export async function meshNodeOptions(
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
+    // Strangers' idle sockets must not crowd members out (protocol/libp2p-limits.ts); the cap
+    // per IP holds until the ticket exchange shows a member.
+    connectionManager: { ...CONNECTION_LIMITS },
+    connectionGater: { denyInboundConnection: (maConn) => strangers.deny(maConn) },
     services: {
       identify: identify(),
       relisten: (components: { transportManager: Relisten }) => ({

@@ -23,6 +23,8 @@ export interface TicketGateInit {
   timeoutMs?: number;
   /** UNIX seconds. */
   now?: () => number;
+  /** The remote of `conn` showed a valid ticket of a current member. */
+  onVerified?: (conn: Connection) => void;
 }
 
 export interface AdmittedPeer {
@@ -174,6 +176,7 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
     } catch { /* the verdict is best effort; the connection state below is what counts */ }
     if (reason) return fail(conn, `peer ${shortPeer(remote)} showed no valid ticket: ${reason}`);
     s.verified.resolve();
+    init.onVerified?.(conn);
     if (s.accepted.state === "ok") clearTimeout(s.timer);
   }
 

@@ -44,4 +44,10 @@ export {
 export { jsonError } from "./errors.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
+export {
+  CONNECTION_LIMITS,
+  createStrangerGate,
+  type StrangerGate,
+  STRANGERS_PER_IP,
+} from "./libp2p-limits.ts";
 export { checkDialAddr, type DialCheck, filterDialAddrs } from "./mesh-addrs.ts";

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
+import type { MultiaddrConnection } from "@libp2p/interface";
+import { CONNECTION_LIMITS, STRANGERS_PER_IP } from "../protocol/mod.ts";
 import {
   type Logger,
   type Rendezvous,
@@ -148,13 +150,26 @@ Deno.test("the libp2p config reaches nothing beyond the mesh", async () => {
   assert.deepEqual(Object.keys(opts.services ?? {}).sort(), ["identify", "relay"]);
   assert.equal(opts.transports?.length, 1);
   assert.equal(opts.privateKey, init.privateKey);
+  // libp2p's defaults (10 handshakes at once, 10 s each) let ten idle sockets lock members out.
+  assert.deepEqual(opts.connectionManager, CONNECTION_LIMITS);
+  assert.ok(CONNECTION_LIMITS.inboundUpgradeTimeout <= 5000);
+  assert.ok(CONNECTION_LIMITS.maxIncomingPendingConnections >= 256);
 });
+
+/** The part of a MultiaddrConnection the gater reads: its remote address and close event. */
+function fakeConn(addr: string, onClose: (() => void)[] = []) {
+  return {
+    remoteAddr: multiaddr(addr),
+    addEventListener: (_: string, fn: () => void) => void onClose.push(fn),
+  } as unknown as MultiaddrConnection;
+}
 
 Deno.test("the gater refuses every door to a peer without a ticket", async () => {
   const [ok, bad] = [await newKey(), await newKey()].map((k) => peerIdFromString(peerIdOf(k)));
   const gater = rendezvousGater((p) => p.equals(ok));
-  assert.equal(await gater.denyInboundEncryptedConnection?.(ok, undefined as never), false);
-  assert.equal(await gater.denyInboundEncryptedConnection?.(bad, undefined as never), true);
+  const conn = fakeConn("/ip4/127.0.0.1/tcp/40000");
+  assert.equal(await gater.denyInboundEncryptedConnection?.(ok, conn), false);
+  assert.equal(await gater.denyInboundEncryptedConnection?.(bad, conn), true);
   assert.equal(await gater.denyInboundRelayReservation?.(ok), false);
   assert.equal(await gater.denyInboundRelayReservation?.(bad), true);
   assert.equal(await gater.denyOutboundRelayedConnection?.(ok, ok), false);
@@ -162,6 +177,25 @@ Deno.test("the gater refuses every door to a peer without a ticket", async () =>
   assert.equal(await gater.denyOutboundRelayedConnection?.(bad, ok), true);
   assert.equal(await gater.denyInboundRelayedConnection?.(ok, bad), true);
   assert.equal(await gater.denyDialPeer?.(bad), true);
+});
+
+Deno.test("handshakes per IP are capped until the handshake names a ticket holder", async () => {
+  const member = peerIdFromString(peerIdOf(await newKey()));
+  const gater = rendezvousGater((p) => p.equals(member));
+  const closers: (() => void)[] = [];
+  const stranger = (i: number) => fakeConn(`/ip4/127.0.0.2/tcp/${41000 + i}`, closers);
+  for (let i = 0; i < STRANGERS_PER_IP; i++) {
+    assert.equal(await gater.denyInboundConnection?.(stranger(i)), false, `socket ${i}`);
+  }
+  assert.equal(await gater.denyInboundConnection?.(stranger(99)), true);
+  // Another IP, and a member behind the same NAT once identified, are not held back.
+  assert.equal(await gater.denyInboundConnection?.(fakeConn("/ip4/127.0.0.3/tcp/1")), false);
+  closers[0](); // one stranger socket closed: its slot is free
+  const natMember = fakeConn("/ip4/127.0.0.2/tcp/42000");
+  assert.equal(await gater.denyInboundConnection?.(natMember), false);
+  assert.equal(await gater.denyInboundEncryptedConnection?.(member, natMember), false);
+  assert.equal(await gater.denyInboundConnection?.(fakeConn("/ip4/127.0.0.2/tcp/42001")), false);
+  assert.equal(await gater.denyInboundConnection?.(fakeConn("/ip4/127.0.0.2/tcp/42002")), true);
 });
 
 Deno.test("the rendezvous listens on QUIC too and gates it like TCP", async () => {

@@ -8,7 +8,13 @@ import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { circuitRelayServer } from "@libp2p/circuit-relay-v2";
 import type { ConnectionGater, PeerId, PrivateKey } from "@libp2p/interface";
-import { loadQuic, stubBroadcastChannel } from "../protocol/mod.ts";
+import {
+  CONNECTION_LIMITS,
+  createStrangerGate,
+  loadQuic,
+  type StrangerGate,
+  stubBroadcastChannel,
+} from "../protocol/mod.ts";
 
 /** Declared structurally so this file does not depend on relay/config.ts. */
 export interface Logger {
@@ -96,7 +102,9 @@ export async function rendezvousOptions(
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
-    connectionGater: rendezvousGater(allowed, log),
+    // Strangers' idle sockets must not crowd members out of the handshake (protocol/libp2p-limits.ts).
+    connectionManager: { ...CONNECTION_LIMITS },
+    connectionGater: rendezvousGater(allowed, log, strangerGate(log)),
     services: {
       identify: identify(),
       relay: circuitRelayServer({
@@ -116,14 +124,24 @@ type RendezvousServices = {
   relay: ReturnType<ReturnType<typeof circuitRelayServer>>;
 };
 
-/** Every door into the relay asks the ticket registry; a relayed dial needs both ends allowed. */
+/**
+ * Every door into the relay asks the ticket registry; a relayed dial needs both ends allowed.
+ * Before the handshake names the peer, `strangers` caps the connections per IP; a ticket holder
+ * leaves that count as soon as the handshake identifies it.
+ */
 export function rendezvousGater(
   allowed: (peer: PeerId) => boolean,
   log: Logger = silent,
+  strangers: StrangerGate = createStrangerGate(),
 ): ConnectionGater {
   return {
     denyDialPeer: (peer) => !allowed(peer),
-    denyInboundEncryptedConnection: (peer) => !allowed(peer),
+    denyInboundConnection: (maConn) => strangers.deny(maConn),
+    denyInboundEncryptedConnection: (peer, maConn) => {
+      if (!allowed(peer)) return true;
+      strangers.release(maConn.remoteAddr);
+      return false;
+    },
     denyOutboundEncryptedConnection: (peer) => !allowed(peer),
     denyInboundRelayReservation: (peer) => {
       if (!allowed(peer)) return true;
@@ -135,6 +153,14 @@ export function rendezvousGater(
     denyOutboundRelayedConnection: (src, dst) => !allowed(src) || !allowed(dst),
     denyInboundRelayedConnection: (relay, src) => !allowed(relay) || !allowed(src),
   };
+}
+
+/** The per-IP cap on handshakes, saying (at most every 10 s per IP) whom it turned away. */
+function strangerGate(log: Logger): StrangerGate {
+  return createStrangerGate({
+    onRefused: (ip) =>
+      log.warn(`refused connections from ${ip} at the rendezvous: too many without a ticket yet`),
+  });
 }
 
 /** allowPeer with failures turned into a refusal, and refusals logged at most every 10 s. */
