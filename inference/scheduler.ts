@@ -22,6 +22,8 @@ export interface SchedulerInit {
   maxConcurrent?: number;
   /** Prompt tokens per step beside the decode rows (default 64). */
   prefillChunk?: number;
+  /** Requests that may wait for a slot; one more is refused with QueueFullError (MAX_WAITING). */
+  maxWaiting?: number;
 }
 
 export type ScheduleOptions = Omit<GenerateOptions, "session" | "logprobs">;
@@ -41,6 +43,22 @@ export interface Scheduler {
 
 const MAX_AHEAD = 4;
 const BREATHE_EVERY_MS = 15;
+
+/**
+ * Requests waiting for a slot, by default. A longer line only makes each of them wait longer
+ * (and hold its stream, prompt and sampler meanwhile); past it a request gets a clear "busy"
+ * at once, which a client can take to another node.
+ */
+export const MAX_WAITING = 256;
+
+/** The wait queue is full: refused before the request took anything. */
+export class QueueFullError extends Error {
+  override name = "QueueFullError";
+  readonly code = "busy";
+  constructor(readonly waiting: number) {
+    super(`this node is busy: ${waiting} requests are already waiting for a slot; try again later`);
+  }
+}
 
 interface Seq {
   prompt: readonly number[];
@@ -72,7 +90,9 @@ export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
   const maxConcurrent = Math.min(init.maxConcurrent ?? batch.maxSlots, batch.maxSlots);
   const prefillChunk = init.prefillChunk ?? 64;
+  const maxWaiting = init.maxWaiting ?? MAX_WAITING;
   if (maxConcurrent < 1) throw new Error(`scheduler: maxConcurrent must be ≥ 1`);
+  if (!(maxWaiting >= 0)) throw new Error(`scheduler: maxWaiting must be ≥ 0`);
   const waiting: Seq[] = [];
   const running: Seq[] = [];
   let pumping = false, dirty = false;
@@ -219,6 +239,10 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       throw new Error(
         `the prompt has ${promptTokens.length} tokens; the context holds ${batch.ctxSize}`,
       );
+    }
+    // Free slots take from the line first, so a node with room never says busy.
+    if (waiting.length >= maxWaiting + Math.max(0, maxConcurrent - running.length)) {
+      throw new QueueFullError(waiting.length);
     }
     const { maxTokens: wanted, stop, signal, ...samplerOptions } = options;
     const room = batch.ctxSize - promptTokens.length;

@@ -62,6 +62,14 @@ export interface MeshNodeInit {
 
 export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Promise<void>;
 
+/**
+ * Streams of one Grove protocol one connection may carry each way. libp2p's default (32 in, 64
+ * out) reset the 33rd concurrent request from one client; a serving node queues up to
+ * MAX_WAITING (inference/scheduler.ts, 256) besides its running slots and answers "busy" beyond,
+ * so the stream limit sits above both and below yamux's own 1000 streams per connection.
+ */
+export const MAX_PROTOCOL_STREAMS = 512;
+
 export interface MeshNode {
   peerId: string;
   libp2p: Libp2p;
@@ -188,6 +196,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
         signal,
         // The request rides with the protocol name: one round trip less before the first token.
         negotiateFully: false,
+        maxOutboundStreams: MAX_PROTOCOL_STREAMS,
       });
     },
     async handle(protocol, handler) {
@@ -200,7 +209,11 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
           return;
         }
         await handler(stream, remote);
-      }, { runOnLimitedConnection: true });
+      }, {
+        runOnLimitedConnection: true,
+        maxInboundStreams: MAX_PROTOCOL_STREAMS,
+        maxOutboundStreams: MAX_PROTOCOL_STREAMS,
+      });
     },
     setMembers: (pubkeys) => gate.setMembers(pubkeys),
     async stop() {

@@ -49,6 +49,23 @@ Deno.test({
     await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === MODEL));
 
     await t.step(
+      "48 concurrent streaming requests from one client to one node all get 200",
+      async () => {
+        const t0 = performance.now();
+        const results = await Promise.all(Array.from({ length: 48 }, () => streamChat(client, 4)));
+        const failed = results.filter((r) => r.status !== 200 || !r.done);
+        assert.equal(
+          failed.length,
+          0,
+          `${failed.length} of 48 failed; first: ${failed[0]?.status} ${
+            failed[0]?.body.slice(-300)
+          }`,
+        );
+        console.log(`48 concurrent requests done in ${(performance.now() - t0).toFixed(0)} ms`);
+      },
+    );
+
+    await t.step(
       "a new member is served while 50 idle sockets are held on the serving node",
       async () => {
         const port = await servingPort(client);
