@@ -193,7 +193,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     relay = await connectRelay({ url: init.relayUrl, identity, relayPubkey, log });
     if (membersOnly) {
       relay.onMembers((members) => {
-        node?.setMembers(members);
+        node?.setMembers(members, relay?.membersListedAt());
         // The list can lag the member table by a poll (~2 s): only leaving it says "removed".
         if (members.has(identity.pubkey)) listed = true;
         removed = listed && !members.has(identity.pubkey);

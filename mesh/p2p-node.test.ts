@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { generateSecretKey } from "nostr-tools/pure";
 import { CONNECTION_LIMITS, makeTicket } from "../protocol/mod.ts";
 import { dialOrder, type MeshNode, meshNodeOptions } from "./p2p-node.ts";
+import { leftTheMesh } from "./ticket-exchange.ts";
 import {
   connected,
   eventually,
@@ -94,6 +95,41 @@ Deno.test("dial order: metadata, link-local, other peers' and foreign relays' ad
     `${rendezvous[0]}/p2p-circuit/p2p/${PEER}`,
   ]);
 });
+
+Deno.test("removal compares relay times only: a skewed node clock changes nothing", () => {
+  const relayNow = 1_700_000_000;
+  const list = { members: new Set(["aa".repeat(32)]), listedAt: relayNow };
+  const gone = "bb".repeat(32);
+  // Whatever this node's clock says (±10 min), only the ticket's and the list's created_at count.
+  assert.match(leftTheMesh(gone, relayNow - 30, list) ?? "", /left the mesh/);
+  assert.match(leftTheMesh(gone, relayNow, list) ?? "", /left the mesh/);
+  assert.equal(leftTheMesh(gone, relayNow + 1, list), undefined, "a ticket newer than the list");
+  assert.equal(leftTheMesh("aa".repeat(32), relayNow - 600, list), undefined);
+});
+
+for (const skew of [-120, 120]) {
+  Deno.test(`removal with this node's clock ${skew} s off the relay's: the list's time decides`, async () => {
+    await withMesh(async (mesh) => {
+      const relayNow = () => Math.floor(Date.now() / 1000);
+      const ida = newIdentity();
+      const a = await mesh.node({ id: ida, now: () => relayNow() + skew });
+      await serveEcho(a);
+      const b = await mesh.node();
+      await echoOnce(b, a, a.directAddrs());
+      // The relay removed b after issuing its ticket: cut, though a's clock is behind the relay's.
+      a.setMembers(new Set([ida.pubkey]), relayNow());
+      await eventually(() => !connected(a, b), 5000, "the removed member stays connected");
+      await assert.rejects(echoOnce(b, a, a.directAddrs()));
+      // c was added after that list was made: its ticket is newer, so it is served, though a's
+      // clock is ahead of the relay's.
+      const listedAt = relayNow() - 1;
+      a.setMembers(new Set([ida.pubkey]), listedAt);
+      const c = await mesh.node();
+      const { reply } = await echoOnce(c, a, a.directAddrs());
+      assert.deepEqual(reply, { echo: "hi", from: c.peerId });
+    });
+  });
+}
 
 Deno.test("members exchange tickets and talk directly; the peer id is the Nostr key", async () => {
   await withMesh(async (mesh) => {

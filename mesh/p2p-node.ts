@@ -58,6 +58,8 @@ export interface MeshNodeInit {
   sweepMs?: number;
   /** How often a serving node without a circuit reservation asks the relay again. */
   reserveRetryMs?: number;
+  /** UNIX seconds for ticket expiry; tests set a clock that disagrees with the relay's. */
+  now?: () => number;
 }
 
 export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Promise<void>;
@@ -86,7 +88,11 @@ export interface MeshNode {
   ): Promise<Stream>;
   /** Runs `handler` only for streams from verified, unexpired members; refuses the rest. */
   handle(protocol: string, handler: StreamHandler): Promise<void>;
-  setMembers(pubkeys: Set<string>): void;
+  /**
+   * Closes the connections of peers whose member `pubkeys` leaves out. `listedAt`: the list's
+   * created_at (kind 13534, the relay's clock); a ticket issued after it is still honoured.
+   */
+  setMembers(pubkeys: Set<string>, listedAt?: number): void;
   stop(): Promise<void>;
 }
 
@@ -115,6 +121,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
     ticket: init.ticket,
     log,
     timeoutMs: init.ticketTimeoutMs,
+    now: init.now,
     // A peer that showed its ticket is a member: members share NATs, so it leaves its IP's count.
     onVerified: (conn) => strangers.release(conn.remoteAddr),
   });
@@ -215,7 +222,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
         maxOutboundStreams: MAX_PROTOCOL_STREAMS,
       });
     },
-    setMembers: (pubkeys) => gate.setMembers(pubkeys),
+    setMembers: (pubkeys, listedAt) => gate.setMembers(pubkeys, listedAt),
     async stop() {
       if (stopped) return;
       stopped = true;

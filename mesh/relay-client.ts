@@ -108,6 +108,8 @@ export interface RelayClient {
   onDenied(fn: (reason: string) => void): () => void;
   meshStatus(): MeshStatus | undefined;
   members(): Set<string> | undefined;
+  /** The latest membership list's created_at: the relay's clock, which tickets also carry. */
+  membersListedAt(): number;
   /** The relay's refusal of the latest subscription (this key is no member), if any. */
   denied(): string | undefined;
   connected(): boolean;
@@ -303,6 +305,7 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClie
     onDenied: (fn) => listen(deniedFns, fn, denial),
     meshStatus: () => status,
     members: () => members && new Set(members),
+    membersListedAt: () => membersAt,
     denied: () => denial,
     connected: () => current?.connected === true,
     async close() {

@@ -39,8 +39,13 @@ export interface TicketGate {
   ready(conn: Connection): Promise<void>;
   /** The remote of an inbound stream if it may be served; else the reason it may not. */
   admit(conn: Connection): Promise<AdmittedPeer | string>;
-  /** Closes connections of peers whose member is not in `pubkeys`, now. */
-  setMembers(pubkeys: Set<string>): void;
+  /**
+   * Closes connections of peers whose member is not in `pubkeys`, now. `listedAt` is the list's
+   * own `created_at` (kind 13534, relay-signed), so it compares with tickets' relay-signed
+   * `created_at` whatever this node's clock says. Without it the list counts as newer than every
+   * ticket: everyone it leaves out is cut.
+   */
+  setMembers(pubkeys: Set<string>, listedAt?: number): void;
   /** Drops peers whose ticket ran out; re-sends this node's ticket after it was renewed. */
   sweep(): void;
 }
@@ -77,6 +82,23 @@ function half(): Half {
   return h;
 }
 
+/**
+ * Why `member` may no longer be served, or undefined. A member missing from the latest list has
+ * left the mesh, unless its ticket is newer than that list: a member added a moment ago may hold
+ * a ticket before any list names it. Both times are the relay's (the ticket's and the list's
+ * created_at, each signed by the relay), never this node's clock, which may be minutes off: a
+ * removal must not wait for clocks to agree.
+ */
+export function leftTheMesh(
+  member: string,
+  ticketIssuedAt: number,
+  list: { members: ReadonlySet<string>; listedAt: number },
+): string | undefined {
+  return !list.members.has(member) && ticketIssuedAt <= list.listedAt
+    ? `member ${member.slice(0, 12)}… left the mesh`
+    : undefined;
+}
+
 export function createTicketGate(init: TicketGateInit): TicketGate {
   const timeoutMs = init.timeoutMs ?? 5000;
   const now = init.now ?? (() => Math.floor(Date.now() / 1000));
@@ -85,7 +107,7 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
   /** Per peer: the member its newest verified ticket names and when that ticket runs out. */
   const peers = new Map<string, { member: string; expiresAt: number; issuedAt: number }>();
   let members: Set<string> | undefined;
-  let listedAt = 0; // when the latest member list arrived
+  let listedAt = 0; // the relay's created_at of the latest member list
   let node: Libp2p | undefined;
 
   function stateOf(conn: Connection): ConnState {
@@ -108,15 +130,8 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
     conn.abort(err);
   }
 
-  /**
-   * A member missing from the latest list has left the mesh, unless its ticket is newer than
-   * that list: the relay republishes the list on a timer, so a member added a moment ago holds
-   * a ticket before any list names it.
-   */
   function memberProblem(member: string, issuedAt: number): string | undefined {
-    return members && !members.has(member) && issuedAt <= listedAt
-      ? `member ${member.slice(0, 12)}… left the mesh`
-      : undefined;
+    return members && leftTheMesh(member, issuedAt, { members, listedAt });
   }
 
   async function sendTicket(conn: Connection, s: ConnState) {
@@ -225,9 +240,9 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
       return memberProblem(v.member, v.issuedAt) ?? { peerId, pubkey: v.member };
     },
 
-    setMembers(pubkeys) {
+    setMembers(pubkeys, at = Number.POSITIVE_INFINITY) {
       members = new Set(pubkeys);
-      listedAt = now();
+      listedAt = at;
       for (const conn of node?.getConnections() ?? []) {
         const peerId = conn.remotePeer.toString();
         if (init.isRelay(peerId)) continue;
