@@ -210,3 +210,34 @@ Deno.test("answer frames over 256 KiB, or over 64 MiB in all, are cut off", asyn
     await eventually(() => endless.seen[0]?.signal.aborted, 5000, "not cancelled");
   });
 });
+
+Deno.test("malformed answers from a serving node are its failure, not the client's crash", async () => {
+  await withMesh(async (mesh) => {
+    const answers: unknown[][] = [
+      [{ type: "token", text: { toString: 1 }, id: 0 }],
+      [{ type: "done", finish_reason: "stop" }],
+      [{ type: "error", code: 5 }],
+      [{ type: "x".repeat(1000) }],
+    ];
+    const server = await mesh.node();
+    let turn = 0;
+    await server.handle(INFER_PROTOCOL, async (stream) => {
+      for await (const _ of readStreamFrames(stream, 5000)) break;
+      for (const frame of answers[turn++]) await writeFrame(stream, frame);
+      await stream.close();
+    });
+    const client = await mesh.node();
+    for (
+      const why of [
+        /malformed token/,
+        /malformed done/,
+        /malformed error/,
+        /unknown message \(x{40}\)/,
+      ]
+    ) {
+      const got = await collect(callInfer(client, target(server), REQ, AbortSignal.timeout(5000)));
+      assert.ok(got.error instanceof ServiceError && got.error.code === "unavailable");
+      assert.match(got.error.message, why);
+    }
+  });
+});

@@ -366,9 +366,29 @@ function wentAway(received: number): string {
 
 /** An event, or undefined for a keep-alive (`queued`). */
 function parseEvent(frame: unknown): InferEvent | undefined {
-  const ev = frame as { type?: unknown } | null;
+  const ev = frame as Record<string, unknown> | null;
   const type = ev?.type;
-  if (type === "token" || type === "done" || type === "error") return ev as InferEvent;
-  if (type === "queued") return undefined;
-  throw new ServiceError("unavailable", `the serving node sent an unknown message (${type})`);
+  // What the web layer reads of each event, checked in O(1): a serving member is not trusted.
+  if (type === "token") {
+    if (typeof ev!.text === "string" && typeof ev!.id === "number") {
+      return ev as unknown as InferEvent;
+    }
+  } else if (type === "done") {
+    const usage = ev!.usage as Record<string, unknown> | undefined;
+    if (
+      typeof usage?.prompt_tokens === "number" && typeof usage.completion_tokens === "number" &&
+      typeof ev!.timings === "object" && ev!.timings !== null
+    ) return ev as unknown as InferEvent;
+  } else if (type === "error") {
+    if (typeof ev!.code === "string" && typeof ev!.message === "string") {
+      return ev as unknown as InferEvent;
+    }
+  } else if (type === "queued") return undefined;
+  else {
+    throw new ServiceError(
+      "unavailable",
+      `the serving node sent an unknown message (${String(type).slice(0, 40)})`,
+    );
+  }
+  throw new ServiceError("unavailable", `the serving node sent a malformed ${type} message`);
 }
