@@ -188,3 +188,28 @@ Deno.test("concurrent: requests decode together up to maxConcurrent, each as it 
   assert.deepEqual(got, want);
   assert.deepEqual(together.load(), { active: 0, queued: 0 });
 });
+
+Deno.test("a 4 MiB prompt is refused at once; a long chat is judged in the prompt worker", async () => {
+  const e = await createCpuEngine({ path: STORIES, ctxSize: 64 });
+  const service = createLocalService({ engine: e, id: "stories260K" });
+  try {
+    const started = performance.now();
+    const [huge] = await collect(
+      service.infer({ ...chat("x"), prompt: "a".repeat(4 << 20), messages: undefined }, never()),
+    );
+    const ms = performance.now() - started;
+    assert.ok(
+      huge.type === "error" && huge.code === "context_length_exceeded",
+      JSON.stringify(huge),
+    );
+    assert.ok(ms < 200, `took ${ms} ms`);
+    const [long] = await collect(service.infer(chat("a story ".repeat(1000)), never()));
+    assert.ok(
+      long.type === "error" && long.code === "context_length_exceeded",
+      JSON.stringify(long),
+    );
+    assert.match(long.message, /maximum context length is 64 tokens/);
+  } finally {
+    service.close();
+  }
+});

@@ -181,3 +181,26 @@ Deno.test("remote: a caller that stops reading closes the peer's stream", async 
   assert.ok(closed);
   assert.equal(s.load().active, 0);
 });
+
+Deno.test("remote: a request refused as invalid counts against no peer", async () => {
+  // What callInfer yields for a request it will not send (bad params, over 8 MiB), and what a
+  // serving node answers to one it will not run: the request's fault, not the peer's.
+  const router = createRouter();
+  const failed: string[] = [];
+  const picked: string[] = [];
+  const s = service({
+    router: { ...router, markFailed: (peer) => failed.push(peer) },
+    status: () => status([target("a")]),
+    async *call(t, r) {
+      picked.push(t.peerId);
+      if (r.prompt === "bad") {
+        yield { type: "error", code: "invalid_request", message: "params.stop must be …" };
+      } else yield done;
+    },
+  });
+  const bad = await collect(s, { ...req, prompt: "bad" });
+  assert.deepEqual(bad.map((e) => e.type === "error" && e.code), ["invalid_request"]);
+  assert.deepEqual(await collect(s), [done]);
+  assert.deepEqual(picked, ["a", "a"]);
+  assert.deepEqual(failed, []);
+});
