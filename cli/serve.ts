@@ -143,6 +143,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
     async stop() {
       await role.stop();
       await http.shutdown();
+      local.close(); // the prompt worker, if a long prompt started one
     },
   };
 }

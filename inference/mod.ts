@@ -29,7 +29,7 @@ export type { ChatMessage } from "./chat-template.ts";
 export { cpuEngineFromModel } from "./cpu-engine.ts";
 export { createBatchedCpuEngine, sessionBatch } from "./batch.ts";
 export type { BatchedEngine, BatchEngine } from "./batch.ts";
-export { createScheduler } from "./scheduler.ts";
+export { createScheduler, QueueFullError } from "./scheduler.ts";
 export type { ScheduledResult, ScheduleOptions, Scheduler } from "./scheduler.ts";
 export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 export { warmUpBatch, warmUpEngine } from "./warm-up.ts";

@@ -213,3 +213,25 @@ Deno.test("a 4 MiB prompt is refused at once; a long chat is judged in the promp
     service.close();
   }
 });
+
+Deno.test("a full wait queue answers a typed busy error, and the queue keeps serving", async () => {
+  const service = createLocalService({
+    engine: await engine(),
+    id: "stories260K",
+    maxConcurrent: 1,
+    maxWaiting: 1,
+  });
+  const first = service.infer(chat("one", { max_tokens: 20 }), never())[Symbol.asyncIterator]();
+  await first.next(); // holds the only slot
+  const second = collect(service.infer(chat("two"), never())); // waits in the line of one
+  for (let i = 0; i < 200 && service.load().queued < 1; i++) {
+    await new Promise((r) => setTimeout(r));
+  }
+  assert.equal(service.load().queued, 1);
+  const third = await collect(service.infer(chat("three"), never()));
+  assert.equal(third.length, 1);
+  assert.equal(third[0].type === "error" && third[0].code, "busy");
+  assert.match(third[0].type === "error" ? third[0].message : "", /busy/);
+  while (!(await first.next()).done) { /* drain */ }
+  assert.equal((await second).at(-1)?.type, "done");
+});

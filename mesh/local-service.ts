@@ -11,6 +11,7 @@ import {
   type Engine,
   type GeneratedToken,
   type GenerationResult,
+  QueueFullError,
   type SamplerOptions,
   type ScheduledResult,
   type ScheduleOptions,
@@ -39,6 +40,8 @@ export interface LocalServiceInit {
   ownedBy?: string;
   /** Generations decoding at once (default 8); more wait in line. */
   maxConcurrent?: number;
+  /** Requests that may wait in that line (default: the scheduler's 256); more answer "busy". */
+  maxWaiting?: number;
   /**
    * The engine's batched face (inference/batch.ts), sharing its weights; without it the
    * engine's own sessions serve as slots, stepped one after another.
@@ -81,6 +84,7 @@ export function createLocalService(
     batch: init.batch ?? sessionBatch(engine, maxConcurrent),
     tokenizer: engine.tokenizer,
     maxConcurrent,
+    maxWaiting: init.maxWaiting,
   });
   const prompts = createPromptEncoder({
     model: promptModel(engine),
@@ -107,8 +111,14 @@ export function createLocalService(
     let completionTokens = 0;
     let result: ScheduledResult | undefined;
     const run = scheduler.generate(tokens, scheduleOptions(req.params, signal));
+    let step;
     try {
-      let step = await run.next();
+      step = await run.next(); // the scheduler takes or refuses the request here
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      return yield errorEvent(new ServiceError("busy", err.message));
+    }
+    try {
       while (!step.done) {
         completionTokens++;
         yield tokenEvent(engine, step.value, req.params);

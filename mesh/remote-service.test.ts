@@ -204,3 +204,22 @@ Deno.test("remote: a request refused as invalid counts against no peer", async (
   assert.deepEqual(picked, ["a", "a"]);
   assert.deepEqual(failed, []);
 });
+
+Deno.test("remote: a busy node is passed over for another but not avoided afterwards", async () => {
+  const router = createRouter();
+  const failed: string[] = [];
+  const picked: string[] = [];
+  const s = service({
+    router: { ...router, markFailed: (peer) => failed.push(peer) },
+    async *call(t) {
+      picked.push(t.peerId);
+      if (picked.length === 1) {
+        yield { type: "error", code: "busy", message: "this node is busy: 256 requests wait" };
+      } else yield done;
+    },
+  });
+  assert.deepEqual(await collect(s), [done]);
+  assert.equal(picked.length, 2);
+  assert.notEqual(picked[0], picked[1]);
+  assert.deepEqual(failed, [], "a full queue is load, not a failure");
+});

@@ -139,7 +139,8 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
           if (event.type !== "error") init.router.markOk(target.peerId, now() - started);
         }
         if (event.type === "error" && tokens === 0 && retryable(event.code)) {
-          init.router.markFailed(target.peerId);
+          // A full queue is a healthy node under load: try another, but don't avoid it for 30 s.
+          if (event.code !== "busy") init.router.markFailed(target.peerId);
           return { why: event.message };
         }
         if (event.type === "token") tokens++;
@@ -170,7 +171,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
 
 /** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */
 function retryable(code: string): boolean {
-  return code === "unavailable" || code === "model_not_found";
+  return code === "unavailable" || code === "model_not_found" || code === "busy";
 }
 
 function cutOff(target: ServeTarget, what: string): InferEvent {

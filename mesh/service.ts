@@ -107,7 +107,9 @@ export type ServiceErrorCode =
   | "model_not_found"
   | "unavailable"
   | "context_length_exceeded"
-  | "invalid_request";
+  | "invalid_request"
+  /** The node's wait queue is full: another node (or a later try) may take it. */
+  | "busy";
 
 export const SERVICE_ERROR_CODES: readonly ServiceErrorCode[] = [
   "mesh_denied",
@@ -115,6 +117,7 @@ export const SERVICE_ERROR_CODES: readonly ServiceErrorCode[] = [
   "unavailable",
   "context_length_exceeded",
   "invalid_request",
+  "busy",
 ];
 
 export class ServiceError extends Error {

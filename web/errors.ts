@@ -33,6 +33,7 @@ const SERVICE_STATUS: Record<ServiceErrorCode, { status: number; type: string }>
   unavailable: { status: 503, type: "unavailable_error" },
   context_length_exceeded: { status: 400, type: "invalid_request_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
+  busy: { status: 503, type: "unavailable_error" },
 };
 
 export function serviceHttpError(err: ServiceError): HttpError {
