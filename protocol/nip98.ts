@@ -9,7 +9,9 @@
  *   lower case); `u` is compared after `normalizeUrl` on both sides.
  * - `u`, `method`, `payload` and NIP-OA `auth` tags may appear at most once.
  * - Checks run cheapest-truth first (shape, kind, signature) so a forged event is reported as
- *   forged, and the replay cache is consulted last so a rejected request burns no event id.
+ *   forged. The replay cache is only looked up here, never written: the caller records the id
+ *   (`replay.record`) once the request has also passed its own checks (membership, role), so
+ *   neither a rejected request nor a stranger's signed one takes room in the cache.
  */
 import { createHash } from "node:crypto";
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
@@ -36,6 +38,7 @@ export type Nip98Result =
 export interface Nip98Options {
   /** UNIX seconds. */
   now: () => number;
+  /** Ids already used are refused; recording a new one is the caller's step. */
   replay: ReplayCache;
   /** Allowed distance of created_at from now, in seconds. */
   maxSkew?: number;
@@ -148,7 +151,7 @@ export function verifyNip98(req: Nip98Request, opts: Nip98Options): Nip98Result 
     return fail("auth event has a malformed NIP-OA auth tag (owner is not 64 hex characters)");
   }
 
-  if (opts.replay.seen(event.id, now)) return fail("auth event was already used (replay)");
+  if (opts.replay.has(event.id, now)) return fail("auth event was already used (replay)");
 
   return delegatedBy === undefined
     ? { ok: true, pubkey: event.pubkey, event }

@@ -4,11 +4,15 @@
  *
  * Answers, checked in this order so that a caller learns no more than they are entitled to:
  * - 405 `method_not_allowed` for anything but POST; 413 `payload_too_large` over 4 KiB.
+ * - 429 `rate_limited` (with Retry-After) before any signature check, to an address whose
+ *   budget of refused requests is spent (nip98-rates.ts); members' successes cost it nothing.
  * - 401 `unauthorized`: missing, malformed, expired, replayed or mismatched NIP-98 auth
  *   (`u` must be the admission URL, `method` POST, `payload` the body's SHA-256).
  * - 403 `delegated_agent`: the auth event has a NIP-OA `auth` tag, even when its owner is a
  *   member (delegated agents are not admitted in this version).
  * - 403 `not_member`: the authenticated key is not a member (skipped with `--open`).
+ * - 429 `rate_limited` to a member key over its own budget; 503 `busy` if the replay cache is
+ *   full. Only here, past every check of who is asking, is the event id recorded as used.
  * - 400 `bad_request`: the body is not JSON `{"peerId": string}`.
  * - 400 `invalid_peer_id`: the peer id does not parse as a secp256k1 peer id. This is the
  *   caller's malformed input, not a refusal, hence 400 rather than 403.
@@ -24,6 +28,7 @@ import {
   verifyNip98,
 } from "../protocol/mod.ts";
 import type { Logger } from "./config.ts";
+import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 import type { MemberCheck, TicketRegistry } from "./ticket-registry.ts";
 
 export const ADMISSION_MAX_BODY = 4096;
@@ -36,7 +41,10 @@ export interface AdmissionComponents {
   /** The public URL nodes POST to, as advertised in NIP-11 `mesh.admission_url`. */
   admissionUrl: string;
   registry: TicketRegistry;
+  /** This endpoint's own cache of used NIP-98 ids (NIP-86 has another). */
   replay: ReplayCache;
+  /** Per-IP and per-key budgets; none in process (tests). */
+  rates?: Nip98Rates;
   /** UNIX seconds (fractions allowed). */
   now: () => number;
   /** Ticket lifetime; clamped to 1..600 s. */
@@ -46,13 +54,28 @@ export interface AdmissionComponents {
   log?: Logger;
 }
 
-export async function handleAdmission(req: Request, c: AdmissionComponents): Promise<Response> {
+/** `ip`: the client's address (the edge's, or the proxy's header with --trust-proxy). */
+export async function handleAdmission(
+  req: Request,
+  c: AdmissionComponents,
+  ip?: string,
+): Promise<Response> {
   if (req.method !== "POST") {
     return errorResponse(405, "method_not_allowed", `use POST, not ${req.method}`);
   }
   const body = await readBody(req, ADMISSION_MAX_BODY);
   if (body === undefined) {
     return errorResponse(413, "payload_too_large", `body is over ${ADMISSION_MAX_BODY} bytes`);
+  }
+  const wait = chargeIp(c.rates, ip);
+  if (wait !== undefined) {
+    return errorResponse(
+      429,
+      "rate_limited",
+      `too many refused admission or management requests from ${ip ?? "this client"}; ` +
+        `retry in ${wait} s`,
+      wait,
+    );
   }
 
   const auth = verifyNip98({
@@ -78,6 +101,13 @@ export async function handleAdmission(req: Request, c: AdmissionComponents): Pro
     c.log?.warn(`admission refused to ${who}: not a member`);
     return errorResponse(403, "not_member", `${auth.pubkey} is not a member of this relay`);
   }
+  const accepted = acceptMember(c.rates, c.replay, auth.pubkey, auth.event.id, c.now());
+  if (!accepted.ok) {
+    c.log?.warn(`admission refused to ${who}: ${accepted.reason}`);
+    const code = accepted.status === 429 ? "rate_limited" : "busy";
+    return errorResponse(accepted.status, code, accepted.reason, accepted.retryAfter);
+  }
+  refundIp(c.rates, ip);
 
   const peerId = parsePeerIdBody(body);
   if (peerId === undefined) {
@@ -155,8 +185,14 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array | 
   return out;
 }
 
-function errorResponse(status: number, code: string, message: string): Response {
-  return Response.json(jsonError(code, message), { status });
+function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  retryAfter?: number,
+): Response {
+  const headers = retryAfter === undefined ? undefined : { "retry-after": String(retryAfter) };
+  return Response.json(jsonError(code, message), { status, headers });
 }
 
 function short(id: string): string {

@@ -6,8 +6,11 @@
  *
  * Status codes: 200 with a result; 401 bad or missing auth; 403 a caller who is not owner or
  * admin, or a change their role may not make; 400 a malformed call, unknown method or bad
- * params; 413 a body over 64 KiB; 415 another Content-Type. Errors keep NIP-86's shape,
- * `{"result": null, "error": "message"}`.
+ * params; 413 a body over 64 KiB; 415 another Content-Type; 429 (Retry-After) an address whose
+ * budget of refused requests is spent, checked before the signature, or an owner/admin key over
+ * its own; 503 a full replay cache. Errors keep NIP-86's shape,
+ * `{"result": null, "error": "message"}`. The NIP-98 event id is recorded as used only once the
+ * caller is known to be an owner or admin (nip98-rates.ts).
  *
  * Methods: `supportedmethods`; `allowpubkey [pubkey, reason?]` adds a member (an existing
  * admin or owner keeps their role); `disallowpubkey [pubkey, reason?]` removes one;
@@ -24,6 +27,7 @@ import { type ReplayCache, verifyNip98 } from "../protocol/mod.ts";
 import { readBody } from "./admission.ts";
 import type { Logger } from "./config.ts";
 import type { MemberStore, Role } from "./members.ts";
+import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 
 export const NIP86_CONTENT_TYPE = "application/nostr+json+rpc";
 export const NIP86_MAX_BODY = 64 * 1024;
@@ -32,7 +36,10 @@ export interface Nip86Components {
   members: Pick<MemberStore, "role" | "add" | "remove" | "list">;
   /** The relay's public http(s) URL that NIP-98 `u` must name; defaults to the request's URL. */
   url?: string;
+  /** This endpoint's own cache of used NIP-98 ids (admission has another). */
   replay: ReplayCache;
+  /** Per-IP and per-key budgets; none in process (tests, the members CLI). */
+  rates?: Nip98Rates;
   /** UNIX seconds (fractions allowed). */
   now: () => number;
   log?: Logger;
@@ -47,9 +54,14 @@ export const NIP86_METHODS = [
   "revokeadmin",
 ] as const;
 
-type Answer = { status: number; result?: unknown; error?: string };
+type Answer = { status: number; result?: unknown; error?: string; retryAfter?: number };
 
-export async function handleNip86(req: Request, c: Nip86Components): Promise<Response> {
+/** `ip`: the client's address (the edge's, or the proxy's header with --trust-proxy). */
+export async function handleNip86(
+  req: Request,
+  c: Nip86Components,
+  ip?: string,
+): Promise<Response> {
   if (req.method !== "POST") return answer({ status: 405, error: `use POST, not ${req.method}` });
   const type = (req.headers.get("content-type") ?? "").split(";")[0].trim().toLowerCase();
   if (type !== NIP86_CONTENT_TYPE) {
@@ -57,6 +69,15 @@ export async function handleNip86(req: Request, c: Nip86Components): Promise<Res
   }
   const body = await readBody(req, NIP86_MAX_BODY);
   if (body === undefined) return answer({ status: 413, error: "body is over 64 KiB" });
+  const wait = chargeIp(c.rates, ip);
+  if (wait !== undefined) {
+    return answer({
+      status: 429,
+      retryAfter: wait,
+      error: `rate-limited: too many refused admission or management requests from ` +
+        `${ip ?? "this client"}; retry in ${wait} s`,
+    });
+  }
 
   const auth = verifyNip98({
     url: c.url ?? req.url,
@@ -76,6 +97,17 @@ export async function handleNip86(req: Request, c: Nip86Components): Promise<Res
     c.log?.warn(`management call refused to ${short(auth.pubkey)}: not an owner or admin`);
     return answer({ status: 403, error: "restricted: only the relay's owner or an admin" });
   }
+  const accepted = acceptMember(c.rates, c.replay, auth.pubkey, auth.event.id, c.now());
+  if (!accepted.ok) {
+    c.log?.warn(`management call refused to ${short(auth.pubkey)}: ${accepted.reason}`);
+    const prefix = accepted.status === 429 ? "rate-limited" : "error";
+    return answer({
+      status: accepted.status,
+      retryAfter: accepted.retryAfter,
+      error: `${prefix}: ${accepted.reason}`,
+    });
+  }
+  refundIp(c.rates, ip);
 
   let call: { method: string; params: unknown[] };
   try {
@@ -208,10 +240,9 @@ function answer(a: Answer): Response {
   const body = a.error === undefined
     ? { result: a.result ?? null }
     : { result: null, error: a.error };
-  return new Response(JSON.stringify(body), {
-    status: a.status,
-    headers: { "content-type": NIP86_CONTENT_TYPE },
-  });
+  const headers: Record<string, string> = { "content-type": NIP86_CONTENT_TYPE };
+  if (a.retryAfter !== undefined) headers["retry-after"] = String(a.retryAfter);
+  return new Response(JSON.stringify(body), { status: a.status, headers });
 }
 
 function short(id: string): string {
