@@ -51,3 +51,20 @@ Deno.test("transaction rolls back when its function throws", () => {
   assert.equal(db.prepare("SELECT count(*) AS n FROM members").get()?.n, 0);
   db.close();
 });
+
+Deno.test("openRelayDatabase makes its folder 0700 and the database, -wal and -shm 0600", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grove-db-" });
+  try {
+    const data = join(dir, "fresh");
+    const db = openRelayDatabase(data);
+    db.exec("CREATE TABLE IF NOT EXISTS t (x)"); // a write, so the -wal exists
+    const mode = (p: string) => (Deno.statSync(p).mode ?? 0) & 0o777;
+    assert.equal(mode(data), 0o700);
+    for (const f of [DATABASE_FILE, `${DATABASE_FILE}-wal`, `${DATABASE_FILE}-shm`]) {
+      assert.equal(mode(join(data, f)), 0o600, f);
+    }
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

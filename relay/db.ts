@@ -4,8 +4,9 @@
 
 // @ts-expect-error: the project's @types/node 20 has no node:sqlite declarations
 import { DatabaseSync as SqliteDatabase } from "node:sqlite";
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
+import type { Logger } from "./config.ts";
+import { secureDataDir, tightenFiles } from "./data-dir.ts";
 
 export type SqlValue = null | number | bigint | string | Uint8Array;
 export type SqlRow = Record<string, SqlValue>;
@@ -86,10 +87,16 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Opens (creating if needed) `${dataDir}/relay.sqlite` and migrates it. */
-export function openRelayDatabase(dataDir: string): DatabaseSync {
-  mkdirSync(dataDir, { recursive: true });
-  return openDatabaseFile(join(dataDir, DATABASE_FILE));
+/**
+ * Opens (creating if needed) `${dataDir}/relay.sqlite` and migrates it; the folder is 0700 and
+ * the files 0600 (data-dir.ts), looser modes tightened with a warning on `log`.
+ */
+export function openRelayDatabase(dataDir: string, log?: Logger): DatabaseSync {
+  secureDataDir(dataDir, DATABASE_FILE, log);
+  const path = join(dataDir, DATABASE_FILE);
+  const db = openDatabaseFile(path);
+  tightenFiles(path, log); // a -wal or -shm left by an older run keeps its mode when reused
+  return db;
 }
 
 /** Opens a database at an exact path (":memory:" works, for tests). */

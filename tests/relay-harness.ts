@@ -45,6 +45,8 @@ export interface RelayHarness {
   membersCli(action: "add" | "remove", pk: string): Promise<RunResult>;
   /** Whether the relay process is still running. */
   alive(): boolean;
+  /** The relay process's pid (the Deno process, not its lifeline), for /proc readings. */
+  pid(): number;
   /** What the process printed so far. */
   output(): { stdout: string; stderr: string };
   /** Stops the relay (SIGTERM, then SIGKILL) and removes its data folder. Idempotent. */
@@ -63,10 +65,18 @@ wait $p`;
 
 const START_TIMEOUT_MS = 20_000;
 
-export async function startRelayHarness(
-  opts: { members?: number; prefix?: string } = {},
-): Promise<RelayHarness> {
+export interface HarnessOptions {
+  members?: number;
+  prefix?: string;
+  /** More flags for `main.ts relay`, e.g. ["--limit", "headerTimeoutSeconds=2"]. */
+  args?: string[];
+  /** Called with the data folder before the relay starts (to put files there). */
+  prepare?: (dataDir: string) => Promise<void>;
+}
+
+export async function startRelayHarness(opts: HarnessOptions = {}): Promise<RelayHarness> {
   const dataDir = await Deno.makeTempDir({ prefix: opts.prefix ?? "grove-relay-harness-" });
+  await opts.prepare?.(dataDir);
   const owner = newKey();
   const child = new Deno.Command("bash", {
     args: [
@@ -80,6 +90,7 @@ export async function startRelayHarness(
       "relay",
       ...["--port", "0", "--mesh-port", "0", "--no-quic", "--data", dataDir],
       ...["--owner", owner.pk, "--log-format", "json"],
+      ...(opts.args ?? []),
     ],
     cwd: REPO_ROOT,
     env: { NO_COLOR: "1" },
@@ -168,6 +179,7 @@ export async function startRelayHarness(
       members,
       membersCli,
       alive: () => exited === undefined,
+      pid: () => childPid(child.pid),
       output: () => ({ stdout, stderr }),
       stop,
     };
@@ -196,8 +208,21 @@ async function untilListed(url: string, reader: Key, pubkeys: string[]): Promise
   }
 }
 
+/** The pid of the `main.ts` process the lifeline `parent` started. */
+function childPid(parent: number): number {
+  const children = Deno.readTextFileSync(`/proc/${parent}/task/${parent}/children`);
+  for (const pid of children.trim().split(/\s+/).map(Number)) {
+    try {
+      if (Deno.readTextFileSync(`/proc/${pid}/cmdline`).includes("main.ts")) return pid;
+    } catch {
+      // gone
+    }
+  }
+  throw new Error(`no main.ts process under the lifeline ${parent}`);
+}
+
 /** One relay for a whole test file, started by the first test that asks for it. */
-export function sharedRelay(opts: { members?: number; prefix?: string } = {}) {
+export function sharedRelay(opts: HarnessOptions = {}) {
   let relay: Promise<RelayHarness> | undefined;
   return {
     get: () => relay ??= startRelayHarness(opts),
