@@ -2,7 +2,7 @@
 // and its key on stdout; everything else goes to the log on stderr.
 import { join } from "node:path";
 import { npubEncode } from "nostr-tools/nip19";
-import { type RelayInit, startRelay } from "../relay/mod.ts";
+import { DEFAULT_LIMITS, type RelayInit, type RelayLimits, startRelay } from "../relay/mod.ts";
 import { CliError } from "./errors.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
@@ -18,6 +18,8 @@ const FLAGS = {
   name: { type: "string" },
   "no-quic": { type: "boolean" },
   "log-format": { type: "string" },
+  "trust-proxy": { type: "boolean" },
+  limit: { type: "string", multiple: true },
 } as const;
 
 const isPort = (n: number) => Number.isInteger(n) && n >= 0 && n <= 65535;
@@ -40,8 +42,28 @@ export function relayInitFromArgs(args: string[]): RelayInit {
     quic: !(f["no-quic"] ?? false),
     name: f.name,
     dataDir: f.data ?? defaultDataDir(),
+    trustProxy: f["trust-proxy"] ?? false,
+    limits: parseLimits(f.limit ?? []),
     log: createLogger(parseLogFormat(f["log-format"])),
   };
+}
+
+/** `--limit NAME=VALUE`, repeatable: NAME is a field of DEFAULT_LIMITS (relay/config.ts). */
+export function parseLimits(specs: string[]): Partial<RelayLimits> {
+  const out: Partial<RelayLimits> = {};
+  const names = Object.keys(DEFAULT_LIMITS) as (keyof RelayLimits)[];
+  for (const spec of specs) {
+    const [name, value] = spec.split("=", 2);
+    if (!names.includes(name as keyof RelayLimits)) {
+      throw new CliError(`--limit "${spec}": unknown limit; known: ${names.join(", ")}`);
+    }
+    const n = Number(value);
+    if (value === undefined || value.trim() === "" || !Number.isFinite(n) || n <= 0) {
+      throw new CliError(`--limit "${spec}" needs a positive number, e.g. ${name}=100`);
+    }
+    out[name as keyof RelayLimits] = n;
+  }
+  return out;
 }
 
 export async function relayCommand(args: string[]): Promise<number> {

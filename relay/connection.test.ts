@@ -351,3 +351,56 @@ Deno.test("connection: after close, frames are ignored and live delivery stops",
   c.send(["REQ", "t", {}]);
   assert.equal(c.out.length, n);
 });
+
+Deno.test("connection: AUTH is rate-limited, and the accepted AUTH again costs no check", () => {
+  const { client } = setup({ limits: { authsPerMinute: 60 } }); // burst 6, then 1 a second
+  const c = client();
+  const challenge = c.out[0][1] as string;
+  const auth = (sk: Uint8Array) => sign(sk, 22242, [["relay", URL_], ["challenge", challenge]]);
+  const [mine, other] = [auth(memberSk), auth(otherMemberSk)];
+  const answers = [];
+  for (let i = 0; i < 20; i++) {
+    c.send(["AUTH", i % 2 === 0 ? mine : other]);
+    answers.push(okOf(c.last()));
+  }
+  assert.equal(answers.filter(([ok]) => ok).length, 6, "the burst, then refusals");
+  for (const [ok, msg] of answers.slice(6)) {
+    assert.deepEqual([ok, msg], [false, "rate-limited: slow down, too many AUTH messages"]);
+  }
+  assert.equal(c.conn.authed(), OTHER, "the last accepted AUTH counts");
+  const { client: fresh } = setup({ limits: { authsPerMinute: 6000 } });
+  const d = fresh();
+  const again = sign(memberSk, 22242, [["relay", URL_], ["challenge", d.out[0][1] as string]]);
+  d.send(["AUTH", again]);
+  assert.deepEqual(okOf(d.last()), [true, ""]);
+  // The same event with a broken signature: answered from the id, without a check.
+  d.send(["AUTH", { ...again, sig: "00".repeat(64) }]);
+  assert.deepEqual(okOf(d.last()), [true, "duplicate: already authenticated with this event"]);
+  assert.equal(d.conn.authed(), MEMBER);
+});
+
+Deno.test("connection: subscriptions' filters together fit max_filter_bytes", () => {
+  const { client } = setup({ limits: { maxFilterBytes: 20_000 } });
+  const c = client();
+  const authors = (n: number, seed: number) =>
+    Array.from({ length: n }, (_, i) => (seed * 1000 + i).toString(16).padStart(64, "0"));
+  c.send(["REQ", "a", { authors: authors(140, 1) }]); // ~9.4 KB
+  assert.deepEqual(c.last(), ["EOSE", "a"]);
+  c.send(["REQ", "b", { authors: authors(140, 2) }]);
+  assert.deepEqual(c.last(), ["EOSE", "b"]);
+  c.send(["REQ", "c", { authors: authors(140, 3) }]);
+  assert.equal(c.last()[0], "CLOSED");
+  assert.match(c.last()[2] as string, /^error: .* over its 20000 \(max_filter_bytes\)/);
+  // Replacing a subscription counts its new filters instead of the old ones.
+  c.send(["REQ", "b", { authors: authors(10, 4) }]);
+  assert.deepEqual(c.last(), ["EOSE", "b"]);
+  c.send(["REQ", "c", { authors: authors(140, 3) }]);
+  assert.deepEqual(c.last(), ["EOSE", "c"]);
+  // CLOSE frees its share; a refused replacement ends the subscription it would replace.
+  c.send(["CLOSE", "a"]);
+  c.send(["REQ", "d", { authors: authors(140, 5) }]);
+  assert.deepEqual(c.last(), ["EOSE", "d"]);
+  c.send(["REQ", "b", { authors: authors(200, 6) }]);
+  assert.equal(c.last()[0], "CLOSED");
+  assert.equal(c.conn.subscriptionCount(), 2, "c and d; b ended with its CLOSED");
+});

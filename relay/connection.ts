@@ -1,12 +1,16 @@
 // One WebSocket's NIP-01 conversation, transport-free: frames in through receive(), messages out
 // through send(). Nothing a client sends can make it throw: malformed frames get a NOTICE,
 // refused events an OK false, refused REQs a CLOSED, each with a NIP-01 prefix.
+//
+// What one connection may make the relay spend is bounded: EVENT, REQ and AUTH each have a
+// token bucket (AUTH costs a signature check, and an AUTH identical to the one accepted is
+// answered without one), and its open subscriptions' filters together fit maxFilterBytes.
 import { getEventHash, verifyEvent } from "nostr-tools/pure";
 import type { NostrEvent } from "../protocol/mod.ts";
 import { toEventShape } from "../protocol/mod.ts";
 import type { Logger, RelayLimits } from "./config.ts";
 import type { EventStore } from "./event-store.ts";
-import { type Filter, parseFilter } from "./filter.ts";
+import { type Filter, filterBytes, parseFilter } from "./filter.ts";
 import { makeChallenge, verifyAuthEvent } from "./nip42.ts";
 import { createTokenBucket } from "./rate-limit.ts";
 import { mayRead, type Reader, refuseReq } from "./read-policy.ts";
@@ -36,6 +40,8 @@ export interface Connection {
   close(): void;
   /** The pubkey this connection authenticated as, if any. */
   authed(): string | undefined;
+  /** Open subscriptions. */
+  subscriptionCount(): number;
 }
 
 /** How far ahead of the relay's clock an event may be dated (NIP-11 created_at_upper_limit). */
@@ -48,7 +54,12 @@ export function createConnection(
   const challenge = makeChallenge();
   const eventBucket = createTokenBucket(c.limits.eventsPerMinute, c.now);
   const reqBucket = createTokenBucket(c.limits.reqsPerMinute, c.now);
+  const authBucket = createTokenBucket(c.limits.authsPerMinute, c.now);
+  /** Filter bytes of each open subscription, and their sum. */
+  const filterCost = new Map<string, number>();
+  let filterTotal = 0;
   let pubkey: string | undefined;
+  let acceptedAuthId: string | undefined;
   let closed = false;
 
   const reader: Reader = {
@@ -91,10 +102,18 @@ export function createConnection(
   function onReq(msg: unknown[]): void {
     const subId = msg[1];
     if (typeof subId !== "string") return notice("invalid: REQ needs a subscription id string");
-    const refuse = (reason: string) => send(["CLOSED", subId, reason]);
     if (subId.length === 0 || subId.length > c.limits.maxSubidLength) {
-      return refuse(`invalid: subscription ids are 1 to ${c.limits.maxSubidLength} characters`);
+      return send([
+        "CLOSED",
+        subId,
+        `invalid: subscription ids are 1 to ${c.limits.maxSubidLength} characters`,
+      ]);
     }
+    // CLOSED ends the subscription for the client, so a refused REQ ends the one it replaced.
+    const refuse = (reason: string) => {
+      closeSub(subId);
+      send(["CLOSED", subId, reason]);
+    };
     if (!reqBucket.take()) return refuse("rate-limited: slow down, too many REQs");
     const rawFilters = msg.slice(2);
     if (rawFilters.length === 0) return refuse("invalid: REQ needs at least one filter");
@@ -113,6 +132,14 @@ export function createConnection(
     if (!replacing && c.subscriptions.count(self) >= c.limits.maxSubscriptions) {
       return refuse(`error: at most ${c.limits.maxSubscriptions} open subscriptions; CLOSE one`);
     }
+    const cost = filterBytes(filters);
+    const others = filterTotal - (filterCost.get(subId) ?? 0);
+    if (others + cost > c.limits.maxFilterBytes) {
+      return refuse(
+        `error: this connection's subscriptions would hold ${others + cost} bytes of filters, ` +
+          `over its ${c.limits.maxFilterBytes} (max_filter_bytes); CLOSE some or ask for less`,
+      );
+    }
     // A filter without a limit still gets a bounded answer from storage.
     const bounded = filters.map((f) =>
       f.limit === undefined ? { ...f, limit: c.limits.maxLimit } : f
@@ -128,9 +155,27 @@ export function createConnection(
     send(["EOSE", subId]);
     // The query and this registration run in one synchronous step: no event falls between them.
     c.subscriptions.set(self, subId, filters);
+    filterTotal = others + cost;
+    filterCost.set(subId, cost);
+  }
+
+  function closeSub(subId: string): void {
+    c.subscriptions.remove(self, subId);
+    filterTotal -= filterCost.get(subId) ?? 0;
+    filterCost.delete(subId);
   }
 
   function onAuth(msg: unknown[]): void {
+    const rawId = (msg[1] as { id?: unknown } | null)?.id;
+    const id = typeof rawId === "string" ? rawId : undefined;
+    if (!authBucket.take()) {
+      const text = "rate-limited: slow down, too many AUTH messages";
+      return id === undefined ? notice(text) : send(["OK", id, false, text]);
+    }
+    // The same event again proves nothing new: answered without another signature check.
+    if (id !== undefined && id === acceptedAuthId) {
+      return send(["OK", id, true, "duplicate: already authenticated with this event"]);
+    }
     const result = verifyAuthEvent(msg[1], {
       challenge,
       relayUrls: c.relayUrls,
@@ -140,6 +185,7 @@ export function createConnection(
     if (result.id === undefined) return notice(result.ok ? "" : result.reason);
     if (!result.ok) return send(["OK", result.id, false, result.reason]);
     pubkey = result.pubkey;
+    acceptedAuthId = result.id;
     send(["OK", result.id, true, ""]);
   }
 
@@ -151,8 +197,7 @@ export function createConnection(
         return onReq(msg);
       case "CLOSE":
         if (typeof msg[1] !== "string") return notice("invalid: CLOSE needs a subscription id");
-        c.subscriptions.remove(self, msg[1]);
-        return;
+        return closeSub(msg[1]);
       case "AUTH":
         return onAuth(msg);
       case "COUNT":
@@ -182,8 +227,11 @@ export function createConnection(
     close() {
       closed = true;
       c.subscriptions.removeAll(self);
+      filterCost.clear();
+      filterTotal = 0;
     },
     authed: () => pubkey,
+    subscriptionCount: () => filterCost.size,
   };
 }
 

@@ -114,3 +114,20 @@ export function matchFilter(f: Filter, ev: NostrEvent): boolean {
   }
   return true;
 }
+
+/**
+ * About the JSON size of parsed filters: what a subscription makes the relay hold. Each value
+ * counts its length plus its quotes and comma; numbers count 8.
+ */
+export function filterBytes(filters: Filter[]): number {
+  let bytes = 0;
+  for (const f of filters) {
+    bytes += 2;
+    for (const [key, value] of Object.entries(f)) {
+      bytes += key.length + 4;
+      if (!Array.isArray(value)) bytes += 8;
+      else for (const v of value) bytes += typeof v === "string" ? v.length + 3 : 8;
+    }
+  }
+  return bytes;
+}

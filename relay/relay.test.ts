@@ -1,4 +1,5 @@
-// startRelay in process: a real Deno.serve on port 0 and real WebSockets, no rendezvous.
+// startRelay in process: its real edge (node:http + ws) on port 0 and real WebSockets, no
+// rendezvous.
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { SimplePool } from "nostr-tools/pool";
@@ -39,9 +40,23 @@ Deno.test("relay: NIP-11 document with limitation and mesh, CORS, and a text pag
     const info = parseRelayInformation(doc);
     assert.equal(info.pubkey, relay.pubkey);
     assert.deepEqual(info.supported_nips, [1, 9, 11, 40, 42, 43, 70, 86, 98]);
-    assert.equal(info.limitation.auth_required, true);
+    // Anonymous REQs for ordinary kinds are answered: only member-only kinds need AUTH.
+    assert.equal(info.limitation.auth_required, false);
     assert.equal(info.limitation.restricted_writes, true);
-    for (const key of ["max_message_length", "max_subscriptions", "max_filters", "max_limit"]) {
+    for (
+      const key of [
+        "max_message_length",
+        "max_subscriptions",
+        "max_filters",
+        "max_limit",
+        "max_filter_bytes",
+        "auths_per_minute",
+        "max_connections",
+        "max_unauthenticated_connections_per_ip",
+        "idle_timeout_seconds",
+        "http_header_timeout_seconds",
+      ]
+    ) {
       assert.ok(typeof info.limitation[key] === "number" && info.limitation[key] > 0, key);
     }
     assert.deepEqual(info.mesh, {

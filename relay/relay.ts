@@ -13,12 +13,14 @@ import { handleAdmission } from "./admission.ts";
 import { type RelayInit, resolveLimits, silentLogger, systemNow } from "./config.ts";
 import { createConnection } from "./connection.ts";
 import { openRelayDatabase } from "./db.ts";
+import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status.ts";
 import { httpUrlOf, relayInformation } from "./nip11.ts";
 import { makeMembershipList } from "./nip43.ts";
 import { handleNip86, toHexPubkey } from "./nip86.ts";
+import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
 import { createRelayServer } from "./server.ts";
@@ -51,7 +53,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
   const log = init.log ?? silentLogger;
   const now = init.now ?? systemNow;
   const limits = resolveLimits(init.limits);
-  const db = openRelayDatabase(init.dataDir);
+  const db = openRelayDatabase(init.dataDir, log);
   const cleanups: (() => Promise<void> | void)[] = [() => db.close()];
   const stopAll = async () => {
     for (const fn of cleanups.reverse()) {
@@ -152,7 +154,12 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
 
     // The URLs depend on the bound port, known only after listening; handlers read them late.
     const urls = { ws: "", http: "", local: "", accepted: [] as string[] };
-    const replay = createReplayCache();
+    // One replay cache per endpoint: a flood at one never refuses a fresh id at the other.
+    const strangers = createStrangerBuckets(limits.nip98StrangerPerMinute, now);
+    const admissionReplay = createReplayCache(120, limits.replayCacheEntries);
+    const admissionRates = createNip98Rates(strangers, limits.admissionsPerMinutePerKey, now);
+    const nip86Replay = createReplayCache(120, limits.replayCacheEntries);
+    const nip86Rates = createNip98Rates(strangers, limits.managementPerMinutePerKey, now);
     const policy = createWritePolicy({
       relayPubkey: pubkey,
       open: init.open,
@@ -181,29 +188,61 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
           now,
           log,
         }),
-      nip86: (req) => handleNip86(req, { members, url: urls.http, replay, now, log }),
-      admission: (req) =>
+      nip86: (req, ip) =>
+        handleNip86(req, {
+          members,
+          url: urls.http,
+          replay: nip86Replay,
+          rates: nip86Rates,
+          now,
+          log,
+        }, ip),
+      admission: (req, ip) =>
         handleAdmission(req, {
           members,
           relaySecret: secret,
           meshId,
           admissionUrl: `${urls.http}/admission`,
           registry,
-          replay,
+          replay: admissionReplay,
+          rates: admissionRates,
           now,
           open: init.open,
           log,
-        }),
+        }, ip),
       maxSendBuffer: limits.maxSendBuffer,
+      idleTimeoutSeconds: limits.idleTimeoutSeconds,
+      pingIntervalSeconds: limits.pingIntervalSeconds,
+      // Real membership, also with --open: a fresh key must not lift its IP's stranger cap.
+      isMember: members.isMember,
       log,
     });
 
-    const http = listen(init.host, init.port, server.fetch);
+    if (init.trustProxy) {
+      log.info(
+        "client addresses come from the proxy's X-Real-IP or X-Forwarded-For (--trust-proxy)",
+      );
+      if (!init.publicUrl) {
+        log.warn(
+          "--trust-proxy without --public-url: anyone who reaches this port directly can claim " +
+            "any address; let only the proxy reach it",
+        );
+      }
+    }
+    const edge = await listenEdge({
+      host: init.host,
+      port: init.port,
+      limits,
+      trustProxy: init.trustProxy ?? false,
+      fetch: (req, ip) => server.fetch(req, ip),
+      accept: (socket, slot) => server.accept(socket, slot),
+      log,
+    });
     cleanups.push(async () => {
       server.closeAll();
-      await Promise.race([http.shutdown(), new Promise((r) => setTimeout(r, 2000))]);
+      await edge.close();
     });
-    const port = http.addr.port;
+    const port = edge.port;
     urls.local = `ws://${hostForUrl(init.host)}:${port}/`;
     urls.ws = init.publicUrl ? withSlash(init.publicUrl) : urls.local;
     urls.http = httpUrlOf(urls.ws);
@@ -222,19 +261,6 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
         return () => stopping ??= stopAll();
       })(),
     };
-  }
-}
-
-function listen(
-  hostname: string,
-  port: number,
-  handler: (req: Request) => Promise<Response>,
-): Deno.HttpServer<Deno.NetAddr> {
-  try {
-    // Deno.serve binds before it returns, so the port is known (and a busy one throws) here.
-    return Deno.serve({ hostname, port, onListen: () => {} }, handler);
-  } catch (err) {
-    throw new Error(`the relay could not listen on ${hostname}:${port}: ${(err as Error).message}`);
   }
 }
 

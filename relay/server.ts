@@ -1,31 +1,48 @@
 // The relay's HTTP face (hono): one URL serves NIP-01 over WebSocket, NIP-11 to
 // `Accept: application/nostr+json`, NIP-86 to `POST` with `application/nostr+json+rpc`, and mesh
-// admission at /admission. `fetch` works in process; Deno.serve sits at the edge (relay.ts).
+// admission at /admission. `fetch` works in process; the node:http listener and the WebSocket
+// upgrade sit at the edge (edge.ts), which hands each opened WebSocket to `accept`.
 //
-// The WebSocket upgrade calls Deno.upgradeWebSocket itself rather than hono/deno's helper: that
-// helper is deprecated upstream and compares the Upgrade header case-sensitively, and the relay
-// needs the raw socket's bufferedAmount to bound what a slow reader makes it queue.
+// Per socket, here: the send queue bound (a reader that stops reading is closed, 1008), the idle
+// rule (an unauthenticated socket with no subscription, silent for idleTimeoutSeconds, is
+// closed), and a ping every pingIntervalSeconds (a socket that left the last one unanswered is
+// dropped: a vanished peer otherwise holds its slot until TCP gives up, hours later).
 import { Hono } from "hono";
 import type { RelayInformation } from "../protocol/mod.ts";
 import type { Logger } from "./config.ts";
 import type { Connection } from "./connection.ts";
+import type { Slot } from "./connection-gate.ts";
+import type { WsSocket } from "./ws.d.ts";
 
 export interface ServerComponents {
   /** The NIP-11 document, asked for on each request (the rendezvous may start later). */
   info(): RelayInformation;
   /** A protocol state machine for a new socket. */
   connect(send: (msg: unknown[]) => void): Connection;
-  nip86?: (req: Request) => Promise<Response>;
-  admission?: (req: Request) => Promise<Response>;
+  /** `ip`: the client's address as the edge saw it (undefined in process). */
+  nip86?: (req: Request, ip?: string) => Promise<Response>;
+  admission?: (req: Request, ip?: string) => Promise<Response>;
   /** Bytes queued on one socket before it is closed as a slow consumer. */
   maxSendBuffer: number;
+  /** Seconds an unauthenticated socket without subscriptions may stay silent (default 60). */
+  idleTimeoutSeconds?: number;
+  /** Seconds between pings (default 30). */
+  pingIntervalSeconds?: number;
+  /** Whether an authenticated pubkey is a member: its socket stops counting against its IP. */
+  isMember?: (pubkey: string) => boolean;
+  /** Monotonic milliseconds; tests pass a fake clock. */
+  clock?: () => number;
   log?: Logger;
 }
 
 export interface RelayServer {
-  fetch(req: Request): Promise<Response>;
+  fetch(req: Request, ip?: string): Promise<Response>;
+  /** Takes over an opened WebSocket; `slot` is its place in the edge's connection counts. */
+  accept(socket: WsSocket, slot?: Slot): void;
   /** Open WebSockets. */
   sockets(): number;
+  /** One round of the idle and ping rules (the timer calls it; tests call it directly). */
+  sweep(): void;
   /** Closes every WebSocket (at stop). */
   closeAll(): void;
 }
@@ -36,16 +53,41 @@ const CORS = {
   "access-control-allow-methods": "GET, POST, OPTIONS",
 };
 
+type Env = { Bindings: { ip?: string } };
+
+const utf8 = new TextDecoder();
+
+interface Held {
+  conn: Connection;
+  slot?: Slot;
+  /** Clock of the last frame from the client. */
+  heardAt: number;
+  /** The last ping was answered (or none was sent yet). */
+  answered: boolean;
+}
+
 export function createRelayServer(c: ServerComponents): RelayServer {
-  const open = new Set<WebSocket>();
-  const app = new Hono();
+  const held = new Map<WsSocket, Held>();
+  const clock = c.clock ?? (() => performance.now());
+  const idleMs = (c.idleTimeoutSeconds ?? 60) * 1000;
+  const pingMs = (c.pingIntervalSeconds ?? 30) * 1000;
+  let lastPing = clock();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const app = new Hono<Env>();
 
   app.options("*", () => new Response(null, { status: 204, headers: CORS }));
 
   app.get("/", (ctx) => {
     const req = ctx.req.raw;
     if ((req.headers.get("upgrade") ?? "").toLowerCase() === "websocket") {
-      return upgrade(req, c, open);
+      // The edge answers upgrades before they reach the app; one that gets here (in process,
+      // or a malformed handshake) is refused plainly.
+      return new Response(
+        "WebSocket upgrade failed: not a WebSocket handshake this relay takes\n",
+        {
+          status: 400,
+        },
+      );
     }
     if ((req.headers.get("accept") ?? "").includes("application/nostr+json")) {
       return new Response(JSON.stringify(c.info()), {
@@ -71,7 +113,7 @@ export function createRelayServer(c: ServerComponents): RelayServer {
         { status: 415 },
       ));
     }
-    return withCors(await c.nip86(ctx.req.raw));
+    return withCors(await c.nip86(ctx.req.raw, ctx.env?.ip));
   });
 
   app.all("/admission", async (ctx) => {
@@ -81,7 +123,7 @@ export function createRelayServer(c: ServerComponents): RelayServer {
         { status: 404 },
       );
     }
-    return await c.admission(ctx.req.raw);
+    return await c.admission(ctx.req.raw, ctx.env?.ip);
   });
 
   app.notFound(() =>
@@ -96,56 +138,100 @@ export function createRelayServer(c: ServerComponents): RelayServer {
     });
   });
 
+  function drop(socket: WsSocket): void {
+    const h = held.get(socket);
+    if (!h) return;
+    held.delete(socket);
+    h.conn.close();
+    h.slot?.close();
+    if (held.size === 0 && timer !== undefined) {
+      clearInterval(timer);
+      timer = undefined;
+    }
+  }
+
+  function sweep(): void {
+    const t = clock();
+    const pingDue = t - lastPing >= pingMs;
+    if (pingDue) lastPing = t;
+    for (const [socket, h] of held) {
+      if (!h.conn.authed() && h.conn.subscriptionCount() === 0 && t - h.heardAt >= idleMs) {
+        closeQuietly(
+          socket,
+          1000,
+          `idle: ${idleMs / 1000} s without AUTH, a subscription or a message`,
+        );
+        drop(socket);
+      } else if (pingDue) {
+        if (!h.answered) {
+          c.log?.info("dropped a connection that did not answer a ping");
+          socket.terminate();
+          drop(socket);
+          continue;
+        }
+        h.answered = false;
+        try {
+          socket.ping();
+        } catch {
+          // closing already; its close event drops it
+        }
+      }
+    }
+  }
+
+  function accept(socket: WsSocket, slot?: Slot): void {
+    const send = (msg: unknown[]) => {
+      if (socket.readyState !== 1) return;
+      if (socket.bufferedAmount > c.maxSendBuffer) {
+        c.log?.warn("closed a connection that stopped reading (send queue full)", {
+          queued: socket.bufferedAmount,
+        });
+        closeQuietly(socket, 1008, "slow consumer: send queue full");
+        drop(socket);
+        return;
+      }
+      socket.send(JSON.stringify(msg));
+    };
+    const conn = c.connect(send);
+    const h: Held = { conn, slot, heardAt: clock(), answered: true };
+    held.set(socket, h);
+    // A sweep every sixth of the idle time: an idle socket goes within 1⅙ of it.
+    timer ??= setInterval(sweep, Math.max(50, Math.min(idleMs, pingMs) / 6));
+    socket.on("message", (data, isBinary) => {
+      if (!held.has(socket)) return;
+      h.heardAt = clock();
+      h.answered = true;
+      const wasAuthed = conn.authed();
+      conn.receive(isBinary ? data : utf8.decode(data));
+      const authed = conn.authed();
+      if (authed !== undefined && authed !== wasAuthed && c.isMember?.(authed)) slot?.member();
+    });
+    socket.on("pong", () => h.answered = true);
+    socket.on("close", () => drop(socket));
+    // An error (a frame over maxPayload: ws closes with 1009) is followed by close.
+    socket.on("error", (err) => {
+      if (/max payload/i.test(err.message)) {
+        c.log?.warn("closed a connection that sent a frame over max_message_length (1009)");
+      }
+    });
+    conn.open();
+  }
+
   return {
-    fetch: async (req) => await app.fetch(req),
-    sockets: () => open.size,
+    fetch: async (req, ip) => await app.fetch(req, { ip }),
+    accept,
+    sockets: () => held.size,
+    sweep,
     closeAll() {
-      for (const socket of open) closeQuietly(socket, 1001, "relay shutting down");
-      open.clear();
+      for (const socket of [...held.keys()]) {
+        closeQuietly(socket, 1001, "relay shutting down");
+        drop(socket);
+      }
     },
   };
 }
 
-function upgrade(req: Request, c: ServerComponents, open: Set<WebSocket>): Response {
-  let socket: WebSocket, response: Response;
-  try {
-    ({ socket, response } = Deno.upgradeWebSocket(req));
-  } catch (err) {
-    return new Response(`WebSocket upgrade failed: ${(err as Error).message}\n`, { status: 400 });
-  }
-  let conn: Connection | undefined;
-  const send = (msg: unknown[]) => {
-    if (socket.readyState !== WebSocket.OPEN) return;
-    if (socket.bufferedAmount > c.maxSendBuffer) {
-      c.log?.warn("closed a connection that stopped reading (send queue full)", {
-        queued: socket.bufferedAmount,
-      });
-      open.delete(socket);
-      conn?.close();
-      closeQuietly(socket, 1008, "slow consumer: send queue full");
-      return;
-    }
-    try {
-      socket.send(JSON.stringify(msg));
-    } catch (err) {
-      c.log?.warn("could not send on a WebSocket", { error: String(err) });
-    }
-  };
-  socket.onopen = () => {
-    open.add(socket);
-    conn = c.connect(send);
-    conn.open();
-  };
-  socket.onmessage = (e) => conn?.receive(e.data);
-  socket.onclose = () => {
-    open.delete(socket);
-    conn?.close();
-  };
-  socket.onerror = () => {}; // onclose follows; an error event alone must not crash the relay
-  return response;
-}
-
-function closeQuietly(socket: WebSocket, code: number, reason: string): void {
+function closeQuietly(socket: WsSocket, code: number, reason: string): void {
   try {
     socket.close(code, reason);
   } catch {

@@ -116,31 +116,48 @@ async function binaryFrameAnswer(url: string): Promise<string> {
   }
 }
 
-relayTest("abuse: frames over max_message_length and binary frames get NOTICE", async () => {
-  const h = await relay.get();
-  const max = h.info.limitation.max_message_length;
-  assert.ok(typeof max === "number" && max > 0, "NIP-11 advertises max_message_length");
+/** Sends `frame` on a fresh member connection; resolves with the close code the relay gave. */
+async function closeCodeFor(h: RelayHarness, frame: string): Promise<number> {
   const client = await connectAs(h, h.members[0]);
-  try {
+  client.send(frame);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const closed = await Promise.race([
+    client.closed,
+    new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 5000)),
+  ]);
+  clearTimeout(timer);
+  await client.close();
+  assert.ok(closed, `the relay kept the socket open after a ${frame.length}-byte frame`);
+  return closed.code;
+}
+
+relayTest(
+  "abuse: frames over max_message_length are closed with 1009; binary frames get NOTICE",
+  async () => {
+    const h = await relay.get();
+    const max = h.info.limitation.max_message_length;
+    assert.ok(typeof max === "number" && max > 0, "NIP-11 advertises max_message_length");
+    // The WebSocket server reads the frame header and refuses before buffering (RFC 6455 1009).
     const huge = note(h.members[0], "x".repeat(max + 1));
-    await expectNotice(client, ["EVENT", huge], /larger than \d+ bytes/);
-    await expectNotice(client, ["REQ", "big", { ids: Array(8000).fill("f".repeat(64)) }], /larger/);
-    await expectNotice(
-      client,
-      JSON.stringify(["EVENT", note(h.members[0], "y".repeat(4 << 20))]),
-      /larger/,
-    );
+    assert.equal(await closeCodeFor(h, JSON.stringify(["EVENT", huge])), 1009);
+    const ids = JSON.stringify(["REQ", "big", { ids: Array(8000).fill("f".repeat(64)) }]);
+    assert.equal(await closeCodeFor(h, ids), 1009);
+    const four = JSON.stringify(["EVENT", note(h.members[0], "y".repeat(4 << 20))]);
+    assert.equal(await closeCodeFor(h, four), 1009);
     assert.match(await binaryFrameAnswer(h.url), /^invalid: binary frames/);
-    // Content over max_content_length within the frame limit: OK false.
-    const long = note(h.members[0], "z".repeat((h.info.limitation.max_content_length ?? 0) + 1));
-    const ok = await client.publish(long);
-    assert.equal(ok[2], false);
-    assert.match(ok[3] as string, /^invalid: content longer/);
-    await assertHealthy(h, client);
-  } finally {
-    await client.close();
-  }
-});
+    const client = await connectAs(h, h.members[0]);
+    try {
+      // Content over max_content_length within the frame limit: OK false.
+      const long = note(h.members[0], "z".repeat((h.info.limitation.max_content_length ?? 0) + 1));
+      const ok = await client.publish(long);
+      assert.equal(ok[2], false);
+      assert.match(ok[3] as string, /^invalid: content longer/);
+      await assertHealthy(h, client);
+    } finally {
+      await client.close();
+    }
+  },
+);
 
 relayTest("abuse: bad ids and bad signatures get OK false invalid:", async () => {
   const h = await relay.get();
