@@ -183,6 +183,7 @@ export async function listenEdge(init: EdgeInit): Promise<Edge> {
     gate,
     async close(graceMs = 1000) {
       server.close();
+      server.closeIdleConnections(); // keep-alive HTTP sockets: nothing in flight to wait for
       if (sockets.size > 0) {
         let timer: ReturnType<typeof setTimeout> | undefined;
         await Promise.race([

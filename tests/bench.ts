@@ -14,6 +14,7 @@ import { type BenchModel, benchModels } from "./bench/models.ts";
 import { markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
+import { relaySiege, relaySiegeTable } from "./bench/relay-siege.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
 import { median } from "./bench/stats.ts";
@@ -162,6 +163,14 @@ async function relayBench() {
       "per-connection limit (600/min, burst 60) allows. REQ = kinds [1] limit 100 on the store " +
       "shown, REQ→EOSE from another client during the load. " +
       `Took ${((performance.now() - started) / 1000).toFixed(0)} s.`,
+  );
+  const siege = await relaySiege(log);
+  console.log("\n" + relaySiegeTable(siege) + "\n");
+  console.log(
+    "Relay under siege: latencies (50 samples each) quiet, then while 1,000 idle stranger " +
+      "WebSockets (16 from each of 63 loopback addresses, the per-address cap) and one " +
+      "stranger's AUTH flood (2,000 frames/s, two valid events in turn) are held. REQ = kinds " +
+      "[1] limit 100 on 2,000 stored events; EVENT→OK is the owner's.",
   );
 }
 
