@@ -404,3 +404,21 @@ Deno.test("connection: subscriptions' filters together fit max_filter_bytes", ()
   assert.equal(c.last()[0], "CLOSED");
   assert.equal(c.conn.subscriptionCount(), 2, "c and d; b ended with its CLOSED");
 });
+
+Deno.test("connection: a stranger's EVENT is refused before its signature is checked", () => {
+  const { client } = setup();
+  const c = client();
+  const forged = { ...sign(memberSk, 1, [], "hello"), sig: "00".repeat(64) };
+  c.send(["EVENT", forged]);
+  assert.match(okOf(c.last())[1], /^auth-required: /, "refused for who sends, not checked");
+  c.auth(strangerSk);
+  c.send(["EVENT", forged]);
+  assert.match(okOf(c.last())[1], /^restricted: /);
+  c.send(["EVENT", { ...forged, kind: 22242 }]);
+  assert.match(okOf(c.last())[1], /^invalid: kind 22242/, "kind rules answer as before");
+  const { client: member } = setup();
+  const m = member();
+  m.auth(memberSk);
+  m.send(["EVENT", forged]);
+  assert.deepEqual(okOf(m.last()), [false, "invalid: bad signature"], "a member's is checked");
+});

@@ -245,13 +245,21 @@ function concat(chunks: Uint8Array[], size: number): Uint8Array {
 
 /**
  * After a protocol error (a frame over maxPayload: 1009) `ws` has sent its close frame and then
- * keeps reading, discarding, until the peer's close frame, which comes after the rest of the
- * oversized frame: 32 MiB read for nothing. Stop reading instead (the kernel's buffer fills
- * and the sender stalls), and end the socket once the peer had time to read the close frame.
+ * reads on, discarding, until the peer's close frame, which comes after the rest of the
+ * oversized frame: 32 MiB read for nothing. Read on only up to DRAIN_BYTES (so a client that
+ * sent a few MiB too many is not blocked from reading the close frame: it sees 1009), then stop
+ * (the kernel's buffer fills and the sender stalls); end the socket once the peer had time.
  */
+const DRAIN_BYTES = 8 << 20;
+const DRAIN_MS = 2000;
+
 function stopReading(socket: Duplex): void {
-  setTimeout(() => socket.pause(), 0); // after ws's own resume() on the next tick
-  const timer = setTimeout(() => socket.destroy(), 2000);
+  let drained = 0;
+  socket.on("data", (chunk: Uint8Array) => {
+    drained += chunk.length;
+    if (drained > DRAIN_BYTES) socket.pause();
+  });
+  const timer = setTimeout(() => socket.destroy(), DRAIN_MS);
   socket.once("close", () => clearTimeout(timer));
 }
 

@@ -11,6 +11,11 @@ import { KIND, type NostrEvent } from "../protocol/mod.ts";
 export interface WritePolicy {
   /** The OK-false message (with a NIP-01 prefix) refusing ev, or undefined to accept it. */
   check(ev: NostrEvent, authed: string | undefined): string | undefined;
+  /**
+   * The refusal that needs no signature check: by kind, or because the connection is no
+   * member's. Asked before verifying, so a stranger's EVENTs cost no signature check. Pure.
+   */
+  precheck(ev: NostrEvent, authed: string | undefined): string | undefined;
 }
 
 export interface WritePolicyInit {
@@ -25,6 +30,9 @@ const PREFIXES = ["invalid:", "blocked:", "restricted:", "auth-required:", "erro
 
 export function createWritePolicy(init: WritePolicyInit): WritePolicy {
   return {
+    precheck(ev, authed) {
+      return kindRule(ev, init.relayPubkey) ?? connectionRule(authed, init);
+    },
     check(ev, authed) {
       const refusal = kindRule(ev, init.relayPubkey) ?? authorRule(ev, authed, init) ??
         protectedRule(ev, authed);
@@ -60,14 +68,21 @@ function authorRule(
   authed: string | undefined,
   init: WritePolicyInit,
 ): string | undefined {
+  const refusal = connectionRule(authed, init);
+  if (refusal !== undefined || init.open) return refusal;
+  if (!init.isMember(ev.pubkey)) {
+    return `restricted: the author ${short(ev.pubkey)} is not a member of this relay`;
+  }
+  return undefined;
+}
+
+/** Whether this connection may write at all, whatever the event. */
+function connectionRule(authed: string | undefined, init: WritePolicyInit): string | undefined {
   if (init.open) return undefined;
   if (authed === undefined) {
     return "auth-required: this relay accepts events from authenticated members only";
   }
   if (!init.isMember(authed)) return `restricted: ${short(authed)} is not a member of this relay`;
-  if (!init.isMember(ev.pubkey)) {
-    return `restricted: the author ${short(ev.pubkey)} is not a member of this relay`;
-  }
   return undefined;
 }
 
