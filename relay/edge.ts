@@ -78,14 +78,28 @@ export async function listenEdge(init: EdgeInit): Promise<Edge> {
     state.deadline = setTimeout(() => socket.destroy(), headerMs);
   };
 
+  // Refusals are logged once a minute at most, with their count: a flood must not flood the log.
+  let refused = 0;
+  let loggedAt = -Infinity;
+  const refuse = (socket: Duplex, status: number, why: string) => {
+    refused++;
+    const now = performance.now();
+    if (now - loggedAt >= 60_000) {
+      log.warn(`refused ${refused} connection(s) since this was last said; the latest: ${why}`);
+      refused = 0;
+      loggedAt = now;
+    }
+    refuseRaw(socket, status, why);
+  };
+
   server.on("connection", (socket: Socket) => {
     const slot = gate.open();
-    if (typeof slot === "string") return refuseRaw(socket, 503, slot);
+    if (typeof slot === "string") return refuse(socket, 503, slot);
     if (!init.trustProxy) {
       const refusal = slot.assign(ipKey(socket.remoteAddress ?? "unknown"));
       if (refusal !== undefined) {
         slot.close();
-        return refuseRaw(socket, 429, refusal);
+        return refuse(socket, 429, refusal);
       }
     }
     const state: SocketState = { slot, busy: 0 };
@@ -155,7 +169,7 @@ export async function listenEdge(init: EdgeInit): Promise<Edge> {
     const ip = clientIp((socket as Socket).remoteAddress, req.headers, init.trustProxy);
     if (init.trustProxy) {
       const refusal = state.slot.assign(ipKey(ip));
-      if (refusal !== undefined) return refuseRaw(socket, 429, refusal);
+      if (refusal !== undefined) return refuse(socket, 429, refusal);
     }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on("error", () => stopReading(socket));
