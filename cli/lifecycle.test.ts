@@ -13,11 +13,17 @@ Deno.test("lifecycle: launchers are deno task and npm's exec, not shells or plai
 
 Deno.test("lifecycle: the launcher chain runs up through shells and stops at the first other", () => {
   const table: Record<number, ProcessInfo> = {
-    10: { pid: 10, ppid: 9, startTime: "1", cmdline: ["deno", "task", "serve"] },
-    9: { pid: 9, ppid: 8, startTime: "1", cmdline: ["sh", "-c", "npx deno task serve"] },
-    8: { pid: 8, ppid: 7, startTime: "1", cmdline: ["npm exec deno task serve"] },
-    7: { pid: 7, ppid: 1, startTime: "1", cmdline: ["bash"] },
-    20: { pid: 20, ppid: 7, startTime: "1", cmdline: ["sh", "-c", "deno run main.ts"] },
+    10: { pid: 10, ppid: 9, state: "S", startTime: "1", cmdline: ["deno", "task", "serve"] },
+    9: {
+      pid: 9,
+      ppid: 8,
+      state: "S",
+      startTime: "1",
+      cmdline: ["sh", "-c", "npx deno task serve"],
+    },
+    8: { pid: 8, ppid: 7, state: "S", startTime: "1", cmdline: ["npm exec deno task serve"] },
+    7: { pid: 7, ppid: 1, state: "S", startTime: "1", cmdline: ["bash"] },
+    20: { pid: 20, ppid: 7, state: "S", startTime: "1", cmdline: ["sh", "-c", "deno run main.ts"] },
   };
   assert.deepEqual(findLaunchers(10, (pid) => table[pid]).map((p) => p.pid), [10, 9, 8]);
   // A shell alone is not a launcher: a node started from a terminal is not tied to it.

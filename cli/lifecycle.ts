@@ -57,6 +57,8 @@ export function untilStopRequested(
 export interface ProcessInfo {
   pid: number;
   ppid: number;
+  /** R, S, D…; Z for a process that ended but that its parent has not reaped yet. */
+  state: string;
   startTime: string;
   cmdline: string[];
 }
@@ -68,7 +70,7 @@ export function processInfo(pid: number): ProcessInfo | undefined {
     // The command name (2nd field) is in parentheses and may itself hold spaces or parentheses.
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a);
-    return { pid, ppid: Number(fields[1]), startTime: fields[19], cmdline };
+    return { pid, ppid: Number(fields[1]), state: fields[0], startTime: fields[19], cmdline };
   } catch {
     return undefined;
   }
@@ -109,7 +111,8 @@ export function findLaunchers(
 
 function stillRunning(p: ProcessInfo): boolean {
   const now = processInfo(p.pid);
-  return now !== undefined && now.startTime === p.startTime;
+  // A killed launcher stays a zombie until its own parent reaps it: it is gone all the same.
+  return now !== undefined && now.startTime === p.startTime && now.state !== "Z";
 }
 
 // --- Output that never stalls the process ---

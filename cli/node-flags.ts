@@ -141,6 +141,9 @@ export function parseSize(flag: string, value: string): number {
   return Math.floor(Number(m[1]) * base ** power);
 }
 
+/** How long a stopping node lets open HTTP responses finish. */
+export const HTTP_SHUTDOWN_GRACE_MS = 500;
+
 export interface HttpServer {
   url: string;
   shutdown(): Promise<void>;
@@ -156,7 +159,19 @@ export function serveHttp(
   const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
   const url = `http://${host}:${addr.port}`;
   console.log(`grove ${opts.label ?? "node"} listening on ${url}/v1`);
-  return { url, shutdown: () => server.shutdown() };
+  return {
+    url,
+    // A graceful shutdown waits for every open response, and a stream to a client that stopped
+    // reading never ends: give them a moment, then let the process's exit cut the rest.
+    shutdown: async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise<void>((resolve) => timer = setTimeout(resolve, HTTP_SHUTDOWN_GRACE_MS)),
+      ]);
+      clearTimeout(timer);
+    },
+  };
 }
 
 /**

@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type RelayInit, type RelayLimits, startRelay } from "..
 import { CliError } from "./errors.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
+import { untilStopRequested } from "./lifecycle.ts";
 
 const FLAGS = {
   port: { type: "string" },
@@ -76,11 +77,8 @@ export async function relayCommand(args: string[]): Promise<number> {
   for (const addr of relay.rendezvous) console.log(`rendezvous ${addr}`);
   console.log(`data in ${init.dataDir}`);
 
-  const signal = await new Promise<string>((resolve) => {
-    for (const sig of ["SIGINT", "SIGTERM"] as const) {
-      Deno.addSignalListener(sig, () => resolve(sig));
-    }
-  });
+  // Ends on SIGINT/SIGTERM or with its launcher, within STOP_DEADLINE_MS whatever stop() does.
+  const signal = await untilStopRequested();
   init.log?.info(`got ${signal}, stopping the relay`);
   await relay.stop();
   init.log?.info("relay stopped");

@@ -34,10 +34,14 @@ async function waitUntil<T>(what: string, ms: number, probe: () => T | undefined
   }
 }
 
-/** Milliseconds until `pid` is gone; throws past `ms`. */
+/** Milliseconds until `pid` has exited (a zombie waiting for its reaper counts); throws past `ms`. */
 async function timeToExit(pid: number, ms: number): Promise<number> {
   const started = performance.now();
-  await waitUntil(`exit of ${pid}`, ms, () => processInfo(pid) === undefined ? true : undefined);
+  const exited = () => {
+    const info = processInfo(pid);
+    return info === undefined || info.state === "Z";
+  };
+  await waitUntil(`exit of ${pid}`, ms, () => exited() ? true : undefined);
   return performance.now() - started;
 }
 
@@ -64,7 +68,7 @@ async function launchServe(mesh: Mesh, via: "npx" | "deno task"): Promise<Launch
     env: { GROVE_MODEL_PATH: MODELS_DIR, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
-    stderr: "null",
+    stderr: Deno.env.get("GROVE_TEST_DEBUG") ? "inherit" : "null",
   }).spawn();
   let out = "";
   void (async () => {
@@ -156,6 +160,30 @@ Deno.test("lifecycle: a serving node whose relay is gone stops within 2 s of SIG
     assert.ok(ms < STOP_BOUND_MS, `took ${ms} ms`);
     assert.equal(status.code, 0, node.stderr());
   } finally {
+    await mesh.close();
+  }
+});
+
+Deno.test("lifecycle: a relay with open subscriptions stops within 2 s of SIGTERM", async () => {
+  const mesh = await startMesh();
+  const sockets: WebSocket[] = [];
+  try {
+    for (let i = 0; i < 8; i++) {
+      const ws = new WebSocket(mesh.relayUrl);
+      await new Promise((resolve, reject) => {
+        ws.onopen = resolve;
+        ws.onerror = reject;
+      });
+      ws.send(JSON.stringify(["REQ", `sub-${i}`, { kinds: [1] }]));
+      sockets.push(ws);
+    }
+    const [relayPid] = pidsWith(mesh.relayDir);
+    Deno.kill(relayPid, "SIGTERM");
+    const ms = await timeToExit(relayPid, 10_000);
+    console.log(`relay gone ${ms.toFixed(0)} ms after SIGTERM with ${sockets.length} sockets open`);
+    assert.ok(ms < STOP_BOUND_MS, `took ${ms} ms`);
+  } finally {
+    for (const ws of sockets) ws.close();
     await mesh.close();
   }
 });
