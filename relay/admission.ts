@@ -163,7 +163,7 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array | 
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) return undefined;
   if (req.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let size = 0;
   const reader = req.body.getReader();
   for (;;) {
@@ -176,13 +176,7 @@ export async function readBody(req: Request, max: number): Promise<Uint8Array | 
     }
     chunks.push(value);
   }
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  return new Uint8Array(await new Blob(chunks).arrayBuffer());
 }
 
 function errorResponse(

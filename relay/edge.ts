@@ -12,6 +12,7 @@
 //   Request, whose Response is written back.
 // With --trust-proxy the address comes from the proxy's headers (client-ip.ts), known only once
 // the request is read: sockets then count against their address from the upgrade on.
+import { Buffer } from "node:buffer";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
@@ -226,7 +227,7 @@ function readBody(req: IncomingMessage, max: number): Promise<Uint8Array | numbe
       }
       chunks.push(chunk);
     });
-    req.on("end", () => resolve(concat(chunks, size)));
+    req.on("end", () => resolve(Buffer.concat(chunks, size)));
     req.on("error", () => resolve(400));
     req.on("aborted", () => resolve(400));
   });
@@ -244,17 +245,6 @@ function toRequest(req: IncomingMessage, body: Uint8Array): Request {
   // Node hands Buffers, whose backing store is a plain ArrayBuffer.
   const init = { method, headers, body: hasBody ? body as Uint8Array<ArrayBuffer> : undefined };
   return new Request(url, init);
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 /**

@@ -5,7 +5,13 @@
 import assert from "node:assert/strict";
 import OpenAI from "openai";
 import { MESH_DENIED_MESSAGE } from "../mesh/mod.ts";
-import { metric, newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
+import {
+  metric,
+  newKey,
+  servingAndClient,
+  startMesh,
+  waitForAvailability,
+} from "./mesh-harness.ts";
 
 const MODEL = "stories260K";
 const messages = [{ role: "user" as const, content: "Once upon a time" }];
@@ -17,10 +23,7 @@ Deno.test({
 }, async (t) => {
   const mesh = await startMesh();
   try {
-    const clientKey = newKey();
-    await mesh.addMember(clientKey.pubkey);
-    const [serveA, client] = await Promise.all([mesh.serve("node-a"), mesh.consume(clientKey)]);
-    await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === MODEL));
+    const { serving: serveA, client } = await servingAndClient(mesh);
     const sdk = new OpenAI({ baseURL: `${client.url}/v1`, apiKey: "unused", maxRetries: 0 });
 
     await t.step("/v1/models lists the mesh's model", async () => {

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
+import { servingAndClient, startMesh } from "./mesh-harness.ts";
 
 const MODEL = "stories260K";
 
@@ -15,13 +15,10 @@ Deno.test({
 }, async () => {
   const mesh = await startMesh();
   try {
-    const clientKey = newKey();
-    await mesh.addMember(clientKey.pubkey);
-    const [gpuNode, client] = await Promise.all([
-      mesh.serve("gpu-node", undefined, ["--ctx-size", "256", "--gpu"]),
-      mesh.consume(clientKey),
-    ]);
-    await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === MODEL));
+    const { serving: gpuNode, client } = await servingAndClient(mesh, {
+      name: "gpu-node",
+      serveArgs: ["--ctx-size", "256", "--gpu"],
+    });
     const ask = (baseURL: string) =>
       new OpenAI({ baseURL, apiKey: "unused", maxRetries: 0 }).completions.create({
         model: MODEL,

@@ -4,7 +4,13 @@
 // never reset by libp2p's per-connection stream limit (it was 32: 41 at once, 11 got 503).
 import assert from "node:assert/strict";
 import { CONNECTION_LIMITS } from "../protocol/mod.ts";
-import { newKey, type NodeProcess, startMesh, waitForAvailability } from "./mesh-harness.ts";
+import {
+  newKey,
+  type NodeProcess,
+  servingAndClient,
+  startMesh,
+  waitForAvailability,
+} from "./mesh-harness.ts";
 import { eventually } from "./relay-harness.ts";
 import { holdStrangerSockets } from "./stranger-sockets.ts";
 
@@ -43,10 +49,7 @@ Deno.test({
 }, async (t) => {
   const mesh = await startMesh();
   try {
-    const clientKey = newKey();
-    await mesh.addMember(clientKey.pubkey);
-    const [server, client] = await Promise.all([mesh.serve("node-a"), mesh.consume(clientKey)]);
-    await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === MODEL));
+    const { serving: server, client } = await servingAndClient(mesh);
 
     await t.step(
       "48 concurrent streaming requests from one client to one node all get 200",

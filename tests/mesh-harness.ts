@@ -165,6 +165,25 @@ export async function startMesh(): Promise<Mesh> {
   }
 }
 
+/**
+ * A serving node (the owner's, with `serveArgs`) and a client node of a second member that
+ * already lists `model`: how most end-to-end tests begin.
+ */
+export async function servingAndClient(
+  mesh: Mesh,
+  opts: { name?: string; serveArgs?: string[]; consumeArgs?: string[]; model?: string } = {},
+): Promise<{ serving: NodeProcess; client: NodeProcess; clientKey: Key }> {
+  const clientKey = newKey();
+  await mesh.addMember(clientKey.pubkey);
+  const [serving, client] = await Promise.all([
+    mesh.serve(opts.name ?? "node-a", mesh.owner, opts.serveArgs),
+    mesh.consume(clientKey, true, opts.consumeArgs),
+  ]);
+  const model = opts.model ?? "stories260K";
+  await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === model));
+  return { serving, client, clientKey };
+}
+
 /** Polls the node's /api/availability until `ok(body)` holds; throws after `ms`. */
 export async function waitForAvailability(
   url: string,

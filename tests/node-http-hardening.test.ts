@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { metric, newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
+import { metric, servingAndClient, startMesh } from "./mesh-harness.ts";
 
 const MODEL = "stories260K";
 const APP = "http://app.example";
@@ -19,15 +19,10 @@ Deno.test({
 }, async (t) => {
   const mesh = await startMesh();
   try {
-    const clientKey = newKey();
-    await mesh.addMember(clientKey.pubkey);
-    const [serving, client] = await Promise.all([
-      mesh.serve("edge", mesh.owner, [
-        ...["--ctx-size", "256", "--allow-origin", APP, "--allow-host", "grove.lan"],
-      ]),
-      mesh.consume(clientKey),
-    ]);
-    await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === MODEL));
+    const { serving, client } = await servingAndClient(mesh, {
+      name: "edge",
+      serveArgs: ["--ctx-size", "256", "--allow-origin", APP, "--allow-host", "grove.lan"],
+    });
     const served = () => metric(serving.url, "grove_inference_requests_total");
 
     await t.step(

@@ -24,7 +24,7 @@ export function bodyLimit(limitFor: (path: string) => BodyLimit): MiddlewareHand
       if (Number(declared) > limit.bytes) return tooLarge(limit);
       return await next();
     }
-    const chunks: Uint8Array[] = [];
+    const chunks: Uint8Array<ArrayBuffer>[] = [];
     let size = 0;
     const reader = req.body.getReader();
     try {
@@ -46,7 +46,7 @@ export function bodyLimit(limitFor: (path: string) => BodyLimit): MiddlewareHand
         "invalid_request_error",
       );
     }
-    c.req.raw = new Request(req, { body: concat(chunks, size) });
+    c.req.raw = new Request(req, { body: new Blob(chunks) });
     await next();
   };
 }
@@ -64,14 +64,4 @@ function tooLarge(limit: BodyLimit): Response {
     // The unread rest of the body cannot be skipped cheaply: end the connection after this.
     { connection: "close" },
   );
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.length;
-  }
-  return out;
 }
