@@ -2,10 +2,12 @@
  * Dev script: compiles kernels.c to wasm32 three times, with SIMD128, with
  * SIMD128 + relaxed SIMD, and the latter on an imported shared memory (for
  * worker threads), and writes the modules, base64-encoded, to
- * kernels-wasm.ts (committed, so neither CI nor users need the toolchain).
+ * kernels-wasm.ts (committed, so users need no toolchain; CI rebuilds it with
+ * `--check` and fails when the committed bytes differ).
  * Needs Debian's clang-19 and lld-19 (`apt-get install clang-19 lld-19`);
  * the same compiler gives the same bytes.
- *   npx deno run -A inference/quant/wasm/build.ts
+ *   npx deno run -A inference/quant/wasm/build.ts           rewrite kernels-wasm.ts
+ *   npx deno run -A inference/quant/wasm/build.ts --check   exit 1 if it differs (CI)
  */
 const here = new URL(".", import.meta.url).pathname;
 const clang = Deno.env.get("CLANG") ?? "clang-19";
@@ -79,5 +81,20 @@ ${base64Lines(shared)}
 ].join("");
 `;
 const target = `${here}kernels-wasm.ts`;
-await Deno.writeTextFile(target, source);
-console.log(`wrote ${target}: ${simd.length} + ${relaxed.length} + ${shared.length} bytes of wasm`);
+const sizes = `${simd.length} + ${relaxed.length} + ${shared.length} bytes of wasm`;
+if (Deno.args.includes("--check")) {
+  // The committed file is what users run: a kernels.c change without a rebuild
+  // (or a hand edit of the output) would ship modules the source no longer says.
+  const committed = await Deno.readTextFile(target);
+  if (committed !== source) {
+    console.error(
+      `${target} differs from a rebuild of kernels.c with ${version} (${sizes}); ` +
+        "run `npx deno run -A inference/quant/wasm/build.ts` and commit the result",
+    );
+    Deno.exit(1);
+  }
+  console.log(`${target} matches a rebuild of kernels.c with ${version}`);
+} else {
+  await Deno.writeTextFile(target, source);
+  console.log(`wrote ${target}: ${sizes}`);
+}
