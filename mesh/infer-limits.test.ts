@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { callInfer, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import type { MeshNode } from "./p2p-node.ts";
-import { eventually, type TestMesh, withMesh } from "./p2p-test-kit.ts";
+import { eventually, type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
 import type { InferenceService, InferEvent, InferRequest } from "./service.ts";
 import { ServiceError } from "./service.ts";
 import {

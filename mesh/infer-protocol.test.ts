@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { callInfer, createInferStreams, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import type { MeshNode } from "./p2p-node.ts";
-import { eventually, newIdentity, type TestMesh, withMesh } from "./p2p-test-kit.ts";
+import { eventually, newIdentity, type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
 import {
   type InferenceService,
   type InferEvent,
@@ -268,7 +268,7 @@ Deno.test("loopback overhead: time to first token and per-token delivery stay in
 Deno.test("a serving process SIGKILLed mid-stream gives the client unavailable, not a hang", async () => {
   await withMesh(async (mesh) => {
     const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL("./p2p-test-serve.ts", import.meta.url).pathname],
+      args: ["run", "-A", new URL("../tests/support/p2p-test-serve.ts", import.meta.url).pathname],
       env: {
         GROVE_TEST_RELAY_SECRET: bytesToHex(mesh.relaySecret),
         GROVE_TEST_RENDEZVOUS: mesh.rendezvous.join(","),

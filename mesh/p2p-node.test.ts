@@ -11,7 +11,7 @@ import {
   recordingLog,
   type TestMesh,
   withMesh,
-} from "./p2p-test-kit.ts";
+} from "../tests/support/p2p-test-kit.ts";
 import { readOneFrame, writeFrame } from "./stream-frames.ts";
 
 const ECHO = "/grove-test/echo/1";

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { generateSecretKey } from "nostr-tools/pure";
 import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.ts";
-import { identityOf } from "./identity.ts";
-import { startMeshRole } from "./mesh.ts";
-import { eventually } from "./p2p-test-kit.ts";
+import { identityOf, startMeshRole } from "../mesh/mod.ts";
+import { eventually } from "./support/p2p-test-kit.ts";
 
 Deno.test({
   name: "a client node denied at start is admitted once it becomes a member, without a restart",

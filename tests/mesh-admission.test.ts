@@ -4,9 +4,13 @@ import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { makeTicket, nip98Header, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
 import { type RunningRelay, startRelay } from "../relay/mod.ts";
-import { keepTicket, requestTicket } from "./admission.ts";
-import { identityOf } from "./identity.ts";
-import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
+import {
+  identityOf,
+  keepTicket,
+  MESH_DENIED_MESSAGE,
+  requestTicket,
+  ServiceError,
+} from "../mesh/mod.ts";
 
 const owner = identityOf(generateSecretKey());
 

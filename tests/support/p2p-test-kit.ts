@@ -5,10 +5,15 @@ import {
   makeTicket,
   type NostrEvent,
   peerIdFromNostrSecret,
-} from "../protocol/mod.ts";
-import { startRendezvous } from "../relay/rendezvous.ts";
-import type { Logger } from "./log.ts";
-import { type MeshIdentity, type MeshNode, type MeshNodeInit, startMeshNode } from "./p2p-node.ts";
+} from "../../protocol/mod.ts";
+import { startRendezvous } from "../../relay/rendezvous.ts";
+import {
+  type Logger,
+  type MeshIdentity,
+  type MeshNode,
+  type MeshNodeInit,
+  startMeshNode,
+} from "../../mesh/mod.ts";
 
 export const MESH_ID = "test-mesh";
 

@@ -3,11 +3,9 @@
 // Prints one JSON line {peerId, addrs} once it serves.
 import { hexToBytes } from "nostr-tools/utils";
 import { getPublicKey } from "nostr-tools/pure";
-import { makeTicket } from "../protocol/mod.ts";
-import { serveInfer } from "./infer-protocol.ts";
-import { startMeshNode } from "./p2p-node.ts";
+import { makeTicket } from "../../protocol/mod.ts";
+import { type InferenceService, serveInfer, startMeshNode } from "../../mesh/mod.ts";
 import { MESH_ID, newIdentity } from "./p2p-test-kit.ts";
-import type { InferenceService } from "./service.ts";
 
 const relaySecret = hexToBytes(Deno.env.get("GROVE_TEST_RELAY_SECRET") ?? "");
 const rendezvous = (Deno.env.get("GROVE_TEST_RENDEZVOUS") ?? "").split(",");

@@ -4,15 +4,15 @@ import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey } from "nostr-tools/pure";
 import { type MeshStatus, nip98Header, type ServeReport } from "../protocol/mod.ts";
 import { type RunningRelay, startRelay } from "../relay/mod.ts";
-import { identityOf } from "./identity.ts";
 import {
   connectRelay,
   fetchRelayInfo,
+  identityOf,
   MeshStartError,
   type RelayClient,
   relayHttpUrl,
-} from "./relay-client.ts";
-import { startServeReporter } from "./serve-reporter.ts";
+  startServeReporter,
+} from "../mesh/mod.ts";
 
 const owner = identityOf(generateSecretKey());
 
