@@ -4,7 +4,8 @@
  * activation quantizers (quantize_row_q8_0 / _q8_K, the ones the backend runs)
  * and the vec_dot kernels, both the plain C `_generic` ones and the SIMD ones
  * llama.cpp picks. We load the best variant this CPU runs (by the library's
- * own ggml_backend_score). Without the libraries these tests are ignored.
+ * own ggml_backend_score). Without the libraries these tests fail and say what
+ * to install, rather than quietly stop checking.
  */
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
@@ -78,6 +79,21 @@ function bestVariant(): string | undefined {
 }
 
 const variant = bestVariant();
+const variantName = variant ?? "none found";
+
+/** The chosen variant's library, or an error saying what to install. */
+function requireLib(): Deno.DynamicLibrary<typeof SYMBOLS> {
+  if (!variant) {
+    throw new Error(
+      `no libggml-cpu-<variant>.so that this CPU runs in ${BINS.pathname}: the ggml dot ` +
+        "oracle needs the node-llama-cpp dev dependencies on linux-x64 " +
+        "(`npm install --omit=optional` installs @node-llama-cpp/linux-x64)",
+    );
+  }
+  const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
+  lib.symbols.ggml_cpu_init();
+  return lib;
+}
 
 function randoms(n: number, seed: number, spread = 1): Float32Array {
   let s = seed;
@@ -113,11 +129,9 @@ function packed(type: GgmlType, x: Float32Array, cols: number): Uint8Array {
 }
 
 Deno.test({
-  name: `ggml dot oracle: activations quantize as llama.cpp's CPU backend does (${variant})`,
-  ignore: !variant,
+  name: `ggml dot oracle: activations quantize as llama.cpp's CPU backend does (${variantName})`,
   fn() {
-    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    lib.symbols.ggml_cpu_init();
+    const lib = requireLib();
     const cols = 256 * 12;
     for (let seed = 1; seed <= 6; seed++) {
       const x = randoms(cols, seed, seed % 3 === 0 ? 1e-3 : 1);
@@ -139,11 +153,10 @@ Deno.test({
 });
 
 Deno.test({
-  name: `ggml dot oracle: matVec matches ggml_vec_dot_*_generic and the SIMD kernels (${variant})`,
-  ignore: !variant,
+  name:
+    `ggml dot oracle: matVec matches ggml_vec_dot_*_generic and the SIMD kernels (${variantName})`,
   fn() {
-    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    lib.symbols.ggml_cpu_init();
+    const lib = requireLib();
     const [rows, cols] = [24, 1024];
     const s = new Float32Array(1);
     for (const c of Q_CASES) {
@@ -177,11 +190,9 @@ Deno.test({
 });
 
 Deno.test({
-  name: `ggml dot oracle: F16 and BF16 round activations as ggml_vec_dot_f16/bf16 (${variant})`,
-  ignore: !variant,
+  name: `ggml dot oracle: F16 and BF16 round activations as ggml_vec_dot_f16/bf16 (${variantName})`,
   fn() {
-    const lib = openGgml(new URL(`libggml-cpu-${variant}.so`, BINS), SYMBOLS);
-    lib.symbols.ggml_cpu_init();
+    const lib = requireLib();
     const [rows, cols] = [8, 512];
     const s = new Float32Array(1);
     for (

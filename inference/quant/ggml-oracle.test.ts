@@ -2,8 +2,8 @@
  * Bit-exactness against ggml itself: the node-llama-cpp dev dependency ships
  * llama.cpp's libggml-base.so, whose reference quantizers and dequantizers we
  * call through FFI on the same inputs and compare byte for byte / bit for bit.
- * Without that library (another platform, no dev deps) these tests are
- * reported as ignored, never silently passed.
+ * Without that library (another platform, no dev deps) these tests fail and
+ * say what to install: an oracle that quietly stops running proves nothing.
  */
 import assert from "node:assert/strict";
 import { GgmlType } from "../ggml-type.ts";
@@ -16,14 +16,6 @@ const LIB = new URL(
   "../../node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so",
   import.meta.url,
 );
-
-function libPresent(): boolean {
-  try {
-    return Deno.build.os === "linux" && Deno.statSync(LIB).isFile;
-  } catch {
-    return false;
-  }
-}
 
 const ROW = { parameters: ["buffer", "buffer", "i64"], result: "void" } as const;
 const SYMBOLS = {
@@ -41,6 +33,23 @@ const SYMBOLS = {
   ggml_fp16_to_fp32: { parameters: ["u16"], result: "f32" },
   ggml_fp32_to_bf16_row_ref: ROW,
 } as const;
+
+/** ggml's library, or an error saying what to install. */
+function requireLib(): Deno.DynamicLibrary<typeof SYMBOLS> {
+  let present = false;
+  try {
+    present = Deno.build.os === "linux" && Deno.statSync(LIB).isFile;
+  } catch {
+    // absent: reported below
+  }
+  if (!present) {
+    throw new Error(
+      `${LIB.pathname} is missing: the ggml oracle needs the node-llama-cpp dev dependencies ` +
+        "on linux-x64 (`npm install --omit=optional` installs @node-llama-cpp/linux-x64)",
+    );
+  }
+  return openGgml(LIB, SYMBOLS);
+}
 
 const CASES = [
   { type: GgmlType.Q8_0, name: "q8_0", bytes: 34, block: 32 },
@@ -73,9 +82,8 @@ function inputs(n: number, seed: number): Float32Array {
 
 Deno.test({
   name: "ggml oracle: quantize and dequantize match libggml-base byte for byte",
-  ignore: !libPresent(),
   fn() {
-    const lib = openGgml(LIB, SYMBOLS);
+    const lib = requireLib();
     const n = 256 * 28;
     for (let seed = 1; seed <= 8; seed++) {
       const x = inputs(n, seed);
@@ -101,9 +109,8 @@ Deno.test({
 
 Deno.test({
   name: "ggml oracle: fp16 and bf16 conversions match on edge and random values",
-  ignore: !libPresent(),
   fn() {
-    const lib = openGgml(LIB, SYMBOLS);
+    const lib = requireLib();
     const bits = new Uint32Array(20000);
     let s = 7;
     for (let i = 0; i < bits.length; i++) bits[i] = s = (Math.imul(s, 1103515245) + 12345) >>> 0;
