@@ -5,7 +5,7 @@ import { loadCpuModel } from "./cpu-engine.ts";
 import { type BatchEngine, createCpuBatch, sessionBatch } from "./batch.ts";
 import type { Engine, Session } from "./engine.ts";
 import { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
-import { createTestGpu } from "./webgpu/gpu-test-util.ts";
+import { createTestGpu } from "../tests/support/gpu.ts";
 
 const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
   fileURLToPath(new URL("../../shared/models", import.meta.url));

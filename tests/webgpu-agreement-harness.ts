@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine, GgmlType } from "../inference/mod.ts";
 import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
-import { createTestGpu } from "../inference/webgpu/gpu-test-util.ts";
+import { createTestGpu } from "./support/gpu.ts";
 import { quantizeGguf } from "../models/mod.ts";
 import type { ReferenceModel } from "../models/reference-models.ts";
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine, generate, type Session } from "../inference/mod.ts";
 import { createWebGpuEngine, type WebGpuEngine } from "../inference/webgpu/mod.ts";
-import { createTestGpu } from "../inference/webgpu/gpu-test-util.ts";
+import { createTestGpu } from "./support/gpu.ts";
 import type { GenerateOptions } from "../inference/generate.ts";
 import { STORIES } from "./helpers.ts";
 

@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { quantize } from "../quant/mod.ts";
 import { requestGpu } from "./device.ts";
-import { createF32, randomF32, uploadF32 } from "./gpu-test-util.ts";
+import { createF32, randomF32, uploadF32 } from "../../tests/support/gpu.ts";
 import { createMatVec, type MatVecOptions, matVecRows4Supports } from "./kernels/matvec.ts";
 import { createMatMul, type MatMulVariant } from "./kernels/matmul.ts";
 import { matMulRows4Supports } from "./kernels/matmul_rows4.ts";

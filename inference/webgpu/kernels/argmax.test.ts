@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { createF32, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
+import {
+  createF32,
+  createTestGpu,
+  randomF32,
+  readF32,
+  uploadF32,
+} from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindArgmax, bindTopK, NO_TOKEN, prepareSelect } from "./argmax.ts";
 

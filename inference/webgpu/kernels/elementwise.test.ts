@@ -1,5 +1,11 @@
 import assert from "node:assert/strict";
-import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
+import {
+  assertClose,
+  createTestGpu,
+  randomF32,
+  readF32,
+  uploadF32,
+} from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindElementwise, prepareElementwise } from "./elementwise.ts";
 

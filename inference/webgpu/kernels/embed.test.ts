@@ -4,7 +4,7 @@ import type { ModelConfig } from "../../model-config.ts";
 import { quantize } from "../../quant/mod.ts";
 import { embedTokens } from "../../reference.ts";
 import type { Matrix, ModelWeights } from "../../weights.ts";
-import { createF32, createTestGpu, randomF32, readF32 } from "../gpu-test-util.ts";
+import { createF32, createTestGpu, randomF32, readF32 } from "../../../tests/support/gpu.ts";
 import { uploadMatrix } from "../weights.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindEmbed, prepareEmbed, writeTokenIds } from "./embed.ts";

@@ -2,7 +2,13 @@ import * as assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
 import { matVecBatchF32Activations, quantize } from "../../quant/mod.ts";
 import type { Gpu } from "../device.ts";
-import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
+import {
+  assertClose,
+  createTestGpu,
+  randomF32,
+  readF32,
+  uploadF32,
+} from "../../../tests/support/gpu.ts";
 import { destroyMatrix, uploadMatrix } from "../weights.ts";
 import {
   createMatMul,

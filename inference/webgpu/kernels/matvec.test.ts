@@ -7,7 +7,7 @@ import {
   randomF32,
   readF32,
   uploadF32,
-} from "../gpu-test-util.ts";
+} from "../../../tests/support/gpu.ts";
 import { destroyMatrix, uploadMatrix } from "../weights.ts";
 import type { Gpu } from "../device.ts";
 import {

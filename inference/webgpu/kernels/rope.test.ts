@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { rope } from "../../reference.ts";
 import type { ModelConfig } from "../../model-config.ts";
-import { assertClose, createTestGpu, randomF32, readF32, uploadF32 } from "../gpu-test-util.ts";
+import {
+  assertClose,
+  createTestGpu,
+  randomF32,
+  readF32,
+  uploadF32,
+} from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindRope, createRopeTable, prepareRope, type RopeStyle } from "./rope.ts";
 

@@ -7,7 +7,7 @@ import {
   randomF32,
   readF32,
   uploadF32,
-} from "../gpu-test-util.ts";
+} from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindRowNorm, prepareRowNorm } from "./row_norm.ts";
 

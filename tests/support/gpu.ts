@@ -2,7 +2,7 @@
  * Helpers for GPU kernel tests: one shared device, f32 upload/readback,
  * seeded random data and a tolerance check that names the worst element.
  */
-import { type Gpu, requestGpu } from "./device.ts";
+import { type Gpu, requestGpu } from "../../inference/webgpu/mod.ts";
 
 let shared: Promise<Gpu> | undefined;
 
