@@ -1,6 +1,6 @@
 /**
  * matVec runs float kernels over the decoded activations; these tests pin it
- * to the integer block dots of dot-q-0.ts / dot-k.ts (ggml's vec_dot
+ * to the integer block dots of tests/support/quant/ (ggml's vec_dot
  * arithmetic), for one vector and for the batched path that decodes each
  * weight row once: they may differ only by f64 rounding, i.e. at most one f32
  * step of the output.
@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { quantizeActivations } from "./activations.ts";
 import { quantize } from "./codec.ts";
-import { integerDots, randoms } from "./dot-testing.ts";
+import { integerDots, randoms } from "../../tests/support/quant/dots.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
 
 /** At most one f32 step apart: what f64 rounding before the final f32 store can cause. */

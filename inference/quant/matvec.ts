@@ -4,7 +4,7 @@
  * type's companion form (activations.ts: Q8_0 / Q8_K blocks, f16, bf16),
  * once per call. For the quantized types the rounded vector then goes
  * through the WASM SIMD kernels (wasm/kernels.c: ggml's integer block dots,
- * equal bit for bit to the references dot-q-0.ts / dot-k.ts) where the
+ * equal bit for bit to the references in tests/support/quant/) where the
  * runtime has WebAssembly SIMD and the weights fit its 4 GiB memory.
  * Otherwise it is decoded to its exact values q * d (in f64) and run through
  * the fused f64 kernels: every partial sum of integer multiples of one block

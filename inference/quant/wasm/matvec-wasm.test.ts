@@ -1,13 +1,13 @@
 /**
  * The WASM kernels must give exactly the numbers of the integer-dot
- * references (dot-q-0.ts / dot-k.ts, ggml's vec_dot arithmetic), for one
+ * references (tests/support/quant/, ggml's vec_dot arithmetic), for one
  * vector and for several, and reuse the weights they placed in WASM memory.
  */
 import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import { quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
-import { integerDots, randoms } from "../dot-testing.ts";
+import { integerDots, randoms } from "../../../tests/support/quant/dots.ts";
 import { matVec } from "../matvec.ts";
 import { hasWasmKernel, matVecWasm, setWasmKernels, wasmKernelVariant } from "./matvec-wasm.ts";
 

@@ -242,7 +242,7 @@ function scratch(rt: Runtime, bytes: number): number {
 
 /**
  * out[v * rows + r] = dot(row r, vector v) for the `a.n` rounded activation
- * vectors in `a`, exactly as dot-q-0.ts / dot-k.ts compute it. False when
+ * vectors in `a`, exactly as the references in tests/support/quant/ compute it. False when
  * this type has no WASM kernel or memory ran out; then nothing was written.
  * The weights must not change after their first product (they are cached).
  */

@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import { quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
-import { dotQ6_K } from "../dot-k.ts";
-import { dotQ4_0, dotQ8_0 } from "../dot-q-0.ts";
+import { dotQ6_K } from "../../../tests/support/quant/dot-k.ts";
+import { dotQ4_0, dotQ8_0 } from "../../../tests/support/quant/dot-q-0.ts";
 import { matVecWasm, setWasmThreads } from "./matvec-wasm.ts";
 
 function randoms(n: number, seed: number): Float32Array {

@@ -3,8 +3,8 @@
  * and activations, and the integer block dots of ggml (dot-q-0.ts, dot-k.ts)
  * for any block-quantized type, the reference the fast kernels are pinned to.
  */
-import { GgmlType } from "../ggml-type.ts";
-import type { Activations } from "./activations.ts";
+import { GgmlType } from "../../../inference/ggml-type.ts";
+import type { Activations } from "../../../inference/quant/activations.ts";
 import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
 import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
 

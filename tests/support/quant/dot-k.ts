@@ -5,11 +5,11 @@
  * scale. Q4_K/Q5_K mins enter through the activation level sums (`bsums`),
  * and Q6_K's -32 offset likewise, so quants are dotted as unsigned levels.
  * Every weight row is dotted with all `a.n` vectors while it is in cache.
- * matVec computes the same numbers faster (matvec-f64.ts); this is the
- * reference its tests (matvec-exact.test.ts) pin it to.
+ * matVec computes the same numbers faster (inference/quant/matvec-f64.ts);
+ * this is the reference its tests (matvec-exact.test.ts) pin it to.
  */
-import type { Activations } from "./activations.ts";
-import { FP16_TO_F32 } from "./fp16.ts";
+import type { Activations } from "../../../inference/quant/activations.ts";
+import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
 
 const F16 = FP16_TO_F32;
 

@@ -5,11 +5,11 @@
  * removes the -8 offset through the activation block's level sum, which gives
  * the same integer as ggml's (q - 8) * y. Every weight row is dotted with all
  * `a.n` vectors while it is still in cache.
- * matVec computes the same numbers faster (matvec-f64.ts); this is the
- * reference its tests (matvec-exact.test.ts) pin it to.
+ * matVec computes the same numbers faster (inference/quant/matvec-f64.ts);
+ * this is the reference its tests (matvec-exact.test.ts) pin it to.
  */
-import type { Activations } from "./activations.ts";
-import { FP16_TO_F32 } from "./fp16.ts";
+import type { Activations } from "../../../inference/quant/activations.ts";
+import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
 
 const F16 = FP16_TO_F32;
 
