@@ -5,7 +5,7 @@ import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure
 import { SimplePool } from "nostr-tools/pool";
 import { nip98Header, type NostrEvent, parseRelayInformation } from "../protocol/mod.ts";
 import { type RunningRelay, startRelay } from "./relay.ts";
-import { connectTestClient } from "./test-client.ts";
+import { connectTestClient } from "../tests/support/relay-test-client.ts";
 
 const ownerSk = generateSecretKey();
 const OWNER = getPublicKey(ownerSk);

@@ -19,7 +19,7 @@ import {
   startTestPeer,
   type TestPeer,
   waitFor,
-} from "./rendezvous-test-peer.ts";
+} from "../tests/support/rendezvous-test-peer.ts";
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 

@@ -3,7 +3,7 @@
 // still gets a normal REQ answered, a new connection works, and the process is alive.
 import assert from "node:assert/strict";
 import { finalizeEvent } from "nostr-tools/pure";
-import type { TestClient } from "../relay/test-client.ts";
+import type { TestClient } from "./support/relay-test-client.ts";
 import {
   connectAs,
   note,

@@ -17,7 +17,7 @@ import {
   type RelayInformation,
   sha256Hex,
 } from "../protocol/mod.ts";
-import { connectTestClient, type TestClient } from "../relay/test-client.ts";
+import { connectTestClient, type TestClient } from "./support/relay-test-client.ts";
 import { REPO_ROOT, runGrove, type RunResult } from "./helpers.ts";
 
 export interface Key {

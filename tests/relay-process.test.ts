@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import type { NostrEvent } from "../protocol/mod.ts";
-import { connectTestClient } from "../relay/test-client.ts";
+import { connectTestClient } from "./support/relay-test-client.ts";
 import { REPO_ROOT } from "./helpers.ts";
 
 const ownerSk = generateSecretKey();

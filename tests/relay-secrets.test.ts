@@ -7,7 +7,7 @@ import { nsecEncode } from "nostr-tools/nip19";
 import { finalizeEvent } from "nostr-tools/pure";
 import { KIND, parseMeshStatus, peerIdFromNostrSecret } from "../protocol/mod.ts";
 import { openRelayDatabase } from "../relay/mod.ts";
-import type { TestClient } from "../relay/test-client.ts";
+import type { TestClient } from "./support/relay-test-client.ts";
 import {
   admit,
   connectAs,

@@ -10,7 +10,7 @@ import {
   STRANGERS_PER_IP,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
-import { startTestPeer, type TestPeer } from "../relay/rendezvous-test-peer.ts";
+import { startTestPeer, type TestPeer } from "./support/rendezvous-test-peer.ts";
 import {
   admit,
   eventually,

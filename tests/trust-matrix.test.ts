@@ -18,7 +18,7 @@ import {
   startTestPeer,
   type TestPeer,
   waitFor,
-} from "../relay/rendezvous-test-peer.ts";
+} from "./support/rendezvous-test-peer.ts";
 import {
   admit,
   type AdmitOptions,

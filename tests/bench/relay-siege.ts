@@ -15,7 +15,7 @@
  */
 import { finalizeEvent } from "nostr-tools/pure";
 import type { NostrEvent } from "../../protocol/mod.ts";
-import { connectTestClient, type TestClient } from "../../relay/test-client.ts";
+import { connectTestClient, type TestClient } from "../support/relay-test-client.ts";
 import { newKey, type RelayHarness, startRelayHarness } from "../relay-harness.ts";
 import { openFrom, rssKiB, type StrangerSocket } from "../stranger-clients.ts";
 

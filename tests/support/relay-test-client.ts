@@ -1,7 +1,7 @@
 // A minimal NIP-01 WebSocket client for tests: every message the relay sends is kept in order,
 // and `next` waits (bounded) for the first unread one that matches.
 import { finalizeEvent } from "nostr-tools/pure";
-import type { NostrEvent } from "../protocol/mod.ts";
+import type { NostrEvent } from "../../protocol/mod.ts";
 
 export interface TestClient {
   /** The NIP-42 challenge the relay sent on connect. */
