@@ -14,7 +14,7 @@ import { dequantize, quantize } from "./codec.ts";
 import { f32ToFp16 } from "./fp16.ts";
 import { f32ToBf16 } from "./bf16.ts";
 import { matVec } from "./matvec.ts";
-import { openGgml } from "./ggml-native-testing.ts";
+import { openGgml } from "../../tests/support/ggml-native.ts";
 
 const BINS = new URL(
   "../../node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/",

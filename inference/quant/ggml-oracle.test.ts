@@ -10,7 +10,7 @@ import { GgmlType } from "../ggml-type.ts";
 import { dequantize, quantize } from "./codec.ts";
 import { f32ToBf16 } from "./bf16.ts";
 import { f32ToFp16, fp16ToF32 } from "./fp16.ts";
-import { openGgml } from "./ggml-native-testing.ts";
+import { openGgml } from "../../tests/support/ggml-native.ts";
 
 const LIB = new URL(
   "../../node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so",
