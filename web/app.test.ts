@@ -3,7 +3,7 @@ import { ServiceError } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import type { HealthState } from "./health.ts";
 import type { StartOptions } from "./node-api.ts";
-import { fakeService } from "./testing.ts";
+import { fakeService } from "../tests/support/fake-service.ts";
 
 const get = (path: string, headers: HeadersInit = {}) =>
   new Request(`http://localhost${path}`, { headers });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createNodeApp } from "./app.ts";
 import { DEFAULT_MAX_BODY, formatBytes, NODE_API_MAX_BODY } from "./limits.ts";
-import { fakeService } from "./testing.ts";
+import { fakeService } from "../tests/support/fake-service.ts";
 
 const chat = JSON.stringify({ messages: [{ role: "user", content: "hi" }] });
 

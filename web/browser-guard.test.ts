@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createNodeApp, type NodeAppDeps } from "./app.ts";
-import { fakeService } from "./testing.ts";
+import { fakeService } from "../tests/support/fake-service.ts";
 
 const HOST = "127.0.0.1:9337";
 const hello = JSON.stringify({ messages: [{ role: "user", content: "hi" }] });

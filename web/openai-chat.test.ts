@@ -4,7 +4,7 @@ import { createCpuEngine } from "../inference/mod.ts";
 import { createLocalService, type GenerationEnd, ServiceError } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import { readSse } from "./sse.ts";
-import { fakeService, tokens } from "./testing.ts";
+import { fakeService, tokens } from "../tests/support/fake-service.ts";
 
 const post = (body: unknown, init: RequestInit = {}) =>
   new Request("http://localhost/v1/chat/completions", {

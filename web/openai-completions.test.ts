@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createNodeApp } from "./app.ts";
 import { readSse } from "./sse.ts";
-import { fakeService, tokens } from "./testing.ts";
+import { fakeService, tokens } from "../tests/support/fake-service.ts";
 
 const post = (body: unknown) =>
   new Request("http://localhost/v1/completions", { method: "POST", body: JSON.stringify(body) });

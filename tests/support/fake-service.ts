@@ -2,8 +2,8 @@
  * A scripted InferenceService for the web tests: replies from a list, one
  * token per tick, and notes each call's request and whether it was aborted.
  */
-import type { InferenceService, InferEvent, InferRequest, ModelInfo } from "../mesh/mod.ts";
-import { ServiceError } from "../mesh/mod.ts";
+import type { InferenceService, InferEvent, InferRequest, ModelInfo } from "../../mesh/mod.ts";
+import { ServiceError } from "../../mesh/mod.ts";
 
 export interface FakeCall {
   req: InferRequest;
