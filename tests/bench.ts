@@ -6,6 +6,10 @@
  *
  * Then the relay under load (tests/bench/relay-load.ts). `--only inference`, `--only mesh` or
  * `--only relay` runs one part; the default runs all (inference includes the mesh).
+ *
+ * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
+ * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
+ * (the WebGPU matvec and matmul variants).
  */
 import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { measureBandwidth } from "./bench/bandwidth.ts";

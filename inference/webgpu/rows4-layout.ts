@@ -2,11 +2,11 @@
  * The "rows4" weight layout for software adapters (llvmpipe): Q4_0 / Q4_K rows
  * regrouped, still quantized and byte for byte the same data, into an
  * rgba32uint texture whose texel component c holds a 32-bit word of row
- * 4g + c. Why, measured with bench-matvec.ts on llvmpipe: a texel fetch is a
- * vectorised gather, while a storage-buffer load becomes a per-lane loop with a
- * bounds check per component (~2x the cost per byte); and with the four rows'
- * words side by side the kernels get each word of 4 rows in one fetch, with no
- * shuffling of 18-byte blocks that straddle words.
+ * 4g + c. Why, measured with tests/bench/webgpu-matvec.ts on llvmpipe: a
+ * texel fetch is a vectorised gather, while a storage-buffer load becomes a
+ * per-lane loop with a bounds check per component (~2x the cost per byte); and
+ * with the four rows' words side by side the kernels get each word of 4 rows
+ * in one fetch, with no shuffling of 18-byte blocks that straddle words.
  *
  * Texture row g = rows 4g .. 4g+3 (rows past the end are zero). Texel order
  * along a texture row, 9 texels per 64 values:

@@ -49,10 +49,10 @@ const SHADER = new URL("./matmul_rows4.wgsl", import.meta.url);
 const SLOT = 256; // minUniformBufferOffsetAlignment
 const PARAM_WORDS = 12;
 const MAX_TILE = 32;
-// Measured on llvmpipe (bench-matvec.ts --matmul 8,64): 16-token tiles beat 8
-// by ~15 % at 64 tokens (the dequant is shared by more tokens), while 8 tokens
-// in a 16-token tile cost ~30 % more than in an 8-token one. 32-token tiles were
-// no faster: their 32 KiB x window fills the L1 cache.
+// Measured on llvmpipe (tests/bench/webgpu-matvec.ts --matmul 8,64): 16-token
+// tiles beat 8 by ~15 % at 64 tokens (the dequant is shared by more tokens),
+// while 8 tokens in a 16-token tile cost ~30 % more than in an 8-token one.
+// 32-token tiles were no faster: their 32 KiB x window fills the L1 cache.
 const SMALL_TILE = 8;
 const LARGE_TILE = 16;
 // Tokens whose accumulators stay in registers while a block is applied: 4 x 4

@@ -3,7 +3,7 @@
 // (rows4-layout.ts): each invocation computes the 4 rows of one texture row,
 // component c of every texel being row 4g + c, so one fetch brings a word of 4
 // rows and all math runs on vec4s of rows.
-// Why this shape, measured with bench-matvec.ts on llvmpipe (which runs 8
+// Why this shape, measured with tests/bench/webgpu-matvec.ts on llvmpipe (which runs 8
 // invocations per SIMD register, so each vec4 is 4 registers):
 //   - texel fetches are vectorised gathers; storage loads are per-lane loops;
 //   - W is dequantized a 32-value block at a time into the private array w,

@@ -88,8 +88,9 @@ export function matVecRows4Supports(
 
 /**
  * The faster variant for this adapter and matrix, as measured by
- * bench-matvec.ts: rows4 for a matrix uploaded in that layout, else one row
- * per invocation on software adapters and one per workgroup on GPUs.
+ * tests/bench/webgpu-matvec.ts: rows4 for a matrix uploaded in that layout,
+ * else one row per invocation on software adapters and one per workgroup on
+ * GPUs.
  */
 export function defaultMatVecVariant(
   gpu: Pick<Gpu, "isFallback">,

@@ -2,7 +2,7 @@
 // W in the rows4 texture layout (see rows4-layout.ts): each invocation computes
 // the 4 rows of one texture row, component c of every texel being row 4g + c,
 // so one fetch brings a word of 4 rows and all math runs on vec4s of rows.
-// Why this shape, measured with bench-matvec.ts on llvmpipe:
+// Why this shape, measured with tests/bench/webgpu-matvec.ts on llvmpipe:
 //   - texel fetches are vectorised gathers; storage loads are per-lane loops;
 //   - x sits in a uniform buffer (all lanes read the same x: a scalar load);
 //   - a nibble is used where it lies in its word, unshifted: f32(q & (15 << b))

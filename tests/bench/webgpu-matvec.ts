@@ -1,7 +1,7 @@
 /**
  * Weight bandwidth of the matvec kernel per type and layout variant, then of
  * the prefill matmul for n tokens:
- *   npx deno run -A inference/webgpu/bench-matvec.ts [--reps 10] [--types Q4_0,Q8_0]
+ *   npx deno run -A tests/bench/webgpu-matvec.ts [--reps 10] [--types Q4_0,Q8_0]
  *     [--matmul 8,64] [--matmul-types Q4_0,Q4_K]
  * Each measurement submits `reps` products in one command buffer and waits for
  * the queue, so the figure includes no readback. GB/s counts encoded weight bytes
@@ -9,14 +9,18 @@
  * matvec per token would stream).
  */
 import { parseArgs } from "node:util";
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
-import { quantize } from "../quant/mod.ts";
-import { requestGpu } from "./device.ts";
-import { createF32, randomF32, uploadF32 } from "../../tests/support/gpu.ts";
-import { createMatVec, type MatVecOptions, matVecRows4Supports } from "./kernels/matvec.ts";
-import { createMatMul, type MatMulVariant } from "./kernels/matmul.ts";
-import { matMulRows4Supports } from "./kernels/matmul_rows4.ts";
-import { destroyMatrix, uploadMatrix } from "./weights.ts";
+import { GgmlType, ggmlTypeName } from "../../inference/mod.ts";
+import { quantize } from "../../inference/quant/mod.ts";
+import { requestGpu } from "../../inference/webgpu/mod.ts";
+import {
+  createMatVec,
+  type MatVecOptions,
+  matVecRows4Supports,
+} from "../../inference/webgpu/kernels/matvec.ts";
+import { createMatMul, type MatMulVariant } from "../../inference/webgpu/kernels/matmul.ts";
+import { matMulRows4Supports } from "../../inference/webgpu/kernels/matmul_rows4.ts";
+import { destroyMatrix, uploadMatrix } from "../../inference/webgpu/weights.ts";
+import { createF32, randomF32, uploadF32 } from "../support/gpu.ts";
 
 const { values } = parseArgs({
   options: {

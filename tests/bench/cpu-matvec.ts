@@ -1,17 +1,21 @@
 /**
  * Weight bandwidth of matVec / matVecBatch on a 2048x2048 matrix per type:
- *   npx deno run -A inference/quant/bench.ts [rows] [cols] [batch]
+ *   npx deno run -A tests/bench/cpu-matvec.ts [rows] [cols] [batch]
  * GB/s counts the encoded weight bytes read per product (x and out are tiny).
  * Each timing cycles through copies of the matrix totalling >= 64 MB, so the
  * weights come from memory, not from the last-level cache, as in decode.
- * "wasm" is matVec with the WASM SIMD kernels (wasm/), "ts" the TypeScript
+ * "wasm" is matVec with the WASM SIMD kernels (inference/quant/wasm/), "ts" the TypeScript
  * kernels it falls back to, "f32-act" matVecF32Activations (unrounded x).
  */
-import { ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../ggml-type.ts";
-import { quantize } from "./codec.ts";
-import { matVec, matVecBatch } from "./matvec.ts";
-import { matVecF32Activations } from "./matvec-f32-act.ts";
-import { hasWasmKernel, setWasmKernels } from "./wasm/mod.ts";
+import { ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
+import {
+  hasWasmKernel,
+  matVec,
+  matVecBatch,
+  matVecF32Activations,
+  quantize,
+  setWasmKernels,
+} from "../../inference/quant/mod.ts";
 
 const rows = Number(Deno.args[0] ?? 2048);
 const cols = Number(Deno.args[1] ?? 2048);
