@@ -6,7 +6,8 @@ import {
   openGguf,
   readTensorData,
 } from "../inference/mod.ts";
-import { typedMetadata, writeGguf, writeTestModel } from "../models/mod.ts";
+import { typedMetadata, writeGguf } from "./support/gguf-writer.ts";
+import { writeTestModel } from "./support/test-models.ts";
 import { STORIES } from "./helpers.ts";
 
 function argmax(v: Float32Array): number {

@@ -13,7 +13,7 @@ import {
   openGguf,
   readTensorData,
 } from "../inference/mod.ts";
-import { f32, i32, type MetaValue, typedMetadata, u32, writeGguf } from "../models/mod.ts";
+import { f32, i32, type MetaValue, typedMetadata, u32, writeGguf } from "./support/gguf-writer.ts";
 import { runGrove, STORIES } from "./helpers.ts";
 
 const dir = await Deno.makeTempDir({ prefix: "grove-hostile-gguf-" });

@@ -1,12 +1,12 @@
 /**
  * Grove's CPU forward pass against llama.cpp itself, on the same GGUF files:
  * the references in tests/reference/ were recorded from llama.cpp
- * (models/make-references.ts); every architecture × weight type must give
+ * (tests/support/make-references.ts); every architecture × weight type must give
  * llama.cpp's greedy token at every step, with log-probabilities close.
  */
 import assert from "node:assert/strict";
 import { createCpuEngine } from "../inference/mod.ts";
-import { REFERENCE_MODELS, type ReferenceModel } from "../models/reference-models.ts";
+import { REFERENCE_MODELS, type ReferenceModel } from "./support/reference-models.ts";
 import { sha256File } from "../models/download.ts";
 import { REPO_ROOT } from "./helpers.ts";
 
@@ -58,7 +58,7 @@ async function compare(model: ReferenceModel, dir: string) {
     await sha256File(path),
     ref.sha256,
     `${model.name}: the rebuilt GGUF differs from the one llama.cpp ran on; ` +
-      "run models/make-references.ts to regenerate the references",
+      "run tests/support/make-references.ts to regenerate the references",
   );
   const engine = await createCpuEngine({ path, ctxSize: 128 });
   let maxDiff = 0;

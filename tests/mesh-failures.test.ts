@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { GgmlType } from "../inference/mod.ts";
-import { writeTestModel } from "../models/mod.ts";
+import { writeTestModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import { newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
 

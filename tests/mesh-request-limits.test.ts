@@ -24,7 +24,7 @@ import {
   startMeshRole,
   writeFrame,
 } from "../mesh/mod.ts";
-import { writeTestModel } from "../models/mod.ts";
+import { writeTestModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import { type Key, metric, newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
 import { MODELS_DIR } from "./helpers.ts";

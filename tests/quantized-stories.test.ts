@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine, GgmlType } from "../inference/mod.ts";
-import { quantizeGguf } from "../models/mod.ts";
+import { quantizeGguf } from "./support/quantize-gguf.ts";
 import { STORIES } from "./helpers.ts";
 
 const STEPS = 60;

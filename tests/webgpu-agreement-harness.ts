@@ -13,8 +13,8 @@ import assert from "node:assert/strict";
 import { createCpuEngine, type Engine, GgmlType } from "../inference/mod.ts";
 import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
-import { quantizeGguf } from "../models/mod.ts";
-import type { ReferenceModel } from "../models/reference-models.ts";
+import { quantizeGguf } from "./support/quantize-gguf.ts";
+import type { ReferenceModel } from "./support/reference-models.ts";
 
 export const CTX = 96;
 

@@ -1,5 +1,5 @@
 /** The WebGPU engine against the CPU engine on the qwen2 / qwen3 test models (see the harness). */
-import { REFERENCE_MODELS } from "../models/reference-models.ts";
+import { REFERENCE_MODELS } from "./support/reference-models.ts";
 import { checkAgreement } from "./webgpu-agreement-harness.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-qwen-" });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createWebGpuEngine, createWebGpuStage } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
-import { REFERENCE_MODELS } from "../models/reference-models.ts";
+import { REFERENCE_MODELS } from "./support/reference-models.ts";
 import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
 import { STORIES } from "./helpers.ts";
 

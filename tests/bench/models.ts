@@ -4,7 +4,8 @@
  * build quantizes ~850 M random weights in TypeScript, which takes minutes).
  */
 import { GgmlType, ggmlTypeName } from "../../inference/mod.ts";
-import { buildTestModel, type TestModelOptions, writeGguf } from "../../models/mod.ts";
+import { writeGguf } from "../support/gguf-writer.ts";
+import { buildTestModel, type TestModelOptions } from "../support/test-models.ts";
 import { MODELS_DIR, REPO_ROOT, STORIES } from "../helpers.ts";
 
 export interface BenchModel {

@@ -13,14 +13,14 @@
  * stories260K.gguf. Same options, same bytes: every tensor draws from its own
  * PRNG stream, seeded by the model seed and the tensor's name.
  *
- * CLI: deno run -A models/test-models.ts --arch qwen2 --type Q4_K --dim 256 \
+ * CLI: deno run -A tests/support/test-models.ts --arch qwen2 --type Q4_K --dim 256 \
  *        --layers 2 --heads 4 --kv-heads 2 --ffn 512 [--head-dim 64] \
  *        [--seed 1] [--tied] [--context 512] --out FILE
  */
-import { blockGeometry, GgmlType, ggmlTypeName } from "../inference/mod.ts";
-import { openGguf } from "../inference/mod.ts";
-import { quantize } from "../inference/mod.ts";
-import { createRng } from "../inference/mod.ts";
+import { blockGeometry, GgmlType, ggmlTypeName } from "../../inference/mod.ts";
+import { openGguf } from "../../inference/mod.ts";
+import { quantize } from "../../inference/mod.ts";
+import { createRng } from "../../inference/mod.ts";
 import {
   f32,
   type MetaValue,
@@ -66,7 +66,7 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
 
 export function defaultVocabPath(): string {
   const dir = Deno.env.get("GROVE_MODEL_PATH") ??
-    new URL("../../shared/models", import.meta.url).pathname;
+    new URL("../../../shared/models", import.meta.url).pathname;
   return `${dir}/stories260K.gguf`;
 }
 

@@ -5,7 +5,7 @@
  * deterministically, so the references in tests/reference/ name a sha256
  * that a rebuild must reproduce.
  */
-import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
+import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 
@@ -29,7 +29,7 @@ export interface ReferenceModel {
 /** The shared fixtures folder: the first folder of GROVE_MODEL_PATH, else ../shared/models. */
 export function sharedModelPath(file: string): string {
   const base = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ||
-    new URL("../../shared/models", import.meta.url).pathname;
+    new URL("../../../shared/models", import.meta.url).pathname;
   return `${base.replace(/\/$/, "")}/${file}`;
 }
 

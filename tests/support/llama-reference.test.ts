@@ -2,7 +2,7 @@
 // committed reference file must still be what the harness produces.
 
 import assert from "node:assert/strict";
-import { openGguf } from "../inference/mod.ts";
+import { openGguf } from "../../inference/mod.ts";
 import { llamaReference } from "./llama-reference.ts";
 import { makeReference, type ReferenceFile, referencePath, sha256File } from "./make-references.ts";
 import { referenceModel, sharedModelPath } from "./reference-models.ts";

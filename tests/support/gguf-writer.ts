@@ -15,7 +15,7 @@
  * - Float32Array → F32 array, Int32Array → I32 array, Uint32Array → U32 array,
  *   Uint8Array → U8 array.
  */
-import { byteLengthOf, type GgmlType, ggmlTypeName } from "../inference/mod.ts";
+import { byteLengthOf, type GgmlType, ggmlTypeName } from "../../inference/mod.ts";
 import {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
@@ -24,7 +24,7 @@ import {
   type GgufValueKind,
   GgufValueType as V,
   MIN_VALUE_BYTES,
-} from "../inference/mod.ts";
+} from "../../inference/mod.ts";
 
 /** A metadata value whose stored GGUF type is stated explicitly. */
 export class TypedValue {

@@ -11,11 +11,16 @@
  * that still does not fit (not a multiple of 32) keeps F32, which is exact
  * (llama.cpp would pick F16 or refuse).
  *
- * CLI: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
+ * CLI: deno run -A tests/support/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
  */
-import { blockGeometry, GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
-import { type GgufTensorInfo, openGguf, readTensorData } from "../inference/mod.ts";
-import { dequantize, quantize } from "../inference/mod.ts";
+import {
+  blockGeometry,
+  GgmlType,
+  ggmlTypeName,
+  SUPPORTED_WEIGHT_TYPES,
+} from "../../inference/mod.ts";
+import { type GgufTensorInfo, openGguf, readTensorData } from "../../inference/mod.ts";
+import { dequantize, quantize } from "../../inference/mod.ts";
 import { type TensorSpec, typedMetadata, u32, writeGguf } from "./gguf-writer.ts";
 
 /** The target types, as `general.file_type` names them. */
@@ -110,7 +115,7 @@ export async function quantizeGguf(
 if (import.meta.main) {
   const [inPath, outPath, type] = Deno.args;
   if (!inPath || !outPath || !type) {
-    console.error("usage: deno run -A models/quantize-gguf.ts IN.gguf OUT.gguf TYPE");
+    console.error("usage: deno run -A tests/support/quantize-gguf.ts IN.gguf OUT.gguf TYPE");
     Deno.exit(2);
   }
   const report = await quantizeGguf(inPath, outPath, type);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/mod.ts";
-import { GgufValueType as V, openGguf, readTensorData } from "../inference/mod.ts";
-import { configFromMetadata } from "../inference/mod.ts";
+import { GgmlType } from "../../inference/mod.ts";
+import { GgufValueType as V, openGguf, readTensorData } from "../../inference/mod.ts";
+import { configFromMetadata } from "../../inference/mod.ts";
 import { llamaReference } from "./llama-reference.ts";
 import {
   parseTestModelArgs,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GgmlType, GgufValueType as V, openGguf, readTensorData } from "../inference/mod.ts";
+import { GgmlType, GgufValueType as V, openGguf, readTensorData } from "../../inference/mod.ts";
 import {
   arr,
   bool,
@@ -21,7 +21,7 @@ import {
 } from "./gguf-writer.ts";
 
 const MODELS = Deno.env.get("GROVE_MODEL_PATH") ??
-  new URL("../../shared/models", import.meta.url).pathname;
+  new URL("../../../shared/models", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "grove-writer-test-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 

@@ -1,7 +1,7 @@
 // Regenerates tests/reference/*.json: what llama.cpp predicts for each GGUF file Grove is tested
 // on, one JSON file per model. Run from the repository root:
 //
-//   XDG_RUNTIME_DIR=/tmp npx deno run -A models/make-references.ts [name...]
+//   XDG_RUNTIME_DIR=/tmp npx deno run -A tests/support/make-references.ts [name...]
 //
 // GROVE_MODEL_PATH points at the shared model folder (default ../shared/models). With names, only
 // those references are rewritten.
@@ -37,7 +37,7 @@ export interface ReferenceFile {
 }
 
 export function referencePath(name: string): string {
-  return new URL(`../tests/reference/${name}.json`, import.meta.url).pathname;
+  return new URL(`../reference/${name}.json`, import.meta.url).pathname;
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -126,7 +126,7 @@ async function main(names: string[]): Promise<void> {
     );
   }
   const specs = all.filter((s) => names.length === 0 || names.includes(s.name));
-  await Deno.mkdir(new URL("../tests/reference/", import.meta.url), { recursive: true });
+  await Deno.mkdir(new URL("../reference/", import.meta.url), { recursive: true });
   // One model llama.cpp rejects should not hide the others: report all failures at the end.
   const failures: string[] = [];
   const dir = await Deno.makeTempDir({ prefix: "grove-references-" });
