@@ -4,8 +4,8 @@
  * every weight product runs once with n = total rows (the matmul kernel reads
  * each weight unit once for a tile of rows). RoPE, the cache writes and
  * attention read each row's (slot, position) from a small table written once
- * per step (kernels/rope_rows, kernels/attention_rows); one KV cache buffer
- * per layer holds every slot. Each step is one submit and one readback: the
+ * per step (the ROWS variants of kernels/rope.ts and kernels/attention.ts); one
+ * KV cache buffer per layer holds every slot. Each step is one submit and one readback: the
  * last row of each sequence is gathered, normed and sent through the head
  * together.
  */
@@ -34,9 +34,14 @@ import {
   product,
   scratchBuffer,
 } from "./forward.ts";
-import { createKvCache, defaultAttentionLayout, destroyKvCache } from "./kernels/attention.ts";
-import { bindAttentionRows, bindKvWriteRows } from "./kernels/attention_rows.ts";
-import { bindRopeRows } from "./kernels/rope_rows.ts";
+import {
+  bindAttentionRows,
+  bindKvWriteRows,
+  createKvCache,
+  defaultAttentionLayout,
+  destroyKvCache,
+} from "./kernels/attention.ts";
+import { bindRopeRows } from "./kernels/rope.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
 import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
 

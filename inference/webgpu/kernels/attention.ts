@@ -3,6 +3,8 @@
  * `bindKvWrite` appends the new key/value rows at pos0.., and `bindAttention`
  * runs causal GQA attention for n query positions over it (n = 1: decode).
  * Mirrors the attention loop of `forwardLayers` in inference/reference.ts.
+ * The ROWS variants (`bindKvWriteRows`, `bindAttentionRows`) do the same for
+ * the stacked rows of several sequences (batch-forward.ts).
  */
 import {
   bindKernel,
@@ -243,6 +245,99 @@ export function bindAttention(
     pipeline: kernelPipeline(device, "attention", FILE, attentionDefines(layout, params)),
     buffers: [bufs.q, bufs.keys, bufs.values, bufs.out],
     pack: packAttentionParams,
+    workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
+  }, params);
+}
+
+// ---------------------------------------------------------------------------
+// Stacked rows of several sequences (ROWS)
+//
+// Each row names its cache slot and position in a (slot, position) u32 table.
+// A layer's cache holds all slots (slot s owns rows s·ctx ..), made by
+// `createKvCache` with ctxSize = slots × ctx. `bindKvWriteRows` puts each row's
+// new key / value at its slot and position; `bindAttentionRows` runs causal GQA
+// attention of each row over its own slot only.
+
+const WRITE_ROWS_DEFINES = { WG, KV_WRITE: true, ROWS: true };
+
+/** Mirrors the KV_WRITE `struct Params` under ROWS. */
+export interface KvWriteRowsParams {
+  n: number; // rows
+  kDim: number;
+  vDim: number;
+  ctx: number; // cache rows per slot
+}
+
+export interface KvWriteRowsBuffers {
+  rows: GPUBuffer; // (n, 2) u32: slot, position
+  k: GPUBuffer; // (n, kDim) after RoPE
+  v: GPUBuffer; // (n, vDim)
+  keys: GPUBuffer; // this layer's cache, all slots
+  values: GPUBuffer;
+}
+
+/** Mirrors the attention `struct Params` under ROWS. */
+export interface AttentionRowsParams {
+  n: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  valueDim: number;
+  ctx: number;
+  scale?: number; // default 1 / sqrt(headDim)
+}
+
+export interface AttentionRowsBuffers {
+  rows: GPUBuffer;
+  q: GPUBuffer; // (n, heads × headDim) after RoPE
+  keys: GPUBuffer;
+  values: GPUBuffer;
+  out: GPUBuffer; // (n, heads × valueDim)
+}
+
+export function packKvWriteRowsParams(p: KvWriteRowsParams): ArrayBuffer {
+  return packFields([["u32", p.n], ["u32", p.kDim], ["u32", p.vDim], ["u32", p.ctx]]);
+}
+
+export function packAttentionRowsParams(p: AttentionRowsParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.heads],
+    ["u32", p.kvHeads],
+    ["u32", p.headDim],
+    ["u32", p.valueDim],
+    ["u32", p.ctx],
+    ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
+  ]);
+}
+
+export function bindKvWriteRows(
+  device: GPUDevice,
+  bufs: KvWriteRowsBuffers,
+  params: KvWriteRowsParams,
+): BoundKernel<KvWriteRowsParams> {
+  return bindKernel(device, {
+    label: "kv write rows",
+    pipeline: kernelPipeline(device, "attention", FILE, WRITE_ROWS_DEFINES),
+    buffers: [bufs.rows, bufs.k, bufs.v, bufs.keys, bufs.values],
+    pack: packKvWriteRowsParams,
+    workgroups: (p) => Math.ceil((p.n * Math.max(p.kDim, p.vDim)) / WG),
+  }, params);
+}
+
+export function bindAttentionRows(
+  device: GPUDevice,
+  bufs: AttentionRowsBuffers,
+  params: AttentionRowsParams,
+  layout: AttentionLayout = "workgroup",
+): BoundKernel<AttentionRowsParams> {
+  const why = attentionUnsupported(params);
+  if (why) throw new Error(`attention: ${why}`);
+  return bindKernel(device, {
+    label: "attention rows",
+    pipeline: kernelPipeline(device, "attention", FILE, attentionDefines(layout, params, true)),
+    buffers: [bufs.rows, bufs.q, bufs.keys, bufs.values, bufs.out],
+    pack: packAttentionRowsParams,
     workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
   }, params);
 }

@@ -1,6 +1,8 @@
 /**
  * RoPE on the GPU (rope.wgsl), in place over n tokens × heads at positions
  * pos0.., "normal" or NeoX pairing. Mirrors `rope` in inference/reference.ts.
+ * The ROWS variant (`bindRopeRows`) turns the stacked rows of several
+ * sequences, each by its own position (batch-forward.ts).
  *
  * The per-pair inverse frequencies (base, freq factors) are a small table
  * made once per model by `createRopeTable`; positions and the linear scale
@@ -90,8 +92,8 @@ export function createRopeTable(
   return buffer;
 }
 
-function defines(style: RopeStyle) {
-  return { WG, NEOX: style === "neox" };
+function defines(style: RopeStyle, rows = false) {
+  return { WG, NEOX: style === "neox", ROWS: rows };
 }
 
 export async function prepareRope(device: GPUDevice, style: RopeStyle): Promise<void> {
@@ -112,6 +114,55 @@ export function bindRope(
     pipeline: kernelPipeline(device, "rope", FILE, defines(style)),
     buffers: [bufs.table, bufs.v],
     pack: packRopeParams,
+    workgroups: (p) => Math.ceil((p.n * p.heads * (p.ropeDim / 2)) / WG),
+  }, params);
+}
+
+// ---------------------------------------------------------------------------
+// Stacked rows of several sequences (ROWS): each row turns by its own
+// position, read from the (slot, position) row table the batched forward pass
+// writes once per step.
+
+/** Mirrors the ROWS `struct Params` in rope.wgsl. */
+export interface RopeRowsParams {
+  n: number; // rows
+  heads: number;
+  headDim: number;
+  ropeDim: number;
+  ropeScale?: number; // default 1
+}
+
+export interface RopeRowsBuffers {
+  v: GPUBuffer; // (n, heads × headDim) f32, rotated in place
+  table: GPUBuffer; // from createRopeTable
+  rows: GPUBuffer; // (n, 2) u32: slot, position
+}
+
+export function packRopeRowsParams(p: RopeRowsParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.heads],
+    ["u32", p.headDim],
+    ["u32", p.ropeDim],
+    ["u32", p.heads * p.headDim],
+    ["f32", 1 / (p.ropeScale ?? 1)],
+  ]);
+}
+
+export function bindRopeRows(
+  device: GPUDevice,
+  style: RopeStyle,
+  bufs: RopeRowsBuffers,
+  params: RopeRowsParams,
+): BoundKernel<RopeRowsParams> {
+  if (!supportsRope(params.headDim, params.ropeDim)) {
+    throw new Error(`rope: ropeDim ${params.ropeDim} must be even and ≤ headDim ${params.headDim}`);
+  }
+  return bindKernel(device, {
+    label: `rope rows ${style}`,
+    pipeline: kernelPipeline(device, "rope", FILE, defines(style, true)),
+    buffers: [bufs.table, bufs.rows, bufs.v],
+    pack: packRopeRowsParams,
     workgroups: (p) => Math.ceil((p.n * p.heads * (p.ropeDim / 2)) / WG),
   }, params);
 }
