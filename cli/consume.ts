@@ -4,8 +4,7 @@
  * an open endpoint on the LAN would hand the mesh to non-members. A node the relay denied still
  * starts and answers 403 mesh_denied, so the user's tools say why.
  */
-import { loadIdentity } from "../mesh/identity.ts";
-import { startMeshRole } from "../mesh/mesh.ts";
+import { loadIdentity, startMeshRole } from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";
 import type { RunningNode } from "./serve.ts";
 import { parseFlags } from "./flags.ts";

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.ts";
-import { loadIdentity } from "../mesh/identity.ts";
+import { loadIdentity } from "../mesh/mod.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { CliError } from "./errors.ts";
 import {

@@ -5,9 +5,13 @@
  */
 import { basename } from "node:path";
 import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
-import { createLocalService, ServiceError } from "../mesh/mod.ts";
-import { loadIdentity } from "../mesh/identity.ts";
-import { type MeshRole, startMeshRole } from "../mesh/mesh.ts";
+import {
+  createLocalService,
+  loadIdentity,
+  type MeshRole,
+  ServiceError,
+  startMeshRole,
+} from "../mesh/mod.ts";
 import type { Engine } from "../inference/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
 import { CliError } from "./errors.ts";

@@ -5,8 +5,8 @@ import { createReplayCache } from "../protocol/mod.ts";
 import { openDatabaseFile, openRelayDatabase } from "../relay/db.ts";
 import { createMemberStore } from "../relay/members.ts";
 import { handleNip86 } from "../relay/nip86.ts";
-import { CliError } from "./errors.ts";
-import { httpUrlOf, membersCommand } from "./members.ts";
+import { CliError } from "../cli/errors.ts";
+import { httpUrlOf, membersCommand } from "../cli/members.ts";
 
 /** Runs the command with console.log captured; returns the exit status and what it printed. */
 async function run(args: string[]): Promise<{ code: number; out: string }> {
