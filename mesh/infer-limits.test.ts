@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { callInfer, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import type { MeshNode } from "./p2p-node.ts";
-import { eventually, type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
+import { type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
+import { eventually } from "../tests/support/poll.ts";
 import type { InferenceService, InferEvent, InferRequest } from "./service.ts";
 import { ServiceError } from "./service.ts";
 import {
@@ -165,7 +166,10 @@ Deno.test("a serving node sending more tokens than max_tokens is cut off there",
     assert.ok(got.events.every((e) => e.type === "token"));
     assert.ok(got.error instanceof ServiceError && got.error.code === "unavailable");
     assert.match(got.error.message, /more tokens than max_tokens \(5\)/);
-    await eventually(() => seen[0]?.signal.aborted, 5000, "the serving node was not cancelled");
+    await eventually(() => seen[0]?.signal.aborted, {
+      timeoutMs: 5000,
+      what: "the serving node was not cancelled",
+    });
     console.log(`the serving node had sent ${sent()} tokens when it was cut off`);
   });
 });
@@ -209,7 +213,10 @@ Deno.test("answer frames over 256 KiB, or over 64 MiB in all, are cut off", asyn
     // Not cut early: reading runs ahead of this consumer by what the stream has buffered (up to
     // ~11 MiB seen on a loaded machine), so the tokens seen are well under the cap, not at it.
     assert.ok(tokens * piece.length > MAX_ANSWER_BYTES / 2, `${tokens} tokens`);
-    await eventually(() => endless.seen[0]?.signal.aborted, 5000, "not cancelled");
+    await eventually(() => endless.seen[0]?.signal.aborted, {
+      timeoutMs: 5000,
+      what: "not cancelled",
+    });
   });
 });
 

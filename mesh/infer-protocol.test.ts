@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { callInfer, createInferStreams, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import type { MeshNode } from "./p2p-node.ts";
-import { eventually, newIdentity, type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
+import { newIdentity, type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
+import { eventually } from "../tests/support/poll.ts";
 import {
   type InferenceService,
   type InferEvent,
@@ -78,7 +79,10 @@ Deno.test("an infer request streams tokens then done, directly and through the c
     assert.deepEqual(direct.at(-1), DONE);
     assert.deepEqual(seen[0].req, REQ);
 
-    await eventually(() => server.circuitAddrs().length > 0, 5000, "no circuit reservation");
+    await eventually(() => server.circuitAddrs().length > 0, {
+      timeoutMs: 5000,
+      what: "no circuit reservation",
+    });
     const other = await mesh.node();
     const relayed = await collect(
       callInfer(other, target(server, false), REQ, new AbortController().signal),
@@ -129,12 +133,18 @@ Deno.test("the client aborting or leaving the loop aborts the server's generatio
     for await (const ev of callInfer(client, target(server), REQ, ctrl.signal)) {
       if (ev.type === "token" && ++tokens === 3) ctrl.abort();
     }
-    await eventually(() => seen[0]?.signal.aborted, 2000, "the server kept generating");
+    await eventually(() => seen[0]?.signal.aborted, {
+      timeoutMs: 2000,
+      what: "the server kept generating",
+    });
 
     for await (const _ of callInfer(client, target(server), REQ, new AbortController().signal)) {
       break;
     }
-    await eventually(() => seen[1]?.signal.aborted, 2000, "breaking out did not cancel");
+    await eventually(() => seen[1]?.signal.aborted, {
+      timeoutMs: 2000,
+      what: "breaking out did not cancel",
+    });
   });
 });
 
@@ -156,7 +166,10 @@ Deno.test("a server that stops mid-stream gives the client unavailable, not a ha
         err instanceof ServiceError && err.code === "unavailable" && /went away/.test(err.message),
     );
     assert.ok(Date.now() - start < 3000, `the client noticed after ${Date.now() - start} ms`);
-    await eventually(() => seen[0].signal.aborted, 2000, "the stopped server kept generating");
+    await eventually(() => seen[0].signal.aborted, {
+      timeoutMs: 2000,
+      what: "the stopped server kept generating",
+    });
   });
 });
 
@@ -216,7 +229,10 @@ Deno.test("removing the client's member cuts its running generation within 5 s",
       (err) => err instanceof ServiceError && err.code === "unavailable",
     );
     assert.ok(Date.now() - removedAt < 5000);
-    await eventually(() => seen[0].signal.aborted, 5000, "the server still generates for them");
+    await eventually(() => seen[0].signal.aborted, {
+      timeoutMs: 5000,
+      what: "the server still generates for them",
+    });
   });
 });
 
@@ -345,7 +361,10 @@ Deno.test("after a request a spare stream waits, ready for the next request", as
       const signal = AbortSignal.timeout(5000);
       const first = await collect(callInfer(client, target(server), REQ, signal, { streams }));
       assert.deepEqual(first.at(-1), DONE);
-      const spare = await eventually(() => streams.take(server.peerId), 3000, "no spare opened");
+      const spare = await eventually(() => streams.take(server.peerId), {
+        timeoutMs: 3000,
+        what: "no spare opened",
+      });
       await writeFrame(spare!, REQ);
       const frames: unknown[] = [];
       for await (const f of readStreamFrames(spare!, 2000)) frames.push(f);

@@ -5,13 +5,13 @@ import { dialOrder, type MeshNode, meshNodeOptions } from "./p2p-node.ts";
 import { leftTheMesh } from "./ticket-exchange.ts";
 import {
   connected,
-  eventually,
   MESH_ID,
   newIdentity,
   recordingLog,
   type TestMesh,
   withMesh,
 } from "../tests/support/p2p-test-kit.ts";
+import { eventually } from "../tests/support/poll.ts";
 import { readOneFrame, writeFrame } from "./stream-frames.ts";
 
 const ECHO = "/grove-test/echo/1";
@@ -118,7 +118,10 @@ for (const skew of [-120, 120]) {
       await echoOnce(b, a, a.directAddrs());
       // The relay removed b after issuing its ticket: cut, though a's clock is behind the relay's.
       a.setMembers(new Set([ida.pubkey]), relayNow());
-      await eventually(() => !connected(a, b), 5000, "the removed member stays connected");
+      await eventually(() => !connected(a, b), {
+        timeoutMs: 5000,
+        what: "the removed member stays connected",
+      });
       await assert.rejects(echoOnce(b, a, a.directAddrs()));
       // c was added after that list was made: its ticket is newer, so it is served, though a's
       // clock is ahead of the relay's.
@@ -149,7 +152,10 @@ Deno.test("members exchange tickets and talk directly; the peer id is the Nostr 
 Deno.test("a serving node is reached through the relay's circuit when it has no direct address", async () => {
   await withMesh(async (mesh) => {
     const a = await mesh.node({ serving: true });
-    await eventually(() => a.circuitAddrs().length > 0, 5000, "no circuit reservation");
+    await eventually(() => a.circuitAddrs().length > 0, {
+      timeoutMs: 5000,
+      what: "no circuit reservation",
+    });
     const b = await mesh.node();
     await serveEcho(a);
     const { reply } = await echoOnce(b, a, []);
@@ -172,7 +178,10 @@ async function assertShutOut(
   const badTicket = ticket(mesh);
   const bad = await mesh.node({ id: badId, ticket: () => badTicket, log: recordingLog() });
   await assert.rejects(echoOnce(bad, good, good.directAddrs()));
-  await eventually(() => !connected(good, bad), 5000, "the bad peer is still connected");
+  await eventually(() => !connected(good, bad), {
+    timeoutMs: 5000,
+    what: "the bad peer is still connected",
+  });
   assert.deepEqual(served, []);
   assert.ok(log.lines.some((l) => why.test(l)), `no log line matches ${why}: ${log.lines}`);
 }
@@ -191,7 +200,10 @@ Deno.test("a peer with an expired ticket is disconnected and served nothing", as
     const served = await serveEcho(good);
     const bad = await mesh.node({ id, ticket: () => mesh.ticketFor(id, { expiresIn: -10 }) });
     await assert.rejects(echoOnce(bad, good, good.directAddrs()));
-    await eventually(() => !connected(good, bad), 5000, "the expired peer is still connected");
+    await eventually(() => !connected(good, bad), {
+      timeoutMs: 5000,
+      what: "the expired peer is still connected",
+    });
     assert.deepEqual(served, []);
     assert.ok(log.lines.some((l) => /expired/.test(l)), log.lines.join("\n"));
   });
@@ -240,7 +252,10 @@ Deno.test("setMembers without a peer cuts its open stream within 5 s", async () 
     const ticks = await reading;
     assert.ok(Date.now() - start < 5000, `the stream ran ${Date.now() - start} ms after removal`);
     assert.ok(ticks > 0, "the stream never carried anything before the removal");
-    await eventually(() => handlerSawClose && !connected(a, b), 5000, "the removed peer stays");
+    await eventually(() => handlerSawClose && !connected(a, b), {
+      timeoutMs: 5000,
+      what: "the removed peer stays",
+    });
     // Redialing with a still-valid ticket does not get the removed member back in.
     await assert.rejects(echoOnce(b, a, a.directAddrs()));
   });
@@ -249,12 +264,21 @@ Deno.test("setMembers without a peer cuts its open stream within 5 s", async () 
 Deno.test("a serving node that loses its circuit reservation asks the relay again", async () => {
   await withMesh(async (mesh) => {
     const a = await mesh.node({ serving: true, sweepMs: 100, reserveRetryMs: 300 });
-    await eventually(() => a.circuitAddrs().length > 0, 5000, "no circuit reservation");
+    await eventually(() => a.circuitAddrs().length > 0, {
+      timeoutMs: 5000,
+      what: "no circuit reservation",
+    });
     // Without a ticket the rendezvous drops the node (its sweep runs every second).
     mesh.allowed.delete(a.peerId);
-    await eventually(() => a.circuitAddrs().length === 0, 5000, "the reservation stayed");
+    await eventually(() => a.circuitAddrs().length === 0, {
+      timeoutMs: 5000,
+      what: "the reservation stayed",
+    });
     mesh.allowed.add(a.peerId);
-    await eventually(() => a.circuitAddrs().length > 0, 5000, "no new reservation");
+    await eventually(() => a.circuitAddrs().length > 0, {
+      timeoutMs: 5000,
+      what: "no new reservation",
+    });
     const b = await mesh.node();
     await serveEcho(a);
     const { reply } = await echoOnce(b, a, []);
@@ -274,7 +298,10 @@ Deno.test("a renewed ticket is shown again on open connections; an unrenewed one
     await echoOnce(renewer, a, a.directAddrs());
     await echoOnce(stale, a, a.directAddrs());
     renewing = mesh.ticketFor(idr, { expiresIn: 300 });
-    await eventually(() => !connected(a, stale), 4000, "a peer with an expired ticket stays");
+    await eventually(() => !connected(a, stale), {
+      timeoutMs: 4000,
+      what: "a peer with an expired ticket stays",
+    });
     assert.ok(connected(a, renewer), "the peer that renewed its ticket was dropped");
     const { reply } = await echoOnce(renewer, a, []);
     assert.deepEqual(reply, { echo: "hi", from: idr.peerId });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { generateSecretKey } from "nostr-tools/pure";
 import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.ts";
 import { identityOf, startMeshRole } from "../mesh/mod.ts";
-import { eventually } from "./support/p2p-test-kit.ts";
+import { eventually } from "./support/poll.ts";
 
 Deno.test({
   name: "a client node denied at start is admitted once it becomes a member, without a restart",
@@ -36,7 +36,10 @@ Deno.test({
       const db = openRelayDatabase(dir);
       createMemberStore(db).add(client.pubkey, "member", Date.now() / 1000);
       db.close();
-      await eventually(() => role.admitted(), 5000, "the node never asked the relay again");
+      await eventually(() => role.admitted(), {
+        timeoutMs: 5000,
+        what: "the node never asked the relay again",
+      });
       // Admitted now: no mesh_denied; with no serving node the model is simply not offered.
       const after = [];
       for await (const e of role.service.infer(REQ, new AbortController().signal)) after.push(e);

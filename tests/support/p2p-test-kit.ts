@@ -97,17 +97,6 @@ export async function withMesh(fn: (mesh: TestMesh) => Promise<void>): Promise<v
   }
 }
 
-/** Polls `check` every 20 ms until truthy, or throws `message` after `ms`. */
-export async function eventually<T>(check: () => T, ms: number, message: string): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = check();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(message);
-}
-
 export function connected(a: MeshNode, b: MeshNode): boolean {
   return a.libp2p.getConnections().some((c) =>
     c.remotePeer.toString() === b.peerId && c.status === "open"
