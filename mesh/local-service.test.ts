@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { createCpuEngine, type Engine, renderChat } from "../inference/mod.ts";
-import { createCpuBatch } from "../inference/batch.ts";
-import { loadCpuModel } from "../inference/cpu-engine.ts";
+import {
+  createBatchedCpuEngine,
+  createCpuEngine,
+  type Engine,
+  renderChat,
+} from "../inference/mod.ts";
 import { createLocalService, type GenerationEnd } from "./local-service.ts";
 import type { InferEvent, InferRequest } from "./service.ts";
 
@@ -161,10 +164,7 @@ Deno.test("concurrent: requests decode together up to maxConcurrent, each as it 
     engine: e,
     id: "stories260K",
     maxConcurrent: 2,
-    batch: createCpuBatch({
-      ...(await loadCpuModel({ path: STORIES, ctxSize: 128 })),
-      maxSlots: 2,
-    }),
+    batch: (await createBatchedCpuEngine({ path: STORIES, ctxSize: 128, maxSlots: 2 })).batch,
   });
   const prompts = ["one", "two", "three"];
   const text = (ev: InferEvent[]) => ev.map((x) => x.type === "token" ? x.text : "").join("");

@@ -3,9 +3,8 @@
  * node's event loop, with the same functions (prompt.ts) and a tokenizer built from the same
  * GGUF metadata, so its tokens are the ones the event loop would have computed.
  */
-// The tokenizer's own face, not inference/mod.ts: this worker needs no engine (prompt.ts).
-import type { GgufValue } from "../inference/gguf.ts";
-import { tokenizerFromMetadata } from "../inference/tokenizer/mod.ts";
+// inference/text.ts, not inference/mod.ts: this worker needs no engine (see text.ts).
+import { type GgufValue, tokenizerFromMetadata } from "../inference/text.ts";
 import { encodePrompt, type PromptModel } from "./prompt.ts";
 import type { InferRequest } from "./service.ts";
 import { ServiceError } from "./service.ts";

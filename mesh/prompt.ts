@@ -8,10 +8,9 @@
  * ceil(length / tokenizer.maxTokenChars) tokens (inference/tokenizer/token-span.ts), an O(1)
  * bound, so a 4 MiB prompt to a 256-token context costs nothing.
  */
-// Not through inference/mod.ts: prompt-worker.ts runs this file in a worker, which must not load
-// the engines (WebGPU, WASM) it never uses.
-import { renderChat } from "../inference/chat-template.ts";
-import type { Tokenizer } from "../inference/tokenizer/mod.ts";
+// inference/text.ts, not inference/mod.ts: prompt-worker.ts runs this file in a worker, which
+// must not load the engines (WebGPU, WASM) it never uses.
+import { renderChat, type Tokenizer } from "../inference/text.ts";
 import { type InferRequest, ServiceError } from "./service.ts";
 
 /** What the prompt functions need of a model; an Engine has all of it. */

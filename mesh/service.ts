@@ -3,9 +3,9 @@
  * today, a serving peer over libp2p later. The shapes are the `/grove/infer/1`
  * messages of SPEC §5, so the mesh can forward them verbatim.
  */
-// Straight from its module, not inference/mod.ts: prompt-worker.ts loads this file in a worker,
-// which must not load (or type-check) the engines.
-import type { ChatMessage } from "../inference/chat-template.ts";
+// inference/text.ts, not inference/mod.ts: prompt-worker.ts loads this file in a worker, which
+// must not load (or type-check) the engines.
+import type { ChatMessage } from "../inference/text.ts";
 
 export type { ChatMessage };
 

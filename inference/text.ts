@@ -1,0 +1,12 @@
+/**
+ * inference/'s second face, for code that needs text but no engine: GGUF metadata values,
+ * tokenizers and chat templates. mesh/'s prompt worker and what it imports use it: through
+ * inference/mod.ts the worker would load the engines (WebGPU, WASM) it never uses, and Deno's
+ * type check of the worker fails on the WebGPU code (measured: mesh/prompt-encoder.test.ts).
+ * Re-exports only; everything here is also in inference/mod.ts.
+ */
+export type { GgufValue } from "./gguf.ts";
+export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+export type { Tokenizer } from "./tokenizer/mod.ts";
+export { renderChat } from "./chat-template.ts";
+export type { ChatMessage } from "./chat-template.ts";
