@@ -11,7 +11,7 @@ import {
   startMesh,
   waitForAvailability,
 } from "./mesh-harness.ts";
-import { eventually } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 import { holdStrangerSockets } from "./stranger-sockets.ts";
 
 const MODEL = "stories260K";
@@ -85,11 +85,10 @@ Deno.test({
           assert.equal(r.status, 200, r.body);
           assert.ok(r.done, r.body);
           // Each idle socket is cut at the handshake deadline, not libp2p's 10 s.
-          await eventually(
-            () => Promise.resolve(strangers.lifetimes().length >= 50),
-            DEADLINE + 4000,
-            `only ${strangers.lifetimes().length} of 50 stranger sockets were cut`,
-          );
+          await eventually(() => strangers.lifetimes().length >= 50, {
+            timeoutMs: DEADLINE + 4000,
+            what: () => `only ${strangers.lifetimes().length} of 50 stranger sockets were cut`,
+          });
           const longest = Math.max(...strangers.lifetimes());
           assert.ok(longest < DEADLINE + 2000, `a stranger socket stayed ${longest} ms`);
         } finally {

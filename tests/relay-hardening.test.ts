@@ -6,7 +6,6 @@ import assert from "node:assert/strict";
 import { finalizeEvent } from "nostr-tools/pure";
 import {
   connectAs,
-  eventually,
   newKey,
   note,
   query,
@@ -14,6 +13,7 @@ import {
   relayTest,
   sharedRelay,
 } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 import { fetchFrom, openFrom, rawFrom, rssKiB, type StrangerSocket } from "./stranger-clients.ts";
 
 const HEADER_TIMEOUT = 2;
@@ -175,11 +175,10 @@ relayTest("front door: a flood of AUTH is rate-limited and NIP-11 stays fast", a
     for (let i = 0; i < flood; i++) s.send(["AUTH", i % 2 === 0 ? a : b]);
     const latencies = [];
     for (let i = 0; i < 10; i++) latencies.push((await nip11(h)).ms);
-    await eventually(
-      () => Promise.resolve(s.inbox.filter((m) => m[0] === "OK").length === flood),
-      15_000,
-      "not every AUTH got its OK",
-    );
+    await eventually(() => s.inbox.filter((m) => m[0] === "OK").length === flood, {
+      timeoutMs: 15_000,
+      what: "not every AUTH got its OK",
+    });
     const oks = s.inbox.filter((m) => m[0] === "OK");
     const limited = oks.filter((m) => /^rate-limited: /.test(m[3] as string)).length;
     assert.ok(flood - limited <= 20, `${flood - limited} AUTHs were checked: no rate limit`);
@@ -189,15 +188,11 @@ relayTest("front door: a flood of AUTH is rate-limited and NIP-11 stays fast", a
     // Once the bucket refilled: an AUTH accepted, then the same one again answered as a
     // duplicate (no second check).
     s.skip();
-    await eventually(
-      async () => {
-        s.send(["AUTH", a]);
-        const ok = await s.next((m) => m[0] === "OK");
-        return ok[2] === true && /^duplicate: /.test(ok[3] as string);
-      },
-      8000,
-      "a re-sent accepted AUTH was not answered as a duplicate",
-    );
+    await eventually(async () => {
+      s.send(["AUTH", a]);
+      const ok = await s.next((m) => m[0] === "OK");
+      return ok[2] === true && /^duplicate: /.test(ok[3] as string);
+    }, { timeoutMs: 8000, what: "a re-sent accepted AUTH was not answered as a duplicate" });
   } finally {
     s.close();
     await s.closed;
@@ -367,15 +362,11 @@ relayTest(
       const last = held.pop()!;
       last.close();
       await last.closed;
-      await eventually(
-        async () => {
-          const s = await openFrom(h.url, "127.0.0.1", { "x-real-ip": "192.0.2.1" });
-          if (s.ok) held.push(s.socket);
-          return s.ok;
-        },
-        5000,
-        "no slot came free after a socket closed",
-      );
+      await eventually(async () => {
+        const s = await openFrom(h.url, "127.0.0.1", { "x-real-ip": "192.0.2.1" });
+        if (s.ok) held.push(s.socket);
+        return s.ok;
+      }, { timeoutMs: 5000, what: "no slot came free after a socket closed" });
     } finally {
       await closeAll(held);
     }

@@ -19,6 +19,7 @@ import {
 } from "../protocol/mod.ts";
 import { connectTestClient, type TestClient } from "./support/relay-test-client.ts";
 import { REPO_ROOT, runGrove, type RunResult } from "./helpers.ts";
+import { eventually } from "./support/poll.ts";
 
 export interface Key {
   sk: Uint8Array;
@@ -144,12 +145,14 @@ export async function startRelayHarness(opts: HarnessOptions = {}): Promise<Rela
     })();
 
   try {
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!/^relay pubkey .*\n/m.test(stdout)) {
+    await eventually(() => {
+      if (/^relay pubkey .*\n/m.test(stdout)) return true;
       if (exited) throw new Error(`the relay exited with ${exited.code}:\n${stdout}\n${stderr}`);
-      if (Date.now() > deadline) throw new Error(`the relay did not start:\n${stdout}\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+      return false;
+    }, {
+      timeoutMs: START_TIMEOUT_MS,
+      what: () => `the relay did not start:\n${stdout}\n${stderr}`,
+    });
     const url = /^relay listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/m.exec(stdout)?.[1];
     assert.ok(url, `no "relay listening on" line in:\n${stdout}`);
     const httpUrl = url.replace(/^ws:/, "http:").replace(/\/$/, "");
@@ -194,15 +197,14 @@ async function untilListed(url: string, reader: Key, pubkeys: string[]): Promise
   const client = await connectTestClient(url);
   try {
     assert.deepEqual((await client.auth(reader.sk, url)).slice(2), [true, ""]);
-    await eventually(
-      async () => {
-        const [list] = await query(client, { kinds: [KIND.MEMBERSHIP_LIST], limit: 1 });
-        const listed = new Set(list?.tags.filter((t) => t[0] === "member").map((t) => t[1]));
-        return pubkeys.every((pk) => listed.has(pk));
-      },
-      8000,
-      "the relay's membership list (13534) never named the members added with the CLI",
-    );
+    await eventually(async () => {
+      const [list] = await query(client, { kinds: [KIND.MEMBERSHIP_LIST], limit: 1 });
+      const listed = new Set(list?.tags.filter((t) => t[0] === "member").map((t) => t[1]));
+      return pubkeys.every((pk) => listed.has(pk));
+    }, {
+      timeoutMs: 8000,
+      what: "the relay's membership list (13534) never named the members added with the CLI",
+    });
   } finally {
     await client.close();
   }
@@ -355,19 +357,4 @@ export function note(key: Key, content: string, tags: string[][] = [], kind = 1)
     { kind, created_at: Math.floor(Date.now() / 1000), tags, content },
     key.sk,
   );
-}
-
-/** Polls `check` every 100 ms until it returns something truthy; throws `message` after `ms`. */
-export async function eventually<T>(
-  check: () => Promise<T | undefined | false>,
-  ms: number,
-  message: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

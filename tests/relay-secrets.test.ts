@@ -11,7 +11,6 @@ import type { TestClient } from "./support/relay-test-client.ts";
 import {
   admit,
   connectAs,
-  eventually,
   type Key,
   newKey,
   nip86,
@@ -21,6 +20,7 @@ import {
   relayTest,
   startRelayHarness,
 } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 const b64 = (b: Uint8Array) => btoa(String.fromCharCode(...b));
@@ -95,14 +95,10 @@ async function session(h: RelayHarness): Promise<{ served: [string, string][]; a
     for (const ev of [note(member, "hello"), note(member, "{}", [], 0), serveReport(member)]) {
       record("OK", await writer.publish(ev));
     }
-    const status = await eventually(
-      async () => {
-        const [ev] = await query(owner, { kinds: [KIND.MESH_STATUS] });
-        return ev && parseMeshStatus(ev).serveTargets.length > 0 ? ev : undefined;
-      },
-      5000,
-      "the serve report never reached kind 30621",
-    );
+    const status = await eventually(async () => {
+      const [ev] = await query(owner, { kinds: [KIND.MESH_STATUS] });
+      return ev && parseMeshStatus(ev).serveTargets.length > 0 ? ev : undefined;
+    }, { timeoutMs: 5000, what: "the serve report never reached kind 30621" });
     record("30621", status);
 
     for (const key of [member, h.owner]) {

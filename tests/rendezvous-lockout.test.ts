@@ -13,7 +13,6 @@ import {
 import { startTestPeer, type TestPeer } from "./support/rendezvous-test-peer.ts";
 import {
   admit,
-  eventually,
   type Key,
   newKey,
   nip86,
@@ -21,6 +20,7 @@ import {
   relayTest,
   sharedRelay,
 } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 import { holdStrangerSockets } from "./stranger-sockets.ts";
 
 const relay = sharedRelay({ members: 2, prefix: "grove-lockout-" });
@@ -75,11 +75,10 @@ relayTest("lockout: a member joins while 50 idle stranger sockets are held", asy
     );
     assert.ok(during.connectMs < DEADLINE, `the member waited ${during.connectMs} ms`);
     // Every idle socket is cut at the handshake deadline, not libp2p's 10 s.
-    await eventually(
-      () => Promise.resolve(strangers.lifetimes().length >= 50),
-      DEADLINE + 4000,
-      `only ${strangers.lifetimes().length} of 50 stranger sockets were cut`,
-    );
+    await eventually(() => strangers.lifetimes().length >= 50, {
+      timeoutMs: DEADLINE + 4000,
+      what: () => `only ${strangers.lifetimes().length} of 50 stranger sockets were cut`,
+    });
     const longest = Math.max(...strangers.lifetimes());
     console.log(`stranger sockets cut after ${longest.toFixed(0)} ms at most`);
     assert.ok(longest < DEADLINE + 2000, `a stranger socket stayed ${longest} ms`);
@@ -102,11 +101,11 @@ relayTest(
     });
     const peers: TestPeer[] = [];
     try {
-      await eventually(
-        () => Promise.resolve(strangers.refused(1000) >= extra),
-        3000,
-        `the sockets past ${STRANGERS_PER_IP} from one IP were not refused: ${strangers.lifetimes()}`,
-      );
+      await eventually(() => strangers.refused(1000) >= extra, {
+        timeoutMs: 3000,
+        what: () =>
+          `the sockets past ${STRANGERS_PER_IP} from one IP were not refused: ${strangers.lifetimes()}`,
+      });
       assert.equal(strangers.open(), STRANGERS_PER_IP);
       // More members than that from one address (a shared NAT) all stay connected.
       for (let i = 0; i < STRANGERS_PER_IP + 2; i++) {

@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey } from "nostr-tools/pure";
 import { KIND, parseMeshStatus, peerIdFromNostrSecret } from "../protocol/mod.ts";
-import { connectAs, eventually, query, relayTest, sharedRelay } from "./relay-harness.ts";
+import { connectAs, query, relayTest, sharedRelay } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 
 const relay = sharedRelay({ members: 1, prefix: "grove-reported-addrs-" });
 
@@ -44,26 +45,20 @@ relayTest(
       }, member.sk);
       const ok = await client.publish(ev);
       assert.deepEqual(ok.slice(2), [true, ""], `the report was refused: ${JSON.stringify(ok)}`);
-      const target = await eventually(
-        async () => {
-          const [status] = await query(client, { kinds: [KIND.MESH_STATUS], authors: [r.pubkey] });
-          if (!status) return undefined;
-          return parseMeshStatus(status, { relayPubkey: r.pubkey }).serveTargets
-            .find((t) => t.peerId === own);
-        },
-        5000,
-        "the report never showed up in 30621",
-      );
+      const target = await eventually(async () => {
+        const [status] = await query(client, { kinds: [KIND.MESH_STATUS], authors: [r.pubkey] });
+        if (!status) return undefined;
+        return parseMeshStatus(status, { relayPubkey: r.pubkey }).serveTargets
+          .find((t) => t.peerId === own);
+      }, { timeoutMs: 5000, what: "the report never showed up in 30621" });
       assert.deepEqual(target.addrs, [`/ip4/127.0.0.1/tcp/4001/p2p/${own}`]);
       const text = JSON.stringify(target);
       for (const bad of ["169.254.169.254", foreign, "fd00:ec2", "metadata.google"]) {
         assert.ok(!text.includes(bad), `30621 carries ${bad}`);
       }
       await eventually(
-        () =>
-          Promise.resolve(/stripped addresses from .*169\.254\.169\.254/.test(r.output().stderr)),
-        3000,
-        "the relay did not log what it stripped",
+        () => /stripped addresses from .*169\.254\.169\.254/.test(r.output().stderr),
+        { timeoutMs: 3000, what: "the relay did not log what it stripped" },
       );
     } finally {
       await client.close();

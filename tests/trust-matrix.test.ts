@@ -23,7 +23,6 @@ import {
   admit,
   type AdmitOptions,
   connectAs,
-  eventually,
   type Key,
   newKey,
   nip86,
@@ -32,6 +31,7 @@ import {
   relayTest,
   sharedRelay,
 } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 
 // reader: rows 1-7; libp2p: row 8; cliRemoved / rpcRemoved: row 9.
 const relay = sharedRelay({ members: 4, prefix: "grove-trust-matrix-" });
@@ -331,11 +331,10 @@ relayTest(
       const res = await admit(r, key);
       assert.equal(res.status, 403, JSON.stringify(res.json));
       assert.equal(errorCode(res.json), "not_member");
-      await eventually(
-        async () => !(await membershipList(r, reader)).includes(key.pk),
-        5000,
-        "the removed member is still in kind 13534 after 5 s",
-      );
+      await eventually(async () => !(await membershipList(r, reader)).includes(key.pk), {
+        timeoutMs: 5000,
+        what: "the removed member is still in kind 13534 after 5 s",
+      });
       assert.ok(closedAfter < 5000, `closed after ${closedAfter} ms`);
     } finally {
       await peer.stop();
@@ -352,11 +351,10 @@ relayTest("trust matrix 9b: NIP-86 disallowpubkey from the owner revokes too", a
   assert.equal(res.status, 200, JSON.stringify(res.json));
   const denied = await admit(r, key);
   assert.equal(denied.status, 403, JSON.stringify(denied.json));
-  await eventually(
-    async () => !(await membershipList(r, reader)).includes(key.pk),
-    5000,
-    "the disallowed member is still in kind 13534 after 5 s",
-  );
+  await eventually(async () => !(await membershipList(r, reader)).includes(key.pk), {
+    timeoutMs: 5000,
+    what: "the disallowed member is still in kind 13534 after 5 s",
+  });
   // A member may not do the owner's job.
   const byMember = await nip86(r, reader, "disallowpubkey", [(await member(1)).pk]);
   assert.equal(byMember.status, 403, JSON.stringify(byMember.json));
