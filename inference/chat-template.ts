@@ -6,8 +6,6 @@
 
 import { Environment, Interpreter, Template } from "@huggingface/jinja";
 
-export type ChatRole = "system" | "user" | "assistant" | "tool";
-
 /** One part of an OpenAI array content; only text parts can be rendered. */
 export interface ContentPart {
   type: string;

@@ -74,10 +74,6 @@ export function cptFlags(cpt: number): number {
   return flags;
 }
 
-export function isWhitespace(cpt: number): boolean {
-  return WHITESPACE.has(cpt);
-}
-
 /** Simple lowercase mapping: the first codepoint of the full lowercase, like Python's `lower()[0]`. */
 export function toLower(cpt: number): number {
   if (cpt < 0x80) return cpt >= 0x41 && cpt <= 0x5a ? cpt + 32 : cpt;

@@ -65,8 +65,3 @@ export async function getPipelineChecked(
   cache.set(key, pipeline);
   return pipeline;
 }
-
-/** Number of pipelines compiled on `device` (for tests and stats). */
-export function pipelineCount(device: GPUDevice): number {
-  return caches.get(device)?.size ?? 0;
-}
