@@ -2,24 +2,12 @@ export { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";
 export { toEventShape } from "./event-shape.ts";
 export {
   createReplayCache,
-  NIP98_MAX_HEADER_BYTES,
   nip98Header,
-  type Nip98Options,
-  type Nip98Request,
-  type Nip98Result,
-  normalizeUrl,
   type ReplayCache,
   sha256Hex,
   verifyNip98,
 } from "./nip98.ts";
-export {
-  makeTicket,
-  TICKET_MAX_LIFETIME,
-  type TicketCheck,
-  type TicketCheckOptions,
-  type TicketInit,
-  verifyTicket,
-} from "./ticket.ts";
+export { makeTicket, TICKET_MAX_LIFETIME, verifyTicket } from "./ticket.ts";
 export {
   libp2pKeyFromNostrSecret,
   peerIdFromNostrSecret,
@@ -38,7 +26,6 @@ export {
   type MeshInfo,
   parseRelayInformation,
   type RelayInformation,
-  type RelayLimitation,
   requireMesh,
 } from "./nip11.ts";
 export { jsonError } from "./errors.ts";
@@ -50,4 +37,4 @@ export {
   type StrangerGate,
   STRANGERS_PER_IP,
 } from "./libp2p-limits.ts";
-export { checkDialAddr, type DialCheck, filterDialAddrs } from "./mesh-addrs.ts";
+export { filterDialAddrs } from "./mesh-addrs.ts";
