@@ -142,7 +142,7 @@ export function parseSize(flag: string, value: string): number {
 }
 
 /** How long a stopping node lets open HTTP responses finish. */
-export const HTTP_SHUTDOWN_GRACE_MS = 500;
+const HTTP_SHUTDOWN_GRACE_MS = 500;
 
 export interface HttpServer {
   url: string;

@@ -69,7 +69,7 @@ export function publicModelId(ref: string): string {
 }
 
 /** Weights plus an f32 KV cache at the context size: the budget `--max-memory` bounds. */
-export function memoryNeeded(engine: Engine): number {
+function memoryNeeded(engine: Engine): number {
   const c = engine.config;
   const kv = 2 * c.layers * engine.ctxSize * c.kvHeads * Math.max(c.headDim, c.valueDim) * 4;
   return engine.info.weightBytes + kv;

@@ -66,10 +66,10 @@ export interface ServeInferOptions {
 }
 
 /** A client drops a spare stream unused for this long; the server waits longer for a request. */
-export const SPARE_MS = 20_000;
+const SPARE_MS = 20_000;
 const DEFAULTS = { connectMs: 10_000, idleMs: 30_000, requestMs: 30_000, keepAliveMs: 5000 };
 
-export const WENT_AWAY = "the serving node went away mid-generation";
+const WENT_AWAY = "the serving node went away mid-generation";
 
 /** Answers `/grove/infer/1` streams from admitted members with `service`. */
 export async function serveInfer(
@@ -234,7 +234,7 @@ export function createInferStreams(node: MeshNode, spareMs = SPARE_MS): InferStr
  * The request as its frame, or ServiceError invalid_request when no serving node would take it:
  * the same checks as the server's (request-limits.ts), and the size limit.
  */
-export function encodeInferRequest(req: InferRequest): Uint8Array {
+function encodeInferRequest(req: InferRequest): Uint8Array {
   parseInferRequest(req);
   const frame = encodeFrame(req);
   if (frame.length > MAX_REQUEST_FRAME_BYTES) {

@@ -70,7 +70,7 @@ export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Pro
  * MAX_WAITING (inference/scheduler.ts, 256) besides its running slots and answers "busy" beyond,
  * so the stream limit sits above both and below yamux's own 1000 streams per connection.
  */
-export const MAX_PROTOCOL_STREAMS = 512;
+const MAX_PROTOCOL_STREAMS = 512;
 
 export interface MeshNode {
   peerId: string;

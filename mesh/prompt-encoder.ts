@@ -14,9 +14,9 @@ import type { PromptJob, PromptReply } from "./prompt-worker.ts";
 import { type InferRequest, SERVICE_ERROR_CODES, ServiceError } from "./service.ts";
 
 /** Prompts lighter than this (characters, prompt.ts `promptWeight`) stay on the event loop. */
-export const INLINE_PROMPT_WEIGHT = 4096;
+const INLINE_PROMPT_WEIGHT = 4096;
 /** The worker ends after this long without a prompt. */
-export const PROMPT_WORKER_IDLE_MS = 60_000;
+const PROMPT_WORKER_IDLE_MS = 60_000;
 
 export interface PromptEncoderInit {
   model: PromptModel;

@@ -24,10 +24,10 @@ export interface RouteView {
  * Latencies this close count as equal: on loopback or one LAN every peer is "near", and load
  * should decide. Beyond it the nearer peer wins among equally loaded ones.
  */
-export const LATENCY_SLACK_MS = 20;
+const LATENCY_SLACK_MS = 20;
 
 /** Load as the router weighs it: the target's own report plus what this node sent it since. */
-export function loadOf(t: ServeTarget, view: RouteView): number {
+function loadOf(t: ServeTarget, view: RouteView): number {
   return t.load.active + t.load.queued + (view.active.get(t.peerId) ?? 0);
 }
 
@@ -69,7 +69,7 @@ export interface Router {
   activeOn(peerId: string): number;
 }
 
-export const FAIL_MS = 30_000;
+const FAIL_MS = 30_000;
 
 export function createRouter(init: RouterInit = {}): Router {
   const now = init.now ?? Date.now;

@@ -62,7 +62,7 @@ export function serveReportEvent(identity: Identity, report: ServeReport): Nostr
 }
 
 /** How long a stopping node waits for its last report to reach the relay. */
-export const FINAL_REPORT_MS = 500;
+const FINAL_REPORT_MS = 500;
 
 export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
   const log = opts.log ?? silentLogger;

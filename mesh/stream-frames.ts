@@ -6,7 +6,7 @@ import type { Stream } from "@libp2p/interface";
 import { encodeFrame, readFrames } from "../protocol/mod.ts";
 
 /** The default cap on one frame: that of a request, the largest frame the mesh carries. */
-export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
+const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 
 /**
  * A `/grove/infer/1` request, which carries a whole prompt or chat. The largest contexts served

@@ -10,7 +10,7 @@ import { type NostrEvent, pubkeyFromPeerId, verifyTicket } from "../protocol/mod
 import type { Logger } from "./log.ts";
 import { deadline, errorText, readOneFrame, shortPeer, writeFrame } from "./stream-frames.ts";
 
-export const TICKET_PROTOCOL = "/grove/ticket/1";
+const TICKET_PROTOCOL = "/grove/ticket/1";
 
 export interface TicketGateInit {
   relayPubkey: string;

@@ -38,7 +38,7 @@ export function catalogFileName(entry: CatalogEntry): string {
   return urlFileName(entry.url);
 }
 
-export function urlFileName(url: string): string {
+function urlFileName(url: string): string {
   const segments = new URL(url).pathname.split("/").filter((s) => s !== "");
   const last = segments.at(-1);
   if (last === undefined) throw new Error(`URL has no file name: ${url}`);

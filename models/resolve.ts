@@ -198,7 +198,7 @@ async function localModelFile(path: string): Promise<string> {
   return absolute;
 }
 
-export function defaultGroveHome(): string {
+function defaultGroveHome(): string {
   const fromEnv = env("GROVE_HOME");
   return fromEnv ? expandHome(fromEnv) : join(homeDir(), ".grove");
 }

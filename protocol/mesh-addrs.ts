@@ -97,7 +97,7 @@ function transportLength(rest: { name: string; value?: string }[]): number {
 }
 
 /** Why an IPv4 address is never dialed, or undefined. */
-export function ipv4Problem(ip: string): string | undefined {
+function ipv4Problem(ip: string): string | undefined {
   const o = ip.split(".").map(Number);
   if (o.length !== 4 || o.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) {
     return "not an IPv4 address";

@@ -21,7 +21,7 @@ import type { ReplayCache } from "./replay-cache.ts";
 
 export { createReplayCache, type ReplayCache } from "./replay-cache.ts";
 
-export const NIP98_MAX_HEADER_BYTES = 64 * 1024;
+const NIP98_MAX_HEADER_BYTES = 64 * 1024;
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 export interface Nip98Request {

@@ -19,7 +19,7 @@ export interface ReplayCache {
 }
 
 /** Holds 100,000 ids: ~700 members each at the relay's per-key limit (60/min, burst 20) for 120 s. */
-export const REPLAY_CACHE_ENTRIES = 100_000;
+const REPLAY_CACHE_ENTRIES = 100_000;
 
 /**
  * A created_at window of ±60 s means an event is acceptable for at most 120 s, so a ttl of

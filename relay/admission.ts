@@ -31,8 +31,8 @@ import type { Logger } from "./config.ts";
 import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 import type { MemberCheck, TicketRegistry } from "./ticket-registry.ts";
 
-export const ADMISSION_MAX_BODY = 4096;
-export const DEFAULT_TICKET_TTL = 300;
+const ADMISSION_MAX_BODY = 4096;
+const DEFAULT_TICKET_TTL = 300;
 
 export interface AdmissionComponents {
   members: MemberCheck;

@@ -7,8 +7,8 @@ import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "./config.ts";
 
-export const DIR_MODE = 0o700;
-export const FILE_MODE = 0o600;
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
 
 /** Makes `dir` (0700) and an empty `file` in it (0600) if missing; tightens what is looser. */
 export function secureDataDir(dir: string, file: string, log?: Logger): void {

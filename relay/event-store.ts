@@ -33,7 +33,7 @@ export interface EventStoreOptions {
 
 export type EventClass = "regular" | "replaceable" | "ephemeral" | "addressable";
 
-export function eventClass(kind: number): EventClass {
+function eventClass(kind: number): EventClass {
   if (kind === 0 || kind === 3 || (kind >= 10000 && kind < 20000)) return "replaceable";
   if (kind >= 20000 && kind < 30000) return "ephemeral";
   if (kind >= 30000 && kind < 40000) return "addressable";
@@ -44,7 +44,7 @@ const DELETION_KIND = 5;
 const HEX64 = /^[0-9a-f]{64}$/;
 
 /** NIP-40: the expiration timestamp, undefined when absent, NaN when malformed. */
-export function expirationOf(ev: NostrEvent): number | undefined {
+function expirationOf(ev: NostrEvent): number | undefined {
   const tag = ev.tags.find((t) => t[0] === "expiration");
   if (tag === undefined) return undefined;
   return /^\d{1,15}$/.test(tag[1] ?? "") ? Number(tag[1]) : NaN;

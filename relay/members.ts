@@ -33,7 +33,7 @@ export interface MemberStore {
 const ROLES: readonly Role[] = ["owner", "admin", "member"];
 const HEX64 = /^[0-9a-f]{64}$/;
 
-export function isRole(value: unknown): value is Role {
+function isRole(value: unknown): value is Role {
   return ROLES.includes(value as Role);
 }
 

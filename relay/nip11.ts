@@ -4,9 +4,9 @@ import { KIND, type RelayInformation } from "../protocol/mod.ts";
 import type { RelayLimits } from "./config.ts";
 import { MAX_FUTURE_SECONDS } from "./connection.ts";
 
-export const SOFTWARE = "https://github.com/grove/grove";
-export const VERSION = "0.1.0";
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 43, 70, 86, 98];
+const SOFTWARE = "https://github.com/grove/grove";
+const VERSION = "0.1.0";
+const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 43, 70, 86, 98];
 
 export interface Nip11Init {
   name: string;

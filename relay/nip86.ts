@@ -30,7 +30,7 @@ import type { MemberStore, Role } from "./members.ts";
 import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 
 export const NIP86_CONTENT_TYPE = "application/nostr+json+rpc";
-export const NIP86_MAX_BODY = 64 * 1024;
+const NIP86_MAX_BODY = 64 * 1024;
 
 export interface Nip86Components {
   members: Pick<MemberStore, "role" | "add" | "remove" | "list">;
@@ -45,7 +45,7 @@ export interface Nip86Components {
   log?: Logger;
 }
 
-export const NIP86_METHODS = [
+const NIP86_METHODS = [
   "supportedmethods",
   "allowpubkey",
   "disallowpubkey",

@@ -5,7 +5,7 @@
 import { KIND, type NostrEvent } from "../protocol/mod.ts";
 import type { Filter } from "./filter.ts";
 
-export const RESTRICTED_KINDS: ReadonlySet<number> = new Set<number>([
+const RESTRICTED_KINDS: ReadonlySet<number> = new Set<number>([
   KIND.MESH_STATUS,
   KIND.MEMBERSHIP_LIST,
   KIND.SERVE_REPORT,

@@ -6,7 +6,7 @@ import type { MiddlewareHandler } from "hono";
 import { errorResponse, HttpError } from "./errors.ts";
 
 /** Liveness probes and the dashboard page itself need no key; the page asks for it. */
-export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ui", "/ui/"]);
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ui", "/ui/"]);
 
 export function apiKeyAuth(key: string): MiddlewareHandler {
   if (key === "") throw new Error("--api-key must not be empty");

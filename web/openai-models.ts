@@ -5,7 +5,7 @@ import { errorResponse, HttpError } from "./errors.ts";
 // Models have no creation time a client could use; a fixed one keeps the answer stable.
 const CREATED = 0;
 
-export function openAiModel(m: ModelInfo) {
+function openAiModel(m: ModelInfo) {
   return {
     id: m.id,
     object: "model",

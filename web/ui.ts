@@ -70,7 +70,7 @@ refresh();
 setInterval(refresh, 2000);
 `;
 
-export const UI_HTML = `<!doctype html>
+const UI_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>Grove node</title><style>${STYLE}</style></head>
 <body>

@@ -19,7 +19,7 @@ export interface ParsedRequest {
  * and none of llama.cpp's truncations (top_k 0, min_p 0) or penalties, so a
  * client gets the distribution OpenAI documents rather than llama.cpp's.
  */
-export const OPENAI_DEFAULTS = {
+const OPENAI_DEFAULTS = {
   temperature: 1,
   top_p: 1,
   top_k: 0,
@@ -34,7 +34,7 @@ export const OPENAI_DEFAULTS = {
  * token (chat; each costs a pass over the vocabulary), stop strings, and the legacy completions'
  * logprobs count.
  */
-export const OPENAI_LIMITS = {
+const OPENAI_LIMITS = {
   top_logprobs: 20,
   stop: 4,
   completions_logprobs: 5,
