@@ -6,6 +6,7 @@
  */
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { MODELS_DIR, REPO_ROOT, runGrove } from "./helpers.ts";
+import { eventually } from "./support/poll.ts";
 
 export interface Key {
   nsec: string; // hex, which --nsec accepts
@@ -39,12 +40,8 @@ function spawn(args: string[]): GroveProcess {
   }).spawn();
   let out = "";
   let err = "";
-  const wake = new Set<() => void>();
   const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    for await (const t of s.pipeThrough(new TextDecoderStream())) {
-      add(t);
-      for (const w of wake) w();
-    }
+    for await (const t of s.pipeThrough(new TextDecoderStream())) add(t);
   };
   const pumps = Promise.all([
     pump(child.stdout, (t) => out += t),
@@ -52,10 +49,8 @@ function spawn(args: string[]): GroveProcess {
   ]);
   const exited = child.status.then(async (s) => (await pumps, s));
   let done = false;
-  exited.then(() => {
-    done = true;
-    for (const w of wake) w();
-  });
+  exited.then(() => done = true);
+  const outputs = () => `\n--- stdout\n${out}\n--- stderr\n${err}`;
   return {
     child,
     stdout: () => out,
@@ -68,25 +63,17 @@ function spawn(args: string[]): GroveProcess {
         // already gone
       }
     },
-    async waitFor(re, ms = 20_000) {
-      const deadline = Date.now() + ms;
-      while (true) {
+    waitFor(re, ms = 20_000) {
+      return eventually(() => {
         const m = re.exec(out);
         if (m) return m;
-        if (done || Date.now() > deadline) {
-          const why = done ? "exited" : `did not print ${re} within ${ms} ms`;
-          throw new Error(`grove ${args[0]} ${why}\n--- stdout\n${out}\n--- stderr\n${err}`);
-        }
-        await new Promise<void>((r) => {
-          const timer = setTimeout(finish, 100);
-          function finish() {
-            clearTimeout(timer);
-            wake.delete(finish);
-            r();
-          }
-          wake.add(finish);
-        });
-      }
+        if (done) throw new Error(`grove ${args[0]} exited${outputs()}`);
+        return null;
+      }, {
+        timeoutMs: ms,
+        intervalMs: 20,
+        what: () => `grove ${args[0]} did not print ${re}${outputs()}`,
+      });
     },
   };
 }
@@ -185,36 +172,34 @@ export async function servingAndClient(
 }
 
 /** Polls the node's /api/availability until `ok(body)` holds; throws after `ms`. */
-export async function waitForAvailability(
+export function waitForAvailability(
   url: string,
   ok: (a: { models: { id: string }[]; serveTargets: unknown[] }) => boolean,
   ms = 15_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last = "";
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/api/availability`);
-    last = await res.text();
-    if (res.ok && ok(JSON.parse(last))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url} did not become available in ${ms} ms; last answer: ${last}`);
+  return untilAnswer(`${url}/api/availability`, ok, ms);
 }
 
-async function waitForStatus(
+function waitForStatus(
   url: string,
   ok: (s: Record<string, unknown>) => boolean,
   ms = 10_000,
 ): Promise<void> {
-  const deadline = Date.now() + ms;
-  let last = "";
-  while (Date.now() < deadline) {
-    const res = await fetch(`${url}/api/status`);
-    last = await res.text();
-    if (res.ok && ok(JSON.parse(last))) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${url}/api/status did not get there in ${ms} ms; last answer: ${last}`);
+  return untilAnswer(`${url}/api/status`, ok, ms);
+}
+
+/** Polls a JSON endpoint until it answers 200 with a body `ok` accepts (the error shows the last). */
+async function untilAnswer<T>(url: string, ok: (body: T) => boolean, ms: number): Promise<void> {
+  await eventually(async () => {
+    const res = await fetch(url);
+    const text = await res.text();
+    return res.ok ? JSON.parse(text) as T : new Error(`HTTP ${res.status}: ${text}`);
+  }, {
+    until: (body) => !(body instanceof Error) && ok(body),
+    timeoutMs: ms,
+    intervalMs: 100,
+    what: `${url} did not answer as expected`,
+  });
 }
 
 /** One counter of a node's Prometheus text, summed over its label sets. */
