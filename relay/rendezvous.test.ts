@@ -18,8 +18,8 @@ import {
   peerIdOf,
   startTestPeer,
   type TestPeer,
-  waitFor,
 } from "../tests/support/rendezvous-test-peer.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const quiet: Logger = { info() {}, warn() {}, error() {} };
 
@@ -62,7 +62,10 @@ async function assertRefused(peer: TestPeer, addr: string, relayPeerId: string) 
     const conn = await peer.node.dial(multiaddr(addr), { signal: AbortSignal.timeout(3000) });
     await conn.newStream(HOP, { signal: AbortSignal.timeout(3000) });
   });
-  await waitFor(() => !connectedTo(peer, relayPeerId), 2000, "the refused peer is still connected");
+  await eventually(() => !connectedTo(peer, relayPeerId), {
+    timeoutMs: 2000,
+    what: "the refused peer is still connected",
+  });
 }
 
 Deno.test("a ticket holder reserves a circuit and another carries 2 MiB through it", async () => {
@@ -127,11 +130,10 @@ Deno.test("revoking a peer closes its connections within 5 s", async () => {
     assert.ok(connectedTo(b, a.peerId));
     const start = Date.now();
     allowed.delete(a.peerId);
-    await waitFor(
-      () => !connectedTo(a, rv.peerId) && !connectedTo(b, a.peerId),
-      5000,
-      "the revoked peer still has its relay connection or relayed circuit after 5 s",
-    );
+    await eventually(() => !connectedTo(a, rv.peerId) && !connectedTo(b, a.peerId), {
+      timeoutMs: 5000,
+      what: "the revoked peer still has its relay connection or relayed circuit after 5 s",
+    });
     assert.ok(Date.now() - start < 5000);
     assert.ok(connectedTo(b, rv.peerId), "the peer that keeps its ticket was disconnected too");
   });

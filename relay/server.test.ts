@@ -10,6 +10,7 @@ import { listenEdge } from "./edge.ts";
 import { relayInformation } from "./nip11.ts";
 import { createRelayServer, type ServerComponents } from "./server.ts";
 import type { WsSocket } from "./ws.d.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const PUBKEY = getPublicKey(generateSecretKey());
 
@@ -92,14 +93,6 @@ Deno.test("server: a failed WebSocket upgrade is a 400, not a crash", async () =
   await res.body?.cancel();
 });
 
-async function eventually(check: () => boolean, ms: number, message: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(message);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** The relay's edge in front of `server`, on a free loopback port. */
 function edgeFor(server: ReturnType<typeof createRelayServer>) {
   return listenEdge({
@@ -138,7 +131,10 @@ Deno.test("server: a reader that lets the send queue grow past the bound is disc
         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
     );
     client.pause();
-    await eventually(() => server.sockets() === 0, 5000, "the stalled reader was not dropped");
+    await eventually(() => server.sockets() === 0, {
+      timeoutMs: 5000,
+      what: "the stalled reader was not dropped",
+    });
   } finally {
     client.destroy();
     server.closeAll();

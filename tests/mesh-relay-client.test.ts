@@ -13,6 +13,7 @@ import {
   relayHttpUrl,
   startServeReporter,
 } from "../mesh/mod.ts";
+import { eventually } from "./support/poll.ts";
 
 const owner = identityOf(generateSecretKey());
 
@@ -220,9 +221,16 @@ Deno.test("relay client: after the relay restarts it reconnects, re-authenticate
     c.onMembers(() => lists++);
     assert.equal(lists, 1);
     await relay.stop();
-    await waitUntil(() => !c.connected());
+    await eventually(() => !c.connected(), {
+      timeoutMs: 4000,
+      what: "the client stayed connected",
+    });
     relay = await startRelay({ ...init, port });
-    await waitUntil(() => lists >= 2); // the stored 13534 again, on the new subscription
+    // The stored 13534 again, on the new subscription.
+    await eventually(() => lists >= 2, {
+      timeoutMs: 4000,
+      what: "no member list after reconnecting",
+    });
     assert.ok(c.connected());
     const ev = finalizeEvent(
       { kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [], content: "back" },
@@ -235,14 +243,6 @@ Deno.test("relay client: after the relay restarts it reconnects, re-authenticate
     await Deno.remove(dataDir, { recursive: true });
   }
 });
-
-async function waitUntil(cond: () => boolean, ms = 4000) {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function nip86(relay: RunningRelay, method: string, pubkey: string) {
   const body = new TextEncoder().encode(JSON.stringify({ method, params: [pubkey] }));

@@ -8,6 +8,7 @@ import { SimplePool } from "nostr-tools/pool";
 import type { Filter } from "nostr-tools/filter";
 import { KIND, type NostrEvent, parseMeshStatus } from "../protocol/mod.ts";
 import { type Key, newKey, relayTest, sharedRelay } from "./relay-harness.ts";
+import { eventually } from "./support/poll.ts";
 
 const relay = sharedRelay({ members: 2, prefix: "grove-nostr-tools-" });
 
@@ -23,16 +24,13 @@ async function authedRelay(url: string, key: Key): Promise<Relay> {
   r.onauth = signer(key);
   await r.connect();
   // The challenge arrives just after the socket opens; auth() joins the one onauth started.
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    try {
-      await r.auth(signer(key));
-      return r;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((res) => setTimeout(res, 20));
-    }
-  }
+  await eventually(() => r.auth(signer(key)).then(() => true, (err: Error) => err), {
+    until: (result) => result === true,
+    timeoutMs: 3000,
+    intervalMs: 20,
+    what: "the relay never took the AUTH",
+  });
+  return r;
 }
 
 /** Events for `filter` up to EOSE, through a nostr-tools subscription. */

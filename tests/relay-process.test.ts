@@ -5,6 +5,7 @@ import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure
 import type { NostrEvent } from "../protocol/mod.ts";
 import { connectTestClient } from "./support/relay-test-client.ts";
 import { REPO_ROOT } from "./helpers.ts";
+import { eventually } from "./support/poll.ts";
 
 const ownerSk = generateSecretKey();
 const OWNER = getPublicKey(ownerSk);
@@ -43,36 +44,25 @@ async function startRelayProcess(dataDir: string): Promise<RelayProcess> {
     stderr: "piped",
   }).spawn();
   let stdout = "";
-  let seen: () => void = () => {};
   const stdoutDone = (async () => {
-    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
-      stdout += chunk;
-      seen();
-    }
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) stdout += chunk;
   })();
   const stderrText = new Response(child.stderr).text();
   const output = (async () => {
     const [status, stderr] = await Promise.all([child.status, stderrText, stdoutDone]);
     return { code: status.code, stdout, stderr };
   })();
-  const deadline = Date.now() + 15_000;
-  while (!/relay pubkey .*\n/.test(stdout)) {
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      const out = await output;
-      throw new Error(`the relay did not start in 15 s:\n${out.stdout}\n${out.stderr}`);
-    }
-    const exited = await Promise.race([
-      new Promise<boolean>((r) => {
-        seen = () => r(false);
-        setTimeout(() => r(false), 200);
-      }),
-      child.status.then(() => true),
-    ]);
-    if (exited && !/relay pubkey .*\n/.test(stdout)) {
-      const out = await output;
-      throw new Error(`the relay exited with ${out.code}:\n${out.stdout}\n${out.stderr}`);
-    }
+  let exited = false;
+  child.status.then(() => exited = true);
+  const started = await eventually(
+    () => /relay pubkey .*\n/.test(stdout) ? "started" : exited ? "exited" : undefined,
+    { timeoutMs: 15_000, intervalMs: 20, what: "the relay did not start" },
+  ).catch(() => "timed out" as const);
+  if (started !== "started") {
+    if (started === "timed out") child.kill("SIGKILL");
+    const out = await output;
+    const why = started === "exited" ? `exited with ${out.code}` : "did not start in 15 s";
+    throw new Error(`the relay ${why}:\n${out.stdout}\n${out.stderr}`);
   }
   const url = /^relay listening on (ws:\/\/127\.0\.0\.1:\d+\/)$/m.exec(stdout)?.[1];
   const pubkey = /^relay pubkey npub1\w+ \(([0-9a-f]{64})\)$/m.exec(stdout)?.[1];

@@ -13,12 +13,7 @@ import {
   sha256Hex,
   verifyTicket,
 } from "../protocol/mod.ts";
-import {
-  circuitAddr,
-  startTestPeer,
-  type TestPeer,
-  waitFor,
-} from "./support/rendezvous-test-peer.ts";
+import { circuitAddr, startTestPeer, type TestPeer } from "./support/rendezvous-test-peer.ts";
 import {
   admit,
   type AdmitOptions,
@@ -322,11 +317,10 @@ relayTest(
       const removed = await r.membersCli("remove", key.pk);
       assert.equal(removed.code, 0, removed.stderr);
       const t0 = Date.now();
-      await waitFor(
-        () => !connectedTo(peer, relayPeer),
-        5000,
-        "the removed member's rendezvous connection is still open 5 s after removal",
-      );
+      await eventually(() => !connectedTo(peer, relayPeer), {
+        timeoutMs: 5000,
+        what: "the removed member's rendezvous connection is still open 5 s after removal",
+      });
       const closedAfter = Date.now() - t0;
       const res = await admit(r, key);
       assert.equal(res.status, 403, JSON.stringify(res.json));

@@ -9,6 +9,7 @@ import { generateKeyPair } from "@libp2p/crypto/keys";
 import { FaultTolerance, type PrivateKey } from "@libp2p/interface";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromPrivateKey } from "@libp2p/peer-id";
+import { eventually } from "./poll.ts";
 
 export const ECHO_PROTOCOL = "/grove-test/echo/1";
 
@@ -57,10 +58,9 @@ export async function startTestPeer(
 
 /** The peer's circuit address once its reservation is made; throws after `timeoutMs`. */
 export async function circuitAddr(peer: TestPeer, timeoutMs = 5000): Promise<string> {
-  return await waitFor(
+  return await eventually(
     () => peer.node.getMultiaddrs().map(String).find((a) => a.includes("/p2p-circuit")),
-    timeoutMs,
-    `peer ${peer.peerId} got no circuit address`,
+    { timeoutMs, what: `peer ${peer.peerId} got no circuit address` },
   );
 }
 
@@ -81,19 +81,4 @@ export async function echo(from: TestPeer, addr: string, bytes: Uint8Array): Pro
   for await (const part of stream) received += part.byteLength;
   await sending;
   return received;
-}
-
-/** Polls `check` every 25 ms until it returns something, or throws `message` after `ms`. */
-export async function waitFor<T>(
-  check: () => T | undefined | false,
-  ms: number,
-  message: string,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = check();
-    if (value) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(message);
 }
