@@ -7,7 +7,7 @@
  * for the HTTP layer plus the node API's status and availability.
  */
 import type { MeshStatus, ServeReport } from "../protocol/mod.ts";
-import { keepTicket, requestTicket, type TicketKeeper } from "./admission.ts";
+import { keepTicket, requestTicket, type TicketKeeper } from "./ticket-keeper.ts";
 import type { Identity } from "./identity.ts";
 import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
 import { type Logger, silentLogger } from "./log.ts";

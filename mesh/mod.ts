@@ -23,7 +23,7 @@ export { silentLogger } from "./log.ts";
 export type { Logger } from "./log.ts";
 export { connectRelay, fetchRelayInfo, MeshStartError, relayHttpUrl } from "./relay-client.ts";
 export type { RelayClient } from "./relay-client.ts";
-export { keepTicket, requestTicket } from "./admission.ts";
+export { keepTicket, requestTicket } from "./ticket-keeper.ts";
 export { startServeReporter } from "./serve-reporter.ts";
 export { meshNodeOptions, startMeshNode } from "./p2p-node.ts";
 export type { MeshIdentity, MeshNode, MeshNodeInit } from "./p2p-node.ts";

@@ -24,7 +24,7 @@
  */
 import { decode } from "nostr-tools/nip19";
 import { type ReplayCache, verifyNip98 } from "../protocol/mod.ts";
-import { readBody } from "./admission.ts";
+import { readBody } from "./admission-endpoint.ts";
 import type { Logger } from "./config.ts";
 import type { MemberStore, Role } from "./members.ts";
 import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";

@@ -9,7 +9,7 @@ import {
   libp2pKeyFromNostrSecret,
   type NostrEvent,
 } from "../protocol/mod.ts";
-import { handleAdmission } from "./admission.ts";
+import { handleAdmission } from "./admission-endpoint.ts";
 import { type RelayInit, resolveLimits, silentLogger, systemNow } from "./config.ts";
 import { createConnection } from "./connection.ts";
 import { openRelayDatabase } from "./db.ts";

@@ -7,7 +7,7 @@ import {
   sha256Hex,
   verifyTicket,
 } from "../protocol/mod.ts";
-import { type AdmissionComponents, handleAdmission } from "./admission.ts";
+import { type AdmissionComponents, handleAdmission } from "./admission-endpoint.ts";
 import { openDatabaseFile } from "./db.ts";
 import { createMemberStore } from "./members.ts";
 import { createTicketRegistry } from "./ticket-registry.ts";
