@@ -27,7 +27,7 @@ export {
   parseRelayInformation,
   type RelayInformation,
   requireMesh,
-} from "./nip11.ts";
+} from "./nip11-reader.ts";
 export { jsonError } from "./errors.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";

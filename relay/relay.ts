@@ -17,7 +17,7 @@ import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status.ts";
-import { httpUrlOf, relayInformation } from "./nip11.ts";
+import { httpUrlOf, relayInformation } from "./nip11-document.ts";
 import { makeMembershipList } from "./nip43.ts";
 import { handleNip86, toHexPubkey } from "./nip86.ts";
 import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";

@@ -7,7 +7,7 @@ import { parseRelayInformation } from "../protocol/mod.ts";
 import { DEFAULT_LIMITS } from "./config.ts";
 import type { Connection } from "./connection.ts";
 import { listenEdge } from "./edge.ts";
-import { relayInformation } from "./nip11.ts";
+import { relayInformation } from "./nip11-document.ts";
 import { createRelayServer, type ServerComponents } from "./server.ts";
 import type { WsSocket } from "./ws.d.ts";
 import { eventually } from "../tests/support/poll.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseRelayInformation, requireMesh } from "./nip11.ts";
+import { parseRelayInformation, requireMesh } from "./nip11-reader.ts";
 
 const DOC = {
   name: "grove",
