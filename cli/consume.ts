@@ -1,8 +1,8 @@
 /**
- * `grove consume`: a client node (SPEC §1). A local OpenAI-compatible endpoint whose requests run
- * on the mesh's serving nodes. It binds 127.0.0.1; another `--host` demands `--api-key`, since
- * an open endpoint on the LAN would hand the mesh to non-members. A node the relay denied still
- * starts and answers 403 mesh_denied, so the user's tools say why.
+ * `grove consume`: a client node (docs/http-api.md). A local OpenAI-compatible endpoint whose
+ * requests run on the mesh's serving nodes. It binds 127.0.0.1; another `--host` demands
+ * `--api-key`, since an open endpoint on the LAN would hand the mesh to non-members. A node the
+ * relay denied still starts and answers 403 mesh_denied, so the user's tools say why.
  */
 import { loadIdentity, startMeshRole } from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";

@@ -1,9 +1,9 @@
 /**
- * `grove demo`: the whole mesh in one process (SPEC §1): a relay whose owner is the demo's own
- * key, a serving node on the embedded default model and a client node, each what `relay`,
- * `serve` and `consume` run. The client node (the demo's own key, so a member) is the endpoint
- * users point their tools at. The serving node has a key of its own (a peer cannot dial itself),
- * kept in the demo folder and added as a member before the relay starts.
+ * `grove demo`: the whole mesh in one process (docs/architecture.md): a relay whose owner is the
+ * demo's own key, a serving node on the embedded default model and a client node, each what
+ * `relay`, `serve` and `consume` run. The client node (the demo's own key, so a member) is the
+ * endpoint users point their tools at. The serving node has a key of its own (a peer cannot dial
+ * itself), kept in the demo folder and added as a member before the relay starts.
  */
 import { join } from "node:path";
 import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.ts";

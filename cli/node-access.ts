@@ -1,6 +1,6 @@
 /**
- * Who may reach a node's HTTP port by name and from which pages (SPEC §6, Browsers), from its
- * flags: loopback always, the address it is bound to (all of the machine's own addresses when
+ * Who may reach a node's HTTP port by name and from which pages (docs/http-api.md#browsers), from
+ * its flags: loopback always, the address it is bound to (all of the machine's own addresses when
  * bound to 0.0.0.0 or ::), `--allow-host` names and `--allow-origin` pages.
  */
 import { type BrowserAccess, hostnameOf, isIpLiteral } from "../web/mod.ts";

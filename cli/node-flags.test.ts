@@ -6,7 +6,7 @@ import { INTERFACES_REREAD_MS, ownAddresses } from "./node-access.ts";
 import { DEFAULT_MAX_BODY, hostnameOf } from "../web/mod.ts";
 import { publicModelId, serveOptionsFromArgs } from "./serve.ts";
 
-Deno.test("node flags: defaults per SPEC §1", () => {
+Deno.test("node flags: the documented defaults", () => {
   const o = consumeOptionsFromArgs(["--data", "/tmp/x"]);
   assert.equal(o.relayUrl, "ws://127.0.0.1:7777");
   assert.equal(o.port, 9337);

@@ -1,6 +1,6 @@
 /**
- * What `serve`, `consume` and `demo` share (SPEC §1): the flags of a node, the data folder, the
- * HTTP listener with its "listening" line, and waiting for SIGINT/SIGTERM.
+ * What `serve`, `consume` and `demo` share (docs/http-api.md#flags): the flags of a node, the data
+ * folder, the HTTP listener with its "listening" line, and waiting for SIGINT/SIGTERM.
  */
 import { join } from "node:path";
 import { CliError } from "./errors.ts";
@@ -35,7 +35,7 @@ export interface NodeOptions {
   apiKey?: string;
   name?: string;
   quic: boolean;
-  /** Names besides loopback and the bound addresses that `Host` may carry (SPEC §6). */
+  /** Names besides loopback and the bound addresses that `Host` may carry (docs/http-api.md). */
   allowHosts: string[];
   /** Web pages (origins, or "*") that may use the node besides its own dashboard. */
   allowOrigins: string[];
@@ -72,8 +72,8 @@ export function nodeOptions(f: NodeFlagValues): NodeOptions {
 }
 
 /**
- * SPEC §1: a node bound beyond loopback demands --api-key, since its /v1 hands the mesh (and a
- * serving node's own model) to whoever reaches the port.
+ * docs/http-api.md#flags: a node bound beyond loopback demands --api-key, since its /v1 hands the
+ * mesh (and a serving node's own model) to whoever reaches the port.
  */
 export function requireApiKeyBeyondLoopback(opts: NodeOptions, what = "the endpoint"): void {
   if (isLoopback(opts.host) || opts.apiKey !== undefined) return;

@@ -1,5 +1,5 @@
-// `grove relay`: runs the relay until SIGINT or SIGTERM (SPEC §1, §3). Prints where it listens
-// and its key on stdout; everything else goes to the log on stderr.
+// `grove relay`: runs the relay until SIGINT or SIGTERM (docs/operating-a-relay.md). Prints where
+// it listens and its key on stdout; everything else goes to the log on stderr.
 import { join } from "node:path";
 import { npubEncode } from "nostr-tools/nip19";
 import { DEFAULT_LIMITS, type RelayInit, type RelayLimits, startRelay } from "../relay/mod.ts";

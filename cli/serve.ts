@@ -1,7 +1,7 @@
 /**
- * `grove serve`: a serving node (SPEC §1). It loads a model, offers it to the mesh's members and
- * serves it on its own local /v1 too (a serving node is its own client; other models of the
- * mesh go through the mesh). Runs until SIGINT or SIGTERM.
+ * `grove serve`: a serving node (docs/http-api.md#flags). It loads a model, offers it to the mesh's
+ * members and serves it on its own local /v1 too (a serving node is its own client; other models of
+ * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
  */
 import { basename } from "node:path";
 import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
