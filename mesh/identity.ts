@@ -1,7 +1,7 @@
 /**
- * A node's one key (SPEC §2): its Nostr key and its libp2p key. It comes from `--nsec`, else
- * GROVE_NSEC, else `${dataDir}/identity.nsec`, written once with mode 0600 on first start.
- * No error or log line ever carries the secret.
+ * A node's one key (docs/protocol.md#identity): its Nostr key and its libp2p key. It comes from
+ * `--nsec`, else GROVE_NSEC, else `${dataDir}/identity.nsec`, written once with mode 0600 on first
+ * start. No error or log line ever carries the secret.
  */
 import { join } from "node:path";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";

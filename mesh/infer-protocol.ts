@@ -1,13 +1,14 @@
 /**
- * `/grove/infer/1` (SPEC §5): one request per stream. The client sends one frame
+ * `/grove/infer/1` (docs/protocol.md#inference): one request per stream. The client sends one frame
  * `{model, messages|prompt, params}`; the server answers token frames, then one `done` or
  * `error`, and closes. Closing or resetting the stream (or losing the connection) cancels the
  * generation. The client never hangs: connecting and every gap between frames have a limit.
  *
- * Extension of SPEC §5: while a request waits for its first event (queued behind other
- * generations, or a long prompt being read), the server sends `{"type":"queued","position":n}`
- * every few seconds (n: an estimate of the requests ahead of it). Clients drop these frames;
- * they only keep the client's idle limit from firing on a busy but healthy node.
+ * Keep-alives (docs/protocol.md#answers): while a request waits for its first event (queued behind
+ * other generations, or a long prompt being read), the server sends
+ * `{"type":"queued","position":n}` every few seconds (n: an estimate of the requests ahead of it).
+ * Clients drop these frames; they only keep the client's idle limit from firing on a busy but
+ * healthy node.
  *
  * Limits (request-limits.ts, stream-frames.ts): the server checks every request against the
  * widest limits of the HTTP APIs and answers a bad one with a typed `invalid_request` error; a

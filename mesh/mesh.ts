@@ -1,9 +1,9 @@
 /**
  * A node's part in the mesh, composed from the relay side (NIP-11, admission, the relay
  * connection, serve reports) and the peer-to-peer side (the libp2p node, `/grove/infer/1`), in
- * SPEC §4's order: read NIP-11 and fail closed → get a ticket → start libp2p (a serving node
- * reserves a circuit through the rendezvous) → follow the mesh status and the member list →
- * a serving node answers requests and reports itself. What comes back is an InferenceService
+ * docs/architecture.md's order: read NIP-11 and fail closed → get a ticket → start libp2p (a
+ * serving node reserves a circuit through the rendezvous) → follow the mesh status and the member
+ * list → a serving node answers requests and reports itself. What comes back is an InferenceService
  * for the HTTP layer plus the node API's status and availability.
  */
 import type { MeshStatus, ServeReport } from "../protocol/mod.ts";

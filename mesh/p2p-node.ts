@@ -1,8 +1,8 @@
 /**
- * A member's libp2p node (SPEC §2, §4, §5). Its key is the member's Nostr key, so the peer id the
- * handshake authenticates names the member. It speaks TCP (and QUIC when asked and available),
- * reaches others through the relay's circuit when a direct dial fails, and never looks for peers
- * on its own: no bootstrap list, no mDNS, no discovery, no public relays or STUN. Every
+ * A member's libp2p node (docs/protocol.md#transports). Its key is the member's Nostr key, so the
+ * peer id the handshake authenticates names the member. It speaks TCP (and QUIC when asked and
+ * available), reaches others through the relay's circuit when a direct dial fails, and never looks
+ * for peers on its own: no bootstrap list, no mDNS, no discovery, no public relays or STUN. Every
  * connection starts with a ticket exchange, and every stream is checked against it.
  */
 import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
@@ -50,7 +50,7 @@ export interface MeshNodeInit {
   listenHost?: string;
   quic?: boolean;
   log?: Logger;
-  /** Ticket exchange limit per connection; SPEC §4.7 wants removals effective within 5 s. */
+  /** Ticket exchange limit per connection; removals take effect within 5 s (docs/protocol.md). */
   ticketTimeoutMs?: number;
   /** Per dial attempt. */
   dialTimeoutMs?: number;

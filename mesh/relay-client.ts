@@ -1,7 +1,8 @@
 /**
- * The relay-facing side of a node (SPEC §3, §4): the NIP-11 document, read fail-closed, and one
- * NIP-42-authenticated connection that follows the relay-signed mesh status (30621) and
- * membership list (13534), publishes the node's events, and reconnects with bounded backoff.
+ * The relay-facing side of a node (docs/protocol.md#the-relay): the NIP-11 document, read
+ * fail-closed, and one NIP-42-authenticated connection that follows the relay-signed mesh status
+ * (30621) and membership list (13534), publishes the node's events, and reconnects with bounded
+ * backoff.
  *
  * nostr-tools' AbstractRelay carries the NIP-01 traffic. Its own reconnect is off: after a drop
  * it would re-send the REQ before the relay's new AUTH challenge is answered, and the relay

@@ -67,7 +67,7 @@ function service(over: Partial<RemoteServiceInit> & { call: InferCall }) {
   });
 }
 
-Deno.test("remote: a denied node answers mesh_denied with the SPEC's text, models() too", async () => {
+Deno.test("remote: a denied node answers mesh_denied with the set text, models() too", async () => {
   const s = service({
     call: () => {
       throw new Error("must not be called");

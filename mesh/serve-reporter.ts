@@ -1,7 +1,7 @@
 /**
- * A serving node's serve reports (SPEC §3, kind 24620): signed by the node's key, sent to the
- * relay every 10 s and soon after every change, and a last one with state "stopping" so the
- * relay withdraws the target at once instead of after 30 s of silence.
+ * A serving node's serve reports (kind 24620, docs/protocol.md#kind-24620-serve-report): signed by
+ * the node's key, sent to the relay every 10 s and soon after every change, and a last one with
+ * state "stopping" so the relay withdraws the target at once instead of after 30 s of silence.
  *
  * Reports are checked here before signing, so a bad one is a clear local error rather than a
  * relay's OK false: the peer id must be the node's own, and the model id no local path.
@@ -36,7 +36,8 @@ export interface ServeReporter {
   stop(): Promise<void>;
 }
 
-// The relay's rule (relay/mesh-status.ts): catalog ids and hf:// refs pass, file paths do not.
+// The relay's rule (relay/mesh-status.ts): catalog ids and hf:// refs pass, file paths do
+// not.
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}$/;
 const LOCAL_DIR = /\/(home|Users|root|tmp|var|etc|mnt|opt|srv|private|Volumes)\//;
 

@@ -1,7 +1,7 @@
 /**
  * The seam between the web layer and whatever runs a request: a local engine
  * today, a serving peer over libp2p later. The shapes are the `/grove/infer/1`
- * messages of SPEC §5, so the mesh can forward them verbatim.
+ * messages of docs/protocol.md#inference, so the mesh can forward them verbatim.
  */
 // inference/text.ts, not inference/mod.ts: prompt-worker.ts loads this file in a worker, which
 // must not load (or type-check) the engines.
@@ -127,7 +127,7 @@ export class ServiceError extends Error {
   }
 }
 
-/** The exact text SPEC §6 fixes for a node the relay did not admit. */
+/** The exact text a node the relay did not admit answers with (docs/http-api.md#errors). */
 export const MESH_DENIED_MESSAGE = "Relay mesh denied this node — check your relay membership.";
 
 export function errorEvent(err: ServiceError): ErrorEvent {

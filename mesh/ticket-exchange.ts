@@ -1,9 +1,10 @@
 /**
- * `/grove/ticket/1` (SPEC §4.6): on every connection to a peer other than the relay, each side
- * opens a stream, sends its current ticket as one frame and reads the verdict `{ok, reason?}`.
- * Each side checks the other's ticket against the peer the handshake authenticated, and that its
- * member is still a member. A missing, invalid or late ticket closes the connection, so nothing
- * is served to a stranger; the gate then admits a stream only from a verified, unexpired member.
+ * `/grove/ticket/1` (docs/protocol.md#ticket-exchange): on every connection to a peer other than
+ * the relay, each side opens a stream, sends its current ticket as one frame and reads the verdict
+ * `{ok, reason?}`. Each side checks the other's ticket against the peer the handshake
+ * authenticated, and that its member is still a member. A missing, invalid or late ticket closes
+ * the connection, so nothing is served to a stranger; the gate then admits a stream only from a
+ * verified, unexpired member.
  */
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { type NostrEvent, pubkeyFromPeerId, verifyTicket } from "../protocol/mod.ts";

@@ -1,8 +1,8 @@
 /**
- * Mesh admission from the node's side (SPEC §4): POST the admission URL with NIP-98 auth for a
- * relay-signed ticket, check the ticket locally before trusting it, and keep one live by
- * renewing it before it expires. A refusal (403) is `mesh_denied`; once a renewal is refused
- * the member was removed, and the keeper says so and stops.
+ * Mesh admission from the node's side (docs/protocol.md#admission): POST the admission URL with
+ * NIP-98 auth for a relay-signed ticket, check the ticket locally before trusting it, and keep one
+ * live by renewing it before it expires. A refusal (403) is `mesh_denied`; once a renewal is
+ * refused the member was removed, and the keeper says so and stops.
  */
 import { nip98Header, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
