@@ -1,5 +1,6 @@
-// Model references (SPEC §7) and where their files come from: GROVE_MODEL_PATH folders,
-// then $GROVE_HOME/models, then a verified download into $GROVE_HOME/models.
+// Model references (docs/http-api.md#model-references) and where their files come from:
+// GROVE_MODEL_PATH folders, then $GROVE_HOME/models, then a verified download into
+// $GROVE_HOME/models.
 import { basename, join, resolve as resolvePath } from "node:path";
 import {
   CATALOG,

@@ -1,4 +1,4 @@
-/** The JSON error body every Grove HTTP endpoint answers with (SPEC §4). */
+/** The JSON error body of the relay's admission endpoint (docs/protocol.md#admission). */
 export function jsonError(
   code: string,
   message: string,

@@ -1,7 +1,7 @@
 /**
- * Length-prefixed JSON messages for mesh streams (SPEC §5). Each frame is an unsigned LEB128
- * varint byte length (the prefix `it-length-prefixed` uses by default) followed by that many
- * bytes of UTF-8 JSON.
+ * Length-prefixed JSON messages for mesh streams (docs/protocol.md#framing). Each frame is an
+ * unsigned LEB128 varint byte length (the prefix `it-length-prefixed` uses by default) followed by
+ * that many bytes of UTF-8 JSON.
  */
 
 /** Longest varint accepted: 5 bytes carry 35 bits, plenty for any sane frame limit. */

@@ -1,6 +1,6 @@
 /**
- * SPEC §2: a node has one secp256k1 key. The secret is both its Nostr key and its libp2p key,
- * so the peer id a libp2p handshake authenticates names the Nostr member directly.
+ * docs/protocol.md#identity: a node has one secp256k1 key. The secret is both its Nostr key and its
+ * libp2p key, so the peer id a libp2p handshake authenticates names the Nostr member directly.
  */
 import { privateKeyFromRaw } from "@libp2p/crypto/keys";
 import { peerIdFromPrivateKey, peerIdFromString } from "@libp2p/peer-id";

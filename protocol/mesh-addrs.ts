@@ -1,9 +1,9 @@
 /**
- * Which reported addresses a member's node may dial (SPEC §4: a node dials only addresses the
- * relay advertised or peers reported through it). A serve report's `addrs` are republished under
- * the relay's key and dialed first by every member, so a hostile member could point the whole
- * mesh at a cloud metadata service or at someone else's peer. The relay strips such addresses
- * when it folds reports into kind 30621, and every node filters again before it dials.
+ * Which reported addresses a member's node may dial (docs/protocol.md#dialing: a node dials only
+ * addresses the relay advertised or peers reported through it). A serve report's `addrs` are
+ * republished under the relay's key and dialed first by every member, so a hostile member could
+ * point the whole mesh at a cloud metadata service or at someone else's peer. The relay strips such
+ * addresses when it folds reports into kind 30621, and every node filters again before it dials.
  *
  * An address passes when it is
  * - ip4 or ip6 (no DNS names: metadata.google.internal and friends resolve inside clouds),

@@ -1,6 +1,6 @@
 /**
  * Serve reports (kind 24620, from serving members) and the mesh status they fold into (kind
- * 30621, relay-signed, addressable, NIP-70 protected). SPEC §3.
+ * 30621, relay-signed, addressable, NIP-70 protected): docs/protocol.md#event-kinds.
  */
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";

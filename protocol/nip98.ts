@@ -1,5 +1,6 @@
 /**
- * NIP-98 HTTP auth, verified with every rule of SPEC §3, and made for outgoing requests.
+ * NIP-98 HTTP auth, verified with every rule of docs/protocol.md#nip-98, and made for outgoing
+ * requests.
  *
  * Decisions the NIPs leave open, taken here:
  * - A request "has a body" when `body` is given and non-empty. Such a request needs a `payload`

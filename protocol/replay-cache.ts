@@ -1,5 +1,5 @@
 /**
- * Remembers NIP-98 event ids so that each is accepted once (SPEC §3: kept ≥ 120 s).
+ * Remembers NIP-98 event ids so that each is accepted once (docs/protocol.md#nip-98: 120 s).
  *
  * Checking and recording are separate steps: a server looks an id up before it acts, and
  * records it only once the request has passed every other check, membership included. So a

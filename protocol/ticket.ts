@@ -1,6 +1,7 @@
 /**
- * Mesh admission tickets (SPEC §4): kind 24625, signed by the relay, never stored or broadcast.
- * Tags ["p", MEMBER], ["peer", PEER_ID], ["mesh", MESH_ID], ["expiration", UNIX].
+ * Mesh admission tickets (docs/protocol.md#kind-24625-ticket): kind 24625, signed by the relay,
+ * never stored or broadcast. Tags ["p", MEMBER], ["peer", PEER_ID], ["mesh", MESH_ID],
+ * ["expiration", UNIX].
  */
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import { KIND, type NostrEvent } from "./kinds.ts";
