@@ -1,6 +1,6 @@
 /**
- * Mesh admission (SPEC §4): `POST {admission_url}` with NIP-98 auth and `{"peerId"}` gets a
- * member a relay-signed ticket (kind 24625) for the peer id of their own key.
+ * Mesh admission (docs/protocol.md#admission): `POST {admission_url}` with NIP-98 auth and
+ * `{"peerId"}` gets a member a relay-signed ticket (kind 24625) for the peer id of their own key.
  *
  * Answers, checked in this order so that a caller learns no more than they are entitled to:
  * - 405 `method_not_allowed` for anything but POST; 413 `payload_too_large` over 4 KiB.

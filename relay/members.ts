@@ -1,5 +1,5 @@
-// Relay membership (SPEC §3): who may write, read the mesh kinds and get
-// tickets. Reads go to the database every time, so a change made by the
+// Relay membership (docs/protocol.md#membership): who may write, read the
+// mesh kinds and get tickets. Reads go to the database every time, so a change made by the
 // `members` task on the same file is seen at once; onChange listeners fire
 // only for changes made through this store.
 

@@ -1,7 +1,7 @@
 /**
- * The relay's mesh status (SPEC §3): serve reports (kind 24620) from members folded into one
- * relay-signed kind 30621 event, republished within 2 s of any change and pruned of targets that
- * went silent for 30 s.
+ * The relay's mesh status (docs/protocol.md#kind-30621-mesh-status): serve reports (kind 24620)
+ * from members folded into one relay-signed kind 30621 event, republished within 2 s of any change
+ * and pruned of targets that went silent for 30 s.
  *
  * What a report must satisfy, beyond protocol/mesh-status.ts's parser, because everything in it
  * is re-published under the relay's signature to every member:

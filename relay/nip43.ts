@@ -1,6 +1,6 @@
 /**
  * NIP-43 membership list: the relay's own record of who belongs, kind 13534, signed by the
- * relay and republished on every change (SPEC §3). Protected (`["-"]`) so no one else can
+ * relay and republished on every change (docs/protocol.md). Protected (`["-"]`) so no one else can
  * re-post it elsewhere as if the relay had.
  */
 import { finalizeEvent } from "nostr-tools/pure";

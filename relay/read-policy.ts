@@ -1,7 +1,7 @@
-// SPEC §3: the mesh's own kinds are for members' eyes only. Kinds 30621 (mesh status), 13534
-// (membership list) and 24620 (serve reports) are readable by an authenticated member; anyone
-// may read the rest. A REQ that names a restricted kind without that right ends in CLOSED; a
-// filter without `kinds` is served with the restricted kinds left out.
+// docs/protocol.md#nip-42-and-reading: the mesh's own kinds are for members' eyes only. Kinds 30621
+// (mesh status), 13534 (membership list) and 24620 (serve reports) are readable by an authenticated
+// member; anyone may read the rest. A REQ that names a restricted kind without that right ends in
+// CLOSED; a filter without `kinds` is served with the restricted kinds left out.
 import { KIND, type NostrEvent } from "../protocol/mod.ts";
 import type { Filter } from "./filter.ts";
 

@@ -1,6 +1,7 @@
-// The relay's libp2p node: the mesh's rendezvous point (SPEC §4.5, §5). It runs a circuit relay
-// v2 server that only ticket holders may use, so members behind NAT can still reach each other,
-// and it never looks for peers on its own: no bootstrap list, no mDNS, no public relays or STUN.
+// The relay's libp2p node: the mesh's rendezvous point (docs/protocol.md#rendezvous). It runs a
+// circuit relay v2 server that only ticket holders may use, so members behind NAT can still reach
+// each other, and it never looks for peers on its own: no bootstrap list, no mDNS, no public relays
+// or STUN.
 import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
 import { tcp } from "@libp2p/tcp";
 import { noise } from "@chainsafe/libp2p-noise";
@@ -32,7 +33,7 @@ export interface RendezvousInit {
   allowPeer: (peerId: string) => boolean;
   /** Also listen on QUIC (UDP, same port number) when the native addon loads. */
   quic?: boolean;
-  /** How often open connections are re-checked against allowPeer; SPEC §4.7 wants < 5 s. */
+  /** How often open connections are re-checked against allowPeer; removals must act in < 5 s. */
   recheckMs?: number;
   /** Upper bound on simultaneous circuit reservations. */
   maxReservations?: number;
@@ -102,14 +103,15 @@ export async function rendezvousOptions(
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
-    // Strangers' idle sockets must not crowd members out of the handshake (protocol/libp2p-limits.ts).
+    // Strangers' idle sockets must not crowd members out of the handshake
+    // (protocol/libp2p-limits.ts).
     connectionManager: { ...CONNECTION_LIMITS },
     connectionGater: rendezvousGater(allowed, log, strangerGate(log)),
     services: {
       identify: identify(),
       relay: circuitRelayServer({
         // A default reservation caps a relayed connection at 2 min and 128 KiB, which would cut
-        // a generation mid-stream (SPEC §5); tickets are the limit instead.
+        // a generation mid-stream (docs/protocol.md#rendezvous); tickets are the limit instead.
         reservations: {
           applyDefaultLimit: false,
           maxReservations: init.maxReservations ?? 256,

@@ -1,7 +1,8 @@
 /**
- * Which peers hold a live admission ticket (SPEC §4). The rendezvous node asks `isLive` for each
- * connection and circuit reservation. Membership is read at call time, so a removed member's
- * tickets die the moment the member store forgets them, even before `revokeMember` runs.
+ * Which peers hold a live admission ticket (docs/protocol.md#rendezvous). The rendezvous node asks
+ * `isLive` for each connection and circuit reservation. Membership is read at call time, so a
+ * removed member's tickets die the moment the member store forgets them, even before `revokeMember`
+ * runs.
  */
 
 /** The part of relay/members.ts the registry needs. */

@@ -1,4 +1,4 @@
-// Who may publish what (SPEC §3, §4). Decisions, in order:
+// Who may publish what (docs/protocol.md#writes). Decisions, in order:
 // - kind 22242 belongs in AUTH, never in EVENT;
 // - tickets (24625) are issued over HTTP and never stored or relayed: `blocked:`;
 // - the mesh status (30621) and the membership list (13534) come from the relay only: `blocked:`;
