@@ -1,6 +1,6 @@
 /**
- * The --api-key check (SPEC §1: a consumer bound beyond loopback demands
- * one): `Authorization: Bearer KEY` on every route but the public ones.
+ * The --api-key check (docs/http-api.md#browsers: a node bound beyond loopback
+ * demands one): `Authorization: Bearer KEY` on every route but the public ones.
  */
 import type { MiddlewareHandler } from "hono";
 import { errorResponse, HttpError } from "./errors.ts";

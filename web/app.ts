@@ -1,5 +1,5 @@
 /**
- * A node's HTTP face (SPEC §6): the OpenAI API, health, metrics, the node
+ * A node's HTTP face (docs/http-api.md): the OpenAI API, health, metrics, the node
  * API and the dashboard, over an InferenceService. Exposes `fetch`, so tests
  * call it in process; `Deno.serve` lives with whoever starts the node.
  */
@@ -29,7 +29,7 @@ export interface NodeAppDeps {
   mode?: string;
   apiBaseUrl?: string;
   metrics?: Metrics;
-  /** Which names and web pages may reach the node (SPEC §6); default: loopback, no other page. */
+  /** Names and web pages that may reach the node (docs/http-api.md); default: loopback, no page. */
   browser?: BrowserAccess;
   /** The largest body a /v1 route reads (`--max-body`); default DEFAULT_MAX_BODY. */
   maxBody?: number;

@@ -1,6 +1,6 @@
 /**
- * Which web pages may use a node (SPEC §6, Browsers). A node listens on 127.0.0.1, which every
- * page the user opens can reach; two attacks follow, and both are refused here:
+ * Which web pages may use a node (docs/http-api.md#browsers). A node listens on 127.0.0.1, which
+ * every page the user opens can reach; two attacks follow, and both are refused here:
  *
  * - DNS rebinding: a page on the attacker's name re-points that name at 127.0.0.1, so its
  *   requests reach the node as same-origin and can read the answers, but they carry

@@ -1,6 +1,6 @@
 /**
  * OpenAI's error shape, `{"error":{"message","type","code"}}`, and the
- * status each failure gets (SPEC §6).
+ * status each failure gets (docs/http-api.md#errors).
  */
 import { MESH_DENIED_MESSAGE, ServiceError, type ServiceErrorCode } from "../mesh/mod.ts";
 
@@ -38,7 +38,7 @@ const SERVICE_STATUS: Record<ServiceErrorCode, { status: number; type: string }>
 
 export function serviceHttpError(err: ServiceError): HttpError {
   const { status, type } = SERVICE_STATUS[err.code];
-  // SPEC §6 fixes the denial text whatever the mesh said.
+  // The denial text is fixed (docs/http-api.md#errors), whatever the mesh said.
   const message = err.code === "mesh_denied" ? MESH_DENIED_MESSAGE : err.message;
   const code = err.code === "invalid_request" ? "invalid_request_error" : err.code;
   return new HttpError(status, message, type, code);

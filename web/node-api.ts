@@ -1,5 +1,5 @@
 /**
- * The node API of SPEC §6, for the dashboard and tools. What the node knows
+ * The node API (docs/http-api.md#node-api), for the dashboard and tools. What the node knows
  * beyond the service (its state, peers, serve targets, installed models,
  * starting and stopping) comes from hooks the caller injects; without a
  * hook, status and availability are derived from the service, and the rest
@@ -22,7 +22,7 @@ export interface NodeStatus {
   peers: Record<string, unknown>[];
 }
 
-/** A kind-30621 serve target (SPEC §3): modelId, modelName, peerId, nodeName, load … */
+/** A kind-30621 serve target (docs/protocol.md): modelId, modelName, peerId, nodeName, load … */
 export type ServeTarget = Record<string, unknown>;
 
 export interface Availability {

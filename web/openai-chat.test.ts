@@ -265,7 +265,7 @@ Deno.test("messages: only the fields a template reads go on, each of its type", 
   ]);
 });
 
-Deno.test("service errors map to SPEC §6 statuses, as events or thrown", async () => {
+Deno.test("service errors map to the documented statuses, as events or thrown", async () => {
   const cases = [
     ["mesh_denied", 403, "llm_auth"],
     ["model_not_found", 404, "invalid_request_error"],
