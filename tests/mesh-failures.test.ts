@@ -1,8 +1,8 @@
 /**
  * The mesh when things go wrong mid-generation, with real processes: a member removed while
- * its stream runs is cut off within 5 s (SPEC §4.7), and a serving node killed with SIGKILL
- * gives the client a clear error, never a hang. Generations must outlast the event, so the
- * serving node runs a generated, slower model (random weights, stories260K's vocabulary).
+ * its stream runs is cut off within 5 s (docs/protocol.md#revocation), and a serving node killed
+ * with SIGKILL gives the client a clear error, never a hang. Generations must outlast the event, so
+ * the serving node runs a generated, slower model (random weights, stories260K's vocabulary).
  */
 import assert from "node:assert/strict";
 import { GgmlType } from "../inference/mod.ts";

@@ -1,7 +1,8 @@
 /**
- * SPEC §4: no public STUN, no public relay, no bootstrap list, no mDNS. A node dials only what
- * the relay advertised or peers reported through it. Checked two ways: the libp2p options the
- * mesh nodes and the rendezvous are built with, and the source and dependencies as a whole.
+ * docs/protocol.md#transports: no public STUN, no public relay, no bootstrap list, no mDNS. A node
+ * dials only what the relay advertised or peers reported through it. Checked two ways: the libp2p
+ * options the mesh nodes and the rendezvous are built with, and the source and dependencies as a
+ * whole.
  */
 import assert from "node:assert/strict";
 import { generateSecretKey } from "nostr-tools/pure";
