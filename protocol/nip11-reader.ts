@@ -1,6 +1,6 @@
 /**
- * NIP-11 relay information as Grove nodes read it (SPEC §3). A relay without a usable `mesh`
- * object parses fine (mesh undefined); `requireMesh` is where a node fails closed.
+ * NIP-11 relay information as Grove nodes read it (docs/protocol.md#nip-11). A relay without a
+ * usable `mesh` object parses fine (mesh undefined); `requireMesh` is where a node fails closed.
  */
 import { isHex64 } from "./event-shape.ts";
 

@@ -1,5 +1,5 @@
-// NIP-11: the relay's self-description, with Grove's `mesh` object (SPEC §3) that nodes read to
-// find the rendezvous and the admission endpoint. Pure: built from plain data.
+// NIP-11: the relay's self-description, with Grove's `mesh` object (docs/protocol.md#nip-11) that
+// nodes read to find the rendezvous and the admission endpoint. Pure: built from plain data.
 import { KIND, type RelayInformation } from "../protocol/mod.ts";
 import type { RelayLimits } from "./config.ts";
 import { MAX_FUTURE_SECONDS } from "./connection.ts";
