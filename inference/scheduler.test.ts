@@ -4,6 +4,7 @@ import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
 import { type BatchEngine, createCpuBatch } from "./batch.ts";
 import { generate, type GeneratedToken, type GenerateOptions } from "./generate.ts";
 import { createScheduler, type ScheduledResult } from "./scheduler.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
   fileURLToPath(new URL("../../shared/models", import.meta.url));
@@ -50,7 +51,9 @@ Deno.test("scheduler: concurrent requests, joining at different times, match gen
   for (const [i, [prompt, options]] of CASES.entries()) {
     runs.push(drain(scheduler.generate(engine.tokenizer.encode(prompt), options)));
     // later requests join while the first ones are decoding
-    if (i === 1) await new Promise((r) => setTimeout(r, 5));
+    if (i === 1) {
+      await eventually(() => batch.widths.length > 0, { intervalMs: 1, what: "no step ran" });
+    }
   }
   const got = await Promise.all(runs);
   for (const [i, [prompt, options]] of CASES.entries()) {
@@ -89,7 +92,7 @@ Deno.test("scheduler: an abort or a consumer that leaves frees the slot for the 
   const queued = drain(scheduler.generate(prompt, { maxTokens: 5, signal: queuedStop.signal }));
   const b = scheduler.generate(prompt, { temperature: 0, maxTokens: 80 });
   const bFirst = b.next();
-  await new Promise((r) => setTimeout(r, 5));
+  await eventually(() => scheduler.load().queued === 2, { what: "the two never queued" });
   assert.deepEqual(scheduler.load(), { active: 1, queued: 2 });
   queuedStop.abort();
   const q = await queued;
@@ -104,7 +107,7 @@ Deno.test("scheduler: an abort or a consumer that leaves frees the slot for the 
   assert.equal((await bFirst).done, false); // b got the slot
   assert.deepEqual(scheduler.load(), { active: 1, queued: 0 });
   await b.return(undefined as never); // the client went away
-  await new Promise((r) => setTimeout(r, 5));
+  await eventually(() => scheduler.load().active === 0, { what: "the slot was never freed" });
   assert.deepEqual(scheduler.load(), { active: 0, queued: 0 });
   const c = await drain(scheduler.generate(prompt, { temperature: 0, maxTokens: 4 }));
   assert.equal(c.ids.length, 4);

@@ -8,6 +8,7 @@ import {
 } from "../inference/mod.ts";
 import { createLocalService, type GenerationEnd } from "./local-service.ts";
 import type { InferEvent, InferRequest } from "./service.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
   fileURLToPath(new URL("../../shared/models", import.meta.url));
@@ -97,7 +98,7 @@ Deno.test("FIFO: a second request waits its turn, the queue depth is reported", 
     order.push("second done");
     return ev;
   });
-  await new Promise((r) => setTimeout(r, 10));
+  await eventually(() => service.load().queued === 1, { what: "the second request never queued" });
   assert.deepEqual(service.load(), { active: 1, queued: 1 });
   while (!(await first.next()).done) { /* drain */ }
   order.push("first done");
@@ -118,8 +119,7 @@ Deno.test("abort: a queued request leaves the line, a running one stops generati
   await it.next();
   const queued = new AbortController();
   const waiting = collect(service.infer(chat("wait"), queued.signal));
-  await new Promise((r) => setTimeout(r, 5));
-  assert.equal(service.load().queued, 1);
+  await eventually(() => service.load().queued === 1, { what: "the request never queued" });
   queued.abort();
   assert.deepEqual(await waiting, []);
   assert.equal(service.load().queued, 0);
@@ -173,7 +173,7 @@ Deno.test("concurrent: requests decode together up to maxConcurrent, each as it 
   const its = prompts.map((p) => together.infer(chat(p), never())[Symbol.asyncIterator]());
   const firsts = await Promise.all(its.slice(0, 2).map((it) => it.next()));
   const third = its[2].next();
-  await new Promise((r) => setTimeout(r, 5));
+  await eventually(() => together.load().queued === 1, { what: "the third request never queued" });
   assert.deepEqual(together.load(), { active: 2, queued: 1 });
   const rest = async (first: IteratorResult<InferEvent>, it: AsyncIterator<InferEvent>) => {
     const ev = [first.value];
@@ -224,10 +224,7 @@ Deno.test("a full wait queue answers a typed busy error, and the queue keeps ser
   const first = service.infer(chat("one", { max_tokens: 20 }), never())[Symbol.asyncIterator]();
   await first.next(); // holds the only slot
   const second = collect(service.infer(chat("two"), never())); // waits in the line of one
-  for (let i = 0; i < 200 && service.load().queued < 1; i++) {
-    await new Promise((r) => setTimeout(r));
-  }
-  assert.equal(service.load().queued, 1);
+  await eventually(() => service.load().queued === 1, { what: "the second request never queued" });
   const third = await collect(service.infer(chat("three"), never()));
   assert.equal(third.length, 1);
   assert.equal(third[0].type === "error" && third[0].code, "busy");
