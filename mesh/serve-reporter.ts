@@ -36,7 +36,7 @@ export interface ServeReporter {
   stop(): Promise<void>;
 }
 
-// The relay's rule (relay/mesh-status.ts): catalog ids and hf:// refs pass, file paths do
+// The relay's rule (relay/mesh-status-publisher.ts): catalog ids and hf:// refs pass, file paths do
 // not.
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}$/;
 const LOCAL_DIR = /\/(home|Users|root|tmp|var|etc|mnt|opt|srv|private|Volumes)\//;

@@ -21,7 +21,7 @@ export {
   parseServeReport,
   type ServeReport,
   type ServeTarget,
-} from "./mesh-status.ts";
+} from "./mesh-status-event.ts";
 export {
   type MeshInfo,
   parseRelayInformation,

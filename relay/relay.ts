@@ -16,7 +16,7 @@ import { openRelayDatabase } from "./db.ts";
 import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
 import { createMemberStore } from "./members.ts";
-import { createMeshStatus } from "./mesh-status.ts";
+import { createMeshStatus } from "./mesh-status-publisher.ts";
 import { httpUrlOf, relayInformation } from "./nip11-document.ts";
 import { makeMembershipList } from "./nip43.ts";
 import { handleNip86, toHexPubkey } from "./nip86.ts";

@@ -3,7 +3,7 @@
  * from members folded into one relay-signed kind 30621 event, republished within 2 s of any change
  * and pruned of targets that went silent for 30 s.
  *
- * What a report must satisfy, beyond protocol/mesh-status.ts's parser, because everything in it
+ * What a report must satisfy, beyond protocol/mesh-status-event.ts's parser, because everything in it
  * is re-published under the relay's signature to every member:
  * - its author is a member (any key with `--open`), its `peerId` is the author's own key, and
  *   its `created_at` is no older than the prune window nor over 60 s ahead;

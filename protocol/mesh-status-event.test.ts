@@ -5,7 +5,7 @@ import {
   type MeshStatus,
   parseMeshStatus,
   parseServeReport,
-} from "./mesh-status.ts";
+} from "./mesh-status-event.ts";
 
 const RELAY_SK = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
 const RELAY_PK = getPublicKey(RELAY_SK);

@@ -4,7 +4,7 @@ import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure
 import { type NostrEvent, parseMeshStatus, peerIdFromNostrSecret } from "../protocol/mod.ts";
 import { openDatabaseFile } from "./db.ts";
 import { createMemberStore } from "./members.ts";
-import { createMeshStatus, type MeshStatusInit } from "./mesh-status.ts";
+import { createMeshStatus, type MeshStatusInit } from "./mesh-status-publisher.ts";
 
 const T0 = 1_700_000_000;
 
