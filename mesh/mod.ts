@@ -1,4 +1,4 @@
-/** The mesh: how a request reaches a model, locally now and over libp2p later. */
+/** The mesh: how a request reaches a model, on this node's engine or on a peer's over libp2p. */
 export { MESH_DENIED_MESSAGE, ServiceError, serviceErrorOf } from "./service.ts";
 export type {
   ChatMessage,

@@ -1,7 +1,7 @@
 /**
  * The seam between the web layer and whatever runs a request: a local engine
- * today, a serving peer over libp2p later. The shapes are the `/grove/infer/1`
- * messages of docs/protocol.md#inference, so the mesh can forward them verbatim.
+ * (local-service.ts) or serving peers over libp2p (remote-service.ts). The shapes are the
+ * `/grove/infer/1` messages of docs/protocol.md#inference, so the mesh can forward them verbatim.
  */
 // inference/text.ts, not inference/mod.ts: prompt-worker.ts loads this file in a worker, which
 // must not load (or type-check) the engines.

@@ -1,4 +1,5 @@
-// The relay's face: what other folders (cli, mesh, tests) may use.
+// The relay's face: what other folders (cli, tests) may use; mesh/ reaches the relay only over
+// the network (docs/architecture.md).
 export {
   DEFAULT_LIMITS,
   type Logger,

@@ -9,7 +9,8 @@ import { referenceModel, sharedModelPath } from "./reference-models.ts";
 
 const STORIES = sharedModelPath("stories260K.gguf");
 
-// From /work/shared/models/README.md: greedy decoding from BOS, checked by two other programs.
+// From the fixtures' README.md (in GROVE_MODEL_PATH): greedy decoding from BOS, checked by two
+// other programs.
 const STORY =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in " +
   "the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";

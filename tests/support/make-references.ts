@@ -26,7 +26,7 @@ export interface ReferenceRun extends ReferencePrompt {
 
 export interface ReferenceFile {
   model: string;
-  /** sha256 of the GGUF file the references were made from; tests skip on a mismatch. */
+  /** sha256 of the GGUF the references were made from; the agreement tests fail on a mismatch. */
   sha256: string;
   llamaVersion: string;
   systemInfo: string;
