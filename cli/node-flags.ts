@@ -3,7 +3,7 @@
  * folder, the HTTP listener with its "listening" line, and waiting for SIGINT/SIGTERM.
  */
 import { join } from "node:path";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import { numberFlag } from "./flags.ts";
 import { exitAfterFlush, untilStopRequested } from "./lifecycle.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
@@ -184,8 +184,8 @@ export function untilSignal(): Promise<string> {
 }
 
 /**
- * libp2p leaves handles open after stop() (NOTES.md: mortice's BroadcastChannel, circuit
- * reservations), so a node process ends itself once everything is stopped.
+ * libp2p leaves handles open after stop() (mortice's BroadcastChannel, circuit reservations'
+ * timers), so a node process ends itself once everything is stopped.
  */
 export function exitNow(code: number): Promise<never> {
   return exitAfterFlush(code);

@@ -186,5 +186,5 @@ if (import.meta.main) {
   const [path, plan] = Deno.args;
   const result = await measureMesh(path, JSON.parse(plan));
   console.log(JSON.stringify(result));
-  Deno.exit(0); // libp2p leaves handles behind after stop() (NOTES.md)
+  Deno.exit(0); // libp2p leaves handles behind after stop() (cli/node-flags.ts exitNow)
 }

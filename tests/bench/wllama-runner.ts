@@ -2,7 +2,7 @@
  * Runs wllama (llama.cpp compiled to WebAssembly) inside Deno on one thread and
  * reports llama.cpp's own prefill/decode timings.
  *
- * wllama is written for browsers; the shims below are the ones NOTES.md lists:
+ * wllama is written for browsers; these shims make it run under Deno:
  * - `globalThis.location`: wllama resolves the wasm path against it.
  * - a `Worker` wrapper that hides `process` inside the worker, or emscripten
  *   takes its Node path (require, fs) and fails.
