@@ -3,7 +3,7 @@
  */
 import { generateCommand } from "./cli/generate.ts";
 import { tokenizeCommand } from "./cli/tokenize.ts";
-import { CliError } from "./cli/errors.ts";
+import { CliError } from "./cli/cli-error.ts";
 import { exitAfterFlush } from "./cli/lifecycle.ts";
 
 const USAGE = `usage: grove <command> [flags]

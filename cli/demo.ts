@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { createMemberStore, openRelayDatabase, startRelay } from "../relay/mod.ts";
 import { loadIdentity } from "../mesh/mod.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import {
   exitNow,
   NODE_FLAGS,

@@ -2,7 +2,7 @@
  * Flag parsing for the local tools, with errors that name the flag.
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],

@@ -13,7 +13,7 @@ import {
   warmUpEngine,
 } from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 
 export interface LoadModelOptions {
   gpu?: boolean;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createLogger, parseLogFormat } from "./log.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 
 const fixed = () => new Date("2025-01-02T03:04:05.000Z");
 

@@ -2,7 +2,7 @@
 // machines (`json`), on stderr so stdout stays free for what a command prints as its result.
 // Lines are written without blocking (lifecycle.ts): a stalled log reader never stalls serving.
 import type { Logger } from "../relay/mod.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import { logLine } from "./lifecycle.ts";
 
 export type LogFormat = "pretty" | "json";

@@ -20,7 +20,7 @@ import {
   type Role,
   toHexPubkey,
 } from "../relay/mod.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 
 const USAGE = "usage: members add|remove|list [npub|hex] [--role member|admin] " +
   "(--data DIR | --relay URL --nsec NSEC)";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { consumeOptionsFromArgs } from "./consume.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import { isLoopback, parseSize } from "./node-flags.ts";
 import { INTERFACES_REREAD_MS, ownAddresses } from "./node-access.ts";
 import { DEFAULT_MAX_BODY, hostnameOf } from "../web/mod.ts";

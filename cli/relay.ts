@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { npubEncode } from "nostr-tools/nip19";
 import { DEFAULT_LIMITS, type RelayInit, type RelayLimits, startRelay } from "../relay/mod.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
 import { untilStopRequested } from "./lifecycle.ts";

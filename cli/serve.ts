@@ -14,7 +14,7 @@ import {
 } from "../mesh/mod.ts";
 import type { Engine } from "../inference/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
-import { CliError } from "./errors.ts";
+import { CliError } from "./cli-error.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
 import { loadBatchedEngine } from "./load-model.ts";
 import {

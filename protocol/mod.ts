@@ -28,7 +28,7 @@ export {
   type RelayInformation,
   requireMesh,
 } from "./nip11-reader.ts";
-export { jsonError } from "./errors.ts";
+export { jsonError } from "./json-error.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
 export {

@@ -5,7 +5,7 @@ import { createReplayCache } from "../protocol/mod.ts";
 import { openDatabaseFile, openRelayDatabase } from "../relay/db.ts";
 import { createMemberStore } from "../relay/members.ts";
 import { handleNip86 } from "../relay/nip86.ts";
-import { CliError } from "../cli/errors.ts";
+import { CliError } from "../cli/cli-error.ts";
 import { httpUrlOf, membersCommand } from "../cli/members.ts";
 
 /** Runs the command with console.log captured; returns the exit status and what it printed. */

@@ -3,7 +3,7 @@
  * demands one): `Authorization: Bearer KEY` on every route but the public ones.
  */
 import type { MiddlewareHandler } from "hono";
-import { errorResponse, HttpError } from "./errors.ts";
+import { errorResponse, HttpError } from "./http-error.ts";
 
 /** Liveness probes and the dashboard page itself need no key; the page asks for it. */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ui", "/ui/"]);

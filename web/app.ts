@@ -8,7 +8,7 @@ import type { InferenceService } from "../mesh/mod.ts";
 import { apiKeyAuth } from "./api-key.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
-import { errorResponse, HttpError } from "./errors.ts";
+import { errorResponse, HttpError } from "./http-error.ts";
 import { healthRoute, type HealthState } from "./health.ts";
 import { DEFAULT_MAX_BODY, NODE_API_MAX_BODY } from "./limits.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";

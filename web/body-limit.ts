@@ -4,7 +4,7 @@
  * for chunked bodies as soon as the bytes read pass the limit, the rest left unread.
  */
 import type { MiddlewareHandler } from "hono";
-import { errorResponse, HttpError } from "./errors.ts";
+import { errorResponse, HttpError } from "./http-error.ts";
 import { formatBytes } from "./limits.ts";
 
 export interface BodyLimit {

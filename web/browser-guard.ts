@@ -20,7 +20,7 @@
  * `--allow-origin *` does not reach them. All of it is a few header reads and string compares.
  */
 import type { MiddlewareHandler } from "hono";
-import { errorResponse, HttpError } from "./errors.ts";
+import { errorResponse, HttpError } from "./http-error.ts";
 import { hostnameOf, isLoopbackName } from "./host-names.ts";
 
 export interface BrowserAccess {

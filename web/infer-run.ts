@@ -13,7 +13,7 @@ import {
   serviceErrorOf,
   type TokenEvent,
 } from "../mesh/mod.ts";
-import { errorBody, HttpError, serviceHttpError, toHttpError } from "./errors.ts";
+import { errorBody, HttpError, serviceHttpError, toHttpError } from "./http-error.ts";
 import { SSE_DONE, sseEvent } from "./sse.ts";
 import type { InferenceRecord, Metrics } from "./metrics.ts";
 

@@ -6,7 +6,7 @@
  * answer 501 saying what is missing.
  */
 import type { InferenceService, ModelInfo } from "../mesh/mod.ts";
-import { errorResponse, HttpError, invalidRequest } from "./errors.ts";
+import { errorResponse, HttpError, invalidRequest } from "./http-error.ts";
 import type { HealthState } from "./health.ts";
 import { readJsonBody } from "./validate.ts";
 

@@ -4,7 +4,7 @@
  * finish_reason, then usage when asked, then [DONE]).
  */
 import type { TokenEvent } from "../mesh/mod.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse } from "./http-error.ts";
 import {
   collectRun,
   completionId,

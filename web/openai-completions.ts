@@ -3,7 +3,7 @@
  * with its own logprobs shape (parallel arrays and a text offset per token).
  */
 import type { TokenEvent } from "../mesh/mod.ts";
-import { errorResponse } from "./errors.ts";
+import { errorResponse } from "./http-error.ts";
 import {
   collectRun,
   completionId,

@@ -1,6 +1,6 @@
 /** GET /v1/models and /v1/models/:id: every model the mesh offers now, in OpenAI's list shape. */
 import type { InferenceService, ModelInfo } from "../mesh/mod.ts";
-import { errorResponse, HttpError } from "./errors.ts";
+import { errorResponse, HttpError } from "./http-error.ts";
 
 // Models have no creation time a client could use; a fixed one keeps the answer stable.
 const CREATED = 0;

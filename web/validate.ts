@@ -5,7 +5,7 @@
  * SDKs send more than a node needs.
  */
 import type { ChatMessage, InferParams, InferRequest } from "../mesh/mod.ts";
-import { invalidRequest } from "./errors.ts";
+import { invalidRequest } from "./http-error.ts";
 
 export interface ParsedRequest {
   /** `model` may be "" (the caller left it out): the route picks the first model offered. */

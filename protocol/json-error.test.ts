@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { jsonError } from "./errors.ts";
+import { jsonError } from "./json-error.ts";
 
 Deno.test("jsonError: shapes {error: {code, message}}", () => {
   assert.equal(
