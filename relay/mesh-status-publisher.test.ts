@@ -5,6 +5,7 @@ import { type NostrEvent, parseMeshStatus, peerIdFromNostrSecret } from "../prot
 import { openDatabaseFile } from "./db.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus, type MeshStatusInit } from "./mesh-status-publisher.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const T0 = 1_700_000_000;
 
@@ -58,7 +59,15 @@ function report(secret: Uint8Array, over: Record<string, unknown> = {}, createdA
   );
 }
 
-const settle = (ms = 40) => new Promise((r) => setTimeout(r, ms));
+/** Until the `n`th status is out (the republish runs on a real timer, republishDelayMs 10). */
+const untilPublished = (list: NostrEvent[], n: number) =>
+  eventually(() => list.length >= n, { timeoutMs: 2000, what: `status ${n} never went out` });
+
+/**
+ * A negative check, so a fixed wait: a stray republish would go out 10 ms after the change;
+ * 40 ms gives it four times that.
+ */
+const quiet = () => new Promise((r) => setTimeout(r, 40));
 
 Deno.test("an empty status goes out at start; a member's report is folded in", async () => {
   const { mesh, node, published, status } = setup();
@@ -66,7 +75,7 @@ Deno.test("an empty status goes out at start; a member's report is folded in", a
     assert.equal(published.length, 1);
     assert.deepEqual(status(0).serveTargets, []);
     assert.equal(mesh.report(report(node)), undefined);
-    await settle();
+    await untilPublished(published, 2);
     assert.equal(published.length, 2);
     const s = status();
     assert.equal(s.meshId, "mesh-test");
@@ -88,11 +97,12 @@ Deno.test("a burst of changes makes one republish; an unchanged report makes non
     for (let active = 0; active < 5; active++) {
       mesh.report(report(node, { load: { active, queued: 0 } }));
     }
-    await settle();
+    await untilPublished(published, 2);
+    await quiet();
     assert.equal(published.length, 2);
     assert.equal(status().serveTargets[0].load.active, 4);
     mesh.report(report(node, { load: { active: 4, queued: 0 } }, T0 + 1));
-    await settle();
+    await quiet();
     assert.equal(published.length, 2);
   } finally {
     mesh.stop();
@@ -107,7 +117,11 @@ Deno.test("with default timing a change is republished within 2 s", async () => 
   try {
     const start = performance.now();
     mesh.report(report(node));
-    while (published.length < 2 && performance.now() - start < 2500) await settle(50);
+    await eventually(() => published.length >= 2, {
+      timeoutMs: 2500,
+      intervalMs: 10,
+      what: "no republish within 2.5 s",
+    });
     assert.equal(published.length, 2);
     assert.ok(performance.now() - start <= 2000, `took ${performance.now() - start} ms`);
   } finally {
@@ -120,7 +134,7 @@ Deno.test("a target silent for 30 s is pruned and the status republished", async
   try {
     mesh.report(report(node));
     mesh.report(report(node, { modelId: "other", modelName: "Other" }));
-    await settle();
+    await untilPublished(published, 2);
     assert.equal(status().serveTargets.length, 2);
     assert.equal(status().peerCount, 1);
     clock(T0 + 20);
@@ -129,7 +143,7 @@ Deno.test("a target silent for 30 s is pruned and the status republished", async
     assert.equal(mesh.prune(), 0);
     clock(T0 + 30);
     assert.equal(mesh.prune(), 1);
-    await settle();
+    await untilPublished(published, 3);
     assert.equal(published.length, 3);
     assert.deepEqual(status().serveTargets.map((t) => t.modelId), ["stories260K"]);
     assert.deepEqual(status().models.map((m) => m.id), ["stories260K"]);
@@ -171,13 +185,13 @@ Deno.test("removing a member drops their targets; a stopping node withdraws its 
   try {
     mesh.report(report(node));
     mesh.report(report(second));
-    await settle();
+    await untilPublished(published, 2);
     assert.equal(status().peerCount, 2);
     members.remove(getPublicKey(node));
-    await settle();
+    await untilPublished(published, 3);
     assert.deepEqual(status().serveTargets.map((t) => t.pubkey), [getPublicKey(second)]);
     mesh.report(report(second, { state: "stopping" }, T0 + 1));
-    await settle();
+    await untilPublished(published, 4);
     assert.deepEqual(status().serveTargets, []);
     assert.equal(status().peerCount, 0);
     assert.equal(published.length, 4);
@@ -190,7 +204,7 @@ Deno.test("no published status carries a secret key", async () => {
   const { mesh, node, published, relaySecret } = setup();
   try {
     mesh.report(report(node));
-    await settle();
+    await untilPublished(published, 2);
     const text = JSON.stringify(published);
     for (const secret of [relaySecret, node]) {
       assert.equal(text.includes(bytesToHex(secret)), false);
@@ -204,7 +218,7 @@ Deno.test("no published status carries a secret key", async () => {
 Deno.test("addresses no member may dial are stripped before the relay signs the status", async () => {
   const warnings: string[] = [];
   const log = { info() {}, warn: (m: string) => void warnings.push(m), error() {} };
-  const { mesh, node, status, relaySecret } = setup({ log });
+  const { mesh, node, published, status, relaySecret } = setup({ log });
   try {
     const own = peerIdFromNostrSecret(node);
     const foreign = peerIdFromNostrSecret(generateSecretKey());
@@ -221,7 +235,7 @@ Deno.test("addresses no member may dial are stripped before the relay signs the 
     ];
     assert.equal(mesh.report(report(node, { addrs })), undefined, "the report itself counts");
     assert.equal(mesh.report(report(node, { addrs }, T0 + 1)), undefined);
-    await settle();
+    await untilPublished(published, 2);
     assert.deepEqual(status().serveTargets[0].addrs, [
       `/ip4/127.0.0.1/tcp/4001/p2p/${own}`,
       `/ip4/127.0.0.1/tcp/9/p2p/${relayPeer}/p2p-circuit/p2p/${own}`,
