@@ -8,7 +8,7 @@
  */
 import type { MeshStatus, ServeReport } from "../protocol/mod.ts";
 import { keepTicket, requestTicket, type TicketKeeper } from "./ticket-keeper.ts";
-import type { Identity } from "./identity.ts";
+import type { Identity } from "./node-identity.ts";
 import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
 import { type Logger, silentLogger } from "./log.ts";
 import { type MeshNode, startMeshNode } from "./p2p-node.ts";

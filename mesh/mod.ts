@@ -18,7 +18,7 @@ export { encodePrompt, promptText } from "./prompt.ts";
 export { createPromptEncoder } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.
-export { identityOf, loadIdentity, parseSecret } from "./identity.ts";
+export { identityOf, loadIdentity, parseSecret } from "./node-identity.ts";
 export { silentLogger } from "./log.ts";
 export type { Logger } from "./log.ts";
 export { connectRelay, fetchRelayInfo, MeshStartError, relayHttpUrl } from "./relay-client.ts";

@@ -30,7 +30,7 @@ import { deadline, errorText, shortPeer } from "./stream-frames.ts";
 
 export type { Stream };
 
-/** The parts of mesh/identity.ts `Identity` a node needs. */
+/** The parts of mesh/node-identity.ts `Identity` a node needs. */
 export interface MeshIdentity {
   peerId: string;
   pubkey: string;

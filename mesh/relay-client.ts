@@ -23,7 +23,7 @@ import {
   requireMesh,
 } from "../protocol/mod.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import type { Identity } from "./identity.ts";
+import type { Identity } from "./node-identity.ts";
 
 /** The node must not start: the relay offers no usable mesh, or cannot be read. */
 export class MeshStartError extends Error {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, verifyEvent } from "nostr-tools/pure";
 import { type NostrEvent, type ServeReport, toEventShape } from "../protocol/mod.ts";
-import { identityOf } from "./identity.ts";
+import { identityOf } from "./node-identity.ts";
 import { serveReportEvent, startServeReporter } from "./serve-reporter.ts";
 
 const node = identityOf(generateSecretKey());

@@ -9,7 +9,7 @@
 import { finalizeEvent } from "nostr-tools/pure";
 import { KIND, type NostrEvent, parseServeReport, type ServeReport } from "../protocol/mod.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import type { Identity } from "./identity.ts";
+import type { Identity } from "./node-identity.ts";
 import type { RelayClient } from "./relay-client.ts";
 
 export interface ServeReporterOptions {

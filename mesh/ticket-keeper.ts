@@ -7,7 +7,7 @@
 import { nip98Header, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
 import { type Logger, silentLogger } from "./log.ts";
-import type { Identity } from "./identity.ts";
+import type { Identity } from "./node-identity.ts";
 
 export interface TicketRequest {
   admissionUrl: string;

@@ -13,7 +13,7 @@ export {
   peerIdFromNostrSecret,
   type PrivateKey,
   pubkeyFromPeerId,
-} from "./identity.ts";
+} from "./nostr-libp2p-key.ts";
 export {
   makeMeshStatusEvent,
   type MeshStatus,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { finalizeEvent, getPublicKey, verifyEvent } from "nostr-tools/pure";
 import { makeTicket, verifyTicket } from "./ticket.ts";
-import { peerIdFromNostrSecret } from "./identity.ts";
+import { peerIdFromNostrSecret } from "./nostr-libp2p-key.ts";
 
 const NOW = 1_700_000_000;
 const RELAY_SK = Uint8Array.from({ length: 32 }, (_, i) => i + 1);

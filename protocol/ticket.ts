@@ -6,7 +6,7 @@
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import { KIND, type NostrEvent } from "./kinds.ts";
 import { isHex64, singleTag, toEventShape } from "./event-shape.ts";
-import { pubkeyFromPeerId } from "./identity.ts";
+import { pubkeyFromPeerId } from "./nostr-libp2p-key.ts";
 
 /** A ticket lives at most this long after it was signed. */
 export const TICKET_MAX_LIFETIME = 600;

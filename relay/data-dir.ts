@@ -1,7 +1,7 @@
 // The relay's data folder holds its secret key (in relay.sqlite, and in the -wal until a
 // checkpoint), so only its user may read it: the folder 0700, the files 0600. Looser modes
 // found at start (an older Grove made 0644 files in a 0755 folder) are tightened, with a
-// warning, as the node identity is (mesh/identity.ts). SQLite gives -wal and -shm the mode of
+// warning, as the node identity is (mesh/node-identity.ts). SQLite gives -wal and -shm the mode of
 // the database file, so a 0600 database keeps them 0600 as they come and go.
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { libp2pKeyFromNostrSecret, peerIdFromNostrSecret, pubkeyFromPeerId } from "./identity.ts";
+import {
+  libp2pKeyFromNostrSecret,
+  peerIdFromNostrSecret,
+  pubkeyFromPeerId,
+} from "./nostr-libp2p-key.ts";
 
 Deno.test("identity: the peer id of a Nostr secret names its Nostr pubkey (random keys)", () => {
   for (let i = 0; i < 20; i++) {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { npubEncode, nsecEncode } from "nostr-tools/nip19";
 import { pubkeyFromPeerId } from "../protocol/mod.ts";
-import { IDENTITY_FILE, loadIdentity, parseSecret } from "./identity.ts";
+import { IDENTITY_FILE, loadIdentity, parseSecret } from "./node-identity.ts";
 import type { Logger } from "./log.ts";
 
 const noEnv = () => undefined;
