@@ -1,6 +1,6 @@
 /**
  * Model reference → engine, with progress on stderr: what `generate`,
- * `tokenize` and later `serve` share.
+ * `tokenize` and `serve` share.
  */
 import {
   type BatchedEngine,

@@ -5,7 +5,7 @@
  * Local mode opens the relay's SQLite file directly; a running relay may hold it open too (WAL
  * lets both). The running relay sees the new membership on its next read, but its onChange
  * listeners (NIP-43 republish, ticket revocation) fire only once it notices the file changed,
- * which the relay does by polling `PRAGMA data_version`. Remote mode needs no such help.
+ * which the relay does by re-reading the member table every 2 s. Remote mode needs no such help.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
