@@ -40,6 +40,7 @@ function stubService(tokens = 3, gapMs = 0) {
     async *infer(req, signal) {
       seen.push({ req, signal });
       for (let i = 0; i < tokens && !signal.aborted; i++) {
+        // Paced like a model that takes time per token: the scenario, not a synchronisation.
         if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
         yield { type: "token", text: ` t${i}`, id: i };
       }
@@ -243,6 +244,7 @@ Deno.test("loopback overhead: time to first token and per-token delivery stay in
       models: () => Promise.resolve([]),
       async *infer(_req, signal) {
         for (let i = 0; i < 200 && !signal.aborted; i++) {
+          // A model yields to the event loop now and then; the stream is measured under that load.
           if (i % 20 === 19) await new Promise((r) => setTimeout(r, 1));
           yield { type: "token", text: String(performance.now()), id: i };
         }
@@ -336,7 +338,7 @@ Deno.test("a request queued past the client's idle limit is kept alive, and `que
       models: service.models,
       load: () => ({ active: 1, queued: 2 }),
       async *infer(req, signal) {
-        await new Promise((r) => setTimeout(r, 900));
+        await new Promise((r) => setTimeout(r, 900)); // the long queue under test
         yield* service.infer(req, signal);
       },
     };
@@ -388,7 +390,10 @@ Deno.test("a spare stream that died unnoticed is replaced by a new one, once", a
       server.directAddrs(),
       INFER_PROTOCOL,
     );
-    await new Promise((r) => setTimeout(r, 400));
+    await eventually(() => stale.status !== "open", {
+      timeoutMs: 5000,
+      what: () => `the server kept the unused stream (${stale.status})`,
+    });
     const streams = { take: () => stale, refill() {}, close() {} };
     const events = await collect(
       callInfer(client, target(server), REQ, AbortSignal.timeout(5000), { streams }),
