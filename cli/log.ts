@@ -1,7 +1,7 @@
 // The command line's Logger: sentences for people (`pretty`) or one JSON object per line for
 // machines (`json`), on stderr so stdout stays free for what a command prints as its result.
 // Lines are written without blocking (lifecycle.ts): a stalled log reader never stalls serving.
-import type { Logger } from "../relay/mod.ts";
+import type { Logger } from "../protocol/mod.ts";
 import { CliError } from "./cli-error.ts";
 import { logLine } from "./lifecycle.ts";
 

@@ -7,7 +7,7 @@ import { CliError } from "./cli-error.ts";
 import { numberFlag } from "./flags.ts";
 import { exitAfterFlush, untilStopRequested } from "./lifecycle.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
-import type { Logger } from "../mesh/mod.ts";
+import type { Logger } from "../protocol/mod.ts";
 import { DEFAULT_MAX_BODY, hostnameOf, isLoopbackName } from "../web/mod.ts";
 
 export const NODE_FLAGS = {

@@ -23,7 +23,7 @@
  */
 import type { Stream } from "@libp2p/interface";
 import type { MeshNode } from "./p2p-node.ts";
-import { type Logger, silentLogger } from "./log.ts";
+import { encodeFrame, type Logger, silentLogger } from "../protocol/mod.ts";
 import {
   errorEvent,
   type InferenceService,
@@ -31,7 +31,6 @@ import {
   type InferRequest,
   ServiceError,
 } from "./service.ts";
-import { encodeFrame } from "../protocol/mod.ts";
 import { parseInferRequest } from "./request-limits.ts";
 import {
   deadline,

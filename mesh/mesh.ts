@@ -6,11 +6,10 @@
  * list → a serving node answers requests and reports itself. What comes back is an InferenceService
  * for the HTTP layer plus the node API's status and availability.
  */
-import type { MeshStatus, ServeReport } from "../protocol/mod.ts";
+import { type Logger, type MeshStatus, type ServeReport, silentLogger } from "../protocol/mod.ts";
 import { keepTicket, requestTicket, type TicketKeeper } from "./ticket-keeper.ts";
 import type { Identity } from "./node-identity.ts";
 import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
-import { type Logger, silentLogger } from "./log.ts";
 import { type MeshNode, startMeshNode } from "./p2p-node.ts";
 import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
 import { createRemoteService, type RemoteService } from "./remote-service.ts";

@@ -19,8 +19,6 @@ export { createPromptEncoder } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.
 export { identityOf, loadIdentity, parseSecret } from "./node-identity.ts";
-export { silentLogger } from "./log.ts";
-export type { Logger } from "./log.ts";
 export { connectRelay, fetchRelayInfo, MeshStartError, relayHttpUrl } from "./relay-client.ts";
 export type { RelayClient } from "./relay-client.ts";
 export { keepTicket, requestTicket } from "./ticket-keeper.ts";

@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { npubEncode, nsecEncode } from "nostr-tools/nip19";
-import { pubkeyFromPeerId } from "../protocol/mod.ts";
+import { type Logger, pubkeyFromPeerId } from "../protocol/mod.ts";
 import { IDENTITY_FILE, loadIdentity, parseSecret } from "./node-identity.ts";
-import type { Logger } from "./log.ts";
 
 const noEnv = () => undefined;
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");

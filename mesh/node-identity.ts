@@ -8,10 +8,11 @@ import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import { decode, npubEncode, nsecEncode } from "nostr-tools/nip19";
 import {
   libp2pKeyFromNostrSecret,
+  type Logger,
   peerIdFromNostrSecret,
   type PrivateKey,
+  silentLogger,
 } from "../protocol/mod.ts";
-import { type Logger, silentLogger } from "./log.ts";
 
 export interface Identity {
   secretKey: Uint8Array;

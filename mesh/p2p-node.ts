@@ -19,12 +19,13 @@ import {
   createStrangerGate,
   filterDialAddrs,
   loadQuic,
+  type Logger,
   type NostrEvent,
   pubkeyFromPeerId,
+  silentLogger,
   type StrangerGate,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
-import { type Logger, silentLogger } from "./log.ts";
 import { type AdmittedPeer, createTicketGate } from "./ticket-exchange.ts";
 import { deadline, errorText, shortPeer } from "./stream-frames.ts";
 

@@ -12,6 +12,7 @@ import { AbstractRelay } from "nostr-tools/abstract-relay";
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import {
   KIND,
+  type Logger,
   MESH_STATUS_D,
   type MeshInfo,
   type MeshStatus,
@@ -21,8 +22,8 @@ import {
   pubkeyFromPeerId,
   type RelayInformation,
   requireMesh,
+  silentLogger,
 } from "../protocol/mod.ts";
-import { type Logger, silentLogger } from "./log.ts";
 import type { Identity } from "./node-identity.ts";
 
 /** The node must not start: the relay offers no usable mesh, or cannot be read. */

@@ -7,8 +7,14 @@
  * relay's OK false: the peer id must be the node's own, and the model id no local path.
  */
 import { finalizeEvent } from "nostr-tools/pure";
-import { KIND, type NostrEvent, parseServeReport, type ServeReport } from "../protocol/mod.ts";
-import { type Logger, silentLogger } from "./log.ts";
+import {
+  KIND,
+  type Logger,
+  type NostrEvent,
+  parseServeReport,
+  type ServeReport,
+  silentLogger,
+} from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
 import type { RelayClient } from "./relay-client.ts";
 

@@ -7,8 +7,7 @@
  * verified, unexpired member.
  */
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
-import { type NostrEvent, pubkeyFromPeerId, verifyTicket } from "../protocol/mod.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, type NostrEvent, pubkeyFromPeerId, verifyTicket } from "../protocol/mod.ts";
 import { deadline, errorText, readOneFrame, shortPeer, writeFrame } from "./stream-frames.ts";
 
 const TICKET_PROTOCOL = "/grove/ticket/1";

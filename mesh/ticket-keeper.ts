@@ -4,9 +4,14 @@
  * live by renewing it before it expires. A refusal (403) is `mesh_denied`; once a renewal is
  * refused the member was removed, and the keeper says so and stops.
  */
-import { nip98Header, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
+import {
+  type Logger,
+  nip98Header,
+  type NostrEvent,
+  silentLogger,
+  verifyTicket,
+} from "../protocol/mod.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
-import { type Logger, silentLogger } from "./log.ts";
 import type { Identity } from "./node-identity.ts";
 
 export interface TicketRequest {

@@ -29,6 +29,7 @@ export {
   requireMesh,
 } from "./nip11-reader.ts";
 export { jsonError } from "./json-error.ts";
+export { type Logger, silentLogger } from "./logger.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
 export {

@@ -21,13 +21,13 @@
  */
 import {
   jsonError,
+  type Logger,
   makeTicket,
   pubkeyFromPeerId,
   type ReplayCache,
   TICKET_MAX_LIFETIME,
   verifyNip98,
 } from "../protocol/mod.ts";
-import type { Logger } from "./config.ts";
 import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 import type { MemberCheck, TicketRegistry } from "./ticket-registry.ts";
 

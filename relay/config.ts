@@ -3,14 +3,7 @@
 // hundreds of members; `--limit NAME=VALUE` changes one (cli/relay.ts). Plain data only:
 // startRelay (relay.ts) turns it into running parts.
 
-/** Structured logging, as every relay module takes it. Never pass secrets or bearer headers. */
-export interface Logger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
-
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+import type { Logger } from "../protocol/mod.ts";
 
 export interface RelayLimits {
   /** Largest WebSocket text frame accepted, in bytes (NIP-11 max_message_length). */

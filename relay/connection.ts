@@ -6,9 +6,8 @@
 // token bucket (AUTH costs a signature check, and an AUTH identical to the one accepted is
 // answered without one), and its open subscriptions' filters together fit maxFilterBytes.
 import { getEventHash, verifyEvent } from "nostr-tools/pure";
-import type { NostrEvent } from "../protocol/mod.ts";
-import { toEventShape } from "../protocol/mod.ts";
-import type { Logger, RelayLimits } from "./config.ts";
+import { type Logger, type NostrEvent, toEventShape } from "../protocol/mod.ts";
+import type { RelayLimits } from "./config.ts";
 import type { EventStore } from "./event-store.ts";
 import { type Filter, filterBytes, parseFilter } from "./filter.ts";
 import { makeChallenge, verifyAuthEvent } from "./nip42.ts";

@@ -5,7 +5,7 @@
 // the database file, so a 0600 database keeps them 0600 as they come and go.
 import { chmodSync, closeSync, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Logger } from "./config.ts";
+import type { Logger } from "../protocol/mod.ts";
 
 const DIR_MODE = 0o700;
 const FILE_MODE = 0o600;

@@ -5,7 +5,7 @@
 // @ts-expect-error: the project's @types/node 20 has no node:sqlite declarations
 import { DatabaseSync as SqliteDatabase } from "node:sqlite";
 import { join } from "node:path";
-import type { Logger } from "./config.ts";
+import type { Logger } from "../protocol/mod.ts";
 import { secureDataDir, tightenFiles } from "./data-dir.ts";
 
 export type SqlValue = null | number | bigint | string | Uint8Array;

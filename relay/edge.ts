@@ -18,7 +18,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 // @ts-types="./ws.d.ts"
 import { WebSocketServer } from "ws";
-import type { Logger } from "./config.ts";
+import type { Logger } from "../protocol/mod.ts";
 import { clientIp, ipKey } from "./client-ip.ts";
 import { type ConnectionGate, createConnectionGate, type Slot } from "./connection-gate.ts";
 import type { WsSocket } from "./ws.d.ts";

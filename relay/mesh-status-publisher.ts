@@ -22,6 +22,7 @@
 import {
   filterDialAddrs,
   KIND,
+  type Logger,
   makeMeshStatusEvent,
   type MeshStatus,
   type NostrEvent,
@@ -31,7 +32,6 @@ import {
   type ServeReport,
   type ServeTarget,
 } from "../protocol/mod.ts";
-import type { Logger } from "./config.ts";
 import type { MemberStore } from "./members.ts";
 
 export interface MeshStatusInit {

@@ -1,12 +1,6 @@
 // The relay's face: what other folders (cli, tests) may use; mesh/ reaches the relay only over
 // the network (docs/architecture.md).
-export {
-  DEFAULT_LIMITS,
-  type Logger,
-  type RelayInit,
-  type RelayLimits,
-  silentLogger,
-} from "./config.ts";
+export { DEFAULT_LIMITS, type RelayInit, type RelayLimits } from "./config.ts";
 export { type RunningRelay, startRelay } from "./relay.ts";
 export { DATABASE_FILE, openRelayDatabase } from "./db.ts";
 export { createMemberStore, type Role } from "./members.ts";

@@ -23,9 +23,8 @@
  * republish NIP-43 and revoke tickets.
  */
 import { decode } from "nostr-tools/nip19";
-import { type ReplayCache, verifyNip98 } from "../protocol/mod.ts";
+import { type Logger, type ReplayCache, verifyNip98 } from "../protocol/mod.ts";
 import { readBody } from "./admission-endpoint.ts";
-import type { Logger } from "./config.ts";
 import type { MemberStore, Role } from "./members.ts";
 import { acceptMember, chargeIp, type Nip98Rates, refundIp } from "./nip98-rates.ts";
 

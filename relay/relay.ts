@@ -8,9 +8,10 @@ import {
   KIND,
   libp2pKeyFromNostrSecret,
   type NostrEvent,
+  silentLogger,
 } from "../protocol/mod.ts";
 import { handleAdmission } from "./admission-endpoint.ts";
-import { type RelayInit, resolveLimits, silentLogger, systemNow } from "./config.ts";
+import { type RelayInit, resolveLimits, systemNow } from "./config.ts";
 import { createConnection } from "./connection.ts";
 import { openRelayDatabase } from "./db.ts";
 import { listenEdge } from "./edge.ts";

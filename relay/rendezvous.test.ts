@@ -2,9 +2,8 @@ import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
 import { peerIdFromString } from "@libp2p/peer-id";
 import type { MultiaddrConnection } from "@libp2p/interface";
-import { CONNECTION_LIMITS, STRANGERS_PER_IP } from "../protocol/mod.ts";
+import { CONNECTION_LIMITS, type Logger, STRANGERS_PER_IP } from "../protocol/mod.ts";
 import {
-  type Logger,
   type Rendezvous,
   rendezvousGater,
   type RendezvousInit,

@@ -13,16 +13,11 @@ import {
   CONNECTION_LIMITS,
   createStrangerGate,
   loadQuic,
+  type Logger,
+  silentLogger,
   type StrangerGate,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
-
-/** Declared structurally so this file does not depend on relay/config.ts. */
-export interface Logger {
-  info(msg: string, fields?: Record<string, unknown>): void;
-  warn(msg: string, fields?: Record<string, unknown>): void;
-  error(msg: string, fields?: Record<string, unknown>): void;
-}
 
 export interface RendezvousInit {
   host: string;
@@ -47,10 +42,8 @@ export interface Rendezvous {
   stop(): Promise<void>;
 }
 
-const silent: Logger = { info() {}, warn() {}, error() {} };
-
 export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous> {
-  const log = init.log ?? silent;
+  const log = init.log ?? silentLogger;
   const allowed = guardedAllow(init.allowPeer, log);
   const options = await rendezvousOptions(init, allowed, log);
   stubBroadcastChannel();
@@ -133,7 +126,7 @@ type RendezvousServices = {
  */
 export function rendezvousGater(
   allowed: (peer: PeerId) => boolean,
-  log: Logger = silent,
+  log: Logger = silentLogger,
   strangers: StrangerGate = createStrangerGate(),
 ): ConnectionGater {
   return {

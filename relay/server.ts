@@ -8,8 +8,7 @@
 // closed), and a ping every pingIntervalSeconds (a socket that left the last one unanswered is
 // dropped: a vanished peer otherwise holds its slot until TCP gives up, hours later).
 import { Hono } from "hono";
-import type { RelayInformation } from "../protocol/mod.ts";
-import type { Logger } from "./config.ts";
+import type { Logger, RelayInformation } from "../protocol/mod.ts";
 import type { Connection } from "./connection.ts";
 import type { Slot } from "./connection-gate.ts";
 import type { WsSocket } from "./ws.d.ts";

@@ -2,13 +2,13 @@
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import {
   libp2pKeyFromNostrSecret,
+  type Logger,
   makeTicket,
   type NostrEvent,
   peerIdFromNostrSecret,
 } from "../../protocol/mod.ts";
 import { startRendezvous } from "../../relay/rendezvous.ts";
 import {
-  type Logger,
   type MeshIdentity,
   type MeshNode,
   type MeshNodeInit,

@@ -1,6 +1,7 @@
 /**
- * Structured logging for the mesh, the same shape as the relay's (relay/config.ts), so one
- * logger serves a whole process. Never pass secrets, tickets' signatures or bearer headers.
+ * Structured logging: one shape for the relay, the mesh and the command line (cli/log.ts writes
+ * it as text or JSON), so one logger serves a whole process. Never pass secrets, tickets'
+ * signatures or bearer headers.
  */
 export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
