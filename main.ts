@@ -1,8 +1,8 @@
 /**
  * Grove's command line: one program, the role picked by the command.
  */
-import { generateCommand } from "./cli/generate.ts";
-import { tokenizeCommand } from "./cli/tokenize.ts";
+import { generateCommand } from "./cli/generate-command.ts";
+import { tokenizeCommand } from "./cli/tokenize-command.ts";
 import { CliError } from "./cli/cli-error.ts";
 import { exitAfterFlush } from "./cli/lifecycle.ts";
 
@@ -32,16 +32,16 @@ export async function main(args: string[]): Promise<number> {
         return await tokenizeCommand(rest);
       case "relay":
         // Loaded on demand: the relay pulls in libp2p and SQLite, which other commands never need.
-        return await (await import("./cli/relay.ts")).relayCommand(rest);
+        return await (await import("./cli/relay-command.ts")).relayCommand(rest);
       case "members":
-        return await (await import("./cli/members.ts")).membersCommand(rest);
+        return await (await import("./cli/members-command.ts")).membersCommand(rest);
       // The node roles pull in libp2p and the engine: loaded on demand, like the relay.
       case "serve":
-        return await (await import("./cli/serve.ts")).serveCommand(rest);
+        return await (await import("./cli/serve-command.ts")).serveCommand(rest);
       case "consume":
-        return await (await import("./cli/consume.ts")).consumeCommand(rest);
+        return await (await import("./cli/consume-command.ts")).consumeCommand(rest);
       case "demo":
-        return await (await import("./cli/demo.ts")).demoCommand(rest);
+        return await (await import("./cli/demo-command.ts")).demoCommand(rest);
       default:
         console.error(`grove: unknown command "${command}"\n\n${USAGE}`);
         return 2;

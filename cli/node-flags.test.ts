@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { consumeOptionsFromArgs } from "./consume.ts";
+import { consumeOptionsFromArgs } from "./consume-command.ts";
 import { CliError } from "./cli-error.ts";
 import { isLoopback, parseSize } from "./node-flags.ts";
 import { INTERFACES_REREAD_MS, ownAddresses } from "./node-access.ts";
 import { DEFAULT_MAX_BODY, hostnameOf } from "../web/mod.ts";
-import { publicModelId, serveOptionsFromArgs } from "./serve.ts";
+import { publicModelId, serveOptionsFromArgs } from "./serve-command.ts";
 
 Deno.test("node flags: the documented defaults", () => {
   const o = consumeOptionsFromArgs(["--data", "/tmp/x"]);

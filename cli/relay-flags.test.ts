@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseLimits, relayInitFromArgs } from "./relay.ts";
+import { parseLimits, relayInitFromArgs } from "./relay-command.ts";
 
 Deno.test("relay flags: --trust-proxy and --limit NAME=VALUE reach the relay's init", () => {
   const init = relayInitFromArgs([

@@ -1,6 +1,6 @@
 // What a relay is started with, and the limits it advertises in NIP-11 and enforces: per
 // connection, per stranger address, per member key and in all. Every default is here, sized for
-// hundreds of members; `--limit NAME=VALUE` changes one (cli/relay.ts). Plain data only:
+// hundreds of members; `--limit NAME=VALUE` changes one (cli/relay-command.ts). Plain data only:
 // startRelay (relay.ts) turns it into running parts.
 
 import type { Logger } from "../protocol/mod.ts";

@@ -172,7 +172,7 @@ Deno.test("architecture: the rules name folders that exist, and the walk sees th
   assert.ok(graph.files.includes("main.ts"), "the walk did not see main.ts");
   // main.ts → cli/ (dynamic imports included), cli/ → every folder: a parser that reads
   // nothing would pass every rule; this one must see the program's real edges.
-  assert.ok(graph.edges.some((e) => e.from === "main.ts" && e.to === "cli/relay.ts"));
+  assert.ok(graph.edges.some((e) => e.from === "main.ts" && e.to === "cli/relay-command.ts"));
   assert.ok(crossing.length > 50, `only ${crossing.length} imports cross folders`);
 });
 

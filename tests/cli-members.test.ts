@@ -6,7 +6,7 @@ import { openDatabaseFile, openRelayDatabase } from "../relay/db.ts";
 import { createMemberStore } from "../relay/members.ts";
 import { handleNip86 } from "../relay/nip86.ts";
 import { CliError } from "../cli/cli-error.ts";
-import { httpUrlOf, membersCommand } from "../cli/members.ts";
+import { httpUrlOf, membersCommand } from "../cli/members-command.ts";
 
 /** Runs the command with console.log captured; returns the exit status and what it printed. */
 async function run(args: string[]): Promise<{ code: number; out: string }> {

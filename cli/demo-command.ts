@@ -17,8 +17,8 @@ import {
   requireApiKeyBeyondLoopback,
   untilSignal,
 } from "./node-flags.ts";
-import { startServeNode } from "./serve.ts";
-import { startClientNode } from "./consume.ts";
+import { startServeNode } from "./serve-command.ts";
+import { startClientNode } from "./consume-command.ts";
 
 const FLAGS = {
   ...NODE_FLAGS,

@@ -6,7 +6,7 @@
  */
 import { loadIdentity, startMeshRole } from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";
-import type { RunningNode } from "./serve.ts";
+import type { RunningNode } from "./serve-command.ts";
 import { parseFlags } from "./flags.ts";
 import {
   exitNow,
