@@ -28,6 +28,7 @@ function stubService(tokens: number, text = " t") {
     async *infer(req, signal) {
       seen.push({ req, signal });
       for (let i = 0; i < tokens && !signal.aborted; i++) {
+        // A model yields to the event loop now and then: the stream is paced like one.
         if (i % 16 === 15) await new Promise((r) => setTimeout(r, 0));
         sent++;
         yield { type: "token", text, id: i };

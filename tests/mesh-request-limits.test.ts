@@ -101,7 +101,7 @@ function watchHealth(url: string) {
       await res.body?.cancel();
       slowest = Math.max(slowest, performance.now() - started);
       polls++;
-      await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 10)); // the watcher's pace, not a synchronisation
     }
   })();
   return {
@@ -306,6 +306,7 @@ function endless(text: string): InferenceService & { load(): { active: number; q
     models: () => Promise.resolve([{ id: "hostile", name: "hostile" }]),
     async *infer(_req, signal) {
       for (let i = 0; !signal.aborted; i++) {
+        // A model yields to the event loop now and then: the flood is paced like one.
         if (i % 8 === 7) await new Promise((r) => setTimeout(r, 0));
         yield { type: "token", text, id: i };
       }

@@ -9,6 +9,7 @@ import { createCpuEngine, renderChat } from "../inference/mod.ts";
 import { createLocalService, type GenerationEnd } from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";
 import { STORIES } from "./helpers.ts";
+import { eventually } from "./support/poll.ts";
 
 Deno.test("openai SDK against a served node on stories260K", async (t) => {
   const engine = await createCpuEngine({ path: STORIES, ctxSize: 256 });
@@ -152,9 +153,11 @@ Deno.test("openai SDK against a served node on stories260K", async (t) => {
       try {
         for await (const _ of stream) controller.abort();
       } catch { /* the SDK may end the loop quietly or throw an AbortError */ }
-      for (let i = 0; i < 100 && ends.length === before; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await eventually(() => ends.length > before, {
+        timeoutMs: 5000,
+        intervalMs: 10,
+        what: "the generation never ended after the abort",
+      });
       assert.equal(ends.at(-1)?.finishReason, "cancelled");
       assert.ok(ends.at(-1)!.completionTokens < 200);
     });

@@ -346,6 +346,7 @@ Deno.test("client disconnect: dropping the stream or aborting the request stops 
       signal: client.signal,
     }),
   );
+  // The client gives up 5 ms into its request: the scenario, not a wait for something.
   setTimeout(() => client.abort(), 5);
   await pending;
   assert.equal(ends.length, 2);

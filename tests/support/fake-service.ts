@@ -18,6 +18,7 @@ export interface FakeServiceInit {
   modelsError?: ServiceError;
   /** Events for a request; a ServiceError is thrown from the iteration instead. */
   reply?: (req: InferRequest) => InferEvent[] | ServiceError;
+  /** A pause before each event, as a model takes time per token (pacing, not a wait). */
   tokenDelayMs?: number;
 }
 

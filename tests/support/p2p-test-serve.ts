@@ -22,6 +22,7 @@ const endless: InferenceService = {
   models: () => Promise.resolve([]),
   async *infer(_req, signal) {
     for (let i = 0; !signal.aborted; i++) {
+      // A model's pace, so the test can kill this process mid-generation.
       await new Promise((r) => setTimeout(r, 10));
       yield { type: "token", text: ` t${i}`, id: i };
     }
