@@ -3,6 +3,7 @@ import { generateSecretKey, verifyEvent } from "nostr-tools/pure";
 import { type NostrEvent, type ServeReport, toEventShape } from "../protocol/mod.ts";
 import { identityOf } from "./node-identity.ts";
 import { serveReportEvent, startServeReporter } from "./serve-reporter.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const node = identityOf(generateSecretKey());
 
@@ -60,23 +61,31 @@ Deno.test("serve reporter: at start, debounced on change, on the interval, 'stop
     debounceMs: 50,
     minChangeGapMs: 0,
   });
-  await tick(20);
+  await eventually(() => sent.length >= 1, { what: "no report at start" });
   assert.equal(sent.length, 1, "one report at start");
   load = 3;
   reporter.changed();
   reporter.changed();
   reporter.changed();
-  await tick(100);
+  await eventually(() => sent.length >= 2, { intervalMs: 5, what: "no report for the changes" });
+  // A negative check, so a fixed wait: reports for the other changes would follow within a
+  // debounce (50 ms); the interval's comes at 300 ms.
+  await tick(50);
   assert.equal(sent.length, 2, "three changes within the debounce make one report");
   assert.equal(sent[1].report.load.active, 3);
   assert.ok(sent[1].at >= 45, `sent after ${sent[1].at} ms, before the debounce`);
-  while (sent.length < 3 && performance.now() - t0 < 2000) await tick(10);
+  await eventually(() => sent.length >= 3, {
+    timeoutMs: 2000,
+    intervalMs: 10,
+    what: "no report on the interval",
+  });
   assert.equal(sent.length, 3, "the interval sends again");
   assert.ok(sent[2].at >= 290, `the interval report came after ${sent[2].at} ms`);
   await reporter.stop();
   assert.equal(sent.at(-1)!.report.state, "stopping");
   const count = sent.length;
   reporter.changed();
+  // A negative check: more than an interval (300 ms) in which nothing may be sent.
   await tick(400);
   assert.equal(sent.length, count, "nothing after stop");
 });
@@ -92,11 +101,17 @@ Deno.test("serve reporter: reports for changes come at most once per minChangeGa
     debounceMs: 10,
     minChangeGapMs: 300,
   });
+  // The change comes 20 ms after the start report: the scenario, not a synchronisation.
   await tick(20);
   reporter.changed();
+  // A negative check: within 150 ms of a change, still inside the 300 ms gap, nothing goes out.
   await tick(150);
   assert.equal(sent.length, 1, "a change 20 ms after the start report went out at once");
-  while (sent.length < 2 && performance.now() - t0 < 2000) await tick(10);
+  await eventually(() => sent.length >= 2, {
+    timeoutMs: 2000,
+    intervalMs: 10,
+    what: "no report for the change",
+  });
   assert.ok(sent[1] >= 290, `the change report came after ${sent[1]} ms`);
   await reporter.stop();
 });
@@ -116,7 +131,7 @@ Deno.test("serve reporter: a refused publish is logged once and does not stop th
     intervalMs: 40,
     log: { info() {}, error() {}, warn: (m) => void warnings.push(m) },
   });
-  await tick(150);
+  await eventually(() => calls >= 3, { what: () => `only ${calls} attempts` });
   await reporter.stop();
   assert.ok(calls >= 3, `only ${calls} attempts`);
   assert.deepEqual(warnings, ["could not send the serve report: restricted: not a member"]);
