@@ -21,8 +21,9 @@ import {
   startMeshRole,
 } from "../../mesh/mod.ts";
 import { createMemberStore, openRelayDatabase, startRelay } from "../../relay/mod.ts";
-import { MODELS_DIR, REPO_ROOT } from "../helpers.ts";
+import { MODEL_PATH, REPO_ROOT } from "../helpers.ts";
 import { median } from "./stats.ts";
+import { eventually } from "../support/poll.ts";
 
 export interface PathRun {
   ttftMs: number;
@@ -57,12 +58,11 @@ async function timeOne(service: InferenceService, req: InferRequest): Promise<Pa
 const settle = () => new Promise((r) => setTimeout(r, 30));
 
 async function waitForModel(service: InferenceService, id: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if ((await service.models().catch(() => [])).some((m) => m.id === id)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the client node never saw ${id} in the mesh`);
+  await eventually(async () => (await service.models().catch(() => [])).some((m) => m.id === id), {
+    timeoutMs: 20_000,
+    intervalMs: 100,
+    what: `the client node never saw ${id} in the mesh`,
+  });
 }
 
 export async function measureMesh(
@@ -93,7 +93,7 @@ export async function measureMesh(
       ...["--relay", relay.localUrl, "--data", join(dir, "serve"), "--nsec", hex(serveSecret)],
       ...["--no-quic", "--ctx-size", String(opts.ctxSize), "--log-format", "json"],
     ],
-    env: { GROVE_MODEL_PATH: MODELS_DIR, GROVE_WASM_THREADS: "0" },
+    env: { GROVE_MODEL_PATH: MODEL_PATH, GROVE_WASM_THREADS: "0" },
     stdout: "null",
     stderr: "null",
   }).spawn();
