@@ -1,18 +1,14 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import {
   createBatchedCpuEngine,
   createCpuEngine,
   type Engine,
   renderChat,
 } from "../inference/mod.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 import { createLocalService, type GenerationEnd } from "./local-service.ts";
 import type { InferEvent, InferRequest } from "./service.ts";
 import { eventually } from "../tests/support/poll.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
-const STORIES = `${MODELS}/stories260K.gguf`;
 
 let shared: Engine | undefined;
 async function engine(): Promise<Engine> {

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
+import { fixturePath, STORIES } from "../tests/support/fixtures.ts";
 import { encodePrompt, type PromptModel } from "./prompt.ts";
 import { createPromptEncoder } from "./prompt-encoder.ts";
 import { type InferRequest, ServiceError } from "./service.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
 
 async function fixture(path: string, ctxSize: number) {
   const metadata = (await openGguf(path)).metadata;
@@ -21,7 +18,7 @@ async function fixture(path: string, ctxSize: number) {
 const prompt = (text: string): InferRequest => ({ model: "m", prompt: text, params: {} });
 
 Deno.test("a prompt far beyond the context is refused by its length at once", async () => {
-  const { metadata, model } = await fixture(`${MODELS}/stories260K.gguf`, 256);
+  const { metadata, model } = await fixture(STORIES, 256);
   const prompts = createPromptEncoder({ model, metadata });
   try {
     const started = performance.now();
@@ -42,8 +39,8 @@ Deno.test("a prompt far beyond the context is refused by its length at once", as
 });
 
 Deno.test("a long prompt is tokenized in a worker while the event loop keeps turning", async () => {
-  const { metadata, model } = await fixture(`${MODELS}/vocab/ggml-vocab-llama-spm.gguf`, 1e6);
-  const text = Deno.readTextFileSync(`${MODELS}/vocab/ggml-vocab-llama-spm.gguf.inp`)
+  const { metadata, model } = await fixture(fixturePath("vocab/ggml-vocab-llama-spm.gguf"), 1e6);
+  const text = Deno.readTextFileSync(fixturePath("vocab/ggml-vocab-llama-spm.gguf.inp"))
     .repeat(40).slice(0, 256 * 1024);
   let started = performance.now();
   const inline = encodePrompt(model, prompt(text));
@@ -75,7 +72,7 @@ Deno.test("a long prompt is tokenized in a worker while the event loop keeps tur
 });
 
 Deno.test("chats go through the worker too, rendered and tokenized as in process", async () => {
-  const { metadata, model } = await fixture(`${MODELS}/stories260K.gguf`, 2048);
+  const { metadata, model } = await fixture(STORIES, 2048);
   const prompts = createPromptEncoder({ model, metadata, inlineWeight: 0 });
   try {
     const req: InferRequest = {
@@ -105,7 +102,7 @@ Deno.test("chats go through the worker too, rendered and tokenized as in process
 });
 
 Deno.test("close() rejects the prompts still in the worker; the next one starts a new worker", async () => {
-  const { metadata, model } = await fixture(`${MODELS}/stories260K.gguf`, 2048);
+  const { metadata, model } = await fixture(STORIES, 2048);
   const prompts = createPromptEncoder({ model, metadata, inlineWeight: 0 });
   try {
     const pending = prompts.tokens(prompt("Once upon a time"));

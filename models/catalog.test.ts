@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import {
   CATALOG,
   catalogFileName,
@@ -8,10 +7,8 @@ import {
   findCatalogEntry,
   validateCatalog,
 } from "./catalog.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 import { sha256File } from "./download.ts";
-
-const FIXTURES = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ||
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
 
 Deno.test("catalog: stories260K comes first and is the default", () => {
   assert.equal(DEFAULT_MODEL_ID, "stories260K");
@@ -25,7 +22,7 @@ Deno.test("catalog: stories260K comes first and is the default", () => {
 
 Deno.test("catalog: the real stories260K.gguf matches the catalog's sha256 and size", async () => {
   const entry = findCatalogEntry("stories260K")!;
-  const path = `${FIXTURES}/stories260K.gguf`;
+  const path = STORIES;
   assert.equal((await Deno.stat(path)).size, entry.size);
   assert.equal(await sha256File(path), entry.sha256);
 });

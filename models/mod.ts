@@ -1,3 +1,3 @@
 /** Models a node runs: the catalog, model references, and downloads. */
 export { findCatalogEntry } from "./catalog.ts";
-export { parseModelRef, resolveModel } from "./resolve.ts";
+export { modelPathDirs, parseModelRef, resolveModel } from "./resolve.ts";

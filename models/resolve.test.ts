@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { relative } from "node:path";
-import { fileURLToPath } from "node:url";
 import { CATALOG, type CatalogEntry } from "./catalog.ts";
 import { IntegrityError, readHashStore } from "./download.ts";
 import {
@@ -14,9 +13,8 @@ import {
   parseModelRef,
   resolveModel,
 } from "./resolve.ts";
+import { MODELS_DIR as FIXTURES } from "../tests/support/fixtures.ts";
 
-const FIXTURES = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ||
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
 const quiet = () => {};
 const noFetch: typeof fetch = () => Promise.reject(new Error("the test expected no download"));
 

@@ -1,13 +1,10 @@
 /** What many tests share: where the fixtures are, and running Grove as a process. */
 import { fileURLToPath as fromFileUrl } from "node:url";
+import { MODEL_PATH } from "./support/fixtures.ts";
+
+export { fixturePath, MODEL_PATH, MODELS_DIR, STORIES } from "./support/fixtures.ts";
 
 export const REPO_ROOT = fromFileUrl(new URL("../", import.meta.url));
-
-/** Folder of the shared model fixtures (stories260K.gguf, vocab/…). */
-export const MODELS_DIR = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fromFileUrl(new URL("../../shared/models", import.meta.url));
-
-export const STORIES = `${MODELS_DIR}/stories260K.gguf`;
 
 export interface RunResult {
   code: number;
@@ -23,7 +20,7 @@ export async function runGrove(
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO_ROOT}main.ts`, ...args],
     cwd: REPO_ROOT,
-    env: { GROVE_MODEL_PATH: MODELS_DIR, NO_COLOR: "1", ...options.env },
+    env: { GROVE_MODEL_PATH: MODEL_PATH, NO_COLOR: "1", ...options.env },
     stdin: options.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -5,7 +5,7 @@
  * the end, whatever happened.
  */
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { MODELS_DIR, REPO_ROOT, runGrove } from "./helpers.ts";
+import { MODEL_PATH, REPO_ROOT, runGrove } from "./helpers.ts";
 import { eventually } from "./support/poll.ts";
 
 export interface Key {
@@ -33,7 +33,7 @@ function spawn(args: string[]): GroveProcess {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO_ROOT}main.ts`, ...args],
     cwd: REPO_ROOT,
-    env: { GROVE_MODEL_PATH: MODELS_DIR, NO_COLOR: "1" },
+    env: { GROVE_MODEL_PATH: MODEL_PATH, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",

@@ -27,7 +27,7 @@ import {
 import { writeTestModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import { type Key, metric, newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
-import { MODELS_DIR } from "./helpers.ts";
+import { fixturePath } from "./helpers.ts";
 
 const MODEL = "long-ctx";
 
@@ -48,7 +48,7 @@ async function longContextModel(dir: string): Promise<string> {
     ffn: 128,
     seed: 3,
     contextLength: 32_768,
-    vocabFrom: `${MODELS_DIR}/vocab/ggml-vocab-llama-spm.gguf`,
+    vocabFrom: fixturePath("vocab/ggml-vocab-llama-spm.gguf"),
   });
   return path;
 }
@@ -173,7 +173,7 @@ Deno.test({
     await t.step("a long prompt it must tokenize does not stall the serving node", async () => {
       const health = watchHealth(serving.url);
       // 500 Ki characters pass the length check (32,768 × 16), then tokenize to ~150k tokens.
-      const text = Deno.readTextFileSync(`${MODELS_DIR}/vocab/ggml-vocab-llama-spm.gguf.inp`);
+      const text = Deno.readTextFileSync(fixturePath("vocab/ggml-vocab-llama-spm.gguf.inp"));
       const prompt = text.repeat(Math.ceil(500 * 1024 / text.length)).slice(0, 500 * 1024);
       const long = await raw(member!, to, { model: MODEL, prompt, params: { max_tokens: 4 } });
       const { slowest, polls } = await health.stop();

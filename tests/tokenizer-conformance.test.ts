@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { createPromptEncoder, encodePrompt } from "../mesh/mod.ts";
-import { MODELS_DIR } from "./helpers.ts";
+import { fixturePath, STORIES } from "./helpers.ts";
 
 const VOCABS = ["llama-spm", "phi-3", "gpt-2", "deepseek-coder", "bert-bge"];
 
@@ -31,7 +31,7 @@ function readPairs(base: string): { input: string; expected: number[] }[] {
 
 for (const name of VOCABS) {
   Deno.test(`llama.cpp conformance: ggml-vocab-${name}`, async () => {
-    const base = `${MODELS_DIR}/vocab/ggml-vocab-${name}.gguf`;
+    const base = fixturePath(`vocab/ggml-vocab-${name}.gguf`);
     const tokenizer = tokenizerFromMetadata((await openGguf(base)).metadata);
     const pairs = readPairs(base);
     assert.ok(pairs.length > 40, "expected the full llama.cpp test set");
@@ -55,7 +55,7 @@ for (const name of VOCABS) {
 }
 
 Deno.test("a vocab token that is exactly U+FEFF survives GGUF reading (llama.cpp keeps it)", async () => {
-  const file = await openGguf(`${MODELS_DIR}/vocab/ggml-vocab-llama-spm.gguf`);
+  const file = await openGguf(fixturePath("vocab/ggml-vocab-llama-spm.gguf"));
   const tokenizer = tokenizerFromMetadata(file.metadata);
   assert.equal(tokenizer.tokenText(30143), "\uFEFF");
   assert.deepEqual(tokenizer.encode("\uFEFF", { addSpecial: false }).includes(30143), true);
@@ -113,12 +113,10 @@ for (const name of [...VOCABS, "stories260K"]) {
 }
 
 async function fixture(name: string) {
-  const base = name === "stories260K"
-    ? `${MODELS_DIR}/stories260K.gguf`
-    : `${MODELS_DIR}/vocab/ggml-vocab-${name}.gguf`;
+  const base = name === "stories260K" ? STORIES : fixturePath(`vocab/ggml-vocab-${name}.gguf`);
   const metadata = (await openGguf(base)).metadata;
   const pairs = name === "stories260K"
-    ? readPairs(`${MODELS_DIR}/vocab/ggml-vocab-llama-spm.gguf`)
+    ? readPairs(fixturePath("vocab/ggml-vocab-llama-spm.gguf"))
     : readPairs(base);
   return { tokenizer: tokenizerFromMetadata(metadata), metadata, pairs };
 }

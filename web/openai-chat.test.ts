@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createCpuEngine } from "../inference/mod.ts";
 import { createLocalService, type GenerationEnd, ServiceError } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import { readSse } from "./sse.ts";
 import { fakeService, tokens } from "../tests/support/fake-service.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 
 const post = (body: unknown, init: RequestInit = {}) =>
   new Request("http://localhost/v1/chat/completions", {
@@ -312,10 +312,7 @@ Deno.test("an error after streaming began arrives as an SSE error chunk", async 
 
 Deno.test("client disconnect: dropping the stream or aborting the request stops the generation", async () => {
   const engine = await createCpuEngine({
-    path: `${
-      Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-        fileURLToPath(new URL("../../shared/models", import.meta.url))
-    }/stories260K.gguf`,
+    path: STORIES,
     ctxSize: 512,
   });
   const ends: GenerationEnd[] = [];

@@ -6,7 +6,7 @@
 import { GgmlType, ggmlTypeName } from "../../inference/mod.ts";
 import { writeGguf } from "../support/gguf-writer.ts";
 import { buildTestModel, type TestModelOptions } from "../support/test-models.ts";
-import { MODELS_DIR, REPO_ROOT, STORIES } from "../helpers.ts";
+import { fixturePath, REPO_ROOT, STORIES } from "../helpers.ts";
 
 export interface BenchModel {
   label: string;
@@ -32,7 +32,7 @@ export function bigModelOptions(type: GgmlType): TestModelOptions {
     ffn: 5632,
     seed: 7,
     contextLength: 2048,
-    vocabFrom: `${MODELS_DIR}/vocab/ggml-vocab-llama-spm.gguf`,
+    vocabFrom: fixturePath("vocab/ggml-vocab-llama-spm.gguf"),
   };
 }
 

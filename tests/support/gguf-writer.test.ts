@@ -19,9 +19,8 @@ import {
   u8,
   writeGguf,
 } from "./gguf-writer.ts";
+import { STORIES } from "./fixtures.ts";
 
-const MODELS = Deno.env.get("GROVE_MODEL_PATH") ??
-  new URL("../../../shared/models", import.meta.url).pathname;
 const dir = await Deno.makeTempDir({ prefix: "grove-writer-test-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 
@@ -125,7 +124,7 @@ Deno.test("tensors of several types round-trip, aligned, with lazy data", async 
 });
 
 Deno.test("stories260K copied through typedMetadata is byte-identical", async () => {
-  const src = await openGguf(`${MODELS}/stories260K.gguf`);
+  const src = await openGguf(STORIES);
   const path = `${dir}/copy.gguf`;
   await writeGguf(path, {
     metadata: typedMetadata(src),

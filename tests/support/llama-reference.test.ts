@@ -5,9 +5,8 @@ import assert from "node:assert/strict";
 import { openGguf } from "../../inference/mod.ts";
 import { llamaReference } from "./llama-reference.ts";
 import { makeReference, type ReferenceFile, referencePath, sha256File } from "./make-references.ts";
-import { referenceModel, sharedModelPath } from "./reference-models.ts";
-
-const STORIES = sharedModelPath("stories260K.gguf");
+import { referenceModel } from "./reference-models.ts";
+import { STORIES } from "./fixtures.ts";
 
 // From the fixtures' README.md (in GROVE_MODEL_PATH): greedy decoding from BOS, checked by two
 // other programs.

@@ -3,8 +3,8 @@
 //
 //   XDG_RUNTIME_DIR=/tmp npx deno run -A tests/support/make-references.ts [name...]
 //
-// GROVE_MODEL_PATH points at the shared model folder (default ../shared/models). With names, only
-// those references are rewritten.
+// GROVE_MODEL_PATH names the shared model folders, searched in order (fixtures.ts; default
+// ../shared/models). With names, only those references are rewritten.
 
 import { llamaReference, type LlamaReferenceResult } from "./llama-reference.ts";
 import { REFERENCE_MODELS, type ReferenceModel, type ReferencePrompt } from "./reference-models.ts";

@@ -4,10 +4,8 @@ import { type GgufFile, openGguf, readTensorData } from "../../inference/mod.ts"
 import { dequantize } from "../../inference/mod.ts";
 import { quantizeGguf, targetTypeFor } from "./quantize-gguf.ts";
 import { writeTestModel } from "./test-models.ts";
+import { STORIES } from "./fixtures.ts";
 
-const MODELS = Deno.env.get("GROVE_MODEL_PATH") ??
-  new URL("../../../shared/models", import.meta.url).pathname;
-const STORIES = `${MODELS}/stories260K.gguf`;
 const dir = await Deno.makeTempDir({ prefix: "grove-quantize-test-" });
 globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 

@@ -8,6 +8,7 @@
 import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
+import { STORIES } from "./fixtures.ts";
 
 export interface ReferencePrompt {
   name: string;
@@ -26,13 +27,6 @@ export interface ReferenceModel {
   topN: number;
 }
 
-/** The shared fixtures folder: the first folder of GROVE_MODEL_PATH, else ../shared/models. */
-export function sharedModelPath(file: string): string {
-  const base = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ||
-    new URL("../../../shared/models", import.meta.url).pathname;
-  return `${base.replace(/\/$/, "")}/${file}`;
-}
-
 const STORY_PROMPTS: ReferencePrompt[] = [
   { name: "bos", text: "<s>", promptTokens: [1] },
   {
@@ -46,7 +40,7 @@ const STORY_PROMPTS: ReferencePrompt[] = [
 const stories = (type?: GgmlType): ReferenceModel => ({
   name: type === undefined ? "stories260K" : `stories260K-${GgmlType[type].toLowerCase()}`,
   build: async (dir) => {
-    const source = sharedModelPath("stories260K.gguf");
+    const source = STORIES;
     if (type === undefined) return source;
     const out = `${dir}/stories260K-${GgmlType[type]}.gguf`;
     await quantizeGguf(source, out, type);
@@ -80,7 +74,7 @@ const testModel = (arch: TestArch, type: GgmlType, tied = false): ReferenceModel
         arch,
         type,
         seed: 1,
-        vocabFrom: sharedModelPath("stories260K.gguf"),
+        vocabFrom: STORIES,
         ...testModelShape(arch),
         tiedEmbeddings: tied,
       });

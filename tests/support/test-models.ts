@@ -30,6 +30,7 @@ import {
   writeGguf,
 } from "./gguf-writer.ts";
 import { isQuantized, llamaFileType, QUANTIZE_TYPES } from "./quantize-gguf.ts";
+import { STORIES } from "./fixtures.ts";
 
 export type TestArch = "llama" | "qwen2" | "qwen3";
 export const TEST_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3"];
@@ -65,9 +66,7 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
 };
 
 export function defaultVocabPath(): string {
-  const dir = Deno.env.get("GROVE_MODEL_PATH") ??
-    new URL("../../../shared/models", import.meta.url).pathname;
-  return `${dir}/stories260K.gguf`;
+  return STORIES;
 }
 
 function headDimOf(o: TestModelOptions): number {
