@@ -43,7 +43,7 @@ export interface BlockGeometry {
   typeSize: number;
 }
 
-const GEOMETRY: Partial<Record<GgmlType, BlockGeometry>> = {
+const GEOMETRY = {
   [GgmlType.F32]: { blockSize: 1, typeSize: 4 },
   [GgmlType.F16]: { blockSize: 1, typeSize: 2 },
   [GgmlType.BF16]: { blockSize: 1, typeSize: 2 },
@@ -64,10 +64,16 @@ const GEOMETRY: Partial<Record<GgmlType, BlockGeometry>> = {
   [GgmlType.I32]: { blockSize: 1, typeSize: 4 },
   [GgmlType.I64]: { blockSize: 1, typeSize: 8 },
   [GgmlType.F64]: { blockSize: 1, typeSize: 8 },
-};
+} as const satisfies Partial<Record<GgmlType, BlockGeometry>>;
 
-/** The weight types Grove's engines compute with. */
-export const SUPPORTED_WEIGHT_TYPES: readonly GgmlType[] = [
+/**
+ * The weight types Grove's engines compute with: the one list. Each table of
+ * per-type kernels (the codecs and matVec kernels in quant/, the WGSL units in
+ * webgpu/kernels/) is a Record over WeightType, FloatWeightType or
+ * QuantWeightType, so a type added here makes the type checker name every
+ * table that still lacks it.
+ */
+const WEIGHT_TYPES = [
   GgmlType.F32,
   GgmlType.F16,
   GgmlType.BF16,
@@ -76,7 +82,19 @@ export const SUPPORTED_WEIGHT_TYPES: readonly GgmlType[] = [
   GgmlType.Q4_K,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
-];
+] as const;
+
+export type WeightType = typeof WEIGHT_TYPES[number];
+
+/** The block-quantized weight types (blocks of more than one value, from GEOMETRY). */
+export type QuantWeightType = {
+  [T in WeightType]: typeof GEOMETRY[T]["blockSize"] extends 1 ? never : T;
+}[WeightType];
+
+/** The weight types stored one value per element (f32, f16, bf16). */
+export type FloatWeightType = Exclude<WeightType, QuantWeightType>;
+
+export const SUPPORTED_WEIGHT_TYPES: readonly GgmlType[] = WEIGHT_TYPES;
 
 export function ggmlTypeName(type: number): string {
   return GgmlType[type] ?? `unknown type ${type}`;
@@ -84,18 +102,23 @@ export function ggmlTypeName(type: number): string {
 
 /** Geometry of a type, or undefined for a code ggml does not lay out in blocks we know. */
 export function blockGeometry(type: number): BlockGeometry | undefined {
-  return GEOMETRY[type as GgmlType];
+  return (GEOMETRY as Partial<Record<number, BlockGeometry>>)[type];
 }
 
-export function isSupportedWeightType(type: number): boolean {
+export function isSupportedWeightType(type: number): type is WeightType {
   return SUPPORTED_WEIGHT_TYPES.includes(type as GgmlType);
+}
+
+/** Whether `type` is a weight type stored in blocks of several values (Q8_0, Q4_K, ...). */
+export function isQuantWeightType(type: number): type is QuantWeightType {
+  return isSupportedWeightType(type) && GEOMETRY[type].blockSize > 1;
 }
 
 /** Bytes taken by `elements` values of `type`; throws when they do not fill whole blocks. */
 export function byteLengthOf(type: number, elements: number): number {
   const g = blockGeometry(type);
   if (!g) throw new Error(`tensor type ${ggmlTypeName(type)} has no known block layout`);
-  if (elements % g.blockSize !== 0) {
+  if (!Number.isInteger(elements) || elements < 0 || elements % g.blockSize !== 0) {
     throw new Error(
       `${elements} values of ${ggmlTypeName(type)} do not fill whole blocks of ${g.blockSize}`,
     );

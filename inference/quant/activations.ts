@@ -7,7 +7,7 @@
  * The quantizers mirror `quantize_row_q8_0_ref` and `quantize_row_q8_K_ref`
  * (ggml-quants.c) operation by operation in f32.
  */
-import { GgmlType } from "../ggml-type.ts";
+import { blockGeometry, GgmlType, isSupportedWeightType, type WeightType } from "../ggml-type.ts";
 import { BF16_TO_F32, f32ToBf16 } from "./bf16.ts";
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
 
@@ -30,23 +30,35 @@ export interface Activations {
 
 const fr = Math.fround;
 
-/** llama.cpp's vec_dot_type for a weight type, as Grove names the forms. */
+/** llama.cpp's vec_dot_type of each weight type, as Grove names the forms. */
+const FORM: Record<WeightType, ActivationForm> = {
+  [GgmlType.F32]: "f32",
+  [GgmlType.F16]: "f16",
+  [GgmlType.BF16]: "bf16",
+  [GgmlType.Q8_0]: "q8_0",
+  [GgmlType.Q4_0]: "q8_0",
+  [GgmlType.Q4_K]: "q8_K",
+  [GgmlType.Q5_K]: "q8_K",
+  [GgmlType.Q6_K]: "q8_K",
+};
+
+/** The ggml type each form is: its blocks are that type's. */
+const FORM_TYPE: Record<ActivationForm, GgmlType> = {
+  q8_0: GgmlType.Q8_0,
+  q8_K: GgmlType.Q8_K,
+  f16: GgmlType.F16,
+  bf16: GgmlType.BF16,
+  f32: GgmlType.F32,
+};
+
+/** llama.cpp's vec_dot_type for a weight type (f32 for types Grove does not compute with). */
 export function activationFormFor(weightType: GgmlType): ActivationForm {
-  switch (weightType) {
-    case GgmlType.Q8_0:
-    case GgmlType.Q4_0:
-      return "q8_0";
-    case GgmlType.Q4_K:
-    case GgmlType.Q5_K:
-    case GgmlType.Q6_K:
-      return "q8_K";
-    case GgmlType.F16:
-      return "f16";
-    case GgmlType.BF16:
-      return "bf16";
-    default:
-      return "f32";
-  }
+  return isSupportedWeightType(weightType) ? FORM[weightType] : "f32";
+}
+
+/** Values per block of a form: one scale per 32 (q8_0) or 256 (q8_K) levels, else 1. */
+export function activationBlockSize(form: ActivationForm): number {
+  return blockGeometry(FORM_TYPE[form])!.blockSize;
 }
 
 /** An empty holder, to pass as `into` so repeated calls reuse its buffers. */
@@ -79,7 +91,7 @@ export function quantizeActivations(
   if (x.length < total) {
     throw new Error(`quantizeActivations: ${n}x${cols} needs ${total} values, got ${x.length}`);
   }
-  const block = form === "q8_0" ? 32 : form === "q8_K" ? 256 : 1;
+  const block = activationBlockSize(form);
   if (cols % block !== 0) {
     throw new Error(`quantizeActivations: ${form} needs whole blocks of ${block}, got ${cols}`);
   }

@@ -2,7 +2,13 @@
  * Type dispatch for converting whole rows between f32 and ggml's weight
  * layouts. Blocks never straddle rows, so rows are handled one at a time.
  */
-import { blockGeometry, GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import {
+  byteLengthOf,
+  GgmlType,
+  ggmlTypeName,
+  isSupportedWeightType,
+  type WeightType,
+} from "../ggml-type.ts";
 import { dequantizeRowBf16, quantizeRowBf16 } from "./bf16.ts";
 import { dequantizeRowF16, quantizeRowF16 } from "./fp16.ts";
 import { dequantizeRowQ4_0, quantizeRowQ4_0 } from "./q4-0.ts";
@@ -23,7 +29,7 @@ function quantizeRowF32(x: Float32Array, from: number, n: number, dst: Uint8Arra
   dst.set(new Uint8Array(x.buffer, x.byteOffset + from * 4, n * 4), at);
 }
 
-const CODECS: Partial<Record<GgmlType, { dequantize: DequantizeFn; quantize: QuantizeFn }>> = {
+const CODECS: Record<WeightType, { dequantize: DequantizeFn; quantize: QuantizeFn }> = {
   [GgmlType.F32]: { dequantize: dequantizeRowF32, quantize: quantizeRowF32 },
   [GgmlType.F16]: { dequantize: dequantizeRowF16, quantize: quantizeRowF16 },
   [GgmlType.BF16]: { dequantize: dequantizeRowBf16, quantize: quantizeRowBf16 },
@@ -35,21 +41,15 @@ const CODECS: Partial<Record<GgmlType, { dequantize: DequantizeFn; quantize: Qua
 };
 
 function codecOf(type: GgmlType) {
-  const codec = CODECS[type];
-  if (!codec) throw new Error(`quant: no codec for tensor type ${ggmlTypeName(type)}`);
-  return codec;
+  if (!isSupportedWeightType(type)) {
+    throw new Error(`quant: no codec for tensor type ${ggmlTypeName(type)}`);
+  }
+  return CODECS[type];
 }
 
 /** Bytes needed for `n` values of `type`; throws unless `n` fills whole blocks. */
 export function bytesFor(type: GgmlType, n: number): number {
-  const g = blockGeometry(type);
-  if (!g) throw new Error(`quant: no block layout for tensor type ${ggmlTypeName(type)}`);
-  if (!Number.isInteger(n) || n < 0 || n % g.blockSize !== 0) {
-    throw new Error(
-      `quant: ${n} values of ${ggmlTypeName(type)} do not fill whole blocks of ${g.blockSize}`,
-    );
-  }
-  return (n / g.blockSize) * g.typeSize;
+  return byteLengthOf(type, n);
 }
 
 /** Decodes the first `n` values of `src` into `dst[dstOffset..]`. */

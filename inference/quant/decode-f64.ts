@@ -4,35 +4,31 @@
  * (at most ~25 significant bits, exact in f64), so dotting a decoded row with
  * decoded activations gives the integer block dot up to f64 rounding.
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { GgmlType, type QuantWeightType } from "../ggml-type.ts";
 import { FP16_TO_F32 } from "./fp16.ts";
 
 const F16 = FP16_TO_F32;
 
-/** Writes the `cols` values of the row starting at byte `o` of `w` into `dst[0..cols)`. */
-export function decodeRowF64(
-  type: GgmlType,
+/**
+ * Writes the `cols` values of the row starting at byte `o` of `w` (`ws`: the
+ * same bytes as int8) into `dst[0..cols)`.
+ */
+export type RowDecoderF64 = (
   w: Uint8Array,
   ws: Int8Array,
   o: number,
   cols: number,
   dst: Float64Array,
-): void {
-  switch (type) {
-    case GgmlType.Q8_0:
-      return decodeQ8_0(w, ws, o, cols, dst);
-    case GgmlType.Q4_0:
-      return decodeQ4_0(w, o, cols, dst);
-    case GgmlType.Q4_K:
-      return decodeQ4_K(w, o, cols, dst);
-    case GgmlType.Q5_K:
-      return decodeQ5_K(w, o, cols, dst);
-    case GgmlType.Q6_K:
-      return decodeQ6_K(w, ws, o, cols, dst);
-    default:
-      throw new Error(`decodeRowF64: unsupported tensor type ${ggmlTypeName(type)}`);
-  }
-}
+) => void;
+
+/** The row decoder of each block-quantized type. */
+export const DECODE_ROW_F64: Record<QuantWeightType, RowDecoderF64> = {
+  [GgmlType.Q8_0]: decodeQ8_0,
+  [GgmlType.Q4_0]: decodeQ4_0,
+  [GgmlType.Q4_K]: decodeQ4_K,
+  [GgmlType.Q5_K]: decodeQ5_K,
+  [GgmlType.Q6_K]: decodeQ6_K,
+};
 
 function decodeQ8_0(w: Uint8Array, ws: Int8Array, o: number, cols: number, dst: Float64Array) {
   for (let k = 0; k < cols; k += 32, o += 34) {
@@ -41,7 +37,7 @@ function decodeQ8_0(w: Uint8Array, ws: Int8Array, o: number, cols: number, dst: 
   }
 }
 
-function decodeQ4_0(w: Uint8Array, o: number, cols: number, dst: Float64Array) {
+function decodeQ4_0(w: Uint8Array, _ws: Int8Array, o: number, cols: number, dst: Float64Array) {
   for (let k = 0; k < cols; k += 32, o += 18) {
     const d = F16[w[o] | (w[o + 1] << 8)];
     for (let j = 0; j < 16; j++) {
@@ -60,7 +56,7 @@ function scaleMin(w: Uint8Array, o: number, j: number, m: 0 | 4): number {
     : (w[o + 8 + j] >> 4) | ((w[o + 4 + j] >> 6) << 4);
 }
 
-function decodeQ4_K(w: Uint8Array, o: number, cols: number, dst: Float64Array) {
+function decodeQ4_K(w: Uint8Array, _ws: Int8Array, o: number, cols: number, dst: Float64Array) {
   for (let k = 0; k < cols; k += 256, o += 144) {
     const d = F16[w[o] | (w[o + 1] << 8)];
     const dmin = F16[w[o + 2] | (w[o + 3] << 8)];
@@ -78,7 +74,7 @@ function decodeQ4_K(w: Uint8Array, o: number, cols: number, dst: Float64Array) {
   }
 }
 
-function decodeQ5_K(w: Uint8Array, o: number, cols: number, dst: Float64Array) {
+function decodeQ5_K(w: Uint8Array, _ws: Int8Array, o: number, cols: number, dst: Float64Array) {
   for (let k = 0; k < cols; k += 256, o += 176) {
     const d = F16[w[o] | (w[o + 1] << 8)];
     const dmin = F16[w[o + 2] | (w[o + 3] << 8)];

@@ -6,7 +6,7 @@
  * step of the output.
  */
 import assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { ggmlTypeName, isQuantWeightType, SUPPORTED_WEIGHT_TYPES } from "../ggml-type.ts";
 import { quantizeActivations } from "./activations.ts";
 import { quantize } from "./codec.ts";
 import { integerDots, randoms } from "../../tests/support/quant/dots.ts";
@@ -20,7 +20,8 @@ function assertOneUlp(got: Float32Array, want: Float32Array, what: string): void
   }
 }
 
-const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+/** Every block-quantized weight type. */
+const TYPES = SUPPORTED_WEIGHT_TYPES.filter(isQuantWeightType);
 
 for (const type of TYPES) {
   const name = ggmlTypeName(type);

@@ -5,10 +5,16 @@
  * exact than llama.cpp, which rounds x first (see matvec.ts); kept for
  * comparisons and for callers that want the unrounded product.
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import {
+  type FloatWeightType,
+  GgmlType,
+  ggmlTypeName,
+  isQuantWeightType,
+  isSupportedWeightType,
+} from "../ggml-type.ts";
 import { bytesFor, dequantizeRow } from "./codec.ts";
 import { matVecBf16, matVecF16, matVecF32 } from "./matvec-float.ts";
-import { isBlockQuant, matVecQuantF64 } from "./matvec-f64.ts";
+import { matVecQuantF64 } from "./matvec-f64.ts";
 
 // Scratch grown on demand and reused, so steady-state calls allocate nothing big.
 let xWide = new Float64Array(0);
@@ -53,6 +59,25 @@ export function view<T>(
   return make(copy.buffer, 0, bytes / size);
 }
 
+type FloatKernel = (
+  w: Uint8Array,
+  bytes: number,
+  rows: number,
+  cols: number,
+  x: Float32Array,
+  out: Float32Array,
+) => void;
+
+/** The kernel of each float weight type, over a typed view of its values. */
+const FLOAT_KERNELS: Record<FloatWeightType, FloatKernel> = {
+  [GgmlType.F32]: (w, bytes, rows, cols, x, out) =>
+    matVecF32(view(w, bytes, 4, (b, o, n) => new Float32Array(b, o, n)), rows, cols, x, out),
+  [GgmlType.F16]: (w, bytes, rows, cols, x, out) =>
+    matVecF16(view(w, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)), rows, cols, x, out),
+  [GgmlType.BF16]: (w, bytes, rows, cols, x, out) =>
+    matVecBf16(view(w, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)), rows, cols, x, out),
+};
+
 /** out[r] = dot(row r of the `rows` x `cols` matrix in `weights`, x), x unrounded. */
 export function matVecF32Activations(
   type: GgmlType,
@@ -63,34 +88,12 @@ export function matVecF32Activations(
   out: Float32Array,
 ): void {
   const rowBytes = check(type, weights, rows, cols, x, cols, out, rows);
-  const bytes = rows * rowBytes;
-  switch (type) {
-    case GgmlType.F32:
-      return matVecF32(
-        view(weights, bytes, 4, (b, o, n) => new Float32Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
-    case GgmlType.F16:
-      return matVecF16(
-        view(weights, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
-    case GgmlType.BF16:
-      return matVecBf16(
-        view(weights, bytes, 2, (b, o, n) => new Uint16Array(b, o, n)),
-        rows,
-        cols,
-        x,
-        out,
-      );
+  if (!isSupportedWeightType(type)) {
+    throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
-  if (!isBlockQuant(type)) throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
+  if (!isQuantWeightType(type)) {
+    return FLOAT_KERNELS[type](weights, rows * rowBytes, rows, cols, x, out);
+  }
   // f32 -> f64 is exact; the kernels take f64 so matVec can feed them decoded activations.
   if (xWide.length < cols) xWide = new Float64Array(cols);
   for (let j = 0; j < cols; j++) xWide[j] = x[j];

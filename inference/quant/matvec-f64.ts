@@ -5,9 +5,9 @@
  * f64, so decoded integer-valued activations give ggml's integer block dots
  * up to f64 rounding, at float-kernel speed.
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { GgmlType, type QuantWeightType } from "../ggml-type.ts";
 import { bytesFor } from "./codec.ts";
-import { decodeRowF64 } from "./decode-f64.ts";
+import { DECODE_ROW_F64 } from "./decode-f64.ts";
 import { matVecQ4_K, matVecQ5_K, matVecQ6_K } from "./matvec-k.ts";
 import { matVecQ4_0, matVecQ8_0 } from "./matvec-q-0.ts";
 
@@ -29,40 +29,39 @@ function groupSums(x: Float64Array, cols: number, group: number): Float64Array {
   return xsumScratch;
 }
 
-/** Whether `type` is one of the block-quantized types these kernels take. */
-export function isBlockQuant(type: GgmlType): boolean {
-  return type === GgmlType.Q8_0 || type === GgmlType.Q4_0 || type === GgmlType.Q4_K ||
-    type === GgmlType.Q5_K || type === GgmlType.Q6_K;
-}
+type QuantKernel = (
+  w: Uint8Array,
+  ws: Int8Array, // the same bytes as int8
+  rows: number,
+  cols: number,
+  x: Float64Array,
+  out: Float32Array,
+) => void;
+
+/** The fused kernel of each block-quantized type, with the x group sums it wants. */
+const KERNELS: Record<QuantWeightType, QuantKernel> = {
+  [GgmlType.Q8_0]: matVecQ8_0,
+  [GgmlType.Q4_0]: (w, _ws, rows, cols, x, out) =>
+    matVecQ4_0(w, rows, cols, x, groupSums(x, cols, 32), out),
+  [GgmlType.Q4_K]: (w, _ws, rows, cols, x, out) =>
+    matVecQ4_K(w, rows, cols, x, groupSums(x, cols, 32), out),
+  [GgmlType.Q5_K]: (w, _ws, rows, cols, x, out) =>
+    matVecQ5_K(w, rows, cols, x, groupSums(x, cols, 32), out),
+  [GgmlType.Q6_K]: (w, ws, rows, cols, x, out) =>
+    matVecQ6_K(w, ws, rows, cols, x, groupSums(x, cols, 16), out),
+};
 
 /** out[r] = dot(row r, x) with the fused per-type kernels; sizes are checked by the caller. */
 export function matVecQuantF64(
-  type: GgmlType,
+  type: QuantWeightType,
   weights: Uint8Array,
   rows: number,
   cols: number,
   x: Float64Array,
   out: Float32Array,
 ): void {
-  const bytes = rows * bytesFor(type, cols);
-  switch (type) {
-    case GgmlType.Q8_0: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ8_0(weights, signed, rows, cols, x, out);
-    }
-    case GgmlType.Q4_0:
-      return matVecQ4_0(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q4_K:
-      return matVecQ4_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q5_K:
-      return matVecQ5_K(weights, rows, cols, x, groupSums(x, cols, 32), out);
-    case GgmlType.Q6_K: {
-      const signed = new Int8Array(weights.buffer, weights.byteOffset, bytes);
-      return matVecQ6_K(weights, signed, rows, cols, x, groupSums(x, cols, 16), out);
-    }
-    default:
-      throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
-  }
+  const signed = new Int8Array(weights.buffer, weights.byteOffset, rows * bytesFor(type, cols));
+  KERNELS[type](weights, signed, rows, cols, x, out);
 }
 
 /**
@@ -72,7 +71,7 @@ export function matVecQuantF64(
  * products; fewer vectors go through the fused kernel one by one.
  */
 export function matVecBatchQuantF64(
-  type: GgmlType,
+  type: QuantWeightType,
   weights: Uint8Array,
   rows: number,
   cols: number,
@@ -94,8 +93,9 @@ export function matVecBatchQuantF64(
   const row = rowScratch;
   const acc = accScratch;
   const n4 = n & ~3;
+  const decodeRow = DECODE_ROW_F64[type];
   for (let r = 0; r < rows; r++) {
-    decodeRowF64(type, weights, signed, r * rowBytes, cols, row);
+    decodeRow(weights, signed, r * rowBytes, cols, row);
     for (let v = 0; v < n4; v += 4) {
       const x0 = v * cols, x1 = x0 + cols, x2 = x1 + cols, x3 = x2 + cols;
       let a0 = 0, a1 = 0, a2 = 0, a3 = 0;

@@ -13,10 +13,21 @@
  * about f32 accumulation order instead of differing by the activation
  * rounding. matvec-f32-act.ts keeps the unrounded product.
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
-import { type Activations, emptyActivations, quantizeActivations } from "./activations.ts";
+import {
+  type GgmlType,
+  ggmlTypeName,
+  isQuantWeightType,
+  isSupportedWeightType,
+} from "../ggml-type.ts";
+import {
+  activationBlockSize,
+  activationFormFor,
+  type Activations,
+  emptyActivations,
+  quantizeActivations,
+} from "./activations.ts";
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
-import { isBlockQuant, matVecBatchQuantF64 } from "./matvec-f64.ts";
+import { matVecBatchQuantF64 } from "./matvec-f64.ts";
 import { matVecWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
@@ -27,7 +38,7 @@ let decoded = new Float64Array(0);
 function decodeActivations(a: Activations, total: number): Float64Array {
   if (decoded.length < total) decoded = new Float64Array(total);
   const { qs, d } = a;
-  const block = a.form === "q8_0" ? 32 : 256;
+  const block = activationBlockSize(a.form);
   for (let i = 0, b = 0; i < total; i += block, b++) {
     const db = d[b];
     for (let j = i; j < i + block; j++) decoded[j] = qs[j] * db;
@@ -64,17 +75,15 @@ export function matVecBatch(
   out: Float32Array,
 ): void {
   check(type, weights, rows, cols, xs, n * cols, out, n * rows);
-  switch (type) {
-    case GgmlType.F32:
-      return matVecBatchF32Activations(type, weights, rows, cols, xs, n, out);
-    case GgmlType.F16:
-    case GgmlType.BF16: {
-      const a = quantizeActivations(type, xs, cols, n, scratch);
-      return matVecBatchF32Activations(type, weights, rows, cols, a.values, n, out);
-    }
-  }
-  if (!isBlockQuant(type)) {
+  if (!isSupportedWeightType(type)) {
     throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
+  }
+  if (!isQuantWeightType(type)) {
+    // Float weights: x rounded to f16 / bf16 as llama.cpp does, f32 as it is.
+    const x = activationFormFor(type) === "f32"
+      ? xs
+      : quantizeActivations(type, xs, cols, n, scratch).values;
+    return matVecBatchF32Activations(type, weights, rows, cols, x, n, out);
   }
   const a = quantizeActivations(type, xs, cols, n, scratch);
   if (matVecWasm(type, weights, rows, cols, a, out)) return;

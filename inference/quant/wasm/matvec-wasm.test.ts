@@ -4,14 +4,20 @@
  * vector and for several, and reuse the weights they placed in WASM memory.
  */
 import assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import {
+  GgmlType,
+  ggmlTypeName,
+  isQuantWeightType,
+  SUPPORTED_WEIGHT_TYPES,
+} from "../../ggml-type.ts";
 import { quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
 import { integerDots, randoms } from "../../../tests/support/quant/dots.ts";
 import { matVec } from "../matvec.ts";
 import { hasWasmKernel, matVecWasm, setWasmKernels, wasmKernelVariant } from "./matvec-wasm.ts";
 
-const TYPES = [GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K];
+/** Every block-quantized weight type. */
+const TYPES = SUPPORTED_WEIGHT_TYPES.filter(isQuantWeightType);
 
 Deno.test("this runtime runs the relaxed-SIMD build, for every block-quantized type", () => {
   // Deno's V8 validates relaxed SIMD; the plain build is tested below by force.
@@ -101,7 +107,7 @@ Deno.test("WASM Q4_0/Q8_0 convert every kind of f16 scale exactly, past whole gr
   // row, so the last one runs outside the four-block loop.
   const scales = [0x0001, 0x03ff, 0x8001, 0x0000, 0x8000, 0x3c00, 0xbc01, 0x7bff, 0x0400, 0x7c00];
   const [rows, cols] = [8, 160];
-  for (const type of [GgmlType.Q4_0, GgmlType.Q8_0]) {
+  for (const type of [GgmlType.Q4_0, GgmlType.Q8_0] as const) {
     const w = quantize(type, randoms(rows * cols, 31), cols);
     const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
     for (let b = 0, o = 0; o < w.length; b++, o += blockBytes) {

@@ -9,7 +9,7 @@
  * Where there are two cores (unless GROVE_WASM_THREADS=0) a second thread shares
  * that memory and takes half the rows of big products (threads.ts).
  */
-import { GgmlType } from "../../ggml-type.ts";
+import { blockGeometry, GgmlType, type QuantWeightType } from "../../ggml-type.ts";
 import type { Activations } from "../activations.ts";
 import { alloc, createHeap, type Heap, release } from "./heap.ts";
 import {
@@ -40,7 +40,6 @@ interface Placed {
 interface Runtime {
   variant: KernelVariant;
   heap: Heap;
-  kernels: Map<GgmlType, { kernel: number; blockBytes: number; block: number }>;
   /** The exports, by index in KERNELS. */
   fns: Kernel[];
   /** A second thread on the same (shared) memory, when turned on. */
@@ -54,15 +53,25 @@ interface Runtime {
 /** "relaxed": SIMD128 + relaxed SIMD's integer dot; "simd": SIMD128 only. */
 export type KernelVariant = "relaxed" | "simd";
 
-const KERNELS = [
-  "matvec_q8_0",
-  "matvec_q4_0",
-  "matvec_q4_k",
-  "matvec_q5_k",
-  "matvec_q6_k",
-  "matvec_q4_0_x4",
-];
-const Q4_0_X4 = 5;
+/** The kernels.c export of each block-quantized type (a type without one uses the TS kernels). */
+const TYPE_KERNELS: Partial<Record<QuantWeightType, string>> = {
+  [GgmlType.Q8_0]: "matvec_q8_0",
+  [GgmlType.Q4_0]: "matvec_q4_0",
+  [GgmlType.Q4_K]: "matvec_q4_k",
+  [GgmlType.Q5_K]: "matvec_q5_k",
+  [GgmlType.Q6_K]: "matvec_q6_k",
+};
+/** Every export the runtime calls, by index; Q4_0 for several vectors has its own. */
+const KERNELS = [...Object.values(TYPE_KERNELS), "matvec_q4_0_x4"];
+const Q4_0_X4 = KERNELS.length - 1;
+/** Per type with a kernel: its index in KERNELS and its block geometry. */
+const KERNEL_OF = new Map(
+  Object.entries(TYPE_KERNELS).map(([code, name]) => {
+    const type = Number(code) as GgmlType;
+    const { typeSize, blockSize } = blockGeometry(type)!;
+    return [type, { kernel: KERNELS.indexOf(name), blockBytes: typeSize, block: blockSize }];
+  }),
+);
 // Products below this many weights x vectors stay on one thread: the hand-off
 // costs a few microseconds.
 const SPLIT_MIN = 1 << 20;
@@ -125,13 +134,6 @@ function runtimeOf(
   return {
     variant,
     heap: createHeap(memory, base),
-    kernels: new Map([
-      [GgmlType.Q8_0, { kernel: 0, blockBytes: 34, block: 32 }],
-      [GgmlType.Q4_0, { kernel: 1, blockBytes: 18, block: 32 }],
-      [GgmlType.Q4_K, { kernel: 2, blockBytes: 144, block: 256 }],
-      [GgmlType.Q5_K, { kernel: 3, blockBytes: 176, block: 256 }],
-      [GgmlType.Q6_K, { kernel: 4, blockBytes: 210, block: 256 }],
-    ]),
     fns: KERNELS.map((name) => ex[name] as Kernel),
     pool,
     scratch: { ptr: -1, bytes: 0 },
@@ -207,7 +209,7 @@ export function wasmThreads(): number {
 export function hasWasmKernel(type: GgmlType): boolean {
   if (!enabled) return false;
   if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
-  return runtime !== null && runtime.kernels.has(type);
+  return runtime !== null && KERNEL_OF.has(type);
 }
 
 /** The weights' address in WASM memory, copying them there on first use; -1 if they do not fit. */
@@ -256,7 +258,7 @@ export function matVecWasm(
 ): boolean {
   if (!hasWasmKernel(type)) return false;
   const rt = runtime!;
-  const { kernel, blockBytes, block } = rt.kernels.get(type)!;
+  const { kernel, blockBytes, block } = KERNEL_OF.get(type)!;
   const nb = cols / block;
   const n = a.n;
   const w = place(rt, weights, rows * nb * blockBytes);

@@ -3,7 +3,7 @@
  * and activations, and the integer block dots of ggml (dot-q-0.ts, dot-k.ts)
  * for any block-quantized type, the reference the fast kernels are pinned to.
  */
-import { GgmlType } from "../../../inference/ggml-type.ts";
+import { GgmlType, type QuantWeightType } from "../../../inference/ggml-type.ts";
 import type { Activations } from "../../../inference/quant/activations.ts";
 import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
 import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
@@ -15,19 +15,31 @@ export function randoms(n: number, seed: number): Float32Array {
   return new Float32Array(n).map(() => r() * 2 + r() * r());
 }
 
+type IntegerDot = (
+  w: Uint8Array,
+  ws: Int8Array, // the same bytes as int8
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+) => void;
+
+const DOTS: Record<QuantWeightType, IntegerDot> = {
+  [GgmlType.Q8_0]: dotQ8_0,
+  [GgmlType.Q4_0]: (w, _ws, rows, cols, a, out) => dotQ4_0(w, rows, cols, a, out),
+  [GgmlType.Q4_K]: (w, _ws, rows, cols, a, out) => dotQ4_K(w, rows, cols, a, out),
+  [GgmlType.Q5_K]: (w, _ws, rows, cols, a, out) => dotQ5_K(w, rows, cols, a, out),
+  [GgmlType.Q6_K]: dotQ6_K,
+};
+
 /** out[v * rows + r] = ggml's integer dot of row r of `w` with activation vector v. */
 export function integerDots(
-  type: GgmlType,
+  type: QuantWeightType,
   w: Uint8Array,
   rows: number,
   cols: number,
   a: Activations,
   out: Float32Array,
 ): void {
-  const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
-  if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, out);
-  else if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, out);
-  else if (type === GgmlType.Q4_K) dotQ4_K(w, rows, cols, a, out);
-  else if (type === GgmlType.Q5_K) dotQ5_K(w, rows, cols, a, out);
-  else dotQ6_K(w, ws, rows, cols, a, out);
+  DOTS[type](w, new Int8Array(w.buffer, w.byteOffset, w.length), rows, cols, a, out);
 }
