@@ -22,19 +22,28 @@
  * values 4k..4k+3 in its low nibbles and H+4k..H+4k+3 in its high nibbles,
  * H = 16 (Q4_0) or 32 (Q4_K): the kernels' x scaling depends only on H.
  */
-import { GgmlType, ggmlTypeName } from "../ggml-type.ts";
+import { GgmlType, ggmlTypeName, type QuantWeightType } from "../ggml-type.ts";
 import { bytesFor } from "../quant/mod.ts";
 
-/** Values per half group: a nibble word's high nibbles are this far past its low ones. */
+/**
+ * The types the layout (and its kernels) take, with H: values per half group,
+ * a nibble word's high nibbles being this far past its low ones.
+ */
+const HALF: Partial<Record<QuantWeightType, number>> = {
+  [GgmlType.Q4_0]: 16,
+  [GgmlType.Q4_K]: 32,
+};
+
+/** H of `type` (see HALF). */
 export function rows4Half(type: GgmlType): number {
-  if (type === GgmlType.Q4_0) return 16;
-  if (type === GgmlType.Q4_K) return 32;
-  throw new Error(`the rows4 layout has no ${ggmlTypeName(type)}`);
+  const half = HALF[type as QuantWeightType];
+  if (half === undefined) throw new Error(`the rows4 layout has no ${ggmlTypeName(type)}`);
+  return half;
 }
 
 /** Whether `type` rows of `cols` values fit the layout: whole 256-value steps. */
 export function rows4LayoutSupports(type: GgmlType, cols: number): boolean {
-  return (type === GgmlType.Q4_0 || type === GgmlType.Q4_K) && cols > 0 && cols % 256 === 0;
+  return HALF[type as QuantWeightType] !== undefined && cols > 0 && cols % 256 === 0;
 }
 
 /** Texels per texture row (4 matrix rows): 9 per 64 values. */

@@ -6,10 +6,9 @@
  * Q4_0 / Q4_K matrices may instead sit in textures in the "rows4" layout
  * (rows4-layout.ts), which only the rows4 kernels read.
  */
-import { ggmlTypeName } from "../ggml-type.ts";
+import { type GgmlType, ggmlTypeName } from "../ggml-type.ts";
 import { bytesFor } from "../quant/mod.ts";
 import type { Matrix } from "../weights.ts";
-import type { GgmlType } from "../ggml-type.ts";
 import { repackRows4, rows4Texels } from "./rows4-layout.ts";
 
 export interface GpuMatrixPart {
@@ -59,6 +58,11 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** rows4: most matrix rows per texture (default: 4 x maxTextureDimension2D). */
   maxTextureRows?: number;
+}
+
+/** The define that selects a weight type's decoding in every kernel's WGSL, e.g. W_Q4_K. */
+export function weightDefine(type: GgmlType): string {
+  return `W_${ggmlTypeName(type)}`;
 }
 
 /** `m` as rows-layout storage buffers, or a clear error naming the kernel that needs them. */

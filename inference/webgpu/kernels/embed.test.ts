@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import {
+  GgmlType,
+  ggmlTypeName,
+  SUPPORTED_WEIGHT_TYPES,
+  type WeightType,
+} from "../../ggml-type.ts";
 import type { ModelConfig } from "../../model-config.ts";
 import { quantize } from "../../quant/mod.ts";
 import { embedTokens } from "../../reference.ts";
@@ -36,18 +41,20 @@ function assertSameBits(got: Float32Array, want: Float32Array, label: string) {
   }
 }
 
-const CASES: [GgmlType, number][] = [
-  [GgmlType.F32, 72],
-  [GgmlType.F16, 72],
-  [GgmlType.BF16, 70], // odd rows of 35 words: rows start mid-word
-  [GgmlType.Q8_0, 96],
-  [GgmlType.Q4_0, 96],
-  [GgmlType.Q4_K, 512],
-  [GgmlType.Q5_K, 512],
-  [GgmlType.Q6_K, 512],
-];
+/** Row length per weight type: every type the engines compute with has a case. */
+const COLS: Record<WeightType, number> = {
+  [GgmlType.F32]: 72,
+  [GgmlType.F16]: 72,
+  [GgmlType.BF16]: 70, // odd rows of 35 words: rows start mid-word
+  [GgmlType.Q8_0]: 96,
+  [GgmlType.Q4_0]: 96,
+  [GgmlType.Q4_K]: 512,
+  [GgmlType.Q5_K]: 512,
+  [GgmlType.Q6_K]: 512,
+};
 
-for (const [type, cols] of CASES) {
+for (const type of SUPPORTED_WEIGHT_TYPES) {
+  const cols = COLS[type as WeightType];
   Deno.test(`embed ${ggmlTypeName(type)}: rows over 3 weight buffers match embedTokens bit for bit`, async () => {
     const { device } = await createTestGpu();
     await prepareEmbed(device, type);

@@ -6,7 +6,7 @@
  */
 import { GgmlType, ggmlTypeName, isSupportedWeightType } from "../../ggml-type.ts";
 import { bytesFor } from "../../quant/mod.ts";
-import { type GpuMatrix, rowsMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import {
   bindKernel,
   type BoundKernel,
@@ -60,7 +60,7 @@ export function supportsEmbed(type: GgmlType, cols: number): boolean {
 }
 
 function defines(type: GgmlType) {
-  return { WG, [`W_${ggmlTypeName(type)}`]: true };
+  return { WG, [weightDefine(type)]: true };
 }
 
 export async function prepareEmbed(device: GPUDevice, type: GgmlType): Promise<void> {

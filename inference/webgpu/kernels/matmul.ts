@@ -3,10 +3,16 @@
  * (+ bias) (+ Y), with W in its ggml encoding. Each invocation decodes a
  * weight unit once and applies it to a tile of tokens (see matmul.wgsl).
  */
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import {
+  blockGeometry,
+  GgmlType,
+  ggmlTypeName,
+  isSupportedWeightType,
+  type WeightType,
+} from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import { type GpuMatrix, rowsMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 import { createMatMulRows4 } from "./matmul_rows4.ts";
 
@@ -48,7 +54,8 @@ export interface MatMulOp {
 
 const SHADER = new URL("./matmul.wgsl", import.meta.url);
 
-const UNIT_VEC4: Partial<Record<GgmlType, number>> = {
+/** vec4s of x per weight unit, per weight type (see matmul.wgsl). */
+const UNIT_VEC4: Record<WeightType, number> = {
   [GgmlType.F32]: 1,
   [GgmlType.F16]: 1,
   [GgmlType.BF16]: 1,
@@ -60,10 +67,9 @@ const UNIT_VEC4: Partial<Record<GgmlType, number>> = {
 };
 
 export function matMulSupports(type: GgmlType, cols: number): boolean {
-  const v = UNIT_VEC4[type];
-  if (v === undefined || cols <= 0) return false;
-  const block = v >= 16 ? 256 : v * 4;
-  return cols % block === 0;
+  return isSupportedWeightType(type) && cols > 0 && cols % (UNIT_VEC4[type] * 4) === 0 &&
+    // K-quant units are part of a 256-value block; the row must still be whole blocks.
+    cols % blockGeometry(type)!.blockSize === 0;
 }
 
 /**
@@ -92,9 +98,9 @@ export function createMatMul(
   const rows = rowsMatrix(m, "matmul tile");
   const tile = opts.tile ?? 8;
   const workgroupSize = opts.workgroupSize ?? 64;
-  const unitVec4 = UNIT_VEC4[m.type]!;
+  const unitVec4 = UNIT_VEC4[m.type as WeightType];
   const defines: Defines = {
-    [`W_${ggmlTypeName(m.type)}`]: true,
+    [weightDefine(m.type)]: true,
     WG: workgroupSize,
     TILE: tile,
     UNIT_VEC4: unitVec4,

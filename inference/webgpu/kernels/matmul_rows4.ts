@@ -17,7 +17,7 @@
 import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import type { GpuMatrix, GpuRows4Matrix } from "../weights.ts";
+import { type GpuMatrix, type GpuRows4Matrix, weightDefine } from "../weights.ts";
 import { rows4LayoutSupports } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
@@ -160,7 +160,7 @@ function createTiled(
   const windowBytes = tile * xs * 16;
   const pipelineFor = (stepCount: number) => {
     const defines: Defines = {
-      [`W_${ggmlTypeName(m.type)}`]: true,
+      [weightDefine(m.type)]: true,
       WG: wg,
       XS: xs,
       XV4: tile * xs,

@@ -4,10 +4,16 @@
  * Bind groups and params are built once per (matrix, x, y) so a forward pass
  * only encodes prebuilt dispatches each token.
  */
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import {
+  blockGeometry,
+  GgmlType,
+  ggmlTypeName,
+  isSupportedWeightType,
+  type WeightType,
+} from "../../ggml-type.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
-import { type GpuMatrix, rowsMatrix } from "../weights.ts";
+import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import { rows4Half, rows4LayoutSupports, rows4Texels } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
@@ -49,7 +55,7 @@ const SHADER = new URL("./matvec.wgsl", import.meta.url);
 const ROWS4_SHADER = new URL("./matvec_rows4.wgsl", import.meta.url);
 
 /** Values per unit_dot call, per weight type (see matvec.wgsl). */
-const UNIT_VALUES: Partial<Record<GgmlType, number>> = {
+const UNIT_VALUES: Record<WeightType, number> = {
   [GgmlType.F32]: 4,
   [GgmlType.F16]: 4,
   [GgmlType.BF16]: 4,
@@ -62,10 +68,9 @@ const UNIT_VALUES: Partial<Record<GgmlType, number>> = {
 
 /** Whether matvec handles `type` with rows of `cols` values. */
 export function matVecSupports(type: GgmlType, cols: number): boolean {
-  const unit = UNIT_VALUES[type];
-  return unit !== undefined && cols > 0 && cols % unit === 0 &&
+  return isSupportedWeightType(type) && cols > 0 && cols % UNIT_VALUES[type] === 0 &&
     // K-quant units are 64 of a 256-value block; the row must still be whole blocks.
-    (unit !== 64 || cols % 256 === 0);
+    cols % blockGeometry(type)!.blockSize === 0;
 }
 
 /** Largest x (in values) the rows4 variant takes: its uniform binding is at most 64 KiB. */
@@ -107,7 +112,7 @@ export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
   f16Native: boolean;
 }): Defines {
   return {
-    [`W_${ggmlTypeName(type)}`]: true,
+    [weightDefine(type)]: true,
     ROW_PER_THREAD: variant === "row",
     WG: o.workgroupSize,
     BIAS: o.bias,
@@ -146,7 +151,7 @@ export function createMatVec(
     `matvec|${definesKey(defines)}`,
     () => loadWgslSync(SHADER, defines),
   );
-  const units = m.cols / UNIT_VALUES[m.type]!;
+  const units = m.cols / UNIT_VALUES[m.type as WeightType];
   const yOffset = opts.yOffset ?? 0;
   const uniforms: GPUBuffer[] = [];
   const steps: { bindGroup: GPUBindGroup; grid: [number, number] }[] = [];
@@ -227,7 +232,7 @@ function createMatVecRows4(
   const xuVec4 = rows4MaxCols(gpu) / 4;
   const xsVec4 = xuVec4 / 32; // one sum per 32 values, 4 per vec4
   const defines: Defines = {
-    [`W_${ggmlTypeName(m.type)}`]: true,
+    [weightDefine(m.type)]: true,
     WG: workgroupSize,
     XU_VEC4: xuVec4,
     XS_VEC4: xsVec4,
