@@ -1,15 +1,11 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createCpuEngine } from "./cpu-engine.ts";
 import { loadCpuModel } from "./cpu-engine.ts";
 import { type BatchEngine, createCpuBatch, sessionBatch } from "./batch.ts";
 import type { Engine, Session } from "./engine.ts";
 import { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 import { createTestGpu } from "../tests/support/gpu.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
-const STORIES = `${MODELS}/stories260K.gguf`;
+import { STORIES } from "../tests/support/fixtures.ts";
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);

@@ -8,6 +8,7 @@ import {
   templateParses,
 } from "./chat-template.ts";
 import { openGguf } from "./gguf.ts";
+import { fixturePath } from "../tests/support/fixtures.ts";
 
 const FIXTURES = new URL("../tests/fixtures/templates/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFileSync(new URL(name, FIXTURES));
@@ -147,9 +148,7 @@ Deno.test("Gemma 2 template: model turns, trimmed content, system folded into th
 });
 
 Deno.test("the template stored in a real GGUF (phi-3 vocab) renders", async () => {
-  const dir = Deno.env.get("GROVE_MODEL_PATH") ??
-    new URL("../../shared/models", import.meta.url).pathname;
-  const file = await openGguf(`${dir}/vocab/ggml-vocab-phi-3.gguf`);
+  const file = await openGguf(fixturePath("vocab/ggml-vocab-phi-3.gguf"));
   const template = file.metadata["tokenizer.chat_template"];
   assert.equal(typeof template, "string");
   const out = renderChat({ template: template as string, messages: CHAT, bosToken: "<s>" });

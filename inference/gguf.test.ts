@@ -1,9 +1,7 @@
 import assert from "node:assert/strict";
 import { GgmlType } from "./ggml-type.ts";
 import { GgufError, GgufValueType as V, openGguf, readTensorData } from "./gguf.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH") ??
-  new URL("../../shared/models", import.meta.url).pathname;
+import { fixturePath, STORIES } from "../tests/support/fixtures.ts";
 
 /** Hand-assembles GGUF bytes, independent of the project's writer. */
 class Bytes {
@@ -78,7 +76,7 @@ async function rejects(bytes: Uint8Array | Bytes, pattern: RegExp): Promise<void
 }
 
 Deno.test("stories260K parses with its shapes, metadata and tensor data", async () => {
-  const f = await openGguf(`${MODELS}/stories260K.gguf`);
+  const f = await openGguf(STORIES);
   assert.equal(f.version, 3);
   assert.equal(f.alignment, 32);
   assert.equal(f.metadata["general.architecture"], "llama");
@@ -104,9 +102,9 @@ Deno.test("stories260K parses with its shapes, metadata and tensor data", async 
 
 Deno.test("every vocab fixture parses with its token list", async () => {
   let seen = 0;
-  for await (const entry of Deno.readDir(`${MODELS}/vocab`)) {
+  for await (const entry of Deno.readDir(fixturePath("vocab"))) {
     if (!entry.name.endsWith(".gguf")) continue;
-    const f = await openGguf(`${MODELS}/vocab/${entry.name}`);
+    const f = await openGguf(fixturePath(`vocab/${entry.name}`));
     const tokens = f.metadata["tokenizer.ggml.tokens"] as string[];
     assert.ok(tokens.length > 1000, `${entry.name} has a vocabulary`);
     assert.equal(f.tensors.length, 0);

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
 import { createCpuBatch } from "./batch.ts";
 import { createScheduler, MAX_WAITING, QueueFullError } from "./scheduler.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
-const STORIES = `${MODELS}/stories260K.gguf`;
 const model = await loadCpuModel({ path: STORIES, ctxSize: 64 });
 const { tokenizer } = await createCpuEngine({ path: STORIES, ctxSize: 64 });
 

@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
 import { type BatchEngine, createCpuBatch } from "./batch.ts";
 import { generate, type GeneratedToken, type GenerateOptions } from "./generate.ts";
 import { createScheduler, type ScheduledResult } from "./scheduler.ts";
 import { eventually } from "../tests/support/poll.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  fileURLToPath(new URL("../../shared/models", import.meta.url));
-const STORIES = `${MODELS}/stories260K.gguf`;
+import { STORIES } from "../tests/support/fixtures.ts";
 
 const engine = await createCpuEngine({ path: STORIES, ctxSize: 96 });
 const model = await loadCpuModel({ path: STORIES, ctxSize: 96 });

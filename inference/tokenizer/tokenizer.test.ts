@@ -6,15 +6,11 @@
 import assert from "node:assert/strict";
 import { openGguf } from "../gguf.ts";
 import { type Tokenizer, tokenizerFromMetadata } from "./mod.ts";
-
-const MODELS = Deno.env.get("GROVE_MODEL_PATH")?.split(":")[0] ??
-  new URL("../../../shared/models", import.meta.url).pathname;
+import { fixturePath, STORIES } from "../../tests/support/fixtures.ts";
 
 const cache = new Map<string, Tokenizer>();
 async function vocab(name: string): Promise<Tokenizer> {
-  const path = name === "stories260K"
-    ? `${MODELS}/stories260K.gguf`
-    : `${MODELS}/vocab/ggml-vocab-${name}.gguf`;
+  const path = name === "stories260K" ? STORIES : fixturePath(`vocab/ggml-vocab-${name}.gguf`);
   if (!cache.has(name)) cache.set(name, tokenizerFromMetadata((await openGguf(path)).metadata));
   return cache.get(name)!;
 }
