@@ -39,3 +39,4 @@ export {
   STRANGERS_PER_IP,
 } from "./libp2p-limits.ts";
 export { filterDialAddrs } from "./mesh-addrs.ts";
+export { compose, type Composition, type Startable } from "./lifecycle.ts";
