@@ -4,6 +4,7 @@
 import { generateCommand } from "./cli/generate-command.ts";
 import { tokenizeCommand } from "./cli/tokenize-command.ts";
 import { CliError } from "./cli/cli-error.ts";
+import { flagHelp, HelpRequested } from "./cli/help.ts";
 import { exitAfterFlush } from "./cli/lifecycle.ts";
 
 const USAGE = `usage: grove <command> [flags]
@@ -47,6 +48,11 @@ export async function main(args: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
+    if (err instanceof HelpRequested) {
+      const line = USAGE.split("\n").find((l) => l.startsWith(`  ${command} `))?.trim() ?? command;
+      console.log(`usage: grove ${command} [flags]\n  ${line}\n\nflags:\n${flagHelp(err.options)}`);
+      return 0;
+    }
     if (err instanceof CliError) {
       console.error(`grove ${command}: ${err.message}`);
       return 2;

@@ -3,11 +3,13 @@
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { CliError } from "./cli-error.ts";
+import { HelpRequested, wantsHelp } from "./help.ts";
 
 export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: T,
 ) {
+  if (wantsHelp(args)) throw new HelpRequested(options);
   try {
     return parseArgs({ args, options, allowPositionals: false, strict: true }).values;
   } catch (err) {

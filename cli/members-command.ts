@@ -10,6 +10,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { HelpRequested, wantsHelp } from "./help.ts";
 import { decode, npubEncode } from "nostr-tools/nip19";
 import { nip98Header } from "../protocol/mod.ts";
 import {
@@ -25,6 +26,14 @@ import { CliError } from "./cli-error.ts";
 const USAGE = "usage: members add|remove|list [npub|hex] [--role member|admin] " +
   "(--data DIR | --relay URL --nsec NSEC)";
 
+const MEMBERS_FLAGS = {
+  role: { type: "string" },
+  data: { type: "string" },
+  relay: { type: "string" },
+  nsec: { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
 type Action = "add" | "remove" | "list";
 interface Plan {
   action: Action;
@@ -33,20 +42,10 @@ interface Plan {
 }
 
 export async function membersCommand(args: string[]): Promise<number> {
+  if (wantsHelp(args)) throw new HelpRequested(MEMBERS_FLAGS);
   let parsed;
   try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        role: { type: "string" },
-        data: { type: "string" },
-        relay: { type: "string" },
-        nsec: { type: "string" },
-        "log-format": { type: "string" },
-      },
-    });
+    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: MEMBERS_FLAGS });
   } catch (e) {
     throw new CliError(`${(e as Error).message}\n${USAGE}`);
   }

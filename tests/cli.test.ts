@@ -112,3 +112,25 @@ Deno.test("cli: serve, consume and demo bound beyond loopback without --api-key 
     await Deno.remove(data, { recursive: true });
   }
 });
+
+Deno.test("cli: every command answers --help with each of its flags described", async () => {
+  const expected: Record<string, string[]> = {
+    relay: ["--owner VALUE", "--trust-proxy", "--limit VALUE", "--mesh-port VALUE"],
+    serve: ["--model VALUE", "--gpu", "--allow-origin VALUE", "--max-memory VALUE"],
+    consume: ["--relay VALUE", "--api-key VALUE", "--allow-host VALUE"],
+    demo: ["--relay-port VALUE", "--model VALUE"],
+    members: ["--role VALUE", "--data VALUE", "--relay VALUE"],
+    generate: ["--prompt VALUE, -p", "--temp VALUE", "--gpu"],
+    tokenize: ["--model VALUE, -m"],
+  };
+  for (const [command, flags] of Object.entries(expected)) {
+    const r = await runGrove([command, "--help"]);
+    assert.equal(r.code, 0, `${command} --help: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`^usage: grove ${command} \\[flags\\]`));
+    for (const flag of flags) assert.ok(r.stdout.includes(`  ${flag} `), `${command}: ${flag}`);
+    // Every flag line has a description after the flag column.
+    for (const line of r.stdout.split("\n").filter((l) => l.startsWith("  --"))) {
+      assert.match(line, /^ {2}--\S+.*\S {2,}\S/, `${command}: ${line}`);
+    }
+  }
+});
