@@ -3,7 +3,7 @@ import { generateSecretKey, verifyEvent } from "nostr-tools/pure";
 import { type NostrEvent, type ServeReport, toEventShape } from "../protocol/mod.ts";
 import { identityOf } from "./node-identity.ts";
 import { serveReportEvent, startServeReporter } from "./serve-reporter.ts";
-import { eventually } from "../tests/support/poll.ts";
+import { fakeClock } from "../tests/support/fake-clock.ts";
 
 const node = identityOf(generateSecretKey());
 
@@ -45,13 +45,14 @@ Deno.test("serve report: signed kind 24620 by the node; foreign peer ids and pat
 });
 
 Deno.test("serve reporter: at start, debounced on change, on the interval, 'stopping' last", async () => {
+  const clock = fakeClock();
   const sent: { at: number; report: ServeReport; ev: NostrEvent }[] = [];
-  const t0 = performance.now();
+  const t0 = clock.now();
   let load = 0;
   const reporter = startServeReporter({
     relay: {
       publish: (ev) => {
-        sent.push({ at: performance.now() - t0, report: JSON.parse(ev.content), ev });
+        sent.push({ at: clock.now() - t0, report: JSON.parse(ev.content), ev });
         return Promise.resolve();
       },
     },
@@ -60,63 +61,69 @@ Deno.test("serve reporter: at start, debounced on change, on the interval, 'stop
     intervalMs: 300,
     debounceMs: 50,
     minChangeGapMs: 0,
+    clock,
   });
-  await eventually(() => sent.length >= 1, { what: "no report at start" });
+  await clock.settle();
   assert.equal(sent.length, 1, "one report at start");
   load = 3;
   reporter.changed();
   reporter.changed();
   reporter.changed();
-  await eventually(() => sent.length >= 2, { intervalMs: 5, what: "no report for the changes" });
-  // A negative check, so a fixed wait: reports for the other changes would follow within a
-  // debounce (50 ms); the interval's comes at 300 ms.
-  await tick(50);
+  await clock.advance(49);
+  assert.equal(sent.length, 1, "nothing inside the debounce (50 ms)");
+  await clock.advance(1);
+  // Reports for the other changes would follow within a debounce; the interval's comes at 300 ms.
+  await clock.advance(50);
   assert.equal(sent.length, 2, "three changes within the debounce make one report");
   assert.equal(sent[1].report.load.active, 3);
   assert.ok(sent[1].at >= 45, `sent after ${sent[1].at} ms, before the debounce`);
-  await eventually(() => sent.length >= 3, {
-    timeoutMs: 2000,
-    intervalMs: 10,
-    what: "no report on the interval",
-  });
+  assert.equal(sent[1].at, 50);
+  await clock.advance(199);
+  assert.equal(sent.length, 2, "nothing before the interval");
+  await clock.advance(1);
   assert.equal(sent.length, 3, "the interval sends again");
   assert.ok(sent[2].at >= 290, `the interval report came after ${sent[2].at} ms`);
+  assert.equal(sent[2].at, 300);
   await reporter.stop();
   assert.equal(sent.at(-1)!.report.state, "stopping");
   const count = sent.length;
   reporter.changed();
-  // A negative check: more than an interval (300 ms) in which nothing may be sent.
-  await tick(400);
+  // More than an interval (300 ms) in which nothing may be sent.
+  await clock.advance(400);
   assert.equal(sent.length, count, "nothing after stop");
+  assert.equal(clock.pending(), 0, "no timer left after stop");
 });
 
 Deno.test("serve reporter: reports for changes come at most once per minChangeGapMs", async () => {
+  const clock = fakeClock();
   const sent: number[] = [];
-  const t0 = performance.now();
+  const t0 = clock.now();
   const reporter = startServeReporter({
-    relay: { publish: () => (sent.push(performance.now() - t0), Promise.resolve()) },
+    relay: { publish: () => (sent.push(clock.now() - t0), Promise.resolve()) },
     identity: node,
     report: () => reportOf(node.peerId),
     intervalMs: 10_000,
     debounceMs: 10,
     minChangeGapMs: 300,
+    clock,
   });
-  // The change comes 20 ms after the start report: the scenario, not a synchronisation.
-  await tick(20);
+  // The change comes 20 ms after the start report.
+  await clock.advance(20);
   reporter.changed();
-  // A negative check: within 150 ms of a change, still inside the 300 ms gap, nothing goes out.
-  await tick(150);
+  // Within 150 ms of a change, still inside the 300 ms gap, nothing goes out.
+  await clock.advance(150);
   assert.equal(sent.length, 1, "a change 20 ms after the start report went out at once");
-  await eventually(() => sent.length >= 2, {
-    timeoutMs: 2000,
-    intervalMs: 10,
-    what: "no report for the change",
-  });
+  await clock.advance(129);
+  assert.equal(sent.length, 1, "nothing before the gap has passed");
+  await clock.advance(1);
+  assert.equal(sent.length, 2, "no report for the change");
   assert.ok(sent[1] >= 290, `the change report came after ${sent[1]} ms`);
+  assert.equal(sent[1], 300);
   await reporter.stop();
 });
 
 Deno.test("serve reporter: a refused publish is logged once and does not stop the reports", async () => {
+  const clock = fakeClock();
   const warnings: string[] = [];
   let calls = 0;
   const reporter = startServeReporter({
@@ -130,13 +137,28 @@ Deno.test("serve reporter: a refused publish is logged once and does not stop th
     report: () => reportOf(node.peerId),
     intervalMs: 40,
     log: { info() {}, error() {}, warn: (m) => void warnings.push(m) },
+    clock,
   });
-  await eventually(() => calls >= 3, { what: () => `only ${calls} attempts` });
+  await clock.advance(80);
+  assert.equal(calls, 3, "at start and on two intervals");
   await reporter.stop();
   assert.ok(calls >= 3, `only ${calls} attempts`);
   assert.deepEqual(warnings, ["could not send the serve report: restricted: not a member"]);
 });
 
-function tick(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
-}
+Deno.test("serve reporter: with the relay gone, stop waits for the last report 500 ms at most", async () => {
+  const clock = fakeClock();
+  const reporter = startServeReporter({
+    relay: { publish: () => new Promise<void>(() => {}) },
+    identity: node,
+    report: () => reportOf(node.peerId),
+    clock,
+  });
+  let stopped = false;
+  const stopping = reporter.stop().then(() => void (stopped = true));
+  await clock.advance(499);
+  assert.equal(stopped, false, "stop returned before the last report had its 500 ms");
+  await clock.advance(1);
+  await stopping;
+  assert.equal(clock.pending(), 0, "no timer left after stop");
+});

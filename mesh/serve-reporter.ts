@@ -15,6 +15,7 @@ import {
   type ServeReport,
   silentLogger,
 } from "../protocol/mod.ts";
+import { type Clock, systemClock, type Timer } from "./clock.ts";
 import type { Identity } from "./node-identity.ts";
 import type { RelayClient } from "./relay-client.ts";
 
@@ -33,6 +34,8 @@ export interface ServeReporterOptions {
    */
   minChangeGapMs?: number;
   log?: Logger;
+  /** The interval, the debounce, the change gap and the last report's bound run on it. */
+  clock?: Clock;
 }
 
 export interface ServeReporter {
@@ -73,9 +76,10 @@ const FINAL_REPORT_MS = 500;
 
 export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
   const log = opts.log ?? silentLogger;
+  const clock = opts.clock ?? systemClock;
   const debounceMs = opts.debounceMs ?? 100;
   let stopped = false;
-  let debounce: ReturnType<typeof setTimeout> | undefined;
+  let debounce: Timer | undefined;
   // Sends run one at a time, in order: a late "running" must never overtake "stopping".
   let chain: Promise<void> = Promise.resolve();
   let lastError = "";
@@ -84,7 +88,7 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
 
   const send = (override?: Partial<ServeReport>) => {
     chain = chain.then(async () => {
-      lastSent = performance.now();
+      lastSent = clock.now();
       try {
         const ev = serveReportEvent(opts.identity, { ...opts.report(), ...override });
         await opts.relay.publish(ev);
@@ -100,14 +104,14 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
     return chain;
   };
 
-  const interval = setInterval(() => void send(), opts.intervalMs ?? 10_000);
+  const interval = clock.setInterval(() => void send(), opts.intervalMs ?? 10_000);
   void send();
 
   return {
     changed() {
       if (stopped || debounce !== undefined) return;
-      const wait = Math.max(debounceMs, lastSent + minGap - performance.now());
-      debounce = setTimeout(() => {
+      const wait = Math.max(debounceMs, lastSent + minGap - clock.now());
+      debounce = clock.setTimeout(() => {
         debounce = undefined;
         if (!stopped) void send();
       }, wait);
@@ -115,16 +119,16 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
     async stop() {
       if (stopped) return chain;
       stopped = true;
-      clearInterval(interval);
-      clearTimeout(debounce);
+      clock.clearInterval(interval);
+      clock.clearTimeout(debounce);
       // Best effort: with the relay gone the report would wait out the publish timeout (10 s)
       // and hold up the node's stop. The relay drops a silent target after 30 s anyway.
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      let timer: Timer | undefined;
       await Promise.race([
         send({ state: "stopping" }),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, FINAL_REPORT_MS)),
+        new Promise<void>((resolve) => timer = clock.setTimeout(resolve, FINAL_REPORT_MS)),
       ]);
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     },
   };
 }
