@@ -7,12 +7,12 @@
  * for the HTTP layer plus the node API's status and availability.
  */
 import { type Logger, type MeshStatus, type ServeReport, silentLogger } from "../protocol/mod.ts";
-import { keepTicket, requestTicket, type TicketKeeper } from "./ticket-keeper.ts";
 import type { Identity } from "./node-identity.ts";
 import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
 import { type MeshNode, startMeshNode } from "./p2p-node.ts";
 import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
 import { createRemoteService, type RemoteService } from "./remote-service.ts";
+import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createRouter } from "./router.ts";
 import { startServeReporter } from "./serve-reporter.ts";
 import {
@@ -51,8 +51,6 @@ export interface MeshRoleInit {
   admissionRetryMs?: number[];
 }
 
-const ADMISSION_RETRY_MS = [30_000, 60_000, 120_000, 300_000];
-
 export interface MeshRole {
   service: RemoteService;
   status(): Record<string, unknown>;
@@ -72,33 +70,6 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   // An `--open` relay admits non-members, so its member list is no gate there.
   const membersOnly = relayInfo.info.limitation?.restricted_writes !== false;
 
-  let keeper: TicketKeeper | undefined;
-  let startDenial: string | undefined;
-  /** A ticket keeper, or why the relay denied this node (other failures throw). */
-  async function admit(): Promise<TicketKeeper | string> {
-    try {
-      const k = await keepTicket({
-        admissionUrl: mesh.admission_url,
-        identity,
-        relayPubkey,
-        meshId: mesh.id,
-        log,
-      });
-      return k.denied() ?? k;
-    } catch (err) {
-      if (!(err instanceof ServiceError && err.code === "mesh_denied")) throw err;
-      const cause = err.cause as { code?: string; message?: string } | undefined;
-      return cause ? `${cause.code}: ${cause.message}` : err.message;
-    }
-  }
-  const first = await admit();
-  if (typeof first === "string") startDenial = first;
-  else keeper = first;
-  if (startDenial !== undefined && init.mode === "serve") {
-    keeper?.stop();
-    throw new ServiceError("mesh_denied", `${MESH_DENIED_MESSAGE} (${startDenial})`);
-  }
-
   let node: MeshNode | undefined;
   let streams: InferStreams | undefined;
   let relay: RelayClient | undefined;
@@ -108,35 +79,25 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   let listed = false;
   let removed = false;
 
-  const admitted = (): true | { denied: boolean; reason: string } => {
-    if (startDenial !== undefined) return { denied: true, reason: startDenial };
-    const denial = keeper?.denied() ?? relay?.denied();
-    if (denial !== undefined) return { denied: true, reason: denial };
-    if (revoked !== undefined) return { denied: true, reason: revoked };
-    if (removed) return { denied: true, reason: "this key was removed from the relay's members" };
-    if (!keeper?.current()) return { denied: false, reason: "waiting for a mesh ticket" };
+  const admission = createAdmission({
+    ask: { admissionUrl: mesh.admission_url, identity, relayPubkey, meshId: mesh.id },
+    required: init.mode === "serve",
+    retryMs: init.admissionRetryMs,
+    log,
+  }, { join: () => joinLater() });
+  await admission.start();
+
+  const admitted = (): Admitted => {
+    const a = admission.admitted();
+    if (a !== true && a.denied) return a;
+    const refused = relay?.denied() ??
+      (removed ? "this key was removed from the relay's members" : undefined);
+    if (refused !== undefined) return { denied: true, reason: refused };
+    if (a !== true) return a;
     if (!node) return { denied: false, reason: "the peer-to-peer node is starting" };
     return true;
   };
 
-  // A removed member hears nothing from the relay (no list, no renewal for minutes), but its
-  // peers hang up on it. So a failed call asks the relay again, at most every 5 s: a 403 then
-  // means this node was removed, and it answers mesh_denied from then on.
-  let revoked: string | undefined;
-  let lastCheck = 0;
-  const recheckAdmission = () => {
-    if (Date.now() - lastCheck < 5000 || startDenial !== undefined) return;
-    lastCheck = Date.now();
-    const ask = { admissionUrl: mesh.admission_url, identity, relayPubkey, meshId: mesh.id, log };
-    requestTicket(ask).then(() => {
-      revoked = undefined;
-    }, (err) => {
-      if (!(err instanceof ServiceError && err.code === "mesh_denied")) return;
-      const cause = err.cause as { code?: string; message?: string } | undefined;
-      revoked = cause ? `${cause.code}: ${cause.message}` : err.message;
-      log.warn(`the relay no longer admits this node: ${revoked}`);
-    });
-  };
   async function* call(
     target: { peerId: string; addrs: string[] },
     req: InferRequest,
@@ -145,11 +106,11 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     if (!node) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
     try {
       for await (const event of callInfer(node, target, req, signal, { streams })) {
-        if (event.type === "error" && event.code === "unavailable") recheckAdmission();
+        if (event.type === "error" && event.code === "unavailable") admission.recheck();
         yield event;
       }
     } catch (err) {
-      if (!signal.aborted) recheckAdmission();
+      if (!signal.aborted) admission.recheck();
       throw err;
     }
   }
@@ -183,7 +144,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       rendezvous: mesh.rendezvous,
       relayPubkey,
       meshId: mesh.id,
-      ticket: () => keeper?.current(),
+      ticket: () => admission.ticket(),
       serving: init.mode === "serve",
       quic: init.quic,
       log,
@@ -217,64 +178,34 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     });
   }
 
-  // A denied client node keeps asking: the owner may add it as a member after it started.
-  const retryWaits = init.admissionRetryMs ?? ADMISSION_RETRY_MS;
-  let retries = 0;
-  let retryTimer: ReturnType<typeof setTimeout> | undefined;
-  function scheduleRetry(): void {
-    const wait = retryWaits[Math.min(retries++, retryWaits.length - 1)];
-    log.warn(`${MESH_DENIED_MESSAGE} (${startDenial}); asking the relay again in ${wait} ms`);
-    retryTimer = setTimeout(retryAdmission, wait);
-  }
-  async function retryAdmission(): Promise<void> {
-    retryTimer = undefined;
-    let outcome: TicketKeeper | string;
-    try {
-      outcome = await admit();
-    } catch (err) {
-      outcome = `the relay could not be asked: ${(err as Error).message}`;
-    }
-    if (state !== "running") {
-      if (typeof outcome !== "string") outcome.stop();
-      return;
-    }
-    if (typeof outcome === "string") {
-      startDenial = outcome;
-      return scheduleRetry();
-    }
-    keeper = outcome;
-    try {
-      await join();
-      startDenial = undefined;
-      log.info("the relay admitted this node; it now uses the mesh");
-    } catch (err) {
-      log.warn(`joining the mesh after admission failed: ${(err as Error).message}`);
-      await stopParts();
-      [keeper, node, streams, relay] = [undefined, undefined, undefined, undefined];
-      if (state === "running") scheduleRetry();
-    }
-  }
-
-  if (startDenial === undefined) {
+  /** The admission's join for a client node the relay admitted after it started. */
+  async function joinLater(): Promise<void> {
+    if (state !== "running") return; // stopping: the admission drops its ticket itself
     try {
       await join();
     } catch (err) {
-      await stopParts();
+      await stopJoined();
+      [node, streams, relay] = [undefined, undefined, undefined];
       throw err;
     }
-  } else {
-    state = "running";
-    scheduleRetry();
   }
 
-  async function stopParts(): Promise<void> {
+  if (admission.ticket()) {
+    try {
+      await join();
+    } catch (err) {
+      await stopJoined();
+      await admission.stop();
+      throw err;
+    }
+  } else state = "running";
+
+  async function stopJoined(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
-      ["admission retry", () => clearTimeout(retryTimer)],
       ["serve reporter", () => reporter?.stop()],
       ["spare streams", () => streams?.close()],
       ["relay connection", () => relay?.close()],
       ["libp2p node", () => node?.stop()],
-      ["ticket keeper", () => keeper?.stop()],
     ];
     for (const [what, step] of steps) {
       try {
@@ -335,7 +266,8 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       if (state === "off") return;
       state = "stopping";
       reporter?.changed();
-      await stopParts();
+      await stopJoined();
+      await admission.stop();
       state = "off";
     },
   };
