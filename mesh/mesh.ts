@@ -8,19 +8,14 @@
  */
 import { type Logger, type MeshStatus, type ServeReport, silentLogger } from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
-import { callInfer, createInferStreams, type InferStreams, serveInfer } from "./infer-protocol.ts";
-import { type MeshNode, startMeshNode } from "./p2p-node.ts";
+import { serveInfer } from "./infer-protocol.ts";
 import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
-import { createRemoteService, type RemoteService } from "./remote-service.ts";
+import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
 import { type Admitted, createAdmission } from "./role-admission.ts";
+import { createPeerPart, type PeerPart } from "./role-peer.ts";
 import { createRouter } from "./router.ts";
 import { startServeReporter } from "./serve-reporter.ts";
-import {
-  type InferenceService,
-  type InferRequest,
-  MESH_DENIED_MESSAGE,
-  ServiceError,
-} from "./service.ts";
+import { type InferenceService, MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
 import { countServed, type ServedRecord } from "./served.ts";
 
 export interface LocalModel {
@@ -70,8 +65,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   // An `--open` relay admits non-members, so its member list is no gate there.
   const membersOnly = relayInfo.info.limitation?.restricted_writes !== false;
 
-  let node: MeshNode | undefined;
-  let streams: InferStreams | undefined;
+  let peer: PeerPart | undefined;
   let relay: RelayClient | undefined;
   let reporter: { changed(): void; stop(): Promise<void> } | undefined;
   let meshStatus: MeshStatus | undefined;
@@ -94,26 +88,14 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       (removed ? "this key was removed from the relay's members" : undefined);
     if (refused !== undefined) return { denied: true, reason: refused };
     if (a !== true) return a;
-    if (!node) return { denied: false, reason: "the peer-to-peer node is starting" };
+    if (!peer?.node()) return { denied: false, reason: "the peer-to-peer node is starting" };
     return true;
   };
 
-  async function* call(
-    target: { peerId: string; addrs: string[] },
-    req: InferRequest,
-    signal: AbortSignal,
-  ) {
-    if (!node) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
-    try {
-      for await (const event of callInfer(node, target, req, signal, { streams })) {
-        if (event.type === "error" && event.code === "unavailable") admission.recheck();
-        yield event;
-      }
-    } catch (err) {
-      if (!signal.aborted) admission.recheck();
-      throw err;
-    }
-  }
+  const call: InferCall = async function* (target, req, signal) {
+    if (!peer) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    yield* peer.call(target, req, signal);
+  };
 
   const router = createRouter();
   const local = init.local;
@@ -131,7 +113,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     modelName: local!.modelName,
     peerId: identity.peerId,
     nodeName,
-    addrs: node?.directAddrs() ?? [],
+    addrs: peer?.node()?.directAddrs() ?? [],
     stages: null,
     capacity: local!.capacity,
     load: local!.service.load(),
@@ -139,21 +121,20 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   });
 
   async function join(): Promise<void> {
-    node = await startMeshNode({
+    peer = createPeerPart({
       identity,
       rendezvous: mesh.rendezvous,
       relayPubkey,
       meshId: mesh.id,
-      ticket: () => admission.ticket(),
       serving: init.mode === "serve",
       quic: init.quic,
       log,
-    });
-    streams = createInferStreams(node);
+    }, { admission });
+    await peer.start();
     relay = await connectRelay({ url: init.relayUrl, identity, relayPubkey, log });
     if (membersOnly) {
       relay.onMembers((members) => {
-        node?.setMembers(members, relay?.membersListedAt());
+        peer?.node()?.setMembers(members, relay?.membersListedAt());
         // The list can lag the member table by a poll (~2 s): only leaving it says "removed".
         if (members.has(identity.pubkey)) listed = true;
         removed = listed && !members.has(identity.pubkey);
@@ -168,7 +149,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
         onChange: () => reporter?.changed(),
         onServed: init.onServed,
       });
-      await serveInfer(node, served, log);
+      await serveInfer(peer.node()!, served, log);
       reporter = startServeReporter({ relay, identity, report, log });
     }
     state = "running";
@@ -185,7 +166,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       await join();
     } catch (err) {
       await stopJoined();
-      [node, streams, relay] = [undefined, undefined, undefined];
+      [peer, relay] = [undefined, undefined];
       throw err;
     }
   }
@@ -203,9 +184,8 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   async function stopJoined(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
       ["serve reporter", () => reporter?.stop()],
-      ["spare streams", () => streams?.close()],
       ["relay connection", () => relay?.close()],
-      ["libp2p node", () => node?.stop()],
+      ["libp2p node", () => peer?.stop()],
     ];
     for (const [what, step] of steps) {
       try {

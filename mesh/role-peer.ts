@@ -1,0 +1,89 @@
+/**
+ * The peer-to-peer part of a mesh role: the libp2p node (p2p-node.ts), which shows the
+ * admission's ticket to every peer it connects to, and its spare `/grove/infer/1` streams
+ * (infer-protocol.ts). `call` runs one request on one peer. A removed member hears nothing from
+ * the relay, but its peers hang up on it: so a call that fails, or that a peer answers
+ * `unavailable`, asks the admission to check with the relay.
+ */
+import type { Logger, Startable } from "../protocol/mod.ts";
+import { callInfer, createInferStreams, type InferStreams } from "./infer-protocol.ts";
+import { type MeshIdentity, type MeshNode, startMeshNode } from "./p2p-node.ts";
+import type { InferCall } from "./remote-service.ts";
+import type { Admission } from "./role-admission.ts";
+import { type InferEvent, ServiceError } from "./service.ts";
+
+export interface PeerPartInit {
+  identity: MeshIdentity;
+  /** The relay's libp2p addresses (NIP-11's `mesh.rendezvous`). */
+  rendezvous: string[];
+  relayPubkey: string;
+  meshId: string;
+  /** A serving node holds a circuit reservation on the relay so peers can reach it. */
+  serving: boolean;
+  quic?: boolean;
+  log?: Logger;
+}
+
+export interface PeerPartComponents {
+  admission: Pick<Admission, "ticket" | "recheck">;
+  startMeshNode?: typeof startMeshNode;
+}
+
+export interface PeerPart extends Startable {
+  start(): Promise<void>;
+  /** The running node; undefined before start and after stop. */
+  node(): MeshNode | undefined;
+  call: InferCall;
+}
+
+export function createPeerPart(init: PeerPartInit, components: PeerPartComponents): PeerPart {
+  const { admission } = components;
+  const start = components.startMeshNode ?? startMeshNode;
+  let node: MeshNode | undefined;
+  let streams: InferStreams | undefined;
+
+  async function* call(
+    target: { peerId: string; addrs: string[] },
+    req: Parameters<InferCall>[1],
+    signal: AbortSignal,
+  ): AsyncGenerator<InferEvent> {
+    if (!node) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    try {
+      for await (const event of callInfer(node, target, req, signal, { streams })) {
+        if (event.type === "error" && event.code === "unavailable") admission.recheck();
+        yield event;
+      }
+    } catch (err) {
+      if (!signal.aborted) admission.recheck();
+      throw err;
+    }
+  }
+
+  return {
+    name: "libp2p node",
+    async start() {
+      node = await start({
+        identity: init.identity,
+        rendezvous: init.rendezvous,
+        relayPubkey: init.relayPubkey,
+        meshId: init.meshId,
+        ticket: () => admission.ticket(),
+        serving: init.serving,
+        quic: init.quic,
+        log: init.log,
+      });
+      streams = createInferStreams(node);
+    },
+    node: () => node,
+    call,
+    async stop() {
+      const [stopping, spares] = [node, streams];
+      [node, streams] = [undefined, undefined];
+      try {
+        spares?.close();
+      } finally {
+        await stopping?.stop();
+      }
+    },
+  };
+}
