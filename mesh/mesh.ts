@@ -6,13 +6,14 @@
  * list → a serving node answers requests and reports itself. What comes back is an InferenceService
  * for the HTTP layer plus the node API's status and availability.
  */
-import { type Logger, type MeshStatus, type ServeReport, silentLogger } from "../protocol/mod.ts";
+import { type Logger, type ServeReport, silentLogger } from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
 import { serveInfer } from "./infer-protocol.ts";
-import { connectRelay, fetchRelayInfo, type RelayClient } from "./relay-client.ts";
+import { fetchRelayInfo } from "./relay-client.ts";
 import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
 import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createPeerPart, type PeerPart } from "./role-peer.ts";
+import { createRelayPart, type RelayPart } from "./role-relay.ts";
 import { createRouter } from "./router.ts";
 import { startServeReporter } from "./serve-reporter.ts";
 import { type InferenceService, MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
@@ -66,12 +67,9 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   const membersOnly = relayInfo.info.limitation?.restricted_writes !== false;
 
   let peer: PeerPart | undefined;
-  let relay: RelayClient | undefined;
+  let relay: RelayPart | undefined;
   let reporter: { changed(): void; stop(): Promise<void> } | undefined;
-  let meshStatus: MeshStatus | undefined;
   let state: "starting" | "running" | "stopping" | "off" = "starting";
-  let listed = false;
-  let removed = false;
 
   const admission = createAdmission({
     ask: { admissionUrl: mesh.admission_url, identity, relayPubkey, meshId: mesh.id },
@@ -84,8 +82,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   const admitted = (): Admitted => {
     const a = admission.admitted();
     if (a !== true && a.denied) return a;
-    const refused = relay?.denied() ??
-      (removed ? "this key was removed from the relay's members" : undefined);
+    const refused = relay?.refusal();
     if (refused !== undefined) return { denied: true, reason: refused };
     if (a !== true) return a;
     if (!peer?.node()) return { denied: false, reason: "the peer-to-peer node is starting" };
@@ -102,7 +99,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   const service = createRemoteService({
     call,
     router,
-    status: () => meshStatus,
+    status: () => relay?.view.status,
     admitted,
     selfPeerId: identity.peerId,
     local: local && { modelId: local.modelId, service: local.service },
@@ -131,19 +128,11 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       log,
     }, { admission });
     await peer.start();
-    relay = await connectRelay({ url: init.relayUrl, identity, relayPubkey, log });
-    if (membersOnly) {
-      relay.onMembers((members) => {
-        peer?.node()?.setMembers(members, relay?.membersListedAt());
-        // The list can lag the member table by a poll (~2 s): only leaving it says "removed".
-        if (members.has(identity.pubkey)) listed = true;
-        removed = listed && !members.has(identity.pubkey);
-        if (removed) log.warn("this node's key was removed from the relay's members");
-      });
-    }
-    relay.onMeshStatus((s) => {
-      meshStatus = s;
-    });
+    relay = createRelayPart(
+      { url: init.relayUrl, identity, relayPubkey, membersOnly, log },
+      { peer },
+    );
+    await relay.start();
     if (local) {
       const served = countServed(local.service, {
         onChange: () => reporter?.changed(),
@@ -184,7 +173,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   async function stopJoined(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
       ["serve reporter", () => reporter?.stop()],
-      ["relay connection", () => relay?.close()],
+      ["relay connection", () => relay?.stop()],
       ["libp2p node", () => peer?.stop()],
     ];
     for (const [what, step] of steps) {
@@ -198,10 +187,10 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
 
   function availability(): Record<string, unknown> {
     const a = admitted();
-    const targets = meshStatus?.serveTargets ?? [];
+    const targets = relay?.view.status?.serveTargets ?? [];
     const models = [
       ...(local ? [{ id: local.modelId, name: local.modelName }] : []),
-      ...(meshStatus?.models ?? []).filter((m) => m.id !== local?.modelId),
+      ...(relay?.view.status?.models ?? []).filter((m) => m.id !== local?.modelId),
     ];
     const available = models.length > 0 && (a === true || local !== undefined);
     return {
@@ -230,8 +219,8 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       npub: identity.npub,
       meshId: mesh.id,
       // Serving nodes admit a new member once the relay's list (polled every ~2 s) names it.
-      inMemberList: listed,
-      peers: (meshStatus?.serveTargets ?? [])
+      inMemberList: relay?.view.listed ?? false,
+      peers: (relay?.view.status?.serveTargets ?? [])
         .filter((t) => t.peerId !== identity.peerId)
         .map((t) => ({
           peerId: t.peerId,
