@@ -6,26 +6,19 @@
  * list → a serving node answers requests and reports itself. What comes back is an InferenceService
  * for the HTTP layer plus the node API's status and availability.
  */
-import { type Logger, type ServeReport, silentLogger } from "../protocol/mod.ts";
+import { type Logger, silentLogger, type Startable } from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
-import { serveInfer } from "./infer-protocol.ts";
 import { fetchRelayInfo } from "./relay-client.ts";
 import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
 import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createPeerPart, type PeerPart } from "./role-peer.ts";
 import { createRelayPart, type RelayPart } from "./role-relay.ts";
+import { createServingPart, type LocalModel } from "./role-serving.ts";
 import { createRouter } from "./router.ts";
-import { startServeReporter } from "./serve-reporter.ts";
-import { type InferenceService, MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
-import { countServed, type ServedRecord } from "./served.ts";
+import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
+import type { ServedRecord } from "./served.ts";
 
-export interface LocalModel {
-  service: InferenceService & { load(): { active: number; queued: number } };
-  /** Catalog id or hf:// ref: what members ask for. Never a local path. */
-  modelId: string;
-  modelName: string;
-  capacity: { memoryBytes: number };
-}
+export type { LocalModel };
 
 export interface MeshRoleInit {
   mode: "serve" | "client";
@@ -68,7 +61,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
 
   let peer: PeerPart | undefined;
   let relay: RelayPart | undefined;
-  let reporter: { changed(): void; stop(): Promise<void> } | undefined;
+  let serving: Startable | undefined;
   let state: "starting" | "running" | "stopping" | "off" = "starting";
 
   const admission = createAdmission({
@@ -105,18 +98,6 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     local: local && { modelId: local.modelId, service: local.service },
   });
 
-  const report = (): ServeReport => ({
-    modelId: local!.modelId,
-    modelName: local!.modelName,
-    peerId: identity.peerId,
-    nodeName,
-    addrs: peer?.node()?.directAddrs() ?? [],
-    stages: null,
-    capacity: local!.capacity,
-    load: local!.service.load(),
-    state: state === "stopping" ? "stopping" : "ready",
-  });
-
   async function join(): Promise<void> {
     peer = createPeerPart({
       identity,
@@ -134,12 +115,11 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     );
     await relay.start();
     if (local) {
-      const served = countServed(local.service, {
-        onChange: () => reporter?.changed(),
-        onServed: init.onServed,
-      });
-      await serveInfer(peer.node()!, served, log);
-      reporter = startServeReporter({ relay, identity, report, log });
+      serving = createServingPart(
+        { identity, local, nodeName, onServed: init.onServed, log },
+        { peer, relay },
+      );
+      await serving.start?.();
     }
     state = "running";
     log.info(`joined mesh ${mesh.id} as ${init.mode === "serve" ? "a serving" : "a client"} node`, {
@@ -155,7 +135,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       await join();
     } catch (err) {
       await stopJoined();
-      [peer, relay] = [undefined, undefined];
+      [peer, relay, serving] = [undefined, undefined, undefined];
       throw err;
     }
   }
@@ -172,7 +152,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
 
   async function stopJoined(): Promise<void> {
     const steps: [string, () => Promise<void> | void][] = [
-      ["serve reporter", () => reporter?.stop()],
+      ["serve reporter", () => serving?.stop()],
       ["relay connection", () => relay?.stop()],
       ["libp2p node", () => peer?.stop()],
     ];
@@ -234,7 +214,6 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     async stop() {
       if (state === "off") return;
       state = "stopping";
-      reporter?.changed();
       await stopJoined();
       await admission.stop();
       state = "off";

@@ -1,0 +1,86 @@
+/**
+ * The serving part of a mesh role: the node's own model answers `/grove/infer/1` for its peers
+ * (infer-protocol.ts), each request counted (served.ts: the node's metrics, and a load change),
+ * and serve reports tell the relay what the node offers and how busy it is (serve-reporter.ts),
+ * the last one, at stop, saying "stopping" so the relay withdraws it at once.
+ */
+import type { Logger, ServeReport, Startable } from "../protocol/mod.ts";
+import type { Clock } from "./clock.ts";
+import { serveInfer } from "./infer-protocol.ts";
+import type { Identity } from "./node-identity.ts";
+import type { PeerPart } from "./role-peer.ts";
+import type { RelayPart } from "./role-relay.ts";
+import { type ServeReporter, startServeReporter } from "./serve-reporter.ts";
+import { countServed, type ServedRecord } from "./served.ts";
+import type { InferenceService } from "./service.ts";
+
+export interface LocalModel {
+  service: InferenceService & { load(): { active: number; queued: number } };
+  /** Catalog id or hf:// ref: what members ask for. Never a local path. */
+  modelId: string;
+  modelName: string;
+  capacity: { memoryBytes: number };
+}
+
+export interface ServingPartInit {
+  identity: Identity;
+  local: LocalModel;
+  /** Shown to members in serve reports. */
+  nodeName: string;
+  /** Told about each request this node served for a peer (metrics). */
+  onServed?: (r: ServedRecord) => void;
+  log?: Logger;
+}
+
+export interface ServingPartComponents {
+  /** Its node answers the peers' streams; its addresses go in the reports. */
+  peer: Pick<PeerPart, "node">;
+  /** Where the reports go. */
+  relay: Pick<RelayPart, "publish">;
+  clock?: Clock;
+}
+
+export function createServingPart(
+  init: ServingPartInit,
+  components: ServingPartComponents,
+): Startable {
+  const { identity, local } = init;
+  let reporter: ServeReporter | undefined;
+  let stopping = false;
+
+  const report = (): ServeReport => ({
+    modelId: local.modelId,
+    modelName: local.modelName,
+    peerId: identity.peerId,
+    nodeName: init.nodeName,
+    addrs: components.peer.node()?.directAddrs() ?? [],
+    stages: null,
+    capacity: local.capacity,
+    load: local.service.load(),
+    state: stopping ? "stopping" : "ready",
+  });
+
+  return {
+    name: "serving side",
+    async start() {
+      const node = components.peer.node();
+      if (!node) throw new Error("the serving side needs the libp2p node started first");
+      const served = countServed(local.service, {
+        onChange: () => reporter?.changed(),
+        onServed: init.onServed,
+      });
+      await serveInfer(node, served, init.log);
+      reporter = startServeReporter({
+        relay: components.relay,
+        identity,
+        report,
+        log: init.log,
+        clock: components.clock,
+      });
+    },
+    async stop() {
+      stopping = true;
+      await reporter?.stop();
+    },
+  };
+}
