@@ -54,7 +54,7 @@ export interface InferTimeouts {
   connectMs?: number;
   /** Longest silence between two frames from the server (prompt processing included). */
   idleMs?: number;
-  /** Spare streams to reuse (mesh.ts keeps one set per node); without it, a stream per call. */
+  /** Spare streams to reuse (role-peer.ts keeps one set per node); without it, a stream per call. */
   streams?: InferStreams;
 }
 

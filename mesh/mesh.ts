@@ -1,12 +1,26 @@
 /**
- * A node's part in the mesh, composed from the relay side (NIP-11, admission, the relay
- * connection, serve reports) and the peer-to-peer side (the libp2p node, `/grove/infer/1`), in
- * docs/architecture.md's order: read NIP-11 and fail closed → get a ticket → start libp2p (a
- * serving node reserves a circuit through the rendezvous) → follow the mesh status and the member
- * list → a serving node answers requests and reports itself. What comes back is an InferenceService
- * for the HTTP layer plus the node API's status and availability.
+ * A node's part in the mesh: the role, composed of parts with one lifecycle
+ * (protocol/lifecycle.ts), in docs/architecture.md's order. NIP-11 is read first and fails
+ * closed; then, each part in its own file:
+ *
+ *   admission  role-admission.ts  get a ticket and keep it; a denied client asks again later
+ *   peer       role-peer.ts       the libp2p node (a serving node reserves a circuit through the
+ *                                 rendezvous) and its spare streams
+ *   relay      role-relay.ts      the relay connection: the mesh status and the member list
+ *   serving    role-serving.ts    a serving node answers requests and reports itself
+ *
+ * The last three are this node's link to the mesh: they start together once the relay admitted
+ * it (at start, or later for a client denied at start), a new set for each join, and stop in
+ * reverse. What comes back is an InferenceService for the HTTP layer plus the node API's status
+ * and availability.
  */
-import { type Logger, silentLogger, type Startable } from "../protocol/mod.ts";
+import {
+  compose,
+  type Composition,
+  type Logger,
+  silentLogger,
+  type Startable,
+} from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
 import { fetchRelayInfo } from "./relay-client.ts";
 import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
@@ -51,55 +65,28 @@ export interface MeshRole {
 
 export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
   const log = init.log ?? silentLogger;
-  const { identity } = init;
-  if (init.mode === "serve" && !init.local) throw new Error("a serving node needs a local model");
+  const { identity, local } = init;
+  if (init.mode === "serve" && !local) throw new Error("a serving node needs a local model");
   const nodeName = init.name ?? identity.npub.slice(0, 16);
   const relayInfo = await fetchRelayInfo(init.relayUrl, { log });
   const { mesh, relayPubkey } = relayInfo;
   // An `--open` relay admits non-members, so its member list is no gate there.
   const membersOnly = relayInfo.info.limitation?.restricted_writes !== false;
 
-  let peer: PeerPart | undefined;
-  let relay: RelayPart | undefined;
-  let serving: Startable | undefined;
-  let state: "starting" | "running" | "stopping" | "off" = "starting";
+  let phase: "starting" | "running" | "stopping" | "off" = "starting";
+  /** The link's parts while this node is in the mesh; none while a denied client waits. */
+  let joined: { peer: PeerPart; relay: RelayPart; parts: Composition } | undefined;
 
   const admission = createAdmission({
     ask: { admissionUrl: mesh.admission_url, identity, relayPubkey, meshId: mesh.id },
     required: init.mode === "serve",
     retryMs: init.admissionRetryMs,
     log,
-  }, { join: () => joinLater() });
-  await admission.start();
+  }, { join: () => joinAdmitted() });
 
-  const admitted = (): Admitted => {
-    const a = admission.admitted();
-    if (a !== true && a.denied) return a;
-    const refused = relay?.refusal();
-    if (refused !== undefined) return { denied: true, reason: refused };
-    if (a !== true) return a;
-    if (!peer?.node()) return { denied: false, reason: "the peer-to-peer node is starting" };
-    return true;
-  };
-
-  const call: InferCall = async function* (target, req, signal) {
-    if (!peer) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
-    yield* peer.call(target, req, signal);
-  };
-
-  const router = createRouter();
-  const local = init.local;
-  const service = createRemoteService({
-    call,
-    router,
-    status: () => relay?.view.status,
-    admitted,
-    selfPeerId: identity.peerId,
-    local: local && { modelId: local.modelId, service: local.service },
-  });
-
+  /** Starts the link's parts; when one fails, those started are stopped and it rethrows. */
   async function join(): Promise<void> {
-    peer = createPeerPart({
+    const peer = createPeerPart({
       identity,
       rendezvous: mesh.rendezvous,
       relayPubkey,
@@ -108,69 +95,77 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       quic: init.quic,
       log,
     }, { admission });
-    await peer.start();
-    relay = createRelayPart(
+    const relay = createRelayPart(
       { url: init.relayUrl, identity, relayPubkey, membersOnly, log },
       { peer },
     );
-    await relay.start();
+    const parts: Startable[] = [peer, relay];
     if (local) {
-      serving = createServingPart(
+      parts.push(createServingPart(
         { identity, local, nodeName, onServed: init.onServed, log },
         { peer, relay },
-      );
-      await serving.start?.();
+      ));
     }
-    state = "running";
+    const composition = compose(parts, log);
+    await composition.startAll();
+    joined = { peer, relay, parts: composition };
     log.info(`joined mesh ${mesh.id} as ${init.mode === "serve" ? "a serving" : "a client"} node`, {
       peerId: identity.peerId,
       npub: identity.npub,
     });
   }
 
-  /** The admission's join for a client node the relay admitted after it started. */
-  async function joinLater(): Promise<void> {
-    if (state !== "running") return; // stopping: the admission drops its ticket itself
-    try {
-      await join();
-    } catch (err) {
-      await stopJoined();
-      [peer, relay, serving] = [undefined, undefined, undefined];
-      throw err;
-    }
+  /** The admission's join, for a client node the relay admitted after it started. */
+  async function joinAdmitted(): Promise<void> {
+    if (phase !== "running") return; // stopping: the admission drops its ticket itself
+    await join();
+    // Asked to stop while it joined: the link had nothing to stop then.
+    if (phase !== "running") await joined?.parts.stop();
   }
 
-  if (admission.ticket()) {
-    try {
-      await join();
-    } catch (err) {
-      await stopJoined();
-      await admission.stop();
-      throw err;
-    }
-  } else state = "running";
+  const link: Startable = {
+    name: "mesh link",
+    // A client denied at start holds no ticket: it joins once the admission's retry admits it.
+    start: () => admission.ticket() ? join() : undefined,
+    stop: () => joined?.parts.stop(),
+  };
+  const role = compose([admission, link], log);
 
-  async function stopJoined(): Promise<void> {
-    const steps: [string, () => Promise<void> | void][] = [
-      ["serve reporter", () => serving?.stop()],
-      ["relay connection", () => relay?.stop()],
-      ["libp2p node", () => peer?.stop()],
-    ];
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (err) {
-        log.warn(`the ${what} failed to stop cleanly: ${(err as Error).message}`);
-      }
-    }
-  }
+  const admitted = (): Admitted => {
+    const a = admission.admitted();
+    if (a !== true && a.denied) return a;
+    const refused = joined?.relay.refusal();
+    if (refused !== undefined) return { denied: true, reason: refused };
+    if (a !== true) return a;
+    if (!joined) return { denied: false, reason: "the peer-to-peer node is starting" };
+    return true;
+  };
+
+  const call: InferCall = async function* (target, req, signal) {
+    if (!joined) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    yield* joined.peer.call(target, req, signal);
+  };
+  const meshStatus = () => joined?.relay.view.status;
+
+  const router = createRouter();
+  const service = createRemoteService({
+    call,
+    router,
+    status: meshStatus,
+    admitted,
+    selfPeerId: identity.peerId,
+    local: local && { modelId: local.modelId, service: local.service },
+  });
+
+  await role.startAll();
+  phase = "running";
 
   function availability(): Record<string, unknown> {
     const a = admitted();
-    const targets = relay?.view.status?.serveTargets ?? [];
+    const targets = meshStatus()?.serveTargets ?? [];
     const models = [
       ...(local ? [{ id: local.modelId, name: local.modelName }] : []),
-      ...(relay?.view.status?.models ?? []).filter((m) => m.id !== local?.modelId),
+      ...(meshStatus()?.models ?? []).filter((m) => m.id !== local?.modelId),
     ];
     const available = models.length > 0 && (a === true || local !== undefined);
     return {
@@ -191,7 +186,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     service,
     admitted: () => admitted() === true,
     status: () => ({
-      state,
+      state: phase,
       mode: init.mode,
       modelId: local?.modelId ?? null,
       modelName: local?.modelName ?? null,
@@ -199,8 +194,8 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       npub: identity.npub,
       meshId: mesh.id,
       // Serving nodes admit a new member once the relay's list (polled every ~2 s) names it.
-      inMemberList: relay?.view.listed ?? false,
-      peers: (relay?.view.status?.serveTargets ?? [])
+      inMemberList: joined?.relay.view.listed ?? false,
+      peers: (meshStatus()?.serveTargets ?? [])
         .filter((t) => t.peerId !== identity.peerId)
         .map((t) => ({
           peerId: t.peerId,
@@ -212,11 +207,10 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     }),
     availability,
     async stop() {
-      if (state === "off") return;
-      state = "stopping";
-      await stopJoined();
-      await admission.stop();
-      state = "off";
+      if (phase === "off") return;
+      phase = "stopping";
+      await role.stop();
+      phase = "off";
     },
   };
 }
