@@ -17,7 +17,6 @@ import {
   type MeshInfo,
   type MeshStatus,
   type NostrEvent,
-  parseMeshStatus,
   parseRelayInformation,
   pubkeyFromPeerId,
   type RelayInformation,
@@ -25,6 +24,7 @@ import {
   silentLogger,
 } from "../protocol/mod.ts";
 import type { Identity } from "./node-identity.ts";
+import { createRelayState } from "./relay-state.ts";
 
 /** The node must not start: the relay offers no usable mesh, or cannot be read. */
 export class MeshStartError extends Error {
@@ -137,49 +137,11 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClie
   const log = opts.log ?? silentLogger;
   const timeoutMs = opts.timeoutMs ?? 5000;
   const backoff = opts.backoffMs ?? DEFAULT_BACKOFF;
-  const statusFns = new Set<(s: MeshStatus) => void>();
-  const memberFns = new Set<(m: Set<string>) => void>();
-  const deniedFns = new Set<(reason: string) => void>();
-  let status: MeshStatus | undefined, statusAt = -1;
-  let members: Set<string> | undefined, membersAt = -1;
-  let denial: string | undefined;
+  const state = createRelayState({ relayPubkey: opts.relayPubkey, log });
   let closed = false;
   let current: AbstractRelay | undefined;
   let ready = deferred<AbstractRelay>();
   let wakeSleep: (() => void) | undefined;
-
-  const emit = <T>(fns: Set<(v: T) => void>, v: T) => {
-    for (const fn of fns) {
-      try {
-        fn(v);
-      } catch (err) {
-        log.error(`a relay listener failed: ${(err as Error).message}`);
-      }
-    }
-  };
-
-  function onEvent(ev: NostrEvent): void {
-    try {
-      if (ev.kind === KIND.MESH_STATUS) {
-        const s = parseMeshStatus(ev, { relayPubkey: opts.relayPubkey });
-        if (ev.created_at < statusAt) return; // an older copy, e.g. stored vs live on reconnect
-        statusAt = ev.created_at;
-        status = s;
-        emit(statusFns, s);
-      } else if (ev.kind === KIND.MEMBERSHIP_LIST) {
-        if (ev.pubkey !== opts.relayPubkey) throw new Error("membership list not from the relay");
-        if (ev.created_at < membersAt) return;
-        membersAt = ev.created_at;
-        members = new Set(
-          ev.tags.filter((t) => t[0] === "member" && /^[0-9a-f]{64}$/.test(t[1]))
-            .map((t) => t[1]),
-        );
-        emit(memberFns, new Set(members));
-      }
-    } catch (err) {
-      log.warn(`ignoring a kind ${ev.kind} event from the relay: ${(err as Error).message}`);
-    }
-  }
 
   /** One connection: open, authenticate, subscribe; resolves at EOSE or a refusal. */
   async function openOnce(lost: () => void): Promise<AbstractRelay> {
@@ -221,18 +183,15 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClie
       { kinds: [KIND.MESH_STATUS], authors: [opts.relayPubkey], "#d": [MESH_STATUS_D], limit: 1 },
       { kinds: [KIND.MEMBERSHIP_LIST], authors: [opts.relayPubkey], limit: 1 },
     ], {
-      onevent: (ev) => onEvent(ev as NostrEvent),
+      onevent: (ev) => state.receive(ev as NostrEvent),
       oneose: () => {
-        if (denial !== undefined) log.info("the relay accepts this node's subscription again");
-        denial = undefined;
+        state.accepted();
         settled.resolve();
       },
       onclose: (reason) => {
         settled.resolve();
         if (DENIAL.test(reason)) {
-          denial = reason;
-          log.warn(`the relay refused the mesh subscription: ${reason}`);
-          emit(deniedFns, reason);
+          state.refused(reason);
         } else if (/^[a-z-]+:/.test(reason) && !closed) {
           log.warn(`the relay closed the mesh subscription (${reason}); reconnecting`);
           relay.close(); // the run loop reconnects and subscribes afresh
@@ -286,12 +245,6 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClie
   const loop = run(first);
   await first.promise;
 
-  const listen = <T>(fns: Set<(v: T) => void>, fn: (v: T) => void, latest: T | undefined) => {
-    fns.add(fn);
-    if (latest !== undefined) fn(latest);
-    return () => void fns.delete(fn);
-  };
-
   return {
     async publish(ev) {
       if (closed) throw new Error("the relay client is closed");
@@ -302,13 +255,13 @@ export async function connectRelay(opts: ConnectRelayOptions): Promise<RelayClie
         throw new Error((err as Error).message || String(err));
       }
     },
-    onMeshStatus: (fn) => listen(statusFns, fn, status),
-    onMembers: (fn) => listen(memberFns, fn, members && new Set(members)),
-    onDenied: (fn) => listen(deniedFns, fn, denial),
-    meshStatus: () => status,
-    members: () => members && new Set(members),
-    membersListedAt: () => membersAt,
-    denied: () => denial,
+    onMeshStatus: state.onMeshStatus,
+    onMembers: state.onMembers,
+    onDenied: state.onDenied,
+    meshStatus: state.meshStatus,
+    members: state.members,
+    membersListedAt: state.membersListedAt,
+    denied: state.denied,
     connected: () => current?.connected === true,
     async close() {
       if (closed) return;
