@@ -18,11 +18,12 @@ import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status-publisher.ts";
-import { httpUrlOf, relayInformation } from "./nip11-document.ts";
+import { relayInformation } from "./nip11-document.ts";
 import { makeMembershipList } from "./nip43.ts";
 import { handleNip86, toHexPubkey } from "./nip86.ts";
 import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
+import { lateUrls, relayUrls } from "./relay-urls.ts";
 import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
 import { createRelayServer } from "./server.ts";
 import { createSubscriptionHub } from "./subscriptions.ts";
@@ -153,8 +154,8 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       cleanups.push(() => r.stop());
     }
 
-    // The URLs depend on the bound port, known only after listening; handlers read them late.
-    const urls = { ws: "", http: "", local: "", accepted: [] as string[] };
+    // The URLs name the bound port, known once the edge listens; handlers read them then.
+    const urls = lateUrls();
     // One replay cache per endpoint: a flood at one never refuses a fresh id at the other.
     const strangers = createStrangerBuckets(limits.nip98StrangerPerMinute, now);
     const admissionReplay = createReplayCache(120, limits.replayCacheEntries);
@@ -176,7 +177,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
           open: init.open,
           meshId,
           rendezvous: rendezvous?.addrs ?? [],
-          httpUrl: urls.http,
+          httpUrl: urls.get().http,
         }),
       connect: (send) =>
         createConnection(send, {
@@ -184,7 +185,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
           subscriptions: hub,
           policy,
           isMember,
-          relayUrls: urls.accepted,
+          relayUrls: urls.get().accepted,
           limits,
           now,
           log,
@@ -192,7 +193,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       nip86: (req, ip) =>
         handleNip86(req, {
           members,
-          url: urls.http,
+          url: urls.get().http,
           replay: nip86Replay,
           rates: nip86Rates,
           now,
@@ -203,7 +204,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
           members,
           relaySecret: secret,
           meshId,
-          admissionUrl: `${urls.http}/admission`,
+          admissionUrl: `${urls.get().http}/admission`,
           registry,
           replay: admissionReplay,
           rates: admissionRates,
@@ -243,16 +244,13 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       server.closeAll();
       await edge.close();
     });
-    const port = edge.port;
-    urls.local = `ws://${hostForUrl(init.host)}:${port}/`;
-    urls.ws = init.publicUrl ? withSlash(init.publicUrl) : urls.local;
-    urls.http = httpUrlOf(urls.ws);
-    urls.accepted = acceptedUrls(urls.ws, init.host, port);
+    urls.set(relayUrls(init.host, edge.port, init.publicUrl));
+    const { ws, http, local } = urls.get();
 
     return {
-      url: urls.ws,
-      httpUrl: urls.http,
-      localUrl: urls.local,
+      url: ws,
+      httpUrl: http,
+      localUrl: local,
       pubkey,
       meshId,
       rendezvous: rendezvous?.addrs ?? [],
@@ -263,25 +261,6 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       })(),
     };
   }
-}
-
-/** The URLs a NIP-42 relay tag may name: the public one, and this host and port directly. */
-function acceptedUrls(publicUrl: string, host: string, port: number): string[] {
-  const hosts = new Set([hostForUrl(host)]);
-  if (["127.0.0.1", "0.0.0.0", "::1", "::", "localhost"].includes(host)) {
-    for (const h of ["127.0.0.1", "localhost", "[::1]"]) hosts.add(h);
-  }
-  return [publicUrl, ...[...hosts].map((h) => `ws://${h}:${port}/`)];
-}
-
-function hostForUrl(host: string): string {
-  if (host === "0.0.0.0") return "127.0.0.1";
-  if (host === "::") return "[::1]";
-  return host.includes(":") && !host.startsWith("[") ? `[${host}]` : host;
-}
-
-function withSlash(url: string): string {
-  return url.endsWith("/") ? url : `${url}/`;
 }
 
 function guarded(
