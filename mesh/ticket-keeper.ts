@@ -13,6 +13,7 @@ import {
 } from "../protocol/mod.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
 import type { Identity } from "./node-identity.ts";
+import { listeners } from "./listeners.ts";
 
 export interface TicketRequest {
   admissionUrl: string;
@@ -136,7 +137,7 @@ export async function keepTicket(opts: KeepTicketOptions): Promise<TicketKeeper>
   const fraction = opts.renewAtFraction ?? 0.7;
   if (!(fraction > 0 && fraction < 1)) throw new Error("renewAtFraction must be between 0 and 1");
   const retry = opts.retryMs ?? DEFAULT_RETRY;
-  const fns = new Set<(t: NostrEvent | undefined) => void>();
+  const changes = listeners<NostrEvent | undefined>("ticket", log);
   let ticket: NostrEvent | undefined = await requestTicket(opts);
   let denial: string | undefined;
   let stopped = false;
@@ -146,13 +147,7 @@ export async function keepTicket(opts: KeepTicketOptions): Promise<TicketKeeper>
 
   const set = (t: NostrEvent | undefined) => {
     ticket = t;
-    for (const fn of fns) {
-      try {
-        fn(t);
-      } catch (err) {
-        log.error(`a ticket listener failed: ${(err as Error).message}`);
-      }
-    }
+    changes.emit(t);
   };
 
   function schedule(t: NostrEvent): void {
@@ -196,10 +191,7 @@ export async function keepTicket(opts: KeepTicketOptions): Promise<TicketKeeper>
   schedule(ticket);
   return {
     current: () => ticket,
-    onChange(fn) {
-      fns.add(fn);
-      return () => void fns.delete(fn);
-    },
+    onChange: (fn) => changes.add(fn),
     denied: () => denial,
     stop() {
       stopped = true;
