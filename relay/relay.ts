@@ -16,6 +16,8 @@ import { createConnection } from "./connection.ts";
 import { openRelayDatabase } from "./db.ts";
 import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
+import { createExpiryPurger } from "./expiry-purger.ts";
+import { guardedInterval } from "./guarded-interval.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status-publisher.ts";
 import { relayInformation } from "./nip11-document.ts";
@@ -47,8 +49,7 @@ export interface RunningRelay {
   stop(): Promise<void>;
 }
 
-/** How often expired (NIP-40) events are purged, and the member table re-read for changes. */
-const PURGE_INTERVAL_MS = 60_000;
+/** How often the member table is re-read for changes. */
 const MEMBER_POLL_MS = 2_000;
 
 export async function startRelay(init: RelayInit): Promise<RunningRelay> {
@@ -126,19 +127,14 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
     };
     membersChanged();
     const unsubscribe = members.onChange(membersChanged);
-    const poll = setInterval(
-      () => guarded(log, "re-reading members", membersChanged),
-      MEMBER_POLL_MS,
-    );
-    const purge = setInterval(
-      () => guarded(log, "purging expired events", () => store.deleteExpired(Math.floor(now()))),
-      PURGE_INTERVAL_MS,
-    );
+    const stopPoll = guardedInterval(MEMBER_POLL_MS, "re-reading members", membersChanged, log);
     cleanups.push(() => {
       unsubscribe();
-      clearInterval(poll);
-      clearInterval(purge);
+      stopPoll();
     });
+    const purger = createExpiryPurger({ store, now, log });
+    purger.start();
+    cleanups.push(() => purger.stop());
 
     let rendezvous: Rendezvous | undefined;
     if (init.meshPort >= 0) {
@@ -260,18 +256,6 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
         return () => stopping ??= stopAll();
       })(),
     };
-  }
-}
-
-function guarded(
-  log: { error(m: string, f?: Record<string, unknown>): void },
-  what: string,
-  fn: () => void,
-) {
-  try {
-    fn();
-  } catch (err) {
-    log.error(`the relay failed ${what}`, { error: String(err) });
   }
 }
 
