@@ -5,7 +5,6 @@ import { createHash } from "node:crypto";
 import { getPublicKey } from "nostr-tools/pure";
 import {
   createReplayCache,
-  KIND,
   libp2pKeyFromNostrSecret,
   type NostrEvent,
   silentLogger,
@@ -17,11 +16,10 @@ import { openRelayDatabase } from "./db.ts";
 import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
 import { createExpiryPurger } from "./expiry-purger.ts";
-import { guardedInterval } from "./guarded-interval.ts";
+import { createMemberListPublisher } from "./member-list-publisher.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status-publisher.ts";
 import { relayInformation } from "./nip11-document.ts";
-import { makeMembershipList } from "./nip43.ts";
 import { handleNip86, toHexPubkey } from "./nip86.ts";
 import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
@@ -48,9 +46,6 @@ export interface RunningRelay {
   fetch(req: Request): Promise<Response>;
   stop(): Promise<void>;
 }
-
-/** How often the member table is re-read for changes. */
-const MEMBER_POLL_MS = 2_000;
 
 export async function startRelay(init: RelayInit): Promise<RunningRelay> {
   const log = init.log ?? silentLogger;
@@ -108,30 +103,17 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
     });
     cleanups.push(() => mesh.stop());
 
-    // NIP-43: on every change, through this process or the `members` task on the same file.
-    let lastMembers = "";
-    let listAt = store.query([{ kinds: [KIND.MEMBERSHIP_LIST], authors: [pubkey], limit: 1 }], 0)[0]
-      ?.created_at ?? 0;
-    const membersChanged = () => {
-      const list = members.list();
-      const fingerprint = JSON.stringify(list.map((m) => [m.pubkey, m.role]));
-      if (fingerprint === lastMembers) return;
-      lastMembers = fingerprint;
-      for (const t of registry.revokeNonMembers()) {
-        log.info(`revoked the ticket of ${short(t.member)} (peer ${short(t.peerId)})`);
-      }
-      // A replaceable event with the same created_at loses to the lower id: each list must be
-      // strictly newer than the last, across restarts too.
-      listAt = Math.max(Math.floor(now()), listAt + 1);
-      publishOwn(makeMembershipList(secret, list, listAt));
-    };
-    membersChanged();
-    const unsubscribe = members.onChange(membersChanged);
-    const stopPoll = guardedInterval(MEMBER_POLL_MS, "re-reading members", membersChanged, log);
-    cleanups.push(() => {
-      unsubscribe();
-      stopPoll();
+    const memberList = createMemberListPublisher({
+      relaySecret: secret,
+      members,
+      registry,
+      store,
+      publish: publishOwn,
+      now,
+      log,
     });
+    memberList.start();
+    cleanups.push(() => memberList.stop());
     const purger = createExpiryPurger({ store, now, log });
     purger.start();
     cleanups.push(() => purger.stop());
