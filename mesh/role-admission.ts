@@ -53,7 +53,7 @@ export interface Admission extends Startable {
   recheck(): void;
 }
 
-export const ADMISSION_RETRY_MS = [30_000, 60_000, 120_000, 300_000];
+const ADMISSION_RETRY_MS = [30_000, 60_000, 120_000, 300_000];
 const RECHECK_MS = 5000;
 
 export function createAdmission(init: AdmissionInit, components: AdmissionComponents): Admission {
