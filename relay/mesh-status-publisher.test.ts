@@ -9,7 +9,7 @@ import { eventually } from "../tests/support/poll.ts";
 
 const T0 = 1_700_000_000;
 
-function setup(extra: Partial<MeshStatusInit> = {}) {
+function setup(extra: Partial<MeshStatusInit> = {}, started = true) {
   const relaySecret = generateSecretKey();
   const members = createMemberStore(openDatabaseFile(":memory:"));
   const node = generateSecretKey();
@@ -27,6 +27,7 @@ function setup(extra: Partial<MeshStatusInit> = {}) {
     pruneIntervalMs: 60_000, // tests call prune() themselves
     ...extra,
   });
+  if (started) mesh.start();
   const status = (i = published.length - 1) =>
     parseMeshStatus(published[i], { relayPubkey: getPublicKey(relaySecret) });
   return {
@@ -68,6 +69,18 @@ const untilPublished = (list: NostrEvent[], n: number) =>
  * 40 ms gives it four times that.
  */
 const quiet = () => new Promise((r) => setTimeout(r, 40));
+
+Deno.test("nothing goes out before start, the empty status at start", () => {
+  const { mesh, published, status } = setup({}, false);
+  try {
+    assert.equal(published.length, 0);
+    mesh.start();
+    assert.equal(published.length, 1);
+    assert.deepEqual(status(0).serveTargets, []);
+  } finally {
+    mesh.stop();
+  }
+});
 
 Deno.test("an empty status goes out at start; a member's report is folded in", async () => {
   const { mesh, node, published, status } = setup();

@@ -31,6 +31,7 @@ import {
   pubkeyFromPeerId,
   type ServeReport,
   type ServeTarget,
+  type Startable,
 } from "../protocol/mod.ts";
 import type { MemberStore } from "./members.ts";
 
@@ -54,12 +55,14 @@ export interface MeshStatusInit {
   maxTargetsPerMember?: number;
 }
 
-export interface MeshStatusService {
+export interface MeshStatusService extends Startable {
   /** Folds a kind 24620 event (signature already checked); a string is the OK-false message. */
   report(ev: NostrEvent): string | undefined;
   current(): MeshStatus;
   /** Drops silent targets and non-members' targets now; returns how many went. */
   prune(): number;
+  /** Publishes the (empty) status, then prunes on a timer and on every member change. */
+  start(): void;
   stop(): void;
 }
 
@@ -208,16 +211,21 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
     return n;
   }
 
-  const unsubscribe = init.members.onChange(() => void prune());
-  const interval = setInterval(prune, init.pruneIntervalMs ?? 2000);
-  publishNow(); // an empty status at start, so members find one even before any report
+  let unsubscribe: (() => void) | undefined;
+  let interval: ReturnType<typeof setInterval> | undefined;
 
   return {
+    name: "mesh status publisher",
     report,
     current: () => status,
     prune,
+    start() {
+      unsubscribe = init.members.onChange(() => void prune());
+      interval = setInterval(prune, init.pruneIntervalMs ?? 2000);
+      publishNow(); // an empty status at start, so members find one even before any report
+    },
     stop() {
-      unsubscribe();
+      unsubscribe?.();
       clearInterval(interval);
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;

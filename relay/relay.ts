@@ -101,6 +101,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       log,
       open: init.open,
     });
+    mesh.start();
     cleanups.push(() => mesh.stop());
 
     const memberList = createMemberListPublisher({
