@@ -38,7 +38,7 @@ export interface PeerPart extends Startable {
 
 export function createPeerPart(init: PeerPartInit, components: PeerPartComponents): PeerPart {
   const { admission } = components;
-  const start = components.startMeshNode ?? startMeshNode;
+  const startNode = components.startMeshNode ?? startMeshNode;
   let node: MeshNode | undefined;
   let streams: InferStreams | undefined;
 
@@ -62,7 +62,7 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
   return {
     name: "libp2p node",
     async start() {
-      node = await start({
+      node = await startNode({
         identity: init.identity,
         rendezvous: init.rendezvous,
         relayPubkey: init.relayPubkey,
