@@ -24,7 +24,7 @@ import { handleNip86, toHexPubkey } from "./nip86.ts";
 import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 import { lateUrls, relayUrls } from "./relay-urls.ts";
-import { type Rendezvous, startRendezvous } from "./rendezvous.ts";
+import { createRendezvousPart } from "./rendezvous.ts";
 import { createRelayServer } from "./server.ts";
 import { createSubscriptionHub } from "./subscriptions.ts";
 import { createTicketRegistry } from "./ticket-registry.ts";
@@ -119,18 +119,17 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
     purger.start();
     cleanups.push(() => purger.stop());
 
-    let rendezvous: Rendezvous | undefined;
-    if (init.meshPort >= 0) {
-      rendezvous = await startRendezvous({
-        host: init.host,
-        port: init.meshPort,
-        privateKey: libp2pKeyFromNostrSecret(secret),
-        allowPeer: (peerId) => registry.isLive(peerId, now()),
-        quic: init.quic ?? true,
-        log,
-      });
-      const r = rendezvous;
-      cleanups.push(() => r.stop());
+    const rendezvous = init.meshPort < 0 ? undefined : createRendezvousPart({
+      host: init.host,
+      port: init.meshPort,
+      privateKey: libp2pKeyFromNostrSecret(secret),
+      allowPeer: (peerId) => registry.isLive(peerId, now()),
+      quic: init.quic ?? true,
+      log,
+    });
+    if (rendezvous) {
+      await rendezvous.start();
+      cleanups.push(() => rendezvous.stop());
     }
 
     // The URLs name the bound port, known once the edge listens; handlers read them then.
@@ -155,7 +154,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
           limits,
           open: init.open,
           meshId,
-          rendezvous: rendezvous?.addrs ?? [],
+          rendezvous: rendezvous?.addrs() ?? [],
           httpUrl: urls.get().http,
         }),
       connect: (send) =>
@@ -232,7 +231,7 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       localUrl: local,
       pubkey,
       meshId,
-      rendezvous: rendezvous?.addrs ?? [],
+      rendezvous: rendezvous?.addrs() ?? [],
       fetch: server.fetch,
       stop: (() => {
         let stopping: Promise<void> | undefined;

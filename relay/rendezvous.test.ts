@@ -4,6 +4,7 @@ import { peerIdFromString } from "@libp2p/peer-id";
 import type { MultiaddrConnection } from "@libp2p/interface";
 import { CONNECTION_LIMITS, type Logger, STRANGERS_PER_IP } from "../protocol/mod.ts";
 import {
+  createRendezvousPart,
   type Rendezvous,
   rendezvousGater,
   type RendezvousInit,
@@ -212,4 +213,25 @@ Deno.test("the rendezvous listens on QUIC too and gates it like TCP", async () =
     const stranger = track(await startTestPeer({ quic: true }));
     await assertRefused(stranger, quicAddr, rv.peerId);
   });
+});
+
+Deno.test("rendezvous part: no addresses until started, its node's once started", async () => {
+  const privateKey = await newKey();
+  const part = createRendezvousPart({
+    host: "127.0.0.1",
+    port: 0,
+    privateKey,
+    allowPeer: () => false,
+    log: quiet,
+  });
+  assert.equal(part.name, "rendezvous");
+  assert.deepEqual(part.addrs(), []);
+  await part.start();
+  try {
+    const peerId = peerIdOf(privateKey);
+    assert.ok(part.addrs().length > 0);
+    for (const addr of part.addrs()) assert.ok(addr.endsWith(`/p2p/${peerId}`), addr);
+  } finally {
+    await part.stop();
+  }
 });

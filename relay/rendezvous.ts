@@ -15,6 +15,7 @@ import {
   loadQuic,
   type Logger,
   silentLogger,
+  type Startable,
   type StrangerGate,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
@@ -67,6 +68,28 @@ export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous>
       clearReservations(node);
       await node.stop();
       log.info(`rendezvous node ${short(peerId)} stopped`);
+    },
+  };
+}
+
+/** The rendezvous as one of the relay's parts: started and stopped with the others. */
+export interface RendezvousPart extends Startable {
+  /** Listen addresses, each ending in /p2p/PEER_ID; none until started. */
+  addrs(): string[];
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export function createRendezvousPart(init: RendezvousInit): RendezvousPart {
+  let running: Rendezvous | undefined;
+  return {
+    name: "rendezvous",
+    addrs: () => running?.addrs ?? [],
+    async start() {
+      running = await startRendezvous(init);
+    },
+    async stop() {
+      await running?.stop();
     },
   };
 }
