@@ -23,7 +23,7 @@ Deno.test("expiry purger: a round deletes from the file what expired by the cloc
   const kept = event("kept", []);
   assert.ok(store.save(brief, T0).ok && store.save(kept, T0).ok);
   let now = T0 + 9.9;
-  const purger = createExpiryPurger({ store, now: () => now, log: logRecorder().log });
+  const purger = createExpiryPurger({ log: logRecorder().log }, { store, now: () => now });
 
   assert.equal(purger.purge(), 0, "not expired yet");
   now = T0 + 10;
@@ -42,7 +42,7 @@ Deno.test("expiry purger: its timer goes on past a failing round, and stops with
     },
   };
   const { log, errors } = logRecorder();
-  const purger = createExpiryPurger({ store, now: () => T0, log }, { intervalMs: 5 });
+  const purger = createExpiryPurger({ intervalMs: 5, log }, { store, now: () => T0 });
   await purger.start();
   try {
     await eventually(() => rounds >= 2, { what: "no round after the failing one" });

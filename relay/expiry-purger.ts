@@ -8,7 +8,6 @@ export interface ExpiryPurgerComponents {
   store: Pick<EventStore, "deleteExpired">;
   /** UNIX seconds (fractions allowed). */
   now: () => number;
-  log: Logger;
 }
 
 export interface ExpiryPurger extends Startable {
@@ -21,11 +20,12 @@ export interface ExpiryPurger extends Startable {
 export interface ExpiryPurgerInit {
   /** Between two rounds (default a minute). */
   intervalMs?: number;
+  log: Logger;
 }
 
 export function createExpiryPurger(
+  init: ExpiryPurgerInit,
   c: ExpiryPurgerComponents,
-  init: ExpiryPurgerInit = {},
 ): ExpiryPurger {
   const intervalMs = init.intervalMs ?? 60_000;
   const purge = () => c.store.deleteExpired(Math.floor(c.now()));
@@ -34,7 +34,7 @@ export function createExpiryPurger(
     name: "expired event purger",
     purge,
     start() {
-      stopTimer = guardedInterval(intervalMs, "purging expired events", purge, c.log);
+      stopTimer = guardedInterval(intervalMs, "purging expired events", purge, init.log);
     },
     stop() {
       stopTimer?.();

@@ -5,7 +5,7 @@ import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import type { Logger, NostrEvent } from "../protocol/mod.ts";
 import { openRelayDatabase } from "./db.ts";
 import { createEventStore } from "./event-store.ts";
-import { createMemberListPublisher, type MemberListInit } from "./member-list-publisher.ts";
+import { createMemberListPublisher } from "./member-list-publisher.ts";
 import { createMemberStore } from "./members.ts";
 import { createTicketRegistry } from "./ticket-registry.ts";
 import { eventually } from "../tests/support/poll.ts";
@@ -14,7 +14,7 @@ const T0 = 1_700_000_000;
 const OWNER = getPublicKey(generateSecretKey());
 const ALICE = getPublicKey(generateSecretKey());
 
-async function setup(init: MemberListInit = { pollMs: 60_000 }, relaySecret = generateSecretKey()) {
+async function setup(pollMs = 60_000, relaySecret = generateSecretKey()) {
   const dataDir = await Deno.makeTempDir({ prefix: "grove-member-list-" });
   const db = openRelayDatabase(dataDir);
   const store = createEventStore(db);
@@ -29,8 +29,7 @@ async function setup(init: MemberListInit = { pollMs: 60_000 }, relaySecret = ge
   const log: Logger = { info: (m) => infos.push(m), warn() {}, error() {} };
   let now = T0;
   const part = (s = relaySecret) =>
-    createMemberListPublisher({
-      relaySecret: s,
+    createMemberListPublisher({ relaySecret: s, pollMs, log }, {
       members,
       registry,
       store,
@@ -40,8 +39,7 @@ async function setup(init: MemberListInit = { pollMs: 60_000 }, relaySecret = ge
         infos.push(`published ${listed(ev).length} member(s)`);
       },
       now: () => now,
-      log,
-    }, init);
+    });
   const publisher = part();
   return {
     publisher,
@@ -112,7 +110,7 @@ Deno.test("member list: a removal revokes the member's tickets before the list g
 });
 
 Deno.test("member list: this process's change goes out at once, another's within a poll", async () => {
-  const s = await setup({ pollMs: 5 });
+  const s = await setup(5);
   try {
     s.publisher.start();
     s.members.add(ALICE, "member", T0);

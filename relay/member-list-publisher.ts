@@ -15,7 +15,6 @@ import { makeMembershipList } from "./nip43.ts";
 import type { TicketRegistry } from "./ticket-registry.ts";
 
 export interface MemberListComponents {
-  relaySecret: Uint8Array;
   members: Pick<MemberStore, "list" | "onChange">;
   registry: Pick<TicketRegistry, "revokeNonMembers">;
   /** Where the last list this relay published is found, so a restart publishes a newer one. */
@@ -24,12 +23,14 @@ export interface MemberListComponents {
   publish(ev: NostrEvent): void;
   /** UNIX seconds (fractions allowed). */
   now: () => number;
-  log: Logger;
 }
 
 export interface MemberListInit {
+  /** Signs the lists. */
+  relaySecret: Uint8Array;
   /** Between two re-reads of the member table (default 2 s). */
   pollMs?: number;
+  log: Logger;
 }
 
 export interface MemberListPublisher extends Startable {
@@ -41,11 +42,11 @@ export interface MemberListPublisher extends Startable {
 }
 
 export function createMemberListPublisher(
+  init: MemberListInit,
   c: MemberListComponents,
-  init: MemberListInit = {},
 ): MemberListPublisher {
   const pollMs = init.pollMs ?? 2_000;
-  const relayPubkey = getPublicKey(c.relaySecret);
+  const relayPubkey = getPublicKey(init.relaySecret);
   let published = "";
   let listAt = 0;
   let stopFollowing: (() => void) | undefined;
@@ -56,12 +57,12 @@ export function createMemberListPublisher(
     if (fingerprint === published) return false;
     published = fingerprint;
     for (const t of c.registry.revokeNonMembers()) {
-      c.log.info(`revoked the ticket of ${short(t.member)} (peer ${short(t.peerId)})`);
+      init.log.info(`revoked the ticket of ${short(t.member)} (peer ${short(t.peerId)})`);
     }
     // A replaceable event with the same created_at loses to the lower id: each list must be
     // strictly newer than the last, across restarts too.
     listAt = Math.max(Math.floor(c.now()), listAt + 1);
-    c.publish(makeMembershipList(c.relaySecret, list, listAt));
+    c.publish(makeMembershipList(init.relaySecret, list, listAt));
     return true;
   }
 
@@ -73,7 +74,7 @@ export function createMemberListPublisher(
       listAt = c.store.query([filter], 0)[0]?.created_at ?? 0;
       check();
       const unsubscribe = c.members.onChange(check);
-      const stopPoll = guardedInterval(pollMs, "re-reading members", check, c.log);
+      const stopPoll = guardedInterval(pollMs, "re-reading members", check, init.log);
       stopFollowing = () => {
         unsubscribe();
         stopPoll();

@@ -104,18 +104,16 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
     mesh.start();
     cleanups.push(() => mesh.stop());
 
-    const memberList = createMemberListPublisher({
-      relaySecret: secret,
+    const memberList = createMemberListPublisher({ relaySecret: secret, log }, {
       members,
       registry,
       store,
       publish: publishOwn,
       now,
-      log,
     });
     memberList.start();
     cleanups.push(() => memberList.stop());
-    const purger = createExpiryPurger({ store, now, log });
+    const purger = createExpiryPurger({ log }, { store, now });
     purger.start();
     cleanups.push(() => purger.stop());
 
