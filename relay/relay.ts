@@ -3,15 +3,8 @@
 // mesh status, the NIP-43 membership list and the libp2p rendezvous; stop() undoes all of it.
 import { createHash } from "node:crypto";
 import { getPublicKey } from "nostr-tools/pure";
-import {
-  createReplayCache,
-  libp2pKeyFromNostrSecret,
-  type NostrEvent,
-  silentLogger,
-} from "../protocol/mod.ts";
-import { handleAdmission } from "./admission-endpoint.ts";
+import { libp2pKeyFromNostrSecret, type NostrEvent, silentLogger } from "../protocol/mod.ts";
 import { type RelayInit, resolveLimits, systemNow } from "./config.ts";
-import { createConnection } from "./connection.ts";
 import { openRelayDatabase } from "./db.ts";
 import { listenEdge } from "./edge.ts";
 import { createEventStore } from "./event-store.ts";
@@ -19,16 +12,13 @@ import { createExpiryPurger } from "./expiry-purger.ts";
 import { createMemberListPublisher } from "./member-list-publisher.ts";
 import { createMemberStore } from "./members.ts";
 import { createMeshStatus } from "./mesh-status-publisher.ts";
-import { relayInformation } from "./nip11-document.ts";
-import { handleNip86, toHexPubkey } from "./nip86.ts";
-import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
+import { toHexPubkey } from "./nip86.ts";
+import { createRelayApp } from "./relay-app.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
 import { lateUrls, relayUrls } from "./relay-urls.ts";
 import { createRendezvousPart } from "./rendezvous.ts";
-import { createRelayServer } from "./server.ts";
 import { createSubscriptionHub } from "./subscriptions.ts";
 import { createTicketRegistry } from "./ticket-registry.ts";
-import { createWritePolicy } from "./write-policy.ts";
 
 export interface RunningRelay {
   /** ws:// URL clients use (the public URL when one was given), with a trailing slash. */
@@ -83,7 +73,6 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
     if (members.list().length === 0 && !init.open) {
       log.warn("this relay has no members: give --owner, or add some with `members add`");
     }
-    const isMember = (pk: string) => init.open || members.isMember(pk);
     const hub = createSubscriptionHub();
     const publishOwn = (ev: NostrEvent) => {
       const result = store.save(ev, Math.floor(now()));
@@ -132,68 +121,22 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
 
     // The URLs name the bound port, known once the edge listens; handlers read them then.
     const urls = lateUrls();
-    // One replay cache per endpoint: a flood at one never refuses a fresh id at the other.
-    const strangers = createStrangerBuckets(limits.nip98StrangerPerMinute, now);
-    const admissionReplay = createReplayCache(120, limits.replayCacheEntries);
-    const admissionRates = createNip98Rates(strangers, limits.admissionsPerMinutePerKey, now);
-    const nip86Replay = createReplayCache(120, limits.replayCacheEntries);
-    const nip86Rates = createNip98Rates(strangers, limits.managementPerMinutePerKey, now);
-    const policy = createWritePolicy({
-      relayPubkey: pubkey,
+    const server = createRelayApp({
+      name: init.name,
+      relaySecret: secret,
+      meshId,
       open: init.open,
-      isMember: members.isMember,
-      meshReport: (ev) => mesh.report(ev),
-    });
-    const server = createRelayServer({
-      info: () =>
-        relayInformation({
-          name: init.name ?? "grove relay",
-          relayPubkey: pubkey,
-          limits,
-          open: init.open,
-          meshId,
-          rendezvous: rendezvous?.addrs() ?? [],
-          httpUrl: urls.get().http,
-        }),
-      connect: (send) =>
-        createConnection(send, {
-          store,
-          subscriptions: hub,
-          policy,
-          isMember,
-          relayUrls: urls.get().accepted,
-          limits,
-          now,
-          log,
-        }),
-      nip86: (req, ip) =>
-        handleNip86(req, {
-          members,
-          url: urls.get().http,
-          replay: nip86Replay,
-          rates: nip86Rates,
-          now,
-          log,
-        }, ip),
-      admission: (req, ip) =>
-        handleAdmission(req, {
-          members,
-          relaySecret: secret,
-          meshId,
-          admissionUrl: `${urls.get().http}/admission`,
-          registry,
-          replay: admissionReplay,
-          rates: admissionRates,
-          now,
-          open: init.open,
-          log,
-        }, ip),
-      maxSendBuffer: limits.maxSendBuffer,
-      idleTimeoutSeconds: limits.idleTimeoutSeconds,
-      pingIntervalSeconds: limits.pingIntervalSeconds,
-      // Real membership, also with --open: a fresh key must not lift its IP's stranger cap.
-      isMember: members.isMember,
+      limits,
       log,
+    }, {
+      store,
+      subscriptions: hub,
+      members,
+      registry,
+      mesh,
+      urls,
+      rendezvousAddrs: () => rendezvous?.addrs() ?? [],
+      now,
     });
 
     if (init.trustProxy) {
