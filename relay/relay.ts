@@ -6,7 +6,7 @@ import { getPublicKey } from "nostr-tools/pure";
 import { libp2pKeyFromNostrSecret, type NostrEvent, silentLogger } from "../protocol/mod.ts";
 import { type RelayInit, resolveLimits, systemNow } from "./config.ts";
 import { openRelayDatabase } from "./db.ts";
-import { listenEdge } from "./edge.ts";
+import { createEdgePart } from "./edge-part.ts";
 import { createEventStore } from "./event-store.ts";
 import { createExpiryPurger } from "./expiry-purger.ts";
 import { createMemberListPublisher } from "./member-list-publisher.ts";
@@ -15,7 +15,7 @@ import { createMeshStatus } from "./mesh-status-publisher.ts";
 import { toHexPubkey } from "./nip86.ts";
 import { createRelayApp } from "./relay-app.ts";
 import { loadOrCreateRelayKey } from "./relay-key.ts";
-import { lateUrls, relayUrls } from "./relay-urls.ts";
+import { lateUrls } from "./relay-urls.ts";
 import { createRendezvousPart } from "./rendezvous.ts";
 import { createSubscriptionHub } from "./subscriptions.ts";
 import { createTicketRegistry } from "./ticket-registry.ts";
@@ -139,31 +139,16 @@ export async function startRelay(init: RelayInit): Promise<RunningRelay> {
       now,
     });
 
-    if (init.trustProxy) {
-      log.info(
-        "client addresses come from the proxy's X-Real-IP or X-Forwarded-For (--trust-proxy)",
-      );
-      if (!init.publicUrl) {
-        log.warn(
-          "--trust-proxy without --public-url: anyone who reaches this port directly can claim " +
-            "any address; let only the proxy reach it",
-        );
-      }
-    }
-    const edge = await listenEdge({
+    const edge = createEdgePart({
       host: init.host,
       port: init.port,
-      limits,
+      publicUrl: init.publicUrl,
       trustProxy: init.trustProxy ?? false,
-      fetch: (req, ip) => server.fetch(req, ip),
-      accept: (socket, slot) => server.accept(socket, slot),
+      limits,
       log,
-    });
-    cleanups.push(async () => {
-      server.closeAll();
-      await edge.close();
-    });
-    urls.set(relayUrls(init.host, edge.port, init.publicUrl));
+    }, { server, urls });
+    await edge.start();
+    cleanups.push(() => edge.stop());
     const { ws, http, local } = urls.get();
 
     return {
