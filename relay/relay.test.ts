@@ -191,6 +191,24 @@ Deno.test("relay: stop() closes open sockets", async () => {
   assert.equal(ev.code, 1001);
 });
 
+Deno.test("relay: a port already taken fails the start; the parts started before it stop", async () => {
+  await withRelay(async (relay) => {
+    const dataDir = await Deno.makeTempDir({ prefix: "grove-relay-test-" });
+    try {
+      const port = Number(new URL(relay.httpUrl).port);
+      const second = startRelay({ host: "127.0.0.1", port, meshPort: -1, dataDir, open: false });
+      await assert.rejects(second, /could not listen on 127\.0\.0\.1:\d+/);
+      // The database is the first part, so stopped last: SQLite removes the WAL file when its
+      // last connection closes.
+      const files = [];
+      for await (const f of Deno.readDir(dataDir)) files.push(f.name);
+      assert.deepEqual(files, ["relay.sqlite"]);
+    } finally {
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  });
+});
+
 function kindOf(m: unknown[]): number | undefined {
   return (m[2] as NostrEvent | undefined)?.kind;
 }
