@@ -14,6 +14,9 @@ import type { GeneratedToken, GenerateOptions, GenerationResult } from "./genera
 import { createSampler, type Sampler } from "./sampler.ts";
 import { createStopMatcher } from "./stop-strings.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
+import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
+
+export { MAX_WAITING, QueueFullError };
 
 export interface SchedulerInit {
   batch: BatchEngine;
@@ -43,22 +46,6 @@ export interface Scheduler {
 
 const MAX_AHEAD = 4;
 const BREATHE_EVERY_MS = 15;
-
-/**
- * Requests waiting for a slot, by default. A longer line only makes each of them wait longer
- * (and hold its stream, prompt and sampler meanwhile); past it a request gets a clear "busy"
- * at once, which a client can take to another node.
- */
-export const MAX_WAITING = 256;
-
-/** The wait queue is full: refused before the request took anything. */
-export class QueueFullError extends Error {
-  override name = "QueueFullError";
-  readonly code = "busy";
-  constructor(readonly waiting: number) {
-    super(`this node is busy: ${waiting} requests are already waiting for a slot; try again later`);
-  }
-}
 
 interface Seq {
   prompt: readonly number[];
@@ -90,10 +77,12 @@ export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
   const maxConcurrent = Math.min(init.maxConcurrent ?? batch.maxSlots, batch.maxSlots);
   const prefillChunk = init.prefillChunk ?? 64;
-  const maxWaiting = init.maxWaiting ?? MAX_WAITING;
   if (maxConcurrent < 1) throw new Error(`scheduler: maxConcurrent must be ≥ 1`);
-  if (!(maxWaiting >= 0)) throw new Error(`scheduler: maxWaiting must be ≥ 0`);
-  const waiting: Seq[] = [];
+  // A queued request leaves the line at once when it is aborted; a running one at the next step.
+  const waiting = createWaitQueue<Seq>({
+    maxWaiting: init.maxWaiting ?? MAX_WAITING,
+    onAbort: (seq) => finish(seq, "cancelled"),
+  });
   const running: Seq[] = [];
   let pumping = false, dirty = false;
   // Across pump runs: consumers restart the pump in microtasks, so only this clock
@@ -113,7 +102,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       batch.release(seq.slot);
       running.splice(running.indexOf(seq), 1);
     } else {
-      waiting.splice(waiting.indexOf(seq), 1);
+      waiting.leave(seq);
     }
     const tail = stoppedByString
       ? ""
@@ -240,13 +229,10 @@ export function createScheduler(init: SchedulerInit): Scheduler {
         `the prompt has ${promptTokens.length} tokens; the context holds ${batch.ctxSize}`,
       );
     }
-    // Free slots take from the line first, so a node with room never says busy.
-    if (waiting.length >= maxWaiting + Math.max(0, maxConcurrent - running.length)) {
-      throw new QueueFullError(waiting.length);
-    }
     const { maxTokens: wanted, stop, signal, ...samplerOptions } = options;
     const room = batch.ctxSize - promptTokens.length;
-    const seq: Seq = {
+    const maxTokens = Math.min(wanted ?? room, room);
+    const make = (): Seq => ({
       prompt: [...promptTokens],
       fed: 0,
       slot: -1,
@@ -254,7 +240,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       stops: createStopMatcher(stop ?? []),
       decoder: tokenizer.createDecoder(),
       history: [...promptTokens],
-      maxTokens: Math.min(wanted ?? room, room),
+      maxTokens,
       completion: 0,
       signal,
       gone: false,
@@ -262,20 +248,17 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       queuedAt: performance.now(),
       admittedAt: 0,
       prefilledAt: 0,
-    };
-    if (seq.maxTokens <= 0) {
-      waiting.push(seq);
+    });
+    const free = Math.max(0, maxConcurrent - running.length);
+    if (maxTokens <= 0) {
+      const seq = waiting.join(make, free);
       finish(seq, "length");
       return seq.result!;
     }
-    // A queued request leaves the line at once; a running one at the next step.
-    const onAbort = () => {
-      if (seq.slot < 0 && !seq.result) finish(seq, "cancelled");
-      kick();
-    };
+    const seq = waiting.join(make, free, signal);
+    // A running request is ended by the next step, which the abort starts.
+    const onAbort = () => kick();
     signal?.addEventListener("abort", onAbort, { once: true });
-    waiting.push(seq);
-    if (signal?.aborted) onAbort();
     kick();
     try {
       while (true) {
