@@ -15,6 +15,7 @@ import { createSampler, type Sampler } from "./sampler.ts";
 import { createStopMatcher } from "./stop-strings.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
+import { createSchedulerSlots } from "./scheduler-slots.ts";
 
 export { MAX_WAITING, QueueFullError };
 
@@ -75,15 +76,14 @@ function breathe(): Promise<void> {
 
 export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
-  const maxConcurrent = Math.min(init.maxConcurrent ?? batch.maxSlots, batch.maxSlots);
   const prefillChunk = init.prefillChunk ?? 64;
-  if (maxConcurrent < 1) throw new Error(`scheduler: maxConcurrent must be ≥ 1`);
+  const slots = createSchedulerSlots<Seq>(batch, init.maxConcurrent);
+  const running = slots.running;
   // A queued request leaves the line at once when it is aborted; a running one at the next step.
   const waiting = createWaitQueue<Seq>({
     maxWaiting: init.maxWaiting ?? MAX_WAITING,
     onAbort: (seq) => finish(seq, "cancelled"),
   });
-  const running: Seq[] = [];
   let pumping = false, dirty = false;
   // Across pump runs: consumers restart the pump in microtasks, so only this clock
   // makes sure timers and sockets (a client's abort) get a turn.
@@ -99,8 +99,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     const now = performance.now();
     const admitted = seq.slot >= 0;
     if (admitted) {
-      batch.release(seq.slot);
-      running.splice(running.indexOf(seq), 1);
+      slots.release(seq);
     } else {
       waiting.leave(seq);
     }
@@ -150,13 +149,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     for (const seq of [...running]) {
       if (seq.gone || seq.signal?.aborted) finish(seq, "cancelled");
     }
-    while (waiting.length > 0 && running.length < maxConcurrent) {
-      const slot = batch.acquire();
-      if (slot === undefined) break;
-      const seq = waiting.shift()!;
-      Object.assign(seq, { slot, admittedAt: performance.now() });
-      running.push(seq);
-    }
+    for (const seq of slots.admit(waiting)) seq.admittedAt = performance.now();
     const rows: BatchRow[] = [], stepped: Seq[] = [];
     for (const seq of running) {
       if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {
@@ -249,7 +242,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       admittedAt: 0,
       prefilledAt: 0,
     });
-    const free = Math.max(0, maxConcurrent - running.length);
+    const free = slots.free();
     if (maxTokens <= 0) {
       const seq = waiting.join(make, free);
       finish(seq, "length");
