@@ -10,14 +10,23 @@
  * `MAX_AHEAD` tokens it has not taken, so a slow client holds only its own slot.
  */
 import type { BatchEngine, BatchRow } from "./batch.ts";
-import type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
-import { createSampler, type Sampler } from "./sampler.ts";
-import { createStopMatcher } from "./stop-strings.ts";
+import type { GeneratedToken } from "./generate.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
+import {
+  acceptToken,
+  createSequence,
+  type Ending,
+  resultOf,
+  type ScheduledResult,
+  type ScheduleOptions,
+  type Sequence,
+  wake,
+} from "./scheduler-sequence.ts";
 import { createSchedulerSlots } from "./scheduler-slots.ts";
 
 export { MAX_WAITING, QueueFullError };
+export type { ScheduledResult, ScheduleOptions };
 
 export interface SchedulerInit {
   batch: BatchEngine;
@@ -28,13 +37,6 @@ export interface SchedulerInit {
   prefillChunk?: number;
   /** Requests that may wait for a slot; one more is refused with QueueFullError (MAX_WAITING). */
   maxWaiting?: number;
-}
-
-export type ScheduleOptions = Omit<GenerateOptions, "session" | "logprobs">;
-
-export interface ScheduledResult extends GenerationResult {
-  queuedMs: number; // waiting for a slot
-  admitted: boolean; // false: cancelled while still queued
 }
 
 export interface Scheduler {
@@ -48,28 +50,6 @@ export interface Scheduler {
 const MAX_AHEAD = 4;
 const BREATHE_EVERY_MS = 15;
 
-interface Seq {
-  prompt: readonly number[];
-  fed: number; // prompt tokens already in the cache
-  next?: number; // sampled token to feed in the next step
-  slot: number;
-  sampler: Sampler;
-  stops: ReturnType<typeof createStopMatcher>;
-  decoder: ReturnType<Tokenizer["createDecoder"]>;
-  history: number[];
-  maxTokens: number;
-  completion: number;
-  signal?: AbortSignal;
-  gone: boolean; // the consumer stopped reading
-  events: GeneratedToken[];
-  wake?: () => void;
-  queuedAt: number;
-  admittedAt: number;
-  prefilledAt: number;
-  result?: ScheduledResult;
-  error?: unknown;
-}
-
 function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
@@ -77,80 +57,38 @@ function breathe(): Promise<void> {
 export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
   const prefillChunk = init.prefillChunk ?? 64;
-  const slots = createSchedulerSlots<Seq>(batch, init.maxConcurrent);
+  const slots = createSchedulerSlots<Sequence>(batch, init.maxConcurrent);
   const running = slots.running;
   // A queued request leaves the line at once when it is aborted; a running one at the next step.
-  const waiting = createWaitQueue<Seq>({
+  const waiting = createWaitQueue<Sequence>({
     maxWaiting: init.maxWaiting ?? MAX_WAITING,
-    onAbort: (seq) => finish(seq, "cancelled"),
+    onAbort: (seq) => finish(seq, { reason: "cancelled" }),
   });
   let pumping = false, dirty = false;
   // Across pump runs: consumers restart the pump in microtasks, so only this clock
   // makes sure timers and sockets (a client's abort) get a turn.
   let lastBreath = performance.now();
 
-  function notify(seq: Seq) {
-    const wake = seq.wake;
-    seq.wake = undefined;
-    wake?.();
+  /** Ends a sequence: frees its slot or its place in line, sets its result, wakes its reader. */
+  function finish(seq: Sequence, end: Ending) {
+    if (seq.slot >= 0) slots.release(seq);
+    else waiting.leave(seq);
+    seq.result = resultOf(seq, end, performance.now());
+    wake(seq);
   }
 
-  function finish(seq: Seq, reason: GenerationResult["finishReason"], stoppedByString = false) {
-    const now = performance.now();
-    const admitted = seq.slot >= 0;
-    if (admitted) {
-      slots.release(seq);
-    } else {
-      waiting.leave(seq);
-    }
-    const tail = stoppedByString
-      ? ""
-      : seq.stops.push(seq.decoder.flush()).emit + seq.stops.flush();
-    const prefilledAt = seq.prefilledAt || now;
-    const prefillMs = admitted ? prefilledAt - seq.admittedAt : 0;
-    const decodeMs = admitted ? now - prefilledAt : 0;
-    const decoded = Math.max(seq.completion - 1, 0);
-    seq.result = {
-      finishReason: reason,
-      tail,
-      promptTokens: seq.prompt.length,
-      completionTokens: seq.completion,
-      prefillMs,
-      decodeMs,
-      prefillTokensPerSecond: prefillMs > 0 ? seq.prompt.length / (prefillMs / 1000) : 0,
-      decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
-      queuedMs: (admitted ? seq.admittedAt : now) - seq.queuedAt,
-      admitted,
-    };
-    notify(seq);
-  }
-
-  /** Takes the sampled token for `seq`: emits it, or ends the sequence. */
-  function accept(seq: Seq, logits: Float32Array) {
-    const pick = seq.sampler.sample(logits, seq.history);
-    seq.completion++;
-    seq.history.push(pick.id);
-    if (tokenizer.isEndOfGeneration(pick.id)) return finish(seq, "stop");
-    const { emit, stopped } = seq.stops.push(seq.decoder.push(pick.id));
-    seq.events.push({
-      id: pick.id,
-      text: emit,
-      logprob: pick.logprob,
-      topLogprobs: pick.topLogprobs,
-    });
-    notify(seq);
-    if (stopped) return finish(seq, "stop", true);
-    if (seq.completion >= seq.maxTokens) return finish(seq, "length");
-    seq.next = pick.id;
+  function accept(seq: Sequence, logits: Float32Array) {
+    const end = acceptToken(seq, logits, tokenizer);
+    if (end) finish(seq, end);
   }
 
   /** One batched step; false when no sequence can move now. */
   async function stepOnce(): Promise<boolean> {
     for (const seq of [...running]) {
-      if (seq.gone || seq.signal?.aborted) finish(seq, "cancelled");
+      if (seq.gone || seq.signal?.aborted) finish(seq, { reason: "cancelled" });
     }
     for (const seq of slots.admit(waiting)) seq.admittedAt = performance.now();
-    const rows: BatchRow[] = [], stepped: Seq[] = [];
+    const rows: BatchRow[] = [], stepped: Sequence[] = [];
     for (const seq of running) {
       if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {
         rows.push({ slot: seq.slot, tokens: [seq.next] });
@@ -172,7 +110,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     } catch (err) {
       for (const seq of stepped) {
         seq.error = err;
-        finish(seq, "cancelled");
+        finish(seq, { reason: "cancelled" });
       }
       return true;
     }
@@ -222,32 +160,16 @@ export function createScheduler(init: SchedulerInit): Scheduler {
         `the prompt has ${promptTokens.length} tokens; the context holds ${batch.ctxSize}`,
       );
     }
-    const { maxTokens: wanted, stop, signal, ...samplerOptions } = options;
     const room = batch.ctxSize - promptTokens.length;
-    const maxTokens = Math.min(wanted ?? room, room);
-    const make = (): Seq => ({
-      prompt: [...promptTokens],
-      fed: 0,
-      slot: -1,
-      sampler: createSampler(samplerOptions),
-      stops: createStopMatcher(stop ?? []),
-      decoder: tokenizer.createDecoder(),
-      history: [...promptTokens],
-      maxTokens,
-      completion: 0,
-      signal,
-      gone: false,
-      events: [],
-      queuedAt: performance.now(),
-      admittedAt: 0,
-      prefilledAt: 0,
-    });
+    const maxTokens = Math.min(options.maxTokens ?? room, room);
+    const make = () => createSequence(promptTokens, options, maxTokens, tokenizer);
     const free = slots.free();
     if (maxTokens <= 0) {
       const seq = waiting.join(make, free);
-      finish(seq, "length");
+      finish(seq, { reason: "length" });
       return seq.result!;
     }
+    const signal = options.signal;
     const seq = waiting.join(make, free, signal);
     // A running request is ended by the next step, which the abort starts.
     const onAbort = () => kick();
@@ -269,7 +191,7 @@ export function createScheduler(init: SchedulerInit): Scheduler {
       signal?.removeEventListener("abort", onAbort);
       if (!seq.result) {
         seq.gone = true;
-        if (seq.slot < 0) finish(seq, "cancelled");
+        if (seq.slot < 0) finish(seq, { reason: "cancelled" });
         kick();
       }
     }

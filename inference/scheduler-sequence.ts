@@ -1,0 +1,129 @@
+/**
+ * One request in the scheduler: its prompt and how much of it is in the cache, its own sampler,
+ * stop strings, decoder and limits, the tokens its reader has not taken yet, and its timings.
+ * Plain state and the functions that move it; the wait queue, the slot table and the stepping loop
+ * decide when.
+ */
+import type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
+import { createSampler, type Sampler } from "./sampler.ts";
+import { createStopMatcher } from "./stop-strings.ts";
+import type { Tokenizer } from "./tokenizer/mod.ts";
+
+export type ScheduleOptions = Omit<GenerateOptions, "session" | "logprobs">;
+
+export interface ScheduledResult extends GenerationResult {
+  queuedMs: number; // waiting for a slot
+  admitted: boolean; // false: cancelled while still queued
+}
+
+export type FinishReason = GenerationResult["finishReason"];
+
+/** Why a sequence ends; `stoppedByString`: a stop string matched, so nothing is held back. */
+export interface Ending {
+  reason: FinishReason;
+  stoppedByString?: boolean;
+}
+
+export interface Sequence {
+  prompt: readonly number[];
+  fed: number; // prompt tokens already in the cache
+  next?: number; // sampled token to feed in the next step
+  slot: number; // the engine slot; -1 while it waits
+  sampler: Sampler;
+  stops: ReturnType<typeof createStopMatcher>;
+  decoder: ReturnType<Tokenizer["createDecoder"]>;
+  history: number[];
+  maxTokens: number;
+  completion: number;
+  signal?: AbortSignal;
+  gone: boolean; // the consumer stopped reading
+  events: GeneratedToken[]; // emitted, not yet taken by the reader
+  wake?: () => void; // the reader, waiting for an event or the end
+  queuedAt: number;
+  admittedAt: number;
+  prefilledAt: number;
+  result?: ScheduledResult;
+  error?: unknown;
+}
+
+/** A sequence for `prompt`, not yet in line; `maxTokens` already fits the context. */
+export function createSequence(
+  prompt: readonly number[],
+  options: ScheduleOptions,
+  maxTokens: number,
+  tokenizer: Pick<Tokenizer, "createDecoder">,
+): Sequence {
+  const { maxTokens: _wanted, stop, signal, ...samplerOptions } = options;
+  return {
+    prompt: [...prompt],
+    fed: 0,
+    slot: -1,
+    sampler: createSampler(samplerOptions),
+    stops: createStopMatcher(stop ?? []),
+    decoder: tokenizer.createDecoder(),
+    history: [...prompt],
+    maxTokens,
+    completion: 0,
+    signal,
+    gone: false,
+    events: [],
+    queuedAt: performance.now(),
+    admittedAt: 0,
+    prefilledAt: 0,
+  };
+}
+
+/** Wakes the sequence's reader, if it waits. */
+export function wake(seq: Sequence): void {
+  const resolve = seq.wake;
+  seq.wake = undefined;
+  resolve?.();
+}
+
+/** Samples `seq`'s next token from its logits: emits it to the reader, or says why it ends. */
+export function acceptToken(
+  seq: Sequence,
+  logits: Float32Array,
+  tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
+): Ending | undefined {
+  const pick = seq.sampler.sample(logits, seq.history);
+  seq.completion++;
+  seq.history.push(pick.id);
+  if (tokenizer.isEndOfGeneration(pick.id)) return { reason: "stop" };
+  const { emit, stopped } = seq.stops.push(seq.decoder.push(pick.id));
+  seq.events.push({
+    id: pick.id,
+    text: emit,
+    logprob: pick.logprob,
+    topLogprobs: pick.topLogprobs,
+  });
+  wake(seq);
+  if (stopped) return { reason: "stop", stoppedByString: true };
+  if (seq.completion >= seq.maxTokens) return { reason: "length" };
+  seq.next = pick.id;
+  return undefined;
+}
+
+/** The result of `seq` ending `now` (performance.now()); it held a slot if its slot is set. */
+export function resultOf(seq: Sequence, end: Ending, now: number): ScheduledResult {
+  const admitted = seq.slot >= 0;
+  const tail = end.stoppedByString
+    ? ""
+    : seq.stops.push(seq.decoder.flush()).emit + seq.stops.flush();
+  const prefilledAt = seq.prefilledAt || now;
+  const prefillMs = admitted ? prefilledAt - seq.admittedAt : 0;
+  const decodeMs = admitted ? now - prefilledAt : 0;
+  const decoded = Math.max(seq.completion - 1, 0);
+  return {
+    finishReason: end.reason,
+    tail,
+    promptTokens: seq.prompt.length,
+    completionTokens: seq.completion,
+    prefillMs,
+    decodeMs,
+    prefillTokensPerSecond: prefillMs > 0 ? seq.prompt.length / (prefillMs / 1000) : 0,
+    decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+    queuedMs: (admitted ? seq.admittedAt : now) - seq.queuedAt,
+    admitted,
+  };
+}
