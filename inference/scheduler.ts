@@ -6,15 +6,17 @@
  * sampler, stop strings, limits and abort signal, and reads its tokens
  * through the same async iterator `generate()` gives.
  *
- * Pull, not push: a sequence sits a step out while its consumer has
- * `MAX_AHEAD` tokens it has not taken, so a slow client holds only its own slot.
+ * Its parts: the wait queue (scheduler-queue.ts), the slot table of running
+ * sequences (scheduler-slots.ts), the stepping loop (scheduler-loop.ts) and
+ * each request's state (scheduler-sequence.ts). Here: a request's way in and
+ * its reader's side, and the one place a sequence ends.
  */
-import type { BatchEngine, BatchRow } from "./batch.ts";
+import type { BatchEngine } from "./batch.ts";
 import type { GeneratedToken } from "./generate.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
+import { createStepLoop } from "./scheduler-loop.ts";
 import {
-  acceptToken,
   createSequence,
   type Ending,
   resultOf,
@@ -47,27 +49,22 @@ export interface Scheduler {
   load(): { active: number; queued: number };
 }
 
-const MAX_AHEAD = 4;
-const BREATHE_EVERY_MS = 15;
-
-function breathe(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
 export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
-  const prefillChunk = init.prefillChunk ?? 64;
   const slots = createSchedulerSlots<Sequence>(batch, init.maxConcurrent);
-  const running = slots.running;
   // A queued request leaves the line at once when it is aborted; a running one at the next step.
   const waiting = createWaitQueue<Sequence>({
     maxWaiting: init.maxWaiting ?? MAX_WAITING,
     onAbort: (seq) => finish(seq, { reason: "cancelled" }),
   });
-  let pumping = false, dirty = false;
-  // Across pump runs: consumers restart the pump in microtasks, so only this clock
-  // makes sure timers and sockets (a client's abort) get a turn.
-  let lastBreath = performance.now();
+  const loop = createStepLoop({ prefillChunk: init.prefillChunk ?? 64 }, {
+    batch,
+    tokenizer,
+    queue: waiting,
+    slots,
+    finish,
+  });
+  const { kick } = loop;
 
   /** Ends a sequence: frees its slot or its place in line, sets its result, wakes its reader. */
   function finish(seq: Sequence, end: Ending) {
@@ -75,79 +72,6 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     else waiting.leave(seq);
     seq.result = resultOf(seq, end, performance.now());
     wake(seq);
-  }
-
-  function accept(seq: Sequence, logits: Float32Array) {
-    const end = acceptToken(seq, logits, tokenizer);
-    if (end) finish(seq, end);
-  }
-
-  /** One batched step; false when no sequence can move now. */
-  async function stepOnce(): Promise<boolean> {
-    for (const seq of [...running]) {
-      if (seq.gone || seq.signal?.aborted) finish(seq, { reason: "cancelled" });
-    }
-    for (const seq of slots.admit(waiting)) seq.admittedAt = performance.now();
-    const rows: BatchRow[] = [], stepped: Sequence[] = [];
-    for (const seq of running) {
-      if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {
-        rows.push({ slot: seq.slot, tokens: [seq.next] });
-        stepped.push(seq);
-      }
-    }
-    let budget = Math.min(prefillChunk, batch.maxRows - rows.length);
-    for (const seq of running) {
-      if (seq.fed === seq.prompt.length || budget <= 0) continue;
-      const chunk = seq.prompt.slice(seq.fed, seq.fed + budget);
-      rows.push({ slot: seq.slot, tokens: chunk });
-      stepped.push(seq);
-      budget -= chunk.length;
-    }
-    if (rows.length === 0) return false;
-    let logits: Float32Array[];
-    try {
-      logits = await batch.step(rows);
-    } catch (err) {
-      for (const seq of stepped) {
-        seq.error = err;
-        finish(seq, { reason: "cancelled" });
-      }
-      return true;
-    }
-    stepped.forEach((seq, i) => {
-      if (seq.next !== undefined) {
-        seq.next = undefined;
-        return accept(seq, logits[i]);
-      }
-      seq.fed += rows[i].tokens.length;
-      if (seq.fed < seq.prompt.length) return;
-      seq.prefilledAt = performance.now();
-      accept(seq, logits[i]);
-    });
-    return true;
-  }
-
-  async function pump() {
-    try {
-      while (dirty) {
-        dirty = false;
-        do {
-          if (performance.now() - lastBreath > BREATHE_EVERY_MS) {
-            await breathe(); // timers and sockets (a client's disconnect) get their turn
-            lastBreath = performance.now();
-          }
-        } while (await stepOnce());
-      }
-    } finally {
-      pumping = false;
-    }
-  }
-
-  function kick() {
-    dirty = true;
-    if (pumping) return;
-    pumping = true;
-    void pump();
   }
 
   async function* generate(
@@ -199,6 +123,6 @@ export function createScheduler(init: SchedulerInit): Scheduler {
 
   return {
     generate,
-    load: () => ({ active: running.length, queued: waiting.length }),
+    load: () => ({ active: slots.running.length, queued: waiting.length }),
   };
 }

@@ -1,0 +1,126 @@
+/**
+ * The scheduler's stepping loop. While any sequence can move, one batched step feeds a decode
+ * token for every running sequence plus prompt chunks of those still prefilling (up to
+ * `prefillChunk` tokens and the engine's `maxRows`), so the weights are read once for all of
+ * them. Between steps sequences leave (aborted, or their reader gone) and join from the wait
+ * queue. `kick()` starts the loop, or has a running one look again.
+ *
+ * Pull, not push: a sequence sits a step out while its reader has `MAX_AHEAD` tokens it has not
+ * taken, so a slow client holds only its own slot.
+ */
+import type { BatchEngine, BatchRow } from "./batch.ts";
+import { acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
+import type { SchedulerSlots } from "./scheduler-slots.ts";
+import type { Tokenizer } from "./tokenizer/mod.ts";
+
+export const MAX_AHEAD = 4;
+const BREATHE_EVERY_MS = 15;
+
+export interface StepLoopInit {
+  /** Prompt tokens per step beside the decode rows. */
+  prefillChunk: number;
+}
+
+export interface StepLoopComponents {
+  batch: Pick<BatchEngine, "step" | "maxRows">;
+  tokenizer: Pick<Tokenizer, "isEndOfGeneration">;
+  /** Where sequences wait for a slot. */
+  queue: { readonly length: number; shift(): Sequence | undefined };
+  slots: Pick<SchedulerSlots<Sequence>, "running" | "admit">;
+  /** Ends a sequence: frees its slot, sets its result and wakes its reader. */
+  finish(seq: Sequence, end: Ending): void;
+}
+
+export interface StepLoop {
+  /** Something changed (a request came, a reader took a token, an abort): step while any can. */
+  kick(): void;
+  /** One batched step now; false when no sequence could move (the loop calls it; tests too). */
+  step(): Promise<boolean>;
+}
+
+function breathe(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepLoop {
+  const { batch, slots, finish } = c;
+  let pumping = false, dirty = false;
+  // Across pump runs: consumers restart the pump in microtasks, so only this clock
+  // makes sure timers and sockets (a client's abort) get a turn.
+  let lastBreath = performance.now();
+
+  function accept(seq: Sequence, logits: Float32Array) {
+    const end = acceptToken(seq, logits, c.tokenizer);
+    if (end) finish(seq, end);
+  }
+
+  async function step(): Promise<boolean> {
+    for (const seq of [...slots.running]) {
+      if (seq.gone || seq.signal?.aborted) finish(seq, { reason: "cancelled" });
+    }
+    for (const seq of slots.admit(c.queue)) seq.admittedAt = performance.now();
+    const rows: BatchRow[] = [], stepped: Sequence[] = [];
+    for (const seq of slots.running) {
+      if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {
+        rows.push({ slot: seq.slot, tokens: [seq.next] });
+        stepped.push(seq);
+      }
+    }
+    let budget = Math.min(init.prefillChunk, batch.maxRows - rows.length);
+    for (const seq of slots.running) {
+      if (seq.fed === seq.prompt.length || budget <= 0) continue;
+      const chunk = seq.prompt.slice(seq.fed, seq.fed + budget);
+      rows.push({ slot: seq.slot, tokens: chunk });
+      stepped.push(seq);
+      budget -= chunk.length;
+    }
+    if (rows.length === 0) return false;
+    let logits: Float32Array[];
+    try {
+      logits = await batch.step(rows);
+    } catch (err) {
+      for (const seq of stepped) {
+        seq.error = err;
+        finish(seq, { reason: "cancelled" });
+      }
+      return true;
+    }
+    stepped.forEach((seq, i) => {
+      if (seq.next !== undefined) {
+        seq.next = undefined;
+        return accept(seq, logits[i]);
+      }
+      seq.fed += rows[i].tokens.length;
+      if (seq.fed < seq.prompt.length) return;
+      seq.prefilledAt = performance.now();
+      accept(seq, logits[i]);
+    });
+    return true;
+  }
+
+  async function pump() {
+    try {
+      while (dirty) {
+        dirty = false;
+        do {
+          if (performance.now() - lastBreath > BREATHE_EVERY_MS) {
+            await breathe(); // timers and sockets (a client's disconnect) get their turn
+            lastBreath = performance.now();
+          }
+        } while (await step());
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
+  return {
+    kick() {
+      dirty = true;
+      if (pumping) return;
+      pumping = true;
+      void pump();
+    },
+    step,
+  };
+}
