@@ -68,7 +68,7 @@ export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Pro
 /**
  * Streams of one Grove protocol one connection may carry each way. libp2p's default (32 in, 64
  * out) reset the 33rd concurrent request from one client; a serving node queues up to
- * MAX_WAITING (inference/scheduler.ts, 256) besides its running slots and answers "busy" beyond,
+ * MAX_WAITING (inference/scheduler-queue.ts, 256) besides its running slots and answers "busy" beyond,
  * so the stream limit sits above both and below yamux's own 1000 streams per connection.
  */
 const MAX_PROTOCOL_STREAMS = 512;
