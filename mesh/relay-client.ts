@@ -7,7 +7,6 @@
 import {
   type Logger,
   type MeshInfo,
-  type MeshStatus,
   type NostrEvent,
   parseRelayInformation,
   pubkeyFromPeerId,
@@ -15,7 +14,7 @@ import {
   requireMesh,
 } from "../protocol/mod.ts";
 import { createRelayConnection, type RelayConnectionInit } from "./relay-connection.ts";
-import { createRelayState } from "./relay-state.ts";
+import { createRelayState, type RelayState } from "./relay-state.ts";
 
 /** The node must not start: the relay offers no usable mesh, or cannot be read. */
 export class MeshStartError extends Error {
@@ -90,21 +89,20 @@ export async function fetchRelayInfo(
   return { info, mesh: { ...mesh, rendezvous }, relayPubkey: info.pubkey };
 }
 
-export interface RelayClient {
+/** The relay as a node sees it: what the relay state keeps (relay-state.ts), plus publishing. */
+export interface RelayClient extends
+  Pick<
+    RelayState,
+    | "onMeshStatus"
+    | "onMembers"
+    | "onDenied"
+    | "meshStatus"
+    | "members"
+    | "membersListedAt"
+    | "denied"
+  > {
   /** Resolves on the relay's OK true; throws an Error whose message is the relay's on OK false. */
   publish(ev: NostrEvent): Promise<void>;
-  /** Called with each newer mesh status, and at once with the latest one when there is one. */
-  onMeshStatus(fn: (s: MeshStatus) => void): () => void;
-  /** Called with each membership list (NIP-43, 13534), and at once with the latest. */
-  onMembers(fn: (pubkeys: Set<string>) => void): () => void;
-  /** Called when the relay closes the subscription with `restricted:`/`auth-required:`. */
-  onDenied(fn: (reason: string) => void): () => void;
-  meshStatus(): MeshStatus | undefined;
-  members(): Set<string> | undefined;
-  /** The latest membership list's created_at: the relay's clock, which tickets also carry. */
-  membersListedAt(): number;
-  /** The relay's refusal of the latest subscription (this key is no member), if any. */
-  denied(): string | undefined;
   connected(): boolean;
   close(): Promise<void>;
 }
