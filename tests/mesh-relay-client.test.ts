@@ -2,7 +2,7 @@
 // a stand-in HTTP server.
 import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey } from "nostr-tools/pure";
-import { type MeshStatus, nip98Header, type ServeReport } from "../protocol/mod.ts";
+import { type MeshStatus, type ServeReport } from "../protocol/mod.ts";
 import { type RunningRelay, startRelay } from "../relay/mod.ts";
 import {
   connectRelay,
@@ -14,6 +14,7 @@ import {
   startServeReporter,
 } from "../mesh/mod.ts";
 import { eventually } from "./support/poll.ts";
+import { nip86 as ownerCall } from "./relay-harness.ts";
 
 const owner = identityOf(generateSecretKey());
 
@@ -245,15 +246,6 @@ Deno.test("relay client: after the relay restarts it reconnects, re-authenticate
 });
 
 async function nip86(relay: RunningRelay, method: string, pubkey: string) {
-  const body = new TextEncoder().encode(JSON.stringify({ method, params: [pubkey] }));
-  const res = await fetch(relay.httpUrl, {
-    method: "POST",
-    headers: {
-      "content-type": "application/nostr+json+rpc",
-      authorization: nip98Header(owner.secretKey, { url: relay.httpUrl, method: "POST", body }),
-    },
-    body,
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  await res.body?.cancel();
+  const owned = await ownerCall(relay, { sk: owner.secretKey, pk: owner.pubkey }, method, [pubkey]);
+  assert.equal(owned.status, 200, JSON.stringify(owned.json));
 }

@@ -28,6 +28,7 @@ import { writeTestModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import { type Key, metric, newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
 import { fixturePath } from "./helpers.ts";
+import { memoryKiB } from "./support/process-memory.ts";
 
 const MODEL = "long-ctx";
 
@@ -111,11 +112,6 @@ function watchHealth(url: string) {
       return { slowest, polls };
     },
   };
-}
-
-function rssKiB(pid: number, field: "VmRSS" | "VmHWM"): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)![1]);
 }
 
 const post = (url: string, body: unknown) =>
@@ -257,7 +253,7 @@ Deno.test({
       });
       await waitForAvailability(client.url, (a) => a.models.some((m) => m.id === "hostile"));
       const pid = client.child.pid;
-      const rssBefore = rssKiB(pid, "VmRSS");
+      const rssBefore = memoryKiB(pid, "VmRSS");
 
       // Streamed with max_tokens: exactly that many tokens, then an error, no [DONE].
       const res = await fetch(`${client.url}/v1/completions`, {
@@ -284,7 +280,7 @@ Deno.test({
       const whole = await post(client.url, { model: "hostile", prompt: "x" });
       const body = await whole.json();
       const ms = performance.now() - started;
-      const grownMiB = (rssKiB(pid, "VmHWM") - rssBefore) / 1024;
+      const grownMiB = (memoryKiB(pid, "VmHWM") - rssBefore) / 1024;
       console.log(
         `endless answer cut off in ${ms.toFixed(0)} ms; the client node's peak RSS grew ` +
           `${grownMiB.toFixed(0)} MiB`,

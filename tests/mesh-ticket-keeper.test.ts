@@ -2,8 +2,9 @@
 // injected fetch that plays a relay signing short-lived tickets.
 import assert from "node:assert/strict";
 import { generateSecretKey, getPublicKey } from "nostr-tools/pure";
-import { makeTicket, nip98Header, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
+import { makeTicket, type NostrEvent, verifyTicket } from "../protocol/mod.ts";
 import { type RunningRelay, startRelay } from "../relay/mod.ts";
+import { nip86 as ownerCall } from "./relay-harness.ts";
 import {
   identityOf,
   keepTicket,
@@ -34,17 +35,8 @@ async function withRelay(fn: (relay: RunningRelay) => Promise<void>) {
 
 /** NIP-86 as the owner: allowpubkey / disallowpubkey. */
 async function nip86(relay: RunningRelay, method: string, pubkey: string) {
-  const body = new TextEncoder().encode(JSON.stringify({ method, params: [pubkey] }));
-  const res = await fetch(relay.httpUrl, {
-    method: "POST",
-    headers: {
-      "content-type": "application/nostr+json+rpc",
-      authorization: nip98Header(owner.secretKey, { url: relay.httpUrl, method: "POST", body }),
-    },
-    body,
-  });
-  assert.equal(res.status, 200, await res.clone().text());
-  await res.body?.cancel();
+  const owned = await ownerCall(relay, { sk: owner.secretKey, pk: owner.pubkey }, method, [pubkey]);
+  assert.equal(owned.status, 200, JSON.stringify(owned.json));
 }
 
 const admissionOf = (relay: RunningRelay) => ({

@@ -4,8 +4,10 @@
  * written byte for byte on a TCP socket, since fetch() replaces the Host header with the URL's.
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import OpenAI from "openai";
 import { metric, servingAndClient, startMesh } from "./mesh-harness.ts";
+import { memoryKiB } from "./support/process-memory.ts";
 
 const MODEL = "stories260K";
 const APP = "http://app.example";
@@ -227,7 +229,7 @@ async function flood(url: string, total: number, chunked: boolean) {
   })();
   const piece = new Uint8Array(MiB).fill(0x20); // spaces: valid JSON padding, if it were read
   const frame = chunked
-    ? concat(new TextEncoder().encode(`${MiB.toString(16)}\r\n`), piece, enc("\r\n"))
+    ? Buffer.concat([enc(`${MiB.toString(16)}\r\n`), piece, enc("\r\n")])
     : piece;
   let sent = 0;
   // Bounded whatever the node does: a node that neither reads nor answers would block the writes.
@@ -258,15 +260,7 @@ async function flood(url: string, total: number, chunked: boolean) {
 
 const enc = (s: string) => new TextEncoder().encode(s);
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, at), at += p.length;
-  return out;
-}
-
-/** The process's resident memory now, from /proc. */
+/** The process's resident memory now, in whole MiB. */
 function rssMiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Math.round(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)![1]) / 1024);
+  return Math.round(memoryKiB(pid) / 1024);
 }

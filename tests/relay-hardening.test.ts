@@ -14,7 +14,8 @@ import {
   sharedRelay,
 } from "./relay-harness.ts";
 import { eventually } from "./support/poll.ts";
-import { fetchFrom, openFrom, rawFrom, rssKiB, type StrangerSocket } from "./stranger-clients.ts";
+import { fetchFrom, openFrom, rawFrom, type StrangerSocket } from "./stranger-clients.ts";
+import { memoryKiB } from "./support/process-memory.ts";
 
 const HEADER_TIMEOUT = 2;
 const IDLE_TIMEOUT = 3;
@@ -85,7 +86,7 @@ relayTest("front door: NIP-11 advertises every limit and says auth_required fals
 relayTest("front door: a 32 MiB frame is closed with 1009 before it is buffered", async () => {
   const h = await relay.get();
   const pid = h.pid();
-  const before = rssKiB(pid);
+  const before = memoryKiB(pid);
   const opened = await openFrom(h.url, "127.0.0.2");
   assert.ok(opened.ok);
   const t = performance.now();
@@ -94,7 +95,7 @@ relayTest("front door: a 32 MiB frame is closed with 1009 before it is buffered"
   const ms = performance.now() - t;
   assert.equal(code, 1009, "closed as Message Too Big");
   assert.ok(ms < 5000, `closed after ${ms.toFixed(0)} ms`);
-  const grew = rssKiB(pid) - before;
+  const grew = memoryKiB(pid) - before;
   // Buffering the frame would take 32 MiB at least (and twice that as a string).
   assert.ok(grew < 16 * 1024, `the relay's memory grew by ${grew} KiB`);
   assert.ok((await nip11(h)).ms < 2000);

@@ -11,11 +11,11 @@ import assert from "node:assert/strict";
 import { finalizeEvent, generateSecretKey, getPublicKey } from "nostr-tools/pure";
 import {
   KIND,
+  nip98Header,
   type NostrEvent,
   parseRelayInformation,
   peerIdFromNostrSecret,
   type RelayInformation,
-  sha256Hex,
 } from "../protocol/mod.ts";
 import { connectTestClient, type TestClient } from "./support/relay-test-client.ts";
 import { REPO_ROOT, runGrove, type RunResult } from "./helpers.ts";
@@ -310,29 +310,14 @@ export async function admit(
 }
 
 /**
- * `Nostr base64(kind 27235)` as protocol's nip98Header makes it, plus a random `nonce` tag:
- * without one, two requests with the same URL, method and body in the same second sign the
- * same event id, and the relay's replay cache rightly refuses the second.
+ * A NIP-98 header as nodes make it (protocol's nip98Header, with its random nonce tag);
+ * `createdAt` lets a test date it outside the window.
  */
-export function authHeader(
-  sk: Uint8Array,
-  req: { url: string; method: string; body?: Uint8Array },
-  createdAt = Math.floor(Date.now() / 1000),
-): string {
-  const tags = [["u", req.url], ["method", req.method.toUpperCase()]];
-  if (req.body !== undefined && req.body.length > 0) tags.push(["payload", sha256Hex(req.body)]);
-  const nonce = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16));
-  tags.push(["nonce", nonce.join("")]);
-  const ev = finalizeEvent(
-    { kind: KIND.HTTP_AUTH, created_at: createdAt, tags, content: "" },
-    sk,
-  );
-  return `Nostr ${btoa(JSON.stringify(ev))}`;
-}
+export const authHeader = nip98Header;
 
 /** One NIP-86 call with NIP-98 auth from `key`. */
 export async function nip86(
-  relay: RelayHarness,
+  relay: Pick<RelayHarness, "httpUrl">,
   key: Key,
   method: string,
   params: unknown[] = [],

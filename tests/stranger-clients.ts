@@ -105,11 +105,3 @@ export async function fetchFrom(
     client.close();
   }
 }
-
-/** Resident memory of process `pid`, in KiB (/proc/PID/status VmRSS). */
-export function rssKiB(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kib = /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
-  if (kib === undefined) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(kib);
-}

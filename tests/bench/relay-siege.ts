@@ -17,7 +17,8 @@ import { finalizeEvent } from "nostr-tools/pure";
 import type { NostrEvent } from "../../protocol/mod.ts";
 import { connectTestClient, type TestClient } from "../support/relay-test-client.ts";
 import { newKey, type RelayHarness, startRelayHarness } from "../relay-harness.ts";
-import { openFrom, rssKiB, type StrangerSocket } from "../stranger-clients.ts";
+import { openFrom, type StrangerSocket } from "../stranger-clients.ts";
+import { memoryKiB } from "../support/process-memory.ts";
 
 export interface Latency {
   p50: number;
@@ -112,7 +113,7 @@ async function measure(
     eventOk,
     authAnswered: ((flood?.answered ?? 0) - answeredBefore) / seconds,
     authAccepted: (flood?.accepted ?? 0) - acceptedBefore,
-    rssMiB: rssKiB(relay.pid()) / 1024,
+    rssMiB: memoryKiB(relay.pid()) / 1024,
   };
 }
 
