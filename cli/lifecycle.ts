@@ -176,6 +176,8 @@ export function createLineWriter(
     },
     async flush(ms) {
       if (!pumping) return;
+      // protocol's settleWithin does this too, but main.ts loads this file for every command,
+      // and protocol/mod.ts would add ~50 ms of imports to each start.
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         pumping,

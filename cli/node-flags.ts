@@ -7,7 +7,7 @@ import { CliError } from "./cli-error.ts";
 import { numberFlag } from "./flags.ts";
 import { exitAfterFlush, untilStopRequested } from "./lifecycle.ts";
 import { createLogger, parseLogFormat } from "./log.ts";
-import type { Logger } from "../protocol/mod.ts";
+import { type Logger, settleWithin } from "../protocol/mod.ts";
 import { DEFAULT_MAX_BODY, hostnameOf, isLoopbackName } from "../web/mod.ts";
 
 export const NODE_FLAGS = {
@@ -163,14 +163,7 @@ export function serveHttp(
     url,
     // A graceful shutdown waits for every open response, and a stream to a client that stopped
     // reading never ends: give them a moment, then let the process's exit cut the rest.
-    shutdown: async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        server.shutdown(),
-        new Promise<void>((resolve) => timer = setTimeout(resolve, HTTP_SHUTDOWN_GRACE_MS)),
-      ]);
-      clearTimeout(timer);
-    },
+    shutdown: () => settleWithin(server.shutdown(), HTTP_SHUTDOWN_GRACE_MS),
   };
 }
 

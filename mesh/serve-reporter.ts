@@ -13,6 +13,7 @@ import {
   type NostrEvent,
   parseServeReport,
   type ServeReport,
+  settleWithin,
   silentLogger,
 } from "../protocol/mod.ts";
 import { type Clock, systemClock, type Timer } from "./clock.ts";
@@ -123,12 +124,7 @@ export function startServeReporter(opts: ServeReporterOptions): ServeReporter {
       clock.clearTimeout(debounce);
       // Best effort: with the relay gone the report would wait out the publish timeout (10 s)
       // and hold up the node's stop. The relay drops a silent target after 30 s anyway.
-      let timer: Timer | undefined;
-      await Promise.race([
-        send({ state: "stopping" }),
-        new Promise<void>((resolve) => timer = clock.setTimeout(resolve, FINAL_REPORT_MS)),
-      ]);
-      clock.clearTimeout(timer);
+      await settleWithin(send({ state: "stopping" }), FINAL_REPORT_MS, clock);
     },
   };
 }

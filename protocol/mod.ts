@@ -40,3 +40,4 @@ export {
 } from "./libp2p-limits.ts";
 export { filterDialAddrs } from "./mesh-addrs.ts";
 export { compose, type Composition, type Startable } from "./lifecycle.ts";
+export { settleWithin } from "./settle-within.ts";

@@ -18,7 +18,7 @@ import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 // @ts-types="./ws.d.ts"
 import { WebSocketServer } from "ws";
-import type { Logger } from "../protocol/mod.ts";
+import { type Logger, settleWithin } from "../protocol/mod.ts";
 import { clientIp, ipKey } from "./client-ip.ts";
 import { type ConnectionGate, createConnectionGate, type Slot } from "./connection-gate.ts";
 import type { WsSocket } from "./ws.d.ts";
@@ -200,12 +200,7 @@ export async function listenEdge(init: EdgeInit): Promise<Edge> {
       server.close();
       server.closeIdleConnections(); // keep-alive HTTP sockets: nothing in flight to wait for
       if (sockets.size > 0) {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => allClosed = resolve),
-          new Promise<void>((resolve) => timer = setTimeout(resolve, graceMs)),
-        ]);
-        clearTimeout(timer);
+        await settleWithin(new Promise<void>((resolve) => allClosed = resolve), graceMs);
       }
       for (const socket of sockets) socket.destroy();
     },
