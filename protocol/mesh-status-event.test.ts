@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { getPublicKey } from "nostr-tools/pure";
 import {
+  isEntryTarget,
   makeMeshStatusEvent,
   type MeshStatus,
   parseMeshStatus,
@@ -55,6 +56,47 @@ Deno.test("serve report: each bad field is named in the error", () => {
   }
   assert.throws(() => parseServeReport("{not json"), /serve report: content is not JSON/);
   assert.throws(() => parseServeReport("[1]"), /serve report: content must be an object/);
+});
+
+const SHA = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";
+const PLAN = "ab".repeat(32);
+
+Deno.test("serve report: sha256, features and planId parse and round-trip; old reports lack them", () => {
+  const split = { ...REPORT, sha256: SHA, features: ["tools", "logit_bias", "n"], planId: PLAN };
+  assert.deepEqual(parseServeReport(JSON.stringify(split)), split);
+  assert.equal(parseServeReport(reportWith({ planId: null, stages: [] })).planId, null);
+  assert.deepEqual(parseServeReport(reportWith({ stages: [] })).stages, []);
+  assert.deepEqual(parseServeReport(reportWith({ features: [] })).features, []);
+  const old = parseServeReport(JSON.stringify(REPORT));
+  for (const field of ["sha256", "features", "planId"]) assert.equal(field in old, false, field);
+});
+
+Deno.test("serve report: a bad sha256, feature, planId or empty stage is named in the error", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ sha256: SHA.toUpperCase() }, /serve report: sha256 must be 64 lowercase hex characters/],
+    [{ sha256: SHA.slice(1) }, /sha256 must be 64 lowercase hex/],
+    [{ sha256: null }, /sha256 must be 64 lowercase hex/],
+    [{ features: "tools" }, /features must be an array of feature names/],
+    [{ features: ["tools", "Tools"] }, /features\[1\] must be 1-32 characters of a-z 0-9 _ -/],
+    [{ features: [""] }, /features\[0\] must be 1-32 characters/],
+    [{ features: ["x".repeat(33)] }, /features\[0\] must be 1-32 characters/],
+    [{ features: [7] }, /features\[0\] must be 1-32 characters/],
+    [{ features: Array(33).fill("n") }, /features has more than 32 entries/],
+    [{ planId: "plan-1" }, /planId must be null or 64 lowercase hex characters/],
+    [{ planId: 0 }, /planId must be null or 64 lowercase hex/],
+    [{ stages: [[2, 2]] }, /stages\[0\] holds no layer: \[start, end\) needs start < end/],
+    [{ stages: [[0, 2], [2, 2]] }, /stages\[1\] holds no layer/],
+  ];
+  for (const [patch, pattern] of cases) {
+    assert.throws(() => parseServeReport(reportWith(patch)), pattern, JSON.stringify(patch));
+  }
+});
+
+Deno.test("entry targets: the whole model or stage 0; never a waiting candidate or later stage", () => {
+  assert.equal(isEntryTarget({ stages: null }), true);
+  assert.equal(isEntryTarget({ stages: [[0, 2]] }), true);
+  assert.equal(isEntryTarget({ stages: [] }), false);
+  assert.equal(isEntryTarget({ stages: [[2, 4]] }), false);
 });
 
 Deno.test("serve report: a local path as model id or name is refused", () => {
@@ -119,6 +161,30 @@ Deno.test("mesh status: another signer, tampering or bad content is rejected", (
     () => parseMeshStatus(content({ serveTargets: [{ ...STATUS.serveTargets[0], addrs: [1] }] })),
     /serveTargets\[0\]\.addrs\[0\] must be a string/,
   );
+  assert.throws(
+    () => parseMeshStatus(content({ serveTargets: [{ ...STATUS.serveTargets[0], sha256: "x" }] })),
+    /serveTargets\[0\]\.sha256 must be 64 lowercase hex/,
+  );
+  assert.throws(
+    () =>
+      parseMeshStatus(content({ serveTargets: [{ ...STATUS.serveTargets[0], features: ["A"] }] })),
+    /serveTargets\[0\]\.features\[0\] must be/,
+  );
   assert.throws(() => parseMeshStatus({ ...ev, kind: 30622 }), /kind is 30622/);
   assert.throws(() => parseMeshStatus({ ...ev, tags: [["d", "x"]] }), /no \["d","relay-mesh"\]/);
+});
+
+Deno.test("mesh status: split targets keep sha256, features, planId and stages through the event", () => {
+  const base = STATUS.serveTargets[0];
+  const split: MeshStatus = {
+    ...STATUS,
+    serveTargets: [
+      { ...base, stages: [[0, 3]], sha256: SHA, features: ["tools"], planId: PLAN },
+      { ...base, peerId: "16Uiu2HAmOther", stages: [[3, 5]], sha256: SHA, planId: PLAN },
+      { ...base, peerId: "16Uiu2HAmSpare", stages: [], sha256: SHA, planId: null },
+    ],
+  };
+  const parsed = parseMeshStatus(makeMeshStatusEvent(RELAY_SK, split), { relayPubkey: RELAY_PK });
+  assert.deepEqual(parsed, split);
+  assert.deepEqual(parsed.serveTargets.map(isEntryTarget), [true, false, false]);
 });

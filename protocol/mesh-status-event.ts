@@ -12,10 +12,20 @@ export interface ServeReport {
   peerId: string;
   nodeName: string;
   addrs: string[];
+  /**
+   * null: the whole model. []: a split candidate waiting for peers, or a spare. [[start, end]]:
+   * the layers [start, end) it holds, loaded and ready.
+   */
   stages: [number, number][] | null;
   capacity: { memoryBytes: number };
   load: { active: number; queued: number };
   state: string;
+  /** The GGUF file's SHA-256 (lowercase hex): split candidates of one model match on it. */
+  sha256?: string;
+  /** Request features the node supports beyond the base ones. */
+  features?: string[];
+  /** A split candidate's current plan id (SHA-256 of the sorted candidates), null with none. */
+  planId?: string | null;
 }
 
 export interface ServeTarget extends Omit<ServeReport, "state"> {
@@ -36,6 +46,8 @@ export interface MeshStatus {
 const MAX_STRING = 256;
 const MAX_ADDRS = 32;
 const MAX_STAGES = 256;
+const MAX_FEATURES = 32;
+const FEATURE = /^[a-z0-9_-]{1,32}$/;
 
 type Obj = Record<string, unknown>;
 
@@ -79,8 +91,50 @@ function stages(v: unknown, field: string): [number, number][] | null {
     const start = count(s[0], `${field}[${i}][0]`);
     const end = count(s[1], `${field}[${i}][1]`);
     if (end < start) throw new Error(`${field}[${i}] ends before it starts`);
+    if (end === start) {
+      throw new Error(`${field}[${i}] holds no layer: [start, end) needs start < end`);
+    }
     return [start, end];
   });
+}
+
+function hex64(v: unknown, field: string): string {
+  if (!isHex64(v)) throw new Error(`${field} must be 64 lowercase hex characters`);
+  return v;
+}
+
+function features(v: unknown, field: string): string[] {
+  if (!Array.isArray(v)) throw new Error(`${field} must be an array of feature names`);
+  if (v.length > MAX_FEATURES) throw new Error(`${field} has more than ${MAX_FEATURES} entries`);
+  return v.map((f, i) => {
+    if (typeof f !== "string" || !FEATURE.test(f)) {
+      throw new Error(`${field}[${i}] must be 1-32 characters of a-z 0-9 _ -`);
+    }
+    return f;
+  });
+}
+
+/** The optional fields, set only when present: reports from older nodes have none of them. */
+function splitFields(o: Obj, at: string): Pick<ServeReport, "sha256" | "features" | "planId"> {
+  const out: Pick<ServeReport, "sha256" | "features" | "planId"> = {};
+  if (o.sha256 !== undefined) out.sha256 = hex64(o.sha256, `${at}sha256`);
+  if (o.features !== undefined) out.features = features(o.features, `${at}features`);
+  if (o.planId !== undefined) {
+    if (o.planId !== null && !isHex64(o.planId)) {
+      throw new Error(`${at}planId must be null or 64 lowercase hex characters`);
+    }
+    out.planId = o.planId;
+  }
+  return out;
+}
+
+/**
+ * Whether clients may send requests to this target: it holds the whole model, or stage 0 of a
+ * complete plan (a stage-0 node reports its range only once every stage of its plan is ready).
+ * A waiting candidate or spare (`[]`) and a later stage are reached only through stage 0.
+ */
+export function isEntryTarget(t: Pick<ServeTarget, "stages">): boolean {
+  return t.stages === null || (t.stages.length > 0 && t.stages[0][0] === 0);
 }
 
 function targetFields(o: Obj, at: string): Omit<ServeReport, "state"> {
@@ -105,6 +159,7 @@ function targetFields(o: Obj, at: string): Omit<ServeReport, "state"> {
       active: count(load.active, `${at}load.active`),
       queued: count(load.queued, `${at}load.queued`),
     },
+    ...splitFields(o, at),
   };
 }
 

@@ -15,6 +15,7 @@ export {
   pubkeyFromPeerId,
 } from "./nostr-libp2p-key.ts";
 export {
+  isEntryTarget,
   makeMeshStatusEvent,
   type MeshStatus,
   parseMeshStatus,
