@@ -10,6 +10,7 @@
 import type { Engine, Session } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
+import type { SampledToken, SamplerOptions } from "./sampler.ts";
 import {
   createRunState,
   embedTokens,
@@ -23,22 +24,45 @@ import { cpuEngineFromModel, type CpuEngineInit, loadCpuModel } from "./cpu-engi
 export interface BatchRow {
   slot: number;
   tokens: readonly number[];
+  /**
+   * For engines that sample: whether this row wants a pick (false for a prompt chunk that does
+   * not end the prompt). Engines that give logits ignore it.
+   */
+  sample?: boolean;
 }
 
-export interface BatchEngine {
+/** What a step gives per row: logits, or the engine's own pick (none where `sample` was false). */
+export type StepOutput = Float32Array | SampledToken | undefined;
+
+export interface AcquireOptions {
+  /** The sequence's sampler, its seed resolved, for an engine that samples itself. */
+  sampler: SamplerOptions;
+}
+
+/**
+ * `Out` is Float32Array for the engines that give logits (the scheduler samples); an engine
+ * that samples itself (a split model's last stage, mesh/pipeline-batch.ts) says `samples: true`
+ * and gives SampledToken | undefined.
+ */
+export interface BatchEngine<Out extends StepOutput = Float32Array> {
   readonly maxSlots: number;
   readonly ctxSize: number;
   readonly vocabSize: number;
   /** Most tokens (all rows together) one step takes. */
   readonly maxRows: number;
+  /** The engine samples: step gives picks made with the options passed to acquire. */
+  readonly samples?: true;
   /** A free slot (its cache empty), or undefined when all are taken. */
-  acquire(): number | undefined;
+  acquire(options?: AcquireOptions): number | undefined;
   /** Gives the slot back; its cache is dropped. */
   release(slot: number): void;
   position(slot: number): number;
   rewind(slot: number, position: number): void;
-  /** Logits after the last token of each row, in row order; each slot at most once. */
-  step(rows: readonly BatchRow[]): Promise<Float32Array[]>;
+  /**
+   * Per row, in row order (each slot at most once): the logits after its last token, or, for an
+   * engine that samples, the pick after it (undefined where the row's `sample` was false).
+   */
+  step(rows: readonly BatchRow[]): Promise<Out[]>;
   close?(): void;
 }
 

@@ -8,9 +8,9 @@
  * Pull, not push: a sequence sits a step out while its reader has `MAX_AHEAD` tokens it has not
  * taken, so a slow client holds only its own slot.
  */
-import type { BatchEngine, BatchRow } from "./batch.ts";
-import { acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
-import type { SchedulerSlots } from "./scheduler-slots.ts";
+import type { BatchEngine, BatchRow, StepOutput } from "./batch.ts";
+import { acceptPick, acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
+import type { SchedulerSlots, WaitLine } from "./scheduler-slots.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 
 export const MAX_AHEAD = 4;
@@ -22,10 +22,10 @@ export interface StepLoopInit {
 }
 
 export interface StepLoopComponents {
-  batch: Pick<BatchEngine, "step" | "maxRows">;
+  batch: Pick<BatchEngine<StepOutput>, "step" | "maxRows">;
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">;
   /** Where sequences wait for a slot. */
-  queue: { readonly length: number; shift(): Sequence | undefined };
+  queue: WaitLine<Sequence>;
   slots: Pick<SchedulerSlots<Sequence>, "running" | "admit">;
   /** Ends a sequence: frees its slot, sets its result and wakes its reader. */
   finish(seq: Sequence, end: Ending): void;
@@ -49,8 +49,15 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   // makes sure timers and sockets (a client's abort) get a turn.
   let lastBreath = performance.now();
 
-  function accept(seq: Sequence, logits: Float32Array) {
-    const end = acceptToken(seq, logits, c.tokenizer);
+  /** Logits are sampled by the sequence's own sampler; an engine's pick is taken as it is. */
+  function accept(seq: Sequence, out: StepOutput) {
+    if (out === undefined) {
+      seq.error = new Error(`the engine gave no token for slot ${seq.slot}`);
+      return finish(seq, { reason: "cancelled" });
+    }
+    const end = out instanceof Float32Array
+      ? acceptToken(seq, out, c.tokenizer)
+      : acceptPick(seq, out, c.tokenizer);
     if (end) finish(seq, end);
   }
 
@@ -62,7 +69,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     const rows: BatchRow[] = [], stepped: Sequence[] = [];
     for (const seq of slots.running) {
       if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {
-        rows.push({ slot: seq.slot, tokens: [seq.next] });
+        rows.push({ slot: seq.slot, tokens: [seq.next], sample: true });
         stepped.push(seq);
       }
     }
@@ -70,14 +77,18 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     for (const seq of slots.running) {
       if (seq.fed === seq.prompt.length || budget <= 0) continue;
       const chunk = seq.prompt.slice(seq.fed, seq.fed + budget);
-      rows.push({ slot: seq.slot, tokens: chunk });
+      rows.push({
+        slot: seq.slot,
+        tokens: chunk,
+        sample: seq.fed + chunk.length === seq.prompt.length,
+      });
       stepped.push(seq);
       budget -= chunk.length;
     }
     if (rows.length === 0) return false;
-    let logits: Float32Array[];
+    let outs: StepOutput[];
     try {
-      logits = await batch.step(rows);
+      outs = await batch.step(rows);
     } catch (err) {
       for (const seq of stepped) {
         seq.error = err;
@@ -88,12 +99,12 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     stepped.forEach((seq, i) => {
       if (seq.next !== undefined) {
         seq.next = undefined;
-        return accept(seq, logits[i]);
+        return accept(seq, outs[i]);
       }
       seq.fed += rows[i].tokens.length;
       if (seq.fed < seq.prompt.length) return;
       seq.prefilledAt = performance.now();
-      accept(seq, logits[i]);
+      accept(seq, outs[i]);
     });
     return true;
   }

@@ -36,6 +36,8 @@ export interface WaitQueue<T> {
    * the line and hands it to onAbort (at once when the signal is aborted already).
    */
   join(make: () => T, freeSlots: number, signal?: AbortSignal): T;
+  /** The item at `index` in line (0: the next to go), still waiting; undefined past the end. */
+  at(index: number): T | undefined;
   /** Takes the first in line (a slot came free); undefined when none waits. */
   shift(): T | undefined;
   /** Takes `item` out of the line; false when it was not waiting. */
@@ -76,6 +78,7 @@ export function createWaitQueue<T>(init: WaitQueueInit<T>): WaitQueue<T> {
       }
       return item;
     },
+    at: (index) => line.at(index),
     shift() {
       if (line.length === 0) return undefined;
       const item = line[0];

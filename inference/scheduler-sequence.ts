@@ -5,7 +5,7 @@
  * decide when.
  */
 import type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
-import { createSampler, type Sampler } from "./sampler.ts";
+import { createSampler, type SampledToken, type Sampler, type SamplerOptions } from "./sampler.ts";
 import { createStopMatcher } from "./stop-strings.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 
@@ -30,6 +30,8 @@ export interface Sequence {
   next?: number; // sampled token to feed in the next step
   slot: number; // the engine slot; -1 while it waits
   sampler: Sampler;
+  /** The sampler's options with its seed resolved: what an engine that samples gets. */
+  samplerOptions: SamplerOptions;
   stops: ReturnType<typeof createStopMatcher>;
   decoder: ReturnType<Tokenizer["createDecoder"]>;
   history: number[];
@@ -54,11 +56,14 @@ export function createSequence(
   tokenizer: Pick<Tokenizer, "createDecoder">,
 ): Sequence {
   const { maxTokens: _wanted, stop, signal, ...samplerOptions } = options;
+  // The seed is drawn here once (none given: a random one), so the request could be replayed.
+  const sampler = createSampler(samplerOptions);
   return {
     prompt: [...prompt],
     fed: 0,
     slot: -1,
-    sampler: createSampler(samplerOptions),
+    sampler,
+    samplerOptions: { ...sampler.options, seed: sampler.seed },
     stops: createStopMatcher(stop ?? []),
     decoder: tokenizer.createDecoder(),
     history: [...prompt],
@@ -86,7 +91,18 @@ export function acceptToken(
   logits: Float32Array,
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
 ): Ending | undefined {
-  const pick = seq.sampler.sample(logits, seq.history);
+  return acceptPick(seq, seq.sampler.sample(logits, seq.history), tokenizer);
+}
+
+/**
+ * Takes `pick` as `seq`'s next token (its own sampler's, or an engine's that samples): emits it
+ * to the reader, or says why it ends.
+ */
+export function acceptPick(
+  seq: Sequence,
+  pick: SampledToken,
+  tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
+): Ending | undefined {
   seq.completion++;
   seq.history.push(pick.id);
   if (tokenizer.isEndOfGeneration(pick.id)) return { reason: "stop" };

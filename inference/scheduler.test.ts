@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
-import { type BatchEngine, createCpuBatch } from "./batch.ts";
+import { type AcquireOptions, type BatchEngine, type BatchRow, createCpuBatch } from "./batch.ts";
+import type { SampledToken } from "./sampler.ts";
 import { generate, type GeneratedToken, type GenerateOptions } from "./generate.ts";
 import { createScheduler, type ScheduledResult } from "./scheduler.ts";
 import { eventually } from "../tests/support/poll.ts";
@@ -122,4 +123,75 @@ Deno.test("scheduler: a failing step ends its sequences with the error, others g
   await assert.rejects(drain(scheduler.generate(prompt, { maxTokens: 3 })), /device lost/);
   assert.equal((await drain(scheduler.generate(prompt, { maxTokens: 3 }))).ids.length, 3);
   assert.throws(() => createScheduler({ batch, tokenizer: engine.tokenizer, maxConcurrent: 0 }));
+});
+
+/**
+ * An engine that samples itself (a split model's last stage): it records the options each slot
+ * was acquired with and every row, and picks token 100 + its own counter, with made-up logprobs.
+ */
+function samplingBatch() {
+  const acquired: (AcquireOptions | undefined)[] = [];
+  const rows: BatchRow[][] = [];
+  const taken = new Set<number>();
+  let picks = 0;
+  const batch: BatchEngine<SampledToken | undefined> = {
+    maxSlots: 2,
+    ctxSize: 96,
+    vocabSize: 512,
+    maxRows: 512,
+    samples: true,
+    acquire(options) {
+      const slot = [0, 1].find((s) => !taken.has(s));
+      if (slot === undefined) return undefined;
+      taken.add(slot);
+      acquired[slot] = options;
+      return slot;
+    },
+    release: (slot) => void taken.delete(slot),
+    position: () => 0,
+    rewind() {},
+    step(step) {
+      rows.push(step.map((r) => ({ ...r, tokens: [...r.tokens] })));
+      return Promise.resolve(step.map((r) => {
+        if (!r.sample) return undefined;
+        const id = 100 + picks++;
+        return { id, logprob: -id / 1000, topLogprobs: [{ id, logprob: -id / 1000 }] };
+      }));
+    },
+  };
+  return { batch, acquired, rows };
+}
+
+Deno.test("scheduler: an engine that samples gets each sampler at acquire and its picks are emitted", async () => {
+  const { batch, acquired, rows } = samplingBatch();
+  const scheduler = createScheduler({ batch, tokenizer: engine.tokenizer, prefillChunk: 4 });
+  const prompt = [1, 10, 11, 12, 13, 14, 15, 16, 17, 18];
+  const a = await drain(scheduler.generate(prompt, { temperature: 0.7, topK: 5, maxTokens: 3 }));
+  assert.equal(acquired[0]?.sampler.temperature, 0.7);
+  assert.equal(acquired[0]?.sampler.topK, 5);
+  const seed = acquired[0]?.sampler.seed;
+  assert.ok(Number.isInteger(seed) && seed! >= 0, `the seed is resolved: ${seed}`);
+  // The prompt goes in chunks of 4: only the chunk that ends it asks for a pick.
+  assert.deepEqual(rows.map((step) => step.map((r) => [r.tokens.length, r.sample])), [
+    [[4, false]],
+    [[4, false]],
+    [[2, true]],
+    [[1, true]],
+    [[1, true]],
+  ]);
+  assert.deepEqual(rows.slice(3).map((step) => step[0].tokens[0]), [100, 101], "picks fed back");
+  assert.deepEqual(a.ids, [100, 101, 102]);
+  assert.equal(a.text, engine.tokenizer.decode([100, 101, 102]));
+  assert.equal(a.result.finishReason, "length");
+
+  const b = scheduler.generate(prompt.slice(0, 2), { seed: 42, maxTokens: 1, topLogprobs: 1 });
+  const first = await b.next();
+  assert.equal(acquired[0]?.sampler.seed, 42, "a given seed is passed as it is");
+  assert.equal(acquired[0]?.sampler.topLogprobs, 1);
+  assert.deepEqual(first.value, {
+    id: 103,
+    text: engine.tokenizer.decode([103]),
+    logprob: -0.103,
+    topLogprobs: [{ id: 103, logprob: -0.103 }],
+  });
 });

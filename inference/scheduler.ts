@@ -11,7 +11,7 @@
  * each request's state (scheduler-sequence.ts). Here: a request's way in and
  * its reader's side, and the one place a sequence ends.
  */
-import type { BatchEngine } from "./batch.ts";
+import type { BatchEngine, StepOutput } from "./batch.ts";
 import type { GeneratedToken } from "./generate.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
@@ -31,7 +31,8 @@ export { MAX_WAITING, QueueFullError };
 export type { ScheduledResult, ScheduleOptions };
 
 export interface SchedulerInit {
-  batch: BatchEngine;
+  /** Gives logits (the scheduler samples) or, `samples: true`, its own picks. */
+  batch: BatchEngine<StepOutput>;
   tokenizer: Tokenizer;
   /** Sequences running at once (default: the batch engine's slots). */
   maxConcurrent?: number;
