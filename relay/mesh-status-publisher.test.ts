@@ -260,3 +260,55 @@ Deno.test("addresses no member may dial are stripped before the relay signs the 
     mesh.stop();
   }
 });
+
+const SHA = "270cba1bd5109f42d03350f60406024560464db173c0e387d91f0426d3bd256d";
+const PLAN = "ab".repeat(32);
+
+Deno.test("a split report's sha256, features and planId reach the status, not taken for secrets", async () => {
+  const { mesh, node, published, status } = setup();
+  try {
+    const split = { stages: [[0, 3]], sha256: SHA, features: ["tools"], planId: PLAN };
+    assert.equal(mesh.report(report(node, split)), undefined);
+    await untilPublished(published, 2);
+    const t = status().serveTargets[0];
+    assert.deepEqual(
+      { stages: t.stages, sha256: t.sha256, features: t.features, planId: t.planId },
+      split,
+    );
+    assert.equal(mesh.report(report(node, { ...split, planId: null }, T0 + 1)), undefined);
+    await untilPublished(published, 3);
+    assert.equal(status().serveTargets[0].planId, null);
+    assert.match(mesh.report(report(node, { sha256: "ABC" }, T0 + 2))!, /^invalid: .*sha256/);
+  } finally {
+    mesh.stop();
+  }
+});
+
+Deno.test("models lists a model only once an entry target offers it; waiting and loading are targets", async () => {
+  const { mesh, members, node, published, status } = setup();
+  const [second, third] = [generateSecretKey(), generateSecretKey()];
+  for (const k of [second, third]) members.add(getPublicKey(k), "member", T0);
+  try {
+    const candidate = { sha256: SHA, planId: null };
+    mesh.report(report(node, { ...candidate, stages: [], state: "waiting" }));
+    mesh.report(report(second, { ...candidate, stages: [[2, 4]], planId: PLAN, state: "ready" }));
+    await untilPublished(published, 2);
+    assert.equal(status().serveTargets.length, 2, "a waiting candidate and a later stage listed");
+    assert.deepEqual(status().models, [], "but nobody can answer a request yet");
+
+    mesh.report(report(third, { ...candidate, stages: [[0, 2]], planId: PLAN, state: "loading" }));
+    await untilPublished(published, 3);
+    assert.equal(status().serveTargets.length, 3);
+    assert.deepEqual(status().models, [{ id: "stories260K", name: "Stories 260K" }]);
+
+    mesh.report(report(third, { ...candidate, stages: [] }, T0 + 1));
+    await untilPublished(published, 4);
+    assert.deepEqual(status().models, [], "stage 0 gone back to waiting");
+
+    mesh.report(report(third, { modelName: "Whole", stages: null }, T0 + 2));
+    await untilPublished(published, 5);
+    assert.deepEqual(status().models, [{ id: "stories260K", name: "Whole" }]);
+  } finally {
+    mesh.stop();
+  }
+});

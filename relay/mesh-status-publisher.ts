@@ -17,10 +17,14 @@
  * - no string names a local path (`/home/`, `/Users/`, `/root/`, `file:`, `C:\`, `~/`, `\\`)
  *   or looks like a secret (`nsec1…`, 64 hex characters, `Bearer …`, `sk-…`).
  * A report whose `state` is `off`, `stopping`, `stopped` or `failed` withdraws its target;
- * any other state (`running`, `starting`, …) lists it.
+ * any other state (`ready`, `waiting`, `loading`, …) lists it: split candidates find each other
+ * in the targets before any of them can answer. `models` lists a model only once an entry
+ * target (the whole model, or stage 0 of a complete plan) offers it, so no client lists a model
+ * nobody can answer yet.
  */
 import {
   filterDialAddrs,
+  isEntryTarget,
   KIND,
   type Logger,
   makeMeshStatusEvent,
@@ -104,7 +108,9 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
       a.modelId.localeCompare(b.modelId) || a.peerId.localeCompare(b.peerId)
     );
     const models = new Map<string, string>();
-    for (const t of serveTargets) if (!models.has(t.modelId)) models.set(t.modelId, t.modelName);
+    for (const t of serveTargets) {
+      if (isEntryTarget(t) && !models.has(t.modelId)) models.set(t.modelId, t.modelName);
+    }
     return {
       v: 1,
       type: "mesh-status",
