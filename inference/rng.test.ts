@@ -54,3 +54,14 @@ Deno.test("nextFloat is uniform in [0, 1)", () => {
 Deno.test("a non-finite seed is rejected", () => {
   assert.throws(() => createRng(Number.NaN), /finite/);
 });
+
+Deno.test("state() is the state now: a generator made from it goes on with the same numbers", () => {
+  const rng = createRng(5);
+  for (let i = 0; i < 7; i++) rng.nextFloat();
+  const state = rng.state();
+  assert.equal(state.length, 4);
+  assert.ok(state.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32), `${state}`);
+  const copy = rngFromState(state);
+  for (let i = 0; i < 100; i++) assert.equal(copy.nextUint32(), rng.nextUint32());
+  assert.deepEqual(rngFromState([1, 2, 3, 4]).state(), [1, 2, 3, 4]);
+});

@@ -11,6 +11,8 @@ export interface Rng {
   nextUint32(): number;
   /** Next uniform float in [0, 1), 53 bits of precision. */
   nextFloat(): number;
+  /** The 4 words (uint32) of the current state: rngFromState(state) goes on from here. */
+  state(): number[];
 }
 
 const TWO_POW_32 = 4294967296;
@@ -49,8 +51,9 @@ export function createRng(seed?: number): Rng {
 }
 
 /**
- * xoshiro128** from a raw 4-word state (exported so tests can check the
- * published reference outputs). The all-zero state is the one forbidden state.
+ * xoshiro128** from a raw 4-word state: one saved with `state()` (a sampler continued on
+ * another node), or the published reference states in tests. The all-zero state is the one
+ * forbidden state.
  */
 export function rngFromState(state: readonly number[], seed = 0): Rng {
   if (state.length !== 4) {
@@ -74,6 +77,7 @@ export function rngFromState(state: readonly number[], seed = 0): Rng {
   return {
     seed,
     nextUint32,
+    state: () => [s0 >>> 0, s1 >>> 0, s2 >>> 0, s3 >>> 0],
     nextFloat(): number {
       // 21 high bits + 32 bits = 53 bits, the precision of a double.
       const high = nextUint32() >>> 11;

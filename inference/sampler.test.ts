@@ -187,3 +187,25 @@ Deno.test("defaults follow llama.cpp and bad options are rejected by name", () =
   assert.throws(() => createSampler({ temperature: Number.NaN }), /temperature/);
   assert.throws(() => createSampler().sample(new Float32Array(0), []), /empty/);
 });
+
+Deno.test("a sampler made from another's rngState continues its draws exactly", () => {
+  const logits = randomLogits(300, 17);
+  const options: SamplerOptions = { temperature: 0.8, topK: 0, topP: 1, minP: 0, seed: 1234 };
+  const first = createSampler(options);
+  const picks: number[] = [];
+  let state: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    if (i === 10) state = first.rngState();
+    picks.push(first.sample(logits, []).id);
+  }
+  assert.ok(new Set(picks).size > 3, `the draws vary: ${picks}`);
+  const second = createSampler({ ...options, rngState: state });
+  assert.equal(second.seed, 1234, "the seed is still reported");
+  const rest = Array.from({ length: 10 }, () => second.sample(logits, []).id);
+  assert.deepEqual(rest, picks.slice(10));
+  assert.deepEqual(second.rngState(), first.rngState());
+  assert.notDeepEqual(rest, picks.slice(0, 10), "not a start over from the seed");
+  for (const bad of [[1, 2, 3], [0, 0, 0, 0], [1, 2, 3, -1], [1, 2, 3, 2 ** 32]]) {
+    assert.throws(() => createSampler({ rngState: bad }), /rngState must be 4 uint32 words/);
+  }
+});

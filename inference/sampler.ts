@@ -9,7 +9,7 @@
  * sampling settings, so a greedy and a creative run agree on it.
  */
 
-import { createRng, type Rng } from "./rng.ts";
+import { createRng, type Rng, rngFromState } from "./rng.ts";
 
 export interface SamplerOptions {
   /** 0 (or below) = greedy argmax. */
@@ -51,6 +51,16 @@ export interface Sampler {
   readonly seed: number;
   readonly options: Readonly<Required<Omit<SamplerOptions, "seed">>>;
   sample(logits: Float32Array, history: readonly number[]): SampledToken;
+  /** The RNG's state now (xoshiro128**, 4 × uint32): a sampler made with it continues exactly. */
+  rngState(): number[];
+}
+
+export interface SamplerInit extends SamplerOptions {
+  /**
+   * Continue a sampler's draws from this state (its `rngState()`) instead of starting from the
+   * seed, which is then only reported.
+   */
+  rngState?: readonly number[];
 }
 
 /** llama.cpp's defaults (common_params_sampling), used for any option left out. */
@@ -66,15 +76,29 @@ export const DEFAULT_SAMPLER_OPTIONS: Readonly<Required<Omit<SamplerOptions, "se
   topLogprobs: 0,
 };
 
-export function createSampler(options: SamplerOptions = {}): Sampler {
+export function createSampler(init: SamplerInit = {}): Sampler {
+  const { rngState, ...options } = init;
   const opts = { ...DEFAULT_SAMPLER_OPTIONS, ...withoutUndefined(options) };
   validate(opts);
-  const rng = createRng(options.seed);
+  const rng = rngState
+    ? rngFromState(checkedState(rngState), options.seed)
+    : createRng(options.seed);
   return {
     seed: rng.seed,
     options: opts,
     sample: (logits, history) => sampleOnce(opts, rng, logits, history),
+    rngState: () => rng.state(),
   };
+}
+
+/** A state from the wire: 4 uint32 words, not all zero (the one state xoshiro cannot leave). */
+function checkedState(state: readonly number[]): readonly number[] {
+  const ok = state.length === 4 &&
+    state.every((w) => Number.isInteger(w) && w >= 0 && w < 2 ** 32) && state.some((w) => w !== 0);
+  if (!ok) {
+    throw new RangeError(`sampler rngState must be 4 uint32 words, not all 0; got ${state}`);
+  }
+  return state;
 }
 
 function sampleOnce(
