@@ -9,7 +9,11 @@ import {
   MESH_DENIED_MESSAGE,
 } from "./service.ts";
 
-function target(peerId: string, modelId = "stories260K"): ServeTarget {
+function target(
+  peerId: string,
+  modelId = "stories260K",
+  stages: [number, number][] | null = null,
+): ServeTarget {
   return {
     modelId,
     modelName: modelId,
@@ -17,7 +21,7 @@ function target(peerId: string, modelId = "stories260K"): ServeTarget {
     pubkey: "0".repeat(64),
     nodeName: `node-${peerId}`,
     addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`],
-    stages: null,
+    stages,
     capacity: { memoryBytes: 1 },
     load: { active: 0, queued: 0 },
   };
@@ -222,4 +226,69 @@ Deno.test("remote: a busy node is passed over for another but not avoided afterw
   assert.equal(picked.length, 2);
   assert.notEqual(picked[0], picked[1]);
   assert.deepEqual(failed, [], "a full queue is load, not a failure");
+});
+
+Deno.test("remote: only entry targets are picked; a waiting candidate or middle stage never", async () => {
+  const picked: string[] = [];
+  const targets = [
+    target("waiting", "stories260K", []),
+    target("middle", "stories260K", [[2, 4]]),
+    target("stage0", "stories260K", [[0, 2]]),
+    target("whole", "stories260K", null),
+  ];
+  const s = service({
+    status: () => status(targets),
+    async *call(t) {
+      picked.push(t.peerId);
+      yield done;
+    },
+  });
+  for (let i = 0; i < 8; i++) assert.deepEqual(await collect(s), [done]);
+  assert.deepEqual([...new Set(picked)].sort(), ["stage0", "whole"]);
+
+  // Even when every entry target failed lately, the others are not fallen back on.
+  const failing = service({
+    status: () => status(targets),
+    call(t) {
+      picked.push(t.peerId);
+      throw new Error("connection refused");
+    },
+    maxTries: 4,
+  });
+  picked.length = 0;
+  const [err] = await collect(failing);
+  assert.ok(err.type === "error" && err.code === "unavailable");
+  assert.deepEqual(picked.sort(), ["stage0", "whole"]);
+});
+
+Deno.test("remote: models() lists a model only when an entry target offers it", async () => {
+  const s = service({
+    call: () => {
+      throw new Error("must not be called");
+    },
+    status: () =>
+      status([
+        target("w", "waiting-model", []),
+        target("m", "middle-model", [[2, 4]]),
+        target("s", "staged-model", [[0, 2]]),
+        target("s2", "staged-model", [[2, 4]]),
+        target("h", "whole-model", null),
+      ]),
+  });
+  assert.deepEqual((await s.models()).map((m) => m.id), ["staged-model", "whole-model"]);
+});
+
+Deno.test("remote: a model only split candidates hold is unavailable, not unknown", async () => {
+  const s = service({
+    call: () => {
+      throw new Error("must not be called");
+    },
+    status: () => status([target("w", "big", []), target("m", "big", [[2, 4]])]),
+  });
+  const [err] = await collect(s, { ...req, model: "big" });
+  assert.ok(err.type === "error" && err.code === "unavailable");
+  assert.match(err.message, /`big` is being split.*not all ready yet \(2 split candidates known\)/);
+  const [unknown] = await collect(s, { ...req, model: "nope" });
+  assert.ok(unknown.type === "error" && unknown.code === "model_not_found");
+  assert.match(unknown.message, /\(no model is offered\)/);
 });

@@ -4,8 +4,10 @@
  * peer that fails before its first token is marked and another is tried, so a dead node costs a
  * retry, not the request. Once tokens went out to the caller, a failure ends the stream with an
  * `unavailable` error event: the text so far cannot be taken back, and a hang is never an answer.
+ * Only entry targets take requests (docs/protocol.md#entry-targets): the whole model, or stage 0
+ * of a complete split plan; a waiting split candidate or a later stage never answers a client.
  */
-import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
 import type { Router } from "./router.ts";
 import {
   errorEvent,
@@ -57,12 +59,15 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     throw new ServiceError("unavailable", `This node is not in the mesh yet: ${a.reason}`);
   }
 
-  function targetsFor(model: string): ServeTarget[] {
+  /** Other peers' targets of `model`, entry targets or not. */
+  function offering(model: string): ServeTarget[] {
     const targets = init.status()?.serveTargets ?? [];
     return targets.filter((t) =>
       t.peerId !== init.selfPeerId && (t.modelId === model || t.modelName === model)
     );
   }
+
+  const targetsFor = (model: string) => offering(model).filter(isEntryTarget);
 
   async function models(): Promise<ModelInfo[]> {
     const local = (await init.local?.service.models()) ?? [];
@@ -73,7 +78,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     const seen = new Set(local.map((m) => m.id));
     const out = [...local];
     for (const t of init.status()?.serveTargets ?? []) {
-      if (seen.has(t.modelId) || t.peerId === init.selfPeerId) continue;
+      if (seen.has(t.modelId) || t.peerId === init.selfPeerId || !isEntryTarget(t)) continue;
       seen.add(t.modelId);
       out.push({ id: t.modelId, name: t.modelName || t.modelId, ownedBy: "grove-mesh" });
     }
@@ -92,7 +97,10 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
       return yield errorEvent(err as ServiceError);
     }
     if (targetsFor(req.model).length === 0) {
-      return yield errorEvent(notOffered(req.model, init.status()));
+      const split = offering(req.model).length;
+      return yield errorEvent(
+        split > 0 ? splitNotReady(req.model, split) : notOffered(req.model, init.status()),
+      );
     }
     active++;
     try {
@@ -191,10 +199,20 @@ function notOffered(model: string, status: MeshStatus | undefined): ServiceError
       "The relay has not sent the mesh status yet; no serving node is known.",
     );
   }
-  const offered = [...new Set(status.serveTargets.map((t) => t.modelId))];
+  const offered = [...new Set(status.serveTargets.filter(isEntryTarget).map((t) => t.modelId))];
   return new ServiceError(
     "model_not_found",
     `The model \`${model}\` is not offered by the mesh right now` +
       (offered.length > 0 ? ` (offered: ${offered.join(", ")}).` : " (no model is offered)."),
+  );
+}
+
+/** Split candidates hold the model, but no plan has all its stages ready: a wait, not a 404. */
+function splitNotReady(model: string, candidates: number): ServiceError {
+  return new ServiceError(
+    "unavailable",
+    `The model \`${model}\` is being split across serving nodes and its stages are not all ` +
+      `ready yet (${candidates} split ${candidates === 1 ? "candidate" : "candidates"} ` +
+      "known); try again shortly.",
   );
 }
