@@ -16,6 +16,7 @@ import {
   type ScheduledResult,
   type ScheduleOptions,
   sessionBatch,
+  type StepOutput,
 } from "../inference/mod.ts";
 import { encodePrompt, type PromptModel } from "./prompt.ts";
 import { createPromptEncoder } from "./prompt-encoder.ts";
@@ -32,8 +33,16 @@ import {
   type TokenEvent,
 } from "./service.ts";
 
+/**
+ * What the service reads of a model: its tokenizer, chat template and context. A split model's
+ * coordinator has these from the GGUF header alone (its layers run through `batch`).
+ */
+export type ServedModel =
+  & Pick<Engine, "config" | "tokenizer" | "metadata" | "ctxSize">
+  & Partial<Pick<Engine, "createSession">>;
+
 export interface LocalServiceInit {
-  engine: Engine;
+  engine: ServedModel;
   /** The id clients ask for (a catalog id such as `stories260K`); default: the model's name. */
   id?: string;
   name?: string;
@@ -46,7 +55,7 @@ export interface LocalServiceInit {
    * The engine's batched face (inference/batch.ts), sharing its weights; without it the
    * engine's own sessions serve as slots, stepped one after another.
    */
-  batch?: BatchEngine;
+  batch?: BatchEngine<StepOutput>;
   /** Prompts heavier than this (prompt-encoder.ts) are tokenized in a worker; default 4096. */
   inlinePromptWeight?: number;
 }
@@ -81,7 +90,7 @@ export function createLocalService(
   };
   const maxConcurrent = init.maxConcurrent ?? 8;
   const scheduler = createScheduler({
-    batch: init.batch ?? sessionBatch(engine, maxConcurrent),
+    batch: init.batch ?? sessionBatch(engineWithSessions(engine), maxConcurrent),
     tokenizer: engine.tokenizer,
     maxConcurrent,
     maxWaiting: init.maxWaiting,
@@ -149,12 +158,18 @@ export function createLocalService(
   };
 }
 
+/** Without a batch the engine's own sessions are the slots: it must have them. */
+function engineWithSessions(engine: ServedModel): Engine {
+  if (!engine.createSession) throw new Error("a model without sessions needs a batch engine");
+  return engine as Engine;
+}
+
 /** The prompt as the model reads it, tokenized here and now (prompt.ts). */
-export function promptTokens(engine: Engine, req: InferRequest): number[] {
+export function promptTokens(engine: ServedModel, req: InferRequest): number[] {
   return encodePrompt(promptModel(engine), req);
 }
 
-function promptModel(engine: Engine): PromptModel {
+function promptModel(engine: ServedModel): PromptModel {
   const t = engine.metadata["tokenizer.chat_template"];
   return {
     tokenizer: engine.tokenizer,
@@ -195,7 +210,7 @@ function checkSampler(p: InferParams): void {
 }
 
 function tokenEvent(
-  engine: Engine,
+  engine: ServedModel,
   t: GeneratedToken,
   params: InferParams,
 ): TokenEvent {
@@ -213,7 +228,7 @@ function tokenEvent(
 }
 
 /** One token's own text, spaces included (an incomplete UTF-8 byte reads as U+FFFD). */
-function piece(engine: Engine, id: number): string {
+function piece(engine: ServedModel, id: number): string {
   const d = engine.tokenizer.createDecoder();
   return d.push(id) + d.flush();
 }

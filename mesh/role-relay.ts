@@ -3,7 +3,14 @@
  * follows (who serves what), and, on a members-only relay, the member list, which the libp2p node
  * uses to cut peers that left and which tells this node whether it was removed.
  */
-import type { Logger, MeshStatus, NostrEvent, Startable } from "../protocol/mod.ts";
+import {
+  type Logger,
+  type MeshStatus,
+  type NostrEvent,
+  silentLogger,
+  type Startable,
+} from "../protocol/mod.ts";
+import { listeners } from "./listeners.ts";
 import type { Identity } from "./node-identity.ts";
 import { connectRelay, type RelayClient } from "./relay-client.ts";
 import type { PeerPart } from "./role-peer.ts";
@@ -40,12 +47,15 @@ export interface RelayPart extends Startable {
   refusal(): string | undefined;
   /** Publishes on the relay connection (serve reports). */
   publish(ev: NostrEvent): Promise<void>;
+  /** Tells `fn` each new mesh status (a split candidate re-plans on it); returns its removal. */
+  onStatus(fn: (status: MeshStatus) => void): () => void;
 }
 
 export function createRelayPart(init: RelayPartInit, components: RelayPartComponents): RelayPart {
   const connect = components.connectRelay ?? connectRelay;
   const view: RelayView = { status: undefined, listed: false, removed: false };
   let relay: RelayClient | undefined;
+  const statusFns = listeners<MeshStatus>("mesh status", init.log ?? silentLogger);
 
   function onMembers(client: RelayClient, members: Set<string>): void {
     components.peer.node()?.setMembers(members, client.membersListedAt());
@@ -69,6 +79,7 @@ export function createRelayPart(init: RelayPartInit, components: RelayPartCompon
       if (init.membersOnly) client.onMembers((members) => onMembers(client, members));
       client.onMeshStatus((s) => {
         view.status = s;
+        statusFns.emit(s);
       });
     },
     refusal: () =>
@@ -78,6 +89,7 @@ export function createRelayPart(init: RelayPartInit, components: RelayPartCompon
       if (!relay) return Promise.reject(new Error("the relay connection is not open"));
       return relay.publish(ev);
     },
+    onStatus: (fn) => statusFns.add(fn, view.status),
     stop: () => relay?.close(),
   };
 }

@@ -1,0 +1,275 @@
+/**
+ * The coordinator's side of a split model (docs/protocol.md, stages): a BatchEngine whose steps
+ * walk the plan's stages in order — stage 0 embeds the rows' tokens, every stage runs its layers
+ * on the hidden states the previous one returned, the last stage samples — so the ordinary
+ * scheduler (continuous batching, stop strings, logprobs) runs a split model unchanged. Stages
+ * are reached through `StageCall`s: in process for the coordinator's own range, over
+ * `/grove/stage/1` for the others.
+ *
+ * A stage that fails or stops answering fails the step; the pipeline then asks for a plan
+ * without that peer and replays every running slot's tokens so far on it (no sampling, the last
+ * stage's sampler continuing from the RNG state of the last pick), then re-runs the step: the
+ * scheduler sees one slow step and the text goes on with nothing repeated or missing. Only when
+ * no plan can be made does the step throw, which ends its requests with `unavailable`.
+ */
+import type { BatchEngine, BatchRow, SampledToken, SamplerOptions } from "../inference/mod.ts";
+import type { Logger } from "../protocol/mod.ts";
+import { ServiceError } from "./service.ts";
+
+/** A session's sampler, sent with its first row to the last stage. */
+export interface StageSessionOpen {
+  sampler: SamplerOptions;
+  /** Continue the sampler's RNG from here (a replay) instead of from its seed. */
+  rngState?: number[];
+}
+
+export interface StageStepRow {
+  session: string;
+  tokens: number[];
+  /** The last stage samples this row (a decode row, or the chunk that ends a prompt). */
+  sample: boolean;
+  /** Present on a session's first row: creates it on the stage. */
+  open?: StageSessionOpen;
+}
+
+export interface StagePick {
+  id: number;
+  logprob: number;
+  /** Alternatives, best first, as [id, logprob]. */
+  top?: [number, number][];
+  /** The sampler's RNG state after this pick. */
+  rng?: number[];
+}
+
+export type StageOutput = { hidden: Float32Array } | { picks: (StagePick | null)[] };
+
+/** One stage of a plan as the coordinator reaches it. */
+export interface StageCall {
+  peerId: string;
+  range: [number, number];
+  /** Runs the rows; `hidden` is the previous stage's output (none for stage 0). */
+  step(rows: readonly StageStepRow[], hidden?: Float32Array): Promise<StageOutput>;
+  /** Frees sessions on the stage (best effort). */
+  close(sessions: readonly string[]): void;
+  /** Drops the connection (the plan is replaced). */
+  destroy(): void;
+}
+
+export interface PipelinePlan {
+  id: string;
+  stages: StageCall[];
+}
+
+/** A stage failed: which peer, so the next plan leaves it out. */
+export class StageFailedError extends Error {
+  override name = "StageFailedError";
+  constructor(public peerId: string, message: string) {
+    super(message);
+  }
+}
+
+export interface PipelineInit {
+  vocabSize: number;
+  ctxSize: number;
+  maxSlots?: number; // default 8
+  maxRows?: number; // default 512
+  /**
+   * A plan over the live candidates minus `exclude`, its stages connected and ready; throws a
+   * ServiceError (`unavailable`) when none can be made.
+   */
+  plan(exclude: ReadonlySet<string>): Promise<PipelinePlan>;
+  /** Re-plans one failed step may try before giving up (default 3). */
+  maxReplans?: number;
+  log?: Logger;
+}
+
+interface SlotState {
+  sampler: SamplerOptions;
+  /** Every token fed so far, prompt first: what a replay feeds again. */
+  fed: number[];
+  rng?: number[];
+  /** Its session id on the current plan; a new one for each plan. */
+  session: string;
+  /** Whether the current plan's last stage has its sampler yet. */
+  opened: boolean;
+}
+
+export interface PipelineBatch extends BatchEngine<SampledToken | undefined> {
+  /** The plan now in use, if one was made. */
+  planId(): string | undefined;
+  close(): void;
+}
+
+let sessionCounter = 0;
+const newSessionId = () => `${crypto.randomUUID().slice(0, 8)}-${++sessionCounter}`;
+
+export function createPipelineBatch(init: PipelineInit): PipelineBatch {
+  const maxSlots = init.maxSlots ?? 8;
+  const maxRows = init.maxRows ?? 512;
+  const maxReplans = init.maxReplans ?? 3;
+  const slots: (SlotState | undefined)[] = new Array(maxSlots);
+  let plan: PipelinePlan | undefined;
+  // Steps run one at a time; the scheduler never overlaps them, but a re-plan must not either.
+  let busy = false;
+
+  const stateOf = (slot: number): SlotState => {
+    const s = Number.isInteger(slot) ? slots[slot] : undefined;
+    if (!s) throw new Error(`pipeline: slot ${slot} is not in use (slots 0..${maxSlots - 1})`);
+    return s;
+  };
+
+  async function currentPlan(exclude: Set<string>): Promise<PipelinePlan> {
+    plan ??= await init.plan(exclude);
+    return plan;
+  }
+
+  /** One pass of `rows` through every stage of `p`; returns the last stage's picks. */
+  async function pass(
+    p: PipelinePlan,
+    rows: readonly { slot: number; tokens: readonly number[]; sample: boolean }[],
+  ): Promise<(StagePick | null)[]> {
+    const stageRows: StageStepRow[] = rows.map((r) => {
+      const s = stateOf(r.slot);
+      const row: StageStepRow = { session: s.session, tokens: [...r.tokens], sample: r.sample };
+      if (!s.opened) row.open = { sampler: s.sampler, rngState: s.rng };
+      return row;
+    });
+    let hidden: Float32Array | undefined;
+    for (let i = 0; i < p.stages.length; i++) {
+      const stage = p.stages[i];
+      let out: StageOutput;
+      try {
+        out = await stage.step(stageRows, hidden);
+      } catch (err) {
+        if (err instanceof StageFailedError) throw err;
+        throw new StageFailedError(stage.peerId, (err as Error).message);
+      }
+      const last = i === p.stages.length - 1;
+      if (last) {
+        if (!("picks" in out) || out.picks.length !== rows.length) {
+          throw new StageFailedError(
+            stage.peerId,
+            "the last stage answered without one pick per row",
+          );
+        }
+        for (const r of rows) stateOf(r.slot).opened = true;
+        return out.picks;
+      }
+      if (!("hidden" in out)) {
+        throw new StageFailedError(stage.peerId, "a middle stage answered with picks");
+      }
+      hidden = out.hidden;
+    }
+    throw new Error("a plan has at least one stage");
+  }
+
+  /** Feeds every running slot's tokens so far through `p` (new sessions), sampling nothing. */
+  async function replay(p: PipelinePlan): Promise<void> {
+    for (const s of slots) {
+      if (!s) continue;
+      s.session = newSessionId();
+      s.opened = false;
+    }
+    for (let slot = 0; slot < maxSlots; slot++) {
+      const s = slots[slot];
+      if (!s || s.fed.length === 0) continue;
+      for (let at = 0; at < s.fed.length; at += maxRows) {
+        const tokens = s.fed.slice(at, at + maxRows);
+        const picks = await pass(p, [{ slot, tokens, sample: false }]);
+        if (picks[0] !== null) throw new Error("a replayed row came back sampled");
+      }
+    }
+  }
+
+  function dropPlan(): void {
+    for (const stage of plan?.stages ?? []) stage.destroy();
+    plan = undefined;
+  }
+
+  async function step(rows: readonly BatchRow[]): Promise<(SampledToken | undefined)[]> {
+    if (busy) throw new Error("pipeline: one step at a time");
+    if (rows.length === 0) throw new Error("batch: a step needs at least one row");
+    const seen = new Set<number>();
+    let total = 0;
+    for (const r of rows) {
+      stateOf(r.slot);
+      if (seen.has(r.slot)) throw new Error(`batch: slot ${r.slot} appears twice in one step`);
+      if (r.tokens.length === 0) throw new Error(`batch: slot ${r.slot} has no tokens`);
+      seen.add(r.slot);
+      total += r.tokens.length;
+    }
+    if (total > maxRows) throw new Error(`batch: ${total} tokens exceed ${maxRows} per step`);
+    busy = true;
+    const exclude = new Set<string>();
+    try {
+      for (let attempt = 0;; attempt++) {
+        try {
+          const p = await currentPlan(exclude);
+          if (attempt > 0) await replay(p);
+          const picks = await pass(p, rows.map((r) => ({ ...r, sample: r.sample ?? true })));
+          rows.forEach((r, i) => {
+            const s = stateOf(r.slot);
+            s.fed.push(...r.tokens);
+            const pick = picks[i];
+            if (pick?.rng) s.rng = pick.rng;
+          });
+          return picks.map((p) => p === null ? undefined : sampledToken(p));
+        } catch (err) {
+          if (!(err instanceof StageFailedError)) throw err;
+          exclude.add(err.peerId);
+          init.log?.warn(`stage on peer ${err.peerId.slice(-8)} failed: ${err.message}`);
+          dropPlan();
+          if (attempt >= maxReplans) {
+            throw new ServiceError(
+              "unavailable",
+              `the split model lost a stage and ${maxReplans} new plans failed too: ${err.message}`,
+            );
+          }
+          init.log?.info("re-planning the split without it and replaying the running requests");
+        }
+      }
+    } finally {
+      busy = false;
+    }
+  }
+
+  return {
+    samples: true,
+    maxSlots,
+    ctxSize: init.ctxSize,
+    vocabSize: init.vocabSize,
+    maxRows,
+    acquire(options) {
+      const free = slots.findIndex((s) => s === undefined); // holes count as free
+      if (free < 0) return undefined;
+      slots[free] = {
+        sampler: options?.sampler ?? {},
+        fed: [],
+        session: newSessionId(),
+        opened: false,
+      };
+      return free;
+    },
+    release(slot) {
+      const s = stateOf(slot);
+      slots[slot] = undefined;
+      for (const stage of plan?.stages ?? []) stage.close([s.session]);
+    },
+    position: (slot) => stateOf(slot).fed.length,
+    rewind(slot, position) {
+      const s = stateOf(slot);
+      if (position !== s.fed.length) {
+        throw new Error("a split model's sessions cannot rewind (its caches live on other nodes)");
+      }
+    },
+    step,
+    planId: () => plan?.id,
+    close: dropPlan,
+  };
+}
+
+function sampledToken(p: StagePick): SampledToken {
+  const t: SampledToken = { id: p.id, logprob: p.logprob };
+  if (p.top) t.topLogprobs = p.top.map(([id, logprob]) => ({ id, logprob }));
+  return t;
+}
