@@ -1,3 +1,9 @@
-/** Models a node runs: the catalog, model references, and downloads. */
+/** Models a node runs: the catalog, model references, downloads and file hashes. */
 export { findCatalogEntry } from "./catalog.ts";
 export { modelPathDirs, parseModelRef, resolveModel } from "./resolve.ts";
+export {
+  fileSha256,
+  type FileSha256Options,
+  type HashProgress,
+  modelSha256,
+} from "./file-sha256.ts";
