@@ -100,6 +100,21 @@ Deno.test("stories260K parses with its shapes, metadata and tensor data", async 
   assert.ok(values.every((x) => Number.isFinite(x) && x !== 0), "norm weights are real numbers");
 });
 
+Deno.test("bytesRead counts the header's reads, then each tensor's, not the whole file", async () => {
+  const f = await openGguf(STORIES);
+  // The header of stories260K (512 tokens) is ~10 KiB; the file ~1.2 MB.
+  assert.ok(f.bytesRead >= f.dataOffset, `${f.bytesRead} bytes cover the header`);
+  assert.ok(f.bytesRead <= 64 << 10, `the header read ${f.bytesRead} of ${f.fileSize} bytes`);
+  const header = f.bytesRead;
+  const layer = f.tensors.filter((t) => t.name.startsWith("blk.1."));
+  for (const t of layer) await readTensorData(f, t);
+  const sum = layer.reduce((s, t) => s + t.byteLength, 0);
+  assert.equal(f.bytesRead, header + sum);
+  for (const t of f.tensors) await readTensorData(f, t);
+  const all = f.tensors.reduce((s, t) => s + t.byteLength, 0);
+  assert.equal(f.bytesRead, header + sum + all);
+});
+
 Deno.test("every vocab fixture parses with its token list", async () => {
   let seen = 0;
   for await (const entry of Deno.readDir(fixturePath("vocab"))) {

@@ -52,6 +52,11 @@ export interface GgufFile {
   metadataKinds: Record<string, GgufValueKind>;
   tensors: GgufTensorInfo[];
   tensor(name: string): GgufTensorInfo | undefined;
+  /**
+   * Bytes read from the file so far: the header's reads, then every readTensorData of this
+   * file, so a pipeline stage can show it read only its share.
+   */
+  bytesRead: number;
 }
 
 export class GgufError extends Error {
@@ -79,6 +84,9 @@ export const MIN_VALUE_BYTES: Record<GgufValueType, number> = {
   [GgufValueType.F64]: 8,
 };
 
+// Header reads start small and double up to CHUNK: a small model's header costs a few KiB,
+// not a megabyte of tensor data, and a 150k-token vocabulary still a handful of reads.
+const FIRST_CHUNK = 16 << 10;
 const CHUNK = 1 << 20;
 // ignoreBOM: a token that is exactly U+FEFF (llama and phi-3 vocabs have one) must survive.
 const utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -95,6 +103,8 @@ class Reader {
   private end = 0; // file offset just past the valid bytes in buf
   pos = 0; // absolute file position of the cursor
   what = "header"; // what is being read, for error messages
+  bytesRead = 0;
+  private chunk = FIRST_CHUNK;
 
   constructor(readonly file: Deno.FsFile, readonly fileSize: number, readonly path: string) {}
 
@@ -117,9 +127,10 @@ class Reader {
           `but the file ends at ${this.fileSize}`,
       );
     }
-    const len = Math.min(Math.max(n, CHUNK), this.fileSize - this.pos);
+    const len = Math.min(Math.max(n, this.chunk), this.fileSize - this.pos);
+    this.chunk = Math.min(this.chunk * 2, CHUNK);
     if (this.buf.length < len) {
-      this.buf = new Uint8Array(Math.max(len, CHUNK));
+      this.buf = new Uint8Array(Math.max(len, this.chunk));
       this.view = new DataView(this.buf.buffer);
     }
     await this.file.seek(this.pos, Deno.SeekMode.Start);
@@ -131,6 +142,7 @@ class Reader {
       }
       got += r;
     }
+    this.bytesRead += len;
     this.start = this.pos;
     this.end = this.pos + len;
   }
@@ -354,6 +366,7 @@ async function parse(r: Reader): Promise<GgufFile> {
     metadataKinds,
     tensors,
     tensor: (name) => byName.get(name),
+    bytesRead: r.bytesRead,
   };
 }
 
@@ -394,9 +407,9 @@ function tensorBytes(c: Reader, name: string, dims: number[], type: number): num
 export async function readTensorData(file: GgufFile, info: GgufTensorInfo): Promise<Uint8Array> {
   const out = new Uint8Array(info.byteLength);
   const f = await Deno.open(file.path, { read: true });
+  let got = 0;
   try {
     await f.seek(info.offset, Deno.SeekMode.Start);
-    let got = 0;
     while (got < out.length) {
       const r = await f.read(out.subarray(got));
       if (r === null) {
@@ -408,6 +421,7 @@ export async function readTensorData(file: GgufFile, info: GgufTensorInfo): Prom
       got += r;
     }
   } finally {
+    file.bytesRead += got;
     f.close();
   }
   return out;
