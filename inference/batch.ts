@@ -86,17 +86,63 @@ export function createSlotTable(maxSlots: number) {
       }
     },
     checkRows(rows: readonly BatchRow[], maxRows: number) {
+      return this.checkCounts(rows.map((r) => ({ slot: r.slot, count: r.tokens.length })), maxRows);
+    },
+    /** Checks a step's slots and sizes (`count` new positions each); returns the total. */
+    checkCounts(rows: readonly { slot: number; count: number }[], maxRows: number): number {
       const seen = new Set<number>();
       let total = 0;
       for (const r of rows) {
         this.check(r.slot);
         if (seen.has(r.slot)) throw new Error(`batch: slot ${r.slot} appears twice in one step`);
-        if (r.tokens.length === 0) throw new Error(`batch: slot ${r.slot} has no tokens`);
+        if (!(Number.isInteger(r.count) && r.count > 0)) {
+          throw new Error(`batch: slot ${r.slot} has no tokens`);
+        }
         seen.add(r.slot);
-        total += r.tokens.length;
+        total += r.count;
       }
       if (rows.length === 0) throw new Error("batch: a step needs at least one row");
       if (total > maxRows) throw new Error(`batch: ${total} tokens exceed ${maxRows} per step`);
+      return total;
+    },
+  };
+}
+
+/**
+ * Slots whose caches are CPU RunStates (reference.ts) over the weights' layers: made on first
+ * use and kept, so a slot's next sequence reuses its cache.
+ */
+export function createRunStateSlots(
+  config: ModelConfig,
+  weights: ModelWeights,
+  ctxSize: number,
+  maxSlots: number,
+) {
+  const table = createSlotTable(maxSlots);
+  const states: (RunState | undefined)[] = new Array(maxSlots);
+  const stateOf = (slot: number) => states[slot] ??= createRunState(config, weights, ctxSize);
+  return {
+    table,
+    stateOf,
+    acquire(): number | undefined {
+      const slot = table.acquire();
+      if (slot !== undefined) stateOf(slot).position = 0;
+      return slot;
+    },
+    release: (slot: number) => table.release(slot),
+    position(slot: number): number {
+      table.check(slot);
+      return stateOf(slot).position;
+    },
+    rewind(slot: number, position: number) {
+      table.check(slot);
+      const state = stateOf(slot);
+      if (position < 0 || position > state.position) {
+        throw new Error(
+          `cannot rewind to ${position}: the cache holds ${state.position} positions`,
+        );
+      }
+      state.position = position;
     },
   };
 }
@@ -115,13 +161,11 @@ export function createCpuBatch(init: CpuBatchInit): BatchEngine & {
 } {
   const { config, weights, ctxSize } = init;
   const maxSlots = init.maxSlots ?? 8, maxRows = init.maxRows ?? 512;
-  const slots = createSlotTable(maxSlots);
-  // Caches are made on first use and kept: a slot's next sequence reuses them.
-  const states: (RunState | undefined)[] = new Array(maxSlots);
-  const stateOf = (slot: number) => states[slot] ??= createRunState(config, weights, ctxSize);
+  const slots = createRunStateSlots(config, weights, ctxSize, maxSlots);
+  const { stateOf } = slots;
 
   function stepSync(rows: readonly BatchRow[]): Float32Array[] {
-    slots.checkRows(rows, maxRows);
+    slots.table.checkRows(rows, maxRows);
     const hidden = embedTokens(config, weights, rows.flatMap((r) => [...r.tokens]));
     const groups = rows.map((r) => ({ state: stateOf(r.slot), count: r.tokens.length }));
     forwardRows(config, weights, groups, hidden);
@@ -135,26 +179,10 @@ export function createCpuBatch(init: CpuBatchInit): BatchEngine & {
     ctxSize,
     vocabSize: config.vocabSize,
     maxRows,
-    acquire() {
-      const slot = slots.acquire();
-      if (slot !== undefined) stateOf(slot).position = 0;
-      return slot;
-    },
+    acquire: () => slots.acquire(),
     release: (slot) => slots.release(slot),
-    position(slot) {
-      slots.check(slot);
-      return stateOf(slot).position;
-    },
-    rewind(slot, position) {
-      slots.check(slot);
-      const state = stateOf(slot);
-      if (position < 0 || position > state.position) {
-        throw new Error(
-          `cannot rewind to ${position}: the cache holds ${state.position} positions`,
-        );
-      }
-      state.position = position;
-    },
+    position: (slot) => slots.position(slot),
+    rewind: (slot, position) => slots.rewind(slot, position),
     step: (rows) => Promise.resolve().then(() => stepSync(rows)),
     stepSync,
   };

@@ -23,7 +23,13 @@ export type { Tokenizer } from "./tokenizer/mod.ts";
 export { dequantize, matVec, matVecBatch, quantize } from "./quant/mod.ts";
 export { createRng } from "./rng.ts";
 export { createSampler } from "./sampler.ts";
-export type { SampledToken, SamplerOptions, TokenLogprob } from "./sampler.ts";
+export type {
+  SampledToken,
+  Sampler,
+  SamplerInit,
+  SamplerOptions,
+  TokenLogprob,
+} from "./sampler.ts";
 export { renderChat } from "./chat-template.ts";
 export type { ChatMessage } from "./chat-template.ts";
 export { cpuEngineFromModel } from "./cpu-engine.ts";
@@ -33,4 +39,5 @@ export { createScheduler, QueueFullError } from "./scheduler.ts";
 export type { ScheduledResult, ScheduleOptions, Scheduler } from "./scheduler.ts";
 export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 export { warmUpBatch, warmUpEngine } from "./warm-up.ts";
+export { loadStageBatch } from "./stage-batch.ts";
 export type { StageBatch, StageBatchInfo, StageBatchInit, StageRows } from "./stage-batch.ts";

@@ -23,7 +23,7 @@ export const CTX = 96;
  * stories260K's quantized files, whose 64-wide rows hold only two 32-value activation
  * blocks, so rounding them moves more (measured 0.26 over the top 10 of 80 steps).
  */
-function roundingTolerance(name: string): number {
+export function roundingTolerance(name: string): number {
   if (name.endsWith("f32") || name.endsWith("f32-tied") || name === "stories260K") return 1e-3;
   if (name.endsWith("f16")) return 0.05;
   return name.startsWith("stories260K") ? 0.4 : 0.15;
@@ -32,7 +32,7 @@ function roundingTolerance(name: string): number {
 /** |Δ logprob| allowed against the CPU on the same weights in F32: f32 summation order only. */
 const EXACT_TOLERANCE = 1e-3;
 
-function logSoftmax(logits: Float32Array): Float64Array {
+export function logSoftmax(logits: Float32Array): Float64Array {
   let max = -Infinity;
   for (const v of logits) if (v > max) max = v;
   let sum = 0;
@@ -42,12 +42,12 @@ function logSoftmax(logits: Float32Array): Float64Array {
 }
 
 /** Indices of the k largest values, best first (ties to the lower index). */
-function topIds(values: Float64Array, k: number): number[] {
+export function topIds(values: Float64Array, k: number): number[] {
   return [...values.keys()].sort((a, b) => values[b] - values[a] || a - b).slice(0, k);
 }
 
 /** Tracks one engine's greedy picks and log-probabilities against a reference's. */
-function tracker(tolerance: number) {
+export function tracker(tolerance: number) {
   let maxLogprob = 0, maxLogit = 0;
   const nearTies: string[] = [];
   return {

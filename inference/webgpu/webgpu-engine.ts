@@ -5,7 +5,7 @@
  * through `evaluateAsync` / `evaluateGreedy` (generate() uses them); the
  * synchronous `evaluate` says so instead of blocking.
  */
-import { openGguf } from "../gguf.ts";
+import { type GgufFile, openGguf } from "../gguf.ts";
 import { type ModelConfig, modelConfigOf } from "../model-config.ts";
 import { tokenizerFromMetadata } from "../tokenizer/mod.ts";
 import type { Engine, Session } from "../engine.ts";
@@ -45,6 +45,8 @@ export interface GpuModel {
   ctxSize: number;
   maxBatch: number;
   metadata: Engine["metadata"];
+  /** The GGUF it was read from (its bytesRead counts this load's reads). */
+  file: GgufFile;
   loadMs: number;
 }
 
@@ -80,6 +82,7 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
     ctxSize,
     maxBatch: maxBatchFor(gpu, config, ctxSize),
     metadata: file.metadata,
+    file,
     loadMs: performance.now() - started,
   };
 }

@@ -3,6 +3,7 @@
  * `Stage`, hidden states go in and come out on the host (they travel between
  * stages); each call reads its result back once, so the methods are async.
  */
+import type { GgufValue } from "../gguf.ts";
 import type { ModelConfig } from "../model-config.ts";
 import {
   createEmbedder,
@@ -31,12 +32,24 @@ export interface WebGpuStageSession {
   destroy(): void;
 }
 
+/** What loading the stage took. */
+export interface WebGpuStageInfo {
+  adapter: string;
+  /** Weight bytes on the device. */
+  weightBytes: number;
+  /** Bytes read from the GGUF file (header and this range's tensors). */
+  bytesRead: number;
+  loadMs: number;
+}
+
 /** The asynchronous twin of `Stage` (inference/engine.ts). */
 export interface WebGpuStage {
   config: ModelConfig;
+  metadata: Record<string, GgufValue>;
   layerStart: number;
   layerEnd: number;
   ctxSize: number;
+  info: WebGpuStageInfo;
   /** Hidden states (n × dim) of the tokens; only the first stage holds the embedding. */
   embed(tokens: readonly number[]): Promise<Float32Array>;
   /** Logits of row `row` of `hidden`; only the last stage holds the head. */
@@ -118,9 +131,16 @@ export async function createWebGpuStage(
 
   return {
     config,
+    metadata: model.metadata,
     layerStart: weights.layerStart,
     layerEnd: weights.layerEnd,
     ctxSize: model.ctxSize,
+    info: {
+      adapter: gpu.adapterName,
+      weightBytes: weights.bytes,
+      bytesRead: model.file.bytesRead,
+      loadMs: model.loadMs,
+    },
     async embed(tokens) {
       // Throws "not the first stage" like the CPU stage.
       if (!embedder) createEmbedder(device, weights, ids, rows);
@@ -161,6 +181,7 @@ export async function createWebGpuStage(
     },
     close() {
       for (const s of sessions) s.destroy();
+      sessions.clear();
       embedder?.destroy();
       head?.destroy();
       reader.destroy();
