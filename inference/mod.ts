@@ -41,3 +41,11 @@ export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 export { warmUpBatch, warmUpEngine } from "./warm-up.ts";
 export { loadStageBatch } from "./stage-batch.ts";
 export type { StageBatch, StageBatchInfo, StageBatchInit, StageRows } from "./stage-batch.ts";
+export {
+  activationBytes,
+  modelShapeOf,
+  stageBytes,
+  stageWeightBytes,
+  wholeModelBytes,
+} from "./model-shape.ts";
+export type { ModelShape } from "./model-shape.ts";

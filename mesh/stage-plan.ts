@@ -15,20 +15,12 @@
  *    stage the output norm and head.
  */
 import { createHash } from "node:crypto";
+import { type ModelShape, stageBytes } from "../inference/mod.ts";
 
-/** What a model needs in memory, per part (bytes). */
-export interface ModelShape {
-  /** Weights of each layer, in order. */
-  layerBytes: readonly number[];
-  /** The KV cache of one layer at the planned context size. */
-  kvBytesPerLayer: number;
-  /** The token embeddings (stage 0). */
-  firstBytes: number;
-  /** The output norm and the head (last stage); 0 when the head is tied to the embeddings. */
-  lastBytes: number;
-  /** Activations and buffers every stage needs whatever its layers. */
-  scratchBytes: number;
-}
+// The model's needs by part and what a stage of it holds are the inference side's
+// (inference/model-shape.ts): re-exported for the planner's users.
+export { stageBytes };
+export type { ModelShape };
 
 export interface StageCandidate {
   peerId: string;
@@ -61,15 +53,6 @@ export type PlanOutcome =
 export function planId(candidates: readonly StageCandidate[]): string {
   const lines = sortById(candidates).map((c) => `${c.peerId}:${c.memoryBytes}`).join("\n");
   return createHash("sha256").update(lines).digest("hex");
-}
-
-/** What the layers [start, end) of `shape` need on one node. */
-export function stageBytes(shape: ModelShape, start: number, end: number): number {
-  let bytes = shape.scratchBytes;
-  for (let l = start; l < end; l++) bytes += shape.layerBytes[l] + shape.kvBytesPerLayer;
-  if (start === 0) bytes += shape.firstBytes;
-  if (end === shape.layerBytes.length) bytes += shape.lastBytes;
-  return bytes;
 }
 
 export function planStages(shape: ModelShape, candidates: readonly StageCandidate[]): PlanOutcome {

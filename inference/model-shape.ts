@@ -1,0 +1,117 @@
+/**
+ * What a model needs in memory, by part, from the GGUF header alone (no tensor data): the split
+ * planner (mesh/stage-plan.ts) cuts layer ranges from it and `serve --max-memory` compares a
+ * node's budget with it. The weights are counted as the engines hold them: matrices in their
+ * stored (quantized) form, vectors (norms, biases) as f32; the tensors of a range are exactly
+ * those its stage loads (weights.ts planTensors).
+ */
+import { byteLengthOf } from "./ggml-type.ts";
+import type { GgufFile, GgufTensorInfo } from "./gguf.ts";
+import type { ModelConfig } from "./model-config.ts";
+import { needTensor, planTensors } from "./weights.ts";
+
+/** What a model needs in memory, per part (bytes). */
+export interface ModelShape {
+  /** Weights of each layer, in order. */
+  layerBytes: readonly number[];
+  /** The KV cache of one layer at the planned context size (one sequence). */
+  kvBytesPerLayer: number;
+  /** The token embeddings (stage 0). */
+  firstBytes: number;
+  /**
+   * The output norm and the head (last stage); when the head is tied to the embeddings the last
+   * stage loads them too, so they count here as well (and once on a stage holding both ends).
+   */
+  lastBytes: number;
+  /** The head is the token embedding (no output.weight). */
+  tiedHead?: boolean;
+  /** Activations and buffers every stage needs whatever its layers. */
+  scratchBytes: number;
+}
+
+/** Rows (all slots together) one step takes, and slots, that the scratch estimate assumes. */
+export const SCRATCH_ROWS = 512;
+export const SCRATCH_SLOTS = 8;
+
+/** Bytes an engine holds for the tensor: a matrix as stored, a vector as f32. */
+function heldBytes(info: GgufTensorInfo, matrix: boolean): number {
+  const elements = info.dims.reduce((a, b) => a * b, 1);
+  return matrix ? byteLengthOf(info.type, elements) : elements * 4;
+}
+
+/** The memory `file`'s model needs at `ctxSize`, by part. */
+export function modelShapeOf(file: GgufFile, config: ModelConfig, ctxSize: number): ModelShape {
+  const L = config.layers;
+  const bytesOf = (name: string, matrix: boolean) => heldBytes(needTensor(file, name), matrix);
+  const layerBytes: number[] = [];
+  for (let l = 0; l < L; l++) {
+    // The one-layer plan also names the ends (embedding, head, RoPE factors): only blk.l here.
+    const own = planTensors(file, config, l, l + 1).filter((t) => t.name.startsWith(`blk.${l}.`));
+    layerBytes.push(own.reduce((sum, t) => sum + bytesOf(t.name, t.shape !== undefined), 0));
+  }
+  const tiedHead = !file.tensor("output.weight");
+  const firstBytes = bytesOf("token_embd.weight", true);
+  const lastBytes = bytesOf("output_norm.weight", false) +
+    (tiedHead ? firstBytes : bytesOf("output.weight", true));
+  const { kvHeads, headDim, valueDim } = config;
+  // Keys and values, f32, at their wider width: the GPU's cache layout (the CPU's is ≤ it).
+  const kvBytesPerLayer = 2 * ctxSize * kvHeads * Math.max(headDim, valueDim) * 4;
+  const rope = file.tensor("rope_freqs.weight");
+  const scratchBytes = activationBytes(config, ctxSize, SCRATCH_ROWS, SCRATCH_SLOTS) +
+    (rope ? heldBytes(rope, false) : 0);
+  return { layerBytes, kvBytesPerLayer, firstBytes, lastBytes, tiedHead, scratchBytes };
+}
+
+/**
+ * The f32 buffers one CPU step over `rows` stacked rows of up to `slots` sequences allocates
+ * (reference.ts forwardRows, batch.ts, stage-batch.ts), counted in floats:
+ * - the stacked hidden states, twice (the step's input and the embedded or received copy):
+ *   2 · rows · dim;
+ * - forwardRows' per-step buffers xb, proj (dim each), q, k, v, att and gate, up (ffn each):
+ *   rows · (2·dim + heads·headDim + kvHeads·(headDim + valueDim) + heads·valueDim + 2·ffn);
+ * - the matrix kernels' staging of activations and results for the widest product:
+ *   rows · 2 · max(dim, ffn, heads·headDim);
+ * - per slot its attention scores (ctx) and, on the last stage, one row's final norm and
+ *   logits: slots · (ctx + dim + vocab).
+ */
+export function activationBytes(
+  config: ModelConfig,
+  ctxSize: number,
+  rows: number,
+  slots: number,
+): number {
+  const { dim, heads, kvHeads, headDim, valueDim, ffn, vocabSize } = config;
+  const qDim = heads * headDim;
+  const perRow = 2 * dim +
+    2 * dim + qDim + kvHeads * (headDim + valueDim) + heads * valueDim + 2 * ffn +
+    2 * Math.max(dim, ffn, qDim);
+  return 4 * (rows * perRow + slots * (ctxSize + dim + vocabSize));
+}
+
+/** The weights the layers [start, end) of `shape` hold, with the embedding and head at the ends. */
+export function stageWeightBytes(shape: ModelShape, start: number, end: number): number {
+  const layers = shape.layerBytes.length;
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start < end)) {
+    throw new Error(`layer range [${start}, ${end}) is empty or not whole numbers`);
+  }
+  if (end > layers) throw new Error(`layer range [${start}, ${end}) is outside 0..${layers}`);
+  let bytes = 0;
+  for (let l = start; l < end; l++) bytes += shape.layerBytes[l];
+  if (start === 0) bytes += shape.firstBytes;
+  if (end === layers) {
+    // A stage holding both ends holds a tied embedding once.
+    bytes += start === 0 && shape.tiedHead ? shape.lastBytes - shape.firstBytes : shape.lastBytes;
+  }
+  return bytes;
+}
+
+/** What the layers [start, end) of `shape` need on one node: weights, KV cache and scratch. */
+export function stageBytes(shape: ModelShape, start: number, end: number): number {
+  return stageWeightBytes(shape, start, end) + (end - start) * shape.kvBytesPerLayer +
+    shape.scratchBytes;
+}
+
+/** What one node needs to serve the whole model. */
+export function wholeModelBytes(shape: ModelShape): number {
+  return stageBytes(shape, 0, shape.layerBytes.length);
+}
