@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { ModelConfig, SampledToken, SamplerOptions, StageBatch } from "../inference/mod.ts";
-import { createSampler } from "../inference/mod.ts";
+import { createSampler, loadStageBatch } from "../inference/mod.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 import { fakeClock } from "../tests/support/fake-clock.ts";
 import { type TestMesh, withMesh } from "../tests/support/p2p-test-kit.ts";
 import { eventually } from "../tests/support/poll.ts";
@@ -519,4 +520,35 @@ Deno.test("stage frames carry a header and f32 payload across any chunking, copi
   await assert.rejects(async () => {
     for await (const _ of readStageFrames(cut(), () => 1000));
   }, /frame 0 is \d+ bytes, over the 1000-byte limit/);
+});
+
+// --- A real model: stories260K split in two over links, against the whole model in process. ---
+
+Deno.test("stories260K in two stages over links samples exactly what the whole model held in process samples", async () => {
+  const load = (layerStart: number, layerEnd: number) =>
+    loadStageBatch({ path: STORIES, layerStart, layerEnd, ctxSize: 64, maxSlots: 2 });
+  const [s0, s1, whole] = await Promise.all([load(0, 3), load(3, 5), load(0, 5)]);
+  try {
+    await withMesh(async (mesh) => {
+      const [b, c] = [await stageNode(mesh, s0), await stageNode(mesh, s1)];
+      const a = await mesh.node();
+      const link0 = await openStageLink(a, target(b), openFor([], [0, 3]));
+      const link1 = await openStageLink(a, target(c), openFor([], [3, 5]));
+      const one = localStageCall({ batch: whole, release() {} }, a.peerId);
+      const prompts = new Map([["g", [1, 403, 407]], ["c", [1, 365]]]);
+      const open = (s: string) => ({ sampler: s === "g" ? GREEDY : CREATIVE });
+      let rows = [...prompts].map(([s, t]) => row(s, t, { sample: true, open: open(s) }));
+      for (let i = 0; i < 12; i++) {
+        const mid = await link0.step(rows);
+        assert.ok("hidden" in mid);
+        const split = await link1.step(rows, mid.hidden);
+        assert.deepEqual(split, await one.step(rows), `step ${i}`);
+        assert.ok("picks" in split);
+        rows = split.picks.map((p) => row(p!.session, [p!.id], { sample: true }));
+      }
+      one.destroy();
+    });
+  } finally {
+    [s0, s1, whole].forEach((s) => s.close());
+  }
 });
