@@ -3,16 +3,32 @@
  * members and serves it on its own local /v1 too (a serving node is its own client; other models of
  * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
  */
-import { basename } from "node:path";
-import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
+import { basename, join } from "node:path";
+import { findCatalogEntry, modelSha256, parseModelRef, resolveModel } from "../models/mod.ts";
 import {
   createLocalService,
+  createSplitNode,
+  type Identity,
   loadIdentity,
+  type LocalService,
+  localStageCall,
   type MeshRole,
   ServiceError,
+  type SplitNode,
   startMeshRole,
 } from "../mesh/mod.ts";
-import type { Engine } from "../inference/mod.ts";
+import {
+  type GgufFile,
+  loadStageBatch,
+  type ModelConfig,
+  modelConfigOf,
+  type ModelShape,
+  modelShapeOf,
+  openGguf,
+  stageBytes,
+  tokenizerFromMetadata,
+} from "../inference/mod.ts";
+import type { Logger } from "../protocol/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
 import { CliError } from "./cli-error.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
@@ -68,11 +84,79 @@ export function publicModelId(ref: string): string {
   return basename(parsed.path).replace(/\.gguf$/i, "");
 }
 
-/** Weights plus an f32 KV cache at the context size: the budget `--max-memory` bounds. */
-function memoryNeeded(engine: Engine): number {
-  const c = engine.config;
-  const kv = 2 * c.layers * engine.ctxSize * c.kvHeads * Math.max(c.headDim, c.valueDim) * 4;
-  return engine.info.weightBytes + kv;
+/** What the GGUF's header says: enough to decide whether the model fits, before loading it. */
+interface ModelHeader {
+  path: string;
+  file: GgufFile;
+  config: ModelConfig;
+  ctxSize: number;
+  shape: ModelShape;
+  /** Weights, the f32 KV cache at ctxSize and scratch: what `--max-memory` bounds. */
+  wholeBytes: number;
+}
+
+async function readModelHeader(path: string, ctxSize?: number): Promise<ModelHeader> {
+  const file = await openGguf(path);
+  const config = modelConfigOf(file);
+  // The engines' default (inference/cpu-engine.ts): the model's own length, capped at 4096.
+  const ctx = ctxSize ?? Math.min(config.contextLength, 4096);
+  const shape = modelShapeOf(file, config, ctx);
+  return {
+    path,
+    file,
+    config,
+    ctxSize: ctx,
+    shape,
+    wholeBytes: stageBytes(shape, 0, config.layers),
+  };
+}
+
+/**
+ * A model over this node's budget: the node becomes a split stage candidate. It loads no layer
+ * now; it loads the range its plan gives it (mesh/split-node.ts) and coordinates the requests
+ * that reach it through the plan's stages.
+ */
+function splitModel(
+  header: ModelHeader,
+  opts: ServeOptions & { maxMemory: number },
+  ids: { identity: Identity; modelId: string; modelName: string; sha256: string },
+  log: Logger,
+): { local: LocalService; split: SplitNode } {
+  const { config, ctxSize, file, shape } = header;
+  log.info(
+    `${ids.modelId} needs ${mib(header.wholeBytes)} at ctx ${ctxSize}, over --max-memory ` +
+      `${mib(opts.maxMemory)}: serving it as a split stage candidate (${config.layers} layers)`,
+  );
+  const split = createSplitNode({
+    selfPeerId: ids.identity.peerId,
+    sha256: ids.sha256,
+    shape,
+    budget: opts.maxMemory,
+    ctxSize,
+    vocabSize: config.vocabSize,
+    log,
+  }, {
+    loadStage: ([layerStart, layerEnd]) =>
+      loadStageBatch({ path: header.path, layerStart, layerEnd, ctxSize, gpu: opts.gpu }),
+    localCall: localStageCall,
+  });
+  const model = {
+    config,
+    metadata: file.metadata,
+    tokenizer: tokenizerFromMetadata(file.metadata),
+    ctxSize,
+  };
+  const local = createLocalService({
+    engine: model,
+    batch: split.pipeline,
+    id: ids.modelId,
+    name: ids.modelName,
+  });
+  return { local, split };
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 export interface RunningNode {
@@ -87,24 +171,28 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const { log } = opts;
   const identity = await loadIdentity({ nsec: opts.nsec, dataDir: opts.dataDir, log });
   const modelId = publicModelId(opts.model);
-  log.info(`loading ${modelId}`);
-  const { engine, batch } = await loadBatchedEngine(opts.model, {
-    ctxSize: opts.ctxSize,
-    gpu: opts.gpu,
-    onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),
-  });
-  log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
-  const needed = memoryNeeded(engine);
-  if (opts.maxMemory !== undefined && needed > opts.maxMemory) {
-    throw new CliError(
-      `--max-memory ${opts.maxMemory} bytes is below what ${modelId} needs at ctx ` +
-        `${engine.ctxSize} (${needed} bytes); splitting across nodes is not available yet`,
-    );
-  }
+  const resolved = await resolveModel(opts.model);
+  const header = await readModelHeader(resolved.path, opts.ctxSize);
   const catalogName = findCatalogEntry(modelId)?.name;
-  const fileName = engine.config.name !== engine.config.arch ? engine.config.name : "";
+  const fileName = header.config.name !== header.config.arch ? header.config.name : "";
   const modelName = catalogName ?? (fileName || modelId);
-  const local = createLocalService({ engine, batch, id: modelId, name: modelName });
+  // Split candidates recognise the same model by it; kept per file in the node's data folder.
+  const sha256 = await modelSha256(resolved, { cacheDir: join(opts.dataDir, "models") });
+  let local: LocalService;
+  let split: SplitNode | undefined;
+  if (opts.maxMemory !== undefined && header.wholeBytes > opts.maxMemory) {
+    const ids = { identity, modelId, modelName, sha256 };
+    ({ local, split } = splitModel(header, { ...opts, maxMemory: opts.maxMemory }, ids, log));
+  } else {
+    log.info(`loading ${modelId}`);
+    const { engine, batch } = await loadBatchedEngine(resolved.path, {
+      ctxSize: opts.ctxSize,
+      gpu: opts.gpu,
+      onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),
+    });
+    log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
+    local = createLocalService({ engine, batch, id: modelId, name: modelName });
+  }
   const metrics = createMetrics();
 
   let role: MeshRole;
@@ -117,7 +205,9 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
         service: local,
         modelId,
         modelName,
-        capacity: { memoryBytes: opts.maxMemory ?? needed },
+        capacity: { memoryBytes: opts.maxMemory ?? header.wholeBytes },
+        sha256,
+        split,
       },
       name: opts.name,
       log,
@@ -148,6 +238,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
       await role.stop();
       await http.shutdown();
       local.close(); // the prompt worker, if a long prompt started one
+      split?.stop();
     },
   };
 }

@@ -182,14 +182,27 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     };
   }
 
+  /** A split candidate whose plan is not running yet is up, but cannot answer: degraded. */
+  function splitHealth(): { health?: { status: "degraded"; reason: string } } {
+    const split = local?.split?.report();
+    if (!split || split.state === "ready") return {};
+    const reason = split.state === "loading"
+      ? "loading this node's layers of the split model, or waiting for the other stages"
+      : String(local!.split!.describe().reason);
+    return { health: { status: "degraded", reason } };
+  }
+
   return {
     service,
     admitted: () => admitted() === true,
     status: () => ({
+      ...splitHealth(),
       state: phase,
       mode: init.mode,
       modelId: local?.modelId ?? null,
       modelName: local?.modelName ?? null,
+      // A split candidate: its plan, its layers, or what it waits for ("waiting: 300 MiB more needed").
+      split: local?.split?.describe() ?? null,
       peerId: identity.peerId,
       npub: identity.npub,
       meshId: mesh.id,

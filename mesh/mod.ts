@@ -19,6 +19,7 @@ export { createPromptEncoder } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.
 export { identityOf, loadIdentity, parseSecret } from "./node-identity.ts";
+export type { Identity } from "./node-identity.ts";
 export { connectRelay, fetchRelayInfo, MeshStartError, relayHttpUrl } from "./relay-client.ts";
 export type { RelayClient } from "./relay-client.ts";
 export { keepTicket, requestTicket } from "./ticket-keeper.ts";
@@ -29,3 +30,17 @@ export { INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 export { readStreamFrames, writeFrame } from "./stream-frames.ts";
 export { startMeshRole } from "./mesh.ts";
 export type { MeshRole } from "./mesh.ts";
+
+// The split: stage candidates, their plan, the stage protocol and the coordinator's pipeline.
+export { createSplitNode } from "./split-node.ts";
+export type { SplitNode, SplitReport } from "./split-node.ts";
+export { planId, planStages } from "./stage-plan.ts";
+export type { StageCandidate, StagePlan } from "./stage-plan.ts";
+export { createPipelineBatch } from "./pipeline-batch.ts";
+export {
+  localStageCall,
+  STAGE_PROTOCOL,
+  StageFailedError,
+  StageRefusal,
+} from "./stage-protocol.ts";
+export type { StageLease, StageOpen } from "./stage-protocol.ts";

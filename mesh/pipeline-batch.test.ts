@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  createPipelineBatch,
-  type PipelinePlan,
-  type StageCall,
-  StageFailedError,
-  type StageStepRow,
-} from "./pipeline-batch.ts";
+import { createPipelineBatch, type PipelinePlan } from "./pipeline-batch.ts";
+import { StageFailedError } from "./stage-link.ts";
+import type { StageCall, StageStepRow } from "./stage-messages.ts";
 import { ServiceError } from "./service.ts";
 
 /**
@@ -30,7 +26,7 @@ function toyStage(peerId: string, index: number, last: boolean, log: string[]) {
     step(rows: readonly StageStepRow[], hidden?: Float32Array) {
       steps++;
       if (failAt !== undefined && steps >= failAt) {
-        return Promise.reject(new StageFailedError(peerId, "connection reset"));
+        return Promise.reject(new StageFailedError(peerId, "closed", "connection reset"));
       }
       const values = hidden ?? Float32Array.from(rows.flatMap((r) => r.tokens));
       const out = values.map((v) => v + index);
@@ -48,7 +44,7 @@ function toyStage(peerId: string, index: number, last: boolean, log: string[]) {
         if (!r.sample) return null;
         const n = (rng.get(r.session) ?? 0) + 1;
         rng.set(r.session, n);
-        return { id: sum % 97, logprob: -n, rng: [n, 0, 0, 0] };
+        return { session: r.session, id: sum % 97, logprob: -n, rng: [n, 0, 0, 0] };
       });
       return Promise.resolve(last ? { picks } : { hidden: out });
     },

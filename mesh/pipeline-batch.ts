@@ -15,57 +15,14 @@
 import type { BatchEngine, BatchRow, SampledToken, SamplerOptions } from "../inference/mod.ts";
 import type { Logger } from "../protocol/mod.ts";
 import { ServiceError } from "./service.ts";
+import { StageFailedError } from "./stage-link.ts";
+import type { StageCall, StagePick, StageStepResult, StageStepRow } from "./stage-messages.ts";
 
-/** A session's sampler, sent with its first row to the last stage. */
-export interface StageSessionOpen {
-  sampler: SamplerOptions;
-  /** Continue the sampler's RNG from here (a replay) instead of from its seed. */
-  rngState?: number[];
-}
-
-export interface StageStepRow {
-  session: string;
-  tokens: number[];
-  /** The last stage samples this row (a decode row, or the chunk that ends a prompt). */
-  sample: boolean;
-  /** Present on a session's first row: creates it on the stage. */
-  open?: StageSessionOpen;
-}
-
-export interface StagePick {
-  id: number;
-  logprob: number;
-  /** Alternatives, best first, as [id, logprob]. */
-  top?: [number, number][];
-  /** The sampler's RNG state after this pick. */
-  rng?: number[];
-}
-
-export type StageOutput = { hidden: Float32Array } | { picks: (StagePick | null)[] };
-
-/** One stage of a plan as the coordinator reaches it. */
-export interface StageCall {
-  peerId: string;
-  range: [number, number];
-  /** Runs the rows; `hidden` is the previous stage's output (none for stage 0). */
-  step(rows: readonly StageStepRow[], hidden?: Float32Array): Promise<StageOutput>;
-  /** Frees sessions on the stage (best effort). */
-  close(sessions: readonly string[]): void;
-  /** Drops the connection (the plan is replaced). */
-  destroy(): void;
-}
+export type { StageCall };
 
 export interface PipelinePlan {
   id: string;
   stages: StageCall[];
-}
-
-/** A stage failed: which peer, so the next plan leaves it out. */
-export class StageFailedError extends Error {
-  override name = "StageFailedError";
-  constructor(public peerId: string, message: string) {
-    super(message);
-  }
 }
 
 export interface PipelineInit {
@@ -137,18 +94,19 @@ export function createPipelineBatch(init: PipelineInit): PipelineBatch {
     let hidden: Float32Array | undefined;
     for (let i = 0; i < p.stages.length; i++) {
       const stage = p.stages[i];
-      let out: StageOutput;
+      let out: StageStepResult;
       try {
         out = await stage.step(stageRows, hidden);
       } catch (err) {
         if (err instanceof StageFailedError) throw err;
-        throw new StageFailedError(stage.peerId, (err as Error).message);
+        throw new StageFailedError(stage.peerId, "unavailable", (err as Error).message);
       }
       const last = i === p.stages.length - 1;
       if (last) {
         if (!("picks" in out) || out.picks.length !== rows.length) {
           throw new StageFailedError(
             stage.peerId,
+            "protocol",
             "the last stage answered without one pick per row",
           );
         }
@@ -156,7 +114,7 @@ export function createPipelineBatch(init: PipelineInit): PipelineBatch {
         return out.picks;
       }
       if (!("hidden" in out)) {
-        throw new StageFailedError(stage.peerId, "a middle stage answered with picks");
+        throw new StageFailedError(stage.peerId, "protocol", "a middle stage answered with picks");
       }
       hidden = out.hidden;
     }

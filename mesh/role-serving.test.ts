@@ -22,6 +22,12 @@ const local: LocalModel = {
   capacity: { memoryBytes: 1_000_000 },
 };
 
+/** A relay side that never sends a mesh status (a whole model does not need one). */
+const noStatus = {
+  onStatus: () => () => {},
+  view: { status: undefined, listed: false, removed: false },
+};
+
 Deno.test("serving part: answers /grove/infer/1 on the node and reports the model, 'stopping' last", async () => {
   const clock = fakeClock();
   const handled: string[] = [];
@@ -32,7 +38,10 @@ Deno.test("serving part: answers /grove/infer/1 on the node and reports the mode
   const reports: ServeReport[] = [];
   const part = createServingPart({ identity, local, nodeName: "test node" }, {
     peer: { node: () => node },
-    relay: { publish: (ev) => (reports.push(JSON.parse(ev.content)), Promise.resolve()) },
+    relay: {
+      publish: (ev) => (reports.push(JSON.parse(ev.content)), Promise.resolve()),
+      ...noStatus,
+    },
     clock,
   });
   await part.start?.();
@@ -58,7 +67,7 @@ Deno.test("serving part: answers /grove/infer/1 on the node and reports the mode
 Deno.test("serving part: without a started node it fails at start, naming what it needs", async () => {
   const part = createServingPart({ identity, local, nodeName: "n" }, {
     peer: { node: () => undefined },
-    relay: { publish: () => Promise.resolve() },
+    relay: { publish: () => Promise.resolve(), ...noStatus },
   });
   await assert.rejects(Promise.resolve(part.start?.()), /needs the libp2p node started first/);
 });

@@ -10,9 +10,14 @@ import { serveInfer } from "./infer-protocol.ts";
 import type { Identity } from "./node-identity.ts";
 import type { PeerPart } from "./role-peer.ts";
 import type { RelayPart } from "./role-relay.ts";
+import type { SplitNode } from "./split-node.ts";
+import { openStageLink, serveStage } from "./stage-protocol.ts";
 import { type ServeReporter, startServeReporter } from "./serve-reporter.ts";
 import { countServed, type ServedRecord } from "./served.ts";
 import type { InferenceService } from "./service.ts";
+
+/** How long a coordinator waits for a stage to open (dial, plan check, loading its layers). */
+const OPEN_MS = 10_000;
 
 export interface LocalModel {
   service: InferenceService & { load(): { active: number; queued: number } };
@@ -20,6 +25,10 @@ export interface LocalModel {
   modelId: string;
   modelName: string;
   capacity: { memoryBytes: number };
+  /** The GGUF's SHA-256: how split candidates recognise the same model. */
+  sha256?: string;
+  /** Set when the model does not fit this node: it serves as a split stage candidate. */
+  split?: SplitNode;
 }
 
 export interface ServingPartInit {
@@ -35,8 +44,8 @@ export interface ServingPartInit {
 export interface ServingPartComponents {
   /** Its node answers the peers' streams; its addresses go in the reports. */
   peer: Pick<PeerPart, "node">;
-  /** Where the reports go. */
-  relay: Pick<RelayPart, "publish">;
+  /** Where the reports go; a split candidate re-plans on each mesh status. */
+  relay: Pick<RelayPart, "publish" | "onStatus" | "view">;
   clock?: Clock;
 }
 
@@ -45,20 +54,32 @@ export function createServingPart(
   components: ServingPartComponents,
 ): Startable {
   const { identity, local } = init;
+  const { split } = local;
   let reporter: ServeReporter | undefined;
   let stopping = false;
+  let unsubscribe: (() => void) | undefined;
 
-  const report = (): ServeReport => ({
-    modelId: local.modelId,
-    modelName: local.modelName,
-    peerId: identity.peerId,
-    nodeName: init.nodeName,
-    addrs: components.peer.node()?.directAddrs() ?? [],
-    stages: null,
-    capacity: local.capacity,
-    load: local.service.load(),
-    state: stopping ? "stopping" : "ready",
-  });
+  const report = (): ServeReport => {
+    const r: ServeReport = {
+      modelId: local.modelId,
+      modelName: local.modelName,
+      peerId: identity.peerId,
+      nodeName: init.nodeName,
+      addrs: components.peer.node()?.directAddrs() ?? [],
+      stages: null,
+      capacity: local.capacity,
+      load: local.service.load(),
+      state: stopping ? "stopping" : "ready",
+    };
+    if (local.sha256) r.sha256 = local.sha256;
+    if (split) {
+      const s = split.report();
+      r.stages = s.stages;
+      r.planId = s.planId;
+      if (!stopping) r.state = s.state;
+    }
+    return r;
+  };
 
   return {
     name: "serving side",
@@ -70,6 +91,21 @@ export function createServingPart(
         onServed: init.onServed,
       });
       await serveInfer(node, served, init.log);
+      if (split) {
+        await serveStage(
+          node,
+          { open: (req, from) => split.openStage(req, from.peerId) },
+          init.log,
+        );
+        split.attach({
+          status: () => components.relay.view.status,
+          // Within the coordinator's time to assemble a plan: a frozen peer is skipped, not
+          // waited for. Loading a stage's layers counts here too.
+          connect: (target, open) => openStageLink(node, target, open, { openTimeoutMs: OPEN_MS }),
+          changed: () => reporter?.changed(),
+        });
+        unsubscribe = components.relay.onStatus(() => split.refresh());
+      }
       reporter = startServeReporter({
         relay: components.relay,
         identity,
@@ -80,6 +116,8 @@ export function createServingPart(
     },
     async stop() {
       stopping = true;
+      unsubscribe?.();
+      split?.detach();
       await reporter?.stop();
     },
   };
