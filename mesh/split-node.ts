@@ -171,7 +171,7 @@ export function createSplitNode(init: SplitNodeInit, c: SplitNodeComponents): Sp
     const outcome = planStages(shape, candidates());
     if (!outcome.ok) {
       if (waitingReason !== outcome.reason) {
-        log?.info(`split of the model: ${outcome.reason}`);
+        log?.info(`split stage candidate waiting: ${outcome.reason}`);
         waitingReason = outcome.reason;
       }
       const was = current;

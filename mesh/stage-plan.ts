@@ -95,7 +95,7 @@ export function planStages(shape: ModelShape, candidates: readonly StageCandidat
   return {
     ok: false,
     missingBytes,
-    reason: `waiting for more candidates: ${formatMiB(missingBytes)} more needed`,
+    reason: `${formatMiB(missingBytes)} more needed`,
   };
 }
 

@@ -275,6 +275,12 @@ Deno.test({
 
     // Each run kills or freezes the middle stage after a few tokens.
     const run = async (signal: "SIGKILL" | "SIGSTOP") => {
+      // After a failover the survivors agree on the new plan within a mesh status or two.
+      await waitForAvailability(
+        client.url,
+        (x) => x.models.some((m) => m.id === "split-slow"),
+        30_000,
+      );
       const victim = await middle();
       let hitAt = 0;
       const result = await stream(client.url, 60, (n) => {
