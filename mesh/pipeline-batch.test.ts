@@ -183,3 +183,29 @@ Deno.test("the pipeline refuses misuse with errors that name it", async () => {
   await pipe.step([{ slot, tokens: [1, 2] }]);
   assert.throws(() => pipe.rewind(slot, 1), /split model/);
 });
+
+Deno.test("a new plan is taken up only when no request runs on the old one", async () => {
+  let wanted = "p1";
+  const made: string[] = [];
+  const pipe = createPipelineBatch({
+    vocabSize: 97,
+    ctxSize: 64,
+    plan: () => {
+      made.push(wanted);
+      return Promise.resolve(plan(wanted, toyStage("A", 0, true, [])));
+    },
+    stale: (id) => id !== wanted,
+  });
+  const first = pipe.acquire()!;
+  await pipe.step([{ slot: first, tokens: [1] }]);
+  wanted = "p2"; // a candidate joined
+  const second = pipe.acquire()!; // the first still runs: stay on p1
+  await pipe.step([{ slot: first, tokens: [2] }, { slot: second, tokens: [3] }]);
+  assert.equal(pipe.planId(), "p1");
+  pipe.release(first);
+  pipe.release(second);
+  const third = pipe.acquire()!; // nothing runs: move
+  await pipe.step([{ slot: third, tokens: [4] }]);
+  assert.equal(pipe.planId(), "p2");
+  assert.deepEqual(made, ["p1", "p2"]);
+});

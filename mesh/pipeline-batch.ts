@@ -35,6 +35,12 @@ export interface PipelineInit {
    * ServiceError (`unavailable`) when none can be made.
    */
   plan(exclude: ReadonlySet<string>): Promise<PipelinePlan>;
+  /**
+   * Whether `planId` is no longer the plan this node computes (a candidate joined or left).
+   * The pipeline moves to a new plan when no request runs on the old one: a re-plan never drops
+   * a stream in flight.
+   */
+  stale?(planId: string): boolean;
   /** Re-plans one failed step may try before giving up (default 3). */
   maxReplans?: number;
   log?: Logger;
@@ -200,6 +206,11 @@ export function createPipelineBatch(init: PipelineInit): PipelineBatch {
     acquire(options) {
       const free = slots.findIndex((s) => s === undefined); // holes count as free
       if (free < 0) return undefined;
+      const idle = slots.every((s) => s === undefined);
+      if (plan && idle && init.stale?.(plan.id)) {
+        init.log?.info(`moving to the split's new plan (was ${plan.id.slice(0, 8)})`);
+        dropPlan();
+      }
       slots[free] = {
         sampler: options?.sampler ?? {},
         fed: [],

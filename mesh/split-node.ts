@@ -330,6 +330,7 @@ export function createSplitNode(init: SplitNodeInit, c: SplitNodeComponents): Sp
     ctxSize: init.ctxSize,
     maxSlots: init.maxSlots,
     plan: makePlan,
+    stale: (id) => current !== undefined && current.id !== id,
     log,
   });
 

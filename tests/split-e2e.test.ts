@@ -69,6 +69,7 @@ interface SplitStatus {
     coordinatorPlanId: string | null;
     stages: { peerId: string; layers: [number, number] }[];
     loaded: { layers: [number, number]; bytesRead: number; weightBytes: number }[];
+    planId: string | null;
   };
 }
 
@@ -138,6 +139,27 @@ Deno.test({
     tokens.forEach((t, i) =>
       assert.ok(Math.abs(t.logprob - want.logprobs[i]) < 1e-4, `token ${i}`)
     );
+
+    // Two requests at once share each step's frames (continuous batching through the stages)
+    // and each still answers as one node does.
+    const prompts = ["Once upon a time", "The little dog"];
+    const together = await Promise.all(prompts.map(async (prompt) => {
+      const r = await fetch(`${client.url}/v1/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "stories260K", prompt, max_tokens: 40, temperature: 0 }),
+        signal: AbortSignal.timeout(30_000),
+      });
+      assert.equal(r.status, 200);
+      return (await r.json()).choices[0].text as string;
+    }));
+    for (const [i, prompt] of prompts.entries()) {
+      const alone = await singleNode(STORIES, "stories260K", {
+        prompt,
+        params: { max_tokens: 40, temperature: 0 },
+      });
+      assert.equal(together[i], alone.text, `concurrent request ${i}`);
+    }
 
     // Each stage read its share of the file, not the whole file.
     const loaded = await Promise.all([a, b].map(async (n) => (await status(n)).split!.loaded));
@@ -263,15 +285,46 @@ Deno.test({
     const byPeer = new Map<string, NodeProcess>();
     for (const n of nodes) byPeer.set((await status(n)).peerId, n);
     /** The node holding the middle stage of the plan the coordinator uses now. */
-    const middle = async () => {
+    /** The stages' peers of the plan in use: the coordinator's, else the one all compute. */
+    const planNow = async () => {
       for (const n of byPeer.values()) {
         const s = await status(n).catch(() => undefined);
-        if (s?.split?.coordinatorPlanId) return byPeer.get(s.split.stages[1].peerId)!;
+        if (s?.split?.coordinatorPlanId) return s.split.stages.map((x) => x.peerId);
       }
-      // The plan every candidate computes before any request ran.
-      const s = await status(nodes[0]);
-      return byPeer.get(s.split!.stages[1].peerId)!;
+      return (await status(nodes[0])).split!.stages.map((x) => x.peerId);
     };
+    const middle = async () => byPeer.get((await planNow())[1])!;
+
+    await t.step("a candidate joining mid-stream changes the plan, not the stream", async () => {
+      const longer = await singleNode(path, "split-slow", {
+        prompt: "Once upon a time",
+        params: { max_tokens: 200, temperature: 0 },
+      });
+      const before = (await status(nodes[0])).split!.planId;
+      const joiner = newKey();
+      await mesh.addMember(joiner.pubkey);
+      let joined: Promise<{ node: NodeProcess; at: number }> | undefined;
+      const result = await stream(client.url, 200, (n) => {
+        if (n !== 5) return;
+        joined = (async () => {
+          const node = await mesh.serve("late", joiner, flags);
+          for (const each of nodes) {
+            await eventually(async () => (await status(each)).split!.planId, {
+              until: (id) => id !== before,
+              timeoutMs: 15_000,
+              what: "every candidate computes the plan with the newcomer",
+            });
+          }
+          return { node, at: performance.now() };
+        })();
+      });
+      const late = await joined!;
+      console.log(`re-planned ${(result.endedAt - late.at).toFixed(0)} ms before the stream ended`);
+      assert.ok(late.at < result.endedAt, "the mesh re-planned while the stream ran");
+      assert.equal(result.error, undefined, JSON.stringify(result.error));
+      assert.equal(result.text, longer.text);
+      byPeer.set((await status(late.node)).peerId, late.node);
+    });
 
     // Each run kills or freezes the middle stage after a few tokens.
     const run = async (signal: "SIGKILL" | "SIGSTOP") => {
@@ -312,6 +365,14 @@ Deno.test({
     });
 
     await t.step("no spare left: the stream ends with a clear error within 5 s", async () => {
+      // The spares leave as a user stops a node (its last report withdraws it at once).
+      const staged = await planNow();
+      for (const [peer, node] of [...byPeer]) {
+        if (staged.includes(peer)) continue;
+        node.kill("SIGTERM");
+        await node.exited;
+        byPeer.delete(peer);
+      }
       const { result, afterHitMs } = await run("SIGKILL");
       console.log(`no spare: the stream ended ${afterHitMs.toFixed(0)} ms after the kill`);
       assert.equal(result.done, false);
