@@ -209,3 +209,38 @@ Deno.test("a new plan is taken up only when no request runs on the old one", asy
   assert.equal(pipe.planId(), "p2");
   assert.deepEqual(made, ["p1", "p2"]);
 });
+
+Deno.test("a long prompt chunk goes through the stages in waves that overlap", async () => {
+  const events: string[] = [];
+  /** A stage that takes a few ms per call and logs when each call starts and ends. */
+  const slow = (peerId: string, index: number, last: boolean): StageCall => {
+    const inner = toyStage(peerId, index, last, []);
+    let call = 0;
+    return {
+      ...inner,
+      async step(rows, hidden) {
+        const n = call++;
+        events.push(`${peerId}${n} start`);
+        await new Promise((r) => setTimeout(r, 5));
+        const out = await inner.step(rows, hidden);
+        events.push(`${peerId}${n} end`);
+        return out;
+      },
+    };
+  };
+  const a = slow("A", 0, false), b = slow("B", 1, true);
+  const pipe = createPipelineBatch({
+    vocabSize: 97,
+    ctxSize: 64,
+    plan: () => Promise.resolve(plan("p", a, b)),
+  });
+  const slot = pipe.acquire()!;
+  const prompt = Array.from({ length: 40 }, (_, i) => i + 1);
+  const [pick] = await pipe.step([{ slot, tokens: prompt, sample: true }]);
+  // 40 tokens in waves of 16: three waves through each stage, every token once.
+  assert.equal(events.filter((e) => e.endsWith("start")).length, 6);
+  assert.equal(pick?.id, prompt.reduce((sum, t) => sum + t + 1, 0) % 97);
+  // B works on wave 0 while A works on wave 1.
+  assert.ok(events.indexOf("B0 start") < events.indexOf("A1 end"), events.join(", "));
+  assert.equal(pipe.position(slot), 40);
+});

@@ -86,45 +86,43 @@ export function createPipelineBatch(init: PipelineInit): PipelineBatch {
     return plan;
   }
 
-  /** One pass of `rows` through every stage of `p`; returns the last stage's picks. */
+  /**
+   * One pass of `rows` through every stage of `p`; returns the last stage's picks, one per row.
+   * Long rows (a prompt chunk) go in waves of WAVE_TOKENS so the stages work at once: while stage
+   * 1 runs wave 0, stage 0 runs wave 1. Each stage still sees each session's tokens in order.
+   */
   async function pass(
     p: PipelinePlan,
     rows: readonly { slot: number; tokens: readonly number[]; sample: boolean }[],
   ): Promise<(StagePick | null)[]> {
-    const stageRows: StageStepRow[] = rows.map((r) => {
-      const s = stateOf(r.slot);
-      const row: StageStepRow = { session: s.session, tokens: [...r.tokens], sample: r.sample };
-      if (!s.opened) row.open = { sampler: s.sampler, rngState: s.rng };
-      return row;
+    const waveTokens = p.stages.length > 1 ? WAVE_TOKENS : Infinity;
+    const waves = splitWaves(rows, waveTokens, (slot) => {
+      const s = stateOf(slot);
+      const open = s.opened ? undefined : { sampler: s.sampler, rngState: s.rng };
+      return { session: s.session, open };
     });
-    let hidden: Float32Array | undefined;
-    for (let i = 0; i < p.stages.length; i++) {
-      const stage = p.stages[i];
-      let out: StageStepResult;
-      try {
-        out = await stage.step(stageRows, hidden);
-      } catch (err) {
-        if (err instanceof StageFailedError) throw err;
-        throw new StageFailedError(stage.peerId, "unavailable", (err as Error).message);
-      }
-      const last = i === p.stages.length - 1;
-      if (last) {
-        if (!("picks" in out) || out.picks.length !== rows.length) {
-          throw new StageFailedError(
-            stage.peerId,
-            "protocol",
-            "the last stage answered without one pick per row",
-          );
-        }
-        for (const r of rows) stateOf(r.slot).opened = true;
-        return out.picks;
-      }
-      if (!("hidden" in out)) {
-        throw new StageFailedError(stage.peerId, "protocol", "a middle stage answered with picks");
-      }
-      hidden = out.hidden;
-    }
-    throw new Error("a plan has at least one stage");
+    // Per stage, the call of the wave before: a stage takes the waves one after another.
+    const stageTail: Promise<unknown>[] = p.stages.map(() => Promise.resolve());
+    const wavePicks = waves.map((wave) => {
+      let input: Promise<Float32Array | undefined> = Promise.resolve(undefined);
+      let picks!: Promise<(StagePick | null)[]>;
+      p.stages.forEach((stage, i) => {
+        const out = Promise.all([input, stageTail[i]]).then(([hidden]) =>
+          callStage(stage, wave.rows, hidden)
+        );
+        stageTail[i] = out.catch(() => {});
+        const last = i === p.stages.length - 1;
+        if (last) picks = out.then((o) => picksOf(stage, o, wave.rows.length));
+        else input = out.then((o) => hiddenOf(stage, o));
+      });
+      return picks;
+    });
+    const answered = await Promise.all(wavePicks);
+    for (const r of rows) stateOf(r.slot).opened = true;
+    return rows.map((_, i) => {
+      const { wave, index } = waves.endOf[i];
+      return answered[wave][index];
+    });
   }
 
   /** Feeds every running slot's tokens so far through `p` (new sessions), sampling nothing. */
@@ -235,6 +233,75 @@ export function createPipelineBatch(init: PipelineInit): PipelineBatch {
     planId: () => plan?.id,
     close: dropPlan,
   };
+}
+
+/** Tokens per row a wave carries through a multi-stage plan (a prompt chunk pipelines). */
+const WAVE_TOKENS = 16;
+
+interface Waves extends Array<{ rows: StageStepRow[] }> {
+  /** Where each input row ended: its last wave and its index there (its pick). */
+  endOf: { wave: number; index: number }[];
+}
+
+/**
+ * Cuts rows into waves of at most `size` tokens per row; a row samples only in its last wave and
+ * opens its session (`open`, when given) only in its first.
+ */
+function splitWaves(
+  rows: readonly { slot: number; tokens: readonly number[]; sample: boolean }[],
+  size: number,
+  sessionOf: (slot: number) => { session: string; open?: StageStepRow["open"] },
+): Waves {
+  const waves = [] as unknown as Waves;
+  waves.endOf = [];
+  rows.forEach((r, i) => {
+    const { session, open } = sessionOf(r.slot);
+    const count = Math.max(1, Math.ceil(r.tokens.length / size));
+    for (let w = 0; w < count; w++) {
+      waves[w] ??= { rows: [] };
+      const lastWave = w === count - 1;
+      const row: StageStepRow = {
+        session,
+        tokens: r.tokens.slice(w * size, (w + 1) * size),
+        sample: r.sample && lastWave,
+      };
+      if (w === 0 && open) row.open = open;
+      waves[w].rows.push(row);
+      if (lastWave) waves.endOf[i] = { wave: w, index: waves[w].rows.length - 1 };
+    }
+  });
+  return waves;
+}
+
+async function callStage(
+  stage: StageCall,
+  rows: readonly StageStepRow[],
+  hidden: Float32Array | undefined,
+): Promise<StageStepResult> {
+  try {
+    return await stage.step(rows, hidden);
+  } catch (err) {
+    if (err instanceof StageFailedError) throw err;
+    throw new StageFailedError(stage.peerId, "unavailable", (err as Error).message);
+  }
+}
+
+function hiddenOf(stage: StageCall, out: StageStepResult): Float32Array {
+  if (!("hidden" in out)) {
+    throw new StageFailedError(stage.peerId, "protocol", "a middle stage answered with picks");
+  }
+  return out.hidden;
+}
+
+function picksOf(stage: StageCall, out: StageStepResult, rows: number): (StagePick | null)[] {
+  if (!("picks" in out) || out.picks.length !== rows) {
+    throw new StageFailedError(
+      stage.peerId,
+      "protocol",
+      "the last stage answered without one pick per row",
+    );
+  }
+  return out.picks;
 }
 
 function sampledToken(p: StagePick): SampledToken {
