@@ -27,6 +27,7 @@ import {
   openGguf,
   stageBytes,
   tokenizerFromMetadata,
+  warmUpStage,
 } from "../inference/mod.ts";
 import type { Logger } from "../protocol/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
@@ -136,8 +137,22 @@ function splitModel(
     vocabSize: config.vocabSize,
     log,
   }, {
-    loadStage: ([layerStart, layerEnd]) =>
-      loadStageBatch({ path: header.path, layerStart, layerEnd, ctxSize, gpu: opts.gpu }),
+    loadStage: async ([layerStart, layerEnd]) => {
+      const stage = await loadStageBatch({
+        path: header.path,
+        layerStart,
+        layerEnd,
+        ctxSize,
+        gpu: opts.gpu,
+      });
+      if (opts.gpu) {
+        // WebGPU builds its kernels on first use (seconds on a software adapter): before the
+        // stage says it is ready, not in a coordinator's first step, whose deadline is 3 s.
+        log.info("building the GPU kernels for this stage with a warm-up run");
+        await warmUpStage(stage);
+      }
+      return stage;
+    },
     localCall: localStageCall,
   });
   const model = {

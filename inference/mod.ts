@@ -38,7 +38,7 @@ export type { AcquireOptions, BatchedEngine, BatchEngine, BatchRow, StepOutput }
 export { createScheduler, QueueFullError } from "./scheduler.ts";
 export type { ScheduledResult, ScheduleOptions, Scheduler } from "./scheduler.ts";
 export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
-export { warmUpBatch, warmUpEngine } from "./warm-up.ts";
+export { warmUpBatch, warmUpEngine, warmUpStage } from "./warm-up.ts";
 export { loadStageBatch } from "./stage-batch.ts";
 export type { StageBatch, StageBatchInfo, StageBatchInit, StageRows } from "./stage-batch.ts";
 export {
@@ -49,3 +49,5 @@ export {
   wholeModelBytes,
 } from "./model-shape.ts";
 export type { ModelShape } from "./model-shape.ts";
+export { stageByteRanges } from "./stage-ranges.ts";
+export type { ByteRange } from "./stage-ranges.ts";

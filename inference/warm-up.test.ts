@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import type { BatchEngine, BatchRow } from "./batch.ts";
 import type { Engine, Session } from "./engine.ts";
-import { warmUpBatch, warmUpEngine } from "./warm-up.ts";
+import { loadStageBatch } from "./stage-batch.ts";
+import { warmUpBatch, warmUpEngine, warmUpStage } from "./warm-up.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 
 Deno.test("warmUpEngine: a long prompt, a short one, one token, on a session it then frees", async () => {
   const fed: number[][] = [];
@@ -42,4 +44,26 @@ Deno.test("warmUpBatch: fits the context and the step size, and always gives the
   assert.deepEqual(steps.map((rows) => rows[0].tokens.length), [5, 1]);
   assert.ok(steps.every((rows) => rows[0].slot === 1));
   assert.deepEqual(released, [1]);
+});
+
+Deno.test("warmUpStage: runs stage 0's embedding and the last stage's head, then frees the slot", async () => {
+  for (const [start, end] of [[0, 2], [2, 5]]) {
+    const stage = await loadStageBatch({ path: STORIES, layerStart: start, layerEnd: end });
+    const calls: string[] = [];
+    const spy = new Proxy(stage, {
+      get(target, key) {
+        const v = Reflect.get(target, key);
+        if (typeof v !== "function") return v;
+        return (...args: unknown[]) => (calls.push(String(key)), v.apply(target, args));
+      },
+    });
+    await warmUpStage(spy);
+    assert.equal(calls.includes("embed"), start === 0);
+    assert.equal(calls.includes("logits"), end === 5);
+    assert.equal(calls.filter((c) => c === "forward").length, 3);
+    assert.ok(calls.at(-1) === "release");
+    assert.equal(stage.acquire(), 0, "the slot is free again, its cache reset");
+    assert.equal(stage.position(0), 0);
+    stage.close();
+  }
 });

@@ -8,6 +8,7 @@
  */
 import type { BatchEngine } from "./batch.ts";
 import type { Engine } from "./engine.ts";
+import type { StageBatch } from "./stage-batch.ts";
 
 const WARM_PROMPTS = [16, 5, 1];
 
@@ -46,5 +47,23 @@ export async function warmUpBatch(batch: BatchEngine): Promise<void> {
     }
   } finally {
     batch.release(slot);
+  }
+}
+
+/** Runs the warm-up prompts through one slot of a pipeline stage (its embedding and head too). */
+export async function warmUpStage(stage: StageBatch): Promise<void> {
+  const slot = stage.acquire();
+  if (slot === undefined) return;
+  const { dim, layers, vocabSize } = stage.config;
+  try {
+    for (const n of prompts(stage.ctxSize).filter((n) => n <= stage.maxRows)) {
+      const hidden = stage.layerStart === 0
+        ? await stage.embed(tokens(n, vocabSize))
+        : new Float32Array(n * dim).fill(0.01);
+      await stage.forward([{ slot, count: n }], hidden);
+      if (stage.layerEnd === layers) await stage.logits(hidden, [n - 1]);
+    }
+  } finally {
+    stage.release(slot);
   }
 }

@@ -68,7 +68,7 @@ interface SplitStatus {
     reason: string | null;
     coordinatorPlanId: string | null;
     stages: { peerId: string; layers: [number, number] }[];
-    loaded: { layers: [number, number]; bytesRead: number; weightBytes: number }[];
+    loaded: { layers: [number, number]; bytesRead: number; weightBytes: number; backend: string }[];
     planId: string | null;
   };
 }
@@ -170,6 +170,77 @@ Deno.test({
     console.log(`file ${size} bytes; stages read ${reads.join(" + ")} bytes`);
     for (const r of reads) assert.ok(r < size * 0.8, `a stage read ${r} of ${size} bytes`);
     assert.ok(reads[0] + reads[1] < size * 1.2, "together about one file's bytes");
+  } finally {
+    await mesh.close();
+  }
+});
+
+/** The smallest equal budget with which `n` candidates make a plan (a binary search). */
+function smallestBudget(shape: ModelShape, n: number): number {
+  const cands = (b: number) =>
+    Array.from({ length: n }, (_, i) => ({ peerId: `p${i}`, memoryBytes: b }));
+  let lo = 1, hi = stageBytes(shape, 0, shape.layerBytes.length);
+  while (lo < hi) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (planStages(shape, cands(mid)).ok) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+Deno.test({
+  name: "split: a WebGPU stage and CPU stages in one plan tell one CPU node's story",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const { shape } = await shapeOf(STORIES, CTX);
+  const budget = smallestBudget(shape, 3);
+  const two = (b: number) => [{ peerId: "a", memoryBytes: b }, { peerId: "b", memoryBytes: b }];
+  assert.equal(planStages(shape, two(budget)).ok, false, "two such nodes are not enough");
+  const mesh = await startMesh();
+  try {
+    const keys = [mesh.owner, newKey(), newKey(), newKey()];
+    for (const k of keys.slice(1)) await mesh.addMember(k.pubkey);
+    const flags = ["--ctx-size", String(CTX), "--max-memory", String(budget)];
+    const nodes = await Promise.all([
+      mesh.serve("cpu-1", keys[0], flags),
+      mesh.serve("cpu-2", keys[1], flags),
+      mesh.serve("gpu", keys[2], [...flags, "--gpu"]),
+    ]);
+    const client = await mesh.consume(keys[3]);
+    await waitForAvailability(
+      client.url,
+      (x) => x.models.some((m) => m.id === "stories260K"),
+      60_000,
+    );
+    const backends = (await Promise.all(nodes.map(status))).map((s) => s.split!.loaded[0]?.backend);
+    assert.deepEqual(backends, ["cpu", "cpu", "webgpu"]);
+
+    const res = await fetch(`${client.url}/v1/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "stories260K",
+        prompt: "Once upon a time",
+        max_tokens: 48,
+        temperature: 0,
+        logprobs: 1,
+      }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const body = await res.json();
+    assert.equal(res.status, 200, JSON.stringify(body));
+    const want = await singleNode(STORIES, "stories260K", {
+      prompt: "Once upon a time",
+      params: { max_tokens: 48, temperature: 0, logprobs: true },
+    });
+    // stories260K in F32 decodes the same greedy tokens on llvmpipe as on the CPU
+    // (tests/webgpu-generate.test.ts); its logprobs differ by float rounding only.
+    assert.equal(body.choices[0].text, want.text);
+    const got = body.choices[0].logprobs.token_logprobs as number[];
+    const worst = Math.max(...got.map((lp, i) => Math.abs(lp - want.logprobs[i])));
+    console.log(`max |Δ logprob| through the WebGPU stage: ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-2, `logprobs differ by up to ${worst}`);
   } finally {
     await mesh.close();
   }
