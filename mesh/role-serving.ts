@@ -11,6 +11,7 @@ import type { Identity } from "./node-identity.ts";
 import type { PeerPart } from "./role-peer.ts";
 import type { RelayPart } from "./role-relay.ts";
 import type { SplitNode } from "./split-node.ts";
+import { stageDeadline } from "./stage-deadline.ts";
 import { openStageLink, serveStage } from "./stage-protocol.ts";
 import { type ServeReporter, startServeReporter } from "./serve-reporter.ts";
 import { countServed, type ServedRecord } from "./served.ts";
@@ -99,9 +100,16 @@ export function createServingPart(
         );
         split.attach({
           status: () => components.relay.view.status,
-          // Within the coordinator's time to assemble a plan: a frozen peer is skipped, not
-          // waited for. Loading a stage's layers counts here too.
-          connect: (target, open) => openStageLink(node, target, open, { openTimeoutMs: OPEN_MS }),
+          connect: async (target, open) => {
+            const deadline = stageDeadline();
+            // Within the coordinator's time to assemble a plan: a frozen peer is skipped, not
+            // waited for. Loading a stage's layers counts here too.
+            const link = await openStageLink(node, target, open, {
+              openTimeoutMs: OPEN_MS,
+              stepTimeoutMs: deadline.stepTimeoutMs,
+            });
+            return deadline.measure(link);
+          },
           changed: () => reporter?.changed(),
         });
         unsubscribe = components.relay.onStatus(() => split.refresh());
