@@ -9,6 +9,8 @@
  * so the engine can use it in place).
  */
 
+import { ByteQueue, MAX_VARINT_BYTES, peekVarint, varint } from "../protocol/mod.ts";
+
 /** The JSON header of one frame. A step's rows and a last stage's picks fit well within it. */
 export const MAX_STAGE_HEADER_BYTES = 1 << 20;
 
@@ -18,9 +20,6 @@ export const MAX_STAGE_HEADER_BYTES = 1 << 20;
  * rows would not fit declares fewer rows per step.
  */
 export const MAX_STAGE_PAYLOAD_BYTES = 512 * 16384 * 4;
-
-/** Longest varint accepted: 5 bytes carry 35 bits, beyond any frame limit above. */
-const MAX_VARINT_BYTES = 5;
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
@@ -121,26 +120,13 @@ function readBody(q: ByteQueue, size: number, index: number, decoder: TextDecode
   return { header, payload };
 }
 
-function varint(n: number): number[] {
-  const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80);
-    n = Math.floor(n / 128);
-  }
-  out.push(n);
-  return out;
-}
-
 /** A varint within the queue's first `within` bytes: [value, its bytes], or undefined if cut. */
 function readVarint(q: ByteQueue, within: number, index: number): [number, number] | undefined {
-  let value = 0;
-  for (let i = 0; i < MAX_VARINT_BYTES; i++) {
-    if (i >= within) return undefined;
-    const b = q.peek(i);
-    value += (b & 0x7f) * 2 ** (7 * i);
-    if ((b & 0x80) === 0) return [value, i + 1];
+  try {
+    return peekVarint(q, within);
+  } catch (err) {
+    throw new StageFrameError(`frame ${index}: ${(err as Error).message}`);
   }
-  throw new StageFrameError(`frame ${index} has a length longer than ${MAX_VARINT_BYTES} bytes`);
 }
 
 function writeF32(out: Uint8Array, at: number, values: Float32Array): void {
@@ -155,52 +141,4 @@ function writeF32(out: Uint8Array, at: number, values: Float32Array): void {
 function readF32(bytes: Uint8Array, out: Float32Array): void {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
-}
-
-/** Chunks held until a whole frame is there; each byte is copied out once. */
-class ByteQueue {
-  private chunks: Uint8Array[] = [];
-  length = 0;
-
-  push(c: Uint8Array) {
-    if (c.length === 0) return;
-    this.chunks.push(c);
-    this.length += c.length;
-  }
-
-  peek(i: number): number {
-    for (const c of this.chunks) {
-      if (i < c.length) return c[i];
-      i -= c.length;
-    }
-    throw new RangeError("peek past the end");
-  }
-
-  take(n: number): Uint8Array {
-    const out = new Uint8Array(n);
-    this.takeInto(out);
-    return out;
-  }
-
-  /** Moves the next `out.length` bytes into `out`. */
-  takeInto(out: Uint8Array): void {
-    this.consume(out.length, (c, at) => out.set(c, at));
-  }
-
-  skip(n: number): void {
-    this.consume(n, () => {});
-  }
-
-  private consume(n: number, use: (part: Uint8Array, at: number) => void): void {
-    let done = 0;
-    while (done < n) {
-      const c = this.chunks[0];
-      const k = Math.min(c.length, n - done);
-      use(k === c.length ? c : c.subarray(0, k), done);
-      done += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.length -= n;
-  }
 }

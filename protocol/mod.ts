@@ -32,6 +32,7 @@ export {
 export { jsonError } from "./json-error.ts";
 export { type Logger, silentLogger } from "./logger.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
+export { ByteQueue, MAX_VARINT_BYTES, peekVarint, varint } from "./byte-queue.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
 export {
   CONNECTION_LIMITS,
