@@ -188,35 +188,56 @@ export function createCpuBatch(init: CpuBatchInit): BatchEngine & {
   };
 }
 
+/**
+ * Slots whose caches are sessions (an Engine's, or a WebGPU stage's), made on first use and kept:
+ * a slot's next sequence rewinds its session to 0 instead of making another.
+ */
+export function createSessionSlots<
+  S extends { readonly position: number; rewind(p: number): void },
+>(
+  maxSlots: number,
+  create: () => S,
+) {
+  const table = createSlotTable(maxSlots);
+  const sessions: (S | undefined)[] = new Array(maxSlots);
+  const sessionOf = (slot: number) => sessions[slot] ??= create();
+  return {
+    table,
+    sessionOf,
+    acquire(): number | undefined {
+      const slot = table.acquire();
+      if (slot !== undefined && sessionOf(slot).position > 0) sessionOf(slot).rewind(0);
+      return slot;
+    },
+    release: (slot: number) => table.release(slot),
+    position(slot: number): number {
+      table.check(slot);
+      return sessionOf(slot).position;
+    },
+    rewind(slot: number, position: number) {
+      table.check(slot);
+      sessionOf(slot).rewind(position);
+    },
+  };
+}
+
 /** Any Engine as a BatchEngine: its sessions are the slots, stepped in turn. */
 export function sessionBatch(engine: Engine, maxSlots = 8): BatchEngine {
-  const slots = createSlotTable(maxSlots);
-  const sessions: (Session | undefined)[] = new Array(maxSlots);
-  const sessionOf = (slot: number) => sessions[slot] ??= engine.createSession();
+  const slots = createSessionSlots<Session>(maxSlots, () => engine.createSession());
   return {
     maxSlots,
     ctxSize: engine.ctxSize,
     vocabSize: engine.config.vocabSize,
     maxRows: engine.ctxSize,
-    acquire() {
-      const slot = slots.acquire();
-      if (slot !== undefined && sessionOf(slot).position > 0) sessionOf(slot).rewind(0);
-      return slot;
-    },
-    release: (slot) => slots.release(slot),
-    position(slot) {
-      slots.check(slot);
-      return sessionOf(slot).position;
-    },
-    rewind(slot, position) {
-      slots.check(slot);
-      sessionOf(slot).rewind(position);
-    },
+    acquire: slots.acquire,
+    release: slots.release,
+    position: slots.position,
+    rewind: slots.rewind,
     async step(rows) {
-      slots.checkRows(rows, Infinity);
+      slots.table.checkRows(rows, Infinity);
       const out: Float32Array[] = [];
       for (const r of rows) {
-        const s = sessionOf(r.slot);
+        const s = slots.sessionOf(r.slot);
         out.push(s.evaluateAsync ? await s.evaluateAsync(r.tokens) : s.evaluate(r.tokens));
       }
       return out;

@@ -8,7 +8,7 @@ import type { GgufValue } from "./gguf.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { type Tokenizer, tokenizerFromMetadata } from "./tokenizer/mod.ts";
 import type { ModelWeights } from "./weights.ts";
-import { createRunStateSlots, createSlotTable } from "./batch.ts";
+import { createRunStateSlots, createSessionSlots, type createSlotTable } from "./batch.ts";
 import { cpuAdapterName, loadCpuModel } from "./cpu-engine.ts";
 import { embedTokens, forwardRows, outputLogitsRows } from "./reference.ts";
 import type { Gpu } from "./webgpu/device.ts";
@@ -210,9 +210,7 @@ async function loadGpuStageBatch(init: StageBatchInit): Promise<StageBatch> {
   const stage = await createWebGpuStage({ ...init, gpu: init.device });
   const { config, ctxSize } = stage;
   const maxSlots = init.maxSlots ?? 8, maxRows = init.maxRows ?? 512;
-  const slots = createSlotTable(maxSlots);
-  const sessions: (WebGpuStageSession | undefined)[] = new Array(maxSlots);
-  const sessionOf = (slot: number) => sessions[slot] ??= stage.createSession();
+  const slots = createSessionSlots<WebGpuStageSession>(maxSlots, () => stage.createSession());
   const { layerStart, layerEnd } = stage;
   const face = stageChecks(config, layerStart, layerEnd);
   const tokenizer = lazyTokenizer(stage.metadata);
@@ -240,19 +238,11 @@ async function loadGpuStageBatch(init: StageBatchInit): Promise<StageBatch> {
     info: { backend: "webgpu", ...stage.info },
     acquire() {
       if (closed) throw new Error("this stage is closed");
-      const slot = slots.acquire();
-      if (slot !== undefined && sessionOf(slot).position > 0) sessionOf(slot).rewind(0);
-      return slot;
+      return slots.acquire();
     },
-    release: (slot) => slots.release(slot),
-    position(slot) {
-      slots.check(slot);
-      return sessionOf(slot).position;
-    },
-    rewind(slot, position) {
-      slots.check(slot);
-      sessionOf(slot).rewind(position);
-    },
+    release: slots.release,
+    position: slots.position,
+    rewind: slots.rewind,
     embed: (tokens) =>
       serial(() => {
         face.checkFirst();
@@ -260,11 +250,14 @@ async function loadGpuStageBatch(init: StageBatchInit): Promise<StageBatch> {
       }),
     forward: (rows, hidden) =>
       serial(async () => {
-        face.checkForward(slots, rows, hidden, maxRows);
+        face.checkForward(slots.table, rows, hidden, maxRows);
         const { dim } = config;
         let offset = 0;
         for (const r of rows) {
-          await sessionOf(r.slot).forward(hidden.subarray(offset, offset + r.count * dim), r.count);
+          await slots.sessionOf(r.slot).forward(
+            hidden.subarray(offset, offset + r.count * dim),
+            r.count,
+          );
           offset += r.count * dim;
         }
       }),
