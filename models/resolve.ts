@@ -14,6 +14,7 @@ import {
   DownloadError,
   downloadFile,
   type DownloadProgress,
+  type ExpectedFile,
   hashStorePath,
   readHashStore,
   recordModelFile,
@@ -125,26 +126,12 @@ export async function resolveModel(
     return { path: await localModelFile(parsed.path), ref: parsed, downloaded: false };
   }
 
-  const groveHome = options.groveHome ?? defaultGroveHome();
-  const modelsDir = join(groveHome, "models");
-  const storePath = hashStorePath(modelsDir);
-  const entry = parsed.kind === "catalog" ? findCatalogEntry(parsed.id, catalog) : undefined;
-  if (parsed.kind === "catalog" && !entry) {
-    throw new ModelRefError(`unknown model "${parsed.id}"; ${knownIds(catalog)}`);
-  }
-  const url = entry ? entry.url : hfUrl(parsed as HfModelRef, options.hfEndpoint ?? hfEndpoint());
-  const fileName = entry ? catalogFileName(entry) : basename((parsed as HfModelRef).path);
-  const name = entry ? entry.id : formatModelRef(parsed);
-  const expected = { name, url, sha256: entry?.sha256 ?? null, size: entry?.size ?? null };
-  // hf files keep their repo and revision in the cache path: two repos often share a file name.
-  const dest = entry ? join(modelsDir, fileName) : join(modelsDir, "hf", ...hfFolders(parsed));
-  const searchDirs = [...modelPathDirs(options.modelPath), modelsDir];
-  const candidates = [...searchDirs.map((dir) => join(dir, fileName)), dest];
-
-  for (const candidate of new Set(candidates)) {
-    if (!(await isFile(candidate))) continue;
-    await checkModelFile(candidate, expected, storePath);
-    return { path: candidate, ref: parsed, entry, downloaded: false };
+  const location = locateModel(parsed, options);
+  const { modelsDir, storePath, entry, url, fileName, name, expected, dest, searchDirs } = location;
+  const onDisk = await findModelFile(location);
+  if (onDisk !== undefined) {
+    await checkModelFile(onDisk, expected, storePath);
+    return { path: onDisk, ref: parsed, entry, downloaded: false };
   }
 
   const howToOffline = () =>
@@ -177,6 +164,50 @@ export async function resolveModel(
     throw err;
   }
   return { path: dest, ref: parsed, entry, downloaded: true };
+}
+
+/** Where a catalog or hf:// model comes from and where it is looked for and kept. */
+export interface ModelLocation {
+  modelsDir: string; // $GROVE_HOME/models
+  storePath: string; // the hash store
+  entry?: CatalogEntry;
+  url: string;
+  fileName: string;
+  name: string; // the model, for messages
+  expected: ExpectedFile;
+  dest: string; // where a download goes
+  searchDirs: string[]; // GROVE_MODEL_PATH folders, then modelsDir
+}
+
+export function locateModel(
+  parsed: Exclude<ModelRef, { kind: "path" }>,
+  options: Omit<ResolveOptions, "onProgress"> = {},
+): ModelLocation {
+  const catalog = options.catalog ?? CATALOG;
+  const groveHome = options.groveHome ?? defaultGroveHome();
+  const modelsDir = join(groveHome, "models");
+  const storePath = hashStorePath(modelsDir);
+  const entry = parsed.kind === "catalog" ? findCatalogEntry(parsed.id, catalog) : undefined;
+  if (parsed.kind === "catalog" && !entry) {
+    throw new ModelRefError(`unknown model "${parsed.id}"; ${knownIds(catalog)}`);
+  }
+  const url = entry ? entry.url : hfUrl(parsed as HfModelRef, options.hfEndpoint ?? hfEndpoint());
+  const fileName = entry ? catalogFileName(entry) : basename((parsed as HfModelRef).path);
+  const name = entry ? entry.id : formatModelRef(parsed);
+  const expected = { name, url, sha256: entry?.sha256 ?? null, size: entry?.size ?? null };
+  // hf files keep their repo and revision in the cache path: two repos often share a file name.
+  const dest = entry ? join(modelsDir, fileName) : join(modelsDir, "hf", ...hfFolders(parsed));
+  const searchDirs = [...modelPathDirs(options.modelPath), modelsDir];
+  return { modelsDir, storePath, entry, url, fileName, name, expected, dest, searchDirs };
+}
+
+/** The first file of the model found where resolveModel looks (not yet checked), if any. */
+export async function findModelFile(location: ModelLocation): Promise<string | undefined> {
+  const { searchDirs, fileName, dest } = location;
+  for (const candidate of new Set([...searchDirs.map((dir) => join(dir, fileName)), dest])) {
+    if (await isFile(candidate)) return candidate;
+  }
+  return undefined;
 }
 
 function hfFolders(ref: ModelRef): string[] {
