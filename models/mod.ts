@@ -7,3 +7,10 @@ export {
   type HashProgress,
   modelSha256,
 } from "./file-sha256.ts";
+export {
+  type EnsureOptions,
+  openPartialModel,
+  type PartialModel,
+  type PartialModelOptions,
+  type RangeProgress,
+} from "./partial-model.ts";
