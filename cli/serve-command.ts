@@ -4,7 +4,14 @@
  * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
  */
 import { basename, join } from "node:path";
-import { findCatalogEntry, modelSha256, parseModelRef, resolveModel } from "../models/mod.ts";
+import {
+  findCatalogEntry,
+  modelSha256,
+  openPartialModel,
+  parseModelRef,
+  type PartialModel,
+  resolveModel,
+} from "../models/mod.ts";
 import {
   createLocalService,
   createSplitNode,
@@ -25,6 +32,7 @@ import {
   type ModelShape,
   modelShapeOf,
   openGguf,
+  stageByteRanges,
   stageBytes,
   tokenizerFromMetadata,
   warmUpStage,
@@ -94,6 +102,8 @@ interface ModelHeader {
   shape: ModelShape;
   /** Weights, the f32 KV cache at ctxSize and scratch: what `--max-memory` bounds. */
   wholeBytes: number;
+  /** A remote model kept only in the byte ranges its stages need (models/partial-model.ts). */
+  partial?: PartialModel;
 }
 
 async function readModelHeader(path: string, ctxSize?: number): Promise<ModelHeader> {
@@ -138,6 +148,7 @@ function splitModel(
     log,
   }, {
     loadStage: async ([layerStart, layerEnd]) => {
+      if (header.partial) await fetchStage(header.partial, header, [layerStart, layerEnd], log);
       const stage = await loadStageBatch({
         path: header.path,
         layerStart,
@@ -170,6 +181,49 @@ function splitModel(
   return { local, split };
 }
 
+/** A partial model's stage: only its layers' bytes are fetched, with progress in the log. */
+async function fetchStage(
+  partial: PartialModel,
+  header: ModelHeader,
+  [start, end]: [number, number],
+  log: Logger,
+) {
+  const what = `layers ${start}–${end - 1}`;
+  let logged = -1;
+  await partial.ensure(stageByteRanges(header.file, header.config, start, end), {
+    onProgress: ({ fetched, total, done }) => {
+      // A line at each tenth: progress without a flood.
+      const tenth = done || total === 0 ? 10 : Math.floor((fetched / total) * 10);
+      if (tenth === logged) return;
+      logged = tenth;
+      log.info(`fetching ${what}: ${mib(fetched)} of ${mib(total)}`);
+    },
+  });
+}
+
+/**
+ * The model's header and sha256. A remote model not on this machine, over --max-memory and
+ * from a server that answers ranges, is never downloaded whole: only its header now, each
+ * stage's bytes when the plan gives the node a range. Anything else is resolved as before.
+ */
+async function openServedModel(opts: ServeOptions, log: Logger) {
+  if (opts.maxMemory !== undefined) {
+    const partial = await openPartialModel(opts.model);
+    const header = partial && await readModelHeader(partial.path, opts.ctxSize);
+    if (partial && header && header.wholeBytes > opts.maxMemory) {
+      log.info(
+        `${opts.model} is not on this machine: fetching only the layers of this node's stage`,
+      );
+      return { header: { ...header, partial }, sha256: partial.sha256 };
+    }
+  }
+  const resolved = await resolveModel(opts.model);
+  const header: ModelHeader = await readModelHeader(resolved.path, opts.ctxSize);
+  // Split candidates recognise the same model by it; kept per file in the node's data folder.
+  const sha256 = await modelSha256(resolved, { cacheDir: join(opts.dataDir, "models") });
+  return { header, sha256 };
+}
+
 function mib(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
@@ -186,13 +240,10 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
   const { log } = opts;
   const identity = await loadIdentity({ nsec: opts.nsec, dataDir: opts.dataDir, log });
   const modelId = publicModelId(opts.model);
-  const resolved = await resolveModel(opts.model);
-  const header = await readModelHeader(resolved.path, opts.ctxSize);
+  const { header, sha256 } = await openServedModel(opts, log);
   const catalogName = findCatalogEntry(modelId)?.name;
   const fileName = header.config.name !== header.config.arch ? header.config.name : "";
   const modelName = catalogName ?? (fileName || modelId);
-  // Split candidates recognise the same model by it; kept per file in the node's data folder.
-  const sha256 = await modelSha256(resolved, { cacheDir: join(opts.dataDir, "models") });
   let local: LocalService;
   let split: SplitNode | undefined;
   if (opts.maxMemory !== undefined && header.wholeBytes > opts.maxMemory) {
@@ -200,7 +251,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
     ({ local, split } = splitModel(header, { ...opts, maxMemory: opts.maxMemory }, ids, log));
   } else {
     log.info(`loading ${modelId}`);
-    const { engine, batch } = await loadBatchedEngine(resolved.path, {
+    const { engine, batch } = await loadBatchedEngine(header.path, {
       ctxSize: opts.ctxSize,
       gpu: opts.gpu,
       onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),

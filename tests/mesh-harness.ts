@@ -29,11 +29,11 @@ export interface GroveProcess {
   exited: Promise<Deno.CommandStatus>;
 }
 
-function spawn(args: string[]): GroveProcess {
+function spawn(args: string[], env: Record<string, string> = {}): GroveProcess {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${REPO_ROOT}main.ts`, ...args],
     cwd: REPO_ROOT,
-    env: { GROVE_MODEL_PATH: MODEL_PATH, NO_COLOR: "1" },
+    env: { GROVE_MODEL_PATH: MODEL_PATH, NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -90,8 +90,16 @@ export interface Mesh {
   relayUrl: string;
   relayDir: string;
   owner: Key;
-  /** `extra`: more flags (default `--ctx-size 256`; `--model PATH` for another model). */
-  serve(name: string, key?: Key, extra?: string[]): Promise<NodeProcess>;
+  /**
+   * `extra`: more flags (default `--ctx-size 256`; `--model PATH` for another model); `env`:
+   * more environment (GROVE_HOME, HF_ENDPOINT).
+   */
+  serve(
+    name: string,
+    key?: Key,
+    extra?: string[],
+    env?: Record<string, string>,
+  ): Promise<NodeProcess>;
   /** `member` false: a stranger's node, which never shows up in the member list; `extra`: flags. */
   consume(key?: Key, member?: boolean, extra?: string[]): Promise<NodeProcess>;
   addMember(pubkey: string): Promise<void>;
@@ -111,8 +119,16 @@ export async function startMesh(): Promise<Mesh> {
     await Promise.all(procs.map((p) => p.exited));
     await Deno.remove(root, { recursive: true }).catch(() => {});
   };
-  const node = async (args: string[], key: Key, member = true): Promise<NodeProcess> => {
-    const p = spawn([...args, "--port", "0", "--data", `${root}/node-${n++}`, "--nsec", key.nsec]);
+  const node = async (
+    args: string[],
+    key: Key,
+    member = true,
+    env: Record<string, string> = {},
+  ): Promise<NodeProcess> => {
+    const p = spawn(
+      [...args, "--port", "0", "--data", `${root}/node-${n++}`, "--nsec", key.nsec],
+      env,
+    );
     procs.push(p);
     const m = await p.waitFor(/^grove node listening on (http:\/\/127\.0\.0\.1:\d+)\/v1$/m);
     const url = m[1];
@@ -138,8 +154,8 @@ export async function startMesh(): Promise<Mesh> {
       relayUrl,
       relayDir,
       owner,
-      serve: (name, key = owner, extra = ["--ctx-size", "256"]) =>
-        node(["serve", "--relay", relayUrl, "--name", name, "--no-quic", ...extra], key),
+      serve: (name, key = owner, extra = ["--ctx-size", "256"], env = {}) =>
+        node(["serve", "--relay", relayUrl, "--name", name, "--no-quic", ...extra], key, true, env),
       consume: (key = owner, member = true, extra: string[] = []) =>
         node(["consume", "--relay", relayUrl, "--no-quic", ...extra], key, member),
       addMember: (pubkey) => members("add", pubkey),
