@@ -3,41 +3,17 @@
  * members and serves it on its own local /v1 too (a serving node is its own client; other models of
  * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
  */
-import { basename, join } from "node:path";
-import {
-  findCatalogEntry,
-  modelSha256,
-  openPartialModel,
-  parseModelRef,
-  type PartialModel,
-  resolveModel,
-} from "../models/mod.ts";
+import { basename } from "node:path";
+import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
 import {
   createLocalService,
-  createSplitNode,
-  type Identity,
   loadIdentity,
   type LocalService,
-  localStageCall,
   type MeshRole,
   ServiceError,
   type SplitNode,
   startMeshRole,
 } from "../mesh/mod.ts";
-import {
-  type GgufFile,
-  loadStageBatch,
-  type ModelConfig,
-  modelConfigOf,
-  type ModelShape,
-  modelShapeOf,
-  openGguf,
-  stageByteRanges,
-  stageBytes,
-  tokenizerFromMetadata,
-  warmUpStage,
-} from "../inference/mod.ts";
-import type { Logger } from "../protocol/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
 import { CliError } from "./cli-error.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
@@ -53,6 +29,7 @@ import {
   untilSignal,
 } from "./node-flags.ts";
 import { browserAccess } from "./node-access.ts";
+import { openServedModel, splitModel } from "./served-model.ts";
 
 const FLAGS = {
   ...NODE_FLAGS,
@@ -91,141 +68,6 @@ export function publicModelId(ref: string): string {
   const parsed = parseModelRef(ref);
   if (parsed.kind !== "path") return ref.trim();
   return basename(parsed.path).replace(/\.gguf$/i, "");
-}
-
-/** What the GGUF's header says: enough to decide whether the model fits, before loading it. */
-interface ModelHeader {
-  path: string;
-  file: GgufFile;
-  config: ModelConfig;
-  ctxSize: number;
-  shape: ModelShape;
-  /** Weights, the f32 KV cache at ctxSize and scratch: what `--max-memory` bounds. */
-  wholeBytes: number;
-  /** A remote model kept only in the byte ranges its stages need (models/partial-model.ts). */
-  partial?: PartialModel;
-}
-
-async function readModelHeader(path: string, ctxSize?: number): Promise<ModelHeader> {
-  const file = await openGguf(path);
-  const config = modelConfigOf(file);
-  // The engines' default (inference/cpu-engine.ts): the model's own length, capped at 4096.
-  const ctx = ctxSize ?? Math.min(config.contextLength, 4096);
-  const shape = modelShapeOf(file, config, ctx);
-  return {
-    path,
-    file,
-    config,
-    ctxSize: ctx,
-    shape,
-    wholeBytes: stageBytes(shape, 0, config.layers),
-  };
-}
-
-/**
- * A model over this node's budget: the node becomes a split stage candidate. It loads no layer
- * now; it loads the range its plan gives it (mesh/split-node.ts) and coordinates the requests
- * that reach it through the plan's stages.
- */
-function splitModel(
-  header: ModelHeader,
-  opts: ServeOptions & { maxMemory: number },
-  ids: { identity: Identity; modelId: string; modelName: string; sha256: string },
-  log: Logger,
-): { local: LocalService; split: SplitNode } {
-  const { config, ctxSize, file, shape } = header;
-  log.info(
-    `${ids.modelId} needs ${mib(header.wholeBytes)} at ctx ${ctxSize}, over --max-memory ` +
-      `${mib(opts.maxMemory)}: serving it as a split stage candidate (${config.layers} layers)`,
-  );
-  const split = createSplitNode({
-    selfPeerId: ids.identity.peerId,
-    sha256: ids.sha256,
-    shape,
-    budget: opts.maxMemory,
-    ctxSize,
-    vocabSize: config.vocabSize,
-    log,
-  }, {
-    loadStage: async ([layerStart, layerEnd]) => {
-      if (header.partial) await fetchStage(header.partial, header, [layerStart, layerEnd], log);
-      const stage = await loadStageBatch({
-        path: header.path,
-        layerStart,
-        layerEnd,
-        ctxSize,
-        gpu: opts.gpu,
-      });
-      if (opts.gpu) {
-        // WebGPU builds its kernels on first use (seconds on a software adapter): before the
-        // stage says it is ready, not in a coordinator's first step, whose deadline is 3 s.
-        log.info("building the GPU kernels for this stage with a warm-up run");
-        await warmUpStage(stage);
-      }
-      return stage;
-    },
-    localCall: localStageCall,
-  });
-  const model = {
-    config,
-    metadata: file.metadata,
-    tokenizer: tokenizerFromMetadata(file.metadata),
-    ctxSize,
-  };
-  const local = createLocalService({
-    engine: model,
-    batch: split.pipeline,
-    id: ids.modelId,
-    name: ids.modelName,
-  });
-  return { local, split };
-}
-
-/** A partial model's stage: only its layers' bytes are fetched, with progress in the log. */
-async function fetchStage(
-  partial: PartialModel,
-  header: ModelHeader,
-  [start, end]: [number, number],
-  log: Logger,
-) {
-  const what = `layers ${start}–${end - 1}`;
-  let logged = -1;
-  await partial.ensure(stageByteRanges(header.file, header.config, start, end), {
-    onProgress: ({ fetched, total, done }) => {
-      // A line at each tenth: progress without a flood.
-      const tenth = done || total === 0 ? 10 : Math.floor((fetched / total) * 10);
-      if (tenth === logged) return;
-      logged = tenth;
-      log.info(`fetching ${what}: ${mib(fetched)} of ${mib(total)}`);
-    },
-  });
-}
-
-/**
- * The model's header and sha256. A remote model not on this machine, over --max-memory and
- * from a server that answers ranges, is never downloaded whole: only its header now, each
- * stage's bytes when the plan gives the node a range. Anything else is resolved as before.
- */
-async function openServedModel(opts: ServeOptions, log: Logger) {
-  if (opts.maxMemory !== undefined) {
-    const partial = await openPartialModel(opts.model);
-    const header = partial && await readModelHeader(partial.path, opts.ctxSize);
-    if (partial && header && header.wholeBytes > opts.maxMemory) {
-      log.info(
-        `${opts.model} is not on this machine: fetching only the layers of this node's stage`,
-      );
-      return { header: { ...header, partial }, sha256: partial.sha256 };
-    }
-  }
-  const resolved = await resolveModel(opts.model);
-  const header: ModelHeader = await readModelHeader(resolved.path, opts.ctxSize);
-  // Split candidates recognise the same model by it; kept per file in the node's data folder.
-  const sha256 = await modelSha256(resolved, { cacheDir: join(opts.dataDir, "models") });
-  return { header, sha256 };
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
 }
 
 export interface RunningNode {
