@@ -6,21 +6,25 @@
  *
  * Then the relay under load (tests/bench/relay-load.ts). `--only inference`, `--only mesh` or
  * `--only relay` runs one part; the default runs all (inference includes the mesh).
+ * `--only batching` and `--only split` (a model split across nodes, tests/bench/split.ts; with
+ * `--short`, stories260K for a quick look) run only when asked for.
  *
  * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
  * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
  * (the WebGPU matvec and matmul variants).
  */
-import { openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
+import { GgmlType, openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { measureBandwidth } from "./bench/bandwidth.ts";
 import type { EngineId } from "./bench/measure.ts";
-import { type BenchModel, benchModels } from "./bench/models.ts";
+import { type BenchModel, benchModels, bigModelOptions, ensureModel } from "./bench/models.ts";
 import { markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 import { relaySiege, relaySiegeTable } from "./bench/relay-siege.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
+import { measureSplit, splitTable } from "./bench/split.ts";
+import { STORIES } from "./helpers.ts";
 import { median } from "./bench/stats.ts";
 
 interface Job {
@@ -178,13 +182,15 @@ async function relayBench() {
   );
 }
 
-function parseOnly(args: string[]): "relay" | "inference" | "mesh" | "batching" | undefined {
+const PARTS = ["relay", "inference", "mesh", "batching", "split"] as const;
+
+function parseOnly(args: string[]): typeof PARTS[number] | undefined {
   const i = args.indexOf("--only");
   if (i < 0) return undefined;
-  const v = args[i + 1];
-  if (v !== "relay" && v !== "inference" && v !== "mesh" && v !== "batching") {
+  const v = PARTS.find((p) => p === args[i + 1]);
+  if (!v) {
     throw new Error(
-      `--only takes relay, inference, mesh or batching, not ${JSON.stringify(v ?? "")}`,
+      `--only takes ${PARTS.join(", ")}, not ${JSON.stringify(args[i + 1] ?? "")}`,
     );
   }
   return v;
@@ -203,8 +209,27 @@ async function batchingBench() {
   console.log("\n" + await batchingSection(big.path, big.label) + "\n");
 }
 
+/** A model split across nodes vs one node (bench/split.ts); `short`: stories260K, few tokens. */
+async function splitBench(short: boolean) {
+  const started = performance.now();
+  const o = short
+    ? { path: STORIES, label: "stories260K F32", tokens: 16, runs: 2, ctxSize: 256 }
+    : { ...await bigQ40(), tokens: 32, runs: 7, ctxSize: 256 };
+  log(`split: single node vs 2 and 3 stages on ${o.label}...`);
+  console.log("\n" + splitTable(await measureSplit({ ...o, log })));
+  console.log(`Took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
+}
+
+/** The 1.1 B Q4_0 alone (benchModels would build the Q4_K too). */
+async function bigQ40(): Promise<{ path: string; label: string }> {
+  const path = await ensureModel(bigModelOptions(GgmlType.Q4_0));
+  const size = (await Deno.stat(path)).size / 1e6;
+  return { path, label: `llama 1.1B Q4_0 (${size.toFixed(0)} MB)` };
+}
+
 async function main() {
   const only = parseOnly(Deno.args);
+  if (only === "split") return await splitBench(Deno.args.includes("--short"));
   if (only === "batching") return await batchingBench();
   if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
