@@ -54,6 +54,8 @@ interface Run {
   promptTokens: number;
   tokens: number;
   text: string;
+  /** Time between consecutive streamed tokens, ms. */
+  gapsMs: number[];
 }
 
 interface NodeMemory {
@@ -134,6 +136,7 @@ async function timeOne(client: NodeProcess, model: string, maxTokens: number): P
   let chunks = 0;
   let text = "";
   let timings: Record<string, number> | undefined;
+  const gapsMs: number[] = [];
   for await (const data of readSse(res.body!)) {
     if (data === "[DONE]") continue;
     const chunk = JSON.parse(data);
@@ -141,8 +144,10 @@ async function timeOne(client: NodeProcess, model: string, maxTokens: number): P
     if (chunk.timings) timings = chunk.timings;
     const content = chunk.choices?.[0]?.delta?.content;
     if (!content) continue;
-    last = performance.now();
-    if (chunks++ === 0) first = last;
+    const now = performance.now();
+    if (chunks++ === 0) first = now;
+    else gapsMs.push(now - last);
+    last = now;
     text += content;
   }
   if (!timings) throw new Error("the answer carried no timings");
@@ -154,6 +159,7 @@ async function timeOne(client: NodeProcess, model: string, maxTokens: number): P
     promptTokens: timings.prompt_n,
     tokens: timings.predicted_n,
     text,
+    gapsMs,
   };
 }
 
@@ -283,13 +289,15 @@ export async function measureSplit(o: SplitBenchOptions): Promise<SplitBenchResu
 
 const mib = (kib: number) => (kib / 1024).toFixed(0);
 
-/** The printed section: one row per configuration, then the checks and the bare hop. */
+/** The printed section: one row per configuration, then the check and the bare hop. */
 export function splitTable(r: SplitBenchResult): string {
   const rows = r.configs.map((c) => ({
     c,
     tokPerS: median(c.runs.map((x) => x.tokPerS)),
-    msPerToken: 1000 / median(c.runs.map((x) => x.tokPerS)),
     wall: median(c.runs.map((x) => x.wallTokPerS)),
+    // Another process's preemption (this machine is shared) stretches a few tokens of a run and
+    // so its mean rate, but not the median time per token.
+    msPerToken: median(c.runs.flatMap((x) => x.gapsMs)),
     ttft: median(c.runs.map((x) => x.ttftMs)),
     promptMs: median(c.runs.map((x) => x.promptMs)),
   }));
@@ -297,12 +305,12 @@ export function splitTable(r: SplitBenchResult): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
   const lines = [
     `Split on loopback, ${r.label}: relay, serving nodes and a client node as processes; ` +
-    `greedy chat, ${r.tokens} tokens × ${r.runs} runs (medians; the configurations take turns), ` +
+    `greedy chat, ${r.tokens} tokens × ${r.runs} runs (the configurations take turns), ` +
     `ctx ${r.ctxSize}, ${rows[0].c.runs[0]?.promptTokens ?? "?"} prompt tokens.`,
     "",
-    "| configuration | --max-memory | decode tok/s | vs single | wall tok/s | ms/token | " +
-    "P ms/hop | TTFT ms | prompt_ms | same text | RSS MiB per node (peak) |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| configuration | --max-memory | decode tok/s | vs single | ms/token | vs single | " +
+    "P ms/hop | wall tok/s | TTFT ms | prompt_ms | same text | RSS MiB per node (peak) |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const x of rows) {
     const hops = x.c.stages - 1;
@@ -316,18 +324,21 @@ export function splitTable(r: SplitBenchResult): string {
       .join("; ");
     lines.push(
       `| ${x.c.name} | ${x.c.budget ? `${(x.c.budget / 2 ** 20).toFixed(0)} MiB` : "—"} | ` +
-        `${x.tokPerS.toFixed(2)} | ${pct(x.tokPerS / single.tokPerS)} | ${x.wall.toFixed(2)} | ` +
-        `${x.msPerToken.toFixed(1)} | ${p} | ${x.ttft.toFixed(0)} | ` +
-        `${x.promptMs.toFixed(0)} | ${sameText} | ${mem} |`,
+        `${x.tokPerS.toFixed(2)} | ${pct(x.tokPerS / single.tokPerS)} | ` +
+        `${x.msPerToken.toFixed(1)} | ${pct(single.msPerToken / x.msPerToken)} | ${p} | ` +
+        `${x.wall.toFixed(2)} | ${x.ttft.toFixed(0)} | ${x.promptMs.toFixed(0)} | ${sameText} | ` +
+        `${mem} |`,
     );
   }
   const two = rows.find((x) => x.c.stages === 2);
   if (two) {
-    const ratio = two.tokPerS / single.tokPerS;
+    const byToken = single.msPerToken / two.msPerToken;
+    const byRate = two.tokPerS / single.tokPerS;
     lines.push(
       "",
-      `2-stage decode ≥ 90 % of single-node decode: ${ratio >= 0.9 ? "PASS" : "FAIL"} ` +
-        `(${pct(ratio)}).`,
+      `2-stage decode ≥ 90 % of single-node decode: ${byToken >= 0.9 ? "PASS" : "FAIL"} ` +
+        `(${pct(byToken)} by the median time per token; ${pct(byRate)} by the runs' median ` +
+        `decode tok/s).`,
     );
   }
   const ms = (x: number) => x.toFixed(2);
@@ -340,12 +351,13 @@ export function splitTable(r: SplitBenchResult): string {
   lines.push(
     `Bare /grove/stage/1 round trip, coordinator → stage process that computes nothing, one ` +
       `${r.hop instanceof Error ? "" : `${r.hop.dim}-f32 `}hidden row: ${hop}.`,
-    "decode tok/s (ms/token = 1000 / it) and prompt_ms: the coordinator's timings (stage 0's " +
-      "node for a split); wall tok/s: as the client sees the stream. " +
-      "P = (split ms/token − single ms/token) / (stages − 1): the coordinator holds " +
-      "stage 0, so a k-stage step makes k − 1 round trips; target ≤ 1 ms on loopback (mesh-llm " +
-      "measured ~4.9 ms). TTFT: request to first streamed token through the client node. RSS " +
-      "after the runs; peak = VmHWM.",
+    "decode tok/s and prompt_ms: the coordinator's timings (stage 0's node for a split), median " +
+      "over runs. ms/token: the median time between streamed tokens over all runs, as the " +
+      "client sees them (a fast model's tokens can arrive together: then it reads low). " +
+      "P = (split ms/token − single ms/token) / (stages − 1): the coordinator holds stage 0, so " +
+      "a k-stage step makes k − 1 round trips; target ≤ 1 ms on loopback (mesh-llm measured " +
+      "~4.9 ms). TTFT: request to first streamed token through the client node. RSS after the " +
+      "runs; peak = VmHWM.",
   );
   return lines.join("\n");
 }
