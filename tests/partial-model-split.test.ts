@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
-  createBatchedCpuEngine,
   modelConfigOf,
   modelShapeOf,
   openGguf,
@@ -14,29 +13,14 @@ import {
   stageBytes,
 } from "../inference/mod.ts";
 import { normalizeRanges, rangeBytes } from "../models/byte-ranges.ts";
-import { createLocalService } from "../mesh/mod.ts";
 import { STORIES } from "./helpers.ts";
 import { newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
+import { oneNode } from "./support/one-node.ts";
 import { rangeServer } from "./support/range-server.ts";
 
 const CTX = 256;
 // Not the fixture's name: GROVE_MODEL_PATH holds stories260K.gguf, which would be found locally.
 const MODEL = "hf://grove-test/remote/remote-stories.gguf";
-
-/** What one whole node answers, with the same service code a serving node runs. */
-async function singleNode(prompt: string, maxTokens: number): Promise<string> {
-  const { engine, batch } = await createBatchedCpuEngine({ path: STORIES, ctxSize: CTX });
-  const service = createLocalService({ engine, batch, id: MODEL });
-  let text = "";
-  const req = { model: MODEL, prompt, params: { max_tokens: maxTokens, temperature: 0 } };
-  for await (const e of service.infer(req, new AbortController().signal)) {
-    if (e.type === "token") text += e.text;
-    if (e.type === "done") text += e.tail ?? "";
-    if (e.type === "error") throw new Error(e.message);
-  }
-  service.close();
-  return text;
-}
 
 Deno.test({
   name: "split: two nodes fetch only their stages of a remote model and answer as one node",
@@ -76,7 +60,11 @@ Deno.test({
     });
     const body = await res.json();
     assert.equal(res.status, 200, JSON.stringify(body));
-    assert.equal(body.choices[0].text, await singleNode(prompt, 32));
+    assert.equal(
+      body.choices[0].text,
+      (await oneNode(STORIES, MODEL, { prompt, params: { max_tokens: 32, temperature: 0 } }, CTX))
+        .text,
+    );
 
     const sent = servers.map((s) => s.bytesSent());
     console.log(`file ${data.length} bytes; the nodes fetched ${sent.join(" and ")} bytes`);

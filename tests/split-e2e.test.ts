@@ -6,7 +6,6 @@
  */
 import assert from "node:assert/strict";
 import {
-  createBatchedCpuEngine,
   GgmlType,
   modelConfigOf,
   type ModelShape,
@@ -14,7 +13,7 @@ import {
   openGguf,
   stageBytes,
 } from "../inference/mod.ts";
-import { createLocalService, type InferRequest, planStages } from "../mesh/mod.ts";
+import { type InferRequest, planStages } from "../mesh/mod.ts";
 import { readSse } from "../web/mod.ts";
 import { MODEL_PATH } from "./helpers.ts";
 import {
@@ -24,6 +23,7 @@ import {
   startMesh,
   waitForAvailability,
 } from "./mesh-harness.ts";
+import { oneNode } from "./support/one-node.ts";
 import { memoryKiB } from "./support/process-memory.ts";
 import { writeTestModel } from "./support/test-models.ts";
 import { eventually } from "./support/poll.ts";
@@ -41,25 +41,9 @@ async function shapeOf(
   return { shape, whole, size: (await Deno.stat(path)).size };
 }
 
-/** What one whole node answers: the same service code the serving node runs, in process. */
-async function singleNode(path: string, model: string, req: Omit<InferRequest, "model">) {
-  const { engine, batch } = await createBatchedCpuEngine({ path, ctxSize: CTX });
-  const service = createLocalService({ engine, batch, id: model });
-  const ids: number[] = [];
-  const logprobs: number[] = [];
-  let text = "";
-  for await (const e of service.infer({ ...req, model }, new AbortController().signal)) {
-    if (e.type === "token") {
-      ids.push(e.id);
-      logprobs.push(e.logprob ?? NaN);
-      text += e.text;
-    }
-    if (e.type === "done") text += e.tail ?? "";
-    if (e.type === "error") throw new Error(e.message);
-  }
-  service.close();
-  return { text, ids, logprobs };
-}
+/** What one whole node answers (tests/support/one-node.ts), at this file's context size. */
+const singleNode = (path: string, model: string, req: Omit<InferRequest, "model">) =>
+  oneNode(path, model, req, CTX);
 
 /** What a test reads of a split candidate's /api/status. */
 interface SplitStatus {
