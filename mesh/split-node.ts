@@ -135,19 +135,23 @@ export function createSplitNode(init: SplitNodeInit, c: SplitNodeComponents): Sp
 
   /** The range loaded and held until `release()`: a failover plan may differ from `current`. */
   async function hold(range: LayerRange): Promise<StageLease> {
-    const batch = await ensureLoaded(range);
+    const loading = ensureLoaded(range);
+    // Held from now, not from when it has loaded: a re-plan meanwhile must not close it.
     const entry = loaded.get(keyOf(range))!;
     entry.users++;
     let released = false;
-    return {
-      batch,
-      release() {
-        if (released) return;
-        released = true;
-        entry.users--;
-        prune();
-      },
+    const release = () => {
+      if (released) return;
+      released = true;
+      entry.users--;
+      prune();
     };
+    try {
+      return { batch: await loading, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   /** Frees stages outside the current plan that nobody holds any more. */
@@ -206,7 +210,7 @@ export function createSplitNode(init: SplitNodeInit, c: SplitNodeComponents): Sp
         changed();
       });
       changed();
-    }
+    } else prune(); // a range the plan no longer gives this node, once no one holds it
   }
 
   /** Whether every other stage of `plan` reports its range under this plan id. */
