@@ -1,16 +1,21 @@
 /** The mesh: how a request reaches a model, on this node's engine or on a peer's over libp2p. */
-export { MESH_DENIED_MESSAGE, ServiceError, serviceErrorOf } from "./service.ts";
+export { MESH_DENIED_MESSAGE, REQUEST_FEATURES, ServiceError, serviceErrorOf } from "./service.ts";
 export type {
   ChatMessage,
+  Constraint,
   DoneEvent,
   InferenceService,
   InferEvent,
   InferParams,
   InferRequest,
   ModelInfo,
+  RequestFeature,
   ServiceErrorCode,
   ServiceLoad,
   TokenEvent,
+  ToolCallEvent,
+  ToolChoice,
+  ToolSpec,
 } from "./service.ts";
 export { createLocalService, promptTokens, samplerOptions } from "./local-service.ts";
 export type { GenerationEnd, LocalService } from "./local-service.ts";

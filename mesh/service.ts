@@ -23,7 +23,38 @@ export interface InferParams {
   stop?: string[];
   logprobs?: boolean;
   top_logprobs?: number; // alternatives per token, when logprobs is on
+  /** OpenAI's logit_bias: token id (as a string) → bias added to its logit (-100 bans it). */
+  logit_bias?: Record<string, number>;
+  /** The output must match this grammar (feature "constraint"). */
+  constraint?: Constraint;
 }
+
+/**
+ * A grammar the output must follow, enforced token by token (never by retrying): any JSON
+ * object, JSON matching a schema, or a GBNF grammar as llama.cpp writes them.
+ */
+export type Constraint =
+  | { type: "json_object" }
+  | { type: "json_schema"; schema: unknown; strict?: boolean; name?: string }
+  | { type: "gbnf"; grammar: string };
+
+/** An OpenAI function tool, as chat completions take it (feature "tools"). */
+export interface ToolSpec {
+  type: "function";
+  function: { name: string; description?: string; parameters?: unknown; strict?: boolean };
+}
+
+export type ToolChoice = "auto" | "none" | "required" | {
+  type: "function";
+  function: { name: string };
+};
+
+/**
+ * Request features beyond the base a serving node may advertise in its serve reports
+ * (docs/protocol.md); a client sends a request that needs one only to a node that has it.
+ */
+export const REQUEST_FEATURES = ["constraint", "tools", "logit_bias", "penalties"] as const;
+export type RequestFeature = typeof REQUEST_FEATURES[number];
 
 /** Exactly one of `messages` (chat) and `prompt` (plain completion). */
 export interface InferRequest {
@@ -31,6 +62,10 @@ export interface InferRequest {
   messages?: ChatMessage[];
   prompt?: string;
   params: InferParams;
+  /** Chat only: the functions the model may call (feature "tools"). */
+  tools?: ToolSpec[];
+  tool_choice?: ToolChoice;
+  parallel_tool_calls?: boolean;
 }
 
 export interface TopLogprob {
@@ -62,7 +97,7 @@ export interface InferTimings {
 
 export interface DoneEvent {
   type: "done";
-  finish_reason: "stop" | "length";
+  finish_reason: "stop" | "length" | "tool_calls";
   usage: { prompt_tokens: number; completion_tokens: number };
   timings: InferTimings;
   /** Text held back to the end (a partial stop string that never completed); append it. */
@@ -75,6 +110,21 @@ export interface ErrorEvent {
   message: string;
 }
 
+/**
+ * A call of one of the request's tools, parsed from the model's output once the call is whole
+ * (the tokens that wrote it came as `token` events with empty `text`).
+ */
+export interface ToolCallEvent {
+  type: "tool_call";
+  /** Order among this answer's calls, from 0. */
+  index: number;
+  id: string;
+  name: string;
+  /** The arguments as JSON text (an object). */
+  arguments: string;
+}
+
+// ToolCallEvent joins this union with tool calling (issue 12), with every consumer handling it.
 export type InferEvent = TokenEvent | DoneEvent | ErrorEvent;
 
 export interface ModelInfo {
