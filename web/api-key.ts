@@ -1,6 +1,7 @@
 /**
  * The --api-key check (docs/http-api.md#browsers: a node bound beyond loopback
- * demands one): `Authorization: Bearer KEY` on every route but the public ones.
+ * demands one): `Authorization: Bearer KEY` (or Anthropic's `x-api-key: KEY`) on every route but
+ * the public ones.
  */
 import type { MiddlewareHandler } from "hono";
 import { errorResponse, HttpError } from "./http-error.ts";
@@ -14,13 +15,14 @@ export function apiKeyAuth(key: string): MiddlewareHandler {
   return async function checkApiKey(c, next) {
     if (PUBLIC_PATHS.has(c.req.path)) return await next();
     const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match || !sameBytes(new TextEncoder().encode(match[1].trim()), expected)) {
+    // Anthropic's clients send the key as x-api-key instead.
+    const given = /^Bearer\s+(.+)$/i.exec(header)?.[1] ?? c.req.header("x-api-key");
+    if (given === undefined || !sameBytes(new TextEncoder().encode(given.trim()), expected)) {
       return errorResponse(
         new HttpError(
           401,
-          header === ""
-            ? "This node needs an API key: send Authorization: Bearer <key>."
+          given === undefined
+            ? "This node needs an API key: send Authorization: Bearer <key> (or x-api-key)."
             : "Incorrect API key.",
           "authentication_error",
           "invalid_api_key",

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import type { InferenceService } from "../mesh/mod.ts";
+import { messagesRoute } from "./anthropic-messages.ts";
 import { apiKeyAuth } from "./api-key.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
@@ -73,6 +74,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   const model = modelRoute(service);
   app.post("/v1/chat/completions", (c) => chat(c.req.raw));
   app.post("/v1/completions", (c) => completions(c.req.raw));
+  const messages = messagesRoute(inferDeps);
+  app.post("/v1/messages", (c) => messages(c.req.raw));
   app.get("/v1/models", () => models());
   app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
 

@@ -1,0 +1,134 @@
+/**
+ * POST /v1/messages: Anthropic's Messages API on the same engine (docs/http-api.md#anthropic), so
+ * tools that speak it (Claude Code, the Anthropic SDKs) use a node unchanged. The body maps onto
+ * an InferRequest (anthropic-request.ts); the answer is Anthropic's `message`, or, streamed, its
+ * events in order: message_start, content_block_start, content_block_delta…, content_block_stop,
+ * message_delta, message_stop. Errors use Anthropic's shape, not OpenAI's.
+ */
+import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
+import { HttpError, toHttpError } from "./http-error.ts";
+import {
+  collectRun,
+  completionId,
+  type InferRun,
+  type InferRunDeps,
+  startInfer,
+} from "./infer-run.ts";
+import { parseMessagesBody } from "./anthropic-request.ts";
+import { readJsonBody } from "./validate.ts";
+import { sseResponse } from "./sse.ts";
+
+export function messagesRoute(deps: InferRunDeps) {
+  return async function messages(req: Request): Promise<Response> {
+    try {
+      const parsed = parseMessagesBody(await readJsonBody(req));
+      const run = await startInfer(deps, parsed.request, req.signal, "chat");
+      const head = { id: completionId("msg").replace("-", "_"), model: run.model };
+      if (!parsed.stream) return Response.json(await whole(run, head));
+      return sseResponse(events(run, head), run.cancel);
+    } catch (err) {
+      return anthropicError(toHttpError(err));
+    }
+  };
+}
+
+interface Head {
+  id: string;
+  model: string;
+}
+
+/** Anthropic's stop reasons for ours. */
+function stopReason(done: DoneEvent): "end_turn" | "max_tokens" | "tool_use" {
+  if (done.finish_reason === "length") return "max_tokens";
+  if (done.finish_reason === "tool_calls") return "tool_use";
+  return "end_turn";
+}
+
+function message(head: Head, content: unknown[], done: DoneEvent | undefined) {
+  return {
+    id: head.id,
+    type: "message",
+    role: "assistant",
+    model: head.model,
+    content,
+    stop_reason: done ? stopReason(done) : null,
+    stop_sequence: null,
+    usage: {
+      input_tokens: done?.usage.prompt_tokens ?? 0,
+      output_tokens: done?.usage.completion_tokens ?? 0,
+    },
+  };
+}
+
+async function whole(run: InferRun, head: Head) {
+  let text = "";
+  const done = await collectRun(run, (event) => text += event.text);
+  text += done.tail ?? "";
+  return message(head, text === "" ? [] : [{ type: "text", text }], done);
+}
+
+/** An SSE frame as Anthropic sends it: a named event with its JSON. */
+function frame(type: string, data: Record<string, unknown>): string {
+  return `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+}
+
+async function* events(run: InferRun, head: Head): AsyncGenerator<string> {
+  yield frame("message_start", { message: message(head, [], undefined) });
+  let open = false;
+  const text = (t: string) => {
+    const out: string[] = [];
+    if (t === "") return out;
+    if (!open) {
+      out.push(frame("content_block_start", {
+        index: 0,
+        content_block: { type: "text", text: "" },
+      }));
+      open = true;
+    }
+    out.push(frame("content_block_delta", { index: 0, delta: { type: "text_delta", text: t } }));
+    return out;
+  };
+  try {
+    for await (const event of run.events as AsyncIterable<TokenEvent | DoneEvent>) {
+      if (event.type === "token") {
+        yield* text(event.text);
+        continue;
+      }
+      yield* text(event.tail ?? "");
+      if (open) yield frame("content_block_stop", { index: 0 });
+      yield frame("message_delta", {
+        delta: { stop_reason: stopReason(event), stop_sequence: null },
+        // The prompt's size is known only at the end here (message_start says 0): clients
+        // add the delta's usage to the message's, so both counts arrive.
+        usage: {
+          input_tokens: event.usage.prompt_tokens,
+          output_tokens: event.usage.completion_tokens,
+        },
+      });
+      yield frame("message_stop", {});
+    }
+  } catch (err) {
+    const e = toHttpError(err);
+    yield frame("error", { error: { type: errorType(e), message: e.message } });
+  }
+}
+
+/** Anthropic's error types for our statuses. */
+function errorType(err: HttpError): string {
+  if (err.status === 401) return "authentication_error";
+  if (err.status === 403) return "permission_error";
+  if (err.status === 404) return "not_found_error";
+  if (err.status === 413) return "request_too_large";
+  if (err.status === 429) return "rate_limit_error";
+  if (err.status === 503) return "overloaded_error";
+  if (err.status >= 500) return "api_error";
+  return "invalid_request_error";
+}
+
+/** `{"type":"error","error":{"type","message"}}` with the route's status. */
+export function anthropicError(err: HttpError): Response {
+  return Response.json(
+    { type: "error", error: { type: errorType(err), message: err.message } },
+    { status: err.status },
+  );
+}
