@@ -209,3 +209,46 @@ Deno.test("a sampler made from another's rngState continues its draws exactly", 
     assert.throws(() => createSampler({ rngState: bad }), /rngState must be 4 uint32 words/);
   }
 });
+
+Deno.test("logit_bias: -100 bans the greedy pick, +100 forces a token, at any temperature", () => {
+  for (let seed = 0; seed < 20; seed++) {
+    const logits = randomLogits(500, seed);
+    const best = createSampler({ temperature: 0 }).sample(logits, []).id;
+    const banned = createSampler({ temperature: 0, logitBias: { [best]: -100 } });
+    assert.notEqual(banned.sample(logits, []).id, best);
+    const hot = createSampler({ ...NEUTRAL, temperature: 2, seed, logitBias: { [best]: -100 } });
+    for (let i = 0; i < 50; i++) assert.notEqual(hot.sample(logits, []).id, best);
+    // The worst token, pushed by +100, beats logits spread over [-10, 10].
+    const worst = logits.indexOf(Math.min(...logits));
+    const forced = createSampler({ ...NEUTRAL, temperature: 1, seed, logitBias: { [worst]: 100 } });
+    assert.equal(forced.sample(logits, []).id, worst);
+  }
+});
+
+Deno.test("logit_bias comes before the penalties and leaves the reported logprobs raw", () => {
+  const logits = Float32Array.from([2, 1, 0]);
+  const out = penalize(logits, [1], { repeatPenalty: 2, logitBias: { "1": 3 } });
+  assert.deepEqual(Array.from(out), [2, 2, 0], "(1 + 3) / 2");
+  const s = createSampler({ temperature: 0, logitBias: { "2": 5 } });
+  const pick = s.sample(logits, []);
+  assert.equal(pick.id, 2);
+  const lse = Math.log(Math.exp(2) + Math.exp(1) + 1);
+  assert.ok(Math.abs(pick.logprob - (0 - lse)) < 1e-6, "the model's own logprob of token 2");
+  assert.deepEqual(candidateSet(logits, [], { ...NEUTRAL, logitBias: { "0": -100 } }), [1, 2]);
+});
+
+Deno.test("logit_bias is checked: token ids in the vocabulary, values in [-100, 100]", () => {
+  assert.equal(createSampler({ logitBias: {} }).options.logitBias, undefined, "empty is none");
+  assert.deepEqual(createSampler({ logitBias: { "7": 1 } }).options.logitBias, { "7": 1 });
+  assert.throws(() => createSampler({ logitBias: { "5": 101 } }), /from -100 to 100, got 101/);
+  assert.throws(() => createSampler({ logitBias: { "5": Number.NaN } }), /token 5/);
+  assert.throws(() => createSampler({ logitBias: { "-1": 1 } }), /"-1" is not a token id/);
+  assert.throws(() => createSampler({ logitBias: { "x": 1 } }), /"x" is not a token id/);
+  assert.throws(
+    () => createSampler({ logitBias: { "512": 1 }, vocabSize: 512 }),
+    /token 512 is outside the vocabulary \(512 tokens\)/,
+  );
+  createSampler({ logitBias: { "511": 1 }, vocabSize: 512 });
+  const all = createSampler({ temperature: 0, logitBias: { "0": -100, "1": -100 } });
+  assert.throws(() => all.sample(Float32Array.from([1, 2]), []), /every token is excluded/);
+});

@@ -1,6 +1,6 @@
 /**
  * Token sampler, in the order of llama.cpp's default chain:
- * penalties → top-k → top-p → min-p → temperature → draw.
+ * logit bias → penalties → top-k → top-p → min-p → temperature → draw.
  *
  * Reported logprobs are log-softmax of the model's raw logits (before
  * penalties, temperature and truncation). That is the model's own
@@ -32,7 +32,20 @@ export interface SamplerOptions {
   seed?: number;
   /** How many alternatives to report in `topLogprobs`; 0 = none. */
   topLogprobs?: number;
+  /**
+   * OpenAI's logit_bias: token id → added to its logit before anything else, in [-100, 100];
+   * -100 bans the token outright (its logit becomes -Infinity), whatever the other logits are.
+   */
+  logitBias?: Readonly<Record<string, number>>;
 }
+
+/** The options a sampler runs with: every number resolved, the bias only when one was given. */
+export type ResolvedSamplerOptions =
+  & Required<Omit<SamplerOptions, "seed" | "logitBias">>
+  & Pick<SamplerOptions, "logitBias">;
+
+/** OpenAI's bounds for one logit_bias value. */
+export const MAX_LOGIT_BIAS = 100;
 
 export interface TokenLogprob {
   id: number;
@@ -49,13 +62,15 @@ export interface SampledToken {
 
 export interface Sampler {
   readonly seed: number;
-  readonly options: Readonly<Required<Omit<SamplerOptions, "seed">>>;
+  readonly options: Readonly<ResolvedSamplerOptions>;
   sample(logits: Float32Array, history: readonly number[]): SampledToken;
   /** The RNG's state now (xoshiro128**, 4 × uint32): a sampler made with it continues exactly. */
   rngState(): number[];
 }
 
 export interface SamplerInit extends SamplerOptions {
+  /** When given, every logitBias id must be below it (the model's vocabulary). */
+  vocabSize?: number;
   /**
    * Continue a sampler's draws from this state (its `rngState()`) instead of starting from the
    * seed, which is then only reported.
@@ -64,7 +79,9 @@ export interface SamplerInit extends SamplerOptions {
 }
 
 /** llama.cpp's defaults (common_params_sampling), used for any option left out. */
-export const DEFAULT_SAMPLER_OPTIONS: Readonly<Required<Omit<SamplerOptions, "seed">>> = {
+export const DEFAULT_SAMPLER_OPTIONS: Readonly<
+  Required<Omit<SamplerOptions, "seed" | "logitBias">>
+> = {
   temperature: 0.8,
   topK: 40,
   topP: 0.95,
@@ -77,9 +94,8 @@ export const DEFAULT_SAMPLER_OPTIONS: Readonly<Required<Omit<SamplerOptions, "se
 };
 
 export function createSampler(init: SamplerInit = {}): Sampler {
-  const { rngState, ...options } = init;
-  const opts = { ...DEFAULT_SAMPLER_OPTIONS, ...withoutUndefined(options) };
-  validate(opts);
+  const { rngState, vocabSize, ...options } = init;
+  const opts = resolve(options, vocabSize);
   const rng = rngState
     ? rngFromState(checkedState(rngState), options.seed)
     : createRng(options.seed);
@@ -102,14 +118,15 @@ function checkedState(state: readonly number[]): readonly number[] {
 }
 
 function sampleOnce(
-  opts: Required<Omit<SamplerOptions, "seed">>,
+  opts: ResolvedSamplerOptions,
   rng: Rng,
   logits: Float32Array,
   history: readonly number[],
 ): SampledToken {
   const n = logits.length;
   if (n === 0) throw new RangeError("cannot sample from an empty logits array");
-  const working = penalties(opts, logits, history);
+  const working = penalties(opts, biased(opts, logits), history);
+  if (maxOf(working) === -Infinity) throw new RangeError("every token is excluded: none to sample");
 
   const id = opts.temperature <= 0
     ? argmax(working)
@@ -136,24 +153,37 @@ export function candidateSet(
   history: readonly number[],
   options: SamplerOptions = {},
 ): number[] {
-  const opts = { ...DEFAULT_SAMPLER_OPTIONS, ...withoutUndefined(options) };
-  validate(opts);
-  return Array.from(sortCandidates(truncate(opts, penalties(opts, logits, history))).ids);
+  const opts = resolve(options);
+  return Array.from(
+    sortCandidates(truncate(opts, penalties(opts, biased(opts, logits), history))).ids,
+  );
 }
 
-/** Logits after the penalties alone (a copy; the input is never mutated). */
+/** Logits after the bias and the penalties alone (a copy; the input is never mutated). */
 export function penalize(
   logits: Float32Array,
   history: readonly number[],
   options: SamplerOptions = {},
 ): Float32Array {
-  const opts = { ...DEFAULT_SAMPLER_OPTIONS, ...withoutUndefined(options) };
-  validate(opts);
-  const out = penalties(opts, logits, history);
+  const opts = resolve(options);
+  const out = penalties(opts, biased(opts, logits), history);
   return out === logits ? logits.slice() : out;
 }
 
-function truncate(opts: Required<Omit<SamplerOptions, "seed">>, working: Float32Array): Candidates {
+/** Logits with the bias added: the input itself when there is none (never mutated). */
+function biased(opts: ResolvedSamplerOptions, logits: Float32Array): Float32Array {
+  const bias = opts.logitBias;
+  if (bias === undefined) return logits;
+  const out = logits.slice();
+  for (const [key, value] of Object.entries(bias)) {
+    const id = Number(key);
+    if (id >= out.length) continue; // checked against the vocabulary when one was given
+    out[id] = value <= -MAX_LOGIT_BIAS ? -Infinity : out[id] + value;
+  }
+  return out;
+}
+
+function truncate(opts: ResolvedSamplerOptions, working: Float32Array): Candidates {
   const n = working.length;
   let c = opts.topK > 0 && opts.topK < n ? topK(working, opts.topK) : all(working);
   if (opts.topP < 1) c = topP(c, opts.topP);
@@ -170,7 +200,7 @@ interface Candidates {
 
 /** Logits with the penalties applied: the input itself when none apply (never mutated). */
 function penalties(
-  opts: Required<Omit<SamplerOptions, "seed">>,
+  opts: ResolvedSamplerOptions,
   logits: Float32Array,
   history: readonly number[],
 ): Float32Array {
@@ -206,10 +236,23 @@ function argmax(values: Float32Array): number {
   return best;
 }
 
+/** Every token but the excluded ones (-Infinity: banned by a bias or masked by a grammar). */
 function all(values: Float32Array): Candidates {
-  const ids = new Int32Array(values.length);
-  for (let i = 0; i < ids.length; i++) ids[i] = i;
-  return { ids, logits: values.slice(), sorted: false };
+  let kept = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== -Infinity) kept++;
+  if (kept === values.length) {
+    const ids = new Int32Array(values.length);
+    for (let i = 0; i < ids.length; i++) ids[i] = i;
+    return { ids, logits: values.slice(), sorted: false };
+  }
+  const ids = new Int32Array(kept);
+  const logits = new Float32Array(kept);
+  for (let i = 0, k = 0; i < values.length; i++) {
+    if (values[i] === -Infinity) continue;
+    ids[k] = i;
+    logits[k++] = values[i];
+  }
+  return { ids, logits, sorted: false };
 }
 
 /**
@@ -367,12 +410,53 @@ function logSumExp(values: Float32Array): number {
   return max + Math.log(sum);
 }
 
+/** Defaults for what is left out, then the checks; an empty bias counts as none. */
+function resolve(options: SamplerOptions, vocabSize?: number): ResolvedSamplerOptions {
+  const { logitBias, ...numbers } = options;
+  const opts: ResolvedSamplerOptions = {
+    ...DEFAULT_SAMPLER_OPTIONS,
+    ...withoutUndefined(numbers),
+  };
+  validate(opts);
+  if (logitBias !== undefined && Object.keys(logitBias).length > 0) {
+    opts.logitBias = checkedBias(logitBias, vocabSize);
+  }
+  return opts;
+}
+
+function checkedBias(
+  bias: Readonly<Record<string, number>>,
+  vocabSize: number | undefined,
+): Readonly<Record<string, number>> {
+  if (typeof bias !== "object" || bias === null || Array.isArray(bias)) {
+    throw new RangeError("sampler option logitBias must be an object of token ids to numbers");
+  }
+  for (const [key, value] of Object.entries(bias)) {
+    const id = Number(key);
+    if (!/^(0|[1-9][0-9]*)$/.test(key) || !Number.isSafeInteger(id)) {
+      throw new RangeError(`logit_bias key ${JSON.stringify(key)} is not a token id`);
+    }
+    if (vocabSize !== undefined && id >= vocabSize) {
+      throw new RangeError(
+        `logit_bias token ${id} is outside the vocabulary (${vocabSize} tokens)`,
+      );
+    }
+    if (typeof value !== "number" || !(value >= -MAX_LOGIT_BIAS && value <= MAX_LOGIT_BIAS)) {
+      throw new RangeError(
+        `logit_bias for token ${id} must be a number from -${MAX_LOGIT_BIAS} to ` +
+          `${MAX_LOGIT_BIAS}, got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  return bias;
+}
+
 function withoutUndefined(options: SamplerOptions): Partial<SamplerOptions> {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 
-function validate(o: Required<Omit<SamplerOptions, "seed">>): void {
-  const bad = (name: string, v: number, rule: string) => {
+function validate(o: ResolvedSamplerOptions): void {
+  const bad = (name: string, v: unknown, rule: string) => {
     throw new RangeError(`sampler option ${name} ${rule}, got ${v}`);
   };
   for (const [name, v] of Object.entries(o)) {
