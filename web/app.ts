@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { InferenceService } from "../mesh/mod.ts";
 import { messagesRoute } from "./anthropic-messages.ts";
+import { responsesRoutes } from "./openai-responses.ts";
 import { apiKeyAuth } from "./api-key.ts";
 import { bodyLimit } from "./body-limit.ts";
 import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
@@ -76,6 +77,9 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.post("/v1/completions", (c) => completions(c.req.raw));
   const messages = messagesRoute(inferDeps);
   app.post("/v1/messages", (c) => messages(c.req.raw));
+  const responses = responsesRoutes(inferDeps);
+  app.post("/v1/responses", (c) => responses.create(c.req.raw));
+  app.get("/v1/responses/:id", (c) => responses.get(c.req.param("id")));
   app.get("/v1/models", () => models());
   app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
 
