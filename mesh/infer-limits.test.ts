@@ -96,7 +96,8 @@ Deno.test("a serving node answers bad params with invalid_request naming the fie
       [{ stop: 5 }, /params\.stop must be an array of at most 16 strings/],
       [{ stop: ["x".repeat(1025)] }, /params\.stop must be .* at most 1024 bytes each/],
       [{ temperature: -1 }, /params\.temperature must be a number from 0 to 100/],
-      [{ logit_bias: { 1: 5 } }, /params\.logit_bias is not supported by this serving node/],
+      [{ logit_bias: { 1: 500 } }, /params\.logit_bias must be an object of token ids/],
+      [{ mirostat: 2 }, /params\.mirostat is not supported by this serving node/],
     ];
     for (const [params, message] of bad) {
       const frames = await raw(client, server, { ...REQ, params });

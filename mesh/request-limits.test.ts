@@ -79,3 +79,28 @@ Deno.test("each limit is refused by name", () => {
   refused(chat([{ role: "assistant", content: null, tool_calls: [1] }]), /not an object/);
   refused(chat([{ role: "user", content: "x", name: 1 }]), /messages\[0\]\.name/);
 });
+
+Deno.test("logit_bias and a constraint pass in their shapes and are refused out of them", () => {
+  const base = { model: "m", prompt: "x", params: {} };
+  const ok = (params: Record<string, unknown>) => assert.ok(parseInferRequest({ ...base, params }));
+  ok({ logit_bias: { "0": -100, "31999": 100 } });
+  ok({ logit_bias: {} });
+  ok({ constraint: { type: "json_object" } });
+  ok({ constraint: { type: "json_schema", schema: { type: "object" }, strict: true, name: "a" } });
+  ok({ constraint: { type: "gbnf", grammar: 'root ::= "yes"' } });
+  for (const bias of [[1], { "1": 101 }, { "-1": 1 }, { "1.5": 1 }, { "x": 1 }, { "1": "2" }]) {
+    refused({ ...base, params: { logit_bias: bias } }, /params\.logit_bias must be an object of/);
+  }
+  for (
+    const c of [
+      "json",
+      { type: "xml" },
+      { type: "json_object", schema: {} },
+      { type: "json_schema" },
+      { type: "json_schema", schema: {}, strict: "yes" },
+      { type: "gbnf", grammar: 5 },
+    ]
+  ) {
+    refused({ ...base, params: { constraint: c } }, /params\.constraint must be \{"type"/);
+  }
+});

@@ -35,6 +35,8 @@ export const REQUEST_LIMITS = {
   maxPenalty: 100,
   /** top_k: any count; past the vocabulary it keeps everything. */
   maxTopK: 2 ** 31 - 1,
+  /** logit_bias values (OpenAI's bounds); the ids are checked against the model's vocabulary. */
+  maxLogitBias: 100,
 } as const;
 
 /** The params a serving node honours; anything else is refused, never silently dropped. */
@@ -54,6 +56,8 @@ const PARAM_CHECKS: Record<string, (v: unknown) => string | undefined> = {
   stop: checkStop,
   logprobs: (v) => typeof v === "boolean" ? undefined : "a boolean",
   top_logprobs: (v) => intIn(v, 0, REQUEST_LIMITS.maxTopLogprobs),
+  logit_bias: checkLogitBias,
+  constraint: checkConstraint,
 };
 
 /** A frame as read off the wire → a request the service can run, or ServiceError invalid_request. */
@@ -142,6 +146,38 @@ function checkStop(v: unknown): string | undefined {
       return want;
     }
   }
+  return undefined;
+}
+
+function checkLogitBias(v: unknown): string | undefined {
+  const max = REQUEST_LIMITS.maxLogitBias;
+  const want = `an object of token ids to numbers from -${max} to ${max}`;
+  if (!isObject(v)) return want;
+  for (const [key, value] of Object.entries(v)) {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(key)) return want;
+    if (typeof value !== "number" || !(value >= -max && value <= max)) return want;
+  }
+  return undefined;
+}
+
+/** The shape only: whether a grammar compiles is the serving node's to say (with its reason). */
+function checkConstraint(v: unknown): string | undefined {
+  const want = '{"type":"json_object"}, {"type":"json_schema","schema",…} or ' +
+    '{"type":"gbnf","grammar"}';
+  if (!isObject(v)) return want;
+  const allowed: Record<string, string[]> = {
+    json_object: ["type"],
+    json_schema: ["type", "schema", "strict", "name"],
+    gbnf: ["type", "grammar"],
+  };
+  const keys = allowed[v.type as string];
+  if (keys === undefined || Object.keys(v).some((k) => !keys.includes(k))) return want;
+  if (v.type === "json_schema") {
+    if (v.schema === undefined) return want;
+    if (v.strict !== undefined && typeof v.strict !== "boolean") return want;
+    if (v.name !== undefined && typeof v.name !== "string") return want;
+  }
+  if (v.type === "gbnf" && typeof v.grammar !== "string") return want;
   return undefined;
 }
 
