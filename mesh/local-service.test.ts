@@ -228,3 +228,50 @@ Deno.test("a full wait queue answers a typed busy error, and the queue keeps ser
   while (!(await first.next()).done) { /* drain */ }
   assert.equal((await second).at(-1)?.type, "done");
 });
+
+Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids are checked", async () => {
+  const e = await engine();
+  const service = createLocalService({ engine: e, id: "stories260K" });
+  const ids = async (params: InferRequest["params"]) =>
+    (await collect(service.infer(chat("Once upon a time", { max_tokens: 12, ...params }), never())))
+      .flatMap((x) => x.type === "token" ? [x.id] : []);
+  const greedy = await ids({});
+  assert.equal(greedy.length, 12);
+  const banned = [...new Set(greedy)].slice(0, 3);
+  const bias = Object.fromEntries(banned.map((id) => [String(id), -100]));
+  const without = await ids({ logit_bias: bias });
+  assert.equal(without.length, 12);
+  for (const id of banned) assert.ok(!without.includes(id), `${id} in ${without}`);
+  // A token the model would not pick, forced at every step (an end token would stop it).
+  const forced = [...Array(e.tokenizer.vocabSize).keys()].find((id) =>
+    !greedy.includes(id) && !e.tokenizer.isEndOfGeneration(id) && id > 3
+  )!;
+  assert.deepEqual(await ids({ logit_bias: { [forced]: 100 } }), Array(12).fill(forced));
+  const [bad] = await collect(
+    service.infer(chat("hi", { logit_bias: { [e.tokenizer.vocabSize]: 1 } }), never()),
+  );
+  assert.equal(bad.type, "error");
+  if (bad.type === "error") {
+    assert.equal(bad.code, "invalid_request");
+    assert.match(bad.message, /outside the vocabulary/);
+  }
+  assert.deepEqual(service.features(), ["logit_bias", "penalties"]);
+});
+
+Deno.test("a model that samples on its last stage refuses logit_bias by name, takes penalties", async () => {
+  const { batch } = await createBatchedCpuEngine({ path: STORIES, ctxSize: 128, maxSlots: 1 });
+  // The pipeline's face: it samples itself, so neither bias nor grammar reaches its sampler.
+  const service = createLocalService({
+    engine: await engine(),
+    id: "stories260K",
+    batch: Object.assign(Object.create(batch), { samples: true }),
+  });
+  assert.deepEqual(service.features(), ["penalties"]);
+  const [refused] = await collect(service.infer(chat("hi", { logit_bias: { "5": 1 } }), never()));
+  assert.equal(refused.type, "error");
+  if (refused.type === "error") {
+    assert.equal(refused.code, "invalid_request");
+    assert.match(refused.message, /^logit_bias is not supported by this node's `stories260K`/);
+  }
+  batch.close?.();
+});

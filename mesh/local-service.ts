@@ -20,6 +20,7 @@ import {
 } from "../inference/mod.ts";
 import { encodePrompt, type PromptModel } from "./prompt.ts";
 import { createPromptEncoder } from "./prompt-encoder.ts";
+import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import {
   type DoneEvent,
   errorEvent,
@@ -28,6 +29,7 @@ import {
   type InferParams,
   type InferRequest,
   type ModelInfo,
+  type RequestFeature,
   ServiceError,
   type ServiceLoad,
   type TokenEvent,
@@ -73,6 +75,8 @@ export interface LocalServiceComponents {
 
 export interface LocalService extends InferenceService {
   load(): ServiceLoad;
+  /** The request features this service honours (its serve reports advertise them). */
+  features(): RequestFeature[];
   /** Ends the prompt worker, if one runs (it also ends on its own after a minute idle). */
   close(): void;
 }
@@ -95,6 +99,7 @@ export function createLocalService(
     maxConcurrent,
     maxWaiting: init.maxWaiting,
   });
+  const features = featuresOf(init.batch);
   const prompts = createPromptEncoder({
     model: promptModel(engine),
     metadata: engine.metadata,
@@ -110,7 +115,8 @@ export function createLocalService(
           `The model \`${req.model}\` does not exist on this node; it serves \`${info.id}\`.`,
         );
       }
-      checkSampler(req.params);
+      checkFeatures(req, features, info.id, init.batch?.samples === true);
+      checkSampler(req.params, engine.tokenizer.vocabSize);
       tokens = await prompts.tokens(req);
     } catch (err) {
       if (err instanceof ServiceError) return yield errorEvent(err);
@@ -154,8 +160,40 @@ export function createLocalService(
     models: () => Promise.resolve([info]),
     infer,
     load: () => scheduler.load(),
+    features: () => [...features],
     close: () => prompts.close(),
   };
+}
+
+/**
+ * What the engine can honour: an engine that samples itself (a split's last stage, through the
+ * stage protocol's `open.sampler`) gets the penalties but neither a bias nor a grammar, which
+ * the scheduler applies to the logits of the engines that give them.
+ */
+function featuresOf(batch: BatchEngine<StepOutput> | undefined): RequestFeature[] {
+  if (batch?.samples) return ["penalties"];
+  return ["logit_bias", "penalties"];
+}
+
+/** A request needing what this node lacks is refused by name, never run without it. */
+function checkFeatures(
+  req: InferRequest,
+  features: readonly RequestFeature[],
+  model: string,
+  split: boolean,
+) {
+  const missing = missingFeatures(req, features);
+  if (missing.length === 0) return;
+  const fields = missing.map((f) => FEATURE_FIELDS[f]).join(", ");
+  const why = split
+    ? " (a model split across nodes samples on its last stage, which takes no logit bias or " +
+      "grammar yet)"
+    : " yet";
+  throw new ServiceError(
+    "invalid_request",
+    `${fields} ${missing.length === 1 ? "is" : "are"} not supported by this node's ` +
+      `\`${model}\`${why}`,
+  );
 }
 
 /** Without a batch the engine's own sessions are the slots: it must have them. */
@@ -191,6 +229,9 @@ export function samplerOptions(p: InferParams): SamplerOptions {
     seed: p.seed,
     topLogprobs: p.logprobs ? p.top_logprobs ?? 0 : 0,
   };
+  if (p.logit_bias !== undefined && Object.keys(p.logit_bias).length > 0) {
+    options.logitBias = p.logit_bias;
+  }
   // top_p 0 keeps only the best token (llama.cpp's top-p keeps at least one).
   if (p.top_p === 0) Object.assign(options, { topP: 1, topK: 1 });
   return options;
@@ -201,9 +242,9 @@ function scheduleOptions(p: InferParams, signal: AbortSignal): ScheduleOptions {
 }
 
 /** Bad sampling values from a peer are the request's fault, found before it takes a turn. */
-function checkSampler(p: InferParams): void {
+function checkSampler(p: InferParams, vocabSize: number): void {
   try {
-    createSampler(samplerOptions(p));
+    createSampler({ ...samplerOptions(p), vocabSize });
   } catch (err) {
     throw new ServiceError("invalid_request", err instanceof Error ? err.message : String(err));
   }

@@ -292,3 +292,50 @@ Deno.test("remote: a model only split candidates hold is unavailable, not unknow
   assert.ok(unknown.type === "error" && unknown.code === "model_not_found");
   assert.match(unknown.message, /\(no model is offered\)/);
 });
+
+Deno.test("remote: a request needing a feature goes only to a node that advertises it", async () => {
+  const plain = target("a");
+  const biased = { ...target("b"), features: ["logit_bias", "penalties"] };
+  const seen: string[] = [];
+  const s = service({
+    status: () => status([plain, biased]),
+    call: async function* (t) {
+      seen.push(t.peerId);
+      yield done;
+    },
+  });
+  const bias = { ...req, params: { logit_bias: { "5": -100 } } };
+  for (let i = 0; i < 4; i++) assert.deepEqual(await collect(s, bias), [done]);
+  assert.deepEqual(seen, ["b", "b", "b", "b"]);
+  // Zero penalties and an empty bias need nothing: either node may take them.
+  seen.length = 0;
+  const none = { ...req, params: { presence_penalty: 0, frequency_penalty: 0, logit_bias: {} } };
+  for (let i = 0; i < 6; i++) await collect(s, none);
+  assert.deepEqual(new Set(seen), new Set(["a", "b"]));
+});
+
+Deno.test("remote: when no node has a feature the request needs, a 400 names it and the model", async () => {
+  const calls: string[] = [];
+  const s = service({
+    status: () => status([target("a"), { ...target("b"), features: ["penalties"] }]),
+    call: async function* (t) {
+      calls.push(t.peerId);
+      yield done;
+    },
+  });
+  const constrained = { ...req, params: { constraint: { type: "json_object" as const } } };
+  const [err] = await collect(s, constrained);
+  assert.deepEqual(err, {
+    type: "error",
+    code: "invalid_request",
+    message: "No serving node of `stories260K` supports response_format yet (2 nodes serve it).",
+  });
+  const both = { ...req, params: { frequency_penalty: 1, logit_bias: { "1": 2 } } };
+  const [err2] = await collect(s, both);
+  assert.match(
+    err2.type === "error" ? err2.message : "",
+    /^No serving node of `stories260K` supports logit_bias yet/,
+    "node b lacks only logit_bias",
+  );
+  assert.deepEqual(calls, [], "no node was asked");
+});

@@ -8,6 +8,7 @@
  * of a complete split plan; a waiting split candidate or a later stage never answers a client.
  */
 import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
+import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import type { Router } from "./router.ts";
 import {
   errorEvent,
@@ -67,7 +68,11 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     );
   }
 
-  const targetsFor = (model: string) => offering(model).filter(isEntryTarget);
+  const entryTargets = (model: string) => offering(model).filter(isEntryTarget);
+
+  /** The entry targets that advertise every feature the request needs. */
+  const targetsFor = (req: InferRequest) =>
+    entryTargets(req.model).filter((t) => missingFeatures(req, t.features).length === 0);
 
   async function models(): Promise<ModelInfo[]> {
     const local = (await init.local?.service.models()) ?? [];
@@ -96,12 +101,14 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     } catch (err) {
       return yield errorEvent(err as ServiceError);
     }
-    if (targetsFor(req.model).length === 0) {
+    const entries = entryTargets(req.model);
+    if (entries.length === 0) {
       const split = offering(req.model).length;
       return yield errorEvent(
         split > 0 ? splitNotReady(req.model, split) : notOffered(req.model, init.status()),
       );
     }
+    if (targetsFor(req).length === 0) return yield errorEvent(noFeature(req, entries));
     active++;
     try {
       yield* route(req, signal);
@@ -114,7 +121,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     const tried = new Set<string>();
     const failures: string[] = [];
     while (tried.size < maxTries && !signal.aborted) {
-      const target = init.router.pick(targetsFor(req.model), tried);
+      const target = init.router.pick(targetsFor(req), tried);
       if (!target) break;
       tried.add(target.peerId);
       const outcome = yield* attempt(target, req, signal);
@@ -204,6 +211,19 @@ function notOffered(model: string, status: MeshStatus | undefined): ServiceError
     "model_not_found",
     `The model \`${model}\` is not offered by the mesh right now` +
       (offered.length > 0 ? ` (offered: ${offered.join(", ")}).` : " (no model is offered)."),
+  );
+}
+
+/** Every serving node of the model lacks a feature the request needs: the request's fault. */
+function noFeature(req: InferRequest, targets: ServeTarget[]): ServiceError {
+  // Name what the best-equipped node still lacks, not every feature some node lacks.
+  const fewest = targets.map((t) => missingFeatures(req, t.features))
+    .reduce((a, b) => b.length < a.length ? b : a);
+  const fields = fewest.map((f) => FEATURE_FIELDS[f]);
+  return new ServiceError(
+    "invalid_request",
+    `No serving node of \`${req.model}\` supports ${fields.join(" with ")} yet ` +
+      `(${targets.length} ${targets.length === 1 ? "node serves" : "nodes serve"} it).`,
   );
 }
 

@@ -71,3 +71,28 @@ Deno.test("serving part: without a started node it fails at start, naming what i
   });
   await assert.rejects(Promise.resolve(part.start?.()), /needs the libp2p node started first/);
 });
+
+Deno.test("serving part: the report lists the features the local service honours", async () => {
+  const clock = fakeClock();
+  const node = {
+    handle: () => Promise.resolve(),
+    directAddrs: () => [ADDR],
+  } as unknown as MeshNode;
+  const reports: ServeReport[] = [];
+  const withFeatures = {
+    ...local,
+    service: { ...local.service, features: () => ["logit_bias", "penalties"] },
+  };
+  const part = createServingPart({ identity, local: withFeatures, nodeName: "n" }, {
+    peer: { node: () => node },
+    relay: {
+      publish: (ev) => (reports.push(JSON.parse(ev.content)), Promise.resolve()),
+      ...noStatus,
+    },
+    clock,
+  });
+  await part.start?.();
+  await clock.settle();
+  assert.deepEqual(reports[0].features, ["logit_bias", "penalties"]);
+  await part.stop();
+});

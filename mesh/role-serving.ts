@@ -21,7 +21,11 @@ import type { InferenceService } from "./service.ts";
 const OPEN_MS = 10_000;
 
 export interface LocalModel {
-  service: InferenceService & { load(): { active: number; queued: number } };
+  service: InferenceService & {
+    load(): { active: number; queued: number };
+    /** The request features it honours beyond the base (local-service.ts); none when absent. */
+    features?(): readonly string[];
+  };
   /** Catalog id or hf:// ref: what members ask for. Never a local path. */
   modelId: string;
   modelName: string;
@@ -73,6 +77,9 @@ export function createServingPart(
       state: stopping ? "stopping" : "ready",
     };
     if (local.sha256) r.sha256 = local.sha256;
+    // A client sends a request needing a feature only to a node that lists it.
+    const features = local.service.features?.() ?? [];
+    if (features.length > 0) r.features = [...features];
     if (split) {
       const s = split.report();
       r.stages = s.stages;

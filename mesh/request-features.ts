@@ -1,0 +1,34 @@
+/**
+ * Which request features (mesh/service.ts REQUEST_FEATURES) a request needs: a serving node
+ * advertises those it supports in its serve reports, and a client sends a request only to a node
+ * that has every one it needs (docs/protocol.md). One place decides, so the client's routing and
+ * a serving node's own refusal agree.
+ */
+import type { InferRequest, RequestFeature } from "./service.ts";
+
+export function requestFeatures(req: InferRequest): RequestFeature[] {
+  const p = req.params;
+  const out: RequestFeature[] = [];
+  if (p.constraint !== undefined) out.push("constraint");
+  if (req.tools !== undefined && req.tools.length > 0) out.push("tools");
+  if (p.logit_bias !== undefined && Object.keys(p.logit_bias).length > 0) out.push("logit_bias");
+  // repeat_penalty is in the base; presence and frequency came later.
+  if ((p.presence_penalty ?? 0) !== 0 || (p.frequency_penalty ?? 0) !== 0) out.push("penalties");
+  return out;
+}
+
+/** A feature as the HTTP APIs name it, for the message that refuses it. */
+export const FEATURE_FIELDS: Readonly<Record<RequestFeature, string>> = {
+  constraint: "response_format",
+  tools: "tools",
+  logit_bias: "logit_bias",
+  penalties: "presence_penalty / frequency_penalty",
+};
+
+/** The features `req` needs that `supported` lacks. */
+export function missingFeatures(
+  req: InferRequest,
+  supported: readonly string[] | undefined,
+): RequestFeature[] {
+  return requestFeatures(req).filter((f) => !(supported ?? []).includes(f));
+}
