@@ -10,7 +10,8 @@ export function requestFeatures(req: InferRequest): RequestFeature[] {
   const p = req.params;
   const out: RequestFeature[] = [];
   if (p.constraint !== undefined) out.push("constraint");
-  if (req.tools !== undefined && req.tools.length > 0) out.push("tools");
+  // "tools" joins here with tool calling, once serving nodes honour and advertise it: until then
+  // a request's tools reach every node as before (a client asking for them needs no feature).
   if (p.logit_bias !== undefined && Object.keys(p.logit_bias).length > 0) out.push("logit_bias");
   // repeat_penalty is in the base; presence and frequency came later.
   if ((p.presence_penalty ?? 0) !== 0 || (p.frequency_penalty ?? 0) !== 0) out.push("penalties");
