@@ -187,3 +187,128 @@ export async function* streamRun(
   }
   if (!run.cancelled()) yield SSE_DONE;
 }
+
+/**
+ * OpenAI's `n`: `n` runs of one request at once, each its own generation (`seed + i` when the
+ * request has a seed, so choices differ yet replay). All go to the same model; a refusal of any
+ * is the answer, and the others are cancelled.
+ */
+export async function startInfers(
+  deps: InferRunDeps,
+  request: InferRequest,
+  n: number,
+  clientSignal: AbortSignal,
+  endpoint: InferenceRecord["endpoint"],
+): Promise<InferRun[]> {
+  if (n === 1) return [await startInfer(deps, request, clientSignal, endpoint)];
+  const model = request.model || await defaultModel(deps.service);
+  const seed = request.params.seed;
+  const started = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => {
+      const params = seed === undefined ? request.params : { ...request.params, seed: seed + i };
+      return startInfer(deps, { ...request, model, params }, clientSignal, endpoint);
+    }),
+  );
+  const refused = started.find((r) => r.status === "rejected");
+  if (refused === undefined) {
+    return started.map((r) => (r as PromiseFulfilledResult<InferRun>).value);
+  }
+  for (const r of started) if (r.status === "fulfilled") discard(r.value);
+  throw refused.reason;
+}
+
+/** Cancels a run and reads it to its end, so its service call closes and its metrics count. */
+export function discard(run: InferRun): void {
+  run.cancel();
+  (async () => {
+    try {
+      for await (const _ of run.events);
+    } catch {
+      // Cancelled: how it ended matters to no one.
+    }
+  })();
+}
+
+/** `collectRun` over several runs at once, in order; a failure of one cancels the others. */
+export async function collectRuns(
+  runs: InferRun[],
+  onToken: (event: TokenEvent, index: number) => void,
+): Promise<DoneEvent[]> {
+  try {
+    return await Promise.all(runs.map((run, i) => collectRun(run, (event) => onToken(event, i))));
+  } catch (err) {
+    runs.forEach(discard);
+    throw err;
+  }
+}
+
+/** OpenAI's usage of `n` choices: the prompt once (the same for each), the completions summed. */
+export function usageOfAll(dones: DoneEvent[]) {
+  const prompt_tokens = dones[0].usage.prompt_tokens;
+  const completion_tokens = dones.reduce((sum, d) => sum + d.usage.completion_tokens, 0);
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+/** The events of several runs as they come, each with its run's index. */
+async function* mergeRuns(
+  runs: InferRun[],
+): AsyncGenerator<{ index: number; event: TokenEvent | DoneEvent }> {
+  type Step = { index: number; step?: IteratorResult<TokenEvent | DoneEvent>; error?: unknown };
+  const pending = new Map<number, Promise<Step>>();
+  const ended = new Set<number>();
+  const pull = (index: number) =>
+    pending.set(
+      index,
+      runs[index].events.next().then((step) => ({ index, step }), (error) => ({ index, error })),
+    );
+  runs.forEach((_, i) => pull(i));
+  try {
+    while (pending.size > 0) {
+      const { index, step, error } = await Promise.race(pending.values());
+      pending.delete(index);
+      if (error !== undefined || step!.done) {
+        ended.add(index);
+        if (error !== undefined) throw error;
+        continue;
+      }
+      yield { index, event: step!.value };
+      pull(index);
+    }
+  } finally {
+    // A failure of one, or the client gone: the others stop too. A run waiting at its yield
+    // ends now (its service call closed, its metrics counted); one mid-step, once it answers.
+    const waiting: Promise<unknown>[] = [];
+    for (const [index, run] of runs.entries()) {
+      if (ended.has(index)) continue;
+      run.cancel();
+      const step = pending.get(index);
+      if (step) step.then(() => discard(run));
+      else waiting.push(run.events.return());
+    }
+    await Promise.allSettled(waiting);
+  }
+}
+
+/**
+ * `streamRun` over several runs: `frames` gets each event with its run's index as it comes;
+ * `last` the done events of all, in order, once every run ended (a usage chunk).
+ */
+export async function* streamRuns(
+  runs: InferRun[],
+  frames: (event: TokenEvent | DoneEvent, index: number) => Iterable<string>,
+  last: (dones: DoneEvent[]) => Iterable<string> = () => [],
+): AsyncGenerator<string> {
+  const dones: DoneEvent[] = [];
+  try {
+    for await (const { index, event } of mergeRuns(runs)) {
+      if (event.type === "done") dones[index] = event;
+      yield* frames(event, index);
+    }
+  } catch (err) {
+    yield sseEvent(errorBody(toHttpError(err)));
+    return;
+  }
+  if (runs.some((run) => run.cancelled())) return;
+  yield* last(dones);
+  yield SSE_DONE;
+}

@@ -5,6 +5,7 @@ import { createNodeApp } from "./app.ts";
 import { readSse } from "./sse.ts";
 import { fakeService, tokens } from "../tests/support/fake-service.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
+import { eventually } from "../tests/support/poll.ts";
 
 const post = (body: unknown, init: RequestInit = {}) =>
   new Request("http://localhost/v1/chat/completions", {
@@ -157,7 +158,7 @@ Deno.test("bad requests: 400 invalid_request_error naming the field", async () =
     ["{not json", undefined, /not valid JSON/],
     [[1, 2], undefined, /must be a JSON object/],
     [{ model: "tiny" }, "messages", /messages is required/],
-    [{ ...hello, n: 2 }, "n", /n must be 1/],
+    [{ ...hello, n: 9 }, "n", /n must be an integer from 1 to 8; got 9/],
     [{ ...hello, temperature: "hot" }, "temperature", /temperature must be a number from 0 to 2/],
     [{ ...hello, max_tokens: 0 }, "max_tokens", /max_tokens must be an integer ≥ 1/],
     [{ ...hello, stop: [1] }, "stop", /stop must be a string or an array of strings/],
@@ -199,13 +200,15 @@ Deno.test("OpenAI's limits: each bad field a 400 naming it, before the service i
     [{ max_completion_tokens: -1 }, "max_completion_tokens", /integer ≥ 1/],
     [{ max_tokens: 1.5 }, "max_tokens", /integer ≥ 1/],
     [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /at most 4 strings/],
-    [{ n: 2 }, "n", /n must be 1/],
+    [{ n: 0 }, "n", /n must be an integer from 1 to 8; got 0/],
     [{ n: "2" }, "n", /n must be an integer/],
     [{ temperature: 2.5 }, "temperature", /from 0 to 2/],
     [{ top_p: 1.5 }, "top_p", /from 0 to 1/],
     [{ presence_penalty: -3 }, "presence_penalty", /from -2 to 2/],
     [{ seed: "s" }, "seed", /seed must be an integer/],
-    [{ logit_bias: { "50256": -100 } }, "logit_bias", /not supported/],
+    [{ logit_bias: { "50256": -101 } }, "logit_bias", /\["50256"\] .* from -100 to 100; got -101/],
+    [{ logit_bias: { "a": 1 } }, "logit_bias", /keys must be token ids/],
+    [{ logit_bias: { "-1": 1 } }, "logit_bias", /keys must be token ids/],
     [{ logit_bias: [1] }, "logit_bias", /must be an object/],
     [{ response_format: { type: "json_object" } }, "response_format", /not supported/],
     [{ messages: "hi" }, "messages", /non-empty array/],
@@ -349,5 +352,125 @@ Deno.test("client disconnect: dropping the stream or aborting the request stops 
   assert.equal(ends.length, 2);
   assert.equal(ends[1].finishReason, "cancelled");
   assert.ok(ends[1].completionTokens < 400, `${ends[1].completionTokens} tokens`);
+  assert.deepEqual(service.load(), { active: 0, queued: 0 });
+});
+
+/** A reply that says which seed ran it: "s42" for seed 42. */
+const bySeed = (req: { params: { seed?: number } }) => tokens("s", String(req.params.seed));
+
+Deno.test("n: choices 0..n-1, each its own run (seed + i), usage counts the prompt once", async () => {
+  const service = fakeService({ reply: bySeed });
+  const res = await createNodeApp({ service }).fetch(post({ ...hello, n: 3, seed: 42 }));
+  assert.equal(res.status, 200);
+  const body = await res.json();
+  assert.deepEqual(
+    body.choices.map((c: { index: number; message: { content: string } }) => [
+      c.index,
+      c.message.content,
+    ]),
+    [[0, "s42"], [1, "s43"], [2, "s44"]],
+  );
+  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 6, total_tokens: 13 });
+  assert.deepEqual(service.calls.map((c) => c.req.params.seed), [42, 43, 44]);
+  // Without a seed each run draws its own.
+  await createNodeApp({ service }).fetch(post({ ...hello, n: 2 }));
+  assert.deepEqual(service.calls.slice(3).map((c) => c.req.params.seed), [undefined, undefined]);
+});
+
+Deno.test("n streamed: every chunk carries its choice's index; one usage chunk sums them", async () => {
+  const service = fakeService({ reply: bySeed, tokenDelayMs: 1 });
+  const res = await createNodeApp({ service }).fetch(
+    post({ ...hello, n: 2, seed: 7, stream: true, stream_options: { include_usage: true } }),
+  );
+  const frames = await sse(res);
+  assert.equal(frames.at(-1), "[DONE]");
+  const chunks = frames.slice(0, -1).map((f) => JSON.parse(f));
+  const usage = chunks.at(-1);
+  assert.deepEqual(usage.choices, []);
+  assert.deepEqual(usage.usage, { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 });
+  const per = [0, 1].map((i) => chunks.filter((c) => c.choices[0]?.index === i));
+  for (const [i, own] of per.entries()) {
+    assert.deepEqual(own[0].choices[0].delta, { role: "assistant", content: "" });
+    assert.equal(own.map((c) => c.choices[0].delta.content ?? "").join(""), `s${7 + i}`);
+    assert.equal(own.at(-1).choices[0].finish_reason, "stop");
+    assert.equal(own.filter((c) => c.choices[0].finish_reason !== null).length, 1);
+    for (const c of own) assert.equal(c.usage, null);
+  }
+  assert.equal(per[0].length + per[1].length + 1, chunks.length);
+});
+
+Deno.test("n: one choice refused is the answer, and the others are cancelled", async () => {
+  const service = fakeService({
+    reply: (req) =>
+      req.params.seed === 2 ? new ServiceError("invalid_request", "no such token") : bySeed(req),
+    tokenDelayMs: 5,
+  });
+  const res = await createNodeApp({ service }).fetch(post({ ...hello, n: 3, seed: 1 }));
+  assert.equal(res.status, 400);
+  assert.match((await res.json()).error.message, /no such token/);
+  const others = service.calls.filter((c) => c.req.params.seed !== 2);
+  assert.equal(others.length, 2);
+  await eventually(() => others.every((c) => c.signal.aborted), {
+    what: "the other choices were never cancelled",
+  });
+});
+
+Deno.test("logit_bias and n reach a real engine: a banned greedy token never appears", async () => {
+  const engine = await createCpuEngine({ path: STORIES, ctxSize: 128 });
+  const app = createNodeApp({ service: createLocalService({ engine, id: "stories260K" }) });
+  const ask = async (extra: Record<string, unknown>) => {
+    const res = await app.fetch(post({
+      model: "stories260K",
+      messages: [{ role: "user", content: "Once upon a time" }],
+      temperature: 0,
+      max_tokens: 10,
+      logprobs: true,
+      ...extra,
+    }));
+    assert.equal(res.status, 200);
+    return (await res.json()).choices as {
+      message: { content: string };
+      logprobs: { content: { token: string }[] };
+    }[];
+  };
+  const [greedy] = await ask({});
+  const first = greedy.logprobs.content[0].token;
+  // Every token whose piece that is (a byte token may spell it too), as logprobs show pieces.
+  const piece = (id: number) => {
+    const d = engine.tokenizer.createDecoder();
+    return d.push(id) + d.flush();
+  };
+  const ids = [...Array(engine.tokenizer.vocabSize).keys()].filter((i) => piece(i) === first);
+  assert.ok(ids.length > 0);
+  const bias = Object.fromEntries(ids.map((id) => [id, -100]));
+  const banned = await ask({ logit_bias: bias, n: 2 });
+  assert.equal(banned.length, 2);
+  for (const choice of banned) {
+    assert.ok(choice.logprobs.content.every((t) => t.token !== first), choice.message.content);
+  }
+  assert.equal(banned[0].message.content, banned[1].message.content, "greedy: the same twice");
+});
+
+Deno.test("n streamed: a client that drops the stream stops every choice", async () => {
+  const engine = await createCpuEngine({ path: STORIES, ctxSize: 512 });
+  const ends: GenerationEnd[] = [];
+  const service = createLocalService({ engine, id: "stories260K" }, {
+    onGenerationEnd: (e) => ends.push(e),
+  });
+  const res = await createNodeApp({ service }).fetch(post({
+    model: "stories260K",
+    messages: [{ role: "user", content: "Once" }],
+    max_tokens: 400,
+    n: 3,
+    stream: true,
+  }));
+  const reader = res.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  await eventually(() => ends.length === 3, { what: "not every choice ended" });
+  for (const end of ends) {
+    assert.equal(end.finishReason, "cancelled");
+    assert.ok(end.completionTokens < 400, `${end.completionTokens} tokens`);
+  }
   assert.deepEqual(service.load(), { active: 0, queued: 0 });
 });

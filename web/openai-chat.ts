@@ -3,17 +3,18 @@
  * chat.completion.chunk (role first, then content deltas, then the
  * finish_reason, then usage when asked, then [DONE]).
  */
-import type { TokenEvent } from "../mesh/mod.ts";
+import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
 import { errorResponse } from "./http-error.ts";
 import {
-  collectRun,
+  collectRuns,
   completionId,
+  discard,
   type InferRun,
   type InferRunDeps,
-  startInfer,
-  streamRun,
+  startInfers,
+  streamRuns,
   unixSeconds,
-  usageOf,
+  usageOfAll,
 } from "./infer-run.ts";
 import { sseEvent, sseResponse } from "./sse.ts";
 import { parseChatBody, readJsonBody } from "./validate.ts";
@@ -22,11 +23,15 @@ export function chatCompletionsRoute(deps: InferRunDeps) {
   return async function chatCompletions(req: Request): Promise<Response> {
     try {
       const parsed = parseChatBody(await readJsonBody(req));
-      const run = await startInfer(deps, parsed.request, req.signal, "chat");
+      const runs = await startInfers(deps, parsed.request, parsed.n, req.signal, "chat");
       const logprobs = parsed.request.params.logprobs === true;
-      const head = { id: completionId("chatcmpl"), created: unixSeconds(), model: run.model };
-      if (!parsed.stream) return await whole(run, head, logprobs);
-      return sseResponse(chunks(run, head, logprobs, parsed.includeUsage), run.cancel);
+      const head = { id: completionId("chatcmpl"), created: unixSeconds(), model: runs[0].model };
+      if (!parsed.stream) return await whole(runs, head, logprobs);
+      return sseResponse(
+        chunks(runs, head, logprobs, parsed.includeUsage),
+        // Each run read to its end, even one whose first event no chunk took yet.
+        () => runs.forEach(discard),
+      );
     } catch (err) {
       return errorResponse(err);
     }
@@ -39,30 +44,29 @@ interface Head {
   model: string;
 }
 
-async function whole(run: InferRun, head: Head, logprobs: boolean): Promise<Response> {
-  let content = "";
-  const entries: LogprobEntry[] = [];
-  const done = await collectRun(run, (event) => {
-    content += event.text;
-    if (logprobs) entries.push(logprobEntry(event));
+async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<Response> {
+  const contents = runs.map(() => "");
+  const entries: LogprobEntry[][] = runs.map(() => []);
+  const dones = await collectRuns(runs, (event, i) => {
+    contents[i] += event.text;
+    if (logprobs) entries[i].push(logprobEntry(event));
   });
-  content += done.tail ?? "";
   return Response.json({
     ...head,
     object: "chat.completion",
-    choices: [{
-      index: 0,
-      message: { role: "assistant", content },
-      logprobs: logprobs ? { content: entries } : null,
+    choices: dones.map((done, index) => ({
+      index,
+      message: { role: "assistant", content: contents[index] + (done.tail ?? "") },
+      logprobs: logprobs ? { content: entries[index] } : null,
       finish_reason: done.finish_reason,
-    }],
-    usage: usageOf(done),
-    timings: done.timings,
+    })),
+    usage: usageOfAll(dones),
+    timings: dones[0].timings,
   });
 }
 
 async function* chunks(
-  run: InferRun,
+  runs: InferRun[],
   head: Head,
   logprobs: boolean,
   includeUsage: boolean,
@@ -73,28 +77,34 @@ async function* chunks(
     object: "chat.completion.chunk",
     ...(includeUsage ? { usage: null } : {}),
   };
-  const chunk = (delta: Record<string, string>, extra: Record<string, unknown> = {}) =>
+  const chunk = (
+    index: number,
+    delta: Record<string, string>,
+    extra: Record<string, unknown> = {},
+  ) =>
     sseEvent({
       ...base,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: null, ...extra }],
+      choices: [{ index, delta, logprobs: null, finish_reason: null, ...extra }],
     });
-  yield chunk({ role: "assistant", content: "" });
-  yield* streamRun(run, function* (event) {
+  for (let i = 0; i < runs.length; i++) yield chunk(i, { role: "assistant", content: "" });
+  yield* streamRuns(runs, function* (event, index) {
     if (event.type === "token") {
       if (event.text === "" && !logprobs) return; // held back: nothing to show yet
       yield chunk(
+        index,
         { content: event.text },
         logprobs ? { logprobs: { content: [logprobEntry(event)] } } : {},
       );
       return;
     }
-    if (event.tail) yield chunk({ content: event.tail });
+    if (event.tail) yield chunk(index, { content: event.tail });
     yield sseEvent({
       ...base,
-      choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: event.finish_reason }],
+      choices: [{ index, delta: {}, logprobs: null, finish_reason: event.finish_reason }],
       timings: event.timings,
     });
-    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+  }, function* (dones: DoneEvent[]) {
+    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOfAll(dones) });
   });
 }
 

@@ -91,12 +91,46 @@ Deno.test("completions: unsupported or bad fields are 400s naming them", async (
       [{ prompt: "a", max_tokens: "x" }, "max_tokens"],
       [{ prompt: "a", stop: 5 }, "stop"],
       [{ prompt: "a", stop: ["a", "b", "c", "d", "e"] }, "stop"],
-      [{ prompt: "a", n: 3 }, "n"],
-      [{ prompt: "a", logit_bias: { "1": 5 } }, "logit_bias"],
+      [{ prompt: "a", n: 9 }, "n"],
+      [{ prompt: "a", logit_bias: { "1": 500 } }, "logit_bias"],
     ] as const
   ) {
     const res = await app.fetch(post(body));
     assert.equal(res.status, 400, JSON.stringify(body));
     assert.equal((await res.json()).error.param, param);
+  }
+});
+
+Deno.test("completions n: a choice per run with its index, whole and streamed", async () => {
+  const service = fakeService({ reply: (req) => tokens("s", String(req.params.seed)) });
+  const app = createNodeApp({ service });
+  const res = await app.fetch(post({ prompt: "a", n: 2, seed: 5, logit_bias: { "3": -100 } }));
+  const body = await res.json();
+  assert.deepEqual(
+    body.choices.map((c: { index: number; text: string }) => [c.index, c.text]),
+    [[0, "s5"], [1, "s6"]],
+  );
+  assert.deepEqual(body.usage, { prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 });
+  assert.deepEqual(service.calls[0].req.params.logit_bias, { "3": -100 });
+  const streamed = await app.fetch(post({
+    prompt: "a",
+    n: 2,
+    seed: 5,
+    stream: true,
+    stream_options: { include_usage: true },
+  }));
+  const frames: string[] = [];
+  for await (const data of readSse(streamed.body!)) frames.push(data);
+  assert.equal(frames.at(-1), "[DONE]");
+  const chunks = frames.slice(0, -1).map((f) => JSON.parse(f));
+  assert.deepEqual(chunks.at(-1).usage, {
+    prompt_tokens: 7,
+    completion_tokens: 4,
+    total_tokens: 11,
+  });
+  for (const i of [0, 1]) {
+    const own = chunks.filter((c) => c.choices[0]?.index === i);
+    assert.equal(own.map((c) => c.choices[0].text).join(""), `s${5 + i}`);
+    assert.equal(own.at(-1).choices[0].finish_reason, "stop");
   }
 });

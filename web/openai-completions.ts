@@ -2,17 +2,18 @@
  * POST /v1/completions: OpenAI's legacy text_completion, whole or streamed,
  * with its own logprobs shape (parallel arrays and a text offset per token).
  */
-import type { TokenEvent } from "../mesh/mod.ts";
+import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
 import { errorResponse } from "./http-error.ts";
 import {
-  collectRun,
+  collectRuns,
   completionId,
+  discard,
   type InferRun,
   type InferRunDeps,
-  startInfer,
-  streamRun,
+  startInfers,
+  streamRuns,
   unixSeconds,
-  usageOf,
+  usageOfAll,
 } from "./infer-run.ts";
 import { sseEvent, sseResponse } from "./sse.ts";
 import { parseCompletionBody, readJsonBody } from "./validate.ts";
@@ -21,16 +22,20 @@ export function completionsRoute(deps: InferRunDeps) {
   return async function completions(req: Request): Promise<Response> {
     try {
       const parsed = parseCompletionBody(await readJsonBody(req));
-      const run = await startInfer(deps, parsed.request, req.signal, "completions");
+      const runs = await startInfers(deps, parsed.request, parsed.n, req.signal, "completions");
       const logprobs = parsed.request.params.logprobs === true;
       const head = {
         id: completionId("cmpl"),
         object: "text_completion",
         created: unixSeconds(),
-        model: run.model,
+        model: runs[0].model,
       };
-      if (!parsed.stream) return await whole(run, head, logprobs);
-      return sseResponse(chunks(run, head, logprobs, parsed.includeUsage), run.cancel);
+      if (!parsed.stream) return await whole(runs, head, logprobs);
+      return sseResponse(
+        chunks(runs, head, logprobs, parsed.includeUsage),
+        // Each run read to its end, even one whose first event no chunk took yet.
+        () => runs.forEach(discard),
+      );
     } catch (err) {
       return errorResponse(err);
     }
@@ -65,48 +70,52 @@ function addLogprob(to: CompletionLogprobs, event: TokenEvent, offset: number): 
   to.text_offset.push(offset);
 }
 
-async function whole(run: InferRun, head: Head, logprobs: boolean): Promise<Response> {
-  let text = "";
-  const lp = emptyLogprobs();
-  const done = await collectRun(run, (event) => {
-    if (logprobs) addLogprob(lp, event, text.length);
-    text += event.text;
+async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<Response> {
+  const texts = runs.map(() => "");
+  const lps = runs.map(emptyLogprobs);
+  const dones = await collectRuns(runs, (event, i) => {
+    if (logprobs) addLogprob(lps[i], event, texts[i].length);
+    texts[i] += event.text;
   });
-  text += done.tail ?? "";
   return Response.json({
     ...head,
-    choices: [{
-      text,
-      index: 0,
-      logprobs: logprobs ? lp : null,
+    choices: dones.map((done, index) => ({
+      text: texts[index] + (done.tail ?? ""),
+      index,
+      logprobs: logprobs ? lps[index] : null,
       finish_reason: done.finish_reason,
-    }],
-    usage: usageOf(done),
-    timings: done.timings,
+    })),
+    usage: usageOfAll(dones),
+    timings: dones[0].timings,
   });
 }
 
 async function* chunks(
-  run: InferRun,
+  runs: InferRun[],
   head: Head,
   logprobs: boolean,
   includeUsage: boolean,
 ): AsyncGenerator<string> {
   const base = { ...head, ...(includeUsage ? { usage: null } : {}) };
-  const chunk = (text: string, lp: CompletionLogprobs | null, finish: string | null) =>
-    sseEvent({ ...base, choices: [{ text, index: 0, logprobs: lp, finish_reason: finish }] });
-  let offset = 0;
-  yield* streamRun(run, function* (event) {
+  const chunk = (
+    index: number,
+    text: string,
+    lp: CompletionLogprobs | null,
+    finish: string | null,
+  ) => sseEvent({ ...base, choices: [{ text, index, logprobs: lp, finish_reason: finish }] });
+  const offsets = runs.map(() => 0);
+  yield* streamRuns(runs, function* (event, index) {
     if (event.type === "token") {
       if (event.text === "" && !logprobs) return;
       let lp: CompletionLogprobs | null = null;
-      if (logprobs) addLogprob(lp = emptyLogprobs(), event, offset);
-      offset += event.text.length;
-      yield chunk(event.text, lp, null);
+      if (logprobs) addLogprob(lp = emptyLogprobs(), event, offsets[index]);
+      offsets[index] += event.text.length;
+      yield chunk(index, event.text, lp, null);
       return;
     }
-    if (event.tail) yield chunk(event.tail, null, null);
-    yield chunk("", null, event.finish_reason);
-    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOf(event) });
+    if (event.tail) yield chunk(index, event.tail, null, null);
+    yield chunk(index, "", null, event.finish_reason);
+  }, function* (dones: DoneEvent[]) {
+    if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOfAll(dones) });
   });
 }

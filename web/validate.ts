@@ -12,6 +12,8 @@ export interface ParsedRequest {
   request: InferRequest;
   stream: boolean;
   includeUsage: boolean;
+  /** Choices to generate (OpenAI's `n`), each its own run of the request. */
+  n: number;
 }
 
 /**
@@ -38,6 +40,9 @@ const OPENAI_LIMITS = {
   top_logprobs: 20,
   stop: 4,
   completions_logprobs: 5,
+  logit_bias: 100,
+  /** Choices per request: each is a whole generation on a serving node's slots. */
+  n: 8,
 } as const;
 
 type Body = Record<string, unknown>;
@@ -83,7 +88,11 @@ export function parseChatBody(body: Body): ParsedRequest {
   const maxTokens = optional(body, "max_tokens", intIn(1), "an integer ≥ 1");
   const params = commonParams(body, maxCompletion ?? maxTokens);
   if (logprobs) Object.assign(params, { logprobs: true, top_logprobs: top ?? 0 });
-  return { request: { model: model(body), messages, params }, ...streamFlags(body) };
+  return {
+    request: { model: model(body), messages, params },
+    ...streamFlags(body),
+    n: choices(body),
+  };
 }
 
 export function parseCompletionBody(body: Body): ParsedRequest {
@@ -103,23 +112,45 @@ export function parseCompletionBody(body: Body): ParsedRequest {
   const top = optional(body, "logprobs", intIn(0, maxTop), `an integer from 0 to ${maxTop}`);
   const params = commonParams(body, optional(body, "max_tokens", intIn(1), "an integer ≥ 1"));
   if (top !== undefined) Object.assign(params, { logprobs: true, top_logprobs: top });
-  return { request: { model: model(body), prompt, params }, ...streamFlags(body) };
+  return {
+    request: { model: model(body), prompt, params },
+    ...streamFlags(body),
+    n: choices(body),
+  };
+}
+
+function choices(body: Body): number {
+  const max = OPENAI_LIMITS.n;
+  return optional(body, "n", intIn(1, max), `an integer from 1 to ${max}`) ?? 1;
+}
+
+/** OpenAI's shape: token ids (as strings) to numbers in [-100, 100]; {} is none. */
+function logitBias(body: Body): Record<string, number> | undefined {
+  const bias = body.logit_bias;
+  if (bias === undefined || bias === null) return undefined;
+  const max = OPENAI_LIMITS.logit_bias;
+  if (typeof bias !== "object" || Array.isArray(bias)) {
+    throw invalidRequest("logit_bias must be an object of token ids to biases", "logit_bias");
+  }
+  for (const [key, value] of Object.entries(bias)) {
+    if (!/^(0|[1-9][0-9]{0,9})$/.test(key)) {
+      throw invalidRequest(
+        `logit_bias keys must be token ids (integers as strings); got ${shown(key)}`,
+        "logit_bias",
+      );
+    }
+    if (!numIn(-max, max)(value)) {
+      throw invalidRequest(
+        `logit_bias[${shown(key)}] must be a number from -${max} to ${max}; got ${shown(value)}`,
+        "logit_bias",
+      );
+    }
+  }
+  return Object.keys(bias).length > 0 ? bias as Record<string, number> : undefined;
 }
 
 function commonParams(body: Body, maxTokens: number | undefined): InferParams {
-  const n = optional(body, "n", intIn(1), "an integer ≥ 1");
-  if (n !== undefined && n !== 1) {
-    throw invalidRequest("n must be 1: this node returns one choice per request", "n");
-  }
-  const bias = body.logit_bias;
-  if (bias !== undefined && bias !== null) {
-    if (typeof bias !== "object" || Array.isArray(bias)) {
-      throw invalidRequest("logit_bias must be an object of token ids to biases", "logit_bias");
-    }
-    if (Object.keys(bias).length > 0) {
-      throw invalidRequest("logit_bias is not supported by this node yet", "logit_bias");
-    }
-  }
+  const bias = logitBias(body);
   const params: InferParams = {
     temperature: optional(body, "temperature", numIn(0, 2), "a number from 0 to 2"),
     top_p: optional(body, "top_p", numIn(0, 1), "a number from 0 to 1"),
@@ -134,6 +165,7 @@ function commonParams(body: Body, maxTokens: number | undefined): InferParams {
     if (params[k] === undefined) params[k] = value;
   }
   if (maxTokens !== undefined) params.max_tokens = maxTokens;
+  if (bias !== undefined) params.logit_bias = bias;
   const seed = optional(body, "seed", Number.isSafeInteger, "an integer");
   if (seed !== undefined) params.seed = seed;
   const stop = parseStop(body.stop);
