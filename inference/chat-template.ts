@@ -33,6 +33,8 @@ export interface RenderChatOptions {
   tools?: readonly unknown[];
   /** Clock for `strftime_now` (Llama 3.x prints today's date); default: now. */
   now?: () => Date;
+  /** More variables for the template (e.g. Llama 3.x's `tools_in_user_message`). */
+  context?: Record<string, unknown>;
 }
 
 export class ChatTemplateError extends Error {
@@ -58,6 +60,7 @@ export function renderChat(options: RenderChatOptions): string {
     eos_token: options.eosToken ?? "",
     add_generation_prompt: options.addGenerationPrompt ?? true,
   });
+  Object.assign(context, options.context);
   if (options.tools && options.tools.length > 0) context.tools = options.tools;
   try {
     return renderWith(template, context);

@@ -32,6 +32,20 @@ export type {
 } from "./sampler.ts";
 export { renderChat } from "./chat-template.ts";
 export type { ChatMessage } from "./chat-template.ts";
+export {
+  createToolCallParser,
+  detectToolFormat,
+  renderToolChat,
+  TOOL_MARKERS,
+  toolCallPlan,
+} from "./tool-calls/mod.ts";
+export type {
+  ParsedToolCall,
+  ParseStep,
+  ToolCallParser,
+  ToolCallPlan,
+  ToolFormat,
+} from "./tool-calls/mod.ts";
 export { cpuEngineFromModel } from "./cpu-engine.ts";
 export { createBatchedCpuEngine, sessionBatch } from "./batch.ts";
 export type { AcquireOptions, BatchedEngine, BatchEngine, BatchRow, StepOutput } from "./batch.ts";

@@ -10,3 +10,17 @@ export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 export type { Tokenizer } from "./tokenizer/mod.ts";
 export { renderChat } from "./chat-template.ts";
 export type { ChatMessage } from "./chat-template.ts";
+export {
+  createToolCallParser,
+  detectToolFormat,
+  renderToolChat,
+  TOOL_MARKERS,
+  toolCallPlan,
+} from "./tool-calls/mod.ts";
+export type {
+  ParsedToolCall,
+  ParseStep,
+  ToolCallParser,
+  ToolCallPlan,
+  ToolFormat,
+} from "./tool-calls/mod.ts";

@@ -1,0 +1,141 @@
+/**
+ * Llama 3.x calls: the answer is the call, `{"name": …, "parameters": {…}}` (some write
+ * `"arguments"`, or `"type": "function"` first), perhaps after `<|python_tag|>`, perhaps several
+ * separated by `;` or whitespace; or, after `<|python_tag|>`, a built-in tool's
+ * `name.call(key="value", …)`. As llama.cpp reads it, only the start of the answer can open a
+ * call: an answer that starts otherwise is text, and is let through at once.
+ */
+import { createJsonScanner, JSON_OPEN, type JsonScanner } from "./json-scan.ts";
+import {
+  parseJson,
+  type ParseStep,
+  startsWithParts,
+  toCall,
+  type ToolCallParser,
+} from "./parse-common.ts";
+import type { ParsedToolCall } from "./types.ts";
+
+const TAG = "<|python_tag|>";
+const ARGUMENT_KEYS = ["parameters", "arguments"];
+
+type State = "start" | "json" | "between" | "builtin" | "text";
+
+export function llama3Parser(names: ReadonlySet<string>): ToolCallParser {
+  let buf = "";
+  let state: State = "start";
+  let scanner: JsonScanner = createJsonScanner();
+  let body = "";
+
+  function beginJson(text: string): void {
+    buf = text;
+    scanner = createJsonScanner();
+    body = "";
+    state = "json";
+  }
+
+  function run(final: boolean): ParseStep {
+    const step: ParseStep = { text: "", calls: [] };
+    while (true) {
+      switch (state) {
+        case "text":
+          step.text += buf;
+          buf = "";
+          return step;
+        case "start": {
+          const tag = startsWithParts(buf, [TAG]);
+          if (tag.match === "maybe" && !final) return step;
+          const rest = tag.match === "yes" ? buf.slice(tag.end) : buf;
+          const opens = [
+            startsWithParts(rest, ["{", '"name"']),
+            startsWithParts(rest, ["{", '"type"']),
+          ];
+          if (opens.some((o) => o.match === "yes")) {
+            beginJson(rest.slice(rest.indexOf("{")));
+          } else if (opens.some((o) => o.match === "maybe") && !final) {
+            return step;
+          } else if (tag.match === "yes" && /^\s*\w/.test(rest)) {
+            buf = rest;
+            state = "builtin";
+          } else state = "text";
+          continue;
+        }
+        case "json": {
+          const end = scanner.feed(buf);
+          if (end === JSON_OPEN && !final) {
+            body += buf;
+            buf = "";
+            return step;
+          }
+          const whole = end >= 0;
+          body += whole ? buf.slice(0, end) : buf;
+          buf = whole ? buf.slice(end) : "";
+          const call = whole ? toCall(parseJson(body), names, ARGUMENT_KEYS) : undefined;
+          if (call) {
+            step.calls.push(call);
+            state = "between";
+          } else {
+            step.text += body;
+            state = "text";
+          }
+          continue;
+        }
+        case "between": {
+          // Separators between calls (and after the last) are not content.
+          const rest = buf.replace(/^[\s;]+/, "");
+          if (rest === "") {
+            buf = "";
+            return step;
+          }
+          const tag = startsWithParts(rest, [TAG]);
+          if (rest.startsWith("{")) beginJson(rest);
+          else if (tag.match === "yes") buf = rest.slice(tag.end);
+          else if (tag.match === "maybe" && !final) {
+            buf = rest;
+            return step;
+          } else {
+            buf = rest;
+            state = "text";
+          }
+          continue;
+        }
+        case "builtin": {
+          if (!final) return step; // its end is the answer's end
+          const call = builtinCall(buf, names);
+          if (call) step.calls.push(call);
+          else step.text += buf;
+          buf = "";
+          return step;
+        }
+      }
+    }
+  }
+
+  return {
+    push(text) {
+      buf += text;
+      return run(false);
+    },
+    end: () => run(true),
+  };
+}
+
+/** `name.call(key=JSON value, …)` → a call of `name` with those arguments. */
+function builtinCall(text: string, names: ReadonlySet<string>): ParsedToolCall | undefined {
+  const m = /^\s*(\w+)\.call\(([\s\S]*)\)\s*$/.exec(text);
+  if (!m) return undefined;
+  const args: Record<string, unknown> = {};
+  let rest = m[2].trim();
+  while (rest !== "") {
+    const key = /^(\w+)\s*=\s*/.exec(rest);
+    if (!key) return undefined;
+    rest = rest.slice(key[0].length);
+    const value = /^("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(
+      rest,
+    );
+    const parsed = value ? parseJson(value[1]) : undefined;
+    if (!value || parsed === undefined) return undefined;
+    args[key[1]] = parsed;
+    rest = rest.slice(value[0].length).replace(/^\s*,\s*/, "").trimStart();
+  }
+  return toCall({ name: m[1], arguments: args }, names, ["arguments"]);
+}
