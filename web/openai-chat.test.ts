@@ -210,7 +210,26 @@ Deno.test("OpenAI's limits: each bad field a 400 naming it, before the service i
     [{ logit_bias: { "a": 1 } }, "logit_bias", /keys must be token ids/],
     [{ logit_bias: { "-1": 1 } }, "logit_bias", /keys must be token ids/],
     [{ logit_bias: [1] }, "logit_bias", /must be an object/],
-    [{ response_format: { type: "json_object" } }, "response_format", /not supported/],
+    [{ response_format: { type: "xml" } }, "response_format", /must be one of text, json_object/],
+    [{ response_format: "json" }, "response_format", /must be an object/],
+    [{ response_format: { type: "json_schema" } }, "response_format", /json_schema must be/],
+    [
+      { response_format: { type: "json_schema", json_schema: { name: "a b" } } },
+      "response_format",
+      /name must match/,
+    ],
+    [
+      { response_format: { type: "json_schema", json_schema: { name: "a", schema: [] } } },
+      "response_format",
+      /schema must be a JSON Schema object/,
+    ],
+    [
+      { response_format: { type: "json_object" }, grammar: "root ::= x" },
+      "grammar",
+      /response_format and grammar cannot be used together/,
+    ],
+    [{ json_schema: true }, "json_schema", /json_schema must be a JSON Schema object/],
+    [{ grammar: 5 }, "grammar", /grammar must be a string/],
     [{ messages: "hi" }, "messages", /non-empty array/],
     [{ messages: [] }, "messages", /non-empty array/],
     [{ messages: ["hi"] }, "messages[0]", /must be an object/],
@@ -473,4 +492,53 @@ Deno.test("n streamed: a client that drops the stream stops every choice", async
     assert.ok(end.completionTokens < 400, `${end.completionTokens} tokens`);
   }
   assert.deepEqual(service.load(), { active: 0, queued: 0 });
+});
+
+Deno.test("response_format, llama.cpp's json_schema and grammar become the request's constraint", async () => {
+  const service = fakeService();
+  const app = createNodeApp({ service });
+  const schema = { type: "object", properties: { a: { type: "integer" } }, required: ["a"] };
+  const bodies = [
+    { response_format: { type: "text" } },
+    { response_format: { type: "json_object" } },
+    { response_format: { type: "json_schema", json_schema: { name: "r", schema, strict: true } } },
+    { response_format: { type: "json_schema", json_schema: { name: "r" } } },
+    { json_schema: schema },
+    { grammar: 'root ::= "yes" | "no"' },
+    { grammar: "" },
+  ];
+  for (const body of bodies) {
+    const res = await app.fetch(post({ ...hello, ...body }));
+    assert.equal(res.status, 200, JSON.stringify(body));
+    await res.body?.cancel();
+  }
+  assert.deepEqual(service.calls.map((c) => c.req.params.constraint), [
+    undefined,
+    { type: "json_object" },
+    { type: "json_schema", schema, name: "r", strict: true },
+    { type: "json_object" },
+    { type: "json_schema", schema },
+    { type: "gbnf", grammar: 'root ::= "yes" | "no"' },
+    undefined,
+  ]);
+  // The completions route takes them too.
+  await app.fetch(
+    new Request("http://localhost/v1/completions", {
+      method: "POST",
+      body: JSON.stringify({ prompt: "x", json_schema: schema }),
+    }),
+  );
+  assert.deepEqual(service.calls.at(-1)!.req.params.constraint, { type: "json_schema", schema });
+});
+
+Deno.test("a node that cannot enforce a constraint answers 400 naming response_format", async () => {
+  const engine = await createCpuEngine({ path: STORIES, ctxSize: 128 });
+  const service = createLocalService({ engine, id: "stories260K" });
+  const res = await createNodeApp({ service }).fetch(
+    post({ ...hello, model: "stories260K", response_format: { type: "json_object" } }),
+  );
+  assert.equal(res.status, 400);
+  const { error } = await res.json();
+  assert.equal(error.type, "invalid_request_error");
+  assert.match(error.message, /response_format is not supported/);
 });

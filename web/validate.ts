@@ -4,7 +4,7 @@
  * (top_k, min_p, repeat_penalty) ride along. Unknown fields are ignored, as
  * SDKs send more than a node needs.
  */
-import type { ChatMessage, InferParams, InferRequest } from "../mesh/mod.ts";
+import type { ChatMessage, Constraint, InferParams, InferRequest } from "../mesh/mod.ts";
 import { invalidRequest } from "./http-error.ts";
 
 export interface ParsedRequest {
@@ -69,13 +69,6 @@ export function parseChatBody(body: Body): ParsedRequest {
     if (Array.isArray(v) && v.length > 0) {
       throw invalidRequest(`${field} are not supported by this node yet`, field);
     }
-  }
-  const format = body.response_format;
-  if (format !== undefined && format !== null && (format as Body).type !== "text") {
-    throw invalidRequest(
-      'response_format is not supported by this node yet (only {"type":"text"})',
-      "response_format",
-    );
   }
   const logprobs = optional(body, "logprobs", isBool, "a boolean") ?? false;
   const maxTop = OPENAI_LIMITS.top_logprobs;
@@ -149,6 +142,63 @@ function logitBias(body: Body): Record<string, number> | undefined {
   return Object.keys(bias).length > 0 ? bias as Record<string, number> : undefined;
 }
 
+/**
+ * The grammar the output must follow: OpenAI's `response_format`, or llama.cpp's `json_schema`
+ * and `grammar` (GBNF) body fields; at most one of them. Whether it compiles is the serving
+ * node's to say (a 400 naming what it cannot do).
+ */
+function constraintOf(body: Body): Constraint | undefined {
+  const given: [string, Constraint][] = [];
+  const format = responseFormat(body.response_format);
+  if (format) given.push(["response_format", format]);
+  const schema = body.json_schema;
+  if (schema !== undefined && schema !== null) {
+    if (!isObject(schema)) {
+      throw invalidRequest("json_schema must be a JSON Schema object", "json_schema");
+    }
+    given.push(["json_schema", { type: "json_schema", schema }]);
+  }
+  const grammar = optional(body, "grammar", isString, "a string (a GBNF grammar)");
+  if (grammar !== undefined && grammar !== "") {
+    given.push(["grammar", { type: "gbnf", grammar }]);
+  }
+  if (given.length > 1) {
+    const names = given.map(([name]) => name);
+    throw invalidRequest(`${names.join(" and ")} cannot be used together`, names[1]);
+  }
+  return given[0]?.[1];
+}
+
+function responseFormat(v: unknown): Constraint | undefined {
+  if (v === undefined || v === null) return undefined;
+  const at = "response_format";
+  if (!isObject(v)) throw invalidRequest(`${at} must be an object`, at);
+  if (v.type === "text") return undefined;
+  if (v.type === "json_object") return { type: "json_object" };
+  if (v.type !== "json_schema") {
+    throw invalidRequest(
+      `${at}.type must be one of text, json_object, json_schema; got ${shown(v.type)}`,
+      at,
+    );
+  }
+  const js = v.json_schema;
+  if (!isObject(js)) throw invalidRequest(`${at}.json_schema must be an object`, at);
+  if (!isString(js.name) || !/^[a-zA-Z0-9_-]{1,64}$/.test(js.name)) {
+    throw invalidRequest(`${at}.json_schema.name must match ^[a-zA-Z0-9_-]{1,64}$`, at);
+  }
+  // The schema is optional in OpenAI's API; without one, any JSON object.
+  if (js.schema === undefined || js.schema === null) return { type: "json_object" };
+  const schema = js.schema;
+  if (!isObject(schema)) {
+    throw invalidRequest(`${at}.json_schema.schema must be a JSON Schema object`, at);
+  }
+  const c: Constraint = { type: "json_schema", schema, name: js.name };
+  if (js.strict !== undefined && js.strict !== null) {
+    c.strict = field(js.strict, isBool, `${at}.json_schema.strict`, "a boolean");
+  }
+  return c;
+}
+
 function commonParams(body: Body, maxTokens: number | undefined): InferParams {
   const bias = logitBias(body);
   const params: InferParams = {
@@ -166,6 +216,8 @@ function commonParams(body: Body, maxTokens: number | undefined): InferParams {
   }
   if (maxTokens !== undefined) params.max_tokens = maxTokens;
   if (bias !== undefined) params.logit_bias = bias;
+  const constraint = constraintOf(body);
+  if (constraint !== undefined) params.constraint = constraint;
   const seed = optional(body, "seed", Number.isSafeInteger, "an integer");
   if (seed !== undefined) params.seed = seed;
   const stop = parseStop(body.stop);
@@ -310,6 +362,8 @@ function field<T>(v: unknown, ok: (v: unknown) => v is T, name: string, what: st
 
 const isBool = (v: unknown): v is boolean => typeof v === "boolean";
 const isString = (v: unknown): v is string => typeof v === "string";
+const isObject = (v: unknown): v is Body =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const isNumber = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 const numIn = (lo: number, hi: number) => (v: unknown) => isNumber(v) && v >= lo && v <= hi;
 const intIn = (lo: number, hi = Number.MAX_SAFE_INTEGER) => (v: unknown) =>
