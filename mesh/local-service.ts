@@ -73,8 +73,20 @@ export interface LocalServiceComponents {
   onGenerationEnd?: (end: GenerationEnd) => void;
 }
 
+/**
+ * The model a serving node runs itself, as its HTTP routes read it: the tokenizer, the chat
+ * template and the context (llama.cpp's /tokenize and /props, Ollama's /api/show).
+ */
+export interface LocalModelView {
+  info: ModelInfo;
+  model: ServedModel;
+  /** Generations decoding at once: llama.cpp's `total_slots`. */
+  slots: number;
+}
+
 export interface LocalService extends InferenceService {
   load(): ServiceLoad;
+  view(): LocalModelView;
   /** The request features this service honours (its serve reports advertise them). */
   features(): RequestFeature[];
   /** Ends the prompt worker, if one runs (it also ends on its own after a minute idle). */
@@ -161,6 +173,7 @@ export function createLocalService(
     infer,
     load: () => scheduler.load(),
     features: () => [...features],
+    view: () => ({ info, model: engine, slots: maxConcurrent }),
     close: () => prompts.close(),
   };
 }

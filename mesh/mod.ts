@@ -18,7 +18,7 @@ export type {
   ToolSpec,
 } from "./service.ts";
 export { createLocalService, promptTokens, samplerOptions } from "./local-service.ts";
-export type { GenerationEnd, LocalService } from "./local-service.ts";
+export type { GenerationEnd, LocalModelView, LocalService, ServedModel } from "./local-service.ts";
 export { encodePrompt, promptText } from "./prompt.ts";
 export { createPromptEncoder } from "./prompt-encoder.ts";
 
