@@ -11,6 +11,7 @@ import {
   type DecodeOptions,
   detokenize,
   type StreamDecoder,
+  tokenPiece,
 } from "./decoder.ts";
 import { createPreTokenizer, type PreTokenizer } from "./pretokenize.ts";
 import { partition } from "./special.ts";
@@ -42,6 +43,8 @@ export interface Tokenizer {
   decode(ids: number[], options?: DecodeOptions): string;
   /** The token's text as stored in the vocabulary (▁ and byte-level characters included). */
   tokenText(id: number): string;
+  /** The bytes the stream decoder gives for the token (none for control tokens). */
+  tokenBytes(id: number): Uint8Array;
   isEndOfGeneration(id: number): boolean;
   createDecoder(): StreamDecoder;
 }
@@ -115,6 +118,7 @@ export function tokenizerFromMetadata(metadata: Record<string, GgufValue>): Toke
       }
       return text;
     },
+    tokenBytes: (id) => tokenPiece(vocab, id, false),
     isEndOfGeneration: (id) => vocab.endOfGeneration.has(id),
     createDecoder: () => createStreamDecoder(vocab),
   };
