@@ -31,7 +31,7 @@ import {
   type InferRequest,
   ServiceError,
 } from "./service.ts";
-import { parseInferRequest } from "./request-limits.ts";
+import { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
 import {
   deadline,
   errorText,
@@ -137,7 +137,7 @@ export async function serveInfer(
         if (ac.signal.aborted) break;
         answered = true;
         await out.write(ev);
-        if (ev.type !== "token") {
+        if (ev.type === "done" || ev.type === "error") {
           ended = true;
           break;
         }
@@ -280,8 +280,15 @@ export async function* callInfer(
     while (true) {
       stream ??= await open(node, target, signal, timeouts.connectMs ?? DEFAULTS.connectMs);
       if (!stream) return; // aborted while connecting
-      const maxTokens = req.params.max_tokens ?? Infinity;
-      const outcome = yield* exchange(stream, frame, maxTokens, signal, idleMs, spare, seen);
+      const outcome = yield* exchange(
+        stream,
+        frame,
+        answerLimits(req),
+        signal,
+        idleMs,
+        spare,
+        seen,
+      );
       if (outcome !== "retry") return;
       stream = undefined;
       spare = false;
@@ -313,11 +320,26 @@ async function open(
   }
 }
 
+/** What an answer to `req` may hold: a serving member is not trusted to keep to the request. */
+interface AnswerLimits {
+  maxTokens: number;
+  /** The names a tool call may have: the request's tools (none: no call may come). */
+  toolNames: ReadonlySet<string>;
+}
+
+function answerLimits(req: InferRequest): AnswerLimits {
+  const offered = req.tool_choice === "none" ? [] : req.tools ?? [];
+  return {
+    maxTokens: req.params.max_tokens ?? Infinity,
+    toolNames: new Set(offered.map((t) => t.function.name)),
+  };
+}
+
 /** The request on one stream; "retry" when a spare stream died before any answer. */
 async function* exchange(
   stream: Stream,
   request: Uint8Array,
-  maxTokens: number,
+  limits: AnswerLimits,
   signal: AbortSignal,
   idleMs: number,
   spare: boolean,
@@ -328,6 +350,7 @@ async function* exchange(
   let finished = false;
   let received = 0;
   let tokens = 0;
+  let calls = 0;
   try {
     if (!stream.send(request)) await stream.onDrain();
     const frames = readStreamFrames(stream, idleMs, MAX_EVENT_FRAME_BYTES, MAX_ANSWER_BYTES);
@@ -335,9 +358,17 @@ async function* exchange(
       received++;
       const ev = parseEvent(frame);
       if (ev === undefined) continue; // a keep-alive
-      if (ev.type !== "token") finished = seen.answer = true;
-      else if (++tokens > maxTokens) {
-        throw new ServiceError("unavailable", `it sent more tokens than max_tokens (${maxTokens})`);
+      if (ev.type === "done" || ev.type === "error") finished = seen.answer = true;
+      else if (ev.type === "token") {
+        if (++tokens > limits.maxTokens) {
+          throw new ServiceError(
+            "unavailable",
+            `it sent more tokens than max_tokens (${limits.maxTokens})`,
+          );
+        }
+      } else if (!limits.toolNames.has(ev.name) || ev.index !== calls++ || calls > tokens) {
+        // Each call is written by tokens that came before it, in order, of an offered tool.
+        throw new ServiceError("unavailable", `it sent a tool call the request did not allow`);
       }
       yield ev;
       if (finished) return "done";
@@ -383,6 +414,8 @@ function parseEvent(frame: unknown): InferEvent | undefined {
     if (typeof ev!.code === "string" && typeof ev!.message === "string") {
       return ev as unknown as InferEvent;
     }
+  } else if (type === "tool_call") {
+    if (isToolCall(ev!)) return ev as unknown as InferEvent;
   } else if (type === "queued") return undefined;
   else {
     throw new ServiceError(
@@ -391,4 +424,18 @@ function parseEvent(frame: unknown): InferEvent | undefined {
     );
   }
   throw new ServiceError("unavailable", `the serving node sent a malformed ${type} message`);
+}
+
+/** A tool_call event as the web layer reads it: its arguments JSON text of an object. */
+function isToolCall(ev: Record<string, unknown>): boolean {
+  const { index, id, name, arguments: args } = ev;
+  if (!Number.isSafeInteger(index) || (index as number) < 0) return false;
+  if (typeof id !== "string" || id === "" || id.length > REQUEST_LIMITS.maxNameChars) return false;
+  if (typeof name !== "string" || typeof args !== "string") return false;
+  try {
+    const parsed = JSON.parse(args);
+    return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
 }

@@ -158,9 +158,9 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
           if (event.code !== "busy") init.router.markFailed(target.peerId);
           return { why: event.message };
         }
-        if (event.type === "token") tokens++;
+        if (event.type === "token" || event.type === "tool_call") tokens++;
         yield event;
-        if (event.type !== "token") return "finished";
+        if (event.type === "done" || event.type === "error") return "finished";
       }
       if (signal.aborted) return "finished";
       if (tokens === 0) {

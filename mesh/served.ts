@@ -36,7 +36,7 @@ export function countServed<S extends InferenceService>(service: S, hooks: Serve
           outcome = "ok";
           promptTokens = event.usage.prompt_tokens;
           completionTokens = event.usage.completion_tokens;
-        } else outcome = "error";
+        } else if (event.type === "error") outcome = "error";
         yield event;
       }
     } finally {

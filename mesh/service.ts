@@ -124,8 +124,8 @@ export interface ToolCallEvent {
   arguments: string;
 }
 
-// ToolCallEvent joins this union with tool calling (issue 12), with every consumer handling it.
-export type InferEvent = TokenEvent | DoneEvent | ErrorEvent;
+/** An answer: token and tool_call events, then one done or error event. */
+export type InferEvent = TokenEvent | ToolCallEvent | DoneEvent | ErrorEvent;
 
 export interface ModelInfo {
   id: string;

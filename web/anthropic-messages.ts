@@ -5,7 +5,7 @@
  * events in order: message_start, content_block_start, content_block_delta…, content_block_stop,
  * message_delta, message_stop. Errors use Anthropic's shape, not OpenAI's.
  */
-import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
+import type { DoneEvent, ToolCallEvent } from "../mesh/mod.ts";
 import { HttpError, toHttpError } from "./http-error.ts";
 import {
   collectRun,
@@ -62,9 +62,19 @@ function message(head: Head, content: unknown[], done: DoneEvent | undefined) {
 
 async function whole(run: InferRun, head: Head) {
   let text = "";
-  const done = await collectRun(run, (event) => text += event.text);
+  const calls: ToolCallEvent[] = [];
+  const done = await collectRun(run, (event) => {
+    if (event.type === "tool_call") calls.push(event);
+    else text += event.text;
+  });
   text += done.tail ?? "";
-  return message(head, text === "" ? [] : [{ type: "text", text }], done);
+  const blocks = calls.map((c) => ({ ...toolUse(c), input: JSON.parse(c.arguments) }));
+  return message(head, [...(text === "" ? [] : [{ type: "text", text }]), ...blocks], done);
+}
+
+/** A call as a `tool_use` block (its input left out: whole, or streamed as JSON deltas). */
+function toolUse(call: ToolCallEvent) {
+  return { type: "tool_use", id: call.id.replace(/^call_/, "toolu_"), name: call.name };
 }
 
 /** An SSE frame as Anthropic sends it: a named event with its JSON. */
@@ -74,28 +84,45 @@ function frame(type: string, data: Record<string, unknown>): string {
 
 async function* events(run: InferRun, head: Head): AsyncGenerator<string> {
   yield frame("message_start", { message: message(head, [], undefined) });
+  // Blocks in order: the text so far (one block, opened by its first text), then each call.
+  let index = -1;
   let open = false;
   const text = (t: string) => {
     const out: string[] = [];
     if (t === "") return out;
     if (!open) {
-      out.push(frame("content_block_start", {
-        index: 0,
-        content_block: { type: "text", text: "" },
-      }));
+      index++;
+      out.push(frame("content_block_start", { index, content_block: { type: "text", text: "" } }));
       open = true;
     }
-    out.push(frame("content_block_delta", { index: 0, delta: { type: "text_delta", text: t } }));
+    out.push(frame("content_block_delta", { index, delta: { type: "text_delta", text: t } }));
     return out;
   };
+  const close = () => {
+    if (!open) return [];
+    open = false;
+    return [frame("content_block_stop", { index })];
+  };
   try {
-    for await (const event of run.events as AsyncIterable<TokenEvent | DoneEvent>) {
+    for await (const event of run.events) {
       if (event.type === "token") {
         yield* text(event.text);
         continue;
       }
+      if (event.type === "tool_call") {
+        yield* close();
+        index++;
+        yield frame("content_block_start", {
+          index,
+          content_block: { ...toolUse(event), input: {} },
+        });
+        const delta = { type: "input_json_delta", partial_json: event.arguments };
+        yield frame("content_block_delta", { index, delta });
+        yield frame("content_block_stop", { index });
+        continue;
+      }
       yield* text(event.tail ?? "");
-      if (open) yield frame("content_block_stop", { index: 0 });
+      yield* close();
       yield frame("message_delta", {
         delta: { stop_reason: stopReason(event), stop_sequence: null },
         // The prompt's size is known only at the end here (message_start says 0): clients

@@ -12,15 +12,19 @@ import {
   ServiceError,
   serviceErrorOf,
   type TokenEvent,
+  type ToolCallEvent,
 } from "../mesh/mod.ts";
 import { errorBody, HttpError, serviceHttpError, toHttpError } from "./http-error.ts";
 import { SSE_DONE, sseEvent } from "./sse.ts";
 import type { InferenceRecord, Metrics } from "./metrics.ts";
 
+/** What a run yields: its tokens and tool calls, then one done event. */
+export type AnswerEvent = TokenEvent | ToolCallEvent | DoneEvent;
+
 export interface InferRun {
   model: string;
-  /** Token events, then one done event; a ServiceError thrown mid-way ends it. */
-  events: AsyncGenerator<TokenEvent | DoneEvent, void>;
+  /** Token and tool_call events, then one done event; a ServiceError thrown mid-way ends it. */
+  events: AsyncGenerator<AnswerEvent, void>;
   /** Stops the generation (the client went away). */
   cancel(): void;
   /** Whether the run ended without `done` because it was cancelled. */
@@ -85,7 +89,7 @@ export async function startInfer(
   }
 
   let sawDone = false;
-  async function* events(head: TokenEvent | DoneEvent): AsyncGenerator<TokenEvent | DoneEvent> {
+  async function* events(head: AnswerEvent): AsyncGenerator<AnswerEvent> {
     let ttftSeconds: number | undefined;
     let completionTokens = 0;
     let event: InferEvent = head;
@@ -95,7 +99,7 @@ export async function startInfer(
         if (event.type === "token") {
           ttftSeconds ??= (performance.now() - started) / 1000;
           completionTokens++;
-        } else {
+        } else if (event.type === "done") {
           sawDone = true;
           record("ok", {
             ttftSeconds,
@@ -154,17 +158,17 @@ export function completionId(prefix: string): string {
 export const unixSeconds = () => Math.floor(Date.now() / 1000);
 
 /**
- * Runs `run` to its end for a whole (unstreamed) answer, handing each token to
- * `onToken`; its done event, or a 499 when the client went away first.
+ * Runs `run` to its end for a whole (unstreamed) answer, handing each token and tool call to
+ * `onEvent`; its done event, or a 499 when the client went away first.
  */
 export async function collectRun(
   run: InferRun,
-  onToken: (event: TokenEvent) => void,
+  onEvent: (event: TokenEvent | ToolCallEvent) => void,
 ): Promise<DoneEvent> {
   let done: DoneEvent | undefined;
   for await (const event of run.events) {
     if (event.type === "done") done = event;
-    else onToken(event);
+    else onEvent(event);
   }
   if (!done) throw new HttpError(499, "the client closed the request", "cancelled", "cancelled");
   return done;
@@ -177,7 +181,7 @@ export async function collectRun(
  */
 export async function* streamRun(
   run: InferRun,
-  frames: (event: TokenEvent | DoneEvent) => Iterable<string>,
+  frames: (event: AnswerEvent) => Iterable<string>,
 ): AsyncGenerator<string> {
   try {
     for await (const event of run.events) yield* frames(event);
@@ -232,10 +236,10 @@ export function discard(run: InferRun): void {
 /** `collectRun` over several runs at once, in order; a failure of one cancels the others. */
 export async function collectRuns(
   runs: InferRun[],
-  onToken: (event: TokenEvent, index: number) => void,
+  onEvent: (event: TokenEvent | ToolCallEvent, index: number) => void,
 ): Promise<DoneEvent[]> {
   try {
-    return await Promise.all(runs.map((run, i) => collectRun(run, (event) => onToken(event, i))));
+    return await Promise.all(runs.map((run, i) => collectRun(run, (event) => onEvent(event, i))));
   } catch (err) {
     runs.forEach(discard);
     throw err;
@@ -252,8 +256,8 @@ export function usageOfAll(dones: DoneEvent[]) {
 /** The events of several runs as they come, each with its run's index. */
 async function* mergeRuns(
   runs: InferRun[],
-): AsyncGenerator<{ index: number; event: TokenEvent | DoneEvent }> {
-  type Step = { index: number; step?: IteratorResult<TokenEvent | DoneEvent>; error?: unknown };
+): AsyncGenerator<{ index: number; event: AnswerEvent }> {
+  type Step = { index: number; step?: IteratorResult<AnswerEvent>; error?: unknown };
   const pending = new Map<number, Promise<Step>>();
   const ended = new Set<number>();
   const pull = (index: number) =>
@@ -295,7 +299,7 @@ async function* mergeRuns(
  */
 export async function* streamRuns(
   runs: InferRun[],
-  frames: (event: TokenEvent | DoneEvent, index: number) => Iterable<string>,
+  frames: (event: AnswerEvent, index: number) => Iterable<string>,
   last: (dones: DoneEvent[]) => Iterable<string> = () => [],
 ): AsyncGenerator<string> {
   const dones: DoneEvent[] = [];

@@ -3,7 +3,7 @@
  * chat.completion.chunk (role first, then content deltas, then the
  * finish_reason, then usage when asked, then [DONE]).
  */
-import type { DoneEvent, TokenEvent } from "../mesh/mod.ts";
+import type { DoneEvent, TokenEvent, ToolCallEvent } from "../mesh/mod.ts";
 import { errorResponse } from "./http-error.ts";
 import {
   collectRuns,
@@ -16,6 +16,7 @@ import {
   unixSeconds,
   usageOfAll,
 } from "./infer-run.ts";
+import { chatToolCall, chatToolCallDelta } from "./openai-tools.ts";
 import { sseEvent, sseResponse } from "./sse.ts";
 import { parseChatBody, readJsonBody } from "./validate.ts";
 
@@ -47,7 +48,9 @@ interface Head {
 async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<Response> {
   const contents = runs.map(() => "");
   const entries: LogprobEntry[][] = runs.map(() => []);
+  const calls: ToolCallEvent[][] = runs.map(() => []);
   const dones = await collectRuns(runs, (event, i) => {
+    if (event.type === "tool_call") return void calls[i].push(event);
     contents[i] += event.text;
     if (logprobs) entries[i].push(logprobEntry(event));
   });
@@ -56,7 +59,7 @@ async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<R
     object: "chat.completion",
     choices: dones.map((done, index) => ({
       index,
-      message: { role: "assistant", content: contents[index] + (done.tail ?? "") },
+      message: message(contents[index] + (done.tail ?? ""), calls[index]),
       logprobs: logprobs ? { content: entries[index] } : null,
       finish_reason: done.finish_reason,
     })),
@@ -79,7 +82,7 @@ async function* chunks(
   };
   const chunk = (
     index: number,
-    delta: Record<string, string>,
+    delta: Record<string, unknown>,
     extra: Record<string, unknown> = {},
   ) =>
     sseEvent({
@@ -97,6 +100,10 @@ async function* chunks(
       );
       return;
     }
+    if (event.type === "tool_call") {
+      yield chunk(index, { tool_calls: [chatToolCallDelta(event)] });
+      return;
+    }
     if (event.tail) yield chunk(index, { content: event.tail });
     yield sseEvent({
       ...base,
@@ -106,6 +113,16 @@ async function* chunks(
   }, function* (dones: DoneEvent[]) {
     if (includeUsage) yield sseEvent({ ...base, choices: [], usage: usageOfAll(dones) });
   });
+}
+
+/** The assistant's message: its text (null when it only called tools) and its calls. */
+function message(content: string, calls: ToolCallEvent[]) {
+  if (calls.length === 0) return { role: "assistant", content };
+  return {
+    role: "assistant",
+    content: content === "" ? null : content,
+    tool_calls: calls.map(chatToolCall),
+  };
 }
 
 interface TopEntry {

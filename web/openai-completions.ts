@@ -74,6 +74,7 @@ async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<R
   const texts = runs.map(() => "");
   const lps = runs.map(emptyLogprobs);
   const dones = await collectRuns(runs, (event, i) => {
+    if (event.type !== "token") return; // a plain prompt offers no tools
     if (logprobs) addLogprob(lps[i], event, texts[i].length);
     texts[i] += event.text;
   });
@@ -113,6 +114,7 @@ async function* chunks(
       yield chunk(index, event.text, lp, null);
       return;
     }
+    if (event.type === "tool_call") return; // a plain prompt offers no tools
     if (event.tail) yield chunk(index, event.tail, null, null);
     yield chunk(index, "", null, event.finish_reason);
   }, function* (dones: DoneEvent[]) {

@@ -101,6 +101,14 @@ Deno.test("generic: the whole answer is JSON, a call or a response (auto), a cal
       additionalProperties: false,
     }],
   });
+  // A parameters schema without a type is still one of an object (OpenAI's arguments are one).
+  const untyped = toolCallPlan(undefined, {
+    tools: [{ type: "function", function: { name: "f", parameters: { properties: {} } } }],
+    tool_choice: "required",
+  })!;
+  const list = (untyped.schema!.properties as Record<string, Record<string, unknown>>).tool_calls;
+  const item = list.items as { properties: Record<string, unknown> };
+  assert.deepEqual(item.properties.arguments, { type: "object", properties: {} });
   const required = toolCallPlan(undefined, {
     tools,
     tool_choice: "required",

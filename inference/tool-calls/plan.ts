@@ -102,9 +102,14 @@ function callSchema(tool: ToolFunctionSpec, key: string): Record<string, unknown
   };
 }
 
-/** A function without `parameters` takes any object (OpenAI: no arguments). */
+/** The arguments' schema, always of an object: without `parameters`, any object (OpenAI: none). */
 export function parametersOf(tool: ToolFunctionSpec): unknown {
-  return tool.function.parameters ?? { type: "object" };
+  const p = tool.function.parameters;
+  if (p === undefined || p === null) return { type: "object" };
+  const schema = p as Record<string, unknown>;
+  return typeof p === "object" && !Array.isArray(p) && schema.type === undefined
+    ? { type: "object", ...schema }
+    : p;
 }
 
 function oneOf(schemas: Record<string, unknown>[]): Record<string, unknown> {

@@ -1,0 +1,110 @@
+/**
+ * The serving side of tool calling: a chat request with tools runs with its plan's constraint
+ * (inference/tool-calls/plan.ts: a forced call is grammar-constrained), and its answer is read
+ * as it streams. Tokens that write a call come out with empty text; each call, once whole,
+ * becomes a `tool_call` event (id `call_…`, a name the request offered, arguments as JSON text of
+ * an object); a malformed call comes out as the text it was; the answer ends with finish_reason
+ * `tool_calls` when it made calls. With `parallel_tool_calls: false` only the first call counts.
+ * The prompt side (mesh/prompt.ts) renders the same plan through the model's template.
+ */
+import {
+  createToolCallParser,
+  type ParsedToolCall,
+  type Tokenizer,
+  TOOL_MARKERS,
+  type ToolCallPlan,
+  toolCallPlan,
+} from "../inference/text.ts";
+import type { DoneEvent, InferEvent, InferRequest, ToolCallEvent } from "./service.ts";
+
+export interface ToolCallsInit {
+  /** The model's GGUF `tokenizer.chat_template`. */
+  template: string | undefined;
+  tokenizer: Pick<Tokenizer, "encode" | "decode">;
+  /** Whether the engine can hold its output to a grammar (request feature "constraint"). */
+  constrains: boolean;
+  /** A new call id; default `call_` and 24 random letters and digits, as OpenAI's. */
+  newId?: () => string;
+}
+
+/** Runs one request on the engine; the tool layer wraps it. */
+export type RunRequest = (req: InferRequest) => AsyncIterable<InferEvent>;
+
+export type ToolCallLayer = (req: InferRequest, run: RunRequest) => AsyncIterable<InferEvent>;
+
+export function createToolCallLayer(init: ToolCallsInit): ToolCallLayer {
+  const markers = markerTokens(init.tokenizer);
+  const newId = init.newId ?? callId;
+  return (req, run) => {
+    const plan = req.messages ? toolCallPlan(init.template, req) : undefined;
+    if (!plan) return run(req);
+    return readToolCalls(run(withConstraint(req, plan, init.constrains)), plan, markers, newId);
+  };
+}
+
+/**
+ * The plan's schema as the request's constraint: a forced call's always (a node that cannot
+ * constrain refuses it, request-features.ts); the generic format's reply-or-call schema only
+ * where the engine constrains and the client asked for no format of its own.
+ */
+function withConstraint(req: InferRequest, plan: ToolCallPlan, constrains: boolean): InferRequest {
+  if (!plan.schema) return req;
+  if (!plan.forced && (!constrains || req.params.constraint !== undefined)) return req;
+  return {
+    ...req,
+    params: { ...req.params, constraint: { type: "json_schema", schema: plan.schema } },
+  };
+}
+
+/** The answer's events with the calls read out of its text. */
+export async function* readToolCalls(
+  events: AsyncIterable<InferEvent>,
+  plan: ToolCallPlan,
+  markers: ReadonlyMap<number, string>,
+  newId: () => string = callId,
+): AsyncGenerator<InferEvent> {
+  const parser = createToolCallParser(plan);
+  let made = 0;
+  function* calls(parsed: ParsedToolCall[]): Generator<ToolCallEvent> {
+    for (const call of parsed) {
+      if (made > 0 && !plan.parallel) continue;
+      yield { type: "tool_call", index: made++, id: newId(), ...call };
+    }
+  }
+  for await (const event of events) {
+    if (event.type === "token") {
+      // A marker that is a control token decodes to nothing; the parser needs to see it.
+      const text = event.text === "" ? markers.get(event.id) ?? "" : event.text;
+      const step = parser.push(text);
+      yield { ...event, text: step.text };
+      yield* calls(step.calls);
+    } else if (event.type === "done") {
+      const held = parser.push(event.tail ?? "");
+      const last = parser.end();
+      yield* calls([...held.calls, ...last.calls]);
+      const done: DoneEvent = { ...event };
+      delete done.tail;
+      const tail = held.text + last.text;
+      if (tail !== "") done.tail = tail;
+      if (made > 0) done.finish_reason = "tool_calls";
+      yield done;
+    } else yield event;
+  }
+}
+
+/** Control tokens that spell a call marker (Mistral's [TOOL_CALLS], Llama's <|python_tag|>). */
+export function markerTokens(tokenizer: Pick<Tokenizer, "encode" | "decode">): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const marker of TOOL_MARKERS) {
+    const ids = tokenizer.encode(marker, { addSpecial: false });
+    if (ids.length === 1 && tokenizer.decode(ids) === "") out.set(ids[0], marker);
+  }
+  return out;
+}
+
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+function callId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return "call_" + [...bytes].map((b) => ALNUM[b % ALNUM.length]).join("");
+}
