@@ -135,6 +135,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
     mode: "serve",
     metrics,
     node: { status: role.status, availability: role.availability },
+    local: local.view(),
   });
   const http = serveHttp({ ...opts, label }, app.fetch);
   console.log(`serving ${modelId} as ${identity.npub} (peer ${identity.peerId})`);

@@ -4,7 +4,7 @@
  * call it in process; `Deno.serve` lives with whoever starts the node.
  */
 import { Hono } from "hono";
-import type { InferenceService } from "../mesh/mod.ts";
+import type { InferenceService, LocalModelView } from "../mesh/mod.ts";
 import { messagesRoute } from "./anthropic-messages.ts";
 import { responsesRoutes } from "./openai-responses.ts";
 import { apiKeyAuth } from "./api-key.ts";
@@ -12,12 +12,15 @@ import { bodyLimit } from "./body-limit.ts";
 import { type BrowserAccess, browserGuard } from "./browser-guard.ts";
 import { errorResponse, HttpError } from "./http-error.ts";
 import { healthRoute, type HealthState } from "./health.ts";
+import { llamaCppRoutes } from "./llama-cpp.ts";
 import { DEFAULT_MAX_BODY, NODE_API_MAX_BODY } from "./limits.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { createNodeApi, type NodeHooks } from "./node-api.ts";
 import { chatCompletionsRoute } from "./openai-chat.ts";
 import { completionsRoute } from "./openai-completions.ts";
 import { modelRoute, modelsRoute } from "./openai-models.ts";
+import { ollamaRoutes } from "./ollama-api.ts";
+import { OLLAMA_INFERENCE_PATHS } from "./ollama-request.ts";
 import { uiRoute } from "./ui.ts";
 
 export interface NodeAppDeps {
@@ -35,7 +38,16 @@ export interface NodeAppDeps {
   browser?: BrowserAccess;
   /** The largest body a /v1 route reads (`--max-body`); default DEFAULT_MAX_BODY. */
   maxBody?: number;
+  /** The model this node serves itself (a serving node): /tokenize, /props and /api/show read it. */
+  local?: LocalModelView;
 }
+
+/** Routes outside /v1 that take a prompt: they get the /v1 body limit. */
+const PROMPT_PATHS: ReadonlySet<string> = new Set([
+  ...OLLAMA_INFERENCE_PATHS,
+  "/tokenize",
+  "/detokenize",
+]);
 
 export interface NodeApp {
   fetch(req: Request): Promise<Response>;
@@ -66,7 +78,9 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   if (deps.apiKey !== undefined) app.use(apiKeyAuth(deps.apiKey));
   const v1Limit = { bytes: deps.maxBody ?? DEFAULT_MAX_BODY, flag: "--max-body" };
   const apiLimit = { bytes: NODE_API_MAX_BODY };
-  app.use(bodyLimit((path) => path.startsWith("/v1/") ? v1Limit : apiLimit));
+  app.use(
+    bodyLimit((path) => path.startsWith("/v1/") || PROMPT_PATHS.has(path) ? v1Limit : apiLimit),
+  );
 
   const inferDeps = { service, metrics };
   const chat = chatCompletionsRoute(inferDeps);
@@ -82,6 +96,17 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/v1/responses/:id", (c) => responses.get(c.req.param("id")));
   app.get("/v1/models", () => models());
   app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
+
+  const llama = llamaCppRoutes({ service, local: deps.local });
+  app.post("/tokenize", (c) => llama.tokenize(c.req.raw));
+  app.post("/detokenize", (c) => llama.detokenize(c.req.raw));
+  app.get("/props", (c) => llama.props(c.req.raw));
+  const ollama = ollamaRoutes({ ...inferDeps, local: deps.local });
+  app.get("/api/tags", () => ollama.tags());
+  app.get("/api/version", () => ollama.version());
+  app.post("/api/show", (c) => ollama.show(c.req.raw));
+  app.post("/api/chat", (c) => ollama.chat(c.req.raw));
+  app.post("/api/generate", (c) => ollama.generate(c.req.raw));
 
   app.get("/health", healthRoute(health));
   app.get("/metrics", () =>

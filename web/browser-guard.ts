@@ -22,6 +22,7 @@
 import type { MiddlewareHandler } from "hono";
 import { errorResponse, HttpError } from "./http-error.ts";
 import { hostnameOf, isLoopbackName } from "./host-names.ts";
+import { OLLAMA_INFERENCE_PATHS } from "./ollama-request.ts";
 
 export interface BrowserAccess {
   /** `--allow-host`: names (or addresses) besides loopback that `Host` may carry. */
@@ -63,7 +64,8 @@ export function browserGuard(access: BrowserAccess = {}): MiddlewareHandler {
 
     const preflight = req.method === "OPTIONS" && req.headers.has("access-control-request-method");
     const method = preflight ? req.headers.get("access-control-request-method")! : req.method;
-    const command = path.startsWith("/api/") && method !== "GET" && method !== "HEAD";
+    const command = path.startsWith("/api/") && !OLLAMA_INFERENCE_PATHS.has(path) &&
+      method !== "GET" && method !== "HEAD";
     const named = origins.has(origin.toLowerCase());
     if (!named && !(anyOrigin && !command)) return refuseOrigin(origin, anyOrigin && command);
 

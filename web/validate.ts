@@ -21,7 +21,7 @@ export interface ParsedRequest {
  * and none of llama.cpp's truncations (top_k 0, min_p 0) or penalties, so a
  * client gets the distribution OpenAI documents rather than llama.cpp's.
  */
-const OPENAI_DEFAULTS = {
+export const OPENAI_DEFAULTS = {
   temperature: 1,
   top_p: 1,
   top_k: 0,
