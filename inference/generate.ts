@@ -3,6 +3,8 @@
  * sample, stream and stop.
  */
 import type { Engine, Session } from "./engine.ts";
+import { createConstraint } from "./grammar/constraint.ts";
+import type { Grammar } from "./grammar/grammar.ts";
 import { createSampler, type SamplerOptions } from "./sampler.ts";
 import { createStopMatcher } from "./stop-strings.ts";
 
@@ -13,6 +15,12 @@ export interface GenerateOptions extends Partial<SamplerOptions> {
   session?: Session; // reuse a session (its cache is rewound to 0)
   /** The caller reports each token's logprob: keeps greedy decoding off the device fast path. */
   logprobs?: boolean;
+  /**
+   * Only text of this grammar: the logits are masked before each pick, the answer always
+   * completes within maxTokens (finish "length" when the budget closed it early), and the
+   * generation stops where the grammar allows nothing more.
+   */
+  constraint?: Grammar;
 }
 
 export interface GeneratedToken {
@@ -54,7 +62,16 @@ export async function* generate(
       `the prompt has ${promptTokens.length} tokens; the context holds ${engine.ctxSize}`,
     );
   }
-  const { maxTokens: wanted, stop, signal, session: given, logprobs, ...samplerOptions } = options;
+  const {
+    maxTokens: wanted,
+    stop,
+    signal,
+    session: given,
+    logprobs,
+    constraint: grammar,
+    ...samplerOptions
+  } = options;
+  const constraint = grammar && createConstraint(grammar, engine.tokenizer);
   const session = given ?? engine.createSession();
   if (session.position > 0) session.rewind(0);
   const sampler = createSampler(samplerOptions);
@@ -64,9 +81,9 @@ export async function* generate(
   const maxTokens = Math.min(wanted ?? room, room);
   const history = [...promptTokens];
   // Plain greedy on a device engine: the argmax is picked there and 4 bytes come back
-  // (the token's logprob is then unknown: NaN).
+  // (the token's logprob is then unknown: NaN). A grammar needs the logits on the host.
   const o = sampler.options;
-  const onDevice = session.evaluateGreedy && !logprobs && o.temperature <= 0 &&
+  const onDevice = session.evaluateGreedy && !logprobs && !constraint && o.temperature <= 0 &&
     o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0 &&
     o.topLogprobs === 0;
   const evaluate = (tokens: readonly number[]): Promise<Float32Array | number> | Float32Array =>
@@ -88,20 +105,26 @@ export async function* generate(
       finishReason = "cancelled";
       break;
     }
+    if (typeof logits !== "number") constraint?.mask(logits, maxTokens - completionTokens);
     const pick = typeof logits === "number"
       ? { id: logits, logprob: NaN, topLogprobs: undefined }
       : sampler.sample(logits, history);
     completionTokens++;
     history.push(pick.id);
     if (engine.tokenizer.isEndOfGeneration(pick.id)) {
-      finishReason = "stop";
+      finishReason = constraint?.closedEarly() ? "length" : "stop";
       break;
     }
+    constraint?.accept(pick.id);
     const { emit, stopped } = stops.push(decoder.push(pick.id));
     yield { id: pick.id, text: emit, logprob: pick.logprob, topLogprobs: pick.topLogprobs };
     if (stopped) {
       finishReason = "stop";
       stoppedByString = true;
+      break;
+    }
+    if (constraint?.mustEnd()) {
+      finishReason = constraint.closedEarly() ? "length" : "stop";
       break;
     }
     if (completionTokens >= maxTokens) break;

@@ -64,4 +64,12 @@ export {
 } from "./model-shape.ts";
 export type { ModelShape } from "./model-shape.ts";
 export { stageByteRanges } from "./stage-ranges.ts";
+export {
+  createConstraint,
+  GrammarError,
+  jsonObjectGrammar,
+  jsonSchemaGrammar,
+  parseGbnf,
+} from "./grammar/mod.ts";
+export type { ConstraintState, Grammar } from "./grammar/mod.ts";
 export type { ByteRange } from "./stage-ranges.ts";

@@ -55,9 +55,16 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
       seq.error = new Error(`the engine gave no token for slot ${seq.slot}`);
       return finish(seq, { reason: "cancelled" });
     }
-    const end = out instanceof Float32Array
-      ? acceptToken(seq, out, c.tokenizer)
-      : acceptPick(seq, out, c.tokenizer);
+    let end: Ending | undefined;
+    try {
+      end = out instanceof Float32Array
+        ? acceptToken(seq, out, c.tokenizer)
+        : acceptPick(seq, out, c.tokenizer);
+    } catch (err) {
+      // A grammar with no way on (GrammarError): this sequence ends, the others go on.
+      seq.error = err;
+      end = { reason: "cancelled" };
+    }
     if (end) finish(seq, end);
   }
 

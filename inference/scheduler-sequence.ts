@@ -5,6 +5,7 @@
  * decide when.
  */
 import type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
+import type { ConstraintState } from "./grammar/constraint.ts";
 import { createSampler, type SampledToken, type Sampler, type SamplerOptions } from "./sampler.ts";
 import { createStopMatcher } from "./stop-strings.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
@@ -30,6 +31,8 @@ export interface Sequence {
   next?: number; // sampled token to feed in the next step
   slot: number; // the engine slot; -1 while it waits
   sampler: Sampler;
+  /** The grammar's hold on this sequence's tokens (options.constraint), if any. */
+  constraint?: ConstraintState;
   /** The sampler's options with its seed resolved: what an engine that samples gets. */
   samplerOptions: SamplerOptions;
   stops: ReturnType<typeof createStopMatcher>;
@@ -48,14 +51,18 @@ export interface Sequence {
   error?: unknown;
 }
 
-/** A sequence for `prompt`, not yet in line; `maxTokens` already fits the context. */
+/**
+ * A sequence for `prompt`, not yet in line; `maxTokens` already fits the context. `constraint`:
+ * the state of options.constraint's grammar for it (the scheduler makes it from its tokenizer).
+ */
 export function createSequence(
   prompt: readonly number[],
   options: ScheduleOptions,
   maxTokens: number,
   tokenizer: Pick<Tokenizer, "createDecoder">,
+  constraint?: ConstraintState,
 ): Sequence {
-  const { maxTokens: _wanted, stop, signal, ...samplerOptions } = options;
+  const { maxTokens: _wanted, stop, signal, constraint: _grammar, ...samplerOptions } = options;
   // The seed is drawn here once (none given: a random one), so the request could be replayed.
   const sampler = createSampler(samplerOptions);
   return {
@@ -63,6 +70,7 @@ export function createSequence(
     fed: 0,
     slot: -1,
     sampler,
+    constraint,
     samplerOptions: { ...sampler.options, seed: sampler.seed },
     stops: createStopMatcher(stop ?? []),
     decoder: tokenizer.createDecoder(),
@@ -85,13 +93,22 @@ export function wake(seq: Sequence): void {
   resolve?.();
 }
 
-/** Samples `seq`'s next token from its logits: emits it to the reader, or says why it ends. */
+/**
+ * Samples `seq`'s next token from its logits (masked first by its grammar, which may throw
+ * GrammarError): emits it to the reader, or says why it ends.
+ */
 export function acceptToken(
   seq: Sequence,
   logits: Float32Array,
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
 ): Ending | undefined {
+  seq.constraint?.mask(logits, seq.maxTokens - seq.completion);
   return acceptPick(seq, seq.sampler.sample(logits, seq.history), tokenizer);
+}
+
+/** A grammar's answer ends: "length" when the budget closed it early. */
+function constrainedEnd(c: ConstraintState): Ending {
+  return { reason: c.closedEarly() ? "length" : "stop" };
 }
 
 /**
@@ -105,7 +122,9 @@ export function acceptPick(
 ): Ending | undefined {
   seq.completion++;
   seq.history.push(pick.id);
-  if (tokenizer.isEndOfGeneration(pick.id)) return { reason: "stop" };
+  const c = seq.constraint;
+  if (tokenizer.isEndOfGeneration(pick.id)) return c ? constrainedEnd(c) : { reason: "stop" };
+  c?.accept(pick.id);
   const { emit, stopped } = seq.stops.push(seq.decoder.push(pick.id));
   seq.events.push({
     id: pick.id,
@@ -115,6 +134,7 @@ export function acceptPick(
   });
   wake(seq);
   if (stopped) return { reason: "stop", stoppedByString: true };
+  if (c?.mustEnd()) return constrainedEnd(c);
   if (seq.completion >= seq.maxTokens) return { reason: "length" };
   seq.next = pick.id;
   return undefined;

@@ -14,6 +14,7 @@
 import type { BatchEngine, StepOutput } from "./batch.ts";
 import type { GeneratedToken } from "./generate.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
+import { createConstraint } from "./grammar/constraint.ts";
 import { createWaitQueue, MAX_WAITING, QueueFullError } from "./scheduler-queue.ts";
 import { createStepLoop } from "./scheduler-loop.ts";
 import {
@@ -85,9 +86,22 @@ export function createScheduler(init: SchedulerInit): Scheduler {
         `the prompt has ${promptTokens.length} tokens; the context holds ${batch.ctxSize}`,
       );
     }
+    if (options.constraint && batch.samples) {
+      throw new Error(
+        "this engine samples on its own (a split model's last stage), so it cannot follow a " +
+          "grammar constraint yet",
+      );
+    }
     const room = batch.ctxSize - promptTokens.length;
     const maxTokens = Math.min(options.maxTokens ?? room, room);
-    const make = () => createSequence(promptTokens, options, maxTokens, tokenizer);
+    const make = () =>
+      createSequence(
+        promptTokens,
+        options,
+        maxTokens,
+        tokenizer,
+        options.constraint && createConstraint(options.constraint, tokenizer),
+      );
     const free = slots.free();
     if (maxTokens <= 0) {
       const seq = waiting.join(make, free);
