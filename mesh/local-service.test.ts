@@ -7,7 +7,7 @@ import {
 } from "../inference/mod.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
 import { createLocalService, type GenerationEnd } from "./local-service.ts";
-import type { InferEvent, InferRequest } from "./service.ts";
+import type { Constraint, InferEvent, InferRequest } from "./service.ts";
 import { eventually } from "../tests/support/poll.ts";
 
 let shared: Engine | undefined;
@@ -255,7 +255,7 @@ Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids
     assert.equal(bad.code, "invalid_request");
     assert.match(bad.message, /outside the vocabulary/);
   }
-  assert.deepEqual(service.features(), ["logit_bias", "penalties"]);
+  assert.deepEqual(service.features(), ["constraint", "logit_bias", "penalties"]);
 });
 
 Deno.test("a model that samples on its last stage refuses logit_bias by name, takes penalties", async () => {
@@ -273,5 +273,58 @@ Deno.test("a model that samples on its last stage refuses logit_bias by name, ta
     assert.equal(refused.code, "invalid_request");
     assert.match(refused.message, /^logit_bias is not supported by this node's `stories260K`/);
   }
+  const [json] = await collect(
+    service.infer(chat("hi", { constraint: { type: "json_object" } }), never()),
+  );
+  assert.match(json.type === "error" ? json.message : "", /^response_format is not supported/);
   batch.close?.();
+});
+
+Deno.test("constraint: json_object, a JSON Schema and a GBNF grammar hold; a bad one is named", async () => {
+  const service = createLocalService({ engine: await engine(), id: "stories260K" });
+  const answer = async (constraint: Constraint, max_tokens: number, seed = 1) => {
+    const events = await collect(
+      service.infer(chat("Tell me", { temperature: 1, seed, max_tokens, constraint }), never()),
+    );
+    const done = events.at(-1)!;
+    assert.equal(done.type, "done", JSON.stringify(done));
+    const text = events.map((e) => e.type === "token" ? e.text : "").join("");
+    return { text: text + (done.type === "done" ? done.tail ?? "" : ""), done };
+  };
+  for (const seed of [1, 2, 3]) {
+    const { text } = await answer({ type: "json_object" }, 40, seed);
+    const value = JSON.parse(text);
+    assert.ok(typeof value === "object" && value !== null && !Array.isArray(value), text);
+  }
+  const schema = {
+    type: "object",
+    properties: { mood: { enum: ["happy", "sad"] }, age: { type: "integer", maximum: 9 } },
+    required: ["mood", "age"],
+    additionalProperties: false,
+  };
+  for (const seed of [1, 2]) {
+    const { text } = await answer({ type: "json_schema", schema }, 60, seed);
+    const value = JSON.parse(text);
+    assert.deepEqual(Object.keys(value).sort(), ["age", "mood"], text);
+    assert.ok(["happy", "sad"].includes(value.mood) && Number.isInteger(value.age), text);
+  }
+  const yes = await answer({ type: "gbnf", grammar: 'root ::= "yes" | "no"' }, 20);
+  assert.ok(["yes", "no"].includes(yes.text), yes.text);
+  assert.equal(yes.done.type === "done" && yes.done.finish_reason, "stop");
+  for (
+    const [constraint, message] of [
+      [
+        { type: "json_schema", schema: { type: "object", patternProperties: { a: {} } } },
+        /^The JSON Schema cannot be enforced: .*patternProperties/,
+      ],
+      [{ type: "gbnf", grammar: "root ::= (" }, /^The GBNF grammar cannot be used: /],
+    ] as const
+  ) {
+    const [bad] = await collect(service.infer(chat("hi", { constraint }), never()));
+    assert.equal(bad.type, "error");
+    if (bad.type === "error") {
+      assert.equal(bad.code, "invalid_request");
+      assert.match(bad.message, message);
+    }
+  }
 });

@@ -20,6 +20,7 @@ import {
 } from "../inference/mod.ts";
 import { encodePrompt, type PromptModel } from "./prompt.ts";
 import { createPromptEncoder } from "./prompt-encoder.ts";
+import { compileConstraint } from "./constraint-grammar.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import {
   type DoneEvent,
@@ -120,6 +121,7 @@ export function createLocalService(
 
   async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     let tokens: number[];
+    let options: ScheduleOptions;
     try {
       if (req.model !== info.id && req.model !== info.name) {
         throw new ServiceError(
@@ -129,6 +131,7 @@ export function createLocalService(
       }
       checkFeatures(req, features, info.id, init.batch?.samples === true);
       checkSampler(req.params, engine.tokenizer.vocabSize);
+      options = scheduleOptions(req.params, signal);
       tokens = await prompts.tokens(req);
     } catch (err) {
       if (err instanceof ServiceError) return yield errorEvent(err);
@@ -137,7 +140,7 @@ export function createLocalService(
     if (signal.aborted) return;
     let completionTokens = 0;
     let result: ScheduledResult | undefined;
-    const run = scheduler.generate(tokens, scheduleOptions(req.params, signal));
+    const run = scheduler.generate(tokens, options);
     let step;
     try {
       step = await run.next(); // the scheduler takes or refuses the request here
@@ -185,7 +188,7 @@ export function createLocalService(
  */
 function featuresOf(batch: BatchEngine<StepOutput> | undefined): RequestFeature[] {
   if (batch?.samples) return ["penalties"];
-  return ["logit_bias", "penalties"];
+  return ["constraint", "logit_bias", "penalties"];
 }
 
 /** A request needing what this node lacks is refused by name, never run without it. */
@@ -250,8 +253,16 @@ export function samplerOptions(p: InferParams): SamplerOptions {
   return options;
 }
 
+/** What the scheduler runs; a constraint's grammar compiled here (a ServiceError if it cannot). */
 function scheduleOptions(p: InferParams, signal: AbortSignal): ScheduleOptions {
-  return { ...samplerOptions(p), maxTokens: p.max_tokens, stop: p.stop, signal };
+  const options: ScheduleOptions = {
+    ...samplerOptions(p),
+    maxTokens: p.max_tokens,
+    stop: p.stop,
+    signal,
+  };
+  if (p.constraint) options.constraint = compileConstraint(p.constraint);
+  return options;
 }
 
 /** Bad sampling values from a peer are the request's fault, found before it takes a turn. */

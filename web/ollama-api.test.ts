@@ -279,6 +279,15 @@ Deno.test("ollama: a real model answers /api/generate to num_predict, done_reaso
   const lines = await ndjson(await app.fetch(post("/api/generate", body)));
   assert.equal(lines.slice(0, -1).map((l) => l.response).join(""), whole.response);
   assert.equal(lines.at(-1)!.eval_count, 6);
+  const json = await (await app.fetch(post("/api/chat", {
+    model: "stories260K",
+    messages: [{ role: "user", content: "Tell me" }],
+    format: "json",
+    stream: false,
+    options: { seed: 2, num_predict: 40 },
+  }))).json();
+  const value = JSON.parse(json.message.content);
+  assert.ok(typeof value === "object" && value !== null && !Array.isArray(value));
 });
 
 Deno.test("ollama: its inference routes are not node commands; they take /v1's body limit", async () => {

@@ -531,14 +531,43 @@ Deno.test("response_format, llama.cpp's json_schema and grammar become the reque
   assert.deepEqual(service.calls.at(-1)!.req.params.constraint, { type: "json_schema", schema });
 });
 
-Deno.test("a node that cannot enforce a constraint answers 400 naming response_format", async () => {
-  const engine = await createCpuEngine({ path: STORIES, ctxSize: 128 });
-  const service = createLocalService({ engine, id: "stories260K" });
-  const res = await createNodeApp({ service }).fetch(
-    post({ ...hello, model: "stories260K", response_format: { type: "json_object" } }),
-  );
-  assert.equal(res.status, 400);
-  const { error } = await res.json();
-  assert.equal(error.type, "invalid_request_error");
-  assert.match(error.message, /response_format is not supported/);
+Deno.test("response_format on a real engine: every choice parses and matches its schema", async () => {
+  const engine = await createCpuEngine({ path: STORIES, ctxSize: 256 });
+  const app = createNodeApp({ service: createLocalService({ engine, id: "stories260K" }) });
+  const schema = {
+    type: "object",
+    properties: { mood: { enum: ["happy", "sad"] }, n: { type: "integer" } },
+    required: ["mood", "n"],
+    additionalProperties: false,
+  };
+  const body = {
+    model: "stories260K",
+    messages: [{ role: "user", content: "Tell me" }],
+    max_tokens: 60,
+    seed: 4,
+    n: 2,
+    response_format: { type: "json_schema", json_schema: { name: "m", schema, strict: true } },
+  };
+  const check = (text: string) => {
+    const value = JSON.parse(text);
+    assert.deepEqual(Object.keys(value).sort(), ["mood", "n"], text);
+    assert.ok(["happy", "sad"].includes(value.mood) && Number.isInteger(value.n), text);
+  };
+  const whole = await (await app.fetch(post(body))).json();
+  assert.equal(whole.choices.length, 2);
+  for (const c of whole.choices) check(c.message.content);
+  const frames = await sse(await app.fetch(post({ ...body, stream: true })));
+  const chunks = frames.slice(0, -1).map((f) => JSON.parse(f));
+  for (const i of [0, 1]) {
+    check(
+      chunks.filter((c) => c.choices[0]?.index === i)
+        .map((c) => c.choices[0].delta.content ?? "").join(""),
+    );
+  }
+  const bad = await app.fetch(post({
+    ...body,
+    response_format: { type: "json_schema", json_schema: { name: "m", schema: { not: {} } } },
+  }));
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error.message, /JSON Schema cannot be enforced: .*not/);
 });
