@@ -140,6 +140,63 @@ Deno.test("openai SDK against a served node on stories260K", async (t) => {
       assert.equal(r.choices[0].text, free.slice(0, free.indexOf(word)));
     });
 
+    await t.step("n, logit_bias and response_format: choices, a ban, a parsed schema", async () => {
+      const schema = {
+        type: "object",
+        properties: { mood: { type: "string", enum: ["happy", "sad"] } },
+        required: ["mood"],
+        additionalProperties: false,
+      };
+      const r = await client.chat.completions.create({
+        model: "stories260K",
+        messages,
+        max_tokens: 30,
+        n: 3,
+        seed: 11,
+        response_format: { type: "json_schema", json_schema: { name: "m", schema, strict: true } },
+      });
+      assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+      for (const c of r.choices) {
+        assert.ok(["happy", "sad"].includes(JSON.parse(c.message.content!).mood));
+      }
+      const stream = await client.chat.completions.create({
+        model: "stories260K",
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+        n: 2,
+        stream: true,
+      });
+      const texts = ["", ""];
+      for await (const chunk of stream) {
+        for (const c of chunk.choices) texts[c.index] += c.delta.content ?? "";
+      }
+      assert.equal(texts[0], texts[1], "greedy: the same twice");
+      // The greedy first token (every id whose piece it is), banned: it never comes.
+      const greedy = await client.chat.completions.create({
+        model: "stories260K",
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+        logprobs: true,
+      });
+      const first = greedy.choices[0].logprobs!.content![0].token;
+      const piece = (id: number) => {
+        const d = engine.tokenizer.createDecoder();
+        return d.push(id) + d.flush();
+      };
+      const ids = [...Array(engine.tokenizer.vocabSize).keys()].filter((id) => piece(id) === first);
+      const banned = await client.chat.completions.create({
+        model: "stories260K",
+        messages,
+        max_tokens: 8,
+        temperature: 0,
+        logprobs: true,
+        logit_bias: Object.fromEntries(ids.map((id) => [id, -100])),
+      });
+      assert.ok(banned.choices[0].logprobs!.content!.every((t) => t.token !== first));
+    });
+
     await t.step("a client that aborts mid-stream stops the generation on the node", async () => {
       const controller = new AbortController();
       const stream = await client.completions.create({
