@@ -85,7 +85,7 @@ export async function* generate(
   const o = sampler.options;
   const onDevice = session.evaluateGreedy && !logprobs && !constraint && o.temperature <= 0 &&
     o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0 &&
-    o.topLogprobs === 0;
+    o.topLogprobs === 0 && o.logitBias === undefined;
   const evaluate = (tokens: readonly number[]): Promise<Float32Array | number> | Float32Array =>
     onDevice
       ? session.evaluateGreedy!(tokens)
