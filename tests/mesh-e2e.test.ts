@@ -77,6 +77,52 @@ Deno.test({
       assert.equal(viaMesh.choices[0].message.content, direct.choices[0].message.content);
     });
 
+    await t.step(
+      "agents' fields through the mesh: a schema, n, logit_bias; Ollama and llama.cpp routes",
+      async () => {
+        // The serving node advertises what it enforces; the client sends it there.
+        const schema = {
+          type: "object",
+          properties: { mood: { type: "string", enum: ["happy", "sad"] } },
+          required: ["mood"],
+          additionalProperties: false,
+        };
+        const r = await sdk.chat.completions.create({
+          model: MODEL,
+          messages,
+          max_tokens: 30,
+          n: 2,
+          seed: 5,
+          logit_bias: { "13": -100 },
+          presence_penalty: 0.5,
+          response_format: {
+            type: "json_schema",
+            json_schema: { name: "m", schema, strict: true },
+          },
+        });
+        assert.equal(r.choices.length, 2);
+        for (const c of r.choices) {
+          assert.ok(["happy", "sad"].includes(JSON.parse(c.message.content!).mood));
+        }
+        const ollama = await fetch(`${client.url}/api/chat`, {
+          method: "POST",
+          body: JSON.stringify({ model: MODEL, messages, format: "json", stream: false }),
+        });
+        assert.equal(ollama.status, 200);
+        const answer = await ollama.json();
+        assert.equal(answer.done, true);
+        assert.equal(typeof JSON.parse(answer.message.content), "object");
+        // A client node holds no tokenizer; the serving node tokenizes with its own model.
+        const tokenize = (url: string) =>
+          fetch(`${url}/tokenize`, { method: "POST", body: JSON.stringify({ content: "Once" }) });
+        const onClient = await tokenize(client.url);
+        assert.equal(onClient.status, 501);
+        await onClient.body?.cancel();
+        const onServer = await (await tokenize(serveA.url)).json();
+        assert.ok(onServer.tokens.length > 0);
+      },
+    );
+
     await t.step("a stranger's client node answers 403 mesh_denied", async () => {
       const stranger = await mesh.consume(newKey(), false);
       const res = await fetch(`${stranger.url}/v1/chat/completions`, {
