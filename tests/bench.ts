@@ -6,8 +6,9 @@
  *
  * Then the relay under load (tests/bench/relay-load.ts). `--only inference`, `--only mesh` or
  * `--only relay` runs one part; the default runs all (inference includes the mesh).
- * `--only batching` and `--only split` (a model split across nodes, tests/bench/split.ts; with
- * `--short`, stories260K for a quick look) run only when asked for.
+ * `--only batching`, `--only split` (a model split across nodes, tests/bench/split.ts; with
+ * `--short`, stories260K for a quick look) and `--only sampling` (constrained sampling's cost,
+ * tests/bench/sampling.ts) run only when asked for.
  *
  * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
  * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
@@ -24,6 +25,7 @@ import { relaySiege, relaySiegeTable } from "./bench/relay-siege.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
 import { measureSplit, splitTable } from "./bench/split.ts";
+import { measureSampling, samplingTable } from "./bench/sampling.ts";
 import { STORIES } from "./helpers.ts";
 import { median } from "./bench/stats.ts";
 
@@ -182,7 +184,7 @@ async function relayBench() {
   );
 }
 
-const PARTS = ["relay", "inference", "mesh", "batching", "split"] as const;
+const PARTS = ["relay", "inference", "mesh", "batching", "split", "sampling"] as const;
 
 function parseOnly(args: string[]): typeof PARTS[number] | undefined {
   const i = args.indexOf("--only");
@@ -220,6 +222,17 @@ async function splitBench(short: boolean) {
   console.log(`Took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
 }
 
+/** Constrained sampling's cost on the 1.1 B Q4_0 and stories260K (bench/sampling.ts). */
+async function samplingBench() {
+  const big = await bigQ40();
+  log(`sampling: free vs JSON-schema-constrained decode on stories260K and ${big.label}...`);
+  const rows = [
+    await measureSampling(STORIES, "stories260K F32", 5, 48, log),
+    await measureSampling(big.path, big.label, 7, 40, log),
+  ];
+  console.log("\n" + samplingTable(rows) + "\n");
+}
+
 /** The 1.1 B Q4_0 alone (benchModels would build the Q4_K too). */
 async function bigQ40(): Promise<{ path: string; label: string }> {
   const path = await ensureModel(bigModelOptions(GgmlType.Q4_0));
@@ -231,6 +244,7 @@ async function main() {
   const only = parseOnly(Deno.args);
   if (only === "split") return await splitBench(Deno.args.includes("--short"));
   if (only === "batching") return await batchingBench();
+  if (only === "sampling") return await samplingBench();
   if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();
