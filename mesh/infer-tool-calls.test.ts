@@ -16,6 +16,7 @@ import type {
 } from "./service.ts";
 import { createRemoteService } from "./remote-service.ts";
 import { createRouter } from "./router.ts";
+import { requestFeatures } from "./request-features.ts";
 
 const REQ: InferRequest = {
   model: "stub",
@@ -126,6 +127,7 @@ Deno.test("a tool_call ends neither a remote attempt nor the served record", asy
         stages: null,
         capacity: { memoryBytes: 1 },
         load: { active: 0, queued: 0 },
+        features: ["tools"],
       }],
       models: [{ id: "stub", name: "stub" }],
       peerCount: 1,
@@ -133,4 +135,13 @@ Deno.test("a tool_call ends neither a remote attempt nor the served record", asy
     admitted: () => true,
   });
   assert.deepEqual(await collect(remote.infer(REQ, new AbortController().signal)), answer);
+});
+
+Deno.test("a request offering tools needs a node with tools; a forced call, one that constrains", () => {
+  assert.deepEqual(requestFeatures(REQ), ["tools"]);
+  assert.deepEqual(requestFeatures({ ...REQ, tool_choice: "required" }), ["constraint", "tools"]);
+  const named = { type: "function" as const, function: { name: "get_weather" } };
+  assert.deepEqual(requestFeatures({ ...REQ, tool_choice: named }), ["constraint", "tools"]);
+  assert.deepEqual(requestFeatures({ ...REQ, tool_choice: "none" }), []);
+  assert.deepEqual(requestFeatures({ ...REQ, tools: [] }), []);
 });

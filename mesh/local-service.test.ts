@@ -255,7 +255,7 @@ Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids
     assert.equal(bad.code, "invalid_request");
     assert.match(bad.message, /outside the vocabulary/);
   }
-  assert.deepEqual(service.features(), ["constraint", "logit_bias", "penalties"]);
+  assert.deepEqual(service.features(), ["constraint", "logit_bias", "penalties", "tools"]);
 });
 
 Deno.test("a model that samples on its last stage refuses logit_bias by name, takes penalties", async () => {
@@ -266,7 +266,7 @@ Deno.test("a model that samples on its last stage refuses logit_bias by name, ta
     id: "stories260K",
     batch: Object.assign(Object.create(batch), { samples: true }),
   });
-  assert.deepEqual(service.features(), ["penalties"]);
+  assert.deepEqual(service.features(), ["penalties", "tools"]);
   const [refused] = await collect(service.infer(chat("hi", { logit_bias: { "5": 1 } }), never()));
   assert.equal(refused.type, "error");
   if (refused.type === "error") {

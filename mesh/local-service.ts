@@ -22,6 +22,7 @@ import { encodePrompt, type PromptModel } from "./prompt.ts";
 import { createPromptEncoder } from "./prompt-encoder.ts";
 import { compileConstraint } from "./constraint-grammar.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
+import { createToolCallLayer } from "./tool-calls-stream.ts";
 import {
   type DoneEvent,
   errorEvent,
@@ -113,6 +114,12 @@ export function createLocalService(
     maxWaiting: init.maxWaiting,
   });
   const features = featuresOf(init.batch);
+  // Tool calls: the request's plan constrains the run, and its answer is read for calls.
+  const toolCalls = createToolCallLayer({
+    template: promptModel(engine).template,
+    tokenizer: engine.tokenizer,
+    constrains: features.includes("constraint"),
+  });
   const prompts = createPromptEncoder({
     model: promptModel(engine),
     metadata: engine.metadata,
@@ -173,7 +180,7 @@ export function createLocalService(
 
   return {
     models: () => Promise.resolve([info]),
-    infer,
+    infer: (req, signal) => toolCalls(req, (r) => infer(r, signal)),
     load: () => scheduler.load(),
     features: () => [...features],
     view: () => ({ info, model: engine, slots: maxConcurrent }),
@@ -187,8 +194,8 @@ export function createLocalService(
  * the scheduler applies to the logits of the engines that give them.
  */
 function featuresOf(batch: BatchEngine<StepOutput> | undefined): RequestFeature[] {
-  if (batch?.samples) return ["penalties"];
-  return ["constraint", "logit_bias", "penalties"];
+  if (batch?.samples) return ["penalties", "tools"];
+  return ["constraint", "logit_bias", "penalties", "tools"];
 }
 
 /** A request needing what this node lacks is refused by name, never run without it. */

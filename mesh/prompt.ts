@@ -10,7 +10,7 @@
  */
 // inference/text.ts, not inference/mod.ts: prompt-worker.ts runs this file in a worker, which
 // must not load the engines (WebGPU, WASM) it never uses.
-import { renderChat, type Tokenizer } from "../inference/text.ts";
+import { renderToolChat, type Tokenizer } from "../inference/text.ts";
 import { type InferRequest, ServiceError } from "./service.ts";
 
 /** What the prompt functions need of a model; an Engine has all of it. */
@@ -31,9 +31,13 @@ export function promptText(model: PromptModel, req: InferRequest): string {
   const bosToken = tok.bos === undefined ? "" : tok.tokenText(tok.bos);
   let text: string;
   try {
-    text = renderChat({
+    // With tools, through the model's own tool format (inference/tool-calls/render.ts).
+    text = renderToolChat({
       template: model.template,
       messages: req.messages,
+      tools: req.tools,
+      tool_choice: req.tool_choice,
+      parallel_tool_calls: req.parallel_tool_calls,
       bosToken,
       eosToken: tok.eos === undefined ? "" : tok.tokenText(tok.eos),
       addGenerationPrompt: true,
@@ -83,7 +87,8 @@ export function encodePrompt(model: PromptModel, req: InferRequest): number[] {
  */
 export function promptWeight(req: InferRequest): number {
   if (req.messages === undefined) return typeof req.prompt === "string" ? req.prompt.length : 0;
-  let weight = 0;
+  // The tools are rendered too, most as JSON of their schemas.
+  let weight = req.tools ? JSON.stringify(req.tools).length : 0;
   for (const m of req.messages) {
     weight += 64;
     const c = m.content;

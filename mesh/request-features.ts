@@ -9,9 +9,11 @@ import type { InferRequest, RequestFeature } from "./service.ts";
 export function requestFeatures(req: InferRequest): RequestFeature[] {
   const p = req.params;
   const out: RequestFeature[] = [];
-  if (p.constraint !== undefined) out.push("constraint");
-  // "tools" joins here with tool calling, once serving nodes honour and advertise it: until then
-  // a request's tools reach every node as before (a client asking for them needs no feature).
+  // A call forced by tool_choice (required, a named function) is grammar-constrained.
+  const forced = req.tool_choice === "required" || typeof req.tool_choice === "object";
+  const offersTools = (req.tools?.length ?? 0) > 0 && req.tool_choice !== "none";
+  if (p.constraint !== undefined || (offersTools && forced)) out.push("constraint");
+  if (offersTools) out.push("tools");
   if (p.logit_bias !== undefined && Object.keys(p.logit_bias).length > 0) out.push("logit_bias");
   // repeat_penalty is in the base; presence and frequency came later.
   if ((p.presence_penalty ?? 0) !== 0 || (p.frequency_penalty ?? 0) !== 0) out.push("penalties");

@@ -104,3 +104,63 @@ Deno.test("logit_bias and a constraint pass in their shapes and are refused out 
     refused({ ...base, params: { constraint: c } }, /params\.constraint must be \{"type"/);
   }
 });
+
+Deno.test("tools: at most 128 distinct function tools with object schemas, a valid tool_choice", () => {
+  const chat = (extra: Record<string, unknown>) => ({
+    model: "m",
+    messages: [{ role: "user", content: "hi" }],
+    params: {},
+    ...extra,
+  });
+  const tool = (name: string, parameters?: unknown) => ({
+    type: "function",
+    function: { name, description: "d", parameters, strict: true },
+  });
+  const deep = (n: number): unknown =>
+    n === 0 ? {} : { type: "object", properties: { a: deep(n - 1) } };
+  const ok = chat({
+    tools: [
+      ...Array.from({ length: REQUEST_LIMITS.maxTools - 1 }, (_, i) => tool(`f_${i}`)),
+      tool("deepest", { type: "object", properties: { a: deep(30) } }),
+    ],
+    tool_choice: { type: "function", function: { name: "f_0" } },
+    parallel_tool_calls: false,
+  });
+  assert.equal(parseInferRequest(ok), ok);
+  for (const choice of ["auto", "none", "required"]) {
+    assert.ok(parseInferRequest(chat({ tools: [tool("f")], tool_choice: choice })));
+  }
+  const many = Array.from({ length: REQUEST_LIMITS.maxTools + 1 }, (_, i) => tool(`f${i}`));
+  refused(chat({ tools: many }), /at most 128 tools/);
+  refused(chat({ tools: {} }), /at most 128 tools/);
+  refused({ model: "m", prompt: "x", params: {}, tools: [tool("f")] }, /tools needs messages/);
+  refused(chat({ tools: [{ type: "code_interpreter" }] }), /tools\[0\] is not/);
+  refused(chat({ tools: [tool("has space")] }), /function.name must be a distinct name/);
+  refused(chat({ tools: [tool("f"), tool("f")] }), /tools\[1\].function.name must be a distinct/);
+  refused(
+    chat({ tools: [tool("f", { type: "string" })] }),
+    /parameters is not a JSON Schema of an/,
+  );
+  refused(
+    chat({ tools: [tool("f", { type: "object", properties: { a: deep(70) } })] }),
+    /nested deeper than 64/,
+  );
+  refused(
+    chat({ tools: [{ type: "function", function: { name: "f", description: 1 } }] }),
+    /description/,
+  );
+  refused(chat({ tools: [tool("f")], tool_choice: "sometimes" }), /tool_choice must be/);
+  refused(chat({ tool_choice: "required" }), /tool_choice needs tools/);
+  refused(
+    chat({ tools: [tool("f")], tool_choice: { type: "function", function: { name: "g" } } }),
+    /names "g", which is not among the tools/,
+  );
+  refused(chat({ tools: [tool("f")], parallel_tool_calls: "yes" }), /parallel_tool_calls/);
+  const call = (c: unknown) => ({
+    model: "m",
+    messages: [{ role: "assistant", content: null, tool_calls: [c] }],
+    params: {},
+  });
+  refused(call({ id: "1", function: { name: 7 } }), /tool_calls\[0\].function must have a name/);
+  refused(call({ id: "x".repeat(257), function: { name: "f" } }), /tool_calls\[0\].id must be/);
+});

@@ -37,7 +37,14 @@ export const REQUEST_LIMITS = {
   maxTopK: 2 ** 31 - 1,
   /** logit_bias values (OpenAI's bounds); the ids are checked against the model's vocabulary. */
   maxLogitBias: 100,
+  /** Function tools in one request (OpenAI's limit). */
+  maxTools: 128,
+  /** Nesting of a tool's parameters schema: far above real ones, well below a stack's worth. */
+  maxSchemaDepth: 64,
 } as const;
+
+/** OpenAI's (and Anthropic's) function names. */
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** The params a serving node honours; anything else is refused, never silently dropped. */
 const PARAM_CHECKS: Record<string, (v: unknown) => string | undefined> = {
@@ -75,6 +82,7 @@ export function parseInferRequest(frame: unknown): InferRequest {
     fail("request.prompt is not a string");
   }
   if (r.messages !== undefined) checkMessages(r.messages);
+  checkTools(r);
   if (!isObject(r.params)) fail("request.params is not an object");
   for (const [key, value] of Object.entries(r.params as Record<string, unknown>)) {
     if (value === undefined) continue;
@@ -112,8 +120,84 @@ function checkMessages(messages: unknown): void {
     if (!Array.isArray(calls) || calls.length > REQUEST_LIMITS.maxToolCalls) {
       fail(`${at}.tool_calls must be an array of at most ${REQUEST_LIMITS.maxToolCalls} calls`);
     }
-    if (!calls.every(isObject)) fail(`${at}.tool_calls holds something that is not an object`);
+    calls.forEach((call, j) => {
+      const here = `${at}.tool_calls[${j}]`;
+      if (!isObject(call)) fail(`${here} is not an object`);
+      const fn = call.function;
+      const max = REQUEST_LIMITS.maxNameChars;
+      if (fn !== undefined && (!isObject(fn) || !isShortString(fn.name, max))) {
+        fail(`${here}.function must have a name of at most ${max} characters`);
+      }
+      if (call.id !== undefined && !isShortString(call.id, max)) {
+        fail(`${here}.id must be a string of at most ${max} characters`);
+      }
+    });
   }
+}
+
+/**
+ * `tools` (chat only): at most 128 function tools with distinct names and object schemas nested
+ * at most 64 deep (the grammar compiler and the template walk them); `tool_choice` one of OpenAI's
+ * naming an offered tool; `parallel_tool_calls` a boolean.
+ */
+function checkTools(r: Record<string, unknown>): void {
+  const { tools, tool_choice: choice, parallel_tool_calls: parallel } = r;
+  const names = new Set<string>();
+  if (tools !== undefined) {
+    if (r.messages === undefined) fail("request.tools needs messages (a chat)");
+    if (!Array.isArray(tools) || tools.length > REQUEST_LIMITS.maxTools) {
+      fail(`request.tools must be an array of at most ${REQUEST_LIMITS.maxTools} tools`);
+    }
+    tools.forEach((tool, i) => {
+      const at = `tools[${i}]`;
+      const fn = isObject(tool) ? tool.function : undefined;
+      if (!isObject(tool) || tool.type !== "function" || !isObject(fn)) {
+        fail(`${at} is not {"type": "function", "function": {…}}`);
+      }
+      if (typeof fn.name !== "string" || !TOOL_NAME.test(fn.name) || names.has(fn.name)) {
+        fail(`${at}.function.name must be a distinct name matching ${TOOL_NAME.source}`);
+      }
+      names.add(fn.name);
+      if (fn.description !== undefined && typeof fn.description !== "string") {
+        fail(`${at}.function.description is not a string`);
+      }
+      if (fn.strict !== undefined && typeof fn.strict !== "boolean") {
+        fail(`${at}.function.strict is not a boolean`);
+      }
+      const params = fn.parameters;
+      if (params === undefined) return;
+      if (!isObject(params) || (params.type !== undefined && params.type !== "object")) {
+        fail(`${at}.function.parameters is not a JSON Schema of an object`);
+      }
+      if (nesting(params, REQUEST_LIMITS.maxSchemaDepth) > REQUEST_LIMITS.maxSchemaDepth) {
+        fail(`${at}.function.parameters is nested deeper than ${REQUEST_LIMITS.maxSchemaDepth}`);
+      }
+    });
+  }
+  if (choice !== undefined && choice !== "auto" && choice !== "none") {
+    const named = isObject(choice) && choice.type === "function" && isObject(choice.function)
+      ? choice.function.name
+      : undefined;
+    if (choice !== "required" && typeof named !== "string") {
+      fail('request.tool_choice must be "auto", "none", "required" or a named function');
+    }
+    if (names.size === 0) fail("request.tool_choice needs tools");
+    if (typeof named === "string" && !names.has(named)) {
+      fail(`request.tool_choice names ${shown(named)}, which is not among the tools`);
+    }
+  }
+  if (parallel !== undefined && typeof parallel !== "boolean") {
+    fail("request.parallel_tool_calls is not a boolean");
+  }
+}
+
+/** Nesting depth of a JSON value, counted no further than `limit + 1`. */
+function nesting(value: unknown, limit: number): number {
+  if (value === null || typeof value !== "object") return 0;
+  if (limit < 0) return 1;
+  let deepest = 0;
+  for (const v of Object.values(value)) deepest = Math.max(deepest, nesting(v, limit - 1));
+  return deepest + 1;
 }
 
 function checkContent(content: unknown, at: string): void {
@@ -189,6 +273,10 @@ function intIn(v: unknown, lo: number, hi: number, what?: string): string | unde
   return Number.isSafeInteger(v) && (v as number) >= lo && (v as number) <= hi
     ? undefined
     : what ?? `an integer from ${lo} to ${hi}`;
+}
+
+function isShortString(v: unknown, max: number): v is string {
+  return typeof v === "string" && v.length <= max;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

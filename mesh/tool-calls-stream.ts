@@ -15,6 +15,7 @@ import {
   type ToolCallPlan,
   toolCallPlan,
 } from "../inference/text.ts";
+import { compileConstraint } from "./constraint-grammar.ts";
 import type { DoneEvent, InferEvent, InferRequest, ToolCallEvent } from "./service.ts";
 
 export interface ToolCallsInit {
@@ -44,16 +45,22 @@ export function createToolCallLayer(init: ToolCallsInit): ToolCallLayer {
 
 /**
  * The plan's schema as the request's constraint: a forced call's always (a node that cannot
- * constrain refuses it, request-features.ts); the generic format's reply-or-call schema only
- * where the engine constrains and the client asked for no format of its own.
+ * constrain refuses it, request-features.ts, and a schema the grammar cannot hold is a 400 naming
+ * the keyword); the generic format's reply-or-call schema is a help, not a demand: only where the
+ * engine constrains, the client asked for no format of its own, and the grammar can hold it.
  */
 function withConstraint(req: InferRequest, plan: ToolCallPlan, constrains: boolean): InferRequest {
   if (!plan.schema) return req;
-  if (!plan.forced && (!constrains || req.params.constraint !== undefined)) return req;
-  return {
-    ...req,
-    params: { ...req.params, constraint: { type: "json_schema", schema: plan.schema } },
-  };
+  const constraint = { type: "json_schema" as const, schema: plan.schema };
+  if (!plan.forced) {
+    if (!constrains || req.params.constraint !== undefined) return req;
+    try {
+      compileConstraint(constraint); // kept compiled for the run that follows
+    } catch {
+      return req;
+    }
+  }
+  return { ...req, params: { ...req.params, constraint } };
 }
 
 /** The answer's events with the calls read out of its text. */

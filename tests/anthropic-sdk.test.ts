@@ -25,7 +25,7 @@ function checkMessage(m: Anthropic.Message) {
 }
 
 Deno.test("anthropic SDK against a served node on stories260K", async (t) => {
-  const engine = await createCpuEngine({ path: STORIES, ctxSize: 256 });
+  const engine = await createCpuEngine({ path: STORIES, ctxSize: 1024 });
   const service = createLocalService({ engine, id: "stories260K" });
   const app = createNodeApp({ service, apiKey: "secret" });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);

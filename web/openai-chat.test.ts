@@ -275,14 +275,22 @@ Deno.test("messages: only the fields a template reads go on, each of its type", 
     messages: [
       { role: "developer", content: "be brief", padding: "z".repeat(1000) },
       { role: "user", content: [{ type: "text", text: "hi" }], name: "ann" },
-      { role: "assistant", content: null, tool_calls: [{ id: "c1" }] },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }],
+      },
       { role: "tool", content: "42", tool_call_id: "c1", extra: { deep: [1, 2, 3] } },
     ],
   }));
   assert.deepEqual(service.calls[0].req.messages, [
     { role: "system", content: "be brief" },
     { role: "user", content: "hi", name: "ann" },
-    { role: "assistant", content: "", tool_calls: [{ id: "c1" }] },
+    {
+      role: "assistant",
+      content: "",
+      tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }],
+    },
     { role: "tool", content: "42", tool_call_id: "c1" },
   ]);
 });

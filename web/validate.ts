@@ -6,6 +6,7 @@
  */
 import type { ChatMessage, Constraint, InferParams, InferRequest } from "../mesh/mod.ts";
 import { invalidRequest } from "./http-error.ts";
+import { parseChatTools, parseMessageToolCalls } from "./openai-tools.ts";
 
 export interface ParsedRequest {
   /** `model` may be "" (the caller left it out): the route picks the first model offered. */
@@ -64,12 +65,7 @@ export async function readJsonBody(req: Request): Promise<Body> {
 
 export function parseChatBody(body: Body): ParsedRequest {
   const messages = parseMessages(body.messages);
-  for (const field of ["tools", "functions"]) {
-    const v = body[field];
-    if (Array.isArray(v) && v.length > 0) {
-      throw invalidRequest(`${field} are not supported by this node yet`, field);
-    }
-  }
+  const tools = parseChatTools(body);
   const logprobs = optional(body, "logprobs", isBool, "a boolean") ?? false;
   const maxTop = OPENAI_LIMITS.top_logprobs;
   const top = optional(body, "top_logprobs", intIn(0, maxTop), `an integer from 0 to ${maxTop}`);
@@ -82,7 +78,7 @@ export function parseChatBody(body: Body): ParsedRequest {
   const params = commonParams(body, maxCompletion ?? maxTokens);
   if (logprobs) Object.assign(params, { logprobs: true, top_logprobs: top ?? 0 });
   return {
-    request: { model: model(body), messages, params },
+    request: { model: model(body), messages, params, ...tools },
     ...streamFlags(body),
     n: choices(body),
   };
@@ -274,8 +270,14 @@ function parseMessages(value: unknown): ChatMessage[] {
     if (tool_call_id !== undefined) {
       out.tool_call_id = field(tool_call_id, isString, `${at}.tool_call_id`, "a string");
     }
-    if (tool_calls !== undefined) {
-      out.tool_calls = field(tool_calls, Array.isArray, `${at}.tool_calls`, "an array");
+    if (tool_calls !== undefined && tool_calls !== null) {
+      out.tool_calls = parseMessageToolCalls(tool_calls, at);
+    }
+    if (role === "tool" && out.tool_call_id === undefined) {
+      throw invalidRequest(
+        `${at}.tool_call_id is required in a tool message`,
+        `${at}.tool_call_id`,
+      );
     }
     return out;
   });

@@ -24,8 +24,9 @@ export function genericToolsText(plan: ToolCallPlan): string {
     : `Answer with one JSON object: either ${call} to call ${
       plan.parallel ? "tools" : "one tool"
     }, or {"response": "<your reply>"} to reply to the user.`;
+  // One compact line per tool: small models have small contexts.
   return `You can call these tools (each with a JSON Schema of its arguments):\n` +
-    `${JSON.stringify(tools, null, 2)}\n\n${how}`;
+    `${tools.map((t) => JSON.stringify(t)).join("\n")}\n\n${how}`;
 }
 
 /** The instructions joined to the first system message, or a system message of their own. */
