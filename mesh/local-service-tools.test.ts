@@ -1,7 +1,8 @@
 /**
  * Tool calling end to end on a real engine (stories260K, a weak model): its lack of a template
- * gets the generic format, a Qwen template (given to the same weights) the Hermes one; a forced
- * call always comes back valid against its schema, even on a small budget.
+ * gets the generic format; Qwen's, Llama 3.1's and Mistral Nemo's templates (given to the same
+ * weights) their own formats. A forced call always comes back valid against its schema, even on a
+ * tight budget, and a long prompt with tools renders the same in the prompt worker.
  */
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine } from "../inference/mod.ts";
@@ -17,7 +18,7 @@ import type {
 } from "./service.ts";
 
 let shared: Engine | undefined;
-const engine = async () => shared ??= await createCpuEngine({ path: STORIES, ctxSize: 1024 });
+const engine = async () => shared ??= await createCpuEngine({ path: STORIES, ctxSize: 2048 });
 
 const FORECAST: ToolSpec = {
   type: "function",
@@ -130,24 +131,53 @@ Deno.test("a forced call on a tight budget still closes valid (the grammar close
   service.close();
 });
 
-Deno.test("a template with tools (Qwen's, on the same weights): Hermes calls, forced valid", async () => {
+Deno.test("templates with tools (Qwen, Llama 3.1, Mistral Nemo) on the same weights: forced calls valid", async () => {
   const e = await engine();
-  const template = await Deno.readTextFile(
-    new URL("../tests/fixtures/templates/Qwen-Qwen2.5-7B-Instruct.jinja", import.meta.url),
-  );
-  const model = { ...e, metadata: { ...e.metadata, "tokenizer.chat_template": template } };
-  const service = createLocalService({ engine: model, id: "stories260K" });
-  const { calls, text, done } = await run(
-    service,
-    request("required", { params: { seed: 2, max_tokens: 80 } }),
-  );
-  assert.ok(calls.length >= 1);
-  assert.equal(text, "");
-  assert.equal(done.finish_reason, "tool_calls");
-  for (const c of calls) if (c.name === "get_forecast") checkForecast(c.arguments);
-  // tool_choice none: no call is read, whatever the model writes.
-  const none = await run(service, request("none", { params: { seed: 2, max_tokens: 16 } }));
-  assert.equal(none.calls.length, 0);
-  assert.notEqual(none.done.finish_reason, "tool_calls");
-  service.close();
+  for (
+    const name of [
+      "Qwen-Qwen2.5-7B-Instruct.jinja",
+      "meta-llama-Llama-3.1-8B-Instruct.jinja",
+      "mistralai-Mistral-Nemo-Instruct-2407.jinja",
+    ]
+  ) {
+    const template = await Deno.readTextFile(
+      new URL(`../tests/fixtures/templates/${name}`, import.meta.url),
+    );
+    const model = { ...e, metadata: { ...e.metadata, "tokenizer.chat_template": template } };
+    const service = createLocalService({ engine: model, id: "stories260K" });
+    const forecast = { type: "function" as const, function: { name: "get_forecast" } };
+    for (const choice of ["required", forecast] as ToolChoice[]) {
+      const { calls, text, done } = await run(
+        service,
+        request(choice, { tools: [FORECAST], params: { seed: 2, max_tokens: 80 } }),
+      );
+      assert.ok(calls.length >= 1, `${name}: ${text}`);
+      assert.equal(text, "", name);
+      assert.equal(done.finish_reason, "tool_calls", name);
+      for (const c of calls) checkForecast(c.arguments);
+    }
+    // tool_choice none: no call is read, whatever the model writes.
+    const none = await run(service, request("none", { params: { seed: 2, max_tokens: 16 } }));
+    assert.equal(none.calls.length, 0, name);
+    assert.notEqual(none.done.finish_reason, "tool_calls", name);
+    service.close();
+  }
+});
+
+Deno.test("a long prompt with tools renders the same in the prompt worker", async () => {
+  const e = await engine();
+  const req = request("required", { params: { seed: 4, max_tokens: 80 } });
+  const inline = createLocalService({ engine: e, id: "stories260K" });
+  const worker = createLocalService({ engine: e, id: "stories260K", inlinePromptWeight: 0 });
+  try {
+    const [a, b] = [await run(inline, req), await run(worker, req)];
+    assert.equal(b.done.usage.prompt_tokens, a.done.usage.prompt_tokens);
+    assert.deepEqual(
+      b.calls.map((c) => [c.name, c.arguments]),
+      a.calls.map((c) => [c.name, c.arguments]),
+    );
+  } finally {
+    inline.close();
+    worker.close();
+  }
 });
