@@ -30,7 +30,7 @@ export type {
   SamplerOptions,
   TokenLogprob,
 } from "./sampler.ts";
-export { renderChat } from "./chat-template.ts";
+export { CHATML_TEMPLATE, renderChat, templateParses } from "./chat-template.ts";
 export type { ChatMessage } from "./chat-template.ts";
 export {
   createToolCallParser,

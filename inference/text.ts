@@ -8,7 +8,7 @@
 export type { GgufValue } from "./gguf.ts";
 export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 export type { Tokenizer } from "./tokenizer/mod.ts";
-export { renderChat } from "./chat-template.ts";
+export { CHATML_TEMPLATE, renderChat, templateParses } from "./chat-template.ts";
 export type { ChatMessage } from "./chat-template.ts";
 export {
   createToolCallParser,

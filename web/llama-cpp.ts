@@ -4,7 +4,7 @@
  * this node serves itself. A client node holds no tokenizer: it says so (501) instead of
  * guessing; asking a serving node over the mesh is not done yet.
  */
-import { CHATML_TEMPLATE, templateParses } from "../inference/chat-template.ts";
+import { CHATML_TEMPLATE, templateParses } from "../inference/text.ts";
 import type { InferenceService, LocalModelView } from "../mesh/mod.ts";
 import { errorResponse, HttpError, invalidRequest } from "./http-error.ts";
 import { OPENAI_DEFAULTS, readJsonBody } from "./validate.ts";
