@@ -46,7 +46,7 @@ Deno.test("each limit is refused by name", () => {
   refused({ ...base, prompt: 5 }, /request\.prompt is not a string/);
   refused({ ...base, params: [] }, /request\.params is not an object/);
   refused({ ...base, params: { top_logprobs: 21 } }, /params\.top_logprobs .* 0 to 20; got 21/);
-  refused({ ...base, params: { max_tokens: 1.5 } }, /params\.max_tokens must be a positive/);
+  refused({ ...base, params: { max_tokens: 1.5 } }, /params\.max_tokens must be a non-negative/);
   refused({ ...base, params: { max_tokens: null } }, /params\.max_tokens .*; got null/);
   refused({ ...base, params: { top_p: 1.01 } }, /params\.top_p must be a number from 0 to 1/);
   refused({ ...base, params: { top_k: -1 } }, /params\.top_k/);

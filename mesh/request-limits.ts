@@ -48,7 +48,8 @@ const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
 
 /** The params a serving node honours; anything else is refused, never silently dropped. */
 const PARAM_CHECKS: Record<string, (v: unknown) => string | undefined> = {
-  max_tokens: (v) => intIn(v, 1, Number.MAX_SAFE_INTEGER, "a positive integer"),
+  // 0 asks only for the prompt's size: the answer is `done` with its usage (count_tokens).
+  max_tokens: (v) => intIn(v, 0, Number.MAX_SAFE_INTEGER, "a non-negative integer"),
   temperature: (v) => numIn(v, 0, REQUEST_LIMITS.maxTemperature),
   top_p: (v) => numIn(v, 0, 1),
   top_k: (v) => intIn(v, 0, REQUEST_LIMITS.maxTopK),

@@ -94,6 +94,17 @@ Deno.test("anthropic SDK against a served node on stories260K", async (t) => {
       checkMessage(m);
     });
 
+    await t.step(
+      "messages.countTokens: the prompt's size, as messages.create counts it",
+      async () => {
+        const { max_tokens: _unused, temperature: _t, ...body } = base;
+        const counted = await client.messages.countTokens(body);
+        const m = await client.messages.create({ ...base, max_tokens: 1 });
+        assert.equal(counted.input_tokens, m.usage.input_tokens);
+        assert.ok(counted.input_tokens > 0);
+      },
+    );
+
     await t.step("errors come in Anthropic's shape", async () => {
       await assert.rejects(
         client.messages.create({ ...base, max_tokens: 0 }),

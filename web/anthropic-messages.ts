@@ -32,6 +32,26 @@ export function messagesRoute(deps: InferRunDeps) {
   };
 }
 
+/**
+ * POST /v1/messages/count_tokens: the body of a message without `max_tokens`, counted by a node
+ * that holds the model (its template and tokenizer): a request for no token, whose `done` says
+ * the prompt's size.
+ */
+export function countTokensRoute(deps: InferRunDeps) {
+  return async function countTokens(req: Request): Promise<Response> {
+    try {
+      const body = await readJsonBody(req);
+      const { request } = parseMessagesBody({ ...body, max_tokens: 1, stream: false });
+      request.params.max_tokens = 0;
+      const run = await startInfer(deps, request, req.signal, "chat");
+      const done = await collectRun(run, () => {});
+      return Response.json({ input_tokens: done.usage.prompt_tokens });
+    } catch (err) {
+      return anthropicError(toHttpError(err));
+    }
+  };
+}
+
 interface Head {
   id: string;
   model: string;

@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import type { InferenceService, LocalModelView } from "../mesh/mod.ts";
-import { messagesRoute } from "./anthropic-messages.ts";
+import { countTokensRoute, messagesRoute } from "./anthropic-messages.ts";
 import { responsesRoutes } from "./openai-responses.ts";
 import { apiKeyAuth } from "./api-key.ts";
 import { bodyLimit } from "./body-limit.ts";
@@ -91,6 +91,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.post("/v1/completions", (c) => completions(c.req.raw));
   const messages = messagesRoute(inferDeps);
   app.post("/v1/messages", (c) => messages(c.req.raw));
+  const countTokens = countTokensRoute(inferDeps);
+  app.post("/v1/messages/count_tokens", (c) => countTokens(c.req.raw));
   const responses = responsesRoutes(inferDeps);
   app.post("/v1/responses", (c) => responses.create(c.req.raw));
   app.get("/v1/responses/:id", (c) => responses.get(c.req.param("id")));
