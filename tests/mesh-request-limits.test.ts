@@ -191,7 +191,7 @@ Deno.test({
     await t.step("bad params sent straight to the serving node: typed errors", async () => {
       const cases: [Record<string, unknown>, RegExp][] = [
         [{ logprobs: true, top_logprobs: 100000 }, /params\.top_logprobs .* 0 to 20/],
-        [{ max_tokens: "x" }, /params\.max_tokens must be a positive integer; got "x"/],
+        [{ max_tokens: "x" }, /params\.max_tokens must be a non-negative integer; got "x"/],
         [{ stop: 5 }, /params\.stop must be an array of at most 16 strings/],
       ];
       for (const [params, message] of cases) {

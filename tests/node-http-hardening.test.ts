@@ -141,11 +141,11 @@ Deno.test({
           [{ logprobs: true, top_logprobs: 1000 }, "top_logprobs"],
           [{ max_tokens: "x" }, "max_tokens"],
           [{ stop: 5 }, "stop"],
-          [{ n: 2 }, "n"],
+          [{ n: 9 }, "n"],
           [{ stop: ["a", "b", "c", "d", "e"] }, "stop"],
           [{ max_completion_tokens: 8, max_tokens: "x" }, "max_tokens"],
-          [{ logit_bias: { "1": 100 } }, "logit_bias"],
-          [{ response_format: { type: "json_object" } }, "response_format"],
+          [{ logit_bias: { "1": 101 } }, "logit_bias"],
+          [{ response_format: { type: "xml" } }, "response_format"],
         ];
         for (const [fields, param] of bad) {
           const res = await fetch(`${client.url}/v1/chat/completions`, {
