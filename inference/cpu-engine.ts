@@ -13,6 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+import { embedSequence } from "./embed.ts";
 import { wasmKernelVariant, wasmThreads } from "./quant/mod.ts";
 import type { Engine, Session, Stage, StageSession } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
@@ -127,6 +128,7 @@ export function cpuEngineFromModel(
         rewind: (position) => rewindState(state, position),
       };
     },
+    embed: (tokens, pooling) => embedSequence(config, weights, tokens, { pooling }),
   };
 }
 

@@ -4,6 +4,7 @@
 import type { GgufValue } from "./gguf.ts";
 import type { ModelConfig } from "./model-config.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
+import type { Pooling } from "./embed.ts";
 
 export interface EngineInfo {
   backend: "cpu" | "webgpu";
@@ -44,6 +45,11 @@ export interface Engine {
   tokenizer: Tokenizer;
   ctxSize: number;
   createSession(): Session;
+  /**
+   * The embedding of `tokens` (embed.ts): the output norm's rows pooled, L2-normalised; a
+   * throwaway cache of its own, apart from the sessions. An engine without it serves none.
+   */
+  embed?(tokens: readonly number[], pooling: Pooling): Promise<Float32Array>;
 }
 
 /** The layers [layerStart, layerEnd) of a model, loaded alone: one pipeline stage. */

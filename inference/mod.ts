@@ -47,6 +47,8 @@ export type {
   ToolFormat,
 } from "./tool-calls/mod.ts";
 export { cpuEngineFromModel } from "./cpu-engine.ts";
+export { embedSequence, l2Normalize, pooledHidden, POOLINGS, statedPooling } from "./embed.ts";
+export type { EmbedOptions, Pooling } from "./embed.ts";
 export { createBatchedCpuEngine, sessionBatch } from "./batch.ts";
 export type { AcquireOptions, BatchedEngine, BatchEngine, BatchRow, StepOutput } from "./batch.ts";
 export { createScheduler, QueueFullError } from "./scheduler.ts";
