@@ -9,6 +9,7 @@ import type { InferenceService, ModelInfo } from "../mesh/mod.ts";
 import { errorResponse, HttpError, invalidRequest } from "./http-error.ts";
 import type { HealthState } from "./health.ts";
 import { readJsonBody } from "./validate.ts";
+import { agentPreset as agentPresetOf, AGENTS, isAgent, renderShell } from "./agent-presets.ts";
 
 export type NodeState = "off" | "starting" | "running" | "stopping" | "failed";
 
@@ -114,15 +115,26 @@ export function createNodeApi(deps: NodeApiDeps) {
     return { ...derived, ...(await deps.hooks.availability?.()) };
   }
 
+  /**
+   * A preset for `agent` (default: the OpenAI env, in the flat shape it has always had) and the
+   * model asked for (default: the first offered). JSON, or `format=shell` lines to paste.
+   */
   async function agentPreset(req: Request): Promise<Response> {
     const url = new URL(req.url);
+    const agent = url.searchParams.get("agent");
+    if (agent !== null && !isAgent(agent)) {
+      throw invalidRequest(
+        `agent must be one of ${AGENTS.join(", ")}; got ${JSON.stringify(agent.slice(0, 64))}`,
+        "agent",
+      );
+    }
     const models = await deps.service.models();
     const wanted = url.searchParams.get("model");
-    const model = wanted ?? models[0]?.id;
-    if (!model) {
+    const model = wanted ? models.find((m) => m.id === wanted) : models[0];
+    if (!wanted && !model) {
       throw new HttpError(503, "no model is offered right now", "unavailable_error", "unavailable");
     }
-    if (wanted && !models.some((m) => m.id === wanted)) {
+    if (!model) {
       throw new HttpError(
         404,
         `The model \`${wanted}\` is not offered right now.`,
@@ -130,17 +142,20 @@ export function createNodeApi(deps: NodeApiDeps) {
         "model_not_found",
       );
     }
-    const env = {
-      OPENAI_BASE_URL: baseUrl(req),
+    const preset = agentPresetOf(agent ?? "openai", {
+      model,
+      apiBaseUrl: baseUrl(req),
       // SDKs refuse an empty key; a keyless node accepts any.
-      OPENAI_API_KEY: deps.apiKey ?? "grove",
-      OPENAI_MODEL: model,
-    };
+      apiKey: deps.apiKey ?? "grove",
+      keyed: deps.apiKey !== undefined,
+    });
     if (url.searchParams.get("format") === "shell") {
-      const lines = Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`);
-      return new Response(lines.join("\n") + "\n", { headers: { "content-type": "text/plain" } });
+      return new Response(renderShell(preset), { headers: { "content-type": "text/plain" } });
     }
-    return Response.json(env);
+    // Without an agent, the openai env alone (the shape tools read before there were presets);
+    // with agent=openai, the preset with those same fields beside it.
+    if (agent === null) return Response.json(preset.env);
+    return Response.json(agent === "openai" ? { ...preset.env, ...preset } : preset);
   }
 
   async function start(req: Request): Promise<Response> {
@@ -196,8 +211,4 @@ function notProvided(what: string, hook: string): HttpError {
     "not_implemented_error",
     "not_implemented",
   );
-}
-
-function shellQuote(v: string): string {
-  return `'${v.replaceAll("'", `'\\''`)}'`;
 }
