@@ -32,6 +32,8 @@ import {
   ServiceError,
 } from "./service.ts";
 import { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
+import { answerEmbed } from "./embed-protocol.ts";
+import { isEmbedFrame } from "./embed-request.ts";
 import {
   deadline,
   errorText,
@@ -105,6 +107,10 @@ export async function serveInfer(
       }
       stream.abort(new Error("no request arrived"));
       return;
+    }
+    // Embeddings (the frame carries `embed`, docs/protocol.md#embeddings) answer in vectors.
+    if (isEmbedFrame(frame)) {
+      return answerEmbed(stream, frame, service, { peerId, log, keepAliveMs });
     }
     let req: InferRequest;
     try {

@@ -255,7 +255,13 @@ Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids
     assert.equal(bad.code, "invalid_request");
     assert.match(bad.message, /outside the vocabulary/);
   }
-  assert.deepEqual(service.features(), ["constraint", "logit_bias", "penalties", "tools"]);
+  assert.deepEqual(service.features(), [
+    "constraint",
+    "logit_bias",
+    "penalties",
+    "tools",
+    "embeddings",
+  ]);
 });
 
 Deno.test("a model that samples on its last stage refuses logit_bias by name, takes penalties", async () => {

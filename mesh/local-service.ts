@@ -23,6 +23,7 @@ import { createPromptEncoder } from "./prompt-encoder.ts";
 import { compileConstraint } from "./constraint-grammar.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { createToolCallLayer } from "./tool-calls-stream.ts";
+import { createLocalEmbedder } from "./local-embed.ts";
 import {
   type DoneEvent,
   errorEvent,
@@ -43,7 +44,7 @@ import {
  */
 export type ServedModel =
   & Pick<Engine, "config" | "tokenizer" | "metadata" | "ctxSize">
-  & Partial<Pick<Engine, "createSession">>;
+  & Partial<Pick<Engine, "createSession" | "embed">>;
 
 export interface LocalServiceInit {
   engine: ServedModel;
@@ -125,6 +126,13 @@ export function createLocalService(
     metadata: engine.metadata,
     inlineWeight: init.inlinePromptWeight,
   });
+  // A model that samples on its last stage is split: no stage holds every layer to embed with.
+  const embedder = createLocalEmbedder({
+    model: init.batch?.samples ? { ...engine, embed: undefined } : engine,
+    info,
+    prompts,
+  });
+  if (embedder.supported) features.push("embeddings");
 
   async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     let tokens: number[];
@@ -181,7 +189,11 @@ export function createLocalService(
   return {
     models: () => Promise.resolve([info]),
     infer: (req, signal) => toolCalls(req, (r) => infer(r, signal)),
-    load: () => scheduler.load(),
+    load: () => {
+      const [g, e] = [scheduler.load(), embedder.load()];
+      return { active: g.active + e.active, queued: g.queued + e.queued };
+    },
+    embed: embedder.embed,
     features: () => [...features],
     view: () => ({ info, model: engine, slots: maxConcurrent }),
     close: () => prompts.close(),

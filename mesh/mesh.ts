@@ -24,6 +24,7 @@ import {
 import type { Identity } from "./node-identity.ts";
 import { fetchRelayInfo } from "./relay-client.ts";
 import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
+import type { EmbedCall } from "./remote-embed.ts";
 import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createPeerPart, type PeerPart } from "./role-peer.ts";
 import { createRelayPart, type RelayPart } from "./role-relay.ts";
@@ -145,11 +146,16 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     if (!joined) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
     yield* joined.peer.call(target, req, signal);
   };
+  const embed: EmbedCall = async (target, req, signal) => {
+    if (!joined) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    return await joined.peer.embed(target, req, signal);
+  };
   const meshStatus = () => joined?.relay.view.status;
 
   const router = createRouter();
   const service = createRemoteService({
     call,
+    embed,
     router,
     status: meshStatus,
     admitted,

@@ -4,6 +4,9 @@ export type {
   ChatMessage,
   Constraint,
   DoneEvent,
+  EmbedPooling,
+  EmbedRequest,
+  EmbedResult,
   InferenceService,
   InferEvent,
   InferParams,
@@ -20,6 +23,7 @@ export type {
 export { createLocalService, promptTokens, samplerOptions } from "./local-service.ts";
 export type { GenerationEnd, LocalModelView, LocalService, ServedModel } from "./local-service.ts";
 export { encodePrompt, promptText } from "./prompt.ts";
+export { decodeVector, EMBED_LIMITS, encodeVector } from "./embed-request.ts";
 export { createPromptEncoder } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.

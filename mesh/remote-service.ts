@@ -9,8 +9,11 @@
  */
 import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
+import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
 import type { Router } from "./router.ts";
 import {
+  type EmbedRequest,
+  type EmbedResult,
   errorEvent,
   type InferenceService,
   type InferEvent,
@@ -30,6 +33,8 @@ export type InferCall = (
 
 export interface RemoteServiceInit {
   call: InferCall;
+  /** An embeddings request on one peer; without it, embeddings go to the local model only. */
+  embed?: EmbedCall;
   router: Router;
   /** The latest verified mesh status; undefined until the relay sent one. */
   status: () => MeshStatus | undefined;
@@ -46,6 +51,7 @@ export interface RemoteServiceInit {
 
 export interface RemoteService extends InferenceService {
   load(): ServiceLoad;
+  embed(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
 }
 
 export function createRemoteService(init: RemoteServiceInit): RemoteService {
@@ -181,7 +187,32 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     }
   }
 
-  return { models, infer, load: () => ({ active, queued: 0 }) };
+  async function embed(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult> {
+    const local = init.local;
+    const mine = local && (req.model === local.modelId ||
+      (await local.service.models()).some((m) => m.name === req.model));
+    if (local && mine) {
+      if (!local.service.embed) {
+        throw new ServiceError("invalid_request", `\`${req.model}\` serves no embeddings here`);
+      }
+      return await local.service.embed(req, signal);
+    }
+    checkAdmitted();
+    if (entryTargets(req.model).length === 0) {
+      const split = offering(req.model).length;
+      throw split > 0 ? splitNotReady(req.model, split) : notOffered(req.model, init.status());
+    }
+    const call = init.embed ?? (() => Promise.reject(new ServiceError("unavailable", "no mesh")));
+    active++;
+    try {
+      const targets = () => entryTargets(req.model);
+      return await routeEmbed({ call, router: init.router, targets, maxTries }, req, signal);
+    } finally {
+      active--;
+    }
+  }
+
+  return { models, infer, embed, load: () => ({ active, queued: 0 }) };
 }
 
 /** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */

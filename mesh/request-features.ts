@@ -26,6 +26,7 @@ export const FEATURE_FIELDS: Readonly<Record<RequestFeature, string>> = {
   tools: "tools",
   logit_bias: "logit_bias",
   penalties: "presence_penalty / frequency_penalty",
+  embeddings: "embeddings",
 };
 
 /** The features `req` needs that `supported` lacks. */

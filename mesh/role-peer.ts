@@ -6,7 +6,14 @@
  * `unavailable`, asks the admission to check with the relay.
  */
 import type { Logger, Startable } from "../protocol/mod.ts";
-import { callInfer, createInferStreams, type InferStreams } from "./infer-protocol.ts";
+import {
+  callInfer,
+  createInferStreams,
+  INFER_PROTOCOL,
+  type InferStreams,
+} from "./infer-protocol.ts";
+import { callEmbed } from "./embed-protocol.ts";
+import type { EmbedCall } from "./remote-embed.ts";
 import { type MeshIdentity, type MeshNode, startMeshNode } from "./p2p-node.ts";
 import type { InferCall } from "./remote-service.ts";
 import type { Admission } from "./role-admission.ts";
@@ -34,6 +41,7 @@ export interface PeerPart extends Startable {
   /** The running node; undefined before start and after stop. */
   node(): MeshNode | undefined;
   call: InferCall;
+  embed: EmbedCall;
 }
 
 export function createPeerPart(init: PeerPartInit, components: PeerPartComponents): PeerPart {
@@ -59,6 +67,21 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
     }
   }
 
+  const embed: EmbedCall = async (target, req, signal) => {
+    const running = node;
+    if (!running) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    const open = (limit: AbortSignal) =>
+      running.dialProtocol(target.peerId, target.addrs, INFER_PROTOCOL, limit);
+    try {
+      return await callEmbed(open, req, signal);
+    } catch (err) {
+      if (!signal.aborted && err instanceof ServiceError && err.code === "unavailable") {
+        admission.recheck();
+      }
+      throw err;
+    }
+  };
+
   return {
     name: "libp2p node",
     async start() {
@@ -76,6 +99,7 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
     },
     node: () => node,
     call,
+    embed,
     async stop() {
       const [stopping, spares] = [node, streams];
       [node, streams] = [undefined, undefined];

@@ -53,7 +53,13 @@ export type ToolChoice = "auto" | "none" | "required" | {
  * Request features beyond the base a serving node may advertise in its serve reports
  * (docs/protocol.md); a client sends a request that needs one only to a node that has it.
  */
-export const REQUEST_FEATURES = ["constraint", "tools", "logit_bias", "penalties"] as const;
+export const REQUEST_FEATURES = [
+  "constraint",
+  "tools",
+  "logit_bias",
+  "penalties",
+  "embeddings",
+] as const;
 export type RequestFeature = typeof REQUEST_FEATURES[number];
 
 /** Exactly one of `messages` (chat) and `prompt` (plain completion). */
@@ -66,6 +72,30 @@ export interface InferRequest {
   tools?: ToolSpec[];
   tool_choice?: ToolChoice;
   parallel_tool_calls?: boolean;
+}
+
+/** How an embedding pools its rows: the last position's (decoder LLMs' default) or the mean. */
+export type EmbedPooling = "last" | "mean";
+
+/**
+ * Embeddings of the served model (feature "embeddings"; docs/protocol.md#embeddings): each
+ * input a text (tokenized with the model's own tokenizer, BOS as the model asks) or token ids.
+ */
+export interface EmbedRequest {
+  model: string;
+  embed: {
+    input: (string | number[])[];
+    /** Left out: the pooling the model states (its GGUF's pooling_type), else `last`. */
+    pooling?: EmbedPooling;
+    /** Cut each input to the model's context instead of refusing it (Ollama's default). */
+    truncate?: boolean;
+  };
+}
+
+export interface EmbedResult {
+  /** One vector per input, in order: the model's hidden size, Euclidean length 1. */
+  data: Float32Array[];
+  usage: { prompt_tokens: number };
 }
 
 export interface TopLogprob {
@@ -150,6 +180,8 @@ export interface InferenceService {
   models(): Promise<ModelInfo[]>;
   infer(req: InferRequest, signal: AbortSignal): AsyncIterable<InferEvent>;
   load?(): ServiceLoad;
+  /** Embeddings; a service without it (or whose model has none) serves none. */
+  embed?(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
 }
 
 export type ServiceErrorCode =
