@@ -32,7 +32,7 @@ Deno.test("non-stream: a chat.completion with the joined text and usage", async 
   assert.equal(body.model, "tiny");
   assert.deepEqual(body.choices, [{
     index: 0,
-    message: { role: "assistant", content: "Hello, world" },
+    message: { role: "assistant", content: "Hello, world", refusal: null },
     logprobs: null,
     finish_reason: "stop",
   }]);
@@ -147,9 +147,11 @@ Deno.test("logprobs: OpenAI's content entries with bytes and top_logprobs", asyn
         { token: "Yo", logprob: -1.5, bytes: [89, 111] },
       ],
     }],
+    refusal: null,
   });
   const frames = await sse(await app.fetch(post({ ...hello, logprobs: true, stream: true })));
   assert.equal(JSON.parse(frames[1]).choices[0].logprobs.content[0].logprob, -0.5);
+  assert.equal(JSON.parse(frames[1]).choices[0].logprobs.refusal, null);
 });
 
 Deno.test("bad requests: 400 invalid_request_error naming the field", async () => {

@@ -60,7 +60,7 @@ async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<R
     choices: dones.map((done, index) => ({
       index,
       message: message(contents[index] + (done.tail ?? ""), calls[index]),
-      logprobs: logprobs ? { content: entries[index] } : null,
+      logprobs: logprobs ? { content: entries[index], refusal: null } : null,
       finish_reason: done.finish_reason,
     })),
     usage: usageOfAll(dones),
@@ -96,7 +96,7 @@ async function* chunks(
       yield chunk(
         index,
         { content: event.text },
-        logprobs ? { logprobs: { content: [logprobEntry(event)] } } : {},
+        logprobs ? { logprobs: { content: [logprobEntry(event)], refusal: null } } : {},
       );
       return;
     }
@@ -115,12 +115,16 @@ async function* chunks(
   });
 }
 
-/** The assistant's message: its text (null when it only called tools) and its calls. */
+/**
+ * The assistant's message: its text (null when it only called tools) and its calls. `refusal`
+ * is always there (null: this node never refuses in words), as OpenAI's schema requires it.
+ */
 function message(content: string, calls: ToolCallEvent[]) {
-  if (calls.length === 0) return { role: "assistant", content };
+  if (calls.length === 0) return { role: "assistant", content, refusal: null };
   return {
     role: "assistant",
     content: content === "" ? null : content,
+    refusal: null,
     tool_calls: calls.map(chatToolCall),
   };
 }

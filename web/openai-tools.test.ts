@@ -201,6 +201,7 @@ Deno.test("non-stream: message.tool_calls, content null when only calls were mad
     message: {
       role: "assistant",
       content: null,
+      refusal: null,
       tool_calls: [
         {
           id: "call_0",
