@@ -24,6 +24,7 @@ import { compileConstraint } from "./constraint-grammar.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { createToolCallLayer } from "./tool-calls-stream.ts";
 import { createLocalEmbedder } from "./local-embed.ts";
+import { pickAutoModel } from "./auto-model.ts";
 import {
   type DoneEvent,
   errorEvent,
@@ -194,6 +195,15 @@ export function createLocalService(
       return { active: g.active + e.active, queued: g.queued + e.queued };
     },
     embed: embedder.embed,
+    // Only its own model to choose from: "auto" is it, if it has what the request needs.
+    chooseModel: (needs) => {
+      const own = { id: info.id, contextLength: info.contextLength, features, local: true };
+      try {
+        return Promise.resolve(pickAutoModel([{ ...own, load: 0 }], needs));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
     features: () => [...features],
     view: () => ({ info, model: engine, slots: maxConcurrent }),
     close: () => prompts.close(),

@@ -24,6 +24,8 @@ export { createLocalService, promptTokens, samplerOptions } from "./local-servic
 export type { GenerationEnd, LocalModelView, LocalService, ServedModel } from "./local-service.ts";
 export { encodePrompt, promptText } from "./prompt.ts";
 export { decodeVector, EMBED_LIMITS, encodeVector } from "./embed-request.ts";
+export { AUTO_MODEL, embedNeeds, inferNeeds, pickAutoModel } from "./auto-model.ts";
+export type { AutoCandidate, AutoNeeds } from "./auto-model.ts";
 export { createPromptEncoder } from "./prompt-encoder.ts";
 
 // The mesh proper: identity, the relay side, the peer-to-peer side, routing and composition.

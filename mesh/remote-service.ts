@@ -10,6 +10,7 @@
 import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
+import { type AutoCandidate, type AutoNeeds, pickAutoModel } from "./auto-model.ts";
 import type { Router } from "./router.ts";
 import {
   type EmbedRequest,
@@ -42,8 +43,11 @@ export interface RemoteServiceInit {
   admitted: () => true | { denied: boolean; reason: string };
   /** This node's own peer id: its own serve target is reached through `local`, not the mesh. */
   selfPeerId?: string;
-  /** A serving node's own model, answered in process. */
-  local?: { modelId: string; service: InferenceService };
+  /** A serving node's own model, answered in process (its features, for `model: "auto"`). */
+  local?: {
+    modelId: string;
+    service: InferenceService & { features?(): readonly string[] };
+  };
   /** Peers tried per request before giving up; default 3. */
   maxTries?: number;
   now?: () => number;
@@ -52,6 +56,7 @@ export interface RemoteServiceInit {
 export interface RemoteService extends InferenceService {
   load(): ServiceLoad;
   embed(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  chooseModel(needs: AutoNeeds): Promise<string>;
 }
 
 export function createRemoteService(init: RemoteServiceInit): RemoteService {
@@ -212,7 +217,32 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     }
   }
 
-  return { models, infer, embed, load: () => ({ active, queued: 0 }) };
+  /** `model: "auto"`: this node's own model and every entry target, as candidates. */
+  async function chooseModel(needs: AutoNeeds): Promise<string> {
+    const candidates: AutoCandidate[] = [];
+    const local = init.local;
+    if (local) {
+      const [info] = await local.service.models();
+      const load = local.service.load?.() ?? { active: 0, queued: 0 };
+      candidates.push({
+        id: local.modelId,
+        contextLength: info?.contextLength,
+        features: local.service.features?.() ?? [],
+        local: true,
+        load: load.active + load.queued,
+      });
+    }
+    if (init.admitted() === true) {
+      for (const t of init.status()?.serveTargets ?? []) {
+        if (t.peerId === init.selfPeerId || !isEntryTarget(t)) continue;
+        const load = t.load.active + t.load.queued + init.router.activeOn(t.peerId);
+        candidates.push({ id: t.modelId, features: t.features ?? [], local: false, load });
+      }
+    } else if (!local) checkAdmitted();
+    return pickAutoModel(candidates, needs);
+  }
+
+  return { models, infer, embed, chooseModel, load: () => ({ active, queued: 0 }) };
 }
 
 /** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */

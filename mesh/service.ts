@@ -6,6 +6,7 @@
 // inference/text.ts, not inference/mod.ts: prompt-worker.ts loads this file in a worker, which
 // must not load (or type-check) the engines.
 import type { ChatMessage } from "../inference/text.ts";
+import type { AutoNeeds } from "./auto-model.ts";
 
 export type { ChatMessage };
 
@@ -182,6 +183,8 @@ export interface InferenceService {
   load?(): ServiceLoad;
   /** Embeddings; a service without it (or whose model has none) serves none. */
   embed?(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  /** `model: "auto"` (auto-model.ts): the served model that fits these needs best. */
+  chooseModel?(needs: AutoNeeds): Promise<string>;
 }
 
 export type ServiceErrorCode =

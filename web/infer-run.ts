@@ -8,6 +8,7 @@ import {
   type DoneEvent,
   type InferenceService,
   type InferEvent,
+  inferNeeds,
   type InferRequest,
   ServiceError,
   serviceErrorOf,
@@ -15,6 +16,7 @@ import {
   type ToolCallEvent,
 } from "../mesh/mod.ts";
 import { errorBody, HttpError, serviceHttpError, toHttpError } from "./http-error.ts";
+import { resolveModel } from "./model-choice.ts";
 import { SSE_DONE, sseEvent } from "./sse.ts";
 import type { InferenceRecord, Metrics } from "./metrics.ts";
 
@@ -52,7 +54,8 @@ export async function startInfer(
   const detach = () => clientSignal.removeEventListener("abort", onClientAbort);
   if (clientSignal.aborted) controller.abort();
   else clientSignal.addEventListener("abort", onClientAbort, { once: true });
-  const req = { ...request, model: request.model || await defaultModel(deps.service) };
+  const model = await resolveModel(deps.service, request.model, () => inferNeeds(request));
+  const req = { ...request, model };
   let recorded = false; // one record per request, whichever way it ends
   const record = (outcome: InferenceRecord["outcome"], extra: Partial<InferenceRecord> = {}) => {
     if (recorded) return;
@@ -137,14 +140,6 @@ export async function startInfer(
   };
 }
 
-async function defaultModel(service: InferenceService): Promise<string> {
-  const models = await service.models();
-  if (models.length === 0) {
-    throw serviceHttpError(new ServiceError("unavailable", "no model is being served right now"));
-  }
-  return models[0].id;
-}
-
 /** The usage object OpenAI puts in every answer. */
 export function usageOf(done: DoneEvent) {
   const { prompt_tokens, completion_tokens } = done.usage;
@@ -205,7 +200,7 @@ export async function startInfers(
   endpoint: InferenceRecord["endpoint"],
 ): Promise<InferRun[]> {
   if (n === 1) return [await startInfer(deps, request, clientSignal, endpoint)];
-  const model = request.model || await defaultModel(deps.service);
+  const model = await resolveModel(deps.service, request.model, () => inferNeeds(request));
   const seed = request.params.seed;
   const started = await Promise.allSettled(
     Array.from({ length: n }, (_, i) => {
