@@ -166,6 +166,8 @@ async function* stream(
   finish: (done: DoneEvent) => Record<string, unknown>,
 ): AsyncGenerator<string> {
   let seq = 0;
+  // Text deltas and their done event carry `logprobs` ([]: none asked), which OpenAI's schema
+  // requires of them.
   const frame = (type: string, data: Record<string, unknown>) =>
     `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: seq++, ...data })}\n\n`;
   const pending = {
@@ -200,7 +202,7 @@ async function* stream(
     if (!messageOpen) return;
     const text = builder.text();
     const at = { item_id, output_index: outputIndex, content_index: 0 };
-    yield frame("response.output_text.done", { ...at, text });
+    yield frame("response.output_text.done", { ...at, text, logprobs: [] });
     yield frame("response.content_part.done", { ...at, part: part(text) });
     yield frame("response.output_item.done", {
       output_index: outputIndex,
@@ -219,6 +221,7 @@ async function* stream(
           output_index: outputIndex,
           content_index: 0,
           delta: event.text,
+          logprobs: [],
         });
       } else if (event.type === "tool_call") {
         builder.add(event);
@@ -242,6 +245,7 @@ async function* stream(
             output_index: outputIndex,
             content_index: 0,
             delta: event.tail,
+            logprobs: [],
           });
         }
         if (outputIndex < 0) yield* openMessage(); // an empty answer is still one message
