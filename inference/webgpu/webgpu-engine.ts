@@ -21,6 +21,7 @@ import {
   sequenceStack,
 } from "./forward.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
+import { gpuEmbed } from "./embed.ts";
 
 export interface WebGpuEngineInit {
   path: string;
@@ -219,6 +220,7 @@ export function engineFromModel(model: GpuModel, path: string): WebGpuEngine {
       sessions.add(s);
       return s;
     },
+    embed: (tokens, pooling) => gpuEmbed(model, tokens, pooling),
     close() {
       for (const s of sessions) s.destroy();
       sessions.clear();
