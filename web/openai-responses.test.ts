@@ -23,6 +23,13 @@ function call(): InferEvent[] {
   ];
 }
 
+/** Text, a call, then more text (a model that writes on after its call). */
+function textAfterCall(): InferEvent[] {
+  const events = call();
+  const done = events.pop()!;
+  return [...events, { type: "token", text: " Done.", id: 9 }, done];
+}
+
 const post = (stream: boolean) =>
   new Request("http://localhost/v1/responses", {
     method: "POST",
@@ -66,4 +73,30 @@ Deno.test("responses: the whole answer in OpenAI's published shape", async () =>
     const r = response.safeParse(body);
     assert.ok(r.success, `${JSON.stringify(body)}\n${r.error?.message}`);
   }
+});
+
+Deno.test("responses: text after a call is a new message with its own id, in stream order", async () => {
+  const events = await streamed(textAfterCall);
+  const added = events.filter((e) => e.type === "response.output_item.added");
+  const done = events.filter((e) => e.type === "response.output_item.done");
+  assert.deepEqual(added.map((e) => [e.output_index, e.item.type]), [
+    [0, "message"],
+    [1, "function_call"],
+    [2, "message"],
+  ]);
+  const ids = added.map((e) => e.item.id);
+  assert.equal(new Set(ids).size, 3, `distinct item ids: ${ids}`);
+  const final = events.at(-1).response;
+  assert.deepEqual(final.output, done.map((e) => e.item), "the output is the items as streamed");
+  assert.deepEqual(final.output.map((i: { content?: { text: string }[] }) => i.content?.[0].text), [
+    "Let me check.",
+    undefined,
+    " Done.",
+  ]);
+  const app = createNodeApp({ service: fakeService({ reply: textAfterCall }) });
+  const whole = await (await app.fetch(post(false))).json();
+  assert.deepEqual(
+    whole.output.map((i: { type: string }) => i.type),
+    ["message", "function_call", "message"],
+  );
 });

@@ -73,7 +73,8 @@ export function responsesRoutes(deps: InferRunDeps) {
         let done: DoneEvent | undefined;
         for await (const event of run.events as AsyncIterable<AnswerEvent>) {
           if (event.type === "done") done = event;
-          else builder.add(event);
+          else if (event.type === "tool_call") builder.call(event);
+          else if (event.text !== "") builder.text(event.text);
         }
         if (!done) {
           throw new HttpError(499, "the client closed the request", "cancelled", "cancelled");
@@ -105,44 +106,71 @@ export function responsesRoutes(deps: InferRunDeps) {
 
 type AnswerEvent = TokenEvent | ToolCallEvent | DoneEvent;
 
-/** The output items as the answer streams in: one message, then the calls in their order. */
+/** An output item as it is built: a message's text so far, or a call. */
+type Item =
+  | { type: "message"; id: string; text: string }
+  | { type: "function_call"; call: ToolCallEvent };
+
+/**
+ * The output items in the order the answer streams them: text opens a message, a call closes it
+ * and follows as its own item, and text after a call opens a new message with its own id (items
+ * are told apart by id, and a stream's output indexes must match the final output's).
+ */
 function outputBuilder() {
-  const messageId = newId("msg");
-  let text = "";
-  const calls: ToolCallEvent[] = [];
-  return {
-    messageId,
-    add(event: TokenEvent | ToolCallEvent) {
-      if (event.type === "token") text += event.text;
-      else calls.push(event);
-    },
-    end(done: DoneEvent) {
-      text += done.tail ?? "";
-    },
-    text: () => text,
-    message: (status: string) => ({
-      id: messageId,
-      type: "message",
-      status,
-      role: "assistant",
-      content: status === "in_progress" ? [] : [{ type: "output_text", text, annotations: [] }],
-    }),
-    call: (c: ToolCallEvent, status: string) => ({
+  const items: Item[] = [];
+  const json = (i: number, status: string) => {
+    const item = items[i];
+    if (item.type === "message") {
+      return {
+        id: item.id,
+        type: "message",
+        status,
+        role: "assistant",
+        content: status === "in_progress"
+          ? []
+          : [{ type: "output_text", text: item.text, annotations: [] }],
+      };
+    }
+    const c = item.call;
+    return {
       id: `fc_${c.id.replace(/^call_/, "")}`,
       type: "function_call",
       status,
       call_id: c.id,
       name: c.name,
       arguments: status === "in_progress" ? "" : c.arguments,
-    }),
-    items() {
-      const out: unknown[] = [];
-      if (text !== "" || calls.length === 0) out.push(this.message("completed"));
-      for (const c of calls) out.push(this.call(c, "completed"));
-      return out;
+    };
+  };
+  return {
+    /** Adds text to the message being written, opening one where none is. */
+    text(text: string): { index: number; id: string; opened: boolean } {
+      let last = items.at(-1);
+      const opened = last?.type !== "message";
+      if (last?.type !== "message") {
+        last = { type: "message", id: newId("msg"), text: "" };
+        items.push(last);
+      }
+      last.text += text;
+      return { index: items.length - 1, id: last.id, opened };
     },
+    /** Adds a call; its output index. */
+    call(call: ToolCallEvent): number {
+      items.push({ type: "function_call", call });
+      return items.length - 1;
+    },
+    /** The answer's end: its held-back tail, and one empty message for an empty answer. */
+    end(done: DoneEvent) {
+      if (done.tail) this.text(done.tail);
+      if (items.length === 0) this.text("");
+    },
+    /** Item `i` as the API shows it with `status`. */
+    json,
+    textOf: (i: number) => (items[i] as { text: string }).text,
+    items: () => items.map((_, i) => json(i, "completed")),
     /** The answer as chat messages, for the next turn's history. */
     messages(): ChatMessage[] {
+      const text = items.map((i) => i.type === "message" ? i.text : "").join("");
+      const calls = items.flatMap((i) => i.type === "function_call" ? [i.call] : []);
       const m: ChatMessage = {
         role: "assistant",
         content: text === "" && calls.length > 0 ? null : text,
@@ -179,77 +207,56 @@ async function* stream(
   };
   yield frame("response.created", { response: pending });
   yield frame("response.in_progress", { response: pending });
-  let outputIndex = -1;
-  let messageOpen = false;
   const part = (text: string) => ({ type: "output_text", text, annotations: [] });
-  const item_id = builder.messageId;
-  function* openMessage() {
-    if (messageOpen) return;
-    messageOpen = true;
-    outputIndex++;
-    yield frame("response.output_item.added", {
-      output_index: outputIndex,
-      item: builder.message("in_progress"),
-    });
-    yield frame("response.content_part.added", {
-      item_id,
-      output_index: outputIndex,
-      content_index: 0,
-      part: part(""),
-    });
+  /** The message being streamed: its output index and id. */
+  let open: { index: number; id: string } | undefined;
+  function* text(delta: string) {
+    const { index, id, opened } = builder.text(delta);
+    open = { index, id };
+    const at = { item_id: id, output_index: index, content_index: 0 };
+    if (opened) {
+      yield frame("response.output_item.added", {
+        output_index: index,
+        item: builder.json(index, "in_progress"),
+      });
+      yield frame("response.content_part.added", { ...at, part: part("") });
+    }
+    if (delta !== "") {
+      yield frame("response.output_text.delta", { ...at, delta, logprobs: [] });
+    }
   }
-  function* closeMessage() {
-    if (!messageOpen) return;
-    const text = builder.text();
-    const at = { item_id, output_index: outputIndex, content_index: 0 };
-    yield frame("response.output_text.done", { ...at, text, logprobs: [] });
-    yield frame("response.content_part.done", { ...at, part: part(text) });
+  function* closeText() {
+    if (!open) return;
+    const full = builder.textOf(open.index);
+    const at = { item_id: open.id, output_index: open.index, content_index: 0 };
+    yield frame("response.output_text.done", { ...at, text: full, logprobs: [] });
+    yield frame("response.content_part.done", { ...at, part: part(full) });
     yield frame("response.output_item.done", {
-      output_index: outputIndex,
-      item: builder.message("completed"),
+      output_index: open.index,
+      item: builder.json(open.index, "completed"),
     });
-    messageOpen = false;
+    open = undefined;
   }
   try {
     for await (const event of events) {
       if (event.type === "token") {
-        builder.add(event);
-        if (event.text === "") continue;
-        yield* openMessage();
-        yield frame("response.output_text.delta", {
-          item_id,
-          output_index: outputIndex,
-          content_index: 0,
-          delta: event.text,
-          logprobs: [],
-        });
+        if (event.text !== "") yield* text(event.text);
       } else if (event.type === "tool_call") {
-        builder.add(event);
-        yield* closeMessage();
-        outputIndex++;
-        const item = builder.call(event, "in_progress");
-        yield frame("response.output_item.added", { output_index: outputIndex, item });
-        const at = { item_id: item.id, output_index: outputIndex };
+        yield* closeText();
+        const index = builder.call(event);
+        const item = builder.json(index, "in_progress");
+        yield frame("response.output_item.added", { output_index: index, item });
+        const at = { item_id: item.id, output_index: index };
         yield frame("response.function_call_arguments.delta", { ...at, delta: event.arguments });
         yield frame("response.function_call_arguments.done", { ...at, arguments: event.arguments });
         yield frame("response.output_item.done", {
-          output_index: outputIndex,
-          item: builder.call(event, "completed"),
+          output_index: index,
+          item: builder.json(index, "completed"),
         });
       } else {
-        builder.end(event);
-        if (event.tail) {
-          yield* openMessage();
-          yield frame("response.output_text.delta", {
-            item_id,
-            output_index: outputIndex,
-            content_index: 0,
-            delta: event.tail,
-            logprobs: [],
-          });
-        }
-        if (outputIndex < 0) yield* openMessage(); // an empty answer is still one message
-        yield* closeMessage();
+        if (event.tail) yield* text(event.tail);
+        if (builder.items().length === 0) yield* text(""); // an empty answer is still one message
+        yield* closeText();
         const response = finish(event);
         const type = response.status === "incomplete"
           ? "response.incomplete"
