@@ -34,6 +34,8 @@ import {
 import { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
 import { answerEmbed } from "./embed-protocol.ts";
 import { isEmbedFrame } from "./embed-request.ts";
+import { answerTokenizerRequest } from "./tokenizer-protocol.ts";
+import { isTokenizerFrame } from "./tokenizer-request.ts";
 import {
   deadline,
   errorText,
@@ -111,6 +113,10 @@ export async function serveInfer(
     // Embeddings (the frame carries `embed`, docs/protocol.md#embeddings) answer in vectors.
     if (isEmbedFrame(frame)) {
       return answerEmbed(stream, frame, service, { peerId, log, keepAliveMs });
+    }
+    // Tokenizer requests (`tokenize`, `detokenize`, `props`: docs/protocol.md) answer in one piece.
+    if (isTokenizerFrame(frame)) {
+      return answerTokenizerRequest(stream, frame, service, { peerId, log });
     }
     let req: InferRequest;
     try {

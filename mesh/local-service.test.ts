@@ -261,6 +261,7 @@ Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids
     "penalties",
     "tools",
     "embeddings",
+    "tokenize",
   ]);
 });
 
@@ -272,7 +273,7 @@ Deno.test("a model that samples on its last stage refuses logit_bias by name, ta
     id: "stories260K",
     batch: Object.assign(Object.create(batch), { samples: true }),
   });
-  assert.deepEqual(service.features(), ["penalties", "tools"]);
+  assert.deepEqual(service.features(), ["penalties", "tools", "tokenize"]);
   const [refused] = await collect(service.infer(chat("hi", { logit_bias: { "5": 1 } }), never()));
   assert.equal(refused.type, "error");
   if (refused.type === "error") {

@@ -24,6 +24,7 @@ import { compileConstraint } from "./constraint-grammar.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { createToolCallLayer } from "./tool-calls-stream.ts";
 import { createLocalEmbedder } from "./local-embed.ts";
+import { localTokenizerAnswer } from "./local-tokenizer.ts";
 import { pickAutoModel } from "./auto-model.ts";
 import {
   type DoneEvent,
@@ -37,6 +38,8 @@ import {
   ServiceError,
   type ServiceLoad,
   type TokenEvent,
+  type TokenizerAnswer,
+  type TokenizerRequest,
 } from "./service.ts";
 
 /**
@@ -93,6 +96,7 @@ export interface LocalService extends InferenceService {
   view(): LocalModelView;
   /** The request features this service honours (its serve reports advertise them). */
   features(): RequestFeature[];
+  tokenizer(req: TokenizerRequest, signal?: AbortSignal): Promise<TokenizerAnswer>;
   /** Ends the prompt worker, if one runs (it also ends on its own after a minute idle). */
   close(): void;
 }
@@ -134,6 +138,9 @@ export function createLocalService(
     prompts,
   });
   if (embedder.supported) features.push("embeddings");
+  // Every model has its tokenizer, a split's coordinator too (from the GGUF header).
+  features.push("tokenize");
+  const view = (): LocalModelView => ({ info, model: engine, slots: maxConcurrent });
 
   async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     let tokens: number[];
@@ -205,7 +212,21 @@ export function createLocalService(
       }
     },
     features: () => [...features],
-    view: () => ({ info, model: engine, slots: maxConcurrent }),
+    view,
+    // What llama.cpp's /tokenize, /detokenize and /props read, for this node's peers too.
+    tokenizer: (req) => {
+      try {
+        if (req.model !== info.id && req.model !== info.name) {
+          throw new ServiceError(
+            "model_not_found",
+            `The model \`${req.model}\` does not exist on this node; it serves \`${info.id}\`.`,
+          );
+        }
+        return Promise.resolve(localTokenizerAnswer(view(), req));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    },
     close: () => prompts.close(),
   };
 }

@@ -25,6 +25,7 @@ import type { Identity } from "./node-identity.ts";
 import { fetchRelayInfo } from "./relay-client.ts";
 import { createRemoteService, type InferCall, type RemoteService } from "./remote-service.ts";
 import type { EmbedCall } from "./remote-embed.ts";
+import type { TokenizerCall } from "./remote-tokenizer.ts";
 import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createPeerPart, type PeerPart } from "./role-peer.ts";
 import { createRelayPart, type RelayPart } from "./role-relay.ts";
@@ -150,12 +151,17 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     if (!joined) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
     return await joined.peer.embed(target, req, signal);
   };
+  const tokenizer: TokenizerCall = async (target, req, signal) => {
+    if (!joined) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
+    return await joined.peer.tokenizer(target, req, signal);
+  };
   const meshStatus = () => joined?.relay.view.status;
 
   const router = createRouter();
   const service = createRemoteService({
     call,
     embed,
+    tokenizer,
     router,
     status: meshStatus,
     admitted,

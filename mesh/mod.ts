@@ -12,10 +12,14 @@ export type {
   InferParams,
   InferRequest,
   ModelInfo,
+  ModelProps,
   RequestFeature,
   ServiceErrorCode,
   ServiceLoad,
   TokenEvent,
+  TokenizerAnswer,
+  TokenizerRequest,
+  TokenPiece,
   ToolCallEvent,
   ToolChoice,
   ToolSpec,
@@ -23,6 +27,7 @@ export type {
 export { createLocalService, promptTokens, samplerOptions } from "./local-service.ts";
 export type { GenerationEnd, LocalModelView, LocalService, ServedModel } from "./local-service.ts";
 export { encodePrompt, promptText } from "./prompt.ts";
+export { localTokenizerAnswer } from "./local-tokenizer.ts";
 export { decodeVector, EMBED_LIMITS, encodeVector } from "./embed-request.ts";
 export { AUTO_MODEL, embedNeeds, inferNeeds, pickAutoModel } from "./auto-model.ts";
 export type { AutoCandidate, AutoNeeds } from "./auto-model.ts";

@@ -10,6 +10,7 @@
 import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
+import { routeTokenizer, type TokenizerCall } from "./remote-tokenizer.ts";
 import { type AutoCandidate, type AutoNeeds, pickAutoModel } from "./auto-model.ts";
 import type { Router } from "./router.ts";
 import {
@@ -23,6 +24,8 @@ import {
   type ModelInfo,
   ServiceError,
   type ServiceLoad,
+  type TokenizerAnswer,
+  type TokenizerRequest,
 } from "./service.ts";
 
 /** One request on one peer over `/grove/infer/1` (infer-protocol.ts `callInfer`, bound to a node). */
@@ -36,6 +39,8 @@ export interface RemoteServiceInit {
   call: InferCall;
   /** An embeddings request on one peer; without it, embeddings go to the local model only. */
   embed?: EmbedCall;
+  /** A tokenizer request on one peer; without it, only the local model's tokenizer answers. */
+  tokenizer?: TokenizerCall;
   router: Router;
   /** The latest verified mesh status; undefined until the relay sent one. */
   status: () => MeshStatus | undefined;
@@ -56,6 +61,7 @@ export interface RemoteServiceInit {
 export interface RemoteService extends InferenceService {
   load(): ServiceLoad;
   embed(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
+  tokenizer(req: TokenizerRequest, signal: AbortSignal): Promise<TokenizerAnswer>;
   chooseModel(needs: AutoNeeds): Promise<string>;
 }
 
@@ -217,6 +223,28 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     }
   }
 
+  /** llama.cpp's /tokenize, /detokenize, /props: the own model here, another on a node of it. */
+  async function tokenizer(req: TokenizerRequest, signal: AbortSignal): Promise<TokenizerAnswer> {
+    const local = init.local;
+    const mine = local && (req.model === local.modelId ||
+      (await local.service.models()).some((m) => m.name === req.model));
+    if (local && mine) {
+      if (!local.service.tokenizer) {
+        throw new ServiceError("invalid_request", `\`${req.model}\` answers no tokenizer requests`);
+      }
+      return await local.service.tokenizer(req, signal);
+    }
+    checkAdmitted();
+    if (entryTargets(req.model).length === 0) {
+      const split = offering(req.model).length;
+      throw split > 0 ? splitNotReady(req.model, split) : notOffered(req.model, init.status());
+    }
+    const call = init.tokenizer ??
+      (() => Promise.reject(new ServiceError("unavailable", "no mesh")));
+    const targets = () => entryTargets(req.model);
+    return await routeTokenizer({ call, router: init.router, targets, maxTries }, req, signal);
+  }
+
   /** `model: "auto"`: this node's own model and every entry target, as candidates. */
   async function chooseModel(needs: AutoNeeds): Promise<string> {
     const candidates: AutoCandidate[] = [];
@@ -242,7 +270,14 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     return pickAutoModel(candidates, needs);
   }
 
-  return { models, infer, embed, chooseModel, load: () => ({ active, queued: 0 }) };
+  return {
+    models,
+    infer,
+    embed,
+    tokenizer,
+    chooseModel,
+    load: () => ({ active, queued: 0 }),
+  };
 }
 
 /** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */

@@ -27,6 +27,7 @@ export const FEATURE_FIELDS: Readonly<Record<RequestFeature, string>> = {
   logit_bias: "logit_bias",
   penalties: "presence_penalty / frequency_penalty",
   embeddings: "embeddings",
+  tokenize: "/tokenize, /detokenize and /props",
 };
 
 /** The features `req` needs that `supported` lacks. */

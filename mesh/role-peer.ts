@@ -6,6 +6,7 @@
  * `unavailable`, asks the admission to check with the relay.
  */
 import type { Logger, Startable } from "../protocol/mod.ts";
+import type { Stream } from "@libp2p/interface";
 import {
   callInfer,
   createInferStreams,
@@ -14,6 +15,8 @@ import {
 } from "./infer-protocol.ts";
 import { callEmbed } from "./embed-protocol.ts";
 import type { EmbedCall } from "./remote-embed.ts";
+import { callTokenizer } from "./tokenizer-protocol.ts";
+import type { TokenizerCall } from "./remote-tokenizer.ts";
 import { type MeshIdentity, type MeshNode, startMeshNode } from "./p2p-node.ts";
 import type { InferCall } from "./remote-service.ts";
 import type { Admission } from "./role-admission.ts";
@@ -42,6 +45,7 @@ export interface PeerPart extends Startable {
   node(): MeshNode | undefined;
   call: InferCall;
   embed: EmbedCall;
+  tokenizer: TokenizerCall;
 }
 
 export function createPeerPart(init: PeerPartInit, components: PeerPartComponents): PeerPart {
@@ -67,20 +71,30 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
     }
   }
 
-  const embed: EmbedCall = async (target, req, signal) => {
+  /** A request answered in one piece (embeddings, tokenizer) on a fresh stream to `target`. */
+  async function once<T>(
+    target: { peerId: string; addrs: string[] },
+    signal: AbortSignal,
+    run: (open: (limit: AbortSignal) => Promise<Stream>) => Promise<T>,
+  ): Promise<T> {
     const running = node;
     if (!running) throw new ServiceError("unavailable", "the peer-to-peer node is not running");
     const open = (limit: AbortSignal) =>
       running.dialProtocol(target.peerId, target.addrs, INFER_PROTOCOL, limit);
     try {
-      return await callEmbed(open, req, signal);
+      return await run(open);
     } catch (err) {
       if (!signal.aborted && err instanceof ServiceError && err.code === "unavailable") {
         admission.recheck();
       }
       throw err;
     }
-  };
+  }
+
+  const embed: EmbedCall = (target, req, signal) =>
+    once(target, signal, (open) => callEmbed(open, req, signal));
+  const tokenizer: TokenizerCall = (target, req, signal) =>
+    once(target, signal, (open) => callTokenizer(open, req, signal));
 
   return {
     name: "libp2p node",
@@ -100,6 +114,7 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
     node: () => node,
     call,
     embed,
+    tokenizer,
     async stop() {
       const [stopping, spares] = [node, streams];
       [node, streams] = [undefined, undefined];

@@ -60,6 +60,7 @@ export const REQUEST_FEATURES = [
   "logit_bias",
   "penalties",
   "embeddings",
+  "tokenize",
 ] as const;
 export type RequestFeature = typeof REQUEST_FEATURES[number];
 
@@ -98,6 +99,43 @@ export interface EmbedResult {
   data: Float32Array[];
   usage: { prompt_tokens: number };
 }
+
+/**
+ * llama.cpp's /tokenize, /detokenize and /props for a model, answered by a node that holds its
+ * tokenizer (feature "tokenize"; docs/protocol.md#tokenizer-requests).
+ */
+export type TokenizerRequest =
+  | { model: string; tokenize: TokenizeArgs }
+  | { model: string; detokenize: { tokens: number[] } }
+  | { model: string; props: Record<string, never> };
+
+export interface TokenizeArgs {
+  content: string;
+  /** BOS/EOS as the model asks (default false). */
+  add_special?: boolean;
+  /** Special tokens' texts read as those tokens (default true). */
+  parse_special?: boolean;
+  /** Each token's piece too. */
+  with_pieces?: boolean;
+}
+
+/** A token's piece: its text when its bytes are valid UTF-8, else the bytes (as llama.cpp). */
+export type TokenPiece = string | number[];
+
+/** What the node holding a model says of it for /props. */
+export interface ModelProps {
+  n_ctx: number;
+  total_slots: number;
+  /** The template the node renders chats with (ChatML when the model has none). */
+  chat_template: string;
+  bos_token: string;
+  eos_token: string;
+}
+
+export type TokenizerAnswer =
+  | { kind: "tokenize"; tokens: number[]; pieces?: TokenPiece[] }
+  | { kind: "detokenize"; content: string }
+  | { kind: "props"; props: ModelProps };
 
 export interface TopLogprob {
   token: string;
@@ -185,6 +223,8 @@ export interface InferenceService {
   embed?(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;
   /** `model: "auto"` (auto-model.ts): the served model that fits these needs best. */
   chooseModel?(needs: AutoNeeds): Promise<string>;
+  /** Tokenizer requests; a service without it holds no tokenizer and reaches none. */
+  tokenizer?(req: TokenizerRequest, signal: AbortSignal): Promise<TokenizerAnswer>;
 }
 
 export type ServiceErrorCode =

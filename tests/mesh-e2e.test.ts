@@ -112,14 +112,27 @@ Deno.test({
         const answer = await ollama.json();
         assert.equal(answer.done, true);
         assert.equal(typeof JSON.parse(answer.message.content), "object");
-        // A client node holds no tokenizer; the serving node tokenizes with its own model.
-        const tokenize = (url: string) =>
-          fetch(`${url}/tokenize`, { method: "POST", body: JSON.stringify({ content: "Once" }) });
-        const onClient = await tokenize(client.url);
-        assert.equal(onClient.status, 501);
-        await onClient.body?.cancel();
-        const onServer = await (await tokenize(serveA.url)).json();
-        assert.ok(onServer.tokens.length > 0);
+        // A client node holds no tokenizer: a serving node of the model answers for it, as it
+        // answers its own callers.
+        const ask = async (url: string, path: string, body?: unknown) => {
+          const res = await fetch(
+            `${url}${path}`,
+            body === undefined ? {} : { method: "POST", body: JSON.stringify(body) },
+          );
+          assert.equal(res.status, 200, `${path} on ${url}`);
+          return await res.json();
+        };
+        const tokenize = { content: "Once upon a time", add_special: true, with_pieces: true };
+        const onClient = await ask(client.url, "/tokenize", tokenize);
+        assert.ok(onClient.tokens.length > 3);
+        assert.deepEqual(onClient, await ask(serveA.url, "/tokenize", tokenize));
+        const ids = onClient.tokens.map((t: { id: number }) => t.id);
+        const text = await ask(client.url, "/detokenize", { tokens: ids });
+        assert.match(text.content, /Once upon a time$/);
+        assert.deepEqual(text, await ask(serveA.url, "/detokenize", { tokens: ids }));
+        const props = await ask(client.url, "/props");
+        assert.deepEqual(props, await ask(serveA.url, "/props"));
+        assert.equal(props.model_path, MODEL);
       },
     );
 

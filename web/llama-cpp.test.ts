@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine } from "../inference/mod.ts";
-import { createLocalService } from "../mesh/mod.ts";
+import { createLocalService, type TokenizerRequest } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import { fakeService } from "../tests/support/fake-service.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
@@ -63,7 +63,8 @@ Deno.test("/props: context, slots, template and the defaults the OpenAI routes u
   assert.equal(props.bos_token, e.tokenizer.tokenText(e.tokenizer.bos!));
 });
 
-Deno.test("a client node holds no tokenizer: 501 naming the model and where to ask", async () => {
+Deno.test("a node that reaches no tokenizer: 501 naming the model and where to ask", async () => {
+  // A service that can ask no serving node (no `tokenizer`), as a node outside any mesh.
   const app = createNodeApp({ service: fakeService() });
   for (
     const req of [
@@ -78,9 +79,46 @@ Deno.test("a client node holds no tokenizer: 501 naming the model and where to a
     assert.equal(error.code, "not_implemented");
     assert.match(error.message, /holds no tokenizer for `tiny`.*ask a serving node/);
   }
-  // A serving node asked about another model says the same.
-  const { app: serving } = await servingApp();
-  const other = await serving.fetch(post("/tokenize", { content: "hi", model: "qwen" }));
-  assert.equal(other.status, 501);
-  assert.match((await other.json()).error.message, /no tokenizer for `qwen`/);
+});
+
+Deno.test("a client node answers /tokenize, /detokenize and /props through a serving node of the model", async () => {
+  // The client's service asks the mesh; here the serving node's own service stands in for it.
+  const e = await engine();
+  const serving = createLocalService({ engine: e, id: "stories260K", maxConcurrent: 3 });
+  const asked: TokenizerRequest[] = [];
+  const client = createNodeApp({
+    service: {
+      ...fakeService({ models: [{ id: "stories260K", name: "Stories" }] }),
+      tokenizer: (req, signal) => (asked.push(req), serving.tokenizer(req, signal)),
+    },
+  });
+  const { app: own } = await servingApp();
+  const text = "Once upon a time, Lily";
+  for (
+    const [path, body] of [
+      ["/tokenize", { content: text }],
+      ["/tokenize", { content: text, add_special: true, with_pieces: true }],
+      ["/detokenize", { tokens: e.tokenizer.encode(text) }],
+    ] as const
+  ) {
+    const viaMesh = await client.fetch(post(path, body));
+    assert.equal(viaMesh.status, 200);
+    assert.deepEqual(await viaMesh.json(), await (await own.fetch(post(path, body))).json());
+  }
+  const props = await (await client.fetch(new Request("http://localhost/props"))).json();
+  assert.deepEqual(props, await (await own.fetch(new Request("http://localhost/props"))).json());
+  assert.deepEqual(asked.map((r) => r.model), new Array(4).fill("stories260K"), "the first model");
+
+  // The serving node's refusals keep their status, and name the field.
+  const badIds = await client.fetch(post("/detokenize", { tokens: [1, 100000] }));
+  assert.equal(badIds.status, 400);
+  assert.equal((await badIds.json()).error.param, "tokens");
+  const other = await client.fetch(post("/tokenize", { content: "hi", model: "qwen" }));
+  assert.equal(other.status, 404);
+  assert.equal((await other.json()).error.code, "model_not_found");
+  // A serving node asked about a model it does not hold asks its service (the mesh) too.
+  const { app: servingNode } = await servingApp();
+  const elsewhere = await servingNode.fetch(post("/tokenize", { content: "hi", model: "qwen" }));
+  assert.equal(elsewhere.status, 404);
+  serving.close();
 });

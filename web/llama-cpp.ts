@@ -1,15 +1,27 @@
 /**
  * llama.cpp's server routes that tools read beside the OpenAI API: POST /tokenize, POST
- * /detokenize and GET /props, answered with the tokenizer, template and context of the model
- * this node serves itself. A client node holds no tokenizer: it says so (501) instead of
- * guessing; asking a serving node over the mesh is not done yet.
+ * /detokenize and GET /props, answered with the tokenizer, template and context of the model.
+ * A serving node answers its own model itself; any other model (and every model, on a client
+ * node) is asked of a serving node of it over the mesh (the service's `tokenizer`), which
+ * answers exactly as it would itself (mesh/local-tokenizer.ts).
  */
-import { CHATML_TEMPLATE, templateParses } from "../inference/text.ts";
+import {
+  localTokenizerAnswer,
+  ServiceError,
+  type TokenizerAnswer,
+  type TokenizerRequest,
+} from "../mesh/mod.ts";
 import type { InferenceService, LocalModelView } from "../mesh/mod.ts";
-import { errorResponse, HttpError, invalidRequest } from "./http-error.ts";
+import { errorResponse, HttpError, invalidRequest, serviceHttpError } from "./http-error.ts";
 import { OPENAI_DEFAULTS, readJsonBody } from "./validate.ts";
 
 type Body = Record<string, unknown>;
+
+/** A tokenizer request before the model is known. */
+type Query =
+  | Pick<Extract<TokenizerRequest, { tokenize: unknown }>, "tokenize">
+  | Pick<Extract<TokenizerRequest, { detokenize: unknown }>, "detokenize">
+  | Pick<Extract<TokenizerRequest, { props: unknown }>, "props">;
 
 export interface LlamaCppDeps {
   service: InferenceService;
@@ -18,82 +30,90 @@ export interface LlamaCppDeps {
 }
 
 export function llamaCppRoutes(deps: LlamaCppDeps) {
-  /** The local model when `requested` names it (or nothing); otherwise a 501 saying why. */
-  async function localFor(requested: unknown): Promise<LocalModelView> {
+  /**
+   * The answer of the model `requested` names (or the first offered), here or over the mesh,
+   * with the id of the model that answered.
+   */
+  async function answer(
+    requested: unknown,
+    query: Query,
+    signal: AbortSignal,
+  ): Promise<{ model: string; answer: TokenizerAnswer }> {
     if (requested !== undefined && requested !== null && typeof requested !== "string") {
       throw invalidRequest("model must be a string", "model");
     }
     const local = deps.local;
     const name = requested || undefined;
     if (local && (name === undefined || name === local.info.id || name === local.info.name)) {
-      return local;
+      const model = local.info.id;
+      return {
+        model,
+        answer: localTokenizerAnswer(local, { model, ...query } as TokenizerRequest),
+      };
     }
     const model = name ?? (await deps.service.models().catch(() => []))[0]?.id;
-    throw new HttpError(
-      501,
-      `This node holds no tokenizer for ${model ? `\`${model}\`` : "any model"}: only a node ` +
-        "serving a model answers /tokenize, /detokenize and /props for it; ask a serving node " +
-        "(answering them over the mesh is not supported yet).",
-      "not_implemented_error",
-      "not_implemented",
-    );
+    if (model === undefined || !deps.service.tokenizer) {
+      throw new HttpError(
+        501,
+        `This node holds no tokenizer for ${model ? `\`${model}\`` : "any model"} and cannot ` +
+          "ask the mesh for one: only a node serving a model answers /tokenize, /detokenize " +
+          "and /props for it; ask a serving node.",
+        "not_implemented_error",
+        "not_implemented",
+      );
+    }
+    const req = { model, ...query } as TokenizerRequest;
+    return { model, answer: await deps.service.tokenizer(req, signal) };
   }
 
   async function tokenize(req: Request): Promise<Response> {
     try {
       const body = await readJsonBody(req);
-      const { tokenizer } = (await localFor(body.model)).model;
       if (typeof body.content !== "string") {
         throw invalidRequest("content must be a string", "content");
       }
-      const tokens = tokenizer.encode(body.content, {
-        addSpecial: flag(body, "add_special", false),
-        parseSpecial: flag(body, "parse_special", true),
-      });
-      if (!flag(body, "with_pieces", false)) return Response.json({ tokens });
-      const utf8 = new TextDecoder("utf-8", { fatal: true });
-      return Response.json({
-        tokens: tokens.map((id) => {
-          // A control token's piece is its text, as llama.cpp renders special tokens here.
-          const own = tokenizer.tokenBytes(id);
-          const bytes = own.length > 0 ? own : new TextEncoder().encode(tokenizer.tokenText(id));
-          // llama.cpp: a string when the piece is valid UTF-8, else its bytes.
-          try {
-            return { id, piece: utf8.decode(bytes) };
-          } catch {
-            return { id, piece: [...bytes] };
-          }
-        }),
-      });
+      const withPieces = flag(body, "with_pieces", false);
+      const { answer: a } = await answer(body.model, {
+        tokenize: {
+          content: body.content,
+          add_special: flag(body, "add_special", false),
+          parse_special: flag(body, "parse_special", true),
+          with_pieces: withPieces,
+        },
+      }, req.signal);
+      if (a.kind !== "tokenize") throw mismatch(a, "tokenize");
+      if (!withPieces) return Response.json({ tokens: a.tokens });
+      return Response.json({ tokens: a.tokens.map((id, i) => ({ id, piece: a.pieces![i] })) });
     } catch (err) {
-      return errorResponse(err);
+      return errorResponse(withParam(err, "content"));
     }
   }
 
   async function detokenize(req: Request): Promise<Response> {
     try {
       const body = await readJsonBody(req);
-      const { tokenizer } = (await localFor(body.model)).model;
       const tokens = body.tokens;
-      const n = tokenizer.vocabSize;
-      if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < n)) {
-        throw invalidRequest(`tokens must be an array of token ids from 0 to ${n - 1}`, "tokens");
+      if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0)) {
+        throw invalidRequest("tokens must be an array of token ids", "tokens");
       }
-      return Response.json({ content: tokenizer.decode(tokens, { special: true }) });
+      const { answer: a } = await answer(body.model, { detokenize: { tokens } }, req.signal);
+      if (a.kind !== "detokenize") throw mismatch(a, "detokenize");
+      return Response.json({ content: a.content });
     } catch (err) {
-      return errorResponse(err);
+      // Ids outside the vocabulary are what the model's node refuses here.
+      return errorResponse(withParam(err, "tokens"));
     }
   }
 
   async function props(req: Request): Promise<Response> {
     try {
-      const { info, model, slots } = await localFor(new URL(req.url).searchParams.get("model"));
-      const tok = model.tokenizer;
-      const t = model.metadata["tokenizer.chat_template"];
-      const template = typeof t === "string" ? t : undefined;
+      const requested = new URL(req.url).searchParams.get("model");
+      const { model, answer: a } = await answer(requested, { props: {} }, req.signal);
+      if (a.kind !== "props") throw mismatch(a, "props");
+      const p = a.props;
       return Response.json({
         default_generation_settings: {
-          n_ctx: model.ctxSize,
+          n_ctx: p.n_ctx,
           // What this node's OpenAI routes use for a field left out (OpenAI's defaults).
           params: {
             n_predict: -1,
@@ -109,13 +129,12 @@ export function llamaCppRoutes(deps: LlamaCppDeps) {
             stop: [],
           },
         },
-        total_slots: slots,
+        total_slots: p.total_slots,
         // The id members ask for; a node never publishes its file's path.
-        model_path: info.id,
-        // The template this node renders with: the model's own, or ChatML when it has none.
-        chat_template: templateParses(template) ? template : CHATML_TEMPLATE,
-        bos_token: tok.bos === undefined ? "" : tok.tokenText(tok.bos),
-        eos_token: tok.eos === undefined ? "" : tok.tokenText(tok.eos),
+        model_path: model,
+        chat_template: p.chat_template,
+        bos_token: p.bos_token,
+        eos_token: p.eos_token,
         modalities: { vision: false, audio: false },
         build_info: "grove",
       });
@@ -125,6 +144,19 @@ export function llamaCppRoutes(deps: LlamaCppDeps) {
   }
 
   return { tokenize, detokenize, props };
+}
+
+/** A service that answers another kind than asked is broken. */
+function mismatch(a: TokenizerAnswer, kind: TokenizerAnswer["kind"]): Error {
+  return new Error(`a ${kind} request was answered with ${a.kind}`);
+}
+
+/** A request the model's node refused: a 400 naming the field it was about. */
+function withParam(err: unknown, param: string): unknown {
+  if (!(err instanceof ServiceError)) return err;
+  return err.code === "invalid_request"
+    ? invalidRequest(err.message, param)
+    : serviceHttpError(err);
 }
 
 function flag(body: Body, field: string, fallback: boolean): boolean {
