@@ -19,6 +19,7 @@ import { createNodeApi, type NodeHooks } from "./node-api.ts";
 import { chatCompletionsRoute } from "./openai-chat.ts";
 import { completionsRoute } from "./openai-completions.ts";
 import { modelRoute, modelsRoute } from "./openai-models.ts";
+import { embeddingsRoute } from "./openai-embeddings.ts";
 import { ollamaRoutes } from "./ollama-api.ts";
 import { OLLAMA_INFERENCE_PATHS } from "./ollama-request.ts";
 import { uiRoute } from "./ui.ts";
@@ -96,6 +97,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   const responses = responsesRoutes(inferDeps);
   app.post("/v1/responses", (c) => responses.create(c.req.raw));
   app.get("/v1/responses/:id", (c) => responses.get(c.req.param("id")));
+  const embeddings = embeddingsRoute(service);
+  app.post("/v1/embeddings", (c) => embeddings(c.req.raw));
   app.get("/v1/models", () => models());
   app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
 
@@ -109,6 +112,7 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.post("/api/show", (c) => ollama.show(c.req.raw));
   app.post("/api/chat", (c) => ollama.chat(c.req.raw));
   app.post("/api/generate", (c) => ollama.generate(c.req.raw));
+  app.post("/api/embed", (c) => ollama.embed(c.req.raw));
 
   app.get("/health", healthRoute(health));
   app.get("/metrics", () =>

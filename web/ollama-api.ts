@@ -14,6 +14,7 @@ import {
   parseOllamaGenerate,
 } from "./ollama-request.ts";
 import { readJsonBody } from "./validate.ts";
+import { ollamaEmbedRoute } from "./ollama-embed.ts";
 
 /** The Ollama API level these routes follow (clients check it before using newer fields). */
 export const OLLAMA_VERSION = "0.9.0";
@@ -94,6 +95,7 @@ export function ollamaRoutes(deps: OllamaDeps) {
     show,
     chat,
     generate,
+    embed: ollamaEmbedRoute(service),
     version: () => Response.json({ version: OLLAMA_VERSION }),
   };
 }

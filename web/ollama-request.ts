@@ -18,6 +18,7 @@ export const OLLAMA_INFERENCE_PATHS: ReadonlySet<string> = new Set([
   "/api/chat",
   "/api/generate",
   "/api/show",
+  "/api/embed",
 ]);
 
 export interface OllamaRequest {
