@@ -3,7 +3,7 @@
  * nodes and the client as processes): the `openai` SDK, `@anthropic-ai/sdk`, the Vercel AI SDK
  * and LangChain, on stories260K (no template: the generic tool format) and on a generated model
  * whose chat template has tools (Qwen 2.5's: Hermes `<tool_call>`s). Every answer and stream
- * event the libraries read is checked against the API's published shape (sdk-agents/shapes.ts),
+ * event the libraries read is checked against the API's published shape (support/api-shapes.ts),
  * every call's arguments and every structured answer validate against their schemas (the
  * content is a weak model's nonsense), and no library reaches past loopback.
  */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { InferEvent } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import { fakeService, tokens } from "../tests/support/fake-service.ts";
-import { response, responseEvent } from "../tests/sdk-agents/shapes.ts";
+import { response, responseEvent } from "../tests/support/api-shapes.ts";
 
 /** Text, then a tail held back until the end. */
 function text(): InferEvent[] {

@@ -1,8 +1,8 @@
 /**
  * What the agent SDK conformance tests share: a `fetch` that every SDK under test is given (it
- * checks each answer and stream event against the published shapes in shapes.ts, and records
- * what the SDK sent), a guard that no library reaches past loopback, Ajv for the constrained
- * answers, and the generated model whose chat template has tools.
+ * checks each answer and stream event against the published shapes of support/api-shapes.ts,
+ * and records what the SDK sent), a guard that no library reaches past loopback, Ajv for the
+ * constrained answers, and the generated model whose chat template has tools.
  */
 import assert from "node:assert/strict";
 import { Ajv2020 } from "ajv/dist/2020.js";
@@ -20,7 +20,7 @@ import {
   openaiError,
   response,
   responseEvent,
-} from "./shapes.ts";
+} from "../support/api-shapes.ts";
 
 /** The generated model served with Qwen 2.5's template: Hermes-style `<tool_call>` calls. */
 export const TOOLS_MODEL = "qwen-tools";

@@ -3,7 +3,10 @@
  * fields OpenAI's and Anthropic's API references mark required (the official SDKs' types,
  * generated from those specifications, make them non-optional), with their types and enums.
  * Extra fields are allowed, as every client ignores them. A node's answer that fails one of
- * these would break a stricter client than the SDKs, which parse leniently.
+ * these would break a stricter client than the SDKs, which parse leniently. Left out: fields of
+ * features a node has not (Anthropic's container, stop_details, diagnostics, cache and
+ * server-tool usage, citations; OpenAI's access_programs), which the newest SDK types list as
+ * required-but-nullable and clients read as null when absent.
  */
 import { z } from "zod";
 
