@@ -1,10 +1,18 @@
 /**
  * The Vercel AI SDK, unchanged: `generateText` with a tool whose `execute` runs and a second
- * step that reads its result, and `generateObject` with a zod schema, through
- * `@ai-sdk/openai-compatible` (chat completions) and through `@ai-sdk/openai`'s Responses model.
+ * step that reads its result, `streamText` with a named tool, and `generateObject` with a zod
+ * schema, through `@ai-sdk/openai-compatible` (chat completions) and through `@ai-sdk/openai`'s
+ * Responses model.
  */
 import assert from "node:assert/strict";
-import { generateObject, generateText, type LanguageModel, stepCountIs, tool } from "ai";
+import {
+  generateObject,
+  generateText,
+  type LanguageModel,
+  stepCountIs,
+  streamText,
+  tool,
+} from "ai";
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { createOpenAI } from "@ai-sdk/openai";
 import { assertConformed, type Traffic, traffic } from "./kit.ts";
@@ -65,6 +73,29 @@ export async function vercelSteps(t: Deno.TestContext, url: string, modelId: str
 
   await t.step(`vercel ai (${modelId}): generateText with an executed tool, chat`, async () => {
     await toolSteps(compatible(modelId), net, "/v1/chat/completions");
+    await assertConformed(net);
+  });
+
+  await t.step(`vercel ai (${modelId}): streamText, a named tool, usage`, async () => {
+    const r = streamText({
+      model: compatible(modelId),
+      tools: {
+        get_forecast: tool({ description: FORECAST.description, inputSchema: forecastInput }),
+      },
+      toolChoice: { type: "tool", toolName: "get_forecast" },
+      prompt: PROMPT,
+      maxOutputTokens: 100,
+    });
+    const parts: string[] = [];
+    for await (const part of r.fullStream) parts.push(part.type);
+    const calls = await r.toolCalls;
+    assert.ok(calls.length >= 1, parts.join(","));
+    for (const c of calls) assertCall(c.toolName, c.input, [FORECAST.name]);
+    assert.ok(parts.includes("tool-input-delta"), "the arguments streamed");
+    assert.ok((await r.usage).outputTokens! > 0, "the usage chunk came");
+    const body = net.sent.at(-1)!.body;
+    assert.deepEqual(body.stream_options, { include_usage: true });
+    assert.deepEqual(body.tool_choice, { type: "function", function: { name: FORECAST.name } });
     await assertConformed(net);
   });
 
