@@ -3,7 +3,7 @@ import { createCpuEngine } from "../inference/mod.ts";
 import { createLocalService, ServiceError } from "../mesh/mod.ts";
 import { createNodeApp } from "./app.ts";
 import { OLLAMA_VERSION } from "./ollama-api.ts";
-import { fakeService } from "../tests/support/fake-service.ts";
+import { fakeService, tokens } from "../tests/support/fake-service.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
 
 const post = (path: string, body: unknown) =>
@@ -178,6 +178,55 @@ Deno.test("ollama: options map to params over Ollama's defaults; format becomes 
   assert.equal((await ask({ format: "" })).constraint, undefined);
 });
 
+const weather = {
+  type: "function",
+  function: {
+    name: "get_weather",
+    description: "Weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+};
+
+Deno.test("ollama: /api/chat takes tools and answers message.tool_calls, streamed and not", async () => {
+  const call = {
+    type: "tool_call" as const,
+    index: 0,
+    id: "call_1",
+    name: "get_weather",
+    arguments: '{"city":"Paris"}',
+  };
+  const [think, done] = [tokens("")[0], tokens("")[1]];
+  const service = fakeService({
+    reply: () => [think, call, { ...done, finish_reason: "tool_calls" } as typeof done],
+  });
+  const app = createNodeApp({ service });
+  const history = [
+    { role: "user", content: "Weather in Paris?" },
+    {
+      role: "assistant",
+      content: "",
+      tool_calls: [{ function: { name: "get_weather", arguments: { city: "Paris" } } }],
+    },
+    { role: "tool", content: "Sunny", tool_name: "get_weather" },
+    { role: "user", content: "And in Rome?" },
+  ];
+  const body = { model: "tiny", messages: history, tools: [weather], stream: false };
+  const whole = await (await app.fetch(post("/api/chat", body))).json();
+  assert.deepEqual(whole.message.tool_calls, [
+    { function: { name: "get_weather", arguments: { city: "Paris" } } },
+  ]);
+  assert.equal(whole.done_reason, "stop", "Ollama ends an answer of calls with stop");
+  // The request reached the service as OpenAI-style tools, the past call with its arguments.
+  const req = service.calls[0].req;
+  assert.equal(req.tools?.[0].function.name, "get_weather");
+  const past = req.messages![1].tool_calls![0] as { function: { arguments: string } };
+  assert.equal(past.function.arguments, '{"city":"Paris"}');
+  const lines = await ndjson(await app.fetch(post("/api/chat", { ...body, stream: true })));
+  const withCall = lines.filter((l) => (l.message as { tool_calls?: unknown })?.tool_calls);
+  assert.equal(withCall.length, 1);
+  assert.equal(lines.at(-1)!.done, true);
+});
+
 Deno.test("ollama: what a node cannot honour is a 400 in Ollama's error shape, naming it", async () => {
   const service = fakeService();
   const app = createNodeApp({ service });
@@ -191,7 +240,12 @@ Deno.test("ollama: what a node cannot honour is a 400 in Ollama's error shape, n
     ["/api/chat", { ...chat, options: { num_predict: 0 } }, /num_predict must be -1, -2/],
     ["/api/chat", { ...chat, format: "xml" }, /format must be "json" or a JSON Schema/],
     ["/api/chat", { ...chat, think: true }, /think is not supported/],
-    ["/api/chat", { ...chat, tools: [{ type: "function" }] }, /tools are not supported/],
+    ["/api/chat", { ...chat, tools: [{ type: "function" }] }, /tools\[0\]/],
+    [
+      "/api/generate",
+      { model: "tiny", prompt: "x", tools: [weather] },
+      /tools are taken by \/api\/chat/,
+    ],
     [
       "/api/chat",
       { model: "tiny", messages: [{ role: "user", content: "x", images: ["AAAA"] }] },

@@ -4,7 +4,13 @@
  * Answers stream as NDJSON unless `stream: false`, end with Ollama's counts and durations (in
  * nanoseconds), and errors are Ollama's `{"error": "…"}`.
  */
-import type { DoneEvent, InferenceService, LocalModelView, ModelInfo } from "../mesh/mod.ts";
+import type {
+  DoneEvent,
+  InferenceService,
+  LocalModelView,
+  ModelInfo,
+  ToolCallEvent,
+} from "../mesh/mod.ts";
 import { HttpError, toHttpError } from "./http-error.ts";
 import { collectRun, discard, type InferRun, type InferRunDeps, startInfer } from "./infer-run.ts";
 import {
@@ -130,20 +136,35 @@ async function answer(
     ...body(text),
     done: false,
   });
-  const last = (done: DoneEvent, text: string) => ({
-    ...line(text),
-    done: true,
-    done_reason: done.finish_reason,
-    ...durations(done, started),
-  });
+  // Ollama says "stop" when an answer ends in tool calls; the calls are in the message.
+  const last = (done: DoneEvent, text: string, calls: ToolCallEvent[] = []) => {
+    const out: Record<string, unknown> = {
+      ...line(text),
+      done: true,
+      done_reason: done.finish_reason === "tool_calls" ? "stop" : done.finish_reason,
+      ...durations(done, started),
+    };
+    if (calls.length > 0) withCalls(out, calls);
+    return out;
+  };
   if (!parsed.stream) {
     let text = "";
+    const calls: ToolCallEvent[] = [];
     const done = await collectRun(run, (event) => {
       if (event.type === "token") text += event.text;
+      else calls.push(event);
     });
-    return Response.json(last(done, text + (done.tail ?? "")));
+    return Response.json(last(done, text + (done.tail ?? ""), calls));
   }
   return ndjsonResponse(lines(run, line, last), () => discard(run));
+}
+
+/** Ollama's `message.tool_calls`: `{function: {name, arguments}}` with the arguments an object. */
+function withCalls(out: Record<string, unknown>, calls: ToolCallEvent[]) {
+  const message = out.message as Record<string, unknown>;
+  message.tool_calls = calls.map((c) => ({
+    function: { name: c.name, arguments: JSON.parse(c.arguments) },
+  }));
 }
 
 async function* lines(
@@ -155,6 +176,11 @@ async function* lines(
     for await (const event of run.events) {
       if (event.type === "token") {
         if (event.text !== "") yield line(event.text);
+      } else if (event.type === "tool_call") {
+        // As Ollama streams them: a line of its own carrying the call.
+        const out = line("");
+        withCalls(out, [event]);
+        yield out;
       } else if (event.type === "done") {
         if (event.tail) yield line(event.tail);
         yield last(event, "");

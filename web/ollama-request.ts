@@ -7,6 +7,7 @@
  */
 import type { ChatMessage, Constraint, InferParams, InferRequest } from "../mesh/mod.ts";
 import { invalidRequest } from "./http-error.ts";
+import { parseChatTools, parseMessageToolCalls } from "./openai-tools.ts";
 
 type Body = Record<string, unknown>;
 
@@ -71,12 +72,14 @@ const MIROSTAT_SETTINGS = new Set(["mirostat_tau", "mirostat_eta"]);
 const ROLES = new Set(["system", "user", "assistant", "tool"]);
 
 export function parseOllamaChat(body: Body): OllamaRequest {
-  refuseUnsupported(body);
+  refuseUnsupported(body, true);
   const model = modelOf(body);
   if (!Array.isArray(body.messages)) throw invalidRequest("messages must be an array", "messages");
   const messages = body.messages.map((m, i) => message(m, `messages[${i}]`));
+  // Ollama's tools are OpenAI's function tools; it has no tool_choice (always "auto").
+  const tools = parseChatTools({ tools: body.tools });
   return {
-    request: { model, messages, params: params(body) },
+    request: { model, messages, params: params(body), ...tools },
     stream: stream(body),
     load: messages.length === 0,
   };
@@ -126,15 +129,16 @@ export function modelOf(body: Body): string {
   return model.endsWith(":latest") ? model.slice(0, -":latest".length) : model;
 }
 
-function refuseUnsupported(body: Body): void {
+/** /api/generate has no tools; /api/chat takes them (parseOllamaChat). */
+function refuseUnsupported(body: Body, tools = false): void {
   if (body.think === true || typeof body.think === "string") {
     throw invalidRequest("think is not supported by this node's models", "think");
   }
   if (Array.isArray(body.images) && body.images.length > 0) {
     throw invalidRequest("images are not supported by this node: it reads text only", "images");
   }
-  if (Array.isArray(body.tools) && body.tools.length > 0) {
-    throw invalidRequest("tools are not supported on /api/chat yet", "tools");
+  if (!tools && Array.isArray(body.tools) && body.tools.length > 0) {
+    throw invalidRequest("tools are taken by /api/chat, not /api/generate", "tools");
   }
 }
 
@@ -157,7 +161,8 @@ function message(m: unknown, at: string): ChatMessage {
     throw invalidRequest("images are not supported by this node: it reads text only", at);
   }
   const out: ChatMessage = { role: m.role, content };
-  if (Array.isArray(m.tool_calls)) out.tool_calls = m.tool_calls;
+  // Ollama's past calls have no id and object arguments; the OpenAI checks take both.
+  if (m.tool_calls !== undefined) out.tool_calls = parseMessageToolCalls(m.tool_calls, at);
   if (typeof m.tool_name === "string") out.name = m.tool_name;
   return out;
 }
