@@ -1,8 +1,9 @@
 /**
  * What the per-format parsers share: their streaming face, turning a parsed JSON value into a
- * call (or refusing it, so it stays text), and holding back a text's end that may be the start
- * of a marker.
+ * call (or refusing it, so it stays text), reading up to a marker while holding back a text's end
+ * that may be the start of one, and collecting a call's JSON as it streams.
  */
+import { createJsonScanner, JSON_OPEN } from "./json-scan.ts";
 import type { ParsedToolCall } from "./types.ts";
 
 /** What one piece of output (or the end) released: plain text, and calls now whole. */
@@ -22,9 +23,17 @@ export interface ToolCallParser {
   end(): ParseStep;
 }
 
+/** The streaming face over a parser's step, given the new text ("" and final at the end). */
+export function streamingParser(run: (text: string, final: boolean) => ParseStep): ToolCallParser {
+  return { push: (text) => run(text, false), end: () => run("", true) };
+}
+
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
+
+/** Where a call's arguments are, first found first: OpenAI's key, then Llama's. */
+const ARGUMENT_KEYS = ["arguments", "parameters"];
 
 /**
  * `{"name", <argument key>}` (or OpenAI's `{"function": {…}}`) → a call, when the name is one
@@ -33,7 +42,7 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 export function toCall(
   value: unknown,
   names: ReadonlySet<string>,
-  argumentKeys: readonly string[],
+  argumentKeys: readonly string[] = ARGUMENT_KEYS,
 ): ParsedToolCall | undefined {
   if (!isObject(value)) return undefined;
   const fn = isObject(value.function) ? value.function : value;
@@ -48,6 +57,17 @@ export function toCall(
     }
   }
   return isObject(args) ? { name, arguments: JSON.stringify(args) } : undefined;
+}
+
+/** Every value as a call (toCall), or undefined when there are none or one is not a call. */
+export function toCalls(
+  values: readonly unknown[],
+  names: ReadonlySet<string>,
+): ParsedToolCall[] | undefined {
+  const calls = values.map((v) => toCall(v, names));
+  return calls.length > 0 && calls.every((c) => c !== undefined)
+    ? calls as ParsedToolCall[]
+    : undefined;
 }
 
 /** JSON.parse, or undefined. */
@@ -69,6 +89,69 @@ export function heldFrom(text: string, markers: readonly string[]): number {
     if (markers.some((m) => m.length > end.length && m.startsWith(end))) return at;
   }
   return text.length;
+}
+
+/** What scanToMarker found. */
+export interface MarkerScan {
+  /** Content: the text before the marker, or all that cannot start one. */
+  text: string;
+  /** What stays to read: the text after the marker, else the held-back end. */
+  rest: string;
+  found: boolean;
+}
+
+/**
+ * Reads `buf` up to `marker`. Blank text right after a call is no content: it is dropped once
+ * the marker or the end comes, and held until then (text after it would make it content).
+ */
+export function scanToMarker(
+  buf: string,
+  marker: string,
+  final: boolean,
+  afterCall: boolean,
+): MarkerScan {
+  const at = buf.indexOf(marker);
+  const end = at >= 0 ? at : final ? buf.length : heldFrom(buf, [marker]);
+  const before = buf.slice(0, end);
+  const betweenCalls = afterCall && isBlank(before);
+  if (betweenCalls && at < 0 && !final) return { text: "", rest: buf, found: false };
+  return {
+    text: betweenCalls ? "" : before,
+    rest: buf.slice(at >= 0 ? at + marker.length : end),
+    found: at >= 0,
+  };
+}
+
+/** A JSON value read whole, or what came of one that broke or was cut off by the end. */
+export interface JsonRead {
+  /** Its text; all that came when it is not whole. */
+  body: string;
+  /** The parsed value: undefined unless whole and JSON. */
+  value: unknown;
+  /** What follows it. */
+  rest: string;
+}
+
+/**
+ * Reads the next text of a JSON value: undefined while the value is open (all of the text
+ * taken), else what was read.
+ */
+export type JsonReader = (text: string, final: boolean) => JsonRead | undefined;
+
+/** Collects one JSON object or array as it streams in, checking it as it comes (json-scan.ts). */
+export function jsonReader(): JsonReader {
+  const scanner = createJsonScanner();
+  let body = "";
+  return (text, final) => {
+    const end = scanner.feed(text);
+    if (end === JSON_OPEN && !final) {
+      body += text;
+      return undefined;
+    }
+    if (end < 0) return { body: body + text, value: undefined, rest: "" };
+    body += text.slice(0, end);
+    return { body, value: parseJson(body), rest: text.slice(end) };
+  };
 }
 
 function longest(markers: readonly string[]): number {
@@ -94,4 +177,4 @@ export function startsWithParts(
   return { match: "yes", end: at };
 }
 
-export const isBlank = (text: string) => text.trim() === "";
+const isBlank = (text: string) => text.trim() === "";

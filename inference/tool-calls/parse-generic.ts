@@ -5,13 +5,15 @@
  * held to the end; calls come out when the object closes. An answer that is not such an object
  * (a model the grammar did not hold, e.g. on a node without constrained sampling) is text.
  */
-import { createJsonScanner, JSON_OPEN, type JsonScanner } from "./json-scan.ts";
 import {
   isObject,
+  type JsonReader,
+  jsonReader,
   parseJson,
   type ParseStep,
   startsWithParts,
-  toCall,
+  streamingParser,
+  toCalls,
   type ToolCallParser,
 } from "./parse-common.ts";
 import type { ParsedToolCall } from "./types.ts";
@@ -23,10 +25,10 @@ const RESPONSE_OPENING = ["{", '"response"', ":", '"'];
 export function genericParser(names: ReadonlySet<string>): ToolCallParser {
   let buf = "";
   let state: State = "start";
-  let scanner: JsonScanner = createJsonScanner();
-  let body = "";
+  let readJson: JsonReader = jsonReader();
 
-  function run(final: boolean): ParseStep {
+  return streamingParser((text, final) => {
+    buf += text;
     const step: ParseStep = { text: "", calls: [] };
     while (true) {
       switch (state) {
@@ -47,8 +49,7 @@ export function genericParser(names: ReadonlySet<string>): ToolCallParser {
             if (!final) return step;
             state = "text";
           } else if (first[0] === "{") {
-            scanner = createJsonScanner();
-            body = "";
+            readJson = jsonReader();
             state = "object";
           } else state = "text";
           continue;
@@ -63,18 +64,12 @@ export function genericParser(names: ReadonlySet<string>): ToolCallParser {
           continue;
         }
         case "object": {
-          const end = scanner.feed(buf);
-          if (end === JSON_OPEN && !final) {
-            body += buf;
-            buf = "";
-            return step;
-          }
-          const whole = end >= 0;
-          body += whole ? buf.slice(0, end) : buf;
-          buf = whole ? buf.slice(end) : "";
-          const answer = whole ? answerOf(parseJson(body), names) : undefined;
+          const json = readJson(buf, final);
+          buf = json?.rest ?? "";
+          if (json === undefined) return step;
+          const answer = answerOf(json.value, names);
           if (answer === undefined) {
-            step.text += body;
+            step.text += json.body;
             state = "text";
           } else {
             if (typeof answer === "string") step.text += answer;
@@ -85,15 +80,7 @@ export function genericParser(names: ReadonlySet<string>): ToolCallParser {
         }
       }
     }
-  }
-
-  return {
-    push(text) {
-      buf += text;
-      return run(false);
-    },
-    end: () => run(true),
-  };
+  });
 }
 
 /** The answer's calls, or its reply as text; undefined when it is neither. */
@@ -102,12 +89,7 @@ function answerOf(
   names: ReadonlySet<string>,
 ): ParsedToolCall[] | string | undefined {
   if (!isObject(value)) return undefined;
-  const read = (items: unknown[]) => {
-    const calls = items.map((v) => toCall(v, names, ["arguments", "parameters"]));
-    return calls.length > 0 && calls.every((c) => c !== undefined)
-      ? calls as ParsedToolCall[]
-      : undefined;
-  };
+  const read = (items: unknown[]) => toCalls(items, names);
   if (Array.isArray(value.tool_calls)) return read(value.tool_calls);
   if (value.tool_call !== undefined) return read([value.tool_call]);
   if (value.response !== undefined) {

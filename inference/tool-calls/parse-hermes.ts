@@ -5,10 +5,10 @@
  * the JSON; a model may stop before the closing tag).
  */
 import {
-  heldFrom,
-  isBlank,
   parseJson,
   type ParseStep,
+  scanToMarker,
+  streamingParser,
   toCall,
   type ToolCallParser,
 } from "./parse-common.ts";
@@ -23,25 +23,16 @@ export function hermesParser(names: ReadonlySet<string>, prefilled: boolean): To
   let openedByPrompt = prefilled;
   let afterCall = false;
 
-  function run(final: boolean): ParseStep {
+  return streamingParser((text, final) => {
+    buf += text;
     const step: ParseStep = { text: "", calls: [] };
     while (true) {
       if (!inCall) {
-        const at = buf.indexOf(OPEN);
-        const end = at >= 0 ? at : final ? buf.length : heldFrom(buf, [OPEN]);
-        const before = buf.slice(0, end);
-        // Whitespace between calls (or after the last) is not content.
-        if (afterCall && isBlank(before) && at < 0 && !final) break;
-        if (!(afterCall && isBlank(before))) {
-          step.text += before;
-          if (before !== "") afterCall = false;
-        }
-        if (at < 0) {
-          buf = buf.slice(end);
-          if (final) buf = "";
-          break;
-        }
-        buf = buf.slice(at + OPEN.length);
+        const scan = scanToMarker(buf, OPEN, final, afterCall);
+        step.text += scan.text;
+        if (scan.text !== "") afterCall = false;
+        buf = scan.rest;
+        if (!scan.found) break;
         inCall = true;
         openedByPrompt = false;
         continue;
@@ -49,7 +40,7 @@ export function hermesParser(names: ReadonlySet<string>, prefilled: boolean): To
       const close = buf.indexOf(CLOSE);
       if (close < 0 && !final) break;
       const body = close < 0 ? buf : buf.slice(0, close);
-      const call = toCall(parseJson(body), names, ["arguments", "parameters"]);
+      const call = toCall(parseJson(body), names);
       if (call) {
         step.calls.push(call);
         afterCall = true;
@@ -62,13 +53,5 @@ export function hermesParser(names: ReadonlySet<string>, prefilled: boolean): To
       if (close < 0) break;
     }
     return step;
-  }
-
-  return {
-    push(text) {
-      buf += text;
-      return run(false);
-    },
-    end: () => run(true),
-  };
+  });
 }

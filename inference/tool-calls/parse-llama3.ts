@@ -5,11 +5,13 @@
  * `name.call(key="value", …)`. As llama.cpp reads it, only the start of the answer can open a
  * call: an answer that starts otherwise is text, and is let through at once.
  */
-import { createJsonScanner, JSON_OPEN, type JsonScanner } from "./json-scan.ts";
 import {
+  type JsonReader,
+  jsonReader,
   parseJson,
   type ParseStep,
   startsWithParts,
+  streamingParser,
   toCall,
   type ToolCallParser,
 } from "./parse-common.ts";
@@ -23,17 +25,16 @@ type State = "start" | "json" | "between" | "builtin" | "text";
 export function llama3Parser(names: ReadonlySet<string>): ToolCallParser {
   let buf = "";
   let state: State = "start";
-  let scanner: JsonScanner = createJsonScanner();
-  let body = "";
+  let readJson: JsonReader = jsonReader();
 
   function beginJson(text: string): void {
     buf = text;
-    scanner = createJsonScanner();
-    body = "";
+    readJson = jsonReader();
     state = "json";
   }
 
-  function run(final: boolean): ParseStep {
+  return streamingParser((text, final) => {
+    buf += text;
     const step: ParseStep = { text: "", calls: [] };
     while (true) {
       switch (state) {
@@ -60,21 +61,15 @@ export function llama3Parser(names: ReadonlySet<string>): ToolCallParser {
           continue;
         }
         case "json": {
-          const end = scanner.feed(buf);
-          if (end === JSON_OPEN && !final) {
-            body += buf;
-            buf = "";
-            return step;
-          }
-          const whole = end >= 0;
-          body += whole ? buf.slice(0, end) : buf;
-          buf = whole ? buf.slice(end) : "";
-          const call = whole ? toCall(parseJson(body), names, ARGUMENT_KEYS) : undefined;
+          const json = readJson(buf, final);
+          buf = json?.rest ?? "";
+          if (json === undefined) return step;
+          const call = toCall(json.value, names, ARGUMENT_KEYS);
           if (call) {
             step.calls.push(call);
             state = "between";
           } else {
-            step.text += body;
+            step.text += json.body;
             state = "text";
           }
           continue;
@@ -108,15 +103,7 @@ export function llama3Parser(names: ReadonlySet<string>): ToolCallParser {
         }
       }
     }
-  }
-
-  return {
-    push(text) {
-      buf += text;
-      return run(false);
-    },
-    end: () => run(true),
-  };
+  });
 }
 
 /** `name.call(key=JSON value, …)` → a call of `name` with those arguments. */

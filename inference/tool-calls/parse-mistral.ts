@@ -3,13 +3,13 @@
  * is read as it streams, and its calls come out once its closing bracket arrives. Text before
  * the marker is content. An array with one malformed call is text, whole.
  */
-import { createJsonScanner, JSON_INVALID, JSON_OPEN, type JsonScanner } from "./json-scan.ts";
 import {
-  heldFrom,
-  isBlank,
-  parseJson,
+  type JsonReader,
+  jsonReader,
   type ParseStep,
-  toCall,
+  scanToMarker,
+  streamingParser,
+  toCalls,
   type ToolCallParser,
 } from "./parse-common.ts";
 import type { ParsedToolCall } from "./types.ts";
@@ -19,65 +19,38 @@ const MARKER = "[TOOL_CALLS]";
 /** `prefilled`: the prompt already wrote the marker (the output starts with the array). */
 export function mistralParser(names: ReadonlySet<string>, prefilled: boolean): ToolCallParser {
   let buf = "";
-  let scanner: JsonScanner | undefined = prefilled ? createJsonScanner() : undefined;
+  /** Set while inside the array. */
+  let readJson: JsonReader | undefined = prefilled ? jsonReader() : undefined;
   let markedByPrompt = prefilled;
-  let body = "";
   let afterCall = false;
 
-  function run(final: boolean): ParseStep {
+  return streamingParser((text, final) => {
+    buf += text;
     const step: ParseStep = { text: "", calls: [] };
     while (true) {
-      if (!scanner) {
-        const at = buf.indexOf(MARKER);
-        const end = at >= 0 ? at : final ? buf.length : heldFrom(buf, [MARKER]);
-        const before = buf.slice(0, end);
-        if (afterCall && isBlank(before) && at < 0 && !final) break;
-        if (!(afterCall && isBlank(before))) {
-          step.text += before;
-          if (before !== "") afterCall = false;
-        }
-        buf = buf.slice(at >= 0 ? at + MARKER.length : end);
-        if (at < 0) break;
-        scanner = createJsonScanner();
+      if (!readJson) {
+        const scan = scanToMarker(buf, MARKER, final, afterCall);
+        step.text += scan.text;
+        if (scan.text !== "") afterCall = false;
+        buf = scan.rest;
+        if (!scan.found) break;
+        readJson = jsonReader();
         markedByPrompt = false;
-        body = "";
         continue;
       }
-      const end = scanner.feed(buf);
-      if (end === JSON_OPEN && !final) {
-        body += buf;
-        buf = "";
-        break;
-      }
-      const whole = end >= 0;
-      body += whole ? buf.slice(0, end) : buf;
-      buf = whole ? buf.slice(end) : "";
-      const calls = whole ? callsOf(parseJson(body), names) : undefined;
+      const json = readJson(buf, final);
+      buf = json?.rest ?? "";
+      if (json === undefined) break;
+      const calls = callsOf(json.value, names);
       if (calls) step.calls.push(...calls);
-      else step.text += (markedByPrompt ? "" : MARKER) + body;
+      else step.text += (markedByPrompt ? "" : MARKER) + json.body;
       afterCall = calls !== undefined;
-      scanner = undefined;
-      if (end === JSON_INVALID) {
-        // Not JSON after all: what follows is text too.
-        step.text += buf;
-        buf = "";
-      }
-      if (!whole) break;
+      readJson = undefined;
     }
     return step;
-  }
-
-  return {
-    push(text) {
-      buf += text;
-      return run(false);
-    },
-    end: () => run(true),
-  };
+  });
 }
 
 function callsOf(value: unknown, names: ReadonlySet<string>): ParsedToolCall[] | undefined {
-  if (!Array.isArray(value) || value.length === 0) return undefined;
-  const calls = value.map((v) => toCall(v, names, ["arguments", "parameters"]));
-  return calls.every((c) => c !== undefined) ? calls as ParsedToolCall[] : undefined;
+  return Array.isArray(value) ? toCalls(value, names) : undefined;
 }
