@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import type { ServeTarget } from "../protocol/mod.ts";
+import { isCode, never, remoteInit, target } from "../tests/support/serve-targets.ts";
 import type { EmbedCall } from "./remote-embed.ts";
 import { createRemoteService } from "./remote-service.ts";
 import { createRouter } from "./router.ts";
@@ -10,49 +11,11 @@ import {
   ServiceError,
 } from "./service.ts";
 
-function target(peerId: string, features?: string[], stages: [number, number][] | null = null) {
-  const t: ServeTarget = {
-    modelId: "m",
-    modelName: "Model M",
-    peerId,
-    pubkey: "0".repeat(64),
-    nodeName: `node-${peerId}`,
-    addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`],
-    stages,
-    capacity: { memoryBytes: 1 },
-    load: { active: 0, queued: 0 },
-  };
-  if (features) t.features = features;
-  return t;
-}
-
-const status = (targets: ServeTarget[]): MeshStatus => ({
-  v: 1,
-  type: "mesh-status",
-  updatedAt: 1,
-  meshId: "x",
-  serveTargets: targets,
-  models: [{ id: "m", name: "Model M" }],
-  peerCount: targets.length,
-});
-
 const REQ: EmbedRequest = { model: "m", embed: { input: ["a"] } };
 const RESULT: EmbedResult = { data: [new Float32Array([1])], usage: { prompt_tokens: 2 } };
-const never = () => new AbortController().signal;
-const isCode = (code: string, re = /./) => (e: unknown) =>
-  e instanceof ServiceError && e.code === code && re.test(e.message);
 
 function remote(targets: ServeTarget[], embed: EmbedCall, local?: InferenceService) {
-  return createRemoteService({
-    call: () => {
-      throw new Error("no generation here");
-    },
-    embed,
-    router: createRouter(),
-    status: () => status(targets),
-    admitted: () => true,
-    local: local && { modelId: "own", service: local },
-  });
+  return createRemoteService({ ...remoteInit(targets, local), router: createRouter(), embed });
 }
 
 Deno.test("embeddings go only to nodes that advertise them; a failed node is left for the next", async () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import type { ServeTarget } from "../protocol/mod.ts";
+import { isCode, never, remoteInit, target } from "../tests/support/serve-targets.ts";
 import type { TokenizerCall } from "./remote-tokenizer.ts";
 import { createRemoteService } from "./remote-service.ts";
 import { createRouter } from "./router.ts";
@@ -10,49 +11,11 @@ import {
   type TokenizerRequest,
 } from "./service.ts";
 
-function target(peerId: string, features?: string[]): ServeTarget {
-  const t: ServeTarget = {
-    modelId: "m",
-    modelName: "Model M",
-    peerId,
-    pubkey: "0".repeat(64),
-    nodeName: `node-${peerId}`,
-    addrs: [`/ip4/127.0.0.1/tcp/1/p2p/${peerId}`],
-    stages: null,
-    capacity: { memoryBytes: 1 },
-    load: { active: 0, queued: 0 },
-  };
-  if (features) t.features = features;
-  return t;
-}
-
-const status = (targets: ServeTarget[]): MeshStatus => ({
-  v: 1,
-  type: "mesh-status",
-  updatedAt: 1,
-  meshId: "x",
-  serveTargets: targets,
-  models: [{ id: "m", name: "Model M" }],
-  peerCount: targets.length,
-});
-
 const REQ: TokenizerRequest = { model: "m", tokenize: { content: "hi" } };
 const ANSWER: TokenizerAnswer = { kind: "tokenize", tokens: [5, 6] };
-const never = () => new AbortController().signal;
-const isCode = (code: string, re = /./) => (e: unknown) =>
-  e instanceof ServiceError && e.code === code && re.test(e.message);
 
 function remote(targets: ServeTarget[], tokenizer: TokenizerCall, local?: InferenceService) {
-  return createRemoteService({
-    call: () => {
-      throw new Error("no generation here");
-    },
-    tokenizer,
-    router: createRouter(),
-    status: () => status(targets),
-    admitted: () => true,
-    local: local && { modelId: "own", service: local },
-  });
+  return createRemoteService({ ...remoteInit(targets, local), router: createRouter(), tokenizer });
 }
 
 Deno.test("tokenizer requests go only to nodes that advertise them; a failed node is left for the next", async () => {
