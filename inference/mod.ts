@@ -18,8 +18,6 @@ export { createWebGpuEngine, createWebGpuStage, GpuUnavailableError } from "./we
 export type { WebGpuEngine, WebGpuStage } from "./webgpu/mod.ts";
 export { generate } from "./generate.ts";
 export type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";
-export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
-export type { Tokenizer } from "./tokenizer/mod.ts";
 export { dequantize, matVec, matVecBatch, quantize } from "./quant/mod.ts";
 export { createRng } from "./rng.ts";
 export { createSampler } from "./sampler.ts";
@@ -30,22 +28,9 @@ export type {
   SamplerOptions,
   TokenLogprob,
 } from "./sampler.ts";
-export { CHATML_TEMPLATE, renderChat, templateParses } from "./chat-template.ts";
-export type { ChatMessage } from "./chat-template.ts";
-export {
-  createToolCallParser,
-  detectToolFormat,
-  renderToolChat,
-  TOOL_MARKERS,
-  toolCallPlan,
-} from "./tool-calls/mod.ts";
-export type {
-  ParsedToolCall,
-  ParseStep,
-  ToolCallParser,
-  ToolCallPlan,
-  ToolFormat,
-} from "./tool-calls/mod.ts";
+// Tokenizers, chat templates and tool calls: the text face's list, kept once, so both faces
+// export the same names.
+export * from "./text.ts";
 export { cpuEngineFromModel } from "./cpu-engine.ts";
 export { embedSequence, l2Normalize, pooledHidden, POOLINGS, statedPooling } from "./embed.ts";
 export type { EmbedOptions, Pooling } from "./embed.ts";

@@ -3,7 +3,7 @@
  * tokenizers and chat templates. mesh/'s prompt worker and what it imports use it: through
  * inference/mod.ts the worker would load the engines (WebGPU, WASM) it never uses, and Deno's
  * type check of the worker fails on the WebGPU code (measured: mesh/prompt-encoder.test.ts).
- * Re-exports only; everything here is also in inference/mod.ts.
+ * Re-exports only; inference/mod.ts exports all of this list too (`export *`).
  */
 export type { GgufValue } from "./gguf.ts";
 export { tokenizerFromMetadata } from "./tokenizer/mod.ts";
