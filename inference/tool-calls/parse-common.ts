@@ -1,7 +1,7 @@
 /**
  * What the per-format parsers share: their streaming face, turning a parsed JSON value into a
- * call (or refusing it, so it stays text), reading up to a marker while holding back a text's end
- * that may be the start of one, and collecting a call's JSON as it streams.
+ * call (or refusing it, so it stays text), holding back a text's end that may be the start of a
+ * marker, and collecting a call's JSON as it streams.
  */
 import { createJsonScanner, JSON_OPEN } from "./json-scan.ts";
 import type { ParsedToolCall } from "./types.ts";
@@ -91,37 +91,6 @@ export function heldFrom(text: string, markers: readonly string[]): number {
   return text.length;
 }
 
-/** What scanToMarker found. */
-export interface MarkerScan {
-  /** Content: the text before the marker, or all that cannot start one. */
-  text: string;
-  /** What stays to read: the text after the marker, else the held-back end. */
-  rest: string;
-  found: boolean;
-}
-
-/**
- * Reads `buf` up to `marker`. Blank text right after a call is no content: it is dropped once
- * the marker or the end comes, and held until then (text after it would make it content).
- */
-export function scanToMarker(
-  buf: string,
-  marker: string,
-  final: boolean,
-  afterCall: boolean,
-): MarkerScan {
-  const at = buf.indexOf(marker);
-  const end = at >= 0 ? at : final ? buf.length : heldFrom(buf, [marker]);
-  const before = buf.slice(0, end);
-  const betweenCalls = afterCall && isBlank(before);
-  if (betweenCalls && at < 0 && !final) return { text: "", rest: buf, found: false };
-  return {
-    text: betweenCalls ? "" : before,
-    rest: buf.slice(at >= 0 ? at + marker.length : end),
-    found: at >= 0,
-  };
-}
-
 /** A JSON value read whole, or what came of one that broke or was cut off by the end. */
 export interface JsonRead {
   /** Its text; all that came when it is not whole. */
@@ -176,5 +145,3 @@ export function startsWithParts(
   }
   return { match: "yes", end: at };
 }
-
-const isBlank = (text: string) => text.trim() === "";
