@@ -38,6 +38,13 @@ function parse(format: ToolFormat, output: string, prefill = ""): Outcome {
   return whole;
 }
 
+/** Each output is text, as written: no calls. */
+function assertText(format: ToolFormat, outputs: string[]): void {
+  for (const output of outputs) {
+    assert.deepEqual(parse(format, output), { text: output, calls: [] }, output);
+  }
+}
+
 const weather = (city: string): ParsedToolCall => ({
   name: "get_weather",
   arguments: JSON.stringify({ city }),
@@ -69,17 +76,13 @@ Deno.test("hermes: text streams until a call may start, then waits for the call"
 });
 
 Deno.test("hermes: a malformed call is text, as written", () => {
-  for (
-    const bad of [
-      '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>',
-      "<tool_call>{not json}</tool_call>",
-      '<tool_call>{"name": "get_weather", "arguments": [1]}</tool_call>',
-      '<tool_call>{"name": "get_weather", "arguments": "no json"}</tool_call>',
-      '<tool_call>{"name": "get_weather", "arguments": {"city"',
-    ]
-  ) {
-    assert.deepEqual(parse("hermes", bad), { text: bad, calls: [] }, bad);
-  }
+  assertText("hermes", [
+    '<tool_call>{"name": "rm_rf", "arguments": {}}</tool_call>',
+    "<tool_call>{not json}</tool_call>",
+    '<tool_call>{"name": "get_weather", "arguments": [1]}</tool_call>',
+    '<tool_call>{"name": "get_weather", "arguments": "no json"}</tool_call>',
+    '<tool_call>{"name": "get_weather", "arguments": {"city"',
+  ]);
 });
 
 Deno.test("hermes: an answer that ends inside a whole call; a prefilled (forced) call", () => {
@@ -153,15 +156,11 @@ Deno.test("mistral: [TOOL_CALLS] and an array of calls, after text; prefilled; m
     text: "",
     calls: [weather("Paris"), { name: "get_time", arguments: "{}" }],
   });
-  for (
-    const bad of [
-      '[TOOL_CALLS][{"name": "nope", "arguments": {}}]',
-      "[TOOL_CALLS] not json",
-      "[TOOL_CALLS][{",
-    ]
-  ) {
-    assert.deepEqual(parse("mistral", bad), { text: bad, calls: [] }, bad);
-  }
+  assertText("mistral", [
+    '[TOOL_CALLS][{"name": "nope", "arguments": {}}]',
+    "[TOOL_CALLS] not json",
+    "[TOOL_CALLS][{",
+  ]);
 });
 
 Deno.test("generic: tool_calls, tool_call and a bare call; anything else is text", () => {
@@ -181,16 +180,12 @@ Deno.test("generic: tool_calls, tool_call and a bare call; anything else is text
     text: "",
     calls: [weather("X")],
   });
-  for (
-    const bad of [
-      "Hello there",
-      '{"foo": 1}',
-      '{"tool_calls": [{"name": "nope"}]}',
-      '{"tool_calls": [',
-    ]
-  ) {
-    assert.deepEqual(parse("generic", bad), { text: bad, calls: [] }, bad);
-  }
+  assertText("generic", [
+    "Hello there",
+    '{"foo": 1}',
+    '{"tool_calls": [{"name": "nope"}]}',
+    '{"tool_calls": [',
+  ]);
 });
 
 Deno.test("generic: a response's string streams out decoded, escapes and surrogates whole", () => {
