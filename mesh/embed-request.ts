@@ -11,7 +11,8 @@
  * 256 inputs of it (22 MiB) the whole answer (64 MiB).
  */
 import { Buffer } from "node:buffer";
-import { type EmbedRequest, ServiceError } from "./service.ts";
+import { clip, fail, isObject, isTokenId } from "./frame-checks.ts";
+import type { EmbedRequest } from "./service.ts";
 
 export const EMBED_LIMITS = {
   /**
@@ -80,20 +81,4 @@ export function decodeVector(text: string): Float32Array | undefined {
   const out = new Float32Array(bytes.length / 4);
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
-}
-
-function isTokenId(v: unknown): boolean {
-  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 31;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function clip(text: string): string {
-  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
-}
-
-function fail(message: string): never {
-  throw new ServiceError("invalid_request", message);
 }

@@ -6,13 +6,8 @@
  */
 import { CHATML_TEMPLATE, templateParses } from "../inference/text.ts";
 import type { LocalModelView } from "./local-service.ts";
-import {
-  type ModelProps,
-  ServiceError,
-  type TokenizerAnswer,
-  type TokenizerRequest,
-  type TokenPiece,
-} from "./service.ts";
+import { ServiceError } from "./service.ts";
+import type { ModelProps, TokenizerAnswer, TokenizerRequest, TokenPiece } from "./service.ts";
 
 export function localTokenizerAnswer(view: LocalModelView, req: TokenizerRequest): TokenizerAnswer {
   const { tokenizer } = view.model;

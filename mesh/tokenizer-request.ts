@@ -10,6 +10,7 @@
  * the client every answer (a serving member is not trusted to keep to the request: no more
  * tokens than the content can make, pieces matching them, frames of the kind asked for).
  */
+import { clip, fail, isObject, isTokenId } from "./frame-checks.ts";
 import {
   type ModelProps,
   ServiceError,
@@ -201,10 +202,6 @@ function isPiece(p: unknown): boolean {
     p.every((b) => Number.isInteger(b) && b >= 0 && b < 256);
 }
 
-function isTokenId(v: unknown): boolean {
-  return Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 31;
-}
-
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
@@ -221,16 +218,4 @@ function utf8Length(text: string): number {
     } else n += 3;
   }
   return n;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function clip(text: string): string {
-  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
-}
-
-function fail(message: string): never {
-  throw new ServiceError("invalid_request", message);
 }
