@@ -8,28 +8,26 @@
  * and of length 1, and `done` only after the last.
  */
 import type { Stream } from "@libp2p/interface";
-import { encodeFrame, type Logger, silentLogger } from "../protocol/mod.ts";
+import { encodeFrame, type Logger } from "../protocol/mod.ts";
+import { isObject } from "./frame-checks.ts";
 import { decodeVector, EMBED_LIMITS, encodeVector, parseEmbedRequest } from "./embed-request.ts";
+import {
+  answerEvent,
+  answerOnePiece,
+  callOnePiece,
+  type CallOnePieceOptions,
+  onePieceDone,
+  type OpenInferStream,
+} from "./one-piece-answer.ts";
 import {
   type EmbedRequest,
   type EmbedResult,
-  type ErrorEvent,
-  errorEvent,
   type InferenceService,
   ServiceError,
-  serviceErrorOf,
 } from "./service.ts";
-import {
-  deadline,
-  errorText,
-  FrameBudgetError,
-  frameWriter,
-  MAX_ANSWER_BYTES,
-  MAX_EVENT_FRAME_BYTES,
-  MAX_REQUEST_FRAME_BYTES,
-  readStreamFrames,
-  shortPeer,
-} from "./stream-frames.ts";
+import { MAX_ANSWER_BYTES, MAX_REQUEST_FRAME_BYTES } from "./stream-frames.ts";
+
+export type { OpenInferStream } from "./one-piece-answer.ts";
 
 export interface AnswerEmbedOptions {
   peerId: string;
@@ -39,76 +37,30 @@ export interface AnswerEmbedOptions {
 }
 
 /** Answers one embeddings request frame on `stream` with `service`, then closes it. */
-export async function answerEmbed(
+export function answerEmbed(
   stream: Stream,
   frame: unknown,
   service: InferenceService,
   options: AnswerEmbedOptions,
 ): Promise<void> {
-  const log = options.log ?? silentLogger;
-  const out = frameWriter(stream);
-  const ac = new AbortController();
-  const cancel = () => ac.abort(new Error("the client closed the stream"));
-  stream.addEventListener("close", cancel);
-  stream.addEventListener("remoteCloseWrite", cancel);
-  const keepAlive = setInterval(() => {
-    if (!ac.signal.aborted) out.write({ type: "queued", position: 0 }).catch(() => {});
-  }, options.keepAliveMs);
-  try {
+  const quiet = ["invalid_request", "context_length_exceeded"] as const;
+  return answerOnePiece(stream, { ...options, warnAs: "embeddings for", quiet }, async (signal) => {
     const req = parseEmbedRequest(frame);
     if (!service.embed) throw new ServiceError("invalid_request", "this node serves no embeddings");
     const started = performance.now();
-    const result = await service.embed(req, ac.signal);
-    clearInterval(keepAlive);
-    if (ac.signal.aborted) return;
-    for (const [index, vector] of result.data.entries()) {
-      await out.write({ type: "embedding", index, embedding: encodeVector(vector) });
-    }
-    const ms = performance.now() - started;
-    const n = result.usage.prompt_tokens;
-    await out.write({
-      type: "done",
-      finish_reason: "stop",
-      usage: { prompt_tokens: n, completion_tokens: 0 },
-      timings: {
-        queued_ms: 0,
-        prompt_n: n,
-        prompt_ms: ms,
-        prompt_per_second: ms > 0 ? n / (ms / 1000) : 0,
-        predicted_n: 0,
-        predicted_ms: 0,
-        predicted_per_second: 0,
-      },
-    });
-    await out.flush();
-  } catch (err) {
-    if (!ac.signal.aborted) {
-      const e = err instanceof ServiceError
-        ? err
-        : new ServiceError("unavailable", `the serving node failed: ${errorText(err)}`);
-      if (e.code !== "invalid_request" && e.code !== "context_length_exceeded") {
-        log.warn(`embeddings for ${shortPeer(options.peerId)} failed: ${e.message}`);
-      }
-      await out.write(errorEvent(e)).then(() => out.flush()).catch(() => {});
-    }
-  } finally {
-    clearInterval(keepAlive);
-    stream.removeEventListener("close", cancel);
-    stream.removeEventListener("remoteCloseWrite", cancel);
+    return embedFrames(await service.embed(req, signal), started);
+  });
+}
+
+/** The answer's frames, made as they are written: `done`'s time includes writing the vectors. */
+function* embedFrames(result: EmbedResult, started: number): Generator<unknown> {
+  for (const [index, vector] of result.data.entries()) {
+    yield { type: "embedding", index, embedding: encodeVector(vector) };
   }
-  if (ac.signal.aborted) stream.abort(new Error("cancelled"));
-  else await stream.close().catch(() => {});
+  yield onePieceDone(result.usage.prompt_tokens, performance.now() - started);
 }
 
-export interface EmbedCallOptions {
-  /** Dial, ticket exchange and stream open together (default 10 s). */
-  connectMs?: number;
-  /** Longest silence between two frames (default 30 s; the server says `queued` every 5 s). */
-  idleMs?: number;
-}
-
-/** Opens a `/grove/infer/1` stream to the serving node (role-peer.ts binds it to a peer). */
-export type OpenInferStream = (signal: AbortSignal) => Promise<Stream>;
+export type EmbedCallOptions = CallOnePieceOptions;
 
 /**
  * One embeddings request on one peer. Rejects with ServiceError: `invalid_request` before any
@@ -130,50 +82,11 @@ export async function callEmbed(
         `at most ${MAX_REQUEST_FRAME_BYTES}`,
     );
   }
-  const limit = deadline(options.connectMs ?? 10_000, signal);
-  let stream: Stream;
-  try {
-    stream = await open(limit.signal);
-  } catch (err) {
-    throw new ServiceError(
-      "unavailable",
-      signal.aborted ? "cancelled" : `could not open a stream: ${errorText(err)}`,
-    );
-  } finally {
-    limit.clear();
-  }
-  const onAbort = () => stream.abort(new Error("the client cancelled the request"));
-  signal.addEventListener("abort", onAbort, { once: true });
-  let finished = false;
-  try {
-    if (!stream.send(frame)) await stream.onDrain();
-    const reader = answerReader(req.embed.input.length);
-    const frames = readStreamFrames(
-      stream,
-      options.idleMs ?? 30_000,
-      MAX_EVENT_FRAME_BYTES,
-      MAX_ANSWER_BYTES,
-    );
-    for await (const f of frames) {
-      const result = reader(f);
-      if (result !== undefined) {
-        finished = true;
-        return result;
-      }
-    }
-    throw new ServiceError("unavailable", "the serving node went away before the last vector");
-  } catch (err) {
-    if (err instanceof ServiceError) throw err;
-    if (signal.aborted) throw new ServiceError("unavailable", "cancelled");
-    if (err instanceof FrameBudgetError) {
-      throw new ServiceError("unavailable", `its answer ran past ${MAX_ANSWER_BYTES} bytes`);
-    }
-    throw new ServiceError("unavailable", `the serving node went away (${errorText(err)})`);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-    if (finished) void stream.close().catch(() => {});
-    else if (stream.status === "open") stream.abort(new Error("the client left the request"));
-  }
+  return await callOnePiece(open, frame, signal, options, {
+    read: answerReader(req.embed.input.length),
+    maxBytes: MAX_ANSWER_BYTES,
+    cutShort: "the serving node went away before the last vector",
+  });
 }
 
 /**
@@ -186,14 +99,8 @@ export function answerReader(inputs: number): (frame: unknown) => EmbedResult | 
   const broken = (why: string) =>
     new ServiceError("unavailable", `the serving node sent a bad embeddings answer: ${why}`);
   return (frame) => {
-    const ev = isObject(frame) ? frame : {};
-    if (ev.type === "queued") return undefined;
-    if (ev.type === "error") {
-      if (typeof ev.code !== "string" || typeof ev.message !== "string") {
-        throw broken("a malformed error");
-      }
-      throw serviceErrorOf(ev as unknown as ErrorEvent);
-    }
+    const ev = answerEvent(frame, () => broken("a malformed error"));
+    if (ev === undefined) return undefined;
     if (ev.type === "embedding") {
       if (ev.index !== data.length || data.length >= inputs) throw broken("a vector out of order");
       const v = typeof ev.embedding === "string" ? decodeVector(ev.embedding) : undefined;
@@ -217,8 +124,4 @@ export function answerReader(inputs: number): (frame: unknown) => EmbedResult | 
     }
     throw broken(`an unexpected ${String(ev.type).slice(0, 40)} message`);
   };
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
 }

@@ -34,6 +34,7 @@ import {
 import { parseInferRequest, REQUEST_LIMITS } from "./request-limits.ts";
 import { answerEmbed } from "./embed-protocol.ts";
 import { isEmbedFrame } from "./embed-request.ts";
+import { servingFailure } from "./one-piece-answer.ts";
 import { answerTokenizerRequest } from "./tokenizer-protocol.ts";
 import { isTokenizerFrame } from "./tokenizer-request.ts";
 import {
@@ -160,9 +161,7 @@ export async function serveInfer(
       await out.flush();
     } catch (err) {
       if (!ac.signal.aborted) {
-        const e = err instanceof ServiceError
-          ? err
-          : new ServiceError("unavailable", `the serving node failed: ${errorText(err)}`);
+        const e = servingFailure(err);
         log.warn(`request from ${shortPeer(peerId)} failed: ${e.message}`);
         await out.write(errorEvent(e)).then(() => out.flush()).catch(() => {});
       }
