@@ -6,6 +6,7 @@
  */
 import { loadIdentity, startMeshRole } from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";
+import { installedModelHooks } from "../models/mod.ts";
 import type { RunningNode } from "./serve-command.ts";
 import { parseFlags } from "./flags.ts";
 import {
@@ -43,7 +44,7 @@ export async function startClientNode(opts: NodeOptions, label = "node"): Promis
     browser: browserAccess(opts),
     maxBody: opts.maxBody,
     mode: "client",
-    node: { status: role.status, availability: role.availability },
+    node: { status: role.status, availability: role.availability, ...installedModelHooks() },
   });
   const http = serveHttp({ ...opts, label }, app.fetch);
   console.log(`client node ${identity.npub} (peer ${identity.peerId})`);

@@ -4,7 +4,7 @@
  * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
  */
 import { basename } from "node:path";
-import { findCatalogEntry, parseModelRef } from "../models/mod.ts";
+import { findCatalogEntry, installedModelHooks, parseModelRef } from "../models/mod.ts";
 import {
   createLocalService,
   loadIdentity,
@@ -134,7 +134,7 @@ export async function startServeNode(opts: ServeOptions, label = "node"): Promis
     maxBody: opts.maxBody,
     mode: "serve",
     metrics,
-    node: { status: role.status, availability: role.availability },
+    node: { status: role.status, availability: role.availability, ...installedModelHooks() },
     local: local.view(),
   });
   const http = serveHttp({ ...opts, label }, app.fetch);

@@ -14,3 +14,13 @@ export {
   type PartialModelOptions,
   type RangeProgress,
 } from "./partial-model.ts";
+export {
+  deleteInstalledModel,
+  type InstalledModel,
+  InstalledModelError,
+  installedModelHooks,
+  type InstalledOptions,
+  listInstalledModels,
+  pullModel,
+  type PullProgress,
+} from "./installed.ts";

@@ -131,6 +131,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/api/status", (c) => node.status(c.req.raw));
   app.get("/api/availability", (c) => node.availability(c.req.raw));
   app.get("/api/models/installed", (c) => node.installed(c.req.raw));
+  app.post("/api/models/pull", (c) => node.pull(c.req.raw));
+  app.delete("/api/models/installed/*", (c) => node.remove(c.req.raw));
   app.get("/api/agent-preset", (c) => node.agentPreset(c.req.raw));
   app.post("/api/node/start", (c) => node.start(c.req.raw));
   app.post("/api/node/stop", (c) => node.stop(c.req.raw));

@@ -35,11 +35,20 @@ export interface Availability {
   serveTargets: ServeTarget[];
 }
 
+/** One model on this machine (models/installed.ts); fields beyond id as the hook gives them. */
 export interface InstalledModel {
   id: string;
   name?: string;
   path?: string;
   size?: number;
+}
+
+/** One NDJSON line of a pull while it downloads. */
+export interface PullProgressLine {
+  status: "downloading";
+  bytes: number;
+  total: number | null;
+  rate: number;
 }
 
 export interface StartOptions {
@@ -52,6 +61,14 @@ export interface NodeHooks {
   status?(): Promise<Partial<NodeStatus>> | Partial<NodeStatus>;
   availability?(): Promise<Partial<Availability>> | Partial<Availability>;
   installedModels?(): Promise<InstalledModel[]>;
+  /** Downloads (resumes, checks) a model; answers its installed entry. */
+  pullModel?(
+    model: string,
+    onProgress: (line: PullProgressLine) => void,
+    signal: AbortSignal,
+  ): Promise<InstalledModel>;
+  /** Removes model `id` from the node's own store; answers what was removed. */
+  deleteModel?(id: string): Promise<InstalledModel[]>;
   start?(options: StartOptions): Promise<unknown>;
   stop?(): Promise<unknown>;
 }
@@ -186,6 +203,51 @@ export function createNodeApi(deps: NodeApiDeps) {
     return Response.json({ models: await deps.hooks.installedModels() });
   }
 
+  async function pull(req: Request): Promise<Response> {
+    const hook = deps.hooks.pullModel;
+    if (!hook) throw notProvided("pulling models", "pullModel");
+    const body = await readJsonBody(req);
+    if (typeof body.model !== "string" || body.model.trim() === "") {
+      throw invalidRequest("model is required: a catalog id or hf://OWNER/REPO/FILE.gguf", "model");
+    }
+    const model = body.model;
+    const aborter = new AbortController();
+    const encoder = new TextEncoder();
+    // Progress, then the entry or the error, one JSON object a line: a download takes minutes,
+    // so the answer starts at once and a failure arrives as its last line.
+    const stream = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        const line = (value: unknown) => {
+          if (!aborter.signal.aborted) {
+            controller.enqueue(encoder.encode(JSON.stringify(value) + "\n"));
+          }
+        };
+        try {
+          const entry = await hook(model, line, aborter.signal);
+          line({ status: "installed", model: entry });
+        } catch (err) {
+          const http = modelHttpError(err);
+          line({ status: "error", error: { message: http.message, code: http.code } });
+        }
+        if (!aborter.signal.aborted) controller.close();
+      },
+      cancel() {
+        aborter.abort(); // the client went away: the .part stays for the next pull to resume
+      },
+    });
+    return new Response(stream, { headers: { "content-type": "application/x-ndjson" } });
+  }
+
+  async function remove(req: Request): Promise<Response> {
+    if (!deps.hooks.deleteModel) throw notProvided("deleting models", "deleteModel");
+    const id = decodeURIComponent(new URL(req.url).pathname.slice("/api/models/installed/".length));
+    try {
+      return Response.json({ deleted: await deps.hooks.deleteModel(id) });
+    } catch (err) {
+      throw modelHttpError(err);
+    }
+  }
+
   const guard = (handler: (req: Request) => Promise<Response>) => async (req: Request) => {
     try {
       return await handler(req);
@@ -198,6 +260,8 @@ export function createNodeApi(deps: NodeApiDeps) {
     status: guard(async (req) => Response.json(await status(req))),
     availability: guard(async () => Response.json(await availability())),
     installed: guard(installed),
+    pull: guard(pull),
+    remove: guard(remove),
     agentPreset: guard(agentPreset),
     start: guard(start),
     stop: guard(stop),
@@ -211,4 +275,21 @@ function notProvided(what: string, hook: string): HttpError {
     "not_implemented_error",
     "not_implemented",
   );
+}
+
+/** models/installed.ts's refusals by their code; anything else stays as errorResponse maps it. */
+function modelHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown })?.code;
+  if (code === "read_only_model") {
+    return new HttpError(403, message, "permission_error", "read_only_model");
+  }
+  if (code === "model_not_found") {
+    return new HttpError(404, message, "invalid_request_error", "model_not_found");
+  }
+  if (err instanceof Error && err.name === "ModelRefError") {
+    return new HttpError(400, message, "invalid_request_error", "invalid_model");
+  }
+  return new HttpError(502, message, "api_error", "pull_failed");
 }
