@@ -3,8 +3,7 @@
 // hashes a file (a multi-GB model would stall the dashboard): the sha256 state is what the hash
 // store already knows about the file as it is now.
 import { basename, join, relative, resolve as resolvePath, sep } from "node:path";
-import { type GgufFile, openGguf } from "../inference/mod.ts";
-import { GgmlType } from "../inference/ggml-type.ts";
+import { GgmlType, type GgufFile, openGguf } from "../inference/mod.ts";
 import { CATALOG, type CatalogEntry, catalogFileName } from "./catalog.ts";
 import { type DownloadProgress, type HashStore, hashStorePath, readHashStore } from "./download.ts";
 import { expandHome, modelPathDirs, resolveModel, type ResolveOptions } from "./resolve.ts";

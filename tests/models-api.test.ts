@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { CATALOG } from "../models/catalog.ts";
 import { installedModelHooks } from "../models/mod.ts";
-import { fakeService } from "../tests/support/fake-service.ts";
-import { STORIES } from "../tests/support/fixtures.ts";
-import { createNodeApp } from "./app.ts";
+import { fakeService } from "./support/fake-service.ts";
+import { STORIES } from "./support/fixtures.ts";
+import { createNodeApp } from "../web/mod.ts";
 
 const request = (method: string, path: string, body?: unknown, headers: HeadersInit = {}) =>
   new Request(`http://localhost${path}`, {
