@@ -6,9 +6,8 @@
  * server tools, extended thinking) is refused by name, never dropped.
  */
 import type { ChatMessage, InferRequest, ToolChoice, ToolSpec } from "../mesh/mod.ts";
+import { type Body, field, intFrom, isBool, isObject, isString, numberIn } from "./body-fields.ts";
 import { invalidRequest } from "./http-error.ts";
-
-type Body = Record<string, unknown>;
 
 export interface ParsedMessages {
   request: InferRequest;
@@ -17,28 +16,6 @@ export interface ParsedMessages {
 
 /** Anthropic's stop_sequences may hold more than OpenAI's 4; a serving node takes 16. */
 const MAX_STOP_SEQUENCES = 16;
-
-const isObject = (v: unknown): v is Body =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-
-function field<T>(
-  body: Body,
-  name: string,
-  ok: (v: unknown) => v is T,
-  what: string,
-): T | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (!ok(v)) throw invalidRequest(`${name} must be ${what}`, name);
-  return v;
-}
-
-const isString = (v: unknown): v is string => typeof v === "string";
-const isBool = (v: unknown): v is boolean => typeof v === "boolean";
-const numberIn = (lo: number, hi: number) => (v: unknown): v is number =>
-  typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi;
-const intFrom = (lo: number) => (v: unknown): v is number =>
-  Number.isInteger(v) && (v as number) >= lo;
 
 export function parseMessagesBody(body: Body): ParsedMessages {
   const maxTokens = field(body, "max_tokens", intFrom(1), "an integer ≥ 1");

@@ -6,9 +6,8 @@
  * (images, files, built-in tools, reasoning) is refused by name.
  */
 import type { ChatMessage, Constraint, InferRequest, ToolChoice, ToolSpec } from "../mesh/mod.ts";
+import { type Body, field, intFrom, isObject, isString, numberIn } from "./body-fields.ts";
 import { invalidRequest } from "./http-error.ts";
-
-type Body = Record<string, unknown>;
 
 export interface ParsedResponseRequest {
   request: InferRequest;
@@ -19,27 +18,6 @@ export interface ParsedResponseRequest {
   /** Echoed in the response object, as OpenAI does. */
   echo: Record<string, unknown>;
 }
-
-const isObject = (v: unknown): v is Body =>
-  typeof v === "object" && v !== null && !Array.isArray(v);
-const isString = (v: unknown): v is string => typeof v === "string";
-
-function field<T>(
-  body: Body,
-  name: string,
-  ok: (v: unknown) => v is T,
-  what: string,
-): T | undefined {
-  const v = body[name];
-  if (v === undefined || v === null) return undefined;
-  if (!ok(v)) throw invalidRequest(`${name} must be ${what}`, name);
-  return v;
-}
-
-const numberIn = (lo: number, hi: number) => (v: unknown): v is number =>
-  typeof v === "number" && Number.isFinite(v) && v >= lo && v <= hi;
-const intFrom = (lo: number) => (v: unknown): v is number =>
-  Number.isInteger(v) && (v as number) >= lo;
 
 /**
  * `history(id)` gives a stored response's conversation (its input and output as chat messages),
