@@ -12,7 +12,8 @@ export type Schema = SchemaObject | boolean;
 
 const LOWER_BOUNDS = ["minimum", "exclusiveMinimum", "minLength", "minItems", "minProperties"];
 const UPPER_BOUNDS = ["maximum", "exclusiveMaximum", "maxLength", "maxItems", "maxProperties"];
-const ANNOTATIONS = new Set([
+/** Keywords that say nothing about which values match: kept as they are, never enforced. */
+export const ANNOTATIONS: ReadonlySet<string> = new Set([
   "title",
   "description",
   "$comment",

@@ -27,7 +27,7 @@ import {
 import { FORMATS, withPrimitives } from "./json-primitives.ts";
 import { type Bounds, integerRange, numberRange } from "./json-numbers.ts";
 import { patternContent } from "./json-pattern.ts";
-import { mergeSchemas, type Schema, type SchemaObject } from "./json-schema-merge.ts";
+import { ANNOTATIONS, mergeSchemas, type Schema, type SchemaObject } from "./json-schema-merge.ts";
 
 /** Keywords that constrain values in ways a grammar here does not follow. */
 const UNSUPPORTED = [
@@ -66,21 +66,6 @@ const ARRAY_KEYWORDS = [
 ];
 const STRING_KEYWORDS = ["minLength", "maxLength", "pattern", "format"];
 const NUMBER_KEYWORDS = ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"];
-/** What a schema may hold beside $ref / anyOf without changing what they mean. */
-const INERT = new Set([
-  "title",
-  "description",
-  "$comment",
-  "default",
-  "examples",
-  "deprecated",
-  "readOnly",
-  "writeOnly",
-  "$schema",
-  "$id",
-  "$defs",
-  "definitions",
-]);
 
 const SEP = seq(lit(","), ref("space"));
 const SPACE = ref("space");
@@ -89,7 +74,7 @@ const isObject = (s: unknown): s is SchemaObject =>
   typeof s === "object" && s !== null && !Array.isArray(s);
 
 function constraining(s: SchemaObject): string[] {
-  return Object.keys(s).filter((k) => !INERT.has(k));
+  return Object.keys(s).filter((k) => !ANNOTATIONS.has(k));
 }
 
 /** A grammar for the JSON texts `schema` accepts. */
