@@ -16,27 +16,12 @@ import type {
   ToolChoice,
   ToolSpec,
 } from "./service.ts";
+import { FORECAST_FUNCTION } from "../tests/support/forecast-tool.ts";
 
 let shared: Engine | undefined;
 const engine = async () => shared ??= await createCpuEngine({ path: STORIES, ctxSize: 2048 });
 
-const FORECAST: ToolSpec = {
-  type: "function",
-  function: {
-    name: "get_forecast",
-    description: "The weather forecast for a city",
-    parameters: {
-      type: "object",
-      properties: {
-        city: { type: "string", maxLength: 12 },
-        days: { type: "integer", minimum: 1, maximum: 7 },
-        unit: { enum: ["C", "F"] },
-      },
-      required: ["city", "days"],
-      additionalProperties: false,
-    },
-  },
-};
+const FORECAST: ToolSpec = { type: "function", function: FORECAST_FUNCTION };
 const TIME: ToolSpec = { type: "function", function: { name: "get_time" } };
 
 /** The forecast's arguments, checked against its schema by hand. */

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
+import { FORECAST_FUNCTION } from "../support/forecast-tool.ts";
 import { assertValid } from "./kit.ts";
 
 export const PROMPT = "What will the weather be in Paris?";
@@ -19,20 +20,7 @@ interface FunctionDef {
   };
 }
 
-export const FORECAST: FunctionDef = {
-  name: "get_forecast",
-  description: "The weather forecast for a city",
-  parameters: {
-    type: "object",
-    properties: {
-      city: { type: "string", maxLength: 12 },
-      days: { type: "integer", minimum: 1, maximum: 7 },
-      unit: { enum: ["C", "F"] },
-    },
-    required: ["city", "days"],
-    additionalProperties: false,
-  },
-};
+export const FORECAST: FunctionDef = FORECAST_FUNCTION;
 
 export const TIME: FunctionDef = {
   name: "get_time",
