@@ -9,7 +9,8 @@
  * documents no limit, the one here is far above any honest use and says so.
  * A failure is a ServiceError `invalid_request` whose message names the field.
  */
-import { type InferRequest, ServiceError } from "./service.ts";
+import { clip, fail, isObject } from "./frame-checks.ts";
+import type { InferRequest } from "./service.ts";
 
 export const REQUEST_LIMITS = {
   /** OpenAI's (and Ollama's) top_logprobs maximum: 20 alternatives per token. */
@@ -280,19 +281,7 @@ function isShortString(v: unknown, max: number): v is string {
   return typeof v === "string" && v.length <= max;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** A bad value as the message shows it: short, whatever its size. */
 function shown(v: unknown): string {
   return clip(JSON.stringify(v) ?? String(v));
-}
-
-function clip(text: string): string {
-  return text.length > 64 ? `${text.slice(0, 60)}…` : text;
-}
-
-function fail(message: string): never {
-  throw new ServiceError("invalid_request", message);
 }

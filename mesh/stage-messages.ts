@@ -5,6 +5,7 @@
  */
 import type { SamplerOptions } from "../inference/mod.ts";
 import type { StageCandidate } from "./stage-plan.ts";
+import { isObject } from "./frame-checks.ts";
 
 export const STAGE_PROTOCOL = "/grove/stage/1";
 
@@ -259,9 +260,7 @@ function isCount(v: unknown): v is number {
   return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 }
 
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
+export { isObject };
 
 function shown(v: unknown): string {
   const text = JSON.stringify(v) ?? String(v);
