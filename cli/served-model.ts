@@ -125,16 +125,9 @@ async function fetchStage(
   [start, end]: [number, number],
   log: Logger,
 ) {
-  const what = `layers ${start}–${end - 1}`;
-  let logged = -1;
+  const progress = byTenths((line) => log.info(`fetching layers ${start}–${end - 1}: ${line}`));
   await partial.ensure(stageByteRanges(header.file, header.config, start, end), {
-    onProgress: ({ fetched, total, done }) => {
-      // A line at each tenth: progress without a flood.
-      const tenth = done || total === 0 ? 10 : Math.floor((fetched / total) * 10);
-      if (tenth === logged) return;
-      logged = tenth;
-      log.info(`fetching ${what}: ${mib(fetched)} of ${mib(total)}`);
-    },
+    onProgress: ({ fetched, total, done }) => progress(fetched, total, done),
   });
 }
 
@@ -157,8 +150,24 @@ export async function openServedModel(opts: ServeOptions, log: Logger) {
   const resolved = await resolveModel(opts.model);
   const header: ModelHeader = await readModelHeader(resolved.path, opts.ctxSize);
   // Split candidates recognise the same model by it; kept per file in the node's data folder.
-  const sha256 = await modelSha256(resolved, { cacheDir: join(opts.dataDir, "models") });
+  // Hashing a large file takes a while the first time (then it is kept): say so.
+  const progress = byTenths((line) => log.info(`hashing the model file (once): ${line}`));
+  const sha256 = await modelSha256(resolved, {
+    cacheDir: join(opts.dataDir, "models"),
+    onProgress: ({ hashed, total, done }) => progress(hashed, total, done),
+  });
   return { header, sha256 };
+}
+
+/** Progress as "N of M MiB", told once at each tenth: long work shows itself without a flood. */
+function byTenths(tell: (line: string) => void) {
+  let told = -1;
+  return (done: number, total: number, finished: boolean) => {
+    const tenth = finished || total === 0 ? 10 : Math.floor((done / total) * 10);
+    if (tenth === told) return;
+    told = tenth;
+    tell(`${mib(done)} of ${mib(total)}`);
+  };
 }
 
 function mib(bytes: number): string {
