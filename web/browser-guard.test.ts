@@ -94,6 +94,46 @@ Deno.test("browser guard: a cross-site text/plain POST is refused before it reac
   assert.equal(service.calls.length, 0);
 });
 
+/** Every POST route an agent or a page could reach, the ones agents speak added since. */
+const AGENT_POSTS = [
+  "/v1/messages",
+  "/v1/messages/count_tokens",
+  "/v1/responses",
+  "/v1/embeddings",
+  "/tokenize",
+  "/detokenize",
+  "/api/chat",
+  "/api/generate",
+  "/api/embed",
+  "/api/show",
+  "/api/models/pull",
+];
+
+Deno.test("browser guard: the agent routes refuse a cross-site page, a rebinding Host and a huge body", async () => {
+  const { app, service } = node({ maxBody: 1024 });
+  for (const path of AGENT_POSTS) {
+    await refused(await app.fetch(pagePost(path, "http://evil.example")), "origin_not_allowed");
+    const rebound = request(path, { host: "rebind.example:9337" }, { method: "POST", body: hello });
+    await refused(await app.fetch(rebound), "host_not_allowed");
+  }
+  for (const path of AGENT_POSTS.filter((p) => !p.startsWith("/api/models"))) {
+    const big = request(path, { "content-type": "application/json" }, {
+      method: "POST",
+      body: JSON.stringify({ input: "x".repeat(4096) }),
+    });
+    assert.equal((await app.fetch(big)).status, 413, path);
+  }
+  for (const path of ["/v1/responses/resp_1", "/props"]) {
+    const res = await app.fetch(request(path, { host: "rebind.example:9337" }));
+    await refused(res, "host_not_allowed");
+  }
+  const gone = request("/api/models/installed/x", { origin: "http://evil.example" }, {
+    method: "DELETE",
+  });
+  await refused(await app.fetch(gone), "origin_not_allowed");
+  assert.equal(service.calls.length, 0, "nothing reached the model");
+});
+
 Deno.test("browser guard: a page's request without Origin (Sec-Fetch-Site cross-site) is refused", async () => {
   const { app } = node();
   for (const site of ["cross-site", "same-site"]) {
