@@ -9,9 +9,18 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig["options"]>>(
   args: string[],
   options: T,
 ) {
+  return parseCommandLine(args, options, false).values;
+}
+
+/** parseFlags for a command that also takes words (`members add NPUB`): values and positionals. */
+export function parseCommandLine<T extends NonNullable<ParseArgsConfig["options"]>>(
+  args: string[],
+  options: T,
+  allowPositionals = true,
+) {
   if (wantsHelp(args)) throw new HelpRequested(options);
   try {
-    return parseArgs({ args, options, allowPositionals: false, strict: true }).values;
+    return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     const unknown = /^Unknown option '(-{1,2}[^']+)'/.exec(message)?.[1];

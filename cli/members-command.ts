@@ -9,19 +9,19 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { HelpRequested, wantsHelp } from "./help.ts";
 import { decode, npubEncode } from "nostr-tools/nip19";
-import { nip98Header } from "../protocol/mod.ts";
 import {
   createMemberStore,
   DATABASE_FILE,
-  NIP86_CONTENT_TYPE,
   openRelayDatabase,
   type Role,
   toHexPubkey,
 } from "../relay/mod.ts";
 import { CliError } from "./cli-error.ts";
+import { parseCommandLine } from "./flags.ts";
+import { addMember, listMembers, nip86Client, removeMember } from "./nip86-client.ts";
+
+export { httpUrlOf } from "./nip86-client.ts";
 
 const USAGE = "usage: members add|remove|list [npub|hex] [--role member|admin] " +
   "(--data DIR | --relay URL --nsec NSEC)";
@@ -42,12 +42,12 @@ interface Plan {
 }
 
 export async function membersCommand(args: string[]): Promise<number> {
-  if (wantsHelp(args)) throw new HelpRequested(MEMBERS_FLAGS);
   let parsed;
   try {
-    parsed = parseArgs({ args, allowPositionals: true, strict: true, options: MEMBERS_FLAGS });
+    parsed = parseCommandLine(args, MEMBERS_FLAGS);
   } catch (e) {
-    throw new CliError(`${(e as Error).message}\n${USAGE}`);
+    if (e instanceof CliError) throw new CliError(`${e.message}\n${USAGE}`);
+    throw e;
   }
   const { values, positionals } = parsed;
   const plan = parsePlan(positionals, values.role);
@@ -142,73 +142,25 @@ function local(plan: Plan, dataDir: string): number {
 }
 
 async function remote(plan: Plan, relay: string, secret: Uint8Array): Promise<number> {
-  const url = httpUrlOf(relay);
-  const call = (method: string, params: unknown[]) => rpc(url, secret, method, params);
+  const client = nip86Client(relay, secret);
+  const { url } = client;
   if (plan.action === "list") {
-    const result = await call("listallowedpubkeys", []);
-    if (!Array.isArray(result)) throw new Error(`${url} answered listallowedpubkeys oddly`);
-    printList(result as { pubkey: string; role?: Role }[]);
+    printList(await listMembers(client));
     return 0;
   }
   const pubkey = plan.pubkey!;
   if (plan.action === "remove") {
-    await call("disallowpubkey", [pubkey]);
+    await removeMember(client, pubkey);
     console.log(`removed ${name(pubkey)} from ${url}`);
-  } else if (plan.role === "admin") {
-    await call("grantadmin", [pubkey]);
-    console.log(`${name(pubkey)} is an admin of ${url}`);
   } else {
-    await call("allowpubkey", [pubkey]);
-    // An explicit --role member also takes away admin rights (owner only); plain add never does.
-    if (plan.role === "member") await call("revokeadmin", [pubkey]);
-    console.log(`${name(pubkey)} is a member of ${url}`);
+    await addMember(client, pubkey, plan.role);
+    console.log(
+      plan.role === "admin"
+        ? `${name(pubkey)} is an admin of ${url}`
+        : `${name(pubkey)} is a member of ${url}`,
+    );
   }
   return 0;
-}
-
-/** One NIP-86 call; throws with the relay's own error message when it refuses. */
-async function rpc(url: string, secret: Uint8Array, method: string, params: unknown[]) {
-  const body = new TextEncoder().encode(JSON.stringify({ method, params }));
-  let res: Response;
-  try {
-    res = await fetch(url, {
-      method: "POST",
-      headers: {
-        "content-type": NIP86_CONTENT_TYPE,
-        authorization: nip98Header(secret, { url, method: "POST", body }),
-      },
-      body,
-    });
-  } catch (e) {
-    throw new Error(`could not reach ${url}: ${(e as Error).message}`);
-  }
-  const text = await res.text();
-  let json: { result?: unknown; error?: string } | undefined;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    // reported below
-  }
-  if (json?.error) throw new Error(`${url} refused ${method} (HTTP ${res.status}): ${json.error}`);
-  if (!res.ok || json === undefined) {
-    throw new Error(`${url} answered ${method} with HTTP ${res.status}: ${text.slice(0, 200)}`);
-  }
-  return json.result;
-}
-
-/** NIP-86 lives at the relay's own URL, in its http form. */
-export function httpUrlOf(relay: string): string {
-  let u: URL;
-  try {
-    u = new URL(relay);
-  } catch {
-    throw new CliError(`--relay ${JSON.stringify(relay)} is not a URL (like ws://127.0.0.1:7777)`);
-  }
-  const scheme = { "ws:": "http:", "wss:": "https:", "http:": "http:", "https:": "https:" }[
-    u.protocol
-  ];
-  if (scheme === undefined) throw new CliError(`--relay ${relay}: use a ws:// or wss:// URL`);
-  return `${scheme}//${u.host}${u.pathname}`;
 }
 
 function parseSecret(input: string): Uint8Array {
