@@ -7,7 +7,13 @@ import type { MiddlewareHandler } from "hono";
 import { errorResponse, HttpError } from "./http-error.ts";
 
 /** Liveness probes and the dashboard page itself need no key; the page asks for it. */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/health", "/ui", "/ui/"]);
+const PUBLIC_PATHS: ReadonlySet<string> = new Set([
+  "/health",
+  "/ui",
+  "/ui/",
+  "/ui/dashboard.js",
+  "/ui/style.css",
+]);
 
 export function apiKeyAuth(key: string): MiddlewareHandler {
   if (key === "") throw new Error("--api-key must not be empty");

@@ -192,16 +192,27 @@ Deno.test("node API: start/stop/installed answer 501 without hooks and call them
   });
 });
 
-Deno.test("ui: one self-contained HTML page polling the node API", async () => {
-  const res = await createNodeApp({ service: fakeService() }).fetch(get("/ui"));
-  assert.match(res.headers.get("content-type")!, /^text\/html/);
-  const html = await res.text();
+Deno.test("ui: the page, its script and style come from the node itself under a strict CSP", async () => {
+  const app = createNodeApp({ service: fakeService() });
+  const page = await app.fetch(get("/ui"));
+  assert.match(page.headers.get("content-type")!, /^text\/html/);
+  const csp = page.headers.get("content-security-policy")!;
+  for (const rule of ["default-src 'none'", "script-src 'self'", "connect-src 'self'"]) {
+    assert.ok(csp.includes(rule), `CSP has ${rule}: ${csp}`);
+  }
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  const html = await page.text();
   assert.match(html, /<!doctype html>/);
-  for (const path of ["/api/status", "/api/availability", "/api/agent-preset"]) {
-    assert.ok(html.includes(path));
+  assert.match(html, /<script type="module" src="\/ui\/dashboard.js"><\/script>/);
+  assert.doesNotMatch(html, /<script>|style="/, "no inline script or style");
+  assert.doesNotMatch(html, /(src|href)=["']?(https?:)?\/\//, "no external assets");
+  for (const id of ["share", "status", "mesh", "chat", "models", "agents", "members"]) {
+    assert.ok(html.includes(`<section id="${id}"`), `section #${id}`);
   }
-  for (const id of ["state", "models", "targets", "peers", "preset"]) {
-    assert.ok(html.includes(`id="${id}"`));
-  }
-  assert.doesNotMatch(html, /(src|href)=["']?https?:/, "no external assets");
+  const script = await app.fetch(get("/ui/dashboard.js"));
+  assert.match(script.headers.get("content-type")!, /^text\/javascript/);
+  assert.match(await script.text(), /\/api\/status/);
+  const style = await app.fetch(get("/ui/style.css"));
+  assert.match(style.headers.get("content-type")!, /^text\/css/);
+  await style.body?.cancel();
 });

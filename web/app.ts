@@ -22,7 +22,7 @@ import { modelRoute, modelsRoute } from "./openai-models.ts";
 import { embeddingsRoute } from "./openai-embeddings.ts";
 import { ollamaRoutes } from "./ollama-api.ts";
 import { OLLAMA_INFERENCE_PATHS } from "./ollama-request.ts";
-import { uiRoute } from "./ui.ts";
+import { DASHBOARD_PATHS, dashboardResponse } from "./ui/routes.ts";
 
 export interface NodeAppDeps {
   service: InferenceService;
@@ -136,7 +136,7 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/api/agent-preset", (c) => node.agentPreset(c.req.raw));
   app.post("/api/node/start", (c) => node.start(c.req.raw));
   app.post("/api/node/stop", (c) => node.stop(c.req.raw));
-  app.get("/ui", uiRoute());
+  for (const path of DASHBOARD_PATHS) app.get(path, () => dashboardResponse(path));
   app.get("/", (c) => c.redirect("/ui"));
 
   app.notFound((c) =>

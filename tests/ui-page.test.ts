@@ -1,0 +1,94 @@
+/// <reference lib="dom" />
+/**
+ * The dashboard in real headless Chromium, against a node app on loopback: the page boots from
+ * its own origin only, polls the node, asks for an --api-key once in its own form, and its CSP
+ * stops script that model output or a member's name could smuggle in.
+ */
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { createNodeApp } from "../web/mod.ts";
+import { fakeService } from "./support/fake-service.ts";
+import { newPage, openBrowser, screenshot } from "./support/browser.ts";
+
+function serveApp(apiKey?: string) {
+  const app = createNodeApp({ service: fakeService(), apiKey });
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
+  return { url: `http://127.0.0.1:${server.addr.port}`, server };
+}
+
+Deno.test("ui page: boots from its own origin, polls the node and runs nothing inline", async () => {
+  const { url, server } = serveApp();
+  const browser = await openBrowser();
+  try {
+    const { page, errors } = await newPage(browser);
+    const outside: string[] = [];
+    page.on("request", (r) => {
+      if (!r.url().startsWith(url)) outside.push(r.url());
+    });
+    await page.goto(`${url}/ui`);
+    await page.waitForFunction(() =>
+      document.getElementById("updated")?.textContent?.startsWith("updated")
+    );
+    assert.equal(await page.isVisible("#error"), false, "the poll worked");
+    // What an injected <script> (say, from model output set as HTML by mistake) would do: CSP
+    // refuses it, so the global it sets never appears.
+    const ran = await page.evaluate(() => {
+      const s = document.createElement("script");
+      s.textContent = "window.injected = true";
+      document.body.appendChild(s);
+      return (window as unknown as { injected?: boolean }).injected === true;
+    });
+    assert.equal(ran, false, "inline script is blocked by the page's CSP");
+    assert.deepEqual(outside, [], "no request leaves the node's origin");
+    await screenshot(page, "ui-boot");
+    assert.ok(errors.every((e) => /Content Security Policy/i.test(e)), errors.join("\n"));
+    assert.ok(
+      errors.some((e) => /Content Security Policy/i.test(e)),
+      "the blocked script was reported",
+    );
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("ui page: with --api-key it asks once in its own form and keeps the key for the tab", async () => {
+  const { url, server } = serveApp("s3cret-key");
+  const browser = await openBrowser();
+  try {
+    const { page, errors } = await newPage(browser, "phone");
+    await page.goto(`${url}/ui`);
+    await page.waitForSelector("#key-form", { state: "visible" });
+    await screenshot(page, "ui-api-key");
+    await page.fill("#key-input", "s3cret-key");
+    await page.press("#key-input", "Enter");
+    await page.waitForSelector("#key-form", { state: "hidden" });
+    await page.waitForFunction(() =>
+      document.getElementById("updated")?.textContent?.startsWith("updated")
+    );
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("groveKey")), "s3cret-key");
+    await page.reload();
+    await page.waitForFunction(() =>
+      document.getElementById("updated")?.textContent?.startsWith("updated")
+    );
+    assert.equal(await page.isVisible("#key-form"), false, "asked only once");
+    assert.deepEqual(errors.filter((e) => !/401/.test(e)), []);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
+
+Deno.test("ui client: no code path turns text into HTML", () => {
+  const dir = new URL("../web/ui/client/", import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts"));
+  assert.ok(files.length >= 8, "the client's files");
+  for (const file of files) {
+    const source = readFileSync(new URL(file, dir), "utf8");
+    assert.doesNotMatch(
+      source,
+      /\.(innerHTML|outerHTML)\b|insertAdjacentHTML|document\.write|\beval\(|new Function\(/,
+      `${file} builds DOM from text`,
+    );
+  }
+});
