@@ -30,6 +30,7 @@ import { type Admitted, createAdmission } from "./role-admission.ts";
 import { createPeerPart, type PeerPart } from "./role-peer.ts";
 import { createRelayPart, type RelayPart } from "./role-relay.ts";
 import { createServingPart, type LocalModel } from "./role-serving.ts";
+import { peerPath } from "./peer-path.ts";
 import { createRouter } from "./router.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
 import type { ServedRecord } from "./served.ts";
@@ -204,6 +205,13 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     return { health: { status: "degraded", reason } };
   }
 
+  /** The relay's own words when it refused this node; a reason while it is still joining. */
+  function admissionView() {
+    const a = admitted();
+    if (a === true) return { admitted: true, denied: false, reason: null };
+    return { admitted: false, denied: a.denied, reason: a.reason };
+  }
+
   return {
     service,
     admitted: () => admitted() === true,
@@ -220,6 +228,8 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       meshId: mesh.id,
       // Serving nodes admit a new member once the relay's list (polled every ~2 s) names it.
       inMemberList: joined?.relay.view.listed ?? false,
+      relay: { url: init.relayUrl, connected: joined?.relay.connected() ?? false },
+      admission: admissionView(),
       peers: (meshStatus()?.serveTargets ?? [])
         .filter((t) => t.peerId !== identity.peerId)
         .map((t) => ({
@@ -228,6 +238,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
           modelId: t.modelId,
           load: t.load,
           activeFromHere: router.activeOn(t.peerId),
+          path: peerPath(joined?.peer.node(), t.peerId),
         })),
     }),
     availability,

@@ -45,6 +45,8 @@ export interface RelayPart extends Startable {
   readonly view: Readonly<RelayView>;
   /** The relay's refusal of this node (its subscription refused, or its key removed), if any. */
   refusal(): string | undefined;
+  /** The relay's websocket is open now (it reconnects on its own when it drops). */
+  connected(): boolean;
   /** Publishes on the relay connection (serve reports). */
   publish(ev: NostrEvent): Promise<void>;
   /** Tells `fn` each new mesh status (a split candidate re-plans on it); returns its removal. */
@@ -82,6 +84,7 @@ export function createRelayPart(init: RelayPartInit, components: RelayPartCompon
         statusFns.emit(s);
       });
     },
+    connected: () => relay?.connected() ?? false,
     refusal: () =>
       relay?.denied() ??
         (view.removed ? "this key was removed from the relay's members" : undefined),
