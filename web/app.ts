@@ -23,6 +23,7 @@ import { embeddingsRoute } from "./openai-embeddings.ts";
 import { ollamaRoutes } from "./ollama-api.ts";
 import { OLLAMA_INFERENCE_PATHS } from "./ollama-request.ts";
 import { DASHBOARD_PATHS, dashboardResponse } from "./ui/routes.ts";
+import { createRecentTimings, withRecentTimings } from "./recent-timings.ts";
 
 export interface NodeAppDeps {
   service: InferenceService;
@@ -83,7 +84,8 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
     bodyLimit((path) => path.startsWith("/v1/") || PROMPT_PATHS.has(path) ? v1Limit : apiLimit),
   );
 
-  const inferDeps = { service, metrics };
+  const timings = createRecentTimings();
+  const inferDeps = { service, metrics: withRecentTimings(metrics, timings) };
   const chat = chatCompletionsRoute(inferDeps);
   const completions = completionsRoute(inferDeps);
   const models = modelsRoute(service);
@@ -133,6 +135,7 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/api/models/installed", (c) => node.installed(c.req.raw));
   app.post("/api/models/pull", (c) => node.pull(c.req.raw));
   app.delete("/api/models/installed/*", (c) => node.remove(c.req.raw));
+  app.get("/api/timings", () => Response.json({ recent: timings.recent() }));
   app.get("/api/agent-preset", (c) => node.agentPreset(c.req.raw));
   app.post("/api/node/start", (c) => node.start(c.req.raw));
   app.post("/api/node/stop", (c) => node.stop(c.req.raw));

@@ -62,6 +62,7 @@ export async function startInfer(
     recorded = true;
     deps.metrics.inference({
       endpoint,
+      modelId: model,
       outcome,
       durationSeconds: (performance.now() - started) / 1000,
       promptTokens: 0,

@@ -6,6 +6,8 @@ import type { ServiceLoad } from "../mesh/mod.ts";
 
 export interface InferenceRecord {
   endpoint: "chat" | "completions";
+  /** The model that answered (GET /api/timings shows it; the metrics leave it out). */
+  modelId?: string;
   outcome: "ok" | "error" | "cancelled";
   ttftSeconds?: number;
   durationSeconds: number;
