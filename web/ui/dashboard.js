@@ -142,27 +142,469 @@ function append(parent, ...children) {
     parent.appendChild(typeof child === "object" ? child : document.createTextNode(String(child)));
   }
 }
+function replace(parent, ...children) {
+  while (parent.firstChild) parent.removeChild(parent.firstChild);
+  append(parent, ...children);
+}
+function badge(text, tone) {
+  return el("span", {
+    class: tone === "none" ? "badge" : `badge ${tone}`
+  }, text);
+}
+var UNITS = [
+  "B",
+  "KiB",
+  "MiB",
+  "GiB",
+  "TiB"
+];
+function formatBytes(bytes) {
+  let n = bytes;
+  let unit = 0;
+  while (n >= 1024 && unit < UNITS.length - 1) n /= 1024, unit++;
+  return `${n >= 10 || unit === 0 ? Math.round(n) : n.toFixed(1)} ${UNITS[unit]}`;
+}
+function formatSeconds(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+// web/ui/client/widgets.ts
+var MODELS_CHANGED = "grove:models-changed";
+function errorText(err, what) {
+  if (err instanceof ApiError && (err.status === 501 || err.code === "not_found")) {
+    return `${what} is not available on this node.`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+function confirmButton(label, question, act, attrs = {}) {
+  const box = el("span", {
+    class: "confirm"
+  });
+  const ask = el("button", {
+    type: "button",
+    ...attrs
+  }, label);
+  const reset = () => replace(box, ask);
+  ask.addEventListener("click", () => {
+    const yes = el("button", {
+      type: "button",
+      class: "danger confirm-yes"
+    }, `Yes, ${label}`);
+    const no = el("button", {
+      type: "button",
+      class: "confirm-no"
+    }, "Cancel");
+    yes.addEventListener("click", async () => {
+      yes.disabled = no.disabled = true;
+      try {
+        await act();
+      } finally {
+        if (box.isConnected) reset();
+      }
+    });
+    no.addEventListener("click", () => {
+      reset();
+      ask.focus();
+    });
+    replace(box, el("span", {
+      class: "muted"
+    }, question), " ", yes, " ", no);
+    no.focus();
+  });
+  reset();
+  return box;
+}
+async function copyText(text, source) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return "Copied.";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(source);
+    const selection = getSelection();
+    selection?.removeAllRanges();
+    selection?.addRange(range);
+    return "Selected: press Ctrl+C (\u2318C) to copy.";
+  }
+}
 
 // web/ui/client/status-panel.ts
-function createStatusPanel(ctx) {
-  const body = el("div", {
-    class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+var STATE_TONE = {
+  running: "ok",
+  starting: "warn",
+  stopping: "warn",
+  failed: "bad",
+  off: "none"
+};
+function setBadge(id, text, tone) {
+  const node = document.getElementById(id);
+  node.textContent = text;
+  node.className = tone === "none" ? "badge" : `badge ${tone}`;
+}
+function healthText(health) {
+  const reason = health.reason ? `: ${health.reason}` : "";
+  if (health.status === "ok") return {
+    text: "ok",
+    tone: "ok"
+  };
+  if (health.status === "failed") return {
+    text: `failed${reason}`,
+    tone: "bad"
+  };
   return {
-    update(_snapshot) {
+    text: `${health.status}${reason}`,
+    tone: "warn"
+  };
+}
+function createStatusPanel(ctx) {
+  const list = el("dl", {
+    class: "facts"
+  });
+  const fact = (name, id) => {
+    const dd = el("dd", {
+      id
+    });
+    list.append(el("dt", {}, name), dd);
+    return dd;
+  };
+  const state = fact("State", "status-state");
+  const health = fact("Health", "status-health");
+  const mode = fact("Mode", "status-mode");
+  const model = fact("Model", "status-model");
+  const relay = fact("Relay", "status-relay");
+  const membership = fact("Membership", "status-membership");
+  const key = fact("Node key", "status-key");
+  const npub = el("code", {
+    id: "status-npub",
+    class: "npub"
+  });
+  const copied = el("span", {
+    class: "muted",
+    "aria-live": "polite"
+  });
+  const copy = el("button", {
+    type: "button",
+    id: "copy-npub"
+  }, "Copy");
+  copy.addEventListener("click", async () => {
+    copied.textContent = await copyText(npub.textContent ?? "", npub);
+  });
+  key.append(npub, " ", copy, " ", copied);
+  ctx.root.append(list);
+  return {
+    update(snapshot) {
+      const denied = document.getElementById("denied");
+      denied.hidden = !snapshot.denied;
+      denied.textContent = snapshot.denied ? MESH_DENIED_MESSAGE : "";
+      const s = snapshot.status;
+      if (!s) {
+        setBadge("state-badge", "unreachable", "bad");
+        setBadge("health-badge", "no answer", "bad");
+        return;
+      }
+      const tone = STATE_TONE[s.state] ?? "none";
+      setBadge("state-badge", s.state, tone);
+      const h = healthText(s.health);
+      setBadge("health-badge", h.text, h.tone);
+      replace(state, badge(s.state, tone));
+      replace(health, badge(h.text, h.tone));
+      mode.textContent = s.mode;
+      model.textContent = s.modelName ?? s.modelId ?? "none";
+      if (s.relay) {
+        replace(relay, badge(s.relay.connected ? "connected" : "not connected", s.relay.connected ? "ok" : "bad"), " ", el("span", {
+          class: "muted"
+        }, s.relay.url));
+      } else replace(relay, el("span", {
+        class: "muted"
+      }, "\u2014"));
+      const admitted = s.admission?.admitted ?? snapshot.availability?.admitted;
+      replace(membership, snapshot.denied ? badge("denied", "bad") : admitted === void 0 ? badge("unknown", "none") : badge(admitted ? "admitted" : "not admitted", admitted ? "ok" : "warn"), s.inMemberList === void 0 ? null : el("span", {
+        class: "muted"
+      }, s.inMemberList ? " \xB7 in the member list" : " \xB7 not in the member list"));
+      if (npub.textContent !== (s.npub ?? "")) {
+        npub.textContent = s.npub ?? "";
+        copied.textContent = "";
+      }
+      key.hidden = key.previousElementSibling.hidden = !s.npub;
     }
   };
 }
 
-// web/ui/client/share-panel.ts
-function createSharePanel(ctx) {
-  const body = el("div", {
-    class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+// web/ui/client/progress-bar.ts
+function createProgressBar(id) {
+  const bar = el("progress", {
+    id: `${id}-bar`,
+    max: 1
+  });
+  const words = el("div", {
+    id: `${id}-text`,
+    class: "muted progress-text",
+    "aria-live": "polite"
+  });
+  const root = el("div", {
+    id,
+    class: "progress",
+    hidden: true
+  }, bar, words);
   return {
-    update(_snapshot) {
+    root,
+    set(label, fields = {}) {
+      root.hidden = label === null;
+      if (label === null) return;
+      const { bytes, total } = fields;
+      if (typeof bytes === "number" && typeof total === "number" && total > 0) {
+        bar.max = total;
+        bar.value = Math.min(bytes, total);
+      } else {
+        bar.removeAttribute("value");
+      }
+      words.textContent = describe(label, fields);
+      bar.setAttribute("aria-label", words.textContent);
+    }
+  };
+}
+function describe(label, fields) {
+  const parts = [];
+  const { bytes, total, rate, eta } = fields;
+  if (typeof bytes === "number") {
+    if (typeof total === "number" && total > 0) {
+      parts.push(`${formatBytes(bytes)} of ${formatBytes(total)} (${Math.floor(bytes / total * 100)}%)`);
+    } else parts.push(formatBytes(bytes));
+  }
+  if (typeof rate === "number" && rate > 0) parts.push(`${formatBytes(rate)}/s`);
+  if (typeof eta === "number") parts.push(`${formatSeconds(eta)} left`);
+  return parts.length === 0 ? label : `${label}: ${parts.join(" \xB7 ")}`;
+}
+
+// web/ui/client/share-panel.ts
+var KIND_WORDS = {
+  catalog: "catalog",
+  huggingface: "Hugging Face",
+  path: "local file",
+  invalid: "not a model"
+};
+var PHASE_WORDS = {
+  downloading: "Downloading the model",
+  hashing: "Checking the model file",
+  loading: "Loading the model",
+  joining: "Joining the mesh"
+};
+var CHECK_DELAY_MS = 300;
+function isSharing(s) {
+  return s !== null && s.mode === "serve" && (s.state === "running" || s.state === "starting");
+}
+function createSharePanel(ctx) {
+  const word = el("span", {
+    class: "switch-word"
+  }, "Off");
+  const toggle = el("button", {
+    type: "button",
+    role: "switch",
+    id: "share-toggle",
+    class: "switch",
+    "aria-checked": "false",
+    "aria-labelledby": "share-toggle-label"
+  }, el("span", {
+    class: "switch-track",
+    "aria-hidden": "true"
+  }, el("span", {
+    class: "knob"
+  })), word);
+  const label = el("span", {
+    id: "share-toggle-label"
+  }, "Share this machine's compute with the relay's members");
+  const note = el("p", {
+    id: "share-state",
+    class: "muted",
+    "aria-live": "polite"
+  });
+  const failure = el("p", {
+    id: "share-error",
+    class: "error",
+    role: "alert",
+    hidden: true
+  });
+  const field = el("input", {
+    id: "share-model",
+    type: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "stories260K, hf://owner/repo/file.gguf or /path/model.gguf"
+  });
+  const ref = el("p", {
+    id: "share-ref",
+    class: "muted",
+    "aria-live": "polite"
+  });
+  const chips = el("div", {
+    id: "share-chips",
+    class: "row chips"
+  });
+  const memory = el("input", {
+    id: "share-memory",
+    type: "text",
+    autocomplete: "off",
+    placeholder: "e.g. 4GiB (default: what this machine allows)"
+  });
+  const gpu = el("input", {
+    id: "share-gpu",
+    type: "checkbox"
+  });
+  const progress = createProgressBar("share-progress");
+  ctx.root.append(el("div", {
+    class: "row"
+  }, toggle, label), note, failure, progress.root, el("label", {
+    for: "share-model",
+    class: "field-label"
+  }, "Model to serve"), field, ref, chips, el("details", {
+    id: "share-advanced"
+  }, el("summary", {}, "Advanced"), el("label", {
+    for: "share-memory",
+    class: "field-label"
+  }, "Memory budget"), memory, el("div", {
+    class: "row"
+  }, gpu, el("label", {
+    for: "share-gpu"
+  }, "Use the GPU"))));
+  let last = null;
+  let sending = false;
+  let typed = false;
+  const showFailure = (text) => {
+    failure.hidden = text === null;
+    failure.textContent = text ?? "";
+  };
+  let checkTimer;
+  let checking = null;
+  const checkReference = () => {
+    clearTimeout(checkTimer);
+    checking?.abort();
+    const value = field.value.trim();
+    if (value === "") {
+      replace(ref, "Type a model, or pick an installed one below.");
+      return;
+    }
+    checkTimer = setTimeout(async () => {
+      const aborter = checking = new AbortController();
+      try {
+        const r = await api.get(`/api/models/reference?ref=${encodeURIComponent(value)}`, aborter.signal);
+        replace(ref, badge(KIND_WORDS[r.kind] ?? r.kind, r.kind === "invalid" ? "bad" : "ok"), " ", r.detail, r.installed ? " \xB7 installed" : "");
+        ref.dataset.kind = r.kind;
+      } catch (err) {
+        if (aborter.signal.aborted) return;
+        replace(ref, errorText(err, "Checking a model reference"));
+        delete ref.dataset.kind;
+      }
+    }, CHECK_DELAY_MS);
+  };
+  field.addEventListener("input", () => {
+    typed = true;
+    checkReference();
+  });
+  const choose = (id) => {
+    typed = true;
+    field.value = id;
+    checkReference();
+  };
+  const loadInstalled = async () => {
+    try {
+      const { models } = await api.get("/api/models/installed");
+      const whole = [
+        ...new Set(models.filter((m) => !m.partial).map((m) => m.id))
+      ];
+      replace(chips, whole.length === 0 ? el("span", {
+        class: "muted"
+      }, "No model installed yet.") : null, ...whole.map((id) => {
+        const chip = el("button", {
+          type: "button",
+          class: "chip"
+        }, id);
+        chip.addEventListener("click", () => choose(id));
+        return chip;
+      }));
+      if (!typed && field.value === "" && whole.length > 0) {
+        field.value = whole[0];
+        checkReference();
+      }
+    } catch (err) {
+      replace(chips, el("span", {
+        class: "muted"
+      }, errorText(err, "Listing installed models")));
+    }
+  };
+  document.addEventListener(MODELS_CHANGED, () => void loadInstalled());
+  void loadInstalled();
+  checkReference();
+  toggle.addEventListener("click", async () => {
+    if (sending || toggle.getAttribute("aria-disabled") === "true" || toggle.disabled) return;
+    const on = toggle.getAttribute("aria-checked") !== "true";
+    let body = {
+      mode: "client"
+    };
+    if (on) {
+      const modelId = field.value.trim();
+      if (modelId === "") {
+        showFailure("Choose a model to serve first.");
+        field.focus();
+        return;
+      }
+      body = {
+        mode: "serve",
+        modelId
+      };
+      if (memory.value.trim() !== "") body.maxMemory = memory.value.trim();
+      if (gpu.checked) body.gpu = true;
+    }
+    sending = true;
+    showFailure(null);
+    render();
+    try {
+      await api.post("/api/node/start", body);
+    } catch (err) {
+      showFailure(errorText(err, "Starting and stopping the node"));
+    } finally {
+      sending = false;
+      render();
+      ctx.refresh();
+    }
+  });
+  function render() {
+    const s = last?.status ?? null;
+    const denied = last?.denied === true;
+    const sharing = isSharing(s);
+    const busy = sending || s?.state === "starting" || s?.state === "stopping";
+    toggle.setAttribute("aria-checked", String(sharing));
+    toggle.disabled = denied || s === null;
+    toggle.setAttribute("aria-disabled", String(busy));
+    word.textContent = s?.state === "starting" ? "Starting\u2026" : s?.state === "stopping" ? "Stopping\u2026" : sharing ? "On" : "Off";
+    field.disabled = memory.disabled = gpu.disabled = denied;
+    if (!s) {
+      note.textContent = "";
+      progress.set(null);
+      return;
+    }
+    note.textContent = denied ? "Sharing needs the relay to admit this node." : s.state === "failed" ? "The node failed to start." : s.state === "starting" ? `Starting to serve ${s.modelName ?? s.modelId ?? "the model"}\u2026` : s.state === "stopping" ? "Stopping\u2026" : s.state === "off" ? "The node is off: it neither serves nor uses the mesh." : sharing ? `Serving ${s.modelName ?? s.modelId ?? "a model"} to the relay's members.` : "Using the mesh as a client; this machine serves nothing.";
+    if (s.state === "failed") {
+      showFailure(`Failed to start: ${s.health.reason ?? "no reason given"}`);
+    } else if (!sending && failure.textContent?.startsWith("Failed to start")) {
+      showFailure(null);
+    }
+    const p = s.progress;
+    if (s.state === "starting" && p) progress.set(PHASE_WORDS[p.phase] ?? p.phase, p);
+    else if (s.state === "starting") progress.set("Starting");
+    else progress.set(null);
+    if (!typed && field.value === "" && s.modelId && s.mode === "serve") {
+      field.value = s.modelId;
+      checkReference();
+    }
+  }
+  return {
+    update(snapshot) {
+      last = snapshot;
+      render();
     }
   };
 }
@@ -179,48 +621,1239 @@ function createMeshPanel(ctx) {
   };
 }
 
-// web/ui/client/chat-panel.ts
-function createChatPanel(ctx) {
-  const body = el("div", {
-    class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+// web/ui/client/markdown.ts
+var SAFE_SCHEMES = /* @__PURE__ */ new Set([
+  "http:",
+  "https:",
+  "mailto:"
+]);
+function safeHref(raw) {
+  let url;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    return null;
+  }
+  return SAFE_SCHEMES.has(url.protocol) ? url.href : null;
+}
+var FENCE = /^ {0,3}(`{3,}|~{3,})\s*([^`\s]*)/;
+var HEADING = /^ {0,3}(#{1,6})(?:\s+(.*?))?(?:\s+#+)?\s*$/;
+var RULE = /^ {0,3}(?:(?:\*\s*){3,}|(?:-\s*){3,}|(?:_\s*){3,})$/;
+var QUOTE = /^ {0,3}> ?(.*)$/;
+var ITEM = /^( *)([-*+]|\d{1,9}[.)])\s+(.*)$/;
+var BLANK = /^\s*$/;
+function parseMarkdown(text) {
+  return parseBlocks(text.replace(/\r\n?/g, "\n").split("\n"));
+}
+function parseBlocks(lines) {
+  const blocks = [];
+  let i = 0;
+  while (i < lines.length) {
+    const line = lines[i];
+    if (BLANK.test(line)) {
+      i++;
+      continue;
+    }
+    const fence = FENCE.exec(line);
+    if (fence) {
+      const marker = fence[1];
+      const body = [];
+      i++;
+      while (i < lines.length && !isClosingFence(lines[i], marker)) body.push(lines[i++]);
+      i++;
+      blocks.push({
+        type: "code",
+        lang: fence[2] || null,
+        text: body.join("\n")
+      });
+      continue;
+    }
+    const heading = HEADING.exec(line);
+    if (heading) {
+      blocks.push({
+        type: "heading",
+        level: heading[1].length,
+        children: parseInline(heading[2] ?? "")
+      });
+      i++;
+      continue;
+    }
+    if (RULE.test(line)) {
+      blocks.push({
+        type: "rule"
+      });
+      i++;
+      continue;
+    }
+    if (QUOTE.test(line)) {
+      const inner = [];
+      while (i < lines.length && QUOTE.test(lines[i])) inner.push(QUOTE.exec(lines[i++])[1]);
+      blocks.push({
+        type: "quote",
+        children: parseBlocks(inner)
+      });
+      continue;
+    }
+    if (ITEM.test(line)) {
+      i = parseList(lines, i, blocks);
+      continue;
+    }
+    const para = [];
+    while (i < lines.length && !BLANK.test(lines[i]) && !startsBlock(lines[i])) {
+      para.push(lines[i++].trim());
+    }
+    blocks.push({
+      type: "paragraph",
+      children: parseInline(para.join("\n"))
+    });
+  }
+  return blocks;
+}
+function isClosingFence(line, marker) {
+  const t = line.trim();
+  return t.length >= marker.length && t === marker[0].repeat(t.length);
+}
+function startsBlock(line) {
+  return FENCE.test(line) || HEADING.test(line) || RULE.test(line) || QUOTE.test(line) || ITEM.test(line);
+}
+function parseList(lines, start, out) {
+  const first = ITEM.exec(lines[start]);
+  const indent = first[1].length;
+  const ordered = /\d/.test(first[2]);
+  const items = [];
+  let i = start;
+  while (i < lines.length) {
+    const m = ITEM.exec(lines[i]);
+    if (!m || m[1].length !== indent || /\d/.test(m[2]) !== ordered) break;
+    const content = indent + m[2].length + 1;
+    const body = [
+      m[3]
+    ];
+    i++;
+    while (i < lines.length) {
+      const next = lines[i];
+      if (BLANK.test(next)) {
+        const after = lines.slice(i + 1).find((l) => !BLANK.test(l));
+        const more = after !== void 0 && (leading(after) >= content || sameList(after, indent, ordered));
+        if (!more) break;
+        body.push("");
+        i++;
+        continue;
+      }
+      const item = ITEM.exec(next);
+      if (item && item[1].length <= indent) break;
+      if (!item && leading(next) < content && startsBlock(next)) break;
+      body.push(next.slice(Math.min(leading(next), content)));
+      i++;
+    }
+    items.push(parseBlocks(body));
+  }
+  out.push({
+    type: "list",
+    ordered,
+    start: ordered ? parseInt(first[2], 10) : 1,
+    items
+  });
+  return i;
+}
+function leading(line) {
+  return line.length - line.trimStart().length;
+}
+function sameList(line, indent, ordered) {
+  const m = ITEM.exec(line);
+  return m !== null && m[1].length === indent && /\d/.test(m[2]) === ordered;
+}
+var ESCAPABLE = /[\\`*_{}[\]()#+\-.!<>~|"']/;
+var AUTOLINK = /^<((?:https?:\/\/|mailto:)[^\s<>]+)>/i;
+function parseInline(src) {
+  const out = [];
+  let text = "";
+  const flush = () => {
+    if (text !== "") out.push({
+      type: "text",
+      text
+    });
+    text = "";
+  };
+  let i = 0;
+  while (i < src.length) {
+    const c = src[i];
+    if (c === "\\" && i + 1 < src.length && ESCAPABLE.test(src[i + 1])) {
+      text += src[i + 1];
+      i += 2;
+      continue;
+    }
+    if (c === "\n") {
+      flush();
+      out.push({
+        type: "break"
+      });
+      i++;
+      continue;
+    }
+    if (c === "`") {
+      const span = codeSpan(src, i);
+      if (span) {
+        flush();
+        out.push({
+          type: "code",
+          text: span.text
+        });
+        i = span.end;
+        continue;
+      }
+      const run = runLength(src, i, "`");
+      text += src.slice(i, i + run);
+      i += run;
+      continue;
+    }
+    if (c === "[") {
+      const link = linkAt(src, i);
+      if (link) {
+        const href = safeHref(link.url);
+        if (href === null) {
+          text += src.slice(i, link.end);
+        } else {
+          flush();
+          out.push({
+            type: "link",
+            href,
+            children: parseInline(link.label)
+          });
+        }
+        i = link.end;
+        continue;
+      }
+    }
+    if (c === "<") {
+      const auto = AUTOLINK.exec(src.slice(i));
+      const href = auto && safeHref(auto[1]);
+      if (auto && href) {
+        flush();
+        out.push({
+          type: "link",
+          href,
+          children: [
+            {
+              type: "text",
+              text: auto[1]
+            }
+          ]
+        });
+        i += auto[0].length;
+        continue;
+      }
+    }
+    if (c === "*" || c === "_") {
+      const em = emphasisAt(src, i);
+      if (em) {
+        flush();
+        out.push(em.node);
+        i = em.end;
+        continue;
+      }
+      const run = runLength(src, i, c);
+      text += src.slice(i, i + run);
+      i += run;
+      continue;
+    }
+    text += c;
+    i++;
+  }
+  flush();
+  return out;
+}
+function runLength(src, i, ch) {
+  let n = 0;
+  while (src[i + n] === ch) n++;
+  return n;
+}
+function codeSpan(src, i) {
+  const n = runLength(src, i, "`");
+  let j = i + n;
+  while (j < src.length) {
+    const k = src.indexOf("`", j);
+    if (k < 0) return null;
+    const m = runLength(src, k, "`");
+    if (m === n) {
+      let text = src.slice(i + n, k).replace(/\n/g, " ");
+      if (/^ .*[^ ].* $/.test(text)) text = text.slice(1, -1);
+      return {
+        text,
+        end: k + m
+      };
+    }
+    j = k + m;
+  }
+  return null;
+}
+function linkAt(src, i) {
+  let depth = 0;
+  let j = i;
+  for (; j < src.length; j++) {
+    if (src[j] === "\\") j++;
+    else if (src[j] === "[") depth++;
+    else if (src[j] === "]" && --depth === 0) break;
+  }
+  if (j >= src.length || src[j + 1] !== "(") return null;
+  const label = src.slice(i + 1, j);
+  let k = j + 2;
+  let parens = 1;
+  for (; k < src.length; k++) {
+    if (src[k] === "(") parens++;
+    else if (src[k] === ")" && --parens === 0) break;
+    else if (src[k] === "\n") return null;
+  }
+  if (k >= src.length) return null;
+  const url = src.slice(j + 2, k).trim().replace(/\s+["'(].*$/, "").replace(/^<(.*)>$/, "$1");
+  if (url === "" || /\s/.test(url)) return null;
   return {
-    update(_snapshot) {
+    label,
+    url,
+    end: k + 1
+  };
+}
+function emphasisAt(src, i) {
+  const ch = src[i];
+  const run = runLength(src, i, ch);
+  const n = Math.min(run, 3);
+  if (run > 3) return null;
+  const next = src[i + n];
+  if (next === void 0 || /\s/.test(next)) return null;
+  if (ch === "_" && i > 0 && /[\p{L}\p{N}]/u.test(src[i - 1])) return null;
+  let j = i + n;
+  while (j < src.length) {
+    const c = src[j];
+    if (c === "\\") {
+      j += 2;
+      continue;
+    }
+    if (c === "`") {
+      const span = codeSpan(src, j);
+      j = span ? span.end : j + runLength(src, j, "`");
+      continue;
+    }
+    if (c === "[") {
+      const link = linkAt(src, j);
+      if (link) {
+        j = link.end;
+        continue;
+      }
+    }
+    if (c === ch) {
+      const m = runLength(src, j, ch);
+      const closes = m === n && !/\s/.test(src[j - 1]) && !(ch === "_" && /[\p{L}\p{N}]/u.test(src[j + m] ?? ""));
+      if (closes) {
+        const inner = parseInline(src.slice(i + n, j));
+        const node = n === 1 ? {
+          type: "em",
+          children: inner
+        } : n === 2 ? {
+          type: "strong",
+          children: inner
+        } : {
+          type: "strong",
+          children: [
+            {
+              type: "em",
+              children: inner
+            }
+          ]
+        };
+        return {
+          node,
+          end: j + m
+        };
+      }
+      if (m !== n) {
+        const nested = emphasisAt(src, j);
+        j = nested ? nested.end : j + m;
+        continue;
+      }
+      j += m;
+      continue;
+    }
+    j++;
+  }
+  return null;
+}
+function renderMarkdown(text) {
+  return parseMarkdown(text).map(renderBlock);
+}
+function renderBlock(block) {
+  switch (block.type) {
+    case "paragraph":
+      return el("p", {}, ...block.children.map(renderInline));
+    case "heading": {
+      const tag = `h${Math.min(6, block.level + 2)}`;
+      return el(tag, {}, ...block.children.map(renderInline));
+    }
+    case "code":
+      return el("pre", {}, el("code", block.lang ? {
+        "data-lang": block.lang
+      } : {}, block.text));
+    case "list": {
+      const items = block.items.map((blocks) => el("li", {}, ...blocks.length === 1 && blocks[0].type === "paragraph" ? blocks[0].children.map(renderInline) : blocks.map(renderBlock)));
+      return block.ordered ? el("ol", block.start !== 1 ? {
+        start: block.start
+      } : {}, ...items) : el("ul", {}, ...items);
+    }
+    case "quote":
+      return el("blockquote", {}, ...block.children.map(renderBlock));
+    case "rule":
+      return el("hr");
+  }
+}
+function renderInline(node) {
+  switch (node.type) {
+    case "text":
+      return document.createTextNode(node.text);
+    case "code":
+      return el("code", {}, node.text);
+    case "em":
+      return el("em", {}, ...node.children.map(renderInline));
+    case "strong":
+      return el("strong", {}, ...node.children.map(renderInline));
+    case "link":
+      return el("a", {
+        href: node.href,
+        target: "_blank",
+        rel: "noopener noreferrer"
+      }, ...node.children.map(renderInline));
+    case "break":
+      return el("br");
+  }
+}
+
+// web/ui/client/chat-panel.ts
+function timingsLine(t) {
+  const parts = [];
+  if (t.ttftMs !== null) parts.push(`first token ${Math.round(t.ttftMs)} ms`);
+  if (t.tokensPerSecond !== null) parts.push(`${t.tokensPerSecond.toFixed(1)} tokens/s`);
+  if (t.completionTokens !== null) parts.push(`${t.completionTokens} tokens`);
+  return parts.join(" \xB7 ");
+}
+function numberField(id, label, attrs) {
+  const input = el("input", {
+    id,
+    type: "number",
+    inputmode: "decimal",
+    ...attrs
+  });
+  return {
+    input,
+    row: el("div", {
+      class: "field"
+    }, el("label", {
+      for: id
+    }, label), input)
+  };
+}
+function createChatPanel(ctx) {
+  const model = el("select", {
+    id: "chat-model"
+  });
+  const system = el("textarea", {
+    id: "chat-system",
+    rows: 2,
+    placeholder: "You are a helpful assistant."
+  });
+  const temperature = numberField("chat-temperature", "Temperature", {
+    min: 0,
+    max: 2,
+    step: 0.1,
+    placeholder: "default"
+  });
+  const topP = numberField("chat-top-p", "top_p", {
+    min: 0,
+    max: 1,
+    step: 0.05,
+    placeholder: "1"
+  });
+  const maxTokens = numberField("chat-max-tokens", "Max tokens", {
+    min: 1,
+    step: 1,
+    value: 256
+  });
+  const seed = numberField("chat-seed", "Seed", {
+    step: 1,
+    placeholder: "random"
+  });
+  const log = el("div", {
+    id: "chat-log",
+    class: "chat-log",
+    role: "log",
+    "aria-live": "polite"
+  });
+  const input = el("textarea", {
+    id: "chat-input",
+    rows: 3,
+    placeholder: "Ask something\u2026 (Enter sends, Shift+Enter: new line)"
+  });
+  const send2 = el("button", {
+    type: "submit",
+    id: "chat-send"
+  }, "Send");
+  const stop = el("button", {
+    type: "button",
+    id: "chat-stop",
+    disabled: true
+  }, "Stop");
+  const clear = el("button", {
+    type: "button",
+    id: "chat-clear",
+    class: "secondary"
+  }, "Clear");
+  const note = el("p", {
+    id: "chat-note",
+    class: "muted",
+    hidden: true
+  });
+  const form = el("form", {
+    class: "chat-form"
+  }, el("div", {
+    class: "field"
+  }, el("label", {
+    for: "chat-model"
+  }, "Model"), model), el("details", {
+    class: "chat-settings"
+  }, el("summary", {}, "System prompt and sampling"), el("div", {
+    class: "field"
+  }, el("label", {
+    for: "chat-system"
+  }, "System prompt"), system), el("div", {
+    class: "chat-sampling"
+  }, temperature.row, topP.row, maxTokens.row, seed.row)), log, el("label", {
+    for: "chat-input",
+    class: "visually-hidden"
+  }, "Message"), input, el("div", {
+    class: "chat-actions"
+  }, send2, stop, clear));
+  append(ctx.root, note, form);
+  const turns = [];
+  let running = null;
+  let blocked = true;
+  const setBusy = () => {
+    const busy = running !== null;
+    send2.disabled = busy || blocked;
+    input.disabled = blocked;
+    model.disabled = busy || blocked;
+    stop.disabled = !busy;
+    clear.disabled = busy;
+  };
+  function message(role, content) {
+    const body = el("div", {
+      class: "md"
+    }, ...content);
+    const who = el("div", {
+      class: "who"
+    }, role === "user" ? "You" : model.value || "Model");
+    const box = el("div", {
+      class: `msg ${role}`
+    }, who, body);
+    log.appendChild(box);
+    log.scrollTop = log.scrollHeight;
+    return box;
+  }
+  function params() {
+    const out = {};
+    const take = (name, field) => {
+      if (field.value.trim() !== "" && Number.isFinite(field.valueAsNumber)) {
+        out[name] = field.valueAsNumber;
+      }
+    };
+    take("temperature", temperature.input);
+    take("top_p", topP.input);
+    take("max_tokens", maxTokens.input);
+    take("seed", seed.input);
+    return out;
+  }
+  async function ask() {
+    const text = input.value.trim();
+    if (text === "" || running || blocked) return;
+    input.value = "";
+    turns.push({
+      role: "user",
+      content: text
+    });
+    message("user", [
+      el("p", {}, text)
+    ]);
+    const box = message("assistant", []);
+    box.setAttribute("aria-busy", "true");
+    const body = box.querySelector(".md");
+    const footer = el("p", {
+      class: "timings muted"
+    }, "waiting for the first token\u2026");
+    box.appendChild(footer);
+    const controller = new AbortController();
+    running = controller;
+    setBusy();
+    const started = performance.now();
+    let first = null;
+    let answer = "";
+    let completionTokens = null;
+    const messages = [
+      ...system.value.trim() ? [
+        {
+          role: "system",
+          content: system.value.trim()
+        }
+      ] : [],
+      ...turns
+    ];
+    try {
+      await api.sse("/v1/chat/completions", {
+        model: model.value,
+        messages,
+        stream: true,
+        stream_options: {
+          include_usage: true
+        },
+        ...params()
+      }, (data) => {
+        const error = data.error;
+        if (error) throw new ApiError(0, null, error.message ?? "the node ended the answer");
+        const usage = data.usage;
+        if (usage?.completion_tokens !== void 0) completionTokens = usage.completion_tokens;
+        const choices = data.choices;
+        const piece = choices?.[0]?.delta?.content;
+        if (!piece) return;
+        first ??= performance.now();
+        answer += piece;
+        replace(body, ...renderMarkdown(answer));
+        footer.textContent = "streaming\u2026";
+        log.scrollTop = log.scrollHeight;
+      }, controller.signal);
+      const ended = performance.now();
+      footer.textContent = timingsLine({
+        ttftMs: first === null ? null : first - started,
+        tokensPerSecond: first !== null && completionTokens !== null && completionTokens > 1 && ended > first ? (completionTokens - 1) / ((ended - first) / 1e3) : null,
+        completionTokens
+      }) || "no tokens";
+      box.classList.add("done");
+    } catch (err) {
+      if (controller.signal.aborted) {
+        footer.textContent = `stopped${first === null ? "" : ` after ${answer.length} characters`}`;
+        box.classList.add("stopped");
+      } else {
+        const why = err instanceof Error ? err.message : String(err);
+        footer.textContent = "";
+        box.appendChild(el("p", {
+          class: "error",
+          role: "alert"
+        }, `Error: ${why}`));
+        box.classList.add("failed");
+      }
+    } finally {
+      box.removeAttribute("aria-busy");
+      if (answer !== "") turns.push({
+        role: "assistant",
+        content: answer
+      });
+      else turns.pop();
+      running = null;
+      setBusy();
+      ctx.refresh();
+    }
+  }
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void ask();
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      void ask();
+    }
+  });
+  stop.addEventListener("click", () => running?.abort());
+  clear.addEventListener("click", () => {
+    turns.length = 0;
+    replace(log);
+  });
+  return {
+    update(s) {
+      const models = s.availability?.models ?? [];
+      const ids = models.map((m) => m.id).join("\n");
+      if (model.dataset.ids !== ids) {
+        const chosen = model.value;
+        replace(model, ...models.map((m) => el("option", {
+          value: m.id
+        }, m.name || m.id)));
+        if (models.some((m) => m.id === chosen)) model.value = chosen;
+        model.dataset.ids = ids;
+      }
+      const why = s.denied ? "Chat is off: the relay mesh denied this node." : s.availability && models.length === 0 ? `Chat needs a model: ${(s.availability.reason ?? "none is offered right now").replace(/\.$/, "")}.` : null;
+      if (s.error === null) {
+        blocked = why !== null;
+        note.hidden = why === null;
+        note.textContent = why ?? "";
+        setBusy();
+      }
     }
   };
 }
 
 // web/ui/client/models-panel.ts
+var SHA_WORDS = {
+  verified: "sha256 verified",
+  recorded: "sha256 recorded",
+  unknown: "sha256 not checked"
+};
+function gib(bytes) {
+  return `${(bytes / 2 ** 30).toFixed(bytes < 10 * 2 ** 30 ? 1 : 0)} GiB`;
+}
 function createModelsPanel(ctx) {
-  const body = el("div", {
+  const installedBox = el("div", {
+    id: "models-installed"
+  }, el("p", {
     class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+  }, "\u2026"));
+  const installedError = el("p", {
+    id: "models-error",
+    class: "error",
+    role: "alert",
+    hidden: true
+  });
+  const pullField = el("input", {
+    id: "pull-model",
+    type: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "catalog id or hf://owner/repo/file.gguf"
+  });
+  const pullButton = el("button", {
+    type: "submit",
+    id: "pull-button",
+    class: "primary"
+  }, "Pull");
+  const cancelButton = el("button", {
+    type: "button",
+    id: "pull-cancel",
+    hidden: true
+  }, "Cancel");
+  const pullForm = el("form", {
+    id: "pull-form",
+    class: "row"
+  }, el("label", {
+    for: "pull-model",
+    class: "sr-only"
+  }, "Model to pull"), pullField, pullButton, cancelButton);
+  const progress = createProgressBar("pull-progress");
+  const pullResult = el("p", {
+    id: "pull-result",
+    "aria-live": "polite"
+  });
+  const catalogBox = el("div", {
+    id: "models-catalog"
+  }, el("p", {
+    class: "muted"
+  }, "\u2026"));
+  ctx.root.append(el("h3", {}, "Installed"), installedBox, installedError, el("h3", {}, "Pull a model"), pullForm, progress.root, pullResult, el("h3", {}, "Catalog"), catalogBox);
+  let pulling = null;
+  let denied = false;
+  const changed = () => {
+    document.dispatchEvent(new Event(MODELS_CHANGED));
+  };
+  async function loadInstalled() {
+    try {
+      const { models } = await api.get("/api/models/installed");
+      replace(installedBox, installedTable(models));
+    } catch (err) {
+      replace(installedBox, el("p", {
+        class: "muted"
+      }, errorText(err, "Listing models")));
+    }
+  }
+  function installedTable(models) {
+    if (models.length === 0) return el("p", {
+      class: "muted"
+    }, "No model on this machine yet.");
+    return el("table", {
+      class: "models"
+    }, el("thead", {}, el("tr", {}, ...[
+      "Model",
+      "Size",
+      "Kind",
+      "Check",
+      ""
+    ].map((h) => el("th", {}, h)))), el("tbody", {}, ...models.map((m) => el("tr", {
+      "data-model": m.id
+    }, el("td", {}, el("strong", {}, m.id), m.file && m.file !== m.id ? el("div", {
+      class: "muted"
+    }, m.file) : null, m.location === "model-path" ? el("div", {
+      class: "muted"
+    }, "GROVE_MODEL_PATH (read only)") : null), el("td", {}, m.size === void 0 ? "\u2014" : formatBytes(m.size), m.partial && m.bytesPresent !== void 0 ? el("div", {
+      class: "muted"
+    }, `partial: ${formatBytes(m.bytesPresent)} here`) : null), el("td", {}, [
+      m.architecture,
+      m.quantization
+    ].filter(Boolean).join(" \xB7 ") || "\u2014"), el("td", {}, SHA_WORDS[m.sha256?.state ?? "unknown"] ?? m.sha256?.state ?? "\u2014"), el("td", {}, m.location === "store" ? confirmButton("delete", `Delete ${m.id}?`, async () => {
+      try {
+        installedError.hidden = true;
+        await api.del(`/api/models/installed/${encodeURIComponent(m.id)}`);
+      } catch (err) {
+        installedError.hidden = false;
+        installedError.textContent = errorText(err, "Deleting models");
+      }
+      await loadInstalled();
+      changed();
+    }, {
+      class: "delete-model",
+      "aria-label": `Delete ${m.id}`
+    }) : null)))));
+  }
+  async function loadCatalog() {
+    try {
+      const { machine, models } = await api.get("/api/models/catalog");
+      replace(catalogBox, el("p", {
+        class: "muted"
+      }, `This machine: ${gib(machine.memoryBytes)} of memory.`), el("ul", {
+        class: "catalog"
+      }, ...models.map((m) => {
+        const pull = el("button", {
+          type: "button",
+          class: "catalog-pull",
+          "aria-label": `Pull ${m.id}`
+        }, "Pull");
+        pull.disabled = denied;
+        pull.addEventListener("click", () => {
+          pullField.value = m.id;
+          void startPull();
+        });
+        return el("li", {
+          "data-model": m.id
+        }, el("strong", {}, m.name), " ", el("span", {
+          class: "muted"
+        }, `${m.id} \xB7 ${formatBytes(m.size)}`), " ", m.fits ? badge("fits this machine", "ok") : badge(`needs ${gib(m.needsBytes)}`, "warn"), " ", m.installed ? badge("installed", "none") : pull);
+      })));
+    } catch (err) {
+      replace(catalogBox, el("p", {
+        class: "muted"
+      }, errorText(err, "The model catalog")));
+    }
+  }
+  async function startPull() {
+    const model = pullField.value.trim();
+    if (model === "" || pulling) return;
+    const aborter = pulling = new AbortController();
+    setPulling(true);
+    pullResult.textContent = "";
+    pullResult.className = "";
+    progress.set("Starting the download");
+    let outcome = null;
+    try {
+      await api.ndjson("/api/models/pull", {
+        model
+      }, (line) => {
+        if (line.status === "downloading") {
+          progress.set(`Downloading ${model}`, line);
+        } else if (line.status === "installed") {
+          const entry = line.model;
+          outcome = {
+            ok: true,
+            text: `Installed ${entry.id}.`
+          };
+        } else if (line.status === "error") {
+          const error = line.error;
+          outcome = {
+            ok: false,
+            text: `Pull failed: ${error?.message ?? "no reason given"}`
+          };
+        }
+      }, aborter.signal);
+      outcome ??= {
+        ok: false,
+        text: "The pull ended without saying how."
+      };
+    } catch (err) {
+      outcome = aborter.signal.aborted ? {
+        ok: false,
+        text: "Pull cancelled; pulling again resumes it."
+      } : {
+        ok: false,
+        text: `Pull failed: ${errorText(err, "Pulling models")}`
+      };
+    } finally {
+      pulling = null;
+      setPulling(false);
+    }
+    progress.set(null);
+    pullResult.textContent = outcome.text;
+    pullResult.className = outcome.ok ? "ok-text" : "error";
+    await Promise.all([
+      loadInstalled(),
+      loadCatalog()
+    ]);
+    changed();
+  }
+  function setPulling(on) {
+    pullButton.disabled = on || denied;
+    pullField.disabled = on;
+    cancelButton.hidden = !on;
+  }
+  pullForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    void startPull();
+  });
+  cancelButton.addEventListener("click", () => pulling?.abort());
+  void loadInstalled();
+  void loadCatalog();
   return {
-    update(_snapshot) {
+    update(snapshot) {
+      if (snapshot.denied === denied) return;
+      denied = snapshot.denied;
+      pullButton.disabled = denied || pulling !== null;
+      for (const b of catalogBox.querySelectorAll("button.catalog-pull")) {
+        b.disabled = denied;
+      }
     }
   };
 }
 
+// web/agent-presets.ts
+var KEY_VAR = "GROVE_API_KEY";
+var q = (v) => JSON.stringify(v);
+function nodeRoot(apiBaseUrl) {
+  return apiBaseUrl.replace(/\/+$/, "").replace(/\/v1$/, "");
+}
+function keyNote(input) {
+  return input.keyed ? "The key is this node's --api-key." : `This node takes no key; "${input.apiKey}" stands in for clients that refuse an empty one.`;
+}
+var PRESETS = {
+  openai: (i) => ({
+    env: {
+      OPENAI_BASE_URL: i.apiBaseUrl,
+      OPENAI_API_KEY: i.apiKey,
+      OPENAI_MODEL: i.model.id
+    },
+    files: [],
+    command: "",
+    notes: `Read by the OpenAI SDKs (OPENAI_BASE_URL, OPENAI_API_KEY) and by most tools that speak OpenAI's API; OPENAI_MODEL names the model for those that read it. ${keyNote(i)}`
+  }),
+  "claude-code": (i) => {
+    const m = i.model.id;
+    return {
+      env: {
+        ANTHROPIC_BASE_URL: nodeRoot(i.apiBaseUrl),
+        ANTHROPIC_AUTH_TOKEN: i.apiKey,
+        // Any value here would be sent instead of the token (and could be a real Anthropic key).
+        ANTHROPIC_API_KEY: "",
+        ANTHROPIC_MODEL: m,
+        // Background tasks ask for the small model: older releases read the first, newer ones the
+        // per-alias defaults.
+        ANTHROPIC_SMALL_FAST_MODEL: m,
+        ANTHROPIC_DEFAULT_HAIKU_MODEL: m,
+        ANTHROPIC_DEFAULT_SONNET_MODEL: m,
+        ANTHROPIC_DEFAULT_OPUS_MODEL: m
+      },
+      files: [],
+      command: "claude",
+      notes: `Claude Code speaks Anthropic's Messages API (/v1/messages), which this node answers; ANTHROPIC_BASE_URL is the node without /v1 (Claude Code adds it). The token goes as Authorization: Bearer; ANTHROPIC_API_KEY is emptied so a key in your shell is not sent instead. ${keyNote(i)}`
+    };
+  },
+  codex: (i) => ({
+    env: {
+      [KEY_VAR]: i.apiKey
+    },
+    files: [
+      {
+        path: "~/.codex/config.toml",
+        content: [
+          `model = ${q(i.model.id)}`,
+          `model_provider = "grove"`,
+          "",
+          "[model_providers.grove]",
+          `name = "Grove"`,
+          `base_url = ${q(i.apiBaseUrl)}`,
+          `env_key = ${q(KEY_VAR)}`,
+          `wire_api = "responses"`,
+          ""
+        ].join("\n")
+      }
+    ],
+    command: "codex",
+    notes: `Codex reads ~/.codex/config.toml (keys from Codex's docs/config.md: model, model_provider, [model_providers.ID] with name, base_url, env_key, wire_api). It posts to base_url + /responses, which this node answers (wire_api "chat" works with it too, but recent Codex releases accept only "responses"). Merge into an existing config.toml: the two top-level keys must come before any table. Codex does not know this model's context or reasoning settings and may warn about it. ${keyNote(i)}`
+  }),
+  goose: (i) => {
+    const base = new URL(i.apiBaseUrl);
+    const path = `${base.pathname.replace(/\/+$/, "")}/chat/completions`.replace(/^\/+/, "");
+    return {
+      env: {
+        GOOSE_PROVIDER: "openai",
+        GOOSE_MODEL: i.model.id,
+        OPENAI_HOST: base.origin,
+        OPENAI_BASE_PATH: path,
+        OPENAI_API_KEY: i.apiKey
+      },
+      files: [],
+      command: "goose session",
+      notes: `Goose's OpenAI provider splits the endpoint into OPENAI_HOST (scheme, host and port only) and OPENAI_BASE_PATH (default v1/chat/completions); GOOSE_PROVIDER and GOOSE_MODEL override its saved configuration. Keys as Goose's provider docs name them (read through mirrors of its documentation, not its own site). ${keyNote(i)}`
+    };
+  },
+  opencode: (i) => {
+    const model = {
+      name: i.model.name
+    };
+    const ctx = i.model.contextLength;
+    if (ctx !== void 0) model.limit = {
+      context: ctx,
+      output: ctx
+    };
+    const config = {
+      $schema: "https://opencode.ai/config.json",
+      model: `grove/${i.model.id}`,
+      provider: {
+        grove: {
+          npm: "@ai-sdk/openai-compatible",
+          name: "Grove",
+          options: {
+            baseURL: i.apiBaseUrl,
+            apiKey: `{env:${KEY_VAR}}`
+          },
+          models: {
+            [i.model.id]: model
+          }
+        }
+      }
+    };
+    return {
+      env: {
+        [KEY_VAR]: i.apiKey
+      },
+      files: [
+        {
+          path: "opencode.json",
+          content: JSON.stringify(config, null, 2) + "\n"
+        }
+      ],
+      command: "opencode",
+      notes: "opencode.json in the project (or ~/.config/opencode/opencode.json for every project): a custom provider through @ai-sdk/openai-compatible (chat completions), as opencode's provider docs show, with the key read from the environment ({env:\u2026}). " + keyNote(i)
+    };
+  },
+  continue: (i) => ({
+    env: {},
+    files: [
+      {
+        path: "~/.continue/config.yaml",
+        content: [
+          `name: Grove`,
+          `version: 0.0.1`,
+          `schema: v1`,
+          `models:`,
+          `  - name: ${q(`Grove ${i.model.name}`)}`,
+          `    provider: openai`,
+          `    model: ${q(i.model.id)}`,
+          `    apiBase: ${q(i.apiBaseUrl)}`,
+          `    apiKey: ${q(i.apiKey)}`,
+          ""
+        ].join("\n")
+      }
+    ],
+    command: "",
+    notes: "Continue (VS Code / JetBrains) reads ~/.continue/config.yaml; an OpenAI-compatible server is provider openai with apiBase, as Continue's OpenAI provider docs show. Add the model entry to your own config's models if you have one. " + keyNote(i)
+  }),
+  "open-webui": (i) => {
+    const command = [
+      "docker run -d --network=host -v open-webui:/app/backend/data",
+      `-e OPENAI_API_BASE_URL=${shellQuote(i.apiBaseUrl)}`,
+      `-e OPENAI_API_KEY=${shellQuote(i.apiKey)}`,
+      "--name open-webui ghcr.io/open-webui/open-webui:main"
+    ].join(" ");
+    return {
+      env: {
+        OPENAI_API_BASE_URL: i.apiBaseUrl,
+        OPENAI_API_KEY: i.apiKey
+      },
+      files: [],
+      command,
+      notes: `Open WebUI takes an OpenAI connection from OPENAI_API_BASE_URL and OPENAI_API_KEY (or in Admin Settings \u2192 Connections: the same URL and key). With --network=host it listens on http://localhost:8080 and reaches this node on the host's loopback (the port is from Open WebUI's README as known, not confirmed offline). Without the host network, start this node with --host and --allow-host for the address the container uses. ${keyNote(i)}`
+    };
+  }
+};
+var AGENTS = Object.keys(PRESETS);
+function shellQuote(v) {
+  return `'${v.replaceAll("'", `'\\''`)}'`;
+}
+
 // web/ui/client/presets-panel.ts
 function createPresetsPanel(ctx) {
-  const body = el("div", {
-    class: "muted"
+  const agent = el("select", {
+    id: "preset-agent"
+  }, ...AGENTS.map((a) => el("option", {
+    value: a
+  }, a)));
+  const model = el("select", {
+    id: "preset-model"
+  });
+  const text = el("pre", {
+    id: "preset-text",
+    tabindex: 0
   }, "\u2026");
-  append(ctx.root, body);
+  const copy = el("button", {
+    type: "button",
+    id: "preset-copy"
+  }, "Copy");
+  const copied = el("span", {
+    id: "preset-copied",
+    class: "muted",
+    "aria-live": "polite"
+  });
+  ctx.root.append(el("div", {
+    class: "row"
+  }, el("label", {
+    for: "preset-agent"
+  }, "Agent"), agent, el("label", {
+    for: "preset-model"
+  }, "Model"), model), text, el("div", {
+    class: "row"
+  }, copy, copied));
+  let models = [];
+  let loading = null;
+  let shown = "";
+  async function load() {
+    const want = `${agent.value}
+${model.value}`;
+    if (want === shown) return;
+    shown = want;
+    loading?.abort();
+    const aborter = loading = new AbortController();
+    copied.textContent = "";
+    const query = new URLSearchParams({
+      agent: agent.value,
+      format: "shell"
+    });
+    if (model.value !== "") query.set("model", model.value);
+    try {
+      text.textContent = await api.text(`/api/agent-preset?${query}`, aborter.signal);
+      copy.disabled = false;
+    } catch (err) {
+      if (aborter.signal.aborted) return;
+      text.textContent = errorText(err, "Agent presets");
+      copy.disabled = true;
+      shown = "";
+    }
+  }
+  agent.addEventListener("change", () => void load());
+  model.addEventListener("change", () => void load());
+  copy.addEventListener("click", async () => {
+    copied.textContent = await copyText(text.textContent ?? "", text);
+  });
   return {
-    update(_snapshot) {
+    update(snapshot) {
+      const offered = snapshot.availability?.models.map((m) => m.id) ?? [];
+      if (offered.join("\n") !== models.join("\n")) {
+        models = offered;
+        const keep = model.value;
+        replace(model, ...offered.map((id) => el("option", {
+          value: id
+        }, id)));
+        if (offered.includes(keep)) model.value = keep;
+      }
+      if (snapshot.status) void load();
     }
   };
 }
 
 // web/ui/client/members-panel.ts
 function createMembersPanel(ctx) {
-  const body = el("div", {
-    class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+  const list = el("div", {
+    id: "members-list"
+  });
+  const error = el("p", {
+    id: "members-error",
+    class: "error",
+    role: "alert",
+    hidden: true
+  });
+  const npub = el("input", {
+    id: "member-npub",
+    type: "text",
+    autocomplete: "off",
+    spellcheck: "false",
+    placeholder: "npub1\u2026",
+    required: true
+  });
+  const role = el("select", {
+    id: "member-role"
+  }, el("option", {
+    value: "member"
+  }, "member"), el("option", {
+    value: "admin"
+  }, "admin"));
+  const add = el("button", {
+    type: "submit",
+    id: "member-add",
+    class: "primary"
+  }, "Add");
+  const form = el("form", {
+    id: "member-form",
+    class: "row"
+  }, el("label", {
+    for: "member-npub",
+    class: "sr-only"
+  }, "Member's npub"), npub, el("label", {
+    for: "member-role",
+    class: "sr-only"
+  }, "Role"), role, add);
+  ctx.root.append(list, form, error);
+  const showError = (text) => {
+    error.hidden = text === null;
+    error.textContent = text ?? "";
+  };
+  async function load() {
+    let answer;
+    try {
+      answer = await api.get("/api/members");
+    } catch (err) {
+      console.info("members:", errorText(err, "Managing members"));
+      ctx.root.hidden = true;
+      return;
+    }
+    ctx.root.hidden = !answer.canManage;
+    if (!answer.canManage) return;
+    replace(list, answer.members.length === 0 ? el("p", {
+      class: "muted"
+    }, "The list is empty.") : el("table", {
+      class: "members"
+    }, el("thead", {}, el("tr", {}, el("th", {}, "npub"), el("th", {}, "Role"), el("th", {}))), el("tbody", {}, ...answer.members.map((m) => el("tr", {
+      "data-npub": m.npub
+    }, el("td", {}, el("code", {
+      class: "npub"
+    }, m.npub)), el("td", {}, badge(m.role, m.role === "member" ? "none" : "ok")), el("td", {}, m.role === "owner" ? null : confirmButton("remove", "Remove?", async () => {
+      showError(null);
+      try {
+        await api.del(`/api/members/${encodeURIComponent(m.npub)}`);
+      } catch (err) {
+        showError(errorText(err, "Removing members"));
+      }
+      await load();
+    }, {
+      class: "remove-member",
+      "aria-label": `Remove ${m.npub}`
+    })))))));
+  }
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const typed = npub.value.trim();
+    if (typed === "") return;
+    add.disabled = true;
+    showError(null);
+    try {
+      await api.post("/api/members", {
+        npub: typed,
+        role: role.value
+      });
+      npub.value = "";
+      await load();
+    } catch (err) {
+      showError(errorText(err, "Adding members"));
+    } finally {
+      add.disabled = false;
+    }
+  });
+  void load();
   return {
     update(_snapshot) {
     }
