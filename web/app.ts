@@ -16,6 +16,7 @@ import { llamaCppRoutes } from "./llama-cpp.ts";
 import { DEFAULT_MAX_BODY, NODE_API_MAX_BODY } from "./limits.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { createNodeApi, type NodeHooks } from "./node-api.ts";
+import { createMembersApi, type MemberHooks } from "./members-api.ts";
 import { chatCompletionsRoute } from "./openai-chat.ts";
 import { completionsRoute } from "./openai-completions.ts";
 import { modelRoute, modelsRoute } from "./openai-models.ts";
@@ -31,7 +32,7 @@ export interface NodeAppDeps {
   apiKey?: string;
   /** Default: always "ok" (the service is ready once the app exists). */
   health?: () => HealthState;
-  node?: NodeHooks;
+  node?: NodeHooks & MemberHooks;
   /** "serve" | "client" | "demo" …, shown in /api/status; default "local". */
   mode?: string;
   apiBaseUrl?: string;
@@ -135,6 +136,10 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/api/models/installed", (c) => node.installed(c.req.raw));
   app.post("/api/models/pull", (c) => node.pull(c.req.raw));
   app.delete("/api/models/installed/*", (c) => node.remove(c.req.raw));
+  const members = createMembersApi(deps.node ?? {});
+  app.get("/api/members", (c) => members.list(c.req.raw));
+  app.post("/api/members", (c) => members.add(c.req.raw));
+  app.delete("/api/members/:npub", (c) => members.remove(c.req.raw));
   app.get("/api/timings", () => Response.json({ recent: timings.recent() }));
   app.get("/api/agent-preset", (c) => node.agentPreset(c.req.raw));
   app.post("/api/node/start", (c) => node.start(c.req.raw));
