@@ -13,6 +13,8 @@ export interface CatalogEntry {
   quantization: string; // the dominant weight type, e.g. F32, Q8_0, Q4_K_M
   license?: string;
   contextLength?: number;
+  /** A copy shipped in this folder (its file name), used when no other is on the machine. */
+  embedded?: string;
   source?: string; // where the sha256 and size come from
 }
 
@@ -66,6 +68,9 @@ export function validateCatalog(data: unknown): CatalogEntry[] {
     }
     if (e.size !== null && !(Number.isSafeInteger(e.size) && (e.size as number) > 0)) {
       throw new Error(`${where} (${id}): "size" must be a positive integer or null`);
+    }
+    if (e.embedded !== undefined && !/^[\w.-]+\.gguf$/.test(String(e.embedded))) {
+      throw new Error(`${where} (${id}): "embedded" must be a .gguf file name in models/`);
     }
     if (!(e.url as string).startsWith("https://")) {
       throw new Error(`${where} (${id}): "url" must be an https URL`);

@@ -124,7 +124,8 @@ export async function pullModel(ref: string, options: PullOptions = {}): Promise
       rate: seconds > 0 ? Math.round(moved / seconds) : 0,
     });
   };
-  const resolved = await resolveModel(ref, { ...options, onProgress });
+  // A pull puts the model in the store: the shipped copy of the default does not count.
+  const resolved = await resolveModel(ref, { ...options, onProgress, embedded: false });
   if (resolved.ref.kind === "path") {
     throw new InstalledModelError(
       "model_not_found",

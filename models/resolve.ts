@@ -1,7 +1,8 @@
 // Model references (docs/http-api.md#model-references) and where their files come from:
-// GROVE_MODEL_PATH folders, then $GROVE_HOME/models, then a verified download into
-// $GROVE_HOME/models.
+// GROVE_MODEL_PATH folders, then $GROVE_HOME/models, then the copy shipped in this folder (the
+// default model only), then a verified download into $GROVE_HOME/models.
 import { basename, join, resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   CATALOG,
   type CatalogEntry,
@@ -107,6 +108,8 @@ export interface ResolveOptions {
   signal?: AbortSignal;
   catalog?: readonly CatalogEntry[];
   hfEndpoint?: string; // default: HF_ENDPOINT, else https://huggingface.co
+  /** Use a catalog model's shipped copy when no other is found (default true; a pull says no). */
+  embedded?: boolean;
 }
 
 export interface ResolvedModel {
@@ -177,6 +180,8 @@ export interface ModelLocation {
   expected: ExpectedFile;
   dest: string; // where a download goes
   searchDirs: string[]; // GROVE_MODEL_PATH folders, then modelsDir
+  /** The copy shipped with Grove (models/), looked at after searchDirs; no download needed. */
+  embedded?: string;
 }
 
 export function locateModel(
@@ -198,13 +203,23 @@ export function locateModel(
   // hf files keep their repo and revision in the cache path: two repos often share a file name.
   const dest = entry ? join(modelsDir, fileName) : join(modelsDir, "hf", ...hfFolders(parsed));
   const searchDirs = [...modelPathDirs(options.modelPath), modelsDir];
-  return { modelsDir, storePath, entry, url, fileName, name, expected, dest, searchDirs };
+  const embedded = entry && options.embedded !== false ? embeddedModelPath(entry) : undefined;
+  return { modelsDir, storePath, entry, url, fileName, name, expected, dest, searchDirs, embedded };
+}
+
+/** The shipped copy of a catalog model, where it has one and Grove runs from files. */
+export function embeddedModelPath(entry: CatalogEntry): string | undefined {
+  if (entry.embedded === undefined) return undefined;
+  const url = new URL(entry.embedded, import.meta.url);
+  return url.protocol === "file:" ? fileURLToPath(url) : undefined;
 }
 
 /** The first file of the model found where resolveModel looks (not yet checked), if any. */
 export async function findModelFile(location: ModelLocation): Promise<string | undefined> {
-  const { searchDirs, fileName, dest } = location;
-  for (const candidate of new Set([...searchDirs.map((dir) => join(dir, fileName)), dest])) {
+  const { searchDirs, fileName, dest, embedded } = location;
+  const candidates = [...searchDirs.map((dir) => join(dir, fileName)), dest];
+  if (embedded !== undefined) candidates.push(embedded);
+  for (const candidate of new Set(candidates)) {
     if (await isFile(candidate)) return candidate;
   }
   return undefined;
