@@ -8,6 +8,9 @@ import { CATALOG, type CatalogEntry, catalogFileName } from "./catalog.ts";
 import { type DownloadProgress, type HashStore, hashStorePath, readHashStore } from "./download.ts";
 import { expandHome, modelPathDirs, resolveModel, type ResolveOptions } from "./resolve.ts";
 import { readSidecar, sidecarPath } from "./sparse-file.ts";
+import { etaSeconds } from "./progress.ts";
+import { type CatalogFitOptions, modelCatalog } from "./catalog-fit.ts";
+import { describeModelRef } from "./reference-kind.ts";
 import { rangeBytes } from "./byte-ranges.ts";
 
 export interface InstalledModel {
@@ -97,6 +100,7 @@ export interface PullProgress {
   bytes: number;
   total: number | null;
   rate: number; // bytes per second of this transfer, resumed bytes not counted
+  eta: number | null; // whole seconds left at that rate; null while the total or rate is unknown
 }
 
 export interface PullOptions extends InstalledOptions {
@@ -117,11 +121,14 @@ export async function pullModel(ref: string, options: PullOptions = {}): Promise
     last = now;
     const seconds = (now - started) / 1000;
     const moved = p.received - p.resumedFrom;
+    const rate = seconds > 0 ? Math.round(moved / seconds) : 0;
+    const eta = etaSeconds(p.received, p.total, rate);
     options.onProgress?.({
       status: "downloading",
       bytes: p.received,
       total: p.total ?? null,
-      rate: seconds > 0 ? Math.round(moved / seconds) : 0,
+      rate,
+      eta: eta === null ? null : Math.ceil(eta),
     });
   };
   // A pull puts the model in the store: the shipped copy of the default does not count.
@@ -283,8 +290,11 @@ async function removeIfExists(path: string): Promise<void> {
   }
 }
 
-/** The node API's model hooks (web/node-api.ts's NodeHooks) over these functions. */
-export function installedModelHooks(options: InstalledOptions = {}) {
+/**
+ * The node API's model hooks over these functions: web/node-api.ts's NodeHooks (installed, pull,
+ * delete) and web/models-api.ts's (the catalog with what fits, a reference's kind).
+ */
+export function installedModelHooks(options: CatalogFitOptions = {}) {
   return {
     installedModels: () => listInstalledModels(options),
     pullModel: (
@@ -293,5 +303,7 @@ export function installedModelHooks(options: InstalledOptions = {}) {
       signal: AbortSignal,
     ) => pullModel(model, { ...options, onProgress, signal }),
     deleteModel: (id: string) => deleteInstalledModel(id, options),
+    modelCatalog: () => modelCatalog(options),
+    modelReference: (ref: string) => describeModelRef(ref, options),
   };
 }

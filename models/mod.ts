@@ -1,5 +1,7 @@
 /** Models a node runs: the catalog, model references, downloads and file hashes. */
 export { findCatalogEntry } from "./catalog.ts";
+export { type CatalogModel, modelCatalog, type ModelCatalogView } from "./catalog-fit.ts";
+export { describeModelRef, formatSize, type ModelReferenceView } from "./reference-kind.ts";
 export { modelPathDirs, parseModelRef, resolveModel } from "./resolve.ts";
 export {
   fileSha256,

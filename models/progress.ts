@@ -71,9 +71,19 @@ export function formatProgressLine(
   const speed = `${(bytesPerSecond / MIB).toFixed(1)} MiB/s`;
   if (total === undefined || total <= 0) return `${formatMiB(received)} ${speed}`;
   const percent = Math.min(100, Math.floor((received / total) * 100));
-  const eta = bytesPerSecond > 0 ? formatDuration((total - received) / bytesPerSecond) : "--:--";
+  const eta = formatDuration(etaSeconds(received, total, bytesPerSecond) ?? NaN);
   const mib = `${(received / MIB).toFixed(1)}/${(total / MIB).toFixed(1)} MiB`;
   return `${percent}% ${mib} ${speed} ETA ${eta}`;
+}
+
+/** Seconds left at `bytesPerSecond`; null when the total or the rate is unknown. */
+export function etaSeconds(
+  received: number,
+  total: number | null | undefined,
+  bytesPerSecond: number,
+): number | null {
+  if (total == null || total <= 0 || !(bytesPerSecond > 0)) return null;
+  return Math.max(0, total - received) / bytesPerSecond;
 }
 
 export function renderBar(p: DownloadProgress, width = 30): string {

@@ -17,6 +17,7 @@ import { DEFAULT_MAX_BODY, NODE_API_MAX_BODY } from "./limits.ts";
 import { createMetrics, type Metrics, METRICS_CONTENT_TYPE } from "./metrics.ts";
 import { createNodeApi, type NodeHooks } from "./node-api.ts";
 import { createMembersApi, type MemberHooks } from "./members-api.ts";
+import { createModelsApi, type ModelsHooks } from "./models-api.ts";
 import { chatCompletionsRoute } from "./openai-chat.ts";
 import { completionsRoute } from "./openai-completions.ts";
 import { modelRoute, modelsRoute } from "./openai-models.ts";
@@ -32,7 +33,7 @@ export interface NodeAppDeps {
   apiKey?: string;
   /** Default: always "ok" (the service is ready once the app exists). */
   health?: () => HealthState;
-  node?: NodeHooks & MemberHooks;
+  node?: NodeHooks & ModelsHooks & MemberHooks;
   /** "serve" | "client" | "demo" …, shown in /api/status; default "local". */
   mode?: string;
   apiBaseUrl?: string;
@@ -136,6 +137,9 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/api/models/installed", (c) => node.installed(c.req.raw));
   app.post("/api/models/pull", (c) => node.pull(c.req.raw));
   app.delete("/api/models/installed/*", (c) => node.remove(c.req.raw));
+  const modelsApi = createModelsApi(deps.node ?? {});
+  app.get("/api/models/catalog", (c) => modelsApi.catalog(c.req.raw));
+  app.get("/api/models/reference", (c) => modelsApi.reference(c.req.raw));
   const members = createMembersApi(deps.node ?? {});
   app.get("/api/members", (c) => members.list(c.req.raw));
   app.post("/api/members", (c) => members.add(c.req.raw));
