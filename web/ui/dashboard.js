@@ -125,6 +125,13 @@ function el(tag, attrs = {}, ...children) {
   append(node, ...children);
   return node;
 }
+var SVG_NS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  setAttrs(node, attrs);
+  append(node, ...children);
+  return node;
+}
 function setAttrs(node, attrs) {
   for (const [name, value] of Object.entries(attrs)) {
     if (typeof value === "function") {
@@ -609,14 +616,358 @@ function createSharePanel(ctx) {
   };
 }
 
+// web/ui/client/charts.ts
+var H = 120;
+var PAD_L = 40;
+var PAD_R = 10;
+var PAD_T = 22;
+var PAD_B = 16;
+function fmt(v) {
+  return v >= 100 ? String(Math.round(v)) : v.toFixed(1);
+}
+function drawChart(spec, width) {
+  const w = Math.max(220, Math.round(width));
+  const points = spec.values.map((v, i) => ({
+    v,
+    i
+  })).filter((p) => p.v !== null && Number.isFinite(p.v));
+  const max = Math.max(1, ...points.map((p) => p.v));
+  const n = Math.max(2, spec.values.length);
+  const x = (i) => PAD_L + (w - PAD_L - PAD_R) * (spec.values.length === 1 ? 0.5 : i / (n - 1));
+  const y = (v) => PAD_T + (H - PAD_T - PAD_B) * (1 - v / max);
+  const last = points[points.length - 1];
+  const summary = points.length === 0 ? "no requests yet" : `latest ${fmt(last.v)} ${spec.unit}, highest ${fmt(max)} ${spec.unit}, ${points.length} requests`;
+  const titleId = `${spec.id}-title`;
+  const descId = `${spec.id}-desc`;
+  return svg("svg", {
+    id: spec.id,
+    class: "chart",
+    viewBox: `0 0 ${w} ${H}`,
+    width: w,
+    height: H,
+    role: "img",
+    "aria-labelledby": `${titleId} ${descId}`,
+    "data-points": points.length
+  }, svg("title", {
+    id: titleId
+  }, spec.title), svg("desc", {
+    id: descId
+  }, `${spec.title}: ${summary}.`), svg("text", {
+    x: 4,
+    y: 14,
+    class: "chart-title"
+  }, points.length === 0 ? `${spec.title} \xB7 no requests yet` : `${spec.title} \xB7 latest ${fmt(last.v)} ${spec.unit}`), svg("line", {
+    x1: PAD_L,
+    y1: PAD_T,
+    x2: PAD_L,
+    y2: H - PAD_B,
+    class: "axis"
+  }), svg("line", {
+    x1: PAD_L,
+    y1: H - PAD_B,
+    x2: w - PAD_R,
+    y2: H - PAD_B,
+    class: "axis"
+  }), svg("text", {
+    x: PAD_L - 4,
+    y: PAD_T + 4,
+    class: "axis-text",
+    "text-anchor": "end"
+  }, fmt(max)), svg("text", {
+    x: PAD_L - 4,
+    y: H - PAD_B,
+    class: "axis-text",
+    "text-anchor": "end"
+  }, "0"), points.length > 1 ? svg("polyline", {
+    points: points.map((p) => `${x(p.i).toFixed(1)},${y(p.v).toFixed(1)}`).join(" "),
+    class: "chart-line"
+  }) : null, ...points.map((p) => svg("circle", {
+    cx: x(p.i),
+    cy: y(p.v),
+    r: 3,
+    class: "point"
+  }, svg("title", {}, `${fmt(p.v)} ${spec.unit}`))));
+}
+
+// web/ui/client/mesh-picture.ts
+var PATH_WORDS = {
+  direct: "direct",
+  relayed: "relayed",
+  none: "not connected yet",
+  self: "this node"
+};
+function groupTargets(status, targets) {
+  const paths = new Map((status?.peers ?? []).map((p) => [
+    p.peerId,
+    p.path ?? null
+  ]));
+  const groups = /* @__PURE__ */ new Map();
+  for (const target of targets) {
+    let group = groups.get(target.modelId);
+    if (!group) {
+      group = {
+        modelId: target.modelId,
+        modelName: target.modelName ?? target.modelId,
+        nodes: [],
+        layers: 0
+      };
+      groups.set(target.modelId, group);
+    }
+    const self = status?.peerId !== void 0 && target.peerId === status.peerId;
+    group.nodes.push({
+      target,
+      path: self ? "self" : paths.get(target.peerId) ?? null,
+      slot: group.nodes.length
+    });
+    for (const [, end] of target.stages ?? []) group.layers = Math.max(group.layers, end);
+  }
+  return [
+    ...groups.values()
+  ];
+}
+function fit(text, px) {
+  const chars = Math.max(4, Math.floor(px / 7.2));
+  return text.length <= chars ? text : `${text.slice(0, chars - 1)}\u2026`;
+}
+function layersOf(target) {
+  const stages = target.stages;
+  if (!stages) return "whole model";
+  if (stages.length === 0) return "waiting for a split";
+  return `layers ${stages.map(([a, b]) => `${a}\u2013${b - 1}`).join(", ")}`;
+}
+function loadOf(target) {
+  const load = target.load;
+  return load ? `${load.active} active \xB7 ${load.queued} queued` : "load unknown";
+}
+function describeMesh(status, groups) {
+  if (groups.length === 0) return "No serving node in the mesh right now.";
+  const lines = groups.map((g) => `${g.modelName}: ` + g.nodes.map((n) => `${n.target.nodeName ?? n.target.peerId} (${PATH_WORDS[n.path ?? "none"]}, ${loadOf(n.target)}, ${layersOf(n.target)})`).join("; "));
+  return `This node${status?.mode ? ` (${status.mode})` : ""}. ${lines.join(". ")}.`;
+}
+var ROW = 58;
+var HEAD = 26;
+var BAR = 22;
+var SELF_H = 40;
+var TRUNK_X = 18;
+var CARD_X = 44;
+function drawMesh(status, targets, width) {
+  const w = Math.max(280, Math.round(width));
+  const groups = groupTargets(status, targets);
+  const parts = [];
+  let y = 0;
+  const selfLabel = status ? `This node \xB7 ${status.mode}${status.modelId ? ` \xB7 ${status.modelId}` : ""}` : "This node";
+  parts.push(svg("g", {
+    class: "mesh-self"
+  }, svg("rect", {
+    x: 1,
+    y: 1,
+    width: w - 2,
+    height: SELF_H - 2,
+    rx: 8,
+    class: "self-box"
+  }), svg("text", {
+    x: 12,
+    y: 25,
+    class: "node-name"
+  }, fit(selfLabel, w - 24))));
+  y = SELF_H + 10;
+  const branches = [];
+  if (groups.length === 0) {
+    parts.push(svg("text", {
+      x: CARD_X,
+      y: y + 18,
+      class: "muted-text"
+    }, "No serving node right now."));
+    y += 30;
+  }
+  for (const group of groups) {
+    const split = group.layers > 0;
+    parts.push(svg("text", {
+      x: CARD_X,
+      y: y + 17,
+      class: "model-name"
+    }, fit(`${group.modelName} \xB7 ${group.nodes.length} node${group.nodes.length === 1 ? "" : "s"}${split ? ` \xB7 split over ${group.layers} layers` : ""}`, w - CARD_X - 8)));
+    y += HEAD;
+    if (split) {
+      const barW = w - CARD_X - 8;
+      const segs = [
+        svg("rect", {
+          x: CARD_X,
+          y,
+          width: barW,
+          height: BAR - 6,
+          rx: 4,
+          class: "bar-back"
+        })
+      ];
+      for (const node of group.nodes) {
+        for (const [start, end] of node.target.stages ?? []) {
+          const x = CARD_X + barW * start / group.layers;
+          const sw = barW * (end - start) / group.layers;
+          segs.push(svg("rect", {
+            x: x + 1,
+            y: y + 1,
+            width: Math.max(2, sw - 2),
+            height: BAR - 8,
+            rx: 3,
+            class: `seg seg-${node.slot % 6}`,
+            "data-layers": `${start}-${end}`
+          }, svg("title", {}, `${node.target.nodeName ?? node.target.peerId}: ${layersOf(node.target)}`)));
+        }
+      }
+      parts.push(svg("g", {
+        class: "stage-bar",
+        "data-model": group.modelId
+      }, ...segs));
+      y += BAR;
+    }
+    for (const node of group.nodes) {
+      const t = node.target;
+      const path = node.path ?? "none";
+      const mid = y + ROW / 2 - 4;
+      branches.push(mid);
+      const cardW = w - CARD_X - 2;
+      parts.push(svg("g", {
+        class: `mesh-node path-${path}`,
+        "data-peer": t.peerId,
+        "data-path": path,
+        "data-model": t.modelId
+      }, svg("line", {
+        x1: TRUNK_X,
+        y1: mid,
+        x2: CARD_X,
+        y2: mid,
+        class: `link link-${path}`
+      }), svg("rect", {
+        x: CARD_X,
+        y,
+        width: cardW,
+        height: ROW - 8,
+        rx: 7,
+        class: `node-box${split ? ` seg-edge-${node.slot % 6}` : ""}`
+      }), svg("text", {
+        x: CARD_X + 10,
+        y: y + 19,
+        class: "node-name"
+      }, fit(`${t.nodeName ?? t.peerId.slice(0, 12)} \xB7 ${PATH_WORDS[path]}`, cardW - 20)), svg("text", {
+        x: CARD_X + 10,
+        y: y + 38,
+        class: "node-facts"
+      }, fit(`${loadOf(t)} \xB7 ${layersOf(t)}`, cardW - 20))));
+      y += ROW;
+    }
+    y += 6;
+  }
+  if (branches.length > 0) {
+    parts.unshift(svg("line", {
+      x1: TRUNK_X,
+      y1: SELF_H - 1,
+      x2: TRUNK_X,
+      y2: branches[branches.length - 1],
+      class: "trunk"
+    }));
+  }
+  const legend = [];
+  let lx = 4;
+  for (const path of [
+    "direct",
+    "relayed",
+    "none"
+  ]) {
+    const span = 32 + PATH_WORDS[path].length * 7.5 + 16;
+    if (lx > 4 && lx + span > w) [lx, y] = [
+      4,
+      y + 22
+    ];
+    legend.push(svg("line", {
+      x1: lx,
+      y1: y + 12,
+      x2: lx + 26,
+      y2: y + 12,
+      class: `link link-${path}`
+    }), svg("text", {
+      x: lx + 32,
+      y: y + 16,
+      class: "legend-text"
+    }, PATH_WORDS[path]));
+    lx += span;
+  }
+  parts.push(svg("g", {
+    class: "legend"
+  }, ...legend));
+  y += 26;
+  return svg("svg", {
+    class: "mesh-picture",
+    viewBox: `0 0 ${w} ${y}`,
+    width: w,
+    height: y,
+    role: "img",
+    "aria-labelledby": "mesh-picture-title mesh-picture-desc"
+  }, svg("title", {
+    id: "mesh-picture-title"
+  }, "The mesh: serving nodes and how this node reaches them"), svg("desc", {
+    id: "mesh-picture-desc"
+  }, describeMesh(status, groups)), ...parts);
+}
+
 // web/ui/client/mesh-panel.ts
 function createMeshPanel(ctx) {
-  const body = el("div", {
+  const picture = el("div", {
+    id: "mesh-picture",
+    class: "mesh-wrap"
+  });
+  const relay = el("p", {
+    id: "mesh-relay",
     class: "muted"
-  }, "\u2026");
-  append(ctx.root, body);
+  });
+  const charts = el("div", {
+    id: "mesh-charts",
+    class: "mesh-charts"
+  });
+  const speed = el("div", {
+    class: "chart-box"
+  });
+  const ttft = el("div", {
+    class: "chart-box"
+  });
+  append(charts, speed, ttft);
+  append(ctx.root, relay, picture, charts);
+  let recent = [];
+  let fetching = false;
+  const widthOf = (node) => node.clientWidth || ctx.root.clientWidth - 28;
+  function drawCharts() {
+    replace(speed, drawChart({
+      id: "chart-tps",
+      title: "Tokens/s",
+      unit: "tokens/s",
+      values: recent.map((r) => r.tokensPerSecond)
+    }, widthOf(speed)));
+    replace(ttft, drawChart({
+      id: "chart-ttft",
+      title: "Time to first token",
+      unit: "ms",
+      values: recent.map((r) => r.ttftMs)
+    }, widthOf(ttft)));
+  }
+  async function readTimings() {
+    if (fetching) return;
+    fetching = true;
+    try {
+      recent = (await api.get("/api/timings")).recent;
+      drawCharts();
+    } catch {
+    } finally {
+      fetching = false;
+    }
+  }
   return {
-    update(_snapshot) {
+    update(s) {
+      if (s.error !== null) return;
+      const r = s.status?.relay;
+      relay.textContent = r ? `Relay ${r.url}: ${r.connected ? "connected" : "not connected"}` : "This node is not in a mesh (a local model only).";
+      replace(picture, drawMesh(s.status, s.availability?.serveTargets ?? [], widthOf(picture)));
+      drawCharts();
+      void readTimings();
     }
   };
 }
