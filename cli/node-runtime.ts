@@ -253,7 +253,8 @@ export function createNodeRuntime(parts: RuntimeParts, init: NodeRuntimeInit): N
         mode: req.mode,
         modelId: req.mode === "serve" ? req.modelId ?? null : null,
         modelName: null,
-        progress: null,
+        // Until the parts say more (a download, a hash): a client only joins.
+        progress: { phase: req.mode === "serve" ? "loading" : "joining" },
         reason: null,
       });
       return { state: "starting", done: run(req, gate) };

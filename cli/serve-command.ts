@@ -1,23 +1,10 @@
 /**
  * `grove serve`: a serving node (docs/http-api.md#flags). It loads a model, offers it to the mesh's
  * members and serves it on its own local /v1 too (a serving node is its own client; other models of
- * the mesh go through the mesh). Runs until SIGINT or SIGTERM.
+ * the mesh go through the mesh). Runs until SIGINT or SIGTERM; in between, the node API may stop
+ * it, turn it into a client or serve another model (node-host.ts).
  */
-import { basename } from "node:path";
-import { findCatalogEntry, installedModelHooks, parseModelRef } from "../models/mod.ts";
-import {
-  createLocalService,
-  loadIdentity,
-  type LocalService,
-  type MeshRole,
-  ServiceError,
-  type SplitNode,
-  startMeshRole,
-} from "../mesh/mod.ts";
-import { createMetrics, createNodeApp } from "../web/mod.ts";
-import { CliError } from "./cli-error.ts";
 import { numberFlag, parseFlags } from "./flags.ts";
-import { loadBatchedEngine } from "./load-model.ts";
 import {
   exitNow,
   NODE_FLAGS,
@@ -25,11 +12,13 @@ import {
   nodeOptions,
   parseSize,
   requireApiKeyBeyondLoopback,
-  serveHttp,
   untilSignal,
 } from "./node-flags.ts";
-import { browserAccess } from "./node-access.ts";
-import { openServedModel, splitModel } from "./served-model.ts";
+import { type RunningNode, startNodeHost } from "./node-host.ts";
+import { publicModelId } from "./runtime-roles.ts";
+
+export { publicModelId };
+export type { RunningNode };
 
 const FLAGS = {
   ...NODE_FLAGS,
@@ -63,93 +52,16 @@ export function serveOptionsFromArgs(args: string[]): ServeOptions {
   };
 }
 
-/** What members ask for: the catalog id or hf:// ref as given; a file's name, never its path. */
-export function publicModelId(ref: string): string {
-  const parsed = parseModelRef(ref);
-  if (parsed.kind !== "path") return ref.trim();
-  return basename(parsed.path).replace(/\.gguf$/i, "");
-}
-
-export interface RunningNode {
-  url: string;
-  modelId?: string;
-  role: MeshRole;
-  stop(): Promise<void>;
-}
-
 /** Loads the model, joins the mesh, listens on HTTP: a serving node, until stop(). */
 export async function startServeNode(opts: ServeOptions, label = "node"): Promise<RunningNode> {
-  const { log } = opts;
-  const identity = await loadIdentity({ nsec: opts.nsec, dataDir: opts.dataDir, log });
-  const modelId = publicModelId(opts.model);
-  const { header, sha256 } = await openServedModel(opts, log);
-  const catalogName = findCatalogEntry(modelId)?.name;
-  const fileName = header.config.name !== header.config.arch ? header.config.name : "";
-  const modelName = catalogName ?? (fileName || modelId);
-  let local: LocalService;
-  let split: SplitNode | undefined;
-  if (opts.maxMemory !== undefined && header.wholeBytes > opts.maxMemory) {
-    const ids = { identity, modelId, modelName, sha256 };
-    ({ local, split } = splitModel(header, { ...opts, maxMemory: opts.maxMemory }, ids, log));
-  } else {
-    log.info(`loading ${modelId}`);
-    const { engine, batch } = await loadBatchedEngine(header.path, {
-      ctxSize: opts.ctxSize,
-      gpu: opts.gpu,
-      onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),
-    });
-    log.info(`${modelId} runs on ${engine.info.backend} (${engine.info.adapter})`);
-    local = createLocalService({ engine, batch, id: modelId, name: modelName });
-  }
-  const metrics = createMetrics();
-
-  let role: MeshRole;
-  try {
-    role = await startMeshRole({
-      mode: "serve",
-      relayUrl: opts.relayUrl,
-      identity,
-      local: {
-        service: local,
-        modelId,
-        modelName,
-        capacity: { memoryBytes: opts.maxMemory ?? header.wholeBytes },
-        sha256,
-        split,
-      },
-      name: opts.name,
-      log,
-      quic: opts.quic,
-      onServed: (r) => metrics.inference(r),
-    });
-  } catch (err) {
-    // A serving node the relay refused has nothing to offer: it does not start.
-    if (err instanceof ServiceError && err.code === "mesh_denied") throw new CliError(err.message);
-    throw err;
-  }
-  const app = createNodeApp({
-    service: role.service,
-    apiKey: opts.apiKey,
-    browser: browserAccess(opts),
-    maxBody: opts.maxBody,
+  const node = await startNodeHost(opts, {
     mode: "serve",
-    metrics,
-    node: { status: role.status, availability: role.availability, ...installedModelHooks() },
-    local: local.view(),
-  });
-  const http = serveHttp({ ...opts, label }, app.fetch);
-  console.log(`serving ${modelId} as ${identity.npub} (peer ${identity.peerId})`);
-  return {
-    url: http.url,
-    modelId,
-    role,
-    async stop() {
-      await role.stop();
-      await http.shutdown();
-      local.close(); // the prompt worker, if a long prompt started one
-      split?.stop();
-    },
-  };
+    modelId: opts.model,
+    maxMemory: opts.maxMemory,
+    gpu: opts.gpu,
+  }, label);
+  console.log(`serving ${node.modelId} as ${node.identity.npub} (peer ${node.identity.peerId})`);
+  return node;
 }
 
 export async function serveCommand(args: string[]): Promise<number> {

@@ -5,7 +5,13 @@
  * plan gives it, and for a remote model fetching only their bytes.
  */
 import { join } from "node:path";
-import { modelSha256, openPartialModel, type PartialModel, resolveModel } from "../models/mod.ts";
+import {
+  type DownloadProgress,
+  modelSha256,
+  openPartialModel,
+  type PartialModel,
+  resolveModel,
+} from "../models/mod.ts";
 import {
   createLocalService,
   createSplitNode,
@@ -28,7 +34,21 @@ import {
   warmUpStage,
 } from "../inference/mod.ts";
 import type { Logger } from "../protocol/mod.ts";
-import type { ServeOptions } from "./serve-command.ts";
+
+/** What sizing and loading a served model read of `grove serve`'s flags (or a runtime start). */
+export interface ServedModelOptions {
+  model: string;
+  gpu: boolean;
+  ctxSize?: number;
+  maxMemory?: number;
+  dataDir: string;
+}
+
+/** Told as the model file arrives and as it is hashed (the node API's start progress). */
+export interface ServedModelProgress {
+  onDownload?: (p: DownloadProgress) => void;
+  onHash?: (hashed: number, total: number) => void;
+}
 
 /** What the GGUF's header says: enough to decide whether the model fits, before loading it. */
 export interface ModelHeader {
@@ -66,7 +86,7 @@ async function readModelHeader(path: string, ctxSize?: number): Promise<ModelHea
  */
 export function splitModel(
   header: ModelHeader,
-  opts: ServeOptions & { maxMemory: number },
+  opts: ServedModelOptions & { maxMemory: number },
   ids: { identity: Identity; modelId: string; modelName: string; sha256: string },
   log: Logger,
 ): { local: LocalService; split: SplitNode } {
@@ -136,7 +156,11 @@ async function fetchStage(
  * from a server that answers ranges, is never downloaded whole: only its header now, each
  * stage's bytes when the plan gives the node a range. Anything else is resolved as before.
  */
-export async function openServedModel(opts: ServeOptions, log: Logger) {
+export async function openServedModel(
+  opts: ServedModelOptions,
+  log: Logger,
+  told: ServedModelProgress = {},
+) {
   if (opts.maxMemory !== undefined) {
     const partial = await openPartialModel(opts.model);
     const header = partial && await readModelHeader(partial.path, opts.ctxSize);
@@ -147,14 +171,17 @@ export async function openServedModel(opts: ServeOptions, log: Logger) {
       return { header: { ...header, partial }, sha256: partial.sha256 };
     }
   }
-  const resolved = await resolveModel(opts.model);
+  const resolved = await resolveModel(opts.model, { onProgress: told.onDownload });
   const header: ModelHeader = await readModelHeader(resolved.path, opts.ctxSize);
   // Split candidates recognise the same model by it; kept per file in the node's data folder.
   // Hashing a large file takes a while the first time (then it is kept): say so.
   const progress = byTenths((line) => log.info(`hashing the model file (once): ${line}`));
   const sha256 = await modelSha256(resolved, {
     cacheDir: join(opts.dataDir, "models"),
-    onProgress: ({ hashed, total, done }) => progress(hashed, total, done),
+    onProgress: ({ hashed, total, done }) => {
+      progress(hashed, total, done);
+      told.onHash?.(hashed, total);
+    },
   });
   return { header, sha256 };
 }

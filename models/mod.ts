@@ -26,3 +26,5 @@ export {
   pullModel,
   type PullProgress,
 } from "./installed.ts";
+export { createProgressReporter } from "./progress.ts";
+export type { DownloadProgress } from "./download.ts";

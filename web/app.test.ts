@@ -174,18 +174,20 @@ Deno.test("node API: start/stop/installed answer 501 without hooks and call them
   const app = createNodeApp({
     service: fakeService(),
     node: {
-      start: (o: StartOptions) => Promise.resolve(calls.push(o)),
-      stop: () => Promise.resolve(calls.push("stop")),
+      start: (o: StartOptions) => (calls.push(o), { state: "starting" as const }),
+      stop: () => (calls.push("stop"), { state: "stopping" as const }),
       installedModels: () => Promise.resolve([{ id: "stories260K", size: 1185376 }]),
     },
   });
   const started = await app.fetch(
     post("/api/node/start", { mode: "serve", modelId: "stories260K" }),
   );
-  assert.equal(started.status, 200);
-  assert.equal((await started.json()).state, "running");
+  assert.equal(started.status, 202);
+  assert.deepEqual(await started.json(), { state: "starting" });
   assert.equal((await app.fetch(post("/api/node/start", { modelId: "x" }))).status, 400);
-  assert.equal((await app.fetch(post("/api/node/stop"))).status, 200);
+  const stopped = await app.fetch(post("/api/node/stop"));
+  assert.equal(stopped.status, 202);
+  assert.deepEqual(await stopped.json(), { state: "stopping" });
   assert.deepEqual(calls, [{ mode: "serve", modelId: "stories260K" }, "stop"]);
   assert.deepEqual(await (await app.fetch(get("/api/models/installed"))).json(), {
     models: [{ id: "stories260K", size: 1185376 }],

@@ -106,11 +106,22 @@ export function createNodeApp(deps: NodeAppDeps): NodeApp {
   app.get("/v1/models", () => models());
   app.get("/v1/models/:id{.+}", (c) => model(c.req.param("id")));
 
-  const llama = llamaCppRoutes({ service, local: deps.local });
+  // Read at each request: a node's runtime may load or drop its model while the app lives.
+  const llama = llamaCppRoutes({
+    service,
+    get local() {
+      return deps.local;
+    },
+  });
   app.post("/tokenize", (c) => llama.tokenize(c.req.raw));
   app.post("/detokenize", (c) => llama.detokenize(c.req.raw));
   app.get("/props", (c) => llama.props(c.req.raw));
-  const ollama = ollamaRoutes({ ...inferDeps, local: deps.local });
+  const ollama = ollamaRoutes({
+    ...inferDeps,
+    get local() {
+      return deps.local;
+    },
+  });
   app.get("/api/tags", () => ollama.tags());
   app.get("/api/version", () => ollama.version());
   app.post("/api/show", (c) => ollama.show(c.req.raw));

@@ -7,9 +7,12 @@
  */
 import type { InferenceService, ModelInfo } from "../mesh/mod.ts";
 import { errorResponse, HttpError, invalidRequest } from "./http-error.ts";
-import type { HealthState } from "./health.ts";
+import { type HealthState, type HealthStatus, healthStatus } from "./health.ts";
+import { parseStartBody, type StartOptions } from "./node-start.ts";
 import { readJsonBody } from "./validate.ts";
 import { agentPreset as agentPresetOf, AGENTS, isAgent, renderShell } from "./agent-presets.ts";
+
+export type { StartOptions };
 
 export type NodeState = "off" | "starting" | "running" | "stopping" | "failed";
 
@@ -49,12 +52,7 @@ export interface PullProgressLine {
   bytes: number;
   total: number | null;
   rate: number;
-}
-
-export interface StartOptions {
-  mode: string;
-  modelId?: string;
-  maxMemory?: string;
+  eta: number | null; // seconds left; null while the total or the rate is unknown
 }
 
 export interface NodeHooks {
@@ -69,8 +67,14 @@ export interface NodeHooks {
   ): Promise<InstalledModel>;
   /** Removes model `id` from the node's own store; answers what was removed. */
   deleteModel?(id: string): Promise<InstalledModel[]>;
-  start?(options: StartOptions): Promise<unknown>;
-  stop?(): Promise<unknown>;
+  /**
+   * Starts (or switches) the node's runtime in the background: answers the state at once
+   * ("starting", or "running" when it already runs as asked). Throws an error with code
+   * "conflict" while a start or stop is under way.
+   */
+  start?(options: StartOptions): Promise<{ state: NodeState }> | { state: NodeState };
+  /** Stops the runtime in the background: "stopping", or "off" when nothing ran. */
+  stop?(): Promise<{ state: NodeState }> | { state: NodeState };
 }
 
 export interface NodeApiDeps {
@@ -88,14 +92,16 @@ export function createNodeApi(deps: NodeApiDeps) {
   const baseUrl = (req: Request) => deps.apiBaseUrl ?? `${new URL(req.url).origin}/v1`;
 
   async function status(req: Request): Promise<NodeStatus> {
-    const health = deps.health();
+    const { status: health, reason } = healthStatus(deps.health());
     const models = await deps.service.models().catch(() => [] as ModelInfo[]);
     const derived: NodeStatus = {
-      state: health === "ok" ? "running" : health === "loading" ? "starting" : "failed",
+      state: STATE_OF[health],
       mode: deps.mode,
       health: {
-        status: health === "loading" ? "degraded" : health,
-        reason: health === "ok" ? null : health === "loading" ? "loading the model" : "load failed",
+        status: health === "ok" || health === "failed" ? health : "degraded",
+        reason: health === "ok"
+          ? null
+          : reason ?? (health === "loading" ? "loading the model" : `the node is ${health}`),
       },
       apiBaseUrl: baseUrl(req),
       modelId: models[0]?.id ?? null,
@@ -177,23 +183,13 @@ export function createNodeApi(deps: NodeApiDeps) {
 
   async function start(req: Request): Promise<Response> {
     if (!deps.hooks.start) throw notProvided("starting the node", "start");
-    const body = await readJsonBody(req);
-    if (typeof body.mode !== "string" || body.mode === "") {
-      throw invalidRequest('mode is required: "serve" or "client"', "mode");
-    }
-    for (const field of ["modelId", "maxMemory"]) {
-      if (body[field] !== undefined && typeof body[field] !== "string") {
-        throw invalidRequest(`${field} must be a string`, field);
-      }
-    }
-    await deps.hooks.start(body as unknown as StartOptions);
-    return Response.json(await status(req));
+    const options = parseStartBody(await readJsonBody(req));
+    return transition(await runtimeCall(() => deps.hooks.start!(options)));
   }
 
-  async function stop(req: Request): Promise<Response> {
+  async function stop(): Promise<Response> {
     if (!deps.hooks.stop) throw notProvided("stopping the node", "stop");
-    await deps.hooks.stop();
-    return Response.json(await status(req));
+    return transition(await runtimeCall(() => deps.hooks.stop!()));
   }
 
   async function installed(): Promise<Response> {
@@ -266,6 +262,32 @@ export function createNodeApi(deps: NodeApiDeps) {
     start: guard(start),
     stop: guard(stop),
   };
+}
+
+const STATE_OF: Record<HealthStatus, NodeState> = {
+  ok: "running",
+  loading: "starting",
+  off: "off",
+  stopping: "stopping",
+  failed: "failed",
+};
+
+/** 202 while the work goes on in the background; 200 when there was nothing to do. */
+function transition({ state }: { state: NodeState }): Response {
+  const busy = state === "starting" || state === "stopping";
+  return Response.json({ state }, { status: busy ? 202 : 200 });
+}
+
+/** A start or stop while another is under way: 409, in the runtime's words. */
+async function runtimeCall<T>(call: () => Promise<T> | T): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if ((err as { code?: unknown })?.code === "conflict") {
+      throw new HttpError(409, (err as Error).message, "invalid_request_error", "conflict");
+    }
+    throw err;
+  }
 }
 
 function notProvided(what: string, hook: string): HttpError {
