@@ -4,25 +4,14 @@
 import { generateCommand } from "./cli/generate-command.ts";
 import { tokenizeCommand } from "./cli/tokenize-command.ts";
 import { CliError } from "./cli/cli-error.ts";
-import { flagHelp, HelpRequested } from "./cli/help.ts";
+import { commandHelp, HelpRequested, usageText } from "./cli/help.ts";
 import { exitAfterFlush } from "./cli/lifecycle.ts";
-
-const USAGE = `usage: grove <command> [flags]
-
-commands:
-  relay      the relay: Nostr relay, membership, mesh admission, rendezvous
-  serve      a serving node: loads a model and offers it to members (--gpu for WebGPU)
-  consume    a client node: a local OpenAI-compatible endpoint backed by the mesh
-  demo       relay + serving node + client node in one process
-  members    membership administration: add|remove|list
-  generate   --model REF [--prompt TEXT] [-n N] [--temp T] [--seed S] [--gpu]
-  tokenize   --model REF  (text on stdin, token ids on stdout)
-`;
 
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
+  if (command === "help" && rest.length > 0) return await main([rest[0], "--help"]);
   if (!command || command === "help" || command === "--help" || command === "-h") {
-    console.log(USAGE);
+    console.log(usageText());
     return command ? 0 : 2;
   }
   try {
@@ -44,13 +33,12 @@ export async function main(args: string[]): Promise<number> {
       case "demo":
         return await (await import("./cli/demo-command.ts")).demoCommand(rest);
       default:
-        console.error(`grove: unknown command "${command}"\n\n${USAGE}`);
+        console.error(`grove: unknown command "${command}"\n\n${usageText()}`);
         return 2;
     }
   } catch (err) {
     if (err instanceof HelpRequested) {
-      const line = USAGE.split("\n").find((l) => l.startsWith(`  ${command} `))?.trim() ?? command;
-      console.log(`usage: grove ${command} [flags]\n  ${line}\n\nflags:\n${flagHelp(err.options)}`);
+      console.log(commandHelp(command, err.options));
       return 0;
     }
     if (err instanceof CliError) {
