@@ -9,6 +9,7 @@ import { type Identity, loadIdentity } from "../mesh/mod.ts";
 import { installedModelHooks } from "../models/mod.ts";
 import { createMetrics, createNodeApp } from "../web/mod.ts";
 import { browserAccess } from "./node-access.ts";
+import { memberHooks } from "./member-hooks.ts";
 import { type NodeOptions, serveHttp } from "./node-flags.ts";
 import {
   createNodeRuntime,
@@ -74,6 +75,7 @@ export async function startNodeHost(
     health: () => runtimeHealth(runtime.view()),
     node: {
       ...installedModelHooks(),
+      ...memberHooks(opts, identity),
       status: () => runtimeStatus(runtime, identity, opts.relayUrl),
       availability: () => runtimeAvailability(runtime),
       start(o) {

@@ -12,6 +12,7 @@ import { memberHooks, REFUSAL_KEPT_MS } from "../cli/member-hooks.ts";
 import { createNodeApp } from "../web/mod.ts";
 import { fakeService } from "./support/fake-service.ts";
 import { type Key, newKey, nip86, relayTest, sharedRelay } from "./relay-harness.ts";
+import { newKey as newNodeKey, startMesh } from "./mesh-harness.ts";
 
 const relay = sharedRelay({ prefix: "grove-members-api-" });
 
@@ -164,5 +165,43 @@ Deno.test("members API: a refusal is kept 30 s, so a polling page does not spend
     assert.equal(body.members.length, 2);
   } finally {
     await server.shutdown();
+  }
+});
+
+Deno.test({
+  name:
+    "members API: a consume process of the relay's owner manages members; a plain member's node cannot",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const mesh = await startMesh();
+  try {
+    const memberKey = newNodeKey();
+    await mesh.addMember(memberKey.pubkey);
+    const [owner, member] = await Promise.all([mesh.consume(), mesh.consume(memberKey)]);
+    const get = async (url: string) => await (await fetch(`${url}/api/members`)).json();
+
+    const listed = await get(owner.url);
+    assert.equal(listed.canManage, true);
+    assert.deepEqual(
+      listed.members.map((m: { pubkey: string; role: string }) => [m.pubkey, m.role]).sort(),
+      [[mesh.owner.pubkey, "owner"], [memberKey.pubkey, "member"]].sort(),
+    );
+    const erin = newKey();
+    const added = await fetch(`${owner.url}/api/members`, {
+      method: "POST",
+      body: JSON.stringify({ npub: npubEncode(erin.pk) }),
+    });
+    assert.equal(added.status, 200, await added.clone().text());
+    assert.equal((await added.json()).role, "member");
+    assert.ok((await get(owner.url)).members.some((m: { pubkey: string }) => m.pubkey === erin.pk));
+
+    const refused = await get(member.url);
+    assert.deepEqual(
+      [refused.canManage, refused.reason],
+      [false, "restricted: only the relay's owner or an admin"],
+    );
+  } finally {
+    await mesh.close();
   }
 });
