@@ -1,8 +1,8 @@
-/// <reference lib="dom" />
 /**
  * Shared steps of the dashboard's browser tests: open a node's /ui, wait for what the page
  * shows (bounded), and keep a screenshot of each state at desktop and phone width, checking at
- * phone width that nothing scrolls sideways.
+ * phone width that nothing scrolls sideways. (Page-side code is passed as strings: these tests
+ * type-check without the DOM's lib, which clashes with Deno's own stream types.)
  */
 import assert from "node:assert/strict";
 import { type Browser, newPage, type Page, screenshot, VIEWPORTS } from "./browser.ts";
@@ -16,11 +16,9 @@ export async function openDashboard(
 ): Promise<{ page: Page; errors: string[] }> {
   const opened = await newPage(browser, "desktop");
   await opened.page.goto(`${url}/ui`);
-  await opened.page.waitForFunction(
-    () => document.getElementById("updated")?.textContent?.startsWith("updated"),
-    undefined,
-    { timeout: WAIT_MS },
-  );
+  await opened.page.locator("#updated").filter({ hasText: /^updated/ }).waitFor({
+    timeout: WAIT_MS,
+  });
   return opened;
 }
 
@@ -32,14 +30,7 @@ export async function waitForText(
   timeout = WAIT_MS,
 ): Promise<string> {
   try {
-    await page.waitForFunction(
-      ([sel, source, flags]) => {
-        const node = document.querySelector(sel);
-        return node !== null && new RegExp(source, flags).test(node.textContent ?? "");
-      },
-      [selector, pattern.source, pattern.flags] as const,
-      { timeout },
-    );
+    await page.locator(selector).filter({ hasText: pattern }).first().waitFor({ timeout });
   } catch (err) {
     const now = await page.textContent(selector).catch(() => null);
     throw new Error(`${selector} never matched ${pattern}; it reads ${JSON.stringify(now)}`, {
@@ -55,7 +46,7 @@ export async function waitForText(
  */
 export async function shoot(page: Page, name: string): Promise<string[]> {
   await page.setViewportSize(VIEWPORTS.phone);
-  const width = await page.evaluate(() => document.documentElement.scrollWidth);
+  const width = Number(await page.evaluate("document.documentElement.scrollWidth"));
   assert.ok(width <= VIEWPORTS.phone.width, `${name}: the page is ${width} px wide at phone width`);
   const phone = await screenshot(page, name);
   await page.setViewportSize(VIEWPORTS.desktop);

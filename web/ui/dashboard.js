@@ -786,7 +786,7 @@ function drawMesh(status, targets, width) {
       x: CARD_X,
       y: y + 17,
       class: "model-name"
-    }, fit(`${group.modelName} \xB7 ${group.nodes.length} node${group.nodes.length === 1 ? "" : "s"}${split ? ` \xB7 split over ${group.layers} layers` : ""}`, w - CARD_X - 8)));
+    }, fit(split ? `${group.modelId} \xB7 split: ${group.layers} layers` : `${group.modelId} \xB7 ${group.nodes.length} node${group.nodes.length === 1 ? "" : "s"}`, w - CARD_X - 8)));
     y += HEAD;
     if (split) {
       const barW = w - CARD_X - 8;
@@ -1777,7 +1777,7 @@ function createModelsPanel(ctx) {
           "data-model": m.id
         }, el("strong", {}, m.name), " ", el("span", {
           class: "muted"
-        }, `${m.id} \xB7 ${formatBytes(m.size)}`), " ", m.fits ? badge("fits this machine", "ok") : badge(`needs ${gib(m.needsBytes)}`, "warn"), " ", m.installed ? badge("installed", "none") : pull);
+        }, m.size > 0 ? `${m.id} \xB7 ${formatBytes(m.size)}` : `${m.id} \xB7 size not known`), " ", m.fits ? badge("fits this machine", "ok") : m.needsBytes !== null && m.needsBytes > 0 ? badge(`needs ${gib(m.needsBytes)}`, "warn") : badge("memory need unknown", "none"), " ", m.installed ? badge("installed", "none") : pull);
       })));
     } catch (err) {
       replace(catalogBox, el("p", {
@@ -2102,6 +2102,12 @@ ${model.value}`;
         }, id)));
         if (offered.includes(keep)) model.value = keep;
       }
+      if (offered.length === 0) {
+        text.textContent = snapshot.denied ? "No model: the relay denied this node." : "No model is offered right now: share one, or wait for a member's node.";
+        copy.disabled = true;
+        shown = "";
+        return;
+      }
       if (snapshot.status) void load();
     }
   };
@@ -2160,9 +2166,11 @@ function createMembersPanel(ctx) {
     } catch (err) {
       console.info("members:", errorText(err, "Managing members"));
       ctx.root.hidden = true;
+      ctx.root.dataset.state = "unavailable";
       return;
     }
     ctx.root.hidden = !answer.canManage;
+    ctx.root.dataset.state = answer.canManage ? "managing" : "not-managing";
     if (!answer.canManage) return;
     replace(list, answer.members.length === 0 ? el("p", {
       class: "muted"

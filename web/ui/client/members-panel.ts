@@ -64,9 +64,12 @@ export function createMembersPanel(ctx: PanelContext): Panel {
       // only a node that can manage the list has one.
       console.info("members:", errorText(err, "Managing members"));
       ctx.root.hidden = true;
+      ctx.root.dataset.state = "unavailable";
       return;
     }
     ctx.root.hidden = !answer.canManage;
+    // What the page learnt (tests and the curious read it): the list, or why there is none.
+    ctx.root.dataset.state = answer.canManage ? "managing" : "not-managing";
     if (!answer.canManage) return;
     replace(
       list,

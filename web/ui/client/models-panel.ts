@@ -29,7 +29,7 @@ interface CatalogModel {
   size: number;
   architecture?: string;
   quantization?: string;
-  needsBytes: number;
+  needsBytes: number | null; // null: no size known
   fits: boolean;
   installed: boolean;
 }
@@ -191,11 +191,17 @@ export function createModelsPanel(ctx: PanelContext): Panel {
               { "data-model": m.id },
               el("strong", {}, m.name),
               " ",
-              el("span", { class: "muted" }, `${m.id} · ${formatBytes(m.size)}`),
+              el(
+                "span",
+                { class: "muted" },
+                m.size > 0 ? `${m.id} · ${formatBytes(m.size)}` : `${m.id} · size not known`,
+              ),
               " ",
               m.fits
                 ? badge("fits this machine", "ok")
-                : badge(`needs ${gib(m.needsBytes)}`, "warn"),
+                : m.needsBytes !== null && m.needsBytes > 0
+                ? badge(`needs ${gib(m.needsBytes)}`, "warn")
+                : badge("memory need unknown", "none"),
               " ",
               m.installed ? badge("installed", "none") : pull,
             );

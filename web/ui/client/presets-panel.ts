@@ -71,6 +71,15 @@ export function createPresetsPanel(ctx: PanelContext): Panel {
         replace(model, ...offered.map((id) => el("option", { value: id }, id)));
         if (offered.includes(keep)) model.value = keep;
       }
+      if (offered.length === 0) {
+        // Asking would only get 503 "no model is offered right now", each poll.
+        text.textContent = snapshot.denied
+          ? "No model: the relay denied this node."
+          : "No model is offered right now: share one, or wait for a member's node.";
+        copy.disabled = true;
+        shown = "";
+        return;
+      }
       if (snapshot.status) void load();
     },
   };
