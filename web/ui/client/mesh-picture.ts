@@ -132,9 +132,9 @@ export function drawMesh(
       "text",
       { x: CARD_X, y: y + 17, class: "model-name" },
       fit(
-        `${group.modelName} · ${group.nodes.length} node${group.nodes.length === 1 ? "" : "s"}${
-          split ? ` · split over ${group.layers} layers` : ""
-        }`,
+        split
+          ? `${group.modelId} · split: ${group.layers} layers`
+          : `${group.modelId} · ${group.nodes.length} node${group.nodes.length === 1 ? "" : "s"}`,
         w - CARD_X - 8,
       ),
     ));
