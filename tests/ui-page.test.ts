@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 /**
  * The dashboard in real headless Chromium, against a node app on loopback: the page boots from
  * its own origin only, polls the node, asks for an --api-key once in its own form, and its CSP
@@ -10,6 +9,10 @@ import { createNodeApp } from "../web/mod.ts";
 import { fakeService } from "./support/fake-service.ts";
 import { newPage, openBrowser, screenshot } from "./support/browser.ts";
 import { realErrors } from "./support/ui-pages.ts";
+
+// Page-side code goes as strings: the DOM's lib, in a test's type-check, clashes with Deno's own
+// stream types (tests/mesh-harness.ts's TextDecoderStream) when the suite is checked together.
+const UPDATED = 'document.getElementById("updated")?.textContent?.startsWith("updated")';
 
 function serveApp(apiKey?: string) {
   const app = createNodeApp({ service: fakeService(), apiKey });
@@ -27,18 +30,16 @@ Deno.test("ui page: boots from its own origin, polls the node and runs nothing i
       if (!r.url().startsWith(url)) outside.push(r.url());
     });
     await page.goto(`${url}/ui`);
-    await page.waitForFunction(() =>
-      document.getElementById("updated")?.textContent?.startsWith("updated")
-    );
+    await page.waitForFunction(UPDATED);
     assert.equal(await page.isVisible("#error"), false, "the poll worked");
     // What an injected <script> (say, from model output set as HTML by mistake) would do: CSP
     // refuses it, so the global it sets never appears.
-    const ran = await page.evaluate(() => {
+    const ran = await page.evaluate(`(() => {
       const s = document.createElement("script");
       s.textContent = "window.injected = true";
       document.body.appendChild(s);
-      return (window as unknown as { injected?: boolean }).injected === true;
-    });
+      return window.injected === true;
+    })()`);
     assert.equal(ran, false, "inline script is blocked by the page's CSP");
     assert.deepEqual(outside, [], "no request leaves the node's origin");
     await screenshot(page, "ui-boot");
@@ -68,14 +69,10 @@ Deno.test("ui page: with --api-key it asks once in its own form and keeps the ke
     await page.fill("#key-input", "s3cret-key");
     await page.press("#key-input", "Enter");
     await page.waitForSelector("#key-form", { state: "hidden" });
-    await page.waitForFunction(() =>
-      document.getElementById("updated")?.textContent?.startsWith("updated")
-    );
-    assert.equal(await page.evaluate(() => sessionStorage.getItem("groveKey")), "s3cret-key");
+    await page.waitForFunction(UPDATED);
+    assert.equal(await page.evaluate('sessionStorage.getItem("groveKey")'), "s3cret-key");
     await page.reload();
-    await page.waitForFunction(() =>
-      document.getElementById("updated")?.textContent?.startsWith("updated")
-    );
+    await page.waitForFunction(UPDATED);
     assert.equal(await page.isVisible("#key-form"), false, "asked only once");
     assert.deepEqual(realErrors(errors).filter((e) => !/401/.test(e)), []);
   } finally {

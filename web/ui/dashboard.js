@@ -498,7 +498,7 @@ function createSharePanel(ctx) {
       const aborter = checking = new AbortController();
       try {
         const r = await api.get(`/api/models/reference?ref=${encodeURIComponent(value)}`, aborter.signal);
-        replace(ref, badge(KIND_WORDS[r.kind] ?? r.kind, r.kind === "invalid" ? "bad" : "ok"), " ", r.detail, r.installed ? " \xB7 installed" : "");
+        replace(ref, badge(KIND_WORDS[r.kind] ?? r.kind, r.kind === "invalid" ? "bad" : "ok"), " ", r.detail.replace(/^(catalog|Hugging Face|local file): /, ""), r.installed ? " \xB7 installed" : "");
         ref.dataset.kind = r.kind;
       } catch (err) {
         if (aborter.signal.aborted) return;

@@ -135,7 +135,8 @@ export function createSharePanel(ctx: PanelContext): Panel {
           ref,
           badge(KIND_WORDS[r.kind] ?? r.kind, r.kind === "invalid" ? "bad" : "ok"),
           " ",
-          r.detail,
+          // The badge already names the kind that the line starts with.
+          r.detail.replace(/^(catalog|Hugging Face|local file): /, ""),
           r.installed ? " · installed" : "",
         );
         ref.dataset.kind = r.kind;
