@@ -87,6 +87,13 @@ Deno.test("ui models: pull from a local server with progress, then delete after 
     assert.equal(await page.isVisible("#pull-progress"), false, "the bar goes once done");
     const row = '#models-installed tr[data-model="stories260K"]';
     await waitForText(page, row, /1\.1 MiB.*llama · F32.*sha256 verified/);
+    // The catalog (the real route over this test's one-entry catalog) says it fits and is here.
+    await waitForText(
+      page,
+      '#models-catalog li[data-model="stories260K"]',
+      /1\.1 MiB.*fits this machine.*installed/,
+    );
+    await waitForText(page, "#models-catalog", /^This machine: [\d.]+ GiB of memory\./);
     await shoot(page, "pull-done");
 
     // Delete asks inline first; Cancel keeps the model.
