@@ -121,7 +121,24 @@ Deno.test("deleteInstalledModel: removes store files and their hash records; ref
       deleteInstalledModel("nope", t.options),
       (err) => err instanceof InstalledModelError && err.code === "model_not_found",
     );
-    assert.deepEqual((await listInstalledModels(t.options)).map((m) => m.id), ["mine.gguf"]);
+    // With its store copy gone, stories260K is still here: the copy shipped with Grove, which
+    // runs without a download and cannot be removed.
+    const left = await listInstalledModels(t.options);
+    assert.deepEqual(left.map((m) => [m.id, m.location]), [
+      ["mine.gguf", "model-path"],
+      ["stories260K", "embedded"],
+    ]);
+    assert.equal(left[1].path, new URL("./stories260K.gguf", import.meta.url).pathname);
+    await assert.rejects(
+      deleteInstalledModel("stories260K", t.options),
+      (err) =>
+        err instanceof InstalledModelError && err.code === "read_only_model" &&
+        /ships with Grove/.test(err.message),
+    );
+    assert.deepEqual(
+      (await listInstalledModels({ ...t.options, embedded: false })).map((m) => m.id),
+      ["mine.gguf"],
+    );
   } finally {
     await t.cleanup();
   }

@@ -6,7 +6,13 @@ import { basename, join, relative, resolve as resolvePath, sep } from "node:path
 import { GgmlType, type GgufFile, openGguf } from "../inference/mod.ts";
 import { CATALOG, type CatalogEntry, catalogFileName } from "./catalog.ts";
 import { type DownloadProgress, type HashStore, hashStorePath, readHashStore } from "./download.ts";
-import { expandHome, modelPathDirs, resolveModel, type ResolveOptions } from "./resolve.ts";
+import {
+  embeddedModelPath,
+  expandHome,
+  modelPathDirs,
+  resolveModel,
+  type ResolveOptions,
+} from "./resolve.ts";
 import { readSidecar, sidecarPath } from "./sparse-file.ts";
 import { etaSeconds } from "./progress.ts";
 import { type CatalogFitOptions, modelCatalog } from "./catalog-fit.ts";
@@ -21,8 +27,11 @@ export interface InstalledModel {
   /** A `.partial` (ranges fetched for a split stage) or `.part` (a download under way). */
   partial: boolean;
   bytesPresent: number; // what is on disk of `size`
-  /** "store": $GROVE_HOME/models, deletable; "model-path": a GROVE_MODEL_PATH folder. */
-  location: "store" | "model-path";
+  /**
+   * "store": $GROVE_HOME/models, deletable; "model-path": a GROVE_MODEL_PATH folder;
+   * "embedded": the copy shipped with Grove (models/), listed only when no other copy is here.
+   */
+  location: "store" | "model-path" | "embedded";
   architecture: string | null;
   quantization: string | null;
   sha256: { state: "verified" | "recorded" | "unknown"; value?: string };
@@ -54,6 +63,12 @@ export async function listInstalledModels(
   for (const path of await modelFiles(storeDir, true)) {
     found.push(await describe(path, "store", catalog, store, storeDir));
   }
+  // The shipped default runs without a download, so the page offers it like any installed model.
+  for (const entry of catalog) {
+    const shipped = options.embedded === false ? undefined : embeddedModelPath(entry);
+    if (shipped === undefined || found.some((m) => m.id === entry.id && !m.partial)) continue;
+    found.push(await describe(shipped, "embedded", catalog, store, storeDir));
+  }
   return found;
 }
 
@@ -72,8 +87,10 @@ export async function deleteInstalledModel(
     if (all.length > 0) {
       throw new InstalledModelError(
         "read_only_model",
-        `model "${id}" is in a GROVE_MODEL_PATH folder (${all[0].path}), which Grove only ` +
-          `reads; remove the file there yourself`,
+        all[0].location === "embedded"
+          ? `model "${id}" ships with Grove (${all[0].path}) and cannot be removed`
+          : `model "${id}" is in a GROVE_MODEL_PATH folder (${all[0].path}), which Grove only ` +
+            `reads; remove the file there yourself`,
       );
     }
     throw new InstalledModelError("model_not_found", `model "${id}" is not installed`);

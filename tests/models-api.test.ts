@@ -75,7 +75,11 @@ Deno.test("node API: pull a model from a local server with NDJSON progress, list
       "stories260K",
     ]);
     const after = await (await app.fetch(request("GET", "/api/models/installed"))).json();
-    assert.deepEqual(after.models.map((m: { id: string }) => m.id), ["mine.gguf"]);
+    // The pulled copy is gone; the one shipped with Grove stays on offer, not deletable.
+    assert.deepEqual(
+      after.models.map((m: { id: string; location: string }) => [m.id, m.location]),
+      [["mine.gguf", "model-path"], ["stories260K", "embedded"]],
+    );
 
     const gone = await app.fetch(request("DELETE", "/api/models/installed/stories260K"));
     assert.equal(gone.status, 404);

@@ -103,7 +103,10 @@ export async function startRelayHarness(opts: HarnessOptions = {}): Promise<Rela
   let stdout = "";
   let stderr = "";
   let exited: { code: number } | undefined;
-  const pump = async (stream: ReadableStream<Uint8Array>, add: (s: string) => void) => {
+  const pump = async (
+    stream: ReadableStream<Uint8Array<ArrayBuffer>>,
+    add: (s: string) => void,
+  ) => {
     for await (const chunk of stream.pipeThrough(new TextDecoderStream())) add(chunk);
   };
   const done = Promise.all([

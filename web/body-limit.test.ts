@@ -62,7 +62,7 @@ Deno.test("body limit: a chunked body is cut as soon as it passes the limit", as
 Deno.test("body limit: the node API takes 64 KiB; /v1 takes its default", async () => {
   const app = createNodeApp({
     service: fakeService(),
-    node: { start: () => Promise.resolve(), stop: () => Promise.resolve() },
+    node: { start: () => ({ state: "running" as const }), stop: () => ({ state: "off" as const }) },
   });
   const big = JSON.stringify({ mode: "serve", modelId: "x".repeat(NODE_API_MAX_BODY) });
   const res = await app.fetch(post("/api/node/start", big));

@@ -212,7 +212,7 @@ Deno.test("browser guard: an --allow-origin page gets CORS on preflight, answers
 });
 
 Deno.test("browser guard: --allow-origin * opens /v1 and reads, never the node API's commands", async () => {
-  const start = () => Promise.resolve();
+  const start = () => Promise.resolve({ state: "running" as const });
   const { app } = node({ browser: { origins: ["*"] }, node: { start, stop: start } });
   const page = "http://anything.example";
   const chat = await app.fetch(pagePost("/v1/chat/completions", page));
