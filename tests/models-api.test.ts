@@ -82,8 +82,8 @@ Deno.test("node API: pull a model from a local server with NDJSON progress, list
     );
 
     const gone = await app.fetch(request("DELETE", "/api/models/installed/stories260K"));
-    assert.equal(gone.status, 404);
-    await gone.body?.cancel();
+    assert.equal(gone.status, 403);
+    assert.match((await gone.json()).error.message, /ships with Grove/);
 
     // An unknown model fails in the stream's last line; a missing field is a 400 before it.
     const bad = await app.fetch(request("POST", "/api/models/pull", { model: "no-such-model" }));
