@@ -104,7 +104,9 @@ Deno.test("ui models: pull from a local server with progress, then delete after 
     await page.click(`${row} .delete-model`);
     await shoot(page, "model-delete-confirm");
     await page.click(`${row} .confirm-yes`);
-    await page.waitForSelector(row, { state: "detached", timeout: 10_000 });
+    // What stays is the copy shipped with Grove: read only, no delete button.
+    await waitForText(page, row, /shipped with Grove \(read only\)/);
+    assert.equal(await page.locator(`${row} .delete-model`).count(), 0);
     await page.waitForSelector('#models-installed tr[data-model="mine.gguf"]');
     await Deno.stat(join(home, "models", "stories260K.gguf")).then(
       () => assert.fail("the file is still there"),

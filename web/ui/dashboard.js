@@ -1476,7 +1476,7 @@ function createChatPanel(ctx) {
     class: "chat-sampling"
   }, temperature.row, topP.row, maxTokens.row, seed.row)), log, el("label", {
     for: "chat-input",
-    class: "visually-hidden"
+    class: "sr-only"
   }, "Message"), input, el("div", {
     class: "chat-actions"
   }, send2, stop, clear));
@@ -1733,9 +1733,9 @@ function createModelsPanel(ctx) {
       "data-model": m.id
     }, el("td", {}, el("strong", {}, m.id), m.file && m.file !== m.id ? el("div", {
       class: "muted"
-    }, m.file) : null, m.location === "model-path" ? el("div", {
+    }, m.file) : null, m.location === "store" ? null : el("div", {
       class: "muted"
-    }, "GROVE_MODEL_PATH (read only)") : null), el("td", {}, m.size === void 0 ? "\u2014" : formatBytes(m.size), m.partial && m.bytesPresent !== void 0 ? el("div", {
+    }, m.location === "embedded" ? "shipped with Grove (read only)" : "GROVE_MODEL_PATH (read only)")), el("td", {}, m.size === void 0 ? "\u2014" : formatBytes(m.size), m.partial && m.bytesPresent !== void 0 ? el("div", {
       class: "muted"
     }, `partial: ${formatBytes(m.bytesPresent)} here`) : null), el("td", {}, [
       m.architecture,

@@ -73,7 +73,7 @@ export function createChatPanel(ctx: PanelContext): Panel {
       el("div", { class: "chat-sampling" }, temperature.row, topP.row, maxTokens.row, seed.row),
     ),
     log,
-    el("label", { for: "chat-input", class: "visually-hidden" }, "Message"),
+    el("label", { for: "chat-input", class: "sr-only" }, "Message"),
     input,
     el("div", { class: "chat-actions" }, send, stop, clear),
   );

@@ -17,7 +17,7 @@ interface Installed {
   size?: number;
   partial?: boolean;
   bytesPresent?: number;
-  location?: "store" | "model-path";
+  location?: "store" | "model-path" | "embedded";
   architecture?: string | null;
   quantization?: string | null;
   sha256?: { state: string };
@@ -123,9 +123,13 @@ export function createModelsPanel(ctx: PanelContext): Panel {
               {},
               el("strong", {}, m.id),
               m.file && m.file !== m.id ? el("div", { class: "muted" }, m.file) : null,
-              m.location === "model-path"
-                ? el("div", { class: "muted" }, "GROVE_MODEL_PATH (read only)")
-                : null,
+              m.location === "store" ? null : el(
+                "div",
+                { class: "muted" },
+                m.location === "embedded"
+                  ? "shipped with Grove (read only)"
+                  : "GROVE_MODEL_PATH (read only)",
+              ),
             ),
             el(
               "td",
