@@ -29,9 +29,19 @@ export interface GroveProcess {
   exited: Promise<Deno.CommandStatus>;
 }
 
-function spawn(args: string[], env: Record<string, string> = {}): GroveProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${REPO_ROOT}main.ts`, ...args],
+/**
+ * Starts `main.ts ARGS`. `netns`: inside that network namespace (`ip netns exec` replaces itself
+ * with Deno, so signals reach the Grove process itself; tests/support/netns.ts).
+ */
+export function spawnGrove(
+  args: string[],
+  env: Record<string, string> = {},
+  opts: { netns?: string } = {},
+): GroveProcess {
+  const deno = [Deno.execPath(), "run", "-A", `${REPO_ROOT}main.ts`, ...args];
+  const [cmd, ...rest] = opts.netns ? ["ip", "netns", "exec", opts.netns, ...deno] : deno;
+  const child = new Deno.Command(cmd, {
+    args: rest,
     cwd: REPO_ROOT,
     env: { GROVE_MODEL_PATH: MODEL_PATH, NO_COLOR: "1", ...env },
     stdin: "null",
@@ -125,7 +135,7 @@ export async function startMesh(): Promise<Mesh> {
     member = true,
     env: Record<string, string> = {},
   ): Promise<NodeProcess> => {
-    const p = spawn(
+    const p = spawnGrove(
       [...args, "--port", "0", "--data", `${root}/node-${n++}`, "--nsec", key.nsec],
       env,
     );
@@ -141,7 +151,7 @@ export async function startMesh(): Promise<Mesh> {
     if (r.code !== 0) throw new Error(`members ${action} failed: ${r.stderr}`);
   };
   try {
-    const relay = spawn([
+    const relay = spawnGrove([
       "relay",
       ...["--port", "0", "--mesh-port", "0", "--no-quic", "--data", relayDir],
       ...["--owner", owner.pubkey, "--log-format", "json"],
