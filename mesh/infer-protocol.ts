@@ -4,11 +4,12 @@
  * `error`, and closes. Closing or resetting the stream (or losing the connection) cancels the
  * generation. The client never hangs: connecting and every gap between frames have a limit.
  *
- * Keep-alives (docs/protocol.md#answers): while a request waits for its first event (queued behind
- * other generations, or a long prompt being read), the server sends
- * `{"type":"queued","position":n}` every few seconds (n: an estimate of the requests ahead of it).
- * Clients drop these frames; they only keep the client's idle limit from firing on a busy but
- * healthy node.
+ * Liveness (docs/protocol.md#answers): while a request is in flight the server sends a frame at
+ * least every ALIVE_MS (1 s) when nothing else went out: `{"type":"queued","position":n}` before
+ * the first event (n: an estimate of the requests ahead of it), `{"type":"alive"}` after it. The
+ * timer runs on the event loop, never behind the engine (its long work runs in workers), so a
+ * long prompt or a slow step still beats. Clients drop these frames and count a server silent for
+ * DEAD_MS (3 s) as dead: a frozen, vanished or cut-off node is noticed in 3 s on any transport.
  *
  * Limits (request-limits.ts, stream-frames.ts): the server checks every request against the
  * widest limits of the HTTP APIs and answers a bad one with a typed `invalid_request` error; a
@@ -38,6 +39,8 @@ import { servingFailure } from "./one-piece-answer.ts";
 import { answerTokenizerRequest } from "./tokenizer-protocol.ts";
 import { isTokenizerFrame } from "./tokenizer-request.ts";
 import {
+  ALIVE_MS,
+  DEAD_MS,
   deadline,
   errorText,
   FrameBudgetError,
@@ -64,7 +67,7 @@ export interface InferTimeouts {
 }
 
 export interface ServeInferOptions {
-  /** How often a request still waiting for its first event says so (`queued`). */
+  /** The longest the server stays silent while a request is in flight (`queued`, `alive`). */
   keepAliveMs?: number;
   /** How long a new stream may wait for its request: spare streams sit idle up to SPARE_MS. */
   requestMs?: number;
@@ -72,7 +75,7 @@ export interface ServeInferOptions {
 
 /** A client drops a spare stream unused for this long; the server waits longer for a request. */
 const SPARE_MS = 20_000;
-const DEFAULTS = { connectMs: 10_000, idleMs: 30_000, requestMs: 30_000, keepAliveMs: 5000 };
+const DEFAULTS = { connectMs: 10_000, idleMs: DEAD_MS, requestMs: 30_000, keepAliveMs: ALIVE_MS };
 
 const WENT_AWAY = "the serving node went away mid-generation";
 
@@ -117,7 +120,7 @@ export async function serveInfer(
     }
     // Tokenizer requests (`tokenize`, `detokenize`, `props`: docs/protocol.md) answer in one piece.
     if (isTokenizerFrame(frame)) {
-      return answerTokenizerRequest(stream, frame, service, { peerId, log });
+      return answerTokenizerRequest(stream, frame, service, { peerId, log, keepAliveMs });
     }
     let req: InferRequest;
     try {
@@ -138,17 +141,22 @@ export async function serveInfer(
     const load = () => service.load?.() ?? { active: 0, queued: 0 };
     let ahead = load().active + load().queued;
     let answered = false;
+    let lastSent = performance.now();
+    // Ticks at half the period so that the silence between two frames stays under keepAliveMs.
     const keepAlive = setInterval(() => {
-      if (answered || ac.signal.aborted) return;
+      if (ac.signal.aborted || performance.now() - lastSent < keepAliveMs / 2) return;
+      lastSent = performance.now();
+      if (answered) return void out.write({ type: "alive" }).catch(() => {});
       const now = load();
       ahead = Math.max(0, Math.min(ahead, now.active + now.queued - 1));
       out.write({ type: "queued", position: ahead }).catch(() => {});
-    }, keepAliveMs);
+    }, keepAliveMs / 2);
     try {
       let ended = false;
       for await (const ev of service.infer(req, ac.signal)) {
         if (ac.signal.aborted) break;
         answered = true;
+        lastSent = performance.now();
         await out.write(ev);
         if (ev.type === "done" || ev.type === "error") {
           ended = true;
@@ -406,7 +414,7 @@ function wentAway(received: number): string {
   return received > 0 ? WENT_AWAY : "the serving node went away before answering";
 }
 
-/** An event, or undefined for a keep-alive (`queued`). */
+/** An event, or undefined for a keep-alive (`queued`, `alive`). */
 function parseEvent(frame: unknown): InferEvent | undefined {
   const ev = frame as Record<string, unknown> | null;
   const type = ev?.type;
@@ -427,7 +435,7 @@ function parseEvent(frame: unknown): InferEvent | undefined {
     }
   } else if (type === "tool_call") {
     if (isToolCall(ev!)) return ev as unknown as InferEvent;
-  } else if (type === "queued") return undefined;
+  } else if (type === "queued" || type === "alive") return undefined;
   else {
     throw new ServiceError(
       "unavailable",

@@ -18,6 +18,7 @@ import {
   serviceErrorOf,
 } from "./service.ts";
 import {
+  DEAD_MS,
   deadline,
   errorText,
   FrameBudgetError,
@@ -115,7 +116,7 @@ export type OpenInferStream = (signal: AbortSignal) => Promise<Stream>;
 export interface CallOnePieceOptions {
   /** Dial, ticket exchange and stream open together (default 10 s). */
   connectMs?: number;
-  /** Longest silence between two frames (default 30 s). */
+  /** Longest silence between two frames (default DEAD_MS: the server says `queued` meanwhile). */
   idleMs?: number;
 }
 
@@ -159,7 +160,7 @@ export async function callOnePiece<Res>(
     if (!stream.send(frame)) await stream.onDrain();
     const frames = readStreamFrames(
       stream,
-      options.idleMs ?? 30_000,
+      options.idleMs ?? DEAD_MS,
       MAX_EVENT_FRAME_BYTES,
       answer.maxBytes,
     );

@@ -5,6 +5,15 @@
 import type { Stream } from "@libp2p/interface";
 import { encodeFrame, readFrames } from "../protocol/mod.ts";
 
+/**
+ * Liveness of a stream with a request in flight (docs/protocol.md#inference): the answering side
+ * sends some frame at least every ALIVE_MS, from a timer that never waits on the engine, and the
+ * asking side counts a peer silent for DEAD_MS as dead (frozen, gone, or cut off): three missed
+ * beats, so one slow timer on a busy machine is not a death.
+ */
+export const ALIVE_MS = 1000;
+export const DEAD_MS = 3000;
+
 /** The default cap on one frame: that of a request, the largest frame the mesh carries. */
 const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 

@@ -33,7 +33,7 @@ export function answerTokenizerRequest(
   stream: Stream,
   frame: unknown,
   service: InferenceService,
-  options: { peerId: string; log?: Logger },
+  options: { peerId: string; log?: Logger; keepAliveMs?: number },
 ): Promise<void> {
   const quiet = ["invalid_request", "model_not_found"] as const;
   const warnAs = "tokenizer request from";
