@@ -106,6 +106,7 @@ const FLAG_HELP: Record<string, string> = {
   name: "the name members see for this node (default the start of its npub)",
   "no-quic": "TCP only, no QUIC listener (default: QUIC too)",
   host: "address to listen on (default 127.0.0.1; beyond loopback a node needs --api-key)",
+  "mesh-host": "IPv4 address the mesh (libp2p) listens on (default 127.0.0.1; 0.0.0.0 for all)",
   port: "HTTP port (default 9337 for nodes, 7777 for the relay; 0 picks a free one)",
   // nodes
   relay: "the relay's URL (default ws://127.0.0.1:7777)",

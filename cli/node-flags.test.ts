@@ -36,6 +36,18 @@ Deno.test("serve: --gpu, bad sizes and bad relay URLs are clear errors", () => {
   assert.equal(parseSize("m", "1000"), 1000);
 });
 
+Deno.test("node flags: --mesh-host takes an IPv4 address, loopback by default", () => {
+  assert.equal(consumeOptionsFromArgs(["--data", "/tmp/x"]).meshHost, undefined);
+  const o = serveOptionsFromArgs(["--data", "/tmp/x", "--mesh-host", "198.18.0.10"]);
+  assert.equal(o.meshHost, "198.18.0.10");
+  for (const bad of ["localhost", "::1", "1.2.3.256", "1.2.3"]) {
+    assert.throws(
+      () => consumeOptionsFromArgs(["--data", "/tmp/x", "--mesh-host", bad]),
+      (e) => e instanceof CliError && /--mesh-host .* is not an IPv4 address/.test(e.message),
+    );
+  }
+});
+
 Deno.test("serve: the published model id is never a local path", () => {
   assert.equal(publicModelId("stories260K"), "stories260K");
   assert.equal(publicModelId("hf://o/r/m.gguf"), "hf://o/r/m.gguf");

@@ -17,6 +17,7 @@ export const NODE_FLAGS = {
   "log-format": { type: "string" },
   port: { type: "string" },
   host: { type: "string" },
+  "mesh-host": { type: "string" },
   "api-key": { type: "string" },
   name: { type: "string" },
   "no-quic": { type: "boolean" },
@@ -32,6 +33,8 @@ export interface NodeOptions {
   log: Logger;
   port: number;
   host: string;
+  /** The IPv4 address the node's libp2p listens on (TCP and QUIC); undefined: loopback. */
+  meshHost?: string;
   apiKey?: string;
   name?: string;
   quic: boolean;
@@ -60,6 +63,7 @@ export function nodeOptions(f: NodeFlagValues): NodeOptions {
     log: createLogger(parseLogFormat(str("log-format"))),
     port: numberFlag("port", str("port"), 9337, (n) => Number.isInteger(n) && n >= 0 && n < 65536),
     host: str("host") ?? "127.0.0.1",
+    meshHost: meshHost(str("mesh-host")),
     apiKey,
     name: str("name"),
     quic: !(f["no-quic"] ?? false),
@@ -80,6 +84,17 @@ export function requireApiKeyBeyondLoopback(opts: NodeOptions, what = "the endpo
   throw new CliError(
     `--host ${opts.host} opens ${what} beyond this machine: give --api-key KEY too, ` +
       "or non-members could use the mesh through this node",
+  );
+}
+
+function meshHost(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split(".");
+  if (parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
+    return value;
+  }
+  throw new CliError(
+    `--mesh-host "${value}" is not an IPv4 address: give one of this machine's, or 0.0.0.0 for all`,
   );
 }
 

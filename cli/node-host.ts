@@ -59,6 +59,7 @@ export async function startNodeHost(
       log,
       name: opts.name,
       quic: opts.quic,
+      meshHost: opts.meshHost,
       ctxSize: opts.ctxSize,
       metrics,
     }),

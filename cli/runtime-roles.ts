@@ -34,6 +34,8 @@ export interface MeshPartsInit {
   log: Logger;
   name?: string;
   quic?: boolean;
+  /** `--mesh-host`: where libp2p listens (default loopback). */
+  meshHost?: string;
   /** `--ctx-size` of `grove serve`; the engines' default elsewhere. */
   ctxSize?: number;
   /** Counts the requests this node serves for peers. */
@@ -77,6 +79,7 @@ async function joinClient(init: MeshPartsInit): Promise<MeshRuntimeRole> {
     name: init.name,
     log: init.log,
     quic: init.quic,
+    listenHost: init.meshHost,
   });
   return {
     mesh,
@@ -152,6 +155,7 @@ async function prepareServe(
           name: init.name,
           log,
           quic: init.quic,
+          listenHost: init.meshHost,
           onServed: (r) => init.metrics.inference(r),
         });
       } catch (err) {

@@ -47,6 +47,8 @@ export interface MeshRoleInit {
   name?: string;
   log?: Logger;
   quic?: boolean;
+  /** The IPv4 address libp2p listens on (`--mesh-host`); default loopback. */
+  listenHost?: string;
   /** Told about each request this node served for a peer (metrics). */
   onServed?: (r: ServedRecord) => void;
   /**
@@ -96,6 +98,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
       meshId: mesh.id,
       serving: init.mode === "serve",
       quic: init.quic,
+      listenHost: init.listenHost,
       log,
     }, { admission });
     const relay = createRelayPart(

@@ -31,6 +31,8 @@ export interface PeerPartInit {
   /** A serving node holds a circuit reservation on the relay so peers can reach it. */
   serving: boolean;
   quic?: boolean;
+  /** The IPv4 address libp2p listens on; default loopback (p2p-node.ts). */
+  listenHost?: string;
   log?: Logger;
 }
 
@@ -107,6 +109,7 @@ export function createPeerPart(init: PeerPartInit, components: PeerPartComponent
         ticket: () => admission.ticket(),
         serving: init.serving,
         quic: init.quic,
+        listenHost: init.listenHost,
         log: init.log,
       });
       streams = createInferStreams(node);

@@ -206,7 +206,7 @@ export function waitForAvailability(
   return untilAnswer(`${url}/api/availability`, ok, ms);
 }
 
-function waitForStatus(
+export function waitForStatus(
   url: string,
   ok: (s: Record<string, unknown>) => boolean,
   ms = 10_000,
