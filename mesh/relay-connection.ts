@@ -13,7 +13,7 @@ import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import {
   KIND,
   type Logger,
-  MESH_STATUS_D,
+  meshStatusFilter,
   type NostrEvent,
   silentLogger,
   type Startable,
@@ -111,7 +111,7 @@ export function createRelayConnection(
   function subscribe(relay: AbstractRelay): Promise<void> {
     const settled = deferred<void>();
     relay.subscribe([
-      { kinds: [KIND.MESH_STATUS], authors: [init.relayPubkey], "#d": [MESH_STATUS_D], limit: 1 },
+      meshStatusFilter(init.relayPubkey), // the index and its pages (docs/protocol.md)
       { kinds: [KIND.MEMBERSHIP_LIST], authors: [init.relayPubkey], limit: 1 },
     ], {
       onevent: (ev) => state.receive(ev as NostrEvent),

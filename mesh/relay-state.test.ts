@@ -6,6 +6,7 @@ import {
   KIND,
   type Logger,
   makeMeshStatusEvent,
+  makeMeshStatusPageEvent,
   type MeshStatus,
   type NostrEvent,
 } from "../protocol/mod.ts";
@@ -120,4 +121,70 @@ Deno.test("relay state: a listener that throws is logged; the others still hear"
   state.receive(status(100));
   assert.deepEqual(heard, [100]);
   assert.deepEqual(lines, ["error a relay listener failed: broken listener"]);
+});
+
+Deno.test("relay state: a paged status is told only whole, pages before or after their index", () => {
+  const { lines, log } = logged();
+  const state = createRelayState({ relayPubkey: RELAY_PK, log });
+  const heard: string[][] = [];
+  state.onMeshStatus((s) => heard.push(s.serveTargets.map((t) => t.nodeName)));
+  const target = (nodeName: string) => ({
+    modelId: "m",
+    modelName: "m",
+    peerId: `16Uiu2${nodeName}`,
+    nodeName,
+    addrs: [],
+    stages: null,
+    capacity: { memoryBytes: 1 },
+    load: { active: 0, queued: 0 },
+    pubkey: A,
+  });
+  const page = (n: number, at: number, names: string[]) =>
+    makeMeshStatusPageEvent(RELAY_SK, {
+      v: 1,
+      type: "mesh-status-page",
+      meshId: "m1",
+      page: n,
+      serveTargets: names.map(target),
+    }, at);
+  const index = (at: number, names: string[], pages: NostrEvent[]) =>
+    makeMeshStatusEvent(RELAY_SK, {
+      v: 1,
+      type: "mesh-status",
+      updatedAt: at,
+      meshId: "m1",
+      serveTargets: names.map(target),
+      models: [{ id: "m", name: "m" }],
+      peerCount: 3,
+      targetCount: 3,
+      pages: pages.map((ev, i) => ({ d: `relay-mesh:${i + 1}`, id: ev.id })),
+    });
+
+  // The relay sends pages first: nothing is told until their index.
+  const p1 = page(1, 100, ["b"]), p2 = page(2, 100, ["c"]);
+  state.receive(p1);
+  state.receive(p2);
+  assert.deepEqual(heard, []);
+  state.receive(index(100, ["a"], [p1, p2]));
+  assert.deepEqual(heard, [["a", "b", "c"]]);
+
+  // A new page 2 ahead of its index: the old whole list stands until the index names it.
+  const p2b = page(2, 101, ["d"]);
+  state.receive(p2b);
+  assert.deepEqual(heard, [["a", "b", "c"]]);
+  assert.deepEqual(state.meshStatus()?.serveTargets.map((t) => t.nodeName), ["a", "b", "c"]);
+  // The index arrives first after a reconnect: told once its page is here.
+  const p1c = page(1, 102, ["e"]);
+  state.receive(index(102, ["a"], [p1c, p2b]));
+  assert.equal(heard.length, 1);
+  state.receive(page(1, 90, ["old"])); // an older stored copy changes nothing
+  state.receive(p1c);
+  assert.deepEqual(heard, [["a", "b", "c"], ["a", "e", "d"]]);
+
+  // A forged page is ignored with a warning.
+  state.receive({ ...page(1, 103, ["x"]), pubkey: B });
+  assert.deepEqual(lines, [
+    "warn ignoring a kind 30621 event from the relay: mesh status page: is not signed by the relay",
+  ]);
+  assert.equal(heard.length, 2);
 });

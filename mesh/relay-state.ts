@@ -4,13 +4,21 @@
  * tickets also carry), whether the relay refused this node's subscription, and the listeners told
  * of each. The connection loop (relay-connection.ts) feeds it whatever each connection receives;
  * an older copy (the stored one after a reconnect, say) never replaces a newer one.
+ *
+ * A large mesh's status comes as an index and page events (docs/protocol.md#kind-30621-mesh-status):
+ * the newest copy of each is kept, and a status is told only once every page its index names is
+ * held at the id it names, so listeners never see a half-updated list.
  */
 import {
+  assembleMeshStatus,
   KIND,
   type Logger,
   type MeshStatus,
+  type MeshStatusPage,
+  meshStatusPageOf,
   type NostrEvent,
   parseMeshStatus,
+  parseMeshStatusPage,
   silentLogger,
 } from "../protocol/mod.ts";
 import { listeners } from "./listeners.ts";
@@ -48,17 +56,34 @@ export function createRelayState(init: RelayStateInit): RelayState {
   const statusFns = listeners<MeshStatus>("relay", log);
   const memberFns = listeners<Set<string>>("relay", log);
   const deniedFns = listeners<string>("relay", log);
-  let status: MeshStatus | undefined, statusAt = -1;
+  let status: MeshStatus | undefined;
+  /** The newest index, told once every page it names is here. */
+  let index: MeshStatus | undefined, indexAt = -1, told = false;
+  const pages = new Map<number, { id: string; at: number; page: MeshStatusPage }>();
   let members: Set<string> | undefined, membersAt = -1;
   let denial: string | undefined;
 
   function receive(ev: NostrEvent): void {
     if (ev.kind === KIND.MESH_STATUS) {
-      const s = parseMeshStatus(ev, { relayPubkey: init.relayPubkey });
-      if (ev.created_at < statusAt) return;
-      statusAt = ev.created_at;
-      status = s;
-      statusFns.emit(s);
+      const n = meshStatusPageOf(ev);
+      if (n === undefined || n === 0) {
+        const s = parseMeshStatus(ev, { relayPubkey: init.relayPubkey });
+        if (ev.created_at < indexAt) return;
+        index = s;
+        indexAt = ev.created_at;
+        told = false;
+      } else {
+        const held = pages.get(n);
+        if (held !== undefined && ev.created_at < held.at) return;
+        const page = parseMeshStatusPage(ev, { relayPubkey: init.relayPubkey });
+        pages.set(n, { id: ev.id, at: ev.created_at, page });
+      }
+      if (index === undefined || told) return;
+      const whole = assembleMeshStatus(index, pages);
+      if (whole === undefined) return;
+      told = true;
+      status = whole;
+      statusFns.emit(whole);
     } else if (ev.kind === KIND.MEMBERSHIP_LIST) {
       if (ev.pubkey !== init.relayPubkey) throw new Error("membership list not from the relay");
       if (ev.created_at < membersAt) return;

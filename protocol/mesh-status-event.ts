@@ -4,6 +4,7 @@
  */
 import { finalizeEvent, verifyEvent } from "nostr-tools/pure";
 import { KIND, MESH_STATUS_D, type NostrEvent } from "./kinds.ts";
+import { MESH_STATUS_MAX_PAGES, meshStatusPageD } from "./mesh-status-limits.ts";
 import { isHex64, toEventShape } from "./event-shape.ts";
 
 export interface ServeReport {
@@ -32,14 +33,38 @@ export interface ServeTarget extends Omit<ServeReport, "state"> {
   pubkey: string;
 }
 
+/** One model the mesh offers, with what the relay knows of all its targets (listed or not). */
+export interface MeshModel {
+  id: string;
+  name: string;
+  /** Targets of this model the relay holds, entry targets or not (absent from older relays). */
+  targets?: number;
+  /** The sum of those targets' reported load. */
+  load?: { active: number; queued: number };
+}
+
+/** Where the rest of the targets are: a page event's `d` tag and the id the index expects. */
+export interface MeshStatusPageRef {
+  d: string;
+  id: string;
+}
+
 export interface MeshStatus {
   v: 1;
   type: "mesh-status";
   updatedAt: number;
   meshId: string;
+  /**
+   * In the index event, the targets that fit it; the rest are in `pages`. After a node assembles
+   * the pages (mesh/relay-state.ts), every listed target, sorted by modelId then peerId.
+   */
   serveTargets: ServeTarget[];
-  models: { id: string; name: string }[];
+  models: MeshModel[];
   peerCount: number;
+  /** Targets the relay holds; more than are listed only past the pages' capacity. */
+  targetCount?: number;
+  /** The page events (kind 30621, `d` relay-mesh:N) holding the targets after `serveTargets`. */
+  pages?: MeshStatusPageRef[];
 }
 
 // Bounds keep one member's report from bloating the relay-signed status everyone reads.
@@ -51,7 +76,7 @@ const FEATURE = /^[a-z0-9_-]{1,32}$/;
 
 type Obj = Record<string, unknown>;
 
-function obj(v: unknown, field: string): Obj {
+export function obj(v: unknown, field: string): Obj {
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     throw new Error(`${field} must be an object`);
   }
@@ -191,6 +216,56 @@ export function makeMeshStatusEvent(
   }, relaySecret);
 }
 
+/** A status' or page's `serveTargets`; throws naming the bad field. */
+export function serveTargets(v: unknown): ServeTarget[] {
+  if (!Array.isArray(v)) throw new Error("serveTargets must be an array");
+  return v.map((t, i) => {
+    const at = `serveTargets[${i}].`;
+    const target = obj(t, `serveTargets[${i}]`);
+    if (!isHex64(target.pubkey)) throw new Error(`${at}pubkey must be 64 hex characters`);
+    return { ...targetFields(target, at), pubkey: target.pubkey };
+  });
+}
+
+function meshModel(m: unknown, at: string): MeshModel {
+  const model = obj(m, at);
+  const out: MeshModel = {
+    id: str(model.id, `${at}.id`, { nonEmpty: true }),
+    name: str(model.name, `${at}.name`),
+  };
+  if (model.targets !== undefined) out.targets = count(model.targets, `${at}.targets`);
+  if (model.load !== undefined) {
+    const load = obj(model.load, `${at}.load`);
+    out.load = {
+      active: count(load.active, `${at}.load.active`),
+      queued: count(load.queued, `${at}.load.queued`),
+    };
+  }
+  return out;
+}
+
+/** `targetCount` and `pages`, set only when present: a small mesh's status has neither. */
+function pagingFields(o: Obj): Pick<MeshStatus, "targetCount" | "pages"> {
+  const out: Pick<MeshStatus, "targetCount" | "pages"> = {};
+  if (o.targetCount !== undefined) out.targetCount = count(o.targetCount, "targetCount");
+  if (o.pages !== undefined) {
+    if (!Array.isArray(o.pages)) throw new Error("pages must be an array");
+    if (o.pages.length > MESH_STATUS_MAX_PAGES) {
+      throw new Error(`pages has more than ${MESH_STATUS_MAX_PAGES} entries`);
+    }
+    out.pages = o.pages.map((p, i) => {
+      const ref = obj(p, `pages[${i}]`);
+      const d = str(ref.d, `pages[${i}].d`, { nonEmpty: true });
+      if (d !== meshStatusPageD(i + 1)) {
+        throw new Error(`pages[${i}].d must be "${meshStatusPageD(i + 1)}"`);
+      }
+      if (!isHex64(ref.id)) throw new Error(`pages[${i}].id must be 64 lowercase hex characters`);
+      return { d, id: ref.id };
+    });
+  }
+  return out;
+}
+
 /**
  * Parses a 30621 event. With `relayPubkey` it also insists that the relay signed it (checked on
  * a fresh copy of the event). Throws "mesh status: ..." naming the bad field.
@@ -214,27 +289,16 @@ export function parseMeshStatus(ev: NostrEvent, opts: { relayPubkey?: string } =
     const o = obj(raw, "content");
     if (o.v !== 1) throw new Error("v must be 1");
     if (o.type !== "mesh-status") throw new Error('type must be "mesh-status"');
-    if (!Array.isArray(o.serveTargets)) throw new Error("serveTargets must be an array");
     if (!Array.isArray(o.models)) throw new Error("models must be an array");
     return {
       v: 1,
       type: "mesh-status",
       updatedAt: count(o.updatedAt, "updatedAt"),
       meshId: str(o.meshId, "meshId", { nonEmpty: true }),
-      serveTargets: o.serveTargets.map((t, i) => {
-        const at = `serveTargets[${i}].`;
-        const target = obj(t, `serveTargets[${i}]`);
-        if (!isHex64(target.pubkey)) throw new Error(`${at}pubkey must be 64 hex characters`);
-        return { ...targetFields(target, at), pubkey: target.pubkey };
-      }),
-      models: o.models.map((m, i) => {
-        const model = obj(m, `models[${i}]`);
-        return {
-          id: str(model.id, `models[${i}].id`, { nonEmpty: true }),
-          name: str(model.name, `models[${i}].name`),
-        };
-      }),
+      serveTargets: serveTargets(o.serveTargets),
+      models: o.models.map((m, i) => meshModel(m, `models[${i}]`)),
       peerCount: count(o.peerCount, "peerCount"),
+      ...pagingFields(o),
     };
   } catch (e) {
     throw new Error(`mesh status: ${(e as Error).message}`);

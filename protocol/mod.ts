@@ -17,12 +17,28 @@ export {
 export {
   isEntryTarget,
   makeMeshStatusEvent,
+  type MeshModel,
   type MeshStatus,
+  type MeshStatusPageRef,
   parseMeshStatus,
   parseServeReport,
   type ServeReport,
   type ServeTarget,
 } from "./mesh-status-event.ts";
+export {
+  MESH_STATUS_EVENT_MAX_BYTES,
+  MESH_STATUS_MAX_PAGES,
+  meshStatusPageD,
+} from "./mesh-status-limits.ts";
+export {
+  assembleMeshStatus,
+  makeMeshStatusPageEvent,
+  meshStatusFilter,
+  type MeshStatusPage,
+  meshStatusPageOf,
+  parseMeshStatusPage,
+} from "./mesh-status-pages.ts";
+export { targetsOfModel } from "./model-targets.ts";
 export {
   type MeshInfo,
   parseRelayInformation,

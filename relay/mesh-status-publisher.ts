@@ -1,7 +1,13 @@
 /**
  * The relay's mesh status (docs/protocol.md#kind-30621-mesh-status): serve reports (kind 24620)
- * from members folded into one relay-signed kind 30621 event, republished within 2 s of any change
+ * from members folded into relay-signed kind 30621 events, republished within 2 s of any change
  * and pruned of targets that went silent for 30 s.
+ *
+ * Bounded for large meshes: changes are coalesced into at most one publication a second (plus a
+ * heartbeat every 30 s without one); each publication is an index event (`d` relay-mesh, the
+ * targets that fit it, the models with their target counts and load sums) and, past it, page
+ * events (`d` relay-mesh:N, relay/mesh-status-pack.ts), every event at most 64 KiB; only pages
+ * whose targets changed are signed and sent again.
  *
  * What a report must satisfy, beyond protocol/mesh-status-event.ts's parser, because everything in it
  * is re-published under the relay's signature to every member:
@@ -28,7 +34,14 @@ import {
   KIND,
   type Logger,
   makeMeshStatusEvent,
+  makeMeshStatusPageEvent,
+  MESH_STATUS_EVENT_MAX_BYTES,
+  MESH_STATUS_MAX_PAGES,
+  type MeshModel,
   type MeshStatus,
+  type MeshStatusPage,
+  meshStatusPageD,
+  type MeshStatusPageRef,
   type NostrEvent,
   parseServeReport,
   peerIdFromNostrSecret,
@@ -38,6 +51,7 @@ import {
   type Startable,
 } from "../protocol/mod.ts";
 import type { MemberStore } from "./members.ts";
+import { escapedBytes, packTargets } from "./mesh-status-pack.ts";
 
 export interface MeshStatusInit {
   relaySecret: Uint8Array;
@@ -57,11 +71,18 @@ export interface MeshStatusInit {
   pruneIntervalMs?: number;
   /** Serve targets one member may list at once. */
   maxTargetsPerMember?: number;
+  /** Republish an unchanged status after this long, so members see the relay's status is live. */
+  heartbeatMs?: number;
+  /** Page events after the index (tests make it small to reach the fair share). */
+  maxPages?: number;
+  /** The most bytes of one signed 30621 event. */
+  maxEventBytes?: number;
 }
 
 export interface MeshStatusService extends Startable {
   /** Folds a kind 24620 event (signature already checked); a string is the OK-false message. */
   report(ev: NostrEvent): string | undefined;
+  /** Every target the relay holds (not cut into pages), as of the last publication. */
   current(): MeshStatus;
   /** Drops silent targets and non-members' targets now; returns how many went. */
   prune(): number;
@@ -72,6 +93,8 @@ export interface MeshStatusService extends Startable {
 
 const STOP_STATES = new Set(["off", "stopping", "stopped", "failed"]);
 const FUTURE_SKEW = 60;
+/** Room for an event's id, pubkey, sig, tags and keys around its content. */
+const EVENT_OVERHEAD = 1024;
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,127}$/;
 const MULTIADDR = /^\/(ip4|ip6|dns|dns4|dns6)\/[A-Za-z0-9._:%/-]+$/;
 const LOCAL_PATH =
@@ -93,6 +116,11 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
   const minInterval = init.minIntervalMs ?? 1000;
   const pruneAfter = init.pruneAfterSeconds ?? 30;
   const maxTargets = init.maxTargetsPerMember ?? 16;
+  const heartbeatMs = init.heartbeatMs ?? 30_000;
+  const maxPages = Math.min(init.maxPages ?? MESH_STATUS_MAX_PAGES, MESH_STATUS_MAX_PAGES);
+  const maxEventBytes = init.maxEventBytes ?? MESH_STATUS_EVENT_MAX_BYTES;
+  /** What each page event last carried, to sign again only the pages that changed. */
+  let sentPages: { content: string; ref: MeshStatusPageRef }[] = [];
   const entries = new Map<string, Entry>();
   // Circuits may go through this relay only; its rendezvous peer id is its own key's.
   const relayPeers = new Set([peerIdFromNostrSecret(init.relaySecret)]);
@@ -103,23 +131,41 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
 
   const allowed = (pubkey: string) => init.open === true || init.members.isMember(pubkey);
 
-  function build(updatedAt: number): MeshStatus {
-    const serveTargets = [...entries.values()].map((e) => e.target).sort((a, b) =>
+  function sortedTargets(): ServeTarget[] {
+    return [...entries.values()].map((e) => e.target).sort((a, b) =>
       a.modelId.localeCompare(b.modelId) || a.peerId.localeCompare(b.peerId)
     );
-    const models = new Map<string, string>();
-    for (const t of serveTargets) {
-      if (isEntryTarget(t) && !models.has(t.modelId)) models.set(t.modelId, t.modelName);
-    }
+  }
+
+  function build(updatedAt: number, serveTargets = sortedTargets()): MeshStatus {
     return {
       v: 1,
       type: "mesh-status",
       updatedAt,
       meshId: init.meshId,
       serveTargets,
-      models: [...models].map(([id, name]) => ({ id, name })),
+      models: summarise(serveTargets).map(({ id, name }) => ({ id, name })),
       peerCount: new Set(serveTargets.map((t) => t.peerId)).size,
     };
+  }
+
+  /** Signs and sends page `n` unless it carries what it last did; returns its reference. */
+  function sendPage(n: number, targets: ServeTarget[], updatedAt: number): MeshStatusPageRef {
+    const page: MeshStatusPage = {
+      v: 1,
+      type: "mesh-status-page",
+      meshId: init.meshId,
+      page: n,
+      serveTargets: targets,
+    };
+    const content = JSON.stringify(page);
+    const sent = sentPages[n - 1];
+    if (sent?.content === content) return sent.ref;
+    const ev = makeMeshStatusPageEvent(init.relaySecret, page, updatedAt);
+    init.publish(ev);
+    const ref = { d: meshStatusPageD(n), id: ev.id };
+    sentPages[n - 1] = { content, ref };
+    return ref;
   }
 
   function publishNow(): void {
@@ -130,10 +176,55 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
     lastUpdatedAt = updatedAt;
     lastPublishMs = performance.now();
     try {
-      init.publish(makeMeshStatusEvent(init.relaySecret, status));
+      // Past one event, the models carry their targets' count and load sums, for what a node
+      // does not see target by target; a small mesh's status stays as it always was.
+      const head: MeshStatus = {
+        ...status,
+        serveTargets: [],
+        models: fitModels(summarise(status.serveTargets)),
+        targetCount: status.serveTargets.length,
+      };
+      // Room for the page references the index may carry, whatever their number.
+      const refs = Array.from({ length: maxPages }, (_, i) => ({
+        d: meshStatusPageD(i + 1),
+        id: "0".repeat(64),
+      }));
+      const indexBytes = maxEventBytes - EVENT_OVERHEAD - escapedBytes({ ...head, pages: refs });
+      const pageBytes = maxEventBytes - EVENT_OVERHEAD -
+        escapedBytes({ v: 1, type: "mesh-status-page", meshId: init.meshId, page: maxPages });
+      const packed = packTargets(status.serveTargets, { indexBytes, pageBytes, maxPages });
+      if (packed.listed < status.serveTargets.length) {
+        init.log?.warn(
+          `the mesh status lists ${packed.listed} of ${status.serveTargets.length} serving ` +
+            "targets: the rest do not fit its pages",
+        );
+      }
+      const pages = packed.pages.map((targets, i) => sendPage(i + 1, targets, updatedAt));
+      // Pages the status no longer needs are emptied once, so stored copies stay small.
+      for (let n = packed.pages.length + 1; n <= sentPages.length; n++) sendPage(n, [], updatedAt);
+      sentPages = sentPages.slice(0, packed.pages.length);
+      const index: MeshStatus = pages.length > 0 || packed.listed < status.serveTargets.length
+        ? { ...head, serveTargets: packed.inline, pages }
+        : status;
+      init.publish(makeMeshStatusEvent(init.relaySecret, index));
     } catch (e) {
       init.log?.error(`could not publish the mesh status: ${(e as Error).message}`);
     }
+  }
+
+  /** Models listed only past half the index, by most targets first, in the (rare) huge case. */
+  function fitModels(models: MeshModel[]): MeshModel[] {
+    const room = (maxEventBytes - EVENT_OVERHEAD) / 2;
+    if (escapedBytes(models) <= room) return models;
+    const kept: MeshModel[] = [];
+    let used = 2;
+    for (const m of [...models].sort((a, b) => (b.targets ?? 0) - (a.targets ?? 0))) {
+      const cost = escapedBytes(m) + 1;
+      if (used + cost > room) break;
+      kept.push(m);
+      used += cost;
+    }
+    return kept.sort((a, b) => a.id.localeCompare(b.id));
   }
 
   function changed(): void {
@@ -227,7 +318,10 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
     prune,
     start() {
       unsubscribe = init.members.onChange(() => void prune());
-      interval = setInterval(prune, init.pruneIntervalMs ?? 2000);
+      interval = setInterval(() => {
+        prune();
+        if (performance.now() - lastPublishMs >= heartbeatMs) changed();
+      }, init.pruneIntervalMs ?? 2000);
       publishNow(); // an empty status at start, so members find one even before any report
     },
     stop() {
@@ -237,6 +331,31 @@ export function createMeshStatus(init: MeshStatusInit): MeshStatusService {
       timer = undefined;
     },
   };
+}
+
+/**
+ * Each model some entry target offers, with all its targets' count and load: what a client needs
+ * to list the mesh's models and weigh them even when not every target is listed.
+ */
+function summarise(targets: ServeTarget[]): MeshModel[] {
+  const models = new Map<string, Required<MeshModel>>();
+  // The name of the model's first entry target, as before, so a model's name does not flicker.
+  const names = new Map<string, string>();
+  for (const t of targets) {
+    let m = models.get(t.modelId);
+    if (m === undefined) {
+      m = { id: t.modelId, name: t.modelName, targets: 0, load: { active: 0, queued: 0 } };
+      models.set(t.modelId, m);
+    }
+    m.targets++;
+    m.load.active += t.load.active;
+    m.load.queued += t.load.queued;
+    if (isEntryTarget(t) && !names.has(t.modelId)) names.set(t.modelId, t.modelName);
+  }
+  return [...models.values()].filter((m) => names.has(m.id)).map((m) => ({
+    ...m,
+    name: names.get(m.id)!,
+  }));
 }
 
 /** Why a parsed report may not be re-published under the relay's key, or undefined. */
