@@ -28,6 +28,8 @@ export interface GeneratedToken {
   text: string; // the text this token completes; may be "" while a UTF-8 sequence or a possible stop string is held back
   logprob: number;
   topLogprobs?: { id: number; logprob: number }[];
+  /** The sampler's RNG state after this token, when the schedule asked (`reportRng`). */
+  rng?: number[];
 }
 
 export interface GenerationTimings {

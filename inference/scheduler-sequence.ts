@@ -10,7 +10,16 @@ import { createSampler, type SampledToken, type Sampler, type SamplerOptions } f
 import { createStopMatcher } from "./stop-strings.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 
-export type ScheduleOptions = Omit<GenerateOptions, "session" | "logprobs">;
+export interface ScheduleOptions extends Omit<GenerateOptions, "session" | "logprobs"> {
+  /**
+   * Continue an answer begun elsewhere (a failed node's): its tokens so far are fed after the
+   * prompt with no sampling and come out again as tokens (text, stop strings, grammar, limits all
+   * as if sampled here), then sampling goes on from `rngState`, the RNG state after the last.
+   */
+  resume?: { tokens: readonly number[]; rngState?: readonly number[] };
+  /** Each token carries the sampler's RNG state after it (`GeneratedToken.rng`). */
+  reportRng?: boolean;
+}
 
 export interface ScheduledResult extends GenerationResult {
   queuedMs: number; // waiting for a slot
@@ -26,7 +35,11 @@ export interface Ending {
 }
 
 export interface Sequence {
+  /** What the engine reads before sampling: the prompt, then any resumed tokens. */
   prompt: readonly number[];
+  /** Resumed tokens at the end of `prompt` (ScheduleOptions.resume): not prompt in the usage. */
+  resumed: number;
+  reportRng: boolean;
   fed: number; // prompt tokens already in the cache
   next?: number; // sampled token to feed in the next step
   slot: number; // the engine slot; -1 while it waits
@@ -62,11 +75,22 @@ export function createSequence(
   tokenizer: Pick<Tokenizer, "createDecoder">,
   constraint?: ConstraintState,
 ): Sequence {
-  const { maxTokens: _wanted, stop, signal, constraint: _grammar, ...samplerOptions } = options;
+  const {
+    maxTokens: _wanted,
+    stop,
+    signal,
+    constraint: _grammar,
+    resume,
+    reportRng,
+    ...samplerOptions
+  } = options;
   // The seed is drawn here once (none given: a random one), so the request could be replayed.
-  const sampler = createSampler(samplerOptions);
+  const sampler = createSampler({ ...samplerOptions, rngState: resume?.rngState });
+  const resumed = resume?.tokens ?? [];
   return {
-    prompt: [...prompt],
+    prompt: [...prompt, ...resumed],
+    resumed: resumed.length,
+    reportRng: reportRng === true,
     fed: 0,
     slot: -1,
     sampler,
@@ -74,7 +98,7 @@ export function createSequence(
     samplerOptions: { ...sampler.options, seed: sampler.seed },
     stops: createStopMatcher(stop ?? []),
     decoder: tokenizer.createDecoder(),
-    history: [...prompt],
+    history: [...prompt], // resumed tokens join it as they are replayed
     maxTokens,
     completion: 0,
     signal,
@@ -84,6 +108,25 @@ export function createSequence(
     admittedAt: 0,
     prefilledAt: 0,
   };
+}
+
+/**
+ * Takes the resumed tokens as if sampled (ScheduleOptions.resume): the reader gets them again,
+ * and the decoder, stop strings, grammar, penalties' history and token count stand where the
+ * first node's did. Says why the answer ends if it already ended there; the engine still has to
+ * read them (they end `prompt`) before the next pick.
+ */
+export function replayResumed(
+  seq: Sequence,
+  tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
+): Ending | undefined {
+  const tokens = seq.prompt.slice(seq.prompt.length - seq.resumed);
+  for (const id of tokens) {
+    const end = acceptPick(seq, { id, logprob: 0 }, tokenizer, false);
+    if (end) return end;
+  }
+  seq.next = undefined; // the engine's prefill of `prompt` gives the next pick
+  return undefined;
 }
 
 /** Wakes the sequence's reader, if it waits. */
@@ -119,6 +162,7 @@ export function acceptPick(
   seq: Sequence,
   pick: SampledToken,
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">,
+  sampled = true,
 ): Ending | undefined {
   seq.completion++;
   seq.history.push(pick.id);
@@ -126,12 +170,14 @@ export function acceptPick(
   if (tokenizer.isEndOfGeneration(pick.id)) return c ? constrainedEnd(c) : { reason: "stop" };
   c?.accept(pick.id);
   const { emit, stopped } = seq.stops.push(seq.decoder.push(pick.id));
-  seq.events.push({
+  const event: GeneratedToken = {
     id: pick.id,
     text: emit,
     logprob: pick.logprob,
     topLogprobs: pick.topLogprobs,
-  });
+  };
+  if (seq.reportRng && sampled) event.rng = seq.sampler.rngState();
+  seq.events.push(event);
   wake(seq);
   if (stopped) return { reason: "stop", stoppedByString: true };
   if (c?.mustEnd()) return constrainedEnd(c);
@@ -153,7 +199,7 @@ export function resultOf(seq: Sequence, end: Ending, now: number): ScheduledResu
   return {
     finishReason: end.reason,
     tail,
-    promptTokens: seq.prompt.length,
+    promptTokens: seq.prompt.length - seq.resumed,
     completionTokens: seq.completion,
     prefillMs,
     decodeMs,

@@ -20,6 +20,7 @@ import { createStepLoop } from "./scheduler-loop.ts";
 import {
   createSequence,
   type Ending,
+  replayResumed,
   resultOf,
   type ScheduledResult,
   type ScheduleOptions,
@@ -86,6 +87,10 @@ export function createScheduler(init: SchedulerInit): Scheduler {
         `the prompt has ${promptTokens.length} tokens; the context holds ${batch.ctxSize}`,
       );
     }
+    const resumed = options.resume?.tokens.length ?? 0;
+    if (resumed > 0 && batch.samples) {
+      throw new Error("this engine samples on its own, so it cannot continue another's answer");
+    }
     if (options.constraint && batch.samples) {
       throw new Error(
         "this engine samples on its own (a split model's last stage), so it cannot follow a " +
@@ -110,6 +115,9 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     }
     const signal = options.signal;
     const seq = waiting.join(make, free, signal);
+    // A continued answer: its tokens so far come out again first (its prompt ends with them).
+    const ended = seq.resumed > 0 ? replayResumed(seq, tokenizer) : undefined;
+    if (ended) finish(seq, ended);
     // A running request is ended by the next step, which the abort starts.
     const onAbort = () => kick();
     signal?.addEventListener("abort", onAbort, { once: true });

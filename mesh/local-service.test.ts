@@ -260,6 +260,7 @@ Deno.test("logit_bias: a banned greedy token never appears, +100 forces one, ids
     "logit_bias",
     "penalties",
     "tools",
+    "resume",
     "embeddings",
     "tokenize",
   ]);

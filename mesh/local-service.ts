@@ -155,6 +155,7 @@ export function createLocalService(
       checkFeatures(req, features, info.id, init.batch?.samples === true);
       checkSampler(req.params, engine.tokenizer.vocabSize);
       options = scheduleOptions(req.params, signal);
+      if (features.includes("resume")) Object.assign(options, resumeOptions(req, engine));
       tokens = await prompts.tokens(req);
     } catch (err) {
       if (err instanceof ServiceError) return yield errorEvent(err);
@@ -238,7 +239,8 @@ export function createLocalService(
  */
 function featuresOf(batch: BatchEngine<StepOutput> | undefined): RequestFeature[] {
   if (batch?.samples) return ["penalties", "tools"];
-  return ["constraint", "logit_bias", "penalties", "tools"];
+  // Continuing an answer needs the sampler here, where its RNG state can be read and set.
+  return ["constraint", "logit_bias", "penalties", "tools", "resume"];
 }
 
 /** A request needing what this node lacks is refused by name, never run without it. */
@@ -324,12 +326,33 @@ function checkSampler(p: InferParams, vocabSize: number): void {
   }
 }
 
+/**
+ * A continued answer (`resume`: docs/protocol.md#failover) and a continuable one (`resumable`):
+ * the resumed tokens must be the model's.
+ */
+function resumeOptions(req: InferRequest, engine: ServedModel): Partial<ScheduleOptions> {
+  const options: Partial<ScheduleOptions> = { reportRng: req.resumable === true };
+  const resume = req.resume;
+  if (!resume) return options;
+  const vocab = engine.tokenizer.vocabSize;
+  const bad = resume.tokens.find((id) => id >= vocab);
+  if (bad !== undefined) {
+    throw new ServiceError(
+      "invalid_request",
+      `request.resume.tokens holds ${bad}, outside the model's ${vocab} tokens`,
+    );
+  }
+  options.resume = { tokens: resume.tokens, rngState: resume.rng };
+  return options;
+}
+
 function tokenEvent(
   engine: ServedModel,
   t: GeneratedToken,
   params: InferParams,
 ): TokenEvent {
   const event: TokenEvent = { type: "token", text: t.text, id: t.id };
+  if (t.rng) event.rng = t.rng;
   if (!params.logprobs) return event;
   event.token = piece(engine, t.id);
   event.logprob = t.logprob;

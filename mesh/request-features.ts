@@ -17,6 +17,7 @@ export function requestFeatures(req: InferRequest): RequestFeature[] {
   if (p.logit_bias !== undefined && Object.keys(p.logit_bias).length > 0) out.push("logit_bias");
   // repeat_penalty is in the base; presence and frequency came later.
   if ((p.presence_penalty ?? 0) !== 0 || (p.frequency_penalty ?? 0) !== 0) out.push("penalties");
+  if (req.resume !== undefined) out.push("resume");
   return out;
 }
 
@@ -28,6 +29,7 @@ export const FEATURE_FIELDS: Readonly<Record<RequestFeature, string>> = {
   penalties: "presence_penalty / frequency_penalty",
   embeddings: "embeddings",
   tokenize: "/tokenize, /detokenize and /props",
+  resume: "a continued answer (resume)",
 };
 
 /** The features `req` needs that `supported` lacks. */

@@ -9,7 +9,7 @@
  * documents no limit, the one here is far above any honest use and says so.
  * A failure is a ServiceError `invalid_request` whose message names the field.
  */
-import { clip, fail, isObject } from "./frame-checks.ts";
+import { clip, fail, isObject, isTokenId } from "./frame-checks.ts";
 import type { InferRequest } from "./service.ts";
 
 export const REQUEST_LIMITS = {
@@ -85,6 +85,7 @@ export function parseInferRequest(frame: unknown): InferRequest {
   }
   if (r.messages !== undefined) checkMessages(r.messages);
   checkTools(r);
+  checkResume(r);
   if (!isObject(r.params)) fail("request.params is not an object");
   for (const [key, value] of Object.entries(r.params as Record<string, unknown>)) {
     if (value === undefined) continue;
@@ -94,6 +95,36 @@ export function parseInferRequest(frame: unknown): InferRequest {
     if (want !== undefined) fail(`params.${key} must be ${want}; got ${shown(value)}`);
   }
   return frame as unknown as InferRequest;
+}
+
+/**
+ * `resumable` a boolean; `resume` {tokens, rng?}: the answer's tokens so far (token ids, fewer than
+ * `max_tokens`; the model's vocabulary is the serving node's check) and the RNG state after them,
+ * 4 uint32 words not all 0 (the one state the sampler's generator cannot leave).
+ */
+function checkResume(r: Record<string, unknown>): void {
+  if (r.resumable !== undefined && typeof r.resumable !== "boolean") {
+    fail("request.resumable is not a boolean");
+  }
+  const resume = r.resume;
+  if (resume === undefined) return;
+  if (!isObject(resume)) fail("request.resume is not an object");
+  for (const key of Object.keys(resume)) {
+    if (key !== "tokens" && key !== "rng") fail(`request.resume.${clip(key)} is not supported`);
+  }
+  const { tokens, rng } = resume;
+  if (!Array.isArray(tokens) || tokens.length === 0 || !tokens.every(isTokenId)) {
+    fail("request.resume.tokens must be a non-empty array of token ids");
+  }
+  const max = isObject(r.params) ? r.params.max_tokens : undefined;
+  if (typeof max === "number" && tokens.length >= max) {
+    fail(`request.resume.tokens holds ${tokens.length} tokens; max_tokens (${max}) leaves none`);
+  }
+  const word = (w: unknown) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < 2 ** 32;
+  if (
+    rng !== undefined &&
+    (!Array.isArray(rng) || rng.length !== 4 || !rng.every(word) || rng.every((w) => w === 0))
+  ) fail("request.resume.rng must be 4 uint32 words, not all 0");
 }
 
 function checkMessages(messages: unknown): void {

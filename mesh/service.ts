@@ -61,6 +61,8 @@ export const REQUEST_FEATURES = [
   "penalties",
   "embeddings",
   "tokenize",
+  /** Continues another node's answer from its tokens so far (`resume`, `resumable`). */
+  "resume",
 ] as const;
 export type RequestFeature = typeof REQUEST_FEATURES[number];
 
@@ -74,6 +76,24 @@ export interface InferRequest {
   tools?: ToolSpec[];
   tool_choice?: ToolChoice;
   parallel_tool_calls?: boolean;
+  /**
+   * Token events carry `rng`, the sampler's RNG state after each token, so the answer can go on
+   * on another node if this one dies (feature "resume").
+   */
+  resumable?: boolean;
+  /** Continue an answer another node began (feature "resume", docs/protocol.md#failover). */
+  resume?: ResumeState;
+}
+
+/**
+ * Where an answer another node began stands: its tokens so far (after the prompt, in order, the
+ * ones that wrote tool calls too) and the sampler's RNG state after the last of them (a token
+ * event's `rng`; needless when sampling is greedy). The continuing node reads the prompt, feeds
+ * these tokens (sampling none), then samples on from `rng`.
+ */
+export interface ResumeState {
+  tokens: number[];
+  rng?: number[];
 }
 
 /** How an embedding pools its rows: the last position's (decoder LLMs' default) or the mean. */
@@ -151,6 +171,8 @@ export interface TokenEvent {
   token?: string;
   logprob?: number;
   top_logprobs?: TopLogprob[];
+  /** With `resumable`: the sampler's RNG state after this token (4 uint32 words). */
+  rng?: number[];
 }
 
 /** llama.cpp's server timing names, so existing dashboards read them. */
