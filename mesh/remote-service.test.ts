@@ -339,3 +339,78 @@ Deno.test("remote: when no node has a feature the request needs, a 400 names it 
   );
   assert.deepEqual(calls, [], "no node was asked");
 });
+
+Deno.test("remote: a node dying mid-answer is continued on another with the tokens so far; the caller sees each token and call once", async () => {
+  const resumable = (id: string) => ({ ...target(id), features: ["resume", "tools"] });
+  const seen: InferRequest[] = [];
+  const t = (id: number, text: string, rng?: number[]): InferEvent => ({
+    type: "token",
+    text,
+    id,
+    ...(rng ? { rng } : {}),
+  });
+  const call: InferCall = async function* (_target, r) {
+    seen.push(r);
+    if (seen.length === 1) {
+      yield t(5, "Once", [1, 1, 1, 1]);
+      yield { type: "tool_call", index: 0, id: "call_a", name: "f", arguments: "{}" };
+      yield t(6, " upon", [2, 2, 2, 2]);
+      throw new Error("no message from the peer for 3000 ms");
+    }
+    // The continuing node sends the answer so far again, then goes on.
+    yield t(5, "Once");
+    yield { type: "tool_call", index: 0, id: "call_b", name: "f", arguments: "{}" };
+    yield t(6, " upon");
+    yield t(7, " a", [3, 3, 3, 3]);
+    yield done;
+  };
+  const s = service({
+    call,
+    status: () => status([resumable("a"), resumable("b")]),
+  });
+  const events = await collect(s, { ...req, params: { temperature: 0.8, seed: 3 } });
+  assert.deepEqual(events.map((e) => e.type === "token" ? e.text : e.type), [
+    "Once",
+    "tool_call",
+    " upon",
+    " a",
+    "done",
+  ]);
+  assert.equal((events[1] as { id: string }).id, "call_a", "the first node's call, once");
+  assert.equal(seen[0].resumable, true, "a sampled answer asks for the RNG state");
+  assert.equal(seen[0].resume, undefined);
+  assert.deepEqual(seen[1].resume, { tokens: [5, 6], rng: [2, 2, 2, 2] });
+
+  // Greedy needs no RNG state; with no node left to continue, the error says what happened.
+  seen.length = 0;
+  const alone = service({ call, status: () => status([resumable("a")]) });
+  const cut = await collect(alone, { ...req, params: { temperature: 0 } });
+  assert.equal(seen[0].resumable, undefined);
+  const last = cut.at(-1)!;
+  assert.ok(last.type === "error" && last.code === "unavailable");
+  assert.match(
+    last.message,
+    /node-a failed: no message .* mid-generation; no other node could continue it/,
+  );
+});
+
+Deno.test("remote: a sampled answer whose node sent no RNG state is not continued, and a node without resume is never asked", async () => {
+  const calls: InferRequest[] = [];
+  const s = service({
+    status: () => status([{ ...target("a"), features: ["resume"] }, target("b")]),
+    call: async function* (_t, r) {
+      calls.push(r);
+      yield tok("Once");
+      throw new Error("stream reset");
+    },
+  });
+  const events = await collect(s, { ...req, params: { temperature: 0 } });
+  // Whichever node began, the other cannot continue: b lacks resume, and a began or a is b's.
+  assert.ok(calls.length <= 2);
+  assert.ok(calls.slice(1).every((r) => r.resume !== undefined));
+  assert.equal(events.at(-1)!.type, "error");
+  calls.length = 0;
+  const sampled = await collect(s, { ...req, params: { temperature: 1 } });
+  assert.equal(calls.length, 1, "no continuation without the RNG state");
+  assert.match((sampled.at(-1) as { message: string }).message, /no other node could continue/);
+});

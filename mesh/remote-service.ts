@@ -2,12 +2,16 @@
  * An InferenceService whose requests run on serving nodes of the mesh. The model list and the
  * candidates come from the relay's latest mesh status (kind 30621); the router picks one; a
  * peer that fails before its first token is marked and another is tried, so a dead node costs a
- * retry, not the request. Once tokens went out to the caller, a failure ends the stream with an
+ * retry, not the request. One that dies after tokens went out to the caller (noticed within 3 s:
+ * infer-protocol.ts) is replaced mid-stream: another node of the model (feature `resume`) gets
+ * the request with the answer's tokens so far and the sampler's RNG state after them, sends those
+ * tokens again (dropped here) and goes on, so the caller's stream has nothing repeated or missing
+ * (docs/protocol.md#failover). Only when no node can go on does the stream end with an
  * `unavailable` error event: the text so far cannot be taken back, and a hang is never an answer.
  * Only entry targets take requests (docs/protocol.md#entry-targets): the whole model, or stage 0
  * of a complete split plan; a waiting split candidate or a later stage never answers a client.
  */
-import { isEntryTarget, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
+import { isEntryTarget, type Logger, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
 import { routeTokenizer, type TokenizerCall } from "./remote-tokenizer.ts";
@@ -53,6 +57,7 @@ export interface RemoteServiceInit {
     modelId: string;
     service: InferenceService & { features?(): readonly string[] };
   };
+  log?: Logger;
   /** Peers tried per request before giving up; default 3. */
   maxTries?: number;
   now?: () => number;
@@ -67,6 +72,7 @@ export interface RemoteService extends InferenceService {
 
 export function createRemoteService(init: RemoteServiceInit): RemoteService {
   const maxTries = init.maxTries ?? 3;
+  const log = init.log;
   const now = init.now ?? (() => performance.now());
   let active = 0;
 
@@ -137,15 +143,38 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
   async function* route(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
     const tried = new Set<string>();
     const failures: string[] = [];
+    // Greedy answers need no RNG state to go on; sampled ones ask each token for it.
+    const sampled = req.params.temperature !== 0;
+    const asked: InferRequest = sampled ? { ...req, resumable: true } : req;
+    const sofar: Progress = { tokens: [], calls: 0 };
+    /** The node that died mid-answer, and where its failure is in `failures`. */
+    let lost: { target: ServeTarget; why: string; at: number } | undefined;
     while (tried.size < maxTries && !signal.aborted) {
-      const target = init.router.pick(targetsFor(req), tried);
+      const resuming = sofar.tokens.length > 0;
+      const next = resuming ? resumeRequest(asked, sofar, sampled) : asked;
+      if (!next) break; // a sampled answer whose RNG state never came: it cannot go on
+      const target = init.router.pick(targetsFor(next), tried);
       if (!target) break;
       tried.add(target.peerId);
-      const outcome = yield* attempt(target, req, signal);
+      if (lost) {
+        const from = lost.target.nodeName || lost.target.peerId;
+        log?.info(`continuing an answer of ${from} on ${target.nodeName || target.peerId}`);
+      }
+      const outcome = yield* attempt(target, next, signal, sofar);
       if (outcome === "finished") return;
       failures.push(`${target.nodeName || target.peerId}: ${outcome.why}`);
+      if (sofar.tokens.length > 0) lost ??= { target, why: outcome.why, at: failures.length };
     }
     if (signal.aborted) return;
+    if (lost) {
+      const tries = failures.slice(lost.at);
+      const others = tries.length > 0 ? ` (tried: ${tries.join("; ")})` : "";
+      return yield cutOff(
+        lost.target,
+        `failed: ${lost.why}`,
+        `no other node could continue it${others}`,
+      );
+    }
     const what = failures.length === 0
       ? "every serving node of it failed in the last 30 s"
       : `tried ${failures.length}: ${failures.join("; ")}`;
@@ -154,45 +183,63 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     );
   }
 
-  /** One peer. "finished": the caller got a whole answer (or gave up); else why to try another. */
+  /**
+   * One peer. "finished": the caller got a whole answer (or gave up); else why to try another,
+   * with `sofar` holding what the caller already has (a continuation's peer sends those tokens
+   * and tool calls again first: they are dropped here).
+   */
   async function* attempt(
     target: ServeTarget,
     req: InferRequest,
     signal: AbortSignal,
+    sofar: Progress,
   ): AsyncGenerator<InferEvent, "finished" | { why: string }> {
     const end = init.router.begin(target.peerId);
     const started = now();
+    const skipTokens = sofar.tokens.length;
+    const skipCalls = sofar.calls;
     let tokens = 0;
+    let calls = 0;
     let first = true;
+    const fresh = () => tokens > skipTokens;
     try {
       for await (const event of init.call(target, req, signal)) {
         if (first) {
           first = false;
           if (event.type !== "error") init.router.markOk(target.peerId, now() - started);
         }
-        if (event.type === "error" && tokens === 0 && retryable(event.code)) {
+        if (event.type === "error" && !fresh() && retryable(event.code)) {
           // A full queue is a healthy node under load: try another, but don't avoid it for 30 s.
           if (event.code !== "busy") init.router.markFailed(target.peerId);
           return { why: event.message };
         }
-        if (event.type === "token" || event.type === "tool_call") tokens++;
+        if (event.type === "error" && event.code === "unavailable" && sofar.tokens.length > 0) {
+          init.router.markFailed(target.peerId); // it gave up mid-answer: another may go on
+          return { why: event.message };
+        }
+        if (event.type === "token") {
+          if (++tokens <= skipTokens) continue; // the caller has it from the node before
+          sofar.tokens.push(event.id);
+          if (event.rng) sofar.rng = event.rng;
+          else sofar.rng = undefined; // a peer that does not say: no way on past this token
+        } else if (event.type === "tool_call") {
+          if (++calls <= skipCalls) continue;
+          sofar.calls++;
+        }
         yield event;
         if (event.type === "done" || event.type === "error") return "finished";
       }
       if (signal.aborted) return "finished";
-      if (tokens === 0) {
-        init.router.markFailed(target.peerId);
-        return { why: "the stream closed without an answer" };
-      }
-      yield cutOff(target, "closed the stream before finishing");
-      return "finished";
+      init.router.markFailed(target.peerId);
+      return {
+        why: fresh()
+          ? "it closed the stream before finishing"
+          : "the stream closed without an answer",
+      };
     } catch (err) {
       if (signal.aborted) return "finished";
-      const why = err instanceof Error ? err.message : String(err);
       init.router.markFailed(target.peerId);
-      if (tokens === 0) return { why };
-      yield cutOff(target, `failed: ${why}`);
-      return "finished";
+      return { why: err instanceof Error ? err.message : String(err) };
     } finally {
       end();
     }
@@ -285,14 +332,38 @@ function retryable(code: string): boolean {
   return code === "unavailable" || code === "model_not_found" || code === "busy";
 }
 
-function cutOff(target: ServeTarget, what: string): InferEvent {
+function cutOff(target: ServeTarget, what: string, why: string): InferEvent {
   return errorEvent(
     new ServiceError(
       "unavailable",
-      `The serving node ${target.nodeName || target.peerId} ${what} mid-generation; ` +
-        "the answer is incomplete.",
+      `The serving node ${target.nodeName || target.peerId} ${what} mid-generation; ${why}, ` +
+        "so the answer is incomplete.",
     ),
   );
+}
+
+/** What the caller has of the answer: its tokens, the RNG state after the last, its tool calls. */
+interface Progress {
+  tokens: number[];
+  rng?: number[];
+  calls: number;
+}
+
+/**
+ * The request that continues the answer on another node (docs/protocol.md#failover); undefined
+ * when a sampled answer's RNG state is unknown (its node did not send it), so no node can draw
+ * the same tokens on.
+ */
+function resumeRequest(
+  req: InferRequest,
+  sofar: Progress,
+  sampled: boolean,
+): InferRequest | undefined {
+  if (sampled && !sofar.rng) return undefined;
+  const resume = sofar.rng
+    ? { tokens: [...sofar.tokens], rng: sofar.rng }
+    : { tokens: [...sofar.tokens] };
+  return { ...req, resume };
 }
 
 function notOffered(model: string, status: MeshStatus | undefined): ServiceError {
