@@ -50,7 +50,7 @@ Deno.test("the node's libp2p options reach nothing beyond the mesh", async () =>
   assert.deepEqual(opts.addresses, {
     listen: ["/ip4/127.0.0.1/tcp/0", `${rv}/p2p-circuit`],
   });
-  assert.deepEqual(Object.keys(opts.services ?? {}).sort(), ["identify", "relisten"]);
+  assert.deepEqual(Object.keys(opts.services ?? {}).sort(), ["holePunch", "identify", "relisten"]);
   assert.equal(opts.privateKey, id.libp2pKey);
   assert.deepEqual(opts.connectionManager, CONNECTION_LIMITS);
   assert.equal(typeof opts.connectionGater?.denyInboundConnection, "function");

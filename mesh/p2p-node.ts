@@ -28,6 +28,7 @@ import {
 } from "../protocol/mod.ts";
 import { type AdmittedPeer, createTicketGate } from "./ticket-exchange.ts";
 import { deadline, errorText, shortPeer } from "./stream-frames.ts";
+import { freePunchPort, holePunching, parseCidrs } from "./hole-punch.ts";
 
 export type { Stream };
 
@@ -61,6 +62,11 @@ export interface MeshNodeInit {
   reserveRetryMs?: number;
   /** UNIX seconds for ticket expiry; tests set a clock that disagrees with the relay's. */
   now?: () => number;
+  /**
+   * IPv4 CIDRs a test's simulated internet uses, punched as if public (mesh/hole-punch.ts);
+   * default GROVE_TEST_PUBLIC_CIDRS.
+   */
+  testPublicCidrs?: string;
 }
 
 export type StreamHandler = (stream: Stream, remote: AdmittedPeer) => void | Promise<void>;
@@ -104,14 +110,14 @@ interface Relisten {
 type MeshServices = {
   identify: ReturnType<ReturnType<typeof identify>>;
   relisten: Relisten;
+  holePunch: unknown;
 };
 
 export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   const log = init.log ?? silentLogger;
   if (!init.ticket()) throw new Error("a mesh node needs its ticket before it dials the relay");
   if (init.rendezvous.length === 0) throw new Error("the relay advertised no rendezvous address");
-  const relayPeers = new Set(init.rendezvous.map(relayPeerOf));
-  const isRelay = (p: string) => relayPeers.has(p) || pubkeyFromPeerId(p) === init.relayPubkey;
+  const isRelay = relayCheck(init);
   const strangers = createStrangerGate({
     onRefused: (ip) => log.warn(`refused connections from ${ip}: too many without a ticket yet`),
   });
@@ -130,6 +136,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   const node = await createLibp2p(await meshNodeOptions(init, log, strangers));
   await gate.attach(node);
   const peerId = node.peerId.toString();
+
   const circuits = circuitListenAddrs(init.rendezvous);
   log.info(`mesh node ${shortPeer(peerId)} listening on ${directAddrs(node).join(", ")}`);
   if (!init.serving) {
@@ -269,6 +276,13 @@ export async function meshNodeOptions(
       relisten: (components: { transportManager: Relisten }) => ({
         listen: (addrs: Multiaddr[]) => components.transportManager.listen(addrs),
       }),
+      // DCUtR over the relay's circuit: members behind NAT then talk directly.
+      holePunch: holePunching({
+        punchPort: await freePunchPort(),
+        isRelay: relayCheck(init),
+        onObserved: (ip) => log.info(`the relay sees this node at ${ip}`),
+        testPublic: parseCidrs(init.testPublicCidrs ?? Deno.env.get("GROVE_TEST_PUBLIC_CIDRS")),
+      }),
     },
   };
 }
@@ -294,6 +308,11 @@ function dialPlan(peerId: string, addrs: string[], rendezvous: string[]) {
     }
   }
   return { addrs: [...new Set([...direct, ...circuits])], dropped };
+}
+
+function relayCheck(init: MeshNodeInit): (peerId: string) => boolean {
+  const relayPeers = new Set(init.rendezvous.map(relayPeerOf));
+  return (p) => relayPeers.has(p) || pubkeyFromPeerId(p) === init.relayPubkey;
 }
 
 /** One circuit listen address per relay peer: a second one on the same relay adds nothing. */

@@ -17,8 +17,11 @@ const LOOPBACK_OR_RENDEZVOUS = (a: string) =>
   /^\/ip4\/127\.0\.0\.1\/(tcp|udp)\/\d+(\/quic-v1)?$/.test(a) ||
   a === `${RENDEZVOUS}/p2p-circuit`;
 
-/** Services that discover, probe or relay through peers beyond the mesh. */
-const OUTWARD_SERVICES = /dht|autonat|upnp|dcutr|bootstrap|mdns|pubsub|gossip|ping|fetch/i;
+/**
+ * Services that discover, probe or relay through peers beyond the mesh. DCUtR (`holePunch`) is
+ * allowed: it runs only over the relay's circuit, offering the address the relay observed.
+ */
+const OUTWARD_SERVICES = /dht|autonat|upnp|bootstrap|mdns|pubsub|gossip|ping|fetch/i;
 
 Deno.test("mesh node options: no discovery, no outward services, only loopback and the relay", async () => {
   const secret = generateSecretKey();
@@ -44,7 +47,7 @@ Deno.test("mesh node options: no discovery, no outward services, only loopback a
     assert.equal(options.addresses?.appendAnnounce, undefined);
     const services = Object.keys(options.services ?? {});
     assert.ok(!services.some((s) => OUTWARD_SERVICES.test(s)), `services: ${services}`);
-    assert.deepEqual(services.sort(), ["identify", "relisten"]);
+    assert.deepEqual(services.sort(), ["holePunch", "identify", "relisten"]);
   }
 });
 
@@ -100,7 +103,7 @@ Deno.test("source and dependencies: no bootstrap, mDNS, STUN or public libp2p ho
   const pkg = JSON.parse(await Deno.readTextFile(`${REPO_ROOT}package.json`));
   const deps = Object.keys({ ...pkg.dependencies, ...pkg.devDependencies });
   const outward = deps.filter((d) =>
-    /^@libp2p\/(bootstrap|mdns|webrtc|kad-dht|autonat|upnp-nat|dcutr|pubsub)/.test(d)
+    /^@libp2p\/(bootstrap|mdns|webrtc|kad-dht|autonat|upnp-nat|pubsub)/.test(d)
   );
   assert.deepEqual(outward, [], "no discovery or NAT-probing libp2p packages are installed");
 });

@@ -1,0 +1,169 @@
+/**
+ * Hole punching between members behind NAT (docs/protocol.md#transports): libp2p's DCUtR, run over
+ * the relay's circuit only, with three parts of it replaced through the components it is given.
+ *
+ * - Which addresses this node offers: `/ip4/OBSERVED/tcp/PUNCH_PORT`, OBSERVED being the address
+ *   the relay saw this node come from (identify with the relay; no STUN) and PUNCH_PORT a port
+ *   this node dials from. js-libp2p's TCP dials leave from a fresh ephemeral port, so the address
+ *   the relay observed is never one the peer could reach; a NAT that keeps source ports (Linux
+ *   MASQUERADE does when it can) maps PUNCH_PORT to the same port outside, and both sides dialing
+ *   each other's punch address at once is a TCP simultaneous open through both NATs.
+ * - How it dials: from PUNCH_PORT (`localPort`, which @libp2p/tcp passes to net.connect).
+ * - Which addresses count as worth punching: DCUtR drops private and documentation ranges and has
+ *   no option for it. Tests give the simulated internet such a range through
+ *   GROVE_TEST_PUBLIC_CIDRS; addresses in it travel as `/dns4/IP` (DCUtR takes DNS names as
+ *   public) and are turned back into `/ip4/IP` before the dial, so no name is ever resolved.
+ *   Nothing outside the namespaces a test builds is ever dialed: the addresses come from peers
+ *   met through the relay, as any reported address does.
+ */
+import { dcutr } from "@libp2p/dcutr";
+import type { ComponentLogger, Libp2pEvents, PeerStore, TypedEventTarget } from "@libp2p/interface";
+import type {
+  AddressManager,
+  ConnectionManager,
+  Registrar,
+  TransportManager,
+} from "@libp2p/interface-internal";
+import { type Multiaddr, multiaddr } from "@multiformats/multiaddr";
+
+export interface HolePunchInit {
+  /** The port this node's punch dials leave from. */
+  punchPort: number;
+  /** Whether a peer is the mesh's relay: only its view of this node's address counts. */
+  isRelay: (peerId: string) => boolean;
+  /** Told each new address the relay saw this node come from. */
+  onObserved?: (ip: string) => void;
+  /** Ranges tests declare public (GROVE_TEST_PUBLIC_CIDRS). */
+  testPublic: Cidr[];
+  /** Per attempt; DCUtR's default is 5 s. */
+  timeoutMs?: number;
+}
+
+interface HolePunchComponents {
+  peerStore: PeerStore;
+  connectionManager: ConnectionManager;
+  registrar: Registrar;
+  addressManager: AddressManager;
+  transportManager: TransportManager;
+  logger: ComponentLogger;
+  events: TypedEventTarget<Libp2pEvents>;
+}
+
+/** A libp2p service factory: DCUtR with Grove's addresses, dialer and public ranges. */
+export function holePunching(init: HolePunchInit) {
+  const inner = dcutr({ timeout: init.timeoutMs ?? 5000, retries: 3 });
+  return (c: HolePunchComponents) => {
+    // Listening from construction on: a serving node identifies the relay while libp2p starts.
+    let observed: string | undefined;
+    c.events.addEventListener("peer:identify", (evt) => {
+      if (!init.isRelay(evt.detail.peerId.toString())) return;
+      const ip = evt.detail.observedAddr?.getComponents().find((p) => p.name === "ip4")?.value;
+      if (ip && ip !== observed) {
+        observed = ip;
+        init.onObserved?.(ip);
+      }
+    });
+    return inner({
+      peerStore: c.peerStore,
+      registrar: c.registrar,
+      logger: c.logger,
+      transportManager: c.transportManager,
+      addressManager: {
+        getAddresses: () => punchAddrs(observed, init.punchPort, init.testPublic),
+      } as unknown as AddressManager,
+      connectionManager: {
+        openConnection: (addrs: Multiaddr | Multiaddr[], opts: Record<string, unknown> = {}) => {
+          const list = punchTargets(Array.isArray(addrs) ? addrs : [addrs], init.testPublic);
+          if (list.length === 0) throw new Error("no address worth punching");
+          // @libp2p/tcp spreads dial options into net.connect, which binds localPort.
+          const withPort = { ...opts, localPort: init.punchPort } as Record<string, unknown>;
+          return c.connectionManager.openConnection(list, withPort);
+        },
+      } as unknown as ConnectionManager,
+    });
+  };
+}
+
+/** What this node offers its peer in DCUtR's CONNECT: nothing unless its outside IP is public. */
+export function punchAddrs(ip: string | undefined, port: number, testPublic: Cidr[]): Multiaddr[] {
+  if (!ip || !isIpv4(ip)) return [];
+  if (inCidrs(ip, testPublic)) return [multiaddr(`/dns4/${ip}/tcp/${port}`)];
+  if (isPrivateV4(ip)) return [];
+  return [multiaddr(`/ip4/${ip}/tcp/${port}`)];
+}
+
+/** The peer's punch addresses as dialable ones: test-public names back to IPs, no other names. */
+export function punchTargets(addrs: Multiaddr[], testPublic: Cidr[]): Multiaddr[] {
+  const out: Multiaddr[] = [];
+  for (const ma of addrs) {
+    const parts = ma.getComponents();
+    const [host, tcp] = parts;
+    if (tcp?.name !== "tcp" || !host.value) continue;
+    const rest = parts.slice(1).map((p) =>
+      `/${p.name}${p.value === undefined ? "" : `/${p.value}`}`
+    );
+    if (host.name === "dns4" && isIpv4(host.value) && inCidrs(host.value, testPublic)) {
+      out.push(multiaddr(`/ip4/${host.value}${rest.join("")}`));
+    } else if (host.name === "ip4" && !isPrivateV4(host.value)) {
+      out.push(ma);
+    } else if (host.name === "ip4" && inCidrs(host.value, testPublic)) {
+      out.push(ma);
+    }
+  }
+  return out;
+}
+
+export interface Cidr {
+  base: number;
+  mask: number;
+}
+
+/**
+ * GROVE_TEST_PUBLIC_CIDRS: comma-separated IPv4 CIDRs a test's simulated internet uses, which the
+ * hole puncher then treats as public. A malformed entry is an error, not silently ignored.
+ */
+export function parseCidrs(text: string | undefined): Cidr[] {
+  if (!text || text.trim() === "") return [];
+  return text.split(",").map((s) => s.trim()).filter((s) => s !== "").map((s) => {
+    const m = s.match(/^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/);
+    const bits = m ? Number(m[2]) : -1;
+    if (!m || !isIpv4(m[1]) || bits > 32) {
+      throw new Error(`GROVE_TEST_PUBLIC_CIDRS: ${s} is not an IPv4 CIDR like 198.18.0.0/15`);
+    }
+    const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+    return { base: (ipv4Number(m[1]) & mask) >>> 0, mask };
+  });
+}
+
+export function inCidrs(ip: string, cidrs: Cidr[]): boolean {
+  const n = ipv4Number(ip);
+  return cidrs.some((c) => ((n & c.mask) >>> 0) === c.base);
+}
+
+/** Private, shared, loopback, link-local, benchmark, documentation, reserved: DCUtR's own list. */
+const NOT_PUBLIC = parseCidrs(
+  "0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,192.0.0.0/24," +
+    "192.0.2.0/24,192.88.99.0/24,192.168.0.0/16,198.18.0.0/15,198.51.100.0/24,203.0.113.0/24," +
+    "224.0.0.0/4,240.0.0.0/4",
+);
+
+export function isPrivateV4(ip: string): boolean {
+  return inCidrs(ip, NOT_PUBLIC);
+}
+
+function isIpv4(s: string): boolean {
+  const parts = s.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+function ipv4Number(ip: string): number {
+  return ip.split(".").reduce((n, p) => ((n << 8) | Number(p)) >>> 0, 0);
+}
+
+/** A TCP port free now on every address, for punch dials to leave from (bound per dial). */
+export async function freePunchPort(): Promise<number> {
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return await Promise.resolve(port);
+}
