@@ -32,6 +32,7 @@ import { createRelayPart, type RelayPart } from "./role-relay.ts";
 import { createServingPart, type LocalModel } from "./role-serving.ts";
 import { peerPath } from "./peer-path.ts";
 import { createRouter } from "./router.ts";
+import { watchPeers } from "./peer-watch.ts";
 import { MESH_DENIED_MESSAGE, ServiceError } from "./service.ts";
 import type { ServedRecord } from "./served.ts";
 
@@ -171,10 +172,18 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     admitted,
     selfPeerId: identity.peerId,
     local: local && { modelId: local.modelId, service: local.service },
+    log,
   });
 
   await role.startAll();
   phase = "running";
+  // A frozen serving peer leaves routing before a request picks it (peer-watch.ts).
+  const watch = watchPeers({
+    node: () => joined?.peer.node(),
+    peers: () => (meshStatus()?.serveTargets ?? []).map((t) => t.peerId),
+    router,
+    log,
+  });
 
   function availability(): Record<string, unknown> {
     const a = admitted();
@@ -248,6 +257,7 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
     async stop() {
       if (phase === "off") return;
       phase = "stopping";
+      watch.stop();
       await role.stop();
       phase = "off";
     },
