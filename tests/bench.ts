@@ -8,7 +8,9 @@
  * `--only relay` runs one part; the default runs all (inference includes the mesh).
  * `--only batching`, `--only split` (a model split across nodes, tests/bench/split.ts; with
  * `--short`, stories260K for a quick look) and `--only sampling` (constrained sampling's cost,
- * tests/bench/sampling.ts) run only when asked for.
+ * tests/bench/sampling.ts) run only when asked for, and so does `--only scale` (10 serving and
+ * 50 client nodes in their own network namespaces under load and faults, tests/bench/scale.ts;
+ * `--serving N --clients N --seconds N --inflight N` change its size; needs root).
  *
  * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
  * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
@@ -26,6 +28,7 @@ import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
 import { measureSplit, splitTable } from "./bench/split.ts";
 import { measureSampling, samplingTable } from "./bench/sampling.ts";
+import { runScale, scaleTable } from "./bench/scale.ts";
 import { STORIES } from "./helpers.ts";
 import { median } from "./bench/stats.ts";
 
@@ -184,7 +187,7 @@ async function relayBench() {
   );
 }
 
-const PARTS = ["relay", "inference", "mesh", "batching", "split", "sampling"] as const;
+const PARTS = ["relay", "inference", "mesh", "batching", "split", "sampling", "scale"] as const;
 
 function parseOnly(args: string[]): typeof PARTS[number] | undefined {
   const i = args.indexOf("--only");
@@ -233,6 +236,27 @@ async function samplingBench() {
   console.log("\n" + samplingTable(rows) + "\n");
 }
 
+/** The mesh under load and faults on the simulated network (bench/scale.ts). */
+async function scaleBench(args: string[]) {
+  const flag = (name: string, fallback: number) => {
+    const i = args.indexOf(`--${name}`);
+    if (i < 0) return fallback;
+    const v = Number(args[i + 1]);
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} takes a positive integer`);
+    return v;
+  };
+  const started = performance.now();
+  const r = await runScale({
+    serving: flag("serving", 10),
+    clients: flag("clients", 50),
+    seconds: flag("seconds", 120),
+    inflight: flag("inflight", 200),
+    log,
+  });
+  console.log("\n" + scaleTable(r));
+  console.log(`Took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
+}
+
 /** The 1.1 B Q4_0 alone (benchModels would build the Q4_K too). */
 async function bigQ40(): Promise<{ path: string; label: string }> {
   const path = await ensureModel(bigModelOptions(GgmlType.Q4_0));
@@ -245,6 +269,7 @@ async function main() {
   if (only === "split") return await splitBench(Deno.args.includes("--short"));
   if (only === "batching") return await batchingBench();
   if (only === "sampling") return await samplingBench();
+  if (only === "scale") return await scaleBench(Deno.args);
   if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();
