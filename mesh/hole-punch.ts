@@ -17,7 +17,18 @@
  *   met through the relay, as any reported address does.
  */
 import { dcutr } from "@libp2p/dcutr";
-import type { ComponentLogger, Libp2pEvents, PeerStore, TypedEventTarget } from "@libp2p/interface";
+import type {
+  ComponentLogger,
+  Connection,
+  Libp2pEvents,
+  PeerId,
+  PeerStore,
+  Stream,
+  StreamHandler,
+  StreamHandlerOptions,
+  Topology,
+  TypedEventTarget,
+} from "@libp2p/interface";
 import type {
   AddressManager,
   ConnectionManager,
@@ -65,19 +76,35 @@ export function holePunching(init: HolePunchInit) {
     });
     return inner({
       peerStore: c.peerStore,
-      registrar: c.registrar,
+      registrar: gentleRegistrar(c.registrar),
       logger: c.logger,
       transportManager: c.transportManager,
       addressManager: {
         getAddresses: () => punchAddrs(observed, init.punchPort, init.testPublic),
       } as unknown as AddressManager,
       connectionManager: {
-        openConnection: (addrs: Multiaddr | Multiaddr[], opts: Record<string, unknown> = {}) => {
+        openConnection: async (addrs: Multiaddr | Multiaddr[], opts: PunchDial = {}) => {
           const list = punchTargets(Array.isArray(addrs) ? addrs : [addrs], init.testPublic);
           if (list.length === 0) throw new Error("no address worth punching");
-          // @libp2p/tcp spreads dial options into net.connect, which binds localPort.
-          const withPort = { ...opts, localPort: init.punchPort } as Record<string, unknown>;
-          return c.connectionManager.openConnection(list, withPort);
+          // Straight to the transport: libp2p's dial queue keeps only its own options, so
+          // localPort (which @libp2p/tcp hands to net.connect) and DCUtR's initiator: false
+          // would be lost there. The upgraded connection still reaches the connection manager.
+          const failures: unknown[] = [];
+          for (const ma of list) {
+            try {
+              return await c.transportManager.dial(
+                ma,
+                {
+                  signal: opts.signal ?? AbortSignal.timeout(init.timeoutMs ?? 5000),
+                  initiator: opts.initiator,
+                  localPort: init.punchPort,
+                } as Parameters<TransportManager["dial"]>[1],
+              );
+            } catch (err) {
+              failures.push(err);
+            }
+          }
+          throw new AggregateError(failures, "every punch dial failed");
         },
       } as unknown as ConnectionManager,
     });
@@ -111,6 +138,57 @@ export function punchTargets(addrs: Multiaddr[], testPublic: Cidr[]): Multiaddr[
     }
   }
   return out;
+}
+
+/**
+ * DCUtR closes the relayed connection as soon as the direct one is up, which would cut a request
+ * still streaming through the circuit. New streams take the direct connection (p2p-node.ts), so
+ * the circuit is closed once only DCUtR's own stream is left on it.
+ */
+function gentleRegistrar(registrar: Registrar): Registrar {
+  const gentle = (conn: Connection): Connection =>
+    new Proxy(conn, {
+      get(target, prop, receiver) {
+        if (prop !== "close") return Reflect.get(target, prop, receiver);
+        return () => {
+          const busy = () =>
+            target.status === "open" &&
+            target.streams.some((s: Stream) =>
+              s.protocol !== "/libp2p/dcutr" && s.status === "open"
+            );
+          const timer = setInterval(() => {
+            if (busy()) return;
+            clearInterval(timer);
+            if (target.status === "open") {
+              void target.close().catch(() => target.abort(new Error("closed")));
+            }
+          }, 500);
+          return Promise.resolve();
+        };
+      },
+    });
+  return new Proxy(registrar, {
+    get(target, prop, receiver) {
+      if (prop === "handle") {
+        return (protocol: string, handler: StreamHandler, opts?: StreamHandlerOptions) =>
+          target.handle(protocol, (stream, conn) => handler(stream, gentle(conn)), opts);
+      }
+      if (prop === "register") {
+        return (protocol: string, topology: Topology) =>
+          target.register(protocol, {
+            ...topology,
+            onConnect: (peer: PeerId, conn: Connection) => topology.onConnect?.(peer, gentle(conn)),
+          });
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+interface PunchDial {
+  signal?: AbortSignal;
+  initiator?: boolean;
 }
 
 export interface Cidr {
