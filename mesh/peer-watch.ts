@@ -2,9 +2,9 @@
  * Liveness of idle connections to the peers this node routes requests to: every `intervalMs`
  * each open connection to a serving peer is pinged at the muxer (a yamux ping: one frame each
  * way, answered by the peer's event loop, no stream, no protocol negotiation). A peer that does
- * not answer within DEAD_MS is marked failed in the router and its connections are closed, so
- * the next request picks another node instead of waiting on a frozen one; it is taken back the
- * moment a ping answers again. A request in flight has its own, finer check (ALIVE_MS frames).
+ * not answer within DEAD_MS is marked failed in the router, so the next request picks another
+ * node instead of waiting on a frozen one; its connections stay open and pinged, and it is taken
+ * back the moment a ping answers again (a laptop waking up). A request in flight has its own, finer check (ALIVE_MS frames).
  *
  * libp2p's own connection monitor pings too, but every 10 s through a new stream, and a failed
  * ping only closes the connection: the router would still pick the peer and the request's dial
@@ -69,7 +69,6 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
           `peer ${shortPeer(peerId)} did not answer a ping in ${timeoutMs} ms (${why})`,
         );
       }
-      for (const c of muxed) c.abort(new Error(`no answer to a ping in ${timeoutMs} ms`));
     } finally {
       pending.delete(peerId);
     }
