@@ -217,7 +217,9 @@ export function waitForStatus(
 /** Polls a JSON endpoint until it answers 200 with a body `ok` accepts (the error shows the last). */
 async function untilAnswer<T>(url: string, ok: (body: T) => boolean, ms: number): Promise<void> {
   await eventually(async () => {
-    const res = await fetch(url);
+    // A node just started may drop the first connection (a namespace's forwarder): ask again.
+    const res = await fetch(url).catch((e: Error) => e);
+    if (res instanceof Error) return res;
     const text = await res.text();
     return res.ok ? JSON.parse(text) as T : new Error(`HTTP ${res.status}: ${text}`);
   }, {

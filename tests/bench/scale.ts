@@ -145,7 +145,13 @@ async function inBatches<T, R>(
 ): Promise<R[]> {
   const out: R[] = [];
   for (let i = 0; i < items.length; i += size) {
-    out.push(...await Promise.all(items.slice(i, i + size).map((x, j) => fn(x, i + j))));
+    // allSettled: a second failure in a batch must not escape as an unhandled rejection, which
+    // would end the process before the network is taken down.
+    const batch = await Promise.allSettled(items.slice(i, i + size).map((x, j) => fn(x, i + j)));
+    for (const r of batch) {
+      if (r.status === "rejected") throw r.reason;
+      out.push(r.value);
+    }
   }
   return out;
 }
