@@ -97,3 +97,43 @@ Deno.test("step loop: a kick steps until its sequences end or their reader left;
   assert.deepEqual(a.events.map((e) => e.text).join(""), "aaa");
   assert.equal(slots.running.length, 0);
 });
+
+Deno.test("step loop: prompt chunks shrink so a step stays within maxStepMs of the engine's time", async () => {
+  let clock = 0;
+  const steps: number[][] = [];
+  const taken = new Set<number>();
+  const batch = {
+    maxSlots: 4,
+    maxRows: 512,
+    acquire() {
+      for (let i = 0; i < 4; i++) if (!taken.has(i)) return taken.add(i), i;
+      return undefined;
+    },
+    release: (slot: number) => void taken.delete(slot),
+    step(rows: readonly BatchRow[]) {
+      steps.push(rows.map((r) => r.tokens.length));
+      clock += 100 * rows.reduce((n, r) => n + r.tokens.length, 0); // 100 ms a token
+      return Promise.resolve(rows.map(() => Float32Array.from([0, 10, 0])));
+    },
+  };
+  const slots = createSchedulerSlots<Sequence>(batch);
+  const queue: Sequence[] = [];
+  const loop = createStepLoop({ prefillChunk: 64, now: () => clock }, {
+    batch,
+    tokenizer,
+    queue,
+    slots,
+    finish: (seq) => slots.release(seq),
+  });
+  const first = createSequence([1, 2, 3], { temperature: 0 }, 100, tokenizer);
+  queue.push(first);
+  assert.equal(await loop.step(), true); // learns what a token costs: 100 ms
+  const long = Array.from({ length: 64 }, () => 5);
+  queue.push(createSequence(long, { temperature: 0 }, 100, tokenizer));
+  while (await loop.step()) first.events.length = 0; // its reader keeps up
+  // Later steps: 10 tokens of 100 ms at most, the decode row's included, so the 64-token prompt
+  // goes in 9 at a time beside the other sequence's decode row (64 at once without the bound).
+  const later = steps.slice(1);
+  assert.ok(later.every((s) => s.reduce((a, b) => a + b) <= 10), JSON.stringify(steps));
+  assert.deepEqual(later.slice(0, 7), Array(7).fill([1, 9]));
+});

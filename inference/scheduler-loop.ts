@@ -15,10 +15,22 @@ import type { Tokenizer } from "./tokenizer/mod.ts";
 
 export const MAX_AHEAD = 4;
 const BREATHE_EVERY_MS = 15;
+/**
+ * The longest a step should take. A CPU step holds the event loop, and between steps a serving
+ * node's liveness beats must get out (the mesh declares a peer silent for 3 s dead), so a prompt
+ * chunk is cut to what fits: on a 1.1B model prefilling at ~22 tokens/s that is ~20 tokens, not 64.
+ */
+export const MAX_STEP_MS = 1000;
+/** Prompt tokens of the first step, before the loop knows what a token costs on this engine. */
+const FIRST_CHUNK = 16;
 
 export interface StepLoopInit {
   /** Prompt tokens per step beside the decode rows. */
   prefillChunk: number;
+  /** Default MAX_STEP_MS. */
+  maxStepMs?: number;
+  /** The clock steps are timed with (tests pass a fake one). */
+  now?: () => number;
 }
 
 export interface StepLoopComponents {
@@ -48,6 +60,17 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   // Across pump runs: consumers restart the pump in microtasks, so only this clock
   // makes sure timers and sockets (a client's abort) get a turn.
   let lastBreath = performance.now();
+  const now = init.now ?? (() => performance.now());
+  const maxStepMs = init.maxStepMs ?? MAX_STEP_MS;
+  /** What one row token has cost a step, smoothed; undefined before the first step. */
+  let msPerToken: number | undefined;
+
+  /** Prompt tokens a step with `decodeRows` decode rows can take within maxStepMs. */
+  function affordable(decodeRows: number): number {
+    if (msPerToken === undefined) return FIRST_CHUNK;
+    if (msPerToken <= 0) return Infinity;
+    return Math.max(1, Math.floor(maxStepMs / msPerToken) - decodeRows);
+  }
 
   /** Logits are sampled by the sequence's own sampler; an engine's pick is taken as it is. */
   function accept(seq: Sequence, out: StepOutput) {
@@ -80,7 +103,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
         stepped.push(seq);
       }
     }
-    let budget = Math.min(init.prefillChunk, batch.maxRows - rows.length);
+    let budget = Math.min(init.prefillChunk, batch.maxRows - rows.length, affordable(rows.length));
     for (const seq of slots.running) {
       if (seq.fed === seq.prompt.length || budget <= 0) continue;
       const chunk = seq.prompt.slice(seq.fed, seq.fed + budget);
@@ -94,8 +117,12 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     }
     if (rows.length === 0) return false;
     let outs: StepOutput[];
+    const started = now();
     try {
       outs = await batch.step(rows);
+      const tokens = rows.reduce((n, r) => n + r.tokens.length, 0);
+      const cost = (now() - started) / tokens;
+      msPerToken = msPerToken === undefined ? cost : 0.7 * msPerToken + 0.3 * cost;
     } catch (err) {
       for (const seq of stepped) {
         seq.error = err;
