@@ -1,6 +1,14 @@
 import assert from "node:assert/strict";
 import { multiaddr } from "@multiformats/multiaddr";
-import { inCidrs, parseCidrs, punchAddrs, punchTargets } from "./hole-punch.ts";
+import type { MultiaddrConnection, Upgrader } from "@libp2p/interface";
+import {
+  dialSignal,
+  inCidrs,
+  parseCidrs,
+  punchAddrs,
+  punchTargets,
+  responderUpgrader,
+} from "./hole-punch.ts";
 
 const SIM = parseCidrs("198.18.0.0/15");
 
@@ -34,4 +42,27 @@ Deno.test("hole punch: GROVE_TEST_PUBLIC_CIDRS parses IPv4 CIDRs and refuses any
   assert.ok(!inCidrs("198.20.0.1", two));
   assert.throws(() => parseCidrs("198.18.0.0"), /not an IPv4 CIDR/);
   assert.throws(() => parseCidrs("::1/128"), /not an IPv4 CIDR/);
+});
+
+Deno.test("hole punch: the responder's raw connection is inbound, so its yamux is the server", async () => {
+  const seen: string[] = [];
+  const upgrader = {
+    upgradeOutbound: (c: MultiaddrConnection) => Promise.resolve(seen.push(c.direction)),
+    upgradeInbound: () => Promise.resolve("in"),
+  } as unknown as Upgrader;
+  const maConn = { direction: "outbound" } as MultiaddrConnection;
+  await responderUpgrader(upgrader).upgradeOutbound(maConn, {} as never);
+  assert.deepEqual(seen, ["inbound"]);
+  assert.equal(await responderUpgrader(upgrader).upgradeInbound(maConn, {} as never), "in");
+});
+
+Deno.test("hole punch: a punch dial's signal follows DCUtR's only until the dial is over", () => {
+  const outer = new AbortController();
+  const during = dialSignal(outer.signal, 60_000);
+  const after = dialSignal(outer.signal, 60_000);
+  after.detach();
+  outer.abort(new Error("DCUtR's timeout"));
+  assert.equal(during.signal.aborted, true);
+  assert.equal(after.signal.aborted, false, "an open punched connection must outlive it");
+  during.detach();
 });

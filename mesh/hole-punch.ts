@@ -21,13 +21,16 @@ import type {
   ComponentLogger,
   Connection,
   Libp2pEvents,
+  MultiaddrConnection,
   PeerId,
   PeerStore,
   Stream,
   StreamHandler,
   StreamHandlerOptions,
   Topology,
+  Transport,
   TypedEventTarget,
+  Upgrader,
 } from "@libp2p/interface";
 import type {
   AddressManager,
@@ -58,6 +61,7 @@ interface HolePunchComponents {
   transportManager: TransportManager;
   logger: ComponentLogger;
   events: TypedEventTarget<Libp2pEvents>;
+  upgrader: Upgrader;
 }
 
 /** A libp2p service factory: DCUtR with Grove's addresses, dialer and public ranges. */
@@ -91,17 +95,26 @@ export function holePunching(init: HolePunchInit) {
           // would be lost there. The upgraded connection still reaches the connection manager.
           const failures: unknown[] = [];
           for (const ma of list) {
+            const transport = c.transportManager.dialTransportForMultiaddr(ma);
+            if (!transport) {
+              failures.push(new Error(`no transport dials ${ma}`));
+              continue;
+            }
+            const dial = dialSignal(opts.signal, init.timeoutMs ?? 5000);
             try {
-              return await c.transportManager.dial(
+              return await transport.dial(
                 ma,
                 {
-                  signal: opts.signal ?? AbortSignal.timeout(init.timeoutMs ?? 5000),
+                  signal: dial.signal,
                   initiator: opts.initiator,
                   localPort: init.punchPort,
-                } as Parameters<TransportManager["dial"]>[1],
+                  upgrader: opts.initiator === false ? responderUpgrader(c.upgrader) : c.upgrader,
+                } as Parameters<Transport["dial"]>[1],
               );
             } catch (err) {
               failures.push(err);
+            } finally {
+              dial.detach();
             }
           }
           throw new AggregateError(failures, "every punch dial failed");
@@ -109,6 +122,51 @@ export function holePunching(init: HolePunchInit) {
       } as unknown as ConnectionManager,
     });
   };
+}
+
+/**
+ * A signal for one punch dial that stops following DCUtR's once the dial is over. @libp2p/tcp
+ * keeps the dial's signal on the socket, and DCUtR's is a 5 s timeout: passed on as it is, it
+ * aborted every punched connection 5 s after it opened.
+ */
+export function dialSignal(outer: AbortSignal | undefined, timeoutMs: number) {
+  const ctl = new AbortController();
+  const onAbort = () => ctl.abort(outer?.reason);
+  const timer = setTimeout(
+    () => ctl.abort(new Error(`punch dial took over ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  if (outer?.aborted) ctl.abort(outer.reason);
+  else outer?.addEventListener("abort", onAbort, { once: true });
+  return {
+    signal: ctl.signal,
+    detach() {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onAbort);
+    },
+  };
+}
+
+/**
+ * The upgrader for the side DCUtR makes the responder of a punched connection. libp2p's upgrader
+ * takes `initiator: false` for multistream-select and Noise, but yamux picks client or server from
+ * the raw connection's own direction, which a dial sets to outbound: both ends were then yamux
+ * clients and the first stream the other side opened killed the connection ("Both endpoints are
+ * clients"). Marking the raw connection inbound before the upgrade makes this side the server.
+ */
+export function responderUpgrader(upgrader: Upgrader): Upgrader {
+  return new Proxy(upgrader, {
+    get(target, prop, receiver) {
+      if (prop === "upgradeOutbound") {
+        return (maConn: MultiaddrConnection, opts: Parameters<Upgrader["upgradeOutbound"]>[1]) => {
+          (maConn as { direction: "inbound" | "outbound" }).direction = "inbound";
+          return target.upgradeOutbound(maConn, opts);
+        };
+      }
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
 
 /** What this node offers its peer in DCUtR's CONNECT: nothing unless its outside IP is public. */
