@@ -12,6 +12,8 @@ import type { MemberStore } from "./members.ts";
 import type { MeshStatusService } from "./mesh-status-publisher.ts";
 import { relayInformation } from "./nip11-document.ts";
 import { handleNip86 } from "./nip86.ts";
+import { handleMetrics } from "./relay-metrics.ts";
+import type { RendezvousMetrics } from "./rendezvous.ts";
 import { createNip98Rates, createStrangerBuckets } from "./nip98-rates.ts";
 import type { LateUrls } from "./relay-urls.ts";
 import { createRelayServer, type RelayServer } from "./server.ts";
@@ -40,6 +42,8 @@ export interface RelayAppComponents {
   urls: Pick<LateUrls, "get">;
   /** The rendezvous' addresses for NIP-11 (none without one). */
   rendezvousAddrs(): string[];
+  /** The rendezvous' traffic for the owner-only /metrics (undefined while none runs). */
+  rendezvousMetrics?(): RendezvousMetrics | undefined;
   /** UNIX seconds (fractions allowed). */
   now: () => number;
 }
@@ -55,6 +59,8 @@ export function createRelayApp(init: RelayAppInit, c: RelayAppComponents): Relay
   const admissionRates = createNip98Rates(strangers, limits.admissionsPerMinutePerKey, now);
   const nip86Replay = createReplayCache(120, limits.replayCacheEntries);
   const nip86Rates = createNip98Rates(strangers, limits.managementPerMinutePerKey, now);
+  const metricsReplay = createReplayCache(120, limits.replayCacheEntries);
+  const metricsRates = createNip98Rates(strangers, limits.managementPerMinutePerKey, now);
   const policy = createWritePolicy({
     relayPubkey,
     open: init.open,
@@ -103,6 +109,16 @@ export function createRelayApp(init: RelayAppInit, c: RelayAppComponents): Relay
         rates: admissionRates,
         now,
         open: init.open,
+        log,
+      }, ip),
+    metrics: (req, ip) =>
+      handleMetrics(req, {
+        members,
+        url: `${c.urls.get().http}/metrics`,
+        rendezvous: () => c.rendezvousMetrics?.(),
+        replay: metricsReplay,
+        rates: metricsRates,
+        now,
         log,
       }, ip),
     maxSendBuffer: limits.maxSendBuffer,

@@ -129,6 +129,7 @@ function composeRelay(
     mesh,
     urls,
     rendezvousAddrs: () => rendezvous?.addrs() ?? [],
+    rendezvousMetrics: () => rendezvous?.metrics(),
     now,
   });
   const edge = createEdgePart({

@@ -81,6 +81,13 @@ Deno.test("a ticket holder reserves a circuit and another carries 2 MiB through 
     assert.equal(await echo(b, viaRelay, payload), payload.length);
     const toA = b.node.getConnections().filter((c) => c.remotePeer.toString() === a.peerId);
     assert.ok(toA.length > 0 && toA.every((c) => c.remoteAddr.toString().includes("/p2p-circuit")));
+    // /metrics' relayed bytes: the payload each way, plus a few hundred bytes of handshakes.
+    const m = rv.metrics();
+    for (const each of [m.fromDialers, m.fromListeners]) {
+      assert.ok(each >= payload.length && each < payload.length + 64 * 1024, `${each}`);
+    }
+    assert.equal(m.circuitsOpened, 1);
+    assert.equal(m.reservations, 1);
   });
 });
 

@@ -19,6 +19,7 @@ import {
   type StrangerGate,
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
+import { countedRelay, createRelayTraffic, type RelayTraffic } from "./relay-traffic.ts";
 
 export interface RendezvousInit {
   host: string;
@@ -40,13 +41,23 @@ export interface Rendezvous {
   peerId: string;
   /** Listen addresses, each ending in /p2p/PEER_ID. */
   addrs: string[];
+  /** What the relay carries now and has carried since it started (relay-metrics.ts). */
+  metrics(): RendezvousMetrics;
   stop(): Promise<void>;
+}
+
+export interface RendezvousMetrics extends RelayTraffic {
+  /** Circuit reservations held now. */
+  reservations: number;
+  /** Open libp2p connections (members, and strangers still in their handshake). */
+  connections: number;
 }
 
 export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous> {
   const log = init.log ?? silentLogger;
   const allowed = guardedAllow(init.allowPeer, log);
-  const options = await rendezvousOptions(init, allowed, log);
+  const traffic = createRelayTraffic();
+  const options = await rendezvousOptions(init, allowed, log, traffic);
   stubBroadcastChannel();
   const node = await createLibp2p(options);
   const peerId = node.peerId.toString();
@@ -61,6 +72,11 @@ export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous>
   return {
     peerId,
     addrs,
+    metrics: () => ({
+      ...traffic,
+      reservations: node.services.relay.reservations.size,
+      connections: node.getConnections().length,
+    }),
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -76,6 +92,8 @@ export async function startRendezvous(init: RendezvousInit): Promise<Rendezvous>
 export interface RendezvousPart extends Startable {
   /** Listen addresses, each ending in /p2p/PEER_ID; none until started. */
   addrs(): string[];
+  /** Undefined while it does not run. */
+  metrics(): RendezvousMetrics | undefined;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -85,6 +103,7 @@ export function createRendezvousPart(init: RendezvousInit): RendezvousPart {
   return {
     name: "rendezvous",
     addrs: () => running?.addrs ?? [],
+    metrics: () => running?.metrics(),
     async start() {
       running = await startRendezvous(init);
     },
@@ -102,6 +121,7 @@ export async function rendezvousOptions(
   init: RendezvousInit,
   allowed: (peer: PeerId) => boolean,
   log: Logger,
+  traffic: RelayTraffic = createRelayTraffic(),
 ): Promise<Libp2pOptions<RendezvousServices>> {
   const listen = [`/ip4/${init.host}/tcp/${init.port}`];
   const transports: NonNullable<Libp2pOptions["transports"]> = [tcp()];
@@ -125,14 +145,17 @@ export async function rendezvousOptions(
     connectionGater: rendezvousGater(allowed, log, strangerGate(log)),
     services: {
       identify: identify(),
-      relay: circuitRelayServer({
-        // A default reservation caps a relayed connection at 2 min and 128 KiB, which would cut
-        // a generation mid-stream (docs/protocol.md#rendezvous); tickets are the limit instead.
-        reservations: {
-          applyDefaultLimit: false,
-          maxReservations: init.maxReservations ?? 256,
-        },
-      }),
+      relay: countedRelay(
+        circuitRelayServer({
+          // A default reservation caps a relayed connection at 2 min and 128 KiB, which would cut
+          // a generation mid-stream (docs/protocol.md#rendezvous); tickets are the limit instead.
+          reservations: {
+            applyDefaultLimit: false,
+            maxReservations: init.maxReservations ?? 256,
+          },
+        }),
+        traffic,
+      ),
     },
   };
 }

@@ -21,6 +21,8 @@ export interface ServerComponents {
   /** `ip`: the client's address as the edge saw it (undefined in process). */
   nip86?: (req: Request, ip?: string) => Promise<Response>;
   admission?: (req: Request, ip?: string) => Promise<Response>;
+  /** Owner-only `GET /metrics` (relay-metrics.ts). */
+  metrics?: (req: Request, ip?: string) => Promise<Response>;
   /** Bytes queued on one socket before it is closed as a slow consumer. */
   maxSendBuffer: number;
   /** Seconds an unauthenticated socket without subscriptions may stay silent (default 60). */
@@ -123,6 +125,15 @@ export function createRelayServer(c: ServerComponents): RelayServer {
       );
     }
     return await c.admission(ctx.req.raw, ctx.env?.ip);
+  });
+
+  app.get("/metrics", async (ctx) => {
+    if (!c.metrics) {
+      return Response.json({ error: { code: "not_found", message: "no metrics here" } }, {
+        status: 404,
+      });
+    }
+    return await c.metrics(ctx.req.raw, ctx.env?.ip);
   });
 
   app.notFound(() =>
