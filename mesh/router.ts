@@ -1,8 +1,15 @@
 /**
  * Which serving node gets the next request for a model. `pickTarget` is a pure choice over the
- * mesh status' serve targets (a peer that failed lately only when no other is left); `createRouter` keeps what the choice needs between requests (the
- * requests this node has in flight per peer, measured latencies, recent failures) with the
- * clock injected, so tests drive it with a fake one.
+ * mesh status' serve targets (a peer that failed lately only when no other is left);
+ * `createRouter` keeps what the choice needs between requests (the requests this node has in
+ * flight per peer, measured latencies, recent failures) with the clock and the dice injected, so
+ * tests drive it with fake ones.
+ *
+ * Many client nodes route on the same serve reports, which are up to a second old: if each took
+ * the least loaded target, they would all take the same one until the next report (a herd).
+ * The router compares two targets drawn at random instead (power of two choices): the less
+ * loaded of the two wins, which keeps every node near the mean load however many routers share
+ * the stale view (router.test.ts measures it with 50).
  */
 import type { ServeTarget } from "../protocol/mod.ts";
 
@@ -18,6 +25,13 @@ export interface RouteView {
   exclude?: ReadonlySet<string>;
   /** A counter that turns among equal candidates (round robin). */
   turn?: number;
+  /**
+   * How many usable targets, drawn at random, the choice compares (default: all of them, the
+   * least loaded wins). The router compares 2.
+   */
+  choices?: number;
+  /** A number in [0, 1) (default Math.random): draws the compared targets. */
+  random?: () => number;
 }
 
 /**
@@ -41,8 +55,9 @@ export function pickTarget(targets: ServeTarget[], view: RouteView): ServeTarget
     const soonest = Math.min(...untried.map(failedUntil));
     return untried.find((t) => failedUntil(t) === soonest);
   }
-  const minLoad = Math.min(...usable.map((t) => loadOf(t, view)));
-  const leastLoaded = usable.filter((t) => loadOf(t, view) === minLoad);
+  const compared = draw(usable, view.choices ?? usable.length, view.random ?? Math.random);
+  const minLoad = Math.min(...compared.map((t) => loadOf(t, view)));
+  const leastLoaded = compared.filter((t) => loadOf(t, view) === minLoad);
   // An unmeasured peer counts as near: it gets tried, and measured, rather than starved.
   const latency = (t: ServeTarget) => view.latencyMs.get(t.peerId) ?? 0;
   const best = Math.min(...leastLoaded.map(latency));
@@ -52,11 +67,28 @@ export function pickTarget(targets: ServeTarget[], view: RouteView): ServeTarget
   return near[(view.turn ?? 0) % near.length];
 }
 
+/** `n` of `items` drawn at random without repeats (all of them, in order, when n covers them). */
+function draw<T>(items: T[], n: number, random: () => number): T[] {
+  if (n >= items.length) return items;
+  const pool = [...items];
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) {
+    const j = i + Math.floor(random() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j], pool[i]];
+    out.push(pool[i]);
+  }
+  return out;
+}
+
 export interface RouterInit {
   /** ms; default Date.now. */
   now?: () => number;
   /** How long a failed peer is left out; default 30 s. */
   failMs?: number;
+  /** Targets compared per choice; default 2 (power of two choices). */
+  choices?: number;
+  /** Dice in [0, 1); default Math.random. */
+  random?: () => number;
 }
 
 export interface Router {
@@ -74,6 +106,8 @@ const FAIL_MS = 30_000;
 export function createRouter(init: RouterInit = {}): Router {
   const now = init.now ?? Date.now;
   const failMs = init.failMs ?? FAIL_MS;
+  const choices = init.choices ?? 2;
+  const random = init.random ?? Math.random;
   const active = new Map<string, number>();
   const latencyMs = new Map<string, number>();
   const failedUntil = new Map<string, number>();
@@ -83,7 +117,16 @@ export function createRouter(init: RouterInit = {}): Router {
     pick(targets, exclude) {
       const t = now();
       for (const [peer, until] of failedUntil) if (until <= t) failedUntil.delete(peer);
-      return pickTarget(targets, { active, latencyMs, failedUntil, now: t, exclude, turn: turn++ });
+      return pickTarget(targets, {
+        active,
+        latencyMs,
+        failedUntil,
+        now: t,
+        exclude,
+        turn: turn++,
+        choices,
+        random,
+      });
     },
     begin(peerId) {
       active.set(peerId, (active.get(peerId) ?? 0) + 1);
