@@ -1,5 +1,5 @@
 // The relay's embedded database: one SQLite file per data directory, holding
-// events, members and the relay key. Opened once per process and shared by
+// events, members, issued tickets and the relay key. Opened once per process and shared by
 // the event store, the member store and the relay key loader.
 
 // @ts-expect-error: the project's @types/node 20 has no node:sqlite declarations
@@ -82,6 +82,14 @@ const MIGRATIONS: string[] = [
     id INTEGER PRIMARY KEY CHECK (id = 1),
     secret BLOB NOT NULL
   );
+  `,
+  // Issued tickets, so a restarted relay still admits the peers holding one (ticket-registry.ts).
+  `
+  CREATE TABLE tickets (
+    peer_id TEXT PRIMARY KEY,
+    member TEXT NOT NULL,
+    expires_at REAL NOT NULL
+  ) WITHOUT ROWID;
   `,
 ];
 

@@ -29,7 +29,7 @@ import { loadOrCreateRelayKey } from "./relay-key.ts";
 import { lateUrls } from "./relay-urls.ts";
 import { createRendezvousPart } from "./rendezvous.ts";
 import { createSubscriptionHub, type SubscriptionHub } from "./subscriptions.ts";
-import { createTicketRegistry } from "./ticket-registry.ts";
+import { createTicketRegistry, createTicketStore } from "./ticket-registry.ts";
 
 export interface RunningRelay {
   /** ws:// URL clients use (the public URL when one was given), with a trailing slash. */
@@ -85,7 +85,10 @@ function composeRelay(
   addOwner(init, members, now, log);
   const hub = createSubscriptionHub();
   const publish = ownEvents(store, hub, now, log);
-  const registry = createTicketRegistry(members, { open: init.open });
+  const registry = createTicketRegistry(members, {
+    open: init.open,
+    store: createTicketStore(db),
+  });
   const urls = lateUrls();
 
   const database: Startable = { name: "relay database", stop: () => db.close() };

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createTicketRegistry } from "./ticket-registry.ts";
+import { createTicketRegistry, createTicketStore } from "./ticket-registry.ts";
+import { openDatabaseFile } from "./db.ts";
 
 const T0 = 1_700_000_000;
 
@@ -51,4 +52,24 @@ Deno.test("--open: membership is not required", () => {
   r.issue("anyone", "peer-x", T0 + 300);
   assert.equal(r.isLive("peer-x", T0), true);
   assert.deepEqual(r.revokeNonMembers(), []);
+});
+
+Deno.test("with a store, issued tickets outlive the registry; expired and revoked ones do not", () => {
+  const db = openDatabaseFile(":memory:");
+  try {
+    const members = fakeMembers("alice", "bob", "carol");
+    const before = createTicketRegistry(members, { store: createTicketStore(db) });
+    before.issue("alice", "peer-a", T0 + 300);
+    before.issue("bob", "peer-b", T0 + 300);
+    before.issue("carol", "peer-c", T0 + 10);
+    before.revokeMember("bob");
+    assert.equal(before.isLive("peer-c", T0 + 20), false); // expired: dropped from the store too
+    // A restarted relay: a new registry on the same database.
+    const after = createTicketRegistry(members, { store: createTicketStore(db) });
+    assert.equal(after.isLive("peer-a", T0 + 299), true);
+    assert.equal(after.isLive("peer-b", T0), false);
+    assert.deepEqual(createTicketStore(db).all().map((t) => t.peerId), ["peer-a"]);
+  } finally {
+    db.close();
+  }
 });
