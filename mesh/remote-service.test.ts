@@ -146,6 +146,7 @@ Deno.test("remote: after tokens, a dead stream ends with a clear unavailable err
 Deno.test("remote: every peer failing gives one unavailable error naming the tries", async () => {
   let calls = 0;
   const s = service({
+    retryMs: 0, // each node once (the pauses and later rounds have their own test)
     call: async function* () {
       calls++;
       yield { type: "error", code: "unavailable", message: "busy dying" } as InferEvent;
@@ -254,6 +255,7 @@ Deno.test("remote: only entry targets are picked; a waiting candidate or middle 
       throw new Error("connection refused");
     },
     maxTries: 4,
+    retryMs: 0, // one round
   });
   picked.length = 0;
   const [err] = await collect(failing);
@@ -413,4 +415,118 @@ Deno.test("remote: a sampled answer whose node sent no RNG state is not continue
   const sampled = await collect(s, { ...req, params: { temperature: 1 } });
   assert.equal(calls.length, 1, "no continuation without the RNG state");
   assert.match((sampled.at(-1) as { message: string }).message, /no other node could continue/);
+});
+
+/** A clock that only the fake sleep moves, and a log that keeps its lines. */
+function fakeTime() {
+  let clock = 0;
+  const pauses: number[] = [];
+  const lines: string[] = [];
+  const keep = (line: string) => void lines.push(line);
+  return {
+    now: () => clock,
+    sleep: (ms: number) => {
+      pauses.push(ms);
+      clock += ms;
+      return Promise.resolve();
+    },
+    pauses,
+    lines,
+    log: { debug: keep, info: keep, warn: keep, error: keep },
+  };
+}
+
+Deno.test("remote: the only node failing before its first token is tried again after a pause until it answers, each retry one log line", async () => {
+  const time = fakeTime();
+  let calls = 0;
+  const s = service({
+    ...time,
+    status: () => status([target("a")]),
+    call: async function* () {
+      // A node under load: its dials time out four times, then it answers.
+      if (++calls <= 4) throw new Error("no ticket exchange within 5000 ms");
+      yield tok("Once");
+      yield done;
+    },
+  });
+  assert.deepEqual(await collect(s), [tok("Once"), done]);
+  assert.equal(calls, 5);
+  assert.equal(time.pauses.length, 4, "a pause before each new round");
+  assert.ok(time.pauses[3] > time.pauses[0], `pauses grow: ${time.pauses}`);
+  const retries = time.lines.filter((l) => /^retrying a request for stories260K on node-a/.test(l));
+  assert.equal(retries.length, 4, time.lines.join("\n"));
+  assert.match(retries[0], /try 2, .*node-a: no ticket exchange within 5000 ms/);
+});
+
+Deno.test("remote: a request every node keeps failing ends unavailable once the retry bound is spent", async () => {
+  const time = fakeTime();
+  const picked: string[] = [];
+  const s = service({
+    ...time,
+    retryMs: 10_000,
+    call: async function* (t) {
+      picked.push(t.peerId);
+      yield* [];
+      throw new Error(
+        `could not open a stream to serving node ${t.peerId}: timed out after 10000 ms`,
+      );
+    },
+  });
+  const events = await collect(s);
+  assert.equal(events.length, 1);
+  assert.ok(events[0].type === "error" && events[0].code === "unavailable");
+  assert.match(events[0].message, /No serving node for `stories260K` answered \(tried \d+: /);
+  assert.ok(time.now() <= 10_000, `the bound holds: ${time.now()} ms`);
+  assert.ok(picked.length >= 8, `rounds until the bound: ${picked.length} tries`);
+  // Each round tries both nodes once.
+  for (let i = 0; i + 1 < picked.length; i += 2) assert.notEqual(picked[i], picked[i + 1]);
+  assert.match(time.lines.at(-1)!, /gave up on a request for stories260K after \d+ tries/);
+
+  // Nodes that refuse the connection (killed) are not there to wait for: one round, no pause.
+  const refused = fakeTime();
+  picked.length = 0;
+  const gone = service({
+    ...refused,
+    call: async function* (t) {
+      picked.push(t.peerId);
+      yield* [];
+      throw new Error("could not open a stream: connect ECONNREFUSED 10.0.0.1:4001");
+    },
+  });
+  assert.equal((await collect(gone))[0].type, "error");
+  assert.equal(picked.length, 2);
+  assert.deepEqual(refused.pauses, []);
+});
+
+Deno.test("remote: when the node continuing an answer fails before adding to it, the next node continues", async () => {
+  const time = fakeTime();
+  const resumable = (id: string) => ({ ...target(id), features: ["resume"] });
+  const order: string[] = [];
+  const s = service({
+    ...time,
+    status: () => status([resumable("a"), resumable("b"), resumable("c")]),
+    call: async function* (t, r) {
+      order.push(t.peerId);
+      if (order.length === 1) {
+        yield { type: "token", text: "Once", id: 5 };
+        throw new Error("no message from the peer for 3000 ms");
+      }
+      if (order.length === 2) throw new Error("no ticket exchange within 5000 ms");
+      assert.deepEqual(r.resume, { tokens: [5] });
+      yield { type: "token", text: "Once", id: 5 };
+      yield { type: "token", text: " upon", id: 6 };
+      yield done;
+    },
+  });
+  const events = await collect(s, { ...req, params: { temperature: 0 } });
+  assert.deepEqual(events.map((e) => e.type === "token" ? e.text : e.type), [
+    "Once",
+    " upon",
+    "done",
+  ]);
+  assert.equal(new Set(order).size, 3, `three different nodes: ${order}`);
+  const failovers = time.lines.filter((l) => /^failing over an answer of stories260K/.test(l));
+  assert.equal(failovers.length, 2, time.lines.join("\n"));
+  assert.match(failovers[0], /after 1 tokens .*no message from the peer/);
+  assert.match(failovers[1], /no ticket exchange within 5000 ms/);
 });

@@ -12,6 +12,7 @@
  * of a complete split plan; a waiting split candidate or a later stage never answers a client.
  */
 import { isEntryTarget, type Logger, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
+import { targetsOfModel } from "../protocol/model-targets.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
 import { routeTokenizer, type TokenizerCall } from "./remote-tokenizer.ts";
@@ -58,10 +59,24 @@ export interface RemoteServiceInit {
     service: InferenceService & { features?(): readonly string[] };
   };
   log?: Logger;
-  /** Peers tried per request before giving up; default 3. */
+  /** Peers tried per embeddings or tokenizer request before giving up; default 3. */
   maxTries?: number;
+  /**
+   * How long an inference request keeps being tried, from its start, while every node of its
+   * model fails (default 60 s): each node once per round, then a pause (RETRY_PAUSE_MS, doubling)
+   * and another round, so a node that is only slow to answer a dial under load still gets it.
+   * 0: each node once.
+   */
+  retryMs?: number;
   now?: () => number;
+  /** Waits `ms` or until `signal` aborts (default: a timer); tests pass a fake one. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+const RETRY_MS = 60_000;
+/** The first pause after a round in which every node failed; it doubles up to RETRY_PAUSE_MAX_MS. */
+const RETRY_PAUSE_MS = 250;
+const RETRY_PAUSE_MAX_MS = 2000;
 
 export interface RemoteService extends InferenceService {
   load(): ServiceLoad;
@@ -72,8 +87,10 @@ export interface RemoteService extends InferenceService {
 
 export function createRemoteService(init: RemoteServiceInit): RemoteService {
   const maxTries = init.maxTries ?? 3;
+  const retryMs = init.retryMs ?? RETRY_MS;
   const log = init.log;
   const now = init.now ?? (() => performance.now());
+  const sleep = init.sleep ?? pause;
   let active = 0;
 
   function checkAdmitted(): void {
@@ -83,12 +100,9 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     throw new ServiceError("unavailable", `This node is not in the mesh yet: ${a.reason}`);
   }
 
-  /** Other peers' targets of `model`, entry targets or not. */
+  /** Other peers' targets of `model`, entry targets or not: O(targets of the model). */
   function offering(model: string): ServeTarget[] {
-    const targets = init.status()?.serveTargets ?? [];
-    return targets.filter((t) =>
-      t.peerId !== init.selfPeerId && (t.modelId === model || t.modelName === model)
-    );
+    return targetsOfModel(init.status(), model).filter((t) => t.peerId !== init.selfPeerId);
   }
 
   const entryTargets = (model: string) => offering(model).filter(isEntryTarget);
@@ -140,32 +154,78 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     }
   }
 
+  /**
+   * Tries nodes of the model until one answers whole, within `retryMs` of the start: each node
+   * once a round, then, if some node was only slow (busy, or a limit ran out: a node under load),
+   * a pause and the next round; a round in which every node refused or reset ends it at once. Before the first token any node may take it; after,
+   * each other node in turn is asked to continue the answer (one round: a node that died
+   * mid-answer is not asked again), and with none left the stream ends with `unavailable` at once. Each try after the first is one line in
+   * the log ("retrying a request", "failing over an answer"): the scale bench counts them.
+   */
   async function* route(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
-    const tried = new Set<string>();
+    const started = now();
+    /** Nodes tried since the last pause (or the last death). */
+    let round = new Set<string>();
+    /** Some node of this round is there but slow (busy, timed out): another round may do. */
+    let slow = false;
+    /** Nodes that died mid-answer: the answer is never handed back to them. */
+    const died = new Set<string>();
     const failures: string[] = [];
+    let pauseMs = RETRY_PAUSE_MS;
     // Greedy answers need no RNG state to go on; sampled ones ask each token for it.
     const sampled = req.params.temperature !== 0;
     const asked: InferRequest = sampled ? { ...req, resumable: true } : req;
     const sofar: Progress = { tokens: [], calls: 0 };
     /** The node that died mid-answer, and where its failure is in `failures`. */
     let lost: { target: ServeTarget; why: string; at: number } | undefined;
-    while (tried.size < maxTries && !signal.aborted) {
+    /** The last failed try, for the next try's log line. */
+    let last: { target: ServeTarget; why: string } | undefined;
+    while (!signal.aborted) {
       const resuming = sofar.tokens.length > 0;
       const next = resuming ? resumeRequest(asked, sofar, sampled) : asked;
       if (!next) break; // a sampled answer whose RNG state never came: it cannot go on
-      const target = init.router.pick(targetsFor(next), tried);
-      if (!target) break;
-      tried.add(target.peerId);
-      if (lost) {
-        const from = lost.target.nodeName || lost.target.peerId;
-        log?.info(`continuing an answer of ${from} on ${target.nodeName || target.peerId}`);
+      const candidates = targetsFor(next).filter((t) => !died.has(t.peerId));
+      if (candidates.length === 0) break;
+      const target = init.router.pick(candidates, round);
+      if (!target) {
+        // Every node failed this round: pause, then all of them again, within the bound. An
+        // answer cut mid-stream gets one round: its caller is waiting in the middle of the text.
+        if (resuming || !slow || now() - started + pauseMs > retryMs) break;
+        await sleep(pauseMs * (0.75 + Math.random() / 2), signal);
+        pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS);
+        round = new Set();
+        slow = false;
+        continue;
       }
+      round.add(target.peerId);
+      if (last) {
+        const from = last.target.nodeName || last.target.peerId;
+        const to = target.nodeName || target.peerId;
+        const tries = `try ${failures.length + 1}, ${((now() - started) / 1000).toFixed(1)} s`;
+        log?.info(
+          resuming
+            ? `failing over an answer of ${req.model} from ${from} to ${to} after ` +
+              `${sofar.tokens.length} tokens (${tries}; ${from}: ${last.why})`
+            : `retrying a request for ${req.model} on ${to} (${tries}; ${from}: ${last.why})`,
+        );
+      }
+      const had = sofar.tokens.length;
       const outcome = yield* attempt(target, next, signal, sofar);
       if (outcome === "finished") return;
       failures.push(`${target.nodeName || target.peerId}: ${outcome.why}`);
+      last = { target, why: outcome.why };
+      slow ||= outcome.slow;
+      if (sofar.tokens.length > had) {
+        // It died mid-answer: every other node may continue it, however the round went.
+        died.add(target.peerId);
+        round = new Set();
+        pauseMs = RETRY_PAUSE_MS;
+      }
       if (sofar.tokens.length > 0) lost ??= { target, why: outcome.why, at: failures.length };
     }
     if (signal.aborted) return;
+    const spent = `${failures.length} tries in ${((now() - started) / 1000).toFixed(1)} s`;
+    if (failures.length > 0) log?.warn(`gave up on a request for ${req.model} after ${spent}`);
     if (lost) {
       const tries = failures.slice(lost.at);
       const others = tries.length > 0 ? ` (tried: ${tries.join("; ")})` : "";
@@ -177,7 +237,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     }
     const what = failures.length === 0
       ? "every serving node of it failed in the last 30 s"
-      : `tried ${failures.length}: ${failures.join("; ")}`;
+      : `tried ${failures.length}: ${failures.slice(-5).join("; ")}`;
     yield errorEvent(
       new ServiceError("unavailable", `No serving node for \`${req.model}\` answered (${what}).`),
     );
@@ -193,7 +253,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     req: InferRequest,
     signal: AbortSignal,
     sofar: Progress,
-  ): AsyncGenerator<InferEvent, "finished" | { why: string }> {
+  ): AsyncGenerator<InferEvent, "finished" | { why: string; slow: boolean }> {
     const end = init.router.begin(target.peerId);
     const started = now();
     const skipTokens = sofar.tokens.length;
@@ -211,11 +271,11 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
         if (event.type === "error" && !fresh() && retryable(event.code)) {
           // A full queue is a healthy node under load: try another, but don't avoid it for 30 s.
           if (event.code !== "busy") init.router.markFailed(target.peerId);
-          return { why: event.message };
+          return { why: event.message, slow: event.code === "busy" };
         }
         if (event.type === "error" && event.code === "unavailable" && sofar.tokens.length > 0) {
           init.router.markFailed(target.peerId); // it gave up mid-answer: another may go on
-          return { why: event.message };
+          return { why: event.message, slow: false };
         }
         if (event.type === "token") {
           if (++tokens <= skipTokens) continue; // the caller has it from the node before
@@ -235,11 +295,13 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
         why: fresh()
           ? "it closed the stream before finishing"
           : "the stream closed without an answer",
+        slow: false,
       };
     } catch (err) {
       if (signal.aborted) return "finished";
       init.router.markFailed(target.peerId);
-      return { why: err instanceof Error ? err.message : String(err) };
+      const why = err instanceof Error ? err.message : String(err);
+      return { why, slow: timedOut(why) };
     } finally {
       end();
     }
@@ -325,6 +387,28 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     chooseModel,
     load: () => ({ active, queued: 0 }),
   };
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * A failure that is a limit running out (a dial, the ticket exchange, a silence) rather than a
+ * refusal or a reset: the node may be there but slow, as every node is under heavy load. The
+ * messages are this module's dependencies' own (stream-frames.ts, ticket-exchange.ts).
+ */
+function timedOut(why: string): boolean {
+  return /\b(?:within|for|after) \d+ ms\b|timed out|timeout/i.test(why);
 }
 
 /** A peer's own `unavailable` (or a stale listing) says nothing against the other peers. */

@@ -73,8 +73,9 @@ export interface ScaleResult {
 }
 
 const MODEL = "stories260K";
-const FAILED_OVER = /failed over|fail(?:ing)? over|continu(?:es|ing|ed) on|resum(?:es|ing|ed) on/i;
-const RETRIED = /\bretr(?:y|ies|ying|ied)\b|trying another|sent again/i;
+/** The client node's line for each try after the first (mesh/remote-service.ts `route`). */
+const FAILED_OVER = /failing over an answer of /;
+const RETRIED = /retrying a request for /;
 
 export async function runScale(opts: ScaleOptions): Promise<ScaleResult> {
   const o = { kills: 2, stops: 1, maxTokens: 32, ...opts };
