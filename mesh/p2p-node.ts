@@ -58,7 +58,7 @@ export interface MeshNodeInit {
   dialTimeoutMs?: number;
   /** Expiry and renewal checks. */
   sweepMs?: number;
-  /** How often a serving node without a circuit reservation asks the relay again. */
+  /** How long a serving node whose circuit reservation failed waits before asking again. */
   reserveRetryMs?: number;
   /** UNIX seconds for ticket expiry; tests set a clock that disagrees with the relay's. */
   now?: () => number;
@@ -146,27 +146,30 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   }
 
   let relistening = false;
+  /** After a refused or failed reservation, when to ask again. */
+  let reserveAfter = 0;
   async function keepReservation() {
     if (!init.serving || relistening || circuitAddrs(node).length > 0) return;
+    if (Date.now() < reserveAfter) return;
     relistening = true;
     try {
       log.info("no circuit reservation on the relay; asking for one");
       await node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
     } catch (err) {
       log.warn(`circuit reservation failed: ${errorText(err)}`);
+      // A reservation takes ~100 ms; after a failure, waiting avoids asking a refusing relay
+      // every second.
+      reserveAfter = Date.now() + (init.reserveRetryMs ?? 5000);
     } finally {
       relistening = false;
     }
   }
   const sweepMs = init.sweepMs ?? 1000;
-  let lastReserveCheck = Date.now();
+  // A lost reservation is asked for again at the next sweep, not seconds later: a laptop that
+  // wakes from sleep, or a relay that restarted, is unreachable for peers behind NAT until then.
   const timer = setInterval(() => {
     gate.sweep();
-    // A reservation takes ~100 ms; asking every few seconds avoids piling up attempts.
-    if (Date.now() - lastReserveCheck >= (init.reserveRetryMs ?? 5000)) {
-      lastReserveCheck = Date.now();
-      void keepReservation();
-    }
+    void keepReservation();
   }, sweepMs);
 
   const dialTimeoutMs = init.dialTimeoutMs ?? 5000;
