@@ -14,8 +14,8 @@ import {
 } from "../protocol/mod.ts";
 import { createRelayState } from "../mesh/relay-state.ts";
 import { createRouter } from "../mesh/router.ts";
-import { createMeshStatus, type MeshStatusInit } from "./mesh-status-publisher.ts";
-import { eventually } from "../tests/support/poll.ts";
+import { createMeshStatus, type MeshStatusInit } from "../relay/mesh-status-publisher.ts";
+import { eventually } from "./support/poll.ts";
 
 const T0 = 1_700_000_000;
 const MODELS = ["stories260K", "qwen2.5-0.5b", "llama-3.2-1b", "phi-3-mini", "gemma-2-2b"];
