@@ -11,8 +11,13 @@
  * Only entry targets take requests (docs/protocol.md#entry-targets): the whole model, or stage 0
  * of a complete split plan; a waiting split candidate or a later stage never answers a client.
  */
-import { isEntryTarget, type Logger, type MeshStatus, type ServeTarget } from "../protocol/mod.ts";
-import { targetsOfModel } from "../protocol/model-targets.ts";
+import {
+  isEntryTarget,
+  type Logger,
+  type MeshStatus,
+  type ServeTarget,
+  targetsOfModel,
+} from "../protocol/mod.ts";
 import { FEATURE_FIELDS, missingFeatures } from "./request-features.ts";
 import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
 import { routeTokenizer, type TokenizerCall } from "./remote-tokenizer.ts";
