@@ -3,7 +3,14 @@ import { callInfer, INFER_PROTOCOL, serveInfer } from "./infer-protocol.ts";
 import { withMesh } from "../tests/support/p2p-test-kit.ts";
 import type { InferenceService, InferEvent, InferRequest } from "./service.ts";
 import { ServiceError } from "./service.ts";
-import { ALIVE_MS, DEAD_MS, readStreamFrames, writeFrame } from "./stream-frames.ts";
+import {
+  ALIVE_MS,
+  DEAD_MS,
+  type LimitClock,
+  patientTimer,
+  readStreamFrames,
+  writeFrame,
+} from "./stream-frames.ts";
 import { watchPeers } from "./peer-watch.ts";
 import type { Connection } from "@libp2p/interface";
 
@@ -168,4 +175,104 @@ Deno.test("a real mesh connection is pinged at its muxer, and a live peer stays 
       watch.stop();
     }
   });
+});
+
+/**
+ * An event loop on a fake clock: `run(until, lateBy)` fires due timers in order, each `lateBy(at)`
+ * ms after it was due (a starved loop), and `arrive(at, fn)` is a read that completes at `at`
+ * (a frame reaching this process): it runs as the loop passes `at`, or at a yield to I/O after it.
+ */
+function fakeLoop() {
+  let now = 0;
+  let ids = 0;
+  const timers = new Map<number, { at: number; fn: () => void }>();
+  const reads: { at: number; fn: () => void }[] = [];
+  const runReads = () => {
+    for (const r of reads.filter((r) => r.at <= now)) {
+      reads.splice(reads.indexOf(r), 1);
+      r.fn();
+    }
+  };
+  const clock: LimitClock = {
+    now: () => now,
+    setTimeout: (fn, ms) => (timers.set(++ids, { at: now + ms, fn }), ids),
+    clearTimeout: (id) => void timers.delete(id as number),
+    yieldToIo: () => Promise.resolve().then(runReads),
+  };
+  const settle = () => new Promise((r) => setTimeout(r, 0));
+  return {
+    clock,
+    arrive: (at: number, fn: () => void) => reads.push({ at, fn }),
+    async run(until: number, lateBy: (at: number) => number = () => 0) {
+      while (true) {
+        const [id, next] = [...timers].sort((a, b) => a[1].at - b[1].at)[0] ?? [];
+        const fireAt = next && Math.max(now, next.at + lateBy(next.at));
+        // Reads done before the timer runs reach the reader as they complete.
+        const read = reads.filter((r) => r.at < Math.min(fireAt ?? until, until))
+          .sort((a, b) => a.at - b.at)[0];
+        if (read) {
+          now = Math.max(now, read.at);
+          runReads();
+          continue;
+        }
+        if (next === undefined || fireAt! > until) break;
+        now = fireAt!;
+        timers.delete(id!);
+        next.fn();
+        await settle();
+      }
+      now = until;
+      await settle();
+    },
+  };
+}
+
+Deno.test("patientTimer: on an idle loop a silent peer expires exactly at the limit", async () => {
+  const loop = fakeLoop();
+  let expiredAt: number | undefined;
+  patientTimer(DEAD_MS, () => expiredAt = loop.clock.now(), { clock: loop.clock });
+  await loop.run(DEAD_MS - 1);
+  assert.equal(expiredAt, undefined);
+  await loop.run(DEAD_MS + 100);
+  assert.equal(expiredAt, DEAD_MS);
+});
+
+Deno.test("patientTimer: a starved loop does not kill a live peer whose beats wait unread", async () => {
+  const loop = fakeLoop();
+  let heard = 0;
+  let expiredAt: number | undefined;
+  patientTimer(DEAD_MS, () => expiredAt = loop.clock.now(), {
+    since: () => heard,
+    clock: loop.clock,
+  });
+  // The peer beats every second, but this process is starved from 500 ms to 5 s: the beats sent
+  // at 1, 2, 3 and 4 s sit in the socket; the limit's timer, due at 3 s, runs at 5 s.
+  for (let beat = 1; beat <= 4; beat++) loop.arrive(5000, () => heard = loop.clock.now());
+  await loop.run(5500, (at) => at < 5000 ? 5000 - at : 0);
+  assert.equal(expiredAt, undefined, "the beats read at the yield keep it alive");
+  assert.equal(heard, 5000);
+
+  // Starved again, the timer due at 8 s runs at 9 s, and the beats come through only 0.8 s after
+  // it (behind other connections' backlog): the extension by the timer's lateness waits for them.
+  loop.arrive(9800, () => heard = loop.clock.now());
+  await loop.run(9500, (at) => at === 8000 ? 1000 : 0);
+  assert.equal(expiredAt, undefined, "extended by the lateness");
+  await loop.run(10_100);
+  assert.equal(expiredAt, undefined, "the late beat came through in the extension");
+  assert.equal(heard, 9800);
+
+  // Then the peer falls truly silent (its last beat at 9.8 s) on a loop that runs on time.
+  await loop.run(20_000);
+  assert.equal(expiredAt, 12_800, "dead DEAD_MS after its last beat");
+});
+
+Deno.test("patientTimer: a truly silent peer on a starved loop is still found, late by at most the limit", async () => {
+  const loop = fakeLoop();
+  let expiredAt: number | undefined;
+  patientTimer(DEAD_MS, () => expiredAt = loop.clock.now(), { clock: loop.clock });
+  // Every timer runs 2 s late: due at 3 s, run at 5 s, extended by 2 s; due at 7 s, run at 9 s,
+  // extended by the 1 s left of DEAD_MS; due at 10 s, run at 12 s: dead.
+  await loop.run(30_000, () => 2000);
+  assert.equal(expiredAt, 12_000);
+  assert.ok(expiredAt! <= 2 * DEAD_MS + 3 * 2000, "bounded: twice the limit plus each lateness");
 });

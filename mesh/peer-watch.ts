@@ -14,7 +14,7 @@ import type { Connection } from "@libp2p/interface";
 import type { Logger } from "../protocol/mod.ts";
 import type { MeshNode } from "./p2p-node.ts";
 import type { Router } from "./router.ts";
-import { DEAD_MS, errorText, shortPeer } from "./stream-frames.ts";
+import { DEAD_MS, deadline, errorText, shortPeer } from "./stream-frames.ts";
 
 /** A connection's muxer as yamux has it: a round trip at the muxer, in ms. */
 interface Pingable {
@@ -52,7 +52,8 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
     const muxed = conns.filter((c) => c.status === "open" && pingable(c) !== undefined);
     if (muxed.length === 0) return;
     pending.add(peerId);
-    const signal = AbortSignal.timeout(timeoutMs);
+    // A patient limit: an answer waiting unread while this process was starved is an answer.
+    const { signal, clear } = deadline(timeoutMs);
     try {
       const rtt = await Promise.any(muxed.map((c) => pingable(c)!.ping({ signal })));
       if (silent.delete(peerId)) {
@@ -70,6 +71,7 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
         );
       }
     } finally {
+      clear();
       pending.delete(peerId);
     }
   }

@@ -39,6 +39,90 @@ export const MAX_EVENT_FRAME_BYTES = 256 * 1024;
  */
 export const MAX_ANSWER_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The time and timers a limit runs on; tests pass a fake one to play a starved event loop.
+ */
+export interface LimitClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  /** Resolves once I/O that is already waiting (bytes in the socket) had its turn. */
+  yieldToIo(): Promise<void>;
+}
+
+export const realClock: LimitClock = {
+  now: () => performance.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (handle) => clearTimeout(handle as number),
+  // Two macrotask turns: the read that completes in the first may hand its bytes on in the next.
+  yieldToIo: () => new Promise((r) => setTimeout(() => setTimeout(r, 0), 0)),
+};
+
+/** A timer this much late is the loop's ordinary jitter, not starvation. */
+const JITTER_MS = 20;
+
+export interface PatientTimerInit {
+  /** When the wait began: the last sign of life; the limit counts from it (default: now). */
+  since?: () => number;
+  /** While true, the limit waits (the reader is busy with what arrived). */
+  holdOff?: () => boolean;
+  clock?: LimitClock;
+}
+
+/**
+ * Calls `expire` once `ms` passed since `since()` with no sign of life, not counting time this
+ * process was starved. Every limit on a peer (a silence, a dial, the ticket exchange, a ping)
+ * judges the peer by what this process has read; on a loaded machine this process' timers fire
+ * late and the peer's frames wait unread behind other work, so a plain timer would blame the
+ * peer. Here, when the limit is up, the timer first yields once to waiting I/O and looks at
+ * `since()` again; and when it fired late, the limit is extended by that lateness (in all by at
+ * most `ms`, so a dead peer is still found on a starved machine) for what was read late to come
+ * through. On an idle machine it expires on time: a truly silent peer is found in `ms`. Returns
+ * a function that cancels it.
+ */
+export function patientTimer(
+  ms: number,
+  expire: () => void,
+  init: PatientTimerInit = {},
+): () => void {
+  const clock = init.clock ?? realClock;
+  const started = clock.now();
+  const since = init.since ?? (() => started);
+  let from = since();
+  /** Extensions granted since `from` for this process' own lateness. */
+  let extended = 0;
+  let due = 0;
+  let handle: unknown;
+  let cancelled = false;
+
+  const arm = (wait: number) => {
+    due = clock.now() + wait;
+    handle = clock.setTimeout(() => void fire(), wait);
+  };
+  async function fire(): Promise<void> {
+    const late = clock.now() - due;
+    await clock.yieldToIo();
+    if (cancelled) return;
+    const last = since();
+    if (last !== from) [from, extended] = [last, 0];
+    if (init.holdOff?.()) return arm(ms);
+    const left = from + ms + extended - clock.now();
+    if (left > 0) return arm(left);
+    if (late > JITTER_MS && extended < ms) {
+      const more = Math.min(late, ms - extended);
+      extended += more;
+      return arm(more);
+    }
+    cancelled = true;
+    expire();
+  }
+  arm(Math.max(0, from + ms - clock.now()));
+  return () => {
+    cancelled = true;
+    clock.clearTimeout(handle);
+  };
+}
+
 export class FrameTimeoutError extends Error {
   override name = "FrameTimeoutError";
 }
@@ -134,53 +218,51 @@ function concat(parts: Uint8Array[]): Uint8Array {
 }
 
 /**
- * Yields frames; when none arrives for `idleMs` the stream is aborted and the loop throws a
- * FrameTimeoutError. Time the consumer spends between frames does not count. One timer serves
- * the whole stream (re-armed only when it fires), not one per frame. A frame declared over
- * `maxBytes` is refused before it is read; past `budgetBytes` on the whole stream the loop
- * throws a FrameBudgetError (counted per chunk the stream delivers, not per frame).
+ * Yields frames; when the peer sends nothing for `idleMs` the stream is aborted and the loop
+ * throws a FrameTimeoutError. Any bytes count as a sign of life (a large frame arriving slowly
+ * too), time the consumer spends between frames does not count, and neither does time this
+ * process was starved (`patientTimer`). One timer serves the whole stream, not one per frame. A
+ * frame declared over `maxBytes` is refused before it is read; past `budgetBytes` on the whole
+ * stream the loop throws a FrameBudgetError (counted per chunk the stream delivers, not per
+ * frame).
  */
 export async function* readStreamFrames(
   stream: Stream,
   idleMs: number,
   maxBytes = MAX_FRAME_BYTES,
   budgetBytes = Infinity,
+  clock: LimitClock = realClock,
 ): AsyncGenerator<unknown> {
   let timedOut: FrameTimeoutError | undefined;
-  let lastFrame = performance.now();
+  let heard = clock.now();
   let consuming = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const onTimer = () => {
-    const quiet = performance.now() - lastFrame;
-    if (consuming || quiet < idleMs) {
-      timer = setTimeout(onTimer, consuming ? idleMs : idleMs - quiet);
-      return;
-    }
+  const cancel = patientTimer(idleMs, () => {
     timedOut = new FrameTimeoutError(`no message from the peer for ${idleMs} ms`);
     stream.abort(timedOut);
-  };
-  timer = setTimeout(onTimer, idleMs);
+  }, { since: () => heard, holdOff: () => consuming, clock });
   try {
-    const source = budgetBytes === Infinity ? stream : withinBudget(stream, budgetBytes);
+    const source = heeded(stream, budgetBytes, () => heard = clock.now());
     for await (const frame of readFrames(source, maxBytes)) {
       consuming = true;
       yield frame;
       consuming = false;
-      lastFrame = performance.now();
+      heard = clock.now();
     }
   } catch (err) {
     throw timedOut ?? err;
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
   if (timedOut) throw timedOut;
 }
 
 type Chunk = Uint8Array | { subarray(): Uint8Array };
 
-async function* withinBudget(source: AsyncIterable<Chunk>, budget: number) {
+/** The stream's chunks, each noted as it arrives, within `budget` bytes in all. */
+async function* heeded(source: AsyncIterable<Chunk>, budget: number, arrived: () => void) {
   let total = 0;
   for await (const chunk of source) {
+    arrived();
     const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray();
     total += bytes.length;
     if (total > budget) throw new FrameBudgetError(`more than ${budget} bytes on one stream`);
@@ -198,12 +280,23 @@ export async function readOneFrame(
   throw new StreamEndedError("the stream ended before its first message");
 }
 
-/** An AbortSignal that fires after `ms` or when `parent` does; call clear() when done. */
-export function deadline(ms: number, parent?: AbortSignal): { signal: AbortSignal; clear(): void } {
+/**
+ * An AbortSignal that fires after `ms` of this process' running time (`patientTimer`: a starved
+ * process does not blame the peer) or when `parent` does; call clear() when done.
+ */
+export function deadline(
+  ms: number,
+  parent?: AbortSignal,
+  clock: LimitClock = realClock,
+): { signal: AbortSignal; clear(): void } {
   const ctrl = new AbortController();
-  const timer = setTimeout(() => ctrl.abort(new FrameTimeoutError(`timed out after ${ms} ms`)), ms);
+  const clear = patientTimer(
+    ms,
+    () => ctrl.abort(new FrameTimeoutError(`timed out after ${ms} ms`)),
+    { clock },
+  );
   const signal = parent ? AbortSignal.any([parent, ctrl.signal]) : ctrl.signal;
-  return { signal, clear: () => clearTimeout(timer) };
+  return { signal, clear };
 }
 
 export function errorText(err: unknown): string {

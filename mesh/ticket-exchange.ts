@@ -8,7 +8,14 @@
  */
 import type { Connection, Libp2p, Stream } from "@libp2p/interface";
 import { type Logger, type NostrEvent, pubkeyFromPeerId, verifyTicket } from "../protocol/mod.ts";
-import { deadline, errorText, readOneFrame, shortPeer, writeFrame } from "./stream-frames.ts";
+import {
+  deadline,
+  errorText,
+  patientTimer,
+  readOneFrame,
+  shortPeer,
+  writeFrame,
+} from "./stream-frames.ts";
 
 const TICKET_PROTOCOL = "/grove/ticket/1";
 
@@ -66,7 +73,8 @@ interface ConnState {
   accepted: Half;
   sentTicketId?: string;
   sending: boolean;
-  timer?: ReturnType<typeof setTimeout>;
+  /** Cancels the exchange's limit. */
+  timer?: () => void;
 }
 
 function half(): Half {
@@ -121,7 +129,7 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
 
   function fail(conn: Connection, reason: string) {
     const s = stateOf(conn);
-    clearTimeout(s.timer);
+    s.timer?.();
     const err = new Error(reason);
     s.verified.reject(err);
     s.accepted.reject(err);
@@ -192,22 +200,23 @@ export function createTicketGate(init: TicketGateInit): TicketGate {
     if (reason) return fail(conn, `peer ${shortPeer(remote)} showed no valid ticket: ${reason}`);
     s.verified.resolve();
     init.onVerified?.(conn);
-    if (s.accepted.state === "ok") clearTimeout(s.timer);
+    if (s.accepted.state === "ok") s.timer?.();
   }
 
   function onConnectionOpen(conn: Connection) {
     if (init.isRelay(conn.remotePeer.toString())) return;
     const s = stateOf(conn);
-    s.timer = setTimeout(() => {
+    // A patient timer: on a starved machine the peer's ticket waits unread, it is not missing.
+    s.timer = patientTimer(timeoutMs, () => {
       if (s.verified.state !== "ok" || s.accepted.state !== "ok") {
         fail(conn, `no ticket exchange within ${timeoutMs} ms`);
       }
-    }, timeoutMs);
+    });
     void sendTicket(conn, s);
   }
 
   function onConnectionClose(conn: Connection) {
-    clearTimeout(states.get(conn)?.timer);
+    states.get(conn)?.timer?.();
     const remote = conn.remotePeer;
     if (node && node.getConnections(remote).length === 0) peers.delete(remote.toString());
   }
