@@ -92,6 +92,16 @@ export function createMetrics(): Metrics {
       out.push(`grove_requests_active ${load?.active ?? 0}`);
       family("grove_requests_queued", "gauge", "Generations waiting for their turn.");
       out.push(`grove_requests_queued ${load?.queued ?? 0}`);
+      // The process' own memory, so growth under load is seen without a heap snapshot.
+      const mem = Deno.memoryUsage();
+      family("process_resident_memory_bytes", "gauge", "Resident memory of this process.");
+      out.push(`process_resident_memory_bytes ${mem.rss}`);
+      family("grove_heap_used_bytes", "gauge", "JavaScript heap in use.");
+      out.push(`grove_heap_used_bytes ${mem.heapUsed}`);
+      family("grove_heap_total_bytes", "gauge", "JavaScript heap reserved.");
+      out.push(`grove_heap_total_bytes ${mem.heapTotal}`);
+      family("grove_external_memory_bytes", "gauge", "Memory outside the heap held by it.");
+      out.push(`grove_external_memory_bytes ${mem.external}`);
       return out.join("\n") + "\n";
     },
   };
