@@ -530,3 +530,26 @@ Deno.test("remote: when the node continuing an answer fails before adding to it,
   assert.match(failovers[0], /after 1 tokens .*no message from the peer/);
   assert.match(failovers[1], /no ticket exchange within 5000 ms/);
 });
+
+Deno.test("remote: a node dying after the last token max_tokens allows, before its done, is continued from the token before", async () => {
+  const resumable = (id: string) => ({ ...target(id), features: ["resume"] });
+  const seen: InferRequest[] = [];
+  const t = (id: number, rng: number[]): InferEvent => ({ type: "token", text: `t${id}`, id, rng });
+  const s = service({
+    status: () => status([resumable("a"), resumable("b")]),
+    call: async function* (_target, r) {
+      seen.push(r);
+      if (seen.length === 1) {
+        yield t(5, [1, 1, 1, 1]);
+        yield t(6, [2, 2, 2, 2]);
+        throw new Error("no message from the peer for 3000 ms");
+      }
+      yield t(5, [1, 1, 1, 1]);
+      yield t(6, [2, 2, 2, 2]); // drawn again from the state after t5: the same token
+      yield done;
+    },
+  });
+  const events = await collect(s, { ...req, params: { temperature: 0.8, max_tokens: 2 } });
+  assert.deepEqual(events.map((e) => e.type === "token" ? e.text : e.type), ["t5", "t6", "done"]);
+  assert.deepEqual(seen[1].resume, { tokens: [5], rng: [1, 1, 1, 1] });
+});

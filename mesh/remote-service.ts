@@ -285,6 +285,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
         if (event.type === "token") {
           if (++tokens <= skipTokens) continue; // the caller has it from the node before
           sofar.tokens.push(event.id);
+          sofar.before = sofar.rng;
           if (event.rng) sofar.rng = event.rng;
           else sofar.rng = undefined; // a peer that does not say: no way on past this token
         } else if (event.type === "tool_call") {
@@ -435,6 +436,8 @@ function cutOff(target: ServeTarget, what: string, why: string): InferEvent {
 interface Progress {
   tokens: number[];
   rng?: number[];
+  /** The RNG state before the last token (after the one before it). */
+  before?: number[];
   calls: number;
 }
 
@@ -448,11 +451,14 @@ function resumeRequest(
   sofar: Progress,
   sampled: boolean,
 ): InferRequest | undefined {
-  if (sampled && !sofar.rng) return undefined;
-  const resume = sofar.rng
-    ? { tokens: [...sofar.tokens], rng: sofar.rng }
-    : { tokens: [...sofar.tokens] };
-  return { ...req, resume };
+  // A node that died after the last token max_tokens allows but before its `done`: a node can
+  // take no resume that leaves nothing to generate, so the last token is generated again (from
+  // the state before it: the same token, dropped here) and its `done` comes after it.
+  const full = sofar.tokens.length >= (req.params.max_tokens ?? Infinity);
+  const tokens = full ? sofar.tokens.slice(0, -1) : [...sofar.tokens];
+  const rng = full ? sofar.before : sofar.rng;
+  if (sampled && !rng) return undefined;
+  return { ...req, resume: rng ? { tokens, rng } : { tokens } };
 }
 
 function notOffered(model: string, status: MeshStatus | undefined): ServiceError {
