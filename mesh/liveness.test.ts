@@ -100,11 +100,15 @@ Deno.test("a client gives a silent server DEAD_MS during a request, then unavail
   });
 });
 
-/** A fake connection whose muxer answers pings when `answers` says so. */
+/**
+ * A fake connection whose muxer answers pings when `answers` says so. Like yamux, an aborted ping
+ * is forgotten, and its late answer would tear the connection down: `pingAborted` records it.
+ */
 function fakeConn(peer: string, answers: () => boolean) {
   const conn = {
     status: "open",
     aborted: false,
+    pingAborted: false,
     remotePeer: { toString: () => peer },
     abort() {
       conn.aborted = true;
@@ -112,7 +116,10 @@ function fakeConn(peer: string, answers: () => boolean) {
     muxer: {
       ping: ({ signal }: { signal?: AbortSignal } = {}) =>
         answers() ? Promise.resolve(1) : new Promise<number>((_, reject) => {
-          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+          signal?.addEventListener("abort", () => {
+            conn.pingAborted = true;
+            reject(signal.reason);
+          }, { once: true });
         }),
     },
   };
@@ -125,10 +132,15 @@ Deno.test("an idle serving peer that stops answering pings leaves routing, and c
   const libp2p = { getConnections: () => conns as unknown as Connection[] };
   const failed: string[] = [];
   const ok: string[] = [];
+  const silenced: string[] = [];
   const watch = watchPeers({
     node: () => ({ libp2p: libp2p as never }),
     peers: () => ["A", "B", "C"],
-    router: { markFailed: (p) => failed.push(p), markOk: (p) => ok.push(p) },
+    router: {
+      markFailed: (p) => failed.push(p),
+      markOk: (p) => ok.push(p),
+      markSilent: (p, on = true) => silenced.push(on ? p : `-${p}`),
+    },
     intervalMs: 60_000, // rounds run by hand below
     timeoutMs: 200,
   });
@@ -137,12 +149,21 @@ Deno.test("an idle serving peer that stops answering pings leaves routing, and c
     await watch.check();
     assert.ok(performance.now() - started < 1000);
     assert.deepEqual(failed, ["A"], "only the silent peer is marked");
+    assert.deepEqual(silenced, ["A"], "and marked silent, which mid-stream failover skips");
     assert.ok(!conns[0].aborted, "its connection stays, to notice it wake up");
+    assert.ok(!conns[0].pingAborted, "the ping stays out: its late answer must not be unrequested");
     assert.deepEqual(ok, [], "an answering peer that was never marked keeps its latency");
     frozen = false;
     await watch.check();
     assert.deepEqual(ok, ["A"], "an answer takes the peer back");
     assert.deepEqual(failed, ["A"]);
+    // Silent again, then its connection goes: no longer silent (a new dial will tell).
+    frozen = true;
+    await watch.check();
+    const a = conns.shift()!;
+    await watch.check();
+    assert.deepEqual(silenced, ["A", "A", "-A"]);
+    conns.unshift(a);
   } finally {
     watch.stop();
   }
@@ -164,7 +185,7 @@ Deno.test("a real mesh connection is pinged at its muxer, and a live peer stays 
     const watch = watchPeers({
       node: () => client,
       peers: () => [server.peerId],
-      router: { markFailed: (p) => failed.push(p), markOk: () => {} },
+      router: { markFailed: (p) => failed.push(p), markOk: () => {}, markSilent: () => {} },
       intervalMs: 60_000,
     });
     try {

@@ -58,7 +58,7 @@ export interface MeshNodeInit {
   dialTimeoutMs?: number;
   /** Expiry and renewal checks. */
   sweepMs?: number;
-  /** How long a serving node whose circuit reservation failed waits before asking again. */
+  /** How often a serving node without a circuit reservation asks the relay again. */
   reserveRetryMs?: number;
   /** UNIX seconds for ticket expiry; tests set a clock that disagrees with the relay's. */
   now?: () => number;
@@ -146,30 +146,35 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   }
 
   let relistening = false;
-  /** After a refused or failed reservation, when to ask again. */
-  let reserveAfter = 0;
   async function keepReservation() {
     if (!init.serving || relistening || circuitAddrs(node).length > 0) return;
-    if (Date.now() < reserveAfter) return;
     relistening = true;
     try {
       log.info("no circuit reservation on the relay; asking for one");
       await node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
     } catch (err) {
       log.warn(`circuit reservation failed: ${errorText(err)}`);
-      // A reservation takes ~100 ms; after a failure, waiting avoids asking a refusing relay
-      // every second.
-      reserveAfter = Date.now() + (init.reserveRetryMs ?? 5000);
     } finally {
       relistening = false;
     }
   }
   const sweepMs = init.sweepMs ?? 1000;
-  // A lost reservation is asked for again at the next sweep, not seconds later: a laptop that
-  // wakes from sleep, or a relay that restarted, is unreachable for peers behind NAT until then.
+  const reserveRetryMs = init.reserveRetryMs ?? 5000;
+  let lastReserveCheck = Date.now();
+  let lastSweep = Date.now();
+  let eagerUntil = 0;
   const timer = setInterval(() => {
     gate.sweep();
-    void keepReservation();
+    // A sweep seconds late means this process was frozen (a laptop asleep, SIGSTOP): its
+    // reservation may be gone, and peers behind NAT cannot reach it until it asks again, so for
+    // a while it looks at every sweep. Otherwise every few seconds: a reservation takes ~100 ms,
+    // and asking each second would pile up attempts on a relay that is away.
+    if (Date.now() - lastSweep > 3 * sweepMs) eagerUntil = Date.now() + reserveRetryMs;
+    lastSweep = Date.now();
+    if (Date.now() < eagerUntil || Date.now() - lastReserveCheck >= reserveRetryMs) {
+      lastReserveCheck = Date.now();
+      void keepReservation();
+    }
   }, sweepMs);
 
   const dialTimeoutMs = init.dialTimeoutMs ?? 5000;

@@ -26,7 +26,7 @@ export interface PeerWatchInit {
   node: () => Pick<MeshNode, "libp2p"> | undefined;
   /** The peers worth watching: those serving a model, this node left out. */
   peers: () => Iterable<string>;
-  router: Pick<Router, "markFailed" | "markOk">;
+  router: Pick<Router, "markFailed" | "markOk" | "markSilent">;
   intervalMs?: number;
   timeoutMs?: number;
   log?: Logger;
@@ -55,7 +55,13 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
     // A patient limit: an answer waiting unread while this process was starved is an answer.
     const { signal, clear } = deadline(timeoutMs);
     try {
-      const rtt = await Promise.any(muxed.map((c) => pingable(c)!.ping({ signal })));
+      // The ping itself is never aborted: yamux forgets an aborted ping, and the late answer of a
+      // peer that thaws (a laptop waking) is then an unrequested ping, which makes yamux tear the
+      // whole connection down. Left running, the late answer clears the peer; a later round's ping
+      // joins the one still out.
+      const answered = Promise.any(muxed.map((c) => pingable(c)!.ping()));
+      answered.catch(() => {}); // a connection closing under it: this round's limit decides
+      const rtt = await untilAborted(answered, signal);
       if (silent.delete(peerId)) {
         init.log?.info(`peer ${shortPeer(peerId)} answers again`);
         init.router.markOk(peerId, rtt);
@@ -63,6 +69,7 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
     } catch (err) {
       if (stopped) return;
       init.router.markFailed(peerId);
+      init.router.markSilent(peerId); // renewed each round while it stays silent
       if (!silent.has(peerId)) {
         silent.add(peerId);
         const why = errorText((err as AggregateError).errors?.[0] ?? err);
@@ -89,6 +96,7 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
       // The last ping still out decides by its own timeout; no connection: a request's dial tests.
       const conns = byPeer.get(peerId);
       if (!pending.has(peerId) && conns) rounds.push(pingPeer(peerId, conns));
+      if (!conns && silent.delete(peerId)) init.router.markSilent(peerId, false);
     }
     await Promise.all(rounds);
   }
@@ -107,4 +115,14 @@ function pingable(conn: Connection): Pingable | undefined {
   // libp2p 3's connections keep their muxer as a field the interface does not name.
   const muxer = (conn as unknown as { muxer?: Partial<Pingable> }).muxer;
   return typeof muxer?.ping === "function" ? muxer as Pingable : undefined;
+}
+
+/** `promise`, or the signal's reason once it aborts (the promise goes on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }

@@ -553,3 +553,26 @@ Deno.test("remote: a node dying after the last token max_tokens allows, before i
   assert.deepEqual(events.map((e) => e.type === "token" ? e.text : e.type), ["t5", "t6", "done"]);
   assert.deepEqual(seen[1].resume, { tokens: [5], rng: [1, 1, 1, 1] });
 });
+
+Deno.test("remote: an answer cut mid-stream is not handed to a node whose pings go unanswered; it ends at once", async () => {
+  const time = fakeTime();
+  const resumable = (id: string) => ({ ...target(id), features: ["resume"] });
+  const router = createRouter();
+  router.markSilent("b"); // peer-watch saw its pings go unanswered: b is frozen too
+  const order: string[] = [];
+  const s = service({
+    ...time,
+    router,
+    status: () => status([resumable("a"), resumable("b")]),
+    call: async function* (t) {
+      order.push(t.peerId);
+      yield { type: "token", text: "Once", id: 5 };
+      throw new Error("no message from the peer for 3000 ms");
+    },
+  });
+  const events = await collect(s, { ...req, params: { temperature: 0 } });
+  assert.deepEqual(order, ["a"], "b was never asked");
+  const last = events.at(-1)!;
+  assert.equal(last.type, "error");
+  assert.match(last.type === "error" ? last.message : "", /no other node could continue it/);
+});

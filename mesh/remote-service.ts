@@ -164,7 +164,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
    * once a round, then, if some node was only slow (busy, or a limit ran out: a node under load),
    * a pause and the next round; a round in which every node refused or reset ends it at once. Before the first token any node may take it; after,
    * each other node in turn is asked to continue the answer (one round: a node that died
-   * mid-answer is not asked again), and with none left the stream ends with `unavailable` at once. Each try after the first is one line in
+   * mid-answer is not asked again, nor one whose pings go unanswered now), and with none left the stream ends with `unavailable` at once. Each try after the first is one line in
    * the log ("retrying a request", "failing over an answer"): the scale bench counts them.
    */
   async function* route(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
@@ -189,14 +189,19 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
       const resuming = sofar.tokens.length > 0;
       const next = resuming ? resumeRequest(asked, sofar, sampled) : asked;
       if (!next) break; // a sampled answer whose RNG state never came: it cannot go on
-      const candidates = targetsFor(next).filter((t) => !died.has(t.peerId));
+      // An answer cut mid-stream goes on only on a node that answers its pings: a frozen one
+      // would take a further 3 s of silence to give up on while the caller waits mid-text.
+      const candidates = targetsFor(next).filter((t) =>
+        !died.has(t.peerId) && !(resuming && init.router.silent(t.peerId))
+      );
       if (candidates.length === 0) break;
       const target = init.router.pick(candidates, round);
       if (!target) {
         // Every node failed this round: pause, then all of them again, within the bound. An
         // answer cut mid-stream gets one round: its caller is waiting in the middle of the text.
-        if (resuming || !slow || now() - started + pauseMs > retryMs) break;
-        await sleep(pauseMs * (0.75 + Math.random() / 2), signal);
+        const pause = pauseMs * (0.75 + Math.random() / 2); // jitter: clients do not retry in step
+        if (resuming || !slow || now() - started + pause > retryMs) break;
+        await sleep(pause, signal);
         pauseMs = Math.min(pauseMs * 2, RETRY_PAUSE_MAX_MS);
         round = new Set();
         slow = false;

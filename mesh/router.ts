@@ -98,10 +98,19 @@ export interface Router {
   markFailed(peerId: string): void;
   /** A success clears the failure mark and records the latency. */
   markOk(peerId: string, latencyMs: number): void;
+  /**
+   * An open connection to `peerId` leaves pings unanswered now (peer-watch.ts), for SILENT_MS;
+   * `false` takes the mark back (its connection is gone: a new dial will tell).
+   */
+  markSilent(peerId: string, silent?: boolean): void;
+  /** Whether `peerId` is silent now: frozen or cut off, though its connection looks open. */
+  silent(peerId: string): boolean;
   activeOn(peerId: string): number;
 }
 
 const FAIL_MS = 30_000;
+/** peer-watch marks a silent peer again each round (every 2–5 s); a mark it stops renewing ends. */
+const SILENT_MS = 8_000;
 
 export function createRouter(init: RouterInit = {}): Router {
   const now = init.now ?? Date.now;
@@ -111,6 +120,7 @@ export function createRouter(init: RouterInit = {}): Router {
   const active = new Map<string, number>();
   const latencyMs = new Map<string, number>();
   const failedUntil = new Map<string, number>();
+  const silentUntil = new Map<string, number>();
   let turn = 0;
 
   return {
@@ -144,8 +154,14 @@ export function createRouter(init: RouterInit = {}): Router {
     },
     markOk(peerId, ms) {
       failedUntil.delete(peerId);
+      silentUntil.delete(peerId);
       latencyMs.set(peerId, ms);
     },
+    markSilent(peerId, silent = true) {
+      if (silent) silentUntil.set(peerId, now() + SILENT_MS);
+      else silentUntil.delete(peerId);
+    },
+    silent: (peerId) => (silentUntil.get(peerId) ?? 0) > now(),
     activeOn: (peerId) => active.get(peerId) ?? 0,
   };
 }
