@@ -177,8 +177,11 @@ Deno.test({
         `500 Ki-character prompt: refused after tokenizing in ${long.ms.toFixed(0)} ms; ` +
           `/health slowest ${slowest.toFixed(0)} ms over ${polls} polls`,
       );
-      assert.equal(long.frames[0].code, "context_length_exceeded");
-      assert.match(long.frames[0].message!, /resulted in \d+ tokens/);
+      // While it tokenizes, the node beats (queued frames: docs/protocol.md), then refuses.
+      const answer = long.frames.filter((f) => f.type !== "queued" && f.type !== "alive");
+      assert.equal(answer.length, 1, JSON.stringify(long.frames));
+      assert.equal(answer[0].code, "context_length_exceeded");
+      assert.match(answer[0].message!, /resulted in \d+ tokens/);
       assert.ok(slowest < 1000, `/health took ${slowest} ms`);
       const ok = await raw(member!, to, {
         model: MODEL,

@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { createNodeApp } from "../web/mod.ts";
 import { fakeService } from "./support/fake-service.ts";
-import { newPage, openBrowser, screenshot } from "./support/browser.ts";
+import { newPage, openBrowser, type Page, screenshot } from "./support/browser.ts";
 import { realErrors } from "./support/ui-pages.ts";
 
-// Page-side code goes as strings: the DOM's lib, in a test's type-check, clashes with Deno's own
-// stream types (tests/mesh-harness.ts's TextDecoderStream) when the suite is checked together.
-const UPDATED = 'document.getElementById("updated")?.textContent?.startsWith("updated")';
+// Page-side code goes as strings (page.evaluate): this file is typed for Deno, not the DOM.
+/**
+ * The page has polled the node once. A locator wait: the page's CSP refuses the string evaluation
+ * page.waitForFunction falls back to when its first look finds nothing.
+ */
+const polled = (page: Page) => page.locator("#updated", { hasText: /^updated/ }).waitFor();
 
 function serveApp(apiKey?: string) {
   const app = createNodeApp({ service: fakeService(), apiKey });
@@ -30,7 +33,7 @@ Deno.test("ui page: boots from its own origin, polls the node and runs nothing i
       if (!r.url().startsWith(url)) outside.push(r.url());
     });
     await page.goto(`${url}/ui`);
-    await page.waitForFunction(UPDATED);
+    await polled(page);
     assert.equal(await page.isVisible("#error"), false, "the poll worked");
     // What an injected <script> (say, from model output set as HTML by mistake) would do: CSP
     // refuses it, so the global it sets never appears.
@@ -69,10 +72,10 @@ Deno.test("ui page: with --api-key it asks once in its own form and keeps the ke
     await page.fill("#key-input", "s3cret-key");
     await page.press("#key-input", "Enter");
     await page.waitForSelector("#key-form", { state: "hidden" });
-    await page.waitForFunction(UPDATED);
+    await polled(page);
     assert.equal(await page.evaluate('sessionStorage.getItem("groveKey")'), "s3cret-key");
     await page.reload();
-    await page.waitForFunction(UPDATED);
+    await polled(page);
     assert.equal(await page.isVisible("#key-form"), false, "asked only once");
     assert.deepEqual(realErrors(errors).filter((e) => !/401/.test(e)), []);
   } finally {
