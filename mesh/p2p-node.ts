@@ -103,6 +103,9 @@ export interface MeshNode {
   stop(): Promise<void>;
 }
 
+/** The longest one ask for a circuit reservation may take (one takes ~100 ms). */
+const RESERVE_ATTEMPT_MS = 5_000;
+
 /** Lets the node listen again on the relay's circuit after a lost reservation. */
 interface Relisten {
   listen(addrs: Multiaddr[]): Promise<void>;
@@ -149,12 +152,24 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   async function keepReservation() {
     if (!init.serving || relistening || circuitAddrs(node).length > 0) return;
     relistening = true;
+    const limit = deadline(RESERVE_ATTEMPT_MS);
     try {
       log.info("no circuit reservation on the relay; asking for one");
-      await node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
+      const listening = node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
+      listening.catch(() => {}); // past the limit, its end no longer matters
+      // An attempt made while the relay was away can hang; the next sweep asks afresh.
+      await Promise.race([
+        listening,
+        new Promise((_, reject) =>
+          limit.signal.addEventListener("abort", () => reject(limit.signal.reason))
+        ),
+      ]);
     } catch (err) {
       log.warn(`circuit reservation failed: ${errorText(err)}`);
+      // A hung ask is asked again at the next sweeps; a refused one after reserveRetryMs.
+      if (limit.signal.aborted) retrySoon();
     } finally {
+      limit.clear();
       relistening = false;
     }
   }
@@ -163,13 +178,17 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
   let lastReserveCheck = Date.now();
   let lastSweep = Date.now();
   let eagerUntil = 0;
+  /** For a while, look at every sweep (after a wake, or an ask that hung). */
+  function retrySoon() {
+    eagerUntil = Date.now() + reserveRetryMs;
+  }
   const timer = setInterval(() => {
     gate.sweep();
     // A sweep seconds late means this process was frozen (a laptop asleep, SIGSTOP): its
     // reservation may be gone, and peers behind NAT cannot reach it until it asks again, so for
     // a while it looks at every sweep. Otherwise every few seconds: a reservation takes ~100 ms,
     // and asking each second would pile up attempts on a relay that is away.
-    if (Date.now() - lastSweep > 3 * sweepMs) eagerUntil = Date.now() + reserveRetryMs;
+    if (Date.now() - lastSweep > 3 * sweepMs) retrySoon();
     lastSweep = Date.now();
     if (Date.now() < eagerUntil || Date.now() - lastReserveCheck >= reserveRetryMs) {
       lastReserveCheck = Date.now();

@@ -50,7 +50,10 @@ export interface RelayConnection extends Startable {
   stop(): Promise<void>;
 }
 
-const DEFAULT_BACKOFF = [250, 500, 1000, 2000, 5000, 10_000];
+// At most 4 s apart, so a restarted relay has every node back within ~4 s of its return (new
+// requests must succeed within 10 s of a relay restart); each wait is jittered by ±25 % so that a
+// relay's members do not all knock at once.
+const DEFAULT_BACKOFF = [250, 500, 1000, 2000, 4000];
 const DENIAL = /^(restricted|auth-required):/;
 
 export function createRelayConnection(
@@ -160,7 +163,8 @@ export function createRelayConnection(
         }
         log.warn(`relay reconnect failed: ${(err as Error).message}`);
       }
-      const wait = backoff[Math.min(attempt++, backoff.length - 1)];
+      const step = backoff[Math.min(attempt++, backoff.length - 1)];
+      const wait = init.backoffMs ? step : step * (0.75 + Math.random() / 2);
       await new Promise<void>((resolve) => {
         const timer = clock.setTimeout(resolve, wait);
         wakeSleep = () => {

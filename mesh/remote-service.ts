@@ -246,7 +246,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
       );
     }
     const what = failures.length === 0
-      ? "every serving node of it failed in the last 30 s"
+      ? "every serving node of it failed in the last 10 s"
       : `tried ${failures.length}: ${failures.slice(-5).join("; ")}`;
     yield errorEvent(
       new ServiceError("unavailable", `No serving node for \`${req.model}\` answered (${what}).`),
@@ -279,7 +279,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
           if (event.type !== "error") init.router.markOk(target.peerId, now() - started);
         }
         if (event.type === "error" && !fresh() && retryable(event.code)) {
-          // A full queue is a healthy node under load: try another, but don't avoid it for 30 s.
+          // A full queue is a healthy node under load: try another, but don't avoid it for 10 s.
           if (event.code !== "busy") init.router.markFailed(target.peerId);
           return { why: event.message, slow: event.code === "busy" };
         }

@@ -51,7 +51,7 @@ export function pickTarget(targets: ServeTarget[], view: RouteView): ServeTarget
   const usable = untried.filter((t) => failedUntil(t) <= view.now);
   if (usable.length === 0) {
     // All of them failed lately: a failure is a hint, not a ban, so one dial (which fails fast
-    // when the peer is really gone) beats refusing every request for 30 s after a hiccup.
+    // when the peer is really gone) beats refusing every request for 10 s after a hiccup.
     const soonest = Math.min(...untried.map(failedUntil));
     return untried.find((t) => failedUntil(t) === soonest);
   }
@@ -83,7 +83,7 @@ function draw<T>(items: T[], n: number, random: () => number): T[] {
 export interface RouterInit {
   /** ms; default Date.now. */
   now?: () => number;
-  /** How long a failed peer is left out; default 30 s. */
+  /** How long a failed peer is left out; default 10 s. */
   failMs?: number;
   /** Targets compared per choice; default 2 (power of two choices). */
   choices?: number;
@@ -108,7 +108,12 @@ export interface Router {
   activeOn(peerId: string): number;
 }
 
-const FAIL_MS = 30_000;
+/**
+ * Long enough not to dial a dead node for every request (a killed one refuses at once; a frozen one
+ * peer-watch marks silent), short enough that a node back from a relay restart or a sleep gets its
+ * share of requests again within seconds.
+ */
+const FAIL_MS = 10_000;
 /** peer-watch marks a silent peer again each round (every 2–5 s); a mark it stops renewing ends. */
 const SILENT_MS = 8_000;
 

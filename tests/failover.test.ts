@@ -7,8 +7,7 @@
  * tests/mesh-failures.test.ts does.
  */
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/mod.ts";
-import { writeTestModel } from "./support/test-models.ts";
+import { writeSlowModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import {
   type Mesh,
@@ -27,23 +26,6 @@ const DEAD_MS = 3000;
  * tests (a step of this model alone takes ~25 ms; scheduling hiccups of ~1 s were seen).
  */
 const MARGIN_MS = 1500;
-
-/** ~100 MB of F32 weights: ~40 tokens a second here, so 200 tokens take ~5 s. */
-async function slowModel(dir: string): Promise<string> {
-  const path = `${dir}/${MODEL}.gguf`;
-  await writeTestModel(path, {
-    arch: "llama",
-    type: GgmlType.F32,
-    dim: 512,
-    layers: 8,
-    heads: 8,
-    kvHeads: 8,
-    ffn: 1536,
-    seed: 1,
-    contextLength: 4096,
-  });
-  return path;
-}
 
 interface Streamed {
   text: string;
@@ -149,7 +131,7 @@ Deno.test({
 }, async (t) => {
   const mesh = await startMesh();
   try {
-    const path = await slowModel(mesh.root);
+    const path = await writeSlowModel(`${mesh.root}/${MODEL}.gguf`);
     const args = ["--model", path, "--ctx-size", "512"];
     const s1 = await mesh.serve("s1", mesh.owner, args);
     const client = await mesh.consume(await members(mesh));

@@ -9,12 +9,11 @@
  */
 import assert from "node:assert/strict";
 import { finalizeEvent } from "nostr-tools/pure";
-import { GgmlType } from "../inference/mod.ts";
 import { readSse } from "../web/mod.ts";
 import { shortPeer } from "../mesh/stream-frames.ts";
 import { KIND, type NostrEvent } from "../protocol/mod.ts";
 import { type Key, metric, newKey, waitForAvailability } from "./mesh-harness.ts";
-import { writeTestModel } from "./support/test-models.ts";
+import { writeSlowModel } from "./support/test-models.ts";
 import { eventually } from "./support/poll.ts";
 import { type NetMesh, type NetNode, startNetMesh } from "./support/netns-mesh.ts";
 import { connectTestClient } from "./support/relay-test-client.ts";
@@ -25,23 +24,6 @@ const TOKENS = 80;
 const DEAD_BOUND_MS = 3000;
 /** What the machine adds on top while other tests share its two cores. */
 const SLACK_MS = 1000;
-
-/** Random weights with stories260K's vocabulary, slow enough (~40 tokens/s) to act mid-stream. */
-async function slowModel(dir: string): Promise<string> {
-  const path = `${dir}/${MODEL}.gguf`;
-  await writeTestModel(path, {
-    arch: "llama",
-    type: GgmlType.F32,
-    dim: 512,
-    layers: 8,
-    heads: 8,
-    kvHeads: 8,
-    ffn: 1536,
-    seed: 1,
-    contextLength: 4096,
-  });
-  return path;
-}
 
 interface Streamed {
   text: string;
@@ -138,7 +120,7 @@ Deno.test({
   const mesh: NetMesh = await startNetMesh();
   const { net } = mesh;
   try {
-    const path = await slowModel(mesh.root);
+    const path = await writeSlowModel(`${mesh.root}/${MODEL}.gguf`);
     const serveArgs = ["--model", path, "--ctx-size", "512"];
     const pubHost = await net.publicHost("s1");
     const home1 = await net.home("home1", { rate: "20mbit" });
@@ -224,8 +206,8 @@ Deno.test({
       const reconnectMs = performance.now() - restartedAt;
       const before = await Promise.all([s1, s2].map(served));
       let last = "";
-      await eventually(async () => {
-        const short = await Promise.all(
+      const fourRequests = () =>
+        Promise.all(
           [1, 2, 3, 4].map(() =>
             fetch(`${client.url}/v1/completions`, {
               method: "POST",
@@ -236,21 +218,37 @@ Deno.test({
               .catch((e) => String(e))
           ),
         );
+      const s2Log = () =>
+        s2.stderr().split("\n").filter((l) => !/^\s+at /.test(l)).slice(-15).join("\n");
+      // The issue's bound: new requests succeed within 10 s of the restart.
+      await eventually(async () => {
+        const answers = await fourRequests();
+        last = `answers ${answers.join(", ")}`;
+        return answers.every((a) => a === "200");
+      }, {
+        what: () => `requests failed after the restart (${last}); s2's log:\n${s2Log()}`,
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
+      const answeredMs = performance.now() - restartedAt;
+      // And s2, behind NAT, is reached again once it holds a circuit reservation on the new relay.
+      await eventually(async () => {
+        const answers = await fourRequests();
         const after = await Promise.all([s1, s2].map(served));
-        last = `answers ${short.join(", ")}; served by s1, s2: ${before} then ${after}`;
-        return short.every((s) => s === "200") && after.every((n, i) => n > before[i]);
+        last = `answers ${answers.join(", ")}; served by s1, s2: ${before} then ${after}`;
+        return answers.every((a) => a === "200") && after.every((n, i) => n > before[i]);
       }, {
         what: () =>
           `requests after the restart did not reach both serving nodes (${last}); s2's log:\n` +
-          s2.stderr().split("\n").filter((l) => !l.includes("TEMPDEBUG") && !/^\s+at /.test(l))
-            .slice(-15).join("\n"),
-        timeoutMs: 10_000,
+          s2Log(),
+        timeoutMs: 30_000,
         intervalMs: 200,
       });
       const recoveredMs = performance.now() - restartedAt;
       console.log(
-        `relay restart: client reconnected in ${reconnectMs.toFixed(0)} ms, ` +
-          `both serving nodes answered new requests ${recoveredMs.toFixed(0)} ms after the restart`,
+        `relay restart: client reconnected in ${reconnectMs.toFixed(0)} ms, new requests ` +
+          `answered ${answeredMs.toFixed(0)} ms and both serving nodes (the NATed one through ` +
+          `its new circuit) ${recoveredMs.toFixed(0)} ms after the restart`,
       );
 
       // Nothing acknowledged is lost: members, and every note the relay said OK to.

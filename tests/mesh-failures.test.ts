@@ -5,32 +5,11 @@
  * the serving node runs a generated, slower model (random weights, stories260K's vocabulary).
  */
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/mod.ts";
-import { writeTestModel } from "./support/test-models.ts";
+import { writeSlowModel } from "./support/test-models.ts";
 import { readSse } from "../web/mod.ts";
 import { newKey, startMesh, waitForAvailability } from "./mesh-harness.ts";
 
 const MODEL = "mesh-slow";
-
-/**
- * ~100 MB of F32 weights: ~40 tokens per second here, so 500 tokens take ~12 s. Seed 1 was
- * checked to run 500 greedy tokens without reaching EOS.
- */
-async function slowModel(dir: string): Promise<string> {
-  const path = `${dir}/${MODEL}.gguf`;
-  await writeTestModel(path, {
-    arch: "llama",
-    type: GgmlType.F32,
-    dim: 512,
-    layers: 8,
-    heads: 8,
-    kvHeads: 8,
-    ffn: 1536,
-    seed: 1,
-    contextLength: 4096,
-  });
-  return path;
-}
 
 interface Streamed {
   tokens: number;
@@ -75,7 +54,7 @@ Deno.test({
 }, async (t) => {
   const mesh = await startMesh();
   try {
-    const path = await slowModel(mesh.root);
+    const path = await writeSlowModel(`${mesh.root}/${MODEL}.gguf`);
     const [keyC, keyD] = [newKey(), newKey()];
     await mesh.addMember(keyC.pubkey);
     await mesh.addMember(keyD.pubkey);

@@ -279,3 +279,23 @@ if (import.meta.main) {
     Deno.exit(1);
   }
 }
+
+/**
+ * A model slow enough to act on mid-stream (freeze, cut or kill its node while it answers):
+ * random F32 weights with stories260K's vocabulary, 8 layers of dim 512 (~100 MB), ~40 tokens/s
+ * on one core here. Written to `path`, which it answers.
+ */
+export async function writeSlowModel(path: string): Promise<string> {
+  await writeTestModel(path, {
+    arch: "llama",
+    type: GgmlType.F32,
+    dim: 512,
+    layers: 8,
+    heads: 8,
+    kvHeads: 8,
+    ffn: 1536,
+    seed: 1,
+    contextLength: 4096,
+  });
+  return path;
+}
