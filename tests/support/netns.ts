@@ -290,35 +290,15 @@ export async function createNet(): Promise<Net> {
       const ipt = (...rule: string[]) => inNs(ns, "iptables", "-w", ...rule);
       await ipt("-t", "nat", "-A", "POSTROUTING", "-o", "wan", "-j", "MASQUERADE");
       await ipt("-A", "FORWARD", "-i", "lan", "-j", "ACCEPT");
-      await ipt(
-        "-A",
-        "FORWARD",
-        "-i",
-        "wan",
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "ESTABLISHED,RELATED",
-        "-j",
-        "ACCEPT",
-      );
-      await ipt("-A", "FORWARD", "-i", "wan", "-j", "DROP");
-      // Unsolicited packets to the router itself are dropped too, as home routers do: a RST from
-      // it would end a hole punch's early SYN, and the conntrack entry an answered one leaves
-      // makes MASQUERADE move the punch port (mesh/hole-punch.ts).
-      await ipt(
-        "-A",
-        "INPUT",
-        "-i",
-        "wan",
-        "-m",
-        "conntrack",
-        "--ctstate",
-        "ESTABLISHED,RELATED",
-        "-j",
-        "ACCEPT",
-      );
-      await ipt("-A", "INPUT", "-i", "wan", "-j", "DROP");
+      // From outside only replies come in, forwarded or to the router itself. Unsolicited packets
+      // to the router are dropped too, as home routers do: a RST from it would end a hole punch's
+      // early SYN, and the conntrack entry an answered one leaves makes MASQUERADE move the punch
+      // port (mesh/hole-punch.ts).
+      for (const chain of ["FORWARD", "INPUT"]) {
+        const replies = ["-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"];
+        await ipt("-A", chain, "-i", "wan", ...replies);
+        await ipt("-A", chain, "-i", "wan", "-j", "DROP");
+      }
       hostLans.set(ns, 10);
       return { name, ns, wanIp, lan: `192.168.${k}.0/24` };
     },
