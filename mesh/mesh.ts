@@ -251,6 +251,9 @@ export async function startMeshRole(init: MeshRoleInit): Promise<MeshRole> {
           load: t.load,
           activeFromHere: router.activeOn(t.peerId),
           path: peerPath(joined?.peer.node(), t.peerId),
+          // Its connection looks open but leaves pings unanswered (frozen, cut off): a cut answer
+          // is not continued there.
+          silent: router.silent(t.peerId),
         })),
     }),
     availability,

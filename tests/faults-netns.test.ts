@@ -318,6 +318,12 @@ Deno.test({
       await t.step(
         `${what} of the serving node mid-stream: it goes on elsewhere, same text`,
         async () => {
+          // Both serving nodes answer the client's pings again (one was frozen or cut just
+          // before): the node that takes over must be one the client knows is alive.
+          await eventually(async () => {
+            const peers = (await status(client)).peers as { silent?: boolean }[];
+            return peers.length === 2 && peers.every((p) => p.silent === false);
+          }, { what: "the client still finds a serving node silent", timeoutMs: 15_000 });
           const { result, victim, gapMs } = await faultMidStream(fault);
           console.log(
             `${what}: the stream went on ${
