@@ -27,7 +27,7 @@ import {
   stubBroadcastChannel,
 } from "../protocol/mod.ts";
 import { type AdmittedPeer, createTicketGate } from "./ticket-exchange.ts";
-import { deadline, errorText, shortPeer } from "./stream-frames.ts";
+import { deadline, errorText, shortPeer, untilAborted } from "./stream-frames.ts";
 import { freePunchPort, holePunching, parseCidrs } from "./hole-punch.ts";
 
 export type { Stream };
@@ -158,12 +158,7 @@ export async function startMeshNode(init: MeshNodeInit): Promise<MeshNode> {
       const listening = node.services.relisten.listen(circuits.map((a) => multiaddr(a)));
       listening.catch(() => {}); // past the limit, its end no longer matters
       // An attempt made while the relay was away can hang; the next sweep asks afresh.
-      await Promise.race([
-        listening,
-        new Promise((_, reject) =>
-          limit.signal.addEventListener("abort", () => reject(limit.signal.reason))
-        ),
-      ]);
+      await untilAborted(listening, limit.signal);
     } catch (err) {
       log.warn(`circuit reservation failed: ${errorText(err)}`);
       // A hung ask is asked again at the next sweeps; a refused one after reserveRetryMs.

@@ -14,7 +14,7 @@ import type { Connection } from "@libp2p/interface";
 import type { Logger } from "../protocol/mod.ts";
 import type { MeshNode } from "./p2p-node.ts";
 import type { Router } from "./router.ts";
-import { DEAD_MS, deadline, errorText, shortPeer } from "./stream-frames.ts";
+import { DEAD_MS, deadline, errorText, shortPeer, untilAborted } from "./stream-frames.ts";
 
 /** A connection's muxer as yamux has it: a round trip at the muxer, in ms. */
 interface Pingable {
@@ -115,14 +115,4 @@ function pingable(conn: Connection): Pingable | undefined {
   // libp2p 3's connections keep their muxer as a field the interface does not name.
   const muxer = (conn as unknown as { muxer?: Partial<Pingable> }).muxer;
   return typeof muxer?.ping === "function" ? muxer as Pingable : undefined;
-}
-
-/** `promise`, or the signal's reason once it aborts (the promise goes on). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const abort = () => reject(signal.reason);
-    if (signal.aborted) return abort();
-    signal.addEventListener("abort", abort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
-  });
 }

@@ -281,6 +281,19 @@ export async function readOneFrame(
 }
 
 /**
+ * `promise`, or the signal's reason once it aborts; the promise itself goes on (a yamux ping, a
+ * circuit reservation: cancelling them would do harm, waiting longer would not help).
+ */
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(signal.reason);
+    if (signal.aborted) return abort();
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
+}
+
+/**
  * An AbortSignal that fires after `ms` of this process' running time (`patientTimer`: a starved
  * process does not blame the peer) or when `parent` does; call clear() when done.
  */
