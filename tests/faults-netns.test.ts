@@ -22,8 +22,14 @@ const MODEL = "faults-slow";
 const TOKENS = 80;
 /** The bound on noticing a dead serving node and going on (or failing clearly). */
 const DEAD_BOUND_MS = 3000;
-/** What the machine adds on top while other tests share its two cores. */
-const SLACK_MS = 1000;
+/**
+ * What a correct node may add on a starved machine: CI runs test files in parallel on two cores,
+ * and the client's patient timer (mesh/stream-frames.ts) by design extends its limit by the
+ * client's own lateness, up to another DEAD_MS, so that a busy client does not blame a live peer.
+ * The bound still fails a node that waits for the old 30 s idle timer; the measured gaps are
+ * printed for the closing note.
+ */
+const SLACK_MS = 3000;
 
 interface Streamed {
   text: string;
