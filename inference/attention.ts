@@ -1,0 +1,173 @@
+/**
+ * Attention on the CPU: each sequence's KV cache (RunState), causal attention of one query row
+ * over it, and a layer's whole attention block over the stacked rows of a step.
+ */
+import type { ModelConfig } from "./model-config.ts";
+import type { ModelWeights } from "./weights.ts";
+import { addBias, matMul, rmsNorm } from "./primitives.ts";
+import { rope } from "./rope.ts";
+
+/** Per-sequence state: the KV cache of this engine's layers, and scratch buffers allocated once. */
+export interface RunState {
+  ctxSize: number; // positions the cache holds
+  position: number; // positions already in the cache
+  keyCache: Float32Array[]; // per local layer (ctxSize, kvHeads*headDim)
+  valueCache: Float32Array[]; // per local layer (ctxSize, kvHeads*valueDim)
+  scores: Float32Array; // (ctxSize) attention scores of one head
+}
+
+export function createRunState(
+  config: ModelConfig,
+  weights: ModelWeights,
+  ctxSize: number,
+): RunState {
+  const layers = weights.layerEnd - weights.layerStart;
+  const kvK = config.kvHeads * config.headDim;
+  const kvV = config.kvHeads * config.valueDim;
+  return {
+    ctxSize,
+    position: 0,
+    keyCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvK)),
+    valueCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvV)),
+    scores: new Float32Array(ctxSize),
+  };
+}
+
+/**
+ * Causal attention of one query row at `pos` over a sequence's cache (query
+ * head h reads kv head h / group), written to `att` at `attOffset`.
+ */
+export function attendRow(
+  config: ModelConfig,
+  q: Float32Array,
+  qOffset: number,
+  keyCache: Float32Array,
+  valueCache: Float32Array,
+  pos: number,
+  scores: Float32Array,
+  att: Float32Array,
+  attOffset: number,
+): void {
+  const { heads, kvHeads, headDim, valueDim } = config;
+  const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
+  const group = heads / kvHeads;
+  const scale = 1 / Math.sqrt(headDim);
+  for (let h = 0; h < heads; h++) {
+    const qo = qOffset + h * headDim;
+    const kvh = Math.floor(h / group);
+    let max = -Infinity;
+    for (let p = 0; p <= pos; p++) {
+      const ko = p * kDim + kvh * headDim;
+      let s = 0;
+      for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
+      s *= scale;
+      scores[p] = s;
+      if (s > max) max = s;
+    }
+    let sum = 0;
+    for (let p = 0; p <= pos; p++) {
+      const e = Math.exp(scores[p] - max);
+      scores[p] = e;
+      sum += e;
+    }
+    const ao = attOffset + h * valueDim;
+    att.fill(0, ao, ao + valueDim);
+    for (let p = 0; p <= pos; p++) {
+      const a = scores[p] / sum;
+      const vo = p * vDim + kvh * valueDim;
+      for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
+    }
+  }
+}
+
+/** The rows of one step: which sequence (RunState) and position each row is. */
+export interface StepRows {
+  n: number;
+  state: (t: number) => RunState;
+  pos: Int32Array;
+}
+
+/** Scratch buffers of one step's attention, sized for its rows. */
+export interface AttentionScratch {
+  xb: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  att: Float32Array;
+  proj: Float32Array;
+}
+
+export function attentionScratch(config: ModelConfig, n: number): AttentionScratch {
+  const { dim, heads, kvHeads, headDim, valueDim } = config;
+  return {
+    xb: new Float32Array(n * dim),
+    q: new Float32Array(n * heads * headDim),
+    k: new Float32Array(n * kvHeads * headDim),
+    v: new Float32Array(n * kvHeads * valueDim),
+    att: new Float32Array(n * heads * valueDim),
+    proj: new Float32Array(n * dim),
+  };
+}
+
+/**
+ * One layer's attention over the stacked rows: norm, q k v (+ biases for qwen2), per-head
+ * norms (qwen3), RoPE at each row's own position, into its sequence's cache, causal attention
+ * over that cache only, the output projection, and the residual add into `hidden`.
+ */
+export function attentionBlock(
+  config: ModelConfig,
+  weights: ModelWeights,
+  li: number,
+  rows: StepRows,
+  hidden: Float32Array,
+  s: AttentionScratch,
+): void {
+  const { dim, heads, kvHeads, headDim, valueDim, normEps } = config;
+  const w = weights.layers[li];
+  const { n, pos } = rows;
+  const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
+  const { xb, q, k, v, att, proj } = s;
+
+  for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.attnNorm, normEps, dim, t * dim);
+  matMul(w.wq, xb, n, q);
+  matMul(w.wk, xb, n, k);
+  matMul(w.wv, xb, n, v);
+  addBias(q, w.bq, n);
+  addBias(k, w.bk, n);
+  addBias(v, w.bv, n);
+
+  for (let t = 0; t < n; t++) {
+    const state = rows.state(t);
+    if (w.qNorm) {
+      for (let h = 0; h < heads; h++) {
+        rmsNorm(q, q, w.qNorm, normEps, headDim, t * qDim + h * headDim);
+      }
+    }
+    if (w.kNorm) {
+      for (let h = 0; h < kvHeads; h++) {
+        rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
+      }
+    }
+    rope(q, t * qDim, heads, headDim, pos[t], config, weights.ropeFreqFactors);
+    rope(k, t * kDim, kvHeads, headDim, pos[t], config, weights.ropeFreqFactors);
+    state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos[t] * kDim);
+    state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos[t] * vDim);
+  }
+
+  for (let t = 0; t < n; t++) {
+    const state = rows.state(t);
+    attendRow(
+      config,
+      q,
+      t * qDim,
+      state.keyCache[li],
+      state.valueCache[li],
+      pos[t],
+      state.scores,
+      att,
+      t * heads * valueDim,
+    );
+  }
+  matMul(w.wo, att, n, proj);
+  for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
+}

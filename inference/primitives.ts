@@ -1,0 +1,37 @@
+/**
+ * The arithmetic every part of the CPU forward pass shares: RMS norm, weight products (each
+ * weight block read once for all rows), biases and the SiLU activation.
+ */
+import { matVec, matVecBatch } from "./quant/mod.ts";
+import type { Matrix } from "./weights.ts";
+
+/** out = x / rms(x) * w, over `n` values starting at `offset`. */
+export function rmsNorm(
+  out: Float32Array,
+  x: Float32Array,
+  w: Float32Array,
+  eps: number,
+  n = w.length,
+  offset = 0,
+): void {
+  let ss = 0;
+  for (let i = 0; i < n; i++) ss += x[offset + i] * x[offset + i];
+  const scale = 1 / Math.sqrt(ss / n + eps);
+  for (let i = 0; i < n; i++) out[offset + i] = x[offset + i] * scale * w[i];
+}
+
+/** out (n × rows) = xs (n × cols) · Wᵀ, reading each weight block once for all n rows. */
+export function matMul(m: Matrix, xs: Float32Array, n: number, out: Float32Array): void {
+  if (n === 1) matVec(m.type, m.data, m.rows, m.cols, xs, out);
+  else matVecBatch(m.type, m.data, m.rows, m.cols, xs, n, out);
+}
+
+export function addBias(v: Float32Array, bias: Float32Array | undefined, n: number) {
+  if (!bias) return;
+  const w = bias.length;
+  for (let t = 0; t < n; t++) for (let i = 0; i < w; i++) v[t * w + i] += bias[i];
+}
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
