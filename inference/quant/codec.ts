@@ -16,6 +16,16 @@ import { dequantizeRowQ4_K, quantizeRowQ4_K } from "./q4-k.ts";
 import { dequantizeRowQ5_K, quantizeRowQ5_K } from "./q5-k.ts";
 import { dequantizeRowQ6_K, quantizeRowQ6_K } from "./q6-k.ts";
 import { dequantizeRowQ8_0, quantizeRowQ8_0 } from "./q8-0.ts";
+import { dequantizeRowQ5_0, dequantizeRowQ5_1, quantizeRowQ5_0, quantizeRowQ5_1 } from "./q5-0.ts";
+import { dequantizeRowQ2_K, quantizeRowQ2_K } from "./q2-k.ts";
+import { dequantizeRowQ3_K, quantizeRowQ3_K } from "./q3-k.ts";
+import {
+  dequantizeRowIq4Nl,
+  dequantizeRowIq4Xs,
+  quantizeRowIq4Nl,
+  quantizeRowIq4Xs,
+} from "./iq4.ts";
+import { dequantizeRowMxfp4, quantizeRowMxfp4 } from "./mxfp4.ts";
 
 type DequantizeFn = (src: Uint8Array, n: number, dst: Float32Array, at: number) => void;
 type QuantizeFn = (x: Float32Array, from: number, n: number, dst: Uint8Array, at: number) => void;
@@ -29,7 +39,23 @@ function quantizeRowF32(x: Float32Array, from: number, n: number, dst: Uint8Arra
   dst.set(new Uint8Array(x.buffer, x.byteOffset + from * 4, n * 4), at);
 }
 
-const CODECS: Record<WeightType, { dequantize: DequantizeFn; quantize: QuantizeFn }> = {
+/**
+ * The types the engines are gaining: exact codecs already, so kernels under
+ * way (WGSL, WASM) can be tested against them before the engines take them.
+ */
+const NEW_TYPES = [
+  GgmlType.Q5_0,
+  GgmlType.Q5_1,
+  GgmlType.Q2_K,
+  GgmlType.Q3_K,
+  GgmlType.IQ4_NL,
+  GgmlType.IQ4_XS,
+  GgmlType.MXFP4,
+] as const;
+
+type CodecType = WeightType | typeof NEW_TYPES[number];
+
+const CODECS: Record<CodecType, { dequantize: DequantizeFn; quantize: QuantizeFn }> = {
   [GgmlType.F32]: { dequantize: dequantizeRowF32, quantize: quantizeRowF32 },
   [GgmlType.F16]: { dequantize: dequantizeRowF16, quantize: quantizeRowF16 },
   [GgmlType.BF16]: { dequantize: dequantizeRowBf16, quantize: quantizeRowBf16 },
@@ -38,10 +64,21 @@ const CODECS: Record<WeightType, { dequantize: DequantizeFn; quantize: QuantizeF
   [GgmlType.Q4_K]: { dequantize: dequantizeRowQ4_K, quantize: quantizeRowQ4_K },
   [GgmlType.Q5_K]: { dequantize: dequantizeRowQ5_K, quantize: quantizeRowQ5_K },
   [GgmlType.Q6_K]: { dequantize: dequantizeRowQ6_K, quantize: quantizeRowQ6_K },
+  [GgmlType.Q5_0]: { dequantize: dequantizeRowQ5_0, quantize: quantizeRowQ5_0 },
+  [GgmlType.Q5_1]: { dequantize: dequantizeRowQ5_1, quantize: quantizeRowQ5_1 },
+  [GgmlType.Q2_K]: { dequantize: dequantizeRowQ2_K, quantize: quantizeRowQ2_K },
+  [GgmlType.Q3_K]: { dequantize: dequantizeRowQ3_K, quantize: quantizeRowQ3_K },
+  [GgmlType.IQ4_NL]: { dequantize: dequantizeRowIq4Nl, quantize: quantizeRowIq4Nl },
+  [GgmlType.IQ4_XS]: { dequantize: dequantizeRowIq4Xs, quantize: quantizeRowIq4Xs },
+  [GgmlType.MXFP4]: { dequantize: dequantizeRowMxfp4, quantize: quantizeRowMxfp4 },
 };
 
+function hasCodec(type: GgmlType): type is CodecType {
+  return isSupportedWeightType(type) || (NEW_TYPES as readonly GgmlType[]).includes(type);
+}
+
 function codecOf(type: GgmlType) {
-  if (!isSupportedWeightType(type)) {
+  if (!hasCodec(type)) {
     throw new Error(`quant: no codec for tensor type ${ggmlTypeName(type)}`);
   }
   return CODECS[type];

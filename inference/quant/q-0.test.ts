@@ -107,7 +107,7 @@ Deno.test("codec rejects partial blocks, short buffers and unknown types by name
     /do not fill whole blocks/,
   );
   assert.throws(() => dequantize(GgmlType.Q8_0, new Uint8Array(33), 32), /need 34 bytes/);
-  assert.throws(() => dequantize(GgmlType.Q2_K, new Uint8Array(84), 256), /Q2_K/);
+  assert.throws(() => dequantize(GgmlType.IQ2_XXS, new Uint8Array(66), 256), /IQ2_XXS/);
   assert.throws(() => quantize(GgmlType.F16, new Float32Array(10), 4), /whole rows/);
 });
 
