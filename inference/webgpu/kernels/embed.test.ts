@@ -1,10 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  GgmlType,
-  ggmlTypeName,
-  SUPPORTED_WEIGHT_TYPES,
-  type WeightType,
-} from "../../ggml-type.ts";
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { GPU_WEIGHT_TYPES, type GpuWeightType } from "../kernel-types.ts";
 import type { ModelConfig } from "../../model-config.ts";
 import { quantize } from "../../quant/mod.ts";
 import { embedTokens } from "../../reference.ts";
@@ -42,7 +38,7 @@ function assertSameBits(got: Float32Array, want: Float32Array, label: string) {
 }
 
 /** Row length per weight type: every type the engines compute with has a case. */
-const COLS: Record<WeightType, number> = {
+const COLS: Record<GpuWeightType, number> = {
   [GgmlType.F32]: 72,
   [GgmlType.F16]: 72,
   [GgmlType.BF16]: 70, // odd rows of 35 words: rows start mid-word
@@ -51,10 +47,17 @@ const COLS: Record<WeightType, number> = {
   [GgmlType.Q4_K]: 512,
   [GgmlType.Q5_K]: 512,
   [GgmlType.Q6_K]: 512,
+  [GgmlType.Q5_0]: 96, // 66-byte rows: every other row starts mid-word
+  [GgmlType.Q5_1]: 96,
+  [GgmlType.IQ4_NL]: 96,
+  [GgmlType.MXFP4]: 96, // 51-byte rows: rows start on every byte offset
+  [GgmlType.Q2_K]: 512,
+  [GgmlType.Q3_K]: 768, // 330-byte rows
+  [GgmlType.IQ4_XS]: 512,
 };
 
-for (const type of SUPPORTED_WEIGHT_TYPES) {
-  const cols = COLS[type as WeightType];
+for (const type of GPU_WEIGHT_TYPES) {
+  const cols = COLS[type];
   Deno.test(`embed ${ggmlTypeName(type)}: rows over 3 weight buffers match embedTokens bit for bit`, async () => {
     const { device } = await createTestGpu();
     await prepareEmbed(device, type);

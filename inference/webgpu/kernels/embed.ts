@@ -4,7 +4,8 @@
  * ids held in a u32 buffer (so argmax's output can feed the next step without
  * a readback). Mirrors `embedTokens` in inference/reference.ts bit for bit.
  */
-import { GgmlType, ggmlTypeName, isSupportedWeightType } from "../../ggml-type.ts";
+import { type GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { isGpuWeightType } from "../kernel-types.ts";
 import { bytesFor } from "../../quant/mod.ts";
 import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import {
@@ -50,7 +51,7 @@ export function packEmbedParams(
 }
 
 export function supportsEmbed(type: GgmlType, cols: number): boolean {
-  if (!isSupportedWeightType(type)) return false;
+  if (!isGpuWeightType(type)) return false;
   try {
     bytesFor(type, cols);
     return cols > 0;

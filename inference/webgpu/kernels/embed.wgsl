@@ -3,7 +3,8 @@
 // split by rows over several buffers (weights.ts): each dispatch binds one
 // part and writes only the tokens whose row falls in [row_start, row_end).
 // One weight type per variant, by define:
-//   W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0, W_Q4_K, W_Q5_K, W_Q6_K
+//   W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0, W_Q4_K, W_Q5_K, W_Q6_K,
+//   W_Q5_0, W_Q5_1, W_IQ4_NL, W_MXFP4, W_Q2_K, W_Q3_K, W_IQ4_XS
 // Each value is decoded with the same f32 operations, in the same order, as
 // dequantizeRow in inference/quant (so the results are bit-identical).
 
@@ -53,6 +54,15 @@ fn half_to_f32(h: u32) -> f32 {
     return bitcast<f32>(sign | 0x7f800000u | (m << 13u));
   }
   return bitcast<f32>(sign | ((e + 112u) << 23u) | (m << 13u));
+}
+
+#include "ggml_tables.wgsl"
+
+// Q5_0 / Q5_1: the 5-bit value l (< 32) of the block whose qh word is at h and
+// nibbles at qs.
+fn q5(h: u32, qs: u32, l: u32) -> u32 {
+  let nib = (b8(qs + l % 16u) >> (4u * (l / 16u))) & 0xfu;
+  return nib | (((b8(h + l / 8u) >> (l % 8u)) & 1u) << 4u);
 }
 
 // K-quant 6-bit (scale, min) of sub-block j from the 12 bytes at s.
@@ -128,6 +138,74 @@ fn value(rb: u32, j: u32) -> f32 {
   let q = i32(ql | (qh << 4u)) - 32;
   let sc = s8(o + 192u + 8u * hf + l / 16u + 2u * r);
   return (half_to_f32(h16(o + 208u)) * f32(sc)) * f32(q);
+#endif
+#ifdef W_Q5_0
+  // 22 bytes: d (f16), qh (fifth bits), 16 bytes of nibbles as in Q4_0
+  let o = rb + (j / 32u) * 22u;
+  return f32(i32(q5(o + 2u, o + 6u, j % 32u)) - 16) * half_to_f32(h16(o));
+#endif
+#ifdef W_Q5_1
+  // 24 bytes: d, m (f16), qh, 16 bytes of nibbles
+  let o = rb + (j / 32u) * 24u;
+  return f32(q5(o + 4u, o + 8u, j % 32u)) * half_to_f32(h16(o)) + half_to_f32(h16(o + 2u));
+#endif
+#ifdef W_IQ4_NL
+  // 18 bytes as Q4_0, the nibbles indexing KVALUES_IQ4NL
+  let o = rb + (j / 32u) * 18u;
+  let l = j % 32u;
+  let q = (b8(o + 2u + l % 16u) >> (4u * (l / 16u))) & 0xfu;
+  return half_to_f32(h16(o)) * KVALUES_IQ4NL[q];
+#endif
+#ifdef W_MXFP4
+  // 17 bytes (rows and blocks may start on odd bytes): e8m0 exponent, 16
+  // bytes of nibbles indexing KVALUES_MXFP4
+  let o = rb + (j / 32u) * 17u;
+  let l = j % 32u;
+  let q = (b8(o + 1u + l % 16u) >> (4u * (l / 16u))) & 0xfu;
+  return KVALUES_MXFP4[q] * e8m0_half(b8(o));
+#endif
+#ifdef W_Q2_K
+  // 84 bytes: scales[16], qs[64], d, dmin (f16). Value 128n + 32c + l: bits 2c
+  // of qs[32n + l], scale byte 8n + 2c + l / 16 (low nibble scale, high min)
+  let o = rb + (j / 256u) * 84u;
+  let n = (j % 256u) / 128u;
+  let c = (j % 128u) / 32u;
+  let l = j % 32u;
+  let sc = b8(o + 8u * n + 2u * c + l / 16u);
+  let dl = half_to_f32(h16(o + 80u)) * f32(sc & 0xfu);
+  let ml = half_to_f32(h16(o + 82u)) * f32(sc >> 4u);
+  let q = (b8(o + 16u + 32u * n + l) >> (2u * c)) & 3u;
+  return dl * f32(q) - ml;
+#endif
+#ifdef W_Q3_K
+  // 110 bytes: hmask[32], qs[64], scales[12], d (f16). Value 128n + 32c + l:
+  // bits 2c of qs[32n + l], minus 4 unless bit 4n + c of hmask[l] is set;
+  // 6-bit scale is = 8n + 2c + l / 16: low 4 bits in byte is % 8 (nibble is / 8),
+  // high 2 in byte 8 + is % 4 (bits 2 (is / 4))
+  let o = rb + (j / 256u) * 110u;
+  let n = (j % 256u) / 128u;
+  let c = (j % 128u) / 32u;
+  let l = j % 32u;
+  let is = 8u * n + 2u * c + l / 16u;
+  let lo = (b8(o + 96u + is % 8u) >> (4u * (is / 8u))) & 0xfu;
+  let hi = (b8(o + 104u + is % 4u) >> (2u * (is / 4u))) & 3u;
+  let dl = half_to_f32(h16(o + 108u)) * f32(i32(lo | (hi << 4u)) - 32);
+  let q = i32((b8(o + 32u + 32u * n + l) >> (2u * c)) & 3u);
+  let h = (b8(o + l) >> (4u * n + c)) & 1u;
+  return dl * f32(q - select(4, 0, h == 1u));
+#endif
+#ifdef W_IQ4_XS
+  // 136 bytes: d (f16), scales_h (u16), scales_l[4], qs[128]; sub-block ib of
+  // 32: 6-bit scale from nibble ib of scales_l and bits 2 ib of scales_h;
+  // qs[16 ib + l] holds value l (low nibble) and l + 16 (high)
+  let o = rb + (j / 256u) * 136u;
+  let ib = (j % 256u) / 32u;
+  let l = j % 32u;
+  let ls = ((b8(o + 4u + ib / 2u) >> (4u * (ib % 2u))) & 0xfu) |
+    (((h16(o + 2u) >> (2u * ib)) & 3u) << 4u);
+  let dl = half_to_f32(h16(o)) * f32(i32(ls) - 32);
+  let q = (b8(o + 8u + 16u * ib + l % 16u) >> (4u * (l / 16u))) & 0xfu;
+  return dl * KVALUES_IQ4NL[q];
 #endif
 }
 

@@ -1,6 +1,7 @@
 // Reading ggml blocks out of W: array<u32> (matvec.wgsl, matmul.wgsl): blocks
-// of 18/34/210 bytes start on 2-byte boundaries, so words spanning them are
-// shifted together, and the small fields are pulled out of whole words.
+// of 18/22/34/110/210 bytes start on 2-byte boundaries and MXFP4's 17-byte
+// blocks on any byte, so words spanning them are shifted together, and the
+// small fields are pulled out of whole words.
 
 // The u32 starting at byte b, for b a multiple of 2.
 fn w2(b: u32) -> u32 {
@@ -8,6 +9,14 @@ fn w2(b: u32) -> u32 {
   let lo = W[i];
   let hi = W[i + 1u];
   return select((lo >> 16u) | (hi << 16u), lo, (b & 2u) == 0u);
+}
+
+// The u32 starting at any byte b (MXFP4). The high word's shift is split in
+// two so that b on a word boundary shifts it out instead of by 32.
+fn w1(b: u32) -> u32 {
+  let i = b >> 2u;
+  let s = (b & 3u) * 8u;
+  return (W[i] >> s) | ((W[i + 1u] << (31u - s)) << 1u);
 }
 
 // The f16 at byte b (b even), as f32.
@@ -41,4 +50,41 @@ fn k_scale_min(s0: u32, s1: u32, s2: u32, sub: u32) -> vec2<f32> {
   let sc = ((s2 >> sh) & 0xfu) | (((s0 >> (sh + 6u)) & 3u) << 4u);
   let m = ((s2 >> (sh + 4u)) & 0xfu) | (((s1 >> (sh + 6u)) & 3u) << 4u);
   return vec2<f32>(f32(sc), f32(m));
+}
+
+// Bit i (i < 4) of h moved to bit 0 of byte i: the four copies of h the
+// multiply makes (shifted by 0, 7, 14, 21) never overlap, so nothing carries.
+fn bits4(h: u32) -> u32 {
+  return ((h & 0xfu) * 0x00204081u) & 0x01010101u;
+}
+
+#include "ggml_tables.wgsl"
+
+// The four byte lanes of w (each a 4-bit index) looked up in KVALUES_IQ4NL.
+fn iq4nl4(w: u32) -> vec4<f32> {
+  return vec4<f32>(
+    KVALUES_IQ4NL[w & 0xfu],
+    KVALUES_IQ4NL[(w >> 8u) & 0xfu],
+    KVALUES_IQ4NL[(w >> 16u) & 0xfu],
+    KVALUES_IQ4NL[(w >> 24u) & 0xfu],
+  );
+}
+
+// As iq4nl4, in KVALUES_MXFP4.
+fn fp4x4(w: u32) -> vec4<f32> {
+  return vec4<f32>(
+    KVALUES_MXFP4[w & 0xfu],
+    KVALUES_MXFP4[(w >> 8u) & 0xfu],
+    KVALUES_MXFP4[(w >> 16u) & 0xfu],
+    KVALUES_MXFP4[(w >> 24u) & 0xfu],
+  );
+}
+
+// Q3_K: the 6-bit scale `is` (0..15) of the 12 scale bytes at byte s
+// (low 4 bits from byte is % 8, nibble is / 8; high 2 bits from byte
+// 8 + is % 4, bits 2 (is / 4)), as llama.cpp's dequantize_row_q3_K unpacks them.
+fn q3k_scale(s: u32, is: u32) -> f32 {
+  let lo = (b8(s + (is & 7u)) >> (4u * (is >> 3u))) & 0xfu;
+  let hi = (b8(s + 8u + (is & 3u)) >> (2u * (is >> 2u))) & 3u;
+  return f32(lo | (hi << 4u)) - 32.0;
 }

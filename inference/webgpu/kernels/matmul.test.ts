@@ -1,6 +1,8 @@
 import * as assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
-import { matVecBatchF32Activations, quantize } from "../../quant/mod.ts";
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { quantize } from "../../quant/mod.ts";
+import { GPU_WEIGHT_TYPES } from "../kernel-types.ts";
+import { referenceProduct } from "../../../tests/support/dequant-product.ts";
 import type { Gpu } from "../device.ts";
 import {
   assertClose,
@@ -18,7 +20,7 @@ import {
   type MatMulVariant,
 } from "./matmul.ts";
 
-const TYPES = SUPPORTED_WEIGHT_TYPES;
+const TYPES = GPU_WEIGHT_TYPES;
 
 interface Case {
   type: GgmlType;
@@ -42,8 +44,7 @@ async function runCase(gpu: Gpu, c: Case, seed: number) {
   const { device } = gpu;
   const data = quantize(c.type, randomF32(c.rows * c.cols, seed), c.cols);
   const x = randomF32(c.n * c.cols, seed + 1);
-  const product = new Float32Array(c.n * c.rows);
-  matVecBatchF32Activations(c.type, data, c.rows, c.cols, x, c.n, product);
+  const product = referenceProduct(c.type, data, c.rows, c.cols, x, c.n);
   const stride = c.yStride ?? c.rows;
   const at = (t: number, r: number) => t * stride + (c.yOffset ?? 0) + r;
   const bias = randomF32(c.rows, seed + 2);
@@ -104,6 +105,27 @@ Deno.test("matmul matches the CPU oracle for every weight type and n in {1, 3, 1
       await runCase(gpu, { type, rows: 67, cols: 256, n, variant: "tile" }, seed += 10);
     }
   }
+});
+
+Deno.test("matmul reads blocks that straddle u32 words at every row alignment", async () => {
+  const gpu = await createTestGpu();
+  let seed = 1700;
+  for (const type of [GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.MXFP4]) {
+    await runCase(gpu, { type, rows: 13, cols: 96, n: 5, variant: "tile" }, seed += 10);
+  }
+  for (const type of [GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.IQ4_XS]) {
+    await runCase(gpu, { type, rows: 9, cols: 768, n: 5, variant: "tile" }, seed += 10);
+  }
+  await runCase(gpu, {
+    type: GgmlType.MXFP4,
+    rows: 31,
+    cols: 160,
+    n: 9,
+    split: 10 * 85 + 32,
+    bias: true,
+    accumulate: true,
+    variant: "tile",
+  }, seed += 10);
 });
 
 Deno.test("matmul handles a split matrix, bias and accumulate", async () => {

@@ -3,13 +3,8 @@
  * (+ bias) (+ Y), with W in its ggml encoding. Each invocation decodes a
  * weight unit once and applies it to a tile of tokens (see matmul.wgsl).
  */
-import {
-  blockGeometry,
-  GgmlType,
-  ggmlTypeName,
-  isSupportedWeightType,
-  type WeightType,
-} from "../../ggml-type.ts";
+import { blockGeometry, GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { type GpuWeightType, isGpuWeightType } from "../kernel-types.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
 import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
@@ -55,7 +50,7 @@ export interface MatMulOp {
 const SHADER = new URL("./matmul.wgsl", import.meta.url);
 
 /** vec4s of x per weight unit, per weight type (see matmul.wgsl). */
-const UNIT_VEC4: Record<WeightType, number> = {
+const UNIT_VEC4: Record<GpuWeightType, number> = {
   [GgmlType.F32]: 1,
   [GgmlType.F16]: 1,
   [GgmlType.BF16]: 1,
@@ -64,10 +59,17 @@ const UNIT_VEC4: Record<WeightType, number> = {
   [GgmlType.Q4_K]: 16,
   [GgmlType.Q5_K]: 16,
   [GgmlType.Q6_K]: 32,
+  [GgmlType.Q5_0]: 8,
+  [GgmlType.Q5_1]: 8,
+  [GgmlType.IQ4_NL]: 8,
+  [GgmlType.MXFP4]: 8,
+  [GgmlType.Q2_K]: 8,
+  [GgmlType.Q3_K]: 8,
+  [GgmlType.IQ4_XS]: 8,
 };
 
 export function matMulSupports(type: GgmlType, cols: number): boolean {
-  return isSupportedWeightType(type) && cols > 0 && cols % (UNIT_VEC4[type] * 4) === 0 &&
+  return isGpuWeightType(type) && cols > 0 && cols % (UNIT_VEC4[type] * 4) === 0 &&
     // K-quant units are part of a 256-value block; the row must still be whole blocks.
     cols % blockGeometry(type)!.blockSize === 0;
 }
@@ -98,7 +100,7 @@ export function createMatMul(
   const rows = rowsMatrix(m, "matmul tile");
   const tile = opts.tile ?? 8;
   const workgroupSize = opts.workgroupSize ?? 64;
-  const unitVec4 = UNIT_VEC4[m.type as WeightType];
+  const unitVec4 = UNIT_VEC4[m.type as GpuWeightType];
   const defines: Defines = {
     [weightDefine(m.type)]: true,
     WG: workgroupSize,

@@ -1,5 +1,7 @@
-import { GgmlType, ggmlTypeName, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
-import { matVecF32Activations, quantize } from "../../quant/mod.ts";
+import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { quantize } from "../../quant/mod.ts";
+import { GPU_WEIGHT_TYPES } from "../kernel-types.ts";
+import { referenceProduct } from "../../../tests/support/dequant-product.ts";
 import {
   assertClose,
   createF32,
@@ -18,7 +20,7 @@ import {
   type MatVecVariant,
 } from "./matvec.ts";
 
-const TYPES = SUPPORTED_WEIGHT_TYPES;
+const TYPES = GPU_WEIGHT_TYPES;
 
 interface Case {
   type: GgmlType;
@@ -37,8 +39,7 @@ async function runCase(gpu: Gpu, c: Case, seed: number) {
   const w = randomF32(c.rows * c.cols, seed);
   const data = quantize(c.type, w, c.cols);
   const x = randomF32(c.cols, seed + 1);
-  const want = new Float32Array(c.rows);
-  matVecF32Activations(c.type, data, c.rows, c.cols, x, want);
+  const want = referenceProduct(c.type, data, c.rows, c.cols, x, 1);
   const bias = randomF32(c.rows, seed + 2);
   const y0 = randomF32(c.rows, seed + 3);
   if (c.bias) { for (let r = 0; r < c.rows; r++) want[r] += bias[r]; }
@@ -97,6 +98,31 @@ for (const variant of ["row", "workgroup"] as const) {
     }
   });
 }
+
+// Rows of an odd number of blocks start at every byte offset mod 4 that the
+// type allows: 22 / 18 / 17-byte blocks (MXFP4 rows start on odd bytes) and
+// 110-byte Q3_K super-blocks.
+Deno.test("matvec reads blocks that straddle u32 words at every row alignment", async () => {
+  const gpu = await createTestGpu();
+  let seed = 700;
+  for (const variant of ["row", "workgroup"] as const) {
+    for (const type of [GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.IQ4_NL, GgmlType.MXFP4]) {
+      await runCase(gpu, { type, rows: 13, cols: 96, variant }, seed += 10);
+    }
+    for (const type of [GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.IQ4_XS]) {
+      await runCase(gpu, { type, rows: 9, cols: 768, variant }, seed += 10);
+    }
+    await runCase(gpu, {
+      type: GgmlType.MXFP4,
+      rows: 31,
+      cols: 160,
+      variant,
+      split: 10 * 85 + 32,
+      bias: true,
+      accumulate: true,
+    }, seed += 10);
+  }
+});
 
 Deno.test("matvec handles a matrix split across buffers, bias and accumulate", async () => {
   const gpu = await createTestGpu();
@@ -163,6 +189,7 @@ Deno.test("matVecRows4Supports takes Q4_0/Q4_K rows of whole 256-value steps", (
 Deno.test("matVecSupports rejects partial blocks and unknown types", () => {
   if (matVecSupports(GgmlType.Q4_K, 64)) throw new Error("Q4_K with 64 columns accepted");
   if (matVecSupports(GgmlType.Q4_0, 48)) throw new Error("Q4_0 with 48 columns accepted");
-  if (matVecSupports(GgmlType.Q2_K, 256)) throw new Error("Q2_K accepted");
+  if (matVecSupports(GgmlType.IQ2_XXS, 256)) throw new Error("IQ2_XXS accepted");
+  if (matVecSupports(GgmlType.Q3_K, 224)) throw new Error("Q3_K with 224 columns accepted");
   if (!matVecSupports(GgmlType.F32, 12)) throw new Error("F32 with 12 columns rejected");
 });

@@ -4,13 +4,8 @@
  * Bind groups and params are built once per (matrix, x, y) so a forward pass
  * only encodes prebuilt dispatches each token.
  */
-import {
-  blockGeometry,
-  GgmlType,
-  ggmlTypeName,
-  isSupportedWeightType,
-  type WeightType,
-} from "../../ggml-type.ts";
+import { blockGeometry, GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { type GpuWeightType, isGpuWeightType } from "../kernel-types.ts";
 import type { Gpu } from "../device.ts";
 import { getPipeline } from "../pipelines.ts";
 import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
@@ -55,7 +50,7 @@ const SHADER = new URL("./matvec.wgsl", import.meta.url);
 const ROWS4_SHADER = new URL("./matvec_rows4.wgsl", import.meta.url);
 
 /** Values per unit_dot call, per weight type (see matvec.wgsl). */
-const UNIT_VALUES: Record<WeightType, number> = {
+const UNIT_VALUES: Record<GpuWeightType, number> = {
   [GgmlType.F32]: 4,
   [GgmlType.F16]: 4,
   [GgmlType.BF16]: 4,
@@ -64,11 +59,18 @@ const UNIT_VALUES: Record<WeightType, number> = {
   [GgmlType.Q4_K]: 64,
   [GgmlType.Q5_K]: 64,
   [GgmlType.Q6_K]: 64,
+  [GgmlType.Q5_0]: 32,
+  [GgmlType.Q5_1]: 32,
+  [GgmlType.IQ4_NL]: 32,
+  [GgmlType.MXFP4]: 32,
+  [GgmlType.Q2_K]: 32,
+  [GgmlType.Q3_K]: 32,
+  [GgmlType.IQ4_XS]: 32,
 };
 
 /** Whether matvec handles `type` with rows of `cols` values. */
 export function matVecSupports(type: GgmlType, cols: number): boolean {
-  return isSupportedWeightType(type) && cols > 0 && cols % UNIT_VALUES[type] === 0 &&
+  return isGpuWeightType(type) && cols > 0 && cols % UNIT_VALUES[type] === 0 &&
     // K-quant units are 64 of a 256-value block; the row must still be whole blocks.
     cols % blockGeometry(type)!.blockSize === 0;
 }
@@ -151,7 +153,7 @@ export function createMatVec(
     `matvec|${definesKey(defines)}`,
     () => loadWgslSync(SHADER, defines),
   );
-  const units = m.cols / UNIT_VALUES[m.type as WeightType];
+  const units = m.cols / UNIT_VALUES[m.type as GpuWeightType];
   const yOffset = opts.yOffset ?? 0;
   const uniforms: GPUBuffer[] = [];
   const steps: { bindGroup: GPUBindGroup; grid: [number, number] }[] = [];

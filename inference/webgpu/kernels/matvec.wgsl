@@ -1,13 +1,15 @@
 // y[r] = dot(row r of W, x) (+ bias[r]) (+ y[r] when ACCUMULATE), W in its ggml
 // block layout, x and y f32. One weight type per variant, chosen by define:
-//   W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0, W_Q4_K, W_Q5_K, W_Q6_K
+//   W_F32, W_F16, W_BF16, W_Q8_0, W_Q4_0, W_Q4_K, W_Q5_K, W_Q6_K,
+//   W_Q5_0, W_Q5_1, W_IQ4_NL, W_MXFP4, W_Q2_K, W_Q3_K, W_IQ4_XS
 // Layout variant:
 //   ROW_PER_THREAD   each invocation computes whole rows (llvmpipe: its SIMD
 //                    lanes are invocations, so lanes stream different rows)
 //   (default)        one workgroup per row, invocations stride over the
 //                    row's units and reduce in workgroup memory (real GPUs)
 // A "unit" is the slice of a row one call of unit_dot handles: 4 values for
-// float types, one 32-value block for Q8_0/Q4_0, a 64-value group for K-quants.
+// float types, one 32-value block for Q8_0/Q4_0/Q5_0/Q5_1/IQ4_NL/MXFP4, a
+// 64-value group for Q4_K/Q5_K/Q6_K, a 32-value group for Q2_K/Q3_K/IQ4_XS.
 // Quantized blocks are read as u32 words (ggml_words.wgsl).
 // Defines: WG (invocations per workgroup), UNIT_VALUES, optional BIAS, ACCUMULATE,
 // F16_NATIVE (with W_F16: bind W as vec4<f16>).
@@ -204,6 +206,158 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
   let sum = i8f(b8(sc)) * s1 + i8f(b8(sc + 2u)) * s2 + i8f(b8(sc + 4u)) * s3 +
     i8f(b8(sc + 6u)) * s4;
   return h16(b + 208u) * sum;
+}
+#endif
+
+#ifdef W_Q5_0
+// 22 bytes: d (f16), qh (u32: bit j is the fifth bit of value j), 16 bytes of
+// nibbles as in Q4_0. Value = q - 16.
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let b = rb + u * 22u;
+  let qh = w2(b + 2u);
+  let xb = xv + 8u * u;
+  var s = 0.0;
+  var sx = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = w2(b + 6u + 4u * k);
+    let xl = X[xb + k];
+    let xh = X[xb + 4u + k];
+    let vl = (w & 0x0f0f0f0fu) | (bits4(qh >> (4u * k)) << 4u);
+    let vh = ((w >> 4u) & 0x0f0f0f0fu) | (bits4(qh >> (16u + 4u * k)) << 4u);
+    s += dot(vec4<f32>(unpack4xU8(vl)), xl);
+    s += dot(vec4<f32>(unpack4xU8(vh)), xh);
+    sx += dot(ONES, xl + xh);
+  }
+  return h16(b) * (s - 16.0 * sx);
+}
+#endif
+
+#ifdef W_Q5_1
+// 24 bytes (whole words): d, m (f16), qh (u32), 16 bytes of nibbles. Value = d q + m.
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let w0 = (rb >> 2u) + u * 6u;
+  let dm = unpack2x16float(W[w0]);
+  let qh = W[w0 + 1u];
+  let xb = xv + 8u * u;
+  var s = 0.0;
+  var sx = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = W[w0 + 2u + k];
+    let xl = X[xb + k];
+    let xh = X[xb + 4u + k];
+    let vl = (w & 0x0f0f0f0fu) | (bits4(qh >> (4u * k)) << 4u);
+    let vh = ((w >> 4u) & 0x0f0f0f0fu) | (bits4(qh >> (16u + 4u * k)) << 4u);
+    s += dot(vec4<f32>(unpack4xU8(vl)), xl);
+    s += dot(vec4<f32>(unpack4xU8(vh)), xh);
+    sx += dot(ONES, xl + xh);
+  }
+  return dm.x * s + dm.y * sx;
+}
+#endif
+
+#ifdef W_IQ4_NL
+// 18 bytes as Q4_0, each nibble an index into KVALUES_IQ4NL.
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let b = rb + u * 18u;
+  let xb = xv + 8u * u;
+  var s = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = w2(b + 2u + 4u * k);
+    s += dot(iq4nl4(w), X[xb + k]) + dot(iq4nl4(w >> 4u), X[xb + 4u + k]);
+  }
+  return h16(b) * s;
+}
+#endif
+
+#ifdef W_MXFP4
+// 17 bytes (blocks start on any byte): e8m0 exponent, 16 bytes of nibbles
+// (low = value j, high = value j + 16), each an index into KVALUES_MXFP4.
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let b = rb + u * 17u;
+  let xb = xv + 8u * u;
+  var s = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = w1(b + 1u + 4u * k);
+    s += dot(fp4x4(w), X[xb + k]) + dot(fp4x4(w >> 4u), X[xb + 4u + k]);
+  }
+  return e8m0_half(b8(b)) * s;
+}
+#endif
+
+#ifdef W_Q2_K
+// 84 bytes (whole words): scales[16] (low nibble scale, high nibble min),
+// qs[64], d, dmin (f16). Value 128n + 32j + l of a block is bits 2j of
+// qs[32n + l], with scale byte 8n + 2j + l / 16; unit u = (block, n, j).
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let w0 = (rb >> 2u) + (u >> 3u) * 21u;
+  let n = (u >> 2u) & 1u;
+  let j = u & 3u;
+  let is = 8u * n + 2u * j;
+  let sc = W[w0 + (is >> 2u)] >> (8u * (is & 3u));
+  let xb = xv + 8u * u;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  var x0 = 0.0;
+  var x1 = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let a = X[xb + k];
+    let c = X[xb + 4u + k];
+    let q0 = (W[w0 + 4u + 8u * n + k] >> (2u * j)) & 0x03030303u;
+    let q1 = (W[w0 + 8u + 8u * n + k] >> (2u * j)) & 0x03030303u;
+    s0 += dot(vec4<f32>(unpack4xU8(q0)), a);
+    s1 += dot(vec4<f32>(unpack4xU8(q1)), c);
+    x0 += dot(ONES, a);
+    x1 += dot(ONES, c);
+  }
+  let dm = unpack2x16float(W[w0 + 20u]);
+  return dm.x * (f32(sc & 0xfu) * s0 + f32((sc >> 8u) & 0xfu) * s1) -
+    dm.y * (f32((sc >> 4u) & 0xfu) * x0 + f32((sc >> 12u) & 0xfu) * x1);
+}
+#endif
+
+#ifdef W_Q3_K
+// 110 bytes: hmask[32], qs[64], scales[12] (6-bit, see q3k_scale), d (f16).
+// Value 128n + 32j + l of a block: low 2 bits are bits 2j of qs[32n + l], and
+// it is q - 4 unless bit 4n + j of hmask[l] is set (then q); scale 8n + 2j + l / 16.
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let b = rb + (u >> 3u) * 110u;
+  let n = (u >> 2u) & 1u;
+  let j = u & 3u;
+  let xb = xv + 8u * u;
+  var s0 = 0.0;
+  var s1 = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let a = X[xb + k];
+    let c = X[xb + 4u + k];
+    let q0 = ((w2(b + 32u + 32u * n + 4u * k) >> (2u * j)) & 0x03030303u) |
+      (((w2(b + 4u * k) >> (4u * n + j)) & 0x01010101u) << 2u);
+    let q1 = ((w2(b + 48u + 32u * n + 4u * k) >> (2u * j)) & 0x03030303u) |
+      (((w2(b + 16u + 4u * k) >> (4u * n + j)) & 0x01010101u) << 2u);
+    s0 += dot(vec4<f32>(unpack4xU8(q0)) - 4.0, a);
+    s1 += dot(vec4<f32>(unpack4xU8(q1)) - 4.0, c);
+  }
+  let is = 8u * n + 2u * j;
+  return h16(b + 108u) * (q3k_scale(b + 96u, is) * s0 + q3k_scale(b + 96u, is + 1u) * s1);
+}
+#endif
+
+#ifdef W_IQ4_XS
+// 136 bytes (whole words): d (f16), scales_h (u16), scales_l[4], qs[128].
+// Unit u = 32-value sub-block ib of block u / 8: 6-bit scale ls from nibble ib
+// of scales_l and bits 2 ib of scales_h, value = d (ls - 32) KVALUES_IQ4NL[q];
+// qs[16 ib + l] holds value l (low nibble) and l + 16 (high).
+fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
+  let w0 = (rb >> 2u) + (u >> 3u) * 34u;
+  let ib = u & 7u;
+  let head = W[w0];
+  let ls = ((W[w0 + 1u] >> (4u * ib)) & 0xfu) | (((head >> (16u + 2u * ib)) & 3u) << 4u);
+  let xb = xv + 8u * u;
+  var s = 0.0;
+  for (var k = 0u; k < 4u; k++) {
+    let w = W[w0 + 2u + 4u * ib + k];
+    s += dot(iq4nl4(w), X[xb + k]) + dot(iq4nl4(w >> 4u), X[xb + 4u + k]);
+  }
+  return unpack2x16float(head).x * (f32(ls) - 32.0) * s;
 }
 #endif
 
