@@ -16,6 +16,26 @@ export interface CatalogEntry {
   /** A copy shipped in this folder (its file name), used when no other is on the machine. */
   embedded?: string;
   source?: string; // where the sha256 and size come from
+  /**
+   * Bytes, rounded as published sources list the file, where no exact size is recorded: only for
+   * the memory estimate (models/catalog-fit.ts), never to check a download.
+   */
+  approxSize?: number;
+  /** The KV cache's shape, for the memory a context needs before the file is on this machine. */
+  kvCache?: KvCacheShape;
+}
+
+/**
+ * The layers that keep a KV cache and one token's key and value widths, as the GGUF header gives
+ * them (`{arch}.block_count`, `.attention.head_count_kv`, `.attention.key_length`,
+ * `.attention.value_length`). A hybrid model's linear-attention layers keep a fixed recurrent
+ * state instead and are not counted in `layers`.
+ */
+export interface KvCacheShape {
+  layers: number;
+  kvHeads: number;
+  keyLength: number;
+  valueLength: number;
 }
 
 export const DEFAULT_MODEL_ID = "stories260K";
@@ -75,6 +95,28 @@ export function validateCatalog(data: unknown): CatalogEntry[] {
     if (!(e.url as string).startsWith("https://")) {
       throw new Error(`${where} (${id}): "url" must be an https URL`);
     }
+    if (e.approxSize !== undefined) {
+      if (!isCount(e.approxSize)) {
+        throw new Error(`${where} (${id}): "approxSize" must be a positive integer`);
+      }
+      if (e.size !== null) {
+        throw new Error(`${where} (${id}): "approxSize" only where "size" is null`);
+      }
+    }
+    if (e.kvCache !== undefined) validateKvCache(e.kvCache, `${where} (${id})`);
     return e as unknown as CatalogEntry;
   });
+}
+
+function isCount(v: unknown): boolean {
+  return Number.isSafeInteger(v) && (v as number) > 0;
+}
+
+function validateKvCache(v: unknown, where: string): void {
+  const shape = (typeof v === "object" && v !== null ? v : {}) as Record<string, unknown>;
+  for (const key of ["layers", "kvHeads", "keyLength", "valueLength"]) {
+    if (!isCount(shape[key])) {
+      throw new Error(`${where}: "kvCache.${key}" must be a positive integer`);
+    }
+  }
 }
