@@ -19,6 +19,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { cpuEngineFromModel, type CpuEngineInit, loadCpuModel } from "./cpu-engine.ts";
+import { rewindSequence } from "./recurrent-state.ts";
 
 /** New tokens for one slot in a step. */
 export interface BatchRow {
@@ -126,7 +127,7 @@ export function createRunStateSlots(
     stateOf,
     acquire(): number | undefined {
       const slot = table.acquire();
-      if (slot !== undefined) stateOf(slot).position = 0;
+      if (slot !== undefined) rewindSequence(stateOf(slot), 0);
       return slot;
     },
     release: (slot: number) => table.release(slot),
@@ -136,13 +137,7 @@ export function createRunStateSlots(
     },
     rewind(slot: number, position: number) {
       table.check(slot);
-      const state = stateOf(slot);
-      if (position < 0 || position > state.position) {
-        throw new Error(
-          `cannot rewind to ${position}: the cache holds ${state.position} positions`,
-        );
-      }
-      state.position = position;
+      rewindSequence(stateOf(slot), position);
     },
   };
 }
