@@ -1,0 +1,34 @@
+/**
+ * The qwen35moe reference models (reference-models.ts lists them with the others): the
+ * QWEN35_TEST_SHAPE model (three gated delta net layers, one gated full-attention layer, 8
+ * experts with 2 used and a gated shared expert) in F16 and in llama.cpp's Q4_K_M mix
+ * (test-models-qwen35.ts says which tensor gets which type).
+ */
+import type { ReferenceModel } from "./reference-models.ts";
+import { QWEN35_TEST_SHAPE, type Qwen35Mix, writeQwen35Model } from "./test-models-qwen35.ts";
+import { STORIES } from "./fixtures.ts";
+
+const qwen35Model = (mix: Qwen35Mix): ReferenceModel => {
+  const name = `test-qwen35moe-${mix.toLowerCase()}`;
+  return {
+    name,
+    build: async (dir) => {
+      const out = `${dir}/${name}.gguf`;
+      await writeQwen35Model(out, { ...QWEN35_TEST_SHAPE, mix, seed: 1, vocabFrom: STORIES });
+      return out;
+    },
+    // A longer prompt than the dense models' so prefill runs the recurrence over several rows.
+    prompts: [{
+      name: "ids",
+      text: "(token ids, random weights)",
+      promptTokens: [1, 7, 42, 300, 5, 99, 123],
+    }],
+    steps: 40,
+    topN: 10,
+  };
+};
+
+export const QWEN35_REFERENCE_MODELS: readonly ReferenceModel[] = [
+  qwen35Model("F16"),
+  qwen35Model("Q4_K_M"),
+];
