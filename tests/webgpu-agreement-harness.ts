@@ -10,13 +10,38 @@
  * activation rounding adds.
  */
 import assert from "node:assert/strict";
-import { createCpuEngine, type Engine, GgmlType } from "../inference/mod.ts";
+import {
+  createCpuEngine,
+  type Engine,
+  GgmlType,
+  SUPPORTED_WEIGHT_TYPES,
+} from "../inference/mod.ts";
 import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { quantizeGguf } from "./support/quantize-gguf.ts";
 import type { ReferenceModel } from "./support/reference-models.ts";
 
 export const CTX = 96;
+
+/**
+ * The architectures the WebGPU engine runs. An arch joins when its GPU path
+ * works; until then the engine refuses its files at load (load-weights.ts).
+ */
+const WEBGPU_ARCHES = ["llama", "qwen2", "qwen3"];
+
+/**
+ * Whether the WebGPU agreement tests run `model`: stories260K and its
+ * re-quantizations, and the generated test models of a WEBGPU_ARCHES arch in
+ * one weight type (test-<arch>-<type>[-tied]). The other reference models
+ * (type mixes, RoPE scaling, f16 KV caches) join with their GPU paths.
+ */
+export function runsOnWebGpu(model: Pick<ReferenceModel, "name">): boolean {
+  if (model.name.startsWith("stories260K")) return true;
+  const types = SUPPORTED_WEIGHT_TYPES.map((t) => GgmlType[t].toLowerCase());
+  return WEBGPU_ARCHES.some((arch) =>
+    types.some((t) => [`test-${arch}-${t}`, `test-${arch}-${t}-tied`].includes(model.name))
+  );
+}
 
 /**
  * |Δ logprob| allowed against the CPU engine: the llama.cpp agreement test's bounds, except

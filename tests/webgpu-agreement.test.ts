@@ -5,17 +5,27 @@
  * and a layer range split into two GPU stages against the whole GPU engine.
  */
 import assert from "node:assert/strict";
+import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
 import { createWebGpuEngine, createWebGpuStage } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { REFERENCE_MODELS } from "./support/reference-models.ts";
-import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
+import { checkAgreement, CTX, runsOnWebGpu } from "./webgpu-agreement-harness.ts";
 import { STORIES } from "./helpers.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-" });
 
-for (const model of REFERENCE_MODELS.filter((m) => !m.name.startsWith("test-qwen"))) {
+const models = REFERENCE_MODELS.filter((m) => runsOnWebGpu(m) && !m.name.startsWith("test-qwen"));
+for (const model of models) {
   Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
 }
+
+Deno.test("webgpu agreement runs the llama test model of every weight type the engines take", () => {
+  const names = new Set(models.map((m) => m.name));
+  for (const type of SUPPORTED_WEIGHT_TYPES) {
+    const name = `test-llama-${GgmlType[type].toLowerCase()}`;
+    assert.ok(names.has(name), `${name} is not among the WebGPU agreement models`);
+  }
+});
 
 Deno.test("webgpu stages [0, 2) + [2, 5) give the whole engine's logits", async () => {
   const gpu = await createTestGpu();
