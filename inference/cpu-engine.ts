@@ -32,6 +32,12 @@ function weightBytes(w: ModelWeights): number {
   add(w.tokenEmbedding);
   if (w.output !== w.tokenEmbedding) add(w.output);
   for (const l of w.layers) [l.wq, l.wk, l.wv, l.wo, l.wGate, l.wUp, l.wDown].forEach(add);
+  for (const m of w.layers.map((l) => l.moe)) {
+    if (m) {
+      [m.router, m.gateExps, m.upExps, m.downExps, m.sharedGate, m.sharedUp, m.sharedDown]
+        .forEach(add);
+    }
+  }
   return total;
 }
 

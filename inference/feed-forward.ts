@@ -33,9 +33,9 @@ export function feedForwardBlock(
   const w = weights.layers[li];
   const { xb, gate, up, proj } = s;
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.ffnNorm, normEps, dim, t * dim);
-  matMul(w.wGate, xb, n, gate);
-  matMul(w.wUp, xb, n, up);
+  matMul(w.wGate!, xb, n, gate);
+  matMul(w.wUp!, xb, n, up);
   for (let i = 0; i < n * ffn; i++) gate[i] = silu(gate[i]) * up[i];
-  matMul(w.wDown, gate, n, proj);
+  matMul(w.wDown!, gate, n, proj);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }

@@ -3,9 +3,17 @@
  * metadata with llama.cpp's key names (`{arch}.embedding_length`, ...).
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
+import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
 
-export type Architecture = "llama" | "qwen2" | "qwen3";
-export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = ["llama", "qwen2", "qwen3"];
+export type { MoeConfig } from "./moe-config.ts";
+export type Architecture = "llama" | "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe";
+export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
+  "llama",
+  "qwen2",
+  "qwen3",
+  "qwen2moe",
+  "qwen3moe",
+];
 
 export interface ModelConfig {
   arch: Architecture;
@@ -26,6 +34,7 @@ export interface ModelConfig {
   ropeScale: number; // linear position scaling: positions are divided by it
   qkvBias: boolean; // qwen2
   qkNorm: boolean; // qwen3
+  moe?: MoeConfig; // mixture-of-experts feed-forward (qwen2moe, qwen3moe); dense when absent
 }
 
 /**
@@ -116,9 +125,16 @@ export function configFromMetadata(
     ropeDim,
     ropeStyle: a === "llama" ? "normal" : "neox",
     ropeScale: ropeScale > 0 ? ropeScale : 1,
-    qkvBias: a === "qwen2",
-    qkNorm: a === "qwen3",
+    qkvBias: a === "qwen2" || a === "qwen2moe",
+    qkNorm: a === "qwen3" || a === "qwen3moe",
+    ...moeOf(meta, a, width),
   };
+}
+
+/** `{ moe }` for a mixture-of-experts architecture, nothing for a dense one. */
+function moeOf(meta: Record<string, GgufValue>, a: Architecture, width: number) {
+  const moe = moeConfigOf(meta, a, count(meta, `${a}.feed_forward_length`, width), width);
+  return moe ? { moe } : {};
 }
 
 /**

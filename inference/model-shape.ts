@@ -9,6 +9,7 @@ import { byteLengthOf } from "./ggml-type.ts";
 import type { GgufFile, GgufTensorInfo } from "./gguf.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { needTensor, planTensors } from "./weights.ts";
+import { moeRowFloats } from "./moe.ts";
 
 /** What a model needs in memory, per part (bytes). */
 export interface ModelShape {
@@ -71,6 +72,7 @@ export function modelShapeOf(file: GgufFile, config: ModelConfig, ctxSize: numbe
  *   rows · (2·dim + heads·headDim + kvHeads·(headDim + valueDim) + heads·valueDim + 2·ffn);
  * - the matrix kernels' staging of activations and results for the widest product:
  *   rows · 2 · max(dim, ffn, heads·headDim);
+ * - a mixture of experts' routing and per-choice outputs (moe.ts moeScratch);
  * - per slot its attention scores (ctx) and, on the last stage, one row's final norm and
  *   logits: slots · (ctx + dim + vocab).
  */
@@ -84,7 +86,7 @@ export function activationBytes(
   const qDim = heads * headDim;
   const perRow = 2 * dim +
     2 * dim + qDim + kvHeads * (headDim + valueDim) + heads * valueDim + 2 * ffn +
-    2 * Math.max(dim, ffn, qDim);
+    2 * Math.max(dim, ffn, qDim) + (config.moe ? moeRowFloats(config) : 0);
   return 4 * (rows * perRow + slots * (ctxSize + dim + vocabSize));
 }
 

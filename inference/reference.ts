@@ -14,6 +14,7 @@ import type { ModelWeights } from "./weights.ts";
 import { matMul, rmsNorm } from "./primitives.ts";
 import { attentionBlock, attentionScratch, type RunState, type StepRows } from "./attention.ts";
 import { feedForwardBlock, feedForwardScratch } from "./feed-forward.ts";
+import { moeBlock, moeScratch } from "./moe.ts";
 
 export { attendRow, createRunState, type RunState } from "./attention.ts";
 export { matMul, rmsNorm } from "./primitives.ts";
@@ -128,10 +129,12 @@ export function forwardRows(
   });
   const rows: StepRows = { n, state: (t) => groups[rowGroup[t]].state, pos: rowPos };
   const attention = attentionScratch(config, n);
-  const feedForward = feedForwardScratch(config, n);
+  const feedForward = config.moe ? undefined : feedForwardScratch(config, n);
+  const moe = config.moe ? moeScratch(config, n) : undefined;
   for (let li = 0; li < weights.layers.length; li++) {
     attentionBlock(config, weights, li, rows, hidden, attention);
-    feedForwardBlock(config, weights, li, n, hidden, feedForward);
+    if (moe) moeBlock(config, weights, li, n, hidden, moe);
+    else feedForwardBlock(config, weights, li, n, hidden, feedForward!);
   }
   for (const g of groups) g.state.position += g.count;
 }

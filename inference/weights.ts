@@ -6,6 +6,9 @@ import { GgmlType, ggmlTypeName, isSupportedWeightType } from "./ggml-type.ts";
 import { type GgufFile, type GgufTensorInfo, readTensorData } from "./gguf.ts";
 import { dequantize } from "./quant/mod.ts";
 import type { ModelConfig } from "./model-config.ts";
+import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weights.ts";
+
+export type { MoeWeightsOf } from "./moe-weights.ts";
 
 /** A 2-D weight: `rows` rows of `cols` values each, in ggml's row-major block layout. */
 export interface Matrix {
@@ -29,9 +32,11 @@ export interface LayerWeightsOf<M, V> {
   qNorm?: V; // (headDim) qwen3, per-head RMSNorm of queries
   kNorm?: V; // (headDim)
   ffnNorm: V; // (dim)
-  wGate: M; // (ffn, dim)
-  wUp: M; // (ffn, dim)
-  wDown: M; // (dim, ffn)
+  // The dense SwiGLU feed-forward, or `moe` instead.
+  wGate?: M; // (ffn, dim)
+  wUp?: M; // (ffn, dim)
+  wDown?: M; // (dim, ffn)
+  moe?: MoeWeightsOf<M, V>;
 }
 
 export type LayerWeights = LayerWeightsOf<Matrix, Float32Array>;
@@ -39,12 +44,13 @@ export type LayerWeights = LayerWeightsOf<Matrix, Float32Array>;
 /**
  * Layer l's weights by their GGUF names: `mat` and `vec` look up what was
  * loaded (planTensors names every required tensor, so only the optional
- * vectors may be missing).
+ * vectors may be missing). `moe`: the layer's feed-forward is a mixture of experts.
  */
 export function layerWeights<M, V>(
   l: number,
   mat: (name: string) => M,
   vec: (name: string) => V | undefined,
+  moe = false,
 ): LayerWeightsOf<M, V> {
   const p = `blk.${l}.`;
   return {
@@ -59,9 +65,11 @@ export function layerWeights<M, V>(
     qNorm: vec(p + "attn_q_norm.weight"),
     kNorm: vec(p + "attn_k_norm.weight"),
     ffnNorm: vec(p + "ffn_norm.weight")!,
-    wGate: mat(p + "ffn_gate.weight"),
-    wUp: mat(p + "ffn_up.weight"),
-    wDown: mat(p + "ffn_down.weight"),
+    ...(moe ? { moe: moeLayerWeights(l, mat, vec) } : {
+      wGate: mat(p + "ffn_gate.weight"),
+      wUp: mat(p + "ffn_up.weight"),
+      wDown: mat(p + "ffn_down.weight"),
+    }),
   };
 }
 
@@ -89,10 +97,8 @@ export function needTensor(file: GgufFile, name: string): GgufTensorInfo {
   return info;
 }
 
-async function loadMatrix(file: GgufFile, info: GgufTensorInfo): Promise<Matrix> {
-  if (info.dims.length !== 2) {
-    throw new Error(`${file.path}: tensor "${info.name}" should be 2-D, has dims ${info.dims}`);
-  }
+/** A matrix of `rows` rows (checkShape has checked the tensor's dims). */
+async function loadMatrix(file: GgufFile, info: GgufTensorInfo, rows: number): Promise<Matrix> {
   if (!isSupportedWeightType(info.type)) {
     throw new Error(
       `${file.path}: tensor "${info.name}" has type ${
@@ -104,7 +110,7 @@ async function loadMatrix(file: GgufFile, info: GgufTensorInfo): Promise<Matrix>
     name: info.name,
     type: info.type,
     cols: info.dims[0],
-    rows: info.dims[1],
+    rows,
     data: await readTensorData(file, info),
   };
 }
@@ -117,10 +123,14 @@ async function loadVector(file: GgufFile, info: GgufTensorInfo): Promise<Float32
 /** What a matrix is used for: it decides which kernels must accept its type and width. */
 export type TensorUse = "layer" | "head" | "embed" | "embed+head";
 
-/** One tensor a layer range needs: matrices have a [rows, cols] shape and a use. */
+/**
+ * One tensor a layer range needs: matrices have a [rows, cols] shape and a use; a 3-D stack of
+ * `experts` such matrices (MoE) is held as one matrix of experts · rows rows.
+ */
 export interface TensorPlan {
   name: string;
   shape?: [number, number];
+  experts?: number;
   use?: TensorUse;
 }
 
@@ -162,10 +172,10 @@ export function planTensors(
       ["attn_k", kvHeads * headDim, dim],
       ["attn_v", kvHeads * valueDim, dim],
       ["attn_output", dim, heads * valueDim],
-      ["ffn_gate", ffn, dim],
-      ["ffn_up", ffn, dim],
-      ["ffn_down", dim, ffn],
     ];
+    if (!config.moe) {
+      matrices.push(["ffn_gate", ffn, dim], ["ffn_up", ffn, dim], ["ffn_down", dim, ffn]);
+    }
     for (const [t, rows, cols] of matrices) {
       plan.push({ name: `${p}${t}.weight`, shape: [rows, cols], use: "layer" });
     }
@@ -175,18 +185,28 @@ export function planTensors(
       if (config.qkNorm) plan.push({ name: p + t });
       else optional(p + t);
     }
+    if (config.moe) plan.push(...planMoeTensors(file, config, l));
   }
   return plan;
 }
 
-/** Checks a matrix tensor against the [rows, cols] the config needs. */
-export function checkShape(info: GgufTensorInfo, [rows, cols]: [number, number]): void {
-  if (info.dims.length !== 2 || info.dims[1] !== rows || info.dims[0] !== cols) {
+/**
+ * Checks a matrix tensor against the [rows, cols] the config needs (a stack of `experts` of
+ * them when given), and returns the rows it is held as.
+ */
+export function checkShape(
+  info: GgufTensorInfo,
+  [rows, cols]: [number, number],
+  experts?: number,
+): number {
+  const want = experts === undefined ? [cols, rows] : [cols, rows, experts];
+  if (info.dims.length !== want.length || want.some((d, i) => info.dims[i] !== d)) {
     throw new Error(
       `tensor "${info.name}" has shape ${[...info.dims].reverse().join("x")}, ` +
-        `the config needs ${rows}x${cols}`,
+        `the config needs ${[...want].reverse().join("x")}`,
     );
   }
+  return rows * (experts ?? 1);
 }
 
 export async function loadWeights(
@@ -202,17 +222,23 @@ export async function loadWeights(
 
   const loaded = new Map<string, Matrix | Float32Array>();
   let i = 0;
-  for (const { name, shape } of plan) {
+  for (const { name, shape, experts } of plan) {
     const info = needTensor(file, name);
-    if (shape) checkShape(info, shape);
-    loaded.set(name, shape ? await loadMatrix(file, info) : await loadVector(file, info));
+    loaded.set(
+      name,
+      shape
+        ? await loadMatrix(file, info, checkShape(info, shape, experts))
+        : await loadVector(file, info),
+    );
     options.onTensor?.(name, ++i, plan.length);
   }
   const mat = (name: string) => loaded.get(name) as Matrix;
   const vec = (name: string) => loaded.get(name) as Float32Array | undefined;
 
   const layers: LayerWeights[] = [];
-  for (let l = layerStart; l < layerEnd; l++) layers.push(layerWeights(l, mat, vec));
+  for (let l = layerStart; l < layerEnd; l++) {
+    layers.push(layerWeights(l, mat, vec, config.moe !== undefined));
+  }
   const tokenEmbedding = loaded.get("token_embd.weight") as Matrix | undefined;
   return {
     layerStart,

@@ -232,10 +232,10 @@ export function createLayerStack(
     attention: placement.attention(li),
     wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
     ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
-    wGate: product(gpu, w.wGate, xb, gate, {}),
-    wUp: product(gpu, w.wUp, xb, up, {}),
+    wGate: product(gpu, w.wGate!, xb, gate, {}),
+    wUp: product(gpu, w.wUp!, xb, up, {}),
     swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
-    wDown: product(gpu, w.wDown, gate, hidden, { accumulate: true }),
+    wDown: product(gpu, w.wDown!, gate, hidden, { accumulate: true }),
   }));
 
   return {

@@ -102,6 +102,12 @@ export async function uploadWeights(
   config: ModelConfig,
   options: UploadWeightsOptions = {},
 ): Promise<GpuModelWeights> {
+  if (config.moe) {
+    throw new Error(
+      `${file.path}: the WebGPU engine cannot run ${config.arch} (mixture of experts) yet; ` +
+        "serve it without --gpu",
+    );
+  }
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
   const plan = planTensors(file, config, layerStart, layerEnd);

@@ -31,9 +31,15 @@ import {
 } from "./gguf-writer.ts";
 import { isQuantized, llamaFileType, QUANTIZE_TYPES } from "./quantize-gguf.ts";
 import { STORIES } from "./fixtures.ts";
+import {
+  buildMoeTestModel,
+  isMoeTestArch,
+  type MoeTestArch,
+  type MoeTestOptions,
+} from "./test-models-moe.ts";
 
-export type TestArch = "llama" | "qwen2" | "qwen3";
-export const TEST_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3"];
+export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch;
+export const TEST_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe"];
 
 export interface TestModelOptions {
   arch: TestArch;
@@ -48,6 +54,7 @@ export interface TestModelOptions {
   tiedEmbeddings?: boolean; // no output.weight: the output reuses token_embd
   contextLength?: number; // default 512
   vocabFrom?: string; // GGUF whose tokenizer.* metadata is copied; default stories260K.gguf
+  moe?: MoeTestOptions; // qwen2moe, qwen3moe (test-models-moe.ts)
 }
 
 /** How a tensor's values are drawn: centre + scale * (noise of unit variance). */
@@ -63,6 +70,8 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
   llama: { ropeBase: 10000, eps: 1e-5 },
   qwen2: { ropeBase: 1000000, eps: 1e-6 },
   qwen3: { ropeBase: 1000000, eps: 1e-6 },
+  qwen2moe: { ropeBase: 1000000, eps: 1e-6 },
+  qwen3moe: { ropeBase: 1000000, eps: 1e-6 },
 };
 
 export function defaultVocabPath(): string {
@@ -165,7 +174,7 @@ function nameHash(name: string): number {
 }
 
 /** Values with mean `centre`, std `scale`: a sum of three uniforms (no transcendentals). */
-function drawValues(plan: TensorPlan, seed: number): Float32Array {
+export function drawValues(plan: TensorPlan, seed: number): Float32Array {
   const rng = createRng(seed * 2 ** 32 + nameHash(plan.name));
   const n = plan.dims.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
@@ -206,6 +215,7 @@ function metadataFor(o: TestModelOptions, vocab: Record<string, MetaValue>, voca
 export async function buildTestModel(
   o: TestModelOptions,
 ): Promise<{ metadata: Record<string, MetaValue>; tensors: TensorSpec[] }> {
+  if (isMoeTestArch(o.arch)) return buildMoeTestModel(o);
   validate(o);
   const src = await openGguf(o.vocabFrom ?? defaultVocabPath());
   const all = typedMetadata(src);
