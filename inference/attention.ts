@@ -6,6 +6,13 @@ import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
 import { addBias, matMul, rmsNorm } from "./primitives.ts";
 import { rope } from "./rope.ts";
+import { createRecurrentState, type RecurrentState } from "./recurrent-state.ts";
+import {
+  type GatedQueryScratch,
+  gatedQueryScratch,
+  gateOutput,
+  projectGatedQuery,
+} from "./gated-attention.ts";
 
 /** Per-sequence state: the KV cache of this engine's layers, and scratch buffers allocated once. */
 export interface RunState {
@@ -14,6 +21,7 @@ export interface RunState {
   keyCache: Float32Array[]; // per local layer (ctxSize, kvHeads*headDim)
   valueCache: Float32Array[]; // per local layer (ctxSize, kvHeads*valueDim)
   scores: Float32Array; // (ctxSize) attention scores of one head
+  recurrent?: RecurrentState; // qwen35moe: the linear-attention layers' state (recurrent-state.ts)
 }
 
 export function createRunState(
@@ -30,6 +38,7 @@ export function createRunState(
     keyCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvK)),
     valueCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvV)),
     scores: new Float32Array(ctxSize),
+    recurrent: createRecurrentState(config, weights.layerStart, weights.layerEnd),
   };
 }
 
@@ -95,6 +104,7 @@ export interface AttentionScratch {
   v: Float32Array;
   att: Float32Array;
   proj: Float32Array;
+  gated?: GatedQueryScratch; // qwen35moe's output gate (gated-attention.ts)
 }
 
 export function attentionScratch(config: ModelConfig, n: number): AttentionScratch {
@@ -106,6 +116,7 @@ export function attentionScratch(config: ModelConfig, n: number): AttentionScrat
     v: new Float32Array(n * kvHeads * valueDim),
     att: new Float32Array(n * heads * valueDim),
     proj: new Float32Array(n * dim),
+    gated: config.attnOutputGate ? gatedQueryScratch(config, n) : undefined,
   };
 }
 
@@ -129,7 +140,8 @@ export function attentionBlock(
   const { xb, q, k, v, att, proj } = s;
 
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.attnNorm, normEps, dim, t * dim);
-  matMul(w.wq, xb, n, q);
+  if (s.gated) projectGatedQuery(config, w.wq, xb, n, q, s.gated);
+  else matMul(w.wq, xb, n, q);
   matMul(w.wk, xb, n, k);
   matMul(w.wv, xb, n, v);
   addBias(q, w.bq, n);
@@ -168,6 +180,7 @@ export function attentionBlock(
       t * heads * valueDim,
     );
   }
+  if (s.gated) gateOutput(att, s.gated.gate, n * heads * valueDim);
   matMul(w.wo, att, n, proj);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }

@@ -13,6 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
+import { rewindSequence } from "./recurrent-state.ts";
 import { embedSequence } from "./embed.ts";
 import { wasmKernelVariant, wasmThreads } from "./quant/mod.ts";
 import type { Engine, Session, Stage, StageSession } from "./engine.ts";
@@ -42,10 +43,7 @@ function weightBytes(w: ModelWeights): number {
 }
 
 function rewindState(state: RunState, position: number) {
-  if (position < 0 || position > state.position) {
-    throw new Error(`cannot rewind to ${position}: the cache holds ${state.position} positions`);
-  }
-  state.position = position;
+  rewindSequence(state, position);
 }
 
 export async function loadCpuModel(init: CpuEngineInit) {

@@ -4,15 +4,17 @@
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
 import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
+import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
 
 export type { MoeConfig } from "./moe-config.ts";
-export type Architecture = "llama" | "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe";
+export type Architecture = "llama" | "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe" | "qwen35moe";
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "llama",
   "qwen2",
   "qwen3",
   "qwen2moe",
   "qwen3moe",
+  "qwen35moe",
 ];
 
 export interface ModelConfig {
@@ -35,6 +37,8 @@ export interface ModelConfig {
   qkvBias: boolean; // qwen2
   qkNorm: boolean; // qwen3
   moe?: MoeConfig; // mixture-of-experts feed-forward (qwen2moe, qwen3moe); dense when absent
+  recurrent?: RecurrentConfig; // qwen35moe: which layers are gated delta nets, and their shape
+  attnOutputGate?: boolean; // qwen35moe: W_q also gives a per-head gate of the attention output
 }
 
 /**
@@ -128,7 +132,20 @@ export function configFromMetadata(
     qkvBias: a === "qwen2" || a === "qwen2moe",
     qkNorm: a === "qwen3" || a === "qwen3moe",
     ...moeOf(meta, a, width),
+    ...recurrentOf(meta, a, count(meta, k("block_count"), maxLayers), ropeDim, width),
   };
+}
+
+/** `{ recurrent, attnOutputGate }` for a hybrid (linear + full attention) architecture. */
+function recurrentOf(
+  meta: Record<string, GgufValue>,
+  a: Architecture,
+  layers: number,
+  ropeDim: number,
+  width: number,
+) {
+  const recurrent = recurrentConfigOf(meta, a, layers, ropeDim, width);
+  return recurrent ? { recurrent, attnOutputGate: true } : {};
 }
 
 /** `{ moe }` for a mixture-of-experts architecture, nothing for a dense one. */

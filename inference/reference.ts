@@ -15,6 +15,7 @@ import { matMul, rmsNorm } from "./primitives.ts";
 import { attentionBlock, attentionScratch, type RunState, type StepRows } from "./attention.ts";
 import { feedForwardBlock, feedForwardScratch } from "./feed-forward.ts";
 import { moeBlock, moeScratch } from "./moe.ts";
+import { linearAttentionBlock, linearAttentionScratch } from "./delta-net.ts";
 
 export { attendRow, createRunState, type RunState } from "./attention.ts";
 export { matMul, rmsNorm } from "./primitives.ts";
@@ -131,8 +132,10 @@ export function forwardRows(
   const attention = attentionScratch(config, n);
   const feedForward = config.moe ? undefined : feedForwardScratch(config, n);
   const moe = config.moe ? moeScratch(config, n) : undefined;
+  const linear = config.recurrent ? linearAttentionScratch(config, n) : undefined;
   for (let li = 0; li < weights.layers.length; li++) {
-    attentionBlock(config, weights, li, rows, hidden, attention);
+    if (weights.layers[li].linear) linearAttentionBlock(config, weights, li, rows, hidden, linear!);
+    else attentionBlock(config, weights, li, rows, hidden, attention);
     if (moe) moeBlock(config, weights, li, n, hidden, moe);
     else feedForwardBlock(config, weights, li, n, hidden, feedForward!);
   }

@@ -7,6 +7,8 @@ import { type GgufFile, type GgufTensorInfo, readTensorData } from "./gguf.ts";
 import { dequantize } from "./quant/mod.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weights.ts";
+import type { LinearAttentionWeightsOf } from "./delta-net.ts";
+import { hybridLayerWeights, planHybridLayer } from "./hybrid-weights.ts";
 
 export type { MoeWeightsOf } from "./moe-weights.ts";
 
@@ -37,6 +39,8 @@ export interface LayerWeightsOf<M, V> {
   wUp?: M; // (ffn, dim)
   wDown?: M; // (dim, ffn)
   moe?: MoeWeightsOf<M, V>;
+  // qwen35moe's linear-attention layers (hybrid-weights.ts): a gated delta net instead of wq..wo.
+  linear?: LinearAttentionWeightsOf<M, V>;
 }
 
 export type LayerWeights = LayerWeightsOf<Matrix, Float32Array>;
@@ -165,6 +169,10 @@ export function planTensors(
   }
   optional("rope_freqs.weight"); // every layer's RoPE needs the factors
   for (let l = layerStart; l < layerEnd; l++) {
+    if (config.recurrent) {
+      plan.push(...planHybridLayer(file, config, l));
+      continue;
+    }
     const p = `blk.${l}.`;
     plan.push({ name: p + "attn_norm.weight" }, { name: p + "ffn_norm.weight" });
     const matrices: [string, number, number][] = [
@@ -237,7 +245,11 @@ export async function loadWeights(
 
   const layers: LayerWeights[] = [];
   for (let l = layerStart; l < layerEnd; l++) {
-    layers.push(layerWeights(l, mat, vec, config.moe !== undefined));
+    layers.push(
+      config.recurrent
+        ? hybridLayerWeights(config, l, mat, vec)
+        : layerWeights(l, mat, vec, config.moe !== undefined),
+    );
   }
   const tokenEmbedding = loaded.get("token_embd.weight") as Matrix | undefined;
   return {

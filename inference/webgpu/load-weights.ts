@@ -102,6 +102,12 @@ export async function uploadWeights(
   config: ModelConfig,
   options: UploadWeightsOptions = {},
 ): Promise<GpuModelWeights> {
+  if (config.recurrent) {
+    throw new Error(
+      `${file.path}: the WebGPU engine cannot run ${config.arch} (linear-attention layers with ` +
+        "a recurrent state) yet; serve it without --gpu",
+    );
+  }
   if (config.moe) {
     throw new Error(
       `${file.path}: the WebGPU engine cannot run ${config.arch} (mixture of experts) yet; ` +

@@ -10,6 +10,7 @@ import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
 import { MOE_REFERENCE_MODELS } from "./reference-models-moe.ts";
+import { QWEN35_REFERENCE_MODELS } from "./reference-models-qwen35.ts";
 
 export interface ReferencePrompt {
   name: string;
@@ -95,6 +96,7 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   // The head reuses the token embedding (no output.weight), as Qwen3-0.6B and SmolLM do.
   testModel("qwen3", GgmlType.F32, true),
   ...MOE_REFERENCE_MODELS,
+  ...QWEN35_REFERENCE_MODELS,
 ];
 
 export function referenceModel(name: string): ReferenceModel | undefined {

@@ -1,0 +1,123 @@
+/**
+ * A qwen35moe model's recurrent state (its gated delta net layers') travels with each sequence
+ * wherever the CPU engine runs one: batched slots, pipeline stages, a replay from the start.
+ * The model is the agreement tests' Q4_K_M one (tests/reference/test-qwen35moe-q4_k_m.json).
+ */
+import assert from "node:assert/strict";
+import { createBatchedCpuEngine, createCpuStage } from "../inference/mod.ts";
+import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
+import { createTestGpu } from "./support/gpu.ts";
+import { QWEN35_TEST_SHAPE, writeQwen35Model } from "./support/test-models-qwen35.ts";
+
+const STEPS = 16;
+const PROMPT_A = [1, 7, 42];
+const PROMPT_B = [1, 300, 5, 99, 123, 64, 8];
+
+const dir = Deno.makeTempDirSync({ prefix: "grove-qwen35moe-" });
+const path = `${dir}/qwen35moe.gguf`;
+await writeQwen35Model(path, { ...QWEN35_TEST_SHAPE, mix: "Q4_K_M", seed: 1 });
+const { engine, batch } = await createBatchedCpuEngine({ path, ctxSize: 128, maxSlots: 2 });
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/** Greedy tokens of one sequence alone, on an Engine session. */
+function alone(prompt: number[]): number[] {
+  const session = engine.createSession();
+  let logits = session.evaluate(prompt);
+  const out: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    out.push(argmax(logits));
+    logits = session.evaluate([out[i]]);
+  }
+  return out;
+}
+
+const wantA = alone(PROMPT_A), wantB = alone(PROMPT_B);
+
+Deno.test("qwen35moe: two sequences stepped together give the tokens each gives alone", async () => {
+  const a = batch.acquire()!, b = batch.acquire()!;
+  try {
+    let [la, lb] = await batch.step([{ slot: a, tokens: PROMPT_A }, { slot: b, tokens: PROMPT_B }]);
+    const gotA: number[] = [], gotB: number[] = [];
+    for (let i = 0; i < STEPS; i++) {
+      gotA.push(argmax(la));
+      gotB.push(argmax(lb));
+      [la, lb] = await batch.step([{ slot: a, tokens: [gotA[i]] }, { slot: b, tokens: [gotB[i]] }]);
+    }
+    assert.deepEqual(gotA, wantA);
+    assert.deepEqual(gotB, wantB);
+  } finally {
+    batch.release(a);
+    batch.release(b);
+  }
+});
+
+Deno.test("qwen35moe: a reused batch slot starts from a clean recurrent state", async () => {
+  const first = batch.acquire()!;
+  await batch.step([{ slot: first, tokens: PROMPT_A }]);
+  batch.release(first);
+  const slot = batch.acquire()!;
+  try {
+    assert.equal(slot, first, "the released slot (and its state object) is the one reused");
+    let [logits] = await batch.step([{ slot, tokens: PROMPT_B }]);
+    const got: number[] = [];
+    for (let i = 0; i < STEPS; i++) {
+      got.push(argmax(logits));
+      [logits] = await batch.step([{ slot, tokens: [got[i]] }]);
+    }
+    assert.deepEqual(got, wantB);
+  } finally {
+    batch.release(slot);
+  }
+});
+
+Deno.test("qwen35moe: split into two pipeline stages, each keeping its own layers' state", async () => {
+  // Stage 1 holds only linear-attention layers, stage 2 one more and the full-attention layer.
+  const head = await createCpuStage({ path, ctxSize: 128, layerStart: 0, layerEnd: 2 });
+  const tail = await createCpuStage({ path, ctxSize: 128, layerStart: 2, layerEnd: 4 });
+  const s1 = head.createSession(), s2 = tail.createSession();
+  const run = (tokens: number[]) => {
+    const hidden = head.embed(tokens);
+    s1.forward(hidden, tokens.length);
+    s2.forward(hidden, tokens.length);
+    return tail.logits(hidden, tokens.length - 1);
+  };
+  let logits = run(PROMPT_B);
+  const got: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    got.push(argmax(logits));
+    logits = run([got[i]]);
+  }
+  assert.deepEqual(got, wantB);
+});
+
+Deno.test("qwen35moe: a session rewinds only to 0, which empties its recurrent state", () => {
+  const session = engine.createSession();
+  session.evaluate(PROMPT_A);
+  assert.throws(() => session.rewind(2), /cannot rewind to 2: .*recurrent state/);
+  assert.equal(session.position, PROMPT_A.length, "a refused rewind leaves the sequence as it was");
+  session.rewind(0);
+  let logits = session.evaluate(PROMPT_B);
+  const got: number[] = [];
+  for (let i = 0; i < STEPS; i++) {
+    got.push(argmax(logits));
+    logits = session.evaluate([got[i]]);
+  }
+  assert.deepEqual(got, wantB);
+});
+
+Deno.test("qwen35moe: the WebGPU engine refuses it at load, naming the architecture", async () => {
+  const gpu = await createTestGpu();
+  await assert.rejects(
+    createWebGpuEngine({ path, ctxSize: 128, gpu }),
+    /cannot run qwen35moe \(linear-attention layers with a recurrent state\) yet; serve it without --gpu/,
+  );
+});
+
+Deno.test("qwen35moe: clean up the generated model", () => {
+  Deno.removeSync(dir, { recursive: true });
+});
