@@ -85,6 +85,13 @@ const WEIGHT_TYPES = [
   GgmlType.Q4_K,
   GgmlType.Q5_K,
   GgmlType.Q6_K,
+  GgmlType.Q5_0,
+  GgmlType.Q5_1,
+  GgmlType.Q2_K,
+  GgmlType.Q3_K,
+  GgmlType.IQ4_NL,
+  GgmlType.IQ4_XS,
+  GgmlType.MXFP4,
 ] as const;
 
 export type WeightType = typeof WEIGHT_TYPES[number];

@@ -39,23 +39,7 @@ function quantizeRowF32(x: Float32Array, from: number, n: number, dst: Uint8Arra
   dst.set(new Uint8Array(x.buffer, x.byteOffset + from * 4, n * 4), at);
 }
 
-/**
- * The types the engines are gaining: exact codecs already, so kernels under
- * way (WGSL, WASM) can be tested against them before the engines take them.
- */
-const NEW_TYPES = [
-  GgmlType.Q5_0,
-  GgmlType.Q5_1,
-  GgmlType.Q2_K,
-  GgmlType.Q3_K,
-  GgmlType.IQ4_NL,
-  GgmlType.IQ4_XS,
-  GgmlType.MXFP4,
-] as const;
-
-type CodecType = WeightType | typeof NEW_TYPES[number];
-
-const CODECS: Record<CodecType, { dequantize: DequantizeFn; quantize: QuantizeFn }> = {
+const CODECS: Record<WeightType, { dequantize: DequantizeFn; quantize: QuantizeFn }> = {
   [GgmlType.F32]: { dequantize: dequantizeRowF32, quantize: quantizeRowF32 },
   [GgmlType.F16]: { dequantize: dequantizeRowF16, quantize: quantizeRowF16 },
   [GgmlType.BF16]: { dequantize: dequantizeRowBf16, quantize: quantizeRowBf16 },
@@ -73,12 +57,8 @@ const CODECS: Record<CodecType, { dequantize: DequantizeFn; quantize: QuantizeFn
   [GgmlType.MXFP4]: { dequantize: dequantizeRowMxfp4, quantize: quantizeRowMxfp4 },
 };
 
-function hasCodec(type: GgmlType): type is CodecType {
-  return isSupportedWeightType(type) || (NEW_TYPES as readonly GgmlType[]).includes(type);
-}
-
 function codecOf(type: GgmlType) {
-  if (!hasCodec(type)) {
+  if (!isSupportedWeightType(type)) {
     throw new Error(`quant: no codec for tensor type ${ggmlTypeName(type)}`);
   }
   return CODECS[type];

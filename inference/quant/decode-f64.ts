@@ -6,6 +6,15 @@
  */
 import { GgmlType, type QuantWeightType } from "../ggml-type.ts";
 import { FP16_TO_F32 } from "./fp16.ts";
+import {
+  decodeIq4Nl,
+  decodeIq4Xs,
+  decodeMxfp4,
+  decodeQ2_K,
+  decodeQ3_K,
+  decodeQ5_0,
+  decodeQ5_1,
+} from "./decode-f64-new.ts";
 
 const F16 = FP16_TO_F32;
 
@@ -28,6 +37,13 @@ export const DECODE_ROW_F64: Record<QuantWeightType, RowDecoderF64> = {
   [GgmlType.Q4_K]: decodeQ4_K,
   [GgmlType.Q5_K]: decodeQ5_K,
   [GgmlType.Q6_K]: decodeQ6_K,
+  [GgmlType.Q5_0]: decodeQ5_0,
+  [GgmlType.Q5_1]: (w, _ws, o, cols, dst) => decodeQ5_1(w, o, cols, dst, true),
+  [GgmlType.Q2_K]: decodeQ2_K,
+  [GgmlType.Q3_K]: decodeQ3_K,
+  [GgmlType.IQ4_NL]: decodeIq4Nl,
+  [GgmlType.IQ4_XS]: decodeIq4Xs,
+  [GgmlType.MXFP4]: decodeMxfp4,
 };
 
 function decodeQ8_0(w: Uint8Array, ws: Int8Array, o: number, cols: number, dst: Float64Array) {

@@ -46,6 +46,7 @@ const SYMBOLS = {
   ggml_cpu_init: { parameters: [], result: "void" },
   quantize_row_q8_0: ROW,
   quantize_row_q8_K: ROW,
+  quantize_row_q8_1: ROW,
   ggml_vec_dot_q8_0_q8_0: DOT,
   ggml_vec_dot_q8_0_q8_0_generic: DOT,
   ggml_vec_dot_q4_0_q8_0: DOT,
@@ -56,6 +57,20 @@ const SYMBOLS = {
   ggml_vec_dot_q5_K_q8_K_generic: DOT,
   ggml_vec_dot_q6_K_q8_K: DOT,
   ggml_vec_dot_q6_K_q8_K_generic: DOT,
+  ggml_vec_dot_q5_0_q8_0: DOT,
+  ggml_vec_dot_q5_0_q8_0_generic: DOT,
+  ggml_vec_dot_q5_1_q8_1: DOT,
+  ggml_vec_dot_q5_1_q8_1_generic: DOT,
+  ggml_vec_dot_q2_K_q8_K: DOT,
+  ggml_vec_dot_q2_K_q8_K_generic: DOT,
+  ggml_vec_dot_q3_K_q8_K: DOT,
+  ggml_vec_dot_q3_K_q8_K_generic: DOT,
+  ggml_vec_dot_iq4_nl_q8_0: DOT,
+  ggml_vec_dot_iq4_nl_q8_0_generic: DOT,
+  ggml_vec_dot_iq4_xs_q8_K: DOT,
+  ggml_vec_dot_iq4_xs_q8_K_generic: DOT,
+  ggml_vec_dot_mxfp4_q8_0: DOT,
+  ggml_vec_dot_mxfp4_q8_0_generic: DOT,
   ggml_vec_dot_f16: DOT,
   ggml_vec_dot_bf16: DOT,
 } as const;
@@ -107,19 +122,29 @@ const Q_CASES = [
   { type: GgmlType.Q4_K, dot: "q4_K_q8_K", act: "q8_K", block: 256, bytes: 292 },
   { type: GgmlType.Q5_K, dot: "q5_K_q8_K", act: "q8_K", block: 256, bytes: 292 },
   { type: GgmlType.Q6_K, dot: "q6_K_q8_K", act: "q8_K", block: 256, bytes: 292 },
+  { type: GgmlType.Q5_0, dot: "q5_0_q8_0", act: "q8_0", block: 32, bytes: 34 },
+  { type: GgmlType.Q5_1, dot: "q5_1_q8_1", act: "q8_1", block: 32, bytes: 36 },
+  { type: GgmlType.Q2_K, dot: "q2_K_q8_K", act: "q8_K", block: 256, bytes: 292 },
+  { type: GgmlType.Q3_K, dot: "q3_K_q8_K", act: "q8_K", block: 256, bytes: 292 },
+  { type: GgmlType.IQ4_NL, dot: "iq4_nl_q8_0", act: "q8_0", block: 32, bytes: 34 },
+  { type: GgmlType.IQ4_XS, dot: "iq4_xs_q8_K", act: "q8_K", block: 256, bytes: 292 },
+  { type: GgmlType.MXFP4, dot: "mxfp4_q8_0", act: "q8_0", block: 32, bytes: 34 },
 ] as const;
 
-/** Grove's activation form of `x`, laid out as ggml's block_q8_0 / block_q8_K bytes. */
+/** Grove's activation form of `x`, laid out as ggml's block_q8_0 / _q8_1 / _q8_K bytes. */
 function packed(type: GgmlType, x: Float32Array, cols: number): Uint8Array {
   const a = quantizeActivations(type, x, cols);
   const k = a.form === "q8_K";
+  const one = a.form === "q8_1";
   const block = k ? 256 : 32;
-  const out = new Uint8Array((cols / block) * (k ? 292 : 34));
+  const bytes = k ? 292 : one ? 36 : 34;
+  const out = new Uint8Array((cols / block) * bytes);
   const view = new DataView(out.buffer);
-  for (let b = 0, o = 0; b < cols / block; b++, o += k ? 292 : 34) {
+  for (let b = 0, o = 0; b < cols / block; b++, o += bytes) {
     if (k) view.setFloat32(o, a.d[b], true);
     else view.setUint16(o, f32ToFp16(a.d[b]), true);
-    const qo = o + (k ? 4 : 2);
+    if (one) view.setUint16(o + 2, f32ToFp16(a.s[b]), true);
+    const qo = o + (k ? 4 : one ? 4 : 2);
     for (let j = 0; j < block; j++) out[qo + j] = a.qs[b * block + j] & 255;
     if (k) {
       for (let g = 0; g < 16; g++) view.setInt16(qo + 256 + 2 * g, a.sums16[b * 16 + g], true);
@@ -137,8 +162,14 @@ Deno.test({
       const x = randoms(cols, seed, seed % 3 === 0 ? 1e-3 : 1);
       x.fill(0, 256, 512); // an all-zero Q8_K block
       x.fill(0.5, 512, 544); // constant: ties everywhere
-      for (const [type, act] of [[GgmlType.Q8_0, "q8_0"], [GgmlType.Q4_K, "q8_K"]] as const) {
-        const ref = new Uint8Array(act === "q8_K" ? (cols / 256) * 292 : (cols / 32) * 34);
+      for (
+        const [type, act, bytes] of [
+          [GgmlType.Q8_0, "q8_0", 34],
+          [GgmlType.Q5_1, "q8_1", 36],
+          [GgmlType.Q4_K, "q8_K", 292],
+        ] as const
+      ) {
+        const ref = new Uint8Array((cols / (act === "q8_K" ? 256 : 32)) * bytes);
         lib.symbols[`quantize_row_${act}`](x, ref, BigInt(cols));
         if (act === "q8_K") {
           // ggml leaves an all-zero block's bsums unwritten; ours are 0.

@@ -11,6 +11,7 @@ import { quantizeActivations } from "./activations.ts";
 import { quantize } from "./codec.ts";
 import { integerDots, randoms } from "../../tests/support/quant/dots.ts";
 import { matVec, matVecBatch } from "./matvec.ts";
+import { setWasmKernels } from "./wasm/mod.ts";
 
 /** At most one f32 step apart: what f64 rounding before the final f32 store can cause. */
 function assertOneUlp(got: Float32Array, want: Float32Array, what: string): void {
@@ -46,5 +47,28 @@ for (const type of TYPES) {
     matVecBatch(type, w, rows, cols, xs, n, got);
     integerDots(type, w, rows, cols, quantizeActivations(type, xs, cols, n), want);
     assertOneUlp(got, want, `${name} n=${n}`);
+  });
+}
+
+// The same with the WASM kernels off: the TypeScript fallback (no SIMD, or
+// weights past the 4 GiB wasm32 memory) must agree with ggml too.
+for (const type of TYPES) {
+  const name = ggmlTypeName(type);
+  Deno.test(`matVec ${name} without WASM (one vector and six) equals the integer dots`, () => {
+    setWasmKernels(false);
+    try {
+      for (const n of [1, 6]) {
+        const [rows, cols] = [5, 512];
+        const w = quantize(type, randoms(rows * cols, 13), cols);
+        const xs = randoms(n * cols, 14);
+        const got = new Float32Array(n * rows);
+        const want = new Float32Array(n * rows);
+        matVecBatch(type, w, rows, cols, xs, n, got);
+        integerDots(type, w, rows, cols, quantizeActivations(type, xs, cols, n), want);
+        assertOneUlp(got, want, `${name} n=${n}`);
+      }
+    } finally {
+      setWasmKernels(true);
+    }
   });
 }

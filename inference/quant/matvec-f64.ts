@@ -38,6 +38,28 @@ type QuantKernel = (
   out: Float32Array,
 ) => void;
 
+/**
+ * The types without a fused kernel (those of issue 15): each row decoded
+ * into f64 exactly, then dotted with x. Their fast path is the WASM one.
+ */
+function decodedRows(type: QuantWeightType): QuantKernel {
+  return (w, ws, rows, cols, x, out) => {
+    const rowBytes = bytesFor(type, cols);
+    if (rowScratch.length < cols) rowScratch = new Float64Array(cols);
+    const row = rowScratch;
+    const decodeRow = DECODE_ROW_F64[type];
+    for (let r = 0; r < rows; r++) {
+      decodeRow(w, ws, r * rowBytes, cols, row);
+      let a0 = 0, a1 = 0;
+      for (let j = 0; j < cols; j += 2) {
+        a0 += row[j] * x[j];
+        a1 += row[j + 1] * x[j + 1];
+      }
+      out[r] = a0 + a1;
+    }
+  };
+}
+
 /** The fused kernel of each block-quantized type, with the x group sums it wants. */
 const KERNELS: Record<QuantWeightType, QuantKernel> = {
   [GgmlType.Q8_0]: matVecQ8_0,
@@ -49,6 +71,13 @@ const KERNELS: Record<QuantWeightType, QuantKernel> = {
     matVecQ5_K(w, rows, cols, x, groupSums(x, cols, 32), out),
   [GgmlType.Q6_K]: (w, ws, rows, cols, x, out) =>
     matVecQ6_K(w, ws, rows, cols, x, groupSums(x, cols, 16), out),
+  [GgmlType.Q5_0]: decodedRows(GgmlType.Q5_0),
+  [GgmlType.Q5_1]: decodedRows(GgmlType.Q5_1),
+  [GgmlType.Q2_K]: decodedRows(GgmlType.Q2_K),
+  [GgmlType.Q3_K]: decodedRows(GgmlType.Q3_K),
+  [GgmlType.IQ4_NL]: decodedRows(GgmlType.IQ4_NL),
+  [GgmlType.IQ4_XS]: decodedRows(GgmlType.IQ4_XS),
+  [GgmlType.MXFP4]: decodedRows(GgmlType.MXFP4),
 };
 
 /** out[r] = dot(row r, x) with the fused per-type kernels; sizes are checked by the caller. */

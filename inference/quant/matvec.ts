@@ -28,6 +28,7 @@ import {
 } from "./activations.ts";
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { matVecBatchQuantF64 } from "./matvec-f64.ts";
+import { matVecBatchQ5_1 } from "./matvec-q8-1.ts";
 import { matVecWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
@@ -87,5 +88,8 @@ export function matVecBatch(
   }
   const a = quantizeActivations(type, xs, cols, n, scratch);
   if (matVecWasm(type, weights, rows, cols, a, out)) return;
+  if (a.form === "q8_1") {
+    return matVecBatchQ5_1(weights, rows, cols, decodeActivations(a, n * cols), a.s, n, out);
+  }
   return matVecBatchQuantF64(type, weights, rows, cols, decodeActivations(a, n * cols), n, out);
 }

@@ -26,6 +26,12 @@ Deno.test("fallbacks follow the row length", () => {
   assert.equal(targetTypeFor(GgmlType.Q6_K, 172), GgmlType.F32);
   assert.equal(targetTypeFor(GgmlType.Q4_0, 172), GgmlType.F32);
   assert.equal(targetTypeFor(GgmlType.F16, 172), GgmlType.F16);
+  // The types of issue 15, as llama.cpp's quantizer falls back.
+  assert.equal(targetTypeFor(GgmlType.Q2_K, 64), GgmlType.Q4_0);
+  assert.equal(targetTypeFor(GgmlType.Q3_K, 64), GgmlType.Q4_0);
+  assert.equal(targetTypeFor(GgmlType.IQ4_XS, 64), GgmlType.IQ4_NL);
+  assert.equal(targetTypeFor(GgmlType.IQ4_XS, 172), GgmlType.F32);
+  assert.equal(targetTypeFor(GgmlType.MXFP4, 96), GgmlType.MXFP4);
 });
 
 Deno.test("stories260K to Q8_0: matrices quantized, the rest kept, values close", async () => {
@@ -88,7 +94,7 @@ Deno.test("a 256-wide model re-quantizes from Q8_0 to Q6_K through f32", async (
 
 Deno.test("refuses an unknown target type", async () => {
   await assert.rejects(
-    quantizeGguf(STORIES, `${dir}/x.gguf`, "Q3_K"),
-    /unknown target type "Q3_K"/,
+    quantizeGguf(STORIES, `${dir}/x.gguf`, "IQ2_XXS"),
+    /unknown target type "IQ2_XXS"/,
   );
 });

@@ -5,11 +5,12 @@
  * Which tensors change: every tensor of 2 or more dimensions whose name ends
  * in ".weight" (token_embd and output included); 1-D tensors (norms, biases)
  * are left as they are. A matrix whose row length does not fill whole blocks
- * of the target type falls back, as llama.cpp's quantizer does, but within
- * the types Grove computes with: a K-quant (blocks of 256) falls back to
- * Q8_0 (llama.cpp picks Q5_0/Q5_1/Q8_0; Grove has no Q5_0/Q5_1), and a row
- * that still does not fit (not a multiple of 32) keeps F32, which is exact
- * (llama.cpp would pick F16 or refuse).
+ * of the target type falls back to a type with blocks of 32: Q2_K and Q3_K to
+ * Q4_0 and IQ4_XS to IQ4_NL, as llama.cpp's quantizer does; Q4_K/Q5_K/Q6_K
+ * to Q8_0 (llama.cpp picks Q5_0/Q5_1/Q8_0; these files predate Grove's
+ * Q5_0/Q5_1, and their references name the bytes). A row that still does not
+ * fit (not a multiple of 32) keeps F32, which is exact (llama.cpp would pick
+ * F16 or refuse).
  *
  * CLI: deno run -A tests/support/quantize-gguf.ts IN.gguf OUT.gguf Q4_K
  */
@@ -39,6 +40,23 @@ const FILE_TYPES: Partial<Record<GgmlType, number>> = {
   [GgmlType.Q5_K]: 16, // MOSTLY_Q5_K_S
   [GgmlType.Q6_K]: 18, // MOSTLY_Q6_K
   [GgmlType.BF16]: 32, // MOSTLY_BF16
+  [GgmlType.Q5_0]: 8, // MOSTLY_Q5_0
+  [GgmlType.Q5_1]: 9, // MOSTLY_Q5_1
+  [GgmlType.Q2_K]: 10, // MOSTLY_Q2_K
+  [GgmlType.Q3_K]: 11, // MOSTLY_Q3_K_S
+  [GgmlType.IQ4_NL]: 25, // MOSTLY_IQ4_NL
+  [GgmlType.IQ4_XS]: 30, // MOSTLY_IQ4_XS
+  [GgmlType.MXFP4]: 38, // MOSTLY_MXFP4_MOE
+};
+
+/** The block-of-32 type a 256-block type falls back to (see the header). */
+const FALLBACK: Partial<Record<GgmlType, GgmlType>> = {
+  [GgmlType.Q2_K]: GgmlType.Q4_0,
+  [GgmlType.Q3_K]: GgmlType.Q4_0,
+  [GgmlType.Q4_K]: GgmlType.Q8_0,
+  [GgmlType.Q5_K]: GgmlType.Q8_0,
+  [GgmlType.Q6_K]: GgmlType.Q8_0,
+  [GgmlType.IQ4_XS]: GgmlType.IQ4_NL,
 };
 
 export function llamaFileType(type: GgmlType): number {
@@ -56,10 +74,8 @@ export function isQuantized(type: GgmlType): boolean {
 export function targetTypeFor(type: GgmlType, rowLength: number): GgmlType {
   const fits = (t: GgmlType) => rowLength % (blockGeometry(t)?.blockSize ?? 1) === 0;
   if (fits(type)) return type;
-  if (fits(GgmlType.Q8_0) && [GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K].includes(type)) {
-    return GgmlType.Q8_0;
-  }
-  return GgmlType.F32;
+  const fallback = FALLBACK[type];
+  return fallback !== undefined && fits(fallback) ? fallback : GgmlType.F32;
 }
 
 export interface QuantizedTensor {

@@ -6,7 +6,8 @@
 //
 // Activations come pre-rounded by activations.ts: `yq` int8 levels (n * cols),
 // `yd` each block's scale widened to f64, `ys` sums of each 16 levels (the
-// K-quant mins and Q6_K's offset need them; for Q4_0, 8 * each block's sum).
+// K-quant mins and Q6_K's offset need them; for Q4_0 and Q5_0, 8 or 16 *
+// each block's sum; for Q5_1, each block's Q8_1 `s` as f64).
 // out[v * rows + r] = dot(row r, vector v).
 
 #include <stdint.h>
@@ -286,6 +287,177 @@ static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* 
 }
 
 // ---------------------------------------------------------------------------
+// The types of issue 15. Q5_0, IQ4_NL and MXFP4 take Q8_0 activations, Q5_1
+// Q8_1 (Q8_0's levels plus each block's rounded sum `s`), Q2_K, Q3_K and
+// IQ4_XS Q8_K. Each dots integer levels exactly and scales them as
+// dot-q5.ts / dot-iq4.ts / dot-k-low.ts do.
+
+// The fifth bits of 16 values, bits 0-15 of the u16 at `qh`, as 16 or 0 per lane.
+static inline v128_t fifth_bits(const uint8_t* qh) {
+  v128_t b = wasm_i16x8_splat((int16_t)(qh[0] | (qh[1] << 8)));
+  v128_t spread = wasm_i8x16_swizzle(b, wasm_i8x16_make(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+  v128_t bit = wasm_i8x16_make(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return wasm_v128_and(wasm_i8x16_eq(wasm_v128_and(spread, bit), bit), wasm_i8x16_splat(16));
+}
+
+// Unsigned 5-bit levels of one Q5 block (qh at `qh`, nibbles 4 bytes on) dotted with y.
+static inline v128_t q5_block(const uint8_t* qh, const int8_t* y) {
+  v128_t q = load(qh + 4);
+  v128_t lo = wasm_v128_or(low4(q), fifth_bits(qh));
+  v128_t hi = wasm_v128_or(high4(q), fifth_bits(qh + 2));
+  return dot16u(dot16u(wasm_i32x4_splat(0), lo, load(y)), hi, load(y + 16));
+}
+
+// `off` holds 16 * (sum of each block's 32 activation levels): Q5_0's -16 offset.
+static double row_q5_0(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* off) {
+  double acc = 0;
+  int b = 0;
+  for (; b + 4 <= nb; b += 4, w += 4 * 22, y += 128) {
+    v128_t s = hsum4(q5_block(w + 2, y), q5_block(w + 24, y + 32), q5_block(w + 46, y + 64),
+                     q5_block(w + 68, y + 96));
+    acc = scale_add4(acc, wasm_i32x4_sub(s, load(off + b)), fp16x4(w, 22), yd + b);
+  }
+  for (; b < nb; b++, w += 22, y += 32) {
+    acc += (double)(hsum(q5_block(w + 2, y)) - off[b]) * (fp16(w) * yd[b]);
+  }
+  return acc;
+}
+
+// `ys` holds each block's `s` (as f64): the min's term is m * s.
+static double row_q5_1(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const double* ys) {
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 24, y += 32) {
+    acc += (double)hsum(q5_block(w + 4, y)) * (fp16(w) * yd[b]) + fp16(w + 2) * ys[b];
+  }
+  return acc;
+}
+
+// Table levels (signed int8) of 16 nibbles.
+static inline v128_t lookup(v128_t table, v128_t nibbles) {
+  return wasm_i8x16_swizzle(table, nibbles);
+}
+
+// Signed table levels of one 32-value block (16 nibble bytes at q) dotted with y.
+static inline v128_t table_block(v128_t table, const uint8_t* q, const int8_t* y) {
+  v128_t p = load(q);
+  return wasm_i32x4_add(dot16(lookup(table, low4(p)), load(y)),
+                        dot16(lookup(table, high4(p)), load(y + 16)));
+}
+
+static const int8_t KVALUES_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                         1,    13,   25,  38,  53,  69,  89,  113};
+static const int8_t KVALUES_MXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+
+static double row_iq4_nl(const uint8_t* w, int nb, const int8_t* y, const double* yd) {
+  const v128_t table = load(KVALUES_IQ4NL);
+  double acc = 0;
+  int b = 0;
+  for (; b + 4 <= nb; b += 4, w += 4 * 18, y += 128) {
+    v128_t s = hsum4(table_block(table, w + 2, y), table_block(table, w + 20, y + 32),
+                     table_block(table, w + 38, y + 64), table_block(table, w + 56, y + 96));
+    acc = scale_add4(acc, s, fp16x4(w, 18), yd + b);
+  }
+  for (; b < nb; b++, w += 18, y += 32) {
+    acc += (double)hsum(table_block(table, w + 2, y)) * (fp16(w) * yd[b]);
+  }
+  return acc;
+}
+
+// ggml_e8m0_to_fp32_half: 2^(e - 128), a normal f64 for every byte.
+static inline double e8m0_half(uint8_t e) {
+  return __builtin_bit_cast(double, (uint64_t)(e + 895) << 52);
+}
+
+static double row_mxfp4(const uint8_t* w, int nb, const int8_t* y, const double* yd) {
+  const v128_t table = load(KVALUES_MXFP4);
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 17, y += 32) {
+    acc += (double)hsum(table_block(table, w + 1, y)) * (e8m0_half(w[0]) * yd[b]);
+  }
+  return acc;
+}
+
+static double row_iq4_xs(const uint8_t* w, int nb, const int8_t* y, const double* yd) {
+  const v128_t table = load(KVALUES_IQ4NL);
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 136, y += 256) {
+    uint32_t h = (uint32_t)w[2] | ((uint32_t)w[3] << 8);
+    v128_t sum = wasm_i32x4_splat(0);
+    for (int ib = 0; ib < 8; ib++) {
+      int32_t ls = (((w[4 + ib / 2] >> (4 * (ib & 1))) & 15) | (((h >> (2 * ib)) & 3) << 4)) - 32;
+      v128_t p = load(w + 8 + 16 * ib);
+      const int8_t* yb = y + 32 * ib;
+      // Each pair of table levels times activations stays within i16 (2 * 127 * 127).
+      v128_t lo = lookup(table, low4(p)), hi = lookup(table, high4(p));
+      v128_t plo = wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(lo, load(yb)),
+                                  wasm_i16x8_extmul_high_i8x16(lo, load(yb)));
+      v128_t phi = wasm_i16x8_add(wasm_i16x8_extmul_low_i8x16(hi, load(yb + 16)),
+                                  wasm_i16x8_extmul_high_i8x16(hi, load(yb + 16)));
+      sum = scaled(scaled(sum, plo, ls), phi, ls);
+    }
+    acc += fp16(w) * yd[b] * (double)hsum(sum);
+  }
+  return acc;
+}
+
+// Two-bit levels at bit `shift` of 16 bytes (16-bit shifts, then the byte mask).
+static inline v128_t bits2(v128_t q, int shift) {
+  return wasm_v128_and(wasm_u16x8_shr(q, shift), wasm_i8x16_splat(3));
+}
+
+static double row_q2_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* ys) {
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 84, y += 256, ys += 16) {
+    v128_t sum = wasm_i32x4_splat(0);
+    int32_t summ = 0;
+    // Group g (16 values in value order) has scale byte g: low nibble scale, high min.
+    for (int g = 0; g < 16; g++) {
+      v128_t q = load(w + 16 + 32 * (g >> 3) + 16 * (g & 1));
+      sum = scaled(sum, pairs16u(bits2(q, 2 * ((g >> 1) & 3)), load(y + 16 * g)), w[g] & 15);
+      summ += (w[g] >> 4) * ys[g];
+    }
+    double dy = yd[b];
+    acc += fp16(w + 80) * dy * (double)hsum(sum) - fp16(w + 82) * dy * (double)summ;
+  }
+  return acc;
+}
+
+// Bit k of each byte of h, moved to bit 2 (16-bit shifts: the mask drops
+// what crosses from the neighbouring byte).
+static inline v128_t bit_to_2(v128_t h, int k) {
+  v128_t m = wasm_i8x16_splat(4);
+  if (k < 2) return wasm_v128_and(wasm_i16x8_shl(h, 2 - k), m);
+  if (k > 2) return wasm_v128_and(wasm_u16x8_shr(h, k - 2), m);
+  return wasm_v128_and(h, m);
+}
+
+// Unsigned three-bit levels; the -4 offset comes off through the activation
+// sums, scaled like the group they belong to.
+static double row_q3_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
+                       const int32_t* ys) {
+  double acc = 0;
+  for (int b = 0; b < nb; b++, w += 110, y += 256, ys += 16) {
+    v128_t sum = wasm_i32x4_splat(0);
+    int32_t offset = 0;
+    for (int g = 0; g < 16; g++) {
+      int part = 16 * (g & 1);
+      v128_t q = load(w + 32 + 32 * (g >> 3) + part);
+      v128_t level = wasm_v128_or(bits2(q, 2 * ((g >> 1) & 3)), bit_to_2(load(w + part), g >> 1));
+      const uint8_t* sc = w + 96;
+      int32_t low = g < 8 ? sc[g] & 15 : sc[g - 8] >> 4;
+      int32_t scale = (low | (((sc[8 + (g & 3)] >> (2 * (g >> 2))) & 3) << 4)) - 32;
+      sum = scaled(sum, pairs16u(level, load(y + 16 * g)), scale);
+      offset += scale * ys[g];
+    }
+    acc += fp16(w + 108) * yd[b] * (double)(hsum(sum) - 4 * offset);
+  }
+  return acc;
+}
+
+// ---------------------------------------------------------------------------
 // Exports: rows [r0, r1) of a rows x cols matrix at `w`, times n vectors.
 // The row range lets several workers split one product.
 
@@ -312,6 +484,13 @@ MATVEC(matvec_q4_0, 18, 32, row_q4_0(row, nb, y, d, s))
 MATVEC(matvec_q4_k, 144, 256, row_q4_k(row, nb, y, d, s))
 MATVEC(matvec_q5_k, 176, 256, row_q5_k(row, nb, y, d, s))
 MATVEC(matvec_q6_k, 210, 256, row_q6_k(row, nb, y, d, s))
+MATVEC(matvec_q5_0, 22, 32, row_q5_0(row, nb, y, d, s))
+MATVEC(matvec_q5_1, 24, 32, row_q5_1(row, nb, y, d, (const double*)s))
+MATVEC(matvec_q2_k, 84, 256, row_q2_k(row, nb, y, d, s))
+MATVEC(matvec_q3_k, 110, 256, row_q3_k(row, nb, y, d, s))
+MATVEC(matvec_iq4_nl, 18, 32, row_iq4_nl(row, nb, y, d))
+MATVEC(matvec_iq4_xs, 136, 256, row_iq4_xs(row, nb, y, d))
+MATVEC(matvec_mxfp4, 17, 32, row_mxfp4(row, nb, y, d))
 
 // ---------------------------------------------------------------------------
 // Q4_0 times groups of four vectors (prefill, batched decode). Within a group

@@ -102,15 +102,20 @@ Deno.test("WASM kernels read weights at a byte offset and keep extreme levels ex
   }
 });
 
-Deno.test("WASM Q4_0/Q8_0 convert every kind of f16 scale exactly, past whole groups of 4", () => {
+Deno.test("WASM Q4_0/Q8_0/Q5_0/IQ4_NL convert every kind of f16 scale exactly, past groups of 4", () => {
   // Subnormal, signed zero, largest normal and infinite scales; 5 blocks per
   // row, so the last one runs outside the four-block loop.
   const scales = [0x0001, 0x03ff, 0x8001, 0x0000, 0x8000, 0x3c00, 0xbc01, 0x7bff, 0x0400, 0x7c00];
   const [rows, cols] = [8, 160];
-  for (const type of [GgmlType.Q4_0, GgmlType.Q8_0] as const) {
+  const blockBytes = {
+    [GgmlType.Q4_0]: 18,
+    [GgmlType.Q8_0]: 34,
+    [GgmlType.Q5_0]: 22,
+    [GgmlType.IQ4_NL]: 18,
+  };
+  for (const type of [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q5_0, GgmlType.IQ4_NL] as const) {
     const w = quantize(type, randoms(rows * cols, 31), cols);
-    const blockBytes = type === GgmlType.Q4_0 ? 18 : 34;
-    for (let b = 0, o = 0; o < w.length; b++, o += blockBytes) {
+    for (let b = 0, o = 0; o < w.length; b++, o += blockBytes[type]) {
       const h = scales[b % scales.length];
       w[o] = h & 255;
       w[o + 1] = h >> 8;
@@ -141,4 +146,16 @@ Deno.test("matVec dispatches to WASM and to the TypeScript kernels within one f3
   for (let i = 0; i < rows; i++) {
     assert.ok(Math.abs(viaWasm[i] - viaTs[i]) <= Math.abs(viaTs[i]) * 2 ** -23, `row ${i}`);
   }
+});
+
+Deno.test("WASM MXFP4 takes every E8M0 exponent, subnormal halves included, exactly", () => {
+  const [rows, cols] = [8, 1024]; // 256 blocks: exponent b for block b
+  const w = quantize(GgmlType.MXFP4, randoms(rows * cols, 41), cols);
+  for (let b = 0, o = 0; o < w.length; b++, o += 17) w[o] = b & 255;
+  const a = quantizeActivations(GgmlType.MXFP4, randoms(cols, 42), cols);
+  const got = new Float32Array(rows);
+  const want = new Float32Array(rows);
+  assert.ok(matVecWasm(GgmlType.MXFP4, w, rows, cols, a, got));
+  integerDots(GgmlType.MXFP4, w, rows, cols, a, want);
+  assert.deepEqual(got, want);
 });

@@ -60,6 +60,13 @@ const TYPE_KERNELS: Partial<Record<QuantWeightType, string>> = {
   [GgmlType.Q4_K]: "matvec_q4_k",
   [GgmlType.Q5_K]: "matvec_q5_k",
   [GgmlType.Q6_K]: "matvec_q6_k",
+  [GgmlType.Q5_0]: "matvec_q5_0",
+  [GgmlType.Q5_1]: "matvec_q5_1",
+  [GgmlType.Q2_K]: "matvec_q2_k",
+  [GgmlType.Q3_K]: "matvec_q3_k",
+  [GgmlType.IQ4_NL]: "matvec_iq4_nl",
+  [GgmlType.IQ4_XS]: "matvec_iq4_xs",
+  [GgmlType.MXFP4]: "matvec_mxfp4",
 };
 /** Every export the runtime calls, by index; Q4_0 for several vectors has its own. */
 const KERNELS = [...Object.values(TYPE_KERNELS), "matvec_q4_0_x4"];
@@ -72,6 +79,13 @@ const KERNEL_OF = new Map(
     return [type, { kernel: KERNELS.indexOf(name), blockBytes: typeSize, block: blockSize }];
   }),
 );
+/** Types whose kernels read no activation sums. */
+const NO_SUMS = new Set<GgmlType>([
+  GgmlType.Q8_0,
+  GgmlType.IQ4_NL,
+  GgmlType.IQ4_XS,
+  GgmlType.MXFP4,
+]);
 // Products below this many weights x vectors stay on one thread: the hand-off
 // costs a few microseconds.
 const SPLIT_MIN = 1 << 20;
@@ -275,15 +289,19 @@ export function matVecWasm(
   const dv = new Float64Array(buf, yd, n * nb);
   for (let i = 0; i < n * nb; i++) dv[i] = a.d[i];
   const sums = new Int32Array(buf, ys, (n * cols) / 16);
-  if (type === GgmlType.Q4_0) {
-    // Its kernel takes the -8 offset off whole blocks: 8 * (sum of 32 levels), per vector.
-    const g = cols / 16, s16 = a.sums16;
+  if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) {
+    // Their kernels take the -8 / -16 offset off whole blocks: 8 or 16 * (sum of 32 levels).
+    const g = cols / 16, s16 = a.sums16, k = type === GgmlType.Q4_0 ? 8 : 16;
     for (let v = 0; v < n; v++) {
       for (let b = 0; b < nb; b++) {
-        sums[v * g + b] = 8 * (s16[v * g + 2 * b] + s16[v * g + 2 * b + 1]);
+        sums[v * g + b] = k * (s16[v * g + 2 * b] + s16[v * g + 2 * b + 1]);
       }
     }
-  } else sums.set(a.sums16.subarray(0, (n * cols) / 16));
+  } else if (type === GgmlType.Q5_1) {
+    // Each block's Q8_1 `s`, as f64: cols / 16 i32 per vector is room for nb f64.
+    const s = new Float64Array(buf, ys, n * nb);
+    for (let i = 0; i < n * nb; i++) s[i] = a.s[i];
+  } else if (!NO_SUMS.has(type)) sums.set(a.sums16.subarray(0, (n * cols) / 16));
   new Int8Array(buf, yq, n * cols).set(a.qs.subarray(0, n * cols));
   call(rt, kernel, [w, rows, cols, n, 0, rows, yq, yd, ys, o]);
   out.set(new Float32Array(buf, o, n * rows));

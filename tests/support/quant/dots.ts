@@ -7,6 +7,9 @@ import { GgmlType, type QuantWeightType } from "../../../inference/ggml-type.ts"
 import type { Activations } from "../../../inference/quant/activations.ts";
 import { dotQ4_K, dotQ5_K, dotQ6_K } from "./dot-k.ts";
 import { dotQ4_0, dotQ8_0 } from "./dot-q-0.ts";
+import { dotQ5_0, dotQ5_1 } from "./dot-q5.ts";
+import { dotIq4Nl, dotIq4Xs, dotMxfp4 } from "./dot-iq4.ts";
+import { dotQ2_K, dotQ3_K } from "./dot-k-low.ts";
 
 /** Deterministic values around ±1 with a heavier tail (an LCG, seeded). */
 export function randoms(n: number, seed: number): Float32Array {
@@ -30,6 +33,13 @@ const DOTS: Record<QuantWeightType, IntegerDot> = {
   [GgmlType.Q4_K]: (w, _ws, rows, cols, a, out) => dotQ4_K(w, rows, cols, a, out),
   [GgmlType.Q5_K]: (w, _ws, rows, cols, a, out) => dotQ5_K(w, rows, cols, a, out),
   [GgmlType.Q6_K]: dotQ6_K,
+  [GgmlType.Q5_0]: (w, _ws, rows, cols, a, out) => dotQ5_0(w, rows, cols, a, out),
+  [GgmlType.Q5_1]: (w, _ws, rows, cols, a, out) => dotQ5_1(w, rows, cols, a, out),
+  [GgmlType.Q2_K]: (w, _ws, rows, cols, a, out) => dotQ2_K(w, rows, cols, a, out),
+  [GgmlType.Q3_K]: (w, _ws, rows, cols, a, out) => dotQ3_K(w, rows, cols, a, out),
+  [GgmlType.IQ4_NL]: (w, _ws, rows, cols, a, out) => dotIq4Nl(w, rows, cols, a, out),
+  [GgmlType.IQ4_XS]: (w, _ws, rows, cols, a, out) => dotIq4Xs(w, rows, cols, a, out),
+  [GgmlType.MXFP4]: (w, _ws, rows, cols, a, out) => dotMxfp4(w, rows, cols, a, out),
 };
 
 /** out[v * rows + r] = ggml's integer dot of row r of `w` with activation vector v. */
