@@ -52,15 +52,16 @@ Deno.test("model shape: stories260K's parts add up to its tensors and to what it
   assert.equal(stageWeightBytes(shape, 0, 5), tensors);
   assert.equal(shape.firstBytes, 512 * 64 * 4);
   assert.equal(shape.lastBytes, 64 * 4 + 512 * 64 * 4);
-  // 2 (keys, values) × ctx × 4 kv heads × 8 wide × f32
-  assert.equal(shape.kvBytesPerLayer, 2 * CTX * 4 * 8 * 4);
+  // 2 (keys, values) × ctx × 4 kv heads × 8 wide × f16 (the engines' cache), or f32 if told
+  assert.equal(shape.kvBytesPerLayer, 2 * CTX * 4 * 8 * 2);
+  assert.equal(modelShapeOf(file, config, CTX, "f32").kvBytesPerLayer, 2 * CTX * 4 * 8 * 4);
   assert.equal(shape.scratchBytes, activationBytes(config, CTX, SCRATCH_ROWS, SCRATCH_SLOTS));
 
   const held = await checkStages(STORIES, shape, [[0, 2], [2, 3], [3, 5]]);
   assert.equal(held, stageWeightBytes(shape, 0, 5), "the plan's stages hold the whole model once");
 
   const engine = await createCpuEngine({ path: STORIES, ctxSize: CTX });
-  const kv = config.layers * 2 * CTX * config.kvHeads * config.headDim * 4;
+  const kv = config.layers * 2 * CTX * config.kvHeads * config.headDim * 2;
   assert.ok(wholeModelBytes(shape) >= engine.info.weightBytes + kv);
   assert.equal(wholeModelBytes(shape), stageBytes(shape, 0, 5));
   assert.equal(
@@ -99,7 +100,7 @@ Deno.test("model shape: a Q4_K model's layers in stored bytes; a tied head count
   const whole = await checkStages(path, shape, [[0, 4]]);
   assert.equal(whole, 4 * layer + shape.firstBytes + 256 * 4);
   const engine = await createCpuEngine({ path, ctxSize: CTX });
-  const kv = 4 * 2 * CTX * 2 * 64 * 4;
+  const kv = 4 * 2 * CTX * 2 * 64 * 2;
   assert.ok(wholeModelBytes(shape) >= engine.info.weightBytes + kv);
 });
 

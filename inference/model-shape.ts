@@ -15,8 +15,10 @@ import { moeRowFloats } from "./moe.ts";
 export interface ModelShape {
   /** Weights of each layer, in order. */
   layerBytes: readonly number[];
-  /** The KV cache of one layer at the planned context size (one sequence). */
+  /** The KV cache of one layer at the planned context size, full (one sequence). */
   kvBytesPerLayer: number;
+  /** How the engine stores keys and values (attention.ts KvType). */
+  kvType?: "f16" | "f32";
   /** The token embeddings (stage 0). */
   firstBytes: number;
   /**
@@ -40,8 +42,23 @@ function heldBytes(info: GgufTensorInfo, matrix: boolean): number {
   return matrix ? byteLengthOf(info.type, elements) : elements * 4;
 }
 
-/** The memory `file`'s model needs at `ctxSize`, by part. */
-export function modelShapeOf(file: GgufFile, config: ModelConfig, ctxSize: number): ModelShape {
+/** Bytes one position of one layer's cache takes: keys and values, at their wider width. */
+export function kvBytesPerPosition(config: ModelConfig, kvType: "f16" | "f32" = "f16"): number {
+  const { kvHeads, headDim, valueDim } = config;
+  // The GPU's cache layout holds both at the wider width (the CPU's is ≤ it).
+  return 2 * kvHeads * Math.max(headDim, valueDim) * (kvType === "f16" ? 2 : 4);
+}
+
+/**
+ * The memory `file`'s model needs at `ctxSize`, by part; the KV cache as `kvType` (the engines'
+ * default, f16, unless told).
+ */
+export function modelShapeOf(
+  file: GgufFile,
+  config: ModelConfig,
+  ctxSize: number,
+  kvType: "f16" | "f32" = "f16",
+): ModelShape {
   const L = config.layers;
   const bytesOf = (name: string, matrix: boolean) => heldBytes(needTensor(file, name), matrix);
   const layerBytes: number[] = [];
@@ -54,13 +71,11 @@ export function modelShapeOf(file: GgufFile, config: ModelConfig, ctxSize: numbe
   const firstBytes = bytesOf("token_embd.weight", true);
   const lastBytes = bytesOf("output_norm.weight", false) +
     (tiedHead ? firstBytes : bytesOf("output.weight", true));
-  const { kvHeads, headDim, valueDim } = config;
-  // Keys and values, f32, at their wider width: the GPU's cache layout (the CPU's is ≤ it).
-  const kvBytesPerLayer = 2 * ctxSize * kvHeads * Math.max(headDim, valueDim) * 4;
+  const kvBytesPerLayer = ctxSize * kvBytesPerPosition(config, kvType);
   const rope = file.tensor("rope_freqs.weight");
   const scratchBytes = activationBytes(config, ctxSize, SCRATCH_ROWS, SCRATCH_SLOTS) +
     (rope ? heldBytes(rope, false) : 0);
-  return { layerBytes, kvBytesPerLayer, firstBytes, lastBytes, tiedHead, scratchBytes };
+  return { layerBytes, kvBytesPerLayer, kvType, firstBytes, lastBytes, tiedHead, scratchBytes };
 }
 
 /**
