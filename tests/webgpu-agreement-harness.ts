@@ -78,13 +78,14 @@ export function tracker(tolerance: number) {
   return {
     step(label: string, got: Float32Array, want: Float32Array) {
       const gl = logSoftmax(got), wl = logSoftmax(want);
-      const [first, second] = topIds(wl, 2);
+      const first = topIds(wl, 1)[0];
       const mine = topIds(gl, 1)[0];
       if (mine !== first) {
-        // Only the reference's runner-up, less than the noise bound behind its first choice.
-        const margin = wl[first] - wl[second];
+        // Only a token the reference puts less than the noise bound behind its first choice
+        // (its runner-up, or a third one in a three-way near-tie).
+        const margin = wl[first] - wl[mine];
         assert.ok(
-          mine === second && margin < tolerance,
+          margin < tolerance,
           `${label}: the GPU's greedy token ${mine} differs from ${first} (margin ${margin})`,
         );
         nearTies.push(`${label} (margin ${margin.toExponential(1)})`);
