@@ -25,6 +25,7 @@ import {
 import { bindElementwise } from "./kernels/elementwise.ts";
 import { bindEmbed } from "./kernels/embed.ts";
 import { bindArgmax } from "./kernels/argmax.ts";
+import { createMoeLayer, createMoeScratch, destroyMoeScratch } from "./moe-layer.ts";
 
 const SCRATCH = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 /** Prefill chunk: big enough to read each weight once per many tokens, small enough to bind. */
@@ -37,7 +38,8 @@ export function scratchBuffer(device: GPUDevice, floats: number, label: string):
 /** Tokens per submit: MAX_BATCH, fewer when the widest scratch row would pass the binding limit. */
 export function maxBatchFor(gpu: Gpu, config: ModelConfig, ctxSize: number): number {
   const { dim, heads, kvHeads, headDim, valueDim, ffn } = config;
-  const widest = Math.max(dim, heads * headDim, heads * valueDim, kvHeads * headDim, ffn) * 4;
+  const moe = config.moe ? config.moe.used * Math.max(dim, config.moe.expertFfn) : 0;
+  const widest = Math.max(dim, heads * headDim, heads * valueDim, kvHeads * headDim, ffn, moe) * 4;
   const fit = Math.floor(gpu.limits.maxStorageBufferBindingSize / widest);
   if (fit < 1) throw new Error(`one token's ${widest / 4} activations exceed the binding limit`);
   return Math.max(1, Math.min(MAX_BATCH, ctxSize, fit));
@@ -218,6 +220,7 @@ export function createLayerStack(
   const { hidden, xb, q, k, v, att, gate, up } = scratch;
   const norm = (x: GPUBuffer, w: GPUBuffer, out: GPUBuffer | undefined, n: number) =>
     bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
+  const moeScratch = config.moe && createMoeScratch(device, config, scratch.maxBatch);
 
   const layers = weights.layers.map((w, li) => ({
     attnNorm: norm(hidden, w.attnNorm, xb, dim),
@@ -232,10 +235,11 @@ export function createLayerStack(
     attention: placement.attention(li),
     wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
     ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
-    wGate: product(gpu, w.wGate!, xb, gate, {}),
-    wUp: product(gpu, w.wUp!, xb, up, {}),
+    moe: w.moe && moeScratch ? createMoeLayer(gpu, config, w, scratch, moeScratch) : undefined,
+    wGate: w.wGate && product(gpu, w.wGate, xb, gate, {}),
+    wUp: w.wUp && product(gpu, w.wUp, xb, up, {}),
     swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
-    wDown: product(gpu, w.wDown!, gate, hidden, { accumulate: true }),
+    wDown: w.wDown && product(gpu, w.wDown, gate, hidden, { accumulate: true }),
   }));
 
   return {
@@ -269,11 +273,14 @@ export function createLayerStack(
         // feed-forward: norm, SwiGLU, down, residual
         L.ffnNorm.update({ n: dim, rows: n, eps });
         L.ffnNorm.encode(pass);
-        L.wGate.encode(pass, n);
-        L.wUp.encode(pass, n);
-        L.swiglu.update({ n: n * ffn });
-        L.swiglu.encode(pass);
-        L.wDown.encode(pass, n); // hidden += wDown · swiglu (residual fused)
+        if (L.moe) L.moe.encode(pass, n); // routed experts (moe-layer.ts), residual fused
+        else {
+          L.wGate!.encode(pass, n);
+          L.wUp!.encode(pass, n);
+          L.swiglu.update({ n: n * ffn });
+          L.swiglu.encode(pass);
+          L.wDown!.encode(pass, n); // hidden += wDown · swiglu (residual fused)
+        }
       }
     },
     destroy() {
@@ -281,6 +288,7 @@ export function createLayerStack(
         for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
       }
       placement.destroy();
+      if (moeScratch) destroyMoeScratch(moeScratch);
     },
   };
 }

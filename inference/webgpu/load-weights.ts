@@ -108,15 +108,15 @@ export async function uploadWeights(
         "a recurrent state) yet; serve it without --gpu",
     );
   }
-  if (config.moe) {
-    throw new Error(
-      `${file.path}: the WebGPU engine cannot run ${config.arch} (mixture of experts) yet; ` +
-        "serve it without --gpu",
-    );
-  }
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
   const plan = planTensors(file, config, layerStart, layerEnd);
+  if (plan.some((t) => /\.ffn_(gate_inp|gate_exps|up_exps|down_exps)\.bias$/.test(t.name))) {
+    throw new Error(
+      `${file.path}: the WebGPU engine cannot run ${config.arch}'s per-expert biases yet; ` +
+        "serve it without --gpu",
+    );
+  }
   const first = layerStart === 0;
   const last = layerEnd === config.layers;
 
@@ -126,11 +126,11 @@ export async function uploadWeights(
   const memory: (GPUBuffer | GPUTexture)[] = [];
   let bytes = 0;
   let done = 0;
-  for (const { name, shape, use } of plan) {
+  for (const { name, shape, use, experts } of plan) {
     const info = needTensor(file, name);
     if (shape) {
-      const [rows, cols] = shape;
-      checkShape(info, shape);
+      const cols = shape[1];
+      const rows = checkShape(info, shape, experts);
       checkKernels(file, info, use!);
       const data = await readTensorData(file, info);
       const m = await guarded(
@@ -139,7 +139,9 @@ export async function uploadWeights(
         data.byteLength,
         () =>
           uploadMatrix(gpu.device, { name, type: info.type, rows, cols, data }, {
-            layout: layoutFor(gpu, info, use!),
+            // An expert stack: rows buffers (moe-matvec.ts reads them) holding whole experts.
+            layout: experts ? "rows" : layoutFor(gpu, info, use!),
+            rowsMultiple: experts ? shape[0] : undefined,
           }),
       );
       mats.set(name, m);
@@ -166,7 +168,9 @@ export async function uploadWeights(
 
   const layers: GpuLayerWeights[] = [];
   for (let l = layerStart; l < layerEnd; l++) {
-    layers.push(layerWeights(l, (name) => mats.get(name)!, (name) => vecs.get(name)));
+    layers.push(
+      layerWeights(l, (name) => mats.get(name)!, (name) => vecs.get(name), config.moe !== undefined),
+    );
   }
   const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
   memory.push(ropeTable);

@@ -58,6 +58,8 @@ export interface UploadOptions {
   maxBindingBytes?: number;
   /** rows4: most matrix rows per texture (default: 4 x maxTextureDimension2D). */
   maxTextureRows?: number;
+  /** rows: each buffer holds a multiple of this many rows (a MoE stack's whole experts). */
+  rowsMultiple?: number;
 }
 
 /** The define that selects a weight type's decoding in every kernel's WGSL, e.g. W_Q4_K. */
@@ -109,7 +111,9 @@ function uploadRows(
     device.limits.maxStorageBufferBindingSize,
     device.limits.maxBufferSize,
   );
-  const rowsPerBuffer = Math.min(m.rows, Math.floor((limit - 16 - SLACK) / rowBytes));
+  const multiple = opts.rowsMultiple ?? 1;
+  const fit = Math.floor((limit - 16 - SLACK) / rowBytes);
+  const rowsPerBuffer = Math.min(m.rows, fit - fit % multiple);
   if (rowsPerBuffer < 1) {
     throw new Error(
       `uploadMatrix ${m.name}: one row (${rowBytes} bytes) exceeds the binding limit ${limit}`,

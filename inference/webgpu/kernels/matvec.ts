@@ -50,7 +50,7 @@ const SHADER = new URL("./matvec.wgsl", import.meta.url);
 const ROWS4_SHADER = new URL("./matvec_rows4.wgsl", import.meta.url);
 
 /** Values per unit_dot call, per weight type (see matvec.wgsl). */
-const UNIT_VALUES: Record<GpuWeightType, number> = {
+export const UNIT_VALUES: Record<GpuWeightType, number> = {
   [GgmlType.F32]: 4,
   [GgmlType.F16]: 4,
   [GgmlType.BF16]: 4,
