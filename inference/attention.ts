@@ -6,6 +6,7 @@ import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
 import { addBias, matMul, rmsNorm } from "./primitives.ts";
 import { rope } from "./rope.ts";
+import { attentionWindow, postNorm, ropeConfigOf, scaleQueries } from "./gemma3.ts";
 import { createRecurrentState, type RecurrentState } from "./recurrent-state.ts";
 import {
   type GatedQueryScratch,
@@ -44,7 +45,9 @@ export function createRunState(
 
 /**
  * Causal attention of one query row at `pos` over a sequence's cache (query
- * head h reads kv head h / group), written to `att` at `attOffset`.
+ * head h reads kv head h / group), written to `att` at `attOffset`. With a
+ * `window` (> 0) it sees only the last `window` positions, its own included
+ * (llama.cpp's standard SWA mask hides p when pos - p >= window).
  */
 export function attendRow(
   config: ModelConfig,
@@ -56,16 +59,19 @@ export function attendRow(
   scores: Float32Array,
   att: Float32Array,
   attOffset: number,
+  window = 0,
 ): void {
   const { heads, kvHeads, headDim, valueDim } = config;
   const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
   const group = heads / kvHeads;
-  const scale = 1 / Math.sqrt(headDim);
+  // Queries the model scales itself (attentionScale) were scaled before (scaleQueries).
+  const scale = config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(headDim);
+  const start = window > 0 ? Math.max(0, pos - window + 1) : 0;
   for (let h = 0; h < heads; h++) {
     const qo = qOffset + h * headDim;
     const kvh = Math.floor(h / group);
     let max = -Infinity;
-    for (let p = 0; p <= pos; p++) {
+    for (let p = start; p <= pos; p++) {
       const ko = p * kDim + kvh * headDim;
       let s = 0;
       for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
@@ -74,14 +80,14 @@ export function attendRow(
       if (s > max) max = s;
     }
     let sum = 0;
-    for (let p = 0; p <= pos; p++) {
+    for (let p = start; p <= pos; p++) {
       const e = Math.exp(scores[p] - max);
       scores[p] = e;
       sum += e;
     }
     const ao = attOffset + h * valueDim;
     att.fill(0, ao, ao + valueDim);
-    for (let p = 0; p <= pos; p++) {
+    for (let p = start; p <= pos; p++) {
       const a = scores[p] / sum;
       const vo = p * vDim + kvh * valueDim;
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
@@ -138,6 +144,8 @@ export function attentionBlock(
   const { n, pos } = rows;
   const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
   const { xb, q, k, v, att, proj } = s;
+  const layer = weights.layerStart + li;
+  const ropeConfig = ropeConfigOf(config, layer);
 
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.attnNorm, normEps, dim, t * dim);
   if (s.gated) projectGatedQuery(config, w.wq, xb, n, q, s.gated);
@@ -160,8 +168,9 @@ export function attentionBlock(
         rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
       }
     }
-    rope(q, t * qDim, heads, headDim, pos[t], config, weights.ropeFreqFactors);
-    rope(k, t * kDim, kvHeads, headDim, pos[t], config, weights.ropeFreqFactors);
+    rope(q, t * qDim, heads, headDim, pos[t], ropeConfig, weights.ropeFreqFactors);
+    rope(k, t * kDim, kvHeads, headDim, pos[t], ropeConfig, weights.ropeFreqFactors);
+    scaleQueries(config, q, t * qDim, qDim);
     state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos[t] * kDim);
     state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos[t] * vDim);
   }
@@ -178,9 +187,11 @@ export function attentionBlock(
       state.scores,
       att,
       t * heads * valueDim,
+      attentionWindow(config, layer),
     );
   }
   if (s.gated) gateOutput(att, s.gated.gate, n * heads * valueDim);
   matMul(w.wo, att, n, proj);
+  postNorm(proj, w.attnPostNorm, normEps, n, dim);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }

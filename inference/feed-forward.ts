@@ -2,6 +2,8 @@
 import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
 import { matMul, rmsNorm, silu } from "./primitives.ts";
+import { gelu } from "./gelu.ts";
+import { postNorm } from "./gemma3.ts";
 
 /** Scratch buffers of one step's feed-forward, sized for its rows. */
 export interface FeedForwardScratch {
@@ -35,7 +37,12 @@ export function feedForwardBlock(
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.ffnNorm, normEps, dim, t * dim);
   matMul(w.wGate!, xb, n, gate);
   matMul(w.wUp!, xb, n, up);
-  for (let i = 0; i < n * ffn; i++) gate[i] = silu(gate[i]) * up[i];
+  if (config.activation === "gelu") {
+    for (let i = 0; i < n * ffn; i++) gate[i] = gelu(gate[i]) * up[i];
+  } else {
+    for (let i = 0; i < n * ffn; i++) gate[i] = silu(gate[i]) * up[i];
+  }
   matMul(w.wDown!, gate, n, proj);
+  postNorm(proj, w.ffnPostNorm, normEps, n, dim);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }

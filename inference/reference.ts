@@ -42,7 +42,21 @@ export function embedTokens(config: ModelConfig, weights: ModelWeights, tokens: 
       i * config.dim,
     );
   });
+  const scale = config.embedScale; // gemma3: sqrt(dim)
+  if (scale !== undefined) {
+    for (let i = 0; i < out.length; i++) out[i] *= scale;
+  }
   return out;
+}
+
+/** Final logit soft-capping where the model has it: cap·tanh(logit/cap) in ggml's f32 steps. */
+function softcap(config: ModelConfig, logits: Float32Array): void {
+  const cap = config.logitSoftcap;
+  if (cap === undefined) return;
+  const inv = Math.fround(1 / cap);
+  for (let i = 0; i < logits.length; i++) {
+    logits[i] = Math.fround(Math.tanh(Math.fround(logits[i] * inv))) * cap;
+  }
 }
 
 /** Logits (vocab) of the hidden state in row `row` of `hidden`: final norm, then the head. */
@@ -59,6 +73,7 @@ export function outputLogits(
   rmsNorm(x, hidden.subarray(row * config.dim), weights.outputNorm, config.normEps);
   const logits = new Float32Array(config.vocabSize);
   matMul(weights.output, x, 1, logits);
+  softcap(config, logits);
   return logits;
 }
 
@@ -83,6 +98,7 @@ export function outputLogitsRows(
   });
   const all = new Float32Array(rows.length * vocabSize);
   matMul(weights.output, xs, rows.length, all);
+  softcap(config, all);
   return rows.map((_, i) => all.subarray(i * vocabSize, (i + 1) * vocabSize));
 }
 

@@ -6,6 +6,7 @@ import { GgmlType, ggmlTypeName, isSupportedWeightType } from "./ggml-type.ts";
 import { type GgufFile, type GgufTensorInfo, readTensorData } from "./gguf.ts";
 import { dequantize } from "./quant/mod.ts";
 import type { ModelConfig } from "./model-config.ts";
+import { fusedPart } from "./fused-tensors.ts";
 import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weights.ts";
 import type { LinearAttentionWeightsOf } from "./delta-net.ts";
 import { hybridLayerWeights, planHybridLayer } from "./hybrid-weights.ts";
@@ -34,6 +35,8 @@ export interface LayerWeightsOf<M, V> {
   qNorm?: V; // (headDim) qwen3, per-head RMSNorm of queries
   kNorm?: V; // (headDim)
   ffnNorm: V; // (dim)
+  attnPostNorm?: V; // (dim) gemma3: RMSNorm of the attention output before the residual add
+  ffnPostNorm?: V; // (dim) gemma3: RMSNorm of the feed-forward output before the residual add
   // The dense SwiGLU feed-forward, or `moe` instead.
   wGate?: M; // (ffn, dim)
   wUp?: M; // (ffn, dim)
@@ -69,6 +72,8 @@ export function layerWeights<M, V>(
     qNorm: vec(p + "attn_q_norm.weight"),
     kNorm: vec(p + "attn_k_norm.weight"),
     ffnNorm: vec(p + "ffn_norm.weight")!,
+    attnPostNorm: vec(p + "post_attention_norm.weight"),
+    ffnPostNorm: vec(p + "post_ffw_norm.weight"),
     ...(moe ? { moe: moeLayerWeights(l, mat, vec) } : {
       wGate: mat(p + "ffn_gate.weight"),
       wUp: mat(p + "ffn_up.weight"),
@@ -96,7 +101,7 @@ export interface LoadOptions {
 
 /** The tensor `name` of `file`, or an error naming both. */
 export function needTensor(file: GgufFile, name: string): GgufTensorInfo {
-  const info = file.tensor(name);
+  const info = fusedPart(file, name) ?? file.tensor(name);
   if (!info) throw new Error(`${file.path}: tensor "${name}" is missing`);
   return info;
 }
@@ -168,6 +173,10 @@ export function planTensors(
     if (!tied) plan.push({ name: "output.weight", shape: [vocabSize, dim], use: "head" });
   }
   optional("rope_freqs.weight"); // every layer's RoPE needs the factors
+  if (file.tensor("rope_factors_long.weight") || file.tensor("rope_factors_short.weight")) {
+    // phi3's LongRoPE (Phi-3.5, Phi-4-mini): factors chosen by the context size, not yet run.
+    throw new Error(`${file.path}: LongRoPE factors (rope_factors_long/short) are not supported`);
+  }
   for (let l = layerStart; l < layerEnd; l++) {
     if (config.recurrent) {
       plan.push(...planHybridLayer(file, config, l));
@@ -191,6 +200,10 @@ export function planTensors(
     for (const t of ["attn_q_norm.weight", "attn_k_norm.weight"]) {
       // qwen3 needs them; other architectures take them when the file has them.
       if (config.qkNorm) plan.push({ name: p + t });
+      else optional(p + t);
+    }
+    for (const t of ["post_attention_norm.weight", "post_ffw_norm.weight"]) {
+      if (config.arch === "gemma3") plan.push({ name: p + t });
       else optional(p + t);
     }
     if (config.moe) plan.push(...planMoeTensors(file, config, l));

@@ -9,6 +9,7 @@ import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { DENSE_REFERENCE_MODELS } from "./reference-models-dense.ts";
 import { MOE_REFERENCE_MODELS } from "./reference-models-moe.ts";
 import { QWEN35_REFERENCE_MODELS } from "./reference-models-qwen35.ts";
 
@@ -95,6 +96,7 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   ...TEST_MODEL_ARCHES.flatMap((arch) => TEST_MODEL_TYPES.map((type) => testModel(arch, type))),
   // The head reuses the token embedding (no output.weight), as Qwen3-0.6B and SmolLM do.
   testModel("qwen3", GgmlType.F32, true),
+  ...DENSE_REFERENCE_MODELS,
   ...MOE_REFERENCE_MODELS,
   ...QWEN35_REFERENCE_MODELS,
 ];

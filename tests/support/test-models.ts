@@ -32,14 +32,28 @@ import {
 import { isQuantized, llamaFileType, QUANTIZE_TYPES } from "./quantize-gguf.ts";
 import { STORIES } from "./fixtures.ts";
 import {
+  buildDenseTestModel,
+  type DenseTestArch,
+  type DenseTestOptions,
+  isDenseTestArch,
+} from "./test-models-dense.ts";
+import {
   buildMoeTestModel,
   isMoeTestArch,
   type MoeTestArch,
   type MoeTestOptions,
 } from "./test-models-moe.ts";
 
-export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch;
-export const TEST_ARCHES: readonly TestArch[] = ["llama", "qwen2", "qwen3", "qwen2moe", "qwen3moe"];
+export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch | DenseTestArch;
+export const TEST_ARCHES: readonly TestArch[] = [
+  "llama",
+  "qwen2",
+  "qwen3",
+  "qwen2moe",
+  "qwen3moe",
+  "gemma3",
+  "phi3",
+];
 
 export interface TestModelOptions {
   arch: TestArch;
@@ -54,6 +68,7 @@ export interface TestModelOptions {
   tiedEmbeddings?: boolean; // no output.weight: the output reuses token_embd
   contextLength?: number; // default 512
   vocabFrom?: string; // GGUF whose tokenizer.* metadata is copied; default stories260K.gguf
+  dense?: DenseTestOptions; // gemma3, phi3 (test-models-dense.ts)
   moe?: MoeTestOptions; // qwen2moe, qwen3moe (test-models-moe.ts)
 }
 
@@ -70,6 +85,8 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
   llama: { ropeBase: 10000, eps: 1e-5 },
   qwen2: { ropeBase: 1000000, eps: 1e-6 },
   qwen3: { ropeBase: 1000000, eps: 1e-6 },
+  gemma3: { ropeBase: 1000000, eps: 1e-6 },
+  phi3: { ropeBase: 10000, eps: 1e-5 },
   qwen2moe: { ropeBase: 1000000, eps: 1e-6 },
   qwen3moe: { ropeBase: 1000000, eps: 1e-6 },
 };
@@ -215,6 +232,7 @@ function metadataFor(o: TestModelOptions, vocab: Record<string, MetaValue>, voca
 export async function buildTestModel(
   o: TestModelOptions,
 ): Promise<{ metadata: Record<string, MetaValue>; tensors: TensorSpec[] }> {
+  if (isDenseTestArch(o.arch)) return buildDenseTestModel(o);
   if (isMoeTestArch(o.arch)) return buildMoeTestModel(o);
   validate(o);
   const src = await openGguf(o.vocabFrom ?? defaultVocabPath());

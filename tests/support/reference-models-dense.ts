@@ -1,0 +1,53 @@
+/**
+ * The gemma3 and phi3 test models Grove is checked against llama.cpp on: each in F32 (where
+ * the architecture's arithmetic must agree to 1e-3), in F16, and in the Q4_K_M mix of its
+ * published files (test-models-dense.ts says which tensor gets which type).
+ */
+import { GgmlType } from "../../inference/mod.ts";
+import { writeTestModel } from "./test-models.ts";
+import type { DenseTestArch } from "./test-models-dense.ts";
+import type { ReferenceModel } from "./reference-models.ts";
+import { STORIES } from "./fixtures.ts";
+
+/**
+ * gemma3: one KV head of 128 (query width 512 on a 256-wide stream), as Gemma 3 270M has one KV
+ * head wider than dim / heads; phi3: GQA over heads of dim / heads.
+ */
+const SHAPES: Record<DenseTestArch, object> = {
+  gemma3: { dim: 256, layers: 2, heads: 4, kvHeads: 1, headDim: 128, ffn: 512 },
+  phi3: { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 },
+};
+
+const denseModel = (arch: DenseTestArch, type: GgmlType | "Q4_K_M"): ReferenceModel => {
+  const typeName = typeof type === "string" ? type : GgmlType[type];
+  const name = `test-${arch}-${typeName.toLowerCase()}`;
+  return {
+    name,
+    build: async (dir) => {
+      const out = `${dir}/${name}.gguf`;
+      await writeTestModel(out, {
+        arch,
+        type: typeof type === "string" ? GgmlType.Q4_K : type,
+        dense: typeof type === "string" ? { mix: type } : undefined,
+        seed: 1,
+        vocabFrom: STORIES,
+        ...SHAPES[arch] as {
+          dim: number;
+          layers: number;
+          heads: number;
+          kvHeads: number;
+          ffn: number;
+        },
+      });
+      return out;
+    },
+    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
+    steps: 40,
+    topN: 10,
+  };
+};
+
+export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = (["gemma3", "phi3"] as const)
+  .flatMap((arch) =>
+    [GgmlType.F32, GgmlType.F16, "Q4_K_M" as const].map((t) => denseModel(arch, t))
+  );
