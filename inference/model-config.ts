@@ -3,20 +3,11 @@
  * metadata with llama.cpp's key names (`{arch}.embedding_length`, ...).
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
-import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
 import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
 
 export type { MoeConfig } from "./moe-config.ts";
-export type Architecture =
-  | "llama"
-  | "qwen2"
-  | "qwen3"
-  | "qwen2moe"
-  | "qwen3moe"
-  | "qwen35moe"
-  | "gemma3"
-  | "phi3";
+export type Architecture = "llama" | "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe" | "qwen35moe";
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "llama",
   "qwen2",
@@ -24,12 +15,9 @@ export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "qwen2moe",
   "qwen3moe",
   "qwen35moe",
-  "gemma3",
-  "phi3",
 ];
 
-/** DenseArchConfig: gemma3's sliding window, scales, GELU and soft-capping (dense-config.ts). */
-export interface ModelConfig extends DenseArchConfig {
+export interface ModelConfig {
   arch: Architecture;
   name: string;
   dim: number; // width of the residual stream
@@ -51,6 +39,8 @@ export interface ModelConfig extends DenseArchConfig {
   moe?: MoeConfig; // mixture-of-experts feed-forward (qwen2moe, qwen3moe); dense when absent
   recurrent?: RecurrentConfig; // qwen35moe: which layers are gated delta nets, and their shape
   attnOutputGate?: boolean; // qwen35moe: W_q also gives a per-head gate of the attention output
+  /** Blocks after the `layers` run, holding a multi-token-prediction head (never run). */
+  nextnLayers?: number;
 }
 
 /**
@@ -128,7 +118,7 @@ export function configFromMetadata(
     arch: a,
     name: typeof meta["general.name"] === "string" ? meta["general.name"] as string : a,
     dim,
-    layers: count(meta, k("block_count"), maxLayers),
+    layers: count(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
     heads,
     kvHeads,
     headDim,
@@ -142,16 +132,34 @@ export function configFromMetadata(
     ropeStyle: a === "llama" ? "normal" : "neox",
     ropeScale: ropeScale > 0 ? ropeScale : 1,
     qkvBias: a === "qwen2" || a === "qwen2moe",
-    qkNorm: a === "qwen3" || a === "qwen3moe" || a === "gemma3",
-    ...denseArchConfigOf(meta, a, {
-      dim,
-      heads,
-      headDim,
-      layers: count(meta, k("block_count"), maxLayers),
-    }),
+    qkNorm: a === "qwen3" || a === "qwen3moe",
     ...moeOf(meta, a, width),
-    ...recurrentOf(meta, a, count(meta, k("block_count"), maxLayers), ropeDim, width),
+    ...recurrentOf(
+      meta,
+      a,
+      count(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
+      ropeDim,
+      width,
+    ),
+    ...(nextnOf(meta, a) ? { nextnLayers: nextnOf(meta, a) } : {}),
   };
+}
+
+/**
+ * `{arch}.nextn_predict_layers`: the trailing blocks of block_count that hold a
+ * multi-token-prediction head (llama.cpp's n_layer() leaves them out of the main pass, as
+ * Grove does), 0 when absent.
+ */
+function nextnOf(meta: Record<string, GgufValue>, a: Architecture): number {
+  const key = `${a}.nextn_predict_layers`;
+  const raw = meta[key];
+  if (raw === undefined) return 0;
+  const v = typeof raw === "bigint" ? Number(raw) : raw;
+  const blocks = num(meta, `${a}.block_count`);
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= blocks) {
+    throw new Error(`model metadata "${key}" is ${v}; expected a whole number below block_count`);
+  }
+  return v;
 }
 
 /** `{ recurrent, attnOutputGate }` for a hybrid (linear + full attention) architecture. */
@@ -198,11 +206,12 @@ export function modelConfigOf(file: GgufFile): ModelConfig {
     );
   }
   const blocks = blockIndices(file);
-  const missing = config.layers - blocks.size;
-  const beyond = [...blocks].find((b) => b >= config.layers);
+  const held = config.layers + (config.nextnLayers ?? 0);
+  const missing = held - blocks.size;
+  const beyond = [...blocks].find((b) => b >= held);
   if (missing > 0 || beyond !== undefined) {
     throw new Error(
-      `${file.path}: metadata says ${config.arch}.block_count is ${config.layers}, ` +
+      `${file.path}: metadata says ${config.arch}.block_count is ${held}, ` +
         `but the file holds tensors for ${blocks.size} layers` +
         (beyond !== undefined ? ` (including blk.${beyond})` : ""),
     );

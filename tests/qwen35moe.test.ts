@@ -4,7 +4,7 @@
  * The model is the agreement tests' Q4_K_M one (tests/reference/test-qwen35moe-q4_k_m.json).
  */
 import assert from "node:assert/strict";
-import { createBatchedCpuEngine, createCpuStage } from "../inference/mod.ts";
+import { createBatchedCpuEngine, createCpuEngine, createCpuStage } from "../inference/mod.ts";
 import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { QWEN35_TEST_SHAPE, writeQwen35Model } from "./support/test-models-qwen35.ts";
@@ -25,8 +25,8 @@ function argmax(v: Float32Array): number {
 }
 
 /** Greedy tokens of one sequence alone, on an Engine session. */
-function alone(prompt: number[]): number[] {
-  const session = engine.createSession();
+function alone(prompt: number[], on = engine): number[] {
+  const session = on.createSession();
   let logits = session.evaluate(prompt);
   const out: number[] = [];
   for (let i = 0; i < STEPS; i++) {
@@ -108,6 +108,16 @@ Deno.test("qwen35moe: a session rewinds only to 0, which empties its recurrent s
     logits = session.evaluate([got[i]]);
   }
   assert.deepEqual(got, wantB);
+});
+
+Deno.test("qwen35moe: a file with a multi-token-prediction block runs its main layers only", async () => {
+  // Same seed, so blk.0-3 are the same tensors; blk.4 is the MTP head llama.cpp also skips.
+  const mtp = `${dir}/qwen35moe-mtp.gguf`;
+  await writeQwen35Model(mtp, { ...QWEN35_TEST_SHAPE, mix: "Q4_K_M", seed: 1, mtpLayers: 1 });
+  const withMtp = await createCpuEngine({ path: mtp, ctxSize: 128 });
+  assert.equal(withMtp.config.layers, 4);
+  assert.equal(withMtp.config.nextnLayers, 1);
+  assert.deepEqual(alone(PROMPT_B, withMtp), wantB);
 });
 
 Deno.test("qwen35moe: the WebGPU engine refuses it at load, naming the architecture", async () => {

@@ -23,7 +23,12 @@ import {
   u32,
   writeGguf,
 } from "./gguf-writer.ts";
-import { defaultVocabPath, drawValues, type TensorPlan } from "./test-models.ts";
+import {
+  defaultVocabPath,
+  drawValues,
+  type TensorPlan,
+  type TestModelOptions,
+} from "./test-models.ts";
 
 export type Qwen35Mix = "F16" | "Q4_K_M";
 
@@ -48,6 +53,12 @@ export interface Qwen35ModelOptions {
   seed: number;
   contextLength?: number;
   vocabFrom?: string;
+  /**
+   * Blocks after `layers` holding a multi-token-prediction head (nextn_predict_layers), as
+   * llama.cpp's converter now writes Qwen3.5 files: neither llama.cpp's main pass nor Grove runs
+   * them.
+   */
+  mtpLayers?: number;
 }
 
 /**
@@ -74,6 +85,43 @@ export const QWEN35_TEST_SHAPE: Omit<Qwen35ModelOptions, "mix" | "seed"> = {
   vHeads: 8,
   stateDim: 32,
 };
+
+/**
+ * IMROPE sections [t, h, w, 0] over `ropeDim / 2` pairs that rotate every pair with text
+ * positions, as Qwen3.5's [11, 11, 10, 0] over 32 do (recurrent-config.ts checks this).
+ */
+export function coveringSections(ropeDim: number): [number, number, number, number] {
+  const pairs = ropeDim / 2;
+  const t = Math.ceil(pairs / 3), h = Math.floor((pairs + 1) / 3);
+  return [t, h, pairs - t - h, 0];
+}
+
+/**
+ * A qwen35moe model from the generic test-model options (test-models.ts dispatches here): their
+ * widths, heads and layer count; the expert and shared widths are `ffn`; RoPE a quarter of the
+ * head; the linear-attention shape QWEN35_TEST_SHAPE's. F16 gives the F16 mix, any other type
+ * the Q4_K_M mix.
+ */
+export function qwen35OptionsOf(o: TestModelOptions): Qwen35ModelOptions {
+  const headDim = o.headDim ?? o.dim / o.heads;
+  const ropeDim = Math.max(2, 2 * Math.floor(headDim / 8));
+  return {
+    ...QWEN35_TEST_SHAPE,
+    mix: o.type === GgmlType.F16 ? "F16" : "Q4_K_M",
+    dim: o.dim,
+    layers: o.layers,
+    heads: o.heads,
+    kvHeads: o.kvHeads,
+    headDim,
+    ropeDim,
+    ropeSections: coveringSections(ropeDim),
+    expertFfn: o.ffn,
+    sharedFfn: o.ffn,
+    seed: o.seed,
+    contextLength: o.contextLength,
+    vocabFrom: o.vocabFrom,
+  };
+}
 
 export function isFullAttentionLayer(o: Qwen35ModelOptions, layer: number): boolean {
   return (layer + 1) % o.fullAttentionInterval === 0;
@@ -177,6 +225,37 @@ export function planQwen35Tensors(o: Qwen35ModelOptions, vocabSize = 512): Qwen3
     mat(`${b}.ffn_up_shexp.weight`, l, [o.dim, o.sharedFfn]);
     mat(`${b}.ffn_down_shexp.weight`, l, [o.sharedFfn, o.dim], branch / Math.sqrt(o.sharedFfn));
   }
+  for (let l = o.layers; l < o.layers + (o.mtpLayers ?? 0); l++) {
+    // llama.cpp's load_block_mtp: a full-attention block with the MoE FFN, and the nextn head.
+    const b = `blk.${l}`;
+    vec(`${b}.attn_norm.weight`, [o.dim], 1, 0.1);
+    mat(`${b}.attn_q.weight`, l, [o.dim, 2 * q]);
+    mat(`${b}.attn_k.weight`, l, [o.dim, kv]);
+    mat(`${b}.attn_v.weight`, l, [o.dim, kv]);
+    mat(`${b}.attn_output.weight`, l, [q, o.dim]);
+    vec(`${b}.attn_q_norm.weight`, [o.headDim], 1, 0.1);
+    vec(`${b}.attn_k_norm.weight`, [o.headDim], 1, 0.1);
+    vec(`${b}.post_attention_norm.weight`, [o.dim], 1, 0.1);
+    plans.push({
+      name: `${b}.ffn_gate_inp.weight`,
+      dims: [o.dim, o.experts],
+      matrix: false,
+      centre: 0,
+      scale: 2 / Math.sqrt(o.dim),
+      type: GgmlType.F32,
+    });
+    mat(`${b}.ffn_gate_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
+    mat(`${b}.ffn_up_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
+    mat(`${b}.ffn_down_exps.weight`, l, [o.expertFfn, o.dim, o.experts]);
+    vec(`${b}.ffn_gate_inp_shexp.weight`, [o.dim], 0, 1 / Math.sqrt(o.dim));
+    mat(`${b}.ffn_gate_shexp.weight`, l, [o.dim, o.sharedFfn]);
+    mat(`${b}.ffn_up_shexp.weight`, l, [o.dim, o.sharedFfn]);
+    mat(`${b}.ffn_down_shexp.weight`, l, [o.sharedFfn, o.dim]);
+    mat(`${b}.nextn.eh_proj.weight`, l, [2 * o.dim, o.dim]);
+    vec(`${b}.nextn.enorm.weight`, [o.dim], 1, 0.1);
+    vec(`${b}.nextn.hnorm.weight`, [o.dim], 1, 0.1);
+    vec(`${b}.nextn.shared_head_norm.weight`, [o.dim], 1, 0.1);
+  }
   vec("output_norm.weight", [o.dim], 1, 0.1);
   mat("output.weight", -1, [o.dim, vocabSize], 3 / Math.sqrt(o.dim));
   return plans;
@@ -193,7 +272,8 @@ function metadataFor(o: Qwen35ModelOptions) {
   const k = (key: string) => `${a}.${key}`;
   m[k("context_length")] = u32(o.contextLength ?? 512);
   m[k("embedding_length")] = u32(o.dim);
-  m[k("block_count")] = u32(o.layers);
+  m[k("block_count")] = u32(o.layers + (o.mtpLayers ?? 0));
+  if (o.mtpLayers) m[k("nextn_predict_layers")] = u32(o.mtpLayers);
   m[k("feed_forward_length")] = u32(o.expertFfn);
   m[k("attention.head_count")] = u32(o.heads);
   m[k("attention.head_count_kv")] = u32(o.kvHeads);
