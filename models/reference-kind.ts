@@ -2,6 +2,7 @@
 // dashboard's model field: a catalog id, a Hugging Face file, a local file, or what is wrong.
 import { resolve as resolvePath } from "node:path";
 import { CATALOG } from "./catalog.ts";
+import { runsArchitecture } from "./catalog-fit.ts";
 import type { InstalledOptions } from "./installed.ts";
 import {
   expandHome,
@@ -48,10 +49,13 @@ export async function describeModelRef(
   const entry = location.entry!;
   const size = entry.size === null ? "size known once downloaded" : formatSize(entry.size);
   const shipped = found !== undefined && found === location.embedded ? ", shipped with Grove" : "";
+  const runs = runsArchitecture(entry.architecture)
+    ? ""
+    : `; Grove can't run ${entry.architecture} yet`;
   return {
     kind: "catalog",
     id: entry.id,
-    detail: `catalog: ${entry.name}, ${size}${shipped}`,
+    detail: `catalog: ${entry.name}, ${size}${shipped}${runs}`,
     installed: found !== undefined,
   };
 }

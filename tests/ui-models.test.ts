@@ -53,7 +53,14 @@ Deno.test("ui models: pull from a local server with progress, then delete after 
     node: installedModelHooks({
       groveHome: home,
       modelPath: [shelf],
-      catalog: [{ ...stories, url: files.url }],
+      catalog: [{ ...stories, url: files.url }, {
+        ...stories,
+        id: "future-model",
+        name: "Future model",
+        url: "https://example.invalid/future.gguf",
+        architecture: "no-such-arch",
+        embedded: undefined,
+      }],
     }),
   });
   const node = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, app.fetch);
@@ -94,6 +101,10 @@ Deno.test("ui models: pull from a local server with progress, then delete after 
       /1\.1 MiB.*fits this machine.*installed/,
     );
     await waitForText(page, "#models-catalog", /^This machine: [\d.]+ GiB of memory\./);
+    // An architecture the engines do not run is listed for what it needs, with no pull.
+    const future = '#models-catalog li[data-model="future-model"]';
+    await waitForText(page, future, /Grove can't run no-such-arch yet/);
+    assert.equal(await page.locator(`${future} .catalog-pull`).count(), 0);
     await shoot(page, "pull-done");
 
     // Delete asks inline first; Cancel keeps the model.

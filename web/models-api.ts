@@ -14,8 +14,12 @@ export interface CatalogModelView {
   architecture: string;
   quantization: string;
   needsBytes: number | null;
+  /** At the model's own context length, which a node takes where memory allows. */
+  ownContextBytes: number | null;
   fits: boolean | null;
   installed: boolean;
+  /** Grove's engines run its architecture; false: listed for what it needs, not offered. */
+  runs: boolean;
 }
 
 export interface ModelCatalogAnswer {

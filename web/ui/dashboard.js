@@ -1773,11 +1773,12 @@ function createModelsPanel(ctx) {
           pullField.value = m.id;
           void startPull();
         });
+        const action = m.runs === false ? badge(`Grove can't run ${m.architecture ?? "its architecture"} yet`, "none") : m.installed ? badge("installed", "none") : pull;
         return el("li", {
           "data-model": m.id
         }, el("strong", {}, m.name), " ", el("span", {
           class: "muted"
-        }, m.size > 0 ? `${m.id} \xB7 ${formatBytes(m.size)}` : `${m.id} \xB7 size not known`), " ", m.fits ? badge("fits this machine", "ok") : m.needsBytes !== null && m.needsBytes > 0 ? badge(`needs ${gib(m.needsBytes)}`, "warn") : badge("memory need unknown", "none"), " ", m.installed ? badge("installed", "none") : pull);
+        }, m.size > 0 ? `${m.id} \xB7 ${formatBytes(m.size)}` : m.approxSize ? `${m.id} \xB7 about ${formatBytes(m.approxSize)}` : `${m.id} \xB7 size not known`), " ", m.fits ? badge("fits this machine", "ok") : m.needsBytes !== null && m.needsBytes > 0 ? badge(`needs ${gib(m.needsBytes)}`, "warn") : badge("memory need unknown", "none"), " ", action);
       })));
     } catch (err) {
       replace(catalogBox, el("p", {

@@ -27,11 +27,13 @@ interface CatalogModel {
   id: string;
   name: string;
   size: number;
+  approxSize?: number | null; // as published sources round it, where size is not known
   architecture?: string;
   quantization?: string;
   needsBytes: number | null; // null: no size known
   fits: boolean;
   installed: boolean;
+  runs?: boolean; // false: Grove's engines do not run its architecture yet
 }
 
 const SHA_WORDS: Record<string, string> = {
@@ -190,6 +192,12 @@ export function createModelsPanel(ctx: PanelContext): Panel {
               pullField.value = m.id;
               void startPull();
             });
+            // A model Grove cannot run yet is listed for what it needs, never offered.
+            const action = m.runs === false
+              ? badge(`Grove can't run ${m.architecture ?? "its architecture"} yet`, "none")
+              : m.installed
+              ? badge("installed", "none")
+              : pull;
             return el(
               "li",
               { "data-model": m.id },
@@ -198,7 +206,11 @@ export function createModelsPanel(ctx: PanelContext): Panel {
               el(
                 "span",
                 { class: "muted" },
-                m.size > 0 ? `${m.id} · ${formatBytes(m.size)}` : `${m.id} · size not known`,
+                m.size > 0
+                  ? `${m.id} · ${formatBytes(m.size)}`
+                  : m.approxSize
+                  ? `${m.id} · about ${formatBytes(m.approxSize)}`
+                  : `${m.id} · size not known`,
               ),
               " ",
               m.fits
@@ -207,7 +219,7 @@ export function createModelsPanel(ctx: PanelContext): Panel {
                 ? badge(`needs ${gib(m.needsBytes)}`, "warn")
                 : badge("memory need unknown", "none"),
               " ",
-              m.installed ? badge("installed", "none") : pull,
+              action,
             );
           }),
         ),
