@@ -3,11 +3,20 @@
  * metadata with llama.cpp's key names (`{arch}.embedding_length`, ...).
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
+import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
 import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
 
 export type { MoeConfig } from "./moe-config.ts";
-export type Architecture = "llama" | "qwen2" | "qwen3" | "qwen2moe" | "qwen3moe" | "qwen35moe";
+export type Architecture =
+  | "llama"
+  | "qwen2"
+  | "qwen3"
+  | "qwen2moe"
+  | "qwen3moe"
+  | "qwen35moe"
+  | "gemma3"
+  | "phi3";
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "llama",
   "qwen2",
@@ -15,9 +24,12 @@ export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "qwen2moe",
   "qwen3moe",
   "qwen35moe",
+  "gemma3",
+  "phi3",
 ];
 
-export interface ModelConfig {
+/** DenseArchConfig: gemma3's sliding window, scales, GELU and soft-capping (dense-config.ts). */
+export interface ModelConfig extends DenseArchConfig {
   arch: Architecture;
   name: string;
   dim: number; // width of the residual stream
@@ -132,7 +144,13 @@ export function configFromMetadata(
     ropeStyle: a === "llama" ? "normal" : "neox",
     ropeScale: ropeScale > 0 ? ropeScale : 1,
     qkvBias: a === "qwen2" || a === "qwen2moe",
-    qkNorm: a === "qwen3" || a === "qwen3moe",
+    qkNorm: a === "qwen3" || a === "qwen3moe" || a === "gemma3",
+    ...denseArchConfigOf(meta, a, {
+      dim,
+      heads,
+      headDim,
+      layers: count(meta, k("block_count"), maxLayers),
+    }),
     ...moeOf(meta, a, width),
     ...recurrentOf(
       meta,
