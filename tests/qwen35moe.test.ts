@@ -8,6 +8,8 @@ import { createBatchedCpuEngine, createCpuEngine, createCpuStage } from "../infe
 import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { QWEN35_TEST_SHAPE, writeQwen35Model } from "./support/test-models-qwen35.ts";
+import { writeTestModel } from "./support/test-models.ts";
+import { GgmlType } from "../inference/mod.ts";
 
 const STEPS = 16;
 const PROMPT_A = [1, 7, 42];
@@ -118,6 +120,36 @@ Deno.test("qwen35moe: a file with a multi-token-prediction block runs its main l
   assert.equal(withMtp.config.layers, 4);
   assert.equal(withMtp.config.nextnLayers, 1);
   assert.deepEqual(alone(PROMPT_B, withMtp), wantB);
+});
+
+Deno.test("qwen35moe: writeTestModel makes one from the generic options", async () => {
+  const generic = `${dir}/generic.gguf`;
+  await writeTestModel(generic, {
+    arch: "qwen35moe",
+    type: GgmlType.F16,
+    dim: 128,
+    layers: 8,
+    heads: 2,
+    kvHeads: 1,
+    headDim: 32,
+    ffn: 64,
+    seed: 3,
+  });
+  const e = await createCpuEngine({ path: generic, ctxSize: 32 });
+  assert.equal(e.config.arch, "qwen35moe");
+  assert.deepEqual(e.config.recurrent?.recurrentLayers, [
+    true,
+    true,
+    true,
+    false,
+    true,
+    true,
+    true,
+    false,
+  ]);
+  assert.equal(e.config.moe?.expertFfn, 64);
+  const logits = e.createSession().evaluate([1, 2, 3]);
+  assert.ok(logits.every(Number.isFinite));
 });
 
 Deno.test("qwen35moe: the WebGPU engine refuses it at load, naming the architecture", async () => {

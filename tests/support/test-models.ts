@@ -37,6 +37,7 @@ import {
   type DenseTestOptions,
   isDenseTestArch,
 } from "./test-models-dense.ts";
+import { buildQwen35Model, qwen35OptionsOf } from "./test-models-qwen35.ts";
 import {
   buildMoeTestModel,
   isMoeTestArch,
@@ -44,7 +45,7 @@ import {
   type MoeTestOptions,
 } from "./test-models-moe.ts";
 
-export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch | DenseTestArch;
+export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch | DenseTestArch | "qwen35moe";
 export const TEST_ARCHES: readonly TestArch[] = [
   "llama",
   "qwen2",
@@ -53,6 +54,7 @@ export const TEST_ARCHES: readonly TestArch[] = [
   "qwen3moe",
   "gemma3",
   "phi3",
+  "qwen35moe",
 ];
 
 export interface TestModelOptions {
@@ -87,6 +89,7 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
   qwen3: { ropeBase: 1000000, eps: 1e-6 },
   gemma3: { ropeBase: 1000000, eps: 1e-6 },
   phi3: { ropeBase: 10000, eps: 1e-5 },
+  qwen35moe: { ropeBase: 10000000, eps: 1e-6 },
   qwen2moe: { ropeBase: 1000000, eps: 1e-6 },
   qwen3moe: { ropeBase: 1000000, eps: 1e-6 },
 };
@@ -233,6 +236,7 @@ export async function buildTestModel(
   o: TestModelOptions,
 ): Promise<{ metadata: Record<string, MetaValue>; tensors: TensorSpec[] }> {
   if (isDenseTestArch(o.arch)) return buildDenseTestModel(o);
+  if (o.arch === "qwen35moe") return buildQwen35Model(qwen35OptionsOf(o));
   if (isMoeTestArch(o.arch)) return buildMoeTestModel(o);
   validate(o);
   const src = await openGguf(o.vocabFrom ?? defaultVocabPath());
