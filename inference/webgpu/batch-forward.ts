@@ -42,6 +42,7 @@ import {
   destroyKvCache,
 } from "./kernels/attention.ts";
 import { bindRopeRows } from "./kernels/rope.ts";
+import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
 import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
 
@@ -76,19 +77,22 @@ function rowsPlacement(
     layers: weights.layers.length,
     ctxSize: maxSlots * ctxSize,
   });
-  const rope = { n: 1, headDim, ropeDim: config.ropeDim, ropeScale: config.ropeScale };
+  const rope = { n: 1, headDim, ropeDim: config.ropeDim };
   const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
   const kvShape = { kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize };
   return {
     check: () => {}, // step() checks each sequence's room
-    rope: (x, h) =>
-      placed(
-        bindRopeRows(device, config.ropeStyle, { v: x, table: weights.ropeTable, rows: rowTable }, {
+    rope: (x, h, li) => {
+      const { table, ropeScale } = layerRope(config, weights, li);
+      return placed(
+        bindRopeRows(device, config.ropeStyle, { v: x, table, rows: rowTable }, {
           ...rope,
+          ropeScale,
           heads: h,
         }),
-        (n) => ({ ...rope, heads: h, n }),
-      ),
+        (n) => ({ ...rope, ropeScale, heads: h, n }),
+      );
+    },
     kvWrite: (li) =>
       placed(
         bindKvWriteRows(
@@ -98,16 +102,18 @@ function rowsPlacement(
         ),
         (n) => ({ ...kvShape, n }),
       ),
-    attention: (li) =>
-      placed(
+    attention: (li) => {
+      const shape = { ...attnShape, ...layerAttention(config, weights, li) };
+      return placed(
         bindAttentionRows(
           device,
           { rows: rowTable, q, keys: kv.keys[li], values: kv.values[li], out: att },
-          { n: 1, ...attnShape },
+          { n: 1, ...shape },
           defaultAttentionLayout(gpu),
         ),
-        (n) => ({ ...attnShape, n }),
-      ),
+        (n) => ({ ...shape, n }),
+      );
+    },
     destroy: () => destroyKvCache(kv),
   };
 }

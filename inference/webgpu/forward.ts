@@ -13,7 +13,7 @@ import type { GpuModelWeights } from "./load-weights.ts";
 import type { BoundKernel } from "./kernels/bound-kernel.ts";
 import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
 import { createMatMul } from "./kernels/matmul.ts";
-import { bindRowNorm } from "./kernels/row_norm.ts";
+import { bindRowNorm, type RowNormParams } from "./kernels/row_norm.ts";
 import { bindRope } from "./kernels/rope.ts";
 import {
   bindAttention,
@@ -22,9 +22,10 @@ import {
   defaultAttentionLayout,
   destroyKvCache,
 } from "./kernels/attention.ts";
-import { bindElementwise } from "./kernels/elementwise.ts";
+import { bindElementwise, type ElementwiseParams } from "./kernels/elementwise.ts";
 import { bindEmbed } from "./kernels/embed.ts";
 import { bindArgmax } from "./kernels/argmax.ts";
+import { layerAttention, layerRope } from "./gemma3.ts";
 import { createMoeLayer, createMoeScratch, destroyMoeScratch } from "./moe-layer.ts";
 
 const SCRATCH = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
@@ -77,6 +78,7 @@ export interface GpuScratch {
   att: GPUBuffer; // (maxBatch, heads*valueDim) attention output before wo
   gate: GPUBuffer; // (maxBatch, ffn)
   up: GPUBuffer; // (maxBatch, ffn)
+  proj: GPUBuffer; // (maxBatch, dim) a block's output before its post-norm (gemma3)
 }
 
 export function createScratch(
@@ -96,6 +98,7 @@ export function createScratch(
     att: make(heads * valueDim, "att"),
     gate: make(ffn, "gate"),
     up: make(ffn, "up"),
+    proj: make(dim, "proj"),
   };
 }
 
@@ -125,8 +128,8 @@ export function placed<P>(kernel: BoundKernel<P>, params: (n: number, pos0: numb
 export interface Placement {
   /** Throws when n rows at pos0 do not fit. */
   check(n: number, pos0: number): void;
-  /** Rotates `heads` heads of every row of `v` by its position. */
-  rope(v: GPUBuffer, heads: number): Placed;
+  /** Rotates `heads` heads of every row of `v` by its position, as layer `layer` does. */
+  rope(v: GPUBuffer, heads: number, layer: number): Placed;
   /** Appends the rows of scratch k and v to layer `layer`'s cache. */
   kvWrite(layer: number): Placed;
   /** Attention of the rows of scratch q over layer `layer`'s cache, into scratch att. */
@@ -146,7 +149,7 @@ export function sequencePlacement(
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
   const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize });
-  const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0, ropeScale: config.ropeScale };
+  const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0 };
   const attnShape = { heads, kvHeads, headDim, valueDim, pos0: 0, n: 1 };
   const kvShape = { kDim: kv.kDim, vDim: kv.vDim, pos0: 0, n: 1 };
   return {
@@ -157,29 +160,30 @@ export function sequencePlacement(
         );
       }
     },
-    rope: (x, h) =>
-      placed(
-        bindRope(device, config.ropeStyle, { v: x, table: weights.ropeTable }, {
-          ...rope,
-          heads: h,
-        }),
-        (n, pos0) => ({ ...rope, heads: h, n, pos0 }),
-      ),
+    rope: (x, h, li) => {
+      const { table, ropeScale } = layerRope(config, weights, li);
+      return placed(
+        bindRope(device, config.ropeStyle, { v: x, table }, { ...rope, ropeScale, heads: h }),
+        (n, pos0) => ({ ...rope, ropeScale, heads: h, n, pos0 }),
+      );
+    },
     kvWrite: (li) =>
       placed(
         bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, kvShape),
         (n, pos0) => ({ ...kvShape, n, pos0 }),
       ),
-    attention: (li) =>
-      placed(
+    attention: (li) => {
+      const shape = { ...attnShape, ...layerAttention(config, weights, li) };
+      return placed(
         bindAttention(
           device,
           { q, keys: kv.keys[li], values: kv.values[li], out: att },
-          attnShape,
+          shape,
           defaultAttentionLayout(gpu),
         ),
-        (n, pos0) => ({ ...attnShape, n, pos0 }),
-      ),
+        (n, pos0) => ({ ...shape, n, pos0 }),
+      );
+    },
     destroy: () => destroyKvCache(kv),
   };
 }
@@ -217,10 +221,18 @@ export function createLayerStack(
 ): LayerStack {
   const { device } = gpu;
   const { dim, heads, kvHeads, headDim, ffn, normEps: eps } = config;
-  const { hidden, xb, q, k, v, att, gate, up } = scratch;
+  const { hidden, xb, q, k, v, att, gate, up, proj } = scratch;
   const norm = (x: GPUBuffer, w: GPUBuffer, out: GPUBuffer | undefined, n: number) =>
     bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
   const moeScratch = config.moe && createMoeScratch(device, config, scratch.maxBatch);
+
+  // gemma3: a block's output goes to proj, is RMS-normed there and then added to the residual.
+  const postAdd = (weight: GPUBuffer | undefined) =>
+    weight && bindElementwise(device, "add", { a: hidden, b: proj }, { n: dim });
+  // gemma3 scales the token embedding: the stack holding layer 0 does it first.
+  const embedScale = weights.layerStart === 0 && config.embedScale !== undefined
+    ? bindElementwise(device, "scale", { a: hidden }, { n: dim, scale: config.embedScale })
+    : undefined;
 
   const layers = weights.layers.map((w, li) => ({
     attnNorm: norm(hidden, w.attnNorm, xb, dim),
@@ -229,17 +241,26 @@ export function createLayerStack(
     wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
     qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
     kNorm: w.kNorm && norm(k, w.kNorm, undefined, headDim),
-    ropeQ: placement.rope(q, heads),
-    ropeK: placement.rope(k, kvHeads),
+    ropeQ: placement.rope(q, heads, li),
+    ropeK: placement.rope(k, kvHeads, li),
     kvWrite: placement.kvWrite(li),
     attention: placement.attention(li),
-    wo: product(gpu, w.wo, att, hidden, { accumulate: true }),
+    wo: product(gpu, w.wo, att, w.attnPostNorm ? proj : hidden, { accumulate: !w.attnPostNorm }),
+    attnPostNorm: w.attnPostNorm && norm(proj, w.attnPostNorm, undefined, dim),
+    attnPostAdd: postAdd(w.attnPostNorm),
     ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
     moe: w.moe && moeScratch ? createMoeLayer(gpu, config, w, scratch, moeScratch) : undefined,
     wGate: w.wGate && product(gpu, w.wGate, xb, gate, {}),
     wUp: w.wUp && product(gpu, w.wUp, xb, up, {}),
-    swiglu: bindElementwise(device, "swiglu", { a: gate, b: up }, { n: ffn }),
-    wDown: w.wDown && product(gpu, w.wDown, gate, hidden, { accumulate: true }),
+    swiglu: bindElementwise(device, config.activation === "gelu" ? "geglu" : "swiglu", {
+      a: gate,
+      b: up,
+    }, { n: ffn }),
+    wDown: w.wDown && product(gpu, w.wDown, gate, w.ffnPostNorm ? proj : hidden, {
+      accumulate: !w.ffnPostNorm,
+    }),
+    ffnPostNorm: w.ffnPostNorm && norm(proj, w.ffnPostNorm, undefined, dim),
+    ffnPostAdd: postAdd(w.ffnPostNorm),
   }));
 
   return {
@@ -249,6 +270,15 @@ export function createLayerStack(
         throw new Error(`layer stack: ${n} tokens, the scratch holds ${scratch.maxBatch}`);
       }
       placement.check(n, pos0);
+      embedScale?.update({ n: n * dim, scale: config.embedScale });
+      embedScale?.encode(pass);
+      // gemma3's post-norm of a block's output in proj, then the residual add.
+      const post = (norm?: BoundKernel<RowNormParams>, add?: BoundKernel<ElementwiseParams>) => {
+        norm?.update({ n: dim, rows: n, eps });
+        norm?.encode(pass);
+        add?.update({ n: n * dim });
+        add?.encode(pass);
+      };
       for (const L of layers) {
         // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
         L.attnNorm.update({ n: dim, rows: n, eps });
@@ -268,7 +298,8 @@ export function createLayerStack(
 
         // causal multi-head attention over the cache; query head h reads kv head h / group
         L.attention.encode(pass, n, pos0);
-        L.wo.encode(pass, n); // hidden += wo · att (residual fused)
+        L.wo.encode(pass, n); // hidden += wo · att (residual fused), or gemma3's post-norm
+        post(L.attnPostNorm, L.attnPostAdd);
 
         // feed-forward: norm, SwiGLU, down, residual
         L.ffnNorm.update({ n: dim, rows: n, eps });
@@ -279,7 +310,8 @@ export function createLayerStack(
           L.wUp!.encode(pass, n);
           L.swiglu.update({ n: n * ffn });
           L.swiglu.encode(pass);
-          L.wDown!.encode(pass, n); // hidden += wDown · swiglu (residual fused)
+          L.wDown!.encode(pass, n); // hidden += wDown · swiglu (residual fused), or post-norm
+          post(L.ffnPostNorm, L.ffnPostAdd);
         }
       }
     },
@@ -287,6 +319,7 @@ export function createLayerStack(
       for (const L of layers) {
         for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
       }
+      embedScale?.destroy();
       placement.destroy();
       if (moeScratch) destroyMoeScratch(moeScratch);
     },

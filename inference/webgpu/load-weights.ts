@@ -33,6 +33,7 @@ export interface GpuModelWeights {
   outputNorm?: GPUBuffer; // (dim), last stage only
   output?: GpuMatrix; // (vocab, dim); the token embedding's buffers when tied
   ropeTable: GPUBuffer; // (ropeDim/2) inverse frequencies, freq factors folded in
+  ropeTableLocal?: GPUBuffer; // gemma3's local layers: (ropeDim/2) at rope.freq_base_swa
   bytes: number; // weight bytes on the device
   memory: (GPUBuffer | GPUTexture)[]; // everything above, for destroy
 }
@@ -108,6 +109,12 @@ export async function uploadWeights(
         "a recurrent state) yet; serve it without --gpu",
     );
   }
+  if (config.logitSoftcap !== undefined) {
+    throw new Error(
+      `${file.path}: the WebGPU engine cannot run ${config.arch} with final logit ` +
+        "soft-capping yet; serve it without --gpu",
+    );
+  }
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
   const plan = planTensors(file, config, layerStart, layerEnd);
@@ -174,6 +181,10 @@ export async function uploadWeights(
   }
   const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
   memory.push(ropeTable);
+  const ropeTableLocal = config.ropeBaseLocal === undefined
+    ? undefined
+    : createRopeTable(gpu.device, config.ropeDim, config.ropeBaseLocal);
+  if (ropeTableLocal) memory.push(ropeTableLocal);
   const embedding = mats.get("token_embd.weight");
   return {
     layerStart,
@@ -183,6 +194,7 @@ export async function uploadWeights(
     outputNorm: last ? vecs.get("output_norm.weight") : undefined,
     output: last ? mats.get("output.weight") ?? embedding : undefined,
     ropeTable,
+    ropeTableLocal,
     bytes,
     memory,
   };

@@ -32,6 +32,7 @@ function cpuAttention(
   values: Float32Array,
   n: number,
   pos0: number,
+  window = 0,
 ): Float32Array {
   const { heads, kvHeads, headDim, valueDim } = s;
   const qDim = heads * headDim, kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
@@ -42,16 +43,17 @@ function cpuAttention(
     for (let h = 0; h < heads; h++) {
       const qo = t * qDim + h * headDim, kvh = Math.floor(h / group);
       let max = -Infinity;
-      for (let p = 0; p <= pos0 + t; p++) {
+      const lo = window > 0 ? Math.max(0, pos0 + t - window + 1) : 0;
+      for (let p = lo; p <= pos0 + t; p++) {
         let dot = 0;
         for (let i = 0; i < headDim; i++) dot += q[qo + i] * keys[p * kDim + kvh * headDim + i];
         scores[p] = dot * scale;
         max = Math.max(max, scores[p]);
       }
       let sum = 0;
-      for (let p = 0; p <= pos0 + t; p++) sum += scores[p] = Math.exp(scores[p] - max);
+      for (let p = lo; p <= pos0 + t; p++) sum += scores[p] = Math.exp(scores[p] - max);
       const ao = t * heads * valueDim + h * valueDim;
-      for (let p = 0; p <= pos0 + t; p++) {
+      for (let p = lo; p <= pos0 + t; p++) {
         for (let i = 0; i < valueDim; i++) {
           att[ao + i] += (scores[p] / sum) * values[p * vDim + kvh * valueDim + i];
         }
@@ -62,9 +64,9 @@ function cpuAttention(
 }
 
 /** Both layouts: prefill `n0` positions, then decode one more, against the CPU loop. */
-async function check(s: Shape, n0: number, seed: number, qScale = 1) {
+async function check(s: Shape, n0: number, seed: number, qScale = 1, window = 0) {
   for (const layout of ["workgroup", "lane"] as const) {
-    await checkLayout(layout, s, n0, seed, qScale);
+    await checkLayout(layout, s, n0, seed, qScale, window);
   }
 }
 
@@ -74,6 +76,7 @@ async function checkLayout(
   n0: number,
   seed: number,
   qScale: number,
+  window: number,
 ) {
   const { device } = await createTestGpu();
   await prepareAttention(device, s);
@@ -91,22 +94,27 @@ async function checkLayout(
 
   // prefill: positions 0 .. n0-1
   const write = bindKvWrite(device, { k: kb, v: vb, ...caches }, { n: n0, kDim, vDim, pos0: 0 });
-  const att = bindAttention(device, { q: qb, out, ...caches }, { n: n0, pos0: 0, ...s }, layout);
+  const att = bindAttention(
+    device,
+    { q: qb, out, ...caches },
+    { n: n0, pos0: 0, window, ...s },
+    layout,
+  );
   submitKernels(device, [write, att]);
   const prefill = await readF32(device, out, n0 * oDim);
   assertClose(
     prefill,
-    cpuAttention(s, q, k, v, n0, 0),
+    cpuAttention(s, q, k, v, n0, 0, window),
     { atol: 2e-5, rtol: 1e-4 },
     `${layout} prefill`,
   );
 
   // decode: the same bound kernels, moved to position n0 with offsets into the inputs
   write.update({ n: 1, kDim, vDim, pos0: n0, kOffset: n0 * kDim, vOffset: n0 * vDim });
-  att.update({ n: 1, pos0: n0, qOffset: n0 * qDim, outOffset: n0 * oDim, ...s });
+  att.update({ n: 1, pos0: n0, qOffset: n0 * qDim, outOffset: n0 * oDim, window, ...s });
   submitKernels(device, [write, att]);
   const decode = await readF32(device, out, oDim, n0 * oDim * 4);
-  const want = cpuAttention(s, q, k, v, total, 0).subarray(n0 * oDim);
+  const want = cpuAttention(s, q, k, v, total, 0, window).subarray(n0 * oDim);
   assertClose(decode, want, { atol: 2e-5, rtol: 1e-4 }, `${layout} decode`);
 
   // the cache holds exactly the rows written, and nothing past them
@@ -138,6 +146,13 @@ Deno.test("attention: GQA ratio 4, valueDim differs from headDim", async () => {
 Deno.test("attention: large scores stay finite (max-subtracted softmax)", async () => {
   // q ~ ±40: scores reach hundreds, exp() without the max would overflow f32
   await check({ heads: 2, kvHeads: 1, headDim: 64, valueDim: 64 }, 20, 4, 40);
+});
+
+Deno.test("attention: a sliding window of 8 over 90 positions (gemma3's local layers)", async () => {
+  await check({ heads: 4, kvHeads: 1, headDim: 64, valueDim: 64 }, 90, 5, 1, 8);
+  // A window as wide as a workgroup tile and one past the positions: the tile edges.
+  await check({ heads: 2, kvHeads: 2, headDim: 16, valueDim: 16 }, 130, 6, 1, 64);
+  await check({ heads: 2, kvHeads: 2, headDim: 16, valueDim: 16 }, 30, 7, 1, 100);
 });
 
 Deno.test("attention: unsupported shapes are refused by name", async () => {

@@ -138,6 +138,7 @@ export interface AttentionParams {
   valueDim: number;
   pos0: number; // the cache must already hold positions 0 .. pos0 + n - 1
   scale?: number; // default 1 / sqrt(headDim)
+  window?: number; // sliding window: the last `window` positions only (default 0: all)
   qOffset?: number;
   qStride?: number; // default heads * headDim
   outOffset?: number;
@@ -164,6 +165,7 @@ export function packAttentionParams(p: AttentionParams): ArrayBuffer {
     ["u32", p.outOffset ?? 0],
     ["u32", p.outStride ?? p.heads * p.valueDim],
     ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
+    ["u32", p.window ?? 0],
   ]);
 }
 
@@ -285,6 +287,7 @@ export interface AttentionRowsParams {
   valueDim: number;
   ctx: number;
   scale?: number; // default 1 / sqrt(headDim)
+  window?: number; // sliding window: the last `window` positions only (default 0: all)
 }
 
 export interface AttentionRowsBuffers {
@@ -308,6 +311,7 @@ export function packAttentionRowsParams(p: AttentionRowsParams): ArrayBuffer {
     ["u32", p.valueDim],
     ["u32", p.ctx],
     ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
+    ["u32", p.window ?? 0],
   ]);
 }
 

@@ -11,7 +11,9 @@
 //            value accumulator are rescaled whenever the max grows, so no
 //            score buffer the size of the context is needed and the
 //            exponentials never overflow). Each invocation owns value dims
-//            d = lid, lid + WG, ... of the accumulator.
+//            d = lid, lid + WG, ... of the accumulator. A `window` > 0 (gemma3's
+//            local layers) leaves only the last `window` positions, the query's
+//            own included.
 //
 // and two ways to address the rows:
 //
@@ -104,6 +106,7 @@ struct Params {
   value_dim: u32,
   ctx: u32, // cache rows per slot
   scale: f32,
+  window: u32, // 0: every position; else the last `window` (sliding-window attention)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -125,6 +128,7 @@ struct Params {
   out_offset: u32,
   out_stride: u32, // elements between output rows (heads * value_dim when packed)
   scale: f32,
+  window: u32, // 0: every position; else the last `window` (sliding-window attention)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -138,10 +142,11 @@ struct Params {
 const NONE = -3.0e38; // below any score; stands in for -inf
 
 // Where query row t, head h reads and writes: its kv head, its first cache row,
-// how many positions it sees, and its q and out offsets (elements).
+// the positions it sees (lo .. len - 1), and its q and out offsets (elements).
 struct Item {
   kvh: u32,
   first: u32,
+  lo: u32,
   len: u32,
   qb: u32,
   ob: u32,
@@ -162,7 +167,11 @@ fn item_at(t: u32, h: u32) -> Item {
   let qb = params.q_offset + t * params.q_stride + h * hd;
   let ob = params.out_offset + t * params.out_stride + h * vd;
 #endif
-  return Item(kvh, first, len, qb, ob);
+  var lo = 0u;
+  if (params.window > 0u && len > params.window) {
+    lo = len - params.window;
+  }
+  return Item(kvh, first, lo, len, qb, ob);
 }
 
 // Keys, values, the query and the accumulator go by vec4 (head and value dims
@@ -205,9 +214,9 @@ fn main(
   }
   var m = NONE; // running max
   var l = 0.0;        // running sum of exp(score - m)
-  var kb = it.first * k_row4 + it.kvh * hd4;
-  var vb = it.first * v_row4 + it.kvh * vd4;
-  for (var p = 0u; p < it.len; p++) {
+  var kb = (it.first + it.lo) * k_row4 + it.kvh * hd4;
+  var vb = (it.first + it.lo) * v_row4 + it.kvh * vd4;
+  for (var p = it.lo; p < it.len; p++) {
     var dot_qk = 0.0;
     for (var i = 0u; i < HD4; i++) {
       dot_qk += dot(qv[i], k_cache[kb + i]);
@@ -272,7 +281,7 @@ fn main(
 
   var m = NONE; // running max
   var l = 0.0;  // running sum of exp(score - m)
-  for (var start = 0u; start < len; start += {{WG}}u) {
+  for (var start = it.lo; start < len; start += {{WG}}u) {
     let p = start + lid;
     var s = NONE;
     if (p < len) {

@@ -8,6 +8,7 @@ import {
 } from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindElementwise, prepareElementwise } from "./elementwise.ts";
+import { gelu } from "../../gelu.ts";
 
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 
@@ -72,4 +73,31 @@ Deno.test("elementwise: a kernel bound for vec4s refuses counts that are not", a
   const k = bindElementwise(device, "swiglu", { a, b }, { n: 8 });
   assert.throws(() => k.update({ n: 6 }), /bound for vec4s; n 6/);
   k.update({ n: 12 });
+});
+
+Deno.test("elementwise geglu: ggml's f16-table GELU of the gate times up (inference/gelu.ts)", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "geglu");
+  for (const n of [777, 776]) {
+    const g = randomF32(n, 11, 6), u = randomF32(n, 12, 3);
+    [g[0], g[1], g[2], g[3], g[4]] = [-10, 10, -10.5, 37, -0.0001];
+    const gb = uploadF32(device, g), ub = uploadF32(device, u);
+    submitKernels(device, [bindElementwise(device, "geglu", { a: gb, b: ub }, { n })]);
+    const got = await readF32(device, gb, n);
+    // The GPU's tanh may differ from the CPU's by an ulp, which an f16 rounding can turn into
+    // one f16 step of the result (2^-11 relative).
+    assertClose(got, g.map((x, i) => Math.fround(gelu(x) * u[i])), { atol: 1e-6, rtol: 1e-3 });
+    assert.deepEqual([...got.slice(0, 4)], [0, Math.fround(10 * u[1]), 0, Math.fround(37 * u[3])]);
+  }
+});
+
+Deno.test("elementwise scale: every value times the factor, no second buffer", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "scale");
+  for (const n of [30, 32]) {
+    const a = randomF32(n, 13);
+    const ab = uploadF32(device, a);
+    submitKernels(device, [bindElementwise(device, "scale", { a: ab }, { n, scale: 16 })]);
+    assert.deepEqual(await readF32(device, ab, n), a.map((x) => x * 16));
+  }
 });

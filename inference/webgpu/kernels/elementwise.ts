@@ -1,7 +1,8 @@
 /**
  * Element-wise ops on the GPU (elementwise.wgsl), all in place on `a`:
- * residual add, a bias per row (qwen2's q/k/v biases) and SwiGLU
- * (silu(gate) · up), as in inference/reference.ts `forwardLayers`.
+ * residual add, a bias per row (qwen2's q/k/v biases), SwiGLU
+ * (silu(gate) · up) and gemma3's GeGLU (gelu(gate) · up, inference/gelu.ts) and
+ * scale, as in inference/reference.ts `forwardLayers`.
  */
 import {
   bindKernel,
@@ -14,12 +15,14 @@ import {
 const FILE = "elementwise.wgsl";
 const WG = 256;
 
-export type ElementwiseOp = "add" | "addBias" | "swiglu";
+export type ElementwiseOp = "add" | "addBias" | "swiglu" | "geglu" | "scale";
 
 const DEFINE: Record<ElementwiseOp, string> = {
   add: "ADD",
   addBias: "ADD_BIAS",
   swiglu: "SWIGLU",
+  geglu: "GEGLU",
+  scale: "SCALE",
 };
 
 /** Mirrors `struct Params` in elementwise.wgsl. */
@@ -28,11 +31,12 @@ export interface ElementwiseParams {
   width?: number; // bias length, for addBias (n is rows × width)
   aOffset?: number; // elements
   bOffset?: number; // elements
+  scale?: number; // the factor of "scale"
 }
 
 export interface ElementwiseBuffers {
   a: GPUBuffer; // updated in place: residual / rows / gate
-  b: GPUBuffer; // added / bias / up
+  b?: GPUBuffer; // added / bias / up; none for "scale"
 }
 
 export function packElementwiseParams(p: ElementwiseParams): ArrayBuffer {
@@ -41,6 +45,7 @@ export function packElementwiseParams(p: ElementwiseParams): ArrayBuffer {
     ["u32", p.width ?? 1],
     ["u32", p.aOffset ?? 0],
     ["u32", p.bOffset ?? 0],
+    ["f32", p.scale ?? 1],
   ]);
 }
 
@@ -68,7 +73,13 @@ function inQuads(p: ElementwiseParams): ElementwiseParams {
     );
   }
   const q = (v: number | undefined) => v === undefined ? undefined : v / 4;
-  return { n: p.n / 4, width: q(p.width), aOffset: q(p.aOffset), bOffset: q(p.bOffset) };
+  return {
+    n: p.n / 4,
+    width: q(p.width),
+    aOffset: q(p.aOffset),
+    bOffset: q(p.bOffset),
+    scale: p.scale,
+  };
 }
 
 export function bindElementwise(
@@ -78,6 +89,7 @@ export function bindElementwise(
   params: ElementwiseParams,
 ): BoundKernel<ElementwiseParams> {
   if (!(op in DEFINE)) throw new Error(`elementwise: unknown op "${op}"`);
+  if (op !== "scale" && !bufs.b) throw new Error(`elementwise ${op}: needs buffer b`);
   if (op === "addBias" && !(params.width && params.n % params.width === 0)) {
     throw new Error(`elementwise addBias: ${params.n} values are not rows of ${params.width}`);
   }
@@ -86,7 +98,8 @@ export function bindElementwise(
   return bindKernel(device, {
     label: `elementwise ${op}`,
     pipeline: kernelPipeline(device, "elementwise", FILE, defines(op, vec4)),
-    buffers: [bufs.a, bufs.b],
+    // "scale" reads no b: the automatic layout drops its binding.
+    buffers: op === "scale" ? [bufs.a] : [bufs.a, bufs.b!],
     pack: (p) => packElementwiseParams(unit(p)),
     workgroups: (p) => Math.ceil(unit(p).n / WG),
   }, params);
