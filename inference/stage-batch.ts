@@ -134,7 +134,12 @@ function heldWeightBytes(w: ModelWeights): number {
   add(w.tokenEmbedding);
   add(w.output);
   add(w.outputNorm);
-  for (const layer of w.layers) Object.values(layer).forEach(add);
+  for (const { moe, ...layer } of w.layers) {
+    // A MoE layer's matrices (expert stacks, router, shared expert) sit one level down.
+    for (const x of [...Object.values(layer), ...Object.values(moe ?? {})]) {
+      if (x instanceof Float32Array || x?.data instanceof Uint8Array) add(x);
+    }
+  }
   let total = 0;
   for (const x of seen) total += x.byteLength;
   return total;
