@@ -4,11 +4,10 @@
  * Q4_0 kernel, and the helper must stop cleanly (no leaked worker).
  */
 import assert from "node:assert/strict";
-import { GgmlType, ggmlTypeName } from "../../ggml-type.ts";
+import { GgmlType, ggmlTypeName, type QuantWeightType } from "../../ggml-type.ts";
 import { quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
-import { dotQ6_K } from "../../../tests/support/quant/dot-k.ts";
-import { dotQ4_0, dotQ8_0 } from "../../../tests/support/quant/dot-q-0.ts";
+import { integerDots } from "../../../tests/support/quant/dots.ts";
 import { matVecWasm, setWasmThreads } from "./matvec-wasm.ts";
 
 function randoms(n: number, seed: number): Float32Array {
@@ -22,21 +21,16 @@ Deno.test("two WASM threads give the integer dots bit for bit, then stop", async
   const [rows, cols] = [512, 2048];
   assert.ok(await setWasmThreads(true), "a worker with shared memory starts in Deno");
   try {
-    for (
-      const [type, n] of [[GgmlType.Q4_0, 1], [GgmlType.Q4_0, 7], [GgmlType.Q8_0, 1], [
-        GgmlType.Q6_K,
-        1,
-      ]]
-    ) {
+    // Q5_1 reads its activation sums as f64, the others as i32 or not at all.
+    const cases = [[GgmlType.Q4_0, 1], [GgmlType.Q4_0, 7], [GgmlType.Q8_0, 1], [GgmlType.Q6_K, 1]];
+    cases.push([GgmlType.Q5_1, 3], [GgmlType.Q3_K, 1], [GgmlType.IQ4_XS, 1], [GgmlType.MXFP4, 2]);
+    for (const [type, n] of cases) {
       const w = quantize(type, randoms(rows * cols, 3 + n), cols);
-      const ws = new Int8Array(w.buffer, w.byteOffset, w.length);
       const a = quantizeActivations(type, randoms(n * cols, 5 + n), cols, n);
       const got = new Float32Array(n * rows);
       const want = new Float32Array(n * rows);
       assert.ok(matVecWasm(type, w, rows, cols, a, got));
-      if (type === GgmlType.Q4_0) dotQ4_0(w, rows, cols, a, want);
-      else if (type === GgmlType.Q8_0) dotQ8_0(w, ws, rows, cols, a, want);
-      else dotQ6_K(w, ws, rows, cols, a, want);
+      integerDots(type as QuantWeightType, w, rows, cols, a, want);
       assert.deepEqual(got, want, `${ggmlTypeName(type)} n=${n}`);
     }
   } finally {
