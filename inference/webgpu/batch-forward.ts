@@ -45,6 +45,7 @@ import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
 import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
+import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
 
 export interface GpuBatchOptions {
   maxSlots?: number; // default 8
@@ -80,6 +81,15 @@ function rowsPlacement(
   const rope = { n: 1, headDim, ropeDim: config.ropeDim };
   const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
   const kvShape = { kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize };
+  // qwen35moe: each slot's linear-layer state, rows reading their slot from the row table
+  const recurrent = createRecurrentStates(
+    gpu,
+    config,
+    weights.layerStart,
+    weights.layerEnd,
+    maxSlots,
+    rowTable,
+  );
   return {
     check: () => {}, // step() checks each sequence's room
     rope: (x, h, li) => {
@@ -114,7 +124,8 @@ function rowsPlacement(
         (n) => ({ ...shape, n }),
       );
     },
-    destroy: () => destroyKvCache(kv),
+    recurrent,
+    destroy: () => (destroyKvCache(kv), recurrent?.destroy()),
   };
 }
 
@@ -210,7 +221,10 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     maxRows,
     acquire() {
       const slot = slots.acquire();
-      if (slot !== undefined) positions[slot] = 0;
+      if (slot !== undefined) {
+        if (config.recurrent) stack.clearRecurrent(slot); // a new sequence's state
+        positions[slot] = 0;
+      }
       return slot;
     },
     release: (slot) => slots.release(slot),
@@ -225,6 +239,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
           `cannot rewind to ${position}: the cache holds ${positions[slot]} positions`,
         );
       }
+      if (recurrentRewind(config, positions[slot], position)) stack.clearRecurrent(slot);
       positions[slot] = position;
     },
     step,

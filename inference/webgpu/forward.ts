@@ -9,7 +9,7 @@
 import type { ModelConfig } from "../model-config.ts";
 import type { Gpu } from "./device.ts";
 import type { GpuMatrix } from "./weights.ts";
-import type { GpuModelWeights } from "./load-weights.ts";
+import type { GpuLayerWeights, GpuModelWeights } from "./load-weights.ts";
 import type { BoundKernel } from "./kernels/bound-kernel.ts";
 import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
 import { createMatMul } from "./kernels/matmul.ts";
@@ -27,6 +27,15 @@ import { bindEmbed } from "./kernels/embed.ts";
 import { bindArgmax } from "./kernels/argmax.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { createMoeLayer, createMoeScratch, destroyMoeScratch } from "./moe-layer.ts";
+import {
+  createGatedQuery,
+  createHybridScratch,
+  createLinearLayer,
+  createRecurrentStates,
+  destroyHybridScratch,
+  hybridRowFloats,
+  type RecurrentStates,
+} from "./hybrid-layer.ts";
 
 const SCRATCH = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 /** Prefill chunk: big enough to read each weight once per many tokens, small enough to bind. */
@@ -40,7 +49,15 @@ export function scratchBuffer(device: GPUDevice, floats: number, label: string):
 export function maxBatchFor(gpu: Gpu, config: ModelConfig, ctxSize: number): number {
   const { dim, heads, kvHeads, headDim, valueDim, ffn } = config;
   const moe = config.moe ? config.moe.used * Math.max(dim, config.moe.expertFfn) : 0;
-  const widest = Math.max(dim, heads * headDim, heads * valueDim, kvHeads * headDim, ffn, moe) * 4;
+  const widest = Math.max(
+    dim,
+    heads * headDim,
+    heads * valueDim,
+    kvHeads * headDim,
+    ffn,
+    moe,
+    hybridRowFloats(config), // qwen35moe
+  ) * 4;
   const fit = Math.floor(gpu.limits.maxStorageBufferBindingSize / widest);
   if (fit < 1) throw new Error(`one token's ${widest / 4} activations exceed the binding limit`);
   return Math.max(1, Math.min(MAX_BATCH, ctxSize, fit));
@@ -134,6 +151,8 @@ export interface Placement {
   kvWrite(layer: number): Placed;
   /** Attention of the rows of scratch q over layer `layer`'s cache, into scratch att. */
   attention(layer: number): Placed;
+  /** qwen35moe: the linear layers' recurrent states, per slot (hybrid-layer.ts). */
+  recurrent?: RecurrentStates;
   destroy(): void;
 }
 
@@ -149,6 +168,7 @@ export function sequencePlacement(
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
   const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize });
+  const recurrent = createRecurrentStates(gpu, config, weights.layerStart, weights.layerEnd, 1);
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0 };
   const attnShape = { heads, kvHeads, headDim, valueDim, pos0: 0, n: 1 };
   const kvShape = { kDim: kv.kDim, vDim: kv.vDim, pos0: 0, n: 1 };
@@ -184,7 +204,8 @@ export function sequencePlacement(
         (n, pos0) => ({ ...shape, n, pos0 }),
       );
     },
-    destroy: () => destroyKvCache(kv),
+    recurrent,
+    destroy: () => (destroyKvCache(kv), recurrent?.destroy()),
   };
 }
 
@@ -204,6 +225,8 @@ export interface LayerStack {
   scratch: GpuScratch;
   /** Records this range's layers for n ≤ maxBatch rows of `scratch.hidden`, the first at pos0. */
   encode(pass: GPUComputePassEncoder, n: number, pos0: number): void;
+  /** qwen35moe: zeroes slot `slot`'s recurrent state (a new sequence, a rewind to 0). */
+  clearRecurrent(slot: number): void;
   destroy(): void;
 }
 
@@ -234,9 +257,21 @@ export function createLayerStack(
     ? bindElementwise(device, "scale", { a: hidden }, { n: dim, scale: config.embedScale })
     : undefined;
 
-  const layers = weights.layers.map((w, li) => ({
+  // qwen35moe: gated delta net layers (their states in the placement) and gated attention.
+  const hybrid = config.recurrent && createHybridScratch(device, config, scratch.maxBatch);
+  const gated = config.attnOutputGate && hybrid
+    ? createGatedQuery(device, config, scratch, hybrid)
+    : undefined;
+  const linearOf = (w: GpuLayerWeights, li: number) => {
+    const state = placement.recurrent?.layers[li];
+    if (!hybrid || !state) throw new Error(`layer ${weights.layerStart + li} has no state`);
+    return createLinearLayer(gpu, config, w, scratch, hybrid, state, placement.recurrent!.rows);
+  };
+
+  // A full-attention layer's kernels; a linear-attention layer has `linear` instead.
+  const attentionOf = (w: GpuLayerWeights, li: number) => ({
     attnNorm: norm(hidden, w.attnNorm, xb, dim),
-    wq: product(gpu, w.wq, xb, q, { bias: w.bq }),
+    wq: product(gpu, w.wq, xb, gated ? hybrid!.qg : q, { bias: w.bq }),
     wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
     wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
     qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
@@ -248,6 +283,11 @@ export function createLayerStack(
     wo: product(gpu, w.wo, att, w.attnPostNorm ? proj : hidden, { accumulate: !w.attnPostNorm }),
     attnPostNorm: w.attnPostNorm && norm(proj, w.attnPostNorm, undefined, dim),
     attnPostAdd: postAdd(w.attnPostNorm),
+  });
+
+  const layers = weights.layers.map((w, li) => ({
+    attn: w.linear ? undefined : attentionOf(w, li),
+    linear: w.linear ? linearOf(w, li) : undefined,
     ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
     moe: w.moe && moeScratch ? createMoeLayer(gpu, config, w, scratch, moeScratch) : undefined,
     wGate: w.wGate && product(gpu, w.wGate, xb, gate, {}),
@@ -280,26 +320,33 @@ export function createLayerStack(
         add?.encode(pass);
       };
       for (const L of layers) {
-        // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
-        L.attnNorm.update({ n: dim, rows: n, eps });
-        L.attnNorm.encode(pass);
-        L.wq.encode(pass, n);
-        L.wk.encode(pass, n);
-        L.wv.encode(pass, n);
+        // qwen35moe's gated delta net: norm to residual (hybrid-layer.ts)
+        if (L.linear) L.linear.encode(pass, n);
+        else {
+          const A = L.attn!;
+          // attention: norm, project to q k v (+ biases for qwen2, fused into the product)
+          A.attnNorm.update({ n: dim, rows: n, eps });
+          A.attnNorm.encode(pass);
+          A.wq.encode(pass, n);
+          gated?.split(pass, n); // qwen35moe: W_q gave queries and output gates
+          A.wk.encode(pass, n);
+          A.wv.encode(pass, n);
 
-        // per-head norm of queries and keys (qwen3), then rotate by position
-        L.qNorm?.update({ n: headDim, rows: n * heads, eps });
-        L.qNorm?.encode(pass);
-        L.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
-        L.kNorm?.encode(pass);
-        L.ropeQ.encode(pass, n, pos0);
-        L.ropeK.encode(pass, n, pos0);
-        L.kvWrite.encode(pass, n, pos0);
+          // per-head norm of queries and keys (qwen3), then rotate by position
+          A.qNorm?.update({ n: headDim, rows: n * heads, eps });
+          A.qNorm?.encode(pass);
+          A.kNorm?.update({ n: headDim, rows: n * kvHeads, eps });
+          A.kNorm?.encode(pass);
+          A.ropeQ.encode(pass, n, pos0);
+          A.ropeK.encode(pass, n, pos0);
+          A.kvWrite.encode(pass, n, pos0);
 
-        // causal multi-head attention over the cache; query head h reads kv head h / group
-        L.attention.encode(pass, n, pos0);
-        L.wo.encode(pass, n); // hidden += wo · att (residual fused), or gemma3's post-norm
-        post(L.attnPostNorm, L.attnPostAdd);
+          // causal multi-head attention over the cache; query head h reads kv head h / group
+          A.attention.encode(pass, n, pos0);
+          gated?.gate(pass, n);
+          A.wo.encode(pass, n); // hidden += wo · att (residual fused), or gemma3's post-norm
+          post(A.attnPostNorm, A.attnPostAdd);
+        }
 
         // feed-forward: norm, SwiGLU, down, residual
         L.ffnNorm.update({ n: dim, rows: n, eps });
@@ -315,13 +362,19 @@ export function createLayerStack(
         }
       }
     },
+    clearRecurrent: (slot) => placement.recurrent?.clear(slot),
     destroy() {
       for (const L of layers) {
-        for (const part of Object.values(L)) (part as { destroy(): void } | undefined)?.destroy();
+        const { attn, ...rest } = L;
+        for (const part of [...Object.values(attn ?? {}), ...Object.values(rest)]) {
+          (part as { destroy(): void } | undefined)?.destroy();
+        }
       }
       embedScale?.destroy();
+      gated?.destroy();
       placement.destroy();
       if (moeScratch) destroyMoeScratch(moeScratch);
+      if (hybrid) destroyHybridScratch(hybrid);
     },
   };
 }

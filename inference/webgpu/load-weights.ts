@@ -16,6 +16,7 @@ import {
   planTensors,
   type TensorUse,
 } from "../weights.ts";
+import { hybridLayerWeights } from "../hybrid-weights.ts";
 import type { Gpu } from "./device.ts";
 import { type GpuMatrix, type GpuMatrixLayout, uploadMatrix, uploadVector } from "./weights.ts";
 import { matVecRows4Supports, matVecSupports } from "./kernels/matvec.ts";
@@ -103,12 +104,6 @@ export async function uploadWeights(
   config: ModelConfig,
   options: UploadWeightsOptions = {},
 ): Promise<GpuModelWeights> {
-  if (config.recurrent) {
-    throw new Error(
-      `${file.path}: the WebGPU engine cannot run ${config.arch} (linear-attention layers with ` +
-        "a recurrent state) yet; serve it without --gpu",
-    );
-  }
   if (config.logitSoftcap !== undefined) {
     throw new Error(
       `${file.path}: the WebGPU engine cannot run ${config.arch} with final logit ` +
@@ -175,8 +170,11 @@ export async function uploadWeights(
 
   const layers: GpuLayerWeights[] = [];
   for (let l = layerStart; l < layerEnd; l++) {
+    const mat = (name: string) => mats.get(name)!, vec = (name: string) => vecs.get(name);
     layers.push(
-      layerWeights(l, (name) => mats.get(name)!, (name) => vecs.get(name), config.moe !== undefined),
+      config.recurrent
+        ? hybridLayerWeights(config, l, mat, vec)
+        : layerWeights(l, mat, vec, config.moe !== undefined),
     );
   }
   const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);

@@ -20,6 +20,7 @@ import {
   scratchBuffer,
   sequenceStack,
 } from "./forward.ts";
+import { recurrentRewind } from "./hybrid-layer.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { gpuEmbed } from "./embed.ts";
 
@@ -177,6 +178,7 @@ function createGpuSession(model: GpuModel): WebGpuSession {
     evaluateGreedy: async (tokens) => new Uint32Array(await run(tokens, true))[0],
     rewind(to) {
       checkRewind(position, to);
+      if (recurrentRewind(config, position, to)) stack.clearRecurrent(0);
       position = to;
     },
     destroy() {

@@ -13,6 +13,7 @@ import {
   scratchBuffer,
   sequenceStack,
 } from "./forward.ts";
+import { recurrentRewind } from "./hybrid-layer.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import {
   checkDevice,
@@ -101,6 +102,7 @@ function createStageSession(model: GpuModel): WebGpuStageSession {
     },
     rewind(to) {
       checkRewind(position, to);
+      if (recurrentRewind(config, position, to)) stack.clearRecurrent(0);
       position = to;
     },
     destroy() {
