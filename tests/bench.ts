@@ -11,16 +11,23 @@
  * tests/bench/sampling.ts) run only when asked for, and so does `--only scale` (10 serving and
  * 50 client nodes in their own network namespaces under load and faults, tests/bench/scale.ts;
  * `--serving N --clients N --seconds N --inflight N` change its size; needs root).
+ * `--only moe` runs only the generated MoE model's row (Grove CPU vs llama.cpp native).
  *
  * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
  * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
  * (the WebGPU matvec and matmul variants).
  */
-import { GgmlType, openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
+import { GgmlType, modelConfigOf, openGguf, tokenizerFromMetadata } from "../inference/mod.ts";
 import { measureBandwidth } from "./bench/bandwidth.ts";
 import type { EngineId } from "./bench/measure.ts";
-import { type BenchModel, benchModels, bigModelOptions, ensureModel } from "./bench/models.ts";
-import { markdownTable, type Row, verdict } from "./bench/report.ts";
+import {
+  type BenchModel,
+  benchModels,
+  bigModelOptions,
+  ensureModel,
+  moeBenchModel,
+} from "./bench/models.ts";
+import { decodeRatios, markdownTable, type Row, verdict } from "./bench/report.ts";
 import type { Measurement, RunPlan } from "./bench/types.ts";
 import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 import { relaySiege, relaySiegeTable } from "./bench/relay-siege.ts";
@@ -72,13 +79,18 @@ async function planFor(path: string, promptTokens: number, decode: number): Prom
   return { promptTokens: ids, promptText: tokenizer.decode(body), decodeTokens: decode };
 }
 
-/** Weight bytes read per decoded token: every matrix but the embedding (one row of it). */
+/**
+ * Weight bytes read per decoded token: every matrix but the embedding (one row of it); of a
+ * MoE's expert stacks only the used experts' share.
+ */
 async function streamedBytes(path: string): Promise<number> {
   const file = await openGguf(path);
   const tied = !file.tensor("output.weight");
+  const moe = modelConfigOf(file).moe;
+  const share = (name: string) => moe && /_exps\.weight$/.test(name) ? moe.used / moe.experts : 1;
   return file.tensors
     .filter((t) => tied || t.name !== "token_embd.weight")
-    .reduce((sum, t) => sum + t.byteLength, 0);
+    .reduce((sum, t) => sum + t.byteLength * share(t.name), 0);
 }
 
 async function runJob(job: Job, path: string, plan: RunPlan): Promise<Measurement> {
@@ -115,17 +127,19 @@ async function runJobMedian(job: Job, path: string, plan: RunPlan): Promise<Meas
   };
 }
 
-async function inferenceBench() {
+/** `only`: just these models and engines (`--only moe`: the MoE row vs llama.cpp). */
+async function inferenceBench(only?: { models: BenchModel[]; engines: EngineId[] }) {
   const started = performance.now();
   log("measuring memory bandwidth (one thread)...");
   const bw = measureBandwidth();
   log("preparing models (the generated ones are built once, then cached)...");
-  const models = await benchModels();
+  const models = only?.models ?? await benchModels();
   const rows: Row[] = [];
   const loads = [Deno.loadavg()[0]];
   for (const model of models) {
     const bytes = await streamedBytes(model.path);
-    for (const job of jobsFor(model)) {
+    const jobs = jobsFor(model).filter((j) => !only || only.engines.includes(j.engine));
+    for (const job of jobs) {
       const plan = await planFor(model.path, job.prompt, job.decode);
       const t = performance.now();
       let result: Row["result"];
@@ -156,6 +170,7 @@ async function inferenceBench() {
     "decode GB/s = weight bytes read per token (all matrices but the embedding) × decode tok/s.",
   );
   console.log(verdict(rows) + ". llama.cpp native is the yardstick, not a candidate.");
+  console.log(decodeRatios(rows));
   console.log(
     `Noisy numbers: this machine (${navigator.hardwareConcurrency} cores) is shared with other ` +
       `work; 1-minute load average ${Math.min(...loads).toFixed(2)}–` +
@@ -187,7 +202,16 @@ async function relayBench() {
   );
 }
 
-const PARTS = ["relay", "inference", "mesh", "batching", "split", "sampling", "scale"] as const;
+const PARTS = [
+  "relay",
+  "inference",
+  "mesh",
+  "batching",
+  "split",
+  "sampling",
+  "scale",
+  "moe",
+] as const;
 
 function parseOnly(args: string[]): typeof PARTS[number] | undefined {
   const i = args.indexOf("--only");
@@ -270,6 +294,10 @@ async function main() {
   if (only === "batching") return await batchingBench();
   if (only === "sampling") return await samplingBench();
   if (only === "scale") return await scaleBench(Deno.args);
+  if (only === "moe") {
+    const engines: EngineId[] = ["grove", "llama-1", "llama-2"];
+    return await inferenceBench({ models: [await moeBenchModel()], engines });
+  }
   if (only === undefined || only === "inference") await inferenceBench();
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();

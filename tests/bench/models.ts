@@ -1,7 +1,7 @@
 /**
- * The bench's models: stories260K (a real, tiny model) and a generated
- * llama model of a realistic ~1B shape, built once and cached on disk (the
- * build quantizes ~850 M random weights in TypeScript, which takes minutes).
+ * The bench's models: stories260K (a real, tiny model), a generated llama model of a
+ * realistic ~1B shape and a generated mixture-of-experts qwen3moe, built once and cached on
+ * disk (the build quantizes ~850 M random weights in TypeScript, which takes minutes).
  */
 import { GgmlType, ggmlTypeName } from "../../inference/mod.ts";
 import { writeGguf } from "../support/gguf-writer.ts";
@@ -36,6 +36,28 @@ export function bigModelOptions(type: GgmlType): TestModelOptions {
   };
 }
 
+/**
+ * A qwen3moe of ~0.4 B parameters, 8 experts with 2 used (~0.15 B active per token), in the
+ * Q4_K_M mix published MoE GGUFs use (test-models-moe.ts): its decode reads a quarter of the
+ * expert weights per token, so it shows whether only the routed experts are read.
+ */
+export function moeModelOptions(): TestModelOptions {
+  return {
+    arch: "qwen3moe",
+    type: GgmlType.Q4_K,
+    dim: 1024,
+    layers: 12,
+    heads: 16,
+    kvHeads: 4,
+    headDim: 64,
+    ffn: 2048,
+    moe: { experts: 8, used: 2, expertFfn: 1024, mix: "Q4_K_M" },
+    seed: 7,
+    contextLength: 2048,
+    vocabFrom: fixturePath("vocab/ggml-vocab-llama-spm.gguf"),
+  };
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
@@ -49,8 +71,10 @@ async function exists(path: string): Promise<boolean> {
 /** Writes the model unless the cache holds it; the file appears only when complete. */
 export async function ensureModel(o: TestModelOptions): Promise<string> {
   const dir = benchCacheDir();
-  const name = `llama-d${o.dim}-l${o.layers}-f${o.ffn}-h${o.heads}-kv${o.kvHeads}-` +
-    `${ggmlTypeName(o.type).toLowerCase()}-s${o.seed}.gguf`;
+  const kind = o.moe ? `${o.arch}-e${o.moe.experts}x${o.moe.used}-ef${o.moe.expertFfn}-` : "llama-";
+  const type = (o.moe?.mix ?? ggmlTypeName(o.type)).toLowerCase();
+  const name = `${kind}d${o.dim}-l${o.layers}-f${o.ffn}-h${o.heads}-kv${o.kvHeads}-` +
+    `${type}-s${o.seed}.gguf`;
   const path = `${dir}/${name}`;
   if (await exists(path)) return path;
   await Deno.mkdir(dir, { recursive: true });
@@ -92,5 +116,13 @@ export async function benchModels(): Promise<BenchModel[]> {
       big: true,
     });
   }
+  models.push(await moeBenchModel());
   return models;
+}
+
+/** The generated MoE model (built if needed). */
+export async function moeBenchModel(): Promise<BenchModel> {
+  const path = await ensureModel(moeModelOptions());
+  const size = (await Deno.stat(path)).size / 1e6;
+  return { label: `qwen3moe 8×2 experts Q4_K_M (${size.toFixed(0)} MB)`, path, big: true };
 }

@@ -49,3 +49,23 @@ export function verdict(rows: Row[]): string {
   }
   return `Fastest CPU path for users (decode, Grove engine vs wllama): ${parts.join("; ")}`;
 }
+
+/**
+ * Per model, Grove CPU's decode speed over llama.cpp's at the same thread count (Grove's CPU
+ * kernels run on two threads where there are two cores): a MoE model should keep the dense
+ * models' ratio when only its routed experts are read.
+ */
+export function decodeRatios(rows: Row[]): string {
+  const tps = (model: string, name: string) => {
+    const r = rows.find((x) => x.model === model && x.name === name)?.result;
+    return r && !("error" in r) ? r.decodeTokensPerSecond : undefined;
+  };
+  const parts: string[] = [];
+  for (const model of new Set(rows.map((r) => r.model))) {
+    const grove = tps(model, "Grove CPU"), llama = tps(model, "llama.cpp native, 2 threads");
+    if (grove !== undefined && llama !== undefined) {
+      parts.push(`${model}: ${(grove / llama).toFixed(2)}`);
+    }
+  }
+  return `Decode, Grove CPU / llama.cpp native at 2 threads: ${parts.join("; ") || "not measured"}`;
+}
