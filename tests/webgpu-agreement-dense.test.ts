@@ -1,12 +1,47 @@
 /** The WebGPU engine against the CPU engine on the gemma3 and phi3 test models (see the harness). */
+import assert from "node:assert/strict";
+import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
 import { DENSE_REFERENCE_MODELS } from "./support/reference-models-dense.ts";
-import { checkAgreement } from "./webgpu-agreement-harness.ts";
+import { createTestGpu } from "./support/gpu.ts";
+import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-dense-" });
 
 for (const model of DENSE_REFERENCE_MODELS) {
   Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
 }
+
+Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels) equal lone sessions", async () => {
+  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-f32")!;
+  const path = await model.build(dir);
+  const { engine, batch } = await createBatchedWebGpuEngine({
+    path,
+    ctxSize: CTX,
+    gpu: await createTestGpu(),
+    maxSlots: 2,
+  });
+  try {
+    const prompts = [[1, 7, 42], [1, 300, 301, 12, 9]];
+    const lone = prompts.map(() => engine.createSession());
+    const slots = prompts.map(() => batch.acquire()!);
+    const next = prompts.map((p) => p);
+    let worst = 0;
+    // 20 steps: both sequences run well past the window of 8.
+    for (let step = 0; step < 20; step++) {
+      const out = await batch.step(slots.map((slot, i) => ({ slot, tokens: next[i] })));
+      for (const [i, session] of lone.entries()) {
+        const want = await session.evaluateAsync!(next[i]);
+        for (let j = 0; j < want.length; j++) {
+          worst = Math.max(worst, Math.abs(out[i][j] - want[j]));
+        }
+        next[i] = [want.indexOf(Math.max(...want))];
+      }
+    }
+    assert.ok(worst < 1e-4, `batched logits differ from lone sessions by ${worst}`);
+  } finally {
+    engine.close();
+  }
+});
 
 Deno.test("webgpu agreement (dense): clean up generated models", () => {
   Deno.removeSync(dir, { recursive: true });
