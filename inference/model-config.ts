@@ -3,6 +3,7 @@
  * metadata with llama.cpp's key names (`{arch}.embedding_length`, ...).
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
+import { type RopeScaling, ropeScalingFromMetadata } from "./rope-scaling.ts";
 import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
 import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
@@ -46,6 +47,7 @@ export interface ModelConfig extends DenseArchConfig {
   ropeDim: number; // leading dims of each head that RoPE rotates
   ropeStyle: "normal" | "neox"; // pairs (2i, 2i+1) or (i, i + ropeDim/2)
   ropeScale: number; // linear position scaling: positions are divided by it
+  ropeScaling: RopeScaling; // none, linear, yarn, llama3 (rope-scaling.ts); ropeScale is its factor
   qkvBias: boolean; // qwen2
   qkNorm: boolean; // qwen3
   moe?: MoeConfig; // mixture-of-experts feed-forward (qwen2moe, qwen3moe); dense when absent
@@ -120,8 +122,9 @@ export function configFromMetadata(
       `inconsistent attention shape: dim ${dim}, heads ${heads}, kv heads ${kvHeads}`,
     );
   }
-  const scalingType = meta[k("rope.scaling.type")];
-  const ropeScale = scalingType === "linear" ? positive(meta, k("rope.scaling.factor"), 1) : 1;
+  const contextLength = count(meta, k("context_length"), CONFIG_BOUNDS.contextLength, 2048);
+  const ropeScaling = ropeScalingFromMetadata(meta, a, contextLength);
+  const ropeScale = ropeScaling.factor;
   const ropeDim = count(meta, k("rope.dimension_count"), headDim, headDim);
   if (ropeDim % 2 !== 0) {
     throw new Error(`model metadata "${k("rope.dimension_count")}" is ${ropeDim}; must be even`);
@@ -137,12 +140,13 @@ export function configFromMetadata(
     valueDim: count(meta, k("attention.value_length"), width, headDim),
     ffn: count(meta, k("feed_forward_length"), width),
     vocabSize,
-    contextLength: count(meta, k("context_length"), CONFIG_BOUNDS.contextLength, 2048),
+    contextLength,
     normEps: positive(meta, k("attention.layer_norm_rms_epsilon"), 1e-5),
     ropeBase: positive(meta, k("rope.freq_base"), 10000),
     ropeDim,
     ropeStyle: a === "llama" ? "normal" : "neox",
     ropeScale: ropeScale > 0 ? ropeScale : 1,
+    ropeScaling,
     qkvBias: a === "qwen2" || a === "qwen2moe",
     qkNorm: a === "qwen3" || a === "qwen3moe" || a === "gemma3",
     ...denseArchConfigOf(meta, a, {
@@ -222,6 +226,10 @@ export function modelConfigOf(file: GgufFile): ModelConfig {
       `${file.path}: metadata says the embedding width is ${config.dim}, ` +
         `but tensor "token_embd.weight" rows are ${embed.dims[0]} wide`,
     );
+  }
+  if (file.tensor("rope_freqs.weight") && config.ropeScaling.type === "none") {
+    // Llama 3.1's scaling lives in per-pair factors (weights.ts ropeFreqFactors), not metadata.
+    config.ropeScaling = { ...config.ropeScaling, type: "llama3" };
   }
   const blocks = blockIndices(file);
   const held = config.layers + (config.nextnLayers ?? 0);

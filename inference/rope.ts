@@ -1,5 +1,49 @@
-/** Rotary position embedding as ggml computes it, on the CPU. */
+/**
+ * Rotary position embedding as ggml computes it on the CPU (ggml-cpu/ops.cpp rope_f32:
+ * ggml_rope_cache_init, rope_yarn, rotate_pairs), in float32 step for step, so that long
+ * contexts (angles of thousands of radians) turn by ggml's angles and not by nearby ones.
+ */
 import type { ModelConfig } from "./model-config.ts";
+import { NO_ROPE_SCALING, type RopeConstants, ropeConstants, yarnRamp } from "./rope-scaling.ts";
+
+const f = Math.fround;
+
+const constantsOf = new WeakMap<ModelConfig, RopeConstants>();
+
+function constants(config: ModelConfig): RopeConstants {
+  let c = constantsOf.get(config);
+  if (!c) {
+    const scaling = config.ropeScaling ??
+      { ...NO_ROPE_SCALING, type: "linear", factor: config.ropeScale };
+    c = ropeConstants(config.ropeDim, config.ropeBase, scaling);
+    constantsOf.set(config, c);
+  }
+  return c;
+}
+
+let cosTable = new Float32Array(0);
+let sinTable = new Float32Array(0);
+
+/** cos and sin of each pair's angle at `pos`, ggml_rope_cache_init's loop. */
+function fillAngles(c: RopeConstants, half: number, pos: number, freqFactors?: Float32Array) {
+  if (cosTable.length < half) {
+    cosTable = new Float32Array(half);
+    sinTable = new Float32Array(half);
+  }
+  const { thetaScale, freqScale, extFactor, mscale, corrLow, corrHigh } = c;
+  let theta = f(pos);
+  for (let i = 0; i < half; i++) {
+    const extrap = freqFactors ? f(theta / freqFactors[i]) : theta;
+    let angle = f(freqScale * extrap);
+    if (extFactor !== 0) {
+      const mix = f(yarnRamp(corrLow, corrHigh, i) * extFactor);
+      angle = f(f(angle * f(1 - mix)) + f(extrap * mix));
+    }
+    cosTable[i] = f(f(Math.cos(angle)) * mscale);
+    sinTable[i] = f(f(Math.sin(angle)) * mscale);
+    theta = f(theta * thetaScale);
+  }
+}
 
 /**
  * Rotates the first `ropeDim` values of each head by position-dependent
@@ -14,13 +58,11 @@ export function rope(
   config: ModelConfig,
   freqFactors?: Float32Array,
 ): void {
-  const { ropeDim, ropeBase, ropeStyle } = config;
-  const p = pos / config.ropeScale;
+  const { ropeDim, ropeStyle } = config;
   const half = ropeDim / 2;
+  fillAngles(constants(config), half, pos, freqFactors);
   for (let i = 0; i < half; i++) {
-    let theta = p * Math.pow(ropeBase, (-2 * i) / ropeDim);
-    if (freqFactors) theta /= freqFactors[i];
-    const cos = Math.cos(theta), sin = Math.sin(theta);
+    const cos = cosTable[i], sin = sinTable[i];
     for (let h = 0; h < heads; h++) {
       const base = offset + h * headDim;
       const a = ropeStyle === "normal" ? base + 2 * i : base + i;

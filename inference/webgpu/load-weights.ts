@@ -177,7 +177,13 @@ export async function uploadWeights(
         : layerWeights(l, mat, vec, config.moe !== undefined),
     );
   }
-  const ropeTable = createRopeTable(gpu.device, config.ropeDim, config.ropeBase, ropeFactors);
+  const ropeTable = createRopeTable(
+    gpu.device,
+    config.ropeDim,
+    config.ropeBase,
+    ropeFactors,
+    config.ropeScaling,
+  );
   memory.push(ropeTable);
   const ropeTableLocal = config.ropeBaseLocal === undefined
     ? undefined

@@ -12,6 +12,7 @@ import { STORIES } from "./fixtures.ts";
 import { DENSE_REFERENCE_MODELS } from "./reference-models-dense.ts";
 import { MOE_REFERENCE_MODELS } from "./reference-models-moe.ts";
 import { QWEN35_REFERENCE_MODELS } from "./reference-models-qwen35.ts";
+import { CONTEXT_REFERENCE_MODELS } from "./reference-models-context.ts";
 
 export interface ReferencePrompt {
   name: string;
@@ -28,6 +29,8 @@ export interface ReferenceModel {
   prompts: ReferencePrompt[];
   steps: number;
   topN: number;
+  /** llama.cpp's KV cache type for this reference (default F32); Grove's cache then matches. */
+  kvCache?: "F32" | "F16";
 }
 
 const STORY_PROMPTS: ReferencePrompt[] = [
@@ -99,6 +102,7 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   ...DENSE_REFERENCE_MODELS,
   ...MOE_REFERENCE_MODELS,
   ...QWEN35_REFERENCE_MODELS,
+  ...CONTEXT_REFERENCE_MODELS,
 ];
 
 export function referenceModel(name: string): ReferenceModel | undefined {

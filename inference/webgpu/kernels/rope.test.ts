@@ -10,6 +10,7 @@ import {
 } from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import { bindRope, createRopeTable, prepareRope, type RopeStyle } from "./rope.ts";
+import { type RopeScaling, ropeScalingFromMetadata } from "../../rope-scaling.ts";
 
 interface Case {
   style: RopeStyle;
@@ -23,6 +24,8 @@ interface Case {
   freqFactors?: Float32Array;
   offset?: number; // rows live inside a wider buffer: offset and token stride
   tokenStride?: number;
+  scaling?: RopeScaling; // YaRN (ropeScale then its factor)
+  atol?: number;
 }
 
 async function check(c: Case) {
@@ -36,13 +39,14 @@ async function check(c: Case) {
     ropeBase: c.ropeBase,
     ropeStyle: c.style,
     ropeScale: c.ropeScale,
+    ...(c.scaling ? { ropeScaling: c.scaling } : {}),
   } as ModelConfig;
   const want = v.slice();
   for (let t = 0; t < c.n; t++) {
     rope(want, offset + t * stride, c.heads, c.headDim, c.pos0 + t, config, c.freqFactors);
   }
   const buf = uploadF32(device, v);
-  const table = createRopeTable(device, c.ropeDim, c.ropeBase, c.freqFactors);
+  const table = createRopeTable(device, c.ropeDim, c.ropeBase, c.freqFactors, c.scaling);
   submitKernels(device, [
     bindRope(device, c.style, { v: buf, table }, {
       n: c.n,
@@ -56,7 +60,12 @@ async function check(c: Case) {
     }),
   ]);
   const got = await readF32(device, buf, v.length);
-  assertClose(got, want, { atol: 1e-5, rtol: 1e-4 }, `${c.style} ${c.heads}x${c.headDim}`);
+  assertClose(
+    got,
+    want,
+    { atol: c.atol ?? 1e-5, rtol: 1e-4 },
+    `${c.style} ${c.heads}x${c.headDim}`,
+  );
   return { got, v };
 }
 
@@ -121,5 +130,51 @@ Deno.test("rope: NeoX inside a fused row (offset and token stride)", async () =>
     ropeScale: 1,
     offset: 5,
     tokenStride: 40,
+  });
+});
+
+const yarn = (arch: string, factor: number, originalContext: number, attnFactor?: number) =>
+  ropeScalingFromMetadata(
+    {
+      [`${arch}.rope.scaling.type`]: "yarn",
+      [`${arch}.rope.scaling.factor`]: factor,
+      [`${arch}.rope.scaling.original_context_length`]: originalContext,
+      ...(attnFactor === undefined ? {} : { [`${arch}.rope.scaling.attn_factor`]: attnFactor }),
+    },
+    arch,
+    originalContext * factor,
+  );
+
+Deno.test("rope: YaRN normal pairs (ramp inside the pairs, mscale with attn_factor)", async () => {
+  const { got, v } = await check({
+    style: "normal",
+    heads: 4,
+    headDim: 64,
+    ropeDim: 64,
+    n: 5,
+    pos0: 300,
+    ropeBase: 10000,
+    ropeScale: 8,
+    scaling: yarn("llama", 8, 64, 1.25),
+    // Angles of ~300 radians: f32 products in another order part by ~3e-5 rad.
+    atol: 2e-4,
+  });
+  assert.ok(got.some((x, i) => Math.abs(x - v[i]) > 1e-3));
+});
+
+Deno.test("rope: YaRN NeoX with freq factors, past position 12k", async () => {
+  await check({
+    style: "neox",
+    heads: 2,
+    headDim: 16,
+    ropeDim: 16,
+    n: 3,
+    pos0: 12_300,
+    ropeBase: 1000000,
+    ropeScale: 4,
+    freqFactors: Float32Array.from({ length: 8 }, (_, i) => 1 + i / 8),
+    scaling: yarn("qwen3", 4, 4096),
+    // Angles of ~12k radians: the GPU's one f32 product and ggml's f32 steps part by ~1e-3 rad.
+    atol: 5e-3,
   });
 });

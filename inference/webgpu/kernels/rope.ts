@@ -4,9 +4,11 @@
  * The ROWS variant (`bindRopeRows`) turns the stacked rows of several
  * sequences, each by its own position (batch-forward.ts).
  *
- * The per-pair inverse frequencies (base, freq factors) are a small table
- * made once per model by `createRopeTable`; positions and the linear scale
- * are params, so one bound kernel serves every token.
+ * The per-pair inverse frequencies (base, freq factors, YaRN's per-pair mix of
+ * interpolated and original angles) are a small table made once per model by
+ * `createRopeTable`, ending with the factor cos and sin are scaled by (YaRN's
+ * mscale, else 1); positions and the linear scale are params, so one bound
+ * kernel serves every token.
  */
 import {
   bindKernel,
@@ -15,6 +17,7 @@ import {
   kernelPipelineChecked,
   packFields,
 } from "./bound-kernel.ts";
+import { pairFrequencyScale, ropeConstants, type RopeScaling } from "../../rope-scaling.ts";
 
 const FILE = "rope.wgsl";
 const WG = 64;
@@ -55,21 +58,29 @@ export function supportsRope(headDim: number, ropeDim: number): boolean {
   return ropeDim > 0 && ropeDim % 2 === 0 && ropeDim <= headDim;
 }
 
-/** base^(-2i/ropeDim) / freqFactors[i] for each pair, in f64 then rounded once. */
+/**
+ * base^(-2i/ropeDim) / freqFactors[i] for each pair, in f64 then rounded once; with YaRN
+ * `scaling`, times the pair's mix of original and interpolated angle over the linear scale the
+ * kernel applies to every pair. After the pairs: the factor cos and sin are scaled by.
+ */
 export function ropeInverseFrequencies(
   ropeDim: number,
   ropeBase: number,
   freqFactors?: Float32Array,
+  scaling?: RopeScaling,
 ): Float32Array {
   const half = ropeDim / 2;
   if (freqFactors && freqFactors.length < half) {
     throw new Error(`rope: ${freqFactors.length} freq factors for ${half} pairs`);
   }
-  const out = new Float32Array(half);
+  const c = scaling && ropeConstants(ropeDim, ropeBase, scaling);
+  const out = new Float32Array(half + 1);
   for (let i = 0; i < half; i++) {
     const f = Math.pow(ropeBase, (-2 * i) / ropeDim);
-    out[i] = freqFactors ? f / freqFactors[i] : f;
+    const yarn = c && c.extFactor !== 0 ? pairFrequencyScale(c, i) / c.freqScale : 1;
+    out[i] = (freqFactors ? f / freqFactors[i] : f) * yarn;
   }
+  out[half] = c ? c.mscale : 1;
   return out;
 }
 
@@ -79,8 +90,9 @@ export function createRopeTable(
   ropeDim: number,
   ropeBase: number,
   freqFactors?: Float32Array,
+  scaling?: RopeScaling,
 ): GPUBuffer {
-  const table = ropeInverseFrequencies(ropeDim, ropeBase, freqFactors);
+  const table = ropeInverseFrequencies(ropeDim, ropeBase, freqFactors, scaling);
   const buffer = device.createBuffer({
     label: "rope inverse frequencies",
     size: Math.max(16, table.byteLength),

@@ -2,8 +2,10 @@
 // (< ropeDim / 2) of each head turns by theta = (pos * freq_scale) * inv_freq[i];
 // dims past ropeDim stay as they are. Pairs are adjacent (2i, 2i + 1), ggml's
 // "normal" (llama), or halves (i, i + ropeDim / 2) with NEOX (qwen). inv_freq
-// holds base^(-2i/ropeDim), already divided by any per-pair freq factors,
-// computed once on the host in f64 so the angle loses nothing to an f32 pow.
+// holds base^(-2i/ropeDim), already divided by any per-pair freq factors and
+// times YaRN's per-pair mix, computed once on the host in f64 so the angle
+// loses nothing to an f32 pow; inv_freq[ropeDim / 2] is what cos and sin are
+// scaled by (YaRN's mscale, else 1).
 //
 // Where the positions come from:
 // (default)  one sequence: token t at pos0 + t, rows of a strided view (offset,
@@ -78,8 +80,9 @@ fn main(
 
   let p = f32(position(t)) * params.freq_scale;
   let theta = p * inv_freq[i];
-  let c = cos(theta);
-  let s = sin(theta);
+  let mscale = inv_freq[half];
+  let c = cos(theta) * mscale;
+  let s = sin(theta) * mscale;
 
   let base = row_start(t) + h * params.head_dim;
 #ifdef NEOX

@@ -1,0 +1,53 @@
+/**
+ * Reference models for RoPE scaling and the f16 KV cache, checked by tests/llama-agreement.test.ts
+ * like the others (names end in f32: their arithmetic must agree to 1e-3):
+ * linear and YaRN scaling metadata on the llama (pairs) and qwen3 (NeoX) test models, with
+ * original contexts short enough that YaRN's ramp falls inside the rotated pairs, and one with
+ * a rope.scaling.attn_factor.
+ */
+import { GgmlType } from "../../inference/mod.ts";
+import type { ReferenceModel } from "./reference-models.ts";
+import { type RopeScalingMeta, writeScaledTestModel } from "./test-models-context.ts";
+import type { TestModelOptions } from "./test-models.ts";
+import { STORIES } from "./fixtures.ts";
+
+const SHAPES = {
+  llama: { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 },
+  qwen3: { dim: 256, layers: 2, heads: 8, kvHeads: 4, headDim: 64, ffn: 512 },
+} as const;
+
+function contextModel(
+  name: string,
+  arch: "llama" | "qwen3",
+  scaling: RopeScalingMeta | undefined,
+): ReferenceModel {
+  const options: TestModelOptions = {
+    arch,
+    type: GgmlType.F32,
+    seed: 1,
+    vocabFrom: STORIES,
+    ...SHAPES[arch],
+  };
+  return {
+    name,
+    build: async (dir) => {
+      const out = `${dir}/${name}.gguf`;
+      await writeScaledTestModel(out, options, scaling);
+      return out;
+    },
+    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
+    steps: 40,
+    topN: 10,
+  };
+}
+
+export const CONTEXT_REFERENCE_MODELS: readonly ReferenceModel[] = [
+  contextModel("test-llama-linear-f32", "llama", { type: "linear", factor: 4 }),
+  contextModel("test-qwen3-yarn-f32", "qwen3", { type: "yarn", factor: 4, originalContext: 128 }),
+  contextModel("test-llama-yarn-f32", "llama", {
+    type: "yarn",
+    factor: 8,
+    originalContext: 64,
+    attnFactor: 1.25,
+  }),
+];
