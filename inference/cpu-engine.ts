@@ -39,6 +39,9 @@ function weightBytes(w: ModelWeights): number {
         .forEach(add);
     }
   }
+  for (const x of w.layers.map((l) => l.linear)) {
+    if (x) [x.wqkv, x.wz, x.wBeta, x.wAlpha, x.wOut].forEach(add);
+  }
   return total;
 }
 

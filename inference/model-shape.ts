@@ -10,6 +10,7 @@ import type { GgufFile, GgufTensorInfo } from "./gguf.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { needTensor, planTensors } from "./weights.ts";
 import { moeRowFloats } from "./moe.ts";
+import { recurrentStateBytes } from "./recurrent-state.ts";
 
 /** What a model needs in memory, per part (bytes). */
 export interface ModelShape {
@@ -19,6 +20,12 @@ export interface ModelShape {
   kvBytesPerLayer: number;
   /** How the engine stores keys and values (attention.ts KvType). */
   kvType?: "f16" | "f32";
+  /**
+   * Per layer, one sequence's state in it where layers differ (qwen35moe): a full-attention
+   * layer's KV cache (kvBytesPerLayer) or a linear-attention layer's fixed recurrent state.
+   * Absent: every layer keeps kvBytesPerLayer.
+   */
+  layerStateBytes?: readonly number[];
   /** The token embeddings (stage 0). */
   firstBytes: number;
   /**
@@ -75,7 +82,25 @@ export function modelShapeOf(
   const rope = file.tensor("rope_freqs.weight");
   const scratchBytes = activationBytes(config, ctxSize, SCRATCH_ROWS, SCRATCH_SLOTS) +
     (rope ? heldBytes(rope, false) : 0);
-  return { layerBytes, kvBytesPerLayer, kvType, firstBytes, lastBytes, tiedHead, scratchBytes };
+  const shape: ModelShape = {
+    layerBytes,
+    kvBytesPerLayer,
+    kvType,
+    firstBytes,
+    lastBytes,
+    tiedHead,
+    scratchBytes,
+  };
+  if (config.recurrent) {
+    shape.layerStateBytes = Array.from(
+      { length: L },
+      (_, l) =>
+        config.recurrent!.recurrentLayers[l]
+          ? recurrentStateBytes(config, l, l + 1)
+          : kvBytesPerLayer,
+    );
+  }
+  return shape;
 }
 
 /**
@@ -122,9 +147,18 @@ export function stageWeightBytes(shape: ModelShape, start: number, end: number):
   return bytes;
 }
 
+/** One sequence's state in the layers [start, end): KV caches (and recurrent states). */
+export function stageStateBytes(shape: ModelShape, start: number, end: number): number {
+  const per = shape.layerStateBytes;
+  if (!per) return (end - start) * shape.kvBytesPerLayer;
+  let bytes = 0;
+  for (let l = start; l < end; l++) bytes += per[l];
+  return bytes;
+}
+
 /** What the layers [start, end) of `shape` need on one node: weights, KV cache and scratch. */
 export function stageBytes(shape: ModelShape, start: number, end: number): number {
-  return stageWeightBytes(shape, start, end) + (end - start) * shape.kvBytesPerLayer +
+  return stageWeightBytes(shape, start, end) + stageStateBytes(shape, start, end) +
     shape.scratchBytes;
 }
 

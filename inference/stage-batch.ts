@@ -134,9 +134,11 @@ function heldWeightBytes(w: ModelWeights): number {
   add(w.tokenEmbedding);
   add(w.output);
   add(w.outputNorm);
-  for (const { moe, ...layer } of w.layers) {
-    // A MoE layer's matrices (expert stacks, router, shared expert) sit one level down.
-    for (const x of [...Object.values(layer), ...Object.values(moe ?? {})]) {
+  for (const { moe, linear, ...layer } of w.layers) {
+    // A MoE layer's matrices (expert stacks, router, shared expert) sit one level down, as do
+    // a linear-attention layer's (qwen35moe).
+    const nested = [...Object.values(moe ?? {}), ...Object.values(linear ?? {})];
+    for (const x of [...Object.values(layer), ...nested]) {
       if (x instanceof Float32Array || x?.data instanceof Uint8Array) add(x);
     }
   }

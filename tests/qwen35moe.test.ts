@@ -4,7 +4,18 @@
  * The model is the agreement tests' Q4_K_M one (tests/reference/test-qwen35moe-q4_k_m.json).
  */
 import assert from "node:assert/strict";
-import { createBatchedCpuEngine, createCpuEngine, createCpuStage } from "../inference/mod.ts";
+import {
+  createBatchedCpuEngine,
+  createCpuEngine,
+  createCpuStage,
+  loadStageBatch,
+  modelConfigOf,
+  modelShapeOf,
+  openGguf,
+  stageBytes,
+  stageWeightBytes,
+} from "../inference/mod.ts";
+import { recurrentStateBytes } from "../inference/recurrent-state.ts";
 import { QWEN35_TEST_SHAPE, writeQwen35Model } from "./support/test-models-qwen35.ts";
 import { writeTestModel } from "./support/test-models.ts";
 import { GgmlType } from "../inference/mod.ts";
@@ -148,6 +159,26 @@ Deno.test("qwen35moe: writeTestModel makes one from the generic options", async 
   assert.equal(e.config.moe?.expertFfn, 64);
   const logits = e.createSession().evaluate([1, 2, 3]);
   assert.ok(logits.every(Number.isFinite));
+});
+
+Deno.test("qwen35moe: its shape counts linear layers' recurrent state, not a KV cache", async () => {
+  const file = await openGguf(path);
+  const config = modelConfigOf(file);
+  const shape = modelShapeOf(file, config, 128, "f32");
+  // (convKernel − 1) · convDim + vHeads · headDim² floats per linear layer
+  const r = recurrentStateBytes(config, 0, 1);
+  assert.equal(r, 4 * (3 * 512 + 8 * 32 * 32));
+  assert.deepEqual(shape.layerStateBytes, [r, r, r, shape.kvBytesPerLayer]);
+  const state = (a: number, b: number) =>
+    stageBytes(shape, a, b) - stageWeightBytes(shape, a, b) - shape.scratchBytes;
+  assert.equal(state(0, 2), 2 * r);
+  assert.equal(state(2, 4), r + shape.kvBytesPerLayer);
+  // The stages a split loads hold exactly the weights the shape plans for them.
+  for (const [layerStart, layerEnd] of [[0, 2], [2, 4]]) {
+    const stage = await loadStageBatch({ path, layerStart, layerEnd, ctxSize: 128 });
+    stage.close();
+    assert.equal(stage.info.weightBytes, stageWeightBytes(shape, layerStart, layerEnd));
+  }
 });
 
 Deno.test("qwen35moe: clean up the generated model", () => {
