@@ -138,7 +138,7 @@ export function configFromMetadata(
     kvHeads,
     headDim,
     valueDim: count(meta, k("attention.value_length"), width, headDim),
-    ffn: count(meta, k("feed_forward_length"), width),
+    ffn: ffnOf(meta, a, width),
     vocabSize,
     contextLength,
     normEps: positive(meta, k("attention.layer_norm_rms_epsilon"), 1e-5),
@@ -165,6 +165,15 @@ export function configFromMetadata(
     ),
     ...(nextnOf(meta, a) ? { nextnLayers: nextnOf(meta, a) } : {}),
   };
+}
+
+/**
+ * `{arch}.feed_forward_length`. llama.cpp reads it as optional; Qwen3.5 MoE configs may not
+ * carry the dense width it comes from, so there its experts' width stands in.
+ */
+function ffnOf(meta: Record<string, GgufValue>, a: Architecture, width: number): number {
+  const fallback = a === "qwen35moe" ? num(meta, `${a}.expert_feed_forward_length`) : undefined;
+  return count(meta, `${a}.feed_forward_length`, width, fallback);
 }
 
 /**
@@ -198,7 +207,7 @@ function recurrentOf(
 
 /** `{ moe }` for a mixture-of-experts architecture, nothing for a dense one. */
 function moeOf(meta: Record<string, GgufValue>, a: Architecture, width: number) {
-  const moe = moeConfigOf(meta, a, count(meta, `${a}.feed_forward_length`, width), width);
+  const moe = moeConfigOf(meta, a, ffnOf(meta, a, width), width);
   return moe ? { moe } : {};
 }
 

@@ -16,7 +16,12 @@ import {
   stageWeightBytes,
 } from "../inference/mod.ts";
 import { recurrentStateBytes } from "../inference/recurrent-state.ts";
-import { QWEN35_TEST_SHAPE, writeQwen35Model } from "./support/test-models-qwen35.ts";
+import {
+  buildQwen35Model,
+  QWEN35_TEST_SHAPE,
+  writeQwen35Model,
+} from "./support/test-models-qwen35.ts";
+import { writeGguf } from "./support/gguf-writer.ts";
 import { writeTestModel } from "./support/test-models.ts";
 import { GgmlType } from "../inference/mod.ts";
 
@@ -179,6 +184,17 @@ Deno.test("qwen35moe: its shape counts linear layers' recurrent state, not a KV 
     stage.close();
     assert.equal(stage.info.weightBytes, stageWeightBytes(shape, layerStart, layerEnd));
   }
+});
+
+Deno.test("qwen35moe: a file without feed_forward_length takes its experts' width", async () => {
+  const contents = await buildQwen35Model({ ...QWEN35_TEST_SHAPE, mix: "F16", seed: 1 });
+  delete contents.metadata["qwen35moe.feed_forward_length"];
+  const bare = `${dir}/no-ffn.gguf`;
+  await writeGguf(bare, contents);
+  const config = modelConfigOf(await openGguf(bare));
+  assert.equal(config.ffn, QWEN35_TEST_SHAPE.expertFfn);
+  assert.equal(config.moe?.expertFfn, QWEN35_TEST_SHAPE.expertFfn);
+  assert.equal(config.moe?.sharedFfn, QWEN35_TEST_SHAPE.sharedFfn);
 });
 
 Deno.test("qwen35moe: clean up the generated model", () => {
