@@ -10,8 +10,8 @@ import type { ModelConfig } from "../model-config.ts";
 import type { Gpu } from "./device.ts";
 import type { GpuLayerWeights } from "./load-weights.ts";
 import { type GpuScratch, type Product, product, scratchBuffer } from "./forward.ts";
-import { createMoeMatVec, type MoeMatVecOp } from "./kernels/moe-matvec.ts";
-import { bindMoeCombine, bindMoeRoute, type MoeKernelParams } from "./kernels/moe.ts";
+import { createMoeMatMul, createMoeMatVec, type MoeGroups } from "./kernels/moe-matvec.ts";
+import { bindMoeCombine, bindMoeGroup, bindMoeRoute, type MoeKernelParams } from "./kernels/moe.ts";
 import { bindElementwise, type ElementwiseParams } from "./kernels/elementwise.ts";
 import type { BoundKernel } from "./kernels/bound-kernel.ts";
 
@@ -23,6 +23,7 @@ export interface MoeScratch {
   gate: GPUBuffer; // (maxBatch, used, expertFfn)
   up: GPUBuffer;
   down: GPUBuffer; // (maxBatch, used, dim)
+  groups: MoeGroups; // each expert's pairs of a prefill step: counts (experts), lists
   shared?: { gate: GPUBuffer; up: GPUBuffer; out: GPUBuffer; scale: GPUBuffer };
 }
 
@@ -37,6 +38,11 @@ export function createMoeScratch(device: GPUDevice, config: ModelConfig, maxBatc
     gate: make(used * expertFfn, "moe gate"),
     up: make(used * expertFfn, "moe up"),
     down: make(used * dim, "moe down"),
+    groups: {
+      counts: scratchBuffer(device, experts, "moe group counts"),
+      lists: make(experts, "moe group lists"),
+      maxRows: maxBatch,
+    },
   };
   if (sharedFfn !== undefined) {
     s.shared = {
@@ -50,8 +56,10 @@ export function createMoeScratch(device: GPUDevice, config: ModelConfig, maxBatc
 }
 
 export function destroyMoeScratch(s: MoeScratch): void {
-  const { shared, ...own } = s;
+  const { shared, groups, ...own } = s;
   for (const b of [...Object.values(own), ...Object.values(shared ?? {})]) b.destroy();
+  groups.counts.destroy();
+  groups.lists.destroy();
 }
 
 /** Whether the GPU engine runs this layer's MoE (per-expert biases, gpt-oss's, not yet). */
@@ -90,12 +98,24 @@ export function createMoeLayer(
     weights: s.weights,
     shared: sharedIn,
   }, { n: 1 });
-  const byPair = (matrix: typeof m.gateExps, x: GPUBuffer, y: GPUBuffer, xPairDiv: number) =>
-    createMoeMatVec(gpu, matrix, experts, { x, y, ids: s.ids }, {
-      xPairDiv,
-      xStride: matrix.cols,
-    });
-  const experts3: MoeMatVecOp[] = [
+  // Prefill groups each expert's pairs so its weights are decoded once per tile of them.
+  const group = bindMoeGroup(device, moe, s.groups.maxRows, {
+    ids: s.ids,
+    counts: s.groups.counts,
+    lists: s.groups.lists,
+  }, { n: 1 });
+  /** One expert product both ways, as forward.ts `product`: per pair for 1 row, else grouped. */
+  const byPair = (matrix: typeof m.gateExps, x: GPUBuffer, y: GPUBuffer, xPairDiv: number) => {
+    const opts = { xPairDiv, xStride: matrix.cols };
+    const vec = createMoeMatVec(gpu, matrix, experts, { x, y, ids: s.ids }, opts);
+    const mat = createMoeMatMul(gpu, matrix, experts, { x, y, groups: s.groups }, opts);
+    return {
+      encode: (pass: GPUComputePassEncoder, n: number) =>
+        n === 1 ? vec.encode(pass, used) : mat.encode(pass, n),
+      destroy: () => (vec.destroy(), mat.destroy()),
+    };
+  };
+  const experts3 = [
     byPair(m.gateExps, xb, s.gate, used),
     byPair(m.upExps, xb, s.up, used),
   ];
@@ -127,10 +147,14 @@ export function createMoeLayer(
       router.encode(pass, n);
       route.update(rows);
       route.encode(pass);
-      for (const op of experts3) op.encode(pass, n * used);
+      if (n > 1) {
+        group.update(rows);
+        group.encode(pass);
+      }
+      for (const op of experts3) op.encode(pass, n);
       swiglu.update({ n: n * used * expertFfn });
       swiglu.encode(pass);
-      down.encode(pass, n * used);
+      down.encode(pass, n);
       if (shared) {
         shared.gate.encode(pass, n);
         shared.up.encode(pass, n);
@@ -142,7 +166,7 @@ export function createMoeLayer(
       combine.encode(pass);
     },
     destroy() {
-      for (const k of [router, route, ...experts3, swiglu, down, combine]) k.destroy();
+      for (const k of [router, route, group, ...experts3, swiglu, down, combine]) k.destroy();
       if (shared) { for (const k of Object.values(shared)) k.destroy(); }
     },
   };

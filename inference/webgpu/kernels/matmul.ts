@@ -50,7 +50,7 @@ export interface MatMulOp {
 const SHADER = new URL("./matmul.wgsl", import.meta.url);
 
 /** vec4s of x per weight unit, per weight type (see matmul.wgsl). */
-const UNIT_VEC4: Record<GpuWeightType, number> = {
+export const UNIT_VEC4: Record<GpuWeightType, number> = {
   [GgmlType.F32]: 1,
   [GgmlType.F16]: 1,
   [GgmlType.BF16]: 1,

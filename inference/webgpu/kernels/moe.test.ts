@@ -12,8 +12,8 @@ import {
   uploadF32,
 } from "../../../tests/support/gpu.ts";
 import { destroyMatrix, uploadMatrix } from "../weights.ts";
-import { createMoeMatVec } from "./moe-matvec.ts";
-import { bindMoeCombine, bindMoeRoute } from "./moe.ts";
+import { createMoeMatMul, createMoeMatVec } from "./moe-matvec.ts";
+import { bindMoeCombine, bindMoeGroup, bindMoeRoute } from "./moe.ts";
 import { submitKernels } from "./bound-kernel.ts";
 
 function uploadU32(device: GPUDevice, data: Uint32Array): GPUBuffer {
@@ -75,6 +75,58 @@ for (const type of [GgmlType.F16, GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.Q6_K]) 
       for (const b of [xb, yb, idb]) b.destroy();
     });
   }
+}
+
+for (const type of [GgmlType.F16, GgmlType.Q4_K, GgmlType.Q8_0, GgmlType.Q6_K]) {
+  Deno.test(`moe matmul (grouped mul_mat_id) ${ggmlTypeName(type)}: a prefill step's pairs`, async () => {
+    const gpu = await createTestGpu();
+    const { device } = gpu;
+    const w = randomF32(experts * rows * cols, 9);
+    const data = quantize(type, w, cols);
+    const exact = dequantize(type, data, experts * rows * cols);
+    // 11 rows, 2 choices each (more pairs of expert 2 than one tile); expert 1 never chosen.
+    const n = 11, used = 2;
+    const ids = Uint32Array.from({ length: n * used }, (_, p) => [2, 0, 3, 2, 2, 3][p % 6]);
+    for (let t = 0; t < n; t++) if (ids[2 * t] === ids[2 * t + 1]) ids[2 * t + 1] = 0;
+    const x = randomF32(n * cols, 10);
+    const want = new Float32Array(ids.length * rows);
+    ids.forEach((e, p) => {
+      for (let r = 0; r < rows; r++) {
+        let acc = 0;
+        for (let c = 0; c < cols; c++) {
+          acc += exact[(e * rows + r) * cols + c] * x[Math.floor(p / used) * cols + c];
+        }
+        want[p * rows + r] = acc;
+      }
+    });
+    const m = uploadMatrix(device, { name: "exps", type, rows: experts * rows, cols, data }, {
+      maxBindingBytes: 2 * rows * data.byteLength / (experts * rows) + 64,
+      rowsMultiple: rows,
+    });
+    assert.equal(m.parts.length, 2);
+    const maxRows = 16;
+    const groups = {
+      counts: createF32(device, experts),
+      lists: createF32(device, experts * maxRows),
+      maxRows,
+    };
+    const xb = uploadF32(device, x), yb = createF32(device, want.length);
+    const idb = uploadU32(device, ids);
+    const cfg = { ...moe, experts, used };
+    const group = bindMoeGroup(device, cfg, maxRows, { ids: idb, ...groups }, { n });
+    const op = createMoeMatMul(gpu, m, experts, { x: xb, y: yb, groups }, {
+      xPairDiv: used,
+      xStride: cols,
+    });
+    submitKernels(device, [group, { encode: (pass) => op.encode(pass, n) }]);
+    const counts = await readU32(device, groups.counts, experts);
+    assert.deepEqual([...counts], [0, 1, 2, 3].map((e) => ids.filter((i) => i === e).length));
+    assertClose(await readF32(device, yb, want.length), want, { atol: 2e-4, rtol: 2e-4 }, "y");
+    op.destroy();
+    group.destroy();
+    destroyMatrix(m);
+    for (const b of [xb, yb, idb, groups.counts, groups.lists]) b.destroy();
+  });
 }
 
 const moe: MoeConfig = {

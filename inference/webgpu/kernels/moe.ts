@@ -14,7 +14,13 @@ export interface MoeKernelParams {
   n: number; // rows of the step
 }
 
-function pack(moe: MoeConfig, dim: number, n: number, workgroups: number): ArrayBuffer {
+function pack(
+  moe: MoeConfig,
+  dim: number,
+  n: number,
+  workgroups: number,
+  listStride = 0,
+): ArrayBuffer {
   return packFields([
     ["u32", n],
     ["u32", moe.experts],
@@ -24,6 +30,7 @@ function pack(moe: MoeConfig, dim: number, n: number, workgroups: number): Array
     ["u32", GATING[moe.gating]],
     ["f32", moe.weightsScale ?? 1],
     ["u32", grid(workgroups)[0]],
+    ["u32", listStride],
   ]);
 }
 
@@ -74,6 +81,33 @@ export function bindMoeCombine(
     pipeline: kernelPipeline(device, "moe", FILE, { WG, COMBINE: true, SHARED: s !== undefined }),
     buffers: [b.hidden, b.weights, b.down, ...(s ? [s.scale, s.out] : [])],
     pack: (p) => pack(moe, dim, p.n, workgroups(p)),
+    workgroups,
+  }, params);
+}
+
+export interface MoeGroupBuffers {
+  ids: GPUBuffer; // (n, used) u32, from ROUTE
+  counts: GPUBuffer; // (experts) u32, written
+  lists: GPUBuffer; // (experts, maxRows) u32, written
+}
+
+/** Each expert's routed pairs (for the grouped prefill products); `maxRows` sizes the lists. */
+export function bindMoeGroup(
+  device: GPUDevice,
+  moe: MoeConfig,
+  maxRows: number,
+  b: MoeGroupBuffers,
+  params: MoeKernelParams,
+): BoundKernel<MoeKernelParams> {
+  const workgroups = () => Math.ceil(moe.experts / WG);
+  return bindKernel(device, {
+    label: "moe group",
+    pipeline: kernelPipeline(device, "moe", FILE, { WG, GROUP: true }),
+    buffers: [b.ids, b.counts, b.lists],
+    pack: (p) => {
+      if (p.n > maxRows) throw new Error(`moe group: ${p.n} rows, the lists hold ${maxRows}`);
+      return pack(moe, 0, p.n, workgroups(), maxRows);
+    },
     workgroups,
   }, params);
 }

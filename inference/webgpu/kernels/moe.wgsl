@@ -6,7 +6,9 @@
 //            sigmoid(x · gate_inp), of the row.
 //   COMBINE  one invocation per (row, value): hidden += Σ_k w_k · down_k (top-k order), plus
 //            scale · shared (SHARED).
-// Defines: WG, ROUTE or COMBINE, optional SHARED.
+//   GROUP    one invocation per expert: the (row, choice) pairs routed to it, in order, and
+//            their count, for the grouped products of a prefill step (moe_matmul.wgsl).
+// Defines: WG, ROUTE, COMBINE or GROUP, optional SHARED.
 
 struct Params {
   n: u32,         // rows
@@ -17,6 +19,7 @@ struct Params {
   gating: u32,    // 0 softmax, 1 sigmoid, 2 softmax over the k chosen
   scale: f32,     // the k weights' factor
   grid_x: u32,    // workgroups along x (rows fold back as x + y * grid_x)
+  list_stride: u32, // GROUP: room for pairs per expert in LISTS (the most rows of a step)
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -132,5 +135,28 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   acc += SHARED_SCALE[t] * SHARED_OUT[idx];
 #endif
   HIDDEN[idx] += acc;
+}
+#endif
+
+#ifdef GROUP
+@group(0) @binding(1) var<storage, read> IDS: array<u32>; // (n, used)
+@group(0) @binding(2) var<storage, read_write> COUNTS: array<u32>; // (experts)
+@group(0) @binding(3) var<storage, read_write> LISTS: array<u32>; // (experts, list_stride)
+
+@compute @workgroup_size({{WG}})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let e = gid.x + gid.y * P.grid_x * {{WG}}u;
+  if (e >= P.experts) {
+    return;
+  }
+  // A row chooses an expert at most once, so an expert's pairs fit n <= list_stride slots.
+  var count = 0u;
+  for (var p = 0u; p < P.n * P.used; p++) {
+    if (IDS[p] == e) {
+      LISTS[e * P.list_stride + count] = p;
+      count++;
+    }
+  }
+  COUNTS[e] = count;
 }
 #endif
