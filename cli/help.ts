@@ -116,7 +116,8 @@ const FLAG_HELP: Record<string, string> = {
   "max-body": "largest /v1 request body, e.g. 8MiB (the default)",
   model: "catalog id, hf://OWNER/REPO/FILE.gguf[@REV] or a local path (default stories260K)",
   gpu: "run the model on WebGPU instead of the CPU (default the CPU)",
-  "ctx-size": "context size in tokens (default the model's own, at most 4096)",
+  "ctx-size":
+    "context size in tokens (default the model's own where memory allows, else the most that fits; at most 4096 with --gpu)",
   "max-memory": "budget for weights, KV cache and scratch, e.g. 6GiB (default what it needs)",
   "relay-port": "the demo relay's port (default: a free one)",
   // relay

@@ -121,7 +121,7 @@ async function prepareServe(
   } else {
     log.info(`loading ${modelId}`);
     const { engine, batch } = await loadBatchedEngine(header.path, {
-      ctxSize: opts.ctxSize,
+      ctxSize: header.ctxSize, // chosen and told in openServedModel (served-model.ts)
       gpu: opts.gpu,
       onWarmUp: () => log.info("building the GPU kernels with a warm-up run"),
     });

@@ -21,7 +21,10 @@ import {
   type SplitNode,
 } from "../mesh/mod.ts";
 import {
+  availableMemory,
+  chooseContextSize,
   type GgufFile,
+  gpuContextSize,
   loadStageBatch,
   type ModelConfig,
   modelConfigOf,
@@ -30,6 +33,8 @@ import {
   openGguf,
   stageByteRanges,
   stageBytes,
+  stageStateBytes,
+  stageWeightBytes,
   tokenizerFromMetadata,
   warmUpStage,
 } from "../inference/mod.ts";
@@ -56,27 +61,62 @@ export interface ModelHeader {
   file: GgufFile;
   config: ModelConfig;
   ctxSize: number;
+  /** Why this context: `--ctx-size`, the model's own length, or the largest that fits. */
+  ctxReason: string;
   shape: ModelShape;
-  /** Weights, the f32 KV cache at ctxSize and scratch: what `--max-memory` bounds. */
+  /** Weights, the KV cache full at ctxSize and scratch: what `--max-memory` bounds. */
   wholeBytes: number;
   /** A remote model kept only in the byte ranges its stages need (models/partial-model.ts). */
   partial?: PartialModel;
 }
 
-async function readModelHeader(path: string, ctxSize?: number): Promise<ModelHeader> {
+/**
+ * The header, at `--ctx-size` or else at the model's own length where this node's budget
+ * (`--max-memory`, or the memory the machine has available) holds it whole, else the largest
+ * context that fits (inference/context-size.ts).
+ */
+async function readModelHeader(
+  path: string,
+  opts: Pick<ServedModelOptions, "ctxSize" | "maxMemory" | "gpu">,
+): Promise<ModelHeader> {
   const file = await openGguf(path);
   const config = modelConfigOf(file);
-  // The engines' default (inference/cpu-engine.ts): the model's own length, capped at 4096.
-  const ctx = ctxSize ?? Math.min(config.contextLength, 4096);
-  const shape = modelShapeOf(file, config, ctx);
+  const kvType = opts.gpu ? GPU_KV_TYPE : "f16";
+  const budget = opts.maxMemory !== undefined
+    ? { bytes: opts.maxMemory, source: "--max-memory" }
+    : availableMemory();
+  const choice = opts.ctxSize !== undefined
+    ? { ctxSize: opts.ctxSize, reason: "--ctx-size" }
+    : opts.gpu
+    ? gpuContextSize(config)
+    : chooseContextSize(file, config, budget, kvType);
+  const shape = modelShapeOf(file, config, choice.ctxSize, kvType);
   return {
     path,
     file,
     config,
-    ctxSize: ctx,
+    ctxSize: choice.ctxSize,
+    ctxReason: choice.reason,
     shape,
     wholeBytes: stageBytes(shape, 0, config.layers),
   };
+}
+
+/** How the WebGPU engine's KV cache stores keys and values (webgpu/kernels/attention.ts). */
+const GPU_KV_TYPE = "f32";
+
+/**
+ * What the node predicts it will hold, in words, with the parts the sum is made of: the
+ * line a reader compares with the process's memory once the context has filled.
+ */
+export function memoryPrediction(header: ModelHeader): string {
+  const { shape, config, ctxSize } = header;
+  const weights = stageWeightBytes(shape, 0, config.layers);
+  const kv = stageStateBytes(shape, 0, config.layers);
+  return `context ${ctxSize} tokens (${header.ctxReason}); the model needs ` +
+    `${mib(header.wholeBytes)} whole: weights ${mib(weights)}, KV cache ${mib(kv)} ` +
+    `(${shape.kvType ?? "f32"}, per sequence with the context full; it grows as it fills), ` +
+    `scratch ${mib(shape.scratchBytes)}`;
 }
 
 /**
@@ -163,8 +203,9 @@ export async function openServedModel(
 ) {
   if (opts.maxMemory !== undefined) {
     const partial = await openPartialModel(opts.model);
-    const header = partial && await readModelHeader(partial.path, opts.ctxSize);
+    const header = partial && await readModelHeader(partial.path, opts);
     if (partial && header && header.wholeBytes > opts.maxMemory) {
+      log.info(`${opts.model}: ${memoryPrediction(header)}`);
       log.info(
         `${opts.model} is not on this machine: fetching only the layers of this node's stage`,
       );
@@ -172,7 +213,8 @@ export async function openServedModel(
     }
   }
   const resolved = await resolveModel(opts.model, { onProgress: told.onDownload });
-  const header: ModelHeader = await readModelHeader(resolved.path, opts.ctxSize);
+  const header: ModelHeader = await readModelHeader(resolved.path, opts);
+  log.info(`${opts.model}: ${memoryPrediction(header)}`);
   // Split candidates recognise the same model by it; kept per file in the node's data folder.
   // Hashing a large file takes a while the first time (then it is kept): say so.
   const progress = byTenths((line) => log.info(`hashing the model file (once): ${line}`));

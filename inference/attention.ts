@@ -15,13 +15,28 @@ import {
   projectGatedQuery,
 } from "./gated-attention.ts";
 
-/** Per-sequence state: the KV cache of this engine's layers, and scratch buffers allocated once. */
+/**
+ * How the cache stores keys and values: f16 as llama.cpp's default cache (each value rounded to
+ * nearest even, which Float16Array does exactly as ggml's fp32→fp16), or f32.
+ */
+export type KvType = "f16" | "f32";
+export type KvArray = Float32Array | Float16Array;
+
+/** The cache's first size, in positions; it doubles as positions fill, up to ctxSize. */
+export const KV_FIRST_POSITIONS = 256;
+
+/**
+ * Per-sequence state: the KV cache of this engine's layers, and scratch buffers. The cache
+ * grows as positions fill (growKvCache), so a 128k-context model's session costs what its
+ * sequence holds, not its whole context, until it is that long.
+ */
 export interface RunState {
-  ctxSize: number; // positions the cache holds
+  ctxSize: number; // positions the cache may hold
   position: number; // positions already in the cache
-  keyCache: Float32Array[]; // per local layer (ctxSize, kvHeads*headDim)
-  valueCache: Float32Array[]; // per local layer (ctxSize, kvHeads*valueDim)
-  scores: Float32Array; // (ctxSize) attention scores of one head
+  kvType: KvType;
+  keyCache: KvArray[]; // per local layer (capacity, kvHeads*headDim)
+  valueCache: KvArray[]; // per local layer (capacity, kvHeads*valueDim)
+  scores: Float32Array; // (capacity) attention scores of one head
   recurrent?: RecurrentState; // qwen35moe: the linear-attention layers' state (recurrent-state.ts)
 }
 
@@ -29,18 +44,62 @@ export function createRunState(
   config: ModelConfig,
   weights: ModelWeights,
   ctxSize: number,
+  kvType: KvType = "f16",
 ): RunState {
   const layers = weights.layerEnd - weights.layerStart;
-  const kvK = config.kvHeads * config.headDim;
-  const kvV = config.kvHeads * config.valueDim;
-  return {
+  const state: RunState = {
     ctxSize,
     position: 0,
-    keyCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvK)),
-    valueCache: Array.from({ length: layers }, () => new Float32Array(ctxSize * kvV)),
-    scores: new Float32Array(ctxSize),
+    kvType,
+    keyCache: Array.from({ length: layers }, () => new Float32Array(0)),
+    valueCache: Array.from({ length: layers }, () => new Float32Array(0)),
+    scores: new Float32Array(0),
     recurrent: createRecurrentState(config, weights.layerStart, weights.layerEnd),
   };
+  growKvCache(config, state, Math.min(ctxSize, KV_FIRST_POSITIONS));
+  return state;
+}
+
+/** Positions the state's cache holds now (its capacity, not its fill). */
+export function kvCapacity(state: RunState): number {
+  return state.scores.length;
+}
+
+/**
+ * Makes room for `positions` positions: the capacity doubles (from KV_FIRST_POSITIONS) until it
+ * holds them, never past ctxSize; what the cache held is kept.
+ */
+export function growKvCache(config: ModelConfig, state: RunState, positions: number): void {
+  const have = state.scores.length;
+  if (positions <= have) return;
+  if (positions > state.ctxSize) {
+    throw new Error(`position ${positions - 1} is past the context of ${state.ctxSize}`);
+  }
+  let capacity = Math.max(have, KV_FIRST_POSITIONS);
+  while (capacity < positions) capacity *= 2;
+  capacity = Math.min(capacity, state.ctxSize);
+  const kvK = config.kvHeads * config.headDim;
+  const kvV = config.kvHeads * config.valueDim;
+  const grown = (old: KvArray, width: number) => {
+    const next = state.kvType === "f16"
+      ? new Float16Array(capacity * width)
+      : new Float32Array(capacity * width);
+    next.set(old);
+    return next;
+  };
+  // A linear-attention layer (qwen35moe) keeps a recurrent state instead: no cache to grow.
+  const linear = (i: number) => state.recurrent?.layers[i] !== undefined;
+  state.keyCache = state.keyCache.map((c, i) => linear(i) ? c : grown(c, kvK));
+  state.valueCache = state.valueCache.map((c, i) => linear(i) ? c : grown(c, kvV));
+  state.scores = new Float32Array(capacity);
+}
+
+/** The bytes the state's cache holds now, keys and values of all its layers. */
+export function kvCacheBytes(state: RunState): number {
+  let bytes = 0;
+  for (const c of state.keyCache) bytes += c.byteLength;
+  for (const c of state.valueCache) bytes += c.byteLength;
+  return bytes;
 }
 
 /**
@@ -53,8 +112,8 @@ export function attendRow(
   config: ModelConfig,
   q: Float32Array,
   qOffset: number,
-  keyCache: Float32Array,
-  valueCache: Float32Array,
+  keyCache: KvArray,
+  valueCache: KvArray,
   pos: number,
   scores: Float32Array,
   att: Float32Array,
@@ -87,8 +146,10 @@ export function attendRow(
     }
     const ao = attOffset + h * valueDim;
     att.fill(0, ao, ao + valueDim);
+    // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
+    const f16 = valueCache instanceof Float16Array;
     for (let p = start; p <= pos; p++) {
-      const a = scores[p] / sum;
+      const a = f16 ? Math.f16round(scores[p] / sum) : scores[p] / sum;
       const vo = p * vDim + kvh * valueDim;
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
     }
@@ -156,6 +217,7 @@ export function attentionBlock(
   addBias(k, w.bk, n);
   addBias(v, w.bv, n);
 
+  for (let t = 0; t < n; t++) growKvCache(config, rows.state(t), pos[t] + 1);
   for (let t = 0; t < n; t++) {
     const state = rows.state(t);
     if (w.qNorm) {
@@ -173,6 +235,8 @@ export function attentionBlock(
     scaleQueries(config, q, t * qDim, qDim);
     state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos[t] * kDim);
     state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos[t] * vDim);
+    // llama.cpp's f16 cache takes Q·K in f16 too (ggml mul_mat converts Q to K's type).
+    if (state.kvType === "f16") roundToF16(q, t * qDim, qDim);
   }
 
   for (let t = 0; t < n; t++) {
@@ -194,4 +258,8 @@ export function attentionBlock(
   matMul(w.wo, att, n, proj);
   postNorm(proj, w.attnPostNorm, normEps, n, dim);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
+}
+
+function roundToF16(v: Float32Array, offset: number, n: number): void {
+  for (let i = offset; i < offset + n; i++) v[i] = Math.f16round(v[i]);
 }

@@ -12,6 +12,8 @@ import {
   outputLogits,
   type RunState,
 } from "./reference.ts";
+import type { KvType } from "./attention.ts";
+import { availableMemory, chooseContextSize } from "./context-size.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 import { rewindSequence } from "./recurrent-state.ts";
 import { embedSequence } from "./embed.ts";
@@ -21,7 +23,10 @@ import type { ModelConfig } from "./model-config.ts";
 
 export interface CpuEngineInit {
   path: string;
-  ctxSize?: number; // default: the model's context length, capped at 4096
+  /** Default: the model's own length where this machine's memory allows (context-size.ts). */
+  ctxSize?: number;
+  /** How the KV cache stores keys and values; default f16, as llama.cpp's default cache. */
+  kvType?: KvType;
   layerStart?: number;
   layerEnd?: number;
   onProgress?: (loaded: number, total: number) => void;
@@ -53,13 +58,16 @@ export async function loadCpuModel(init: CpuEngineInit) {
   const started = performance.now();
   const file = await openGguf(init.path);
   const config = modelConfigOf(file);
+  const kvType = init.kvType ?? "f16";
+  // Chosen before the weights take their share of the memory available.
+  const ctxSize = init.ctxSize ??
+    chooseContextSize(file, config, availableMemory(), kvType).ctxSize;
   const weights = await loadWeights(file, config, {
     layerStart: init.layerStart,
     layerEnd: init.layerEnd,
     onTensor: (_name, loaded, total) => init.onProgress?.(loaded, total),
   });
-  const ctxSize = init.ctxSize ?? Math.min(config.contextLength, 4096);
-  return { file, config, weights, ctxSize, loadMs: performance.now() - started };
+  return { file, config, weights, ctxSize, kvType, loadMs: performance.now() - started };
 }
 
 /** A session over a layer range of a model (a pipeline stage). */
@@ -67,8 +75,9 @@ export function createStageSession(
   config: ModelConfig,
   weights: ModelWeights,
   ctxSize: number,
+  kvType: KvType = "f16",
 ): StageSession {
-  const state = createRunState(config, weights, ctxSize);
+  const state = createRunState(config, weights, ctxSize, kvType);
   return {
     get position() {
       return state.position;
@@ -82,7 +91,7 @@ export function createStageSession(
 export async function createCpuStage(
   init: CpuEngineInit & { layerStart: number; layerEnd: number },
 ): Promise<Stage> {
-  const { config, weights, ctxSize } = await loadCpuModel(init);
+  const { config, weights, ctxSize, kvType } = await loadCpuModel(init);
   return {
     config,
     layerStart: weights.layerStart,
@@ -90,7 +99,7 @@ export async function createCpuStage(
     ctxSize,
     embed: (tokens) => embedTokens(config, weights, tokens),
     logits: (hidden, row) => outputLogits(config, weights, hidden, row),
-    createSession: () => createStageSession(config, weights, ctxSize),
+    createSession: () => createStageSession(config, weights, ctxSize, kvType),
   };
 }
 
@@ -107,7 +116,7 @@ export function cpuEngineFromModel(
   model: Awaited<ReturnType<typeof loadCpuModel>>,
   path: string,
 ): Engine {
-  const { file, config, weights, ctxSize, loadMs } = model;
+  const { file, config, weights, ctxSize, kvType, loadMs } = model;
   return {
     info: {
       backend: "cpu",
@@ -121,7 +130,7 @@ export function cpuEngineFromModel(
     tokenizer: tokenizerFromMetadata(file.metadata),
     ctxSize,
     createSession(): Session {
-      const state = createRunState(config, weights, ctxSize);
+      const state = createRunState(config, weights, ctxSize, kvType);
       return {
         get position() {
           return state.position;

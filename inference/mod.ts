@@ -50,6 +50,13 @@ export {
   wholeModelBytes,
 } from "./model-shape.ts";
 export type { ModelShape } from "./model-shape.ts";
+export { stageStateBytes } from "./model-shape.ts";
+export {
+  availableMemory,
+  chooseContextSize,
+  type ContextChoice,
+  gpuContextSize,
+} from "./context-size.ts";
 export { stageByteRanges } from "./stage-ranges.ts";
 export {
   createConstraint,

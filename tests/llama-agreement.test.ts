@@ -12,6 +12,7 @@ import { REPO_ROOT } from "./helpers.ts";
 
 interface ReferenceFile {
   sha256: string;
+  settings: Record<string, string | number | boolean>;
   runs: {
     name: string;
     promptTokens: number[];
@@ -60,7 +61,9 @@ async function compare(model: ReferenceModel, dir: string) {
     `${model.name}: the rebuilt GGUF differs from the one llama.cpp ran on; ` +
       "run tests/support/make-references.ts to regenerate the references",
   );
-  const engine = await createCpuEngine({ path, ctxSize: 128 });
+  // Like with like: the KV cache llama.cpp ran with (f32 unless the reference says F16).
+  const kvType = ref.settings.experimentalKvCacheKeyType === "F16" ? "f16" : "f32";
+  const engine = await createCpuEngine({ path, ctxSize: 128, kvType });
   let maxDiff = 0;
   let steps = 0;
   const nearTies: string[] = [];

@@ -101,14 +101,15 @@ export function tracker(tolerance: number) {
 
 async function engines(model: ReferenceModel, dir: string) {
   const path = await model.build(dir);
-  const cpu = await createCpuEngine({ path, ctxSize: CTX });
+  // Like with like: the GPU's KV cache is f32, the CPU's default f16.
+  const cpu = await createCpuEngine({ path, ctxSize: CTX, kvType: "f32" });
   let exact: Engine = cpu;
   if (
     !model.name.endsWith("f32") && !model.name.endsWith("f32-tied") && model.name !== "stories260K"
   ) {
     const f32 = `${dir}/${model.name}-as-f32.gguf`;
     await quantizeGguf(path, f32, GgmlType.F32);
-    exact = await createCpuEngine({ path: f32, ctxSize: CTX });
+    exact = await createCpuEngine({ path: f32, ctxSize: CTX, kvType: "f32" });
   }
   const gpu = await createWebGpuEngine({ path, ctxSize: CTX, gpu: await createTestGpu() });
   return { cpu, exact, gpu };

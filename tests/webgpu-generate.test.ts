@@ -48,7 +48,8 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return d;
 }
 
-const cpu = await createCpuEngine({ path: STORIES, ctxSize: 128 });
+// Like with like: the GPU's KV cache is f32 (the CPU's default f16 would move logits by ~1e-2).
+const cpu = await createCpuEngine({ path: STORIES, ctxSize: 128, kvType: "f32" });
 let gpuEngine: WebGpuEngine | undefined;
 async function gpu(): Promise<WebGpuEngine> {
   gpuEngine ??= await createWebGpuEngine({

@@ -8,6 +8,7 @@
 import { type GgufFile, openGguf } from "../gguf.ts";
 import { type ModelConfig, modelConfigOf } from "../model-config.ts";
 import { tokenizerFromMetadata } from "../tokenizer/mod.ts";
+import { gpuContextSize } from "../context-size.ts";
 import type { Engine, Session } from "../engine.ts";
 import { type Gpu, requestGpu } from "./device.ts";
 import { type GpuModelWeights, uploadWeights } from "./load-weights.ts";
@@ -26,7 +27,7 @@ import { gpuEmbed } from "./embed.ts";
 
 export interface WebGpuEngineInit {
   path: string;
-  ctxSize?: number; // default: the model's context length, capped at 4096
+  ctxSize?: number; // default: the model's context length, capped at 4096 (gpuContextSize)
   layerStart?: number;
   layerEnd?: number;
   onProgress?: (loaded: number, total: number) => void;
@@ -70,7 +71,7 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
   const gpu = init.gpu ?? await requestGpu();
   const file = await openGguf(init.path);
   const config = modelConfigOf(file);
-  const ctxSize = init.ctxSize ?? Math.min(config.contextLength, 4096);
+  const ctxSize = init.ctxSize ?? gpuContextSize(config).ctxSize;
   checkKvFits(gpu, config, ctxSize);
   const weights = await uploadWeights(gpu, file, config, {
     layerStart: init.layerStart,

@@ -23,6 +23,11 @@ export interface LlamaReferenceOptions {
   topN?: number;
   /** Only 1 is offered: one thread keeps llama.cpp's summation order stable run to run. */
   threads?: 1;
+  /**
+   * The KV cache's type: F32 (default) for plain-f32 attention, or F16 as llama.cpp's default
+   * cache, for checking Grove's own f16 cache against it.
+   */
+  kvCache?: "F32" | "F16";
 }
 
 export interface TokenLogprob {
@@ -100,8 +105,13 @@ export async function llamaReference(
       throw new Error(`llamaReference: llama.cpp could not load ${ggufPath}: ${why}`);
     });
     try {
-      const context = await model.createContext({
+      const settings = {
         ...CONTEXT_SETTINGS,
+        experimentalKvCacheKeyType: options.kvCache ?? "F32",
+        experimentalKvCacheValueType: options.kvCache ?? "F32",
+      } as const;
+      const context = await model.createContext({
+        ...settings,
         contextSize: promptTokens.length + steps,
         batchSize: Math.max(promptTokens.length, 1),
         sequences: 1,
@@ -115,7 +125,7 @@ export async function llamaReference(
           llamaVersion: `${llama.llamaCppRelease.repo}@${llama.llamaCppRelease.release} ` +
             `(node-llama-cpp ${NODE_LLAMA_CPP_VERSION}, ${llama.buildType})`,
           systemInfo: llama.systemInfo.trim(),
-          settings: { ...CONTEXT_SETTINGS, sampler: "greedy (temperature 0)" },
+          settings: { ...settings, sampler: "greedy (temperature 0)" },
           timingMs: { init: t1 - t0, load: t2 - t1, generate: t3 - t2 },
         };
       } finally {

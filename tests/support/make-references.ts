@@ -73,6 +73,7 @@ export async function makeReference(spec: ReferenceModel, dir: string): Promise<
       steps: spec.steps,
       topN: spec.topN,
       threads: 1,
+      kvCache: spec.kvCache,
     });
     runs.push(toRun(prompt, last));
   }

@@ -1,9 +1,10 @@
 /**
  * Reference models for RoPE scaling and the f16 KV cache, checked by tests/llama-agreement.test.ts
  * like the others (names end in f32: their arithmetic must agree to 1e-3):
- * linear and YaRN scaling metadata on the llama (pairs) and qwen3 (NeoX) test models, with
- * original contexts short enough that YaRN's ramp falls inside the rotated pairs, and one with
- * a rope.scaling.attn_factor.
+ * - linear and YaRN scaling metadata on the llama (pairs) and qwen3 (NeoX) test models, with
+ *   original contexts short enough that YaRN's ramp falls inside the rotated pairs, and one
+ *   with a rope.scaling.attn_factor so ggml's mscale on cos/sin is not 1;
+ * - the plain test models again with llama.cpp's default F16 KV cache, against Grove's f16 one.
  */
 import { GgmlType } from "../../inference/mod.ts";
 import type { ReferenceModel } from "./reference-models.ts";
@@ -20,6 +21,7 @@ function contextModel(
   name: string,
   arch: "llama" | "qwen3",
   scaling: RopeScalingMeta | undefined,
+  kvCache: "F32" | "F16" = "F32",
 ): ReferenceModel {
   const options: TestModelOptions = {
     arch,
@@ -38,6 +40,7 @@ function contextModel(
     prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
     steps: 40,
     topN: 10,
+    kvCache,
   };
 }
 
@@ -50,4 +53,6 @@ export const CONTEXT_REFERENCE_MODELS: readonly ReferenceModel[] = [
     originalContext: 64,
     attnFactor: 1.25,
   }),
+  contextModel("test-llama-kvf16-f32", "llama", undefined, "F16"),
+  contextModel("test-qwen3-kvf16-f32", "qwen3", undefined, "F16"),
 ];
