@@ -23,17 +23,15 @@ import type { ReferenceModel } from "./support/reference-models.ts";
 
 export const CTX = 96;
 
-/**
- * The architectures the WebGPU engine runs. An arch joins when its GPU path
- * works; until then the engine refuses its files at load (load-weights.ts).
- */
+/** The architectures whose one-type test models webgpu-agreement(-qwen).test.ts run. */
 const WEBGPU_ARCHES = ["llama", "qwen2", "qwen3"];
 
 /**
- * Whether the WebGPU agreement tests run `model`: stories260K and its
- * re-quantizations, and the generated test models of a WEBGPU_ARCHES arch in
- * one weight type (test-<arch>-<type>[-tied]). The other reference models
- * (type mixes, RoPE scaling, f16 KV caches) join with their GPU paths.
+ * Whether webgpu-agreement.test.ts and webgpu-agreement-qwen.test.ts run
+ * `model`: stories260K and its re-quantizations, and the generated test
+ * models of a WEBGPU_ARCHES arch in one weight type (test-<arch>-<type>[-tied]).
+ * The other reference models (MoE, gemma3, phi3, qwen35moe, gpt-oss, RoPE
+ * scaling) have their own webgpu-agreement-*.test.ts over their own lists.
  */
 export function runsOnWebGpu(model: Pick<ReferenceModel, "name">): boolean {
   if (model.name.startsWith("stories260K")) return true;
