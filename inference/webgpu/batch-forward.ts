@@ -77,6 +77,7 @@ function rowsPlacement(
     ...config,
     layers: weights.layers.length,
     ctxSize: maxSlots * ctxSize,
+    cached: weights.layers.map((w) => !w.linear), // qwen35moe's linear layers keep none
   });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim };
   const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };

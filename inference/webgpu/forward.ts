@@ -167,7 +167,8 @@ export function sequencePlacement(
   const { device } = gpu;
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
-  const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize });
+  const cached = weights.layers.map((w) => !w.linear); // qwen35moe's linear layers keep none
+  const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize, cached });
   const recurrent = createRecurrentStates(gpu, config, weights.layerStart, weights.layerEnd, 1);
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0 };
   const attnShape = { heads, kvHeads, headDim, valueDim, pos0: 0, n: 1 };

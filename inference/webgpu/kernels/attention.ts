@@ -35,6 +35,8 @@ export interface KvShape {
   kvHeads: number;
   headDim: number;
   valueDim: number;
+  /** Per layer, whether it keeps a cache (false: a qwen35moe linear layer, a placeholder). */
+  cached?: readonly boolean[];
 }
 
 /** Zeroed cache buffers; each layer's keys / values must fit one storage binding. */
@@ -52,7 +54,7 @@ export function createKvCache(device: GPUDevice, s: KvShape): KvCache {
     Array.from({ length: s.layers }, (_, i) =>
       device.createBuffer({
         label: `${label} ${i}`,
-        size: Math.max(16, s.ctxSize * width * 4),
+        size: s.cached?.[i] === false ? 16 : Math.max(16, s.ctxSize * width * 4),
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
       }));
   return {
