@@ -16,6 +16,8 @@
  * CLI: deno run -A tests/support/test-models.ts --arch qwen2 --type Q4_K --dim 256 \
  *        --layers 2 --heads 4 --kv-heads 2 --ffn 512 [--head-dim 64] \
  *        [--seed 1] [--tied] [--context 512] --out FILE
+ *      MoE (--arch qwen2moe / qwen3moe): --experts 8 [--used 2] [--expert-ffn N (default --ffn)]
+ *        [--shared-ffn N] [--mix Q4_K_M]
  */
 import { blockGeometry, GgmlType, ggmlTypeName } from "../../inference/mod.ts";
 import { openGguf } from "../../inference/mod.ts";
@@ -298,7 +300,19 @@ export function parseTestModelArgs(args: string[]): TestModelOptions & { out: st
     contextLength: num("context", 512),
     vocabFrom: flags.vocab,
     out: flags.out,
+    moe: flags.experts === undefined ? undefined : {
+      experts: num("experts"),
+      used: num("used", 2),
+      expertFfn: num("expert-ffn", num("ffn")),
+      sharedFfn: flags["shared-ffn"] === undefined ? undefined : num("shared-ffn"),
+      mix: flags.mix === undefined ? undefined : moeMix(flags.mix),
+    },
   };
+}
+
+function moeMix(mix: string): "Q4_K_M" {
+  if (mix.toUpperCase() !== "Q4_K_M") throw new Error(`--mix takes Q4_K_M, not "${mix}"`);
+  return "Q4_K_M";
 }
 
 if (import.meta.main) {
