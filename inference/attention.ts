@@ -7,6 +7,7 @@ import type { ModelWeights } from "./weights.ts";
 import { addBias, matMul, rmsNorm } from "./primitives.ts";
 import { rope } from "./rope.ts";
 import { attentionWindow, postNorm, ropeConfigOf, scaleQueries } from "./gemma3.ts";
+import { ropeFactorsFor } from "./long-rope.ts";
 import { createRecurrentState, type RecurrentState } from "./recurrent-state.ts";
 import {
   type GatedQueryScratch,
@@ -230,8 +231,9 @@ export function attentionBlock(
         rmsNorm(k, k, w.kNorm, normEps, headDim, t * kDim + h * headDim);
       }
     }
-    rope(q, t * qDim, heads, headDim, pos[t], ropeConfig, weights.ropeFreqFactors);
-    rope(k, t * kDim, kvHeads, headDim, pos[t], ropeConfig, weights.ropeFreqFactors);
+    const factors = ropeFactorsFor(config, weights, state.ctxSize);
+    rope(q, t * qDim, heads, headDim, pos[t], ropeConfig, factors);
+    rope(k, t * kDim, kvHeads, headDim, pos[t], ropeConfig, factors);
     scaleQueries(config, q, t * qDim, qDim);
     state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos[t] * kDim);
     state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos[t] * vDim);

@@ -91,6 +91,8 @@ export interface ModelWeights {
   outputNorm?: Float32Array; // (dim), present on the last stage
   output?: Matrix; // (vocab, dim); the token embedding when tied
   ropeFreqFactors?: Float32Array; // (ropeDim/2) Llama 3.1 style long-context factors
+  ropeFactorsLong?: Float32Array; // (ropeDim/2) phi3 LongRoPE, past the original context
+  ropeFactorsShort?: Float32Array; // (ropeDim/2) phi3 LongRoPE, within it
 }
 
 export interface LoadOptions {
@@ -173,10 +175,9 @@ export function planTensors(
     if (!tied) plan.push({ name: "output.weight", shape: [vocabSize, dim], use: "head" });
   }
   optional("rope_freqs.weight"); // every layer's RoPE needs the factors
-  if (file.tensor("rope_factors_long.weight") || file.tensor("rope_factors_short.weight")) {
-    // phi3's LongRoPE (Phi-3.5, Phi-4-mini): factors chosen by the context size, not yet run.
-    throw new Error(`${file.path}: LongRoPE factors (rope_factors_long/short) are not supported`);
-  }
+  // phi3's LongRoPE factors (long-rope.ts picks one set by each sequence's context).
+  optional("rope_factors_long.weight");
+  optional("rope_factors_short.weight");
   for (let l = layerStart; l < layerEnd; l++) {
     if (config.recurrent) {
       plan.push(...planHybridLayer(file, config, l));
@@ -275,5 +276,7 @@ export async function loadWeights(
       ? (loaded.get("output.weight") as Matrix | undefined) ?? tokenEmbedding
       : undefined,
     ropeFreqFactors: vec("rope_freqs.weight"),
+    ropeFactorsLong: vec("rope_factors_long.weight"),
+    ropeFactorsShort: vec("rope_factors_short.weight"),
   };
 }

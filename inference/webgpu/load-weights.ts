@@ -104,6 +104,12 @@ export async function uploadWeights(
   config: ModelConfig,
   options: UploadWeightsOptions = {},
 ): Promise<GpuModelWeights> {
+  if (file.tensor("rope_factors_long.weight") || file.tensor("rope_factors_short.weight")) {
+    throw new Error(
+      `${file.path}: the WebGPU engine cannot run ${config.arch} with LongRoPE factors ` +
+        "(rope_factors_long/short) yet; serve it without --gpu",
+    );
+  }
   if (config.logitSoftcap !== undefined) {
     throw new Error(
       `${file.path}: the WebGPU engine cannot run ${config.arch} with final logit ` +

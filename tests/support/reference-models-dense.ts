@@ -1,7 +1,8 @@
 /**
  * The gemma3 and phi3 test models Grove is checked against llama.cpp on: each in F32 (where
  * the architecture's arithmetic must agree to 1e-3), in F16, and in the Q4_K_M mix of its
- * published files (test-models-dense.ts says which tensor gets which type).
+ * published files (test-models-dense.ts says which tensor gets which type), and phi3 with
+ * Phi-3.5's LongRoPE factors.
  */
 import { GgmlType } from "../../inference/mod.ts";
 import { writeTestModel } from "./test-models.ts";
@@ -18,9 +19,13 @@ const SHAPES: Record<DenseTestArch, object> = {
   phi3: { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 },
 };
 
-const denseModel = (arch: DenseTestArch, type: GgmlType | "Q4_K_M"): ReferenceModel => {
+const denseModel = (
+  arch: DenseTestArch,
+  type: GgmlType | "Q4_K_M",
+  longRope = false,
+): ReferenceModel => {
   const typeName = typeof type === "string" ? type : GgmlType[type];
-  const name = `test-${arch}-${typeName.toLowerCase()}`;
+  const name = `test-${arch}${longRope ? "-longrope" : ""}-${typeName.toLowerCase()}`;
   return {
     name,
     build: async (dir) => {
@@ -28,7 +33,7 @@ const denseModel = (arch: DenseTestArch, type: GgmlType | "Q4_K_M"): ReferenceMo
       await writeTestModel(out, {
         arch,
         type: typeof type === "string" ? GgmlType.Q4_K : type,
-        dense: typeof type === "string" ? { mix: type } : undefined,
+        dense: { mix: typeof type === "string" ? type : undefined, longRope },
         seed: 1,
         vocabFrom: STORIES,
         ...SHAPES[arch] as {
@@ -47,7 +52,10 @@ const denseModel = (arch: DenseTestArch, type: GgmlType | "Q4_K_M"): ReferenceMo
   };
 };
 
-export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = (["gemma3", "phi3"] as const)
-  .flatMap((arch) =>
+export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = [
+  ...(["gemma3", "phi3"] as const).flatMap((arch) =>
     [GgmlType.F32, GgmlType.F16, "Q4_K_M" as const].map((t) => denseModel(arch, t))
-  );
+  ),
+  // Phi-3.5's LongRoPE, at a context past its original one: the long factors.
+  denseModel("phi3", GgmlType.F32, true),
+];

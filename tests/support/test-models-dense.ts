@@ -41,7 +41,15 @@ export const DENSE_TEST_ARCHES: readonly DenseTestArch[] = ["gemma3", "phi3"];
 export interface DenseTestOptions {
   /** Per-tensor types as llama.cpp's Q4_K_M picks them, instead of `type` everywhere. */
   mix?: "Q4_K_M";
+  /**
+   * phi3: LongRoPE as Phi-3.5 files have it: `rope_factors_long` / `rope_factors_short` (F32)
+   * and `rope.scaling.attn_factor`, with an original context of LONG_ROPE_ORIGINAL positions,
+   * so any context above it (llama.cpp pads its own to 256) turns by the long factors.
+   */
+  longRope?: boolean;
 }
+
+export const LONG_ROPE_ORIGINAL = 64;
 
 export function isDenseTestArch(arch: string): arch is DenseTestArch {
   return (DENSE_TEST_ARCHES as readonly string[]).includes(arch);
@@ -175,10 +183,22 @@ export async function buildDenseTestModel(
     metadata["gemma3.attention.sliding_window_pattern"] = u32(GEMMA3_PATTERN);
   } else {
     metadata["phi3.attention.sliding_window"] = u32(8);
+    if (o.dense?.longRope) {
+      metadata["phi3.rope.scaling.original_context_length"] = u32(LONG_ROPE_ORIGINAL);
+      metadata["phi3.rope.scaling.attn_factor"] = f32(1.19);
+    }
   }
   const vocabSize = base.tensors.find((t) => t.name === "token_embd.weight")!.dims[1];
   const basePlan = planTensors(baseOptions, vocabSize);
   const plans = arch === "gemma3" ? planGemma3(basePlan) : planPhi3(basePlan);
+  if (arch === "phi3" && o.dense?.longRope) {
+    // Per-pair divisors of the angle: near 1 (short), and up to ~10 (long), as Phi-3.5's are.
+    const half = (o.headDim ?? o.dim / o.heads) / 2;
+    plans.unshift(
+      vec("rope_factors_long.weight", half, 5, 1.5),
+      vec("rope_factors_short.weight", half, 1, 0.05),
+    );
+  }
   const tensors = plans.map((p): TensorSpec => {
     const type = p.matrix ? denseTensorType(o, p.name) : GgmlType.F32;
     return { name: p.name, dims: p.dims, type, data: () => tensorBytes(p, type, o.seed) };
