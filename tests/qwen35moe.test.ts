@@ -16,6 +16,8 @@ import {
   stageWeightBytes,
 } from "../inference/mod.ts";
 import { recurrentStateBytes } from "../inference/recurrent-state.ts";
+import { createRunState, kvCacheBytes } from "../inference/attention.ts";
+import { loadCpuModel } from "../inference/cpu-engine.ts";
 import {
   buildQwen35Model,
   QWEN35_TEST_SHAPE,
@@ -178,6 +180,16 @@ Deno.test("qwen35moe: its shape counts linear layers' recurrent state, not a KV 
     stageBytes(shape, a, b) - stageWeightBytes(shape, a, b) - shape.scratchBytes;
   assert.equal(state(0, 2), 2 * r);
   assert.equal(state(2, 4), r + shape.kvBytesPerLayer);
+  // A CPU sequence holds that: caches in the attention layer only, states in the others.
+  const model = await loadCpuModel({ path, ctxSize: 128, kvType: "f32" });
+  const run = createRunState(model.config, model.weights, 128, "f32");
+  assert.deepEqual(run.keyCache.map((c) => c.length > 0), [false, false, false, true]);
+  let held = 0;
+  for (const l of run.recurrent!.layers) {
+    held += (l?.conv.byteLength ?? 0) + (l?.delta.byteLength ?? 0);
+  }
+  assert.equal(held, 3 * r);
+  assert.equal(kvCacheBytes(run), shape.kvBytesPerLayer); // all 128 positions of one layer
   // The stages a split loads hold exactly the weights the shape plans for them.
   for (const [layerStart, layerEnd] of [[0, 2], [2, 4]]) {
     const stage = await loadStageBatch({ path, layerStart, layerEnd, ctxSize: 128 });
