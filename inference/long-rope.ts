@@ -13,8 +13,16 @@ export function ropeFactorsFor(
   weights: ModelWeights,
   ctxSize: number,
 ): Float32Array | undefined {
-  if (weights.ropeFreqFactors) return weights.ropeFreqFactors;
-  const { ropeFactorsLong: long, ropeFactorsShort: short } = weights;
-  if (!long && !short) return undefined;
+  return weights.ropeFreqFactors ??
+    longRopeFactors(config, ctxSize, weights.ropeFactorsLong, weights.ropeFactorsShort);
+}
+
+/** Of LongRoPE's two sets, the one a context of `ctxSize` positions takes. */
+export function longRopeFactors(
+  config: ModelConfig,
+  ctxSize: number,
+  long?: Float32Array,
+  short?: Float32Array,
+): Float32Array | undefined {
   return ctxSize > config.ropeScaling.originalContext ? long : short;
 }

@@ -1,6 +1,5 @@
 /** The WebGPU engine against the CPU engine on the gemma3 and phi3 test models (see the harness). */
 import assert from "node:assert/strict";
-import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
 import { DENSE_REFERENCE_MODELS } from "./support/reference-models-dense.ts";
 import { createTestGpu } from "./support/gpu.ts";
@@ -8,10 +7,7 @@ import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-dense-" });
 
-// LongRoPE runs on the CPU engine only, so far.
-const longRope = DENSE_REFERENCE_MODELS.find((m) => m.name.includes("longrope"))!;
-
-for (const model of DENSE_REFERENCE_MODELS.filter((m) => m !== longRope)) {
+for (const model of DENSE_REFERENCE_MODELS) {
   Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
 }
 
@@ -45,14 +41,6 @@ Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels)
   } finally {
     engine.close();
   }
-});
-
-Deno.test("webgpu refuses phi3 with LongRoPE factors, naming the architecture", async () => {
-  const path = await longRope.build(dir);
-  await assert.rejects(
-    async () => await createWebGpuEngine({ path, ctxSize: CTX, gpu: await createTestGpu() }),
-    /cannot run phi3 with LongRoPE factors .*serve it without --gpu/,
-  );
 });
 
 Deno.test("webgpu agreement (dense): clean up generated models", () => {

@@ -17,6 +17,7 @@ import {
   type TensorUse,
 } from "../weights.ts";
 import { hybridLayerWeights } from "../hybrid-weights.ts";
+import { longRopeFactors } from "../long-rope.ts";
 import type { Gpu } from "./device.ts";
 import { type GpuMatrix, type GpuMatrixLayout, uploadMatrix, uploadVector } from "./weights.ts";
 import { matVecRows4Supports, matVecSupports } from "./kernels/matvec.ts";
@@ -43,6 +44,8 @@ export interface UploadWeightsOptions {
   layerStart?: number;
   layerEnd?: number;
   onTensor?: (name: string, loaded: number, total: number) => void;
+  /** Each sequence's context: picks phi3's LongRoPE factors (required when the file has them). */
+  ctxSize?: number;
 }
 
 function checkKernels(file: GgufFile, info: GgufTensorInfo, use: TensorUse) {
@@ -104,10 +107,10 @@ export async function uploadWeights(
   config: ModelConfig,
   options: UploadWeightsOptions = {},
 ): Promise<GpuModelWeights> {
-  if (file.tensor("rope_factors_long.weight") || file.tensor("rope_factors_short.weight")) {
+  const longRope = ["rope_factors_long.weight", "rope_factors_short.weight"];
+  if (options.ctxSize === undefined && longRope.some((t) => file.tensor(t))) {
     throw new Error(
-      `${file.path}: the WebGPU engine cannot run ${config.arch} with LongRoPE factors ` +
-        "(rope_factors_long/short) yet; serve it without --gpu",
+      `${file.path}: LongRoPE factors are chosen by the context: upload needs ctxSize`,
     );
   }
   if (config.logitSoftcap !== undefined) {
@@ -131,6 +134,7 @@ export async function uploadWeights(
   const mats = new Map<string, GpuMatrix>();
   const vecs = new Map<string, GPUBuffer>();
   let ropeFactors: Float32Array | undefined;
+  const longRopeSets = new Map<string, Float32Array>();
   const memory: (GPUBuffer | GPUTexture)[] = [];
   let bytes = 0;
   let done = 0;
@@ -159,6 +163,7 @@ export async function uploadWeights(
       const n = info.dims.reduce((a, b) => a * b, 1);
       const values = dequantize(info.type, await readTensorData(file, info), n);
       if (name === "rope_freqs.weight") ropeFactors = values;
+      else if (longRope.includes(name)) longRopeSets.set(name, values);
       else {
         const b = await guarded(
           gpu,
@@ -183,6 +188,13 @@ export async function uploadWeights(
         : layerWeights(l, mat, vec, config.moe !== undefined),
     );
   }
+  // phi3's LongRoPE: the set this engine's context takes (every sequence has that context).
+  ropeFactors ??= longRopeSets.size === 0 ? undefined : longRopeFactors(
+    config,
+    options.ctxSize!,
+    longRopeSets.get(longRope[0]),
+    longRopeSets.get(longRope[1]),
+  );
   const ropeTable = createRopeTable(
     gpu.device,
     config.ropeDim,

@@ -77,6 +77,7 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
     layerStart: init.layerStart,
     layerEnd: init.layerEnd,
     onTensor: (_name, loaded, total) => init.onProgress?.(loaded, total),
+    ctxSize,
   });
   return {
     gpu,
