@@ -63,8 +63,14 @@ export interface ModelHeader {
   ctxSize: number;
   /** Why this context: `--ctx-size`, the model's own length, or the largest that fits. */
   ctxReason: string;
+  /**
+   * The split planner's shape, its KV cache counted as f16 on every node: candidates plan alone
+   * and must arrive at the same plan whichever engine each runs.
+   */
   shape: ModelShape;
-  /** Weights, the KV cache full at ctxSize and scratch: what `--max-memory` bounds. */
+  /** This node's engine's shape: its KV cache as that engine stores it (the GPU's is f32). */
+  engineShape: ModelShape;
+  /** Weights, the engine's KV cache full at ctxSize and scratch: what `--max-memory` bounds. */
   wholeBytes: number;
   /** A remote model kept only in the byte ranges its stages need (models/partial-model.ts). */
   partial?: PartialModel;
@@ -90,27 +96,32 @@ async function readModelHeader(
     : opts.gpu
     ? gpuContextSize(config)
     : chooseContextSize(file, config, budget, kvType);
-  const shape = modelShapeOf(file, config, choice.ctxSize, kvType);
+  const engineShape = modelShapeOf(file, config, choice.ctxSize, kvType);
   return {
     path,
     file,
     config,
     ctxSize: choice.ctxSize,
     ctxReason: choice.reason,
-    shape,
-    wholeBytes: stageBytes(shape, 0, config.layers),
+    shape: kvType === PLAN_KV_TYPE
+      ? engineShape
+      : modelShapeOf(file, config, choice.ctxSize, PLAN_KV_TYPE),
+    engineShape,
+    wholeBytes: stageBytes(engineShape, 0, config.layers),
   };
 }
 
 /** How the WebGPU engine's KV cache stores keys and values (webgpu/kernels/attention.ts). */
 const GPU_KV_TYPE = "f32";
+/** How split plans count every stage's KV cache: the CPU engine's f16 (see ModelHeader.shape). */
+const PLAN_KV_TYPE = "f16";
 
 /**
  * What the node predicts it will hold, in words, with the parts the sum is made of: the
  * line a reader compares with the process's memory once the context has filled.
  */
 export function memoryPrediction(header: ModelHeader): string {
-  const { shape, config, ctxSize } = header;
+  const { engineShape: shape, config, ctxSize } = header;
   const weights = stageWeightBytes(shape, 0, config.layers);
   const kv = stageStateBytes(shape, 0, config.layers);
   return `context ${ctxSize} tokens (${header.ctxReason}); the model needs ` +
