@@ -1,6 +1,8 @@
 /** The WebGPU engine against the CPU engine on the gemma3 and phi3 test models (see the harness). */
 import assert from "node:assert/strict";
 import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
+import { createWebGpuStage } from "../inference/webgpu/mod.ts";
+import { createCpuEngine, createCpuStage } from "../inference/mod.ts";
 import { DENSE_REFERENCE_MODELS } from "./support/reference-models-dense.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
@@ -40,6 +42,43 @@ Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels)
     assert.ok(worst < 1e-4, `batched logits differ from lone sessions by ${worst}`);
   } finally {
     engine.close();
+  }
+});
+
+Deno.test("gemma3 split: a WebGPU stage of layer 0 (its embedding scaled) then a CPU stage give the CPU engine's logits", async () => {
+  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-f32")!;
+  const path = await model.build(dir);
+  const gpu = await createTestGpu();
+  const first = await createWebGpuStage({ path, ctxSize: CTX, gpu, layerStart: 0, layerEnd: 1 });
+  const second = await createCpuStage({
+    path,
+    ctxSize: CTX,
+    kvType: "f32",
+    layerStart: 1,
+    layerEnd: 2,
+  });
+  const whole = await createCpuEngine({ path, ctxSize: CTX, kvType: "f32" });
+  try {
+    const cpuFirst = await createCpuStage({ path, ctxSize: CTX, layerStart: 0, layerEnd: 1 });
+    const tokens = [1, 7, 42];
+    const embedded = await first.embed(tokens);
+    const cpuEmbedded = cpuFirst.embed(tokens);
+    assert.ok(embedded.every((v, i) => v === cpuEmbedded[i]), "both stages scale the embedding");
+    const [a, b] = [first.createSession(), second.createSession()];
+    const session = whole.createSession();
+    let next = tokens, worst = 0;
+    for (let step = 0; step < 16; step++) {
+      const hidden = await first.embed(next);
+      await a.forward(hidden, next.length);
+      b.forward(hidden, next.length);
+      const got = second.logits(hidden, next.length - 1);
+      const want = session.evaluate(next);
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]));
+      next = [want.indexOf(Math.max(...want))];
+    }
+    assert.ok(worst < 1e-3, `the split's logits differ from the CPU engine's by ${worst}`);
+  } finally {
+    first.close();
   }
 });
 

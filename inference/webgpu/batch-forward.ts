@@ -24,6 +24,7 @@ import type { ModelConfig } from "../model-config.ts";
 import type { Gpu } from "./device.ts";
 import type { GpuModelWeights } from "./load-weights.ts";
 import {
+  createEmbedder,
   createLayerStack,
   createReader,
   createScratch,
@@ -44,7 +45,7 @@ import {
 import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
-import { bindEmbed, writeTokenIds } from "./kernels/embed.ts";
+import { writeTokenIds } from "./kernels/embed.ts";
 import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
 
 export interface GpuBatchOptions {
@@ -152,7 +153,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     scratch,
     rowsPlacement(gpu, config, weights, scratch, rowTable, maxSlots, ctxSize),
   );
-  const embed = bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
+  const embed = createEmbedder(device, weights, ids, hidden);
   // in place
   const headNorm = bindRowNorm(device, { x: last, weight: weights.outputNorm }, {
     n: dim,

@@ -253,10 +253,6 @@ export function createLayerStack(
   // gemma3: a block's output goes to proj, is RMS-normed there and then added to the residual.
   const postAdd = (weight: GPUBuffer | undefined) =>
     weight && bindElementwise(device, "add", { a: hidden, b: proj }, { n: dim });
-  // gemma3 scales the token embedding: the stack holding layer 0 does it first.
-  const embedScale = weights.layerStart === 0 && config.embedScale !== undefined
-    ? bindElementwise(device, "scale", { a: hidden }, { n: dim, scale: config.embedScale })
-    : undefined;
 
   // qwen35moe: gated delta net layers (their states in the placement) and gated attention.
   const hybrid = config.recurrent && createHybridScratch(device, config, scratch.maxBatch);
@@ -311,8 +307,6 @@ export function createLayerStack(
         throw new Error(`layer stack: ${n} tokens, the scratch holds ${scratch.maxBatch}`);
       }
       placement.check(n, pos0);
-      embedScale?.update({ n: n * dim, scale: config.embedScale });
-      embedScale?.encode(pass);
       // gemma3's post-norm of a block's output in proj, then the residual add.
       const post = (norm?: BoundKernel<RowNormParams>, add?: BoundKernel<ElementwiseParams>) => {
         norm?.update({ n: dim, rows: n, eps });
@@ -371,7 +365,6 @@ export function createLayerStack(
           (part as { destroy(): void } | undefined)?.destroy();
         }
       }
-      embedScale?.destroy();
       gated?.destroy();
       placement.destroy();
       if (moeScratch) destroyMoeScratch(moeScratch);
@@ -380,7 +373,10 @@ export function createLayerStack(
   };
 }
 
-/** Entry of the network: rows of the token embedding for the ids in `ids` (u32). */
+/**
+ * Entry of the network: rows of the token embedding for the ids in `ids` (u32), times gemma3's
+ * embedding scale where the model has one (as reference.ts embedTokens).
+ */
 export function createEmbedder(
   device: GPUDevice,
   weights: GpuModelWeights,
@@ -390,7 +386,25 @@ export function createEmbedder(
   if (!weights.tokenEmbedding) {
     throw new Error("this engine does not hold the token embedding (not the first stage)");
   }
-  return bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
+  const embed = bindEmbed(device, weights.tokenEmbedding, { ids, out: hidden }, { n: 1 });
+  const scale = weights.embedScale;
+  if (scale === undefined) return embed;
+  const dim = weights.tokenEmbedding.cols;
+  const scaled = bindElementwise(device, "scale", { a: hidden }, { n: dim, scale });
+  return {
+    encode(pass) {
+      embed.encode(pass);
+      scaled.encode(pass);
+    },
+    update(p) {
+      embed.update(p);
+      scaled.update({ n: p.n * dim, scale });
+    },
+    destroy() {
+      embed.destroy();
+      scaled.destroy();
+    },
+  };
 }
 
 export interface Head {

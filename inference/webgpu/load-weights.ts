@@ -36,6 +36,7 @@ export interface GpuModelWeights {
   output?: GpuMatrix; // (vocab, dim); the token embedding's buffers when tied
   ropeTable: GPUBuffer; // (ropeDim/2) inverse frequencies, freq factors folded in
   ropeTableLocal?: GPUBuffer; // gemma3's local layers: (ropeDim/2) at rope.freq_base_swa
+  embedScale?: number; // gemma3: the token embedding's rows are multiplied by it (createEmbedder)
   bytes: number; // weight bytes on the device
   memory: (GPUBuffer | GPUTexture)[]; // everything above, for destroy
 }
@@ -217,6 +218,7 @@ export async function uploadWeights(
     output: last ? mats.get("output.weight") ?? embedding : undefined,
     ropeTable,
     ropeTableLocal,
+    embedScale: config.embedScale,
     bytes,
     memory,
   };
