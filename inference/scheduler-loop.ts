@@ -95,7 +95,10 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     for (const seq of [...slots.running]) {
       if (seq.gone || seq.signal?.aborted) finish(seq, { reason: "cancelled" });
     }
-    for (const seq of slots.admit(c.queue)) seq.admittedAt = performance.now();
+    for (const seq of slots.admit(c.queue)) {
+      seq.admittedAt = performance.now();
+      seq.fed = seq.cached; // a cached prefix of its requester holds these already
+    }
     const rows: BatchRow[] = [], stepped: Sequence[] = [];
     for (const seq of slots.running) {
       if (seq.next !== undefined && seq.events.length < MAX_AHEAD) {

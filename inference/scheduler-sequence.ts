@@ -19,11 +19,19 @@ export interface ScheduleOptions extends Omit<GenerateOptions, "session" | "logp
   resume?: { tokens: readonly number[]; rngState?: readonly number[] };
   /** Each token carries the sampler's RNG state after it (`GeneratedToken.rng`). */
   reportRng?: boolean;
+  /**
+   * Who asks (a member's pubkey; the node's own key for its own requests): the sequence's cache
+   * stays for this key's later prompts that share its start (prefix-cache.ts), and only this
+   * key's cached prefixes serve it. Left out: nothing is reused or kept.
+   */
+  cacheKey?: string;
 }
 
 export interface ScheduledResult extends GenerationResult {
   queuedMs: number; // waiting for a slot
   admitted: boolean; // false: cancelled while still queued
+  /** Prompt tokens taken from a cached prefix, not prefilled (llama.cpp's `cache_n`). */
+  cachedTokens: number;
 }
 
 export type FinishReason = GenerationResult["finishReason"];
@@ -41,6 +49,10 @@ export interface Sequence {
   resumed: number;
   reportRng: boolean;
   fed: number; // prompt tokens already in the cache
+  /** The requester and `prompt`, when its cache may be reused and kept (options.cacheKey). */
+  prefix?: { owner: string; tokens: readonly number[] };
+  /** Prompt tokens a cached prefix gave on admission (0 on a clean slot). */
+  cached: number;
   next?: number; // sampled token to feed in the next step
   slot: number; // the engine slot; -1 while it waits
   sampler: Sampler;
@@ -82,13 +94,17 @@ export function createSequence(
     constraint: _grammar,
     resume,
     reportRng,
+    cacheKey,
     ...samplerOptions
   } = options;
   // The seed is drawn here once (none given: a random one), so the request could be replayed.
   const sampler = createSampler({ ...samplerOptions, rngState: resume?.rngState });
   const resumed = resume?.tokens ?? [];
+  const read = [...prompt, ...resumed];
   return {
-    prompt: [...prompt, ...resumed],
+    prompt: read,
+    prefix: cacheKey === undefined ? undefined : { owner: cacheKey, tokens: read },
+    cached: 0,
     resumed: resumed.length,
     reportRng: reportRng === true,
     fed: 0,
@@ -196,6 +212,8 @@ export function resultOf(seq: Sequence, end: Ending, now: number): ScheduledResu
   const prefillMs = admitted ? prefilledAt - seq.admittedAt : 0;
   const decodeMs = admitted ? now - prefilledAt : 0;
   const decoded = Math.max(seq.completion - 1, 0);
+  const cached = admitted ? seq.cached : 0;
+  const prefilled = seq.prompt.length - cached;
   return {
     finishReason: end.reason,
     tail,
@@ -203,9 +221,11 @@ export function resultOf(seq: Sequence, end: Ending, now: number): ScheduledResu
     completionTokens: seq.completion,
     prefillMs,
     decodeMs,
-    prefillTokensPerSecond: prefillMs > 0 ? seq.prompt.length / (prefillMs / 1000) : 0,
+    // Over the tokens prefilled here: a cached prefix took no time.
+    prefillTokensPerSecond: prefillMs > 0 ? prefilled / (prefillMs / 1000) : 0,
     decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
     queuedMs: (admitted ? seq.admittedAt : now) - seq.queuedAt,
     admitted,
+    cachedTokens: cached,
   };
 }

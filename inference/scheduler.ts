@@ -42,6 +42,12 @@ export interface SchedulerInit {
   prefillChunk?: number;
   /** Requests that may wait for a slot; one more is refused with QueueFullError (MAX_WAITING). */
   maxWaiting?: number;
+  /**
+   * Ended sequences keep their slot's cache for their requester's next prompt
+   * (ScheduleOptions.cacheKey; prefix-cache.ts); default on, except for an engine that samples
+   * (a split model, whose caches live on other nodes and cannot rewind).
+   */
+  promptReuse?: boolean;
 }
 
 export interface Scheduler {
@@ -54,7 +60,9 @@ export interface Scheduler {
 
 export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
-  const slots = createSchedulerSlots<Sequence>(batch, init.maxConcurrent);
+  const slots = createSchedulerSlots<Sequence>(batch, init.maxConcurrent, {
+    reuse: init.promptReuse ?? !batch.samples,
+  });
   // A queued request leaves the line at once when it is aborted; a running one at the next step.
   const waiting = createWaitQueue<Sequence>({
     maxWaiting: init.maxWaiting ?? MAX_WAITING,
@@ -69,9 +77,15 @@ export function createScheduler(init: SchedulerInit): Scheduler {
   });
   const { kick } = loop;
 
-  /** Ends a sequence: frees its slot or its place in line, sets its result, wakes its reader. */
+  /**
+   * Ends a sequence: frees its slot (its cache kept for its requester, unless a step failed and
+   * left it unknown) or its place in line, sets its result, wakes its reader.
+   */
   function finish(seq: Sequence, end: Ending) {
-    if (seq.slot >= 0) slots.release(seq);
+    const keep = seq.prefix && !seq.error
+      ? { owner: seq.prefix.owner, tokens: seq.history }
+      : undefined;
+    if (seq.slot >= 0) slots.release(seq, keep);
     else waiting.leave(seq);
     seq.result = resultOf(seq, end, performance.now());
     wake(seq);
