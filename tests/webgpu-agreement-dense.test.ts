@@ -13,8 +13,8 @@ for (const model of DENSE_REFERENCE_MODELS) {
   Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
 }
 
-Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels) equal lone sessions", async () => {
-  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-f32")!;
+Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels, the batch head's soft-capping) equal lone sessions", async () => {
+  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-softcap-f32")!;
   const path = await model.build(dir);
   const { engine, batch } = await createBatchedWebGpuEngine({
     path,

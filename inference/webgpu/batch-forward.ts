@@ -29,6 +29,7 @@ import {
   createReader,
   createScratch,
   type GpuScratch,
+  logitSoftcap,
   placed,
   type Placement,
   type Product,
@@ -161,6 +162,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     eps,
   });
   const head: Product = product(gpu, weights.output, last, logits, {});
+  const softcap = logitSoftcap(device, config, logits, vocabSize);
   const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
 
   const slots = createSlotTable(maxSlots);
@@ -204,6 +206,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       headNorm.update({ n: dim, rows: seqs, eps });
       headNorm.encode(pass);
       head.encode(pass, seqs);
+      softcap?.update({ n: seqs * vocabSize, scale: config.logitSoftcap });
+      softcap?.encode(pass);
       pass.end();
       reader.copy(enc, logits, seqs * vocabSize * 4);
       device.queue.submit([enc.finish()]);
@@ -246,7 +250,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     },
     step,
     close() {
-      for (const x of [stack, embed, headNorm, head, reader]) x.destroy();
+      for (const x of [stack, embed, headNorm, head, reader, softcap]) x?.destroy();
       for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
         if (b instanceof GPUBuffer) b.destroy();
       }

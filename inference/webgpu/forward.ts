@@ -437,6 +437,7 @@ export function createHead(
   });
   const head = createMatVec(gpu, weights.output, x, logits);
   const argmax = bindArgmax(device, { logits, ids: pick }, { n: vocabSize });
+  const softcap = logitSoftcap(device, config, logits, vocabSize);
   return {
     logits,
     pick,
@@ -444,13 +445,27 @@ export function createHead(
       norm.update({ n: dim, rows: 1, eps, xOffset: row * dim });
       norm.encode(pass);
       head.encode(pass);
+      softcap?.encode(pass);
       if (greedy) argmax.encode(pass);
     },
     destroy() {
-      for (const k of [norm, head, argmax]) k.destroy();
+      for (const k of [norm, head, argmax, softcap]) k?.destroy();
       for (const b of [x, logits, pick]) b.destroy();
     },
   };
+}
+
+/** Final logit soft-capping of `n` logits, where the model has it (reference.ts softcap). */
+export function logitSoftcap(
+  device: GPUDevice,
+  config: ModelConfig,
+  logits: GPUBuffer,
+  n: number,
+): BoundKernel<ElementwiseParams> | undefined {
+  const cap = config.logitSoftcap;
+  return cap === undefined
+    ? undefined
+    : bindElementwise(device, "softcap", { a: logits }, { n, scale: cap });
 }
 
 /** A reusable staging buffer: copy into it at the end of an encoder, read after the submit. */

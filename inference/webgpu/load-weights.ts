@@ -114,12 +114,6 @@ export async function uploadWeights(
       `${file.path}: LongRoPE factors are chosen by the context: upload needs ctxSize`,
     );
   }
-  if (config.logitSoftcap !== undefined) {
-    throw new Error(
-      `${file.path}: the WebGPU engine cannot run ${config.arch} with final logit ` +
-        "soft-capping yet; serve it without --gpu",
-    );
-  }
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
   const plan = planTensors(file, config, layerStart, layerEnd);

@@ -22,10 +22,11 @@ const SHAPES: Record<DenseTestArch, object> = {
 const denseModel = (
   arch: DenseTestArch,
   type: GgmlType | "Q4_K_M",
-  longRope = false,
+  variant: { longRope?: boolean; logitSoftcap?: number } = {},
 ): ReferenceModel => {
   const typeName = typeof type === "string" ? type : GgmlType[type];
-  const name = `test-${arch}${longRope ? "-longrope" : ""}-${typeName.toLowerCase()}`;
+  const tag = variant.longRope ? "-longrope" : variant.logitSoftcap ? "-softcap" : "";
+  const name = `test-${arch}${tag}-${typeName.toLowerCase()}`;
   return {
     name,
     build: async (dir) => {
@@ -33,7 +34,7 @@ const denseModel = (
       await writeTestModel(out, {
         arch,
         type: typeof type === "string" ? GgmlType.Q4_K : type,
-        dense: { mix: typeof type === "string" ? type : undefined, longRope },
+        dense: { mix: typeof type === "string" ? type : undefined, ...variant },
         seed: 1,
         vocabFrom: STORIES,
         ...SHAPES[arch] as {
@@ -57,5 +58,7 @@ export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = [
     [GgmlType.F32, GgmlType.F16, "Q4_K_M" as const].map((t) => denseModel(arch, t))
   ),
   // Phi-3.5's LongRoPE, at a context past its original one: the long factors.
-  denseModel("phi3", GgmlType.F32, true),
+  denseModel("phi3", GgmlType.F32, { longRope: true }),
+  // Final logit soft-capping at 4, where the logits' spread of ~3 reaches the cap's bend.
+  denseModel("gemma3", GgmlType.F32, { logitSoftcap: 4 }),
 ];

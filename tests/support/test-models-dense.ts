@@ -47,6 +47,8 @@ export interface DenseTestOptions {
    * so any context above it (llama.cpp pads its own to 256) turns by the long factors.
    */
   longRope?: boolean;
+  /** gemma3: `final_logit_softcapping`, which Gemma 2 had and Gemma 3's configurations drop. */
+  logitSoftcap?: number;
 }
 
 export const LONG_ROPE_ORIGINAL = 64;
@@ -181,6 +183,9 @@ export async function buildDenseTestModel(
     metadata["gemma3.rope.scaling.factor"] = f32(8);
     metadata["gemma3.attention.sliding_window"] = u32(GEMMA3_WINDOW);
     metadata["gemma3.attention.sliding_window_pattern"] = u32(GEMMA3_PATTERN);
+    if (o.dense?.logitSoftcap) {
+      metadata["gemma3.final_logit_softcapping"] = f32(o.dense.logitSoftcap);
+    }
   } else {
     metadata["phi3.attention.sliding_window"] = u32(8);
     if (o.dense?.longRope) {

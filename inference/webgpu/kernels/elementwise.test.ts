@@ -101,3 +101,14 @@ Deno.test("elementwise scale: every value times the factor, no second buffer", a
     assert.deepEqual(await readF32(device, ab, n), a.map((x) => x * 16));
   }
 });
+
+Deno.test("elementwise softcap: cap · tanh(x / cap), as the CPU's final soft-capping", async () => {
+  const { device } = await createTestGpu();
+  await prepareElementwise(device, "softcap");
+  const a = randomF32(1000, 14, 40);
+  const ab = uploadF32(device, a);
+  submitKernels(device, [bindElementwise(device, "softcap", { a: ab }, { n: 1000, scale: 30 })]);
+  const inv = Math.fround(1 / 30);
+  const want = a.map((x) => Math.fround(Math.tanh(Math.fround(x * inv))) * 30);
+  assertClose(await readF32(device, ab, 1000), want, { atol: 1e-5, rtol: 1e-5 });
+});

@@ -1,8 +1,8 @@
 /**
  * Element-wise ops on the GPU (elementwise.wgsl), all in place on `a`:
  * residual add, a bias per row (qwen2's q/k/v biases), SwiGLU
- * (silu(gate) · up) and gemma3's GeGLU (gelu(gate) · up, inference/gelu.ts) and
- * scale, as in inference/reference.ts `forwardLayers`.
+ * (silu(gate) · up) and gemma3's GeGLU (gelu(gate) · up, inference/gelu.ts),
+ * scale and logit soft-capping, as in inference/reference.ts.
  */
 import {
   bindKernel,
@@ -15,7 +15,7 @@ import {
 const FILE = "elementwise.wgsl";
 const WG = 256;
 
-export type ElementwiseOp = "add" | "addBias" | "swiglu" | "geglu" | "scale";
+export type ElementwiseOp = "add" | "addBias" | "swiglu" | "geglu" | "scale" | "softcap";
 
 const DEFINE: Record<ElementwiseOp, string> = {
   add: "ADD",
@@ -23,6 +23,7 @@ const DEFINE: Record<ElementwiseOp, string> = {
   swiglu: "SWIGLU",
   geglu: "GEGLU",
   scale: "SCALE",
+  softcap: "SOFTCAP",
 };
 
 /** Mirrors `struct Params` in elementwise.wgsl. */
@@ -31,12 +32,12 @@ export interface ElementwiseParams {
   width?: number; // bias length, for addBias (n is rows × width)
   aOffset?: number; // elements
   bOffset?: number; // elements
-  scale?: number; // the factor of "scale"
+  scale?: number; // the factor of "scale", the cap of "softcap"
 }
 
 export interface ElementwiseBuffers {
   a: GPUBuffer; // updated in place: residual / rows / gate
-  b?: GPUBuffer; // added / bias / up; none for "scale"
+  b?: GPUBuffer; // added / bias / up; none for "scale" and "softcap"
 }
 
 export function packElementwiseParams(p: ElementwiseParams): ArrayBuffer {
@@ -89,7 +90,8 @@ export function bindElementwise(
   params: ElementwiseParams,
 ): BoundKernel<ElementwiseParams> {
   if (!(op in DEFINE)) throw new Error(`elementwise: unknown op "${op}"`);
-  if (op !== "scale" && !bufs.b) throw new Error(`elementwise ${op}: needs buffer b`);
+  const aOnly = op === "scale" || op === "softcap";
+  if (!aOnly && !bufs.b) throw new Error(`elementwise ${op}: needs buffer b`);
   if (op === "addBias" && !(params.width && params.n % params.width === 0)) {
     throw new Error(`elementwise addBias: ${params.n} values are not rows of ${params.width}`);
   }
@@ -98,8 +100,8 @@ export function bindElementwise(
   return bindKernel(device, {
     label: `elementwise ${op}`,
     pipeline: kernelPipeline(device, "elementwise", FILE, defines(op, vec4)),
-    // "scale" reads no b: the automatic layout drops its binding.
-    buffers: op === "scale" ? [bufs.a] : [bufs.a, bufs.b!],
+    // "scale" and "softcap" read no b: the automatic layout drops its binding.
+    buffers: aOnly ? [bufs.a] : [bufs.a, bufs.b!],
     pack: (p) => packElementwiseParams(unit(p)),
     workgroups: (p) => Math.ceil(unit(p).n / WG),
   }, params);

@@ -5,6 +5,7 @@
 //   GEGLU     a[i] = gelu(a[i]) * b[i]          gemma3: ggml's CPU GELU, whose f16 table
 //                                               takes the input and gives the result in f16
 //   SCALE     a[i] *= s                         gemma3's embedding scale
+//   SOFTCAP   a[i] = s * tanh(a[i] / s)         final logit soft-capping at s
 // Offsets let the rows live inside wider buffers (e.g. gate and up in one).
 // VEC4: every count and offset is in vec4s (the host checks they divide by 4):
 // on llvmpipe each storage access is a loop over the SIMD lanes, so a vec4 costs
@@ -22,7 +23,7 @@ struct Params {
   width: u32,    // bias length (ADD_BIAS)
   a_offset: u32, // elements
   b_offset: u32, // elements
-  s: f32,        // SCALE
+  s: f32,        // SCALE, SOFTCAP
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -69,5 +70,8 @@ fn main(
 #endif
 #ifdef SCALE
   a[ai] = a[ai] * params.s;
+#endif
+#ifdef SOFTCAP
+  a[ai] = params.s * tanh(a[ai] * (1.0 / params.s));
 #endif
 }
