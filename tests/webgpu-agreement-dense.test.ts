@@ -45,8 +45,13 @@ Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels,
   }
 });
 
-Deno.test("gemma3 split: a WebGPU stage of layer 0 (its embedding scaled) then a CPU stage give the CPU engine's logits", async () => {
-  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-f32")!;
+/**
+ * A WebGPU stage of layer 0 then a CPU stage of layer 1 against the whole CPU engine: each stage
+ * holds its part of the architecture (gemma3's embedding scale, window and post-norms; phi3's
+ * fused matrices and LongRoPE factors, each stage picking them by its own context).
+ */
+async function checkSplit(name: string) {
+  const model = DENSE_REFERENCE_MODELS.find((m) => m.name === name)!;
   const path = await model.build(dir);
   const gpu = await createTestGpu();
   const first = await createWebGpuStage({ path, ctxSize: CTX, gpu, layerStart: 0, layerEnd: 1 });
@@ -63,7 +68,7 @@ Deno.test("gemma3 split: a WebGPU stage of layer 0 (its embedding scaled) then a
     const tokens = [1, 7, 42];
     const embedded = await first.embed(tokens);
     const cpuEmbedded = cpuFirst.embed(tokens);
-    assert.ok(embedded.every((v, i) => v === cpuEmbedded[i]), "both stages scale the embedding");
+    assert.ok(embedded.every((v, i) => v === cpuEmbedded[i]), "both stages embed alike");
     const [a, b] = [first.createSession(), second.createSession()];
     const session = whole.createSession();
     let next = tokens, worst = 0;
@@ -80,7 +85,12 @@ Deno.test("gemma3 split: a WebGPU stage of layer 0 (its embedding scaled) then a
   } finally {
     first.close();
   }
-});
+}
+
+for (const name of ["test-gemma3-f32", "test-phi3-longrope-f32"]) {
+  Deno.test(`${name} split: a WebGPU stage then a CPU stage give the CPU engine's logits`, () =>
+    checkSplit(name));
+}
 
 Deno.test("webgpu agreement (dense): clean up generated models", () => {
   Deno.removeSync(dir, { recursive: true });
