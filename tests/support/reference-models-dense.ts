@@ -22,10 +22,17 @@ const SHAPES: Record<DenseTestArch, object> = {
 const denseModel = (
   arch: DenseTestArch,
   type: GgmlType | "Q4_K_M",
-  variant: { longRope?: boolean; logitSoftcap?: number } = {},
+  variant: { longRope?: boolean; logitSoftcap?: number; kvCache?: "F16" } = {},
 ): ReferenceModel => {
   const typeName = typeof type === "string" ? type : GgmlType[type];
-  const tag = variant.longRope ? "-longrope" : variant.logitSoftcap ? "-softcap" : "";
+  const tag = variant.longRope
+    ? "-longrope"
+    : variant.logitSoftcap
+    ? "-softcap"
+    : variant.kvCache
+    ? "-kvf16"
+    : "";
+  const { kvCache, ...dense } = variant;
   const name = `test-${arch}${tag}-${typeName.toLowerCase()}`;
   return {
     name,
@@ -34,7 +41,7 @@ const denseModel = (
       await writeTestModel(out, {
         arch,
         type: typeof type === "string" ? GgmlType.Q4_K : type,
-        dense: { mix: typeof type === "string" ? type : undefined, ...variant },
+        dense: { mix: typeof type === "string" ? type : undefined, ...dense },
         seed: 1,
         vocabFrom: STORIES,
         ...SHAPES[arch] as {
@@ -50,6 +57,7 @@ const denseModel = (
     prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
     steps: 40,
     topN: 10,
+    kvCache,
   };
 };
 
@@ -61,4 +69,6 @@ export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = [
   denseModel("phi3", GgmlType.F32, { longRope: true }),
   // Final logit soft-capping at 4, where the logits' spread of ~3 reaches the cap's bend.
   denseModel("gemma3", GgmlType.F32, { logitSoftcap: 4 }),
+  // llama.cpp's default f16 KV cache, which Grove's CPU engine keeps too, under the window.
+  denseModel("gemma3", GgmlType.F32, { kvCache: "F16" }),
 ];
