@@ -64,7 +64,10 @@ Deno.test("a long prompt is tokenized in a worker while the event loop keeps tur
         `${workerMs.toFixed(0)} ms with the loop's longest pause ${maxGap.toFixed(0)} ms`,
     );
     assert.deepEqual(viaWorker, inline);
-    assert.ok(maxGap < 150, `the event loop paused ${maxGap} ms`);
+    // Tokenized on the loop, the pause would be the whole inline time; on a loaded machine (CI runs
+    // files in parallel on two cores) the loop's own hiccups grow with it, so the bound does too.
+    const bound = Math.max(150, inlineMs / 2);
+    assert.ok(maxGap < bound, `the event loop paused ${maxGap} ms (bound ${bound} ms)`);
   } finally {
     clearInterval(tick);
     prompts.close();
