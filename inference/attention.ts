@@ -107,7 +107,9 @@ export function kvCacheBytes(state: RunState): number {
  * Causal attention of one query row at `pos` over a sequence's cache (query
  * head h reads kv head h / group), written to `att` at `attOffset`. With a
  * `window` (> 0) it sees only the last `window` positions, its own included
- * (llama.cpp's standard SWA mask hides p when pos - p >= window).
+ * (llama.cpp's standard SWA mask hides p when pos - p >= window). With
+ * `sinks` (gpt-oss), head h's softmax also counts a position of logit sinks[h]
+ * that holds no value (ggml_soft_max_ext's sinks), so its weights sum to less than 1.
  */
 export function attendRow(
   config: ModelConfig,
@@ -120,6 +122,7 @@ export function attendRow(
   att: Float32Array,
   attOffset: number,
   window = 0,
+  sinks?: Float32Array,
 ): void {
   const { heads, kvHeads, headDim, valueDim } = config;
   const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
@@ -139,7 +142,8 @@ export function attendRow(
       scores[p] = s;
       if (s > max) max = s;
     }
-    let sum = 0;
+    if (sinks && sinks[h] > max) max = sinks[h];
+    let sum = sinks ? Math.exp(sinks[h] - max) : 0;
     for (let p = start; p <= pos; p++) {
       const e = Math.exp(scores[p] - max);
       scores[p] = e;
@@ -254,10 +258,12 @@ export function attentionBlock(
       att,
       t * heads * valueDim,
       attentionWindow(config, layer),
+      w.sinks,
     );
   }
   if (s.gated) gateOutput(att, s.gated.gate, n * heads * valueDim);
   matMul(w.wo, att, n, proj);
+  addBias(proj, w.bo, n);
   postNorm(proj, w.attnPostNorm, normEps, n, dim);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }

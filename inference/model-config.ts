@@ -4,9 +4,10 @@
  */
 import type { GgufFile, GgufValue } from "./gguf.ts";
 import { type RopeScaling, ropeScalingFromMetadata } from "./rope-scaling.ts";
-import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
+import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
+import { gptOssConfigOf } from "./gpt-oss.ts";
 
 export type { MoeConfig } from "./moe-config.ts";
 export type Architecture =
@@ -15,18 +16,20 @@ export type Architecture =
   | "qwen3"
   | "qwen2moe"
   | "qwen3moe"
-  | "qwen35moe"
   | "gemma3"
-  | "phi3";
+  | "phi3"
+  | "qwen35moe"
+  | "gpt-oss";
 export const SUPPORTED_ARCHITECTURES: readonly Architecture[] = [
   "llama",
   "qwen2",
   "qwen3",
   "qwen2moe",
   "qwen3moe",
-  "qwen35moe",
   "gemma3",
   "phi3",
+  "qwen35moe",
+  "gpt-oss",
 ];
 
 /** DenseArchConfig: gemma3's sliding window, scales, GELU and soft-capping (dense-config.ts). */
@@ -149,12 +152,6 @@ export function configFromMetadata(
     ropeScaling,
     qkvBias: a === "qwen2" || a === "qwen2moe",
     qkNorm: a === "qwen3" || a === "qwen3moe" || a === "gemma3",
-    ...denseArchConfigOf(meta, a, {
-      dim,
-      heads,
-      headDim,
-      layers: count(meta, k("block_count"), maxLayers),
-    }),
     ...moeOf(meta, a, width),
     ...recurrentOf(
       meta,
@@ -164,6 +161,13 @@ export function configFromMetadata(
       width,
     ),
     ...(nextnOf(meta, a) ? { nextnLayers: nextnOf(meta, a) } : {}),
+    ...denseArchConfigOf(meta, a, {
+      dim,
+      heads,
+      headDim,
+      layers: count(meta, k("block_count"), maxLayers),
+    }),
+    ...gptOssConfigOf(meta, a, count(meta, k("block_count"), maxLayers)),
   };
 }
 

@@ -22,13 +22,28 @@ export interface MoeConfig {
   gating: MoeGating;
   normalizeTopK: boolean; // the k weights are divided by their sum (qwen3moe)
   weightsScale?: number; // the k weights are multiplied by it (DeepSeek-style), 1 if absent
+  /**
+   * The experts' gated activation: SwiGLU when absent; "swiglu-oai" is gpt-oss's clamped
+   * variant (ggml_swiglu_oai with alpha 1.702, limit 7).
+   */
+  activation?: "swiglu-oai";
 }
 
 /** Per architecture: what llama.cpp's graph passes to build_moe_ffn. */
-const MOE_ARCHES: Record<string, { normalizeTopK: boolean; shared: boolean }> = {
+const MOE_ARCHES: Record<
+  string,
+  { normalizeTopK: boolean; shared: boolean; gating?: MoeGating; activation?: "swiglu-oai" }
+> = {
   qwen2moe: { normalizeTopK: false, shared: true },
   qwen3moe: { normalizeTopK: true, shared: false },
   qwen35moe: { normalizeTopK: true, shared: true }, // src/models/qwen35moe.cpp build_layer_ffn
+  // src/models/openai-moe.cpp: LLAMA_EXPERT_GATING_FUNC_TYPE_SOFTMAX_WEIGHT, LLM_FFN_SWIGLU_OAI_MOE.
+  "gpt-oss": {
+    normalizeTopK: false,
+    shared: false,
+    gating: "softmax-after-topk",
+    activation: "swiglu-oai",
+  },
 };
 
 export function isMoeArchitecture(arch: string): boolean {
@@ -77,9 +92,10 @@ export function moeConfigOf(
     experts,
     used,
     expertFfn,
-    gating: "softmax",
+    gating: kind.gating ?? "softmax",
     normalizeTopK: kind.normalizeTopK,
   };
+  if (kind.activation) moe.activation = kind.activation;
   if (kind.shared) {
     moe.sharedFfn = wholeNumber(meta, k("expert_shared_feed_forward_length"), maxWidth, ffn);
   }

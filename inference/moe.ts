@@ -13,6 +13,7 @@ import type { ModelConfig, MoeConfig } from "./model-config.ts";
 import type { Matrix, ModelWeights } from "./weights.ts";
 import type { MoeWeightsOf } from "./moe-weights.ts";
 import { matMul, rmsNorm, silu } from "./primitives.ts";
+import { swigluOai } from "./gpt-oss.ts";
 
 export type MoeWeights = MoeWeightsOf<Matrix, Float32Array>;
 
@@ -191,7 +192,8 @@ export function moeBlock(
     matMul(expertMatrix(w.upExps, e, experts), x, m, up);
     if (w.gateExpsBias) addBiasRows(gate, w.gateExpsBias, e * ffn, ffn, m);
     if (w.upExpsBias) addBiasRows(up, w.upExpsBias, e * ffn, ffn, m);
-    swiglu(gate, up, m * ffn);
+    if (moe.activation === "swiglu-oai") swigluOai(gate, up, m * ffn);
+    else swiglu(gate, up, m * ffn);
     matMul(expertMatrix(w.downExps, e, experts), gate.subarray(0, m * ffn), m, proj);
     if (w.downExpsBias) addBiasRows(proj, w.downExpsBias, e * dim, dim, m);
     for (let j = 0; j < m; j++) {

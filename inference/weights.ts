@@ -10,6 +10,7 @@ import { fusedPart } from "./fused-tensors.ts";
 import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weights.ts";
 import type { LinearAttentionWeightsOf } from "./delta-net.ts";
 import { hybridLayerWeights, planHybridLayer } from "./hybrid-weights.ts";
+import { gptOssLayerWeights, planGptOssLayer } from "./gpt-oss.ts";
 
 export type { MoeWeightsOf } from "./moe-weights.ts";
 
@@ -32,6 +33,8 @@ export interface LayerWeightsOf<M, V> {
   bq?: V; // (heads*headDim) qwen2
   bk?: V; // (kvHeads*headDim)
   bv?: V; // (kvHeads*valueDim)
+  bo?: V; // (dim) gpt-oss: bias of the attention output
+  sinks?: V; // (heads) gpt-oss: each head's learned attention-sink logit
   qNorm?: V; // (headDim) qwen3, per-head RMSNorm of queries
   kNorm?: V; // (headDim)
   ffnNorm: V; // (dim)
@@ -183,6 +186,10 @@ export function planTensors(
       plan.push(...planHybridLayer(file, config, l));
       continue;
     }
+    if (config.arch === "gpt-oss") {
+      plan.push(...planGptOssLayer(file, config, l));
+      continue;
+    }
     const p = `blk.${l}.`;
     plan.push({ name: p + "attn_norm.weight" }, { name: p + "ffn_norm.weight" });
     const matrices: [string, number, number][] = [
@@ -262,6 +269,8 @@ export async function loadWeights(
     layers.push(
       config.recurrent
         ? hybridLayerWeights(config, l, mat, vec)
+        : config.arch === "gpt-oss"
+        ? gptOssLayerWeights(l, mat, vec)
         : layerWeights(l, mat, vec, config.moe !== undefined),
     );
   }

@@ -9,10 +9,11 @@ import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
-import { DENSE_REFERENCE_MODELS } from "./reference-models-dense.ts";
 import { MOE_REFERENCE_MODELS } from "./reference-models-moe.ts";
 import { QWEN35_REFERENCE_MODELS } from "./reference-models-qwen35.ts";
+import { DENSE_REFERENCE_MODELS } from "./reference-models-dense.ts";
 import { CONTEXT_REFERENCE_MODELS } from "./reference-models-context.ts";
+import { GPTOSS_REFERENCE_MODELS } from "./reference-models-gptoss.ts";
 
 export interface ReferencePrompt {
   name: string;
@@ -96,13 +97,17 @@ export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   stories(),
   stories(GgmlType.Q8_0),
   stories(GgmlType.Q4_0),
+  // Blocks of 32 fit its 64-wide rows: the types published K-quant files fall back to.
+  stories(GgmlType.Q5_0),
+  stories(GgmlType.IQ4_NL),
   ...TEST_MODEL_ARCHES.flatMap((arch) => TEST_MODEL_TYPES.map((type) => testModel(arch, type))),
   // The head reuses the token embedding (no output.weight), as Qwen3-0.6B and SmolLM do.
   testModel("qwen3", GgmlType.F32, true),
-  ...DENSE_REFERENCE_MODELS,
   ...MOE_REFERENCE_MODELS,
   ...QWEN35_REFERENCE_MODELS,
+  ...DENSE_REFERENCE_MODELS,
   ...CONTEXT_REFERENCE_MODELS,
+  ...GPTOSS_REFERENCE_MODELS,
 ];
 
 export function referenceModel(name: string): ReferenceModel | undefined {

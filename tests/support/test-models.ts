@@ -34,20 +34,28 @@ import {
 import { isQuantized, llamaFileType, QUANTIZE_TYPES } from "./quantize-gguf.ts";
 import { STORIES } from "./fixtures.ts";
 import {
+  buildMoeTestModel,
+  isMoeTestArch,
+  type MoeTestArch,
+  type MoeTestOptions,
+} from "./test-models-moe.ts";
+import {
   buildDenseTestModel,
   type DenseTestArch,
   type DenseTestOptions,
   isDenseTestArch,
 } from "./test-models-dense.ts";
 import { buildQwen35Model, qwen35OptionsOf } from "./test-models-qwen35.ts";
-import {
-  buildMoeTestModel,
-  isMoeTestArch,
-  type MoeTestArch,
-  type MoeTestOptions,
-} from "./test-models-moe.ts";
+import { buildGptOssTestModel, type GptOssTestOptions } from "./test-models-gptoss.ts";
 
-export type TestArch = "llama" | "qwen2" | "qwen3" | MoeTestArch | DenseTestArch | "qwen35moe";
+export type TestArch =
+  | "llama"
+  | "qwen2"
+  | "qwen3"
+  | MoeTestArch
+  | DenseTestArch
+  | "gpt-oss"
+  | "qwen35moe";
 export const TEST_ARCHES: readonly TestArch[] = [
   "llama",
   "qwen2",
@@ -57,6 +65,7 @@ export const TEST_ARCHES: readonly TestArch[] = [
   "gemma3",
   "phi3",
   "qwen35moe",
+  "gpt-oss",
 ];
 
 export interface TestModelOptions {
@@ -72,8 +81,9 @@ export interface TestModelOptions {
   tiedEmbeddings?: boolean; // no output.weight: the output reuses token_embd
   contextLength?: number; // default 512
   vocabFrom?: string; // GGUF whose tokenizer.* metadata is copied; default stories260K.gguf
-  dense?: DenseTestOptions; // gemma3, phi3 (test-models-dense.ts)
   moe?: MoeTestOptions; // qwen2moe, qwen3moe (test-models-moe.ts)
+  dense?: DenseTestOptions; // gemma3, phi3 (test-models-dense.ts)
+  gptOss?: GptOssTestOptions; // gpt-oss (test-models-gptoss.ts)
 }
 
 /** How a tensor's values are drawn: centre + scale * (noise of unit variance). */
@@ -89,11 +99,12 @@ const ARCH_DEFAULTS: Record<TestArch, { ropeBase: number; eps: number }> = {
   llama: { ropeBase: 10000, eps: 1e-5 },
   qwen2: { ropeBase: 1000000, eps: 1e-6 },
   qwen3: { ropeBase: 1000000, eps: 1e-6 },
+  qwen2moe: { ropeBase: 1000000, eps: 1e-6 },
+  qwen3moe: { ropeBase: 1000000, eps: 1e-6 },
   gemma3: { ropeBase: 1000000, eps: 1e-6 },
   phi3: { ropeBase: 10000, eps: 1e-5 },
   qwen35moe: { ropeBase: 10000000, eps: 1e-6 },
-  qwen2moe: { ropeBase: 1000000, eps: 1e-6 },
-  qwen3moe: { ropeBase: 1000000, eps: 1e-6 },
+  "gpt-oss": { ropeBase: 150000, eps: 1e-5 },
 };
 
 export function defaultVocabPath(): string {
@@ -237,9 +248,10 @@ function metadataFor(o: TestModelOptions, vocab: Record<string, MetaValue>, voca
 export async function buildTestModel(
   o: TestModelOptions,
 ): Promise<{ metadata: Record<string, MetaValue>; tensors: TensorSpec[] }> {
+  if (isMoeTestArch(o.arch)) return buildMoeTestModel(o);
   if (isDenseTestArch(o.arch)) return buildDenseTestModel(o);
   if (o.arch === "qwen35moe") return buildQwen35Model(qwen35OptionsOf(o));
-  if (isMoeTestArch(o.arch)) return buildMoeTestModel(o);
+  if (o.arch === "gpt-oss") return buildGptOssTestModel(o);
   validate(o);
   const src = await openGguf(o.vocabFrom ?? defaultVocabPath());
   const all = typedMetadata(src);
