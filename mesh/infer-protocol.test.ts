@@ -34,11 +34,11 @@ const DONE: InferEvent = {
  * records the requests it saw and whether their signal was aborted.
  */
 function stubService(tokens = 3, gapMs = 0) {
-  const seen: { req: InferRequest; signal: AbortSignal }[] = [];
+  const seen: { req: InferRequest; signal: AbortSignal; requester?: string }[] = [];
   const service: InferenceService = {
     models: () => Promise.resolve([{ id: "stub", name: "stub" }]),
-    async *infer(req, signal) {
-      seen.push({ req, signal });
+    async *infer(req, signal, requester) {
+      seen.push({ req, signal, requester });
       for (let i = 0; i < tokens && !signal.aborted; i++) {
         // Paced like a model that takes time per token: the scenario, not a synchronisation.
         if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
@@ -72,13 +72,18 @@ const EXPECTED = [" t0", " t1", " t2"];
 Deno.test("an infer request streams tokens then done, directly and through the circuit", async () => {
   await withMesh(async (mesh) => {
     const { service, seen } = stubService();
-    const { server, client } = await pair(mesh, service, true);
+    const server = await mesh.node({ serving: true });
+    await serveInfer(server, service);
+    const clientId = newIdentity();
+    const client = await mesh.node({ id: clientId });
     const direct = await collect(
       callInfer(client, target(server), REQ, new AbortController().signal),
     );
     assert.deepEqual(direct.filter((e) => e.type === "token").map((e) => e.text), EXPECTED);
     assert.deepEqual(direct.at(-1), DONE);
     assert.deepEqual(seen[0].req, REQ);
+    // The service learns whose request it is (prompt caches are kept per member).
+    assert.equal(seen[0].requester, clientId.pubkey);
 
     await eventually(() => server.circuitAddrs().length > 0, {
       timeoutMs: 5000,

@@ -24,6 +24,7 @@
  */
 import type { Stream } from "@libp2p/interface";
 import type { MeshNode } from "./p2p-node.ts";
+import type { AdmittedPeer } from "./ticket-exchange.ts";
 import { encodeFrame, type Logger, silentLogger } from "../protocol/mod.ts";
 import {
   errorEvent,
@@ -87,9 +88,9 @@ export async function serveInfer(
   options: ServeInferOptions = {},
 ): Promise<void> {
   const keepAliveMs = options.keepAliveMs ?? DEFAULTS.keepAliveMs;
-  await node.handle(INFER_PROTOCOL, (stream, remote) => answer(stream, remote.peerId));
+  await node.handle(INFER_PROTOCOL, (stream, remote) => answer(stream, remote));
 
-  async function answer(stream: Stream, peerId: string) {
+  async function answer(stream: Stream, { peerId, pubkey }: AdmittedPeer) {
     const out = frameWriter(stream);
     let frame: unknown;
     try {
@@ -153,7 +154,8 @@ export async function serveInfer(
     }, keepAliveMs / 2);
     try {
       let ended = false;
-      for await (const ev of service.infer(req, ac.signal)) {
+      // Keyed by the member's pubkey: its prompt caches serve none of the others'.
+      for await (const ev of service.infer(req, ac.signal, pubkey)) {
         if (ac.signal.aborted) break;
         answered = true;
         lastSent = performance.now();

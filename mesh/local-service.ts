@@ -67,7 +67,18 @@ export interface LocalServiceInit {
   batch?: BatchEngine<StepOutput>;
   /** Prompts heavier than this (prompt-encoder.ts) are tokenized in a worker; default 4096. */
   inlinePromptWeight?: number;
+  /**
+   * Keep each requester's finished sequences in their slots' caches for its next prompts
+   * (inference/prefix-cache.ts); default on where the batch engine can rewind (not a split).
+   */
+  promptReuse?: boolean;
 }
+
+/**
+ * The cache key of this node's own requests (its HTTP clients'): apart from every member's,
+ * whose keys are their pubkeys.
+ */
+export const OWN_REQUESTS = "this node";
 
 export interface GenerationEnd {
   finishReason: GenerationResult["finishReason"];
@@ -118,6 +129,7 @@ export function createLocalService(
     tokenizer: engine.tokenizer,
     maxConcurrent,
     maxWaiting: init.maxWaiting,
+    promptReuse: init.promptReuse,
   });
   const features = featuresOf(init.batch);
   // Tool calls: the request's plan constrains the run, and its answer is read for calls.
@@ -142,7 +154,11 @@ export function createLocalService(
   features.push("tokenize");
   const view = (): LocalModelView => ({ info, model: engine, slots: maxConcurrent });
 
-  async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
+  async function* infer(
+    req: InferRequest,
+    signal: AbortSignal,
+    requester = OWN_REQUESTS,
+  ): AsyncGenerator<InferEvent> {
     let tokens: number[];
     let options: ScheduleOptions;
     try {
@@ -154,7 +170,7 @@ export function createLocalService(
       }
       checkFeatures(req, features, info.id, init.batch?.samples === true);
       checkSampler(req.params, engine.tokenizer.vocabSize);
-      options = scheduleOptions(req.params, signal);
+      options = { ...scheduleOptions(req.params, signal), cacheKey: requester };
       if (features.includes("resume")) Object.assign(options, resumeOptions(req, engine));
       tokens = await prompts.tokens(req);
     } catch (err) {
@@ -197,7 +213,7 @@ export function createLocalService(
 
   return {
     models: () => Promise.resolve([info]),
-    infer: (req, signal) => toolCalls(req, (r) => infer(r, signal)),
+    infer: (req, signal, requester) => toolCalls(req, (r) => infer(r, signal, requester)),
     load: () => {
       const [g, e] = [scheduler.load(), embedder.load()];
       return { active: g.active + e.active, queued: g.queued + e.queued };
@@ -371,7 +387,7 @@ function piece(engine: ServedModel, id: number): string {
   return d.push(id) + d.flush();
 }
 
-function doneEvent(r: GenerationResult, queuedMs: number): DoneEvent {
+function doneEvent(r: ScheduledResult, queuedMs: number): DoneEvent {
   const event: DoneEvent = {
     type: "done",
     finish_reason: r.finishReason === "length" ? "length" : "stop",
@@ -379,6 +395,7 @@ function doneEvent(r: GenerationResult, queuedMs: number): DoneEvent {
     timings: {
       queued_ms: queuedMs,
       prompt_n: r.promptTokens,
+      cached_n: r.cachedTokens,
       prompt_ms: r.prefillMs,
       prompt_per_second: r.prefillTokensPerSecond,
       predicted_n: r.completionTokens,

@@ -20,7 +20,11 @@ export interface ServedHooks {
 }
 
 export function countServed<S extends InferenceService>(service: S, hooks: ServedHooks): S {
-  async function* infer(req: InferRequest, signal: AbortSignal): AsyncGenerator<InferEvent> {
+  async function* infer(
+    req: InferRequest,
+    signal: AbortSignal,
+    requester?: string,
+  ): AsyncGenerator<InferEvent> {
     const started = performance.now();
     let ttftSeconds: number | undefined;
     let completionTokens = 0;
@@ -28,7 +32,7 @@ export function countServed<S extends InferenceService>(service: S, hooks: Serve
     let outcome: ServedRecord["outcome"] = "cancelled";
     hooks.onChange?.();
     try {
-      for await (const event of service.infer(req, signal)) {
+      for await (const event of service.infer(req, signal, requester)) {
         if (event.type === "token") {
           completionTokens++;
           ttftSeconds ??= (performance.now() - started) / 1000;

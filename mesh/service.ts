@@ -179,6 +179,12 @@ export interface TokenEvent {
 export interface InferTimings {
   queued_ms: number;
   prompt_n: number;
+  /**
+   * Of prompt_n, the tokens taken from the serving node's cache of this requester's earlier
+   * prompts (prompt reuse), not prefilled; prompt_ms and prompt_per_second cover the rest.
+   * Left out by nodes from before prompt reuse.
+   */
+  cached_n?: number;
   prompt_ms: number;
   prompt_per_second: number;
   predicted_n: number;
@@ -239,7 +245,12 @@ export interface ServiceLoad {
  */
 export interface InferenceService {
   models(): Promise<ModelInfo[]>;
-  infer(req: InferRequest, signal: AbortSignal): AsyncIterable<InferEvent>;
+  /**
+   * `requester`: the pubkey of the member whose request this is, as the mesh admitted its stream
+   * (serveInfer); left out for this node's own requests. A serving node keeps each requester's
+   * prompt caches apart (inference/prefix-cache.ts).
+   */
+  infer(req: InferRequest, signal: AbortSignal, requester?: string): AsyncIterable<InferEvent>;
   load?(): ServiceLoad;
   /** Embeddings; a service without it (or whose model has none) serves none. */
   embed?(req: EmbedRequest, signal: AbortSignal): Promise<EmbedResult>;

@@ -108,6 +108,7 @@ export async function startInfer(
           record("ok", {
             ttftSeconds,
             promptTokens: event.usage.prompt_tokens,
+            cachedTokens: event.timings.cached_n ?? 0,
             completionTokens: event.usage.completion_tokens,
           });
         }

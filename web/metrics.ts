@@ -12,6 +12,8 @@ export interface InferenceRecord {
   ttftSeconds?: number;
   durationSeconds: number;
   promptTokens: number;
+  /** Of promptTokens, those the serving node took from its cache (`timings.cached_n`). */
+  cachedTokens?: number;
   completionTokens: number;
 }
 

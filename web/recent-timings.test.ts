@@ -19,13 +19,23 @@ const ok = (extra: Partial<InferenceRecord> = {}): InferenceRecord => ({
 Deno.test("timings: ttft in ms and tokens/s after the first token", () => {
   const t = createRecentTimings();
   t.add(ok(), 1000);
+  t.add(ok({ cachedTokens: 6 }), 2000);
   assert.deepEqual(t.recent(), [{
     at: 1000,
     modelId: "tiny",
     promptTokens: 7,
+    cachedTokens: 0,
     completionTokens: 11,
     ttftMs: 250,
     tokensPerSecond: 10, // 10 tokens after the first, in 1 s
+  }, {
+    at: 2000,
+    modelId: "tiny",
+    promptTokens: 7,
+    cachedTokens: 6, // a prompt reused from the serving node's cache
+    completionTokens: 11,
+    ttftMs: 250,
+    tokensPerSecond: 10,
   }]);
 });
 

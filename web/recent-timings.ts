@@ -12,6 +12,8 @@ export interface RecentTiming {
   at: number;
   modelId: string | null;
   promptTokens: number;
+  /** Of promptTokens, those taken from the serving node's cache (prompt reuse), not prefilled. */
+  cachedTokens: number;
   completionTokens: number;
   ttftMs: number;
   /** Generation speed after the first token; null with fewer than two tokens. */
@@ -36,6 +38,7 @@ export function createRecentTimings(limit = RECENT_TIMINGS): RecentTimings {
         at,
         modelId: r.modelId ?? null,
         promptTokens: r.promptTokens,
+        cachedTokens: r.cachedTokens ?? 0,
         completionTokens: r.completionTokens,
         ttftMs: Math.round(r.ttftSeconds * 1000 * 10) / 10,
         tokensPerSecond: r.completionTokens >= 2 && decodeSeconds > 0
