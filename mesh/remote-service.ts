@@ -23,6 +23,7 @@ import { type EmbedCall, routeEmbed } from "./remote-embed.ts";
 import { routeTokenizer, type TokenizerCall } from "./remote-tokenizer.ts";
 import { type AutoCandidate, type AutoNeeds, pickAutoModel } from "./auto-model.ts";
 import type { Router } from "./router.ts";
+import { affinityKey, continues } from "./affinity-key.ts";
 import {
   type EmbedRequest,
   type EmbedResult,
@@ -181,6 +182,8 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     const sampled = req.params.temperature !== 0;
     const asked: InferRequest = sampled ? { ...req, resumable: true } : req;
     const sofar: Progress = { tokens: [], calls: 0 };
+    // The node that answered this conversation's last turn holds its prompt's cache.
+    const affinity = affinityKey(req);
     /** The node that died mid-answer, and where its failure is in `failures`. */
     let lost: { target: ServeTarget; why: string; at: number } | undefined;
     /** The last failed try, for the next try's log line. */
@@ -195,7 +198,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
         !died.has(t.peerId) && !(resuming && init.router.silent(t.peerId))
       );
       if (candidates.length === 0) break;
-      const target = init.router.pick(candidates, round);
+      const target = init.router.pick(candidates, round, continues(req) ? affinity : undefined);
       if (!target) {
         // Every node failed this round: pause, then all of them again, within the bound. An
         // answer cut mid-stream gets one round: its caller is waiting in the middle of the text.
@@ -220,7 +223,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
         );
       }
       const had = sofar.tokens.length;
-      const outcome = yield* attempt(target, next, signal, sofar);
+      const outcome = yield* attempt(target, next, signal, sofar, affinity);
       if (outcome === "finished") return;
       failures.push(`${target.nodeName || target.peerId}: ${outcome.why}`);
       last = { target, why: outcome.why };
@@ -263,6 +266,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
     req: InferRequest,
     signal: AbortSignal,
     sofar: Progress,
+    affinity?: string,
   ): AsyncGenerator<InferEvent, "finished" | { why: string; slow: boolean }> {
     const end = init.router.begin(target.peerId);
     const started = now();
@@ -297,6 +301,7 @@ export function createRemoteService(init: RemoteServiceInit): RemoteService {
           if (++calls <= skipCalls) continue;
           sofar.calls++;
         }
+        if (event.type === "done" && affinity) init.router.remember(affinity, target.peerId);
         yield event;
         if (event.type === "done" || event.type === "error") return "finished";
       }

@@ -10,6 +10,11 @@
  * The router compares two targets drawn at random instead (power of two choices): the less
  * loaded of the two wins, which keeps every node near the mean load however many routers share
  * the stale view (router.test.ts measures it with 50).
+ *
+ * Prefix affinity: a conversation's turns go to the node that answered its last turn, which holds
+ * its prompt in a cache (inference/prefix-cache.ts) and reads only the new tokens, as long as that
+ * node is usable, has no queue and carries at most AFFINITY_SLACK requests more than the two-choice
+ * pick; else the two-choice pick takes it (and the conversation's cache starts there).
  */
 import type { ServeTarget } from "../protocol/mod.ts";
 
@@ -32,7 +37,16 @@ export interface RouteView {
   choices?: number;
   /** A number in [0, 1) (default Math.random): draws the compared targets. */
   random?: () => number;
+  /** The peer that holds this request's prompt prefix (prefix affinity), if one does. */
+  preferred?: string;
 }
+
+/**
+ * How many more requests than the two-choice pick a node holding the conversation's prefix may
+ * carry and still get it: reading a long prompt again costs more than sharing a node's steps
+ * with two more streams, while a queue there would cost a whole answer's wait.
+ */
+export const AFFINITY_SLACK = 2;
 
 /**
  * Latencies this close count as equal: on loopback or one LAN every peer is "near", and load
@@ -55,6 +69,17 @@ export function pickTarget(targets: ServeTarget[], view: RouteView): ServeTarget
     const soonest = Math.min(...untried.map(failedUntil));
     return untried.find((t) => failedUntil(t) === soonest);
   }
+  const choice = twoChoice(usable, view);
+  const preferred = usable.find((t) => t.peerId === view.preferred);
+  if (
+    preferred && preferred.load.queued === 0 &&
+    loadOf(preferred, view) <= loadOf(choice, view) + AFFINITY_SLACK
+  ) return preferred;
+  return choice;
+}
+
+/** Of `usable` (not empty), the less loaded of the drawn ones, then the nearest, in turn. */
+function twoChoice(usable: ServeTarget[], view: RouteView): ServeTarget {
   const compared = draw(usable, view.choices ?? usable.length, view.random ?? Math.random);
   const minLoad = Math.min(...compared.map((t) => loadOf(t, view)));
   const leastLoaded = compared.filter((t) => loadOf(t, view) === minLoad);
@@ -92,7 +117,14 @@ export interface RouterInit {
 }
 
 export interface Router {
-  pick(targets: ServeTarget[], exclude?: ReadonlySet<string>): ServeTarget | undefined;
+  /** `affinity`: the request's conversation (affinityKey), whose last turn's node is preferred. */
+  pick(
+    targets: ServeTarget[],
+    exclude?: ReadonlySet<string>,
+    affinity?: string,
+  ): ServeTarget | undefined;
+  /** `peerId` answered the conversation `affinity`: it holds the prompt's cache now. */
+  remember(affinity: string, peerId: string): void;
   /** Counts a request as running on `peerId` until the returned function is called. */
   begin(peerId: string): () => void;
   markFailed(peerId: string): void;
@@ -116,6 +148,8 @@ export interface Router {
 const FAIL_MS = 10_000;
 /** peer-watch marks a silent peer again each round (every 2–5 s); a mark it stops renewing ends. */
 const SILENT_MS = 8_000;
+/** Conversations whose node the router remembers; the least recently answered is forgotten. */
+const AFFINITY_ENTRIES = 4096;
 
 export function createRouter(init: RouterInit = {}): Router {
   const now = init.now ?? Date.now;
@@ -126,10 +160,11 @@ export function createRouter(init: RouterInit = {}): Router {
   const latencyMs = new Map<string, number>();
   const failedUntil = new Map<string, number>();
   const silentUntil = new Map<string, number>();
+  const affinities = new Map<string, string>(); // in the order last answered
   let turn = 0;
 
   return {
-    pick(targets, exclude) {
+    pick(targets, exclude, affinity) {
       const t = now();
       for (const [peer, until] of failedUntil) if (until <= t) failedUntil.delete(peer);
       return pickTarget(targets, {
@@ -141,7 +176,13 @@ export function createRouter(init: RouterInit = {}): Router {
         turn: turn++,
         choices,
         random,
+        preferred: affinity === undefined ? undefined : affinities.get(affinity),
       });
+    },
+    remember(affinity, peerId) {
+      affinities.delete(affinity);
+      affinities.set(affinity, peerId);
+      if (affinities.size > AFFINITY_ENTRIES) affinities.delete(affinities.keys().next().value!);
     },
     begin(peerId) {
       active.set(peerId, (active.get(peerId) ?? 0) + 1);
