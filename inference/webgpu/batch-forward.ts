@@ -120,7 +120,14 @@ function rowsPlacement(
       return placed(
         bindAttentionRows(
           device,
-          { rows: rowTable, q, keys: kv.keys[li], values: kv.values[li], out: att },
+          {
+            rows: rowTable,
+            q,
+            keys: kv.keys[li],
+            values: kv.values[li],
+            out: att,
+            sinks: weights.layers[li].sinks,
+          },
           { n: 1, ...shape },
           defaultAttentionLayout(gpu),
         ),

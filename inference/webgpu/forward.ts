@@ -198,7 +198,13 @@ export function sequencePlacement(
       return placed(
         bindAttention(
           device,
-          { q, keys: kv.keys[li], values: kv.values[li], out: att },
+          {
+            q,
+            keys: kv.keys[li],
+            values: kv.values[li],
+            out: att,
+            sinks: weights.layers[li].sinks,
+          },
           shape,
           defaultAttentionLayout(gpu),
         ),
@@ -277,7 +283,10 @@ export function createLayerStack(
     ropeK: placement.rope(k, kvHeads, li),
     kvWrite: placement.kvWrite(li),
     attention: placement.attention(li),
-    wo: product(gpu, w.wo, att, w.attnPostNorm ? proj : hidden, { accumulate: !w.attnPostNorm }),
+    wo: product(gpu, w.wo, att, w.attnPostNorm ? proj : hidden, {
+      accumulate: !w.attnPostNorm,
+      bias: w.bo, // gpt-oss
+    }),
     attnPostNorm: w.attnPostNorm && norm(proj, w.attnPostNorm, undefined, dim),
     attnPostAdd: postAdd(w.attnPostNorm),
   });

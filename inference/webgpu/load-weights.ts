@@ -16,6 +16,7 @@ import {
   planTensors,
   type TensorUse,
 } from "../weights.ts";
+import { gptOssLayerWeights } from "../gpt-oss.ts";
 import { hybridLayerWeights } from "../hybrid-weights.ts";
 import { longRopeFactors } from "../long-rope.ts";
 import type { Gpu } from "./device.ts";
@@ -117,12 +118,6 @@ export async function uploadWeights(
   const layerStart = options.layerStart ?? 0;
   const layerEnd = options.layerEnd ?? config.layers;
   const plan = planTensors(file, config, layerStart, layerEnd);
-  if (plan.some((t) => /\.ffn_(gate_inp|gate_exps|up_exps|down_exps)\.bias$/.test(t.name))) {
-    throw new Error(
-      `${file.path}: the WebGPU engine cannot run ${config.arch}'s per-expert biases yet; ` +
-        "serve it without --gpu",
-    );
-  }
   const first = layerStart === 0;
   const last = layerEnd === config.layers;
 
@@ -178,7 +173,9 @@ export async function uploadWeights(
   for (let l = layerStart; l < layerEnd; l++) {
     const mat = (name: string) => mats.get(name)!, vec = (name: string) => vecs.get(name);
     layers.push(
-      config.recurrent
+      config.arch === "gpt-oss"
+        ? gptOssLayerWeights(l, mat, vec)
+        : config.recurrent
         ? hybridLayerWeights(config, l, mat, vec)
         : layerWeights(l, mat, vec, config.moe !== undefined),
     );

@@ -14,6 +14,7 @@ import { createMoeMatMul, createMoeMatVec, type MoeGroups } from "./kernels/moe-
 import { bindMoeCombine, bindMoeGroup, bindMoeRoute, type MoeKernelParams } from "./kernels/moe.ts";
 import { bindElementwise, type ElementwiseParams } from "./kernels/elementwise.ts";
 import type { BoundKernel } from "./kernels/bound-kernel.ts";
+import { bindAddId, bindSwigluOai, type GptOssParams } from "./kernels/gpt-oss.ts";
 
 /** The buffers every MoE layer of a stack shares (one step's rows at most). */
 export interface MoeScratch {
@@ -62,10 +63,9 @@ export function destroyMoeScratch(s: MoeScratch): void {
   groups.lists.destroy();
 }
 
-/** Whether the GPU engine runs this layer's MoE (per-expert biases, gpt-oss's, not yet). */
+/** Whether the GPU engine runs this layer's MoE. */
 export function moeLayerSupported(w: GpuLayerWeights): boolean {
-  const m = w.moe;
-  return m !== undefined && !m.routerBias && !m.gateExpsBias && !m.upExpsBias && !m.downExpsBias;
+  return w.moe !== undefined;
 }
 
 export interface MoeLayer {
@@ -86,9 +86,9 @@ export function createMoeLayer(
   const moe = config.moe!;
   const { experts, used, expertFfn } = moe;
   const m = w.moe!;
-  if (!moeLayerSupported(w)) throw new Error("the WebGPU engine has no per-expert biases yet");
+  if (!moeLayerSupported(w)) throw new Error("this layer has no MoE weights");
   const { xb, hidden } = scratch;
-  const router = product(gpu, m.router, xb, s.logits, {});
+  const router = product(gpu, m.router, xb, s.logits, { bias: m.routerBias });
   const sharedIn = s.shared && m.sharedGateInp
     ? { xb, gateInp: m.sharedGateInp, scale: s.shared.scale }
     : undefined;
@@ -119,7 +119,17 @@ export function createMoeLayer(
     byPair(m.gateExps, xb, s.gate, used),
     byPair(m.upExps, xb, s.up, used),
   ];
-  const swiglu = bindElementwise(device, "swiglu", { a: s.gate, b: s.up }, { n: expertFfn });
+  // gpt-oss: each pair's expert bias after its product (ggml_add_id), the clamped swiglu_oai.
+  const addId = (a: GPUBuffer, bias: GPUBuffer | undefined, width: number) =>
+    bias && { kernel: bindAddId(device, { a, bias, ids: s.ids }, width, { n: width }), width };
+  const biases = {
+    gate: addId(s.gate, m.gateExpsBias, expertFfn),
+    up: addId(s.up, m.upExpsBias, expertFfn),
+    down: addId(s.down, m.downExpsBias, dim),
+  };
+  const swiglu: BoundKernel<ElementwiseParams | GptOssParams> = moe.activation === "swiglu-oai"
+    ? bindSwigluOai(device, { a: s.gate, b: s.up }, { n: expertFfn })
+    : bindElementwise(device, "swiglu", { a: s.gate, b: s.up }, { n: expertFfn });
   const down = byPair(m.downExps, s.gate, s.down, 1);
   let shared:
     | { gate: Product; up: Product; swiglu: BoundKernel<ElementwiseParams>; down: Product }
@@ -152,9 +162,16 @@ export function createMoeLayer(
         group.encode(pass);
       }
       for (const op of experts3) op.encode(pass, n);
+      const bias = (b?: { kernel: BoundKernel<GptOssParams>; width: number }) => {
+        b?.kernel.update({ n: n * used * b.width });
+        b?.kernel.encode(pass);
+      };
+      bias(biases.gate);
+      bias(biases.up);
       swiglu.update({ n: n * used * expertFfn });
       swiglu.encode(pass);
       down.encode(pass, n);
+      bias(biases.down);
       if (shared) {
         shared.gate.encode(pass, n);
         shared.up.encode(pass, n);
@@ -167,6 +184,7 @@ export function createMoeLayer(
     },
     destroy() {
       for (const k of [router, route, group, ...experts3, swiglu, down, combine]) k.destroy();
+      for (const b of Object.values(biases)) b?.kernel.destroy();
       if (shared) { for (const k of Object.values(shared)) k.destroy(); }
     },
   };

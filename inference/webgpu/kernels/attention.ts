@@ -152,6 +152,7 @@ export interface AttentionBuffers {
   keys: GPUBuffer; // this layer's cache
   values: GPUBuffer;
   out: GPUBuffer; // (n, heads * valueDim)
+  sinks?: GPUBuffer; // (heads) gpt-oss: each head's sink logit, counted in its softmax
 }
 
 export function packAttentionParams(p: AttentionParams): ArrayBuffer {
@@ -210,10 +211,12 @@ export function attentionDefines(
   layout: AttentionLayout,
   shape: Pick<AttentionParams, "headDim" | "valueDim">,
   rows = false,
+  sinks = false,
 ) {
+  const common = { ROWS: rows, ...(sinks ? { SINKS: true } : {}) };
   return layout === "lane"
-    ? { WG: LANE_WG, HD4: shape.headDim / 4, VD4: shape.valueDim / 4, LANE: true, ROWS: rows }
-    : { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ROWS: rows };
+    ? { WG: LANE_WG, HD4: shape.headDim / 4, VD4: shape.valueDim / 4, LANE: true, ...common }
+    : { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ...common };
 }
 
 /** Workgroups for n query rows of `heads` heads in this layout. */
@@ -246,8 +249,13 @@ export function bindAttention(
   if (why) throw new Error(`attention: ${why}`);
   return bindKernel(device, {
     label: "attention",
-    pipeline: kernelPipeline(device, "attention", FILE, attentionDefines(layout, params)),
-    buffers: [bufs.q, bufs.keys, bufs.values, bufs.out],
+    pipeline: kernelPipeline(
+      device,
+      "attention",
+      FILE,
+      attentionDefines(layout, params, false, bufs.sinks !== undefined),
+    ),
+    buffers: [bufs.q, bufs.keys, bufs.values, bufs.out, ...(bufs.sinks ? [bufs.sinks] : [])],
     pack: packAttentionParams,
     workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
   }, params);
@@ -298,6 +306,7 @@ export interface AttentionRowsBuffers {
   keys: GPUBuffer;
   values: GPUBuffer;
   out: GPUBuffer; // (n, heads × valueDim)
+  sinks?: GPUBuffer; // (heads) gpt-oss's sink logits
 }
 
 export function packKvWriteRowsParams(p: KvWriteRowsParams): ArrayBuffer {
@@ -341,8 +350,20 @@ export function bindAttentionRows(
   if (why) throw new Error(`attention: ${why}`);
   return bindKernel(device, {
     label: "attention rows",
-    pipeline: kernelPipeline(device, "attention", FILE, attentionDefines(layout, params, true)),
-    buffers: [bufs.rows, bufs.q, bufs.keys, bufs.values, bufs.out],
+    pipeline: kernelPipeline(
+      device,
+      "attention",
+      FILE,
+      attentionDefines(layout, params, true, bufs.sinks !== undefined),
+    ),
+    buffers: [
+      bufs.rows,
+      bufs.q,
+      bufs.keys,
+      bufs.values,
+      bufs.out,
+      ...(bufs.sinks ? [bufs.sinks] : []),
+    ],
     pack: packAttentionRowsParams,
     workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
   }, params);

@@ -13,7 +13,9 @@
 //            exponentials never overflow). Each invocation owns value dims
 //            d = lid, lid + WG, ... of the accumulator. A `window` > 0 (gemma3's
 //            local layers) leaves only the last `window` positions, the query's
-//            own included.
+//            own included. SINKS (gpt-oss): each head's softmax also counts a
+//            logit sinks[h] that holds no value (ggml_soft_max_ext's sinks): the
+//            running max starts at it and the running sum at exp(0) = 1.
 //
 // and two ways to address the rows:
 //
@@ -115,6 +117,9 @@ struct Params {
 @group(0) @binding(3) var<storage, read> k_cache: array<vec4<f32>>; // (slots * ctx, kv_heads * head_dim)
 @group(0) @binding(4) var<storage, read> v_cache: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>; // (n, heads * value_dim)
+#ifdef SINKS
+@group(0) @binding(6) var<storage, read> sinks: array<f32>; // (heads)
+#endif
 #else
 struct Params {
   n: u32,          // query positions
@@ -136,6 +141,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>; // (ctx, kv_heads * head_dim)
 @group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>; // (ctx, kv_heads * value_dim)
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+#ifdef SINKS
+@group(0) @binding(5) var<storage, read> sinks: array<f32>; // (heads)
+#endif
 #endif
 
 
@@ -212,8 +220,13 @@ fn main(
   for (var d = 0u; d < VD4; d++) {
     av[d] = vec4<f32>(0.0);
   }
+#ifdef SINKS
+  var m = sinks[index % params.heads]; // running max, from the sink's logit
+  var l = 1.0;                         // running sum of exp(score - m), the sink's included
+#else
   var m = NONE; // running max
   var l = 0.0;        // running sum of exp(score - m)
+#endif
   var kb = (it.first + it.lo) * k_row4 + it.kvh * hd4;
   var vb = (it.first + it.lo) * v_row4 + it.kvh * vd4;
   for (var p = it.lo; p < it.len; p++) {
@@ -279,8 +292,13 @@ fn main(
   }
   workgroupBarrier();
 
+#ifdef SINKS
+  var m = sinks[item % params.heads]; // running max, from the sink's logit
+  var l = 1.0;                        // running sum of exp(score - m), the sink's included
+#else
   var m = NONE; // running max
   var l = 0.0;  // running sum of exp(score - m)
+#endif
   for (var start = it.lo; start < len; start += {{WG}}u) {
     let p = start + lid;
     var s = NONE;
