@@ -26,6 +26,12 @@ export interface Session {
    */
   evaluateAsync?(tokens: readonly number[]): Promise<Float32Array>;
   evaluateGreedy?(tokens: readonly number[]): Promise<number>;
+  /**
+   * Greedy decoding kept on the device: `tokens`, then each pick fed back as the next token,
+   * up to `max` picks, with steps queued ahead of the readbacks. The picks equal evaluateGreedy
+   * called in a loop; stopping the iteration early rewinds past steps run ahead.
+   */
+  evaluateGreedyStream?(tokens: readonly number[], max: number): AsyncGenerator<number, void>;
   /** Drops the cache from `position` on, so a shared prefix can be kept. */
   rewind(position: number): void;
 }

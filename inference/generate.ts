@@ -88,65 +88,86 @@ export async function* generate(
   const onDevice = session.evaluateGreedy && !logprobs && !constraint && o.temperature <= 0 &&
     o.repeatPenalty === 1 && o.presencePenalty === 0 && o.frequencyPenalty === 0 &&
     o.topLogprobs === 0 && o.logitBias === undefined;
+  // Where the device chains its picks itself (evaluateGreedyStream), each step is queued before
+  // the host has read the previous pick, hiding the readback's round trip; a stop string or
+  // the end of generation costs at most a few steps run ahead, which the stream rewinds.
+  const stream = onDevice && session.evaluateGreedyStream
+    ? session.evaluateGreedyStream(promptTokens, Math.max(1, maxTokens))
+    : undefined;
+  const nextPick = async (picks: AsyncGenerator<number, void>) => {
+    const r = await picks.next();
+    if (r.done) throw new Error("the device's greedy stream ended before its last pick");
+    return r.value;
+  };
   const evaluate = (tokens: readonly number[]): Promise<Float32Array | number> | Float32Array =>
-    onDevice
+    stream
+      ? nextPick(stream)
+      : onDevice
       ? session.evaluateGreedy!(tokens)
       : session.evaluateAsync?.(tokens) ?? session.evaluate(tokens);
 
-  const t0 = performance.now();
-  let logits = await evaluate(promptTokens);
-  const prefillMs = performance.now() - t0;
-  const t1 = performance.now();
-  let lastBreath = t1;
-  let completionTokens = 0;
-  let finishReason: GenerationResult["finishReason"] = "length";
-  let stoppedByString = false;
-
-  while (completionTokens < maxTokens) {
-    if (signal?.aborted) {
-      finishReason = "cancelled";
-      break;
-    }
-    if (typeof logits !== "number") constraint?.mask(logits, maxTokens - completionTokens);
-    const pick = typeof logits === "number"
-      ? { id: logits, logprob: NaN, topLogprobs: undefined }
-      : sampler.sample(logits, history);
-    completionTokens++;
-    history.push(pick.id);
-    if (engine.tokenizer.isEndOfGeneration(pick.id)) {
-      finishReason = constraint?.closedEarly() ? "length" : "stop";
-      break;
-    }
-    constraint?.accept(pick.id);
-    const { emit, stopped } = stops.push(decoder.push(pick.id));
-    yield { id: pick.id, text: emit, logprob: pick.logprob, topLogprobs: pick.topLogprobs };
-    if (stopped) {
-      finishReason = "stop";
-      stoppedByString = true;
-      break;
-    }
-    if (constraint?.mustEnd()) {
-      finishReason = constraint.closedEarly() ? "length" : "stop";
-      break;
-    }
-    if (completionTokens >= maxTokens) break;
-    logits = await evaluate([pick.id]);
-    if (performance.now() - lastBreath > YIELD_EVERY_MS) {
-      await breathe();
-      lastBreath = performance.now();
-    }
+  try {
+    return yield* loop();
+  } finally {
+    await stream?.return();
   }
-  const tail = stoppedByString ? "" : stops.push(decoder.flush()).emit + stops.flush();
-  const decodeMs = performance.now() - t1;
-  const decoded = Math.max(completionTokens - 1, 0); // the first token came from the prefill
-  return {
-    finishReason,
-    tail,
-    promptTokens: promptTokens.length,
-    completionTokens,
-    prefillMs,
-    decodeMs,
-    prefillTokensPerSecond: promptTokens.length / (prefillMs / 1000),
-    decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
-  };
+
+  async function* loop(): AsyncGenerator<GeneratedToken, GenerationResult> {
+    const t0 = performance.now();
+    let logits = await evaluate(promptTokens);
+    const prefillMs = performance.now() - t0;
+    const t1 = performance.now();
+    let lastBreath = t1;
+    let completionTokens = 0;
+    let finishReason: GenerationResult["finishReason"] = "length";
+    let stoppedByString = false;
+
+    while (completionTokens < maxTokens) {
+      if (signal?.aborted) {
+        finishReason = "cancelled";
+        break;
+      }
+      if (typeof logits !== "number") constraint?.mask(logits, maxTokens - completionTokens);
+      const pick = typeof logits === "number"
+        ? { id: logits, logprob: NaN, topLogprobs: undefined }
+        : sampler.sample(logits, history);
+      completionTokens++;
+      history.push(pick.id);
+      if (engine.tokenizer.isEndOfGeneration(pick.id)) {
+        finishReason = constraint?.closedEarly() ? "length" : "stop";
+        break;
+      }
+      constraint?.accept(pick.id);
+      const { emit, stopped } = stops.push(decoder.push(pick.id));
+      yield { id: pick.id, text: emit, logprob: pick.logprob, topLogprobs: pick.topLogprobs };
+      if (stopped) {
+        finishReason = "stop";
+        stoppedByString = true;
+        break;
+      }
+      if (constraint?.mustEnd()) {
+        finishReason = constraint.closedEarly() ? "length" : "stop";
+        break;
+      }
+      if (completionTokens >= maxTokens) break;
+      logits = await evaluate([pick.id]);
+      if (performance.now() - lastBreath > YIELD_EVERY_MS) {
+        await breathe();
+        lastBreath = performance.now();
+      }
+    }
+    const tail = stoppedByString ? "" : stops.push(decoder.flush()).emit + stops.flush();
+    const decodeMs = performance.now() - t1;
+    const decoded = Math.max(completionTokens - 1, 0); // the first token came from the prefill
+    return {
+      finishReason,
+      tail,
+      promptTokens: promptTokens.length,
+      completionTokens,
+      prefillMs,
+      decodeMs,
+      prefillTokensPerSecond: promptTokens.length / (prefillMs / 1000),
+      decodeTokensPerSecond: decoded > 0 ? decoded / (decodeMs / 1000) : 0,
+    };
+  }
 }

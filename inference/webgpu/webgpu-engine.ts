@@ -115,8 +115,21 @@ export function checkDevice(gpu: Gpu) {
 export interface WebGpuSession extends Session {
   evaluateAsync(tokens: readonly number[]): Promise<Float32Array>;
   evaluateGreedy(tokens: readonly number[]): Promise<number>;
+  evaluateGreedyStream(tokens: readonly number[], max: number): AsyncGenerator<number, void>;
   destroy(): void;
 }
+
+/**
+ * Greedy steps a stream keeps queued on the device ahead of the picks read so far. A readback
+ * resolves only at Deno's next poll of the device (~10 ms apart: the ~11 ms per token that a
+ * round trip per token costs on llvmpipe), so the device keeps working through the wait only
+ * with the next steps already queued, and a poll brings back every pick finished by then. The
+ * stream queues enough steps to cover ~2 polls at the rate it measures (2 when a step takes
+ * longer than that, as on llvmpipe with a 1 B model), at most MAX_GREEDY_DEPTH; a stream that
+ * stops early has run at most that many steps for nothing.
+ */
+export const MAX_GREEDY_DEPTH = 16;
+const GREEDY_COVER_MS = 25;
 
 function createGpuSession(model: GpuModel): WebGpuSession {
   const { gpu, config, weights, ctxSize, maxBatch } = model;
@@ -130,39 +143,125 @@ function createGpuSession(model: GpuModel): WebGpuSession {
   let position = 0;
   let busy = false;
 
-  /** One encoder (and submit) per chunk of ≤ maxBatch tokens; one readback at the end. */
-  async function run(tokens: readonly number[], greedy: boolean): Promise<ArrayBuffer> {
-    checkIds(tokens, config.vocabSize);
-    if (position + tokens.length > ctxSize) {
+  function checkRoom(positions: number) {
+    if (position + positions > ctxSize) {
       throw new Error(
-        `context full: ${position} + ${tokens.length} positions exceed the context size ${ctxSize}`,
+        `context full: ${position} + ${positions} positions exceed the context size ${ctxSize}`,
       );
     }
+  }
+
+  /**
+   * Records one submit per chunk of ≤ maxBatch tokens (a chunk's uniforms are written with
+   * queue.writeBuffer, so two chunks cannot share a submit); the last chunk runs the head, and
+   * `finish` records what follows it in the same encoder.
+   */
+  function submitTokens(
+    tokens: readonly number[],
+    greedy: boolean,
+    finish: (enc: GPUCommandEncoder) => void,
+  ) {
+    for (let start = 0; start < tokens.length; start += maxBatch) {
+      const chunk = tokens.slice(start, start + maxBatch);
+      const n = chunk.length;
+      const last = start + n === tokens.length;
+      writeTokenIds(device, ids, chunk, config.vocabSize);
+      const enc = device.createCommandEncoder({ label: "forward" });
+      const pass = enc.beginComputePass();
+      embed.update({ n });
+      embed.encode(pass);
+      stack.encode(pass, n, position);
+      if (last) head.encode(pass, n - 1, greedy);
+      pass.end();
+      if (last) finish(enc);
+      device.queue.submit([enc.finish()]);
+      position += n;
+    }
+  }
+
+  async function exclusive<T>(work: () => Promise<T>): Promise<T> {
     if (busy) throw new Error("this session is already evaluating; await the previous call");
     busy = true;
     try {
-      const bytes = greedy ? 4 : config.vocabSize * 4;
-      for (let start = 0; start < tokens.length; start += maxBatch) {
-        const chunk = tokens.slice(start, start + maxBatch);
-        const n = chunk.length;
-        const last = start + n === tokens.length;
-        writeTokenIds(device, ids, chunk, config.vocabSize);
-        const enc = device.createCommandEncoder({ label: "forward" });
-        const pass = enc.beginComputePass();
-        embed.update({ n });
-        embed.encode(pass);
-        stack.encode(pass, n, position);
-        if (last) head.encode(pass, n - 1, greedy);
-        pass.end();
-        if (last) reader.copy(enc, greedy ? head.pick : head.logits, bytes);
-        device.queue.submit([enc.finish()]);
-        position += n;
-      }
-      const out = await reader.read(bytes);
+      const out = await work();
       checkDevice(gpu);
       return out;
     } finally {
       busy = false;
+    }
+  }
+
+  /** One readback at the end: the logits, or with `greedy` the argmax picked on the device. */
+  function run(tokens: readonly number[], greedy: boolean): Promise<ArrayBuffer> {
+    checkIds(tokens, config.vocabSize);
+    checkRoom(tokens.length);
+    return exclusive(() => {
+      const bytes = greedy ? 4 : config.vocabSize * 4;
+      submitTokens(
+        tokens,
+        greedy,
+        (enc) => reader.copy(enc, greedy ? head.pick : head.logits, bytes),
+      );
+      return reader.read(bytes);
+    });
+  }
+
+  const picks = createPickRing(device, MAX_GREEDY_DEPTH + 1);
+
+  /**
+   * `tokens`, then each pick fed back as the next step's token on the device (copied from the
+   * head's pick into the token ids), up to `max` picks in all; steps stay queued ahead of the
+   * reader (MAX_GREEDY_DEPTH), so the device does not wait for the host's round trip. The same picks
+   * as evaluateGreedy(tokens) then evaluateGreedy([pick]) over and over. Stopped early (return
+   * or break), it waits for the steps in flight and rewinds past the picks never read, so the
+   * position is as if each read pick but the last had been fed (except for a model with a
+   * recurrent state, which cannot rewind: there the position counts every step run).
+   */
+  async function* greedyStream(
+    tokens: readonly number[],
+    max: number,
+  ): AsyncGenerator<number, void> {
+    checkIds(tokens, config.vocabSize);
+    if (!Number.isInteger(max) || max < 1) {
+      throw new Error(`a greedy stream needs max ≥ 1, not ${max}`);
+    }
+    checkRoom(tokens.length + max - 1);
+    if (busy) throw new Error("this session is already evaluating; await the previous call");
+    busy = true;
+    let queued = 0, read = 0, depth = 2;
+    const started = performance.now();
+    const keep = (enc: GPUCommandEncoder) => picks.copy(enc, head.pick, queued++);
+    const step = () => {
+      const enc = device.createCommandEncoder({ label: "greedy step" });
+      enc.copyBufferToBuffer(head.pick, 0, ids, 0, 4);
+      const pass = enc.beginComputePass();
+      embed.update({ n: 1 });
+      embed.encode(pass);
+      stack.encode(pass, 1, position);
+      head.encode(pass, 0, true);
+      pass.end();
+      keep(enc);
+      device.queue.submit([enc.finish()]);
+      picks.map(queued - 1);
+      position++;
+    };
+    try {
+      submitTokens(tokens, true, keep);
+      picks.map(0);
+      while (read < max) {
+        while (queued < max && queued - read < depth) step();
+        const pick = await picks.read(read);
+        read++;
+        const msPerPick = (performance.now() - started) / read;
+        depth = Math.min(MAX_GREEDY_DEPTH, Math.max(2, Math.ceil(GREEDY_COVER_MS / msPerPick)));
+        checkDevice(gpu);
+        yield pick;
+      }
+    } finally {
+      const ahead = queued - read;
+      for (; read < queued; read++) await picks.read(read);
+      busy = false;
+      if (ahead > 0 && !config.recurrent) position -= ahead;
     }
   }
 
@@ -178,17 +277,54 @@ function createGpuSession(model: GpuModel): WebGpuSession {
     },
     evaluateAsync: async (tokens) => new Float32Array(await run(tokens, false)),
     evaluateGreedy: async (tokens) => new Uint32Array(await run(tokens, true))[0],
+    evaluateGreedyStream: greedyStream,
     rewind(to) {
       checkRewind(position, to);
       if (recurrentRewind(config, position, to)) stack.clearRecurrent(0);
       position = to;
     },
     destroy() {
-      for (const k of [stack, embed, head, reader]) k.destroy();
-      for (const b of [ids, ...Object.values(scratch).filter((b) => b instanceof GPUBuffer)]) {
+      for (const k of [stack, embed, head, reader, picks]) k.destroy();
+      for (
+        const b of [ids, ...Object.values(scratch).filter((b) => b instanceof GPUBuffer)]
+      ) {
         (b as GPUBuffer).destroy();
       }
     },
+  };
+}
+
+/**
+ * Readback buffers for the picks of a greedy stream, used in turn (pick i in buffer i % size).
+ * Each is mapped as soon as its step is submitted, not when it is read: Deno resolves a
+ * mapAsync only at its next poll of the device (~10 ms apart), so maps that wait together
+ * complete together, and the picks of several finished steps come back in one poll.
+ */
+function createPickRing(device: GPUDevice, size: number) {
+  const ring = Array.from({ length: size }, (_, i) =>
+    device.createBuffer({
+      label: `greedy pick ${i}`,
+      size: 16,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    }));
+  const mapped = new Array<Promise<void> | undefined>(size);
+  return {
+    copy(enc: GPUCommandEncoder, src: GPUBuffer, i: number) {
+      enc.copyBufferToBuffer(src, 0, ring[i % size], 0, 4);
+    },
+    /** After the submit that copies pick i. */
+    map(i: number) {
+      mapped[i % size] = ring[i % size].mapAsync(GPUMapMode.READ, 0, 4);
+    },
+    async read(i: number): Promise<number> {
+      const b = ring[i % size];
+      await mapped[i % size];
+      mapped[i % size] = undefined;
+      const pick = new Uint32Array(b.getMappedRange(0, 4))[0];
+      b.unmap();
+      return pick;
+    },
+    destroy: () => ring.forEach((b) => b.destroy()),
   };
 }
 
