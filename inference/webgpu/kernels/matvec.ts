@@ -14,11 +14,12 @@ import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 
 /**
  * "row": one row per invocation; "workgroup": one row per workgroup + reduction
- * (real GPUs); both read the "rows" layout. "rows4": 4 rows per invocation from
- * the rows4 texture layout, x in a uniform buffer (llvmpipe; Q4_0 and Q4_K only,
- * see matvec_rows4.wgsl).
+ * (real GPUs); "subgroup": the same with the reduction in subgroupAdd (adapters with
+ * the subgroups feature); all three read the "rows" layout. "rows4": 4 rows per
+ * invocation from the rows4 texture layout, x in a uniform buffer (llvmpipe; Q4_0
+ * and Q4_K only, see matvec_rows4.wgsl).
  */
-export type MatVecVariant = "row" | "workgroup" | "rows4";
+export type MatVecVariant = "row" | "workgroup" | "subgroup" | "rows4";
 
 export interface MatVecOptions {
   variant?: MatVecVariant;
@@ -97,14 +98,15 @@ export function matVecRows4Supports(
  * The faster variant for this adapter and matrix, as measured by
  * tests/bench/webgpu-matvec.ts: rows4 for a matrix uploaded in that layout,
  * else one row per invocation on software adapters and one per workgroup on
- * GPUs.
+ * GPUs, its reduction in subgroup operations where the device has them.
  */
 export function defaultMatVecVariant(
-  gpu: Pick<Gpu, "isFallback">,
+  gpu: Pick<Gpu, "isFallback" | "subgroups">,
   m: Pick<GpuMatrix, "layout">,
 ): MatVecVariant {
   if (m.layout === "rows4") return "rows4";
-  return gpu.isFallback ? "row" : "workgroup";
+  if (gpu.isFallback) return "row";
+  return gpu.subgroups ? "subgroup" : "workgroup";
 }
 
 export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
@@ -116,6 +118,7 @@ export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
   return {
     [weightDefine(type)]: true,
     ROW_PER_THREAD: variant === "row",
+    SUBGROUP: variant === "subgroup",
     WG: o.workgroupSize,
     BIAS: o.bias,
     ACCUMULATE: o.accumulate,
@@ -124,6 +127,23 @@ export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
 }
 
 const MAX_GRID = 65535;
+
+/** The WGSL of one variant (what createMatVec compiles; the browser test ships it to a page). */
+export function matVecSource(
+  type: GgmlType,
+  variant: Exclude<MatVecVariant, "rows4">,
+  o: Partial<Parameters<typeof matVecDefines>[2]> = {},
+): string {
+  return loadWgslSync(
+    SHADER,
+    matVecDefines(type, variant, {
+      workgroupSize: o.workgroupSize ?? 64,
+      bias: o.bias ?? false,
+      accumulate: o.accumulate ?? false,
+      f16Native: o.f16Native ?? false,
+    }),
+  );
+}
 
 export function createMatVec(
   gpu: Gpu,
@@ -139,6 +159,11 @@ export function createMatVec(
   if (xOffset % 4 !== 0) throw new Error(`matvec: xOffset ${xOffset} is not a multiple of 4`);
   const variant = opts.variant ?? defaultMatVecVariant(gpu, m);
   if (variant === "rows4") return createMatVecRows4(gpu, m, x, y, opts);
+  if (variant === "subgroup" && !gpu.subgroups) {
+    throw new Error(
+      `matvec: the subgroup variant needs the subgroups feature (${gpu.adapterName})`,
+    );
+  }
   const rows = rowsMatrix(m, `matvec ${variant}`);
   const workgroupSize = opts.workgroupSize ?? 64;
   const defines = matVecDefines(m.type, variant, {

@@ -7,6 +7,8 @@
 //                    lanes are invocations, so lanes stream different rows)
 //   (default)        one workgroup per row, invocations stride over the
 //                    row's units and reduce in workgroup memory (real GPUs)
+//   SUBGROUP         the default's layout, reduced with subgroupAdd instead of
+//                    a barrier per halving (adapters with the subgroups feature)
 // A "unit" is the slice of a row one call of unit_dot handles: 4 values for
 // float types, one 32-value block for Q8_0/Q4_0/Q5_0/Q5_1/IQ4_NL/MXFP4, a
 // 64-value group for Q4_K/Q5_K/Q6_K, a 32-value group for Q2_K/Q3_K/IQ4_XS.
@@ -15,6 +17,9 @@
 // F16_NATIVE (with W_F16: bind W as vec4<f16>).
 #ifdef F16_NATIVE
 enable f16;
+#endif
+#ifdef SUBGROUP
+enable subgroups;
 #endif
 
 struct Params {
@@ -387,6 +392,41 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   finish(r, acc);
 }
 #else
+#ifdef SUBGROUP
+var<workgroup> partial: array<f32, {{WG}}>;
+
+// Which invocations share a subgroup, and its size, are the implementation's choice: each
+// subgroup leaves its sum in its first lane's slot (the other slots 0), then every subgroup
+// adds all the slots, each lane those a subgroup's width apart from its own index.
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
+  @builtin(subgroup_size) width: u32,
+) {
+  let r = wid.x + wid.y * P.grid_x;
+  if (r >= P.rows) {
+    return; // uniform across the workgroup
+  }
+  let rb = r * P.row_bytes;
+  var acc = 0.0;
+  for (var u = lid; u < P.units; u += {{WG}}u) {
+    acc += unit_dot(rb, u, P.x_offset);
+  }
+  let part = subgroupAdd(acc);
+  partial[lid] = select(0.0, part, sid == 0u);
+  workgroupBarrier();
+  var t = 0.0;
+  for (var j = sid; j < {{WG}}u; j += width) {
+    t += partial[j];
+  }
+  let total = subgroupAdd(t);
+  if (lid == 0u) {
+    finish(r, total);
+  }
+}
+#else
 var<workgroup> partial: array<f32, {{WG}}>;
 
 @compute @workgroup_size({{WG}})
@@ -413,4 +453,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     finish(r, partial[0]);
   }
 }
+#endif
 #endif
