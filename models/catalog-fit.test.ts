@@ -1,9 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  GgmlType,
   modelConfigOf,
   modelShapeOf,
   openGguf,
+  stageBytes,
+  stageWeightBytes,
   SUPPORTED_ARCHITECTURES,
 } from "../inference/mod.ts";
 import {
@@ -17,6 +20,9 @@ import {
 import { CATALOG, type CatalogEntry, findCatalogEntry } from "./catalog.ts";
 import { describeModelRef } from "./reference-kind.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
+import { writeTestModel } from "../tests/support/test-models.ts";
+import { moeTestModelShape } from "../tests/support/reference-models-moe.ts";
+import { QWEN35_TEST_SHAPE, writeQwen35Model } from "../tests/support/test-models-qwen35.ts";
 
 const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
@@ -29,6 +35,56 @@ Deno.test("catalog-fit: the KV cache from a catalog shape is the planner's for t
   for (const ctx of [256, 2048]) {
     const planner = modelShapeOf(file, config, ctx).kvBytesPerLayer * config.layers;
     assert.equal(kvCacheBytes(stories.kvCache!, ctx), planner, `ctx ${ctx}`);
+  }
+});
+
+Deno.test("catalog-fit: without a header, a MoE or hybrid file's size and kvCache are the planner's weights and cache", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "grove-fit-moe-" });
+  try {
+    const moePath = join(dir, "moe.gguf");
+    const moeShape = moeTestModelShape("qwen3moe");
+    await writeTestModel(moePath, {
+      ...moeShape,
+      type: GgmlType.F16, // quick to write; the held bytes follow each tensor's type either way
+      seed: 1,
+      vocabFrom: STORIES,
+    });
+    const hybridPath = join(dir, "hybrid.gguf");
+    await writeQwen35Model(hybridPath, {
+      ...QWEN35_TEST_SHAPE,
+      mix: "F16",
+      seed: 1,
+      vocabFrom: STORIES,
+    });
+    const cases = [
+      { path: moePath, cachedLayers: moeShape.layers },
+      // One full-attention layer in four keeps a cache; the others a recurrent state.
+      { path: hybridPath, cachedLayers: QWEN35_TEST_SHAPE.layers / 4 },
+    ];
+    for (const { path, cachedLayers } of cases) {
+      const file = await openGguf(path);
+      const config = modelConfigOf(file);
+      const ctx = Math.min(config.contextLength, DEFAULT_CTX_CAP);
+      const shape = modelShapeOf(file, config, ctx);
+      const L = config.layers;
+      const weights = stageWeightBytes(shape, 0, L);
+      const states = stageBytes(shape, 0, L) - weights - shape.scratchBytes;
+      const kvCache = {
+        layers: cachedLayers,
+        kvHeads: config.kvHeads,
+        keyLength: config.headDim,
+        valueLength: config.valueDim,
+      };
+      const kv = kvCacheBytes(kvCache, ctx);
+      assert.equal(kv, cachedLayers * shape.kvBytesPerLayer, config.arch);
+      // The rest of the layers' state is the hybrid's recurrent state, within the allowance.
+      const size = (await Deno.stat(path)).size;
+      assert.ok(states - kv >= 0 && states - kv < scratchAllowance(size), config.arch);
+      // Every expert is held: the file's size is the weights' within its header's metadata.
+      assert.ok(Math.abs(size - weights) / weights < 0.02, `${config.arch}: ${size} vs ${weights}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
 
