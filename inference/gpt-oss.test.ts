@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { openGguf } from "./gguf.ts";
-import { modelConfigOf } from "./model-config.ts";
+import { configFromMetadata, modelConfigOf } from "./model-config.ts";
 import { loadWeights, planTensors } from "./weights.ts";
 import { swigluOai } from "./gpt-oss.ts";
 import { attendRow } from "./attention.ts";
@@ -173,4 +173,40 @@ Deno.test("gpt-oss split in two stages (a local and a global layer each) gives t
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("gpt-oss-20b's header (as llama.cpp's converter writes it) reads as its loader reads it", () => {
+  const a = "gpt-oss";
+  const config = configFromMetadata({
+    "general.architecture": a,
+    [`${a}.context_length`]: 131072,
+    [`${a}.embedding_length`]: 2880,
+    [`${a}.block_count`]: 24,
+    [`${a}.feed_forward_length`]: 2880,
+    [`${a}.attention.head_count`]: 64,
+    [`${a}.attention.head_count_kv`]: 8,
+    [`${a}.attention.key_length`]: 64,
+    [`${a}.attention.value_length`]: 64,
+    [`${a}.attention.layer_norm_rms_epsilon`]: 1e-5,
+    [`${a}.attention.sliding_window`]: 128,
+    [`${a}.rope.freq_base`]: 150000,
+    [`${a}.rope.scaling.type`]: "yarn",
+    [`${a}.rope.scaling.factor`]: 32,
+    [`${a}.rope.scaling.original_context_length`]: 4096,
+    [`${a}.expert_count`]: 32,
+    [`${a}.expert_used_count`]: 4,
+    [`${a}.expert_feed_forward_length`]: 2880,
+  }, 201088);
+  assert.equal(config.heads * config.headDim, 4096, "queries wider than the residual stream");
+  assert.equal(config.ropeDim, 64);
+  assert.equal(config.ropeStyle, "neox");
+  assert.deepEqual(
+    [config.ropeScaling.type, config.ropeScaling.factor, config.ropeScaling.originalContext],
+    ["yarn", 32, 4096],
+  );
+  assert.equal(config.slidingWindow, 128);
+  assert.deepEqual(config.localLayers, Array.from({ length: 24 }, (_, l) => l % 2 === 0));
+  assert.equal(config.moe?.experts, 32);
+  assert.equal(config.moe?.used, 4);
+  assert.equal(config.moe?.expertFfn, 2880);
 });
