@@ -15,7 +15,8 @@ import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
 
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-gptoss-" });
 
-for (const model of GPTOSS_REFERENCE_MODELS) {
+// The GPU engine's cache is f32: the f16-cache reference is the CPU engine's alone.
+for (const model of GPTOSS_REFERENCE_MODELS.filter((m) => !m.kvCache)) {
   Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
 }
 

@@ -2,7 +2,8 @@
  * The gpt-oss reference models (reference-models.ts lists them with the others): test models of
  * 8 experts, 4 used (gpt-oss-20b routes to 4 of 32), 4 layers (two sliding-window, two global),
  * GQA with a query width other than dim (as gpt-oss's 64 heads of 64 over 2880), in F16 and in
- * the MXFP4_MOE mix gpt-oss GGUFs ship (test-models-gptoss.ts says which tensor gets which type).
+ * the MXFP4_MOE mix gpt-oss GGUFs ship (test-models-gptoss.ts says which tensor gets which type),
+ * the F16 model also under an f16 KV cache.
  */
 import { GgmlType } from "../../inference/mod.ts";
 import type { ReferenceModel } from "./reference-models.ts";
@@ -20,9 +21,10 @@ export const GPTOSS_TEST_SHAPE: Omit<TestModelOptions, "type" | "seed"> = {
   gptOss: { experts: 8, used: 4, expertFfn: 256 },
 };
 
-const gptOssModel = (mix: "f16" | "mxfp4_moe"): ReferenceModel => {
-  const name = `test-gpt-oss-${mix}`;
+const gptOssModel = (mix: "f16" | "mxfp4_moe", kvCache?: "F16"): ReferenceModel => {
+  const name = `test-gpt-oss-${kvCache ? "kvf16-" : ""}${mix}`;
   return {
+    kvCache,
     name,
     build: async (dir) => {
       const out = `${dir}/${name}.gguf`;
@@ -44,4 +46,6 @@ const gptOssModel = (mix: "f16" | "mxfp4_moe"): ReferenceModel => {
 export const GPTOSS_REFERENCE_MODELS: readonly ReferenceModel[] = [
   gptOssModel("f16"),
   gptOssModel("mxfp4_moe"),
+  // Under llama.cpp's default f16 KV cache, as a node serves it (sinks and f16 probabilities).
+  gptOssModel("f16", "F16"),
 ];
