@@ -12,6 +12,10 @@
  * 50 client nodes in their own network namespaces under load and faults, tests/bench/scale.ts;
  * `--serving N --clients N --seconds N --inflight N` change its size; needs root).
  * `--only moe` runs only the generated MoE model's row (Grove CPU vs llama.cpp native).
+ * `--only rss` runs only a serving node's resident memory on the 1.1 B Q4_0, CPU and WebGPU,
+ * against the model file, its KV cache and an idle node's (tests/bench/rss.ts).
+ * `--only reuse` runs only the prompt reuse table (a second turn's time to first token after a
+ * 2,000-token first one, tests/bench/reuse.ts), which the default run includes too.
  *
  * The kernels' weight bandwidth per type is measured on its own: `npx deno run -A
  * tests/bench/cpu-matvec.ts` (CPU matVec) and `npx deno run -A tests/bench/webgpu-matvec.ts`
@@ -36,6 +40,8 @@ import { batchingSection } from "./bench/batching.ts";
 import { measureSplit, splitTable } from "./bench/split.ts";
 import { measureSampling, samplingTable } from "./bench/sampling.ts";
 import { runScale, scaleTable } from "./bench/scale.ts";
+import { measureRss, rssTable } from "./bench/rss.ts";
+import { reuseSection } from "./bench/reuse.ts";
 import { STORIES } from "./helpers.ts";
 import { median } from "./bench/stats.ts";
 
@@ -211,6 +217,8 @@ const PARTS = [
   "sampling",
   "scale",
   "moe",
+  "reuse",
+  "rss",
 ] as const;
 
 function parseOnly(args: string[]): typeof PARTS[number] | undefined {
@@ -236,6 +244,11 @@ async function batchingBench() {
   const big = (await benchModels()).find((m) => m.big)!; // the 1.1 B Q4_0
   log(`batching: 1 vs 8 sequences on ${big.label}, CPU then WebGPU...`);
   console.log("\n" + await batchingSection(big.path, big.label) + "\n");
+}
+
+/** Prompt reuse: a conversation's second turn, its prefix cached vs read again (bench/reuse.ts). */
+async function reuseBench() {
+  console.log("\n" + await reuseSection(log) + "\n");
 }
 
 /** A model split across nodes vs one node (bench/split.ts); `short`: stories260K, few tokens. */
@@ -281,6 +294,15 @@ async function scaleBench(args: string[]) {
   console.log(`Took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
 }
 
+/** A serving node's resident memory, CPU and WebGPU, against issue 16's bound (bench/rss.ts). */
+async function rssBench() {
+  const started = performance.now();
+  const big = await bigQ40();
+  log(`rss: an idle node, then serving nodes of ${big.label} on the CPU and WebGPU...`);
+  console.log("\n" + rssTable(await measureRss(log), big.label));
+  console.log(`Took ${((performance.now() - started) / 1000).toFixed(0)} s.\n`);
+}
+
 /** The 1.1 B Q4_0 alone (benchModels would build the Q4_K too). */
 async function bigQ40(): Promise<{ path: string; label: string }> {
   const path = await ensureModel(bigModelOptions(GgmlType.Q4_0));
@@ -294,11 +316,14 @@ async function main() {
   if (only === "batching") return await batchingBench();
   if (only === "sampling") return await samplingBench();
   if (only === "scale") return await scaleBench(Deno.args);
+  if (only === "rss") return await rssBench();
+  if (only === "reuse") return await reuseBench();
   if (only === "moe") {
     const engines: EngineId[] = ["grove", "llama-1", "llama-2"];
     return await inferenceBench({ models: [await moeBenchModel()], engines });
   }
   if (only === undefined || only === "inference") await inferenceBench();
+  if (only === undefined) await reuseBench();
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();
 }
