@@ -583,21 +583,208 @@ static inline __attribute__((always_inline)) void row_q4_0_x4(
   }
 }
 
-// Rows [r0, r1) times n4 groups of four vectors; out[v * rows + r] as matvec_*.
-EXPORT("matvec_q4_0_x4")
-void matvec_q4_0_x4(const uint8_t* w, int rows, int cols, int n4, int r0, int r1,
-                    const int8_t* yT, const double* ydT, const int32_t* negOffT, float* out) {
-  int nb = cols / 32;
-  for (int r = r0; r < r1; r++) {
-    const uint8_t* row = w + (long)r * nb * 18;
-    int g = 0;
-    for (; g + 2 <= n4; g += 2) {
-      row_q4_0_x4(row, nb, cols, yT + 4L * g * cols, ydT + 4L * g * nb, negOffT + 4L * g * nb, 2,
-                  out + 4L * g * rows + r, rows);
+// Q8_0 for four vectors per group: its signed levels are split as
+// (w & 127) - 128 * (w < 0), so both parts are dots of 7-bit levels; the
+// difference is the exact integer sum row_q8_0 takes.
+static inline __attribute__((always_inline)) void q8_0_block_x4(
+    const uint8_t* wb, double dw, int b, int cols, const int8_t* yT, const double* ydT,
+    int nb, int ng, v128_t* acc) {
+  v128_t q0 = load(wb + 2), q1 = load(wb + 18);
+  v128_t u0 = wasm_v128_and(q0, wasm_i8x16_splat(127)), u1 = wasm_v128_and(q1, wasm_i8x16_splat(127));
+  v128_t n0 = wasm_u8x16_shr(q0, 7), n1 = wasm_u8x16_shr(q1, 7);
+  v128_t cu[8] = {SPLAT32(u0, 0), SPLAT32(u0, 1), SPLAT32(u0, 2), SPLAT32(u0, 3),
+                  SPLAT32(u1, 0), SPLAT32(u1, 1), SPLAT32(u1, 2), SPLAT32(u1, 3)};
+  v128_t cn[8] = {SPLAT32(n0, 0), SPLAT32(n0, 1), SPLAT32(n0, 2), SPLAT32(n0, 3),
+                  SPLAT32(n1, 0), SPLAT32(n1, 1), SPLAT32(n1, 2), SPLAT32(n1, 3)};
+  for (int g = 0; g < ng; g++) {
+    const int8_t* y = yT + 4L * g * cols + 128L * b;
+    v128_t z = wasm_i32x4_splat(0), u = z, m = z;
+    for (int k = 0; k < 8; k++) {
+      v128_t yk = load(y + 16 * k);
+      u = dot4u(u, cu[k], yk);
+      m = dot4u(m, cn[k], yk);
     }
-    if (g < n4) {
-      row_q4_0_x4(row, nb, cols, yT + 4L * g * cols, ydT + 4L * g * nb, negOffT + 4L * g * nb, 1,
-                  out + 4L * g * rows + r, rows);
-    }
+    scale_add_x4(wasm_i32x4_sub(u, wasm_i32x4_shl(m, 7)), dw, ydT + 4L * (g * nb + b), acc + 2 * g);
   }
 }
+
+static inline void store_x4(const v128_t* acc, int ng, float* out, int rows) {
+  for (int g = 0; g < ng; g++) {
+    out[(long)(4 * g) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 0);
+    out[(long)(4 * g + 1) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 1);
+    out[(long)(4 * g + 2) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 0);
+    out[(long)(4 * g + 3) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 1);
+  }
+}
+
+static inline __attribute__((always_inline)) void row_q8_0_x4(
+    const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT, const int32_t* aux,
+    int ng, float* out, int rows) {
+  (void)aux;
+  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
+                   wasm_f64x2_splat(0)};
+  int b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    v128_t f = fp16x4(w + 34 * b, 34);
+    double dw[4] = {wasm_f32x4_extract_lane(f, 0), wasm_f32x4_extract_lane(f, 1),
+                    wasm_f32x4_extract_lane(f, 2), wasm_f32x4_extract_lane(f, 3)};
+    for (int k = 0; k < 4; k++) q8_0_block_x4(w + 34 * (b + k), dw[k], b + k, cols, yT, ydT, nb, ng, acc);
+  }
+  for (; b < nb; b++) q8_0_block_x4(w + 34 * b, fp16(w + 34 * b), b, cols, yT, ydT, nb, ng, acc);
+  store_x4(acc, ng, out, rows);
+}
+
+// The four vectors' dots with the 16 weight levels in `c` (four splatted
+// chunks): `y` is their 64 interleaved bytes.
+static inline v128_t dot16_x4(const v128_t* c, const int8_t* y) {
+  v128_t z = wasm_i32x4_splat(0);
+  v128_t a = dot4u(dot4u(z, c[0], load(y)), c[1], load(y + 16));
+  v128_t b = dot4u(dot4u(z, c[2], load(y + 32)), c[3], load(y + 48));
+  return wasm_i32x4_add(a, b);
+}
+
+static inline void splat4(v128_t q, v128_t* c) {
+  c[0] = SPLAT32(q, 0);
+  c[1] = SPLAT32(q, 1);
+  c[2] = SPLAT32(q, 2);
+  c[3] = SPLAT32(q, 3);
+}
+
+// acc[0], acc[1] += (d * dy) * s - (dmin * dy) * m, lane by lane (row_q4_k's expression).
+static inline void scale_sub_x4(v128_t s, v128_t m, double d, double dmin, const double* dy,
+                                v128_t* acc) {
+  for (int h = 0; h < 2; h++) {
+    v128_t dyh = load(dy + 2 * h);
+    v128_t sh = h ? wasm_i32x4_shuffle(s, s, 2, 3, 2, 3) : s;
+    v128_t mh = h ? wasm_i32x4_shuffle(m, m, 2, 3, 2, 3) : m;
+    v128_t a = wasm_f64x2_mul(wasm_f64x2_mul(wasm_f64x2_splat(d), dyh), wasm_f64x2_convert_low_i32x4(sh));
+    v128_t c = wasm_f64x2_mul(wasm_f64x2_mul(wasm_f64x2_splat(dmin), dyh), wasm_f64x2_convert_low_i32x4(mh));
+    acc[h] = wasm_f64x2_add(acc[h], wasm_f64x2_sub(a, c));
+  }
+}
+
+// K-quants for four vectors per group: `sT` holds each group's sums of 16
+// activation levels, [g][block][16][4].
+static inline __attribute__((always_inline)) void row_q4_k_x4(
+    const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT, const int32_t* sT,
+    int ng, float* out, int rows) {
+  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
+                   wasm_f64x2_splat(0)};
+  int32_t sc[8], mn[8];
+  for (int b = 0; b < nb; b++, w += 144) {
+    scales_mins(w + 4, sc, mn);
+    v128_t isum[2] = {wasm_i32x4_splat(0), wasm_i32x4_splat(0)};
+    for (int c = 0; c < 4; c++) {
+      v128_t q0 = load(w + 16 + 32 * c), q1 = load(w + 32 + 32 * c);
+      v128_t cl[8], ch[8];
+      splat4(low4(q0), cl);
+      splat4(low4(q1), cl + 4);
+      splat4(high4(q0), ch);
+      splat4(high4(q1), ch + 4);
+      for (int g = 0; g < ng; g++) {
+        const int8_t* y = yT + 4L * g * cols + 1024L * b + 256 * c;
+        v128_t dl = wasm_i32x4_add(dot16_x4(cl, y), dot16_x4(cl + 4, y + 64));
+        v128_t dh = wasm_i32x4_add(dot16_x4(ch, y + 128), dot16_x4(ch + 4, y + 192));
+        isum[g] = wasm_i32x4_add(isum[g], wasm_i32x4_add(wasm_i32x4_mul(dl, wasm_i32x4_splat(sc[2 * c])),
+                                                         wasm_i32x4_mul(dh, wasm_i32x4_splat(sc[2 * c + 1]))));
+      }
+    }
+    double d = fp16(w), dmin = fp16(w + 2);
+    for (int g = 0; g < ng; g++) {
+      const int32_t* s = sT + 4L * g * (cols / 16) + 64L * b;
+      v128_t m = wasm_i32x4_splat(0);
+      for (int j = 0; j < 8; j++) {
+        m = wasm_i32x4_add(m, wasm_i32x4_mul(wasm_i32x4_splat(mn[j]),
+                                             wasm_i32x4_add(load(s + 8 * j), load(s + 8 * j + 4))));
+      }
+      scale_sub_x4(isum[g], m, d, dmin, ydT + 4L * (g * nb + b), acc + 2 * g);
+    }
+  }
+  store_x4(acc, ng, out, rows);
+}
+
+static inline __attribute__((always_inline)) void row_q6_k_x4(
+    const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT, const int32_t* sT,
+    int ng, float* out, int rows) {
+  const v128_t m30 = wasm_i8x16_splat(0x30);
+  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
+                   wasm_f64x2_splat(0)};
+  for (int b = 0; b < nb; b++, w += 210) {
+    const int8_t* scales = (const int8_t*)(w + 192);
+    v128_t isum[2] = {wasm_i32x4_splat(0), wasm_i32x4_splat(0)};
+    for (int half = 0; half < 2; half++) {
+      const uint8_t* ql = w + 64 * half;
+      const uint8_t* qh = w + 128 + 32 * half;
+      const int8_t* sc = scales + 8 * half;
+      for (int gq = 0; gq < 2; gq++) {
+        v128_t p = load(ql + 16 * gq), e = load(ql + 32 + 16 * gq), h = load(qh + 16 * gq);
+        v128_t q[4] = {wasm_v128_or(low4(p), wasm_v128_and(wasm_i16x8_shl(h, 4), m30)),
+                       wasm_v128_or(low4(e), wasm_v128_and(wasm_i16x8_shl(h, 2), m30)),
+                       wasm_v128_or(high4(p), wasm_v128_and(h, m30)),
+                       wasm_v128_or(high4(e), wasm_v128_and(wasm_u16x8_shr(h, 2), m30))};
+        for (int k = 0; k < 4; k++) {
+          v128_t c[4];
+          splat4(q[k], c);
+          v128_t scale = wasm_i32x4_splat(sc[gq + 2 * k]);
+          // Levels q[k] are values 128 * half + 32 * k + 16 * gq + 0..15.
+          long at = 4L * (128 * half + 32 * k + 16 * gq);
+          for (int g = 0; g < ng; g++) {
+            const int8_t* y = yT + 4L * g * cols + 1024L * b + at;
+            isum[g] = wasm_i32x4_add(isum[g], wasm_i32x4_mul(dot16_x4(c, y), scale));
+          }
+        }
+      }
+    }
+    double d = fp16(w + 208);
+    for (int g = 0; g < ng; g++) {
+      const int32_t* s = sT + 4L * g * (cols / 16) + 64L * b;
+      v128_t off = wasm_i32x4_splat(0);
+      for (int j = 0; j < 16; j++) {
+        off = wasm_i32x4_add(off, wasm_i32x4_mul(wasm_i32x4_splat(scales[j]), load(s + 4 * j)));
+      }
+      v128_t t = wasm_i32x4_sub(isum[g], wasm_i32x4_shl(off, 5));
+      const double* dy = ydT + 4L * (g * nb + b);
+      v128_t dd = wasm_f64x2_splat(d);
+      acc[2 * g] = wasm_f64x2_add(acc[2 * g], wasm_f64x2_mul(wasm_f64x2_mul(dd, load(dy)),
+                                                             wasm_f64x2_convert_low_i32x4(t)));
+      v128_t t23 = wasm_i32x4_shuffle(t, t, 2, 3, 2, 3);
+      acc[2 * g + 1] = wasm_f64x2_add(acc[2 * g + 1], wasm_f64x2_mul(wasm_f64x2_mul(dd, load(dy + 2)),
+                                                                     wasm_f64x2_convert_low_i32x4(t23)));
+    }
+  }
+  store_x4(acc, ng, out, rows);
+}
+
+// Rows [r0, r1) times n4 groups of four vectors; out[v * rows + r] as
+// matvec_*. Rows go in tiles of ~64 KiB of weights, each tile passed over by
+// every pair of groups while it is in L2: many vectors' levels do not fit the
+// cache a row at a time. `aux` per group: Q4_0's negated offsets ([block][4]),
+// the K-quants' sums of 16 levels ([block][16][4]), nothing for Q8_0.
+#define TILE_BYTES 65536
+#define MATMAT(name, type_bytes, block, aux_per_group, rowfn)                                  \
+  EXPORT(#name)                                                                                \
+  void name(const uint8_t* w, int rows, int cols, int n4, int r0, int r1, const int8_t* yT,    \
+            const double* ydT, const int32_t* aux, float* out) {                               \
+    int nb = cols / (block);                                                                   \
+    long rb = (long)nb * (type_bytes), ag = (long)(aux_per_group);                             \
+    int tile = rb >= TILE_BYTES ? 1 : (int)(TILE_BYTES / rb);                                  \
+    for (int t0 = r0; t0 < r1; t0 += tile) {                                                   \
+      int t1 = r1 - t0 > tile ? t0 + tile : r1;                                                \
+      for (int g = 0; g < n4; g += 2) {                                                        \
+        const int8_t* y = yT + 4L * g * cols;                                                  \
+        const double* d = ydT + 4L * g * nb;                                                   \
+        const int32_t* a = aux + ag * g;                                                       \
+        float* o = out + 4L * g * rows;                                                        \
+        if (n4 - g >= 2) {                                                                     \
+          for (int r = t0; r < t1; r++) rowfn(w + r * rb, nb, cols, y, d, a, 2, o + r, rows);  \
+        } else {                                                                               \
+          for (int r = t0; r < t1; r++) rowfn(w + r * rb, nb, cols, y, d, a, 1, o + r, rows);  \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+MATMAT(matvec_q4_0_x4, 18, 32, 4 * nb, row_q4_0_x4)
+MATMAT(matvec_q8_0_x4, 34, 32, 0, row_q8_0_x4)
+MATMAT(matvec_q4_k_x4, 144, 256, 4 * (cols / 16), row_q4_k_x4)
+MATMAT(matvec_q6_k_x4, 210, 256, 4 * (cols / 16), row_q6_k_x4)

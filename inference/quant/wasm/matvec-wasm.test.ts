@@ -48,24 +48,32 @@ for (const variant of ["relaxed", "simd"] as const) {
   }
 }
 
-// Q4_0 with n >= 2 takes the grouped kernel: groups of four padded with zero
-// vectors, one or two groups per row pass, block counts past whole fours.
+// Q4_0, Q8_0, Q4_K and Q6_K with n >= 2 take the grouped kernels: groups of four padded with
+// zero vectors, one or two groups per row pass, block counts past whole fours, row tiles.
+const GROUPED = [GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.Q4_K, GgmlType.Q6_K] as const;
 for (const variant of ["relaxed", "simd"] as const) {
-  for (const [rows, cols, n] of [[3, 160, 2], [4, 224, 3], [5, 96, 9], [2, 64, 4], [3, 128, 8]]) {
-    Deno.test(`WASM ${variant} Q4_0 ${rows}x${cols}, n=${n}: grouped kernel bit-equal`, () => {
-      const w = quantize(GgmlType.Q4_0, randoms(rows * cols, rows * cols), cols);
-      const a = quantizeActivations(GgmlType.Q4_0, randoms(n * cols, n + 40), cols, n);
-      const got = new Float32Array(n * rows);
-      const want = new Float32Array(n * rows);
-      setWasmKernels(true, variant);
-      try {
-        assert.ok(matVecWasm(GgmlType.Q4_0, w, rows, cols, a, got));
-      } finally {
-        setWasmKernels(true, "relaxed");
-      }
-      integerDots(GgmlType.Q4_0, w, rows, cols, a, want);
-      assert.deepEqual(got, want);
-    });
+  for (const type of GROUPED) {
+    const k = type === GgmlType.Q4_0 || type === GgmlType.Q8_0 ? 1 : 8;
+    // 70 rows of 2,048 columns span two row tiles of each type.
+    const shapes = [[3, 160, 2], [4, 224, 3], [5, 96, 9], [2, 64, 4], [3, 128, 8]]
+      .map(([rows, cols, n]) => [rows, cols * k, n]).concat([[70, 2048, 13]]);
+    for (const [rows, cols, n] of shapes) {
+      const name = ggmlTypeName(type);
+      Deno.test(`WASM ${variant} ${name} ${rows}x${cols}, n=${n}: grouped kernel bit-equal`, () => {
+        const w = quantize(type, randoms(rows * cols, rows * cols), cols);
+        const a = quantizeActivations(type, randoms(n * cols, n + 40), cols, n);
+        const got = new Float32Array(n * rows);
+        const want = new Float32Array(n * rows);
+        setWasmKernels(true, variant);
+        try {
+          assert.ok(matVecWasm(type, w, rows, cols, a, got));
+        } finally {
+          setWasmKernels(true, "relaxed");
+        }
+        integerDots(type, w, rows, cols, a, want);
+        assert.deepEqual(got, want);
+      });
+    }
   }
 }
 

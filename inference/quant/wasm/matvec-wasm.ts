@@ -68,9 +68,23 @@ const TYPE_KERNELS: Partial<Record<QuantWeightType, string>> = {
   [GgmlType.IQ4_XS]: "matvec_iq4_xs",
   [GgmlType.MXFP4]: "matvec_mxfp4",
 };
-/** Every export the runtime calls, by index; Q4_0 for several vectors has its own. */
-const KERNELS = [...Object.values(TYPE_KERNELS), "matvec_q4_0_x4"];
-const Q4_0_X4 = KERNELS.length - 1;
+/**
+ * The kernels for several vectors at once (prefill, batched decode): each weight block is read
+ * and split once per eight vectors (kernels.c, MATMAT).
+ */
+const GROUPED_KERNELS: Partial<Record<QuantWeightType, string>> = {
+  [GgmlType.Q4_0]: "matvec_q4_0_x4",
+  [GgmlType.Q8_0]: "matvec_q8_0_x4",
+  [GgmlType.Q4_K]: "matvec_q4_k_x4",
+  [GgmlType.Q6_K]: "matvec_q6_k_x4",
+};
+/** Every export the runtime calls, by index. */
+const KERNELS = [...Object.values(TYPE_KERNELS), ...Object.values(GROUPED_KERNELS)];
+const GROUPED_OF = new Map(
+  Object.entries(GROUPED_KERNELS).map(([code, name]) => [Number(code), KERNELS.indexOf(name)]),
+);
+/** Below this many vectors the one-vector kernels serve (a group of four pads with zero ones). */
+const GROUPED_MIN_N = 2;
 /** Per type with a kernel: its index in KERNELS and its block geometry. */
 const KERNEL_OF = new Map(
   Object.entries(TYPE_KERNELS).map(([code, name]) => {
@@ -277,7 +291,10 @@ export function matVecWasm(
   const n = a.n;
   const w = place(rt, weights, rows * nb * blockBytes);
   if (w < 0) return false;
-  if (type === GgmlType.Q4_0 && n >= 2) return matVecQ4_0x4(rt, w, rows, cols, a, out);
+  const grouped = GROUPED_OF.get(type);
+  if (grouped !== undefined && n >= GROUPED_MIN_N) {
+    return matVecGrouped(rt, grouped, type, w, rows, cols, a, out);
+  }
   // Scratch layout: yd (f64) | ys (i32) | out (f32) | yq (i8), each 16-aligned.
   const ydBytes = n * nb * 8;
   const ysBytes = Math.ceil((n * cols) / 16 * 4 / 16) * 16;
@@ -309,41 +326,48 @@ export function matVecWasm(
 }
 
 /**
- * Q4_0 for n >= 2 vectors through matvec_q4_0_x4, which reads each weight
- * block once for up to eight of them: the vectors are padded with zero ones
- * to groups of four, their levels interleaved by 4-byte chunk and their
- * scales and negated -8 offsets transposed, per group, as the kernel wants.
+ * Several vectors through a grouped kernel, which reads each weight block once for up to eight
+ * of them: the vectors are padded with zero ones to groups of four, their levels interleaved by
+ * 4-byte chunk, and their scales and sums transposed, per group, as the kernel wants: Q4_0 the
+ * negated -8 offsets of each block ([block][4]), the K-quants the sums of each 16 levels
+ * ([block][16][4]), Q8_0 none.
  */
-function matVecQ4_0x4(
+function matVecGrouped(
   rt: Runtime,
+  kernel: number,
+  type: GgmlType,
   w: number,
   rows: number,
   cols: number,
   a: Activations,
   out: Float32Array,
 ): boolean {
-  const n = a.n, nb = cols / 32, n4 = Math.ceil(n / 4), np = 4 * n4;
-  // Scratch layout: ydT (f64) | negOffT (i32) | out (f32) | yq (i8), each 16-aligned.
+  const n = a.n, n4 = Math.ceil(n / 4), np = 4 * n4;
+  const nb = cols / (type === GgmlType.Q4_0 || type === GgmlType.Q8_0 ? 32 : 256);
+  const g16 = cols / 16;
+  const auxPer = type === GgmlType.Q4_0 ? nb : type === GgmlType.Q8_0 ? 0 : g16;
+  // Scratch layout: ydT (f64) | aux (i32) | out (f32) | yq (i8), each 16-aligned.
   const ydBytes = np * nb * 8;
-  const offBytes = Math.ceil((np * nb * 4) / 16) * 16;
+  const auxBytes = Math.ceil((np * auxPer * 4) / 16) * 16;
   const outBytes = Math.ceil((np * rows * 4) / 16) * 16;
-  const base = scratch(rt, ydBytes + offBytes + outBytes + np * cols);
+  const base = scratch(rt, ydBytes + auxBytes + outBytes + np * cols);
   if (base < 0) return false;
-  const yd = base, off = yd + ydBytes, o = off + offBytes, yq = o + outBytes;
+  const yd = base, aux = yd + ydBytes, o = aux + auxBytes, yq = o + outBytes;
   // One pass over the n * nb blocks: the copies cost little next to the product.
   const buf = rt.heap.memory.buffer;
   const dT = new Float64Array(buf, yd, np * nb);
-  const negOffT = new Int32Array(buf, off, np * nb);
-  const g16 = cols / 16, s16 = a.sums16;
+  const auxT = new Int32Array(buf, aux, np * auxPer);
+  const s16 = a.sums16;
   for (let v = 0; v < np; v++) {
     const at = (v >> 2) * 4 * nb + (v & 3);
-    if (v >= n) {
-      for (let b = 0; b < nb; b++) dT[at + 4 * b] = negOffT[at + 4 * b] = 0;
-      continue;
-    }
-    for (let b = 0; b < nb; b++) {
-      dT[at + 4 * b] = a.d[v * nb + b];
-      negOffT[at + 4 * b] = -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]);
+    for (let b = 0; b < nb; b++) dT[at + 4 * b] = v < n ? a.d[v * nb + b] : 0;
+    const ax = (v >> 2) * 4 * auxPer + (v & 3);
+    if (type === GgmlType.Q4_0) {
+      for (let b = 0; b < nb; b++) {
+        auxT[ax + 4 * b] = v < n ? -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]) : 0;
+      }
+    } else if (auxPer > 0) {
+      for (let j = 0; j < g16; j++) auxT[ax + 4 * j] = v < n ? s16[v * g16 + j] : 0;
     }
   }
   // Levels interleaved by 4-byte chunk within each group: [g][chunk][vector].
@@ -359,7 +383,7 @@ function matVecQ4_0x4(
       for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + 4 * c] = src[s + c];
     }
   }
-  call(rt, Q4_0_X4, [w, rows, cols, n4, 0, rows, yq, yd, off, o]);
+  call(rt, kernel, [w, rows, cols, n4, 0, rows, yq, yd, aux, o]);
   out.set(new Float32Array(buf, o, n * rows));
   return true;
 }
