@@ -403,9 +403,19 @@ function tensorBytes(c: Reader, name: string, dims: number[], type: number): num
   return (elements / geometry.blockSize) * geometry.typeSize;
 }
 
-/** Reads one tensor's bytes from disk. */
-export async function readTensorData(file: GgufFile, info: GgufTensorInfo): Promise<Uint8Array> {
-  const out = new Uint8Array(info.byteLength);
+/**
+ * Reads one tensor's bytes from disk, into `into` where given (exactly the tensor's length: e.g.
+ * the kernels' own memory, so the weights are held once, not read and then copied there).
+ */
+export async function readTensorData(
+  file: GgufFile,
+  info: GgufTensorInfo,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
+  if (into && into.byteLength !== info.byteLength) {
+    throw new Error(`tensor "${info.name}" has ${info.byteLength} bytes, not ${into.byteLength}`);
+  }
+  const out = into ?? new Uint8Array(info.byteLength);
   const f = await Deno.open(file.path, { read: true });
   let got = 0;
   try {

@@ -4,7 +4,7 @@
  */
 import { GgmlType, ggmlTypeName, isSupportedWeightType } from "./ggml-type.ts";
 import { type GgufFile, type GgufTensorInfo, readTensorData } from "./gguf.ts";
-import { dequantize } from "./quant/mod.ts";
+import { dequantize, wasmWeightBytes } from "./quant/mod.ts";
 import type { ModelConfig } from "./model-config.ts";
 import { fusedPart } from "./fused-tensors.ts";
 import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weights.ts";
@@ -125,7 +125,12 @@ async function loadMatrix(file: GgufFile, info: GgufTensorInfo, rows: number): P
     type: info.type,
     cols: info.dims[0],
     rows,
-    data: await readTensorData(file, info),
+    // Read into the WASM kernels' memory where they take the type: held once, read in place.
+    data: await readTensorData(
+      file,
+      info,
+      wasmWeightBytes(info.type, info.byteLength) ?? undefined,
+    ),
   };
 }
 

@@ -13,4 +13,11 @@ export {
   emptyActivations,
   quantizeActivations,
 } from "./activations.ts";
-export { hasWasmKernel, setWasmKernels, wasmKernelVariant, wasmThreads } from "./wasm/mod.ts";
+export {
+  hasWasmKernel,
+  setWasmKernels,
+  wasmKernelVariant,
+  wasmThreads,
+  wasmWeightBytes,
+  wasmWeightsHeld,
+} from "./wasm/mod.ts";

@@ -1,11 +1,12 @@
 /**
- * Quantized matVec through the WASM SIMD kernels (kernels.c). Weights are
- * copied into the module's memory on first use and kept there, keyed by
- * their bytes' (buffer, offset, length), so decode reads them in place every
- * token; the copy is freed when the source buffer is garbage-collected.
- * A model therefore costs its weight bytes twice in RAM (JS + WASM), and all
- * loaded models share one 4 GiB wasm32 address space: a matrix that does not
- * fit is left to the TypeScript kernels (`matVecWasm` returns false).
+ * Quantized matVec through the WASM SIMD kernels (kernels.c). A loader reads
+ * weights straight into the module's memory (`wasmWeightBytes`), so a model
+ * is held once and the kernels read it in place; weights that arrive in JS
+ * buffers instead are copied in on first use and kept there, keyed by their
+ * bytes' (buffer, offset, length), the copy freed when the source buffer is
+ * garbage-collected (such a model costs its bytes twice). All loaded models
+ * share one 4 GiB wasm32 address space: a matrix that does not fit is left to
+ * the TypeScript kernels (`matVecWasm` returns false).
  * Where there are two cores (unless GROVE_WASM_THREADS=0) a second thread shares
  * that memory and takes half the rows of big products (threads.ts).
  */
@@ -48,6 +49,10 @@ interface Runtime {
   scratch: { ptr: number; bytes: number };
   /** Weights copied in, by source buffer, then `${byteOffset}:${bytes}`. */
   placed: WeakMap<ArrayBufferLike, Map<string, Placed>>;
+  /** This memory's buffers (a shared memory gives a new one per growth) that weights were read into. */
+  own: WeakSet<ArrayBufferLike>;
+  /** Weight bytes held now: read in place, and copied in from JS buffers. */
+  held: { inPlace: number; copied: number };
 }
 
 /** "relaxed": SIMD128 + relaxed SIMD's integer dot; "simd": SIMD128 only. */
@@ -109,7 +114,19 @@ let enabled = true;
 // Frees a source buffer's copies once the buffer itself is collected.
 const freed = new FinalizationRegistry<{ rt: Runtime; entries: Map<string, Placed> }>(
   ({ rt, entries }) => {
-    for (const p of entries.values()) if (p.ptr >= 0) release(rt.heap, p.ptr, p.bytes);
+    for (const p of entries.values()) {
+      if (p.ptr < 0) continue;
+      release(rt.heap, p.ptr, p.bytes);
+      rt.held.copied -= p.bytes;
+    }
+  },
+);
+// Frees weights read in place once their view is collected (the weights hold the view; the
+// per-expert subarrays of a stack are made from it and kept beside it, moe.ts).
+const freedInPlace = new FinalizationRegistry<{ rt: Runtime; ptr: number; bytes: number }>(
+  ({ rt, ptr, bytes }) => {
+    release(rt.heap, ptr, bytes);
+    rt.held.inPlace -= bytes;
   },
 );
 
@@ -126,8 +143,10 @@ function instantiate(want?: KernelVariant, threads = false): Runtime | null {
   try {
     const relaxed = decode(KERNELS_RELAXED_BASE64);
     const variant = want ?? (WebAssembly.validate(relaxed) ? "relaxed" : "simd");
-    if (threads && variant === "relaxed") {
-      const rt = instantiateShared();
+    if (variant === "relaxed") {
+      // Shared even on one thread: growing an unshared memory detaches its buffer, and with it
+      // the views of weights read into it (wasmWeightBytes).
+      const rt = instantiateShared(threads);
       if (rt) return rt;
     }
     const bytes = variant === "relaxed" ? relaxed : decode(KERNELS_SIMD_BASE64);
@@ -139,14 +158,14 @@ function instantiate(want?: KernelVariant, threads = false): Runtime | null {
   }
 }
 
-function instantiateShared(): Runtime | null {
+function instantiateShared(threads: boolean): Runtime | null {
   try {
     const module = new WebAssembly.Module(decode(KERNELS_SHARED_BASE64));
     const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const rt = runtimeOf("relaxed", instance.exports as Record<string, unknown>, memory, null);
-    rt.pool = startPool(module, memory, rt.heap, KERNELS);
-    return rt.pool ? rt : null;
+    if (threads) rt.pool = startPool(module, memory, rt.heap, KERNELS);
+    return rt;
   } catch {
     return null; // no shared memory or atomics in this engine
   }
@@ -166,6 +185,8 @@ function runtimeOf(
     pool,
     scratch: { ptr: -1, bytes: 0 },
     placed: new WeakMap(),
+    own: new WeakSet(),
+    held: { inPlace: 0, copied: 0 },
   };
 }
 
@@ -240,8 +261,35 @@ export function hasWasmKernel(type: GgmlType): boolean {
   return runtime !== null && KERNEL_OF.has(type);
 }
 
+/**
+ * `bytes` bytes in the kernels' memory for a weight tensor of `type`, for a loader to read into:
+ * the kernels then read them where they are, with no second copy. Null where no kernel takes
+ * the type, the memory is not shared (growing it would detach the view) or has no room.
+ */
+export function wasmWeightBytes(type: GgmlType, bytes: number): Uint8Array | null {
+  if (!hasWasmKernel(type)) return null;
+  const rt = runtime!;
+  if (!(rt.heap.memory.buffer instanceof SharedArrayBuffer)) return null;
+  const ptr = alloc(rt.heap, bytes);
+  if (ptr < 0) return null;
+  const view = new Uint8Array(rt.heap.memory.buffer, ptr, bytes);
+  rt.own.add(view.buffer);
+  rt.held.inPlace += bytes;
+  freedInPlace.register(view, { rt, ptr, bytes });
+  return view;
+}
+
+/**
+ * Weight bytes the kernels' memory holds now: read there in place by a loader, and copied in
+ * from JS buffers (each such byte is held twice, once in its JS buffer).
+ */
+export function wasmWeightsHeld(): { inPlace: number; copied: number } {
+  return { ...(runtime?.held ?? { inPlace: 0, copied: 0 }) };
+}
+
 /** The weights' address in WASM memory, copying them there on first use; -1 if they do not fit. */
 function place(rt: Runtime, weights: Uint8Array, bytes: number): number {
+  if (rt.own.has(weights.buffer)) return weights.byteOffset;
   let entries = rt.placed.get(weights.buffer);
   if (!entries) {
     entries = new Map();
@@ -258,6 +306,7 @@ function place(rt: Runtime, weights: Uint8Array, bytes: number): number {
   }
   new Uint8Array(rt.heap.memory.buffer, ptr, bytes).set(weights.subarray(0, bytes));
   entries.set(key, { ptr, bytes });
+  rt.held.copied += bytes;
   return ptr;
 }
 

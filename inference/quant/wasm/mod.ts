@@ -7,4 +7,6 @@ export {
   setWasmThreads,
   wasmKernelVariant,
   wasmThreads,
+  wasmWeightBytes,
+  wasmWeightsHeld,
 } from "./matvec-wasm.ts";
