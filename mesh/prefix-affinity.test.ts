@@ -5,7 +5,10 @@
  */
 import assert from "node:assert/strict";
 import type { MeshStatus, ServeTarget } from "../protocol/mod.ts";
+import { createBatchedCpuEngine } from "../inference/mod.ts";
+import { STORIES } from "../tests/support/fixtures.ts";
 import { affinityKey } from "./affinity-key.ts";
+import { createLocalService } from "./local-service.ts";
 import { createRemoteService } from "./remote-service.ts";
 import { AFFINITY_SLACK, createRouter, pickTarget } from "./router.ts";
 import type { ChatMessage, InferEvent, InferRequest } from "./service.ts";
@@ -134,4 +137,52 @@ Deno.test("two serving nodes: each conversation's later turns go to the node tha
   targets[i] = target(first, AFFINITY_SLACK + 1);
   messages.push({ role: "assistant", content: "x" }, { role: "user", content: "y" });
   assert.equal(await ask(turn(messages)), other);
+});
+
+Deno.test("two serving nodes with models: the second turn finds its prefix cached where it went", async () => {
+  const nodes = await Promise.all(["a", "b"].map(async (peerId) => {
+    const { engine, batch } = await createBatchedCpuEngine({ path: STORIES, ctxSize: 256 });
+    return { peerId, service: createLocalService({ engine, batch, id: "m" }) };
+  }));
+  const status = (): MeshStatus => ({
+    v: 1,
+    type: "mesh-status",
+    updatedAt: 1,
+    meshId: "x",
+    serveTargets: [target("a"), target("b")],
+    models: [{ id: "m", name: "m" }],
+    peerCount: 2,
+  });
+  const served: string[] = [];
+  const service = createRemoteService({
+    router: createRouter(),
+    status,
+    admitted: () => true,
+    // As serveInfer does: the serving node learns the asking member's pubkey.
+    call: (t, req, signal) => {
+      served.push(t.peerId);
+      return nodes.find((n) => n.peerId === t.peerId)!.service.infer(req, signal, "member-x");
+    },
+  });
+  const ask = async (req: InferRequest) => {
+    let text = "";
+    for await (const e of service.infer(req, new AbortController().signal)) {
+      if (e.type === "token") text += e.text;
+      if (e.type === "done") return { text, cached: e.timings.cached_n, node: served.at(-1)! };
+    }
+    throw new Error("no done");
+  };
+  const chat = (messages: ChatMessage[]): InferRequest => ({
+    model: "m",
+    messages,
+    params: { temperature: 0, max_tokens: 12 },
+  });
+  const messages: ChatMessage[] = [{ role: "user", content: "Once upon a time, a cat" }];
+  const one = await ask(chat(messages));
+  assert.equal(one.cached, 0);
+  messages.push({ role: "assistant", content: one.text }, { role: "user", content: "And then?" });
+  const two = await ask(chat(messages));
+  assert.equal(two.node, one.node);
+  assert.ok((two.cached ?? 0) > 0, `turn 2 had ${two.cached} tokens cached`);
+  for (const n of nodes) n.service.close();
 });
