@@ -155,11 +155,12 @@ Deno.test("1,000 serving nodes under churn: at most one publication per interval
     await eventually(() => meshStatusPageOf(published.at(-1)!) === 0, { what: "no index" });
     assert.equal(published.length - before, 2, "one page and the index");
 
-    // Every node's load changes, round after round for 1.2 s: publications coalesce.
+    // Every node's load changes, round after round for 1.2 s and at least 5 rounds (a loaded
+    // machine may take longer per round): 5,000 reports coalesce into publications per interval.
     const start = performance.now();
     const firstIndex = indexes().length;
     let round = 0;
-    while (performance.now() - start < 1200) {
+    while (round < 5 || performance.now() - start < 1200) {
       round++;
       for (const n of all) {
         mesh.report(report(n, { load: { active: (round + n.index) % 7, queued: 0 } }, T0 + 2));
@@ -168,7 +169,6 @@ Deno.test("1,000 serving nodes under churn: at most one publication per interval
     }
     const elapsed = performance.now() - start;
     const batches = indexes().length - firstIndex;
-    assert.ok(round >= 3, `only ${round} rounds of churn`);
     // minIntervalMs is 200: one publication per 200 ms at most, plus the one pending at the start.
     assert.ok(batches <= Math.ceil(elapsed / 200) + 1, `${batches} publications in ${elapsed} ms`);
     assert.ok(published.length - before <= (batches + 2) * (pages + 1), "pages per publication");
