@@ -128,7 +128,7 @@ export interface WebGpuSession extends Session {
  * longer than that, as on llvmpipe with a 1 B model), at most MAX_GREEDY_DEPTH; a stream that
  * stops early has run at most that many steps for nothing.
  */
-export const MAX_GREEDY_DEPTH = 16;
+export const MAX_GREEDY_DEPTH = 64;
 const GREEDY_COVER_MS = 25;
 
 function createGpuSession(model: GpuModel): WebGpuSession {
