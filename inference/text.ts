@@ -13,6 +13,7 @@ export type { ChatMessage } from "./chat-template.ts";
 export {
   createToolCallParser,
   detectToolFormat,
+  HARMONY_MARKERS,
   renderToolChat,
   TOOL_MARKERS,
   toolCallPlan,

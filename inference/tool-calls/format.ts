@@ -7,6 +7,8 @@ import type { ToolFormat } from "./types.ts";
 
 export function detectToolFormat(template: string | undefined): ToolFormat {
   if (!template) return "generic";
+  // gpt-oss's harmony: every message of its template has a channel.
+  if (template.includes("<|channel|>") && template.includes("<|message|>")) return "harmony";
   if (template.includes("<tool_call>")) return "hermes";
   // Llama 3.1–3.3 show tool results under an `ipython` header; 3.1 also has <|python_tag|>.
   if (template.includes("<|start_header_id|>ipython<|end_header_id|>")) return "llama3";

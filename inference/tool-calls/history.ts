@@ -8,6 +8,7 @@
  * results become user turns.
  */
 import type { ChatMessage } from "../chat-template.ts";
+import { harmonyHistory } from "./history-harmony.ts";
 import type { ToolFormat } from "./types.ts";
 
 interface HistoryCall {
@@ -19,6 +20,7 @@ interface HistoryCall {
 export function historyFor(format: ToolFormat, messages: readonly ChatMessage[]): ChatMessage[] {
   if (!messages.some((m) => m.tool_calls !== undefined || m.role === "tool")) return [...messages];
   if (format === "generic") return genericHistory(messages);
+  if (format === "harmony") messages = harmonyHistory(messages);
   const out: ChatMessage[] = [];
   for (const m of messages) {
     if (m.role === "tool" && format === "mistral" && typeof m.tool_call_id === "string") {

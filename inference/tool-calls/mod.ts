@@ -4,6 +4,7 @@ export { toolCallPlan } from "./plan.ts";
 export { renderToolChat } from "./render.ts";
 export type { RenderToolChatOptions } from "./render.ts";
 export { createToolCallParser } from "./parse.ts";
+export { HARMONY_MARKERS } from "./parse-harmony.ts";
 export type { ParseStep, ToolCallParser } from "./parse.ts";
 export type {
   ParsedToolCall,

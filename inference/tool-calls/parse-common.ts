@@ -10,6 +10,8 @@ import type { ParsedToolCall } from "./types.ts";
 export interface ParseStep {
   text: string;
   calls: ParsedToolCall[];
+  /** Reasoning the model wrote apart from its answer (harmony's analysis channel). */
+  reasoning?: string;
 }
 
 /**

@@ -3,6 +3,7 @@
  * it streams; only the plan's callable names count as calls.
  */
 import { genericParser } from "./parse-generic.ts";
+import { harmonyParser } from "./parse-harmony.ts";
 import { hermesParser } from "./parse-hermes.ts";
 import { llama3Parser } from "./parse-llama3.ts";
 import { mistralParser } from "./parse-mistral.ts";
@@ -23,6 +24,8 @@ export function createToolCallParser(
       return mistralParser(names, prefilled);
     case "llama3":
       return llama3Parser(names);
+    case "harmony":
+      return harmonyParser(names, plan.prefill);
     case "generic":
       return genericParser(names);
   }

@@ -34,6 +34,13 @@ export function toolCallPlan(
   };
   if (format === "generic") {
     plan.schema = genericSchema(callable, parallel, forced);
+  } else if (format === "harmony") {
+    // The call's header names its function, so only a call of one function can be opened by the
+    // prompt; `required` among several is asked for but not enforced (the header is no JSON).
+    if (forced && callable.length === 1) {
+      plan.prefill = harmonyCallHeader(callable[0].function.name);
+      plan.schema = parametersOf(callable[0]) as Record<string, unknown>;
+    }
   } else if (forced) {
     plan.prefill = PREFILL[format];
     plan.schema = forcedSchema(format, callable, parallel);
@@ -41,15 +48,20 @@ export function toolCallPlan(
   return plan;
 }
 
+/** A harmony call's header, as gpt-oss writes it after `<|start|>assistant`. */
+export function harmonyCallHeader(name: string): string {
+  return `<|channel|>commentary to=functions.${name} <|constrain|>json<|message|>`;
+}
+
 /** What opens a call in each format; the model continues from there. */
-const PREFILL: Record<Exclude<ToolFormat, "generic">, string> = {
+const PREFILL: Record<Exclude<ToolFormat, "generic" | "harmony">, string> = {
   hermes: "<tool_call>\n",
   llama3: "",
   mistral: "[TOOL_CALLS]",
 };
 
 function forcedSchema(
-  format: Exclude<ToolFormat, "generic">,
+  format: Exclude<ToolFormat, "generic" | "harmony">,
   tools: ToolFunctionSpec[],
   parallel: boolean,
 ): Record<string, unknown> {

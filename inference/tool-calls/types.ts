@@ -27,11 +27,13 @@ export interface ToolRequest {
  * - hermes: `<tool_call>{"name": …, "arguments": {…}}</tool_call>` (Hermes 2/3 Pro, Qwen 2.5+);
  * - llama3: a bare `{"name": …, "parameters": {…}}`, perhaps after `<|python_tag|>` (Llama 3.x);
  * - mistral: `[TOOL_CALLS][{"name": …, "arguments": {…}}, …]` (Mistral Nemo and kin);
+ * - harmony: gpt-oss's channels, a call a message `<|channel|>commentary to=functions.NAME
+ *   <|constrain|>json<|message|>{…}`, reasoning the analysis channel (parse-harmony.ts);
  * - generic: a template that knows no tools: they are described in a system message and the
  *   whole answer is one JSON object, `{"tool_calls": [{"name", "arguments"}]}` or
  *   `{"response": "…"}`, as llama.cpp's server does.
  */
-export type ToolFormat = "hermes" | "llama3" | "mistral" | "generic";
+export type ToolFormat = "hermes" | "llama3" | "mistral" | "harmony" | "generic";
 
 /** How one request's tools are offered and its answer read (plan.ts). */
 export interface ToolCallPlan {
