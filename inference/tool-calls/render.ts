@@ -8,7 +8,7 @@ import { detectToolFormat } from "./format.ts";
 import { genericToolsText, withToolsSystem } from "./generic-prompt.ts";
 import { historyFor } from "./history.ts";
 import { toolCallPlan } from "./plan.ts";
-import type { ToolRequest } from "./types.ts";
+import type { ToolFunctionSpec, ToolRequest } from "./types.ts";
 
 export type RenderToolChatOptions = Omit<RenderChatOptions, "tools"> & ToolRequest;
 
@@ -21,7 +21,7 @@ export function renderToolChat(options: RenderToolChatOptions): string {
   if (format === "generic") {
     if (plan) render.messages = withToolsSystem(history, genericToolsText(plan));
   } else {
-    if (plan) render.tools = plan.offered;
+    if (plan) render.tools = format === "harmony" ? plan.offered.map(described) : plan.offered;
     if (format === "llama3") {
       // As llama.cpp's server: the tools in the system turn, not folded into the first user turn
       // (which may be long gone in a long chat), and today's date.
@@ -35,4 +35,11 @@ export function renderToolChat(options: RenderToolChatOptions): string {
   }
   const text = renderChat(render);
   return plan && options.addGenerationPrompt !== false ? text + plan.prefill : text;
+}
+
+/** gpt-oss's template prints `"// " + description` for every tool, failing on a missing one. */
+function described(tool: ToolFunctionSpec): ToolFunctionSpec {
+  return tool.function.description === undefined
+    ? { ...tool, function: { ...tool.function, description: "" } }
+    : tool;
 }
