@@ -166,6 +166,11 @@ export interface TokenEvent {
   type: "token";
   /** Text this token completes; "" while a UTF-8 sequence or a possible stop string is held back. */
   text: string;
+  /**
+   * Reasoning this token completes, apart from the answer (gpt-oss's analysis channel,
+   * mesh/tool-calls-stream.ts); its text is then "". Absent when there is none.
+   */
+  reasoning?: string;
   id: number;
   /** With `logprobs`: the token's own piece (not what was emitted), its logprob, alternatives. */
   token?: string;
@@ -199,6 +204,8 @@ export interface DoneEvent {
   timings: InferTimings;
   /** Text held back to the end (a partial stop string that never completed); append it. */
   tail?: string;
+  /** Reasoning held back to the end; append it to the reasoning. */
+  tail_reasoning?: string;
 }
 
 export interface ErrorEvent {

@@ -6,9 +6,15 @@
  * an object); a malformed call comes out as the text it was; the answer ends with finish_reason
  * `tool_calls` when it made calls. With `parallel_tool_calls: false` only the first call counts.
  * The prompt side (mesh/prompt.ts) renders the same plan through the model's template.
+ *
+ * gpt-oss's harmony output is read even without tools: its analysis channel comes out as
+ * `reasoning` on the token events (and `tail_reasoning` on done), apart from the answer's text,
+ * as llama.cpp's server gives it (`reasoning_content`).
  */
 import {
   createToolCallParser,
+  detectToolFormat,
+  HARMONY_MARKERS,
   type ParsedToolCall,
   type Tokenizer,
   TOOL_MARKERS,
@@ -16,7 +22,7 @@ import {
   toolCallPlan,
 } from "../inference/text.ts";
 import { compileConstraint } from "./constraint-grammar.ts";
-import type { DoneEvent, InferEvent, InferRequest, ToolCallEvent } from "./service.ts";
+import type { DoneEvent, InferEvent, InferRequest, TokenEvent, ToolCallEvent } from "./service.ts";
 
 export interface ToolCallsInit {
   /** The model's GGUF `tokenizer.chat_template`. */
@@ -34,14 +40,26 @@ export type RunRequest = (req: InferRequest) => AsyncIterable<InferEvent>;
 export type ToolCallLayer = (req: InferRequest, run: RunRequest) => AsyncIterable<InferEvent>;
 
 export function createToolCallLayer(init: ToolCallsInit): ToolCallLayer {
-  const markers = markerTokens(init.tokenizer);
+  const harmony = detectToolFormat(init.template) === "harmony";
+  const markers = markerTokens(init.tokenizer, harmony ? HARMONY_MARKERS : TOOL_MARKERS);
   const newId = init.newId ?? callId;
   return (req, run) => {
-    const plan = req.messages ? toolCallPlan(init.template, req) : undefined;
+    if (!req.messages) return run(req);
+    const plan = toolCallPlan(init.template, req) ?? (harmony ? REASONING_ONLY : undefined);
     if (!plan) return run(req);
     return readToolCalls(run(withConstraint(req, plan, init.constrains)), plan, markers, newId);
   };
 }
+
+/** A harmony answer offered no tools: its reasoning is still read apart (and no call counts). */
+const REASONING_ONLY: ToolCallPlan = {
+  format: "harmony",
+  offered: [],
+  names: [],
+  prefill: "",
+  forced: false,
+  parallel: false,
+};
 
 /**
  * The plan's schema as the request's constraint: a forced call's always (a node that cannot
@@ -83,7 +101,9 @@ export async function* readToolCalls(
       // A marker that is a control token decodes to nothing; the parser needs to see it.
       const text = event.text === "" ? markers.get(event.id) ?? "" : event.text;
       const step = parser.push(text);
-      yield { ...event, text: step.text };
+      const out: TokenEvent = { ...event, text: step.text };
+      if (step.reasoning) out.reasoning = step.reasoning;
+      yield out;
       yield* calls(step.calls);
     } else if (event.type === "done") {
       const held = parser.push(event.tail ?? "");
@@ -93,16 +113,24 @@ export async function* readToolCalls(
       delete done.tail;
       const tail = held.text + last.text;
       if (tail !== "") done.tail = tail;
+      const reasoning = (held.reasoning ?? "") + (last.reasoning ?? "");
+      if (reasoning !== "") done.tail_reasoning = reasoning;
       if (made > 0) done.finish_reason = "tool_calls";
       yield done;
     } else yield event;
   }
 }
 
-/** Control tokens that spell a call marker (Mistral's [TOOL_CALLS], Llama's <|python_tag|>). */
-export function markerTokens(tokenizer: Pick<Tokenizer, "encode" | "decode">): Map<number, string> {
+/**
+ * Control tokens that spell a call marker (Mistral's [TOOL_CALLS], Llama's <|python_tag|>;
+ * harmony's <|channel|>, <|message|> and kin).
+ */
+export function markerTokens(
+  tokenizer: Pick<Tokenizer, "encode" | "decode">,
+  markers: readonly string[] = TOOL_MARKERS,
+): Map<number, string> {
   const out = new Map<number, string>();
-  for (const marker of TOOL_MARKERS) {
+  for (const marker of markers) {
     const ids = tokenizer.encode(marker, { addSpecial: false });
     if (ids.length === 1 && tokenizer.decode(ids) === "") out.set(ids[0], marker);
   }
