@@ -18,6 +18,7 @@ import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 import { rewindSequence } from "./recurrent-state.ts";
 import { embedSequence } from "./embed.ts";
 import { wasmKernelVariant, wasmThreads } from "./quant/mod.ts";
+import { nativeThreads } from "./quant/native/mod.ts";
 import type { Engine, Session, Stage, StageSession } from "./engine.ts";
 import type { ModelConfig } from "./model-config.ts";
 
@@ -105,6 +106,10 @@ export async function createCpuStage(
 
 /** What runs the arithmetic, for logs and stats lines. */
 export function cpuAdapterName(): string {
+  const native = nativeThreads();
+  if (native > 0) {
+    return `CPU, native kernels (built for this CPU), ${native} of ${navigator.hardwareConcurrency} cores`;
+  }
   const variant = wasmKernelVariant();
   const kernels = variant ? `WASM SIMD${variant === "relaxed" ? " (relaxed)" : ""}` : "TypeScript";
   const threads = variant ? wasmThreads() : 1;

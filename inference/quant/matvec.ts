@@ -5,7 +5,8 @@
  * once per call. For the quantized types the rounded vector then goes
  * through the WASM SIMD kernels (wasm/kernels.c: ggml's integer block dots,
  * equal bit for bit to the references in tests/support/quant/) where the
- * runtime has WebAssembly SIMD and the weights fit its 4 GiB memory.
+ * runtime has WebAssembly SIMD and the weights fit its 4 GiB memory, or
+ * through the same C built for this CPU where install built it (native/).
  * Otherwise it is decoded to its exact values q * d (in f64) and run through
  * the fused f64 kernels: every partial sum of integer multiples of one block
  * scale is exact in f64, so this gives ggml's integer block dots up to f64
@@ -29,6 +30,7 @@ import {
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { matVecBatchQuantF64 } from "./matvec-f64.ts";
 import { matVecBatchQ5_1 } from "./matvec-q8-1.ts";
+import { matVecNative } from "./native/mod.ts";
 import { matVecWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
@@ -87,6 +89,7 @@ export function matVecBatch(
     return matVecBatchF32Activations(type, weights, rows, cols, x, n, out);
   }
   const a = quantizeActivations(type, xs, cols, n, scratch);
+  if (matVecNative(type, weights, rows, cols, a, out)) return;
   if (matVecWasm(type, weights, rows, cols, a, out)) return;
   if (a.form === "q8_1") {
     return matVecBatchQ5_1(weights, rows, cols, decodeActivations(a, n * cols), a.s, n, out);

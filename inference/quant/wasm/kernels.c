@@ -13,7 +13,12 @@
 #include <stdint.h>
 #include <wasm_simd128.h>
 
+#ifdef __wasm__
 #define EXPORT(name) __attribute__((export_name(name)))
+#else
+// The native build of this file (../native/build.ts, its own wasm_simd128.h).
+#define EXPORT(name) __attribute__((visibility("default")))
+#endif
 
 // f16 bits to their exact value. Normal halves only need their exponent
 // rebiased; subnormals are m * 2^-24. (Scaling the shifted bits by 2^112

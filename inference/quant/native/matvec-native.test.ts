@@ -1,0 +1,55 @@
+/**
+ * The native build of the kernels must give exactly the WASM build's numbers (which equal the
+ * integer-dot references, ../wasm/matvec-wasm.test.ts): one vector, grouped vectors, row tiles
+ * and the split across two threads, for every block-quantized type.
+ */
+import assert from "node:assert/strict";
+import { ggmlTypeName, isQuantWeightType, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
+import { quantizeActivations } from "../activations.ts";
+import { quantize } from "../codec.ts";
+import { randoms } from "../../../tests/support/quant/dots.ts";
+import { matVecWasm } from "../wasm/matvec-wasm.ts";
+import { buildNative } from "./build.ts";
+import { matVecNative, nativeKernels, setNativeKernels } from "./matvec-native.ts";
+
+const TYPES = SUPPORTED_WEIGHT_TYPES.filter(isQuantWeightType);
+
+/** A fresh build of the current sources; null where this machine has no C compiler. */
+async function freshBuild(): Promise<string | null> {
+  const dir = await Deno.makeTempDir();
+  try {
+    return await buildNative(`${dir}/grove-kernels.so`);
+  } catch {
+    return null;
+  }
+}
+
+const built = await freshBuild();
+
+Deno.test("the native kernels load from a fresh build (or, with no compiler, stay off)", () => {
+  if (built === null) {
+    assert.equal(setNativeKernels(true, "/nonexistent/grove-kernels.so"), false);
+    return;
+  }
+  assert.ok(setNativeKernels(true, built));
+  assert.ok(nativeKernels());
+});
+
+for (const type of TYPES) {
+  const name = ggmlTypeName(type);
+  // n = 1 and 6 (grouped where the type has a grouped kernel), and 70 x 2048 x 13: two row
+  // tiles, and big enough to split across the two threads.
+  Deno.test(`native ${name}: bit-equal to the WASM kernels`, () => {
+    if (built === null) return assert.equal(nativeKernels(), false);
+    setNativeKernels(true, built);
+    for (const [rows, cols, n] of [[7, 512, 1], [5, 768, 6], [70, 2048, 13], [600, 2048, 1]]) {
+      const w = quantize(type, randoms(rows * cols, rows + cols), cols);
+      const a = quantizeActivations(type, randoms(n * cols, n), cols, n);
+      const got = new Float32Array(n * rows);
+      const want = new Float32Array(n * rows);
+      assert.ok(matVecNative(type, w, rows, cols, a, got));
+      assert.ok(matVecWasm(type, w, rows, cols, a, want));
+      assert.deepEqual(got, want, `${name} ${rows}x${cols} n=${n}`);
+    }
+  });
+}

@@ -1,0 +1,226 @@
+/**
+ * Quantized matVec through the native build of the WASM kernels (build.ts: the same kernels.c,
+ * compiled for this CPU, loaded through Deno's FFI). Each output equals the WASM kernels' bit
+ * for bit (the same integer dots and f64 sums; matvec-native.test.ts). The weights are read
+ * where they lie in their JS buffers, with no copy. Off where the library was not built for
+ * this source and CPU (locate.ts), where FFI is not permitted, or with GROVE_NATIVE=0; the WASM
+ * kernels then serve. GROVE_WASM_THREADS decides the threads as for WASM: a second one takes
+ * half the rows of big products.
+ */
+import { GgmlType } from "../../ggml-type.ts";
+import type { Activations } from "../activations.ts";
+import { nativeLibrary, nativeSourceKey } from "./locate.ts";
+
+const SYMBOLS = {
+  grove_kernel: { parameters: ["buffer"], result: "i32" },
+  grove_threads_start: { parameters: [], result: "i32" },
+  grove_run: {
+    parameters: [
+      "i32",
+      "buffer",
+      "i32",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+} as const;
+
+type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+/** Per type: the one-vector kernel, the grouped one (several vectors), block size and bytes. */
+const KERNELS: Partial<
+  Record<GgmlType, { one: string; grouped?: string; block: number; bytes: number }>
+> = {
+  [GgmlType.Q8_0]: { one: "matvec_q8_0", grouped: "matvec_q8_0_x4", block: 32, bytes: 34 },
+  [GgmlType.Q4_0]: { one: "matvec_q4_0", grouped: "matvec_q4_0_x4", block: 32, bytes: 18 },
+  [GgmlType.Q4_K]: { one: "matvec_q4_k", grouped: "matvec_q4_k_x4", block: 256, bytes: 144 },
+  [GgmlType.Q5_K]: { one: "matvec_q5_k", block: 256, bytes: 176 },
+  [GgmlType.Q6_K]: { one: "matvec_q6_k", grouped: "matvec_q6_k_x4", block: 256, bytes: 210 },
+  [GgmlType.Q5_0]: { one: "matvec_q5_0", block: 32, bytes: 22 },
+  [GgmlType.Q5_1]: { one: "matvec_q5_1", block: 32, bytes: 24 },
+  [GgmlType.Q2_K]: { one: "matvec_q2_k", block: 256, bytes: 84 },
+  [GgmlType.Q3_K]: { one: "matvec_q3_k", block: 256, bytes: 110 },
+  [GgmlType.IQ4_NL]: { one: "matvec_iq4_nl", block: 32, bytes: 18 },
+  [GgmlType.IQ4_XS]: { one: "matvec_iq4_xs", block: 256, bytes: 136 },
+  [GgmlType.MXFP4]: { one: "matvec_mxfp4", block: 32, bytes: 17 },
+};
+// Products below this many weights x vectors stay on one thread.
+const SPLIT_MIN = 1 << 20;
+
+interface Native {
+  lib: Library;
+  index: Map<string, number>;
+  threads: boolean;
+}
+
+let native: Native | null | undefined;
+let enabled = true;
+let yd = new Float64Array(0),
+  ys = new Int32Array(0),
+  yq = new Int8Array(0),
+  o = new Float32Array(0);
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Opens the library at `path` (default: the one built for these sources and this CPU). */
+function open(path?: string | null): Native | null {
+  if (env("GROVE_NATIVE") === "0") return null;
+  const lib = path ?? nativeLibrary(nativeSourceKey());
+  if (!lib) return null;
+  try {
+    Deno.statSync(lib);
+  } catch {
+    return null; // not built here: WASM serves
+  }
+  try {
+    const l = Deno.dlopen(lib, SYMBOLS);
+    const index = new Map<string, number>();
+    for (const k of Object.values(KERNELS)) {
+      for (const name of [k.one, k.grouped]) {
+        if (!name) continue;
+        const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
+        if (i < 0) throw new Error(`native kernels: ${name} missing`);
+        index.set(name, i);
+      }
+    }
+    const t = env("GROVE_WASM_THREADS");
+    const want = t === "0" || t === "1" ? t === "1" : navigator.hardwareConcurrency >= 2;
+    const threads = want && l.symbols.grove_threads_start() === 1;
+    return { lib: l, index, threads };
+  } catch {
+    return null; // no FFI permission, or a library this process cannot load
+  }
+}
+
+function runtime(): Native | null {
+  if (native === undefined) native = open();
+  return enabled ? native : null;
+}
+
+/** Whether the native kernels run (built for this source and CPU, and loaded). */
+export function nativeKernels(): boolean {
+  return runtime() !== null;
+}
+
+/** Threads the native kernels split big products across (0 where they are off). */
+export function nativeThreads(): number {
+  const rt = runtime();
+  return rt ? (rt.threads ? 2 : 1) : 0;
+}
+
+/** Turns the native kernels off or on; `path` loads that library instead (tests). */
+export function setNativeKernels(on: boolean, path?: string): boolean {
+  enabled = on;
+  if (path !== undefined) native = open(path);
+  return nativeKernels();
+}
+
+function grow(n: number) {
+  if (yd.length < n) yd = new Float64Array(n);
+}
+
+/**
+ * out[v * rows + r] = dot(row r, vector v) for the `a.n` rounded vectors, as matVecWasm
+ * computes it; false where the native kernels are off or lack this type (nothing written).
+ */
+export function matVecNative(
+  type: GgmlType,
+  weights: Uint8Array,
+  rows: number,
+  cols: number,
+  a: Activations,
+  out: Float32Array,
+): boolean {
+  const rt = runtime();
+  const k = KERNELS[type];
+  if (!rt || !k) return false;
+  const n = a.n, nb = cols / k.block, g16 = cols / 16;
+  const w = weights.subarray(0, rows * nb * k.bytes);
+  const split = rt.threads && rows * cols * n >= SPLIT_MIN ? 1 : 0;
+  if (k.grouped && n >= 2) {
+    return grouped(rt, rt.index.get(k.grouped)!, type, w, rows, cols, nb, a, out, split);
+  }
+  grow(n * nb);
+  for (let i = 0; i < n * nb; i++) yd[i] = a.d[i];
+  if (ys.length < n * g16) ys = new Int32Array(n * g16);
+  const s16 = a.sums16;
+  if (type === GgmlType.Q4_0 || type === GgmlType.Q5_0) {
+    const m = type === GgmlType.Q4_0 ? 8 : 16;
+    for (let v = 0; v < n; v++) {
+      for (let b = 0; b < nb; b++) {
+        ys[v * g16 + b] = m * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]);
+      }
+    }
+  } else if (type === GgmlType.Q5_1) {
+    // Each block's Q8_1 `s` as f64, in the room of cols / 16 i32 per vector.
+    new Float64Array(ys.buffer, 0, n * nb).set(a.s.subarray(0, n * nb));
+  } else ys.set(s16.subarray(0, n * g16));
+  const qs = a.qs.subarray(0, n * cols);
+  rt.lib.symbols.grove_run(rt.index.get(k.one)!, w, rows, cols, n, qs, yd, ys, out, split);
+  return true;
+}
+
+/** The grouped kernels' layout, as matVecGrouped (../wasm/matvec-wasm.ts) builds it. */
+function grouped(
+  rt: Native,
+  kernel: number,
+  type: GgmlType,
+  w: Uint8Array,
+  rows: number,
+  cols: number,
+  nb: number,
+  a: Activations,
+  out: Float32Array,
+  split: number,
+): boolean {
+  const n = a.n, n4 = Math.ceil(n / 4), np = 4 * n4, g16 = cols / 16;
+  const auxPer = type === GgmlType.Q4_0 ? nb : type === GgmlType.Q8_0 ? 0 : g16;
+  grow(np * nb);
+  if (ys.length < Math.max(np * auxPer, 4)) ys = new Int32Array(np * auxPer);
+  const s16 = a.sums16;
+  for (let v = 0; v < np; v++) {
+    const at = (v >> 2) * 4 * nb + (v & 3);
+    for (let b = 0; b < nb; b++) yd[at + 4 * b] = v < n ? a.d[v * nb + b] : 0;
+    const ax = (v >> 2) * 4 * auxPer + (v & 3);
+    if (type === GgmlType.Q4_0) {
+      for (let b = 0; b < nb; b++) {
+        ys[ax + 4 * b] = v < n ? -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]) : 0;
+      }
+    } else if (auxPer > 0) {
+      for (let j = 0; j < g16; j++) ys[ax + 4 * j] = v < n ? s16[v * g16 + j] : 0;
+    }
+  }
+  // Levels interleaved by 4-byte chunk within each group: [g][chunk][vector].
+  if (yq.length < np * cols) yq = new Int8Array(np * cols);
+  const qs = a.qs.byteOffset % 4 === 0 ? a.qs : a.qs.slice(0, n * cols);
+  const src = new Int32Array(qs.buffer, qs.byteOffset, (n * cols) >> 2);
+  const yT = new Int32Array(yq.buffer, 0, (np * cols) >> 2);
+  const chunks = cols >> 2;
+  for (let v = 0; v < np; v++) {
+    const at = (v >> 2) * 4 * chunks + (v & 3);
+    if (v >= n) {
+      for (let c = 0; c < chunks; c++) yT[at + 4 * c] = 0;
+    } else {
+      for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + 4 * c] = src[s + c];
+    }
+  }
+  // Padding vectors' outputs need room past the caller's n * rows.
+  const direct = out.length >= np * rows;
+  if (!direct && o.length < np * rows) o = new Float32Array(np * rows);
+  const dst = direct ? out : o;
+  rt.lib.symbols.grove_run(kernel, w, rows, cols, n4, yq, yd, ys, dst, split);
+  if (!direct) out.set(o.subarray(0, n * rows));
+  return true;
+}

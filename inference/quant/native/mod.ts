@@ -1,0 +1,3 @@
+/** Native kernels: the WASM kernels' C source built for this CPU at install, through FFI. */
+export { matVecNative, nativeKernels, nativeThreads, setNativeKernels } from "./matvec-native.ts";
+export { buildNative } from "./build.ts";
