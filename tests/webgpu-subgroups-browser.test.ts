@@ -7,7 +7,7 @@
  * at two workgroup sizes; the engine's own choice of variant per adapter is checked here too.
  */
 import assert from "node:assert/strict";
-import { chromium } from "playwright-core";
+import { chromium, type Page } from "playwright-core";
 import { GgmlType, ggmlTypeName } from "../inference/ggml-type.ts";
 import { quantize } from "../inference/quant/mod.ts";
 import { GPU_WEIGHT_TYPES } from "../inference/webgpu/kernel-types.ts";
@@ -19,24 +19,28 @@ import {
 } from "../inference/webgpu/kernels/matvec.ts";
 import { bytesFor } from "../inference/quant/codec.ts";
 import { uploadMatrix } from "../inference/webgpu/weights.ts";
+import { argmaxDefines, argmaxSource } from "../inference/webgpu/kernels/argmax.ts";
 import { referenceProduct } from "./support/dequant-product.ts";
 import { assertClose, createF32, createTestGpu, randomF32, uploadF32 } from "./support/gpu.ts";
 import { chromiumPath } from "./support/browser.ts";
 
-/** What the page runs: one matvec dispatch, one row per workgroup. */
+/**
+ * What the page runs: one dispatch of `source` with the uniform `params` at binding 0 and
+ * `buffers` at bindings 1, 2, ... (f32 or u32 words); buffer `read` comes back as words.
+ */
 interface PageCase {
   label: string;
   source: string;
-  weights: number[]; // the row-major ggml bytes as u32 words, as uploadMatrix stores them
-  x: number[];
-  params: number[]; // matvec.wgsl's Params
-  rows: number;
+  params: number[];
+  buffers: { words: number[]; f32?: boolean }[];
+  read: number;
+  workgroups: number;
 }
 
 interface PageResult {
   adapter: string;
   subgroups: boolean;
-  results: { label: string; y?: number[]; error?: string }[];
+  results: { label: string; words?: number[]; error?: string }[];
 }
 
 /** Runs in the page (serialised by playwright): no imports, only WebGPU. */
@@ -49,18 +53,6 @@ async function runInPage(cases: PageCase[]): Promise<PageResult> {
   });
   const info = adapter.info;
   const results: PageResult["results"] = [];
-  const storage = (
-    data: Uint32Array<ArrayBuffer> | Float32Array<ArrayBuffer> | number,
-    extra = 0,
-  ) => {
-    const size = typeof data === "number" ? data : Math.max(16, data.byteLength);
-    const b = device.createBuffer({
-      size,
-      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | extra,
-    });
-    if (typeof data !== "number") device.queue.writeBuffer(b, 0, data);
-    return b;
-  };
   for (const c of cases) {
     device.pushErrorScope("validation");
     const module = device.createShaderModule({ code: c.source });
@@ -77,58 +69,47 @@ async function runInPage(cases: PageCase[]): Promise<PageResult> {
       compute: { module, entryPoint: "main" },
     });
     const uniform = device.createBuffer({
-      size: 32,
+      size: Math.max(16, Math.ceil(c.params.length / 4) * 16),
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     device.queue.writeBuffer(uniform, 0, new Uint32Array(c.params));
-    const w = storage(new Uint32Array(c.weights));
-    const x = storage(new Float32Array(c.x));
-    const y = storage(c.rows * 4, GPUBufferUsage.COPY_SRC);
-    const read = device.createBuffer({
-      size: c.rows * 4,
+    const buffers = c.buffers.map((b) => {
+      const data = b.f32 ? new Float32Array(b.words) : new Uint32Array(b.words);
+      const buffer = device.createBuffer({
+        size: Math.max(16, data.byteLength),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+      });
+      device.queue.writeBuffer(buffer, 0, data);
+      return buffer;
+    });
+    const out = buffers[c.read];
+    const staging = device.createBuffer({
+      size: out.size,
       usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
     });
     const group = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [uniform, w, x, y].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
     });
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(c.rows);
+    pass.dispatchWorkgroups(c.workgroups);
     pass.end();
-    enc.copyBufferToBuffer(y, 0, read, 0, c.rows * 4);
+    enc.copyBufferToBuffer(out, 0, staging, 0, out.size);
     device.queue.submit([enc.finish()]);
-    await read.mapAsync(GPUMapMode.READ);
-    const out = [...new Float32Array(read.getMappedRange())];
-    read.unmap();
+    await staging.mapAsync(GPUMapMode.READ);
+    const words = [...new Uint32Array(staging.getMappedRange())];
+    staging.unmap();
     const err = await device.popErrorScope();
-    results.push(err ? { label: c.label, error: err.message } : { label: c.label, y: out });
+    results.push(err ? { label: c.label, error: err.message } : { label: c.label, words });
   }
   return { adapter: `${info.vendor} ${info.architecture} ${info.description}`, subgroups, results };
 }
 
-function pageCase(type: GgmlType, rows: number, cols: number, wg: number, seed: number) {
-  const w = randomF32(rows * cols, seed);
-  const data = quantize(type, w, cols);
-  const x = randomF32(cols, seed + 1);
-  const rowBytes = bytesFor(type, cols);
-  const words = new Uint32Array(Math.ceil((rows * rowBytes) / 4));
-  new Uint8Array(words.buffer).set(data.subarray(0, rows * rowBytes));
-  const units = cols / UNIT_VALUES[type as keyof typeof UNIT_VALUES];
-  const c: PageCase = {
-    label: `${ggmlTypeName(type)} ${rows}x${cols} WG ${wg}`,
-    source: matVecSource(type, "subgroup", { workgroupSize: wg }),
-    weights: [...words],
-    x: [...x],
-    params: [rows, cols, rowBytes, units, 0, 0, 0, rows],
-    rows,
-  };
-  return { c, want: referenceProduct(type, data, rows, cols, x, 1) };
-}
-
-Deno.test("subgroup matvec in Chromium's WebGPU equals the CPU reference, every type", async () => {
+/** A headless Chromium with WebGPU on SwiftShader, on a blank page of a loopback server. */
+async function withPage<T>(run: (page: Page) => Promise<T>): Promise<T> {
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     () =>
@@ -148,28 +129,111 @@ Deno.test("subgroup matvec in Chromium's WebGPU equals the CPU reference, every 
   try {
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${server.addr.port}/`);
-    const built: ReturnType<typeof pageCase>[] = [];
-    let seed = 11;
-    for (const type of GPU_WEIGHT_TYPES) {
-      // 64 × WG units and one unit per lane at most: lanes left idle must add nothing
-      for (const [cols, wg] of [[2048, 64], [512, 256]] as const) {
-        built.push(pageCase(type, 37, cols, wg, seed += 3));
-      }
-    }
-    const got = await page.evaluate(runInPage, built.map((b) => b.c));
-    assert.ok(got.subgroups, `the page's adapter (${got.adapter}) has no subgroups feature`);
-    assert.equal(got.results.length, built.length);
-    got.results.forEach((r, i) => {
-      assert.equal(r.error, undefined, `${r.label}: ${r.error}`);
-      assertClose(r.y!, built[i].want, { atol: 1e-4, rtol: 1e-4 }, `${r.label} (${got.adapter})`);
-    });
+    return await run(page);
   } finally {
     await browser.close();
     await server.shutdown();
   }
+}
+
+/** Runs `cases` in the page; every one must compile and run without a device error. */
+async function runCases(cases: PageCase[]): Promise<{ adapter: string; words: number[][] }> {
+  const got = await withPage((page) => page.evaluate(runInPage, cases));
+  assert.ok(got.subgroups, `the page's adapter (${got.adapter}) has no subgroups feature`);
+  assert.equal(got.results.length, cases.length);
+  for (const r of got.results) assert.equal(r.error, undefined, `${r.label}: ${r.error}`);
+  return { adapter: got.adapter, words: got.results.map((r) => r.words!) };
+}
+
+function pageCase(type: GgmlType, rows: number, cols: number, wg: number, seed: number) {
+  const w = randomF32(rows * cols, seed);
+  const data = quantize(type, w, cols);
+  const x = randomF32(cols, seed + 1);
+  const rowBytes = bytesFor(type, cols);
+  const words = new Uint32Array(Math.ceil((rows * rowBytes) / 4));
+  new Uint8Array(words.buffer).set(data.subarray(0, rows * rowBytes));
+  const units = cols / UNIT_VALUES[type as keyof typeof UNIT_VALUES];
+  const c: PageCase = {
+    label: `${ggmlTypeName(type)} ${rows}x${cols} WG ${wg}`,
+    source: matVecSource(type, "subgroup", { workgroupSize: wg }),
+    params: [rows, cols, rowBytes, units, 0, 0, 0, rows], // matvec.wgsl's Params
+    buffers: [{ words: [...words] }, { words: [...x], f32: true }, { words: [], f32: true }],
+    read: 2,
+    workgroups: rows,
+  };
+  c.buffers[2].words = new Array(rows).fill(0);
+  return { c, want: referenceProduct(type, data, rows, cols, x, 1) };
+}
+
+Deno.test("subgroup matvec in Chromium's WebGPU equals the CPU reference, every type", async () => {
+  const built: ReturnType<typeof pageCase>[] = [];
+  let seed = 11;
+  for (const type of GPU_WEIGHT_TYPES) {
+    // 64 × WG units and one unit per lane at most: lanes left idle must add nothing
+    for (const [cols, wg] of [[2048, 64], [512, 256]] as const) {
+      built.push(pageCase(type, 37, cols, wg, seed += 3));
+    }
+  }
+  const got = await runCases(built.map((b) => b.c));
+  got.words.forEach((words, i) => {
+    const y = new Float32Array(new Uint32Array(words).buffer);
+    assertClose(
+      y,
+      built[i].want,
+      { atol: 1e-4, rtol: 1e-4 },
+      `${built[i].c.label} (${got.adapter})`,
+    );
+  });
 });
 
-Deno.test("matvec variants: subgroups where the adapter has them, refused where it does not", async () => {
+/** The CPU sampler's rule: the largest number, the lowest index among equals; NaN never. */
+function cpuArgmax(x: Float32Array): number {
+  let best = -1;
+  for (let i = 0; i < x.length; i++) if (x[i] === x[i] && (best < 0 || x[i] > x[best])) best = i;
+  return Math.max(best, 0);
+}
+
+Deno.test("subgroup argmax in Chromium's WebGPU picks what the CPU picks", async () => {
+  const source = argmaxSource({ WG: 256, SUBGROUP: true });
+  const rows: [string, Float32Array][] = [];
+  for (const [n, seed] of [[1, 1], [7, 2], [255, 3], [32000, 4], [151936, 5]]) {
+    rows.push([`random ${n}`, randomF32(n, seed, 10)]);
+  }
+  const ties = randomF32(3000, 6); // the max three times, in different lanes' strides
+  ties[2999] = ties[1234] = ties[1301] = 5;
+  rows.push(["ties", ties]);
+  rows.push(["all equal", new Float32Array(600).fill(-2)]);
+  const negative = randomF32(5000, 7).map((v) => -10 - Math.abs(v)); // below an empty lane's 0
+  rows.push(["all negative", negative]);
+  const nan = randomF32(4000, 8);
+  for (let i = 0; i < 4000; i += 3) nan[i] = NaN;
+  nan[3999] = 50;
+  rows.push(["NaNs", nan]);
+  const infs = new Float32Array(300).fill(-Infinity);
+  infs[17] = NaN;
+  infs[200] = -Infinity;
+  rows.push(["all -inf", infs]);
+  rows.push(["all NaN", new Float32Array(70).fill(NaN)]);
+  const cases = rows.map(([label, x]): PageCase => ({
+    label,
+    source,
+    params: [x.length, 1, 2, 1], // n, k, offset (two leading values), out_offset
+    buffers: [
+      { words: [7, 7, ...x], f32: true },
+      { words: [0xdead, 0xdead, 0xdead] },
+    ],
+    read: 1,
+    workgroups: 1,
+  }));
+  const got = await runCases(cases);
+  got.words.forEach((words, i) => {
+    const [label, x] = rows[i];
+    assert.equal(words[1], cpuArgmax(x), `${label} (${got.adapter})`);
+    assert.deepEqual([words[0], words[2]], [0xdead, 0xdead], `${label}: only its slot`);
+  });
+});
+
+Deno.test("kernel variants: subgroups where the device has them, refused where it does not", async () => {
   const rows = { layout: "rows" } as const;
   assert.equal(defaultMatVecVariant({ isFallback: false, subgroups: true }, rows), "subgroup");
   assert.equal(defaultMatVecVariant({ isFallback: false, subgroups: false }, rows), "workgroup");
@@ -196,4 +260,5 @@ Deno.test("matvec variants: subgroups where the adapter has them, refused where 
     );
   }
   for (const b of [...m.memory, x, y]) b.destroy();
+  assert.equal(argmaxDefines(gpu.device).SUBGROUP === true, gpu.subgroups);
 });

@@ -9,8 +9,10 @@ import {
   type BoundKernel,
   kernelPipeline,
   kernelPipelineChecked,
+  kernelSource,
   packFields,
 } from "./bound-kernel.ts";
+import type { Defines } from "../wgsl.ts";
 
 const FILE = "argmax.wgsl";
 const ARGMAX_WG = 256;
@@ -52,10 +54,21 @@ export function supportsTopK(k: number): boolean {
 }
 
 const ARGMAX_DEFINES = { WG: ARGMAX_WG };
+const ARGMAX_SUBGROUP_DEFINES = { WG: ARGMAX_WG, SUBGROUP: true };
+
+/** The argmax kernel's defines: its subgroup reduction where the device has subgroups. */
+export function argmaxDefines(device: GPUDevice): Defines {
+  return device.features.has("subgroups") ? ARGMAX_SUBGROUP_DEFINES : ARGMAX_DEFINES;
+}
+
+/** The argmax WGSL for these defines (the browser test ships it to a page). */
+export function argmaxSource(defines: Defines): string {
+  return kernelSource(FILE, defines);
+}
 const TOP_K_DEFINES = { WG: TOP_K_WG, MAX_K: MAX_TOP_K, TOP_K: true };
 
 export async function prepareSelect(device: GPUDevice): Promise<void> {
-  await kernelPipelineChecked(device, "argmax", FILE, ARGMAX_DEFINES);
+  await kernelPipelineChecked(device, "argmax", FILE, argmaxDefines(device));
   await kernelPipelineChecked(device, "argmax", FILE, TOP_K_DEFINES);
 }
 
@@ -72,7 +85,7 @@ export function bindArgmax(
   checkRow(params);
   return bindKernel(device, {
     label: "argmax",
-    pipeline: kernelPipeline(device, "argmax", FILE, ARGMAX_DEFINES),
+    pipeline: kernelPipeline(device, "argmax", FILE, argmaxDefines(device)),
     buffers: [bufs.logits, bufs.ids],
     pack: (p) => (checkRow(p), packSelectParams(p)),
     workgroups: () => 1,

@@ -8,6 +8,12 @@
 //            strided share of the row), then k rounds of a tree reduction over
 //            the invocations' list heads merge them; the winner pops its head.
 // NaN logits are never chosen over numbers (a NaN compares false).
+// SUBGROUP (with ARGMAX): the reduction in subgroupMax / subgroupMin instead of a
+// barrier per halving (adapters with the subgroups feature).
+
+#ifdef SUBGROUP
+enable subgroups;
+#endif
 
 #define WG 256
 #define MAX_K 64
@@ -104,6 +110,52 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 }
 
 #else
+#ifdef SUBGROUP
+// (value, index) of the subgroup's best: the largest value, then the lowest index holding
+// it; an empty lane holds (-inf, NO_ID), behind every number.
+fn subgroup_best(v: f32, i: u32) -> vec2<u32> {
+  let m = subgroupMax(v);
+  return vec2<u32>(bitcast<u32>(m), subgroupMin(select(NO_ID, i, v == m)));
+}
+
+// Which invocations share a subgroup, and its size, are the implementation's choice: each
+// subgroup leaves its best in its first lane's slot (the others empty), then every subgroup
+// takes the best of all slots, each lane those a subgroup's width apart from its own index.
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
+  @builtin(subgroup_size) width: u32,
+) {
+  var inf_bits = 0xff800000u; // a var: WGSL refuses -inf as a constant
+  let empty = bitcast<f32>(inf_bits); // -inf
+  var bv = empty;
+  var bi = NO_ID;
+  for (var i = lid; i < params.n; i += {{WG}}u) {
+    let v = logits[params.offset + i];
+    if (ahead(v, i, bv, bi) && v == v) {
+      bv = v;
+      bi = i;
+    }
+  }
+  let mine = subgroup_best(bv, bi);
+  red_v[lid] = select(empty, bitcast<f32>(mine.x), sid == 0u);
+  red_i[lid] = select(NO_ID, mine.y, sid == 0u);
+  workgroupBarrier();
+  var tv = empty;
+  var ti = NO_ID;
+  for (var j = sid; j < {{WG}}u; j += width) {
+    if (ahead(red_v[j], red_i[j], tv, ti)) {
+      tv = red_v[j];
+      ti = red_i[j];
+    }
+  }
+  let all = subgroup_best(tv, ti);
+  if (lid == 0u) {
+    ids[params.out_offset] = select(all.y, 0u, all.y == NO_ID);
+  }
+}
+#else
 @compute @workgroup_size({{WG}})
 fn main(@builtin(local_invocation_index) lid: u32) {
   var bv = 0.0;
@@ -122,4 +174,5 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     ids[params.out_offset] = select(red_i[0], 0u, red_i[0] == NO_ID);
   }
 }
+#endif
 #endif
