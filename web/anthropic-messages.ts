@@ -3,7 +3,9 @@
  * tools that speak it (Claude Code, the Anthropic SDKs) use a node unchanged. The body maps onto
  * an InferRequest (anthropic-request.ts); the answer is Anthropic's `message`, or, streamed, its
  * events in order: message_start, content_block_start, content_block_delta…, content_block_stop,
- * message_delta, message_stop. Errors use Anthropic's shape, not OpenAI's.
+ * message_delta, message_stop. Errors use Anthropic's shape, not OpenAI's. Reasoning a model
+ * writes apart from its answer (gpt-oss) comes first as a `thinking` block (its signature empty:
+ * nothing signs it), as llama.cpp's server gives it.
  */
 import type { DoneEvent, ToolCallEvent } from "../mesh/mod.ts";
 import { HttpError, toHttpError } from "./http-error.ts";
@@ -16,6 +18,7 @@ import {
 } from "./infer-run.ts";
 import { parseMessagesBody } from "./anthropic-request.ts";
 import { readJsonBody } from "./validate.ts";
+import { reasoningOf, tailReasoningOf } from "./reasoning.ts";
 import { sseResponse } from "./sse.ts";
 
 export function messagesRoute(deps: InferRunDeps) {
@@ -82,14 +85,20 @@ function message(head: Head, content: unknown[], done: DoneEvent | undefined) {
 
 async function whole(run: InferRun, head: Head) {
   let text = "";
+  let thinking = "";
   const calls: ToolCallEvent[] = [];
   const done = await collectRun(run, (event) => {
     if (event.type === "tool_call") calls.push(event);
-    else text += event.text;
+    else (text += event.text, thinking += reasoningOf(event));
   });
   text += done.tail ?? "";
+  thinking += tailReasoningOf(done);
   const blocks = calls.map((c) => ({ ...toolUse(c), input: JSON.parse(c.arguments) }));
-  return message(head, [...(text === "" ? [] : [{ type: "text", text }]), ...blocks], done);
+  return message(head, [
+    ...(thinking === "" ? [] : [{ type: "thinking", thinking, signature: "" }]),
+    ...(text === "" ? [] : [{ type: "text", text }]),
+    ...blocks,
+  ], done);
 }
 
 /** A call as a `tool_use` block (its input left out: whole, or streamed as JSON deltas). */
@@ -104,28 +113,45 @@ function frame(type: string, data: Record<string, unknown>): string {
 
 async function* events(run: InferRun, head: Head): AsyncGenerator<string> {
   yield frame("message_start", { message: message(head, [], undefined) });
-  // Blocks in order: the text so far (one block, opened by its first text), then each call.
+  // Blocks in order: a block of thinking or of text runs while its kind of text comes (opened
+  // by its first piece), then each call has its own.
   let index = -1;
-  let open = false;
-  const text = (t: string) => {
+  let open: "text" | "thinking" | undefined;
+  const piece = (kind: "text" | "thinking", t: string) => {
     const out: string[] = [];
     if (t === "") return out;
-    if (!open) {
+    if (open !== kind) {
+      out.push(...close());
       index++;
-      out.push(frame("content_block_start", { index, content_block: { type: "text", text: "" } }));
-      open = true;
+      const block = kind === "text"
+        ? { type: "text", text: "" }
+        : { type: "thinking", thinking: "" };
+      out.push(frame("content_block_start", { index, content_block: block }));
+      open = kind;
     }
-    out.push(frame("content_block_delta", { index, delta: { type: "text_delta", text: t } }));
+    const delta = kind === "text"
+      ? { type: "text_delta", text: t }
+      : { type: "thinking_delta", thinking: t };
+    out.push(frame("content_block_delta", { index, delta }));
     return out;
   };
+  const text = (t: string) => piece("text", t);
   const close = () => {
     if (!open) return [];
-    open = false;
-    return [frame("content_block_stop", { index })];
+    const out: string[] = [];
+    // Anthropic closes a thinking block with its signature.
+    if (open === "thinking") {
+      const delta = { type: "signature_delta", signature: "" };
+      out.push(frame("content_block_delta", { index, delta }));
+    }
+    open = undefined;
+    out.push(frame("content_block_stop", { index }));
+    return out;
   };
   try {
     for await (const event of run.events) {
       if (event.type === "token") {
+        yield* piece("thinking", reasoningOf(event));
         yield* text(event.text);
         continue;
       }
@@ -141,6 +167,7 @@ async function* events(run: InferRun, head: Head): AsyncGenerator<string> {
         yield frame("content_block_stop", { index });
         continue;
       }
+      yield* piece("thinking", tailReasoningOf(event));
       yield* text(event.tail ?? "");
       yield* close();
       yield frame("message_delta", {

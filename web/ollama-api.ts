@@ -20,6 +20,7 @@ import {
   parseOllamaGenerate,
 } from "./ollama-request.ts";
 import { readJsonBody } from "./validate.ts";
+import { reasoningOf, tailReasoningOf } from "./reasoning.ts";
 import { ollamaEmbedRoute } from "./ollama-embed.ts";
 
 /** The Ollama API level these routes follow (clients check it before using newer fields). */
@@ -137,26 +138,40 @@ async function answer(
     done: false,
   });
   // Ollama says "stop" when an answer ends in tool calls; the calls are in the message.
-  const last = (done: DoneEvent, text: string, calls: ToolCallEvent[] = []) => {
+  const last = (done: DoneEvent, text: string, calls: ToolCallEvent[] = [], thinking = "") => {
     const out: Record<string, unknown> = {
       ...line(text),
       done: true,
       done_reason: done.finish_reason === "tool_calls" ? "stop" : done.finish_reason,
       ...durations(done, started),
     };
+    withThinking(out, thinking);
     if (calls.length > 0) withCalls(out, calls);
     return out;
   };
   if (!parsed.stream) {
     let text = "";
+    let thinking = "";
     const calls: ToolCallEvent[] = [];
     const done = await collectRun(run, (event) => {
-      if (event.type === "token") text += event.text;
+      if (event.type === "token") (text += event.text, thinking += reasoningOf(event));
       else calls.push(event);
     });
-    return Response.json(last(done, text + (done.tail ?? ""), calls));
+    const all = thinking + tailReasoningOf(done);
+    return Response.json(last(done, text + (done.tail ?? ""), calls, all));
   }
   return ndjsonResponse(lines(run, line, last), () => discard(run));
+}
+
+/**
+ * Reasoning apart from the answer (gpt-oss) as Ollama gives it: `message.thinking` in a chat,
+ * `thinking` beside `response` in a generation; nothing when there is none.
+ */
+function withThinking(out: Record<string, unknown>, thinking: string) {
+  if (thinking === "") return;
+  const message = out.message as Record<string, unknown> | undefined;
+  if (message) message.thinking = thinking;
+  else out.thinking = thinking;
 }
 
 /** Ollama's `message.tool_calls`: `{function: {name, arguments}}` with the arguments an object. */
@@ -175,6 +190,12 @@ async function* lines(
   try {
     for await (const event of run.events) {
       if (event.type === "token") {
+        const thinking = reasoningOf(event);
+        if (thinking !== "") {
+          const out = line("");
+          withThinking(out, thinking);
+          yield out;
+        }
         if (event.text !== "") yield line(event.text);
       } else if (event.type === "tool_call") {
         // As Ollama streams them: a line of its own carrying the call.
@@ -182,6 +203,12 @@ async function* lines(
         withCalls(out, [event]);
         yield out;
       } else if (event.type === "done") {
+        const thinking = tailReasoningOf(event);
+        if (thinking !== "") {
+          const out = line("");
+          withThinking(out, thinking);
+          yield out;
+        }
         if (event.tail) yield line(event.tail);
         yield last(event, "");
       }

@@ -1,7 +1,9 @@
 /**
  * POST /v1/chat/completions: OpenAI's chat.completion and, streamed,
  * chat.completion.chunk (role first, then content deltas, then the
- * finish_reason, then usage when asked, then [DONE]).
+ * finish_reason, then usage when asked, then [DONE]). Reasoning a model writes apart from its
+ * answer (gpt-oss) is `reasoning_content`, in the message and in deltas, as llama.cpp's server
+ * gives it.
  */
 import type { DoneEvent, TokenEvent, ToolCallEvent } from "../mesh/mod.ts";
 import { errorResponse } from "./http-error.ts";
@@ -17,6 +19,7 @@ import {
   usageOfAll,
 } from "./infer-run.ts";
 import { chatToolCall, chatToolCallDelta } from "./openai-tools.ts";
+import { reasoningOf, tailReasoningOf } from "./reasoning.ts";
 import { sseEvent, sseResponse } from "./sse.ts";
 import { parseChatBody, readJsonBody } from "./validate.ts";
 
@@ -47,11 +50,13 @@ interface Head {
 
 async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<Response> {
   const contents = runs.map(() => "");
+  const reasonings = runs.map(() => "");
   const entries: LogprobEntry[][] = runs.map(() => []);
   const calls: ToolCallEvent[][] = runs.map(() => []);
   const dones = await collectRuns(runs, (event, i) => {
     if (event.type === "tool_call") return void calls[i].push(event);
     contents[i] += event.text;
+    reasonings[i] += reasoningOf(event);
     if (logprobs) entries[i].push(logprobEntry(event));
   });
   return Response.json({
@@ -59,7 +64,11 @@ async function whole(runs: InferRun[], head: Head, logprobs: boolean): Promise<R
     object: "chat.completion",
     choices: dones.map((done, index) => ({
       index,
-      message: message(contents[index] + (done.tail ?? ""), calls[index]),
+      message: message(
+        contents[index] + (done.tail ?? ""),
+        calls[index],
+        reasonings[index] + tailReasoningOf(done),
+      ),
       logprobs: logprobs ? { content: entries[index], refusal: null } : null,
       finish_reason: done.finish_reason,
     })),
@@ -92,7 +101,9 @@ async function* chunks(
   for (let i = 0; i < runs.length; i++) yield chunk(i, { role: "assistant", content: "" });
   yield* streamRuns(runs, function* (event, index) {
     if (event.type === "token") {
-      if (event.text === "" && !logprobs) return; // held back: nothing to show yet
+      const reasoning = reasoningOf(event);
+      if (reasoning !== "") yield chunk(index, { reasoning_content: reasoning });
+      if (event.text === "" && (!logprobs || reasoning !== "")) return; // nothing to show yet
       yield chunk(
         index,
         { content: event.text },
@@ -104,6 +115,8 @@ async function* chunks(
       yield chunk(index, { tool_calls: [chatToolCallDelta(event)] });
       return;
     }
+    const reasoning = tailReasoningOf(event);
+    if (reasoning !== "") yield chunk(index, { reasoning_content: reasoning });
     if (event.tail) yield chunk(index, { content: event.tail });
     yield sseEvent({
       ...base,
@@ -116,14 +129,17 @@ async function* chunks(
 }
 
 /**
- * The assistant's message: its text (null when it only called tools) and its calls. `refusal`
- * is always there (null: this node never refuses in words), as OpenAI's schema requires it.
+ * The assistant's message: its text (null when it only called tools), its reasoning when it
+ * wrote some, and its calls. `refusal` is always there (null: this node never refuses in words),
+ * as OpenAI's schema requires it.
  */
-function message(content: string, calls: ToolCallEvent[]) {
-  if (calls.length === 0) return { role: "assistant", content, refusal: null };
+function message(content: string, calls: ToolCallEvent[], reasoning: string) {
+  const thought = reasoning === "" ? {} : { reasoning_content: reasoning };
+  if (calls.length === 0) return { role: "assistant", content, ...thought, refusal: null };
   return {
     role: "assistant",
     content: content === "" ? null : content,
+    ...thought,
     refusal: null,
     tool_calls: calls.map(chatToolCall),
   };
