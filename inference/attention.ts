@@ -8,7 +8,10 @@ import { addBias, matMul, rmsNorm } from "./primitives.ts";
 import { rope } from "./rope.ts";
 import { attentionWindow, postNorm, ropeConfigOf, scaleQueries } from "./gemma3.ts";
 import { ropeFactorsFor } from "./long-rope.ts";
-import { createRecurrentState, type RecurrentState } from "./recurrent-state.ts";
+import { createRecurrentState, type RecurrentState, rewindSequence } from "./recurrent-state.ts";
+import { isLocalLayer } from "./gemma3.ts";
+import { rewindError, slidingCacheSize } from "./swa-cache.ts";
+import { SCRATCH_ROWS } from "./model-shape.ts";
 import {
   type GatedQueryScratch,
   gatedQueryScratch,
@@ -29,7 +32,8 @@ export const KV_FIRST_POSITIONS = 256;
 /**
  * Per-sequence state: the KV cache of this engine's layers, and scratch buffers. The cache
  * grows as positions fill (growKvCache), so a 128k-context model's session costs what its
- * sequence holds, not its whole context, until it is that long.
+ * sequence holds, not its whole context, until it is that long. Sliding-window layers (gemma3's
+ * local ones, gpt-oss's even ones) keep a ring of `ringSize` positions instead (swa-cache.ts).
  */
 export interface RunState {
   ctxSize: number; // positions the cache may hold
@@ -39,15 +43,34 @@ export interface RunState {
   valueCache: KvArray[]; // per local layer (capacity, kvHeads*valueDim)
   scores: Float32Array; // (capacity) attention scores of one head
   recurrent?: RecurrentState; // qwen35moe: the linear-attention layers' state (recurrent-state.ts)
+  /** Per local layer: a sliding-window layer, whose cache is a ring (position p at p mod ringSize). */
+  ringLayers: boolean[];
+  /** The ring layers' window; 0 when this state has none. */
+  window: number;
+  /** Positions a ring layer's cache holds at most: the window and the most rows one step adds. */
+  ringSize: number;
+  /** Positions before this one are overwritten in the rings. */
+  ringFrom: number;
 }
 
+/**
+ * The state of one sequence over the weights' layers. `stepRows` is the most rows one step adds
+ * to it (the batch engines' maxRows): the rings hold that beyond the window, and grow if a step
+ * brings more.
+ */
 export function createRunState(
   config: ModelConfig,
   weights: ModelWeights,
   ctxSize: number,
   kvType: KvType = "f16",
+  stepRows: number = SCRATCH_ROWS,
 ): RunState {
   const layers = weights.layerEnd - weights.layerStart;
+  const ringLayers = Array.from(
+    { length: layers },
+    (_, i) => isLocalLayer(config, weights.layerStart + i),
+  );
+  const window = ringLayers.includes(true) ? config.slidingWindow! : 0;
   const state: RunState = {
     ctxSize,
     position: 0,
@@ -56,9 +79,34 @@ export function createRunState(
     valueCache: Array.from({ length: layers }, () => new Float32Array(0)),
     scores: new Float32Array(0),
     recurrent: createRecurrentState(config, weights.layerStart, weights.layerEnd),
+    ringLayers,
+    window,
+    ringSize: window > 0 ? slidingCacheSize(config, ctxSize, stepRows) : ctxSize,
+    ringFrom: 0,
   };
   growKvCache(config, state, Math.min(ctxSize, KV_FIRST_POSITIONS));
   return state;
+}
+
+/**
+ * Whether the sequence can be moved back to `position`: not past its end, a ring layer must
+ * still hold the window before it, and a recurrent state goes back only to 0.
+ */
+export function canRewindRunState(state: RunState, position: number): boolean {
+  if (rewindError(state, position)) return false;
+  return !state.recurrent || position === 0 || position === state.position;
+}
+
+/**
+ * Moves the sequence back to `position` (recurrent-state.ts rewindSequence); a position whose
+ * window the rings no longer hold is refused with a RewindRefusedError (swa-cache.ts), after
+ * which the caller rewinds to 0, which always works.
+ */
+export function rewindRunState(state: RunState, position: number): void {
+  const refused = rewindError(state, position);
+  if (refused) throw refused;
+  rewindSequence(state, position);
+  if (position === 0) state.ringFrom = 0;
 }
 
 /** Positions the state's cache holds now (its capacity, not its fill). */
@@ -67,32 +115,82 @@ export function kvCapacity(state: RunState): number {
 }
 
 /**
- * Makes room for `positions` positions: the capacity doubles (from KV_FIRST_POSITIONS) until it
- * holds them, never past ctxSize; what the cache held is kept.
+ * Makes room for `positions` positions, written by a step that starts at `from`: the capacity
+ * doubles (from KV_FIRST_POSITIONS) until it holds them, never past ctxSize; what the cache held
+ * is kept. A ring layer's cache grows the same way up to ringSize, then stays; a step of more
+ * rows than the ring has room for beside the window widens the ring (its positions moved to
+ * their new rows).
  */
-export function growKvCache(config: ModelConfig, state: RunState, positions: number): void {
+export function growKvCache(
+  config: ModelConfig,
+  state: RunState,
+  positions: number,
+  from: number = positions - 1,
+): void {
   const have = state.scores.length;
-  if (positions <= have) return;
   if (positions > state.ctxSize) {
     throw new Error(`position ${positions - 1} is past the context of ${state.ctxSize}`);
   }
+  const ringBefore = state.ringSize;
+  // The step's first row must find its window after its last row is written.
+  if (state.window > 0) {
+    state.ringSize = Math.max(ringBefore, Math.min(state.ctxSize, state.window + positions - from));
+  }
+  if (positions <= have && state.ringSize === ringBefore) return;
   let capacity = Math.max(have, KV_FIRST_POSITIONS);
   while (capacity < positions) capacity *= 2;
   capacity = Math.min(capacity, state.ctxSize);
   const kvK = config.kvHeads * config.headDim;
   const kvV = config.kvHeads * config.valueDim;
+  const alloc = (length: number) =>
+    state.kvType === "f16" ? new Float16Array(length) : new Float32Array(length);
   const grown = (old: KvArray, width: number) => {
-    const next = state.kvType === "f16"
-      ? new Float16Array(capacity * width)
-      : new Float32Array(capacity * width);
+    const next = alloc(capacity * width);
     next.set(old);
+    return next;
+  };
+  const ring = (old: KvArray, width: number) => {
+    const length = Math.min(capacity, state.ringSize) * width;
+    if (old.length === length) return old;
+    const next = alloc(length);
+    // Below its size a ring has not wrapped (p mod size is p): a plain copy keeps it.
+    if (state.ringSize === ringBefore) next.set(old);
+    else moveRing(old, next, width, ringBefore, state.ringSize, state.ringFrom, state.position);
     return next;
   };
   // A linear-attention layer (qwen35moe) keeps a recurrent state instead: no cache to grow.
   const linear = (i: number) => state.recurrent?.layers[i] !== undefined;
-  state.keyCache = state.keyCache.map((c, i) => linear(i) ? c : grown(c, kvK));
-  state.valueCache = state.valueCache.map((c, i) => linear(i) ? c : grown(c, kvV));
-  state.scores = new Float32Array(capacity);
+  const grow = (c: KvArray, i: number, width: number) =>
+    linear(i) ? c : state.ringLayers[i] ? ring(c, width) : grown(c, width);
+  state.keyCache = state.keyCache.map((c, i) => grow(c, i, kvK));
+  state.valueCache = state.valueCache.map((c, i) => grow(c, i, kvV));
+  if (capacity !== have) state.scores = new Float32Array(capacity);
+}
+
+/** Copies the ring's positions [from, to) from rows p mod `before` to rows p mod `after`. */
+function moveRing(
+  old: KvArray,
+  next: KvArray,
+  width: number,
+  before: number,
+  after: number,
+  from: number,
+  to: number,
+): void {
+  for (let p = from; p < to; p++) {
+    const at = (p % before) * width;
+    next.set(old.subarray(at, at + width), (p % after) * width);
+  }
+}
+
+/** Marks the ring rows the positions up to `positions` overwrite (call before writing them). */
+function claimRing(state: RunState, positions: number): void {
+  if (state.window > 0) state.ringFrom = Math.max(state.ringFrom, positions - state.ringSize);
+}
+
+/** The row of the cache of local layer `li` that holds position `pos`. */
+function cacheRow(state: RunState, li: number, pos: number): number {
+  return state.ringLayers[li] ? pos % state.ringSize : pos;
 }
 
 /** The bytes the state's cache holds now, keys and values of all its layers. */
@@ -110,6 +208,8 @@ export function kvCacheBytes(state: RunState): number {
  * (llama.cpp's standard SWA mask hides p when pos - p >= window). With
  * `sinks` (gpt-oss), head h's softmax also counts a position of logit sinks[h]
  * that holds no value (ggml_soft_max_ext's sinks), so its weights sum to less than 1.
+ * With a `ring` (> 0) the cache holds position p at row p mod ring (swa-cache.ts); scores stay
+ * indexed by position.
  */
 export function attendRow(
   config: ModelConfig,
@@ -123,6 +223,7 @@ export function attendRow(
   attOffset: number,
   window = 0,
   sinks?: Float32Array,
+  ring = 0,
 ): void {
   const { heads, kvHeads, headDim, valueDim } = config;
   const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
@@ -135,7 +236,7 @@ export function attendRow(
     const kvh = Math.floor(h / group);
     let max = -Infinity;
     for (let p = start; p <= pos; p++) {
-      const ko = p * kDim + kvh * headDim;
+      const ko = (ring > 0 ? p % ring : p) * kDim + kvh * headDim;
       let s = 0;
       for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
       s *= scale;
@@ -155,7 +256,7 @@ export function attendRow(
     const f16 = valueCache instanceof Float16Array;
     for (let p = start; p <= pos; p++) {
       const a = f16 ? Math.f16round(scores[p] / sum) : scores[p] / sum;
-      const vo = p * vDim + kvh * valueDim;
+      const vo = (ring > 0 ? p % ring : p) * vDim + kvh * valueDim;
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
     }
   }
@@ -222,7 +323,12 @@ export function attentionBlock(
   addBias(k, w.bk, n);
   addBias(v, w.bv, n);
 
-  for (let t = 0; t < n; t++) growKvCache(config, rows.state(t), pos[t] + 1);
+  // Last rows first: a sequence's last row sizes its cache (and ring) once for the whole step.
+  for (let t = n - 1; t >= 0; t--) {
+    const state = rows.state(t);
+    growKvCache(config, state, pos[t] + 1, state.position);
+    claimRing(state, pos[t] + 1);
+  }
   for (let t = 0; t < n; t++) {
     const state = rows.state(t);
     if (w.qNorm) {
@@ -239,8 +345,9 @@ export function attentionBlock(
     rope(q, t * qDim, heads, headDim, pos[t], ropeConfig, factors);
     rope(k, t * kDim, kvHeads, headDim, pos[t], ropeConfig, factors);
     scaleQueries(config, q, t * qDim, qDim);
-    state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), pos[t] * kDim);
-    state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), pos[t] * vDim);
+    const row = cacheRow(state, li, pos[t]);
+    state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), row * kDim);
+    state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), row * vDim);
     // llama.cpp's f16 cache takes Q·K in f16 too (ggml mul_mat converts Q to K's type).
     if (state.kvType === "f16") roundToF16(q, t * qDim, qDim);
   }
@@ -259,6 +366,7 @@ export function attentionBlock(
       t * heads * valueDim,
       attentionWindow(config, layer),
       w.sinks,
+      state.ringLayers[li] ? state.ringSize : 0,
     );
   }
   if (s.gated) gateOutput(att, s.gated.gate, n * heads * valueDim);

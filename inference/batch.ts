@@ -19,7 +19,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { cpuEngineFromModel, type CpuEngineInit, loadCpuModel } from "./cpu-engine.ts";
-import { rewindSequence } from "./recurrent-state.ts";
+import { rewindRunState } from "./attention.ts";
 
 /** New tokens for one slot in a step. */
 export interface BatchRow {
@@ -127,7 +127,7 @@ export function createRunStateSlots(
     stateOf,
     acquire(): number | undefined {
       const slot = table.acquire();
-      if (slot !== undefined) rewindSequence(stateOf(slot), 0);
+      if (slot !== undefined) rewindRunState(stateOf(slot), 0);
       return slot;
     },
     release: (slot: number) => table.release(slot),
@@ -137,7 +137,7 @@ export function createRunStateSlots(
     },
     rewind(slot: number, position: number) {
       table.check(slot);
-      rewindSequence(stateOf(slot), position);
+      rewindRunState(stateOf(slot), position);
     },
   };
 }

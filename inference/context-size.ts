@@ -51,10 +51,11 @@ function mib(bytes: number): string {
 }
 
 /**
- * The context for `file`'s model within `budget`. The whole model's need grows linearly with
- * the context (KV cache and per-slot scores), so the largest fitting context is solved for,
- * then rounded down to a multiple of 256. Where even the floor does not fit whole, the model
- * is split across nodes by its layers anyway: the floor is kept and the split plans for it.
+ * The context for `file`'s model within `budget`. The whole model's need grows with the context
+ * (KV cache and per-slot scores), linearly but for sliding-window layers, whose rings stop
+ * growing at their window (swa-cache.ts), so the largest fitting multiple of 256 is searched
+ * for. Where even the floor does not fit whole, the model is split across nodes by its layers
+ * anyway: the floor is kept and the split plans for it.
  */
 export function chooseContextSize(
   file: GgufFile,
@@ -72,9 +73,14 @@ export function chooseContextSize(
     };
   }
   const floor = Math.min(own, CONTEXT_FLOOR);
-  const fixed = need(0);
-  const perToken = (need(CONTEXT_STEP) - fixed) / CONTEXT_STEP;
-  const fits = Math.floor((budget.bytes - fixed) / perToken / CONTEXT_STEP) * CONTEXT_STEP;
+  // The most steps whose need fits: the need never shrinks as the context grows.
+  let lo = 0, hi = Math.floor(own / CONTEXT_STEP);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (need(mid * CONTEXT_STEP) <= budget.bytes) lo = mid;
+    else hi = mid - 1;
+  }
+  const fits = lo * CONTEXT_STEP;
   const over = `at its own ${own} tokens the model would need ${mib(full)}, over ` +
     `${budget.source} (${mib(budget.bytes)})`;
   if (fits < floor) {

@@ -12,10 +12,9 @@ import {
   outputLogits,
   type RunState,
 } from "./reference.ts";
-import type { KvType } from "./attention.ts";
+import { type KvType, rewindRunState } from "./attention.ts";
 import { availableMemory, chooseContextSize } from "./context-size.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
-import { rewindSequence } from "./recurrent-state.ts";
 import { embedSequence } from "./embed.ts";
 import { wasmKernelVariant, wasmThreads } from "./quant/mod.ts";
 import { nativeThreads } from "./quant/native/mod.ts";
@@ -52,7 +51,7 @@ function weightBytes(w: ModelWeights): number {
 }
 
 function rewindState(state: RunState, position: number) {
-  rewindSequence(state, position);
+  rewindRunState(state, position);
 }
 
 export async function loadCpuModel(init: CpuEngineInit) {

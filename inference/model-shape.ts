@@ -11,6 +11,8 @@ import type { ModelConfig } from "./model-config.ts";
 import { needTensor, planTensors } from "./weights.ts";
 import { moeRowFloats } from "./moe.ts";
 import { recurrentStateBytes } from "./recurrent-state.ts";
+import { isLocalLayer } from "./gemma3.ts";
+import { slidingCacheSize } from "./swa-cache.ts";
 
 /** What a model needs in memory, per part (bytes). */
 export interface ModelShape {
@@ -21,9 +23,10 @@ export interface ModelShape {
   /** How the engine stores keys and values (attention.ts KvType). */
   kvType?: "f16" | "f32";
   /**
-   * Per layer, one sequence's state in it where layers differ (qwen35moe): a full-attention
-   * layer's KV cache (kvBytesPerLayer) or a linear-attention layer's fixed recurrent state.
-   * Absent: every layer keeps kvBytesPerLayer.
+   * Per layer, one sequence's state in it where layers differ: a full-attention layer's KV cache
+   * (kvBytesPerLayer), a linear-attention layer's fixed recurrent state (qwen35moe), or a
+   * sliding-window layer's ring of window + SCRATCH_ROWS positions (gemma3, gpt-oss;
+   * swa-cache.ts). Absent: every layer keeps kvBytesPerLayer.
    */
   layerStateBytes?: readonly number[];
   /** The token embeddings (stage 0). */
@@ -91,12 +94,17 @@ export function modelShapeOf(
     tiedHead,
     scratchBytes,
   };
-  if (config.recurrent) {
+  const ringBytes = slidingCacheSize(config, ctxSize, SCRATCH_ROWS) *
+    kvBytesPerPosition(config, kvType);
+  const local = (l: number) => isLocalLayer(config, l);
+  if (config.recurrent || Array.from({ length: L }, (_, l) => l).some(local)) {
     shape.layerStateBytes = Array.from(
       { length: L },
       (_, l) =>
-        config.recurrent!.recurrentLayers[l]
+        config.recurrent?.recurrentLayers[l]
           ? recurrentStateBytes(config, l, l + 1)
+          : local(l)
+          ? ringBytes
           : kvBytesPerLayer,
     );
   }
