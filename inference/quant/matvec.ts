@@ -30,7 +30,7 @@ import {
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { matVecBatchQuantF64 } from "./matvec-f64.ts";
 import { matVecBatchQ5_1 } from "./matvec-q8-1.ts";
-import { matVecNative } from "./native/mod.ts";
+import { matVecNative, quantizeNative } from "./native/mod.ts";
 import { matVecWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
@@ -88,7 +88,8 @@ export function matVecBatch(
       : quantizeActivations(type, xs, cols, n, scratch).values;
     return matVecBatchF32Activations(type, weights, rows, cols, x, n, out);
   }
-  const a = quantizeActivations(type, xs, cols, n, scratch);
+  const a = quantizeNative(type, xs, cols, n, scratch) ??
+    quantizeActivations(type, xs, cols, n, scratch);
   if (matVecNative(type, weights, rows, cols, a, out)) return;
   if (matVecWasm(type, weights, rows, cols, a, out)) return;
   if (a.form === "q8_1") {

@@ -35,6 +35,8 @@ export async function buildNative(out?: string): Promise<string> {
       `${here}../wasm/kernels.c`,
       `${here}pool.c`,
       "-lpthread",
+      // Never unmapped: the helper thread sleeps in this code when Deno closes the library.
+      "-Wl,-z,nodelete",
       "-o",
       partial,
     ],

@@ -4,13 +4,18 @@
  * and the split across two threads, for every block-quantized type.
  */
 import assert from "node:assert/strict";
-import { ggmlTypeName, isQuantWeightType, SUPPORTED_WEIGHT_TYPES } from "../../ggml-type.ts";
-import { quantizeActivations } from "../activations.ts";
+import {
+  GgmlType,
+  ggmlTypeName,
+  isQuantWeightType,
+  SUPPORTED_WEIGHT_TYPES,
+} from "../../ggml-type.ts";
+import { emptyActivations, quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
 import { randoms } from "../../../tests/support/quant/dots.ts";
 import { matVecWasm } from "../wasm/matvec-wasm.ts";
 import { buildNative } from "./build.ts";
-import { matVecNative, nativeKernels, setNativeKernels } from "./matvec-native.ts";
+import { matVecNative, nativeKernels, quantizeNative, setNativeKernels } from "./matvec-native.ts";
 
 const TYPES = SUPPORTED_WEIGHT_TYPES.filter(isQuantWeightType);
 
@@ -53,3 +58,32 @@ for (const type of TYPES) {
     }
   });
 }
+
+Deno.test("native activation rounding equals quantizeActivations bit for bit", () => {
+  if (built === null) return assert.equal(nativeKernels(), false);
+  setNativeKernels(true, built);
+  const cols = 512, n = 6;
+  const x = randoms(n * cols, 77);
+  // Halves at every scale (ties), an all-zero block of each size, extremes, subnormals, and
+  // blocks holding NaN or infinity.
+  for (let i = 0; i < 64; i++) x[i] = (i - 32) * 0.5;
+  x.fill(0, 512, 768);
+  x[800] = 3e38;
+  x[801] = -3e38;
+  x[900] = 1e-42;
+  x[1000] = NaN;
+  x[1300] = Infinity;
+  x[1600] = -Infinity;
+  x[2000] = 70000;
+  x.fill(-0, 2048, 2304);
+  for (const type of [GgmlType.Q4_0, GgmlType.Q4_K] as const) {
+    const want = quantizeActivations(type, x, cols, n);
+    const got = quantizeNative(type, x, cols, n, emptyActivations());
+    assert.ok(got);
+    assert.equal(got.form, want.form);
+    assert.deepEqual(got.qs.subarray(0, n * cols), want.qs.subarray(0, n * cols));
+    // Array.from: a NaN scale may differ in its sign bit (which NaN x86 makes in JS), not more.
+    assert.deepEqual(Array.from(got.d), Array.from(want.d));
+    assert.deepEqual(got.sums16, want.sums16);
+  }
+});

@@ -7,13 +7,15 @@
  * kernels then serve. GROVE_WASM_THREADS decides the threads as for WASM: a second one takes
  * half the rows of big products.
  */
-import { GgmlType } from "../../ggml-type.ts";
-import type { Activations } from "../activations.ts";
+import { GgmlType, type WeightType } from "../../ggml-type.ts";
+import { activationFormFor, type Activations } from "../activations.ts";
 import { nativeLibrary, nativeSourceKey } from "./locate.ts";
 
 const SYMBOLS = {
   grove_kernel: { parameters: ["buffer"], result: "i32" },
   grove_threads_start: { parameters: [], result: "i32" },
+  quantize_q8_0: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
+  quantize_q8_k: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
   grove_run: {
     parameters: [
       "i32",
@@ -125,6 +127,35 @@ export function setNativeKernels(on: boolean, path?: string): boolean {
   enabled = on;
   if (path !== undefined) native = open(path);
   return nativeKernels();
+}
+
+/**
+ * quantizeActivations (activations.ts) for the q8_0 and q8_K forms, in C: the same levels,
+ * scales and sums bit for bit (kernels.c). Null where the native kernels are off or the form
+ * is another; the caller then rounds in TypeScript.
+ */
+export function quantizeNative(
+  type: WeightType,
+  x: Float32Array,
+  cols: number,
+  n: number,
+  into: Activations,
+): Activations | null {
+  const rt = runtime();
+  if (!rt) return null;
+  const form = activationFormFor(type);
+  if (form !== "q8_0" && form !== "q8_K") return null;
+  const total = n * cols, block = form === "q8_0" ? 32 : 256;
+  if (x.length < total || cols % block !== 0) return null; // the TypeScript path says why
+  if (into.qs.length < total) into.qs = new Int8Array(total);
+  if (into.d.length < total / block) into.d = new Float32Array(total / block);
+  if (into.sums16.length < total / 16) into.sums16 = new Int32Array(total / 16);
+  const fn = form === "q8_0" ? rt.lib.symbols.quantize_q8_0 : rt.lib.symbols.quantize_q8_k;
+  fn(x.subarray(0, total), total, into.qs, into.d, into.sums16);
+  into.form = form;
+  into.n = n;
+  into.cols = cols;
+  return into;
 }
 
 function grow(n: number) {

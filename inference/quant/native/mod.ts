@@ -1,3 +1,9 @@
 /** Native kernels: the WASM kernels' C source built for this CPU at install, through FFI. */
-export { matVecNative, nativeKernels, nativeThreads, setNativeKernels } from "./matvec-native.ts";
+export {
+  matVecNative,
+  nativeKernels,
+  nativeThreads,
+  quantizeNative,
+  setNativeKernels,
+} from "./matvec-native.ts";
 export { buildNative } from "./build.ts";

@@ -24,8 +24,7 @@
 // rebiased; subnormals are m * 2^-24. (Scaling the shifted bits by 2^112
 // would be shorter, but multiplies f32 subnormals, which x86 does ~100x
 // slower, and small scales such as K-quant mins are often subnormal.)
-static inline double fp16(const uint8_t* p) {
-  uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+static inline double fp16_value(uint32_t h) {
   uint32_t bits = (h & 0x7fff) << 13, e = h & 0x7c00;
   float f;
   if (e == 0x7c00) {
@@ -37,6 +36,8 @@ static inline double fp16(const uint8_t* p) {
   }
   return (h & 0x8000) ? -(double)f : (double)f;
 }
+
+static inline double fp16(const uint8_t* p) { return fp16_value((uint32_t)p[0] | ((uint32_t)p[1] << 8)); }
 
 static inline v128_t load(const void* p) { return wasm_v128_load(p); }
 
@@ -460,6 +461,78 @@ static double row_q3_k(const uint8_t* w, int nb, const int8_t* y, const double* 
     acc += fp16(w + 108) * yd[b] * (double)(hsum(sum) - 4 * offset);
   }
   return acc;
+}
+
+// ---------------------------------------------------------------------------
+// Activation rounding, bit for bit as activations.ts does it (quantizeQ8_0,
+// quantizeQ8_K and the sums of each 16 levels): every step is one f32
+// operation there too (Math.fround of an exactly rounded f64 result), and
+// NaN levels become 0 as an Int8Array store makes them.
+
+// fp16.ts's f32ToFp16: round to nearest even, NaN to 0x7e00, >= 65520 to infinity.
+static inline uint32_t f32_to_fp16(float f) {
+  uint32_t x = __builtin_bit_cast(uint32_t, f);
+  uint32_t sign = (x >> 16) & 0x8000, abs = x & 0x7fffffff;
+  if (abs > 0x7f800000) return sign | 0x7e00;
+  if (abs >= 0x477ff000) return sign | 0x7c00;
+  if (abs >= 0x38800000) return sign | ((abs + 0x0fff + ((abs >> 13) & 1) - 0x38000000) >> 13);
+  return sign | (uint32_t)__builtin_rint((double)__builtin_fabsf(f) * 16777216.0);
+}
+
+// Math.round's halves away from zero (quantizeQ8_0) or to even (quantizeQ8_K).
+static inline int8_t level(float v, int even) {
+  if (v != v) return 0;
+  float r = __builtin_rintf(v);
+  if (!even) {
+    float t = __builtin_truncf(v);
+    r = __builtin_fabsf(v - t) >= 0.5f ? t + __builtin_copysignf(1.0f, v) : t;
+  }
+  if (even && r > 127) r = 127;
+  return (int8_t)(int32_t)r;
+}
+
+static void sums_16(const int8_t* qs, int total, int32_t* sums16) {
+  for (int g = 0; g < total / 16; g++) {
+    int32_t s = 0;
+    for (int j = 0; j < 16; j++) s += qs[16 * g + j];
+    sums16[g] = s;
+  }
+}
+
+EXPORT("quantize_q8_0")
+void quantize_q8_0(const float* x, int total, int8_t* qs, float* d, int32_t* sums16) {
+  for (int b = 0, i0 = 0; i0 < total; b++, i0 += 32) {
+    float amax = 0;
+    for (int j = i0; j < i0 + 32; j++) {
+      float a = __builtin_fabsf(x[j]);
+      if (a > amax || a != a) amax = a; // Math.max: NaN wins
+      if (amax != amax) break;
+    }
+    float db = amax / 127.0f;
+    float id = db != 0 ? 1.0f / db : 0.0f;
+    d[b] = (float)fp16_value(f32_to_fp16(db));
+    for (int j = i0; j < i0 + 32; j++) qs[j] = level(x[j] * id, 0);
+  }
+  sums_16(qs, total, sums16);
+}
+
+EXPORT("quantize_q8_k")
+void quantize_q8_k(const float* x, int total, int8_t* qs, float* d, int32_t* sums16) {
+  for (int b = 0, i0 = 0; i0 < total; b++, i0 += 256) {
+    float max = 0, amax = 0;
+    for (int j = i0; j < i0 + 256; j++) {
+      float a = __builtin_fabsf(x[j]);
+      if (a > amax) {
+        amax = a;
+        max = x[j];
+      }
+    }
+    // All-zero blocks (amax 0: every value is +-0) get levels 0 and scale 0.
+    float iscale = amax == 0 ? 0.0f : -127.0f / max;
+    for (int j = i0; j < i0 + 256; j++) qs[j] = level(iscale * x[j], 1);
+    d[b] = amax == 0 ? 0.0f : 1.0f / iscale;
+  }
+  sums_16(qs, total, sums16);
 }
 
 // ---------------------------------------------------------------------------
