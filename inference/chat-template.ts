@@ -20,6 +20,8 @@ export interface ChatMessage {
   name?: string;
   tool_calls?: unknown[];
   tool_call_id?: string;
+  /** An assistant's reasoning apart from its answer (llama.cpp's name; Qwen3's template reads it). */
+  reasoning_content?: string;
 }
 
 export interface RenderChatOptions {

@@ -148,6 +148,9 @@ function checkMessages(messages: unknown): void {
       }
     }
     checkContent(m.content, at);
+    if (m.reasoning_content !== undefined && typeof m.reasoning_content !== "string") {
+      fail(`${at}.reasoning_content must be a string`);
+    }
     const calls = m.tool_calls;
     if (calls === undefined) continue;
     if (!Array.isArray(calls) || calls.length > REQUEST_LIMITS.maxToolCalls) {

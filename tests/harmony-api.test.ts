@@ -8,7 +8,12 @@
  */
 import assert from "node:assert/strict";
 import { createCpuEngine, type Engine } from "../inference/mod.ts";
-import { createLocalService, type InferenceService, type LocalService } from "../mesh/mod.ts";
+import {
+  createLocalService,
+  type InferenceService,
+  type InferRequest,
+  type LocalService,
+} from "../mesh/mod.ts";
 import { createNodeApp } from "../web/mod.ts";
 import { readSse } from "../web/sse.ts";
 import { STORIES } from "./support/fixtures.ts";
@@ -31,10 +36,18 @@ const WEATHER = {
   },
 };
 
-/** The service, every answer forced to `output` by a GBNF grammar whose only sentence it is. */
-function forcing(service: InferenceService, output: () => string): InferenceService {
+/**
+ * The service, every answer forced to `output` by a GBNF grammar whose only sentence it is; the
+ * requests it saw in `seen`.
+ */
+function forcing(
+  service: InferenceService,
+  output: () => string,
+  seen: InferRequest[],
+): InferenceService {
   return Object.assign(Object.create(service), {
     infer: ((req, signal, requester) => {
+      seen.push(req);
       const constraint = { type: "gbnf" as const, grammar: `root ::= ${JSON.stringify(output())}` };
       return service.infer({ ...req, params: { ...req.params, constraint } }, signal, requester);
     }) satisfies InferenceService["infer"],
@@ -64,7 +77,8 @@ const user = [{ role: "user", content: "What is the weather in Paris?" }];
 Deno.test("harmony over HTTP: OpenAI, Anthropic and Ollama get reasoning, calls and content apart", async (t) => {
   const service = await gptOssService();
   let output = ANSWER;
-  const app = createNodeApp({ service: forcing(service, () => output) });
+  const seen: InferRequest[] = [];
+  const app = createNodeApp({ service: forcing(service, () => output, seen) });
   try {
     await t.step("OpenAI chat: reasoning_content, a tool call, content null", async () => {
       output = CALL;
@@ -156,6 +170,70 @@ Deno.test("harmony over HTTP: OpenAI, Anthropic and Ollama get reasoning, calls 
       ]);
       assert.equal(out.message.content, "");
     });
+
+    await t.step(
+      "the reasoning sent back with a call reaches the template, in each API",
+      async () => {
+        output = ANSWER;
+        const call = {
+          id: "call_1",
+          type: "function",
+          function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+        };
+        const openai = await app.fetch(post("/v1/chat/completions", {
+          messages: [
+            ...user,
+            {
+              role: "assistant",
+              content: null,
+              reasoning_content: "Need the weather.",
+              tool_calls: [call],
+            },
+            { role: "tool", tool_call_id: "call_1", content: "Sunny" },
+          ],
+          tools: [WEATHER],
+        }));
+        assert.equal(openai.status, 200);
+        assert.equal((await openai.json()).choices[0].message.content, "Hello there!");
+        // Anthropic clients send the thinking block back as they got it.
+        const anthropic = await app.fetch(post("/v1/messages", {
+          messages: [
+            ...user,
+            {
+              role: "assistant",
+              content: [
+                { type: "thinking", thinking: "Need the weather.", signature: "" },
+                { type: "tool_use", id: "toolu_1", name: "get_weather", input: { city: "Paris" } },
+              ],
+            },
+            {
+              role: "user",
+              content: [{ type: "tool_result", tool_use_id: "toolu_1", content: "Sunny" }],
+            },
+          ],
+          tools: [{ name: "get_weather", input_schema: WEATHER.function.parameters }],
+        }));
+        assert.equal(anthropic.status, 200, await anthropic.clone().text());
+        const ollama = await app.fetch(post("/api/chat", {
+          messages: [
+            ...user,
+            {
+              role: "assistant",
+              content: "",
+              thinking: "Need the weather.",
+              tool_calls: [{ function: { name: "get_weather", arguments: { city: "Paris" } } }],
+            },
+            { role: "tool", content: "Sunny", tool_name: "get_weather" },
+          ],
+          tools: [WEATHER],
+          stream: false,
+        }));
+        assert.equal(ollama.status, 200, await ollama.clone().text());
+        for (const req of seen.slice(-3)) {
+          assert.equal(req.messages![1].reasoning_content, "Need the weather.");
+        }
+      },
+    );
   } finally {
     service.close();
   }

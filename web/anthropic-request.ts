@@ -2,7 +2,8 @@
  * An Anthropic Messages body → InferRequest, with 400s that name the field. `system` becomes the
  * first message; text blocks become text; an assistant's `tool_use` blocks become OpenAI-style
  * `tool_calls` and a user's `tool_result` blocks `tool` messages, which is what chat templates
- * read; `tools` become function tools. What the API defines and a node cannot honour (images,
+ * read, and its `thinking` blocks (as a node gave them) its `reasoning_content`; `tools` become
+ * function tools. What the API defines and a node cannot honour (images,
  * server tools, extended thinking) is refused by name, never dropped.
  */
 import type { ChatMessage, InferRequest, ToolChoice, ToolSpec } from "../mesh/mod.ts";
@@ -104,6 +105,7 @@ function conversation(v: unknown): ChatMessage[] {
 /** One turn's blocks as chat messages: tool results first (they answer the last turn's calls). */
 function blocks(role: "user" | "assistant", list: unknown[], at: string): ChatMessage[] {
   const texts: string[] = [];
+  const thoughts: string[] = [];
   const toolResults: ChatMessage[] = [];
   const toolCalls: unknown[] = [];
   list.forEach((b, j) => {
@@ -142,6 +144,19 @@ function blocks(role: "user" | "assistant", list: unknown[], at: string): ChatMe
           content: resultText(b, where),
         });
         return;
+      case "thinking":
+      case "redacted_thinking":
+        // Sent back as this node gave it: its reasoning (gpt-oss's template shows it).
+        if (role !== "assistant") {
+          throw invalidRequest(`${where}: ${b.type} belongs to assistant turns`, "messages");
+        }
+        if (b.type === "thinking") {
+          if (typeof b.thinking !== "string") {
+            throw invalidRequest(`${where}.thinking must be a string`, "messages");
+          }
+          thoughts.push(b.thinking);
+        }
+        return;
       case "image":
       case "document":
         throw invalidRequest(
@@ -156,6 +171,8 @@ function blocks(role: "user" | "assistant", list: unknown[], at: string): ChatMe
   if (role === "assistant") {
     const m: ChatMessage = { role, content: text === "" && toolCalls.length > 0 ? null : text };
     if (toolCalls.length > 0) m.tool_calls = toolCalls;
+    const thought = thoughts.join("\n\n");
+    if (thought !== "") m.reasoning_content = thought;
     return [m];
   }
   return [

@@ -164,6 +164,10 @@ function message(m: unknown, at: string): ChatMessage {
   // Ollama's past calls have no id and object arguments; the OpenAI checks take both.
   if (m.tool_calls !== undefined) out.tool_calls = parseMessageToolCalls(m.tool_calls, at);
   if (typeof m.tool_name === "string") out.name = m.tool_name;
+  // An answer's thinking, sent back as this node gave it (gpt-oss's template shows it).
+  if (m.role === "assistant" && typeof m.thinking === "string" && m.thinking !== "") {
+    out.reasoning_content = m.thinking;
+  }
   return out;
 }
 

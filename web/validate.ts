@@ -265,13 +265,22 @@ function parseMessages(value: unknown): ChatMessage[] {
     // OpenAI's newer "developer" role is the system prompt under another name.
     const out: ChatMessage = { role: role === "developer" ? "system" : role, content: text };
     // Only the fields templates read go on to the serving node, each of its type.
-    const { name, tool_call_id, tool_calls } = m as Body;
+    const { name, tool_call_id, tool_calls, reasoning_content } = m as Body;
     if (name !== undefined) out.name = field(name, isString, `${at}.name`, "a string");
     if (tool_call_id !== undefined) {
       out.tool_call_id = field(tool_call_id, isString, `${at}.tool_call_id`, "a string");
     }
     if (tool_calls !== undefined && tool_calls !== null) {
       out.tool_calls = parseMessageToolCalls(tool_calls, at);
+    }
+    // An answer's reasoning, sent back as this node gave it (gpt-oss's template shows it).
+    if (role === "assistant" && reasoning_content !== undefined && reasoning_content !== null) {
+      out.reasoning_content = field(
+        reasoning_content,
+        isString,
+        `${at}.reasoning_content`,
+        "a string",
+      );
     }
     if (role === "tool" && out.tool_call_id === undefined) {
       throw invalidRequest(

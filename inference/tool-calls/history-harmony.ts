@@ -1,4 +1,8 @@
 /**
+ * An assistant's reasoning (`reasoning_content`, as this node gave it) is what gpt-oss's template
+ * calls `thinking`: it shows it before a call when no answer followed yet, and refuses a call's
+ * message with both content and thinking, so there the content goes (as llama.cpp's server does).
+ *
  * gpt-oss's template renders one call per assistant message (`tool_calls[0]`) and names each
  * tool result after the last call rendered before it. So an assistant message with several
  * calls becomes one message per call, each followed by its result (matched by tool_call_id
@@ -9,7 +13,7 @@ import type { ChatMessage } from "../chat-template.ts";
 export function harmonyHistory(messages: readonly ChatMessage[]): ChatMessage[] {
   const out: ChatMessage[] = [];
   for (let i = 0; i < messages.length; i++) {
-    const m = messages[i];
+    const m = withThinking(messages[i]);
     const calls = m.tool_calls;
     if (calls === undefined || calls.length < 2) {
       out.push(m);
@@ -27,5 +31,13 @@ export function harmonyHistory(messages: readonly ChatMessage[]): ChatMessage[] 
     out.push(...results);
     i = end - 1;
   }
+  return out;
+}
+
+function withThinking(m: ChatMessage): ChatMessage {
+  const { reasoning_content: thinking, ...rest } = m;
+  if (typeof thinking !== "string" || thinking === "") return m;
+  const out: ChatMessage & { thinking: string } = { ...rest, thinking };
+  if (out.tool_calls !== undefined && out.tool_calls.length > 0) out.content = null;
   return out;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { renderToolChat } from "./render.ts";
+import type { ChatMessage } from "../chat-template.ts";
 import type { ToolFunctionSpec } from "./types.ts";
 
 const TEMPLATE = Deno.readTextFileSync(
@@ -54,4 +55,32 @@ Deno.test("harmony render: tools without a description, two calls of one turn ea
       '<|start|>functions.get_time to=assistant<|channel|>commentary<|message|>"12:00"<|end|>' +
       "<|start|>assistant<|channel|>commentary to=functions.get_time <|constrain|>json<|message|>",
   );
+});
+
+Deno.test("harmony render: a call's reasoning sent back shows before it until an answer follows", () => {
+  const call = {
+    role: "assistant",
+    content: "ignored beside reasoning",
+    reasoning_content: "Need the weather.",
+    tool_calls: [{
+      id: "c1",
+      type: "function",
+      function: { name: "get_weather", arguments: "{}" },
+    }],
+  };
+  const result = { role: "tool", tool_call_id: "c1", content: "Sunny" };
+  const user = { role: "user", content: "Weather?" };
+  const render = (messages: ChatMessage[]) =>
+    renderToolChat({ template: TEMPLATE, messages, tools: TOOLS, addGenerationPrompt: true });
+  const pending = render([user, call, result]);
+  assert.ok(
+    pending.includes(
+      "<|start|>assistant<|channel|>analysis<|message|>Need the weather.<|end|>" +
+        "<|start|>assistant to=functions.get_weather<|channel|>commentary json<|message|>{}<|call|>",
+    ),
+    pending,
+  );
+  assert.ok(!pending.includes("ignored"), pending);
+  const answered = render([user, call, result, { role: "assistant", content: "Sunny." }, user]);
+  assert.ok(!answered.includes("Need the weather."), answered);
 });
