@@ -10,6 +10,7 @@
  */
 import type { BatchEngine, StepOutput } from "./batch.ts";
 import { createPrefixCache, type PrefixMatch } from "./prefix-cache.ts";
+import { RewindRefusedError } from "./swa-cache.ts";
 import type { SamplerOptions } from "./sampler.ts";
 
 /** A sequence's engine slot, -1 until it got one; its sampler, for an engine that samples. */
@@ -76,9 +77,10 @@ export function createSchedulerSlots<T extends Slotted>(
     try {
       rewind!(slot, match.reuse);
       return { slot, cached: match.reuse };
-    } catch {
-      // A recurrent state cannot go back short of its end (recurrent-state.ts).
-      cache.refusePartial();
+    } catch (e) {
+      // A recurrent state cannot go back short of its end (recurrent-state.ts); a sliding
+      // window's ring only as far as it holds (swa-cache.ts), so other partial rewinds may do.
+      if (!(e instanceof RewindRefusedError)) cache.refusePartial();
       rewind!(slot, 0);
       return { slot, cached: 0 };
     }

@@ -15,6 +15,7 @@ import {
 } from "./attention.ts";
 import { embedTokens, forwardLayers, outputLogits } from "./reference.ts";
 import { createCpuBatch } from "./batch.ts";
+import { createSchedulerSlots } from "./scheduler-slots.ts";
 import { kvBytesPerPosition, modelShapeOf, SCRATCH_ROWS, wholeModelBytes } from "./model-shape.ts";
 import { chooseContextSize } from "./context-size.ts";
 import { RewindRefusedError, slidingCacheSize, slidingWindowOf } from "./swa-cache.ts";
@@ -192,3 +193,36 @@ for (const name of ["test-gemma3-kvf16-f32", "test-gpt-oss-kvf16-f16"]) {
     }
   });
 }
+
+Deno.test("swa cache: the scheduler starts a slot clean when its window is gone, and still reuses one that holds it", async () => {
+  const batch = createCpuBatch({ config, weights, ctxSize: CTX, maxSlots: 1, maxRows: 64 });
+  const slots = createSchedulerSlots<Item>(batch, 1, { reuse: true });
+  const long = Array.from({ length: 640 }, (_, i) => 1 + (i * 13) % 500);
+  const ask = (tokens: number[]): Item => ({ slot: -1, prefix: { owner: "A", tokens } });
+  const runTo = async (item: Item) => {
+    assert.deepEqual(slots.admit([item]), [item]);
+    const from = item.cached!;
+    for (let at = from; at < long.length; at += 64) {
+      await batch.step([{
+        slot: item.slot,
+        tokens: long.slice(at, Math.min(at + 64, long.length)),
+      }]);
+    }
+    slots.release(item, { owner: "A", tokens: long });
+  };
+  await runTo(ask(long));
+  // 100 shared (no other slot, so it is tried): the ring holds only the last 520 of 640.
+  const far = ask([...long.slice(0, 100), 7, 7]);
+  assert.deepEqual(slots.admit([far]), [far]);
+  assert.equal(far.cached, 0, "the refused rewind left the slot clean");
+  assert.equal(batch.position(far.slot), 0);
+  slots.release(far);
+  await runTo(ask(long));
+  // 630 shared: held, and partial reuse is still on after the refusal above.
+  const near = ask([...long.slice(0, 630), 7, 7]);
+  assert.deepEqual(slots.admit([near]), [near]);
+  assert.equal(near.cached, 630);
+  assert.equal(batch.position(near.slot), 630);
+});
+
+type Item = { slot: number; prefix?: { owner: string; tokens: number[] }; cached?: number };
