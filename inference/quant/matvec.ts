@@ -31,7 +31,7 @@ import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { matVecBatchQuantF64 } from "./matvec-f64.ts";
 import { matVecBatchQ5_1 } from "./matvec-q8-1.ts";
 import { matVecNative, quantizeNative } from "./native/mod.ts";
-import { matVecWasm } from "./wasm/mod.ts";
+import { matVecWasm, quantizeWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
 const scratch = emptyActivations();
@@ -88,7 +88,9 @@ export function matVecBatch(
       : quantizeActivations(type, xs, cols, n, scratch).values;
     return matVecBatchF32Activations(type, weights, rows, cols, x, n, out);
   }
+  // The same rounding in C where the kernels run (native, else WASM), else in TypeScript.
   const a = quantizeNative(type, xs, cols, n, scratch) ??
+    quantizeWasm(type, xs, cols, n, scratch) ??
     quantizeActivations(type, xs, cols, n, scratch);
   if (matVecNative(type, weights, rows, cols, a, out)) return;
   if (matVecWasm(type, weights, rows, cols, a, out)) return;

@@ -3,6 +3,7 @@ export {
   hasWasmKernel,
   type KernelVariant,
   matVecWasm,
+  quantizeWasm,
   setWasmKernels,
   setWasmThreads,
   wasmKernelVariant,
