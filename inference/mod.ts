@@ -38,6 +38,7 @@ export { createBatchedCpuEngine, sessionBatch } from "./batch.ts";
 export type { AcquireOptions, BatchedEngine, BatchEngine, BatchRow, StepOutput } from "./batch.ts";
 export { createScheduler, QueueFullError } from "./scheduler.ts";
 export type { ScheduledResult, ScheduleOptions, Scheduler } from "./scheduler.ts";
+export { commonPrefix } from "./prefix-cache.ts";
 export { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 export { warmUpBatch, warmUpEngine, warmUpStage } from "./warm-up.ts";
 export { loadStageBatch } from "./stage-batch.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createBatchedCpuEngine } from "../inference/mod.ts";
-import { commonPrefix } from "../inference/prefix-cache.ts";
+import { commonPrefix } from "../inference/mod.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
 import { createLocalService, promptTokens } from "./local-service.ts";
 import type { ChatMessage, DoneEvent, InferEvent, InferRequest } from "./service.ts";
