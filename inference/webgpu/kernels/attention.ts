@@ -37,6 +37,8 @@ export interface KvShape {
   valueDim: number;
   /** Per layer, whether it keeps a cache (false: a qwen35moe linear layer, a placeholder). */
   cached?: readonly boolean[];
+  /** Per layer, the rows its cache holds where not ctxSize (a sliding-window layer's ring). */
+  rows?: readonly number[];
 }
 
 /** Zeroed cache buffers; each layer's keys / values must fit one storage binding. */
@@ -54,7 +56,7 @@ export function createKvCache(device: GPUDevice, s: KvShape): KvCache {
     Array.from({ length: s.layers }, (_, i) =>
       device.createBuffer({
         label: `${label} ${i}`,
-        size: s.cached?.[i] === false ? 16 : Math.max(16, s.ctxSize * width * 4),
+        size: s.cached?.[i] === false ? 16 : Math.max(16, (s.rows?.[i] ?? s.ctxSize) * width * 4),
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
       }));
   return {
@@ -83,6 +85,7 @@ export interface KvWriteParams {
   kStride?: number; // elements between new key rows (default kDim)
   vOffset?: number;
   vStride?: number;
+  ring?: number; // a ring layer's rows: position p at row p % ring (default 0: row p)
 }
 
 export interface KvWriteBuffers {
@@ -102,6 +105,7 @@ export function packKvWriteParams(p: KvWriteParams): ArrayBuffer {
     ["u32", p.kStride ?? p.kDim],
     ["u32", p.vOffset ?? 0],
     ["u32", p.vStride ?? p.vDim],
+    ["u32", p.ring ?? 0],
   ]);
 }
 
@@ -113,7 +117,7 @@ export function bindKvWrite(
   // The cache buffers know their size: a write past the end would be silently dropped.
   const check = (p: KvWriteParams) => {
     const ctx = Math.min(bufs.keys.size / (4 * p.kDim), bufs.values.size / (4 * p.vDim));
-    if (p.pos0 + p.n > ctx) {
+    if (p.ring ? p.ring > ctx || p.n > p.ring : p.pos0 + p.n > ctx) {
       throw new Error(`context full: ${p.pos0} + ${p.n} positions exceed the KV cache (${ctx})`);
     }
     return packKvWriteParams(p);
@@ -141,6 +145,7 @@ export interface AttentionParams {
   pos0: number; // the cache must already hold positions 0 .. pos0 + n - 1
   scale?: number; // default 1 / sqrt(headDim)
   window?: number; // sliding window: the last `window` positions only (default 0: all)
+  ring?: number; // a ring layer's rows: position p at row p % ring (default 0: row p)
   qOffset?: number;
   qStride?: number; // default heads * headDim
   outOffset?: number;
@@ -169,6 +174,7 @@ export function packAttentionParams(p: AttentionParams): ArrayBuffer {
     ["u32", p.outStride ?? p.heads * p.valueDim],
     ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
     ["u32", p.window ?? 0],
+    ["u32", p.ring ?? 0],
   ]);
 }
 
@@ -278,6 +284,7 @@ export interface KvWriteRowsParams {
   kDim: number;
   vDim: number;
   ctx: number; // cache rows per slot
+  ring?: number; // a ring layer's rows per slot (= ctx): position p at row p % ring
 }
 
 export interface KvWriteRowsBuffers {
@@ -298,6 +305,7 @@ export interface AttentionRowsParams {
   ctx: number;
   scale?: number; // default 1 / sqrt(headDim)
   window?: number; // sliding window: the last `window` positions only (default 0: all)
+  ring?: number; // a ring layer's rows per slot (= ctx): position p at row p % ring
 }
 
 export interface AttentionRowsBuffers {
@@ -310,7 +318,13 @@ export interface AttentionRowsBuffers {
 }
 
 export function packKvWriteRowsParams(p: KvWriteRowsParams): ArrayBuffer {
-  return packFields([["u32", p.n], ["u32", p.kDim], ["u32", p.vDim], ["u32", p.ctx]]);
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.kDim],
+    ["u32", p.vDim],
+    ["u32", p.ctx],
+    ["u32", p.ring ?? 0],
+  ]);
 }
 
 export function packAttentionRowsParams(p: AttentionRowsParams): ArrayBuffer {
@@ -323,6 +337,7 @@ export function packAttentionRowsParams(p: AttentionRowsParams): ArrayBuffer {
     ["u32", p.ctx],
     ["f32", p.scale ?? 1 / Math.sqrt(p.headDim)],
     ["u32", p.window ?? 0],
+    ["u32", p.ring ?? 0],
   ]);
 }
 

@@ -28,10 +28,19 @@
 //            A layer's cache holds every slot: slot s owns cache rows
 //            s * ctx .. (s + 1) * ctx - 1; row t sees positions 0 .. pos of
 //            its slot and writes its key and value at slot * ctx + pos.
+//
+// A `ring` > 0 (a sliding-window layer's cache, inference/swa-cache.ts) holds
+// position p at row p % ring: a ring of the window and the most rows one step
+// adds keeps every position the step's rows see.
 
 #define WG 64
 #define MAX_HEAD_DIM 256
 #define MAX_VALUE_DIM 256
+
+// The cache row of position p: p itself, or p % ring in a ring layer's cache.
+fn cache_row_of(p: u32) -> u32 {
+  return select(p, p % max(params.ring, 1u), params.ring > 0u);
+}
 
 #ifdef KV_WRITE
 #ifdef ROWS
@@ -40,6 +49,7 @@ struct Params {
   k_dim: u32, // kv_heads * head_dim: one cache row of keys
   v_dim: u32, // kv_heads * value_dim
   ctx: u32,   // cache rows per slot
+  ring: u32,  // 0, or the rows a ring layer's slot holds (its position p at p % ring)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -58,6 +68,7 @@ struct Params {
   k_stride: u32,  // elements between new key rows
   v_offset: u32,
   v_stride: u32,
+  ring: u32,      // 0, or the rows a ring layer holds (position p at row p % ring)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -81,11 +92,11 @@ fn main(
   let t = i / row_len;
   let j = i % row_len;
 #ifdef ROWS
-  let cache_row = rows[2u * t] * params.ctx + rows[2u * t + 1u];
+  let cache_row = rows[2u * t] * params.ctx + cache_row_of(rows[2u * t + 1u]);
   let k_src = t * params.k_dim;
   let v_src = t * params.v_dim;
 #else
-  let cache_row = params.pos0 + t;
+  let cache_row = cache_row_of(params.pos0 + t);
   let k_src = params.k_offset + t * params.k_stride;
   let v_src = params.v_offset + t * params.v_stride;
 #endif
@@ -109,6 +120,7 @@ struct Params {
   ctx: u32, // cache rows per slot
   scale: f32,
   window: u32, // 0: every position; else the last `window` (sliding-window attention)
+  ring: u32,   // 0, or the rows a ring layer holds (position p at row p % ring)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -134,6 +146,7 @@ struct Params {
   out_stride: u32, // elements between output rows (heads * value_dim when packed)
   scale: f32,
   window: u32, // 0: every position; else the last `window` (sliding-window attention)
+  ring: u32,   // 0, or the rows a ring layer holds (position p at row p % ring)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -148,6 +161,12 @@ struct Params {
 
 
 const NONE = -3.0e38; // below any score; stands in for -inf
+
+// The row after `row` in the layer's cache: a ring wraps to its first row.
+fn next_row(row: u32) -> u32 {
+  let next = row + 1u;
+  return select(next, 0u, next == params.ring);
+}
 
 // Where query row t, head h reads and writes: its kv head, its first cache row,
 // the positions it sees (lo .. len - 1), and its q and out offsets (elements).
@@ -227,9 +246,10 @@ fn main(
   var m = NONE; // running max
   var l = 0.0;        // running sum of exp(score - m)
 #endif
-  var kb = (it.first + it.lo) * k_row4 + it.kvh * hd4;
-  var vb = (it.first + it.lo) * v_row4 + it.kvh * vd4;
+  var row = cache_row_of(it.lo);
   for (var p = it.lo; p < it.len; p++) {
+    let kb = (it.first + row) * k_row4 + it.kvh * hd4;
+    let vb = (it.first + row) * v_row4 + it.kvh * vd4;
     var dot_qk = 0.0;
     for (var i = 0u; i < HD4; i++) {
       dot_qk += dot(qv[i], k_cache[kb + i]);
@@ -243,8 +263,7 @@ fn main(
     for (var d = 0u; d < VD4; d++) {
       av[d] = av[d] * corr + e * v_cache[vb + d];
     }
-    kb += k_row4;
-    vb += v_row4;
+    row = next_row(row);
   }
   for (var d = 0u; d < VD4; d++) {
     let o = av[d] / l;
@@ -303,7 +322,7 @@ fn main(
     let p = start + lid;
     var s = NONE;
     if (p < len) {
-      let kb = ((first + p) * k_row + kvh * hd) / 4u;
+      let kb = ((first + cache_row_of(p)) * k_row + kvh * hd) / 4u;
       var sum = 0.0;
       for (var i = 0u; i < hd4; i++) {
         sum += dot(q_sh[i], k_cache[kb + i]);
@@ -338,10 +357,10 @@ fn main(
     let count = min({{WG}}u, len - start);
     for (var d = lid; d < vd4; d += {{WG}}u) {
       var a = acc[d] * corr;
-      var vb = ((first + start) * v_row + kvh * vd) / 4u + d;
+      var row = cache_row_of(start);
       for (var j = 0u; j < count; j++) {
-        a += weight[j] * v_cache[vb];
-        vb += v_row / 4u;
+        a += weight[j] * v_cache[((first + row) * v_row + kvh * vd) / 4u + d];
+        row = next_row(row);
       }
       acc[d] = a;
     }
