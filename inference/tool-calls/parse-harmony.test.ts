@@ -159,6 +159,12 @@ Deno.test("harmony: unknown recipients are consumed; text without headers is con
     reasoning: "",
     calls: [],
   });
+  // Whitespace before the first header.
+  assert.deepEqual(parse("\n" + ANSWER), {
+    text: "Hello! How can I help?",
+    reasoning: "User greets. Reply politely.",
+    calls: [],
+  });
   // A stray commentary before the analysis channel, as gpt-oss-20b sometimes writes.
   assert.deepEqual(
     parse(

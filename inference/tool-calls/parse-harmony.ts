@@ -31,8 +31,11 @@ import type { ParsedToolCall } from "./types.ts";
 const MESSAGE = "<|message|>";
 /** What ends a message's body; `<|start|>` opens the next header, so it is not consumed. */
 const BODY_ENDS = ["<|end|>", "<|return|>", "<|call|>", "<|start|>"];
-/** How a header may start: the role header, a channel, a recipient after the role, a constraint. */
-const HEADER_OPENERS = ["<|start|>", "<|channel|>", " to=", "to=", "<|constrain|>"];
+/**
+ * How a header may start (after any whitespace): the role header, a channel, a recipient after the
+ * role, a constraint.
+ */
+const HEADER_OPENERS = ["<|start|>", "<|channel|>", "to=", "<|constrain|>"];
 /** A header longer than this is no header: the text is content. */
 const MAX_HEADER = 512;
 
@@ -80,7 +83,7 @@ export function readHeader(header: string, names: ReadonlySet<string>): Kind {
 
 /** Whether `text` is, or may still become, the start of a header. */
 function mayBeHeader(text: string): boolean {
-  const t = text.replace(/^[ \t\r\n]+(?=<\|)/, "");
+  const t = text.replace(/^[ \t\r\n]+/, "");
   return t === "" ||
     HEADER_OPENERS.some((o) => t.startsWith(o) || (o.startsWith(t) && t.length < o.length));
 }
