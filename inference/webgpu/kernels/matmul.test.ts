@@ -150,13 +150,13 @@ Deno.test("matmul handles a split matrix, bias and accumulate", async () => {
   }, 902);
 });
 
-// rows4 (the llvmpipe kernel): tiles of 8 or 16 tokens; a dispatch per chunk of 512 columns,
-// with a 256-column tail chunk where the steps are odd.
+// rows4 (the llvmpipe kernel): tiles of 2, 4, 8 or 16 tokens; a dispatch per chunk of 512
+// columns, with a 256-column tail chunk where the steps are odd.
 Deno.test("matmul rows4 matches the CPU oracle for Q4_0 / Q4_K over tiles and chunks", async () => {
   const gpu = await createTestGpu();
   let seed = 1300;
   for (const type of [GgmlType.Q4_0, GgmlType.Q4_K]) {
-    for (const n of [1, 3, 8, 17, 64]) {
+    for (const n of [1, 2, 3, 4, 8, 17, 64]) {
       await runCase(gpu, { type, rows: 13, cols: 256, n, variant: "rows4" }, seed += 10);
     }
     // chunk dispatches adding into Y: 4 of two steps, 8 of two, 2 of two and a tail of one

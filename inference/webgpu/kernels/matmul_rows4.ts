@@ -55,6 +55,11 @@ const MAX_TILE = 32;
 // 32-token tiles were no faster: their 32 KiB x window fills the L1 cache.
 const SMALL_TILE = 8;
 const LARGE_TILE = 16;
+// Batched decode of a few sequences: an invocation does a whole tile's multiply-adds whatever
+// n is, so 2 tokens in an 8-token tile cost 2.7x a 2-token tile, 4 tokens 1.6x a 4-token one
+// (a 5632x2048 Q4_0 matrix, interleaved best of 4; a 2-token tile costs one matvec). The
+// smallest of these tiles that holds the batch.
+const DECODE_TILES = [2, 4, SMALL_TILE];
 // Tokens whose accumulators stay in registers while a block is applied: 4 x 4
 // rows x 8 lanes = 16 of the 32 AVX-512 registers; 1, 2 and 8 measured slower.
 const TOKEN_GROUP = 4;
@@ -108,23 +113,18 @@ export function createMatMulRows4(
     throw new Error(`matmul rows4: tileTokens ${fixed} is not in 1..${MAX_TILE}`);
   }
   if (fixed !== undefined) return createTiled(gpu, r4, x, y, opts, fixed);
-  // Without a fixed tile: SMALL_TILE tokens for a batch that fits it (batched
-  // decode), LARGE_TILE for longer ones (prefill); each built on first use.
-  let small: MatMulRows4Op | undefined;
-  let large: MatMulRows4Op | undefined;
+  // Without a fixed tile: the smallest DECODE_TILES tile that holds a batch of a few
+  // (batched decode), LARGE_TILE for longer ones (prefill); each built on first use.
+  const built = new Map<number, MatMulRows4Op>();
   return {
     encode(pass, n) {
-      if (n <= SMALL_TILE) {
-        small ??= createTiled(gpu, r4, x, y, opts, SMALL_TILE);
-        small.encode(pass, n);
-      } else {
-        large ??= createTiled(gpu, r4, x, y, opts, LARGE_TILE);
-        large.encode(pass, n);
-      }
+      const tile = DECODE_TILES.find((t) => n <= t) ?? LARGE_TILE;
+      let op = built.get(tile);
+      if (!op) built.set(tile, op = createTiled(gpu, r4, x, y, opts, tile));
+      op.encode(pass, n);
     },
     destroy() {
-      small?.destroy();
-      large?.destroy();
+      for (const op of built.values()) op.destroy();
     },
   };
 }
