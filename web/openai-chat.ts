@@ -102,13 +102,14 @@ async function* chunks(
   yield* streamRuns(runs, function* (event, index) {
     if (event.type === "token") {
       const reasoning = reasoningOf(event);
-      if (reasoning !== "") yield chunk(index, { reasoning_content: reasoning });
-      if (event.text === "" && (!logprobs || reasoning !== "")) return; // nothing to show yet
-      yield chunk(
-        index,
-        { content: event.text },
-        logprobs ? { logprobs: { content: [logprobEntry(event)], refusal: null } } : {},
-      );
+      const lp = logprobs ? { logprobs: { content: [logprobEntry(event)], refusal: null } } : {};
+      // The token's logprobs go with its content, or with its reasoning when it wrote only that.
+      const reasoned = reasoning !== "";
+      if (reasoned) {
+        yield chunk(index, { reasoning_content: reasoning }, event.text === "" ? lp : {});
+      }
+      if (event.text === "" && (!logprobs || reasoned)) return; // nothing to show yet
+      yield chunk(index, { content: event.text }, lp);
       return;
     }
     if (event.type === "tool_call") {
