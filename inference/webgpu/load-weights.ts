@@ -1,7 +1,8 @@
 /**
  * The weights of a layer range, uploaded to the device straight from the
  * GGUF file: each tensor is read, uploaded in its stored (quantized) form and
- * its host copy dropped, so the whole model never sits in host memory.
+ * its host copy dropped, so the whole model never sits in host memory. The
+ * device's staging copies are let go every STAGING_FLUSH_BYTES (flushStaging).
  * The tensors are those of inference/weights.ts `planTensors`, as for the CPU.
  */
 import { ggmlTypeName, isSupportedWeightType } from "../ggml-type.ts";
@@ -77,6 +78,21 @@ function layoutFor(gpu: Gpu, info: GgufTensorInfo, use: TensorUse): GpuMatrixLay
   return rows4 ? "rows4" : "rows";
 }
 
+/**
+ * Uploaded bytes after which the queue is flushed: wgpu stages each upload (a mapped-at-creation
+ * buffer, writeTexture) in host-visible memory that it lets go only once a submission that
+ * carries the copy completes, and its allocator keeps that memory for reuse. Without a flush
+ * every staging copy waits for the first submit and then stays pooled: the 1.1 B Q4_0 bench
+ * model (458 MiB of weights): the process held 1141 MiB after upload on llvmpipe, 693 with this.
+ */
+export const STAGING_FLUSH_BYTES = 16 * 1024 * 1024;
+
+/** Submits nothing and waits for the queue: the uploads staged so far are copied and let go. */
+async function flushStaging(gpu: Gpu): Promise<void> {
+  gpu.device.queue.submit([]);
+  await gpu.device.queue.onSubmittedWorkDone();
+}
+
 /** Runs `upload` inside error scopes so an allocation the device refuses names the tensor. */
 async function guarded<T>(gpu: Gpu, what: string, bytes: number, upload: () => T): Promise<T> {
   const { device } = gpu;
@@ -128,6 +144,13 @@ export async function uploadWeights(
   const memory: (GPUBuffer | GPUTexture)[] = [];
   let bytes = 0;
   let done = 0;
+  let staged = 0; // bytes uploaded since the last flushStaging
+  const uploaded = async (n: number) => {
+    staged += n;
+    if (staged < STAGING_FLUSH_BYTES) return;
+    staged = 0;
+    await flushStaging(gpu);
+  };
   for (const { name, shape, use, experts } of plan) {
     const info = needTensor(file, name);
     if (shape) {
@@ -149,6 +172,7 @@ export async function uploadWeights(
       mats.set(name, m);
       memory.push(...m.memory);
       bytes += info.byteLength;
+      await uploaded(info.byteLength);
     } else {
       const n = info.dims.reduce((a, b) => a * b, 1);
       const values = dequantize(info.type, await readTensorData(file, info), n);
@@ -164,6 +188,7 @@ export async function uploadWeights(
         vecs.set(name, b);
         memory.push(b);
         bytes += values.byteLength;
+        await uploaded(values.byteLength);
       }
     }
     options.onTensor?.(name, ++done, plan.length);
@@ -199,6 +224,7 @@ export async function uploadWeights(
     ? undefined
     : createRopeTable(gpu.device, config.ropeDim, config.ropeBaseLocal);
   if (ropeTableLocal) memory.push(ropeTableLocal);
+  await flushStaging(gpu);
   const embedding = mats.get("token_embd.weight");
   return {
     layerStart,
