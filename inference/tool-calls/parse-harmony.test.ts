@@ -159,6 +159,10 @@ Deno.test("harmony: unknown recipients are consumed; text without headers is con
     reasoning: "",
     calls: [],
   });
+  // Text that only began like a header when the output ended is content.
+  for (const short of ["t", "to", "<|", "  <|chan"]) {
+    assert.deepEqual(parse(short), { text: short, reasoning: "", calls: [] }, short);
+  }
   // Whitespace before the first header.
   assert.deepEqual(parse("\n" + ANSWER), {
     text: "Hello! How can I help?",

@@ -81,7 +81,10 @@ export function readHeader(header: string, names: ReadonlySet<string>): Kind {
   return channel === "analysis" ? { kind: "reasoning" } : { kind: "content" };
 }
 
-/** Whether `text` is, or may still become, the start of a header. */
+/**
+ * Whether `text` is, or may still become, the start of a header (text that ends while it only may
+ * is content).
+ */
 function mayBeHeader(text: string): boolean {
   const t = text.replace(/^[ \t\r\n]+/, "");
   return t === "" ||
@@ -126,7 +129,8 @@ export function harmonyParser(names: ReadonlySet<string>, prefill = ""): ToolCal
       if (!body) {
         const at = buf.indexOf(MESSAGE);
         const header = at < 0 ? buf : buf.slice(0, at);
-        if (!mayBeHeader(header) || header.length > MAX_HEADER) {
+        const opened = HEADER_OPENERS.some((o) => header.trimStart().startsWith(o));
+        if (!mayBeHeader(header) || header.length > MAX_HEADER || (final && at < 0 && !opened)) {
           // No header: content up to the next end of a message.
           body = { kind: { kind: "content" }, header: "", text: "", prefilled: false, raw: true };
           continue;
