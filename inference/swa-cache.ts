@@ -64,3 +64,33 @@ export function rewindError(hold: RingHold, position: number): RewindRefusedErro
 export function canRewindTo(hold: RingHold, position: number): boolean {
   return rewindError(hold, position) === undefined;
 }
+
+/** A sequence's rings where its cache lives elsewhere (the GPU engine's buffers). */
+export interface RingTrack {
+  /** The ring layers' window; 0 when none of the layers is one. */
+  window: number;
+  /** Positions each ring holds. */
+  ringSize: number;
+  /** Positions before this one are overwritten in the rings. */
+  ringFrom: number;
+}
+
+/** The rings of a new sequence; a window of 0 (no ring layers) tracks nothing. */
+export function ringTrack(window: number, ringSize: number): RingTrack {
+  return { window, ringSize, ringFrom: 0 };
+}
+
+/** Notes that positions up to `end` (exclusive) are being written: the rings lose what they overwrite. */
+export function ringWrote(track: RingTrack, end: number): void {
+  if (track.window > 0) track.ringFrom = Math.max(track.ringFrom, end - track.ringSize);
+}
+
+/**
+ * Checks a rewind from `position` to `to` (throws RewindRefusedError when `to` is not held or its
+ * window is gone) and notes it: back at 0, the rings start over.
+ */
+export function ringRewind(track: RingTrack, position: number, to: number): void {
+  const refused = rewindError({ position, window: track.window, ringFrom: track.ringFrom }, to);
+  if (refused) throw refused;
+  if (to === 0) track.ringFrom = 0;
+}

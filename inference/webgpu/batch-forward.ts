@@ -48,6 +48,8 @@ import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
+import { ringRowsOf, ringTrackOf } from "./ring-cache.ts";
+import { ringRewind, ringWrote } from "../swa-cache.ts";
 
 export interface GpuBatchOptions {
   maxSlots?: number; // default 8
@@ -75,15 +77,21 @@ function rowsPlacement(
   const { device } = gpu;
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
+  // A sliding-window layer's slots are rings of `rings[li]` rows each (ring-cache.ts).
+  const layers = weights.layers.length;
+  const rings = ringRowsOf(config, weights.layerStart, layers, ctxSize, scratch.maxBatch);
+  const slotRows = rings.map((r) => r || ctxSize);
   const kv = createKvCache(device, {
     ...config,
-    layers: weights.layers.length,
+    layers,
     ctxSize: maxSlots * ctxSize,
+    rows: slotRows.map((r) => maxSlots * r),
     cached: weights.layers.map((w) => !w.linear), // qwen35moe's linear layers keep none
   });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim };
-  const attnShape = { heads, kvHeads, headDim, valueDim, ctx: ctxSize };
-  const kvShape = { kDim: kv.kDim, vDim: kv.vDim, ctx: ctxSize };
+  const attnShape = { heads, kvHeads, headDim, valueDim };
+  const kvShape = { kDim: kv.kDim, vDim: kv.vDim };
+  const at = (li: number) => ({ ctx: slotRows[li], ring: rings[li] });
   // qwen35moe: each slot's linear-layer state, rows reading their slot from the row table
   const recurrent = createRecurrentStates(
     gpu,
@@ -111,12 +119,12 @@ function rowsPlacement(
         bindKvWriteRows(
           device,
           { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
-          { n: 1, ...kvShape },
+          { n: 1, ...kvShape, ...at(li) },
         ),
-        (n) => ({ ...kvShape, n }),
+        (n) => ({ ...kvShape, ...at(li), n }),
       ),
     attention: (li) => {
-      const shape = { ...attnShape, ...layerAttention(config, weights, li) };
+      const shape = { ...attnShape, ...layerAttention(config, weights, li), ...at(li) };
       return placed(
         bindAttentionRows(
           device,
@@ -174,6 +182,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
 
   const slots = createSlotTable(maxSlots);
   const positions = new Array<number>(maxSlots).fill(0);
+  const ringRows = ringRowsOf(config, weights.layerStart, weights.layers.length, ctxSize, maxRows);
+  const rings = Array.from({ length: maxSlots }, () => ringTrackOf(config, ringRows));
   let busy = false;
 
   async function step(rows: readonly BatchRow[]): Promise<Float32Array[]> {
@@ -192,6 +202,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       }
       for (let i = 0; i < r.tokens.length; i++, t++) table.set([r.slot, pos0 + i], 2 * t);
     }
+    for (const r of rows) ringWrote(rings[r.slot], positions[r.slot] + r.tokens.length);
     busy = true;
     try {
       const n = tokens.length, seqs = rows.length;
@@ -237,6 +248,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       if (slot !== undefined) {
         if (config.recurrent) stack.clearRecurrent(slot); // a new sequence's state
         positions[slot] = 0;
+        rings[slot].ringFrom = 0;
       }
       return slot;
     },
@@ -247,11 +259,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     },
     rewind(slot, position) {
       slots.check(slot);
-      if (position < 0 || position > positions[slot]) {
-        throw new Error(
-          `cannot rewind to ${position}: the cache holds ${positions[slot]} positions`,
-        );
-      }
+      // Past the end, or a sliding-window ring no longer holding the window: RewindRefusedError.
+      ringRewind(rings[slot], positions[slot], position);
       if (recurrentRewind(config, positions[slot], position)) stack.clearRecurrent(slot);
       positions[slot] = position;
     },

@@ -26,6 +26,8 @@ import { bindElementwise, type ElementwiseParams } from "./kernels/elementwise.t
 import { bindEmbed } from "./kernels/embed.ts";
 import { bindArgmax } from "./kernels/argmax.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
+import { ringRowsOf, ringTrackOf } from "./ring-cache.ts";
+import { type RingTrack, ringWrote } from "../swa-cache.ts";
 import { createMoeLayer, createMoeScratch, destroyMoeScratch } from "./moe-layer.ts";
 import {
   createGatedQuery,
@@ -143,8 +145,10 @@ export function placed<P>(kernel: BoundKernel<P>, params: (n: number, pos0: numb
  * sequences that each carry their own (slot, position) (batch-forward.ts).
  */
 export interface Placement {
-  /** Throws when n rows at pos0 do not fit. */
+  /** Throws when n rows at pos0 do not fit; else they are about to be written. */
   check(n: number, pos0: number): void;
+  /** One sequence's sliding-window rings: how far back a rewind finds its window. */
+  ring?: RingTrack;
   /** Rotates `heads` heads of every row of `v` by its position, as layer `layer` does. */
   rope(v: GPUBuffer, heads: number, layer: number): Placed;
   /** Appends the rows of scratch k and v to layer `layer`'s cache. */
@@ -168,7 +172,11 @@ export function sequencePlacement(
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
   const cached = weights.layers.map((w) => !w.linear); // qwen35moe's linear layers keep none
-  const kv = createKvCache(device, { ...config, layers: weights.layers.length, ctxSize, cached });
+  const layers = weights.layers.length;
+  const rings = ringRowsOf(config, weights.layerStart, layers, ctxSize, scratch.maxBatch);
+  const ring = ringTrackOf(config, rings);
+  const rows = rings.map((r) => r || ctxSize);
+  const kv = createKvCache(device, { ...config, layers, ctxSize, cached, rows });
   const recurrent = createRecurrentStates(gpu, config, weights.layerStart, weights.layerEnd, 1);
   const rope = { n: 1, headDim, ropeDim: config.ropeDim, pos0: 0 };
   const attnShape = { heads, kvHeads, headDim, valueDim, pos0: 0, n: 1 };
@@ -180,7 +188,9 @@ export function sequencePlacement(
           `context full: ${pos0} + ${n} positions exceed the context size ${ctxSize}`,
         );
       }
+      ringWrote(ring, pos0 + n);
     },
+    ring,
     rope: (x, h, li) => {
       const { table, ropeScale } = layerRope(config, weights, li);
       return placed(
@@ -190,11 +200,14 @@ export function sequencePlacement(
     },
     kvWrite: (li) =>
       placed(
-        bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, kvShape),
-        (n, pos0) => ({ ...kvShape, n, pos0 }),
+        bindKvWrite(device, { k, v, keys: kv.keys[li], values: kv.values[li] }, {
+          ...kvShape,
+          ring: rings[li],
+        }),
+        (n, pos0) => ({ ...kvShape, n, pos0, ring: rings[li] }),
       ),
     attention: (li) => {
-      const shape = { ...attnShape, ...layerAttention(config, weights, li) };
+      const shape = { ...attnShape, ...layerAttention(config, weights, li), ring: rings[li] };
       return placed(
         bindAttention(
           device,
@@ -234,6 +247,8 @@ export interface LayerStack {
   encode(pass: GPUComputePassEncoder, n: number, pos0: number): void;
   /** qwen35moe: zeroes slot `slot`'s recurrent state (a new sequence, a rewind to 0). */
   clearRecurrent(slot: number): void;
+  /** One sequence's sliding-window rings (sequenceStack): rewinds check them (swa-cache.ts). */
+  ring?: RingTrack;
   destroy(): void;
 }
 
@@ -367,6 +382,7 @@ export function createLayerStack(
       }
     },
     clearRecurrent: (slot) => placement.recurrent?.clear(slot),
+    ring: placement.ring,
     destroy() {
       for (const L of layers) {
         const { attn, ...rest } = L;

@@ -24,6 +24,7 @@ import {
 import { recurrentRewind } from "./hybrid-layer.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { gpuEmbed } from "./embed.ts";
+import { ringRewind, type RingTrack } from "../swa-cache.ts";
 
 export interface WebGpuEngineInit {
   path: string;
@@ -91,7 +92,9 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
   };
 }
 
-export function checkRewind(position: number, to: number) {
+/** Throws when a rewind to `to` cannot be made (RewindRefusedError where `ring` lost its window). */
+export function checkRewind(position: number, to: number, ring?: RingTrack) {
+  if (ring) return ringRewind(ring, position, to);
   if (to < 0 || to > position) {
     throw new Error(`cannot rewind to ${to}: the cache holds ${position} positions`);
   }
@@ -279,7 +282,7 @@ function createGpuSession(model: GpuModel): WebGpuSession {
     evaluateGreedy: async (tokens) => new Uint32Array(await run(tokens, true))[0],
     evaluateGreedyStream: greedyStream,
     rewind(to) {
-      checkRewind(position, to);
+      checkRewind(position, to, stack.ring);
       if (recurrentRewind(config, position, to)) stack.clearRecurrent(0);
       position = to;
     },

@@ -101,7 +101,7 @@ function createStageSession(model: GpuModel): WebGpuStageSession {
       }
     },
     rewind(to) {
-      checkRewind(position, to);
+      checkRewind(position, to, stack.ring);
       if (recurrentRewind(config, position, to)) stack.clearRecurrent(0);
       position = to;
     },
