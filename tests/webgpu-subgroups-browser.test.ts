@@ -14,9 +14,12 @@ import { GPU_WEIGHT_TYPES } from "../inference/webgpu/kernel-types.ts";
 import {
   createMatVec,
   defaultMatVecVariant,
+  matVecDefines,
   matVecSource,
   UNIT_VALUES,
 } from "../inference/webgpu/kernels/matvec.ts";
+import { createMoeMatVec, moeMatVecSource } from "../inference/webgpu/kernels/moe-matvec.ts";
+import { preprocessWgsl } from "../inference/webgpu/wgsl.ts";
 import { bytesFor } from "../inference/quant/codec.ts";
 import { uploadMatrix } from "../inference/webgpu/weights.ts";
 import { argmaxDefines, argmaxSource } from "../inference/webgpu/kernels/argmax.ts";
@@ -32,9 +35,10 @@ interface PageCase {
   label: string;
   source: string;
   params: number[];
-  buffers: { words: number[]; f32?: boolean }[];
+  /** At bindings 1, 2, ... unless `binding` says; `uniform` for a second uniform. */
+  buffers: { words: number[]; f32?: boolean; binding?: number; uniform?: boolean }[];
   read: number;
-  workgroups: number;
+  workgroups: number | [number, number];
 }
 
 interface PageResult {
@@ -76,8 +80,9 @@ async function runInPage(cases: PageCase[]): Promise<PageResult> {
     const buffers = c.buffers.map((b) => {
       const data = b.f32 ? new Float32Array(b.words) : new Uint32Array(b.words);
       const buffer = device.createBuffer({
-        size: Math.max(16, data.byteLength),
-        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
+        size: Math.max(16, Math.ceil(data.byteLength / 16) * 16),
+        usage: (b.uniform ? GPUBufferUsage.UNIFORM : GPUBufferUsage.STORAGE) |
+          GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC,
       });
       device.queue.writeBuffer(buffer, 0, data);
       return buffer;
@@ -89,13 +94,20 @@ async function runInPage(cases: PageCase[]): Promise<PageResult> {
     });
     const group = device.createBindGroup({
       layout: pipeline.getBindGroupLayout(0),
-      entries: [uniform, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+      entries: [
+        { binding: 0, resource: { buffer: uniform } },
+        ...buffers.map((buffer, i) => ({
+          binding: c.buffers[i].binding ?? i + 1,
+          resource: { buffer },
+        })),
+      ],
     });
     const enc = device.createCommandEncoder();
     const pass = enc.beginComputePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, group);
-    pass.dispatchWorkgroups(c.workgroups);
+    const [gx, gy] = typeof c.workgroups === "number" ? [c.workgroups, 1] : c.workgroups;
+    pass.dispatchWorkgroups(gx, gy);
     pass.end();
     enc.copyBufferToBuffer(out, 0, staging, 0, out.size);
     device.queue.submit([enc.finish()]);
@@ -176,7 +188,65 @@ Deno.test("subgroup matvec in Chromium's WebGPU equals the CPU reference, every 
   }
   const got = await runCases(built.map((b) => b.c));
   got.words.forEach((words, i) => {
-    const y = new Float32Array(new Uint32Array(words).buffer);
+    const y = new Float32Array(new Uint32Array(words).buffer, 0, built[i].want.length);
+    assertClose(
+      y,
+      built[i].want,
+      { atol: 1e-4, rtol: 1e-4 },
+      `${built[i].c.label} (${got.adapter})`,
+    );
+  });
+});
+
+Deno.test("subgroup MoE matvec (mul_mat_id) in Chromium's WebGPU equals the CPU reference", async () => {
+  const experts = 4, expertRows = 19, cols = 512, ids = [2, 0, 3, 2];
+  const built: { c: PageCase; want: Float32Array }[] = [];
+  let seed = 101;
+  for (const type of GPU_WEIGHT_TYPES) {
+    const rows = experts * expertRows;
+    const data = quantize(type, randomF32(rows * cols, seed += 3), cols);
+    const xs = randomF32(ids.length * cols, seed + 1); // a row of x per pair
+    const rowBytes = bytesFor(type, cols), expertBytes = expertRows * rowBytes;
+    const want = new Float32Array(ids.length * expertRows);
+    ids.forEach((e, p) => {
+      const w = data.subarray(e * expertBytes, (e + 1) * expertBytes);
+      const x = xs.subarray(p * cols, (p + 1) * cols);
+      want.set(referenceProduct(type, w, expertRows, cols, x, 1), p * expertRows);
+    });
+    const words = new Uint32Array(Math.ceil(data.length / 4));
+    new Uint8Array(words.buffer).set(data);
+    const defines = {
+      ...matVecDefines(type, "subgroup", {
+        workgroupSize: 64,
+        bias: false,
+        accumulate: false,
+        f16Native: false,
+      }),
+      MOE_ID: true,
+    };
+    const units = cols / UNIT_VALUES[type as keyof typeof UNIT_VALUES];
+    built.push({
+      c: {
+        label: `moe ${ggmlTypeName(type)}`,
+        source: preprocessWgsl(moeMatVecSource(), defines, "moe_matvec.wgsl"),
+        params: [rows, cols, rowBytes, units, 0, 0, 0, 0], // matvec.wgsl's Params
+        buffers: [
+          { words: [...words] },
+          { words: [...xs], f32: true },
+          { words: new Array(want.length).fill(0), f32: true },
+          // MoeParams: expert_rows, first_expert, part_experts, x_pair_div, x_stride (vec4s)
+          { words: [expertRows, 0, experts, 1, cols / 4, 0, 0, 0], binding: 5, uniform: true },
+          { words: ids, binding: 6 },
+        ],
+        read: 2,
+        workgroups: [expertRows, ids.length],
+      },
+      want,
+    });
+  }
+  const got = await runCases(built.map((b) => b.c));
+  got.words.forEach((words, i) => {
+    const y = new Float32Array(new Uint32Array(words).buffer, 0, built[i].want.length);
     assertClose(
       y,
       built[i].want,
@@ -251,13 +321,17 @@ Deno.test("kernel variants: subgroups where the device has them, refused where i
     data: quantize(GgmlType.Q8_0, randomF32(256, 5), 64),
   });
   const x = uploadF32(gpu.device, randomF32(64, 6)), y = createF32(gpu.device, 4);
+  const moe = () =>
+    createMoeMatVec(gpu, m, 2, { x, y, ids: y }, { xPairDiv: 1, xStride: 64, variant: "subgroup" });
   if (gpu.subgroups) {
     createMatVec(gpu, m, x, y, { variant: "subgroup" }).destroy();
+    moe().destroy();
   } else {
     assert.throws(
       () => createMatVec(gpu, m, x, y, { variant: "subgroup" }),
       /subgroup variant needs the subgroups feature/,
     );
+    assert.throws(moe, /subgroup variant needs the subgroups feature/);
   }
   for (const b of [...m.memory, x, y]) b.destroy();
   assert.equal(argmaxDefines(gpu.device).SUBGROUP === true, gpu.subgroups);

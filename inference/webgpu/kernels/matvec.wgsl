@@ -366,6 +366,25 @@ fn unit_dot(rb: u32, u: u32, xv: u32) -> f32 {
 }
 #endif
 
+#ifdef SUBGROUP
+var<workgroup> partial: array<f32, {{WG}}>;
+
+// The workgroup's sum of `acc`, valid in invocation 0 (call it in uniform control flow).
+// Which invocations share a subgroup, and its size, are the implementation's choice: each
+// subgroup leaves its sum in its first lane's slot (the other slots 0), then every subgroup
+// adds all the slots, each lane those a subgroup's width apart from its own index.
+fn workgroup_sum(acc: f32, lid: u32, sid: u32, width: u32) -> f32 {
+  let part = subgroupAdd(acc);
+  partial[lid] = select(0.0, part, sid == 0u);
+  workgroupBarrier();
+  var t = 0.0;
+  for (var j = sid; j < {{WG}}u; j += width) {
+    t += partial[j];
+  }
+  return subgroupAdd(t);
+}
+#endif
+
 fn finish(r: u32, acc: f32) {
   var v = acc;
 #ifdef BIAS
@@ -393,11 +412,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 #else
 #ifdef SUBGROUP
-var<workgroup> partial: array<f32, {{WG}}>;
-
-// Which invocations share a subgroup, and its size, are the implementation's choice: each
-// subgroup leaves its sum in its first lane's slot (the other slots 0), then every subgroup
-// adds all the slots, each lane those a subgroup's width apart from its own index.
 @compute @workgroup_size({{WG}})
 fn main(
   @builtin(workgroup_id) wid: vec3<u32>,
@@ -414,14 +428,7 @@ fn main(
   for (var u = lid; u < P.units; u += {{WG}}u) {
     acc += unit_dot(rb, u, P.x_offset);
   }
-  let part = subgroupAdd(acc);
-  partial[lid] = select(0.0, part, sid == 0u);
-  workgroupBarrier();
-  var t = 0.0;
-  for (var j = sid; j < {{WG}}u; j += width) {
-    t += partial[j];
-  }
-  let total = subgroupAdd(t);
+  let total = workgroup_sum(acc, lid, sid, width);
   if (lid == 0u) {
     finish(r, total);
   }

@@ -24,8 +24,8 @@ const MATMUL = new URL("./matmul.wgsl", import.meta.url);
 const MATMUL_ENTRY = new URL("./moe_matmul.wgsl", import.meta.url);
 const MAX_GRID = 65535;
 
-/** matvec.wgsl's declarations and unit_dot, then the mul_mat_id entry point. */
-function moeMatVecSource(): string {
+/** matvec.wgsl's declarations and unit_dot, then the mul_mat_id entry point (unprocessed). */
+export function moeMatVecSource(): string {
   const matvec = wgslSource(MATVEC);
   const cut = matvec.indexOf("\nfn finish(");
   if (cut < 0) throw new Error("moe matvec: matvec.wgsl has no `fn finish` to cut before");
@@ -45,7 +45,8 @@ export interface MoeMatVecOptions {
   xPairDiv: number;
   /** Values per x row. */
   xStride: number;
-  variant?: "row" | "workgroup";
+  /** Default: "row" on fallback adapters, "subgroup" where the device has subgroups. */
+  variant?: "row" | "workgroup" | "subgroup";
   workgroupSize?: number;
 }
 
@@ -72,8 +73,12 @@ export function createMoeMatVec(
     throw new Error(`moe matvec: ${m.name} has ${m.rows} rows, not ${experts} experts' worth`);
   }
   if (opts.xStride % 4 !== 0) throw new Error(`moe matvec: x rows of ${opts.xStride} values`);
-  const variant = opts.variant ?? (gpu.isFallback ? "row" : "workgroup");
-  if (variant === "workgroup" && expertRows > MAX_GRID) {
+  const variant = opts.variant ??
+    (gpu.isFallback ? "row" : gpu.subgroups ? "subgroup" : "workgroup");
+  if (variant === "subgroup" && !gpu.subgroups) {
+    throw new Error(`moe matvec: the subgroup variant needs the subgroups feature`);
+  }
+  if (variant !== "row" && expertRows > MAX_GRID) {
     throw new Error(`moe matvec: ${expertRows} rows per expert exceed one grid dimension`);
   }
   const workgroupSize = opts.workgroupSize ?? 64;

@@ -50,6 +50,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   Y[P.y_offset + p * M.expert_rows + r] = acc;
 }
 #else
+#ifdef SUBGROUP
+// The default's layout, reduced with subgroup operations (matvec.wgsl's workgroup_sum).
+@compute @workgroup_size({{WG}})
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+  @builtin(subgroup_invocation_id) sid: u32,
+  @builtin(subgroup_size) width: u32,
+) {
+  let r = wid.x;
+  let p = wid.y;
+  let rb = pair_row_byte(p, r);
+  if (r >= M.expert_rows || rb == 0xffffffffu) {
+    return; // uniform across the workgroup
+  }
+  let xv = P.x_offset + (p / M.x_pair_div) * M.x_stride;
+  var acc = 0.0;
+  for (var u = lid; u < P.units; u += {{WG}}u) {
+    acc += unit_dot(rb, u, xv);
+  }
+  let total = workgroup_sum(acc, lid, sid, width);
+  if (lid == 0u) {
+    Y[P.y_offset + p * M.expert_rows + r] = total;
+  }
+}
+#else
 var<workgroup> partial: array<f32, {{WG}}>;
 
 @compute @workgroup_size({{WG}})
@@ -79,4 +105,5 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     Y[P.y_offset + p * M.expert_rows + r] = partial[0];
   }
 }
+#endif
 #endif
