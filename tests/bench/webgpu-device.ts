@@ -25,6 +25,7 @@ import {
 } from "../../inference/webgpu/kernels/matvec.ts";
 import { destroyMatrix, uploadMatrix } from "../../inference/webgpu/weights.ts";
 import { createWebGpuEngine } from "../../inference/webgpu/webgpu-engine.ts";
+import { createCpuEngine } from "../../inference/cpu-engine.ts";
 import { referenceProduct } from "../support/dequant-product.ts";
 import { createF32, randomF32, readF32, uploadF32 } from "../support/gpu.ts";
 import { bigModelOptions, ensureModel } from "./models.ts";
@@ -194,6 +195,34 @@ say(`Default matvec variant here: ${defaultMatVecVariant(gpu, { layout: "rows" }
     }): ` +
       (failures.length ? `FAILED ${failures.join("; ")}` : "all equal within 1e-4"),
   );
+}
+
+// 2b. the whole engine with this adapter's default kernels (argmax included): the CPU engine's
+// greedy tokens on the embedded model
+{
+  const stories = new URL("../../models/stories260K.gguf", import.meta.url).pathname;
+  const cpu = await createCpuEngine({ path: stories, ctxSize: 64, kvType: "f32" });
+  const gpuEngine = await createWebGpuEngine({ path: stories, ctxSize: 64, gpu });
+  const cs = cpu.createSession(), gs = gpuEngine.createSession();
+  const want = [argmax(cs.evaluate([1]))];
+  while (want.length < 40) want.push(argmax(cs.evaluate([want.at(-1)!])));
+  const got: number[] = [];
+  for await (const t of gs.evaluateGreedyStream!([1], 40)) got.push(t);
+  gpuEngine.close();
+  const first = got.findIndex((t, i) => t !== want[i]);
+  if (first >= 0) {
+    (numbers.kernelFailures as string[]).push(`engine: token ${first} differs from the CPU's`);
+  }
+  say(
+    `Engine on stories260K, 40 greedy tokens: ` +
+      (first < 0 ? "the CPU engine's tokens" : `FAILED, differs from the CPU at token ${first}`),
+  );
+}
+
+function argmax(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
 }
 
 // 3. matvec GB/s per variant and type
