@@ -48,6 +48,14 @@ export async function buildNative(out?: string): Promise<string> {
     throw new Error(`${clang} failed:\n${new TextDecoder().decode(res.stderr)}`);
   }
   await Deno.rename(partial, path);
+  if (!out) {
+    // Builds of older sources or another CPU are never loaded again.
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    for await (const e of Deno.readDir(dir)) {
+      const stale = `${dir}/${e.name}`;
+      if (/^grove-kernels-.*\.so$/.test(e.name) && stale !== path) await Deno.remove(stale);
+    }
+  }
   return path;
 }
 
