@@ -101,7 +101,8 @@ Deno.test("catalog-fit: a mixture-of-experts file needs its size, its small KV c
   const gptOss = entry("gpt-oss-20b-mxfp4");
   assert.equal(
     needsWithoutHeader(gptOss, gptOss.size!).bytes,
-    12_109_566_624 + 192 * MIB + 256 * MIB, // 24 layers × 8 × 64 wide at 4096
+    // 24 layers × 8 × 64 wide, the 12 sliding-window layers at their 128 + 512 positions only
+    12_109_566_624 + (12 * 4096 + 12 * 640) * 2 * 8 * 64 * 2 + 256 * MIB,
   );
 });
 

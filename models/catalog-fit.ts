@@ -16,6 +16,7 @@ import {
   SUPPORTED_ARCHITECTURES,
   wholeModelBytes,
 } from "../inference/mod.ts";
+import { SCRATCH_ROWS } from "../inference/model-shape.ts";
 import { CATALOG, type CatalogEntry, type KvCacheShape } from "./catalog.ts";
 import { type InstalledOptions, listInstalledModels } from "./installed.ts";
 import { findModelFile, locateModel } from "./resolve.ts";
@@ -93,11 +94,16 @@ export function scratchAllowance(weightBytes: number): number {
 /** Bytes per cached key or value: f16, the engines' default (model-shape.ts kvBytesPerPosition). */
 const KV_VALUE_BYTES = 2;
 
-/** Keys and values of every cached layer at `ctxSize`, as the planner counts them (wider width). */
+/**
+ * Keys and values of every cached layer at `ctxSize`, as the planner counts them (wider width):
+ * a sliding-window layer's at the window and a step's rows (model-shape.ts SCRATCH_ROWS).
+ */
 export function kvCacheBytes(shape: KvCacheShape, ctxSize: number): number {
   const perPosition = 2 * shape.kvHeads * Math.max(shape.keyLength, shape.valueLength) *
     KV_VALUE_BYTES;
-  return ctxSize * shape.layers * perPosition;
+  const windowed = shape.windowLayers ?? 0;
+  const ring = Math.min(ctxSize, (shape.window ?? 0) + SCRATCH_ROWS);
+  return perPosition * ((shape.layers - windowed) * ctxSize + windowed * ring);
 }
 
 export function defaultCtxSize(entry: CatalogEntry): number {

@@ -36,6 +36,13 @@ export interface KvCacheShape {
   kvHeads: number;
   keyLength: number;
   valueLength: number;
+  /**
+   * Of `layers`, those that attend over a sliding window of `window` positions (gemma3's local
+   * layers, gpt-oss's even ones; `.attention.sliding_window`): their caches hold only the window
+   * and a step's rows (inference/swa-cache.ts). Both or neither.
+   */
+  windowLayers?: number;
+  window?: number;
 }
 
 export const DEFAULT_MODEL_ID = "stories260K";
@@ -118,5 +125,14 @@ function validateKvCache(v: unknown, where: string): void {
     if (!isCount(shape[key])) {
       throw new Error(`${where}: "kvCache.${key}" must be a positive integer`);
     }
+  }
+  if (shape.windowLayers === undefined && shape.window === undefined) return;
+  for (const key of ["windowLayers", "window"]) {
+    if (!isCount(shape[key])) {
+      throw new Error(`${where}: "kvCache.${key}" must be a positive integer (both or neither)`);
+    }
+  }
+  if ((shape.windowLayers as number) > (shape.layers as number)) {
+    throw new Error(`${where}: "kvCache.windowLayers" exceeds "kvCache.layers"`);
   }
 }
