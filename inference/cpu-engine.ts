@@ -13,6 +13,7 @@ import {
   type RunState,
 } from "./reference.ts";
 import { type KvType, rewindRunState } from "./attention.ts";
+import { SCRATCH_ROWS } from "./model-shape.ts";
 import { availableMemory, chooseContextSize } from "./context-size.ts";
 import { tokenizerFromMetadata } from "./tokenizer/mod.ts";
 import { embedSequence } from "./embed.ts";
@@ -141,9 +142,16 @@ export function cpuEngineFromModel(
         },
         evaluate(tokens) {
           if (tokens.length === 0) throw new Error("evaluate needs at least one token");
-          const hidden = embedTokens(config, weights, tokens);
-          forwardLayers(config, weights, state, hidden, tokens.length);
-          return outputLogits(config, weights, hidden, tokens.length - 1);
+          // Steps of at most SCRATCH_ROWS rows, as planned: a sliding-window layer's ring holds
+          // its window and that many rows (swa-cache.ts), and each row's numbers are its own.
+          for (let at = 0;; at += SCRATCH_ROWS) {
+            const chunk = tokens.slice(at, at + SCRATCH_ROWS);
+            const hidden = embedTokens(config, weights, chunk);
+            forwardLayers(config, weights, state, hidden, chunk.length);
+            if (at + chunk.length === tokens.length) {
+              return outputLogits(config, weights, hidden, chunk.length - 1);
+            }
+          }
         },
         rewind: (position) => rewindState(state, position),
       };

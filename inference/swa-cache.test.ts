@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { GgmlType } from "./ggml-type.ts";
 import { openGguf } from "./gguf.ts";
-import { loadCpuModel } from "./cpu-engine.ts";
+import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
 import {
   canRewindRunState,
   createRunState,
@@ -226,3 +226,10 @@ Deno.test("swa cache: the scheduler starts a slot clean when its window is gone,
 });
 
 type Item = { slot: number; prefix?: { owner: string; tokens: number[] }; cached?: number };
+
+Deno.test("swa cache: a CPU session reads a long prompt in steps of SCRATCH_ROWS, its logits those of one whole step", async () => {
+  const engine = await createCpuEngine({ path, ctxSize: CTX });
+  const prompt = Array.from({ length: SCRATCH_ROWS + 90 }, (_, i) => 1 + (i * 29) % 500);
+  const whole = createRunState(config, weights, CTX, "f16", CTX);
+  assert.deepEqual(engine.createSession().evaluate(prompt), run(whole, prompt));
+});
