@@ -167,7 +167,7 @@ function pageCase(type: GgmlType, rows: number, cols: number, wg: number, seed: 
   const units = cols / UNIT_VALUES[type as keyof typeof UNIT_VALUES];
   const c: PageCase = {
     label: `${ggmlTypeName(type)} ${rows}x${cols} WG ${wg}`,
-    source: matVecSource(type, "subgroup", { workgroupSize: wg }),
+    source: matVecSource(type, "subgroup", { workgroupSize: wg, browser: true }),
     params: [rows, cols, rowBytes, units, 0, 0, 0, rows], // matvec.wgsl's Params
     buffers: [{ words: [...words] }, { words: [...x], f32: true }, { words: [], f32: true }],
     read: 2,
@@ -223,6 +223,7 @@ Deno.test("subgroup MoE matvec (mul_mat_id) in Chromium's WebGPU equals the CPU 
         f16Native: false,
       }),
       MOE_ID: true,
+      SUBGROUP_ENABLE: true, // Tint's requirement (Deno's Naga does without)
     };
     const units = cols / UNIT_VALUES[type as keyof typeof UNIT_VALUES];
     built.push({
@@ -264,7 +265,7 @@ function cpuArgmax(x: Float32Array): number {
 }
 
 Deno.test("subgroup argmax in Chromium's WebGPU picks what the CPU picks", async () => {
-  const source = argmaxSource({ WG: 256, SUBGROUP: true });
+  const source = argmaxSource({ WG: 256, SUBGROUP: true, SUBGROUP_ENABLE: true });
   const rows: [string, Float32Array][] = [];
   for (const [n, seed] of [[1, 1], [7, 2], [255, 3], [32000, 4], [151936, 5]]) {
     rows.push([`random ${n}`, randomF32(n, seed, 10)]);

@@ -54,6 +54,35 @@ function describeAdapter(info: GPUAdapterInfo | undefined): string {
   return parts.length > 0 ? parts[0] : "unknown adapter";
 }
 
+/**
+ * The subgroup kernels are written for Deno's WGSL compiler (Naga), which takes the subgroup
+ * builtins without `enable subgroups;` (it does not parse that yet): a device whose compiler
+ * refuses this gets the kernels without subgroups instead of failing.
+ */
+const SUBGROUP_PROBE = `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(subgroup_invocation_id) sid: u32, @builtin(subgroup_size) width: u32) {
+  let s = subgroupAdd(f32(sid));
+  let i = subgroupMin(select(0xffffffffu, sid, s > 0.0));
+  out[sid] = subgroupMax(s) + f32(i + width);
+}`;
+
+async function compiles(device: GPUDevice, code: string): Promise<boolean> {
+  device.pushErrorScope("validation");
+  try {
+    const module = device.createShaderModule({ code });
+    await device.createComputePipelineAsync({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+    });
+  } catch {
+    await device.popErrorScope();
+    return false;
+  }
+  return (await device.popErrorScope()) === null;
+}
+
 export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) throw new GpuUnavailableError("navigator.gpu is missing in this runtime");
@@ -79,6 +108,7 @@ export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
   }
 
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits });
+  const subgroupKernels = subgroups && await compiles(device, SUBGROUP_PROBE);
   const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
   const adapterName = describeAdapter(info);
   const isFallback = Boolean(
@@ -105,7 +135,7 @@ export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
     adapterName,
     isFallback,
     f16,
-    subgroups,
+    subgroups: subgroupKernels,
     limits: device.limits,
     lastError: () => firstError,
   };

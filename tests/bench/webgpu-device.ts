@@ -56,6 +56,11 @@ say(
     `maxStorageBufferBindingSize ${gpu.limits.maxStorageBufferBindingSize}, ` +
     `maxBufferSize ${gpu.limits.maxBufferSize}`,
 );
+const adapterFeature = (await navigator.gpu.requestAdapter())?.features.has("subgroups") ?? false;
+say(
+  `the adapter ${adapterFeature ? "has" : "lacks"} the subgroups feature; the subgroup kernels ` +
+    (gpu.subgroups ? "compile here and are used" : "are not used"),
+);
 numbers.adapter = gpu.adapterName;
 numbers.subgroups = gpu.subgroups;
 

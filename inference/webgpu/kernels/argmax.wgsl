@@ -9,9 +9,10 @@
 //            the invocations' list heads merge them; the winner pops its head.
 // NaN logits are never chosen over numbers (a NaN compares false).
 // SUBGROUP (with ARGMAX): the reduction in subgroupMax / subgroupMin instead of a
-// barrier per halving (adapters with the subgroups feature).
+// barrier per halving (adapters with the subgroups feature); SUBGROUP_ENABLE adds the
+// `enable subgroups;` browsers' compilers require (Deno's Naga does not parse it yet).
 
-#ifdef SUBGROUP
+#ifdef SUBGROUP_ENABLE
 enable subgroups;
 #endif
 

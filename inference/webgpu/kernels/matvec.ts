@@ -128,21 +128,24 @@ export function matVecDefines(type: GgmlType, variant: MatVecVariant, o: {
 
 const MAX_GRID = 65535;
 
-/** The WGSL of one variant (what createMatVec compiles; the browser test ships it to a page). */
+/**
+ * The WGSL of one variant, what createMatVec compiles; `browser` adds the `enable subgroups;`
+ * that browsers' WGSL compilers require (the browser test ships it to a page).
+ */
 export function matVecSource(
   type: GgmlType,
   variant: Exclude<MatVecVariant, "rows4">,
-  o: Partial<Parameters<typeof matVecDefines>[2]> = {},
+  o: Partial<Parameters<typeof matVecDefines>[2]> & { browser?: boolean } = {},
 ): string {
-  return loadWgslSync(
-    SHADER,
-    matVecDefines(type, variant, {
+  return loadWgslSync(SHADER, {
+    ...matVecDefines(type, variant, {
       workgroupSize: o.workgroupSize ?? 64,
       bias: o.bias ?? false,
       accumulate: o.accumulate ?? false,
       f16Native: o.f16Native ?? false,
     }),
-  );
+    SUBGROUP_ENABLE: (o.browser ?? false) && variant === "subgroup",
+  });
 }
 
 export function createMatVec(

@@ -8,7 +8,9 @@
 //   (default)        one workgroup per row, invocations stride over the
 //                    row's units and reduce in workgroup memory (real GPUs)
 //   SUBGROUP         the default's layout, reduced with subgroupAdd instead of
-//                    a barrier per halving (adapters with the subgroups feature)
+//                    a barrier per halving (adapters with the subgroups feature);
+//                    SUBGROUP_ENABLE adds the `enable subgroups;` that browsers'
+//                    compilers (Tint) require and Deno's (Naga) does not parse yet
 // A "unit" is the slice of a row one call of unit_dot handles: 4 values for
 // float types, one 32-value block for Q8_0/Q4_0/Q5_0/Q5_1/IQ4_NL/MXFP4, a
 // 64-value group for Q4_K/Q5_K/Q6_K, a 32-value group for Q2_K/Q3_K/IQ4_XS.
@@ -18,7 +20,7 @@
 #ifdef F16_NATIVE
 enable f16;
 #endif
-#ifdef SUBGROUP
+#ifdef SUBGROUP_ENABLE
 enable subgroups;
 #endif
 
