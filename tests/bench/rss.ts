@@ -195,7 +195,11 @@ export function rssTable(rows: RssResult[], label: string): string {
     "",
     "idle node = a `consume` node in the mesh (same runtime, HTTP and libp2p, no model). KV " +
       "printed = the node's own prediction at its --ctx-size (one sequence, the context full); " +
-      "the bound uses it. RSS is the process tree's (VmRSS), peak its VmHWM.",
+      "the bound uses it. RSS is the process tree's (VmRSS), peak its VmHWM. Beyond the bound's " +
+      "parts a node holds its scratch (the CPU's prefill buffers, ~50 MiB per 512-row step, " +
+      "are dropped after each step and stay resident until V8 collects them, so the CPU row " +
+      "varies by that much between runs), the kernels' worker thread, and on WebGPU the " +
+      "adapter's runtime and compiled pipelines and every slot's KV cache from load on.",
   );
   return lines.join("\n");
 }
