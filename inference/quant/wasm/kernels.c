@@ -610,20 +610,48 @@ static inline v128_t q4_0_sums4(const v128_t* c, const int8_t* y, v128_t neg_off
   return wasm_i32x4_add(a, b);
 }
 
-// acc[0], acc[1] (vectors 0-1, 2-3) += s * (dw * dy), lane by lane.
-static inline void scale_add_x4(v128_t s, double dw, const double* dy, v128_t* acc) {
+// Four vectors' f64 sums. The native build on x86 keeps them in one 256-bit
+// register (half the f64 instructions of two f64x2); each lane takes the
+// same two roundings either way.
+#if defined(__AVX__) && !defined(__wasm__)
+typedef __m256d acc4_t;
+static inline acc4_t acc4_zero(void) { return _mm256_setzero_pd(); }
+// acc + s * (dw * dy), lane by lane.
+static inline acc4_t acc4_add(acc4_t acc, v128_t s, double dw, const double* dy) {
+  __m256d p = _mm256_mul_pd(_mm256_set1_pd(dw), _mm256_loadu_pd(dy));
+  return _mm256_add_pd(acc, _mm256_mul_pd(_mm256_cvtepi32_pd((__m128i)s), p));
+}
+static inline double acc4_lane(acc4_t a, int k) { return a[k]; }
+#else
+typedef struct {
+  v128_t lo, hi;
+} acc4_t;
+static inline acc4_t acc4_zero(void) { return (acc4_t){wasm_f64x2_splat(0), wasm_f64x2_splat(0)}; }
+static inline acc4_t acc4_add(acc4_t acc, v128_t s, double dw, const double* dy) {
   v128_t d = wasm_f64x2_splat(dw);
-  acc[0] = wasm_f64x2_add(acc[0], wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s),
+  acc.lo = wasm_f64x2_add(acc.lo, wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s),
                                                  wasm_f64x2_mul(d, load(dy))));
   v128_t s23 = wasm_i32x4_shuffle(s, s, 2, 3, 2, 3);
-  acc[1] = wasm_f64x2_add(acc[1], wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s23),
+  acc.hi = wasm_f64x2_add(acc.hi, wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(s23),
                                                  wasm_f64x2_mul(d, load(dy + 2))));
+  return acc;
+}
+static inline double acc4_lane(acc4_t a, int k) {
+  return k < 2 ? (k ? wasm_f64x2_extract_lane(a.lo, 1) : wasm_f64x2_extract_lane(a.lo, 0))
+               : (k == 3 ? wasm_f64x2_extract_lane(a.hi, 1) : wasm_f64x2_extract_lane(a.hi, 0));
+}
+#endif
+
+static inline void store_acc4(const acc4_t* acc, int ng, float* out, int rows) {
+  for (int g = 0; g < ng; g++) {
+    for (int k = 0; k < 4; k++) out[(long)(4 * g + k) * rows] = (float)acc4_lane(acc[g], k);
+  }
 }
 
 // Block b of one row times `ng` groups (1 or 2, a constant after inlining).
 static inline __attribute__((always_inline)) void q4_0_block_x4(
     const uint8_t* wb, double dw, int b, int cols, int nb, const int8_t* yT, const double* ydT,
-    const int32_t* negOffT, int ng, v128_t* acc) {
+    const int32_t* negOffT, int ng, acc4_t* acc) {
   v128_t q = load(wb + 2);
   v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(q, 4);
   // Elements 0-15 are the low nibbles, 16-31 the high ones.
@@ -632,15 +660,14 @@ static inline __attribute__((always_inline)) void q4_0_block_x4(
   for (int g = 0; g < ng; g++) {
     long i = 4L * (g * nb + b);
     v128_t s = q4_0_sums4(c, yT + 4L * g * cols + 128L * b, load(negOffT + i));
-    scale_add_x4(s, dw, ydT + i, acc + 2 * g);
+    acc[g] = acc4_add(acc[g], s, dw, ydT + i);
   }
 }
 
 static inline __attribute__((always_inline)) void row_q4_0_x4(
     const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT,
     const int32_t* negOffT, int ng, float* out, int rows) {
-  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
-                   wasm_f64x2_splat(0)};
+  acc4_t acc[2] = {acc4_zero(), acc4_zero()};
   int b = 0;
   for (; b + 4 <= nb; b += 4) {
     v128_t f = fp16x4(w + 18 * b, 18);
@@ -653,12 +680,7 @@ static inline __attribute__((always_inline)) void row_q4_0_x4(
   for (; b < nb; b++) {
     q4_0_block_x4(w + 18 * b, fp16(w + 18 * b), b, cols, nb, yT, ydT, negOffT, ng, acc);
   }
-  for (int g = 0; g < ng; g++) {
-    out[(long)(4 * g) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 0);
-    out[(long)(4 * g + 1) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g], 1);
-    out[(long)(4 * g + 2) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 0);
-    out[(long)(4 * g + 3) * rows] = (float)wasm_f64x2_extract_lane(acc[2 * g + 1], 1);
-  }
+  store_acc4(acc, ng, out, rows);
 }
 
 // Q8_0 for four vectors per group: its signed levels are split as
@@ -666,7 +688,7 @@ static inline __attribute__((always_inline)) void row_q4_0_x4(
 // difference is the exact integer sum row_q8_0 takes.
 static inline __attribute__((always_inline)) void q8_0_block_x4(
     const uint8_t* wb, double dw, int b, int cols, const int8_t* yT, const double* ydT,
-    int nb, int ng, v128_t* acc) {
+    int nb, int ng, acc4_t* acc) {
   v128_t q0 = load(wb + 2), q1 = load(wb + 18);
   v128_t u0 = wasm_v128_and(q0, wasm_i8x16_splat(127)), u1 = wasm_v128_and(q1, wasm_i8x16_splat(127));
   v128_t n0 = wasm_u8x16_shr(q0, 7), n1 = wasm_u8x16_shr(q1, 7);
@@ -682,7 +704,7 @@ static inline __attribute__((always_inline)) void q8_0_block_x4(
       u = dot4u(u, cu[k], yk);
       m = dot4u(m, cn[k], yk);
     }
-    scale_add_x4(wasm_i32x4_sub(u, wasm_i32x4_shl(m, 7)), dw, ydT + 4L * (g * nb + b), acc + 2 * g);
+    acc[g] = acc4_add(acc[g], wasm_i32x4_sub(u, wasm_i32x4_shl(m, 7)), dw, ydT + 4L * (g * nb + b));
   }
 }
 
@@ -699,8 +721,7 @@ static inline __attribute__((always_inline)) void row_q8_0_x4(
     const uint8_t* w, int nb, int cols, const int8_t* yT, const double* ydT, const int32_t* aux,
     int ng, float* out, int rows) {
   (void)aux;
-  v128_t acc[4] = {wasm_f64x2_splat(0), wasm_f64x2_splat(0), wasm_f64x2_splat(0),
-                   wasm_f64x2_splat(0)};
+  acc4_t acc[2] = {acc4_zero(), acc4_zero()};
   int b = 0;
   for (; b + 4 <= nb; b += 4) {
     v128_t f = fp16x4(w + 34 * b, 34);
@@ -709,7 +730,7 @@ static inline __attribute__((always_inline)) void row_q8_0_x4(
     for (int k = 0; k < 4; k++) q8_0_block_x4(w + 34 * (b + k), dw[k], b + k, cols, yT, ydT, nb, ng, acc);
   }
   for (; b < nb; b++) q8_0_block_x4(w + 34 * b, fp16(w + 34 * b), b, cols, yT, ydT, nb, ng, acc);
-  store_x4(acc, ng, out, rows);
+  store_acc4(acc, ng, out, rows);
 }
 
 // The four vectors' dots with the 16 weight levels in `c` (four splatted
