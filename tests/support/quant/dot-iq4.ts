@@ -9,11 +9,9 @@
  * tests pin it to these.
  */
 import type { Activations } from "../../../inference/quant/activations.ts";
-import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
 import { KVALUES_IQ4NL, scaleIq4Xs } from "../../../inference/quant/iq4.ts";
 import { e8m0Half, KVALUES_MXFP4 } from "../../../inference/quant/mxfp4.ts";
-
-const F16 = FP16_TO_F32;
+import { dotBlocks, f16At } from "./dot-blocks.ts";
 
 /** Sum of table[index] * y over 32 values whose 16 nibble bytes start at `q`. */
 function tableDot(table: Int8Array, w: Uint8Array, q: number, qs: Int8Array, y: number): number {
@@ -31,19 +29,11 @@ export function dotIq4Nl(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 18;
   const { qs, d, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 18, y += 32, yb++) {
-        const sumi = tableDot(KVALUES_IQ4NL, w, o + 2, qs, y);
-        acc += sumi * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
-      }
-      out[v * rows + r] = acc;
-    }
-  }
+  dotBlocks(rows, cols, n, 32, 18, out, (o, y, yb) => {
+    const sumi = tableDot(KVALUES_IQ4NL, w, o + 2, qs, y);
+    return sumi * (f16At(w, o) * d[yb]);
+  });
 }
 
 export function dotMxfp4(
@@ -53,19 +43,11 @@ export function dotMxfp4(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 17;
   const { qs, d, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 17, y += 32, yb++) {
-        const sumi = tableDot(KVALUES_MXFP4, w, o + 1, qs, y);
-        acc += sumi * (e8m0Half(w[o]) * d[yb]);
-      }
-      out[v * rows + r] = acc;
-    }
-  }
+  dotBlocks(rows, cols, n, 32, 17, out, (o, y, yb) => {
+    const sumi = tableDot(KVALUES_MXFP4, w, o + 1, qs, y);
+    return sumi * (e8m0Half(w[o]) * d[yb]);
+  });
 }
 
 export function dotIq4Xs(
@@ -75,25 +57,13 @@ export function dotIq4Xs(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 8;
-  const rb = nb * 136;
   const { qs, d, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (
-        let b = 0, o = r * rb, y = v * cols, yb = v * nb;
-        b < nb;
-        b++, o += 136, y += 256, yb++
-      ) {
-        let sumq = 0;
-        for (let ib = 0; ib < 8; ib++) {
-          sumq += (scaleIq4Xs(w, o, ib) - 32) *
-            tableDot(KVALUES_IQ4NL, w, o + 8 + 16 * ib, qs, y + 32 * ib);
-        }
-        acc += F16[w[o] | (w[o + 1] << 8)] * d[yb] * sumq;
-      }
-      out[v * rows + r] = acc;
+  dotBlocks(rows, cols, n, 256, 136, out, (o, y, yb) => {
+    let sumq = 0;
+    for (let ib = 0; ib < 8; ib++) {
+      sumq += (scaleIq4Xs(w, o, ib) - 32) *
+        tableDot(KVALUES_IQ4NL, w, o + 8 + 16 * ib, qs, y + 32 * ib);
     }
-  }
+    return f16At(w, o) * d[yb] * sumq;
+  });
 }

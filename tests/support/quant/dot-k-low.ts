@@ -9,10 +9,8 @@
  * tests pin it to these.
  */
 import type { Activations } from "../../../inference/quant/activations.ts";
-import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
 import { scaleQ3_K } from "../../../inference/quant/q3-k.ts";
-
-const F16 = FP16_TO_F32;
+import { dotBlocks, f16At } from "./dot-blocks.ts";
 
 export function dotQ2_K(
   w: Uint8Array,
@@ -21,35 +19,22 @@ export function dotQ2_K(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 8;
-  const rb = nb * 84;
   const { qs, d, sums16, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (
-        let b = 0, o = r * rb, y = v * cols, yb = v * nb;
-        b < nb;
-        b++, o += 84, y += 256, yb++
-      ) {
-        let sumq = 0;
-        let summ = 0;
-        // Group g (16 values, in value order) has scale byte g.
-        for (let g = 0; g < 16; g++) {
-          const half = g >> 3, shift = 2 * ((g >> 1) & 3), q = o + 16 + 32 * half + 16 * (g & 1);
-          const yg = y + 16 * g;
-          let s = 0;
-          for (let l = 0; l < 16; l++) s += ((w[q + l] >> shift) & 3) * qs[yg + l];
-          sumq += (w[o + g] & 15) * s;
-          summ += (w[o + g] >> 4) * sums16[yg >> 4];
-        }
-        const dy = d[yb];
-        acc += F16[w[o + 80] | (w[o + 81] << 8)] * dy * sumq -
-          F16[w[o + 82] | (w[o + 83] << 8)] * dy * summ;
-      }
-      out[v * rows + r] = acc;
+  dotBlocks(rows, cols, n, 256, 84, out, (o, y, yb) => {
+    let sumq = 0;
+    let summ = 0;
+    // Group g (16 values, in value order) has scale byte g.
+    for (let g = 0; g < 16; g++) {
+      const half = g >> 3, shift = 2 * ((g >> 1) & 3), q = o + 16 + 32 * half + 16 * (g & 1);
+      const yg = y + 16 * g;
+      let s = 0;
+      for (let l = 0; l < 16; l++) s += ((w[q + l] >> shift) & 3) * qs[yg + l];
+      sumq += (w[o + g] & 15) * s;
+      summ += (w[o + g] >> 4) * sums16[yg >> 4];
     }
-  }
+    const dy = d[yb];
+    return f16At(w, o + 80) * dy * sumq - f16At(w, o + 82) * dy * summ;
+  });
 }
 
 export function dotQ3_K(
@@ -59,33 +44,21 @@ export function dotQ3_K(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 8;
-  const rb = nb * 110;
   const { qs, d, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (
-        let b = 0, o = r * rb, y = v * cols, yb = v * nb;
-        b < nb;
-        b++, o += 110, y += 256, yb++
-      ) {
-        let sumq = 0;
-        for (let g = 0; g < 16; g++) {
-          const half = g >> 3, shift = 2 * ((g >> 1) & 3), part = 16 * (g & 1);
-          const q = o + 32 + 32 * half + part;
-          const bit = g >> 1; // value v's third bit is bit v / 32 of hmask[v % 32]
-          const yg = y + 16 * g;
-          let s = 0;
-          for (let l = 0; l < 16; l++) {
-            const level = ((w[q + l] >> shift) & 3) | (((w[o + part + l] >> bit) & 1) << 2);
-            s += (level - 4) * qs[yg + l];
-          }
-          sumq += (scaleQ3_K(w, o + 96, g) - 32) * s;
-        }
-        acc += F16[w[o + 108] | (w[o + 109] << 8)] * d[yb] * sumq;
+  dotBlocks(rows, cols, n, 256, 110, out, (o, y, yb) => {
+    let sumq = 0;
+    for (let g = 0; g < 16; g++) {
+      const half = g >> 3, shift = 2 * ((g >> 1) & 3), part = 16 * (g & 1);
+      const q = o + 32 + 32 * half + part;
+      const bit = g >> 1; // value v's third bit is bit v / 32 of hmask[v % 32]
+      const yg = y + 16 * g;
+      let s = 0;
+      for (let l = 0; l < 16; l++) {
+        const level = ((w[q + l] >> shift) & 3) | (((w[o + part + l] >> bit) & 1) << 2);
+        s += (level - 4) * qs[yg + l];
       }
-      out[v * rows + r] = acc;
+      sumq += (scaleQ3_K(w, o + 96, g) - 32) * s;
     }
-  }
+    return f16At(w, o + 108) * d[yb] * sumq;
+  });
 }

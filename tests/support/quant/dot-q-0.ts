@@ -9,9 +9,7 @@
  * this is the reference its tests (matvec-exact.test.ts) pin it to.
  */
 import type { Activations } from "../../../inference/quant/activations.ts";
-import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
-
-const F16 = FP16_TO_F32;
+import { dotBlocks, f16At, levelSum32 } from "./dot-blocks.ts";
 
 export function dotQ8_0(
   w: Uint8Array,
@@ -21,25 +19,17 @@ export function dotQ8_0(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 34;
   const { qs, d, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 34, y += 32, yb++) {
-        let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (let j = 0, q = o + 2; j < 32; j += 4, q += 4) {
-          s0 = (s0 + Math.imul(ws[q], qs[y + j])) | 0;
-          s1 = (s1 + Math.imul(ws[q + 1], qs[y + j + 1])) | 0;
-          s2 = (s2 + Math.imul(ws[q + 2], qs[y + j + 2])) | 0;
-          s3 = (s3 + Math.imul(ws[q + 3], qs[y + j + 3])) | 0;
-        }
-        acc += (s0 + s1 + s2 + s3) * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
-      }
-      out[v * rows + r] = acc;
+  dotBlocks(rows, cols, n, 32, 34, out, (o, y, yb) => {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let j = 0, q = o + 2; j < 32; j += 4, q += 4) {
+      s0 = (s0 + Math.imul(ws[q], qs[y + j])) | 0;
+      s1 = (s1 + Math.imul(ws[q + 1], qs[y + j + 1])) | 0;
+      s2 = (s2 + Math.imul(ws[q + 2], qs[y + j + 2])) | 0;
+      s3 = (s3 + Math.imul(ws[q + 3], qs[y + j + 3])) | 0;
     }
-  }
+    return (s0 + s1 + s2 + s3) * (f16At(w, o) * d[yb]);
+  });
 }
 
 export function dotQ4_0(
@@ -49,24 +39,16 @@ export function dotQ4_0(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 18;
   const { qs, d, sums16, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 18, y += 32, yb++) {
-        let s0 = 0, s1 = 0;
-        for (let j = 0, q = o + 2; j < 16; j += 2, q += 2) {
-          const p = w[q];
-          const e = w[q + 1];
-          s0 = (s0 + Math.imul(p & 15, qs[y + j]) + Math.imul(p >> 4, qs[y + j + 16])) | 0;
-          s1 = (s1 + Math.imul(e & 15, qs[y + j + 1]) + Math.imul(e >> 4, qs[y + j + 17])) | 0;
-        }
-        const sumi = s0 + s1 - 8 * (sums16[2 * yb] + sums16[2 * yb + 1]);
-        acc += sumi * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
-      }
-      out[v * rows + r] = acc;
+  dotBlocks(rows, cols, n, 32, 18, out, (o, y, yb) => {
+    let s0 = 0, s1 = 0;
+    for (let j = 0, q = o + 2; j < 16; j += 2, q += 2) {
+      const p = w[q];
+      const e = w[q + 1];
+      s0 = (s0 + Math.imul(p & 15, qs[y + j]) + Math.imul(p >> 4, qs[y + j + 16])) | 0;
+      s1 = (s1 + Math.imul(e & 15, qs[y + j + 1]) + Math.imul(e >> 4, qs[y + j + 17])) | 0;
     }
-  }
+    const sumi = s0 + s1 - 8 * levelSum32(sums16, yb);
+    return sumi * (f16At(w, o) * d[yb]);
+  });
 }

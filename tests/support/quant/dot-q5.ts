@@ -8,9 +8,7 @@
  * WASM tests pin it to these.
  */
 import type { Activations } from "../../../inference/quant/activations.ts";
-import { FP16_TO_F32 } from "../../../inference/quant/fp16.ts";
-
-const F16 = FP16_TO_F32;
+import { dotBlocks, f16At, levelSum32 } from "./dot-blocks.ts";
 
 /** Sum over the block's 32 values of level * y, levels unsigned 0..31; qh at `qh`. */
 function levelDot(w: Uint8Array, qh: number, qs: Int8Array, y: number): number {
@@ -31,19 +29,11 @@ export function dotQ5_0(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 22;
   const { qs, d, sums16, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 22, y += 32, yb++) {
-        const sumi = levelDot(w, o + 2, qs, y) - 16 * (sums16[2 * yb] + sums16[2 * yb + 1]);
-        acc += sumi * (F16[w[o] | (w[o + 1] << 8)] * d[yb]);
-      }
-      out[v * rows + r] = acc;
-    }
-  }
+  dotBlocks(rows, cols, n, 32, 22, out, (o, y, yb) => {
+    const sumi = levelDot(w, o + 2, qs, y) - 16 * levelSum32(sums16, yb);
+    return sumi * (f16At(w, o) * d[yb]);
+  });
 }
 
 export function dotQ5_1(
@@ -53,18 +43,9 @@ export function dotQ5_1(
   a: Activations,
   out: Float32Array,
 ): void {
-  const nb = cols >> 5;
-  const rb = nb * 24;
   const { qs, d, s, n } = a;
-  for (let r = 0; r < rows; r++) {
-    for (let v = 0; v < n; v++) {
-      let acc = 0;
-      for (let b = 0, o = r * rb, y = v * cols, yb = v * nb; b < nb; b++, o += 24, y += 32, yb++) {
-        const sumi = levelDot(w, o + 4, qs, y);
-        acc += sumi * (F16[w[o] | (w[o + 1] << 8)] * d[yb]) +
-          F16[w[o + 2] | (w[o + 3] << 8)] * s[yb];
-      }
-      out[v * rows + r] = acc;
-    }
-  }
+  dotBlocks(rows, cols, n, 32, 24, out, (o, y, yb) => {
+    const sumi = levelDot(w, o + 4, qs, y);
+    return sumi * (f16At(w, o) * d[yb]) + f16At(w, o + 2) * s[yb];
+  });
 }
