@@ -104,6 +104,12 @@ static inline v128_t hsum4(v128_t s0, v128_t s1, v128_t s2, v128_t s3) {
 // The f16 scales of four blocks `stride` bytes apart, as f32 (fp16(), 4 lanes;
 // subnormal and infinite scales take a slower branch).
 static inline v128_t fp16x4(const uint8_t* w, int stride) {
+#if defined(__F16C__) && !defined(__wasm__)
+  // The native build's F16C conversion: the same values (a NaN may come back quieted).
+  uint16_t a[4];
+  for (int k = 0; k < 4; k++) memcpy(&a[k], w + k * stride, 2);
+  return (v128_t)_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)a));
+#endif
   v128_t h = wasm_i32x4_splat(0);
   h = wasm_v128_load16_lane(w, h, 0);
   h = wasm_v128_load16_lane(w + stride, h, 2);
@@ -127,6 +133,16 @@ static inline v128_t fp16x4(const uint8_t* w, int stride) {
 
 // acc + sum_k sumi[k] * (dw[k] * dy[k]), added in block order.
 static inline double scale_add4(double acc, v128_t sumi, v128_t dw, const double* dy) {
+#if defined(__AVX__) && !defined(__wasm__)
+  // Four lanes per instruction in the native build; each product rounds as below.
+  __m256d p = _mm256_mul_pd(_mm256_cvtepi32_pd((__m128i)sumi),
+                            _mm256_mul_pd(_mm256_cvtps_pd((__m128)dw), _mm256_loadu_pd(dy)));
+  acc += p[0];
+  acc += p[1];
+  acc += p[2];
+  acc += p[3];
+  return acc;
+#endif
   v128_t p01 = wasm_f64x2_mul(wasm_f64x2_convert_low_i32x4(sumi),
                               wasm_f64x2_mul(wasm_f64x2_promote_low_f32x4(dw), wasm_v128_load(dy)));
   v128_t hi = wasm_i32x4_shuffle(sumi, sumi, 2, 3, 2, 3);
