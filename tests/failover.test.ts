@@ -23,9 +23,12 @@ const DEAD_MS = 3000;
 /**
  * Over DEAD_MS at the seam: the beat timer's slack, the continuation's dial and its prefill of
  * the prompt plus the answer so far, and a token step, on a 2-core machine shared with other
- * tests (a step of this model alone takes ~25 ms; scheduling hiccups of ~1 s were seen).
+ * tests (a step of this model alone takes ~25 ms; scheduling hiccups of ~1 s were seen), plus
+ * the patient timer's own extension (mesh/stream-frames.ts: up to another DEAD_MS when the
+ * client itself ran late, so a busy client does not blame a live peer): CI measured a 5.9 s seam
+ * on a loaded machine. The bound still fails a node that waits for the old 30 s idle timer.
  */
-const MARGIN_MS = 1500;
+const MARGIN_MS = 4000;
 
 interface Streamed {
   text: string;
