@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  createCpuEngine,
   type Engine,
   GgmlType,
   loadStageBatch,
@@ -15,6 +16,7 @@ import {
 import { createTestGpu } from "./gpu.ts";
 import { writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { roundingTolerance, tracker } from "../webgpu-agreement-harness.ts";
 
 /** The context the chained stages and engines are loaded with. */
 export const CHAIN_CTX = 96;
@@ -92,4 +94,41 @@ export async function runChain(
     }
   }
   return compared;
+}
+
+/**
+ * The 6-layer model at `path` in three stages, the middle one on WebGPU, chained (runChain, 30
+ * steps) against the whole CPU engine, within the WebGPU agreement tests' tolerance for the
+ * weight type that `toleranceName` (a reference model's name) names: the middle stage holds the
+ * CPU stage's weight bytes, only near-ties flip. `checkMiddle` adds checks of the stages first.
+ */
+export async function checkWebGpuMiddleStage(
+  path: string,
+  toleranceName: string,
+  checkMiddle?: (gpuMiddle: StageBatch, cpuMiddle: StageBatch) => Promise<void>,
+): Promise<void> {
+  const stages = await loadStages(path, [[0, 2], [2, 4], [4, 6]], 1);
+  const [cpuMiddle] = await loadStages(path, [[2, 4]]);
+  const engine = await createCpuEngine({ path, ctxSize: CHAIN_CTX });
+  const tolerance = roundingTolerance(toleranceName);
+  const vsCpu = tracker(tolerance);
+  let steps = 0;
+  try {
+    assert.equal(stages[1].info.backend, "webgpu");
+    assert.equal(stages[1].info.weightBytes, cpuMiddle.info.weightBytes);
+    await checkMiddle?.(stages[1], cpuMiddle);
+    steps = await runChain(stages, engine, 30, vsCpu.step);
+  } finally {
+    stages.forEach((s) => s.close());
+    cpuMiddle.close();
+  }
+  const { maxLogprob, nearTies } = vsCpu.result();
+  console.log(
+    `  ${steps} steps; max |Δ logprob| ${maxLogprob.toExponential(2)}; near-ties: ${
+      nearTies.join(", ") || "none"
+    }`,
+  );
+  assert.ok(steps >= 40, `only ${steps} steps`);
+  assert.ok(nearTies.length <= steps / 10, `${nearTies.length} near-ties`);
+  assert.ok(maxLogprob < tolerance, `log-probabilities differ from the CPU's by ${maxLogprob}`);
 }
