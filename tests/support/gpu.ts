@@ -30,6 +30,18 @@ export function uploadF32(device: GPUDevice, data: Float32Array, label = "f32"):
   return buffer;
 }
 
+/** A storage buffer holding `data` (expert ids, ring offsets), of 16 bytes at least. */
+export function uploadU32(device: GPUDevice, data: Uint32Array): GPUBuffer {
+  const buffer = device.createBuffer({
+    size: Math.max(16, data.byteLength),
+    usage: STORAGE,
+    mappedAtCreation: true,
+  });
+  new Uint32Array(buffer.getMappedRange(), 0, data.length).set(data);
+  buffer.unmap();
+  return buffer;
+}
+
 /** An uninitialised (zeroed) storage buffer of `n` f32 values. */
 export function createF32(device: GPUDevice, n: number, label = "f32 out"): GPUBuffer {
   return device.createBuffer({ label, size: Math.max(4, n * 4), usage: STORAGE });
@@ -55,6 +67,16 @@ export async function readF32(
   staging.unmap();
   staging.destroy();
   return out;
+}
+
+/** Copies the first `n` u32 values of `buffer` back to the host. */
+export async function readU32(
+  device: GPUDevice,
+  buffer: GPUBuffer,
+  n: number,
+): Promise<Uint32Array> {
+  const bits = await readF32(device, buffer, n);
+  return new Uint32Array(bits.buffer, bits.byteOffset, n);
 }
 
 /** Deterministic uniform values in [-scale, scale) (mulberry32). */

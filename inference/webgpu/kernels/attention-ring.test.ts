@@ -8,6 +8,7 @@ import {
   randomF32,
   readF32,
   uploadF32,
+  uploadU32,
 } from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import {
@@ -35,17 +36,6 @@ function steps(): [number, number][] {
     at += n;
   }
   return out;
-}
-
-function uploadU32(device: GPUDevice, data: Uint32Array): GPUBuffer {
-  const buffer = device.createBuffer({
-    size: Math.max(16, data.byteLength),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint32Array(buffer.getMappedRange(), 0, data.length).set(data);
-  buffer.unmap();
-  return buffer;
 }
 
 for (const layout of ["workgroup", "lane"] as const) {

@@ -6,6 +6,7 @@ import {
   randomF32,
   readF32,
   uploadF32,
+  uploadU32,
 } from "../../../tests/support/gpu.ts";
 import { attendRow } from "../../attention.ts";
 import type { ModelConfig } from "../../model-config.ts";
@@ -19,17 +20,6 @@ import {
   bindKvWriteRows,
   createKvCache,
 } from "./attention.ts";
-
-function uploadU32(device: GPUDevice, data: Uint32Array): GPUBuffer {
-  const buffer = device.createBuffer({
-    size: Math.max(16, data.byteLength),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint32Array(buffer.getMappedRange(), 0, data.length).set(data);
-  buffer.unmap();
-  return buffer;
-}
 
 Deno.test("gpt-oss kernels: add_id adds each pair's chosen expert's bias", async () => {
   const { device } = await createTestGpu();

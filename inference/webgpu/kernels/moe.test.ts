@@ -9,28 +9,14 @@ import {
   createTestGpu,
   randomF32,
   readF32,
+  readU32,
   uploadF32,
+  uploadU32,
 } from "../../../tests/support/gpu.ts";
 import { destroyMatrix, uploadMatrix } from "../weights.ts";
 import { createMoeMatMul, createMoeMatVec } from "./moe-matvec.ts";
 import { bindMoeCombine, bindMoeGroup, bindMoeRoute } from "./moe.ts";
 import { submitKernels } from "./bound-kernel.ts";
-
-function uploadU32(device: GPUDevice, data: Uint32Array): GPUBuffer {
-  const buffer = device.createBuffer({
-    size: Math.max(16, data.byteLength),
-    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
-    mappedAtCreation: true,
-  });
-  new Uint32Array(buffer.getMappedRange(), 0, data.length).set(data);
-  buffer.unmap();
-  return buffer;
-}
-
-async function readU32(device: GPUDevice, buffer: GPUBuffer, n: number): Promise<Uint32Array> {
-  const bits = await readF32(device, buffer, n);
-  return new Uint32Array(bits.buffer, bits.byteOffset, n);
-}
 
 const experts = 4, rows = 32, cols = 256;
 
