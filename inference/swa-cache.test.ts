@@ -2,7 +2,6 @@
 // of a cache holding every position, the memory the planner counts, and a rewind whose window
 // the ring no longer holds is refused (to 0 always works).
 import assert from "node:assert/strict";
-import { GgmlType } from "./ggml-type.ts";
 import { openGguf } from "./gguf.ts";
 import { createCpuEngine, loadCpuModel } from "./cpu-engine.ts";
 import {
@@ -19,27 +18,14 @@ import { createSchedulerSlots } from "./scheduler-slots.ts";
 import { kvBytesPerPosition, modelShapeOf, SCRATCH_ROWS, wholeModelBytes } from "./model-shape.ts";
 import { chooseContextSize } from "./context-size.ts";
 import { RewindRefusedError, slidingCacheSize, slidingWindowOf } from "./swa-cache.ts";
-import { writeTestModel } from "../tests/support/test-models.ts";
-import { STORIES } from "../tests/support/fixtures.ts";
+import { writeGemma3F32 } from "../tests/support/reference-models-dense.ts";
 import { referenceModel } from "../tests/support/reference-models.ts";
 
 const CTX = 1024;
 const dir = await Deno.makeTempDir({ prefix: "grove-swa-" });
 const path = `${dir}/gemma3.gguf`;
 // The gemma3 agreement models' shape: layer 0 local (window 8), layer 1 global.
-await writeTestModel(path, {
-  arch: "gemma3",
-  type: GgmlType.F32,
-  dim: 256,
-  layers: 2,
-  heads: 4,
-  kvHeads: 1,
-  headDim: 128,
-  ffn: 512,
-  seed: 1,
-  vocabFrom: STORIES,
-  contextLength: 131072,
-});
+await writeGemma3F32(path, 131072);
 const file = await openGguf(path);
 const model = await loadCpuModel({ path, ctxSize: CTX });
 const { config, weights } = model;

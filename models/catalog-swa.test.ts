@@ -3,14 +3,12 @@
 import assert from "node:assert/strict";
 import { CATALOG, findCatalogEntry, type KvCacheShape, validateCatalog } from "./catalog.ts";
 import { kvCacheBytes } from "./catalog-fit.ts";
-import { GgmlType } from "../inference/ggml-type.ts";
 import { openGguf } from "../inference/gguf.ts";
 import { modelConfigOf } from "../inference/model-config.ts";
 import { modelShapeOf, SCRATCH_ROWS, stageStateBytes } from "../inference/model-shape.ts";
 import { isLocalLayer } from "../inference/gemma3.ts";
-import { writeTestModel } from "../tests/support/test-models.ts";
+import { writeGemma3F32 } from "../tests/support/reference-models-dense.ts";
 import { referenceModel } from "../tests/support/reference-models.ts";
-import { STORIES } from "../tests/support/fixtures.ts";
 
 const GIB = 1024 ** 3;
 
@@ -18,19 +16,7 @@ Deno.test("catalog swa: a gemma3 and a gpt-oss header's shape with its window gi
   const dir = await Deno.makeTempDir({ prefix: "grove-catalog-swa-" });
   try {
     const gemma3 = `${dir}/gemma3.gguf`;
-    await writeTestModel(gemma3, {
-      arch: "gemma3",
-      type: GgmlType.F32,
-      dim: 256,
-      layers: 2,
-      heads: 4,
-      kvHeads: 1,
-      headDim: 128,
-      ffn: 512,
-      seed: 1,
-      vocabFrom: STORIES,
-      contextLength: 8192,
-    });
+    await writeGemma3F32(gemma3, 8192);
     const gptOss = await referenceModel("test-gpt-oss-f16")!.build(dir);
     for (const path of [gemma3, gptOss]) {
       const file = await openGguf(path);

@@ -2,16 +2,14 @@
 // a session and two batch slots run well past the ring's wrap and agree with the CPU engine's
 // whole-context cache; a rewind whose window a ring lost is refused, to 0 always works.
 import assert from "node:assert/strict";
-import { GgmlType } from "../inference/ggml-type.ts";
 import { loadCpuModel } from "../inference/cpu-engine.ts";
 import { createRunState, rewindRunState, type RunState } from "../inference/attention.ts";
 import { embedTokens, forwardLayers, outputLogits } from "../inference/reference.ts";
 import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
 import { ringRowsOf } from "../inference/webgpu/ring-cache.ts";
 import { RewindRefusedError } from "../inference/swa-cache.ts";
-import { writeTestModel } from "./support/test-models.ts";
+import { writeGemma3F32 } from "./support/reference-models-dense.ts";
 import { createTestGpu } from "./support/gpu.ts";
-import { STORIES } from "./support/fixtures.ts";
 
 const CTX = 1024;
 const WINDOW = 8;
@@ -20,19 +18,7 @@ const TOTAL = RING + 200;
 const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-swa-ring-" });
 const path = `${dir}/gemma3.gguf`;
 // The gemma3 agreement models' shape: layer 0 local (window 8), layer 1 global.
-await writeTestModel(path, {
-  arch: "gemma3",
-  type: GgmlType.F32,
-  dim: 256,
-  layers: 2,
-  heads: 4,
-  kvHeads: 1,
-  headDim: 128,
-  ffn: 512,
-  seed: 1,
-  vocabFrom: STORIES,
-  contextLength: 2048,
-});
+await writeGemma3F32(path, 2048);
 const cpu = await loadCpuModel({ path, ctxSize: CTX, kvType: "f32" });
 const tokens = Array.from({ length: TOTAL }, (_, i) => 1 + (i * 37) % 500);
 

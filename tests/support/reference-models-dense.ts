@@ -5,7 +5,7 @@
  * Phi-3.5's LongRoPE factors.
  */
 import { GgmlType } from "../../inference/mod.ts";
-import { writeTestModel } from "./test-models.ts";
+import { type TestModelOptions, writeTestModel } from "./test-models.ts";
 import type { DenseTestArch } from "./test-models-dense.ts";
 import type { ReferenceModel } from "./reference-models.ts";
 import { STORIES } from "./fixtures.ts";
@@ -14,7 +14,10 @@ import { STORIES } from "./fixtures.ts";
  * gemma3: one KV head of 128 (query width 512 on a 256-wide stream), as Gemma 3 270M has one KV
  * head wider than dim / heads; phi3: GQA over heads of dim / heads.
  */
-const SHAPES: Record<DenseTestArch, object> = {
+const SHAPES: Record<
+  DenseTestArch,
+  Pick<TestModelOptions, "dim" | "layers" | "heads" | "kvHeads" | "ffn" | "headDim">
+> = {
   gemma3: { dim: 256, layers: 2, heads: 4, kvHeads: 1, headDim: 128, ffn: 512 },
   phi3: { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 },
 };
@@ -44,13 +47,7 @@ const denseModel = (
         dense: { mix: typeof type === "string" ? type : undefined, ...dense },
         seed: 1,
         vocabFrom: STORIES,
-        ...SHAPES[arch] as {
-          dim: number;
-          layers: number;
-          heads: number;
-          kvHeads: number;
-          ffn: number;
-        },
+        ...SHAPES[arch],
       });
       return out;
     },
@@ -72,3 +69,19 @@ export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = [
   // llama.cpp's default f16 KV cache, which Grove's CPU engine keeps too, under the window.
   denseModel("gemma3", GgmlType.F32, { kvCache: "F16" }),
 ];
+
+/**
+ * A gemma3 model of the agreement models' shape and seed in F32 (layer 0 local with a window
+ * of 8, layer 1 global) whose header says a training context of `contextLength`: the model of
+ * the sliding-window cache tests.
+ */
+export function writeGemma3F32(path: string, contextLength: number): Promise<void> {
+  return writeTestModel(path, {
+    arch: "gemma3",
+    type: GgmlType.F32,
+    ...SHAPES.gemma3,
+    seed: 1,
+    vocabFrom: STORIES,
+    contextLength,
+  });
+}
