@@ -11,6 +11,7 @@ import type { ModelConfig } from "./model-config.ts";
 import type { DenseArchConfig } from "./dense-config.ts";
 import type { LayerWeightsOf, TensorPlan } from "./weights.ts";
 import { moeLayerWeights, planMoeTensors } from "./moe-weights.ts";
+import { attentionWeights } from "./attention-weights.ts";
 
 // src/llama-graph.cpp LLM_FFN_SWIGLU_OAI_MOE: fixed, not read from the file.
 const ALPHA = Math.fround(1.702);
@@ -112,14 +113,7 @@ export function gptOssLayerWeights<M, V>(
 ): LayerWeightsOf<M, V> {
   const p = `blk.${l}.`;
   return {
-    attnNorm: vec(p + "attn_norm.weight")!,
-    wq: mat(p + "attn_q.weight"),
-    wk: mat(p + "attn_k.weight"),
-    wv: mat(p + "attn_v.weight"),
-    wo: mat(p + "attn_output.weight"),
-    bq: vec(p + "attn_q.bias"),
-    bk: vec(p + "attn_k.bias"),
-    bv: vec(p + "attn_v.bias"),
+    ...attentionWeights(p, mat, vec),
     bo: vec(p + "attn_output.bias"),
     sinks: vec(p + "attn_sinks.weight"),
     ffnNorm: vec(p + "post_attention_norm.weight")!,

@@ -11,6 +11,7 @@ import { moeLayerWeights, type MoeWeightsOf, planMoeTensors } from "./moe-weight
 import type { LinearAttentionWeightsOf } from "./delta-net.ts";
 import { hybridLayerWeights, planHybridLayer } from "./hybrid-weights.ts";
 import { gptOssLayerWeights, planGptOssLayer } from "./gpt-oss.ts";
+import { attentionWeights } from "./attention-weights.ts";
 
 export type { MoeWeightsOf } from "./moe-weights.ts";
 
@@ -64,14 +65,7 @@ export function layerWeights<M, V>(
 ): LayerWeightsOf<M, V> {
   const p = `blk.${l}.`;
   return {
-    attnNorm: vec(p + "attn_norm.weight")!,
-    wq: mat(p + "attn_q.weight"),
-    wk: mat(p + "attn_k.weight"),
-    wv: mat(p + "attn_v.weight"),
-    wo: mat(p + "attn_output.weight"),
-    bq: vec(p + "attn_q.bias"),
-    bk: vec(p + "attn_k.bias"),
-    bv: vec(p + "attn_v.bias"),
+    ...attentionWeights(p, mat, vec),
     qNorm: vec(p + "attn_q_norm.weight"),
     kNorm: vec(p + "attn_k_norm.weight"),
     ffnNorm: vec(p + "ffn_norm.weight")!,
