@@ -31,8 +31,10 @@ import {
   buildTestModel,
   drawValues,
   planTensors,
+  renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vocabSizeOf,
 } from "./test-models.ts";
 
 export type DenseTestArch = "gemma3" | "phi3";
@@ -161,11 +163,7 @@ export async function buildDenseTestModel(
   // The base model checks the shared options and brings the tokenizer's metadata.
   const baseOptions = { ...o, arch: baseArch, dense: undefined };
   const base = await buildTestModel(baseOptions);
-  const metadata: Record<string, MetaValue> = {};
-  for (const [key, value] of Object.entries(base.metadata)) {
-    const renamed = key.startsWith(`${baseArch}.`) ? arch + key.slice(baseArch.length) : key;
-    metadata[renamed] = value;
-  }
+  const metadata = renamedMetadata(base.metadata, baseArch, arch);
   metadata["general.architecture"] = arch;
   // llama.cpp gives a model named like "phi3" the RSTRIP attributes of Phi-3's special tokens,
   // which it looks up by text; stories260K's vocabulary lacks "<|endoftext|>", so not that name.
@@ -193,8 +191,7 @@ export async function buildDenseTestModel(
       metadata["phi3.rope.scaling.attn_factor"] = f32(1.19);
     }
   }
-  const vocabSize = base.tensors.find((t) => t.name === "token_embd.weight")!.dims[1];
-  const basePlan = planTensors(baseOptions, vocabSize);
+  const basePlan = planTensors(baseOptions, vocabSizeOf(base));
   const plans = arch === "gemma3" ? planGemma3(basePlan) : planPhi3(basePlan);
   if (arch === "phi3" && o.dense?.longRope) {
     // Per-pair divisors of the angle: near 1 (short), and up to ~10 (long), as Phi-3.5's are.

@@ -21,13 +21,15 @@
  * of Q8_0 and 37 MB of F32: 12.097 GB, the published file's 12.110 GB less its ~13 MB of
  * tokenizer metadata (F16 or BF16 attention and embeddings would add 1.8 GB).
  */
-import { GgmlType, quantize } from "../../inference/mod.ts";
+import { GgmlType } from "../../inference/mod.ts";
 import { f32, type MetaValue, type TensorSpec, u32 } from "./gguf-writer.ts";
 import {
   buildTestModel,
-  drawValues,
+  drawnTensors,
+  renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vocabSizeOf,
 } from "./test-models.ts";
 
 export interface GptOssTestOptions {
@@ -119,11 +121,8 @@ export async function buildGptOssTestModel(
   const g = gptOssOf(o);
   // The qwen3 model checks the shared options and brings the tokenizer's metadata.
   const base = await buildTestModel({ ...o, arch: "qwen3", ffn: g.expertFfn, gptOss: undefined });
-  const metadata: Record<string, MetaValue> = {};
-  for (const [key, value] of Object.entries(base.metadata)) {
-    metadata[key.startsWith("qwen3.") ? "gpt-oss" + key.slice("qwen3".length) : key] = value;
-  }
   const a = "gpt-oss";
+  const metadata = renamedMetadata(base.metadata, "qwen3", a);
   metadata["general.architecture"] = a;
   metadata["general.name"] = `grove-test-gpt-oss-${g.mix ?? GgmlType[o.type]}`;
   if (g.mix === "MXFP4_MOE") {
@@ -140,15 +139,10 @@ export async function buildGptOssTestModel(
   metadata[`${a}.expert_count`] = u32(g.experts);
   metadata[`${a}.expert_used_count`] = u32(g.used);
   metadata[`${a}.expert_feed_forward_length`] = u32(g.expertFfn);
-  const vocabSize = base.tensors.find((t) => t.name === "token_embd.weight")!.dims[1];
-  const tensors = planGptOssTestTensors(o, vocabSize).map((p): TensorSpec => {
-    const type = p.matrix ? gptOssTensorType(o, p.name) : GgmlType.F32;
-    return {
-      name: p.name,
-      dims: p.dims,
-      type,
-      data: () => quantize(type, drawValues(p, o.seed), p.dims[0]),
-    };
-  });
+  const tensors = drawnTensors(
+    planGptOssTestTensors(o, vocabSizeOf(base)),
+    (p) => p.matrix ? gptOssTensorType(o, p.name) : GgmlType.F32,
+    o.seed,
+  );
   return { metadata, tensors };
 }

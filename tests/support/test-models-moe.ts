@@ -16,14 +16,16 @@
  * - everything else (token_embd, attn_q, ffn_gate/up_exps, ffn_gate/up_shexp): Q4_K;
  * - the router and the shared expert's gate: F32 (never quantized), norms and biases F32.
  */
-import { GgmlType, quantize } from "../../inference/mod.ts";
+import { GgmlType } from "../../inference/mod.ts";
 import { type MetaValue, type TensorSpec, u32 } from "./gguf-writer.ts";
 import {
   buildTestModel,
-  drawValues,
+  drawnTensors,
   planTensors,
+  renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vocabSizeOf,
 } from "./test-models.ts";
 
 export type MoeTestArch = "qwen2moe" | "qwen3moe";
@@ -129,11 +131,7 @@ export async function buildMoeTestModel(
   }
   // The dense model checks the shared options and brings the tokenizer's metadata.
   const dense = await buildTestModel({ ...o, arch: denseArch, ffn: m.expertFfn, moe: undefined });
-  const metadata: Record<string, MetaValue> = {};
-  for (const [key, value] of Object.entries(dense.metadata)) {
-    const renamed = key.startsWith(`${denseArch}.`) ? arch + key.slice(denseArch.length) : key;
-    metadata[renamed] = value;
-  }
+  const metadata = renamedMetadata(dense.metadata, denseArch, arch);
   const typeName = m.mix ?? GgmlType[o.type];
   metadata["general.architecture"] = arch;
   metadata["general.name"] = `grove-test-${arch}-${typeName}`;
@@ -149,15 +147,10 @@ export async function buildMoeTestModel(
   if (arch === "qwen2moe") {
     metadata[`${arch}.expert_shared_feed_forward_length`] = u32(m.sharedFfn);
   }
-  const vocabSize = dense.tensors.find((t) => t.name === "token_embd.weight")!.dims[1];
-  const tensors = planMoeTestTensors(o, vocabSize).map((p): TensorSpec => {
-    const type = p.matrix ? moeTensorType(o, p.name) : GgmlType.F32;
-    return {
-      name: p.name,
-      dims: p.dims,
-      type,
-      data: () => quantize(type, drawValues(p, o.seed), p.dims[0]),
-    };
-  });
+  const tensors = drawnTensors(
+    planMoeTestTensors(o, vocabSizeOf(dense)),
+    (p) => p.matrix ? moeTensorType(o, p.name) : GgmlType.F32,
+    o.seed,
+  );
   return { metadata, tensors };
 }

@@ -13,22 +13,9 @@
  *   attn_gate, ssm_alpha, ssm_beta, ssm_out, the expert and shared gate/up); the router and
  *   ssm_conv1d stay F32 (never quantized).
  */
-import { GgmlType, quantize } from "../../inference/mod.ts";
-import { openGguf } from "../../inference/mod.ts";
-import {
-  f32,
-  type MetaValue,
-  type TensorSpec,
-  typedMetadata,
-  u32,
-  writeGguf,
-} from "./gguf-writer.ts";
-import {
-  defaultVocabPath,
-  drawValues,
-  type TensorPlan,
-  type TestModelOptions,
-} from "./test-models.ts";
+import { GgmlType } from "../../inference/mod.ts";
+import { f32, type MetaValue, type TensorSpec, u32, writeGguf } from "./gguf-writer.ts";
+import { drawnTensors, readVocab, type TensorPlan, type TestModelOptions } from "./test-models.ts";
 
 export type Qwen35Mix = "F16" | "Q4_K_M";
 
@@ -300,18 +287,8 @@ export async function buildQwen35Model(
   o: Qwen35ModelOptions,
 ): Promise<{ metadata: Record<string, MetaValue>; tensors: TensorSpec[] }> {
   if (o.vHeads % o.kHeads !== 0) throw new Error("vHeads must be a multiple of kHeads");
-  const src = await openGguf(o.vocabFrom ?? defaultVocabPath());
-  const vocab = Object.fromEntries(
-    Object.entries(typedMetadata(src)).filter(([k]) => k.startsWith("tokenizer.")),
-  );
-  const tokens = src.metadata["tokenizer.ggml.tokens"];
-  if (!Array.isArray(tokens)) throw new Error(`${src.path} has no tokenizer.ggml.tokens`);
-  const tensors = planQwen35Tensors(o, tokens.length).map((p): TensorSpec => ({
-    name: p.name,
-    dims: p.dims,
-    type: p.type,
-    data: () => quantize(p.type, drawValues(p, o.seed), p.dims[0]),
-  }));
+  const { vocab, size } = await readVocab(o.vocabFrom);
+  const tensors = drawnTensors(planQwen35Tensors(o, size), (p) => p.type, o.seed);
   return { metadata: { ...metadataFor(o), ...vocab }, tensors };
 }
 

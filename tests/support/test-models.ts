@@ -244,6 +244,56 @@ function metadataFor(o: TestModelOptions, vocab: Record<string, MetaValue>, voca
   return { ...m, ...vocab };
 }
 
+/**
+ * A base model's metadata with its architecture's keys (`<from>.…`) renamed to `<to>.…`: the
+ * derived test architectures (MoE, dense, gpt-oss) start from a base model's.
+ */
+export function renamedMetadata(
+  metadata: Record<string, MetaValue>,
+  from: string,
+  to: string,
+): Record<string, MetaValue> {
+  const out: Record<string, MetaValue> = {};
+  for (const [key, value] of Object.entries(metadata)) {
+    out[key.startsWith(`${from}.`) ? to + key.slice(from.length) : key] = value;
+  }
+  return out;
+}
+
+/** A built model's vocabulary size: its token embedding's second dimension. */
+export function vocabSizeOf(model: { tensors: TensorSpec[] }): number {
+  return model.tensors.find((t) => t.name === "token_embd.weight")!.dims[1];
+}
+
+/** Each plan's tensor in the type `typeOf` gives it, its values drawn (lazily) from `seed`. */
+export function drawnTensors<P extends TensorPlan>(
+  plans: P[],
+  typeOf: (p: P) => GgmlType,
+  seed: number,
+): TensorSpec[] {
+  return plans.map((p) => {
+    const type = typeOf(p);
+    return {
+      name: p.name,
+      dims: p.dims,
+      type,
+      data: () => quantize(type, drawValues(p, seed), p.dims[0]),
+    };
+  });
+}
+
+/** The tokenizer metadata of the GGUF at `path` (a test model's vocabulary) and its size. */
+export async function readVocab(
+  path = defaultVocabPath(),
+): Promise<{ vocab: Record<string, MetaValue>; size: number }> {
+  const src = await openGguf(path);
+  const all = typedMetadata(src);
+  const vocab = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith("tokenizer.")));
+  const tokens = src.metadata["tokenizer.ggml.tokens"];
+  if (!Array.isArray(tokens)) throw new Error(`${src.path} has no tokenizer.ggml.tokens`);
+  return { vocab, size: tokens.length };
+}
+
 /** Builds the model's metadata and (lazily drawn) tensors. */
 export async function buildTestModel(
   o: TestModelOptions,
@@ -253,21 +303,13 @@ export async function buildTestModel(
   if (o.arch === "qwen35moe") return buildQwen35Model(qwen35OptionsOf(o));
   if (o.arch === "gpt-oss") return buildGptOssTestModel(o);
   validate(o);
-  const src = await openGguf(o.vocabFrom ?? defaultVocabPath());
-  const all = typedMetadata(src);
-  const vocab = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith("tokenizer.")));
-  const tokens = src.metadata["tokenizer.ggml.tokens"];
-  if (!Array.isArray(tokens)) throw new Error(`${src.path} has no tokenizer.ggml.tokens`);
-  const tensors = planTensors(o, tokens.length).map((p): TensorSpec => {
-    const type = p.matrix ? o.type : GgmlType.F32;
-    return {
-      name: p.name,
-      dims: p.dims,
-      type,
-      data: () => quantize(type, drawValues(p, o.seed), p.dims[0]),
-    };
-  });
-  return { metadata: metadataFor(o, vocab, tokens.length), tensors };
+  const { vocab, size } = await readVocab(o.vocabFrom);
+  const tensors = drawnTensors(
+    planTensors(o, size),
+    (p) => p.matrix ? o.type : GgmlType.F32,
+    o.seed,
+  );
+  return { metadata: metadataFor(o, vocab, size), tensors };
 }
 
 export async function writeTestModel(path: string, o: TestModelOptions): Promise<void> {
