@@ -159,17 +159,45 @@ export function planQwen35Tensors(o: Qwen35ModelOptions, vocabSize = 512): Qwen3
   const q = o.heads * o.headDim, kv = o.kvHeads * o.headDim;
   const keyDim = o.kHeads * o.stateDim, valueDim = o.vHeads * o.stateDim;
   const convDim = 2 * keyDim + valueDim;
+  // The blocks the layers and the MTP block share; `damp` scales what they add to the residual
+  // stream (the MTP block's outputs are not damped).
+  const attention = (b: string, l: number, damp: number) => {
+    // Query and output gate interleaved per head: [q_h (headDim), gate_h (headDim)].
+    mat(`${b}.attn_q.weight`, l, [o.dim, 2 * q]);
+    mat(`${b}.attn_k.weight`, l, [o.dim, kv]);
+    mat(`${b}.attn_v.weight`, l, [o.dim, kv]);
+    mat(`${b}.attn_output.weight`, l, [q, o.dim], damp / Math.sqrt(q));
+    vec(`${b}.attn_q_norm.weight`, [o.headDim], 1, 0.1);
+    vec(`${b}.attn_k_norm.weight`, [o.headDim], 1, 0.1);
+  };
+  const moe = (b: string, l: number, damp: number) => {
+    // The router is never quantized; a wide spread keeps top-k choices clear of near-ties.
+    plans.push({
+      name: `${b}.ffn_gate_inp.weight`,
+      dims: [o.dim, o.experts],
+      matrix: false,
+      centre: 0,
+      scale: 2 / Math.sqrt(o.dim),
+      type: GgmlType.F32,
+    });
+    mat(`${b}.ffn_gate_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
+    mat(`${b}.ffn_up_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
+    mat(
+      `${b}.ffn_down_exps.weight`,
+      l,
+      [o.expertFfn, o.dim, o.experts],
+      damp / Math.sqrt(o.expertFfn),
+    );
+    vec(`${b}.ffn_gate_inp_shexp.weight`, [o.dim], 0, 1 / Math.sqrt(o.dim));
+    mat(`${b}.ffn_gate_shexp.weight`, l, [o.dim, o.sharedFfn]);
+    mat(`${b}.ffn_up_shexp.weight`, l, [o.dim, o.sharedFfn]);
+    mat(`${b}.ffn_down_shexp.weight`, l, [o.sharedFfn, o.dim], damp / Math.sqrt(o.sharedFfn));
+  };
   for (let l = 0; l < o.layers; l++) {
     const b = `blk.${l}`;
     vec(`${b}.attn_norm.weight`, [o.dim], 1, 0.1);
     if (isFullAttentionLayer(o, l)) {
-      // Query and output gate interleaved per head: [q_h (headDim), gate_h (headDim)].
-      mat(`${b}.attn_q.weight`, l, [o.dim, 2 * q]);
-      mat(`${b}.attn_k.weight`, l, [o.dim, kv]);
-      mat(`${b}.attn_v.weight`, l, [o.dim, kv]);
-      mat(`${b}.attn_output.weight`, l, [q, o.dim], branch / Math.sqrt(q));
-      vec(`${b}.attn_q_norm.weight`, [o.headDim], 1, 0.1);
-      vec(`${b}.attn_k_norm.weight`, [o.headDim], 1, 0.1);
+      attention(b, l, branch);
     } else {
       mat(`${b}.attn_qkv.weight`, l, [o.dim, convDim]);
       mat(`${b}.attn_gate.weight`, l, [o.dim, valueDim]);
@@ -190,54 +218,15 @@ export function planQwen35Tensors(o: Qwen35ModelOptions, vocabSize = 512): Qwen3
       mat(`${b}.ssm_out.weight`, l, [valueDim, o.dim], branch / Math.sqrt(valueDim));
     }
     vec(`${b}.post_attention_norm.weight`, [o.dim], 1, 0.1);
-    // The router is never quantized; a wide spread keeps top-k choices clear of near-ties.
-    plans.push({
-      name: `${b}.ffn_gate_inp.weight`,
-      dims: [o.dim, o.experts],
-      matrix: false,
-      centre: 0,
-      scale: 2 / Math.sqrt(o.dim),
-      type: GgmlType.F32,
-    });
-    mat(`${b}.ffn_gate_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
-    mat(`${b}.ffn_up_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
-    mat(
-      `${b}.ffn_down_exps.weight`,
-      l,
-      [o.expertFfn, o.dim, o.experts],
-      branch / Math.sqrt(o.expertFfn),
-    );
-    vec(`${b}.ffn_gate_inp_shexp.weight`, [o.dim], 0, 1 / Math.sqrt(o.dim));
-    mat(`${b}.ffn_gate_shexp.weight`, l, [o.dim, o.sharedFfn]);
-    mat(`${b}.ffn_up_shexp.weight`, l, [o.dim, o.sharedFfn]);
-    mat(`${b}.ffn_down_shexp.weight`, l, [o.sharedFfn, o.dim], branch / Math.sqrt(o.sharedFfn));
+    moe(b, l, branch);
   }
   for (let l = o.layers; l < o.layers + (o.mtpLayers ?? 0); l++) {
     // llama.cpp's load_block_mtp: a full-attention block with the MoE FFN, and the nextn head.
     const b = `blk.${l}`;
     vec(`${b}.attn_norm.weight`, [o.dim], 1, 0.1);
-    mat(`${b}.attn_q.weight`, l, [o.dim, 2 * q]);
-    mat(`${b}.attn_k.weight`, l, [o.dim, kv]);
-    mat(`${b}.attn_v.weight`, l, [o.dim, kv]);
-    mat(`${b}.attn_output.weight`, l, [q, o.dim]);
-    vec(`${b}.attn_q_norm.weight`, [o.headDim], 1, 0.1);
-    vec(`${b}.attn_k_norm.weight`, [o.headDim], 1, 0.1);
+    attention(b, l, 1);
     vec(`${b}.post_attention_norm.weight`, [o.dim], 1, 0.1);
-    plans.push({
-      name: `${b}.ffn_gate_inp.weight`,
-      dims: [o.dim, o.experts],
-      matrix: false,
-      centre: 0,
-      scale: 2 / Math.sqrt(o.dim),
-      type: GgmlType.F32,
-    });
-    mat(`${b}.ffn_gate_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
-    mat(`${b}.ffn_up_exps.weight`, l, [o.dim, o.expertFfn, o.experts]);
-    mat(`${b}.ffn_down_exps.weight`, l, [o.expertFfn, o.dim, o.experts]);
-    vec(`${b}.ffn_gate_inp_shexp.weight`, [o.dim], 0, 1 / Math.sqrt(o.dim));
-    mat(`${b}.ffn_gate_shexp.weight`, l, [o.dim, o.sharedFfn]);
-    mat(`${b}.ffn_up_shexp.weight`, l, [o.dim, o.sharedFfn]);
-    mat(`${b}.ffn_down_shexp.weight`, l, [o.sharedFfn, o.dim]);
+    moe(b, l, 1);
     mat(`${b}.nextn.eh_proj.weight`, l, [2 * o.dim, o.dim]);
     vec(`${b}.nextn.enorm.weight`, [o.dim], 1, 0.1);
     vec(`${b}.nextn.hnorm.weight`, [o.dim], 1, 0.1);
