@@ -37,10 +37,19 @@ type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 /** Per type: the one-vector kernel, the grouped one (several vectors), block size and bytes. */
 const KERNELS: Partial<
-  Record<GgmlType, { one: string; grouped?: string; block: number; bytes: number }>
+  Record<
+    GgmlType,
+    { one: string; grouped?: string; grouped8?: string; block: number; bytes: number }
+  >
 > = {
   [GgmlType.Q8_0]: { one: "matvec_q8_0", grouped: "matvec_q8_0_x4", block: 32, bytes: 34 },
-  [GgmlType.Q4_0]: { one: "matvec_q4_0", grouped: "matvec_q4_0_x4", block: 32, bytes: 18 },
+  [GgmlType.Q4_0]: {
+    one: "matvec_q4_0",
+    grouped: "matvec_q4_0_x4",
+    grouped8: "matvec_q4_0_x8",
+    block: 32,
+    bytes: 18,
+  },
   [GgmlType.Q4_K]: { one: "matvec_q4_k", grouped: "matvec_q4_k_x4", block: 256, bytes: 144 },
   [GgmlType.Q5_K]: { one: "matvec_q5_k", block: 256, bytes: 176 },
   [GgmlType.Q6_K]: { one: "matvec_q6_k", grouped: "matvec_q6_k_x4", block: 256, bytes: 210 },
@@ -90,7 +99,7 @@ function open(path?: string | null): Native | null {
     const l = Deno.dlopen(lib, SYMBOLS);
     const index = new Map<string, number>();
     for (const k of Object.values(KERNELS)) {
-      for (const name of [k.one, k.grouped]) {
+      for (const name of [k.one, k.grouped, k.grouped8]) {
         if (!name) continue;
         const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
         if (i < 0) throw new Error(`native kernels: ${name} missing`);
@@ -180,8 +189,12 @@ export function matVecNative(
   const n = a.n, nb = cols / k.block, g16 = cols / 16;
   const w = weights.subarray(0, rows * nb * k.bytes);
   const split = rt.threads && rows * cols * n >= SPLIT_MIN ? 1 : 0;
+  // Eight vectors per group (256-bit registers) from eight on, where the type has such a kernel.
+  if (k.grouped8 && n >= 8) {
+    return grouped(rt, rt.index.get(k.grouped8)!, type, w, rows, cols, nb, a, out, split, 8);
+  }
   if (k.grouped && n >= 2) {
-    return grouped(rt, rt.index.get(k.grouped)!, type, w, rows, cols, nb, a, out, split);
+    return grouped(rt, rt.index.get(k.grouped)!, type, w, rows, cols, nb, a, out, split, 4);
   }
   grow(n * nb);
   for (let i = 0; i < n * nb; i++) yd[i] = a.d[i];
@@ -203,7 +216,10 @@ export function matVecNative(
   return true;
 }
 
-/** The grouped kernels' layout, as matVecGrouped (../wasm/matvec-wasm.ts) builds it. */
+/**
+ * The grouped kernels' layout, as matVecGrouped (../wasm/matvec-wasm.ts) builds it, for groups of
+ * `lanes` (4, or 8 for matvec_q4_0_x8) vectors.
+ */
 function grouped(
   rt: Native,
   kernel: number,
@@ -215,22 +231,24 @@ function grouped(
   a: Activations,
   out: Float32Array,
   split: number,
+  lanes: 4 | 8,
 ): boolean {
-  const n = a.n, n4 = Math.ceil(n / 4), np = 4 * n4, g16 = cols / 16;
+  const n = a.n, groups = Math.ceil(n / lanes), np = lanes * groups, g16 = cols / 16;
   const auxPer = type === GgmlType.Q4_0 ? nb : type === GgmlType.Q8_0 ? 0 : g16;
   grow(np * nb);
   if (ys.length < Math.max(np * auxPer, 4)) ys = new Int32Array(np * auxPer);
   const s16 = a.sums16;
   for (let v = 0; v < np; v++) {
-    const at = (v >> 2) * 4 * nb + (v & 3);
-    for (let b = 0; b < nb; b++) yd[at + 4 * b] = v < n ? a.d[v * nb + b] : 0;
-    const ax = (v >> 2) * 4 * auxPer + (v & 3);
+    const g = Math.floor(v / lanes), l = v % lanes;
+    const at = g * lanes * nb + l;
+    for (let b = 0; b < nb; b++) yd[at + lanes * b] = v < n ? a.d[v * nb + b] : 0;
+    const ax = g * lanes * auxPer + l;
     if (type === GgmlType.Q4_0) {
       for (let b = 0; b < nb; b++) {
-        ys[ax + 4 * b] = v < n ? -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]) : 0;
+        ys[ax + lanes * b] = v < n ? -8 * (s16[v * g16 + 2 * b] + s16[v * g16 + 2 * b + 1]) : 0;
       }
     } else if (auxPer > 0) {
-      for (let j = 0; j < g16; j++) ys[ax + 4 * j] = v < n ? s16[v * g16 + j] : 0;
+      for (let j = 0; j < g16; j++) ys[ax + lanes * j] = v < n ? s16[v * g16 + j] : 0;
     }
   }
   // Levels interleaved by 4-byte chunk within each group: [g][chunk][vector].
@@ -240,18 +258,18 @@ function grouped(
   const yT = new Int32Array(yq.buffer, 0, (np * cols) >> 2);
   const chunks = cols >> 2;
   for (let v = 0; v < np; v++) {
-    const at = (v >> 2) * 4 * chunks + (v & 3);
+    const at = Math.floor(v / lanes) * lanes * chunks + (v % lanes);
     if (v >= n) {
-      for (let c = 0; c < chunks; c++) yT[at + 4 * c] = 0;
+      for (let c = 0; c < chunks; c++) yT[at + lanes * c] = 0;
     } else {
-      for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + 4 * c] = src[s + c];
+      for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + lanes * c] = src[s + c];
     }
   }
   // Padding vectors' outputs need room past the caller's n * rows.
   const direct = out.length >= np * rows;
   if (!direct && o.length < np * rows) o = new Float32Array(np * rows);
   const dst = direct ? out : o;
-  rt.lib.symbols.grove_run(kernel, w, rows, cols, n4, yq, yd, ys, dst, split);
+  rt.lib.symbols.grove_run(kernel, w, rows, cols, groups, yq, yd, ys, dst, split);
   if (!direct) out.set(o.subarray(0, n * rows));
   return true;
 }

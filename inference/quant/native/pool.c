@@ -13,7 +13,8 @@ typedef void (*kernel_fn)(const uint8_t*, int, int, int, int, int, const int8_t*
 #define KERNELS(X)                                                                          \
   X(matvec_q8_0) X(matvec_q4_0) X(matvec_q4_k) X(matvec_q5_k) X(matvec_q6_k) X(matvec_q5_0) \
   X(matvec_q5_1) X(matvec_q2_k) X(matvec_q3_k) X(matvec_iq4_nl) X(matvec_iq4_xs)            \
-  X(matvec_mxfp4) X(matvec_q4_0_x4) X(matvec_q8_0_x4) X(matvec_q4_k_x4) X(matvec_q6_k_x4)
+  X(matvec_mxfp4) X(matvec_q4_0_x4) X(matvec_q8_0_x4) X(matvec_q4_k_x4) X(matvec_q6_k_x4)          \
+  X(matvec_q4_0_x8)
 
 #define DECLARE(name)                                                                         \
   void name(const uint8_t*, int, int, int, int, int, const int8_t*, const double*,            \

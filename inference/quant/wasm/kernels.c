@@ -108,7 +108,8 @@ static inline v128_t fp16x4(const uint8_t* w, int stride) {
   // The native build's F16C conversion: the same values (a NaN may come back quieted).
   uint16_t a[4];
   for (int k = 0; k < 4; k++) memcpy(&a[k], w + k * stride, 2);
-  return (v128_t)_mm_cvtph_ps(_mm_loadl_epi64((const __m128i*)a));
+  // Lanes set from registers: a load of the four stored halves would wait on store forwarding.
+  return (v128_t)_mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, (short)a[3], (short)a[2], (short)a[1], (short)a[0]));
 #endif
   v128_t h = wasm_i32x4_splat(0);
   h = wasm_v128_load16_lane(w, h, 0);
@@ -903,3 +904,96 @@ MATMAT(matvec_q4_0_x4, 18, 32, 4 * nb, row_q4_0_x4)
 MATMAT(matvec_q8_0_x4, 34, 32, 0, row_q8_0_x4)
 MATMAT(matvec_q4_k_x4, 144, 256, 4 * (cols / 16), row_q4_k_x4)
 MATMAT(matvec_q6_k_x4, 210, 256, 4 * (cols / 16), row_q6_k_x4)
+
+#ifndef __wasm__
+// Q4_0 for eight vectors per group, in the native build only (256-bit
+// registers): levels interleaved [g][chunk][8 vectors] (32 bytes per chunk),
+// scales and negated offsets [g][block][8]. One i8 dot of a splatted weight
+// chunk adds to all eight vectors' sums; per lane this is row_q4_0_x4's
+// expression, so the outputs equal the other kernels' bit for bit.
+typedef int32_t i32x8 __attribute__((vector_size(32)));
+typedef double f64x4 __attribute__((vector_size(32)));
+
+static inline i32x8 load8(const void* p) {
+  i32x8 v;
+  memcpy(&v, p, 32);
+  return v;
+}
+
+// acc + each lane's dot of four weight levels (in [0, 15]) with y's.
+static inline i32x8 dot8u(i32x8 acc, i32x8 w, const int8_t* y) {
+  i32x8 yv = load8(y);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return (i32x8)_mm256_dpbusd_epi32((__m256i)acc, (__m256i)w, (__m256i)yv);
+#elif defined(__AVXVNNI__)
+  return (i32x8)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)w, (__m256i)yv);
+#else
+  v128_t lo = dot4u(__builtin_shufflevector(acc, acc, 0, 1, 2, 3), __builtin_shufflevector(w, w, 0, 1, 2, 3),
+                    __builtin_shufflevector(yv, yv, 0, 1, 2, 3));
+  v128_t hi = dot4u(__builtin_shufflevector(acc, acc, 4, 5, 6, 7), __builtin_shufflevector(w, w, 4, 5, 6, 7),
+                    __builtin_shufflevector(yv, yv, 4, 5, 6, 7));
+  return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+}
+
+#define SPLAT8(v, k) __builtin_shufflevector(v, v, k, k, k, k, k, k, k, k)
+
+static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* wb, double dw,
+                                                                const int8_t* y, const double* dy,
+                                                                const int32_t* neg_off, f64x4* acc) {
+  v128_t q = load(wb + 2);
+  v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(q, 4);
+  i32x8 a = load8(neg_off), b = {0};
+  a = dot8u(a, SPLAT8(lo, 0), y);
+  b = dot8u(b, SPLAT8(lo, 1), y + 32);
+  a = dot8u(a, SPLAT8(lo, 2), y + 64);
+  b = dot8u(b, SPLAT8(lo, 3), y + 96);
+  a = dot8u(a, SPLAT8(hi, 0), y + 128);
+  b = dot8u(b, SPLAT8(hi, 1), y + 160);
+  a = dot8u(a, SPLAT8(hi, 2), y + 192);
+  b = dot8u(b, SPLAT8(hi, 3), y + 224);
+  i32x8 s = (i32x8)((uint32_t __attribute__((vector_size(32))))a + (uint32_t __attribute__((vector_size(32))))b);
+  f64x4 d = {dw, dw, dw, dw}, dy0, dy1;
+  memcpy(&dy0, dy, 32);
+  memcpy(&dy1, dy + 4, 32);
+  acc[0] += __builtin_convertvector(__builtin_shufflevector(s, s, 0, 1, 2, 3), f64x4) * (d * dy0);
+  acc[1] += __builtin_convertvector(__builtin_shufflevector(s, s, 4, 5, 6, 7), f64x4) * (d * dy1);
+}
+
+static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, int nb,
+                                                              const int8_t* yT, const double* ydT,
+                                                              const int32_t* negOffT, float* out,
+                                                              int rows) {
+  f64x4 acc[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+  int b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    v128_t f = fp16x4(w + 18 * b, 18);
+    for (int k = 0; k < 4; k++) {
+      q4_0_block_x8(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 256L * (b + k), ydT + 8L * (b + k),
+                    negOffT + 8L * (b + k), acc);
+    }
+  }
+  for (; b < nb; b++) {
+    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, acc);
+  }
+  for (int k = 0; k < 8; k++) out[(long)k * rows] = (float)acc[k >> 2][k & 3];
+}
+
+// Rows [r0, r1) times n8 groups of eight vectors, in row tiles as MATMAT.
+EXPORT("matvec_q4_0_x8")
+void matvec_q4_0_x8(const uint8_t* w, int rows, int cols, int n8, int r0, int r1,
+                    const int8_t* yT, const double* ydT, const int32_t* negOffT, float* out) {
+  int nb = cols / 32;
+  long rb = (long)nb * 18;
+  int tile = rb >= TILE_BYTES ? 1 : (int)(TILE_BYTES / rb);
+  for (int t0 = r0; t0 < r1; t0 += tile) {
+    int t1 = r1 - t0 > tile ? t0 + tile : r1;
+    for (int g = 0; g < n8; g++) {
+      for (int r = t0; r < t1; r++) {
+        row_q4_0_x8(w + r * rb, nb, yT + 8L * g * cols, ydT + 8L * g * nb, negOffT + 8L * g * nb,
+                    out + 8L * g * rows + r, rows);
+      }
+    }
+  }
+}
+#endif
