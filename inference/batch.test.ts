@@ -6,18 +6,13 @@ import type { Engine, Session } from "./engine.ts";
 import { createBatchedWebGpuEngine } from "./webgpu/batch-forward.ts";
 import { createTestGpu } from "../tests/support/gpu.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
+import { argmax } from "../tests/support/logits.ts";
 
 function maxDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
 }
 
 /**

@@ -9,12 +9,7 @@ import {
 import { typedMetadata, writeGguf } from "./support/gguf-writer.ts";
 import { writeTestModel } from "./support/test-models.ts";
 import { STORIES } from "./helpers.ts";
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
+import { argmax } from "./support/logits.ts";
 
 Deno.test("layer ranges: stories260K split in three stages gives the whole model's logits exactly", async () => {
   const whole = await createCpuEngine({ path: STORIES, ctxSize: 64 });

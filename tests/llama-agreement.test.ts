@@ -9,6 +9,7 @@ import { createCpuEngine } from "../inference/mod.ts";
 import { REFERENCE_MODELS, type ReferenceModel } from "./support/reference-models.ts";
 import { sha256File } from "../models/download.ts";
 import { REPO_ROOT } from "./helpers.ts";
+import { argmax, logSoftmax } from "./support/logits.ts";
 
 interface ReferenceFile {
   sha256: string;
@@ -33,21 +34,6 @@ function tolerance(name: string): number {
   if (name.endsWith("f32") || name === "stories260K") return 1e-3;
   if (name.endsWith("f16")) return 0.05;
   return 0.15;
-}
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
-}
-
-function argmax(values: Float64Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
 }
 
 async function compare(model: ReferenceModel, dir: string) {

@@ -21,25 +21,11 @@ import {
   type LongContextReference,
   longContextReferencePath,
 } from "./support/make-long-context-reference.ts";
+import { argmax, logSoftmax } from "./support/logits.ts";
 
 /** As tests/llama-agreement.test.ts allows for f32 weights. */
 const TOLERANCE = 1e-3;
 const CHUNK = 512; // prompt rows per step, as a serving node's batches
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
-}
-
-function argmax(values: Float64Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
-  return best;
-}
 
 /** Bytes of every typed array reachable from `root`, each counted once (a tied head is one). */
 function heldBytes(root: unknown): number {

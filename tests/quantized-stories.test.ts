@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createCpuEngine, type Engine, GgmlType } from "../inference/mod.ts";
 import { quantizeGguf } from "./support/quantize-gguf.ts";
 import { STORIES } from "./helpers.ts";
+import { logSoftmax } from "./support/logits.ts";
 
 const STEPS = 60;
 
@@ -27,12 +28,6 @@ function greedy(engine: Engine, steps: number): number[] {
 function logitsAlong(engine: Engine, tokens: number[]): Float32Array[] {
   const session = engine.createSession();
   return tokens.slice(0, -1).map((t) => session.evaluate([t]).slice());
-}
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  const max = Math.max(...logits);
-  const lse = max + Math.log(logits.reduce((s, v) => s + Math.exp(v - max), 0));
-  return Float64Array.from(logits, (v) => v - lse);
 }
 
 function meanLogprob(engine: Engine, tokens: number[]): number {

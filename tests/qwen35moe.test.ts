@@ -26,6 +26,7 @@ import {
 import { writeGguf } from "./support/gguf-writer.ts";
 import { writeTestModel } from "./support/test-models.ts";
 import { GgmlType } from "../inference/mod.ts";
+import { argmax } from "./support/logits.ts";
 
 const STEPS = 16;
 const PROMPT_A = [1, 7, 42];
@@ -35,12 +36,6 @@ const dir = Deno.makeTempDirSync({ prefix: "grove-qwen35moe-" });
 const path = `${dir}/qwen35moe.gguf`;
 await writeQwen35Model(path, { ...QWEN35_TEST_SHAPE, mix: "Q4_K_M", seed: 1 });
 const { engine, batch } = await createBatchedCpuEngine({ path, ctxSize: 128, maxSlots: 2 });
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
 /** Greedy tokens of one sequence alone, on an Engine session. */
 function alone(prompt: number[], on = engine): number[] {

@@ -20,6 +20,9 @@ import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { quantizeGguf } from "./support/quantize-gguf.ts";
 import type { ReferenceModel } from "./support/reference-models.ts";
+import { logSoftmax } from "./support/logits.ts";
+
+export { logSoftmax };
 
 export const CTX = 96;
 
@@ -54,15 +57,6 @@ export function roundingTolerance(name: string): number {
 
 /** |Δ logprob| allowed against the CPU on the same weights in F32: f32 summation order only. */
 const EXACT_TOLERANCE = 1e-3;
-
-export function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const lse = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - lse);
-}
 
 /** Indices of the k largest values, best first (ties to the lower index). */
 export function topIds(values: Float64Array, k: number): number[] {

@@ -9,6 +9,7 @@ import { createWebGpuEngine, type WebGpuEngine } from "../inference/webgpu/mod.t
 import { createTestGpu } from "./support/gpu.ts";
 import type { GenerateOptions } from "../inference/generate.ts";
 import { STORIES } from "./helpers.ts";
+import { argmax } from "./support/logits.ts";
 
 const STORY =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park.";
@@ -99,14 +100,8 @@ Deno.test("webgpu session: a prompt longer than one batch, then rewind and decod
   cs.rewind(40);
   const next = await gs.evaluateAsync!([prompt[40]]);
   assert.ok(maxDiff(next, cs.evaluate([prompt[40]])) < 1e-4);
-  assert.equal(await gs.evaluateGreedy!([7]), argmaxOf(cs.evaluate([7])));
+  assert.equal(await gs.evaluateGreedy!([7]), argmax(cs.evaluate([7])));
 });
-
-function argmaxOf(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
 Deno.test("webgpu session: clear errors", async () => {
   const engine = await gpu();

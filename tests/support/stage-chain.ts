@@ -17,6 +17,7 @@ import { createTestGpu } from "./gpu.ts";
 import { writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
 import { roundingTolerance, tracker } from "../webgpu-agreement-harness.ts";
+import { argmax } from "./logits.ts";
 
 /** The context the chained stages and engines are loaded with. */
 export const CHAIN_CTX = 96;
@@ -52,12 +53,6 @@ export function loadStages(
       ...(i === gpuAt ? { gpu: true, device: await createTestGpu() } : {}),
     })
   ));
-}
-
-function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
 }
 
 /**

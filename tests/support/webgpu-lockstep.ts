@@ -8,13 +8,9 @@ import { createCpuEngine, createCpuStage } from "../../inference/mod.ts";
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { createWebGpuStage } from "../../inference/webgpu/mod.ts";
 import { createTestGpu } from "./gpu.ts";
+import { argmax } from "./logits.ts";
 
 /** The first index of the largest value. */
-export function argmax(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}
 
 /**
  * Two prompts of different lengths as two slots of one batched engine, fed
