@@ -45,7 +45,9 @@ export { loadStageBatch } from "./stage-batch.ts";
 export type { StageBatch, StageBatchInfo, StageBatchInit, StageRows } from "./stage-batch.ts";
 export {
   activationBytes,
+  kvBytesPerPosition,
   modelShapeOf,
+  SCRATCH_ROWS,
   stageBytes,
   stageWeightBytes,
   wholeModelBytes,
@@ -55,6 +57,7 @@ export { stageStateBytes } from "./model-shape.ts";
 export {
   availableMemory,
   chooseContextSize,
+  CONTEXT_FLOOR,
   type ContextChoice,
   gpuContextSize,
 } from "./context-size.ts";

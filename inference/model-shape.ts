@@ -53,7 +53,10 @@ function heldBytes(info: GgufTensorInfo, matrix: boolean): number {
 }
 
 /** Bytes one position of one layer's cache takes: keys and values, at their wider width. */
-export function kvBytesPerPosition(config: ModelConfig, kvType: "f16" | "f32" = "f16"): number {
+export function kvBytesPerPosition(
+  config: Pick<ModelConfig, "kvHeads" | "headDim" | "valueDim">,
+  kvType: "f16" | "f32" = "f16",
+): number {
   const { kvHeads, headDim, valueDim } = config;
   // The GPU's cache layout holds both at the wider width (the CPU's is ≤ it).
   return 2 * kvHeads * Math.max(headDim, valueDim) * (kvType === "f16" ? 2 : 4);

@@ -10,13 +10,15 @@
 // that undercounts long contexts and tiny models: stories260K is a 1.1 MiB file whose header-based
 // estimate is 5.9 MiB, mostly scratch. A model installed or shipped always gets the header's.
 import {
+  CONTEXT_FLOOR,
+  kvBytesPerPosition,
   modelConfigOf,
   modelShapeOf,
   openGguf,
+  SCRATCH_ROWS,
   SUPPORTED_ARCHITECTURES,
   wholeModelBytes,
 } from "../inference/mod.ts";
-import { SCRATCH_ROWS } from "../inference/model-shape.ts";
 import { CATALOG, type CatalogEntry, type KvCacheShape } from "./catalog.ts";
 import { type InstalledOptions, listInstalledModels } from "./installed.ts";
 import { findModelFile, locateModel } from "./resolve.ts";
@@ -78,7 +80,7 @@ const SIZE_FACTOR = 1.2;
  * it runs with, so what the catalog's "fits" is counted at. A model whose length the catalog does
  * not record is counted at it.
  */
-export const DEFAULT_CTX_CAP = 4096;
+export const DEFAULT_CTX_CAP = CONTEXT_FLOOR;
 
 const MIB = 1024 ** 2;
 /**
@@ -91,16 +93,17 @@ export function scratchAllowance(weightBytes: number): number {
   return Math.round(Math.min(256 * MIB, Math.max(64 * MIB, weightBytes / 20)));
 }
 
-/** Bytes per cached key or value: f16, the engines' default (model-shape.ts kvBytesPerPosition). */
-const KV_VALUE_BYTES = 2;
-
 /**
- * Keys and values of every cached layer at `ctxSize`, as the planner counts them (wider width):
- * a sliding-window layer's at the window and a step's rows (model-shape.ts SCRATCH_ROWS).
+ * Keys and values of every cached layer at `ctxSize`, as the planner counts them (wider width,
+ * f16 as the engines' default): a sliding-window layer's at the window and a step's rows
+ * (model-shape.ts SCRATCH_ROWS).
  */
 export function kvCacheBytes(shape: KvCacheShape, ctxSize: number): number {
-  const perPosition = 2 * shape.kvHeads * Math.max(shape.keyLength, shape.valueLength) *
-    KV_VALUE_BYTES;
+  const perPosition = kvBytesPerPosition({
+    kvHeads: shape.kvHeads,
+    headDim: shape.keyLength,
+    valueDim: shape.valueLength,
+  });
   const windowed = shape.windowLayers ?? 0;
   const ring = Math.min(ctxSize, (shape.window ?? 0) + SCRATCH_ROWS);
   return perPosition * ((shape.layers - windowed) * ctxSize + windowed * ring);
