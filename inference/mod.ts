@@ -62,6 +62,7 @@ export {
   gpuContextSize,
 } from "./context-size.ts";
 export { stageByteRanges } from "./stage-ranges.ts";
+export { isLocalLayer } from "./gemma3.ts";
 export {
   createConstraint,
   GrammarError,

@@ -3,10 +3,14 @@
 import assert from "node:assert/strict";
 import { CATALOG, findCatalogEntry, type KvCacheShape, validateCatalog } from "./catalog.ts";
 import { kvCacheBytes } from "./catalog-fit.ts";
-import { openGguf } from "../inference/gguf.ts";
-import { modelConfigOf } from "../inference/model-config.ts";
-import { modelShapeOf, SCRATCH_ROWS, stageStateBytes } from "../inference/model-shape.ts";
-import { isLocalLayer } from "../inference/gemma3.ts";
+import {
+  isLocalLayer,
+  modelConfigOf,
+  modelShapeOf,
+  openGguf,
+  SCRATCH_ROWS,
+  stageStateBytes,
+} from "../inference/mod.ts";
 import { writeGemma3F32 } from "../tests/support/reference-models-dense.ts";
 import { referenceModel } from "../tests/support/reference-models.ts";
 
