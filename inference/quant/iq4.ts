@@ -11,7 +11,7 @@
  * importance weights) and `dequantize_row_iq4_{nl,xs}`.
  */
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
-import { GROUP_MAX_EPS, nearestInt } from "./k-quant-search.ts";
+import { GROUP_MAX_EPS, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
 export const QK4_NL = 32;
@@ -96,15 +96,8 @@ const scales = new Float32Array(QK_K / 32);
  */
 function fitBlock(x: Float32Array, xo: number, lo: number, ntry: number): number {
   for (let j = 0; j < 32; j++) weight[j] = fr(x[xo + j] * x[xo + j]);
-  let amax = 0, max = 0;
-  for (let j = 0; j < 32; j++) {
-    const ax = Math.abs(x[xo + j]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + j];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) return 0;
+  const max = signedAbsMax(x, xo, 32);
+  if (Math.abs(max) < GROUP_MAX_EPS) return 0;
   let d = ntry > 0 ? fr(-max / K[0]) : fr(max / K[0]);
   let id = fr(1 / d);
   let sumqx = 0, sumq2 = 0;
@@ -170,15 +163,8 @@ export function quantizeRowIq4Xs(
 ): void {
   const nb = n / QK_K;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK_K, o += IQ4_XS_BYTES) {
-    let maxScale = 0, amaxScale = 0;
-    for (let ib = 0; ib < 8; ib++) {
-      scales[ib] = fitBlock(x, i0 + 32 * ib, 32 * ib, 7);
-      const abs = Math.abs(scales[ib]);
-      if (abs > amaxScale) {
-        amaxScale = abs;
-        maxScale = scales[ib];
-      }
-    }
+    for (let ib = 0; ib < 8; ib++) scales[ib] = fitBlock(x, i0 + 32 * ib, 32 * ib, 7);
+    const maxScale = signedAbsMax(scales, 0, 8);
     const d = fr(-maxScale / 32);
     const h = f32ToFp16(d);
     dst[o] = h & 0xff;

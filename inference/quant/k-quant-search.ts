@@ -11,6 +11,23 @@ const fr = Math.fround;
 /** ggml's GROUP_MAX_EPS (1e-15f): below this a group counts as all zero. */
 export const GROUP_MAX_EPS = fr(1e-15);
 
+/**
+ * The value of largest magnitude in x[from..from+n), the first where several tie (0 where all
+ * are 0): the signed max ggml's quantizers map to their most negative level.
+ */
+export function signedAbsMax(x: Float32Array, from: number, n: number): number {
+  let amax = 0;
+  let max = 0;
+  for (let i = from; i < from + n; i++) {
+    const ax = Math.abs(x[i]);
+    if (ax > amax) {
+      amax = ax;
+      max = x[i];
+    }
+  }
+  return max;
+}
+
 /** Round half to even, as ggml's `nearest_int` (the 1.5 * 2^23 trick) does. */
 export function nearestInt(f: number): number {
   let r = Math.round(f);
@@ -125,16 +142,8 @@ export function makeQxQuants(
   L: Uint8Array,
   lo: number,
 ): number {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }

@@ -7,7 +7,7 @@
  * Mirrors `quantize_row_q3_K_ref` / `dequantize_row_q3_K`.
  */
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
-import { GROUP_MAX_EPS, nearestInt } from "./k-quant-search.ts";
+import { GROUP_MAX_EPS, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
 export const Q3_K_BYTES = 110;
@@ -51,16 +51,8 @@ function makeQ3Quants(
   L: Int8Array,
   lo: number,
 ) {
-  let max = 0;
-  let amax = 0;
-  for (let i = 0; i < n; i++) {
-    const ax = Math.abs(x[xo + i]);
-    if (ax > amax) {
-      amax = ax;
-      max = x[xo + i];
-    }
-  }
-  if (amax < GROUP_MAX_EPS) {
+  const max = signedAbsMax(x, xo, n);
+  if (Math.abs(max) < GROUP_MAX_EPS) {
     L.fill(0, lo, lo + n);
     return 0;
   }
@@ -116,16 +108,8 @@ export function quantizeRowQ3_K(
 ): void {
   const nb = n / QK_K;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK_K, o += Q3_K_BYTES) {
-    let maxScale = 0;
-    let amax = 0;
-    for (let j = 0; j < 16; j++) {
-      scales[j] = makeQ3Quants(16, 4, x, i0 + 16 * j, L, 16 * j);
-      const scale = Math.abs(scales[j]);
-      if (scale > amax) {
-        amax = scale;
-        maxScale = scales[j];
-      }
-    }
+    for (let j = 0; j < 16; j++) scales[j] = makeQ3Quants(16, 4, x, i0 + 16 * j, L, 16 * j);
+    const maxScale = signedAbsMax(scales, 0, 16);
     const sc = o + 96;
     dst.fill(0, sc, sc + 12);
     let dh = 0;

@@ -4,6 +4,7 @@
  * value = (q - 8) * d. Mirrors `quantize_row_q4_0_ref` / `dequantize_row_q4_0`.
  */
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { signedAbsMax } from "./k-quant-search.ts";
 
 export const QK4_0 = 32;
 export const Q4_0_BYTES = 18;
@@ -32,15 +33,7 @@ export function quantizeRowQ4_0(
   const nb = n / QK4_0;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK4_0, o += Q4_0_BYTES) {
     // The signed value of largest magnitude (first one wins) maps to -8.
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK4_0; j++) {
-      const v = x[i0 + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, i0, QK4_0);
     const d = fr(max / -8);
     const id = d !== 0 ? fr(1 / d) : 0;
     const h = f32ToFp16(d);

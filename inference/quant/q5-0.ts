@@ -7,6 +7,7 @@
  * Mirrors `quantize_row_q5_{0,1}_ref` / `dequantize_row_q5_{0,1}` in f32.
  */
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { signedAbsMax } from "./k-quant-search.ts";
 
 export const QK5 = 32;
 export const Q5_0_BYTES = 22;
@@ -67,15 +68,7 @@ export function quantizeRowQ5_0(
   const nb = n / QK5;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK5, o += Q5_0_BYTES) {
     // The signed value of largest magnitude (first one wins) maps to -16.
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK5; j++) {
-      const v = x[i0 + j];
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
+    const max = signedAbsMax(x, i0, QK5);
     const d = fr(max / -16);
     const id = d !== 0 ? fr(1 / d) : 0;
     putF16(dst, o, d);

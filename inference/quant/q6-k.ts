@@ -7,7 +7,7 @@
  * Mirrors `quantize_row_q6_K_ref` / `dequantize_row_q6_K`.
  */
 import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
-import { GROUP_MAX_EPS, makeQxQuants, nearestInt } from "./k-quant-search.ts";
+import { GROUP_MAX_EPS, makeQxQuants, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
 export const Q6_K_BYTES = 210;
@@ -51,17 +51,9 @@ export function quantizeRowQ6_K(
 ): void {
   const nb = n / QK_K;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK_K, o += Q6_K_BYTES) {
-    let maxScale = 0;
-    let maxAbsScale = 0;
-    for (let ib = 0; ib < 16; ib++) {
-      const scale = makeQxQuants(16, 32, x, i0 + 16 * ib, L, 16 * ib);
-      scales[ib] = scale;
-      if (Math.abs(scale) > maxAbsScale) {
-        maxAbsScale = Math.abs(scale);
-        maxScale = scale;
-      }
-    }
-    if (maxAbsScale < GROUP_MAX_EPS) {
+    for (let ib = 0; ib < 16; ib++) scales[ib] = makeQxQuants(16, 32, x, i0 + 16 * ib, L, 16 * ib);
+    const maxScale = signedAbsMax(scales, 0, 16);
+    if (Math.abs(maxScale) < GROUP_MAX_EPS) {
       dst.fill(0, o, o + Q6_K_BYTES);
       continue;
     }
