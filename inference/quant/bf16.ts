@@ -2,6 +2,7 @@
  * bfloat16 as ggml converts it (ggml-impl.h): the top half of an f32, rounded
  * to nearest even; NaNs are kept (payload truncated) and forced quiet.
  */
+import { putU16 } from "./fp16.ts";
 
 const f32Scratch = new Float32Array(1);
 const u32Scratch = new Uint32Array(f32Scratch.buffer);
@@ -38,7 +39,6 @@ export function quantizeRowBf16(
 ): void {
   for (let i = 0, o = at; i < n; i++, o += 2) {
     const h = f32ToBf16(src[from + i]);
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
+    putU16(dst, o, h);
   }
 }

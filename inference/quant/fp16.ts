@@ -55,6 +55,12 @@ export function f32ToFp16(f: number): number {
   return sign | r;
 }
 
+/** Stores the 16 bits `h` (an f16's or a bf16's) little-endian at dst[o], dst[o + 1]. */
+export function putU16(dst: Uint8Array, o: number, h: number): void {
+  dst[o] = h & 0xff;
+  dst[o + 1] = h >> 8;
+}
+
 export function dequantizeRowF16(src: Uint8Array, n: number, dst: Float32Array, at: number): void {
   for (let i = 0, o = 0; i < n; i++, o += 2) dst[at + i] = FP16_TO_F32[src[o] | (src[o + 1] << 8)];
 }
@@ -66,9 +72,5 @@ export function quantizeRowF16(
   dst: Uint8Array,
   at: number,
 ): void {
-  for (let i = 0, o = at; i < n; i++, o += 2) {
-    const h = f32ToFp16(src[from + i]);
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
-  }
+  for (let i = 0, o = at; i < n; i++, o += 2) putU16(dst, o, f32ToFp16(src[from + i]));
 }

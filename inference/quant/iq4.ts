@@ -10,7 +10,7 @@
  * Mirrors `quantize_row_iq4_{nl,xs}_ref` (quantize_row_iq4_nl_impl without
  * importance weights) and `dequantize_row_iq4_{nl,xs}`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { GROUP_MAX_EPS, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
@@ -147,9 +147,7 @@ export function quantizeRowIq4Nl(
   const nb = n / QK4_NL;
   for (let b = 0, i0 = from, o = at; b < nb; b++, i0 += QK4_NL, o += IQ4_NL_BYTES) {
     // The reference quantizer runs no scale search (ntry = -1).
-    const h = f32ToFp16(fitBlock(x, i0, 0, -1));
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
+    putU16(dst, o, f32ToFp16(fitBlock(x, i0, 0, -1)));
     packNibbles(32, dst, o + 2);
   }
 }
@@ -166,9 +164,7 @@ export function quantizeRowIq4Xs(
     for (let ib = 0; ib < 8; ib++) scales[ib] = fitBlock(x, i0 + 32 * ib, 32 * ib, 7);
     const maxScale = signedAbsMax(scales, 0, 8);
     const d = fr(-maxScale / 32);
-    const h = f32ToFp16(d);
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
+    putU16(dst, o, f32ToFp16(d));
     const id = d !== 0 ? fr(1 / d) : 0;
     let scalesH = 0;
     for (let ib = 0; ib < 8; ib++) {
@@ -181,8 +177,7 @@ export function quantizeRowIq4Xs(
       else dst[o + 4 + (ib >> 1)] |= (ls & 15) << 4;
       scalesH |= (ls >> 4) << (2 * ib);
     }
-    dst[o + 2] = scalesH & 0xff;
-    dst[o + 3] = scalesH >> 8;
+    putU16(dst, o + 2, scalesH);
     packNibbles(QK_K, dst, o + 8);
   }
 }

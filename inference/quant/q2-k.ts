@@ -6,7 +6,7 @@
  * 2-3, 4-5, 6-7, values 128h + l, +32, +64, +96. value = d*sc * q - dmin*m.
  * Mirrors `quantize_row_q2_K_ref` / `dequantize_row_q2_K`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { makeQkx2Quants, nearestInt } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
@@ -89,10 +89,8 @@ export function quantizeRowQ2_K(
       for (let j = 0; j < 16; j++) dst[o + j] |= nearestInt(fr(iscale * mins[j])) << 4;
       mh = f32ToFp16(fr(maxMin / q4scale));
     }
-    dst[o + 80] = dh & 0xff;
-    dst[o + 81] = dh >> 8;
-    dst[o + 82] = mh & 0xff;
-    dst[o + 83] = mh >> 8;
+    putU16(dst, o + 80, dh);
+    putU16(dst, o + 82, mh);
     for (let j = 0; j < 16; j++) {
       const d = fr(FP16_TO_F32[dh] * (dst[o + j] & 15));
       if (d === 0) continue; // keeps the levels the search chose, as ggml does

@@ -6,7 +6,7 @@
  * value = d * (scale - 32) * (q - 4), q = low bits | third bit << 2.
  * Mirrors `quantize_row_q3_K_ref` / `dequantize_row_q3_K`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { GROUP_MAX_EPS, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
@@ -125,8 +125,7 @@ export function quantizeRowQ3_K(
       }
       dh = f32ToFp16(fr(1 / iscale));
     }
-    dst[o + 108] = dh & 0xff;
-    dst[o + 109] = dh >> 8;
+    putU16(dst, o + 108, dh);
     for (let j = 0; j < 16; j++) {
       const d = fr(FP16_TO_F32[dh] * (scaleQ3_K(dst, sc, j) - 32));
       if (d === 0) continue;

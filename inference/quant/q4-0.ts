@@ -3,7 +3,7 @@
  * then 16 bytes of nibbles; byte j holds value j (low) and j+16 (high);
  * value = (q - 8) * d. Mirrors `quantize_row_q4_0_ref` / `dequantize_row_q4_0`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { signedAbsMax } from "./k-quant-search.ts";
 
 export const QK4_0 = 32;
@@ -36,9 +36,7 @@ export function quantizeRowQ4_0(
     const max = signedAbsMax(x, i0, QK4_0);
     const d = fr(max / -8);
     const id = d !== 0 ? fr(1 / d) : 0;
-    const h = f32ToFp16(d);
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
+    putU16(dst, o, f32ToFp16(d));
     for (let j = 0; j < 16; j++) {
       // ggml truncates (int8_t)(v + 8.5f) rather than rounding: keep that.
       const q0 = Math.min(15, Math.trunc(fr(fr(x[i0 + j] * id) + 8.5)));

@@ -5,7 +5,7 @@
  * chunk (sub-block 2c), high nibbles values 32..63 (sub-block 2c+1).
  * value = d*sc * q - dmin*m. Mirrors `quantize_row_q4_K_ref` / `dequantize_row_q4_K`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { makeQkx2Quants, nearestInt, packScalesK4, scaleMinK4 } from "./k-quant-search.ts";
 
 export const QK_K = 256;
@@ -94,10 +94,8 @@ export function quantizeScalesAndLevelsK(
   packScalesK4(ls, lm, dst, at + 4);
   const dh = f32ToFp16(fr(maxScale / 63));
   const mh = f32ToFp16(fr(maxMin / 63));
-  dst[at] = dh & 0xff;
-  dst[at + 1] = dh >> 8;
-  dst[at + 2] = mh & 0xff;
-  dst[at + 3] = mh >> 8;
+  putU16(dst, at, dh);
+  putU16(dst, at + 2, mh);
   const dAll = FP16_TO_F32[dh];
   const mAll = FP16_TO_F32[mh];
   for (let j = 0; j < 8; j++) {

@@ -6,7 +6,7 @@
  *   Q5_1, 24 bytes: d: f16, m: f16, qh[4], qs[16]; value = q * d + m.
  * Mirrors `quantize_row_q5_{0,1}_ref` / `dequantize_row_q5_{0,1}` in f32.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { signedAbsMax } from "./k-quant-search.ts";
 
 export const QK5 = 32;
@@ -52,12 +52,6 @@ function packLevels(levels: Uint8Array, dst: Uint8Array, o: number): void {
 
 const L = new Uint8Array(QK5);
 
-function putF16(dst: Uint8Array, o: number, v: number): void {
-  const h = f32ToFp16(v);
-  dst[o] = h & 0xff;
-  dst[o + 1] = h >> 8;
-}
-
 export function quantizeRowQ5_0(
   x: Float32Array,
   from: number,
@@ -71,7 +65,7 @@ export function quantizeRowQ5_0(
     const max = signedAbsMax(x, i0, QK5);
     const d = fr(max / -16);
     const id = d !== 0 ? fr(1 / d) : 0;
-    putF16(dst, o, d);
+    putU16(dst, o, f32ToFp16(d));
     // ggml truncates (int8_t)(v + 16.5f) rather than rounding: keep that.
     for (let j = 0; j < QK5; j++) L[j] = Math.min(31, Math.trunc(fr(fr(x[i0 + j] * id) + 16.5)));
     packLevels(L, dst, o + 2);
@@ -96,8 +90,8 @@ export function quantizeRowQ5_1(
     }
     const d = fr(fr(max - min) / 31);
     const id = d !== 0 ? fr(1 / d) : 0;
-    putF16(dst, o, d);
-    putF16(dst, o + 2, min);
+    putU16(dst, o, f32ToFp16(d));
+    putU16(dst, o + 2, f32ToFp16(min));
     // (uint8_t)(v + 0.5f): truncation, and the byte keeps only its low bits.
     for (let j = 0; j < QK5; j++) {
       L[j] = Math.trunc(fr(fr(fr(x[i0 + j] - min) * id) + 0.5)) & 0xff;

@@ -6,7 +6,7 @@
  * value = d * scale[16-group] * (q - 32).
  * Mirrors `quantize_row_q6_K_ref` / `dequantize_row_q6_K`.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 import { GROUP_MAX_EPS, makeQxQuants, nearestInt, signedAbsMax } from "./k-quant-search.ts";
 import { QK_K } from "./q4-k.ts";
 
@@ -59,8 +59,7 @@ export function quantizeRowQ6_K(
     }
     const iscale = fr(-128 / maxScale);
     const dh = f32ToFp16(fr(1 / iscale));
-    dst[o + 208] = dh & 0xff;
-    dst[o + 209] = dh >> 8;
+    putU16(dst, o + 208, dh);
     const dAll = FP16_TO_F32[dh];
     for (let ib = 0; ib < 16; ib++) {
       const s = Math.min(127, nearestInt(fr(iscale * scales[ib])));

@@ -3,7 +3,7 @@
  * then 32 int8 quants; value = q * d. Mirrors `quantize_row_q8_0_ref` and
  * `dequantize_row_q8_0` in ggml-quants.c, operation by operation in f32.
  */
-import { f32ToFp16, FP16_TO_F32 } from "./fp16.ts";
+import { f32ToFp16, FP16_TO_F32, putU16 } from "./fp16.ts";
 
 export const QK8_0 = 32;
 export const Q8_0_BYTES = 34;
@@ -31,9 +31,7 @@ export function quantizeRowQ8_0(
     for (let j = 0; j < QK8_0; j++) amax = Math.max(amax, Math.abs(x[i0 + j]));
     const d = fr(amax / 127);
     const id = d !== 0 ? fr(1 / d) : 0;
-    const h = f32ToFp16(d);
-    dst[o] = h & 0xff;
-    dst[o + 1] = h >> 8;
+    putU16(dst, o, f32ToFp16(d));
     for (let j = 0; j < QK8_0; j++) {
       const v = fr(x[i0 + j] * id);
       // C roundf: halves go away from zero; the int8 store wraps like Uint8Array does.
