@@ -59,6 +59,18 @@ const FALLBACK: Partial<Record<GgmlType, GgmlType>> = {
   [GgmlType.IQ4_XS]: GgmlType.IQ4_NL,
 };
 
+/** llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_K_M: the file type of the test models' Q4_K_M mixes. */
+export const LLAMA_FTYPE_MOSTLY_Q4_K_M = 15;
+
+/**
+ * llama.cpp's use_more_bits (src/llama-quant.cpp, integer division): the layers whose attn_v /
+ * ffn_down its Q4_K_M mix raises to Q6_K.
+ */
+export function useMoreBits(layer: number, layers: number): boolean {
+  const eighth = Math.floor(layers / 8);
+  return layer < eighth || layer >= Math.floor(7 * layers / 8) || (layer - eighth) % 3 === 2;
+}
+
 export function llamaFileType(type: GgmlType): number {
   const ftype = FILE_TYPES[type];
   if (ftype === undefined) throw new Error(`no llama.cpp file type for ${ggmlTypeName(type)}`);

@@ -27,6 +27,7 @@
  */
 import { GgmlType, quantize } from "../../inference/mod.ts";
 import { f32, type MetaValue, type TensorSpec, u32 } from "./gguf-writer.ts";
+import { LLAMA_FTYPE_MOSTLY_Q4_K_M, useMoreBits } from "./quantize-gguf.ts";
 import {
   buildTestModel,
   drawValues,
@@ -61,15 +62,8 @@ export function isDenseTestArch(arch: string): arch is DenseTestArch {
 
 /** The architecture whose test model each one extends. */
 const BASE_OF: Record<DenseTestArch, "qwen3" | "llama"> = { gemma3: "qwen3", phi3: "llama" };
-const LLAMA_FTYPE_MOSTLY_Q4_K_M = 15;
 const GEMMA3_WINDOW = 8;
 const GEMMA3_PATTERN = 2;
-
-/** llama.cpp's use_more_bits: the layers whose attn_v / ffn_down Q4_K_M raises to Q6_K. */
-function useMoreBits(layer: number, layers: number): boolean {
-  const eighth = Math.floor(layers / 8);
-  return layer < eighth || layer >= Math.floor(7 * layers / 8) || (layer - eighth) % 3 === 2;
-}
 
 /** The type of matrix tensor `name` (see the file comment). */
 export function denseTensorType(o: TestModelOptions, name: string): GgmlType {

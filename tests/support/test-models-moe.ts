@@ -18,6 +18,7 @@
  */
 import { GgmlType } from "../../inference/mod.ts";
 import { type MetaValue, type TensorSpec, u32 } from "./gguf-writer.ts";
+import { LLAMA_FTYPE_MOSTLY_Q4_K_M, useMoreBits } from "./quantize-gguf.ts";
 import {
   buildTestModel,
   drawnTensors,
@@ -45,7 +46,6 @@ export function isMoeTestArch(arch: string): arch is MoeTestArch {
 }
 
 const DENSE_OF: Record<MoeTestArch, "qwen2" | "qwen3"> = { qwen2moe: "qwen2", qwen3moe: "qwen3" };
-const LLAMA_FTYPE_MOSTLY_Q4_K_M = 15;
 
 function moeOf(o: TestModelOptions): Required<Omit<MoeTestOptions, "mix">> & MoeTestOptions {
   const m = o.moe;
@@ -54,12 +54,6 @@ function moeOf(o: TestModelOptions): Required<Omit<MoeTestOptions, "mix">> & Moe
     throw new Error(`moe: ${m.used} used of ${m.experts} experts`);
   }
   return { ...m, sharedFfn: m.sharedFfn ?? 2 * m.expertFfn };
-}
-
-/** llama.cpp's use_more_bits: the layers whose ffn_down Q4_K_M raises to Q6_K. */
-function useMoreBits(layer: number, layers: number): boolean {
-  const eighth = Math.floor(layers / 8);
-  return layer < eighth || layer >= Math.floor(7 * layers / 8) || (layer - eighth) % 3 === 2;
 }
 
 /** The type of a matrix tensor `name` (see the file comment). */
