@@ -129,6 +129,60 @@ export function deltaStep(
   }
 }
 
+/** The stacked rows' projections a linear-attention layer's recurrence reads. */
+export interface DeltaNetProjections {
+  qkv: Float32Array; // rows · convDim: the conv's inputs, rewritten with its outputs
+  z: Float32Array; // rows · vHeads · headDim: the output gate
+  beta: Float32Array; // rows · vHeads
+  alpha: Float32Array; // rows · vHeads
+}
+
+/**
+ * Row t's recurrence after the projections: the conv, the Q/K L2 norms, the delta rule per value
+ * head in `state` and the gated norm, into out[t · vHeads · headDim..].
+ */
+export function deltaNetRow(
+  r: RecurrentConfig,
+  w: Pick<LinearAttentionWeightsOf<unknown, Float32Array>, "conv" | "dtBias" | "a" | "norm">,
+  state: RecurrentLayerState,
+  x: DeltaNetProjections,
+  t: number,
+  normEps: number,
+  out: Float32Array,
+): void {
+  const { qkv, z, beta, alpha } = x;
+  const hd = r.headDim, keyDim = r.kHeads * hd, valueDim = r.vHeads * hd;
+  const xo = t * r.convDim;
+  convStep(r, w.conv, state.conv, qkv, xo);
+  for (let h = 0; h < r.kHeads; h++) {
+    l2Normalize(qkv, xo + h * hd, hd, normEps);
+    l2Normalize(qkv, xo + keyDim + h * hd, hd, normEps);
+  }
+  for (let h = 0; h < r.vHeads; h++) {
+    const kh = h % r.kHeads;
+    const b = 1 / (1 + Math.exp(-beta[t * r.vHeads + h]));
+    const g = softplus(alpha[t * r.vHeads + h] + w.dtBias[h]) * w.a[h];
+    const oo = t * valueDim + h * hd;
+    deltaStep(
+      state.delta,
+      h * hd * hd,
+      hd,
+      qkv,
+      xo + kh * hd,
+      qkv,
+      xo + keyDim + kh * hd,
+      qkv,
+      xo + 2 * keyDim + h * hd,
+      g,
+      b,
+      out,
+      oo,
+    );
+    rmsNorm(out, out, w.norm, normEps, hd, oo);
+    for (let i = 0; i < hd; i++) out[oo + i] *= silu(z[oo + i]);
+  }
+}
+
 /**
  * One linear-attention layer over the stacked rows: norm, projections, conv, delta rule per
  * value head in each row's own sequence state, gated norm, output projection, and the residual
@@ -148,7 +202,6 @@ export function linearAttentionBlock(
   if (!w) throw new Error(`layer ${weights.layerStart + li} has no linear-attention weights`);
   const { n } = rows;
   const { xb, qkv, z, beta, alpha, out, proj } = s;
-  const hd = r.headDim, keyDim = r.kHeads * hd, valueDim = r.vHeads * hd;
 
   for (let t = 0; t < n; t++) {
     rmsNorm(xb, hidden, weights.layers[li].attnNorm, normEps, dim, t * dim);
@@ -163,35 +216,7 @@ export function linearAttentionBlock(
     if (!state) {
       throw new Error(`layer ${weights.layerStart + li}: the sequence has no recurrent state`);
     }
-    const xo = t * r.convDim;
-    convStep(r, w.conv, state.conv, qkv, xo);
-    for (let h = 0; h < r.kHeads; h++) {
-      l2Normalize(qkv, xo + h * hd, hd, normEps);
-      l2Normalize(qkv, xo + keyDim + h * hd, hd, normEps);
-    }
-    for (let h = 0; h < r.vHeads; h++) {
-      const kh = h % r.kHeads;
-      const b = 1 / (1 + Math.exp(-beta[t * r.vHeads + h]));
-      const g = softplus(alpha[t * r.vHeads + h] + w.dtBias[h]) * w.a[h];
-      const oo = t * valueDim + h * hd;
-      deltaStep(
-        state.delta,
-        h * hd * hd,
-        hd,
-        qkv,
-        xo + kh * hd,
-        qkv,
-        xo + keyDim + kh * hd,
-        qkv,
-        xo + 2 * keyDim + h * hd,
-        g,
-        b,
-        out,
-        oo,
-      );
-      rmsNorm(out, out, w.norm, normEps, hd, oo);
-      for (let i = 0; i < hd; i++) out[oo + i] *= silu(z[oo + i]);
-    }
+    deltaNetRow(r, w, state, { qkv, z, beta, alpha }, t, normEps, out);
   }
   matMul(w.wOut, out, n, proj);
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];

@@ -6,8 +6,7 @@ import {
   uploadF32,
 } from "../../../tests/support/gpu.ts";
 import type { RecurrentConfig } from "../../recurrent-config.ts";
-import { convStep, deltaStep, l2Normalize, softplus } from "../../delta-net.ts";
-import { rmsNorm, silu } from "../../primitives.ts";
+import { deltaNetRow } from "../../delta-net.ts";
 import { submitKernels } from "./bound-kernel.ts";
 import {
   bindConv,
@@ -29,7 +28,7 @@ const R: RecurrentConfig = {
   convDim: (2 * 2 + 4) * 32,
 };
 const EPS = 1e-6;
-const VDIM = R.vHeads * R.headDim, KDIM = R.kHeads * R.headDim;
+const VDIM = R.vHeads * R.headDim;
 
 interface Inputs {
   qkv: Float32Array;
@@ -61,36 +60,9 @@ function cpu(x: Inputs, slots: number[]): Float32Array {
   const conv = Array.from({ length: 2 }, () => new Float32Array(f.conv));
   const delta = Array.from({ length: 2 }, () => new Float32Array(f.delta));
   const qkv = x.qkv.slice(), out = new Float32Array(slots.length * VDIM);
-  const d = R.headDim;
   slots.forEach((slot, t) => {
-    const xo = t * R.convDim;
-    convStep(R, x.conv, conv[slot], qkv, xo);
-    for (let h = 0; h < R.kHeads; h++) {
-      l2Normalize(qkv, xo + h * d, d, EPS);
-      l2Normalize(qkv, xo + KDIM + h * d, d, EPS);
-    }
-    for (let h = 0; h < R.vHeads; h++) {
-      const kh = h % R.kHeads, oo = t * VDIM + h * d;
-      const b = 1 / (1 + Math.exp(-x.beta[t * R.vHeads + h]));
-      const g = softplus(x.alpha[t * R.vHeads + h] + x.dtBias[h]) * x.a[h];
-      deltaStep(
-        delta[slot],
-        h * d * d,
-        d,
-        qkv,
-        xo + kh * d,
-        qkv,
-        xo + KDIM + kh * d,
-        qkv,
-        xo + 2 * KDIM + h * d,
-        g,
-        b,
-        out,
-        oo,
-      );
-      rmsNorm(out, out, x.norm, EPS, d, oo);
-      for (let i = 0; i < d; i++) out[oo + i] *= silu(x.z[oo + i]);
-    }
+    const state = { conv: conv[slot], delta: delta[slot] };
+    deltaNetRow(R, x, state, { ...x, qkv }, t, EPS, out);
   });
   return out;
 }
