@@ -8,6 +8,7 @@ import {
   type InferRequest,
   MESH_DENIED_MESSAGE,
 } from "./service.ts";
+import { doneEvent } from "../tests/support/fake-service.ts";
 
 function target(
   peerId: string,
@@ -39,20 +40,7 @@ function status(targets: ServeTarget[]): MeshStatus {
   };
 }
 
-const done: InferEvent = {
-  type: "done",
-  finish_reason: "stop",
-  usage: { prompt_tokens: 3, completion_tokens: 2 },
-  timings: {
-    queued_ms: 0,
-    prompt_n: 3,
-    prompt_ms: 1,
-    prompt_per_second: 1,
-    predicted_n: 2,
-    predicted_ms: 1,
-    predicted_per_second: 1,
-  },
-};
+const done: InferEvent = doneEvent(3, 2);
 const tok = (text: string): InferEvent => ({ type: "token", text, id: 1 });
 const req: InferRequest = { model: "stories260K", prompt: "Once", params: {} };
 

@@ -1,21 +1,9 @@
 import assert from "node:assert/strict";
 import { countServed, type ServedRecord } from "./served.ts";
 import type { InferenceService, InferEvent } from "./service.ts";
+import { doneEvent } from "../tests/support/fake-service.ts";
 
-const done: InferEvent = {
-  type: "done",
-  finish_reason: "stop",
-  usage: { prompt_tokens: 7, completion_tokens: 2 },
-  timings: {
-    queued_ms: 0,
-    prompt_n: 7,
-    prompt_ms: 1,
-    prompt_per_second: 1,
-    predicted_n: 2,
-    predicted_ms: 1,
-    predicted_per_second: 1,
-  },
-};
+const done: InferEvent = doneEvent(7, 2);
 
 Deno.test("countServed: records each served request and tells of load changes", async () => {
   const inner: InferenceService = {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { createToolCallLayer, type RunRequest } from "./tool-calls-stream.ts";
 import type { DoneEvent, InferEvent, InferRequest, TokenEvent, ToolSpec } from "./service.ts";
+import { doneEvent } from "../tests/support/fake-service.ts";
 
 const TEMPLATE = Deno.readTextFileSync(
   new URL("../tests/fixtures/templates/openai-gpt-oss-120b.jinja", import.meta.url),
@@ -34,22 +35,7 @@ function tokens(pieces: string[]): TokenEvent[] {
 }
 
 function done(tail?: string): DoneEvent {
-  const d: DoneEvent = {
-    type: "done",
-    finish_reason: "stop",
-    usage: { prompt_tokens: 5, completion_tokens: 9 },
-    timings: {
-      queued_ms: 0,
-      prompt_n: 5,
-      prompt_ms: 1,
-      prompt_per_second: 1,
-      predicted_n: 9,
-      predicted_ms: 1,
-      predicted_per_second: 1,
-    },
-  };
-  if (tail !== undefined) d.tail = tail;
-  return d;
+  return doneEvent(5, 9, "stop", tail);
 }
 
 async function answer(pieces: string[], req: Partial<InferRequest> = {}, tail?: string) {

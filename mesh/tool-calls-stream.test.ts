@@ -7,6 +7,7 @@ import {
   type RunRequest,
 } from "./tool-calls-stream.ts";
 import type { DoneEvent, InferEvent, InferRequest, ToolSpec } from "./service.ts";
+import { doneEvent } from "../tests/support/fake-service.ts";
 
 const TOOLS: ToolSpec[] = [
   {
@@ -23,22 +24,7 @@ const QWEN = Deno.readTextFileSync(
 );
 
 function done(finish: DoneEvent["finish_reason"] = "stop", tail?: string): DoneEvent {
-  const d: DoneEvent = {
-    type: "done",
-    finish_reason: finish,
-    usage: { prompt_tokens: 5, completion_tokens: 9 },
-    timings: {
-      queued_ms: 0,
-      prompt_n: 5,
-      prompt_ms: 1,
-      prompt_per_second: 1,
-      predicted_n: 9,
-      predicted_ms: 1,
-      predicted_per_second: 1,
-    },
-  };
-  if (tail) d.tail = tail;
-  return d;
+  return doneEvent(5, 9, finish, tail);
 }
 
 async function* events(texts: string[], end = done()): AsyncGenerator<InferEvent> {

@@ -2,7 +2,13 @@
  * A scripted InferenceService for the web tests: replies from a list, one
  * token per tick, and notes each call's request and whether it was aborted.
  */
-import type { InferenceService, InferEvent, InferRequest, ModelInfo } from "../../mesh/mod.ts";
+import type {
+  DoneEvent,
+  InferenceService,
+  InferEvent,
+  InferRequest,
+  ModelInfo,
+} from "../../mesh/mod.ts";
 import { ServiceError } from "../../mesh/mod.ts";
 
 export interface FakeCall {
@@ -23,6 +29,33 @@ export interface FakeServiceInit {
 }
 
 export const FAKE_MODEL: ModelInfo = { id: "tiny", name: "Tiny", contextLength: 64 };
+
+/**
+ * The `done` event that ends a run of `prompt` prompt tokens and `completion` generated ones,
+ * each timing 1 (ms, or tokens per second), with the held-back `tail` where one is given.
+ */
+export function doneEvent(
+  prompt: number,
+  completion: number,
+  finish: DoneEvent["finish_reason"] = "stop",
+  tail?: string,
+): DoneEvent {
+  return {
+    type: "done",
+    finish_reason: finish,
+    usage: { prompt_tokens: prompt, completion_tokens: completion },
+    timings: {
+      queued_ms: 0,
+      prompt_n: prompt,
+      prompt_ms: 1,
+      prompt_per_second: 1,
+      predicted_n: completion,
+      predicted_ms: 1,
+      predicted_per_second: 1,
+    },
+    ...(tail !== undefined ? { tail } : {}),
+  };
+}
 
 export function tokens(...texts: string[]): InferEvent[] {
   return [
