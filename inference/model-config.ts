@@ -8,6 +8,7 @@ import { type MoeConfig, moeConfigOf } from "./moe-config.ts";
 import { type DenseArchConfig, denseArchConfigOf } from "./dense-config.ts";
 import { type RecurrentConfig, recurrentConfigOf } from "./recurrent-config.ts";
 import { gptOssConfigOf } from "./gpt-oss.ts";
+import { metaCount, metaNumber } from "./metadata-numbers.ts";
 
 export type { MoeConfig } from "./moe-config.ts";
 export type Architecture =
@@ -72,29 +73,9 @@ export const CONFIG_BOUNDS = {
   contextLength: 1 << 26,
 } as const;
 
-function num(meta: Record<string, GgufValue>, key: string, fallback?: number): number {
-  const v = meta[key];
-  if (v === undefined) {
-    if (fallback !== undefined) return fallback;
-    throw new Error(`model metadata lacks "${key}"`);
-  }
-  if (typeof v === "bigint") return Number(v);
-  if (typeof v !== "number") throw new Error(`model metadata "${key}" is not a number`);
-  return v;
-}
-
-/** A count from metadata: a whole number in 1..max, or an error naming the key and the value. */
-function count(meta: Record<string, GgufValue>, key: string, max: number, fallback?: number) {
-  const v = num(meta, key, fallback);
-  if (!Number.isInteger(v) || v < 1 || v > max) {
-    throw new Error(`model metadata "${key}" is ${v}; expected a whole number from 1 to ${max}`);
-  }
-  return v;
-}
-
 /** A real-valued parameter: finite and positive. */
 function positive(meta: Record<string, GgufValue>, key: string, fallback: number) {
-  const v = num(meta, key, fallback);
+  const v = metaNumber(meta, key, fallback);
   if (!Number.isFinite(v) || v <= 0) {
     throw new Error(`model metadata "${key}" is ${v}; expected a positive number`);
   }
@@ -116,19 +97,19 @@ export function configFromMetadata(
   const a = arch as Architecture;
   const k = (key: string) => `${a}.${key}`;
   const { layers: maxLayers, width, heads: maxHeads } = CONFIG_BOUNDS;
-  const dim = count(meta, k("embedding_length"), width);
-  const heads = count(meta, k("attention.head_count"), maxHeads);
-  const kvHeads = count(meta, k("attention.head_count_kv"), maxHeads, heads);
-  const headDim = num(meta, k("attention.key_length"), dim / heads);
+  const dim = metaCount(meta, k("embedding_length"), width);
+  const heads = metaCount(meta, k("attention.head_count"), maxHeads);
+  const kvHeads = metaCount(meta, k("attention.head_count_kv"), maxHeads, heads);
+  const headDim = metaNumber(meta, k("attention.key_length"), dim / heads);
   if (!Number.isInteger(headDim) || headDim < 1 || headDim > width || heads % kvHeads !== 0) {
     throw new Error(
       `inconsistent attention shape: dim ${dim}, heads ${heads}, kv heads ${kvHeads}`,
     );
   }
-  const contextLength = count(meta, k("context_length"), CONFIG_BOUNDS.contextLength, 2048);
+  const contextLength = metaCount(meta, k("context_length"), CONFIG_BOUNDS.contextLength, 2048);
   const ropeScaling = ropeScalingFromMetadata(meta, a, contextLength);
   const ropeScale = ropeScaling.factor;
-  const ropeDim = count(meta, k("rope.dimension_count"), headDim, headDim);
+  const ropeDim = metaCount(meta, k("rope.dimension_count"), headDim, headDim);
   if (ropeDim % 2 !== 0) {
     throw new Error(`model metadata "${k("rope.dimension_count")}" is ${ropeDim}; must be even`);
   }
@@ -136,11 +117,11 @@ export function configFromMetadata(
     arch: a,
     name: typeof meta["general.name"] === "string" ? meta["general.name"] as string : a,
     dim,
-    layers: count(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
+    layers: metaCount(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
     heads,
     kvHeads,
     headDim,
-    valueDim: count(meta, k("attention.value_length"), width, headDim),
+    valueDim: metaCount(meta, k("attention.value_length"), width, headDim),
     ffn: ffnOf(meta, a, width),
     vocabSize,
     contextLength,
@@ -156,7 +137,7 @@ export function configFromMetadata(
     ...recurrentOf(
       meta,
       a,
-      count(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
+      metaCount(meta, k("block_count"), maxLayers) - nextnOf(meta, a),
       ropeDim,
       width,
     ),
@@ -165,9 +146,9 @@ export function configFromMetadata(
       dim,
       heads,
       headDim,
-      layers: count(meta, k("block_count"), maxLayers),
+      layers: metaCount(meta, k("block_count"), maxLayers),
     }),
-    ...gptOssConfigOf(meta, a, count(meta, k("block_count"), maxLayers)),
+    ...gptOssConfigOf(meta, a, metaCount(meta, k("block_count"), maxLayers)),
   };
 }
 
@@ -176,8 +157,10 @@ export function configFromMetadata(
  * carry the dense width it comes from, so there its experts' width stands in.
  */
 function ffnOf(meta: Record<string, GgufValue>, a: Architecture, width: number): number {
-  const fallback = a === "qwen35moe" ? num(meta, `${a}.expert_feed_forward_length`) : undefined;
-  return count(meta, `${a}.feed_forward_length`, width, fallback);
+  const fallback = a === "qwen35moe"
+    ? metaNumber(meta, `${a}.expert_feed_forward_length`)
+    : undefined;
+  return metaCount(meta, `${a}.feed_forward_length`, width, fallback);
 }
 
 /**
@@ -190,7 +173,7 @@ function nextnOf(meta: Record<string, GgufValue>, a: Architecture): number {
   const raw = meta[key];
   if (raw === undefined) return 0;
   const v = typeof raw === "bigint" ? Number(raw) : raw;
-  const blocks = num(meta, `${a}.block_count`);
+  const blocks = metaNumber(meta, `${a}.block_count`);
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= blocks) {
     throw new Error(`model metadata "${key}" is ${v}; expected a whole number below block_count`);
   }

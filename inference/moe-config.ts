@@ -5,6 +5,7 @@
  * (src/models/<arch>.cpp), not read from the file, so it is fixed per architecture here too.
  */
 import type { GgufValue } from "./gguf.ts";
+import { metaCount } from "./metadata-numbers.ts";
 
 /**
  * How the router's logits become the chosen experts' weights (llama.cpp's
@@ -50,21 +51,6 @@ export function isMoeArchitecture(arch: string): boolean {
   return arch in MOE_ARCHES;
 }
 
-function wholeNumber(
-  meta: Record<string, GgufValue>,
-  key: string,
-  max: number,
-  fallback?: number,
-): number {
-  const raw = meta[key];
-  const v = raw === undefined ? fallback : typeof raw === "bigint" ? Number(raw) : raw;
-  if (v === undefined) throw new Error(`model metadata lacks "${key}"`);
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new Error(`model metadata "${key}" is ${v}; expected a whole number from 1 to ${max}`);
-  }
-  return v;
-}
-
 /**
  * The MoE config of a model of architecture `arch`, or undefined for a dense one. `ffn` is the
  * model's feed_forward_length: llama.cpp's fallback for the expert width (ffn / used) and the
@@ -80,9 +66,9 @@ export function moeConfigOf(
   if (!kind) return undefined;
   const k = (key: string) => `${arch}.${key}`;
   // More experts than this and the per-layer router alone would outweigh any real model.
-  const experts = wholeNumber(meta, k("expert_count"), 1 << 16);
-  const used = wholeNumber(meta, k("expert_used_count"), experts);
-  const expertFfn = wholeNumber(
+  const experts = metaCount(meta, k("expert_count"), 1 << 16);
+  const used = metaCount(meta, k("expert_used_count"), experts);
+  const expertFfn = metaCount(
     meta,
     k("expert_feed_forward_length"),
     maxWidth,
@@ -97,7 +83,7 @@ export function moeConfigOf(
   };
   if (kind.activation) moe.activation = kind.activation;
   if (kind.shared) {
-    moe.sharedFfn = wholeNumber(meta, k("expert_shared_feed_forward_length"), maxWidth, ffn);
+    moe.sharedFfn = metaCount(meta, k("expert_shared_feed_forward_length"), maxWidth, ffn);
   }
   return moe;
 }

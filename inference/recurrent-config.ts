@@ -6,6 +6,7 @@
  * `{arch}.rope.dimension_sections` for the full-attention layers' multi-section RoPE.
  */
 import type { GgufValue } from "./gguf.ts";
+import { metaCount } from "./metadata-numbers.ts";
 
 export interface RecurrentConfig {
   /** Per layer: a linear-attention (recurrent) layer, else a full-attention one. */
@@ -23,16 +24,6 @@ const HYBRID_ARCHES = new Set(["qwen35moe"]);
 
 export function isHybridArchitecture(arch: string): boolean {
   return HYBRID_ARCHES.has(arch);
-}
-
-function whole(meta: Record<string, GgufValue>, key: string, max: number, fallback?: number) {
-  const raw = meta[key];
-  const v = raw === undefined ? fallback : typeof raw === "bigint" ? Number(raw) : raw;
-  if (v === undefined) throw new Error(`model metadata lacks "${key}"`);
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max) {
-    throw new Error(`model metadata "${key}" is ${v}; expected a whole number from 1 to ${max}`);
-  }
-  return v;
 }
 
 function numbers(meta: Record<string, GgufValue>, key: string): number[] | undefined {
@@ -83,11 +74,11 @@ export function recurrentConfigOf(
 ): RecurrentConfig | undefined {
   if (!HYBRID_ARCHES.has(arch)) return undefined;
   const k = (key: string) => `${arch}.${key}`;
-  const convKernel = whole(meta, k("ssm.conv_kernel"), 64);
-  const headDim = whole(meta, k("ssm.state_size"), maxWidth);
-  const vHeads = whole(meta, k("ssm.time_step_rank"), maxWidth);
-  const kHeads = whole(meta, k("ssm.group_count"), vHeads);
-  const inner = whole(meta, k("ssm.inner_size"), maxWidth);
+  const convKernel = metaCount(meta, k("ssm.conv_kernel"), 64);
+  const headDim = metaCount(meta, k("ssm.state_size"), maxWidth);
+  const vHeads = metaCount(meta, k("ssm.time_step_rank"), maxWidth);
+  const kHeads = metaCount(meta, k("ssm.group_count"), vHeads);
+  const inner = metaCount(meta, k("ssm.inner_size"), maxWidth);
   if (vHeads % kHeads !== 0 || inner !== headDim * vHeads) {
     throw new Error(
       `inconsistent linear attention shape: ssm.inner_size ${inner}, state_size ${headDim}, ` +
@@ -102,7 +93,7 @@ export function recurrentConfigOf(
     }
     recurrentLayers = listed.slice(0, layers).map((v) => v !== 0);
   } else {
-    const interval = whole(meta, k("full_attention_interval"), layers + 1, 4);
+    const interval = metaCount(meta, k("full_attention_interval"), layers + 1, 4);
     recurrentLayers = Array.from({ length: layers }, (_, i) => (i + 1) % interval !== 0);
   }
   checkRopeSections(meta, arch, ropeDim);
