@@ -11,6 +11,7 @@ import type { ReferenceModel } from "./reference-models.ts";
 import { type RopeScalingMeta, writeScaledTestModel } from "./test-models-context.ts";
 import type { TestModelOptions } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 
 const SHAPES = {
   llama: { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 },
@@ -30,18 +31,9 @@ function contextModel(
     vocabFrom: STORIES,
     ...SHAPES[arch],
   };
-  return {
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      await writeScaledTestModel(out, options, scaling);
-      return out;
-    },
-    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-    steps: 40,
-    topN: 10,
+  return generatedReference(name, (out) => writeScaledTestModel(out, options, scaling), {
     kvCache,
-  };
+  });
 }
 
 export const CONTEXT_REFERENCE_MODELS: readonly ReferenceModel[] = [

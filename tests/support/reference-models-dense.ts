@@ -9,6 +9,7 @@ import { type TestModelOptions, writeTestModel } from "./test-models.ts";
 import type { DenseTestArch } from "./test-models-dense.ts";
 import type { ReferenceModel } from "./reference-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 
 /**
  * gemma3: one KV head of 128 (query width 512 on a 256-wide stream), as Gemma 3 270M has one KV
@@ -37,25 +38,16 @@ const denseModel = (
     : "";
   const { kvCache, ...dense } = variant;
   const name = `test-${arch}${tag}-${typeName.toLowerCase()}`;
-  return {
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      await writeTestModel(out, {
-        arch,
-        type: typeof type === "string" ? GgmlType.Q4_K : type,
-        dense: { mix: typeof type === "string" ? type : undefined, ...dense },
-        seed: 1,
-        vocabFrom: STORIES,
-        ...SHAPES[arch],
-      });
-      return out;
-    },
-    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-    steps: 40,
-    topN: 10,
-    kvCache,
-  };
+  const write = (out: string) =>
+    writeTestModel(out, {
+      arch,
+      type: typeof type === "string" ? GgmlType.Q4_K : type,
+      dense: { mix: typeof type === "string" ? type : undefined, ...dense },
+      seed: 1,
+      vocabFrom: STORIES,
+      ...SHAPES[arch],
+    });
+  return generatedReference(name, write, { kvCache });
 };
 
 export const DENSE_REFERENCE_MODELS: readonly ReferenceModel[] = [

@@ -9,6 +9,7 @@ import { GgmlType } from "../../inference/mod.ts";
 import type { ReferenceModel } from "./reference-models.ts";
 import { type TestModelOptions, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 
 export const GPTOSS_TEST_SHAPE: Omit<TestModelOptions, "type" | "seed"> = {
   arch: "gpt-oss",
@@ -23,24 +24,15 @@ export const GPTOSS_TEST_SHAPE: Omit<TestModelOptions, "type" | "seed"> = {
 
 const gptOssModel = (mix: "f16" | "mxfp4_moe", kvCache?: "F16"): ReferenceModel => {
   const name = `test-gpt-oss-${kvCache ? "kvf16-" : ""}${mix}`;
-  return {
-    kvCache,
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      await writeTestModel(out, {
-        ...GPTOSS_TEST_SHAPE,
-        type: mix === "f16" ? GgmlType.F16 : GgmlType.Q8_0,
-        gptOss: { ...GPTOSS_TEST_SHAPE.gptOss!, mix: mix === "f16" ? undefined : "MXFP4_MOE" },
-        seed: 2,
-        vocabFrom: STORIES,
-      });
-      return out;
-    },
-    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-    steps: 40,
-    topN: 10,
-  };
+  const write = (out: string) =>
+    writeTestModel(out, {
+      ...GPTOSS_TEST_SHAPE,
+      type: mix === "f16" ? GgmlType.F16 : GgmlType.Q8_0,
+      gptOss: { ...GPTOSS_TEST_SHAPE.gptOss!, mix: mix === "f16" ? undefined : "MXFP4_MOE" },
+      seed: 2,
+      vocabFrom: STORIES,
+    });
+  return generatedReference(name, write, { kvCache });
 };
 
 export const GPTOSS_REFERENCE_MODELS: readonly ReferenceModel[] = [

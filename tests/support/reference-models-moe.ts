@@ -9,6 +9,7 @@ import type { ReferenceModel } from "./reference-models.ts";
 import type { MoeTestArch } from "./test-models-moe.ts";
 import { type TestModelOptions, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 
 /** The shape of the small MoE reference models of `arch`. */
 export function moeTestModelShape(arch: MoeTestArch): Omit<TestModelOptions, "type" | "seed"> {
@@ -28,24 +29,15 @@ export function moeTestModelShape(arch: MoeTestArch): Omit<TestModelOptions, "ty
 
 const moeModel = (arch: MoeTestArch, mix: "f16" | "q4_k_m"): ReferenceModel => {
   const name = `test-${arch}-${mix}`;
-  return {
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      const shape = moeTestModelShape(arch);
-      await writeTestModel(out, {
-        ...shape,
-        type: mix === "f16" ? GgmlType.F16 : GgmlType.Q4_K,
-        moe: { ...shape.moe!, mix: mix === "f16" ? undefined : "Q4_K_M" },
-        seed: 1,
-        vocabFrom: STORIES,
-      });
-      return out;
-    },
-    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-    steps: 40,
-    topN: 10,
-  };
+  const shape = moeTestModelShape(arch);
+  return generatedReference(name, (out) =>
+    writeTestModel(out, {
+      ...shape,
+      type: mix === "f16" ? GgmlType.F16 : GgmlType.Q4_K,
+      moe: { ...shape.moe!, mix: mix === "f16" ? undefined : "Q4_K_M" },
+      seed: 1,
+      vocabFrom: STORIES,
+    }));
 };
 
 export const MOE_REFERENCE_MODELS: readonly ReferenceModel[] = [

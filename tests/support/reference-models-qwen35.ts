@@ -7,25 +7,20 @@
 import type { ReferenceModel } from "./reference-models.ts";
 import { QWEN35_TEST_SHAPE, type Qwen35Mix, writeQwen35Model } from "./test-models-qwen35.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 
 const qwen35Model = (mix: Qwen35Mix): ReferenceModel => {
   const name = `test-qwen35moe-${mix.toLowerCase()}`;
-  return {
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      await writeQwen35Model(out, { ...QWEN35_TEST_SHAPE, mix, seed: 1, vocabFrom: STORIES });
-      return out;
-    },
+  const write = (out: string) =>
+    writeQwen35Model(out, { ...QWEN35_TEST_SHAPE, mix, seed: 1, vocabFrom: STORIES });
+  return generatedReference(name, write, {
     // A longer prompt than the dense models' so prefill runs the recurrence over several rows.
     prompts: [{
       name: "ids",
       text: "(token ids, random weights)",
       promptTokens: [1, 7, 42, 300, 5, 99, 123],
     }],
-    steps: 40,
-    topN: 10,
-  };
+  });
 };
 
 export const QWEN35_REFERENCE_MODELS: readonly ReferenceModel[] = [

@@ -9,6 +9,7 @@ import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../../inference/mod.ts";
 import { quantizeGguf } from "./quantize-gguf.ts";
 import { type TestArch, writeTestModel } from "./test-models.ts";
 import { STORIES } from "./fixtures.ts";
+import { generatedReference } from "./reference-generated.ts";
 import { MOE_REFERENCE_MODELS } from "./reference-models-moe.ts";
 import { QWEN35_REFERENCE_MODELS } from "./reference-models-qwen35.ts";
 import { DENSE_REFERENCE_MODELS } from "./reference-models-dense.ts";
@@ -71,27 +72,19 @@ function testModelShape(arch: TestArch) {
     : { dim: 256, layers: 2, heads: 4, kvHeads: 2, ffn: 512 };
 }
 
-const testModel = (arch: TestArch, type: GgmlType, tied = false): ReferenceModel => {
-  const name = `test-${arch}-${GgmlType[type].toLowerCase()}${tied ? "-tied" : ""}`;
-  return {
-    name,
-    build: async (dir) => {
-      const out = `${dir}/${name}.gguf`;
-      await writeTestModel(out, {
+const testModel = (arch: TestArch, type: GgmlType, tied = false): ReferenceModel =>
+  generatedReference(
+    `test-${arch}-${GgmlType[type].toLowerCase()}${tied ? "-tied" : ""}`,
+    (out) =>
+      writeTestModel(out, {
         arch,
         type,
         seed: 1,
         vocabFrom: STORIES,
         ...testModelShape(arch),
         tiedEmbeddings: tied,
-      });
-      return out;
-    },
-    prompts: [{ name: "ids", text: "(token ids, random weights)", promptTokens: [1, 7, 42] }],
-    steps: 40,
-    topN: 10,
-  };
-};
+      }),
+  );
 
 export const REFERENCE_MODELS: readonly ReferenceModel[] = [
   stories(),
