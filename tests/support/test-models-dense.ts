@@ -35,6 +35,7 @@ import {
   renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vectorPlan,
   vocabSizeOf,
 } from "./test-models.ts";
 
@@ -77,13 +78,8 @@ export function denseTensorType(o: TestModelOptions, name: string): GgmlType {
   return GgmlType.Q4_K;
 }
 
-const vec = (name: string, n: number, centre: number, scale: number): TensorPlan => ({
-  name,
-  dims: [n],
-  matrix: false,
-  centre,
-  scale,
-});
+const vec = (name: string, n: number, centre: number, scale: number): TensorPlan =>
+  vectorPlan(name, [n], centre, scale);
 
 /**
  * gemma3's tensors: the base plan with the two post-norms per layer. The embedding is scaled

@@ -26,9 +26,11 @@ import { f32, type MetaValue, type TensorSpec, u32 } from "./gguf-writer.ts";
 import {
   buildTestModel,
   drawnTensors,
+  matrixPlan,
   renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vectorPlan,
   vocabSizeOf,
 } from "./test-models.ts";
 
@@ -68,20 +70,7 @@ export function planGptOssTestTensors(o: TestModelOptions, vocabSize: number): T
   const hd = o.headDim ?? dim / o.heads;
   const q = o.heads * hd, kv = o.kvHeads * hd;
   const branch = 1 / Math.sqrt(2 * o.layers);
-  const mat = (name: string, dims: number[], scale: number): TensorPlan => ({
-    name,
-    dims,
-    matrix: true,
-    centre: 0,
-    scale,
-  });
-  const vec = (name: string, dims: number[], centre: number, scale: number): TensorPlan => ({
-    name,
-    dims,
-    matrix: false,
-    centre,
-    scale,
-  });
+  const mat = matrixPlan, vec = vectorPlan;
   const plans: TensorPlan[] = [mat("token_embd.weight", [dim, vocabSize], 1)];
   for (let i = 0; i < o.layers; i++) {
     const b = `blk.${i}`;

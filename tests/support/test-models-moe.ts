@@ -22,10 +22,12 @@ import { LLAMA_FTYPE_MOSTLY_Q4_K_M, useMoreBits } from "./quantize-gguf.ts";
 import {
   buildTestModel,
   drawnTensors,
+  matrixPlan,
   planTensors,
   renamedMetadata,
   type TensorPlan,
   type TestModelOptions,
+  vectorPlan,
   vocabSizeOf,
 } from "./test-models.ts";
 
@@ -75,13 +77,7 @@ export function planMoeTestTensors(o: TestModelOptions, vocabSize: number): Tens
   const m = moeOf(o);
   const dense = planTensors({ ...o, arch: DENSE_OF[o.arch as MoeTestArch] }, vocabSize);
   const branch = 1 / Math.sqrt(2 * o.layers);
-  const mat = (name: string, dims: number[], scale: number): TensorPlan => ({
-    name,
-    dims,
-    matrix: true,
-    centre: 0,
-    scale,
-  });
+  const mat = matrixPlan;
   const out: TensorPlan[] = [];
   for (const p of dense) {
     if (/^blk\.\d+\.ffn_(gate|up|down)\.weight$/.test(p.name)) continue;
@@ -97,13 +93,7 @@ export function planMoeTestTensors(o: TestModelOptions, vocabSize: number): Tens
     out.push(mat(`${b}.ffn_up_exps.weight`, [dim, f, experts], 1 / Math.sqrt(dim)));
     out.push(mat(`${b}.ffn_down_exps.weight`, [f, dim, experts], branch / Math.sqrt(f)));
     if (o.arch === "qwen2moe") {
-      out.push({
-        name: `${b}.ffn_gate_inp_shexp.weight`,
-        dims: [dim],
-        matrix: false,
-        centre: 0,
-        scale: 1 / Math.sqrt(dim),
-      });
+      out.push(vectorPlan(`${b}.ffn_gate_inp_shexp.weight`, [dim], 0, 1 / Math.sqrt(dim)));
       out.push(mat(`${b}.ffn_gate_shexp.weight`, [dim, s], 1 / Math.sqrt(dim)));
       out.push(mat(`${b}.ffn_up_shexp.weight`, [dim, s], 1 / Math.sqrt(dim)));
       out.push(mat(`${b}.ffn_down_shexp.weight`, [s, dim], branch / Math.sqrt(s)));

@@ -148,23 +148,28 @@ function validate(o: TestModelOptions): void {
 }
 
 /** The tensors of a model, in file order, with their shapes and value ranges. */
+/** A matrix (stored in the weight type) of values around 0 with std `scale`. */
+export function matrixPlan(name: string, dims: number[], scale: number): TensorPlan {
+  return { name, dims, matrix: true, centre: 0, scale };
+}
+
+/** A vector (stored as F32) of values around `centre` with std `scale`. */
+export function vectorPlan(
+  name: string,
+  dims: number[],
+  centre: number,
+  scale: number,
+): TensorPlan {
+  return { name, dims, matrix: false, centre, scale };
+}
+
 export function planTensors(o: TestModelOptions, vocabSize = 512): TensorPlan[] {
   const hd = headDimOf(o);
   const q = o.heads * hd, kv = o.kvHeads * hd;
-  const mat = (name: string, cols: number, rows: number, scale = 1 / Math.sqrt(cols)) => ({
-    name,
-    dims: [cols, rows],
-    matrix: true,
-    centre: 0,
-    scale,
-  });
-  const vec = (name: string, n: number, centre: number, scale: number) => ({
-    name,
-    dims: [n],
-    matrix: false,
-    centre,
-    scale,
-  });
+  const mat = (name: string, cols: number, rows: number, scale = 1 / Math.sqrt(cols)) =>
+    matrixPlan(name, [cols, rows], scale);
+  const vec = (name: string, n: number, centre: number, scale: number) =>
+    vectorPlan(name, [n], centre, scale);
   // The embedding (std 1) dominates the residual stream, so each position's
   // prediction follows its own token (attention only perturbs it) and greedy
   // decoding wanders instead of settling on one token; branches are damped by
