@@ -5,14 +5,11 @@
  * the GPU's cache is f32.
  */
 import { CONTEXT_REFERENCE_MODELS } from "./support/reference-models-context.ts";
-import { checkAgreement } from "./webgpu-agreement-harness.ts";
+import { agreementTests } from "./webgpu-agreement-harness.ts";
 
-const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-context-" });
+const { cleanUp } = agreementTests(
+  CONTEXT_REFERENCE_MODELS.filter((m) => m.kvCache !== "F16"),
+  "context",
+);
 
-for (const model of CONTEXT_REFERENCE_MODELS.filter((m) => m.kvCache !== "F16")) {
-  Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
-}
-
-Deno.test("webgpu agreement (context): clean up generated models", () => {
-  Deno.removeSync(dir, { recursive: true });
-});
+cleanUp();

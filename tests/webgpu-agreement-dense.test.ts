@@ -1,14 +1,10 @@
 /** The WebGPU engine against the CPU engine on the gemma3 and phi3 test models (see the harness). */
 import { DENSE_REFERENCE_MODELS } from "./support/reference-models-dense.ts";
 import { checkBatchAgainstLone, checkSplitAgainstWhole } from "./support/webgpu-lockstep.ts";
-import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
-
-const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-dense-" });
+import { agreementTests, CTX } from "./webgpu-agreement-harness.ts";
 
 // The GPU engine's cache is f32: the f16-cache reference is the CPU engine's alone.
-for (const model of DENSE_REFERENCE_MODELS.filter((m) => !m.kvCache)) {
-  Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
-}
+const { dir, cleanUp } = agreementTests(DENSE_REFERENCE_MODELS.filter((m) => !m.kvCache), "dense");
 
 Deno.test("webgpu batch on gemma3: stacked rows (the window in the ROWS kernels, the batch head's soft-capping) equal lone sessions", async () => {
   const model = DENSE_REFERENCE_MODELS.find((m) => m.name === "test-gemma3-softcap-f32")!;
@@ -32,6 +28,4 @@ for (const name of ["test-gemma3-f32", "test-phi3-longrope-f32"]) {
     checkSplit(name));
 }
 
-Deno.test("webgpu agreement (dense): clean up generated models", () => {
-  Deno.removeSync(dir, { recursive: true });
-});
+cleanUp();

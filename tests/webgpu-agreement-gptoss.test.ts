@@ -8,14 +8,13 @@ import { GgmlType } from "../inference/mod.ts";
 import { GPTOSS_REFERENCE_MODELS } from "./support/reference-models-gptoss.ts";
 import { quantizeGguf } from "./support/quantize-gguf.ts";
 import { checkBatchAgainstLone, checkSplitAgainstWhole } from "./support/webgpu-lockstep.ts";
-import { checkAgreement, CTX } from "./webgpu-agreement-harness.ts";
-
-const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-gptoss-" });
+import { agreementTests, CTX } from "./webgpu-agreement-harness.ts";
 
 // The GPU engine's cache is f32: the f16-cache reference is the CPU engine's alone.
-for (const model of GPTOSS_REFERENCE_MODELS.filter((m) => !m.kvCache)) {
-  Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
-}
+const { dir, cleanUp } = agreementTests(
+  GPTOSS_REFERENCE_MODELS.filter((m) => !m.kvCache),
+  "gpt-oss",
+);
 
 Deno.test("webgpu batch on gpt-oss: stacked rows (sinks and the window in the ROWS attention, each row's experts and biases) equal lone sessions", async () => {
   // 16 steps: both sequences run well past the window of 8.
@@ -29,6 +28,4 @@ Deno.test("gpt-oss split: a WebGPU stage (layers 0-1) then a CPU stage (2-3) giv
   await checkSplitAgainstWhole({ path, ctxSize: CTX, split: 2, layers: 4 });
 });
 
-Deno.test("webgpu agreement (gpt-oss): clean up generated models", () => {
-  Deno.removeSync(dir, { recursive: true });
-});
+cleanUp();

@@ -108,6 +108,29 @@ async function engines(model: ReferenceModel, dir: string) {
 }
 
 /** Runs `model` on the three engines and asserts agreement; logs the numbers. */
+/**
+ * Registers `webgpu agrees with the CPU engine: <name>` for each model, its files built in a
+ * temporary folder (`dir`, for the file's other tests too); `cleanUp` registers the test that
+ * removes the folder, to be called after the file's other tests.
+ */
+export function agreementTests(
+  models: readonly ReferenceModel[],
+  suite?: string,
+): { dir: string; cleanUp: () => void } {
+  const dir = Deno.makeTempDirSync({
+    prefix: `grove-webgpu-agreement-${suite ? `${suite}-` : ""}`,
+  });
+  for (const model of models) {
+    Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
+  }
+  const label = suite ? `webgpu agreement (${suite})` : "webgpu agreement";
+  const cleanUp = () =>
+    Deno.test(`${label}: clean up generated models`, () => {
+      Deno.removeSync(dir, { recursive: true });
+    });
+  return { dir, cleanUp };
+}
+
 export async function checkAgreement(model: ReferenceModel, dir: string): Promise<void> {
   const { cpu, exact, gpu } = await engines(model, dir);
   const vsCpu = tracker(roundingTolerance(model.name));

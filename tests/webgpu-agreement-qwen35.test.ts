@@ -16,15 +16,14 @@ import { createWebGpuEngine } from "../inference/webgpu/mod.ts";
 import { QWEN35_REFERENCE_MODELS } from "./support/reference-models-qwen35.ts";
 import { quantizeGguf } from "./support/quantize-gguf.ts";
 import { createTestGpu } from "./support/gpu.ts";
-import { checkAgreement, CTX, logSoftmax, topIds, tracker } from "./webgpu-agreement-harness.ts";
+import { agreementTests, CTX, logSoftmax, topIds, tracker } from "./webgpu-agreement-harness.ts";
 
-const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-qwen35-" });
 const [F16, Q4_K_M] = QWEN35_REFERENCE_MODELS;
 const EXACT = 1e-3;
 // Like with like: the GPU's KV cache is f32, so the CPU's is too (its default is f16).
 const F32_CACHE = { kvType: "f32" } as const;
 
-Deno.test(`webgpu agrees with the CPU engine: ${F16.name}`, () => checkAgreement(F16, dir));
+const { dir, cleanUp } = agreementTests([F16], "qwen35moe");
 
 Deno.test(`webgpu agrees with the CPU engine on F32 weights: ${Q4_K_M.name}`, async () => {
   const path = await Q4_K_M.build(dir);
@@ -122,6 +121,4 @@ Deno.test("webgpu qwen35moe: batched slots, a reused slot and rewinds keep each 
   }
 });
 
-Deno.test("webgpu agreement (qwen35moe): clean up generated models", () => {
-  Deno.removeSync(dir, { recursive: true });
-});
+cleanUp();

@@ -9,15 +9,11 @@ import { GgmlType, SUPPORTED_WEIGHT_TYPES } from "../inference/mod.ts";
 import { createWebGpuEngine, createWebGpuStage } from "../inference/webgpu/mod.ts";
 import { createTestGpu } from "./support/gpu.ts";
 import { REFERENCE_MODELS } from "./support/reference-models.ts";
-import { checkAgreement, CTX, runsOnWebGpu } from "./webgpu-agreement-harness.ts";
+import { agreementTests, CTX, runsOnWebGpu } from "./webgpu-agreement-harness.ts";
 import { STORIES } from "./helpers.ts";
 
-const dir = Deno.makeTempDirSync({ prefix: "grove-webgpu-agreement-" });
-
 const models = REFERENCE_MODELS.filter((m) => runsOnWebGpu(m) && !m.name.startsWith("test-qwen"));
-for (const model of models) {
-  Deno.test(`webgpu agrees with the CPU engine: ${model.name}`, () => checkAgreement(model, dir));
-}
+const { cleanUp } = agreementTests(models);
 
 Deno.test("webgpu agreement runs the llama test model of every weight type the engines take", () => {
   const names = new Set(models.map((m) => m.name));
@@ -57,6 +53,4 @@ Deno.test("webgpu stages [0, 2) + [2, 5) give the whole engine's logits", async 
   }
 });
 
-Deno.test("webgpu agreement: clean up generated models", () => {
-  Deno.removeSync(dir, { recursive: true });
-});
+cleanUp();
