@@ -9,17 +9,14 @@ import {
   kvCacheBytes,
   kvCapacity,
 } from "./attention.ts";
-import { embedTokens, forwardLayers, outputLogits } from "./reference.ts";
+import { stepLogits } from "../tests/support/model-step.ts";
 import { STORIES } from "../tests/support/fixtures.ts";
 
 const model = await loadCpuModel({ path: STORIES, ctxSize: 1000 });
 const { config, weights } = model;
 
-function run(state: ReturnType<typeof createRunState>, tokens: number[]): Float32Array {
-  const hidden = embedTokens(config, weights, tokens);
-  forwardLayers(config, weights, state, hidden, tokens.length);
-  return outputLogits(config, weights, hidden, tokens.length - 1);
-}
+const run = (state: ReturnType<typeof createRunState>, tokens: number[]) =>
+  stepLogits(model, state, tokens);
 
 Deno.test("kv cache: starts at 256 positions and doubles up to the context, no further", () => {
   const state = createRunState(config, weights, 1000);

@@ -12,7 +12,7 @@ import {
   rewindRunState,
   type RunState,
 } from "./attention.ts";
-import { embedTokens, forwardLayers, outputLogits } from "./reference.ts";
+import { stepLogits } from "../tests/support/model-step.ts";
 import { createCpuBatch } from "./batch.ts";
 import { createSchedulerSlots } from "./scheduler-slots.ts";
 import { kvBytesPerPosition, modelShapeOf, SCRATCH_ROWS, wholeModelBytes } from "./model-shape.ts";
@@ -31,11 +31,7 @@ const model = await loadCpuModel({ path, ctxSize: CTX });
 const { config, weights } = model;
 const WINDOW = slidingWindowOf(config);
 
-function run(state: RunState, tokens: readonly number[]): Float32Array {
-  const hidden = embedTokens(config, weights, [...tokens]);
-  forwardLayers(config, weights, state, hidden, tokens.length);
-  return outputLogits(config, weights, hidden, tokens.length - 1);
-}
+const run = (state: RunState, tokens: readonly number[]) => stepLogits(model, state, tokens);
 
 const tokens = Array.from({ length: 8 * WINDOW + 13 }, (_, i) => 1 + (i * 37) % 500);
 /** Prefill chunks of 1, window - 1 and window + 3 rows in turn, to the end of `tokens`. */
@@ -161,11 +157,7 @@ for (const name of ["test-gemma3-kvf16-f32", "test-gpt-oss-kvf16-f16"]) {
     const m = await loadCpuModel({ path: await reference.build(dir), ctxSize: 128 });
     const window = slidingWindowOf(m.config);
     assert.ok(window > 0 && window < 16, `window ${window}`);
-    const step = (state: RunState, ids: number[]) => {
-      const hidden = embedTokens(m.config, m.weights, ids);
-      forwardLayers(m.config, m.weights, state, hidden, ids.length);
-      return outputLogits(m.config, m.weights, hidden, ids.length - 1);
-    };
+    const step = (state: RunState, ids: number[]) => stepLogits(m, state, ids);
     for (const r of ref.runs) {
       const full = createRunState(m.config, m.weights, 128, "f16", 128);
       const ring = createRunState(m.config, m.weights, 128, "f16", 1);

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { loadCpuModel } from "../inference/cpu-engine.ts";
 import { createRunState, rewindRunState, type RunState } from "../inference/attention.ts";
-import { embedTokens, forwardLayers, outputLogits } from "../inference/reference.ts";
+import { stepLogits } from "./support/model-step.ts";
 import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
 import { ringRowsOf } from "../inference/webgpu/ring-cache.ts";
 import { RewindRefusedError } from "../inference/swa-cache.ts";
@@ -23,11 +23,7 @@ const cpu = await loadCpuModel({ path, ctxSize: CTX, kvType: "f32" });
 const tokens = Array.from({ length: TOTAL }, (_, i) => 1 + (i * 37) % 500);
 
 /** The CPU engine over a cache of every position (no ring): the reference. */
-function cpuRun(state: RunState, ids: readonly number[]): Float32Array {
-  const hidden = embedTokens(cpu.config, cpu.weights, [...ids]);
-  forwardLayers(cpu.config, cpu.weights, state, hidden, ids.length);
-  return outputLogits(cpu.config, cpu.weights, hidden, ids.length - 1);
-}
+const cpuRun = (state: RunState, ids: readonly number[]) => stepLogits(cpu, state, ids);
 const wholeCache = () => createRunState(cpu.config, cpu.weights, CTX, "f32", CTX);
 /**
  * |Δ logit| allowed: f32 summation order only (the agreement harness's bound on F32 weights); a
