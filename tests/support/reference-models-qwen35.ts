@@ -11,8 +11,12 @@ import { generatedReference } from "./reference-generated.ts";
 
 const qwen35Model = (mix: Qwen35Mix): ReferenceModel => {
   const name = `test-qwen35moe-${mix.toLowerCase()}`;
+  // Seed 2 for the mix: with seed 1 one greedy step is a near-tie (margin 6.5e-2) that Q8
+  // activation rounding takes the other way, which the agreement test allows but would leave
+  // 39 of 40 steps equal to llama.cpp's.
+  const seed = mix === "F16" ? 1 : 2;
   const write = (out: string) =>
-    writeQwen35Model(out, { ...QWEN35_TEST_SHAPE, mix, seed: 1, vocabFrom: STORIES });
+    writeQwen35Model(out, { ...QWEN35_TEST_SHAPE, mix, seed, vocabFrom: STORIES });
   return generatedReference(name, write, {
     // A longer prompt than the dense models' so prefill runs the recurrence over several rows.
     prompts: [{

@@ -16,6 +16,7 @@
 import { GgmlType } from "../../inference/mod.ts";
 import { f32, type MetaValue, type TensorSpec, u32, writeGguf } from "./gguf-writer.ts";
 import { drawnTensors, readVocab, type TensorPlan, type TestModelOptions } from "./test-models.ts";
+import { useMoreBits } from "./quantize-gguf.ts";
 
 export type Qwen35Mix = "F16" | "Q4_K_M";
 
@@ -116,12 +117,6 @@ export function isFullAttentionLayer(o: Qwen35ModelOptions, layer: number): bool
 
 interface Qwen35Plan extends TensorPlan {
   type: GgmlType;
-}
-
-/** llama.cpp's use_more_bits: the layers Q4_K_M gives ffn_down more bits. */
-function useMoreBits(layer: number, layers: number): boolean {
-  return layer < layers / 8 || layer >= (7 * layers) / 8 ||
-    (layer - Math.floor(layers / 8)) % 3 === 2;
 }
 
 /** The type of a matrix in the mix (see the file comment); `role` is its tensor name sans blk. */
