@@ -164,6 +164,13 @@ Deno.test("an idle serving peer that stops answering pings leaves routing, and c
     await watch.check();
     assert.deepEqual(silenced, ["A", "A", "-A"]);
     conns.unshift(a);
+    // Silent with a ping still out: every round renews the mark before that ping's limit ends.
+    await watch.check();
+    const slow = watch.check();
+    await watch.check();
+    assert.deepEqual(silenced, ["A", "A", "-A", "A", "A"], "renewed while its ping is out");
+    await slow;
+    assert.deepEqual(silenced, ["A", "A", "-A", "A", "A", "A"]);
   } finally {
     watch.stop();
   }

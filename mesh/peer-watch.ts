@@ -96,6 +96,10 @@ export function watchPeers(init: PeerWatchInit): PeerWatch {
       // The last ping still out decides by its own timeout; no connection: a request's dial tests.
       const conns = byPeer.get(peerId);
       if (!pending.has(peerId) && conns) rounds.push(pingPeer(peerId, conns));
+      // A silent peer whose ping is still out has not answered yet: its mark is renewed every
+      // round, not only when that ping's patient limit runs out, which on a starved machine can
+      // come later than SILENT_MS and let mid-stream failover try a frozen node.
+      else if (conns && silent.has(peerId)) init.router.markSilent(peerId);
       if (!conns && silent.delete(peerId)) init.router.markSilent(peerId, false);
     }
     await Promise.all(rounds);
