@@ -12,7 +12,7 @@ import {
 } from "../../ggml-type.ts";
 import { emptyActivations, quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
-import { integerDots, randoms } from "../../../tests/support/quant/dots.ts";
+import { hardActivations, integerDots, randoms } from "../../../tests/support/quant/dots.ts";
 import { matVec } from "../matvec.ts";
 import {
   hasWasmKernel,
@@ -176,19 +176,7 @@ Deno.test("WASM MXFP4 takes every E8M0 exponent, subnormal halves included, exac
 
 Deno.test("WASM activation rounding equals quantizeActivations bit for bit", () => {
   const cols = 512, n = 6;
-  const x = randoms(n * cols, 77);
-  // Halves at every scale (ties), an all-zero block of each size, extremes, subnormals, and
-  // blocks holding NaN or infinity.
-  for (let i = 0; i < 64; i++) x[i] = (i - 32) * 0.5;
-  x.fill(0, 512, 768);
-  x[800] = 3e38;
-  x[801] = -3e38;
-  x[900] = 1e-42;
-  x[1000] = NaN;
-  x[1300] = Infinity;
-  x[1600] = -Infinity;
-  x[2000] = 70000;
-  x.fill(-0, 2048, 2304);
+  const x = hardActivations(cols, n);
   for (const type of [GgmlType.Q4_0, GgmlType.Q4_K] as const) {
     const want = quantizeActivations(type, x, cols, n);
     const got = quantizeWasm(type, x, cols, n, emptyActivations());

@@ -24,6 +24,19 @@ const MATMUL = new URL("./matmul.wgsl", import.meta.url);
 const MATMUL_ENTRY = new URL("./moe_matmul.wgsl", import.meta.url);
 const MAX_GRID = 65535;
 
+/** A uniform buffer holding `words`, written now and kept in `held` for the caller to destroy. */
+function uniformOf(device: GPUDevice, label: string, words: number[], held: GPUBuffer[]) {
+  const data = new Uint32Array(words);
+  const b = device.createBuffer({
+    label,
+    size: data.byteLength,
+    usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+  });
+  device.queue.writeBuffer(b, 0, data);
+  held.push(b);
+  return b;
+}
+
 /** matvec.wgsl's declarations and unit_dot, then the mul_mat_id entry point (unprocessed). */
 export function moeMatVecSource(): string {
   const matvec = wgslSource(MATVEC);
@@ -99,17 +112,7 @@ export function createMoeMatVec(
   );
   const units = m.cols / UNIT_VALUES[m.type as GpuWeightType];
   const uniforms: GPUBuffer[] = [];
-  const uniform = (label: string, words: number[]) => {
-    const data = new Uint32Array(words);
-    const b = device.createBuffer({
-      label,
-      size: data.byteLength,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    device.queue.writeBuffer(b, 0, data);
-    uniforms.push(b);
-    return b;
-  };
+  const uniform = (label: string, words: number[]) => uniformOf(device, label, words, uniforms);
   const groups: GPUBindGroup[] = [];
   for (const part of stack.parts) {
     if (part.rows === 0) continue;
@@ -219,17 +222,7 @@ export function createMoeMatMul(
   );
   const units = m.cols / (unitVec4 * 4);
   const uniforms: GPUBuffer[] = [];
-  const uniform = (label: string, words: number[]) => {
-    const data = new Uint32Array(words);
-    const b = device.createBuffer({
-      label,
-      size: data.byteLength,
-      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-    });
-    device.queue.writeBuffer(b, 0, data);
-    uniforms.push(b);
-    return b;
-  };
+  const uniform = (label: string, words: number[]) => uniformOf(device, label, words, uniforms);
   const { groups } = bufs;
   const steps: { bindGroup: GPUBindGroup; experts: number }[] = [];
   for (const part of stack.parts) {

@@ -18,6 +18,26 @@ export function randoms(n: number, seed: number): Float32Array {
   return new Float32Array(n).map(() => r() * 2 + r() * r());
 }
 
+/**
+ * `n` rows of `cols` random values with what rounding to int8 blocks must survive: halves at
+ * every scale (ties), an all-zero block of each size, extremes, subnormals, NaN, infinities and
+ * negative zeros. Needs n * cols >= 2304.
+ */
+export function hardActivations(cols: number, n: number): Float32Array {
+  const x = randoms(n * cols, 77);
+  for (let i = 0; i < 64; i++) x[i] = (i - 32) * 0.5;
+  x.fill(0, 512, 768);
+  x[800] = 3e38;
+  x[801] = -3e38;
+  x[900] = 1e-42;
+  x[1000] = NaN;
+  x[1300] = Infinity;
+  x[1600] = -Infinity;
+  x[2000] = 70000;
+  x.fill(-0, 2048, 2304);
+  return x;
+}
+
 type IntegerDot = (
   w: Uint8Array,
   ws: Int8Array, // the same bytes as int8
