@@ -5,7 +5,8 @@
  * each weight unit once for a tile of rows). RoPE, the cache writes and
  * attention read each row's (slot, position) from a small table written once
  * per step (the ROWS variants of kernels/rope.ts and kernels/attention.ts); one
- * KV cache buffer per layer holds every slot. Each step is one submit and one readback: the
+ * KV cache buffer per layer holds the slots in use, grown when a slot past them is first
+ * acquired (slot-kv-cache.ts). Each step is one submit and one readback: the
  * last row of each sequence is gathered, normed and sent through the head
  * together.
  */
@@ -30,19 +31,16 @@ import {
   createScratch,
   type GpuScratch,
   logitSoftcap,
+  type Placed,
   placed,
   type Placement,
   type Product,
   product,
   scratchBuffer,
 } from "./forward.ts";
-import {
-  bindAttentionRows,
-  bindKvWriteRows,
-  createKvCache,
-  defaultAttentionLayout,
-  destroyKvCache,
-} from "./kernels/attention.ts";
+import { bindAttentionRows, bindKvWriteRows, defaultAttentionLayout } from "./kernels/attention.ts";
+import type { BoundKernel } from "./kernels/bound-kernel.ts";
+import { createSlotKvCache, type SlotKvCache } from "./slot-kv-cache.ts";
 import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
@@ -57,13 +55,41 @@ export interface GpuBatchOptions {
 }
 
 export interface GpuBatch extends BatchEngine {
+  /** Device bytes the KV cache holds now: one slot's per slot up to the highest acquired. */
+  kvBytes(): number;
+  /** One slot's KV cache, its context full (what the node's memory line predicts). */
+  kvSlotBytes: number;
   close(): void;
+}
+
+/**
+ * `bind()` placed as `placed` does, bound again to the cache's new buffers after it grows (the
+ * old bind group names destroyed buffers).
+ */
+function placedOnCache<P>(
+  kv: SlotKvCache,
+  bind: () => BoundKernel<P>,
+  params: (n: number) => P,
+): Placed {
+  let kernel = bind(), bound = kv.generation;
+  return {
+    encode(pass, n) {
+      if (bound !== kv.generation) {
+        kernel.destroy();
+        kernel = bind();
+        bound = kv.generation;
+      }
+      kernel.update(params(n));
+      kernel.encode(pass);
+    },
+    destroy: () => kernel.destroy(),
+  };
 }
 
 /**
  * Stacked rows of several sequences: row t belongs to cache slot rowTable[2t]
  * at position rowTable[2t + 1] (written once per step); one cache buffer per
- * layer holds every slot, slot s owning rows s * ctxSize ...
+ * layer holds the slots in use, slot s owning rows s * ctxSize ...
  */
 function rowsPlacement(
   gpu: Gpu,
@@ -73,7 +99,7 @@ function rowsPlacement(
   rowTable: GPUBuffer,
   maxSlots: number,
   ctxSize: number,
-): Placement {
+): Placement & { kv: SlotKvCache } {
   const { device } = gpu;
   const { heads, kvHeads, headDim, valueDim } = config;
   const { q, k, v, att } = scratch;
@@ -81,16 +107,17 @@ function rowsPlacement(
   const layers = weights.layers.length;
   const rings = ringRowsOf(config, weights.layerStart, layers, ctxSize, scratch.maxBatch);
   const slotRows = rings.map((r) => r || ctxSize);
-  const kv = createKvCache(device, {
+  const kv = createSlotKvCache(device, {
     ...config,
     layers,
-    ctxSize: maxSlots * ctxSize,
-    rows: slotRows.map((r) => maxSlots * r),
+    ctxSize,
+    slotRows,
     cached: weights.layers.map((w) => !w.linear), // qwen35moe's linear layers keep none
+    maxSlots,
   });
   const rope = { n: 1, headDim, ropeDim: config.ropeDim };
   const attnShape = { heads, kvHeads, headDim, valueDim };
-  const kvShape = { kDim: kv.kDim, vDim: kv.vDim };
+  const kvShape = { kDim: kvHeads * headDim, vDim: kvHeads * valueDim };
   const at = (li: number) => ({ ctx: slotRows[li], ring: rings[li] });
   // qwen35moe: each slot's linear-layer state, rows reading their slot from the row table
   const recurrent = createRecurrentStates(
@@ -115,35 +142,40 @@ function rowsPlacement(
       );
     },
     kvWrite: (li) =>
-      placed(
-        bindKvWriteRows(
-          device,
-          { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
-          { n: 1, ...kvShape, ...at(li) },
-        ),
+      placedOnCache(
+        kv,
+        () =>
+          bindKvWriteRows(
+            device,
+            { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
+            { n: 1, ...kvShape, ...at(li) },
+          ),
         (n) => ({ ...kvShape, ...at(li), n }),
       ),
     attention: (li) => {
       const shape = { ...attnShape, ...layerAttention(config, weights, li), ...at(li) };
-      return placed(
-        bindAttentionRows(
-          device,
-          {
-            rows: rowTable,
-            q,
-            keys: kv.keys[li],
-            values: kv.values[li],
-            out: att,
-            sinks: weights.layers[li].sinks,
-          },
-          { n: 1, ...shape },
-          defaultAttentionLayout(gpu),
-        ),
+      return placedOnCache(
+        kv,
+        () =>
+          bindAttentionRows(
+            device,
+            {
+              rows: rowTable,
+              q,
+              keys: kv.keys[li],
+              values: kv.values[li],
+              out: att,
+              sinks: weights.layers[li].sinks,
+            },
+            { n: 1, ...shape },
+            defaultAttentionLayout(gpu),
+          ),
         (n) => ({ ...shape, n }),
       );
     },
     recurrent,
-    destroy: () => (destroyKvCache(kv), recurrent?.destroy()),
+    kv,
+    destroy: () => (kv.destroy(), recurrent?.destroy()),
   };
 }
 
@@ -162,13 +194,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const rowTable = scratchBuffer(device, 2 * maxRows, "batch rows (slot, position)");
   const last = scratchBuffer(device, maxSlots * dim, "batch last rows");
   const logits = scratchBuffer(device, maxSlots * vocabSize, "batch logits");
-  const stack = createLayerStack(
-    gpu,
-    config,
-    weights,
-    scratch,
-    rowsPlacement(gpu, config, weights, scratch, rowTable, maxSlots, ctxSize),
-  );
+  const placement = rowsPlacement(gpu, config, weights, scratch, rowTable, maxSlots, ctxSize);
+  const stack = createLayerStack(gpu, config, weights, scratch, placement);
   const embed = createEmbedder(device, weights, ids, hidden);
   // in place
   const headNorm = bindRowNorm(device, { x: last, weight: weights.outputNorm }, {
@@ -246,6 +273,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     acquire() {
       const slot = slots.acquire();
       if (slot !== undefined) {
+        placement.kv.reserve(slot);
         if (config.recurrent) stack.clearRecurrent(slot); // a new sequence's state
         positions[slot] = 0;
         rings[slot].ringFrom = 0;
@@ -265,6 +293,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       positions[slot] = position;
     },
     step,
+    kvBytes: () => placement.kv.bytes(),
+    kvSlotBytes: placement.kv.slotBytes,
     close() {
       for (const x of [stack, embed, headNorm, head, reader, softcap]) x?.destroy();
       for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
