@@ -13,6 +13,11 @@ import { isLocalLayer } from "./gemma3.ts";
 import { rewindError, slidingCacheSize } from "./swa-cache.ts";
 import { SCRATCH_ROWS } from "./model-shape.ts";
 import {
+  attentionScoresNative,
+  attentionValuesNative,
+  nativeAttention,
+} from "./quant/native/mod.ts";
+import {
   type GatedQueryScratch,
   gatedQueryScratch,
   gateOutput,
@@ -201,6 +206,45 @@ export function kvCacheBytes(state: RunState): number {
   return bytes;
 }
 
+/** f64 scratch of the native path: every head's scores, then its weights (grown on demand). */
+let headScores = new Float64Array(0);
+
+/**
+ * q . k over `headDim` elements as eight f64 partial sums (element i adds to sum i mod 8, in
+ * order), added in a fixed tree: the order attention.c's vectors take, so both paths give the
+ * same bits; eight independent sums also keep this loop off one chain of dependent adds.
+ */
+function dotQK(q: Float32Array, qo: number, k: KvArray, ko: number, headDim: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+  const full = headDim & ~7;
+  for (let i = 0; i < full; i += 8) {
+    s0 += q[qo + i] * k[ko + i];
+    s1 += q[qo + i + 1] * k[ko + i + 1];
+    s2 += q[qo + i + 2] * k[ko + i + 2];
+    s3 += q[qo + i + 3] * k[ko + i + 3];
+    s4 += q[qo + i + 4] * k[ko + i + 4];
+    s5 += q[qo + i + 5] * k[ko + i + 5];
+    s6 += q[qo + i + 6] * k[ko + i + 6];
+    s7 += q[qo + i + 7] * k[ko + i + 7];
+  }
+  if (full < headDim) return dotTail(q, qo, k, ko, headDim, [s0, s1, s2, s3, s4, s5, s6, s7]);
+  return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+}
+
+/** dotQK's end where `headDim` is not a multiple of 8 (none of the supported models' heads). */
+function dotTail(
+  q: Float32Array,
+  qo: number,
+  k: KvArray,
+  ko: number,
+  headDim: number,
+  s: number[],
+): number {
+  const full = headDim & ~7;
+  for (let i = full; i < headDim; i++) s[i - full] += q[qo + i] * k[ko + i];
+  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
 /**
  * Causal attention of one query row at `pos` over a sequence's cache (query
  * head h reads kv head h / group), written to `att` at `attOffset`. With a
@@ -209,7 +253,8 @@ export function kvCacheBytes(state: RunState): number {
  * `sinks` (gpt-oss), head h's softmax also counts a position of logit sinks[h]
  * that holds no value (ggml_soft_max_ext's sinks), so its weights sum to less than 1.
  * With a `ring` (> 0) the cache holds position p at row p mod ring (swa-cache.ts); scores stay
- * indexed by position.
+ * indexed by position. Over an f16 cache the scores and the value sums run in native code
+ * where it is built (attention.c), with the same bits as the loops here.
  */
 export function attendRow(
   config: ModelConfig,
@@ -231,15 +276,24 @@ export function attendRow(
   // Queries the model scales itself (attentionScale) were scaled before (scaleQueries).
   const scale = config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(headDim);
   const start = window > 0 ? Math.max(0, pos - window + 1) : 0;
+  const np = pos - start + 1;
+  const row = (p: number) => ring > 0 ? p % ring : p;
+  // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
+  const f16 = valueCache instanceof Float16Array;
+  const native = f16 && keyCache instanceof Float16Array && nativeAttention();
+  if (native) {
+    if (headScores.length < heads * np) headScores = new Float64Array(heads * np);
+    const qRow = q.subarray(qOffset, qOffset + heads * headDim);
+    attentionScoresNative(qRow, keyCache, config, start, pos, ring, scale, headScores);
+  }
   for (let h = 0; h < heads; h++) {
     const qo = qOffset + h * headDim;
-    const kvh = Math.floor(h / group);
+    const kh = Math.floor(h / group) * headDim;
     let max = -Infinity;
     for (let p = start; p <= pos; p++) {
-      const ko = (ring > 0 ? p % ring : p) * kDim + kvh * headDim;
-      let s = 0;
-      for (let i = 0; i < headDim; i++) s += q[qo + i] * keyCache[ko + i];
-      s *= scale;
+      const s = native
+        ? headScores[h * np + p - start]
+        : dotQK(q, qo, keyCache, row(p) * kDim + kh, headDim) * scale;
       scores[p] = s;
       if (s > max) max = s;
     }
@@ -251,14 +305,37 @@ export function attendRow(
       sum += e;
     }
     const ao = attOffset + h * valueDim;
+    if (native) {
+      for (let p = start; p <= pos; p++) {
+        headScores[h * np + p - start] = Math.f16round(scores[p] / sum);
+      }
+      continue;
+    }
     att.fill(0, ao, ao + valueDim);
-    // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
-    const f16 = valueCache instanceof Float16Array;
-    for (let p = start; p <= pos; p++) {
-      const a = f16 ? Math.f16round(scores[p] / sum) : scores[p] / sum;
-      const vo = (ring > 0 ? p % ring : p) * vDim + kvh * valueDim;
+    const vh = Math.floor(h / group) * valueDim;
+    const weight = (p: number) => f16 ? Math.f16round(scores[p] / sum) : scores[p] / sum;
+    // Four positions per pass: each output still adds their products one at a time, in
+    // position order, rounded to f32 after each add as `att[i] += a * v` rounds.
+    let p = start;
+    for (; p + 3 <= pos; p += 4) {
+      const a0 = weight(p), a1 = weight(p + 1), a2 = weight(p + 2), a3 = weight(p + 3);
+      const v0 = row(p) * vDim + vh, v1 = row(p + 1) * vDim + vh;
+      const v2 = row(p + 2) * vDim + vh, v3 = row(p + 3) * vDim + vh;
+      for (let i = 0; i < valueDim; i++) {
+        let x = Math.fround(att[ao + i] + a0 * valueCache[v0 + i]);
+        x = Math.fround(x + a1 * valueCache[v1 + i]);
+        x = Math.fround(x + a2 * valueCache[v2 + i]);
+        att[ao + i] = x + a3 * valueCache[v3 + i];
+      }
+    }
+    for (; p <= pos; p++) {
+      const a = weight(p), vo = row(p) * vDim + vh;
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
     }
+  }
+  if (native) {
+    const out = att.subarray(attOffset, attOffset + heads * valueDim);
+    attentionValuesNative(headScores, valueCache as Float16Array, config, start, pos, ring, out);
   }
 }
 

@@ -36,6 +36,7 @@ export async function buildNative(out?: string): Promise<string> {
       `-I${here}`,
       `${here}../wasm/kernels.c`,
       `${here}pool.c`,
+      `${here}attention.c`,
       "-lpthread",
       // Never unmapped: the helper thread sleeps in this code when Deno closes the library.
       "-Wl,-z,nodelete",

@@ -5,7 +5,12 @@
  * next build.
  */
 const root = new URL("../../../", import.meta.url).pathname;
-const SOURCES = ["wasm/kernels.c", "native/wasm_simd128.h", "native/pool.c"];
+const SOURCES = [
+  "wasm/kernels.c",
+  "native/wasm_simd128.h",
+  "native/pool.c",
+  "native/attention.c",
+];
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
   for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;

@@ -16,6 +16,14 @@ const SYMBOLS = {
   grove_threads_start: { parameters: [], result: "i32" },
   quantize_q8_0: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
   quantize_q8_k: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
+  attn_scores_f16: {
+    parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32", "i32", "i32", "f64", "buffer"],
+    result: "void",
+  },
+  attn_values_f16: {
+    parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32", "i32", "i32", "buffer"],
+    result: "void",
+  },
   grove_run: {
     parameters: [
       "i32",
@@ -123,6 +131,11 @@ function runtime(): Native | null {
 /** Whether the native kernels run (built for this source and CPU, and loaded). */
 export function nativeKernels(): boolean {
   return runtime() !== null;
+}
+
+/** The loaded library's symbols (attention-native.ts), or null where the native kernels are off. */
+export function nativeSymbols(): Library["symbols"] | null {
+  return runtime()?.lib.symbols ?? null;
 }
 
 /** Threads the native kernels split big products across (0 where they are off). */

@@ -7,3 +7,9 @@ export {
   setNativeKernels,
 } from "./matvec-native.ts";
 export { buildNative } from "./build.ts";
+export {
+  attentionScoresNative,
+  type AttentionShape,
+  attentionValuesNative,
+  nativeAttention,
+} from "./attention-native.ts";

@@ -1,0 +1,95 @@
+/**
+ * attendRow over an f16 cache runs its scores and value sums in native code where the library
+ * is built (attention.c): every output must equal the TypeScript loops' bit for bit, for
+ * grouped-query heads, head sizes off the vector widths, sliding windows, rings and sinks.
+ */
+import assert from "node:assert/strict";
+import { attendRow } from "../../attention.ts";
+import type { ModelConfig } from "../../model-config.ts";
+import { randoms } from "../../../tests/support/quant/dots.ts";
+import { buildNative } from "./build.ts";
+import { nativeAttention } from "./attention-native.ts";
+import { setNativeKernels } from "./matvec-native.ts";
+
+async function freshBuild(): Promise<string | null> {
+  const dir = await Deno.makeTempDir();
+  try {
+    return await buildNative(`${dir}/grove-kernels.so`);
+  } catch {
+    return null; // no C compiler here: the TypeScript loops serve alone
+  }
+}
+
+const built = await freshBuild();
+
+interface Case {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  valueDim: number;
+  pos: number;
+  window?: number;
+  ring?: number;
+  sinks?: boolean;
+  spread: number; // scales the queries: large values make a peaked softmax
+}
+
+const CASES: Case[] = [
+  { heads: 16, kvHeads: 4, headDim: 128, valueDim: 128, pos: 161, spread: 1 },
+  { heads: 8, kvHeads: 8, headDim: 64, valueDim: 64, pos: 0, spread: 1 },
+  {
+    heads: 6,
+    kvHeads: 2,
+    headDim: 12,
+    valueDim: 40,
+    pos: 30,
+    window: 5,
+    ring: 7,
+    sinks: true,
+    spread: 4,
+  },
+  { heads: 4, kvHeads: 1, headDim: 256, valueDim: 256, pos: 70, window: 16, spread: 20 },
+];
+
+function attend(c: Case, native: boolean): Float32Array {
+  assert.equal(setNativeKernels(native, native ? built! : undefined), native);
+  const config = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, valueDim: c.valueDim };
+  const rows = c.ring ?? c.pos + 1;
+  const keys = new Float16Array(randoms(rows * c.kvHeads * c.headDim, 3));
+  const values = new Float16Array(randoms(rows * c.kvHeads * c.valueDim, 4));
+  const q = randoms(c.heads * c.headDim + 5, 5).map((x) => x * c.spread);
+  const sinks = c.sinks ? randoms(c.heads, 6) : undefined;
+  const att = new Float32Array(c.heads * c.valueDim + 3).fill(7);
+  const scores = new Float32Array(c.pos + 1);
+  attendRow(
+    config as ModelConfig,
+    q,
+    5,
+    keys,
+    values,
+    c.pos,
+    scores,
+    att,
+    3,
+    c.window ?? 0,
+    sinks,
+    c.ring ?? 0,
+  );
+  return att;
+}
+
+for (const c of CASES) {
+  const what = `${c.heads}/${c.kvHeads} heads of ${c.headDim}/${c.valueDim} at ${c.pos}` +
+    (c.window ? `, window ${c.window}` : "") + (c.ring ? `, ring ${c.ring}` : "") +
+    (c.sinks ? ", sinks" : "");
+  Deno.test(`native attention over an f16 cache equals the TypeScript loops: ${what}`, () => {
+    if (built === null) return assert.equal(nativeAttention(), false);
+    const native = attend(c, true);
+    const ts = attend(c, false);
+    setNativeKernels(true, built);
+    // The offsets outside the row are untouched, and the row is not trivially zero.
+    assert.deepEqual(native.subarray(0, 3), new Float32Array([7, 7, 7]));
+    assert.ok(native.some((x, i) => i >= 3 && x !== 0));
+    assert.deepEqual(native, ts);
+  });
+}
