@@ -5,8 +5,8 @@
  * each weight unit once for a tile of rows). RoPE, the cache writes and
  * attention read each row's (slot, position) from a small table written once
  * per step (the ROWS variants of kernels/rope.ts and kernels/attention.ts); one
- * KV cache buffer per layer holds the slots in use, grown when a slot past them is first
- * acquired (slot-kv-cache.ts). Each step is one submit and one readback: the
+ * KV cache buffer per layer holds every slot, bound over the slots in use only, widened when a
+ * slot past them is first acquired (slot-kv-cache.ts). Each step is one submit and one readback: the
  * last row of each sequence is gathered, normed and sent through the head
  * together.
  */
@@ -55,17 +55,14 @@ export interface GpuBatchOptions {
 }
 
 export interface GpuBatch extends BatchEngine {
-  /** Device bytes the KV cache holds now: one slot's per slot up to the highest acquired. */
+  /** KV cache bytes bound now: one slot's per slot up to the highest acquired. */
   kvBytes(): number;
   /** One slot's KV cache, its context full (what the node's memory line predicts). */
   kvSlotBytes: number;
   close(): void;
 }
 
-/**
- * `bind()` placed as `placed` does, bound again to the cache's new buffers after it grows (the
- * old bind group names destroyed buffers).
- */
+/** `bind()` placed as `placed` does, bound again after the cache's bindings widen. */
 function placedOnCache<P>(
   kv: SlotKvCache,
   bind: () => BoundKernel<P>,
@@ -89,7 +86,7 @@ function placedOnCache<P>(
 /**
  * Stacked rows of several sequences: row t belongs to cache slot rowTable[2t]
  * at position rowTable[2t + 1] (written once per step); one cache buffer per
- * layer holds the slots in use, slot s owning rows s * ctxSize ...
+ * layer holds every slot (the kernels bind those in use), slot s owning rows s * ctxSize ...
  */
 function rowsPlacement(
   gpu: Gpu,
@@ -147,7 +144,7 @@ function rowsPlacement(
         () =>
           bindKvWriteRows(
             device,
-            { rows: rowTable, k, v, keys: kv.keys[li], values: kv.values[li] },
+            { rows: rowTable, k, v, ...kv.binding(li) },
             { n: 1, ...kvShape, ...at(li) },
           ),
         (n) => ({ ...kvShape, ...at(li), n }),
@@ -162,8 +159,7 @@ function rowsPlacement(
             {
               rows: rowTable,
               q,
-              keys: kv.keys[li],
-              values: kv.values[li],
+              ...kv.binding(li),
               out: att,
               sinks: weights.layers[li].sinks,
             },

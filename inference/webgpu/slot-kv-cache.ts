@@ -1,15 +1,19 @@
 /**
- * The batched engine's KV cache (batch-forward.ts), grown with the slots in use: one buffer per
- * layer holds slots 0 .. capacity - 1 (slot s owns rows s × rows-per-slot ..), and a slot past the
- * capacity, when first acquired, grows every layer's buffer to hold it, copying the slots already
- * held on the device. Made whole for every slot at load, 8 slots of the 1.1 B model at ctx 1024
- * held 512 MiB where a node serving one conversation uses 64 (issue 16's memory bound).
+ * The batched engine's KV cache (batch-forward.ts): one buffer per layer made for every slot
+ * (slot s owns rows s × rows-per-slot ..), of which the kernels bind only the slots in use,
+ * 0 .. capacity - 1; a slot past them, when first acquired, widens the bindings.
  *
- * A grown cache's buffers are new: kernels bound to the old ones rebind when `generation`
- * changes. The old buffers are destroyed after the copy is submitted; WebGPU frees them once the
- * submitted work that reads them (a step still in flight, the copy) is done.
+ * Why bindings and not buffers grown by copying: wgpu zero-fills a storage binding's whole range
+ * before its first use, and on a software adapter (llvmpipe) device memory is host memory that
+ * becomes resident only when touched, so memory left outside every binding costs nothing
+ * resident. Bound whole from load, 8 slots of the 1.1 B model at ctx 1024 held 512 MiB where a
+ * node serving one conversation uses 64 (issue 16's memory bound). Grown by copying into larger
+ * buffers, each destroyed buffer's memory stayed in wgpu's pool (a few MiB per layer, too small
+ * for an allocation of its own) and was not reused by the larger ones: measured on llvmpipe,
+ * every growth added the new size, 64 + 128 + 192 ... MiB. On a GPU with memory of its own the
+ * buffers reserve every slot's device memory at load, as before; RSS holds none of it there.
  */
-import { createKvCache, destroyKvCache, type KvCache } from "./kernels/attention.ts";
+import { createKvCache, destroyKvCache } from "./kernels/attention.ts";
 
 export interface SlotKvShape {
   layers: number;
@@ -26,33 +30,19 @@ export interface SlotKvShape {
 }
 
 export interface SlotKvCache {
-  readonly keys: readonly GPUBuffer[];
-  readonly values: readonly GPUBuffer[];
-  /** Slots the buffers hold now. */
+  /** Layer `layer`'s keys and values, bound over the slots in use. */
+  binding(layer: number): { keys: GPUBufferBinding; values: GPUBufferBinding };
+  /** Slots the bindings cover now. */
   readonly capacity: number;
-  /** Bumped by each growth: kernels bound to the buffers rebind when it changes. */
+  /** Bumped by each widening: kernels bound before it bind again. */
   readonly generation: number;
-  /** Device bytes the buffers hold now. */
+  /** Bytes of cache the bindings cover now: what the device touches. */
   bytes(): number;
   /** Bytes one slot adds. */
   readonly slotBytes: number;
-  /** Grows to hold slot `slot` (no-op when it already does). */
+  /** Widens the bindings to hold slot `slot` (no-op when they already do). */
   reserve(slot: number): void;
   destroy(): void;
-}
-
-/** Fails at load, not at the first request that needs the last slot, when all slots cannot be bound. */
-function checkFits(device: GPUDevice, s: SlotKvShape) {
-  const width = s.kvHeads * Math.max(s.headDim, s.valueDim);
-  const largest = s.maxSlots * Math.max(...s.slotRows, 0) * width * 4;
-  const limit = device.limits.maxStorageBufferBindingSize;
-  if (largest > limit) {
-    throw new Error(
-      `KV cache: one layer's ${s.maxSlots} slots × ${Math.max(...s.slotRows)} positions × ` +
-        `${width} values (${largest} bytes) exceed the storage binding limit ${limit}; ` +
-        "use a smaller context or fewer slots",
-    );
-  }
 }
 
 export function createSlotKvCache(
@@ -60,51 +50,38 @@ export function createSlotKvCache(
   s: SlotKvShape,
   initialSlots = 1,
 ): SlotKvCache {
-  checkFits(device, s);
-  const make = (slots: number): KvCache =>
-    createKvCache(device, {
-      ...s,
-      ctxSize: slots * s.ctxSize,
-      rows: s.slotRows.map((r) => slots * r),
-      cached: s.cached,
-    });
-  // A linear layer's 16-byte placeholder is no cache.
-  const bytesOf = (kv: KvCache) =>
-    kv.keys.reduce((a, k, li) => s.cached[li] === false ? a : a + k.size + kv.values[li].size, 0);
+  const kv = createKvCache(device, {
+    ...s,
+    ctxSize: s.maxSlots * s.ctxSize,
+    rows: s.slotRows.map((r) => s.maxSlots * r),
+  });
+  const slotBytes = s.slotRows.reduce(
+    (a, r, li) => s.cached[li] === false ? a : a + r * (kv.kDim + kv.vDim) * 4,
+    0,
+  );
   let capacity = Math.min(Math.max(1, initialSlots), s.maxSlots);
-  let kv = make(capacity);
   let generation = 0;
-  const slotBytes = bytesOf(kv) / capacity;
-
+  // A linear layer's 16-byte placeholder is bound whole.
+  const range = (b: GPUBuffer, li: number, width: number): GPUBufferBinding =>
+    s.cached[li] === false
+      ? { buffer: b }
+      : { buffer: b, offset: 0, size: Math.max(16, capacity * s.slotRows[li] * width * 4) };
   return {
-    get keys() {
-      return kv.keys;
-    },
-    get values() {
-      return kv.values;
-    },
+    binding: (li) => ({
+      keys: range(kv.keys[li], li, kv.kDim),
+      values: range(kv.values[li], li, kv.vDim),
+    }),
     get capacity() {
       return capacity;
     },
     get generation() {
       return generation;
     },
-    bytes: () => bytesOf(kv),
+    bytes: () => capacity * slotBytes,
     slotBytes,
     reserve(slot) {
       if (slot < capacity) return;
       if (slot >= s.maxSlots) throw new Error(`KV cache: slot ${slot} past ${s.maxSlots} slots`);
-      const grown = make(slot + 1);
-      const enc = device.createCommandEncoder({ label: "kv cache growth" });
-      // Slot s's rows start at s × rows-per-slot in every size, so the held slots copy as one run.
-      for (const [from, to] of [[kv.keys, grown.keys], [kv.values, grown.values]]) {
-        from.forEach((b, li) => {
-          if (s.cached[li] !== false) enc.copyBufferToBuffer(b, 0, to[li], 0, b.size);
-        });
-      }
-      device.queue.submit([enc.finish()]);
-      destroyKvCache(kv);
-      kv = grown;
       capacity = slot + 1;
       generation++;
     },

@@ -272,7 +272,8 @@ export function bindAttention(
 //
 // Each row names its cache slot and position in a (slot, position) u32 table.
 // A layer's cache holds all slots (slot s owns rows s·ctx ..), made by
-// `createKvCache` with ctxSize = slots × ctx. `bindKvWriteRows` puts each row's
+// `createKvCache` with ctxSize = slots × ctx; a binding of its first slots
+// serves rows of those slots only (slot-kv-cache.ts). `bindKvWriteRows` puts each row's
 // new key / value at its slot and position; `bindAttentionRows` runs causal GQA
 // attention of each row over its own slot only.
 
@@ -291,8 +292,8 @@ export interface KvWriteRowsBuffers {
   rows: GPUBuffer; // (n, 2) u32: slot, position
   k: GPUBuffer; // (n, kDim) after RoPE
   v: GPUBuffer; // (n, vDim)
-  keys: GPUBuffer; // this layer's cache, all slots
-  values: GPUBuffer;
+  keys: GPUBuffer | GPUBufferBinding; // this layer's cache, the slots in use
+  values: GPUBuffer | GPUBufferBinding;
 }
 
 /** Mirrors the attention `struct Params` under ROWS. */
@@ -311,8 +312,8 @@ export interface AttentionRowsParams {
 export interface AttentionRowsBuffers {
   rows: GPUBuffer;
   q: GPUBuffer; // (n, heads × headDim) after RoPE
-  keys: GPUBuffer;
-  values: GPUBuffer;
+  keys: GPUBuffer | GPUBufferBinding;
+  values: GPUBuffer | GPUBufferBinding;
   out: GPUBuffer; // (n, heads × valueDim)
   sinks?: GPUBuffer; // (heads) gpt-oss's sink logits
 }

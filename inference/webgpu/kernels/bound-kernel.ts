@@ -66,8 +66,11 @@ export interface BoundKernel<P> {
 export interface KernelSpec<P> {
   label: string;
   pipeline: GPUComputePipeline;
-  /** Storage buffers for bindings 1, 2, ... in order (binding 0 is the uniform). */
-  buffers: GPUBuffer[];
+  /**
+   * Storage buffers for bindings 1, 2, ... in order (binding 0 is the uniform); a
+   * GPUBufferBinding binds a range (the batched KV cache binds the slots in use).
+   */
+  buffers: (GPUBuffer | GPUBufferBinding)[];
   pack: (params: P) => ArrayBuffer;
   /** Workgroups needed for `params`. */
   workgroups: (params: P) => number;
@@ -88,7 +91,10 @@ export function bindKernel<P>(device: GPUDevice, spec: KernelSpec<P>, params: P)
     layout: spec.pipeline.getBindGroupLayout(0),
     entries: [
       { binding: 0, resource: { buffer: uniform } },
-      ...spec.buffers.map((buffer, i) => ({ binding: i + 1, resource: { buffer } })),
+      ...spec.buffers.map((b, i) => ({
+        binding: i + 1,
+        resource: b instanceof GPUBuffer ? { buffer: b } : b,
+      })),
     ],
   });
   let [gx, gy] = grid(spec.workgroups(params));
