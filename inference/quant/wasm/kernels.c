@@ -936,22 +936,39 @@ static inline i32x8 dot8u(i32x8 acc, i32x8 w, const int8_t* y) {
 #endif
 }
 
-#define SPLAT8(v, k) __builtin_shufflevector(v, v, k, k, k, k, k, k, k, k)
+typedef uint32_t u32x8 __attribute__((vector_size(32)));
+
+// Bytes p[0..3] in every lane.
+static inline i32x8 broadcast8(const uint8_t* p) {
+  int32_t x;
+  memcpy(&x, p, 4);
+  i32x8 v = (i32x8){x, x, x, x, x, x, x, x};
+  // Kept a vector: clang would otherwise split the nibbles in scalar registers and broadcast
+  // each one with a shuffle, the port this avoids.
+  __asm__("" : "+x"(v));
+  return v;
+}
+// Their low nibbles, and their high ones, in every lane.
+static inline i32x8 low8(const uint8_t* p) { return broadcast8(p) & 0x0f0f0f0f; }
+static inline i32x8 high8(const uint8_t* p) {
+  return (i32x8)(((u32x8)broadcast8(p) >> 4) & 0x0f0f0f0f);
+}
 
 static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* wb, double dw,
                                                                 const int8_t* y, const double* dy,
                                                                 const int32_t* neg_off, f64x4* acc) {
-  v128_t q = load(wb + 2);
-  v128_t lo = wasm_v128_and(q, wasm_i8x16_splat(15)), hi = wasm_u8x16_shr(q, 4);
+  // Each 4-byte chunk of levels is broadcast straight from memory (a load, not a shuffle:
+  // shuffles were this loop's bottleneck), then split into its low and high nibbles.
+  const uint8_t* q = wb + 2;
   i32x8 a = load8(neg_off), b = {0};
-  a = dot8u(a, SPLAT8(lo, 0), y);
-  b = dot8u(b, SPLAT8(lo, 1), y + 32);
-  a = dot8u(a, SPLAT8(lo, 2), y + 64);
-  b = dot8u(b, SPLAT8(lo, 3), y + 96);
-  a = dot8u(a, SPLAT8(hi, 0), y + 128);
-  b = dot8u(b, SPLAT8(hi, 1), y + 160);
-  a = dot8u(a, SPLAT8(hi, 2), y + 192);
-  b = dot8u(b, SPLAT8(hi, 3), y + 224);
+  a = dot8u(a, low8(q), y);
+  b = dot8u(b, low8(q + 4), y + 32);
+  a = dot8u(a, low8(q + 8), y + 64);
+  b = dot8u(b, low8(q + 12), y + 96);
+  a = dot8u(a, high8(q), y + 128);
+  b = dot8u(b, high8(q + 4), y + 160);
+  a = dot8u(a, high8(q + 8), y + 192);
+  b = dot8u(b, high8(q + 12), y + 224);
   i32x8 s = (i32x8)((uint32_t __attribute__((vector_size(32))))a + (uint32_t __attribute__((vector_size(32))))b);
   f64x4 d = {dw, dw, dw, dw}, dy0, dy1;
   memcpy(&dy0, dy, 32);
