@@ -5,11 +5,15 @@
  * short prompt into its own slot; then every step feeds one token per
  * sequence (greedy), which is what the scheduler does in steady decode.
  *
+ * Beside them llama.cpp native (llama-batching.ts): 1 vs 8 sequences of one context on the CPU at
+ * 2 threads, the same prompts and steps, so Grove's CPU ratio has its yardstick from the same run.
+ *
  * Each engine runs in its own process: `deno run -A tests/bench/batching.ts
- * <cpu|webgpu> <model.gguf> [steps] [width]` prints one JSON line.
+ * <cpu|webgpu|llama> <model.gguf> [steps] [width]` prints one JSON line.
  */
 import { type BatchEngine, createBatchedCpuEngine } from "../../inference/batch.ts";
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
+import { measureLlamaBatching } from "./llama-batching.ts";
 import { median } from "./stats.ts";
 
 export interface BatchingResult {
@@ -21,10 +25,16 @@ export interface BatchingResult {
   steps: number;
 }
 
+type Kind = "cpu" | "webgpu" | "llama";
+
 /** Concurrent sequences and the ratio over one sequence that issue 16 asks of each engine. */
-export const WIDTHS = { cpu: 8, webgpu: 16 } as const;
+export const WIDTHS = { cpu: 8, webgpu: 16, llama: 8 } as const;
 const TARGETS = { cpu: 3, webgpu: 4 } as const;
 const PROMPT = 16;
+const LLAMA_THREADS = 2; // Grove's CPU kernels take two threads where there are two cores
+
+/** Sequence `i`'s prompt: the same for every engine. */
+const promptOf = (i: number) => Array.from({ length: PROMPT }, (_, j) => 1 + i + j);
 
 function argmax(v: Float32Array): number {
   let best = 0;
@@ -37,8 +47,7 @@ async function decodeRate(batch: BatchEngine, width: number, steps: number): Pro
   const slots = Array.from({ length: width }, () => batch.acquire()!);
   let next: number[] = [];
   for (const [i, slot] of slots.entries()) {
-    const prompt = Array.from({ length: PROMPT }, (_, j) => 1 + i + j);
-    next.push(argmax((await batch.step([{ slot, tokens: prompt }]))[0]));
+    next.push(argmax((await batch.step([{ slot, tokens: promptOf(i) }]))[0]));
   }
   next = (await batch.step(slots.map((slot, i) => ({ slot, tokens: [next[i]] })))).map(argmax);
   const t0 = performance.now();
@@ -51,11 +60,18 @@ async function decodeRate(batch: BatchEngine, width: number, steps: number): Pro
 }
 
 export async function measureBatching(
-  kind: "cpu" | "webgpu",
+  kind: Kind,
   path: string,
   steps: number,
   width: number = WIDTHS[kind],
 ): Promise<BatchingResult> {
+  if (kind === "llama") {
+    const o = { steps, width, threads: LLAMA_THREADS, prompt: promptOf };
+    const r = await measureLlamaBatching(path, o);
+    const adapter = `CPU, ${LLAMA_THREADS} threads`;
+    const { single, concurrent } = r;
+    return { engine: "llama.cpp native", adapter, single, concurrent, width, steps };
+  }
   const ctxSize = PROMPT + steps + 8;
   const { engine, batch } = kind === "cpu"
     ? await createBatchedCpuEngine({ path, ctxSize, maxSlots: width })
@@ -63,7 +79,8 @@ export async function measureBatching(
   const single = await decodeRate(batch, 1, steps);
   const concurrent = await decodeRate(batch, width, steps);
   (engine as { close?: () => void }).close?.();
-  return { engine: kind, adapter: engine.info.adapter, single, concurrent, width, steps };
+  const name = kind === "cpu" ? "Grove CPU" : "Grove WebGPU";
+  return { engine: name, adapter: engine.info.adapter, single, concurrent, width, steps };
 }
 
 /** The section for `deno task bench --only batching`: one process per engine. */
@@ -71,12 +88,14 @@ export async function batchingSection(path: string, label: string): Promise<stri
   const lines = [
     `Continuous batching on ${label}: aggregate decode tok/s, 1 vs ${WIDTHS.cpu} sequences on ` +
     `the CPU (target ≥ ${TARGETS.cpu}×) and 1 vs ${WIDTHS.webgpu} on WebGPU (target ≥ ` +
-    `${TARGETS.webgpu}×); batched steps, one decode token per sequence per step`,
+    `${TARGETS.webgpu}×); batched steps, one decode token per sequence per step; llama.cpp ` +
+    `native, ${WIDTHS.llama} sequences of one context at ${LLAMA_THREADS} threads, is the yardstick`,
     "",
     "| engine | adapter | 1 sequence tok/s | n sequences | n sequences tok/s | ratio |",
     "| --- | --- | --- | --- | --- | --- |",
   ];
-  for (const kind of ["cpu", "webgpu"] as const) {
+  const ratioOf: Partial<Record<Kind, number>> = {};
+  for (const kind of ["cpu", "llama", "webgpu"] as const) {
     const runs: BatchingResult[] = [];
     try {
       for (let i = 0; i < RUNS; i++) runs.push(await runOnce(kind, path));
@@ -86,23 +105,34 @@ export async function batchingSection(path: string, label: string): Promise<stri
     }
     const ratios = runs.map((r) => r.concurrent / r.single);
     const ratio = median(ratios);
+    ratioOf[kind] = ratio;
     const r = runs[ratios.indexOf(ratio)];
-    const target = TARGETS[kind];
+    const target = kind === "llama" ? undefined : TARGETS[kind];
+    const verdict = target === undefined
+      ? "(yardstick)"
+      : ratio >= target
+      ? `(meets ${target}×)`
+      : `(below ${target}×)`;
     lines.push(
       `| ${r.engine} | ${r.adapter} | ${r.single.toFixed(2)} | ${r.width} | ` +
-        `${r.concurrent.toFixed(2)} | ${ratio.toFixed(2)}× ` +
-        `${ratio >= target ? `(meets ${target}×)` : `(below ${target}×)`}; runs ` +
+        `${r.concurrent.toFixed(2)} | ${ratio.toFixed(2)}× ${verdict}; runs ` +
         `${ratios.map((x) => x.toFixed(2)).join(", ")} |`,
     );
   }
   lines.push("", `The run with the median ratio of ${RUNS}, each in its own process.`);
+  if (ratioOf.cpu !== undefined && ratioOf.llama !== undefined) {
+    lines.push(
+      `${WIDTHS.cpu} CPU streams over one: Grove ${ratioOf.cpu.toFixed(2)}×, llama.cpp ` +
+        `${ratioOf.llama.toFixed(2)}× (target for Grove ≥ ${TARGETS.cpu}×).`,
+    );
+  }
   return lines.join("\n");
 }
 
 const RUNS = 3;
 
 /** One measurement in a fresh process. */
-async function runOnce(kind: "cpu" | "webgpu", path: string): Promise<BatchingResult> {
+async function runOnce(kind: Kind, path: string): Promise<BatchingResult> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(import.meta.url).pathname, kind, path],
     stdout: "piped",
@@ -119,8 +149,8 @@ async function runOnce(kind: "cpu" | "webgpu", path: string): Promise<BatchingRe
 
 if (import.meta.main) {
   const [kind, path, steps, width] = Deno.args;
-  if ((kind !== "cpu" && kind !== "webgpu") || !path) {
-    throw new Error("usage: batching.ts <cpu|webgpu> <model.gguf> [steps] [width]");
+  if ((kind !== "cpu" && kind !== "webgpu" && kind !== "llama") || !path) {
+    throw new Error("usage: batching.ts <cpu|webgpu|llama> <model.gguf> [steps] [width]");
   }
   const result = await measureBatching(
     kind,
@@ -129,4 +159,5 @@ if (import.meta.main) {
     width ? Number(width) : undefined,
   );
   console.log(JSON.stringify(result));
+  Deno.exit(0); // llama.cpp's addon can keep the event loop alive after its dispose
 }

@@ -5,18 +5,49 @@
  * GGML_VK_VISIBLE_DEVICES=0. Default context settings (F16 KV cache), as a llama.cpp user
  * would run it.
  */
-import { getLlama, type LlamaContextSequence, LlamaLogLevel, type Token } from "node-llama-cpp";
+import {
+  getLlama,
+  type Llama,
+  type LlamaContextSequence,
+  LlamaLogLevel,
+  type Token,
+} from "node-llama-cpp";
 import type { Measurement, RunPlan } from "./types.ts";
 
 type Input = Parameters<LlamaContextSequence["controlledEvaluate"]>[0];
 
 const ASK = { generateNext: { token: true, options: { temperature: 0 } } } as const;
 
+/** Evaluates `tokens` on `sequence` and returns the greedy token after the last one. */
+export async function nextToken(sequence: LlamaContextSequence, tokens: number[]): Promise<Token> {
+  const t = tokens as Token[];
+  return await step(sequence, [...t.slice(0, -1), [t[t.length - 1], ASK]]);
+}
+
 async function step(sequence: LlamaContextSequence, input: Input): Promise<Token> {
   const results = await sequence.controlledEvaluate(input);
   const next = results[input.length - 1]?.next?.token;
   if (next == null) throw new Error("llama.cpp returned no token");
   return next;
+}
+
+/**
+ * llama.cpp's prebuilt CPU (or Vulkan) build at `threads` threads. build "never": no network
+ * here, and a source build would change what is measured.
+ */
+export async function openLlama(
+  threads: number,
+  backend: "cpu" | "vulkan" = "cpu",
+): Promise<Llama> {
+  return await getLlama({
+    gpu: backend === "vulkan" ? "vulkan" : false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    skipDownload: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+    maxThreads: threads,
+  });
 }
 
 export async function runLlamaCpp(
@@ -30,16 +61,7 @@ export async function runLlamaCpp(
   if (vulkan) {
     Deno.env.set("GGML_VK_VISIBLE_DEVICES", Deno.env.get("GGML_VK_VISIBLE_DEVICES") ?? "0");
   }
-  // build "never": no network here, and a source build would change what is measured.
-  const llama = await getLlama({
-    gpu: vulkan ? "vulkan" : false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    skipDownload: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-    maxThreads: threads,
-  });
+  const llama = await openLlama(threads, backend);
   try {
     const devices = vulkan ? await llama.getGpuDeviceNames() : [];
     const t0 = performance.now();
@@ -55,7 +77,7 @@ export async function runLlamaCpp(
     const sequence = context.getSequence();
     const prompt = plan.promptTokens as Token[];
     const t1 = performance.now();
-    let token = await step(sequence, [...prompt.slice(0, -1), [prompt[prompt.length - 1], ASK]]);
+    let token = await nextToken(sequence, prompt);
     const t2 = performance.now();
     for (let i = 0; i < plan.decodeTokens; i++) token = await step(sequence, [[token, ASK]]);
     const t3 = performance.now();
