@@ -13,6 +13,7 @@ import {
   warmUpEngine,
 } from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
+import { releaseFreedHeap } from "../inference/webgpu/release-heap.ts";
 import { CliError } from "./cli-error.ts";
 
 export interface LoadModelOptions {
@@ -53,5 +54,6 @@ export async function loadBatchedEngine(
   const loaded = await createBatchedWebGpuEngine(init);
   options.onWarmUp?.();
   await warmUpBatch(loaded.batch);
+  releaseFreedHeap(); // what the adapter's shader compiler freed (llvmpipe: tens of MiB)
   return loaded;
 }
