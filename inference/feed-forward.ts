@@ -1,7 +1,7 @@
 /** A layer's feed-forward block on the CPU, over the stacked rows of a step. */
 import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
-import { matMul, rmsNorm, silu } from "./primitives.ts";
+import { matMul, rmsNorm, siluMul } from "./primitives.ts";
 import { gelu } from "./gelu.ts";
 import { postNorm } from "./gemma3.ts";
 
@@ -40,7 +40,7 @@ export function feedForwardBlock(
   if (config.activation === "gelu") {
     for (let i = 0; i < n * ffn; i++) gate[i] = gelu(gate[i]) * up[i];
   } else {
-    for (let i = 0; i < n * ffn; i++) gate[i] = silu(gate[i]) * up[i];
+    siluMul(gate, up, n * ffn);
   }
   matMul(w.wDown!, gate, n, proj);
   postNorm(proj, w.ffnPostNorm, normEps, n, dim);

@@ -12,7 +12,7 @@ import { byteLengthOf } from "./ggml-type.ts";
 import type { ModelConfig, MoeConfig } from "./model-config.ts";
 import type { Matrix, ModelWeights } from "./weights.ts";
 import type { MoeWeightsOf } from "./moe-weights.ts";
-import { matMul, rmsNorm, silu } from "./primitives.ts";
+import { matMul, rmsNorm, siluMul } from "./primitives.ts";
 import { swigluOai } from "./gpt-oss.ts";
 
 export type MoeWeights = MoeWeightsOf<Matrix, Float32Array>;
@@ -148,11 +148,6 @@ function addBiasRows(
   }
 }
 
-/** gate = silu(gate) · up over the first `count` values. */
-function swiglu(gate: Float32Array, up: Float32Array, count: number): void {
-  for (let i = 0; i < count; i++) gate[i] = silu(gate[i]) * up[i];
-}
-
 /**
  * One layer's MoE feed-forward over `n` stacked rows: norm, routing, the routed experts (each
  * read once for its rows), the shared expert if any, and the residual add into `hidden`.
@@ -193,7 +188,7 @@ export function moeBlock(
     if (w.gateExpsBias) addBiasRows(gate, w.gateExpsBias, e * ffn, ffn, m);
     if (w.upExpsBias) addBiasRows(up, w.upExpsBias, e * ffn, ffn, m);
     if (moe.activation === "swiglu-oai") swigluOai(gate, up, m * ffn);
-    else swiglu(gate, up, m * ffn);
+    else siluMul(gate, up, m * ffn);
     matMul(expertMatrix(w.downExps, e, experts), gate.subarray(0, m * ffn), m, proj);
     if (w.downExpsBias) addBiasRows(proj, w.downExpsBias, e * dim, dim, m);
     for (let j = 0; j < m; j++) {
@@ -226,7 +221,7 @@ function sharedExpert(config: ModelConfig, w: MoeWeights, n: number, s: MoeScrat
   const { xb, gate, up, proj, outs } = s;
   matMul(w.sharedGate!, xb, n, gate);
   matMul(w.sharedUp!, xb, n, up);
-  swiglu(gate, up, n * sharedFfn!);
+  siluMul(gate, up, n * sharedFfn!);
   matMul(w.sharedDown!, gate.subarray(0, n * sharedFfn!), n, proj);
   const g = w.sharedGateInp!;
   for (let t = 0; t < n; t++) {

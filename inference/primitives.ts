@@ -3,6 +3,7 @@
  * weight block read once for all rows), biases and the SiLU activation.
  */
 import { matVec, matVecBatch } from "./quant/mod.ts";
+import { siluMulNative } from "./quant/native/mod.ts";
 import type { Matrix } from "./weights.ts";
 
 /** out = x / rms(x) * w, over `n` values starting at `offset`. */
@@ -34,4 +35,10 @@ export function addBias(v: Float32Array, bias: Float32Array | undefined, n: numb
 
 export function silu(x: number): number {
   return x / (1 + Math.exp(-x));
+}
+
+/** gate = silu(gate) · up over the first `count` values (in native code where it is built). */
+export function siluMul(gate: Float32Array, up: Float32Array, count: number): void {
+  if (siluMulNative(gate, up, count)) return;
+  for (let i = 0; i < count; i++) gate[i] = silu(gate[i]) * up[i];
 }

@@ -37,6 +37,7 @@ export async function buildNative(out?: string): Promise<string> {
       `${here}../wasm/kernels.c`,
       `${here}pool.c`,
       `${here}attention.c`,
+      `${here}activation.c`,
       "-lpthread",
       // Never unmapped: the helper thread sleeps in this code when Deno closes the library.
       "-Wl,-z,nodelete",

@@ -10,6 +10,7 @@ const SOURCES = [
   "native/wasm_simd128.h",
   "native/pool.c",
   "native/attention.c",
+  "native/activation.c",
 ];
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {

@@ -24,6 +24,7 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "i32", "i32", "i32", "i32", "i32", "i32", "buffer"],
     result: "void",
   },
+  silu_mul_f32: { parameters: ["buffer", "buffer", "i32"], result: "void" },
   grove_run: {
     parameters: [
       "i32",

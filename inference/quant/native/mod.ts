@@ -13,3 +13,4 @@ export {
   attentionValuesNative,
   nativeAttention,
 } from "./attention-native.ts";
+export { siluMulNative } from "./activation-native.ts";
