@@ -306,9 +306,8 @@ export function attendRow(
     }
     const ao = attOffset + h * valueDim;
     if (native) {
-      for (let p = start; p <= pos; p++) {
-        headScores[h * np + p - start] = Math.f16round(scores[p] / sum);
-      }
+      for (let p = start; p <= pos; p++) headScores[h * np + p - start] = scores[p] / sum;
+      roundToF16(headScores, h * np, np);
       continue;
     }
     att.fill(0, ao, ao + valueDim);
@@ -453,6 +452,16 @@ export function attentionBlock(
   for (let i = 0; i < n * dim; i++) hidden[i] += proj[i];
 }
 
-function roundToF16(v: Float32Array, offset: number, n: number): void {
-  for (let i = offset; i < offset + n; i++) v[i] = Math.f16round(v[i]);
+/** f16 scratch for rounding many values at once (grown on demand). */
+let halves = new Float16Array(0);
+
+/**
+ * Rounds v[offset, offset + n) to f16, as Math.f16round does value by value: a typed-array
+ * copy converts each value with the same single rounding, without a builtin call per value.
+ */
+function roundToF16(v: Float32Array | Float64Array, offset: number, n: number): void {
+  if (halves.length < n) halves = new Float16Array(n);
+  const h = halves.subarray(0, n);
+  h.set(v.subarray(offset, offset + n));
+  v.set(h, offset);
 }
