@@ -23,9 +23,17 @@ function constants(config: ModelConfig): RopeConstants {
 
 let cosTable = new Float32Array(0);
 let sinTable = new Float32Array(0);
+// What the tables hold now: a row's keys turn by the angles its queries just took.
+let filled: { c: RopeConstants; half: number; pos: number; freqFactors?: Float32Array } | null =
+  null;
 
 /** cos and sin of each pair's angle at `pos`, ggml_rope_cache_init's loop. */
 function fillAngles(c: RopeConstants, half: number, pos: number, freqFactors?: Float32Array) {
+  const last = filled;
+  if (last && last.c === c && last.half === half && last.pos === pos) {
+    if (last.freqFactors === freqFactors) return;
+  }
+  filled = { c, half, pos, freqFactors };
   if (cosTable.length < half) {
     cosTable = new Float32Array(half);
     sinTable = new Float32Array(half);
