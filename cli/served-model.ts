@@ -124,9 +124,13 @@ export function memoryPrediction(header: ModelHeader): string {
   const { engineShape: shape, config, ctxSize } = header;
   const weights = stageWeightBytes(shape, 0, config.layers);
   const kv = stageStateBytes(shape, 0, config.layers);
+  // The WebGPU batch binds, and so zero-fills, a slot's whole context at the slot's first use.
+  const fills = shape.kvType === GPU_KV_TYPE
+    ? "whole from a slot's first use"
+    : "it grows as it fills";
   return `context ${ctxSize} tokens (${header.ctxReason}); the model needs ` +
     `${mib(header.wholeBytes)} whole: weights ${mib(weights)}, KV cache ${mib(kv)} ` +
-    `(${shape.kvType ?? "f32"}, per sequence with the context full; it grows as it fills), ` +
+    `(${shape.kvType ?? "f32"}, per sequence with the context full; ${fills}), ` +
     `scratch ${mib(shape.scratchBytes)}`;
 }
 
