@@ -49,6 +49,7 @@ const CASES: Case[] = [
     spread: 4,
   },
   { heads: 4, kvHeads: 1, headDim: 256, valueDim: 256, pos: 70, window: 16, spread: 20 },
+  { heads: 4, kvHeads: 2, headDim: 96, valueDim: 96, pos: 9, spread: 2 },
 ];
 
 function attend(c: Case, native: boolean): Float32Array {

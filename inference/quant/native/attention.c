@@ -40,7 +40,34 @@ EXPORT void attn_scores_f16(const float* q, const _Float16* keys, int heads, int
     const float* qh = q + (long)h * headDim;
     const _Float16* kh = keys + (long)(h / group) * headDim;
     double* o = out + (long)h * np;
-    for (int p = start; p <= pos; p++) {
+    int p = start;
+    // Four positions at a time: four independent chains of adds instead of one.
+    for (; p + 3 <= pos; p += 4) {
+      const _Float16* k0 = kh + (long)(ring > 0 ? p % ring : p) * kDim;
+      const _Float16* k1 = kh + (long)(ring > 0 ? (p + 1) % ring : p + 1) * kDim;
+      const _Float16* k2 = kh + (long)(ring > 0 ? (p + 2) % ring : p + 2) * kDim;
+      const _Float16* k3 = kh + (long)(ring > 0 ? (p + 3) % ring : p + 3) * kDim;
+      d8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+      for (int i = 0; i < full; i += 8) {
+        d8 qi = load_f8(qh + i);
+        a0 += qi * load_h8(k0 + i);
+        a1 += qi * load_h8(k1 + i);
+        a2 += qi * load_h8(k2 + i);
+        a3 += qi * load_h8(k3 + i);
+      }
+      for (int i = full; i < headDim; i++) {
+        double qi = qh[i];
+        a0[i & 7] += qi * (double)k0[i];
+        a1[i & 7] += qi * (double)k1[i];
+        a2[i & 7] += qi * (double)k2[i];
+        a3[i & 7] += qi * (double)k3[i];
+      }
+      o[p - start] = sum8(a0) * scale;
+      o[p + 1 - start] = sum8(a1) * scale;
+      o[p + 2 - start] = sum8(a2) * scale;
+      o[p + 3 - start] = sum8(a3) * scale;
+    }
+    for (; p <= pos; p++) {
       const _Float16* k = kh + (long)(ring > 0 ? p % ring : p) * kDim;
       d8 acc = {0, 0, 0, 0, 0, 0, 0, 0};
       for (int i = 0; i < full; i += 8) acc += load_f8(qh + i) * load_h8(k + i);
@@ -56,30 +83,34 @@ EXPORT void attn_values_f16(const double* weights, const _Float16* values, int h
                             int kvHeads, int valueDim, int start, int pos, int ring,
                             float* att) {
   int group = heads / kvHeads, vDim = kvHeads * valueDim, np = pos - start + 1;
-  int full = valueDim & ~31;
+  int full = valueDim & ~63;
   for (int h = 0; h < heads; h++) {
     const double* w = weights + (long)h * np;
     const _Float16* vh = values + (long)(h / group) * valueDim;
     float* o = att + (long)h * valueDim;
-    // 32 outputs at a time stay in registers over every position.
-    for (int i = 0; i < full; i += 32) {
-      d8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    // 64 outputs at a time stay in registers over every position: eight independent chains.
+    for (int i = 0; i < full; i += 64) {
+      d8 a[8] = {{0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
       for (int p = start; p <= pos; p++) {
         const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
         double x = w[p - start];
-        a0 = __builtin_convertvector(__builtin_convertvector(a0 + x * load_h8(v), f8), d8);
-        a1 = __builtin_convertvector(__builtin_convertvector(a1 + x * load_h8(v + 8), f8), d8);
-        a2 = __builtin_convertvector(__builtin_convertvector(a2 + x * load_h8(v + 16), f8), d8);
-        a3 = __builtin_convertvector(__builtin_convertvector(a3 + x * load_h8(v + 24), f8), d8);
+#pragma clang loop unroll(full)
+        for (int j = 0; j < 8; j++) {
+          a[j] = __builtin_convertvector(__builtin_convertvector(a[j] + x * load_h8(v + 8 * j), f8), d8);
+        }
       }
-      for (int j = 0; j < 8; j++) {
-        o[i + j] = (float)a0[j];
-        o[i + 8 + j] = (float)a1[j];
-        o[i + 16 + j] = (float)a2[j];
-        o[i + 24 + j] = (float)a3[j];
-      }
+      for (int j = 0; j < 64; j++) o[i + j] = (float)a[j >> 3][j & 7];
     }
-    for (int i = full; i < valueDim; i++) {
+    int full8 = valueDim & ~7;
+    for (int i = full; i < full8; i += 8) {
+      d8 a = {0};
+      for (int p = start; p <= pos; p++) {
+        const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
+        a = __builtin_convertvector(__builtin_convertvector(a + w[p - start] * load_h8(v), f8), d8);
+      }
+      for (int j = 0; j < 8; j++) o[i + j] = (float)a[j];
+    }
+    for (int i = full8; i < valueDim; i++) {
       float a = 0;
       for (int p = start; p <= pos; p++) {
         const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
