@@ -307,7 +307,6 @@ export function attendRow(
     const ao = attOffset + h * valueDim;
     if (native) {
       for (let p = start; p <= pos; p++) headScores[h * np + p - start] = scores[p] / sum;
-      roundToF16(headScores, h * np, np);
       continue;
     }
     att.fill(0, ao, ao + valueDim);
@@ -333,6 +332,7 @@ export function attendRow(
     }
   }
   if (native) {
+    roundToF16(headScores, 0, heads * np);
     const out = att.subarray(attOffset, attOffset + heads * valueDim);
     attentionValuesNative(headScores, valueCache as Float16Array, config, start, pos, ring, out);
   }
