@@ -199,8 +199,9 @@ export function rssTable(rows: RssResult[], label: string): string {
       "parts a node holds its scratch (the CPU's prefill buffers, ~50 MiB per 512-row step, " +
       "are dropped after each step and stay resident until V8 collects them, so the CPU row " +
       "varies by that much between runs), the kernels' worker thread, and on WebGPU the " +
-      "adapter's runtime (Mesa's LLVM and Vulkan driver libraries, ~60 MiB mapped from files) " +
-      "and compiled pipelines (~60–90 MiB of malloc heap on llvmpipe).",
+      "adapter's runtime: on llvmpipe Mesa's LLVM and Vulkan libraries (~60 MiB mapped from " +
+      "files), the compiled pipelines (~100 MiB of heap and JIT'd code, most of it the two " +
+      "matmul tile variants') and wgpu's pool of upload staging (~30 MiB).",
   );
   return lines.join("\n");
 }
