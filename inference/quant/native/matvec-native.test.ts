@@ -59,12 +59,14 @@ for (const type of TYPES) {
   });
 }
 
-// Q4_0 from eight vectors on takes eight per group (matvec_q4_0_x8): whole groups, padded ones,
-// block counts past whole fours, row tiles, the two threads.
+// Q4_0 from eight vectors on takes eight per group (matvec_q4_0_x8), and from sixteen on
+// sixteen (matvec_q4_0_x16, where the CPU has AVX-512 VNNI): whole groups, padded ones, block
+// counts past whole fours, row tiles, the two threads.
 Deno.test("native Q4_0 eight-vector kernel: bit-equal to the WASM kernels", () => {
   if (built === null) return assert.equal(nativeKernels(), false);
   setNativeKernels(true, built);
-  for (const [rows, cols, n] of [[3, 160, 8], [5, 96, 17], [4, 224, 16], [70, 2048, 9]]) {
+  const shapes = [[3, 160, 8], [5, 96, 17], [4, 224, 16], [70, 2048, 9], [70, 2048, 40]];
+  for (const [rows, cols, n] of shapes) {
     const w = quantize(GgmlType.Q4_0, randoms(rows * cols, rows * cols), cols);
     const a = quantizeActivations(GgmlType.Q4_0, randoms(n * cols, n + 40), cols, n);
     const got = new Float32Array(n * rows);

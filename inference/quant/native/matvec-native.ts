@@ -48,7 +48,14 @@ type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
 const KERNELS: Partial<
   Record<
     GgmlType,
-    { one: string; grouped?: string; grouped8?: string; block: number; bytes: number }
+    {
+      one: string;
+      grouped?: string;
+      grouped8?: string;
+      grouped16?: string; // built only for CPUs with AVX-512 VNNI
+      block: number;
+      bytes: number;
+    }
   >
 > = {
   [GgmlType.Q8_0]: { one: "matvec_q8_0", grouped: "matvec_q8_0_x4", block: 32, bytes: 34 },
@@ -56,6 +63,7 @@ const KERNELS: Partial<
     one: "matvec_q4_0",
     grouped: "matvec_q4_0_x4",
     grouped8: "matvec_q4_0_x8",
+    grouped16: "matvec_q4_0_x16",
     block: 32,
     bytes: 18,
   },
@@ -108,11 +116,11 @@ function open(path?: string | null): Native | null {
     const l = Deno.dlopen(lib, SYMBOLS);
     const index = new Map<string, number>();
     for (const k of Object.values(KERNELS)) {
-      for (const name of [k.one, k.grouped, k.grouped8]) {
+      for (const name of [k.one, k.grouped, k.grouped8, k.grouped16]) {
         if (!name) continue;
         const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
-        if (i < 0) throw new Error(`native kernels: ${name} missing`);
-        index.set(name, i);
+        if (i >= 0) index.set(name, i);
+        else if (name !== k.grouped16) throw new Error(`native kernels: ${name} missing`);
       }
     }
     const t = env("GROVE_WASM_THREADS");
@@ -203,7 +211,12 @@ export function matVecNative(
   const n = a.n, nb = cols / k.block, g16 = cols / 16;
   const w = weights.subarray(0, rows * nb * k.bytes);
   const split = rt.threads && rows * cols * n >= SPLIT_MIN ? 1 : 0;
-  // Eight vectors per group (256-bit registers) from eight on, where the type has such a kernel.
+  // Sixteen vectors per group (512-bit registers) from sixteen on, eight (256-bit) from eight
+  // on, where the type and this CPU have such a kernel.
+  const k16 = k.grouped16 ? rt.index.get(k.grouped16) : undefined;
+  if (k16 !== undefined && n >= 16) {
+    return grouped(rt, k16, type, w, rows, cols, nb, a, out, split, 16);
+  }
   if (k.grouped8 && n >= 8) {
     return grouped(rt, rt.index.get(k.grouped8)!, type, w, rows, cols, nb, a, out, split, 8);
   }
@@ -232,7 +245,7 @@ export function matVecNative(
 
 /**
  * The grouped kernels' layout, as matVecGrouped (../wasm/matvec-wasm.ts) builds it, for groups of
- * `lanes` (4, or 8 for matvec_q4_0_x8) vectors.
+ * `lanes` (4, or 8 for matvec_q4_0_x8, or 16 for matvec_q4_0_x16) vectors.
  */
 function grouped(
   rt: Native,
@@ -245,7 +258,7 @@ function grouped(
   a: Activations,
   out: Float32Array,
   split: number,
-  lanes: 4 | 8,
+  lanes: 4 | 8 | 16,
 ): boolean {
   const n = a.n, groups = Math.ceil(n / lanes), np = lanes * groups, g16 = cols / 16;
   const auxPer = type === GgmlType.Q4_0 ? nb : type === GgmlType.Q8_0 ? 0 : g16;

@@ -996,6 +996,115 @@ static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, 
   for (int k = 0; k < 8; k++) out[(long)k * rows] = (float)acc[k >> 2][k & 3];
 }
 
+#if defined(__AVX512F__) && defined(__AVX512VNNI__)
+// Q4_0 for sixteen vectors per group, where the CPU has 512-bit registers and their i8 dot:
+// levels interleaved [g][chunk][16 vectors] (64 bytes per chunk), scales and negated offsets
+// [g][block][16]. Each weight chunk is broadcast and split into nibbles once for sixteen
+// vectors; per lane the expression is row_q4_0_x4's, so every output equals the other
+// kernels' bit for bit.
+typedef int32_t i32x16 __attribute__((vector_size(64)));
+typedef uint32_t u32x16 __attribute__((vector_size(64)));
+typedef double f64x8 __attribute__((vector_size(64)));
+
+static inline i32x16 load16(const void* p) {
+  i32x16 v;
+  memcpy(&v, p, 64);
+  return v;
+}
+
+static inline i32x16 broadcast16(const uint8_t* p) {
+  int32_t x;
+  memcpy(&x, p, 4);
+  i32x16 v = (i32x16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+  __asm__("" : "+v"(v));  // a broadcast load, not scalar nibbles and shuffles (broadcast8)
+  return v;
+}
+static inline i32x16 low16(const uint8_t* p) { return broadcast16(p) & 0x0f0f0f0f; }
+static inline i32x16 high16(const uint8_t* p) {
+  return (i32x16)(((u32x16)broadcast16(p) >> 4) & 0x0f0f0f0f);
+}
+static inline i32x16 dot16x16(i32x16 acc, i32x16 w, const int8_t* y) {
+  return (i32x16)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)w, (__m512i)load16(y));
+}
+
+static inline __attribute__((always_inline)) void q4_0_block_x16(const uint8_t* wb, double dw,
+                                                                 const int8_t* y, const double* dy,
+                                                                 const int32_t* neg_off,
+                                                                 f64x8* acc) {
+  const uint8_t* q = wb + 2;
+  i32x16 a = load16(neg_off), b = {0};
+  a = dot16x16(a, low16(q), y);
+  b = dot16x16(b, low16(q + 4), y + 64);
+  a = dot16x16(a, low16(q + 8), y + 128);
+  b = dot16x16(b, low16(q + 12), y + 192);
+  a = dot16x16(a, high16(q), y + 256);
+  b = dot16x16(b, high16(q + 4), y + 320);
+  a = dot16x16(a, high16(q + 8), y + 384);
+  b = dot16x16(b, high16(q + 12), y + 448);
+  i32x16 s = (i32x16)((u32x16)a + (u32x16)b);
+  f64x8 d = {dw, dw, dw, dw, dw, dw, dw, dw}, dy0, dy1;
+  memcpy(&dy0, dy, 64);
+  memcpy(&dy1, dy + 8, 64);
+  acc[0] += __builtin_convertvector(__builtin_shufflevector(s, s, 0, 1, 2, 3, 4, 5, 6, 7), f64x8) *
+            (d * dy0);
+  acc[1] += __builtin_convertvector(__builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    f64x8) *
+            (d * dy1);
+}
+
+// Blocks [b0, b1) of one row into `acc` (16 lanes as two f64x8), in block order.
+static inline __attribute__((always_inline)) void row_q4_0_x16(const uint8_t* w, int b0, int b1,
+                                                               const int8_t* yT, const double* ydT,
+                                                               const int32_t* negOffT,
+                                                               f64x8* acc) {
+  int b = b0;
+  for (; b + 4 <= b1; b += 4) {
+    v128_t f = fp16x4(w + 18 * b, 18);
+    for (int k = 0; k < 4; k++) {
+      q4_0_block_x16(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 512L * (b + k),
+                     ydT + 16L * (b + k), negOffT + 16L * (b + k), acc);
+    }
+  }
+  for (; b < b1; b++) {
+    q4_0_block_x16(w + 18 * b, fp16(w + 18 * b), yT + 512L * b, ydT + 16L * b,
+                   negOffT + 16L * b, acc);
+  }
+}
+
+// Columns go in chunks of this many blocks: one group's levels, scales and offsets for a
+// chunk (16 KB of levels) stay in L1 over every row of a tile, where a whole row's (up to
+// 90 KB for an FFN's down matrix) streamed from L2 for each row. Each (row, vector) sum still
+// adds its blocks in order, carried from chunk to chunk.
+#define CHUNK_BLOCKS 32
+#define CHUNK_ROWS 64
+
+// Rows [r0, r1) times n16 groups of sixteen vectors, in row tiles and column chunks.
+EXPORT("matvec_q4_0_x16")
+void matvec_q4_0_x16(const uint8_t* w, int rows, int cols, int n16, int r0, int r1,
+                     const int8_t* yT, const double* ydT, const int32_t* negOffT, float* out) {
+  int nb = cols / 32;
+  long rb = (long)nb * 18;
+  f64x8 acc[CHUNK_ROWS][2];
+  for (int t0 = r0; t0 < r1; t0 += CHUNK_ROWS) {
+    int t1 = r1 - t0 > CHUNK_ROWS ? t0 + CHUNK_ROWS : r1;
+    for (int g = 0; g < n16; g++) {
+      const int8_t* y = yT + 16L * g * cols;
+      const double* d = ydT + 16L * g * nb;
+      const int32_t* o = negOffT + 16L * g * nb;
+      for (int r = t0; r < t1; r++) acc[r - t0][0] = acc[r - t0][1] = (f64x8){0};
+      for (int c0 = 0; c0 < nb; c0 += CHUNK_BLOCKS) {
+        int c1 = nb - c0 > CHUNK_BLOCKS ? c0 + CHUNK_BLOCKS : nb;
+        for (int r = t0; r < t1; r++) row_q4_0_x16(w + r * rb, c0, c1, y, d, o, acc[r - t0]);
+      }
+      float* dst = out + 16L * g * rows;
+      for (int r = t0; r < t1; r++) {
+        for (int k = 0; k < 16; k++) dst[(long)k * rows + r] = (float)acc[r - t0][k >> 3][k & 7];
+      }
+    }
+  }
+}
+#endif
+
 // Rows [r0, r1) times n8 groups of eight vectors, in row tiles as MATMAT.
 EXPORT("matvec_q4_0_x8")
 void matvec_q4_0_x8(const uint8_t* w, int rows, int cols, int n8, int r0, int r1,
