@@ -12,11 +12,7 @@ import { createRecurrentState, type RecurrentState, rewindSequence } from "./rec
 import { isLocalLayer } from "./gemma3.ts";
 import { rewindError, slidingCacheSize } from "./swa-cache.ts";
 import { SCRATCH_ROWS } from "./model-shape.ts";
-import {
-  attentionScoresNative,
-  attentionValuesNative,
-  nativeAttention,
-} from "./quant/native/mod.ts";
+import { attentionRowNative } from "./quant/native/mod.ts";
 import {
   type GatedQueryScratch,
   gatedQueryScratch,
@@ -206,9 +202,6 @@ export function kvCacheBytes(state: RunState): number {
   return bytes;
 }
 
-/** f64 scratch of the native path: every head's scores, then its weights (grown on demand). */
-let headScores = new Float64Array(0);
-
 /**
  * q . k over `headDim` elements as eight f64 partial sums (element i adds to sum i mod 8, in
  * order), added in a fixed tree: the order attention.c's vectors take, so both paths give the
@@ -253,8 +246,8 @@ function dotTail(
  * `sinks` (gpt-oss), head h's softmax also counts a position of logit sinks[h]
  * that holds no value (ggml_soft_max_ext's sinks), so its weights sum to less than 1.
  * With a `ring` (> 0) the cache holds position p at row p mod ring (swa-cache.ts); scores stay
- * indexed by position. Over an f16 cache the scores and the value sums run in native code
- * where it is built (attention.c), with the same bits as the loops here.
+ * indexed by position. Over an f16 cache it all runs in native code where that is built
+ * (attention.c), with the same results as the loops here.
  */
 export function attendRow(
   config: ModelConfig,
@@ -276,24 +269,21 @@ export function attendRow(
   // Queries the model scales itself (attentionScale) were scaled before (scaleQueries).
   const scale = config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(headDim);
   const start = window > 0 ? Math.max(0, pos - window + 1) : 0;
-  const np = pos - start + 1;
   const row = (p: number) => ring > 0 ? p % ring : p;
   // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
   const f16 = valueCache instanceof Float16Array;
-  const native = f16 && keyCache instanceof Float16Array && nativeAttention();
-  if (native) {
-    if (headScores.length < heads * np) headScores = new Float64Array(heads * np);
+  if (f16 && keyCache instanceof Float16Array) {
     const qRow = q.subarray(qOffset, qOffset + heads * headDim);
-    attentionScoresNative(qRow, keyCache, config, start, pos, ring, scale, headScores);
+    const out = att.subarray(attOffset, attOffset + heads * valueDim);
+    const cache = [keyCache, valueCache as Float16Array] as const;
+    if (attentionRowNative(qRow, ...cache, config, start, pos, ring, scale, sinks, out)) return;
   }
   for (let h = 0; h < heads; h++) {
     const qo = qOffset + h * headDim;
     const kh = Math.floor(h / group) * headDim;
     let max = -Infinity;
     for (let p = start; p <= pos; p++) {
-      const s = native
-        ? headScores[h * np + p - start]
-        : dotQK(q, qo, keyCache, row(p) * kDim + kh, headDim) * scale;
+      const s = dotQK(q, qo, keyCache, row(p) * kDim + kh, headDim) * scale;
       scores[p] = s;
       if (s > max) max = s;
     }
@@ -305,10 +295,6 @@ export function attendRow(
       sum += e;
     }
     const ao = attOffset + h * valueDim;
-    if (native) {
-      for (let p = start; p <= pos; p++) headScores[h * np + p - start] = scores[p] / sum;
-      continue;
-    }
     att.fill(0, ao, ao + valueDim);
     const vh = Math.floor(h / group) * valueDim;
     const weight = (p: number) => f16 ? Math.f16round(scores[p] / sum) : scores[p] / sum;
@@ -330,11 +316,6 @@ export function attendRow(
       const a = weight(p), vo = row(p) * vDim + vh;
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
     }
-  }
-  if (native) {
-    roundToF16(headScores, 0, heads * np);
-    const out = att.subarray(attOffset, attOffset + heads * valueDim);
-    attentionValuesNative(headScores, valueCache as Float16Array, config, start, pos, ring, out);
   }
 }
 

@@ -1,43 +1,14 @@
 // SwiGLU's gate, silu(g) * u, in the native build only (build.ts). The TypeScript loop
 // (../../primitives.ts) calls Math.exp once per value, ~16 ns each: a tenth of a 128-token
-// prefill on the 1.1B model. Here exp runs eight lanes at a time: k = round(x / ln 2),
-// r = x - k ln 2 in two parts (Cody-Waite), e^r by its Taylor series to r^13 (|r| <= 0.35,
-// truncation below 2^-52 of the result), times 2^k. Its error is an ulp or two of f64, so
-// the f32 result equals the TypeScript one except where that f64 lies within a couple of ulps
+// prefill on the 1.1B model. Here exp runs eight lanes at a time (exp8.h). Its error is an
+// ulp or two of f64, so the f32 result equals the TypeScript one except where that f64 lies within a couple of ulps
 // of an f32 rounding boundary (about one value in 10^7; activation-native.test.ts).
 #include <stdint.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
 typedef float f8 __attribute__((vector_size(32)));
-typedef double d8 __attribute__((vector_size(64)));
-typedef int64_t l8 __attribute__((vector_size(64)));
-
-static inline __attribute__((always_inline)) d8 splat(double x) { return (d8){x, x, x, x, x, x, x, x}; }
-
-static inline __attribute__((always_inline)) d8 exp8(d8 x) {
-  // Below -745 e^x rounds to 0 and above 709.78 it overflows: clamp so 2^k stays a normal
-  // double (results then match 0 and Infinity closely enough that x / (1 + e^x) rounds alike).
-  x = __builtin_elementwise_max(__builtin_elementwise_min(x, splat(709.0)), splat(-708.0));
-  d8 k = __builtin_elementwise_roundeven(x * splat(1.4426950408889634));
-  d8 r = (x - k * splat(6.93147180369123816490e-01)) - k * splat(1.90821492927058770002e-10);
-  d8 p = splat(1.0 / 6227020800.0);
-  p = p * r + splat(1.0 / 479001600.0);
-  p = p * r + splat(1.0 / 39916800.0);
-  p = p * r + splat(1.0 / 3628800.0);
-  p = p * r + splat(1.0 / 362880.0);
-  p = p * r + splat(1.0 / 40320.0);
-  p = p * r + splat(1.0 / 5040.0);
-  p = p * r + splat(1.0 / 720.0);
-  p = p * r + splat(1.0 / 120.0);
-  p = p * r + splat(1.0 / 24.0);
-  p = p * r + splat(1.0 / 6.0);
-  p = p * r + splat(0.5);
-  p = p * r + splat(1.0);
-  p = p * r + splat(1.0);
-  l8 bits = (__builtin_convertvector(k, l8) + 1023) << 52;
-  return p * (d8)bits;
-}
+#include "exp8.h"
 
 // silu(g) * u for eight values, in f64. Infinite and NaN gates take JavaScript's values
 // (the clamp above would give -Infinity for -Infinity, where Math.exp gives NaN).

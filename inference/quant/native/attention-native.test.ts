@@ -1,7 +1,7 @@
 /**
- * attendRow over an f16 cache runs its scores and value sums in native code where the library
- * is built (attention.c): every output must equal the TypeScript loops' bit for bit, for
- * grouped-query heads, head sizes off the vector widths, sliding windows, rings and sinks.
+ * attendRow over an f16 cache runs in native code where the library is built (attention.c):
+ * every output must equal the TypeScript loops' bit for bit, for grouped-query heads, head
+ * sizes off the vector widths, sliding windows, rings and sinks.
  */
 import assert from "node:assert/strict";
 import { attendRow } from "../../attention.ts";
@@ -50,6 +50,8 @@ const CASES: Case[] = [
   },
   { heads: 4, kvHeads: 1, headDim: 256, valueDim: 256, pos: 70, window: 16, spread: 20 },
   { heads: 4, kvHeads: 2, headDim: 96, valueDim: 96, pos: 9, spread: 2 },
+  // Sinks above every score: the sink sets the softmax's max.
+  { heads: 2, kvHeads: 1, headDim: 64, valueDim: 64, pos: 20, sinks: true, spread: 0.02 },
 ];
 
 function attend(c: Case, native: boolean): Float32Array {

@@ -1,8 +1,8 @@
 /**
- * The two heavy loops of attention over an f16 KV cache (query-key scores, then the weighted
- * sum of values) in native code (attention.c), each equal bit for bit to attendRow's
- * TypeScript loops (../../attention.ts). Null-safe: each returns false where the native
- * kernels are off, and the caller runs its own loop.
+ * attendRow's work over an f16 KV cache (query-key scores, softmax, the weighted sum of
+ * values) for one query row in native code (attention.c), equal to attendRow's TypeScript
+ * loops (../../attention.ts; attention-native.test.ts). Returns false where the native
+ * kernels are off, and the caller runs its own loops.
  */
 import { nativeSymbols } from "./matvec-native.ts";
 
@@ -13,48 +13,50 @@ export interface AttentionShape {
   valueDim: number;
 }
 
-/** Whether the native attention loops run here. */
+/** Whether the native attention runs here. */
 export function nativeAttention(): boolean {
   return nativeSymbols() !== null;
 }
 
-/**
- * out[h * np + p - start] = scale * (query head h . key row of p), np = pos - start + 1, for
- * `q` one row's query heads and `keys` one layer's cache (row p at (ring > 0 ? p % ring : p)).
- */
-export function attentionScoresNative(
-  q: Float32Array,
-  keys: Float16Array,
-  shape: AttentionShape,
-  start: number,
-  pos: number,
-  ring: number,
-  scale: number,
-  out: Float64Array,
-): boolean {
-  const s = nativeSymbols();
-  if (!s) return false;
-  const { heads, kvHeads, headDim } = shape;
-  s.attn_scores_f16(q, keys, heads, kvHeads, headDim, start, pos, ring, scale, out);
-  return true;
-}
+let scratch = new Float64Array(0);
 
 /**
- * att[h * valueDim + i] = sum over positions p of weights[h * np + p - start] * value row p's
- * element i, in position order, rounded to f32 after each add.
+ * att[h * valueDim + i] for every head of the query row `q`, over positions [start, pos] of
+ * one layer's `keys` and `values` (row p at ring > 0 ? p % ring : p); `sinks` (gpt-oss) one
+ * logit per head.
  */
-export function attentionValuesNative(
-  weights: Float64Array,
+export function attentionRowNative(
+  q: Float32Array,
+  keys: Float16Array,
   values: Float16Array,
   shape: AttentionShape,
   start: number,
   pos: number,
   ring: number,
+  scale: number,
+  sinks: Float32Array | undefined,
   att: Float32Array,
 ): boolean {
   const s = nativeSymbols();
   if (!s) return false;
-  const { heads, kvHeads, valueDim } = shape;
-  s.attn_values_f16(weights, values, heads, kvHeads, valueDim, start, pos, ring, att);
+  const { heads, kvHeads, headDim, valueDim } = shape;
+  const need = heads * (pos - start + 1);
+  if (scratch.length < need) scratch = new Float64Array(Math.max(need, 2 * scratch.length));
+  s.attn_row_f16(
+    q,
+    keys,
+    values,
+    heads,
+    kvHeads,
+    headDim,
+    valueDim,
+    start,
+    pos,
+    ring,
+    scale,
+    sinks ?? null,
+    scratch,
+    att,
+  );
   return true;
 }

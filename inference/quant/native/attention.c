@@ -1,16 +1,19 @@
-// Attention over an f16 KV cache, in the native build only (build.ts): the two loops that
-// cost in attendRow (../../attention.ts), query-key scores and the weighted sum of values.
-// The softmax between them stays in TypeScript. Each result is the TypeScript loop's bit for
-// bit: products of f32 and f16 values are exact in f64, the score of a position is eight f64
-// partial sums (element i adds to sum i mod 8, in order) added in a fixed tree, and each
-// output value adds its positions' products in order, rounded to f32 after each add.
+// Attention of one query row over an f16 KV cache, in the native build only (build.ts), as
+// attendRow (../../attention.ts) computes it in TypeScript. The scores and the value sums are
+// the TypeScript loops' bit for bit: products of f32 and f16 values are exact in f64, the
+// score of a position is eight f64 partial sums (element i adds to sum i mod 8, in order)
+// added in a fixed tree, and each output value adds its positions' products in order,
+// rounded to f32 after each add. The softmax between them follows the TypeScript one step for
+// step, with exp8.h's exp for Math.exp: the two differ by an ulp or two of f64 at most, which
+// the f32 and f16 roundings of each weight absorb but for a value within those ulps of a
+// rounding boundary (none in attention-native.test.ts).
 #include <stdint.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
 typedef _Float16 h8 __attribute__((vector_size(16)));
 typedef float f8 __attribute__((vector_size(32)));
-typedef double d8 __attribute__((vector_size(64)));
+#include "exp8.h"
 
 static inline __attribute__((always_inline)) d8 load_h8(const _Float16* p) {
   h8 v;
@@ -119,4 +122,43 @@ EXPORT void attn_values_f16(const double* weights, const _Float16* values, int h
       o[i] = a;
     }
   }
+}
+
+// Each head's scores in s[h * np + i] become its softmax weights: scores rounded to f32 as
+// attendRow's Float32Array holds them, less their max (and the head's sink logit, gpt-oss),
+// exponentiated; their f32 values over the f64 sum of the unrounded ones, rounded to f16 as
+// the f16 cache takes them.
+static void softmax_weights(double* s, int heads, int np, const float* sinks) {
+  for (int h = 0; h < heads; h++) {
+    double* x = s + (long)h * np;
+    double max = -__builtin_inf();
+    for (int i = 0; i < np; i++) {
+      if (x[i] > max) max = x[i];
+    }
+    double sink = sinks ? (double)sinks[h] : 0;
+    if (sinks && sink > max) max = sink;
+    double sum = sinks ? exp8(splat(sink - max))[0] : 0;
+    int i = 0;
+    for (; i < np; i += 8) {
+      d8 v = splat(0);
+      for (int j = 0; j < 8 && i + j < np; j++) v[j] = (double)(float)x[i + j] - max;
+      d8 e = exp8(v);
+      for (int j = 0; j < 8 && i + j < np; j++) {
+        sum += e[j];
+        x[i + j] = (float)e[j];
+      }
+    }
+    for (i = 0; i < np; i++) x[i] = (double)(_Float16)(x[i] / sum);
+  }
+}
+
+// attendRow over an f16 cache: att[h * valueDim + i] for every head of the query row `q`,
+// positions [start, pos] of the layer's `keys` and `values` (row p at ring > 0 ? p % ring :
+// p), `sinks` null or one logit per head; `scratch` holds heads * (pos - start + 1) doubles.
+EXPORT void attn_row_f16(const float* q, const _Float16* keys, const _Float16* values, int heads,
+                         int kvHeads, int headDim, int valueDim, int start, int pos, int ring,
+                         double scale, const float* sinks, double* scratch, float* att) {
+  attn_scores_f16(q, keys, heads, kvHeads, headDim, start, pos, ring, scale, scratch);
+  softmax_weights(scratch, heads, pos - start + 1, sinks);
+  attn_values_f16(scratch, values, heads, kvHeads, valueDim, start, pos, ring, att);
 }

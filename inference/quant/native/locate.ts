@@ -11,6 +11,7 @@ const SOURCES = [
   "native/pool.c",
   "native/attention.c",
   "native/activation.c",
+  "native/exp8.h",
 ];
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {

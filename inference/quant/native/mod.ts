@@ -7,10 +7,5 @@ export {
   setNativeKernels,
 } from "./matvec-native.ts";
 export { buildNative } from "./build.ts";
-export {
-  attentionScoresNative,
-  type AttentionShape,
-  attentionValuesNative,
-  nativeAttention,
-} from "./attention-native.ts";
+export { attentionRowNative, type AttentionShape, nativeAttention } from "./attention-native.ts";
 export { siluMulNative } from "./activation-native.ts";
