@@ -46,6 +46,16 @@ Deno.test("cpuRatios sets Grove beside llama.cpp at the same thread count", () =
   assert.match(decode, /WASM 1 thread 0\.40 \(below\)/);
 });
 
+Deno.test("cpuRatios flags a run where llama.cpp's 2 threads fell below its 1", () => {
+  const rows = [
+    row(GROVE_2, NATIVE, 40, 30),
+    row(LLAMA_1, "llama.cpp native CPU, 1 thread", 50, 25),
+    row(LLAMA_2, "llama.cpp native CPU, 2 threads", 100, 5),
+  ];
+  assert.match(cpuRatios(rows, "decode"), /2 threads 6\.00 \(meets\), llama\.cpp slower .* void/);
+  assert.doesNotMatch(cpuRatios(rows, "prefill"), /void/);
+});
+
 Deno.test("cpuRatios leaves out a pair where either side failed", () => {
   const rows: Row[] = [
     row(GROVE_1, NATIVE, 30, 20),

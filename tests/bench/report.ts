@@ -112,6 +112,12 @@ export function cpuRatios(rows: Row[], phase: Phase): string {
         : TARGETS.prefillWasm;
       got.push(`${what} ${ratio(speed(g, phase), speed(l, phase), target, 2)}`);
     }
+    // llama.cpp's threads spin at each barrier: with a core taken by another process its 2
+    // threads fall below its 1, and a 2-thread ratio says nothing about Grove.
+    const l1 = measured(rows, model, LLAMA_1), l2 = measured(rows, model, LLAMA_2);
+    if (l1 && l2 && speed(l2, phase) < speed(l1, phase)) {
+      got.push("llama.cpp slower at 2 threads than at 1 (a core was busy): 2-thread ratio void");
+    }
     if (got.length) parts.push(`${model}: ${got.join(", ")}`);
   }
   const targets = phase === "decode"
