@@ -937,6 +937,36 @@ static inline i32x8 dot8u(i32x8 acc, i32x8 w, const int8_t* y) {
 }
 
 typedef uint32_t u32x8 __attribute__((vector_size(32)));
+typedef double f64x8 __attribute__((vector_size(64)));
+
+// Eight vectors' f64 sums: one 512-bit register where the CPU has them (one conversion, one
+// multiply, one add a block instead of two of each and a lane extract), else two of 256 bits.
+// Each lane takes the same two roundings either way.
+#if defined(__AVX512F__)
+typedef f64x8 acc8_t;
+static inline acc8_t acc8_zero(void) { return (f64x8){0}; }
+// acc + s * (dw * dy), lane by lane.
+static inline acc8_t acc8_add(acc8_t acc, i32x8 s, double dw, const double* dy) {
+  f64x8 d;
+  memcpy(&d, dy, 64);
+  return acc + __builtin_convertvector(s, f64x8) * ((f64x8){dw, dw, dw, dw, dw, dw, dw, dw} * d);
+}
+static inline double acc8_lane(acc8_t a, int k) { return a[k]; }
+#else
+typedef struct {
+  f64x4 lo, hi;
+} acc8_t;
+static inline acc8_t acc8_zero(void) { return (acc8_t){{0, 0, 0, 0}, {0, 0, 0, 0}}; }
+static inline acc8_t acc8_add(acc8_t acc, i32x8 s, double dw, const double* dy) {
+  f64x4 d = {dw, dw, dw, dw}, dy0, dy1;
+  memcpy(&dy0, dy, 32);
+  memcpy(&dy1, dy + 4, 32);
+  acc.lo += __builtin_convertvector(__builtin_shufflevector(s, s, 0, 1, 2, 3), f64x4) * (d * dy0);
+  acc.hi += __builtin_convertvector(__builtin_shufflevector(s, s, 4, 5, 6, 7), f64x4) * (d * dy1);
+  return acc;
+}
+static inline double acc8_lane(acc8_t a, int k) { return k < 4 ? a.lo[k] : a.hi[k - 4]; }
+#endif
 
 // Bytes p[0..3] in every lane.
 static inline i32x8 broadcast8(const uint8_t* p) {
@@ -956,7 +986,7 @@ static inline i32x8 high8(const uint8_t* p) {
 
 static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* wb, double dw,
                                                                 const int8_t* y, const double* dy,
-                                                                const int32_t* neg_off, f64x4* acc) {
+                                                                const int32_t* neg_off, acc8_t* acc) {
   // Each 4-byte chunk of levels is broadcast straight from memory (a load, not a shuffle:
   // shuffles were this loop's bottleneck), then split into its low and high nibbles.
   const uint8_t* q = wb + 2;
@@ -969,31 +999,26 @@ static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* w
   b = dot8u(b, high8(q + 4), y + 160);
   a = dot8u(a, high8(q + 8), y + 192);
   b = dot8u(b, high8(q + 12), y + 224);
-  i32x8 s = (i32x8)((uint32_t __attribute__((vector_size(32))))a + (uint32_t __attribute__((vector_size(32))))b);
-  f64x4 d = {dw, dw, dw, dw}, dy0, dy1;
-  memcpy(&dy0, dy, 32);
-  memcpy(&dy1, dy + 4, 32);
-  acc[0] += __builtin_convertvector(__builtin_shufflevector(s, s, 0, 1, 2, 3), f64x4) * (d * dy0);
-  acc[1] += __builtin_convertvector(__builtin_shufflevector(s, s, 4, 5, 6, 7), f64x4) * (d * dy1);
+  *acc = acc8_add(*acc, (i32x8)((u32x8)a + (u32x8)b), dw, dy);
 }
 
 static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, int nb,
                                                               const int8_t* yT, const double* ydT,
                                                               const int32_t* negOffT, float* out,
                                                               int rows) {
-  f64x4 acc[2] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+  acc8_t acc = acc8_zero();
   int b = 0;
   for (; b + 4 <= nb; b += 4) {
     v128_t f = fp16x4(w + 18 * b, 18);
     for (int k = 0; k < 4; k++) {
       q4_0_block_x8(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 256L * (b + k), ydT + 8L * (b + k),
-                    negOffT + 8L * (b + k), acc);
+                    negOffT + 8L * (b + k), &acc);
     }
   }
   for (; b < nb; b++) {
-    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, acc);
+    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, &acc);
   }
-  for (int k = 0; k < 8; k++) out[(long)k * rows] = (float)acc[k >> 2][k & 3];
+  for (int k = 0; k < 8; k++) out[(long)k * rows] = (float)acc8_lane(acc, k);
 }
 
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
@@ -1004,7 +1029,6 @@ static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, 
 // kernels' bit for bit.
 typedef int32_t i32x16 __attribute__((vector_size(64)));
 typedef uint32_t u32x16 __attribute__((vector_size(64)));
-typedef double f64x8 __attribute__((vector_size(64)));
 
 static inline i32x16 load16(const void* p) {
   i32x16 v;
