@@ -377,6 +377,7 @@ async function bigQ40(): Promise<{ path: string; label: string }> {
 }
 
 async function main() {
+  const started = performance.now();
   const only = parseOnly(Deno.args);
   if (only === "split") return await splitBench(Deno.args.includes("--short"));
   if (only === "batching") return await batchingBench();
@@ -396,6 +397,9 @@ async function main() {
   }
   if (only !== "relay") await meshBench();
   if (only === undefined || only === "relay") await relayBench();
+  if (only === undefined) {
+    console.log(`The whole bench took ${((performance.now() - started) / 60000).toFixed(1)} min.`);
+  }
 }
 
 if (import.meta.main) await main();
