@@ -374,8 +374,8 @@ export function attentionBlock(
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.attnNorm, normEps, dim, t * dim);
   if (s.gated) projectGatedQuery(config, w.wq, xb, n, q, s.gated);
   else matMul(w.wq, xb, n, q);
-  matMul(w.wk, xb, n, k);
-  matMul(w.wv, xb, n, v);
+  matMul(w.wk, xb, n, k, true);
+  matMul(w.wv, xb, n, v, true);
   addBias(q, w.bq, n);
   addBias(k, w.bk, n);
   addBias(v, w.bv, n);

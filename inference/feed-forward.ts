@@ -36,7 +36,7 @@ export function feedForwardBlock(
   const { xb, gate, up, proj } = s;
   for (let t = 0; t < n; t++) rmsNorm(xb, hidden, w.ffnNorm, normEps, dim, t * dim);
   matMul(w.wGate!, xb, n, gate);
-  matMul(w.wUp!, xb, n, up);
+  matMul(w.wUp!, xb, n, up, true);
   if (config.activation === "gelu") {
     for (let i = 0; i < n * ffn; i++) gate[i] = gelu(gate[i]) * up[i];
   } else {

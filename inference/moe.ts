@@ -184,7 +184,7 @@ export function moeBlock(
     }
     const x = gathered.subarray(0, m * dim);
     matMul(expertMatrix(w.gateExps, e, experts), x, m, gate);
-    matMul(expertMatrix(w.upExps, e, experts), x, m, up);
+    matMul(expertMatrix(w.upExps, e, experts), x, m, up, true);
     if (w.gateExpsBias) addBiasRows(gate, w.gateExpsBias, e * ffn, ffn, m);
     if (w.upExpsBias) addBiasRows(up, w.upExpsBias, e * ffn, ffn, m);
     if (moe.activation === "swiglu-oai") swigluOai(gate, up, m * ffn);
@@ -220,7 +220,7 @@ function sharedExpert(config: ModelConfig, w: MoeWeights, n: number, s: MoeScrat
   const { used, sharedFfn } = config.moe!;
   const { xb, gate, up, proj, outs } = s;
   matMul(w.sharedGate!, xb, n, gate);
-  matMul(w.sharedUp!, xb, n, up);
+  matMul(w.sharedUp!, xb, n, up, true);
   siluMul(gate, up, n * sharedFfn!);
   matMul(w.sharedDown!, gate.subarray(0, n * sharedFfn!), n, proj);
   const g = w.sharedGateInp!;

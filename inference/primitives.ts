@@ -21,10 +21,20 @@ export function rmsNorm(
   for (let i = 0; i < n; i++) out[offset + i] = x[offset + i] * scale * w[i];
 }
 
-/** out (n × rows) = xs (n × cols) · Wᵀ, reading each weight block once for all n rows. */
-export function matMul(m: Matrix, xs: Float32Array, n: number, out: Float32Array): void {
-  if (n === 1) matVec(m.type, m.data, m.rows, m.cols, xs, out);
-  else matVecBatch(m.type, m.data, m.rows, m.cols, xs, n, out);
+/**
+ * out (n × rows) = xs (n × cols) · Wᵀ, reading each weight block once for all n rows.
+ * `sameInput`: xs is unchanged since the last matMul took it (q, k and v of one input; gate
+ * and up), so its rounding for the kernels is reused.
+ */
+export function matMul(
+  m: Matrix,
+  xs: Float32Array,
+  n: number,
+  out: Float32Array,
+  sameInput = false,
+): void {
+  if (n === 1) matVec(m.type, m.data, m.rows, m.cols, xs, out, sameInput);
+  else matVecBatch(m.type, m.data, m.rows, m.cols, xs, n, out, sameInput);
 }
 
 export function addBias(v: Float32Array, bias: Float32Array | undefined, n: number) {

@@ -57,9 +57,14 @@ export function matVec(
   cols: number,
   x: Float32Array,
   out: Float32Array,
+  sameInput = false,
 ): void {
-  matVecBatch(type, weights, rows, cols, x, 1, out);
+  matVecBatch(type, weights, rows, cols, x, 1, out, sameInput);
 }
+
+// What `scratch` holds: the rounding of which input, so that products of one input by several
+// matrices (q, k and v; gate and up) round it once.
+let rounded: { xs: Float32Array; n: number; cols: number; form: string } | null = null;
 
 /**
  * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n. The n vectors are
@@ -76,23 +81,31 @@ export function matVecBatch(
   xs: Float32Array,
   n: number,
   out: Float32Array,
+  sameInput = false,
 ): void {
   check(type, weights, rows, cols, xs, n * cols, out, n * rows);
   if (!isSupportedWeightType(type)) {
     throw new Error(`matVec: unsupported tensor type ${ggmlTypeName(type)}`);
   }
   if (!isQuantWeightType(type)) {
+    rounded = null; // scratch is about to hold this input's float form
     // Float weights: x rounded to f16 / bf16 as llama.cpp does, f32 as it is.
     const x = activationFormFor(type) === "f32"
       ? xs
       : quantizeActivations(type, xs, cols, n, scratch).values;
     return matVecBatchF32Activations(type, weights, rows, cols, x, n, out);
   }
-  // The same rounding in C where the kernels run (native, else WASM), else in TypeScript.
-  const a = quantizeNative(type, xs, cols, n, scratch) ??
+  // The same rounding in C where the kernels run (native, else WASM), else in TypeScript;
+  // none where the caller says `xs` is unchanged since the last product rounded it.
+  const form = activationFormFor(type);
+  const r = rounded;
+  const reuse = sameInput && r !== null && r.xs === xs && r.n === n && r.cols === cols &&
+    r.form === form;
+  const a = reuse ? scratch : quantizeNative(type, xs, cols, n, scratch) ??
     quantizeWasm(type, xs, cols, n, scratch) ??
     quantizeActivations(type, xs, cols, n, scratch);
-  if (matVecNative(type, weights, rows, cols, a, out)) return;
+  rounded = { xs, n, cols, form };
+  if (matVecNative(type, weights, rows, cols, a, out, reuse)) return;
   if (matVecWasm(type, weights, rows, cols, a, out)) return;
   if (a.form === "q8_1") {
     return matVecBatchQ5_1(weights, rows, cols, decodeActivations(a, n * cols), a.s, n, out);

@@ -208,6 +208,11 @@ function grow(n: number) {
  * out[v * rows + r] = dot(row r, vector v) for the `a.n` rounded vectors, as matVecWasm
  * computes it; false where the native kernels are off or lack this type (nothing written).
  */
+// Which activations the grouped layout in yq, yd and ys was built from (type decides the
+// offsets, lanes the interleave): a product of the same rounded input reuses it.
+let laidOut: { a: Activations; type: GgmlType; lanes: number; n: number; cols: number } | null =
+  null;
+
 export function matVecNative(
   type: GgmlType,
   weights: Uint8Array,
@@ -215,6 +220,7 @@ export function matVecNative(
   cols: number,
   a: Activations,
   out: Float32Array,
+  sameInput = false,
 ): boolean {
   const rt = runtime();
   const k = KERNELS[type];
@@ -226,14 +232,17 @@ export function matVecNative(
   // on, where the type and this CPU have such a kernel.
   const k16 = k.grouped16 ? rt.index.get(k.grouped16) : undefined;
   if (k16 !== undefined && n >= 16) {
-    return grouped(rt, k16, type, w, rows, cols, nb, a, out, split, 16);
+    return grouped(rt, k16, type, w, rows, cols, nb, a, out, split, 16, sameInput);
   }
   if (k.grouped8 && n >= 8) {
-    return grouped(rt, rt.index.get(k.grouped8)!, type, w, rows, cols, nb, a, out, split, 8);
+    const k8 = rt.index.get(k.grouped8)!;
+    return grouped(rt, k8, type, w, rows, cols, nb, a, out, split, 8, sameInput);
   }
   if (k.grouped && n >= 2) {
-    return grouped(rt, rt.index.get(k.grouped)!, type, w, rows, cols, nb, a, out, split, 4);
+    const k4 = rt.index.get(k.grouped)!;
+    return grouped(rt, k4, type, w, rows, cols, nb, a, out, split, 4, sameInput);
   }
+  laidOut = null; // yd and ys now hold this product's one-vector form
   grow(n * nb);
   for (let i = 0; i < n * nb; i++) yd[i] = a.d[i];
   if (ys.length < n * g16) ys = new Int32Array(n * g16);
@@ -255,8 +264,8 @@ export function matVecNative(
 }
 
 /**
- * The grouped kernels' layout, as matVecGrouped (../wasm/matvec-wasm.ts) builds it, for groups of
- * `lanes` (4, or 8 for matvec_q4_0_x8, or 16 for matvec_q4_0_x16) vectors.
+ * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for matvec_q4_0_x8, or 16
+ * for matvec_q4_0_x16), its input laid out anew unless the last product laid out the same.
  */
 function grouped(
   rt: Native,
@@ -270,7 +279,28 @@ function grouped(
   out: Float32Array,
   split: number,
   lanes: 4 | 8 | 16,
+  sameInput: boolean,
 ): boolean {
+  const n = a.n, groups = Math.ceil(n / lanes), np = lanes * groups;
+  const l = laidOut;
+  const reuse = sameInput && l !== null && l.a === a && l.type === type && l.lanes === lanes &&
+    l.n === n && l.cols === cols;
+  if (!reuse) layOut(type, cols, nb, a, lanes);
+  laidOut = { a, type, lanes, n, cols };
+  // Padding vectors' outputs need room past the caller's n * rows.
+  const direct = out.length >= np * rows;
+  if (!direct && o.length < np * rows) o = new Float32Array(np * rows);
+  const dst = direct ? out : o;
+  rt.lib.symbols.grove_run(kernel, w, rows, cols, groups, yq, yd, ys, dst, split);
+  if (!direct) out.set(o.subarray(0, n * rows));
+  return true;
+}
+
+/**
+ * Fills yq, yd and ys with `a` in the grouped kernels' layout for groups of `lanes`, as
+ * matVecGrouped (../wasm/matvec-wasm.ts) builds it.
+ */
+function layOut(type: GgmlType, cols: number, nb: number, a: Activations, lanes: number): void {
   const n = a.n, groups = Math.ceil(n / lanes), np = lanes * groups, g16 = cols / 16;
   const auxPer = type === GgmlType.Q4_0 ? nb : type === GgmlType.Q8_0 ? 0 : g16;
   grow(np * nb);
@@ -303,11 +333,4 @@ function grouped(
       for (let c = 0, s = v * chunks; c < chunks; c++) yT[at + lanes * c] = src[s + c];
     }
   }
-  // Padding vectors' outputs need room past the caller's n * rows.
-  const direct = out.length >= np * rows;
-  if (!direct && o.length < np * rows) o = new Float32Array(np * rows);
-  const dst = direct ? out : o;
-  rt.lib.symbols.grove_run(kernel, w, rows, cols, groups, yq, yd, ys, dst, split);
-  if (!direct) out.set(o.subarray(0, n * rows));
-  return true;
 }
