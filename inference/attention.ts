@@ -12,7 +12,7 @@ import { createRecurrentState, type RecurrentState, rewindSequence } from "./rec
 import { isLocalLayer } from "./gemma3.ts";
 import { rewindError, slidingCacheSize } from "./swa-cache.ts";
 import { SCRATCH_ROWS } from "./model-shape.ts";
-import { attentionRowNative } from "./quant/native/mod.ts";
+import { attentionRowNative, attentionRowsNative } from "./quant/native/mod.ts";
 import {
   type GatedQueryScratch,
   gatedQueryScratch,
@@ -266,8 +266,7 @@ export function attendRow(
   const { heads, kvHeads, headDim, valueDim } = config;
   const kDim = kvHeads * headDim, vDim = kvHeads * valueDim;
   const group = heads / kvHeads;
-  // Queries the model scales itself (attentionScale) were scaled before (scaleQueries).
-  const scale = config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(headDim);
+  const scale = scoreScale(config);
   const start = window > 0 ? Math.max(0, pos - window + 1) : 0;
   const row = (p: number) => ring > 0 ? p % ring : p;
   // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
@@ -317,6 +316,52 @@ export function attendRow(
       for (let i = 0; i < valueDim; i++) att[ao + i] += a * valueCache[vo + i];
     }
   }
+}
+
+/** Queries the model scales itself (attentionScale) were scaled before (scaleQueries). */
+function scoreScale(config: ModelConfig): number {
+  return config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(config.headDim);
+}
+
+/**
+ * Every row's attendRow at once in native code, split across its two threads, where every
+ * row's cache is f16 and the native kernels run; false (nothing written) otherwise.
+ */
+function attendRowsNative(
+  config: ModelConfig,
+  sinks: Float32Array | undefined,
+  rows: StepRows,
+  li: number,
+  layer: number,
+  q: Float32Array,
+  att: Float32Array,
+): boolean {
+  const { n, pos } = rows;
+  for (let t = 0; t < n; t++) {
+    if (!(rows.state(t).keyCache[li] instanceof Float16Array)) return false;
+  }
+  const window = attentionWindow(config, layer);
+  const { heads, headDim, valueDim } = config;
+  return attentionRowsNative(
+    config,
+    scoreScale(config),
+    sinks,
+    n,
+    q,
+    heads * headDim,
+    att,
+    heads * valueDim,
+    (t) => {
+      const state = rows.state(t);
+      return {
+        keys: state.keyCache[li] as Float16Array,
+        values: state.valueCache[li] as Float16Array,
+        start: window > 0 ? Math.max(0, pos[t] - window + 1) : 0,
+        pos: pos[t],
+        ring: state.ringLayers[li] ? state.ringSize : 0,
+      };
+    },
+  );
 }
 
 /** The rows of one step: which sequence (RunState) and position each row is. */
@@ -409,22 +454,24 @@ export function attentionBlock(
     if (state.kvType === "f16") roundToF16(q, t * qDim, qDim);
   }
 
-  for (let t = 0; t < n; t++) {
-    const state = rows.state(t);
-    attendRow(
-      config,
-      q,
-      t * qDim,
-      state.keyCache[li],
-      state.valueCache[li],
-      pos[t],
-      state.scores,
-      att,
-      t * heads * valueDim,
-      attentionWindow(config, layer),
-      w.sinks,
-      state.ringLayers[li] ? state.ringSize : 0,
-    );
+  if (!attendRowsNative(config, w.sinks, rows, li, layer, q, att)) {
+    for (let t = 0; t < n; t++) {
+      const state = rows.state(t);
+      attendRow(
+        config,
+        q,
+        t * qDim,
+        state.keyCache[li],
+        state.valueCache[li],
+        pos[t],
+        state.scores,
+        att,
+        t * heads * valueDim,
+        attentionWindow(config, layer),
+        w.sinks,
+        state.ringLayers[li] ? state.ringSize : 0,
+      );
+    }
   }
   if (s.gated) gateOutput(att, s.gated.gate, n * heads * valueDim);
   matMul(w.wo, att, n, proj);

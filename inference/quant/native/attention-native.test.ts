@@ -8,7 +8,7 @@ import { attendRow } from "../../attention.ts";
 import type { ModelConfig } from "../../model-config.ts";
 import { randoms } from "../../../tests/support/quant/dots.ts";
 import { buildNative } from "./build.ts";
-import { nativeAttention } from "./attention-native.ts";
+import { attentionRowsNative, nativeAttention } from "./attention-native.ts";
 import { setNativeKernels } from "./matvec-native.ts";
 
 async function freshBuild(): Promise<string | null> {
@@ -96,3 +96,58 @@ for (const c of CASES) {
     assert.deepEqual(native, ts);
   });
 }
+
+Deno.test("native attention over many rows (two threads, one cache per row) equals attendRow row by row", () => {
+  if (built === null) return assert.equal(nativeAttention(), false);
+  const config = { heads: 8, kvHeads: 2, headDim: 64, valueDim: 64 } as ModelConfig;
+  const kDim = 2 * 64;
+  // Five rows over three caches: a prefill's rows share one, a batch's sequences have their own;
+  // one cache is a ring.
+  const caches = [40, 12, 9].map((rows, i) => ({
+    keys: new Float16Array(randoms(rows * kDim, 20 + i)),
+    values: new Float16Array(randoms(rows * kDim, 30 + i)),
+  }));
+  const rows = [
+    { cache: 0, start: 0, pos: 37, ring: 0 },
+    { cache: 0, start: 0, pos: 38, ring: 0 },
+    { cache: 1, start: 0, pos: 11, ring: 0 },
+    { cache: 2, start: 14, pos: 20, ring: 9 },
+    { cache: 0, start: 30, pos: 39, ring: 0 },
+  ];
+  const n = rows.length, qStride = 8 * 64, attStride = 8 * 64;
+  const q = randoms(n * qStride, 7).map((x) => x * 3);
+  const sinks = randoms(8, 8);
+  assert.ok(setNativeKernels(true, built));
+  const got = new Float32Array(n * attStride);
+  assert.ok(
+    attentionRowsNative(config, 1 / 8, sinks, n, q, qStride, got, attStride, (t) => ({
+      ...caches[rows[t].cache],
+      ...rows[t],
+    })),
+  );
+  setNativeKernels(false);
+  const want = new Float32Array(n * attStride);
+  rows.forEach((r, t) => {
+    const { keys, values } = caches[r.cache];
+    // attendRow takes the window as a size: positions (pos - window, pos].
+    const window = r.start > 0 ? r.pos - r.start + 1 : 0;
+    const scores = new Float32Array(r.pos + 1);
+    attendRow(
+      config,
+      q,
+      t * qStride,
+      keys,
+      values,
+      r.pos,
+      scores,
+      want,
+      t * attStride,
+      window,
+      sinks,
+      r.ring,
+    );
+  });
+  setNativeKernels(true, built);
+  assert.ok(got.some((x) => x !== 0));
+  assert.deepEqual(got, want);
+});

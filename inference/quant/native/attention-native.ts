@@ -4,7 +4,7 @@
  * loops (../../attention.ts; attention-native.test.ts). Returns false where the native
  * kernels are off, and the caller runs its own loops.
  */
-import { nativeSymbols } from "./matvec-native.ts";
+import { nativeRunRows, nativeSymbols } from "./matvec-native.ts";
 
 export interface AttentionShape {
   heads: number;
@@ -59,4 +59,87 @@ export function attentionRowNative(
     att,
   );
   return true;
+}
+
+/** One query row of attentionRowsNative: its layer cache and its positions. */
+export interface AttentionRow {
+  keys: Float16Array;
+  values: Float16Array;
+  start: number;
+  pos: number;
+  ring: number;
+}
+
+const header = new Uint8Array(56);
+const headerView = new DataView(header.buffer);
+let rowPointers = new BigUint64Array(0);
+let rowInts = new Int32Array(0);
+let rowsScratch = new Float64Array(0);
+
+/** Where a typed array's values start in memory (FFI), as a number C reads from a table. */
+function address(array: Float16Array | Float32Array): bigint {
+  return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(array as BufferSource)));
+}
+
+/**
+ * attentionRowNative for `n` rows at once: row t's query heads at q[t * qStride], its output
+ * at att[t * attStride], split across the native kernels' two threads (a prefill's rows, or a
+ * batch's sequences). False where the native kernels are off.
+ */
+export function attentionRowsNative(
+  shape: AttentionShape,
+  scale: number,
+  sinks: Float32Array | undefined,
+  n: number,
+  q: Float32Array,
+  qStride: number,
+  att: Float32Array,
+  attStride: number,
+  row: (t: number) => AttentionRow,
+): boolean {
+  if (!nativeAttention()) return false;
+  if (rowPointers.length < 2 * n) {
+    rowPointers = new BigUint64Array(2 * n);
+    rowInts = new Int32Array(4 * n);
+  }
+  const addresses = new Map<Float16Array, bigint>();
+  const of = (cache: Float16Array) => {
+    let a = addresses.get(cache);
+    if (a === undefined) addresses.set(cache, a = address(cache));
+    return a;
+  };
+  let most = 0;
+  for (let t = 0; t < n; t++) {
+    const r = row(t);
+    rowPointers[2 * t] = of(r.keys);
+    rowPointers[2 * t + 1] = of(r.values);
+    rowInts.set([r.start, r.pos, r.ring], 4 * t);
+    most = Math.max(most, r.pos - r.start + 1);
+  }
+  const perThread = shape.heads * most;
+  if (rowsScratch.length < 2 * perThread) rowsScratch = new Float64Array(2 * perThread);
+  headerView.setBigUint64(0, address(q), true);
+  headerView.setBigUint64(8, sinks ? address(sinks) : 0n, true);
+  headerView.setFloat64(16, scale, true);
+  const ints = [
+    shape.heads,
+    shape.kvHeads,
+    shape.headDim,
+    shape.valueDim,
+    qStride,
+    attStride,
+    perThread,
+    0,
+  ];
+  ints.forEach((v, i) => headerView.setInt32(24 + 4 * i, v, true));
+  return nativeRunRows(
+    "attn_rows_f16",
+    header,
+    n,
+    rowPointers,
+    rowsScratch,
+    rowInts,
+    att,
+    n >= 2,
+  );
 }

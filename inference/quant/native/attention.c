@@ -162,3 +162,30 @@ EXPORT void attn_row_f16(const float* q, const _Float16* keys, const _Float16* v
   softmax_weights(scratch, heads, pos - start + 1, sinks);
   attn_values_f16(scratch, values, heads, kvHeads, valueDim, start, pos, ring, att);
 }
+
+// Many query rows at once, for pool.c's two threads (each takes a range of rows): the
+// kernel signature of grove_run, its pointers carrying attn_rows' tables (attention-native.ts
+// lays them out): `ctx` the shared header, `rows_ptrs` each row's key and value cache,
+// `rows_ints` each row's start, pos and ring, `scratch` two threads' scratch, `att` the output.
+struct attn_header {
+  const float* q;
+  const float* sinks;
+  double scale;
+  int32_t heads, kv_heads, head_dim, value_dim, q_stride, att_stride, scratch_per_thread, pad;
+};
+
+EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0, int r1,
+                          const int8_t* rows_ptrs, const double* scratch, const int32_t* rows_ints,
+                          float* att) {
+  (void)rows, (void)cols, (void)n;
+  const struct attn_header* h = (const struct attn_header*)ctx;
+  const _Float16* const* caches = (const _Float16* const*)rows_ptrs;
+  // The thread that starts at row 0 takes the first scratch, the other the second.
+  double* mine = (double*)scratch + (r0 == 0 ? 0 : h->scratch_per_thread);
+  for (int r = r0; r < r1; r++) {
+    const int32_t* at = rows_ints + 4L * r;
+    attn_row_f16(h->q + (long)r * h->q_stride, caches[2 * r], caches[2 * r + 1], h->heads,
+                 h->kv_heads, h->head_dim, h->value_dim, at[0], at[1], at[2], h->scale, h->sinks,
+                 mine, att + (long)r * h->att_stride);
+  }
+}

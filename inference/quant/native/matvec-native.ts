@@ -134,6 +134,9 @@ function open(path?: string | null): Native | null {
         else if (name !== k.grouped16) throw new Error(`native kernels: ${name} missing`);
       }
     }
+    const rows = l.symbols.grove_kernel(new TextEncoder().encode("attn_rows_f16\0"));
+    if (rows < 0) throw new Error("native kernels: attn_rows_f16 missing");
+    index.set("attn_rows_f16", rows);
     const t = env("GROVE_WASM_THREADS");
     const want = t === "0" || t === "1" ? t === "1" : navigator.hardwareConcurrency >= 2;
     const threads = want && l.symbols.grove_threads_start() === 1;
@@ -156,6 +159,27 @@ export function nativeKernels(): boolean {
 /** The loaded library's symbols (attention-native.ts), or null where the native kernels are off. */
 export function nativeSymbols(): Library["symbols"] | null {
   return runtime()?.lib.symbols ?? null;
+}
+
+/**
+ * Runs pool.c's entry `name` over `rows` rows, split across the two threads where they run
+ * and `split` asks (attention-native.ts's rows); false where the native kernels are off.
+ */
+export function nativeRunRows(
+  name: string,
+  ctx: Uint8Array,
+  rows: number,
+  a: BigUint64Array,
+  b: Float64Array,
+  c: Int32Array,
+  out: Float32Array,
+  split: boolean,
+): boolean {
+  const rt = runtime();
+  const k = rt?.index.get(name);
+  if (!rt || k === undefined) return false;
+  rt.lib.symbols.grove_run(k, ctx, rows, 0, 0, a, b, c, out, split && rt.threads ? 1 : 0);
+  return true;
 }
 
 /** Threads the native kernels split big products across (0 where they are off). */

@@ -7,5 +7,11 @@ export {
   setNativeKernels,
 } from "./matvec-native.ts";
 export { buildNative } from "./build.ts";
-export { attentionRowNative, type AttentionShape, nativeAttention } from "./attention-native.ts";
+export {
+  type AttentionRow,
+  attentionRowNative,
+  attentionRowsNative,
+  type AttentionShape,
+  nativeAttention,
+} from "./attention-native.ts";
 export { siluMulNative } from "./activation-native.ts";
