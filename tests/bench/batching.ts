@@ -15,6 +15,7 @@ import { type BatchEngine, createBatchedCpuEngine } from "../../inference/batch.
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { measureLlamaBatching } from "./llama-batching.ts";
 import { median } from "./stats.ts";
+import { runChildJson } from "./child.ts";
 
 export interface BatchingResult {
   engine: string;
@@ -133,18 +134,7 @@ const RUNS = 3;
 
 /** One measurement in a fresh process. */
 async function runOnce(kind: Kind, path: string): Promise<BatchingResult> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, kind, path],
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(600_000),
-  }).output();
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
-    throw new Error(err.replace(/\|/g, "/").slice(0, 200));
-  }
-  const text = new TextDecoder().decode(out.stdout).trim();
-  return JSON.parse(text.split("\n").pop()!) as BatchingResult;
+  return await runChildJson<BatchingResult>(new URL(import.meta.url).pathname, [kind, path]);
 }
 
 if (import.meta.main) {

@@ -10,6 +10,7 @@
  */
 import { nextToken, openLlama } from "./llama-runner.ts";
 import type { LlamaContextSequence } from "node-llama-cpp";
+import { runChildJson } from "./child.ts";
 
 export interface Conversation {
   first: number[]; // the first turn's prompt tokens
@@ -86,18 +87,8 @@ export async function llamaReuseProcess(
   const file = await Deno.makeTempFile({ prefix: "grove-reuse-", suffix: ".json" });
   try {
     await Deno.writeTextFile(file, JSON.stringify({ path, conversations }));
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", new URL(import.meta.url).pathname, file, String(threads)],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(600_000),
-    }).output();
-    if (!out.success) {
-      const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
-      throw new Error(err.replace(/\|/g, "/").slice(0, 200));
-    }
-    const text = new TextDecoder().decode(out.stdout).trim();
-    return JSON.parse(text.split("\n").pop()!) as LlamaReuseRun[];
+    const script = new URL(import.meta.url).pathname;
+    return await runChildJson<LlamaReuseRun[]>(script, [file, String(threads)]);
   } finally {
     await Deno.remove(file);
   }

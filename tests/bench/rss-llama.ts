@@ -11,6 +11,7 @@
 import { modelConfigOf, openGguf } from "../../inference/mod.ts";
 import { memoryKiB } from "../support/process-memory.ts";
 import { nextToken, openLlama } from "./llama-runner.ts";
+import { runChildJson } from "./child.ts";
 
 export interface LlamaRssRow {
   engine: string;
@@ -75,23 +76,9 @@ export async function measureLlamaRss(
   ctxSize: number,
   prompt: number[],
 ): Promise<LlamaRssRow> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL(import.meta.url).pathname, path, String(ctxSize), "-"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    signal: AbortSignal.timeout(600_000),
-  }).spawn();
-  const w = out.stdin.getWriter();
-  await w.write(new TextEncoder().encode(JSON.stringify(prompt)));
-  await w.close();
-  const done = await out.output();
-  if (!done.success) {
-    const err = new TextDecoder().decode(done.stderr).trim().split("\n").slice(-3).join(" ");
-    throw new Error(err.replace(/\|/g, "/").slice(0, 200));
-  }
-  const text = new TextDecoder().decode(done.stdout).trim();
-  return JSON.parse(text.split("\n").pop()!) as LlamaRssRow;
+  const script = new URL(import.meta.url).pathname;
+  const args = [path, String(ctxSize), "-"];
+  return await runChildJson<LlamaRssRow>(script, args, JSON.stringify(prompt));
 }
 
 /** RSS over (file + KV + idle) × 1.1: ≤ 1 meets the bound. */
