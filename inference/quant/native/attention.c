@@ -12,13 +12,21 @@
 #define EXPORT __attribute__((visibility("default")))
 
 typedef _Float16 h8 __attribute__((vector_size(16)));
+typedef _Float16 h16 __attribute__((vector_size(32)));
 typedef float f8 __attribute__((vector_size(32)));
+typedef float f32x16 __attribute__((vector_size(64)));
 #include "exp8.h"
 
 static inline __attribute__((always_inline)) d8 load_h8(const _Float16* p) {
   h8 v;
   __builtin_memcpy(&v, p, 16);
   return __builtin_convertvector(v, d8);
+}
+
+static inline __attribute__((always_inline)) f32x16 load_h16(const _Float16* p) {
+  h16 v;
+  __builtin_memcpy(&v, p, 32);
+  return __builtin_convertvector(v, f32x16);
 }
 
 static inline __attribute__((always_inline)) d8 load_f8(const float* p) {
@@ -34,7 +42,7 @@ static inline __attribute__((always_inline)) double sum8(d8 a) {
 // out[h * np + p - start] = scale * (q_h . k_p) for heads [0, heads) and positions
 // [start, pos] (np of them), where key row p lies at (ring > 0 ? p % ring : p) * kDim and query
 // head h reads kv head h / (heads / kvHeads).
-EXPORT void attn_scores_f16(const float* q, const _Float16* keys, int heads, int kvHeads,
+static void attn_scores_f16(const float* q, const _Float16* keys, int heads, int kvHeads,
                             int headDim, int start, int pos, int ring, double scale,
                             double* out) {
   int group = heads / kvHeads, kDim = kvHeads * headDim, np = pos - start + 1;
@@ -81,43 +89,46 @@ EXPORT void attn_scores_f16(const float* q, const _Float16* keys, int heads, int
 }
 
 // att[h * valueDim + i] = sum over p in [start, pos] of weights[h * np + p - start] *
-// value row p's element i, added in position order and rounded to f32 after each add.
-EXPORT void attn_values_f16(const double* weights, const _Float16* values, int heads,
+// value row p's element i, added in position order and rounded to f32 after each add. The
+// weights are f16 values (softmax_weights rounds them), so each product of a weight and an f16
+// value is exact in f32, and an f32 add rounds as the TypeScript loop's f64 add then f32
+// store: the sums run in f32, sixteen outputs a vector.
+static void attn_values_f16(const double* weights, const _Float16* values, int heads,
                             int kvHeads, int valueDim, int start, int pos, int ring,
                             float* att) {
   int group = heads / kvHeads, vDim = kvHeads * valueDim, np = pos - start + 1;
-  int full = valueDim & ~63;
+  int full = valueDim & ~63, full16 = valueDim & ~15;
   for (int h = 0; h < heads; h++) {
     const double* w = weights + (long)h * np;
     const _Float16* vh = values + (long)(h / group) * valueDim;
     float* o = att + (long)h * valueDim;
-    // 64 outputs at a time stay in registers over every position: eight independent chains.
+    // 64 outputs at a time stay in registers over every position: four independent chains.
     for (int i = 0; i < full; i += 64) {
-      d8 a[8] = {{0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
+      f32x16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
       for (int p = start; p <= pos; p++) {
         const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
-        double x = w[p - start];
-#pragma clang loop unroll(full)
-        for (int j = 0; j < 8; j++) {
-          a[j] = __builtin_convertvector(__builtin_convertvector(a[j] + x * load_h8(v + 8 * j), f8), d8);
-        }
+        float x = (float)w[p - start];
+        a0 += x * load_h16(v);
+        a1 += x * load_h16(v + 16);
+        a2 += x * load_h16(v + 32);
+        a3 += x * load_h16(v + 48);
       }
-      for (int j = 0; j < 64; j++) o[i + j] = (float)a[j >> 3][j & 7];
+      __builtin_memcpy(o + i, &a0, 64);
+      __builtin_memcpy(o + i + 16, &a1, 64);
+      __builtin_memcpy(o + i + 32, &a2, 64);
+      __builtin_memcpy(o + i + 48, &a3, 64);
     }
-    int full8 = valueDim & ~7;
-    for (int i = full; i < full8; i += 8) {
-      d8 a = {0};
+    for (int i = full; i < full16; i += 16) {
+      f32x16 a = {0};
       for (int p = start; p <= pos; p++) {
-        const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
-        a = __builtin_convertvector(__builtin_convertvector(a + w[p - start] * load_h8(v), f8), d8);
+        a += (float)w[p - start] * load_h16(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
       }
-      for (int j = 0; j < 8; j++) o[i + j] = (float)a[j];
+      __builtin_memcpy(o + i, &a, 64);
     }
-    for (int i = full8; i < valueDim; i++) {
+    for (int i = full16; i < valueDim; i++) {
       float a = 0;
       for (int p = start; p <= pos; p++) {
-        const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
-        a = (float)((double)a + w[p - start] * (double)*v);
+        a += (float)w[p - start] * (float)vh[(long)(ring > 0 ? p % ring : p) * vDim + i];
       }
       o[i] = a;
     }
