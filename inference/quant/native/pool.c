@@ -53,7 +53,7 @@ struct job {
   float* out;
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER, taken = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t posted = PTHREAD_COND_INITIALIZER, finished = PTHREAD_COND_INITIALIZER;
 static struct job pending;
 static atomic_int seq, done, running;
@@ -107,7 +107,12 @@ EXPORT void grove_run(int k, const uint8_t* w, int rows, int cols, int n, const 
                       const double* yd, const int32_t* ys, float* out, int split) {
   struct job j = {k, rows, cols, n, 0, rows, w, yq, yd, ys, out};
   if (k < 0 || k >= COUNT) return;
-  if (!split || !atomic_load(&running) || rows < 2) return run(&j);
+  // One split at a time: the helper holds one pending job, and a second caller (another Deno
+  // worker in this process, which shares this library) would overwrite it and wait forever.
+  // A caller that finds the helper taken computes all its rows itself: the same results.
+  if (!split || !atomic_load(&running) || rows < 2 || pthread_mutex_trylock(&taken) != 0) {
+    return run(&j);
+  }
   int mid = rows >> 1;
   pthread_mutex_lock(&mu);
   pending = j;
@@ -124,4 +129,5 @@ EXPORT void grove_run(int k, const uint8_t* w, int rows, int cols, int n, const 
     while (atomic_load(&done) != s) pthread_cond_wait(&finished, &mu);
     pthread_mutex_unlock(&mu);
   }
+  pthread_mutex_unlock(&taken);
 }
