@@ -9,11 +9,11 @@ import {
   createCpuEngine,
   createWebGpuEngine,
   type Engine,
+  releaseFreedHeap,
   warmUpBatch,
   warmUpEngine,
 } from "../inference/mod.ts";
 import { resolveModel } from "../models/mod.ts";
-import { releaseFreedHeap } from "../inference/webgpu/release-heap.ts";
 import { CliError } from "./cli-error.ts";
 
 export interface LoadModelOptions {

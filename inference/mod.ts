@@ -14,7 +14,12 @@ export { configFromMetadata, modelConfigOf, SUPPORTED_ARCHITECTURES } from "./mo
 export type { Architecture, ModelConfig } from "./model-config.ts";
 export type { Engine, EngineInfo, Session, Stage, StageSession } from "./engine.ts";
 export { createCpuEngine, createCpuStage } from "./cpu-engine.ts";
-export { createWebGpuEngine, createWebGpuStage, GpuUnavailableError } from "./webgpu/mod.ts";
+export {
+  createWebGpuEngine,
+  createWebGpuStage,
+  GpuUnavailableError,
+  releaseFreedHeap,
+} from "./webgpu/mod.ts";
 export type { WebGpuEngine, WebGpuStage } from "./webgpu/mod.ts";
 export { generate } from "./generate.ts";
 export type { GeneratedToken, GenerateOptions, GenerationResult } from "./generate.ts";

@@ -4,4 +4,5 @@ export type { Gpu, GpuOptions } from "./device.ts";
 export { createWebGpuEngine } from "./webgpu-engine.ts";
 export type { WebGpuEngine, WebGpuEngineInit, WebGpuSession } from "./webgpu-engine.ts";
 export { createWebGpuStage } from "./webgpu-stage.ts";
+export { releaseFreedHeap } from "./release-heap.ts";
 export type { WebGpuStage, WebGpuStageSession } from "./webgpu-stage.ts";
