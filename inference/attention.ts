@@ -12,7 +12,7 @@ import { createRecurrentState, type RecurrentState, rewindSequence } from "./rec
 import { isLocalLayer } from "./gemma3.ts";
 import { rewindError, slidingCacheSize } from "./swa-cache.ts";
 import { SCRATCH_ROWS } from "./model-shape.ts";
-import { attentionRowNative, attentionRowsNative } from "./quant/native/mod.ts";
+import { attentionRowsNative } from "./quant/native/mod.ts";
 import {
   type GatedQueryScratch,
   gatedQueryScratch,
@@ -246,8 +246,8 @@ function dotTail(
  * `sinks` (gpt-oss), head h's softmax also counts a position of logit sinks[h]
  * that holds no value (ggml_soft_max_ext's sinks), so its weights sum to less than 1.
  * With a `ring` (> 0) the cache holds position p at row p mod ring (swa-cache.ts); scores stay
- * indexed by position. Over an f16 cache it all runs in native code where that is built
- * (attention.c), with the same results as the loops here.
+ * indexed by position. This is the reference: attentionBlock runs a step's rows over f16
+ * caches in native code where that is built (attention.c), with the same results.
  */
 export function attendRow(
   config: ModelConfig,
@@ -271,12 +271,6 @@ export function attendRow(
   const row = (p: number) => ring > 0 ? p % ring : p;
   // llama.cpp's f16 cache multiplies V by the probabilities rounded to f16 (ggml mul_mat).
   const f16 = valueCache instanceof Float16Array;
-  if (f16 && keyCache instanceof Float16Array) {
-    const qRow = q.subarray(qOffset, qOffset + heads * headDim);
-    const out = att.subarray(attOffset, attOffset + heads * valueDim);
-    const cache = [keyCache, valueCache as Float16Array] as const;
-    if (attentionRowNative(qRow, ...cache, config, start, pos, ring, scale, sinks, out)) return;
-  }
   for (let h = 0; h < heads; h++) {
     const qo = qOffset + h * headDim;
     const kh = Math.floor(h / group) * headDim;

@@ -1,7 +1,8 @@
 /**
- * attendRow over an f16 cache runs in native code where the library is built (attention.c):
- * every output must equal the TypeScript loops' bit for bit, for grouped-query heads, head
- * sizes off the vector widths, sliding windows, rings and sinks.
+ * A step's attention over f16 caches runs in native code where the library is built
+ * (attention.c, attentionRowsNative): every output must equal attendRow's TypeScript loops
+ * bit for bit, for grouped-query heads, head sizes off the vector widths, sliding windows,
+ * rings and sinks, one row or many over several caches.
  */
 import assert from "node:assert/strict";
 import { attendRow } from "../../attention.ts";
@@ -54,6 +55,7 @@ const CASES: Case[] = [
   { heads: 2, kvHeads: 1, headDim: 64, valueDim: 64, pos: 20, sinks: true, spread: 0.02 },
 ];
 
+/** attendRow (TypeScript) or attentionRowsNative's one row, reading q at 5, writing att at 3. */
 function attend(c: Case, native: boolean): Float32Array {
   assert.equal(setNativeKernels(native, native ? built! : undefined), native);
   const config = { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, valueDim: c.valueDim };
@@ -63,21 +65,17 @@ function attend(c: Case, native: boolean): Float32Array {
   const q = randoms(c.heads * c.headDim + 5, 5).map((x) => x * c.spread);
   const sinks = c.sinks ? randoms(c.heads, 6) : undefined;
   const att = new Float32Array(c.heads * c.valueDim + 3).fill(7);
+  const window = c.window ?? 0, ring = c.ring ?? 0;
+  if (native) {
+    const start = window > 0 ? Math.max(0, c.pos - window + 1) : 0;
+    const row = { keys, values, start, pos: c.pos, ring };
+    const scale = 1 / Math.sqrt(c.headDim);
+    const [qRow, out] = [q.subarray(5), att.subarray(3)];
+    assert.ok(attentionRowsNative(config, scale, sinks, 1, qRow, 0, out, 0, () => row));
+    return att;
+  }
   const scores = new Float32Array(c.pos + 1);
-  attendRow(
-    config as ModelConfig,
-    q,
-    5,
-    keys,
-    values,
-    c.pos,
-    scores,
-    att,
-    3,
-    c.window ?? 0,
-    sinks,
-    c.ring ?? 0,
-  );
+  attendRow(config as ModelConfig, q, 5, keys, values, c.pos, scores, att, 3, window, sinks, ring);
   return att;
 }
 

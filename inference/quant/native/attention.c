@@ -166,7 +166,7 @@ static void softmax_weights(double* s, int heads, int np, const float* sinks) {
 // attendRow over an f16 cache: att[h * valueDim + i] for every head of the query row `q`,
 // positions [start, pos] of the layer's `keys` and `values` (row p at ring > 0 ? p % ring :
 // p), `sinks` null or one logit per head; `scratch` holds heads * (pos - start + 1) doubles.
-EXPORT void attn_row_f16(const float* q, const _Float16* keys, const _Float16* values, int heads,
+static void attn_row_f16(const float* q, const _Float16* keys, const _Float16* values, int heads,
                          int kvHeads, int headDim, int valueDim, int start, int pos, int ring,
                          double scale, const float* sinks, double* scratch, float* att) {
   attn_scores_f16(q, keys, heads, kvHeads, headDim, start, pos, ring, scale, scratch);

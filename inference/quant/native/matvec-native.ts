@@ -16,25 +16,6 @@ const SYMBOLS = {
   grove_threads_start: { parameters: [], result: "i32" },
   quantize_q8_0: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
   quantize_q8_k: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
-  attn_row_f16: {
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "i32",
-      "f64",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
-    result: "void",
-  },
   silu_mul_f32: { parameters: ["buffer", "buffer", "i32"], result: "void" },
   grove_run: {
     parameters: [

@@ -9,7 +9,6 @@ export {
 export { buildNative } from "./build.ts";
 export {
   type AttentionRow,
-  attentionRowNative,
   attentionRowsNative,
   type AttentionShape,
   nativeAttention,
