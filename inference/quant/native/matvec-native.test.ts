@@ -59,23 +59,29 @@ for (const type of TYPES) {
   });
 }
 
-// Q4_0 from eight vectors on takes eight per group (matvec_q4_0_x8), and from sixteen on
-// sixteen (matvec_q4_0_x16, where the CPU has AVX-512 VNNI): whole groups, padded ones, block
-// counts past whole fours, row tiles, the two threads.
-Deno.test("native Q4_0 eight-vector kernel: bit-equal to the WASM kernels", () => {
-  if (built === null) return assert.equal(nativeKernels(), false);
-  setNativeKernels(true, built);
-  const shapes = [[3, 160, 8], [5, 96, 17], [4, 224, 16], [70, 2048, 9], [70, 2048, 40]];
-  for (const [rows, cols, n] of shapes) {
-    const w = quantize(GgmlType.Q4_0, randoms(rows * cols, rows * cols), cols);
-    const a = quantizeActivations(GgmlType.Q4_0, randoms(n * cols, n + 40), cols, n);
-    const got = new Float32Array(n * rows);
-    const want = new Float32Array(n * rows);
-    assert.ok(matVecNative(GgmlType.Q4_0, w, rows, cols, a, got));
-    assert.ok(matVecWasm(GgmlType.Q4_0, w, rows, cols, a, want));
-    assert.deepEqual(got, want, `${rows}x${cols} n=${n}`);
-  }
-});
+// Q4_0 and Q4_K from eight vectors on take eight per group (their _x8 kernels), and from
+// sixteen on sixteen (_x16, where the CPU has AVX-512 VNNI): whole groups, padded ones, block
+// counts past whole fours (Q4_K: past a column chunk), row tiles, the two threads.
+const GROUPED_SHAPES = {
+  [GgmlType.Q4_0]: [[3, 160, 8], [5, 96, 17], [4, 224, 16], [70, 2048, 9], [70, 2048, 40]],
+  [GgmlType.Q4_K]: [[3, 256, 8], [5, 1280, 17], [4, 512, 16], [70, 2048, 9], [130, 1536, 40]],
+};
+for (const type of [GgmlType.Q4_0, GgmlType.Q4_K] as const) {
+  const name = ggmlTypeName(type);
+  Deno.test(`native ${name} eight- and sixteen-vector kernels: bit-equal to the WASM kernels`, () => {
+    if (built === null) return assert.equal(nativeKernels(), false);
+    setNativeKernels(true, built);
+    for (const [rows, cols, n] of GROUPED_SHAPES[type]) {
+      const w = quantize(type, randoms(rows * cols, rows * cols), cols);
+      const a = quantizeActivations(type, randoms(n * cols, n + 40), cols, n);
+      const got = new Float32Array(n * rows);
+      const want = new Float32Array(n * rows);
+      assert.ok(matVecNative(type, w, rows, cols, a, got));
+      assert.ok(matVecWasm(type, w, rows, cols, a, want));
+      assert.deepEqual(got, want, `${name} ${rows}x${cols} n=${n}`);
+    }
+  });
+}
 
 Deno.test("native activation rounding equals quantizeActivations bit for bit", () => {
   if (built === null) return assert.equal(nativeKernels(), false);

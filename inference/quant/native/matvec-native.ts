@@ -43,7 +43,7 @@ const KERNELS: Partial<
     {
       one: string;
       grouped?: string;
-      grouped8?: string;
+      grouped8?: string; // Q4_K's built only for CPUs with AVX2 and F16C
       grouped16?: string; // built only for CPUs with AVX-512 VNNI
       block: number;
       bytes: number;
@@ -59,7 +59,14 @@ const KERNELS: Partial<
     block: 32,
     bytes: 18,
   },
-  [GgmlType.Q4_K]: { one: "matvec_q4_k", grouped: "matvec_q4_k_x4", block: 256, bytes: 144 },
+  [GgmlType.Q4_K]: {
+    one: "matvec_q4_k",
+    grouped: "matvec_q4_k_x4",
+    grouped8: "matvec_q4_k_x8",
+    grouped16: "matvec_q4_k_x16",
+    block: 256,
+    bytes: 144,
+  },
   [GgmlType.Q5_K]: { one: "matvec_q5_k", block: 256, bytes: 176 },
   [GgmlType.Q6_K]: { one: "matvec_q6_k", grouped: "matvec_q6_k_x4", block: 256, bytes: 210 },
   [GgmlType.Q5_0]: { one: "matvec_q5_0", block: 32, bytes: 22 },
@@ -112,7 +119,9 @@ function open(path?: string | null): Native | null {
         if (!name) continue;
         const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
         if (i >= 0) index.set(name, i);
-        else if (name !== k.grouped16) throw new Error(`native kernels: ${name} missing`);
+        else if (name === k.one || name === k.grouped || name === "matvec_q4_0_x8") {
+          throw new Error(`native kernels: ${name} missing`);
+        }
       }
     }
     const rows = l.symbols.grove_kernel(new TextEncoder().encode("attn_rows_f16\0"));
@@ -239,8 +248,8 @@ export function matVecNative(
   if (k16 !== undefined && n >= 16) {
     return grouped(rt, k16, type, w, rows, cols, nb, a, out, split, 16, sameInput);
   }
-  if (k.grouped8 && n >= 8) {
-    const k8 = rt.index.get(k.grouped8)!;
+  const k8 = k.grouped8 ? rt.index.get(k.grouped8) : undefined;
+  if (k8 !== undefined && n >= 8) {
     return grouped(rt, k8, type, w, rows, cols, nb, a, out, split, 8, sameInput);
   }
   if (k.grouped && n >= 2) {
@@ -269,8 +278,9 @@ export function matVecNative(
 }
 
 /**
- * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for matvec_q4_0_x8, or 16
- * for matvec_q4_0_x16), its input laid out anew unless the last product laid out the same.
+ * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for the Q4_0 and Q4_K _x8
+ * kernels, or 16 for their _x16 ones), its input laid out anew unless the last product laid out
+ * the same.
  */
 function grouped(
   rt: Native,

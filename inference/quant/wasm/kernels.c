@@ -216,6 +216,9 @@ static inline int32_t mins_dot(const int32_t* mn, const int32_t* ys) {
   return summ;
 }
 
+#if defined(__AVX2__) && defined(__F16C__) && !defined(__wasm__)
+#include "q4-k-row-x86.h"
+#else
 static double row_q4_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
                        const int32_t* ys) {
   double acc = 0;
@@ -237,6 +240,7 @@ static double row_q4_k(const uint8_t* w, int nb, const int8_t* y, const double* 
   }
   return acc;
 }
+#endif
 
 // Bit k of each byte of h, moved to bit 4 (16-bit shifts: the mask drops
 // what crosses from the neighbouring byte).
@@ -1146,4 +1150,8 @@ void matvec_q4_0_x8(const uint8_t* w, int rows, int cols, int n8, int r0, int r1
     }
   }
 }
+
+#if defined(__AVX2__) && defined(__F16C__)
+#include "q4-k-grouped.h"
+#endif
 #endif
