@@ -620,15 +620,38 @@ static inline v128_t dot4u(v128_t acc, v128_t w, v128_t y) {
 
 #define SPLAT32(v, k) wasm_i32x4_shuffle(v, v, k, k, k, k)
 
-// The four vectors' integer sums for one block, less their offsets: `y` is
-// its 128 interleaved bytes. Two chains of dots, to overlap their latency.
-static inline v128_t q4_0_sums4(const v128_t* c, const int8_t* y, v128_t neg_off) {
+#ifdef RELAXED
+// i16 lane 2v + 2v' (v' in 0, 1): vector v's sum of w[4v + 2v'..] * y's, two products, where
+// `w` (weight levels in [0, 15]) holds one chunk splatted to every vector.
+static inline v128_t pairs4u(v128_t w, const int8_t* y) { return pairs16u(w, load(y)); }
+#endif
+
+// The four vectors' dots with 32 weight levels in [0, 15] (eight splatted chunks in `c`): `y`
+// is their 128 interleaved bytes. With relaxed SIMD the products add up in i16 and widen once
+// (one instruction a chunk where the i32 dot takes three on x86 without VNNI): each lane then
+// sums 16 products of levels <= 15 and activations <= 128 in magnitude, at most 30720, so
+// nothing overflows and the sums are the same exact integers. Otherwise two chains of i32
+// dots, to overlap their latency.
+static inline v128_t dot32_x4(const v128_t* c, const int8_t* y) {
+#ifdef RELAXED
+  v128_t a = wasm_i16x8_add(pairs4u(c[0], y), pairs4u(c[1], y + 16));
+  v128_t b = wasm_i16x8_add(pairs4u(c[2], y + 32), pairs4u(c[3], y + 48));
+  a = wasm_i16x8_add(a, wasm_i16x8_add(pairs4u(c[4], y + 64), pairs4u(c[5], y + 80)));
+  b = wasm_i16x8_add(b, wasm_i16x8_add(pairs4u(c[6], y + 96), pairs4u(c[7], y + 112)));
+  return wasm_i32x4_extadd_pairwise_i16x8(wasm_i16x8_add(a, b));
+#else
   v128_t z = wasm_i32x4_splat(0);
-  v128_t a = dot4u(dot4u(neg_off, c[0], load(y)), c[1], load(y + 16));
+  v128_t a = dot4u(dot4u(z, c[0], load(y)), c[1], load(y + 16));
   v128_t b = dot4u(dot4u(z, c[2], load(y + 32)), c[3], load(y + 48));
   a = dot4u(dot4u(a, c[4], load(y + 64)), c[5], load(y + 80));
   b = dot4u(dot4u(b, c[6], load(y + 96)), c[7], load(y + 112));
   return wasm_i32x4_add(a, b);
+#endif
+}
+
+// The four vectors' integer sums for one block, less their offsets.
+static inline v128_t q4_0_sums4(const v128_t* c, const int8_t* y, v128_t neg_off) {
+  return wasm_i32x4_add(neg_off, dot32_x4(c, y));
 }
 
 // Four vectors' f64 sums. The native build on x86 keeps them in one 256-bit
@@ -803,8 +826,7 @@ static inline __attribute__((always_inline)) void row_q4_k_x4(
       splat4(high4(q1), ch + 4);
       for (int g = 0; g < ng; g++) {
         const int8_t* y = yT + 4L * g * cols + 1024L * b + 256 * c;
-        v128_t dl = wasm_i32x4_add(dot16_x4(cl, y), dot16_x4(cl + 4, y + 64));
-        v128_t dh = wasm_i32x4_add(dot16_x4(ch, y + 128), dot16_x4(ch + 4, y + 192));
+        v128_t dl = dot32_x4(cl, y), dh = dot32_x4(ch, y + 128);
         isum[g] = wasm_i32x4_add(isum[g], wasm_i32x4_add(wasm_i32x4_mul(dl, wasm_i32x4_splat(sc[2 * c])),
                                                          wasm_i32x4_mul(dh, wasm_i32x4_splat(sc[2 * c + 1]))));
       }
