@@ -83,6 +83,28 @@ for (const variant of ["relaxed", "simd"] as const) {
   }
 }
 
+// The grouped Q4_0 and Q4_K kernels add 16 products per lane in i16 before widening: the
+// largest sums they can meet (every weight level 15, every activation level +127 or -127,
+// 30,480 in magnitude) must come out exact.
+Deno.test("WASM grouped Q4_0 and Q4_K kernels keep the largest i16 partial sums exact", () => {
+  const [rows, cols, n] = [3, 512, 8];
+  // Rows of 7 with one -8 a block of 32: scale 1, so every other level is 7 + 8 = 15.
+  const values = new Float32Array(rows * cols).map((_, i) => (i % 32 === 5 ? -8 : 7));
+  // Vectors of +1 and of -1 round to levels +-127.
+  const x = new Float32Array(n * cols).map((_, i) => (Math.floor(i / cols) % 2 ? -1 : 1));
+  for (const type of [GgmlType.Q4_0, GgmlType.Q4_K] as const) {
+    const w = quantize(type, values, cols);
+    const a = quantizeActivations(type, x, cols, n);
+    assert.equal(Math.max(...a.qs.subarray(0, n * cols).map(Math.abs)), 127);
+    const got = new Float32Array(n * rows);
+    const want = new Float32Array(n * rows);
+    assert.ok(matVecWasm(type, w, rows, cols, a, got));
+    integerDots(type, w, rows, cols, a, want);
+    assert.deepEqual(got, want, ggmlTypeName(type));
+    assert.ok(Math.abs(want[0]) > 1000, `${ggmlTypeName(type)}: ${want[0]}`);
+  }
+});
+
 Deno.test("WASM Q4_0 grouped kernel takes levels at an unaligned byte offset", () => {
   const [rows, cols, n] = [3, 64, 5];
   const w = quantize(GgmlType.Q4_0, randoms(rows * cols, 51), cols);
