@@ -9,7 +9,7 @@ import { attendRow } from "../../attention.ts";
 import type { ModelConfig } from "../../model-config.ts";
 import { randoms } from "../../../tests/support/quant/dots.ts";
 import { buildNative } from "./build.ts";
-import { attentionRowsNative, nativeAttention } from "./attention-native.ts";
+import { attentionRowsNative, nativeAttention, roundF16Native } from "./attention-native.ts";
 import { setNativeKernels } from "./matvec-native.ts";
 
 async function freshBuild(): Promise<string | null> {
@@ -148,4 +148,36 @@ Deno.test("native attention over many rows (two threads, one cache per row) equa
   setNativeKernels(true, built);
   assert.ok(got.some((x) => x !== 0));
   assert.deepEqual(got, want);
+});
+
+// The softmax weights' f16 rounding (vectorized where the CPU has AVX-512) must be
+// Float16Array's: ties to even between neighbouring halves, a hair either side of a tie,
+// subnormal halves, underflow to zero, overflow to infinity, signed zeros and NaN.
+Deno.test("native f16 rounding of the softmax weights equals Float16Array's", () => {
+  if (built === null) return;
+  setNativeKernels(true, built);
+  const halves = new Float16Array(
+    new Uint16Array(Array.from({ length: 0x7c00 }, (_, i) => i)).buffer,
+  );
+  const xs: number[] = [
+    0,
+    -0,
+    NaN,
+    65504,
+    65520,
+    65519.99,
+    1e6,
+    1e-300,
+    2 ** -25,
+    2 ** -25 * 1.0001,
+  ];
+  for (let i = 0; i + 1 < halves.length; i += 7) {
+    const a = halves[i], b = halves[i + 1], mid = (a + b) / 2;
+    xs.push(a, mid, mid * (1 + 2 ** -52), mid * (1 - 2 ** -52), -mid);
+  }
+  xs.push(...randoms(4096, 9).map((v) => v * 2 ** ((v * 1e6) % 30 | 0)));
+  const got = Float64Array.from(xs);
+  assert.ok(roundF16Native(got));
+  const want = Array.from(Float16Array.from(xs), Number);
+  assert.deepEqual(Array.from(got), want);
 });

@@ -18,6 +18,17 @@ export function nativeAttention(): boolean {
   return nativeSymbols() !== null;
 }
 
+/**
+ * Rounds `x` to f16 values in place as the native softmax rounds its weights (the tests hold
+ * it to Float16Array's rounding); false where the native kernels are off.
+ */
+export function roundF16Native(x: Float64Array): boolean {
+  const symbols = nativeSymbols();
+  if (!symbols) return false;
+  symbols.grove_round_f16(x, x.length);
+  return true;
+}
+
 /** One query row of attentionRowsNative: its layer cache and its positions. */
 export interface AttentionRow {
   keys: Float16Array;

@@ -135,6 +135,40 @@ static void attn_values_f16(const double* weights, const _Float16* values, int h
   }
 }
 
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__F16C__)
+#include <immintrin.h>
+// Eight values rounded to the nearest f16 (ties to even), as (_Float16)x rounds one, which
+// compiler-rt does in soft float (a sixth of a long MoE prefill's time went there). The f32
+// step rounds to odd (toward zero, its last bit set where that was inexact), which keeps
+// enough bits for the f16 rounding after it to give the direct rounding's result.
+static inline __attribute__((always_inline)) d8 round_f16_8(d8 x) {
+  __m512d v = (__m512d)x;
+  __m256 t = _mm512_cvt_roundpd_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+  __mmask8 inexact = _mm512_cmp_pd_mask(_mm512_cvtps_pd(t), v, _CMP_NEQ_UQ);
+  __m256i odd = _mm256_mask_or_epi32((__m256i)t, inexact, (__m256i)t, _mm256_set1_epi32(1));
+  __m128i h = _mm256_cvtps_ph((__m256)odd, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return (d8)_mm512_cvtps_pd(_mm256_cvtph_ps(h));
+}
+#define ROUND_F16_8 1
+#endif
+
+// x[i] / sum rounded to f16, in place, for i in [0, n).
+static void divide_round_f16(double* x, int n, double sum) {
+  int i = 0;
+#ifdef ROUND_F16_8
+  for (; i + 8 <= n; i += 8) {
+    d8 v;
+    __builtin_memcpy(&v, x + i, 64);
+    v = round_f16_8(v / splat(sum));
+    __builtin_memcpy(x + i, &v, 64);
+  }
+#endif
+  for (; i < n; i++) x[i] = (double)(_Float16)(x[i] / sum);
+}
+
+// The weights' f16 rounding on its own, for attention-native.test.ts.
+EXPORT void grove_round_f16(double* x, int n) { divide_round_f16(x, n, 1.0); }
+
 // Each head's scores in s[h * np + i] become its softmax weights: scores rounded to f32 as
 // attendRow's Float32Array holds them, less their max (and the head's sink logit, gpt-oss),
 // exponentiated; their f32 values over the f64 sum of the unrounded ones, rounded to f16 as
@@ -159,7 +193,7 @@ static void softmax_weights(double* s, int heads, int np, const float* sinks) {
         x[i + j] = (float)e[j];
       }
     }
-    for (i = 0; i < np; i++) x[i] = (double)(_Float16)(x[i] / sum);
+    divide_round_f16(x, np, sum);
   }
 }
 

@@ -17,6 +17,7 @@ const SYMBOLS = {
   quantize_q8_0: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
   quantize_q8_k: { parameters: ["buffer", "i32", "buffer", "buffer", "buffer"], result: "void" },
   silu_mul_f32: { parameters: ["buffer", "buffer", "i32"], result: "void" },
+  grove_round_f16: { parameters: ["buffer", "i32"], result: "void" },
   grove_run: {
     parameters: [
       "i32",
