@@ -5,20 +5,11 @@
 import assert from "node:assert/strict";
 import { silu, siluMul } from "../../primitives.ts";
 import { randoms } from "../../../tests/support/quant/dots.ts";
-import { buildNative } from "./build.ts";
 import { siluMulNative } from "./activation-native.ts";
 import { setNativeKernels } from "./matvec-native.ts";
+import { freshNativeBuild } from "../../../tests/support/native-build.ts";
 
-async function freshBuild(): Promise<string | null> {
-  const dir = await Deno.makeTempDir();
-  try {
-    return await buildNative(`${dir}/grove-kernels.so`);
-  } catch {
-    return null; // no C compiler here: the TypeScript loop serves alone
-  }
-}
-
-const built = await freshBuild();
+const built = await freshNativeBuild();
 
 function typescript(gate: Float32Array, up: Float32Array, count: number): Float32Array {
   const out = gate.slice();

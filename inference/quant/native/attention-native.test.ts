@@ -8,20 +8,11 @@ import assert from "node:assert/strict";
 import { attendRow } from "../../attention.ts";
 import type { ModelConfig } from "../../model-config.ts";
 import { randoms } from "../../../tests/support/quant/dots.ts";
-import { buildNative } from "./build.ts";
 import { attentionRowsNative, nativeAttention, roundF16Native } from "./attention-native.ts";
 import { setNativeKernels } from "./matvec-native.ts";
+import { freshNativeBuild } from "../../../tests/support/native-build.ts";
 
-async function freshBuild(): Promise<string | null> {
-  const dir = await Deno.makeTempDir();
-  try {
-    return await buildNative(`${dir}/grove-kernels.so`);
-  } catch {
-    return null; // no C compiler here: the TypeScript loops serve alone
-  }
-}
-
-const built = await freshBuild();
+const built = await freshNativeBuild();
 
 interface Case {
   heads: number;

@@ -5,21 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { Worker } from "node:worker_threads";
-import { buildNative } from "./build.ts";
 import { setNativeKernels } from "./matvec-native.ts";
 import { splitProduct } from "../../../tests/support/native-split-worker.ts";
-
-async function freshBuild(): Promise<string | null> {
-  const dir = await Deno.makeTempDir();
-  try {
-    return await buildNative(`${dir}/grove-kernels.so`);
-  } catch {
-    return null; // no C compiler here: nothing native to share
-  }
-}
+import { freshNativeBuild } from "../../../tests/support/native-build.ts";
 
 Deno.test("two workers splitting products on the native kernels' threads at once all finish, right", async () => {
-  const lib = await freshBuild();
+  const lib = await freshNativeBuild();
   if (lib === null) return;
   assert.ok(setNativeKernels(true, lib));
   const { run, size } = splitProduct();

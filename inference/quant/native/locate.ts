@@ -13,6 +13,7 @@ const SOURCES = [
   "native/activation.c",
   "native/exp8.h",
   "native/q4-k-row-x86.h",
+  "native/q6-k-row-x86.h",
   "native/q4-k-grouped.h",
 ];
 

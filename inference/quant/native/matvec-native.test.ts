@@ -14,22 +14,12 @@ import { emptyActivations, quantizeActivations } from "../activations.ts";
 import { quantize } from "../codec.ts";
 import { hardActivations, randoms } from "../../../tests/support/quant/dots.ts";
 import { matVecWasm } from "../wasm/matvec-wasm.ts";
-import { buildNative } from "./build.ts";
 import { matVecNative, nativeKernels, quantizeNative, setNativeKernels } from "./matvec-native.ts";
+import { freshNativeBuild } from "../../../tests/support/native-build.ts";
 
 const TYPES = SUPPORTED_WEIGHT_TYPES.filter(isQuantWeightType);
 
-/** A fresh build of the current sources; null where this machine has no C compiler. */
-async function freshBuild(): Promise<string | null> {
-  const dir = await Deno.makeTempDir();
-  try {
-    return await buildNative(`${dir}/grove-kernels.so`);
-  } catch {
-    return null;
-  }
-}
-
-const built = await freshBuild();
+const built = await freshNativeBuild();
 
 Deno.test("the native kernels load from a fresh build (or, with no compiler, stay off)", () => {
   if (built === null) {

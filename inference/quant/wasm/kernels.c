@@ -278,6 +278,9 @@ static double row_q5_k(const uint8_t* w, int nb, const int8_t* y, const double* 
   return acc;
 }
 
+#if defined(__AVX2__) && defined(__F16C__) && !defined(__wasm__)
+#include "q6-k-row-x86.h"
+#else
 // Unsigned six-bit levels; the -32 offset comes off through the activation
 // sums, scaled like the group they belong to.
 static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
@@ -312,6 +315,7 @@ static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* 
   }
   return acc;
 }
+#endif
 
 // ---------------------------------------------------------------------------
 // The types of issue 15. Q5_0, IQ4_NL and MXFP4 take Q8_0 activations, Q5_1
