@@ -12,9 +12,8 @@ const SOURCES = [
   "native/attention.c",
   "native/activation.c",
   "native/exp8.h",
-  "native/q4-k-row-x86.h",
-  "native/q6-k-row-x86.h",
-  "native/q4-k-grouped.h",
+  "native/k-quants-row-x86.h",
+  "native/k-quants-grouped.h",
 ];
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {

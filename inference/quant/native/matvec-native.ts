@@ -44,7 +44,7 @@ const KERNELS: Partial<
     {
       one: string;
       grouped?: string;
-      grouped8?: string; // Q4_K's built only for CPUs with AVX2 and F16C
+      grouped8?: string; // the K-quants' built only for CPUs with AVX2 and F16C
       grouped16?: string; // built only for CPUs with AVX-512 VNNI
       block: number;
       bytes: number;
@@ -68,7 +68,13 @@ const KERNELS: Partial<
     block: 256,
     bytes: 144,
   },
-  [GgmlType.Q5_K]: { one: "matvec_q5_k", block: 256, bytes: 176 },
+  [GgmlType.Q5_K]: {
+    one: "matvec_q5_k",
+    grouped8: "matvec_q5_k_x8",
+    grouped16: "matvec_q5_k_x16",
+    block: 256,
+    bytes: 176,
+  },
   [GgmlType.Q6_K]: { one: "matvec_q6_k", grouped: "matvec_q6_k_x4", block: 256, bytes: 210 },
   [GgmlType.Q5_0]: { one: "matvec_q5_0", block: 32, bytes: 22 },
   [GgmlType.Q5_1]: { one: "matvec_q5_1", block: 32, bytes: 24 },
@@ -279,8 +285,8 @@ export function matVecNative(
 }
 
 /**
- * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for the Q4_0 and Q4_K _x8
- * kernels, or 16 for their _x16 ones), its input laid out anew unless the last product laid out
+ * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for the Q4_0, Q4_K and Q5_K
+ * _x8 kernels, or 16 for their _x16 ones), its input laid out anew unless the last product laid out
  * the same.
  */
 function grouped(

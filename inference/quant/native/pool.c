@@ -18,14 +18,14 @@ typedef void (*kernel_fn)(const uint8_t*, int, int, int, int, int, const int8_t*
 
 // Kernels built only where the CPU has AVX2 and F16C (matvec-native.ts asks before using them).
 #if defined(__AVX2__) && defined(__F16C__)
-#define KERNELS_AVX2(X) X(matvec_q4_k_x8)
+#define KERNELS_AVX2(X) X(matvec_q4_k_x8) X(matvec_q5_k_x8)
 #else
 #define KERNELS_AVX2(X)
 #endif
 
 // Kernels built only where the CPU has AVX-512 VNNI (matvec-native.ts asks before using them).
 #if defined(__AVX512F__) && defined(__AVX512VNNI__)
-#define KERNELS_512(X) X(matvec_q4_0_x16) X(matvec_q4_k_x16)
+#define KERNELS_512(X) X(matvec_q4_0_x16) X(matvec_q4_k_x16) X(matvec_q5_k_x16)
 #else
 #define KERNELS_512(X)
 #endif

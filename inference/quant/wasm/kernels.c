@@ -209,6 +209,10 @@ static inline void scales_mins(const uint8_t* s, int32_t* sc, int32_t* mn) {
   }
 }
 
+// The one-vector K-quant rows; the native build on x86 has its own (k-quants-row-x86.h).
+#if defined(__AVX2__) && defined(__F16C__) && !defined(__wasm__)
+#include "k-quants-row-x86.h"
+#else
 // The mins term: sum over sub-blocks of min * (sum of its 32 activation levels).
 static inline int32_t mins_dot(const int32_t* mn, const int32_t* ys) {
   int32_t summ = 0;
@@ -216,9 +220,6 @@ static inline int32_t mins_dot(const int32_t* mn, const int32_t* ys) {
   return summ;
 }
 
-#if defined(__AVX2__) && defined(__F16C__) && !defined(__wasm__)
-#include "q4-k-row-x86.h"
-#else
 static double row_q4_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
                        const int32_t* ys) {
   double acc = 0;
@@ -240,7 +241,6 @@ static double row_q4_k(const uint8_t* w, int nb, const int8_t* y, const double* 
   }
   return acc;
 }
-#endif
 
 // Bit k of each byte of h, moved to bit 4 (16-bit shifts: the mask drops
 // what crosses from the neighbouring byte).
@@ -278,9 +278,6 @@ static double row_q5_k(const uint8_t* w, int nb, const int8_t* y, const double* 
   return acc;
 }
 
-#if defined(__AVX2__) && defined(__F16C__) && !defined(__wasm__)
-#include "q6-k-row-x86.h"
-#else
 // Unsigned six-bit levels; the -32 offset comes off through the activation
 // sums, scaled like the group they belong to.
 static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* yd,
@@ -1178,6 +1175,6 @@ void matvec_q4_0_x8(const uint8_t* w, int rows, int cols, int n8, int r0, int r1
 }
 
 #if defined(__AVX2__) && defined(__F16C__)
-#include "q4-k-grouped.h"
+#include "k-quants-grouped.h"
 #endif
 #endif
