@@ -145,10 +145,21 @@ export function growKvCache(
   const kvV = config.kvHeads * config.valueDim;
   const alloc = (length: number) =>
     state.kvType === "f16" ? new Float16Array(length) : new Float32Array(length);
+  // The old cache's buffer moves into the grown one (ArrayBuffer.transfer), so its memory is
+  // freed now rather than whenever V8 next collects: a context's doublings otherwise left about
+  // a whole cache of garbage resident. (The first growth replaces an empty f32 placeholder.)
   const grown = (old: KvArray, width: number) => {
-    const next = alloc(capacity * width);
-    next.set(old);
-    return next;
+    const next = alloc(0), from = old.buffer;
+    if (
+      old.length === 0 || old.constructor !== next.constructor || old.byteOffset !== 0 ||
+      !(from instanceof ArrayBuffer)
+    ) {
+      const fresh = alloc(capacity * width);
+      fresh.set(old);
+      return fresh;
+    }
+    const buffer = from.transfer(capacity * width * old.BYTES_PER_ELEMENT);
+    return old instanceof Float16Array ? new Float16Array(buffer) : new Float32Array(buffer);
   };
   const ring = (old: KvArray, width: number) => {
     const length = Math.min(capacity, state.ringSize) * width;

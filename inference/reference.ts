@@ -12,10 +12,20 @@ import { dequantizeRow } from "./quant/mod.ts";
 import type { ModelConfig } from "./model-config.ts";
 import type { ModelWeights } from "./weights.ts";
 import { matMul, rmsNorm } from "./primitives.ts";
-import { attentionBlock, attentionScratch, type RunState, type StepRows } from "./attention.ts";
-import { feedForwardBlock, feedForwardScratch } from "./feed-forward.ts";
-import { moeBlock, moeScratch } from "./moe.ts";
-import { linearAttentionBlock, linearAttentionScratch } from "./delta-net.ts";
+import {
+  attentionBlock,
+  type AttentionScratch,
+  attentionScratch,
+  type RunState,
+  type StepRows,
+} from "./attention.ts";
+import { feedForwardBlock, type FeedForwardScratch, feedForwardScratch } from "./feed-forward.ts";
+import { moeBlock, type MoeScratch, moeScratch } from "./moe.ts";
+import {
+  linearAttentionBlock,
+  type LinearAttentionScratch,
+  linearAttentionScratch,
+} from "./delta-net.ts";
 
 export { attendRow, createRunState, type RunState } from "./attention.ts";
 export { matMul, rmsNorm } from "./primitives.ts";
@@ -116,6 +126,41 @@ export interface RowGroup {
   count: number;
 }
 
+/** The blocks' working memory for a step of some number of rows. */
+interface StepScratch {
+  attention: AttentionScratch;
+  feedForward?: FeedForwardScratch;
+  moe?: MoeScratch;
+  linear?: LinearAttentionScratch;
+}
+
+// Steps of a serving node repeat a few row counts (prefill chunks, decode batches): their
+// scratch is kept per count, the last few counts used. Fresh buffers every step (~6 MiB a
+// 64-row step of a 1.1B model) piled up as garbage that V8 collects only once its external
+// memory has grown by ~100 MiB: a node's resident memory sat that far above model + KV cache.
+// Every block overwrites its scratch before reading it, so a kept one serves any later step.
+const scratchKept = new WeakMap<ModelConfig, Map<number, StepScratch>>();
+const SCRATCH_COUNTS_KEPT = 4;
+
+function stepScratch(config: ModelConfig, n: number): StepScratch {
+  let byRows = scratchKept.get(config);
+  if (!byRows) scratchKept.set(config, byRows = new Map());
+  let scratch = byRows.get(n);
+  if (scratch) {
+    byRows.delete(n); // re-inserted below: the map's order is least recently used first
+  } else {
+    scratch = {
+      attention: attentionScratch(config, n),
+      feedForward: config.moe ? undefined : feedForwardScratch(config, n),
+      moe: config.moe ? moeScratch(config, n) : undefined,
+      linear: config.recurrent ? linearAttentionScratch(config, n) : undefined,
+    };
+  }
+  byRows.set(n, scratch);
+  if (byRows.size > SCRATCH_COUNTS_KEPT) byRows.delete(byRows.keys().next().value!);
+  return scratch;
+}
+
 /**
  * Runs the layers on the stacked rows of `groups` (hidden: n × dim, in
  * group order); each group's cache grows by its count. A group's rows are
@@ -145,10 +190,7 @@ export function forwardRows(
     for (let t = 0; t < g.count; t++, r++) [rowGroup[r], rowPos[r]] = [gi, g.state.position + t];
   });
   const rows: StepRows = { n, state: (t) => groups[rowGroup[t]].state, pos: rowPos };
-  const attention = attentionScratch(config, n);
-  const feedForward = config.moe ? undefined : feedForwardScratch(config, n);
-  const moe = config.moe ? moeScratch(config, n) : undefined;
-  const linear = config.recurrent ? linearAttentionScratch(config, n) : undefined;
+  const { attention, feedForward, moe, linear } = stepScratch(config, n);
   for (let li = 0; li < weights.layers.length; li++) {
     if (weights.layers[li].linear) linearAttentionBlock(config, weights, li, rows, hidden, linear!);
     else attentionBlock(config, weights, li, rows, hidden, attention);
