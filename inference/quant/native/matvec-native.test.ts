@@ -32,12 +32,14 @@ Deno.test("the native kernels load from a fresh build (or, with no compiler, sta
 
 for (const type of TYPES) {
   const name = ggmlTypeName(type);
-  // n = 1 and 6 (grouped where the type has a grouped kernel), and 70 x 2048 x 13: two row
-  // tiles, and big enough to split across the two threads.
+  // n = 1 (K-quant rows of an even and an odd count of super-blocks: the x86 rows take them
+  // two at a time) and 6 (grouped where the type has a grouped kernel), and 70 x 2048 x 13:
+  // two row tiles, and big enough to split across the two threads.
   Deno.test(`native ${name}: bit-equal to the WASM kernels`, () => {
     if (built === null) return assert.equal(nativeKernels(), false);
     setNativeKernels(true, built);
-    for (const [rows, cols, n] of [[7, 512, 1], [5, 768, 6], [70, 2048, 13], [600, 2048, 1]]) {
+    const shapes = [[7, 512, 1], [9, 1280, 1], [5, 768, 6], [70, 2048, 13], [600, 2048, 1]];
+    for (const [rows, cols, n] of shapes) {
       const w = quantize(type, randoms(rows * cols, rows + cols), cols);
       const a = quantizeActivations(type, randoms(n * cols, n), cols, n);
       const got = new Float32Array(n * rows);
