@@ -154,21 +154,21 @@ static double row_q6_k(const uint8_t* w, int nb, const int8_t* y, const double* 
       __m256i e = _mm256_loadu_si256((const __m256i*)(ql + 32));
       __m256i h = _mm256_loadu_si256((const __m256i*)(w + 128 + 32 * half));
       // Levels of values 32k..32k+31 of the half: low or high nibbles, two bits of qh as 4-5.
+      __m256i p4 = _mm256_srli_epi16(p, 4), e4 = _mm256_srli_epi16(e, 4);
       __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(p, low4), _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
-          _mm256_or_si256(_mm256_and_si256(e, low4), _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p, 4), low4), _mm256_and_si256(h, bits45)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(e, 4), low4),
+          _mm256_or_si256(_mm256_and_si256(p, low4),
+                          _mm256_and_si256(_mm256_slli_epi16(h, 4), bits45)),
+          _mm256_or_si256(_mm256_and_si256(e, low4),
+                          _mm256_and_si256(_mm256_slli_epi16(h, 2), bits45)),
+          _mm256_or_si256(_mm256_and_si256(p4, low4), _mm256_and_si256(h, bits45)),
+          _mm256_or_si256(_mm256_and_si256(e4, low4),
                           _mm256_and_si256(_mm256_srli_epi16(h, 2), bits45)),
       };
       for (int k = 0; k < 4; k++) {
         // Values 32k..32k+15 take scale 2k, 32k+16..32k+31 scale 2k + 1: the low lane's i16
         // lanes get the first, the high lane's the second.
-        __m256i pick = _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k,
-                                        4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
-                                        4 * k, 4 * k + 1, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                        4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
-                                        4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3);
+        __m256i pick = _mm256_setr_m128i(_mm_set1_epi16((short)(4 * k | (4 * k + 1) << 8)),
+                                         _mm_set1_epi16((short)((4 * k + 2) | (4 * k + 3) << 8)));
         __m256i pairs =
             _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i*)(yh + 32 * k)));
         sum = _mm256_add_epi32(sum, _mm256_madd_epi16(pairs, _mm256_shuffle_epi8(sc, pick)));
