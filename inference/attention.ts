@@ -149,9 +149,9 @@ export function growKvCache(
   // freed now rather than whenever V8 next collects: a context's doublings otherwise left about
   // a whole cache of garbage resident. (The first growth replaces an empty f32 placeholder.)
   const grown = (old: KvArray, width: number) => {
-    const next = alloc(0), from = old.buffer;
+    const from = old.buffer, f16 = old instanceof Float16Array;
     if (
-      old.length === 0 || old.constructor !== next.constructor || old.byteOffset !== 0 ||
+      old.length === 0 || f16 !== (state.kvType === "f16") || old.byteOffset !== 0 ||
       !(from instanceof ArrayBuffer)
     ) {
       const fresh = alloc(capacity * width);
@@ -159,7 +159,7 @@ export function growKvCache(
       return fresh;
     }
     const buffer = from.transfer(capacity * width * old.BYTES_PER_ELEMENT);
-    return old instanceof Float16Array ? new Float16Array(buffer) : new Float32Array(buffer);
+    return f16 ? new Float16Array(buffer) : new Float32Array(buffer);
   };
   const ring = (old: KvArray, width: number) => {
     const length = Math.min(capacity, state.ringSize) * width;

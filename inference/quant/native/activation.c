@@ -1,8 +1,9 @@
 // SwiGLU's gate, silu(g) * u, in the native build only (build.ts). The TypeScript loop
 // (../../primitives.ts) calls Math.exp once per value, ~16 ns each: a tenth of a 128-token
 // prefill on the 1.1B model. Here exp runs eight lanes at a time (exp8.h). Its error is an
-// ulp or two of f64, so the f32 result equals the TypeScript one except where that f64 lies within a couple of ulps
-// of an f32 rounding boundary (about one value in 10^7; activation-native.test.ts).
+// ulp or two of f64, so the f32 result equals the TypeScript one except where that f64 lies
+// within a couple of ulps of an f32 rounding boundary (about one value in 10^7;
+// activation-native.test.ts).
 #include <stdint.h>
 
 #define EXPORT __attribute__((visibility("default")))

@@ -83,7 +83,9 @@ export function attentionRowsNative(
     const r = row(t);
     rowPointers[2 * t] = of(r.keys);
     rowPointers[2 * t + 1] = of(r.values);
-    rowInts.set([r.start, r.pos, r.ring], 4 * t);
+    rowInts[4 * t] = r.start;
+    rowInts[4 * t + 1] = r.pos;
+    rowInts[4 * t + 2] = r.ring;
     most = Math.max(most, r.pos - r.start + 1);
   }
   const perThread = shape.heads * most;

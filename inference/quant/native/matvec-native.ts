@@ -225,15 +225,15 @@ function grow(n: number) {
   if (yd.length < n) yd = new Float64Array(n);
 }
 
-/**
- * out[v * rows + r] = dot(row r, vector v) for the `a.n` rounded vectors, as matVecWasm
- * computes it; false where the native kernels are off or lack this type (nothing written).
- */
 // Which activations the grouped layout in yq, yd and ys was built from (type decides the
 // offsets, lanes the interleave): a product of the same rounded input reuses it.
 let laidOut: { a: Activations; type: GgmlType; lanes: number; n: number; cols: number } | null =
   null;
 
+/**
+ * out[v * rows + r] = dot(row r, vector v) for the `a.n` rounded vectors, as matVecWasm
+ * computes it; false where the native kernels are off or lack this type (nothing written).
+ */
 export function matVecNative(
   type: GgmlType,
   weights: Uint8Array,
