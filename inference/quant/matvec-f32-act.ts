@@ -139,16 +139,12 @@ export function matVecBatchF32Activations(
       acc[v + 2] = a2;
       acc[v + 3] = a3;
     }
+    // Every vector's sum in column order, as the native kernel takes it (matmul-f32.c).
     for (let v = n4; v < n; v++) {
       const xo = v * cols;
-      let a0 = 0, a1 = 0;
-      let j = 0;
-      for (; j + 1 < cols; j += 2) {
-        a0 += row[j] * xs[xo + j];
-        a1 += row[j + 1] * xs[xo + j + 1];
-      }
-      if (j < cols) a0 += row[j] * xs[xo + j];
-      acc[v] = a0 + a1;
+      let a0 = 0;
+      for (let j = 0; j < cols; j++) a0 += row[j] * xs[xo + j];
+      acc[v] = a0;
     }
     for (let v = 0; v < n; v++) out[v * rows + r] = acc[v];
   }

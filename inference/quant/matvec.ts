@@ -14,12 +14,7 @@
  * about f32 accumulation order instead of differing by the activation
  * rounding. matvec-f32-act.ts keeps the unrounded product.
  */
-import {
-  type GgmlType,
-  ggmlTypeName,
-  isQuantWeightType,
-  isSupportedWeightType,
-} from "../ggml-type.ts";
+import { GgmlType, ggmlTypeName, isQuantWeightType, isSupportedWeightType } from "../ggml-type.ts";
 import {
   activationBlockSize,
   activationFormFor,
@@ -30,7 +25,7 @@ import {
 import { check, matVecBatchF32Activations } from "./matvec-f32-act.ts";
 import { matVecBatchQuantF64 } from "./matvec-f64.ts";
 import { matVecBatchQ5_1 } from "./matvec-q8-1.ts";
-import { matVecNative, quantizeNative } from "./native/mod.ts";
+import { matMulF32Native, matVecNative, quantizeNative } from "./native/mod.ts";
 import { matVecWasm, quantizeWasm } from "./wasm/mod.ts";
 
 // Reused across calls: steady-state products allocate nothing big.
@@ -89,6 +84,8 @@ export function matVecBatch(
   }
   if (!isQuantWeightType(type)) {
     rounded = null; // scratch is about to hold this input's float form
+    // F32 prefill natively where it runs: the same sums as matVecBatchF32Activations.
+    if (type === GgmlType.F32 && n > 1 && matMulF32Native(weights, rows, cols, xs, n, out)) return;
     // Float weights: x rounded to f16 / bf16 as llama.cpp does, f32 as it is.
     const x = activationFormFor(type) === "f32"
       ? xs

@@ -1,4 +1,10 @@
-/** Times Grove's own CPU engine: one prefill, then greedy decode one token at a time. */
+/**
+ * Times Grove's own CPU engine: one prefill, then greedy decode one token at a time, after the
+ * same prompt and a decode step on a throwaway session. That warm-up is V8's: the engine's
+ * TypeScript paths run interpreted until they are compiled, which on a small model such as
+ * stories260K costs the first prefill a third of its speed; llama.cpp's runner warms up too, as
+ * llama-bench does by default.
+ */
 import { createCpuEngine } from "../../inference/mod.ts";
 import type { Measurement, RunPlan } from "./types.ts";
 
@@ -11,6 +17,8 @@ function argmax(logits: Float32Array): number {
 export async function runGrove(path: string, plan: RunPlan): Promise<Measurement> {
   const ctxSize = plan.promptTokens.length + plan.decodeTokens + 1;
   const engine = await createCpuEngine({ path, ctxSize });
+  const warm = engine.createSession();
+  warm.evaluate([argmax(warm.evaluate(plan.promptTokens))]);
   const session = engine.createSession();
   const t0 = performance.now();
   let logits = session.evaluate(plan.promptTokens);

@@ -76,6 +76,10 @@ export async function runLlamaCpp(
     const loadMs = performance.now() - t0;
     const sequence = context.getSequence();
     const prompt = plan.promptTokens as Token[];
+    // Warm-up, as llama-bench does by default and as Grove's runners do: the same prompt and a
+    // decode step, then forgotten.
+    await step(sequence, [[await nextToken(sequence, prompt), ASK]]);
+    await sequence.clearHistory();
     const t1 = performance.now();
     let token = await nextToken(sequence, prompt);
     const t2 = performance.now();

@@ -42,6 +42,9 @@ const CASES: Case[] = [
   },
   { heads: 4, kvHeads: 1, headDim: 256, valueDim: 256, pos: 70, window: 16, spread: 20 },
   { heads: 4, kvHeads: 2, headDim: 96, valueDim: 96, pos: 9, spread: 2 },
+  // stories260K's heads: eight values, one f32 vector of them; 130 positions, whole vectors of
+  // softmax weights and a tail.
+  { heads: 8, kvHeads: 4, headDim: 8, valueDim: 8, pos: 130, spread: 3 },
   // Sinks above every score: the sink sets the softmax's max.
   { heads: 2, kvHeads: 1, headDim: 64, valueDim: 64, pos: 20, sinks: true, spread: 0.02 },
 ];

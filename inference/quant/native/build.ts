@@ -38,6 +38,7 @@ export async function buildNative(out?: string): Promise<string> {
       `${here}pool.c`,
       `${here}attention.c`,
       `${here}activation.c`,
+      `${here}matmul-f32.c`,
       "-lpthread",
       // Never unmapped: the helper thread sleeps in this code when Deno closes the library.
       "-Wl,-z,nodelete",

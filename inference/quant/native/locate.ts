@@ -11,6 +11,7 @@ const SOURCES = [
   "native/pool.c",
   "native/attention.c",
   "native/activation.c",
+  "native/matmul-f32.c",
   "native/exp8.h",
   "native/k-quants-row-x86.h",
   "native/k-quants-grouped.h",

@@ -86,6 +86,9 @@ const KERNELS: Partial<
 };
 // Products below this many weights x vectors stay on one thread.
 const SPLIT_MIN = 1 << 20;
+// An F32 product does f64 arithmetic on every weight where a quantized one streams packed
+// bytes, so it pays for the second thread at smaller sizes (stories260K's 64 x 64 at 128 rows).
+const SPLIT_MIN_F32 = 1 << 17;
 
 interface Native {
   lib: Library;
@@ -134,6 +137,9 @@ function open(path?: string | null): Native | null {
     const rows = l.symbols.grove_kernel(new TextEncoder().encode("attn_rows_f16\0"));
     if (rows < 0) throw new Error("native kernels: attn_rows_f16 missing");
     index.set("attn_rows_f16", rows);
+    const f32 = l.symbols.grove_kernel(new TextEncoder().encode("matmul_f32\0"));
+    if (f32 < 0) throw new Error("native kernels: matmul_f32 missing");
+    index.set("matmul_f32", f32);
     const t = env("GROVE_WASM_THREADS");
     const want = t === "0" || t === "1" ? t === "1" : navigator.hardwareConcurrency >= 2;
     const threads = want && l.symbols.grove_threads_start() === 1;
@@ -219,6 +225,36 @@ export function quantizeNative(
   into.n = n;
   into.cols = cols;
   return into;
+}
+
+// F32 products' inputs in matmul-f32.c's layout: groups of eight vectors, column by column.
+let xf = new Float64Array(0);
+
+/**
+ * out[v * rows + r] = dot(row r, xs[v * cols ..]) for v < n, for F32 weights and unrounded
+ * inputs: matVecBatchF32Activations's result bit for bit (matmul-f32.c), at the speed of native
+ * vector code and split across the threads. False where the native kernels are off.
+ */
+export function matMulF32Native(
+  weights: Uint8Array,
+  rows: number,
+  cols: number,
+  xs: Float32Array,
+  n: number,
+  out: Float32Array,
+): boolean {
+  const rt = runtime();
+  if (!rt) return false;
+  const groups = Math.ceil(n / 8), size = groups * cols * 8;
+  if (xf.length < size) xf = new Float64Array(size);
+  for (let v = 0; v < groups * 8; v++) {
+    const base = (v >> 3) * cols * 8 + (v & 7);
+    for (let j = 0, i = v * cols; j < cols; j++) xf[base + j * 8] = v < n ? xs[i + j] : 0;
+  }
+  const split = rt.threads && rows * cols * n >= SPLIT_MIN_F32 ? 1 : 0;
+  const w = weights.subarray(0, rows * cols * 4);
+  rt.lib.symbols.grove_run(rt.index.get("matmul_f32")!, w, rows, cols, n, yq, xf, ys, out, split);
+  return true;
 }
 
 function grow(n: number) {

@@ -1,5 +1,6 @@
 /** Native kernels: the WASM kernels' C source built for this CPU at install, through FFI. */
 export {
+  matMulF32Native,
   matVecNative,
   nativeKernels,
   nativeThreads,

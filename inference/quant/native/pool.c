@@ -14,7 +14,7 @@ typedef void (*kernel_fn)(const uint8_t*, int, int, int, int, int, const int8_t*
   X(matvec_q8_0) X(matvec_q4_0) X(matvec_q4_k) X(matvec_q5_k) X(matvec_q6_k) X(matvec_q5_0) \
   X(matvec_q5_1) X(matvec_q2_k) X(matvec_q3_k) X(matvec_iq4_nl) X(matvec_iq4_xs)            \
   X(matvec_mxfp4) X(matvec_q4_0_x4) X(matvec_q8_0_x4) X(matvec_q4_k_x4) X(matvec_q6_k_x4)          \
-  X(matvec_q4_0_x8) X(attn_rows_f16) KERNELS_AVX2(X) KERNELS_512(X)
+  X(matvec_q4_0_x8) X(attn_rows_f16) X(matmul_f32) KERNELS_AVX2(X) KERNELS_512(X)
 
 // Kernels built only where the CPU has AVX2 and F16C (matvec-native.ts asks before using them).
 #if defined(__AVX2__) && defined(__F16C__)
