@@ -134,31 +134,42 @@ interface StepScratch {
   linear?: LinearAttentionScratch;
 }
 
-// Steps of a serving node repeat a few row counts (prefill chunks, decode batches): their
-// scratch is kept per count, the last few counts used. Fresh buffers every step (~6 MiB a
-// 64-row step of a 1.1B model) piled up as garbage that V8 collects only once its external
-// memory has grown by ~100 MiB: a node's resident memory sat that far above model + KV cache.
-// Every block overwrites its scratch before reading it, so a kept one serves any later step.
-const scratchKept = new WeakMap<ModelConfig, Map<number, StepScratch>>();
-const SCRATCH_COUNTS_KEPT = 4;
+// One scratch per model, sized for the largest step so far; a step of n rows works in the
+// first n rows of each buffer. Fresh buffers every step (~6 MiB a 64-row step of a 1.1B model)
+// piled up as garbage that V8 collects only once its external memory has grown by ~100 MiB,
+// and buffers kept per row count held one set per count a serving node's steps take (their
+// prompt chunks vary with the time a step may take): either way a node's resident memory sat
+// tens of MiB above model + KV cache. Every block overwrites its scratch before reading it, so
+// the rows of any earlier step serve a later one.
+const scratchKept = new WeakMap<ModelConfig, { rows: number; scratch: StepScratch }>();
 
 function stepScratch(config: ModelConfig, n: number): StepScratch {
-  let byRows = scratchKept.get(config);
-  if (!byRows) scratchKept.set(config, byRows = new Map());
-  let scratch = byRows.get(n);
-  if (scratch) {
-    byRows.delete(n); // re-inserted below: the map's order is least recently used first
-  } else {
-    scratch = {
-      attention: attentionScratch(config, n),
-      feedForward: config.moe ? undefined : feedForwardScratch(config, n),
-      moe: config.moe ? moeScratch(config, n) : undefined,
-      linear: config.recurrent ? linearAttentionScratch(config, n) : undefined,
+  let kept = scratchKept.get(config);
+  if (!kept || kept.rows < n) {
+    kept = {
+      rows: n,
+      scratch: {
+        attention: attentionScratch(config, n),
+        feedForward: config.moe ? undefined : feedForwardScratch(config, n),
+        moe: config.moe ? moeScratch(config, n) : undefined,
+        linear: config.recurrent ? linearAttentionScratch(config, n) : undefined,
+      },
     };
+    scratchKept.set(config, kept);
   }
-  byRows.set(n, scratch);
-  if (byRows.size > SCRATCH_COUNTS_KEPT) byRows.delete(byRows.keys().next().value!);
-  return scratch;
+  return kept.rows === n ? kept.scratch : firstRows(kept.scratch, kept.rows, n) as StepScratch;
+}
+
+/** Every buffer of `scratch` (each `rows` rows of its own width) cut to its first n rows. */
+function firstRows(scratch: object, rows: number, n: number): object {
+  const cut: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(scratch)) {
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+      const typed = value as Float32Array;
+      cut[key] = typed.subarray(0, (typed.length / rows) * n);
+    } else cut[key] = value && typeof value === "object" ? firstRows(value, rows, n) : value;
+  }
+  return cut;
 }
 
 /**

@@ -9,7 +9,7 @@
  *
  * Each serving node answers one completion whose prompt passes half the context, so the CPU
  * engine's KV cache, grown in doublings, reaches the whole context, and the prefill's scratch is
- * touched at its largest (512 rows per step); its RSS is read after that answer (the process
+ * touched at its largest (the rows of a second's work a step, up to 512); its RSS is read after that answer (the process
  * tree's, though a node starts no child process), with its peak (VmHWM) beside it.
  */
 import { GgmlType } from "../../inference/mod.ts";
@@ -196,9 +196,9 @@ export function rssTable(rows: RssResult[], label: string): string {
     "idle node = a `consume` node in the mesh (same runtime, HTTP and libp2p, no model). KV " +
       "printed = the node's own prediction at its --ctx-size (one sequence, the context full); " +
       "the bound uses it. RSS is the process tree's (VmRSS), peak its VmHWM. Beyond the bound's " +
-      "parts a node holds its scratch (the CPU's prefill buffers, ~50 MiB per 512-row step, " +
-      "are dropped after each step and stay resident until V8 collects them, so the CPU row " +
-      "varies by that much between runs), the kernels' worker thread, and on WebGPU the " +
+      "parts a node holds its scratch (on the CPU one set of step buffers, ~0.1 MiB a row, " +
+      "sized for the largest step so far: a prompt chunk takes up to a second's worth of " +
+      "rows), V8's young generation (~15 MiB once grown), and on WebGPU the " +
       "adapter's runtime: on llvmpipe Mesa's LLVM and Vulkan libraries (~60 MiB mapped from " +
       "files), the compiled pipelines (~100 MiB of heap and JIT'd code, most of it the two " +
       "matmul tile variants') and wgpu's pool of upload staging (~30 MiB).",

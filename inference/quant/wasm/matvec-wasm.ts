@@ -45,6 +45,11 @@ interface Runtime {
   fns: Kernel[];
   /** A second thread on the same (shared) memory, when turned on. */
   pool: Pool | null;
+  /**
+   * Starts that thread, until the first product big enough to split asks for it: a node whose
+   * products all run in the native kernels never pays for the Worker (~17 MiB resident).
+   */
+  startPool: (() => Pool | null) | null;
   /** Activation and output scratch, regrown when a product needs more. */
   scratch: { ptr: number; bytes: number };
   /** Weights copied in, by source buffer, then `${byteOffset}:${bytes}`. */
@@ -170,7 +175,7 @@ function instantiateShared(threads: boolean): Runtime | null {
     const memory = new WebAssembly.Memory({ initial: 32, maximum: 65536, shared: true });
     const instance = new WebAssembly.Instance(module, { env: { memory } });
     const rt = runtimeOf("relaxed", instance.exports as Record<string, unknown>, memory, null);
-    if (threads) rt.pool = startPool(module, memory, rt.heap, KERNELS);
+    if (threads) rt.startPool = () => startPool(module, memory, rt.heap, KERNELS);
     return rt;
   } catch {
     return null; // no shared memory or atomics in this engine
@@ -189,6 +194,7 @@ function runtimeOf(
     heap: createHeap(memory, base),
     fns: KERNELS.map((name) => ex[name] as Kernel),
     pool,
+    startPool: null,
     scratch: { ptr: -1, bytes: 0 },
     placed: new WeakMap(),
     own: new WeakSet(),
@@ -217,7 +223,12 @@ function call(rt: Runtime, k: number, args: number[]): void {
   const fn = rt.fns[k];
   const run = (r0: number, r1: number) =>
     fn(args[0], args[1], args[2], args[3], r0, r1, args[6], args[7], args[8], args[9]);
-  if (rt.pool && args[1] * args[2] * args[3] >= SPLIT_MIN) runSplit(rt.pool, k, args, run);
+  const big = args[1] * args[2] * args[3] >= SPLIT_MIN;
+  if (big && rt.startPool) {
+    rt.pool = rt.startPool(); // ready within milliseconds: till then runSplit runs all rows here
+    rt.startPool = null;
+  }
+  if (rt.pool && big) runSplit(rt.pool, k, args, run);
   else run(0, args[1]);
 }
 
@@ -229,9 +240,16 @@ function call(rt: Runtime, k: number, args: number[]): void {
  */
 export async function setWasmThreads(on: boolean): Promise<boolean> {
   if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
-  if (!!runtime?.pool === on) return on;
-  if (runtime?.pool) stopPool(runtime.pool);
-  runtime = instantiate(undefined, on);
+  const threaded = !!(runtime?.pool || runtime?.startPool);
+  if (threaded !== on) {
+    if (runtime?.pool) stopPool(runtime.pool);
+    runtime = instantiate(undefined, on);
+  }
+  // Asked for by name: the thread starts now, not at the first big product.
+  if (runtime?.startPool) {
+    runtime.pool = runtime.startPool();
+    runtime.startPool = null;
+  }
   return runtime?.pool ? await poolReady(runtime.pool) : false;
 }
 
@@ -257,7 +275,7 @@ export function wasmKernelVariant(): KernelVariant | null {
 /** Threads the kernels split big products across: 2 with the worker pool, else 1. */
 export function wasmThreads(): number {
   if (runtime === undefined) runtime = instantiate(undefined, threadsFromEnv());
-  return runtime?.pool ? 2 : 1;
+  return runtime?.pool || runtime?.startPool ? 2 : 1;
 }
 
 /** Whether matVecWasm can take `type` in this runtime. */
