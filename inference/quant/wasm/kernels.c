@@ -983,7 +983,8 @@ typedef double f64x8 __attribute__((vector_size(64)));
 typedef f64x8 acc8_t;
 static inline acc8_t acc8_zero(void) { return (f64x8){0}; }
 // acc + s * (dw * dy), lane by lane.
-static inline acc8_t acc8_add(acc8_t acc, i32x8 s, double dw, const double* dy) {
+__attribute__((unused)) static inline acc8_t acc8_add(acc8_t acc, i32x8 s, double dw,
+                                                      const double* dy) {
   f64x8 d;
   memcpy(&d, dy, 64);
   return acc + __builtin_convertvector(s, f64x8) * ((f64x8){dw, dw, dw, dw, dw, dw, dw, dw} * d);
@@ -1016,11 +1017,44 @@ static inline i32x8 broadcast8(const uint8_t* p) {
   return v;
 }
 // Their low nibbles, and their high ones, in every lane.
-static inline i32x8 low8(const uint8_t* p) { return broadcast8(p) & 0x0f0f0f0f; }
-static inline i32x8 high8(const uint8_t* p) {
+// (Unused where AVX-512 VNNI's q4_0_block_x8 below takes the place of the portable one.)
+__attribute__((unused)) static inline i32x8 low8(const uint8_t* p) {
+  return broadcast8(p) & 0x0f0f0f0f;
+}
+__attribute__((unused)) static inline i32x8 high8(const uint8_t* p) {
   return (i32x8)(((u32x8)broadcast8(p) >> 4) & 0x0f0f0f0f);
 }
 
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && defined(__AVX512VL__)
+// The same block on AVX-512 VNNI, in fewer operations: the high nibbles are masked in place
+// (16 times their level, no shift) into their own sum, which is then exactly 16 times theirs;
+// and s * (dw * dy) is exact in f64 (a 16-bit integer times an f16 times a q8 scale: 51 bits
+// at most), so a fused multiply-add rounds once where acc8_add rounds once: the same bits.
+static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* wb, double dw,
+                                                                const int8_t* y, const double* dy,
+                                                                const int32_t* neg_off,
+                                                                acc8_t* acc) {
+  const uint8_t* q = wb + 2;
+  // Each 4-byte chunk broadcast once for both its nibbles.
+  i32x8 v0 = broadcast8(q), v1 = broadcast8(q + 4), v2 = broadcast8(q + 8),
+        v3 = broadcast8(q + 12);
+  const int32_t lo = 0x0f0f0f0f, hi = (int32_t)0xf0f0f0f0u;
+  i32x8 a = load8(neg_off), b = {0}, h = {0}, g = {0};
+  a = dot8u(a, v0 & lo, y);
+  b = dot8u(b, v1 & lo, y + 32);
+  a = dot8u(a, v2 & lo, y + 64);
+  b = dot8u(b, v3 & lo, y + 96);
+  h = dot8u(h, v0 & hi, y + 128);
+  g = dot8u(g, v1 & hi, y + 160);
+  h = dot8u(h, v2 & hi, y + 192);
+  g = dot8u(g, v3 & hi, y + 224);
+  i32x8 s = (i32x8)((u32x8)a + (u32x8)b + (u32x8)((h + g) >> 4));
+  f64x8 d;
+  memcpy(&d, dy, 64);
+  d *= (f64x8){dw, dw, dw, dw, dw, dw, dw, dw};
+  *acc = __builtin_elementwise_fma(__builtin_convertvector(s, f64x8), d, *acc);
+}
+#else
 static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* wb, double dw,
                                                                 const int8_t* y, const double* dy,
                                                                 const int32_t* neg_off, acc8_t* acc) {
@@ -1038,6 +1072,7 @@ static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* w
   b = dot8u(b, high8(q + 12), y + 224);
   *acc = acc8_add(*acc, (i32x8)((u32x8)a + (u32x8)b), dw, dy);
 }
+#endif
 
 static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, int nb,
                                                               const int8_t* yT, const double* ydT,
