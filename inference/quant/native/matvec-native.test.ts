@@ -53,9 +53,17 @@ for (const type of TYPES) {
 
 // Q4_0, Q4_K and Q5_K from eight vectors on take eight per group (their _x8 kernels), and from
 // sixteen on sixteen (_x16, where the CPU has AVX-512 VNNI): whole groups, padded ones, block
-// counts past whole fours (Q4_K: past a column chunk), row tiles, the two threads.
+// counts past whole fours (Q4_0 and Q4_K: past a column chunk), row tiles, the two threads.
 const GROUPED_SHAPES = {
-  [GgmlType.Q4_0]: [[3, 160, 8], [5, 96, 17], [4, 224, 16], [70, 2048, 9], [70, 2048, 40]],
+  // 2336 columns: past 64 blocks the eight-vector kernel takes column chunks, here 32 + 32 + 9.
+  [GgmlType.Q4_0]: [
+    [3, 160, 8],
+    [5, 96, 17],
+    [4, 224, 16],
+    [70, 2048, 9],
+    [70, 2048, 40],
+    [67, 2336, 11],
+  ],
   [GgmlType.Q4_K]: [[3, 256, 8], [5, 1280, 17], [4, 512, 16], [70, 2048, 9], [130, 1536, 40]],
   [GgmlType.Q5_K]: [[3, 256, 8], [5, 1280, 17], [4, 512, 16], [70, 2048, 9], [130, 1536, 40]],
 };
