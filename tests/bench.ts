@@ -239,7 +239,8 @@ async function inferenceBench(only?: { models: BenchModel[]; engines: EngineId[]
       `work; 1-minute load average ${Math.min(...loads).toFixed(2)}–` +
       `${Math.max(...loads).toFixed(2)} during the runs (above ~1, llama.cpp's 2 threads fight ` +
       `another process for a core and collapse). Medians of ${RUNS} runs, each in its own process ` +
-      `(wllama on the 1.1B: one run). ` +
+      `(wllama on the 1.1B: one run); Grove (CPU and WebGPU) and llama.cpp (CPU and Vulkan) ` +
+      `first run the same prompt and a decode step untimed, as llama-bench warms up. ` +
       `Bench took ${minutes} min.`,
   );
 }
