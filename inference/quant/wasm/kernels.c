@@ -1074,22 +1074,33 @@ static inline __attribute__((always_inline)) void q4_0_block_x8(const uint8_t* w
 }
 #endif
 
+// Blocks [b0, b1) of one row into `acc`, in block order.
+static inline __attribute__((always_inline)) void part_q4_0_x8(const uint8_t* w, int b0, int b1,
+                                                               const int8_t* yT,
+                                                               const double* ydT,
+                                                               const int32_t* negOffT,
+                                                               acc8_t* acc) {
+  acc8_t a = *acc;
+  int b = b0;
+  for (; b + 4 <= b1; b += 4) {
+    v128_t f = fp16x4(w + 18 * b, 18);
+    for (int k = 0; k < 4; k++) {
+      q4_0_block_x8(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 256L * (b + k), ydT + 8L * (b + k),
+                    negOffT + 8L * (b + k), &a);
+    }
+  }
+  for (; b < b1; b++) {
+    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, &a);
+  }
+  *acc = a;
+}
+
 static inline __attribute__((always_inline)) void row_q4_0_x8(const uint8_t* w, int nb,
                                                               const int8_t* yT, const double* ydT,
                                                               const int32_t* negOffT, float* out,
                                                               int rows) {
   acc8_t acc = acc8_zero();
-  int b = 0;
-  for (; b + 4 <= nb; b += 4) {
-    v128_t f = fp16x4(w + 18 * b, 18);
-    for (int k = 0; k < 4; k++) {
-      q4_0_block_x8(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 256L * (b + k), ydT + 8L * (b + k),
-                    negOffT + 8L * (b + k), &acc);
-    }
-  }
-  for (; b < nb; b++) {
-    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, &acc);
-  }
+  part_q4_0_x8(w, 0, nb, yT, ydT, negOffT, &acc);
   for (int k = 0; k < 8; k++) out[(long)k * rows] = (float)acc8_lane(acc, k);
 }
 
@@ -1202,27 +1213,6 @@ void matvec_q4_0_x16(const uint8_t* w, int rows, int cols, int n16, int r0, int 
 #endif
 
 #if !defined(__wasm__)
-// Blocks [b0, b1) of one row into `acc`, in block order.
-static inline __attribute__((always_inline)) void part_q4_0_x8(const uint8_t* w, int b0, int b1,
-                                                               const int8_t* yT,
-                                                               const double* ydT,
-                                                               const int32_t* negOffT,
-                                                               acc8_t* acc) {
-  acc8_t a = *acc;
-  int b = b0;
-  for (; b + 4 <= b1; b += 4) {
-    v128_t f = fp16x4(w + 18 * b, 18);
-    for (int k = 0; k < 4; k++) {
-      q4_0_block_x8(w + 18 * (b + k), ((g_f32x4)f)[k], yT + 256L * (b + k), ydT + 8L * (b + k),
-                    negOffT + 8L * (b + k), &a);
-    }
-  }
-  for (; b < b1; b++) {
-    q4_0_block_x8(w + 18 * b, fp16(w + 18 * b), yT + 256L * b, ydT + 8L * b, negOffT + 8L * b, &a);
-  }
-  *acc = a;
-}
-
 // A row's eight vectors take 11 bytes a column (levels, scales, offsets): past 2048 columns
 // (an FFN's down matrix) they outgrow a 32 KiB L1 and streamed from L2 for every row. There the
 // columns go in chunks of 32 blocks, as matvec_q4_0_x16's do, each (row, vector) sum carried
