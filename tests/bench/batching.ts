@@ -3,7 +3,8 @@
  * concurrent ones on the CPU and 16 on WebGPU, on the same batched engine
  * (inference/batch.ts), on the generated 1.1 B Q4_0 model. Each sequence first prefills a
  * short prompt into its own slot; then every step feeds one token per
- * sequence (greedy), which is what the scheduler does in steady decode.
+ * sequence (greedy), which is what the scheduler does in steady decode. The lone sequence and
+ * the group step in alternating rounds (stats.ts: interleaved), so both meet the same load.
  *
  * Beside them llama.cpp native (llama-batching.ts): 1 vs 8 sequences of one context on the CPU at
  * 2 threads, the same prompts and steps, so Grove's CPU ratio has its yardstick from the same run.
@@ -14,7 +15,7 @@
 import { type BatchEngine, createBatchedCpuEngine } from "../../inference/batch.ts";
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { measureLlamaBatching } from "./llama-batching.ts";
-import { median } from "./stats.ts";
+import { interleaved, median, ROUNDS } from "./stats.ts";
 import { runChildJson } from "./child.ts";
 
 export interface BatchingResult {
@@ -43,21 +44,34 @@ function argmax(v: Float32Array): number {
   return best;
 }
 
-/** Decode tok/s of `width` sequences stepping together for `steps` steps (after a warm-up step). */
-async function decodeRate(batch: BatchEngine, width: number, steps: number): Promise<number> {
-  const slots = Array.from({ length: width }, () => batch.acquire()!);
-  let next: number[] = [];
-  for (const [i, slot] of slots.entries()) {
-    next.push(argmax((await batch.step([{ slot, tokens: promptOf(i) }]))[0]));
+/**
+ * Decode tok/s of one sequence and of `width` sequences stepping together (one token each a
+ * step), `steps` steps each after a warm-up step, the two in alternating rounds.
+ */
+async function decodeRates(
+  batch: BatchEngine,
+  width: number,
+  steps: number,
+): Promise<{ single: number; concurrent: number }> {
+  const lone = [batch.acquire()!];
+  const group = Array.from({ length: width }, () => batch.acquire()!);
+  const next = new Map<number, number>();
+  for (const [i, slot] of [lone[0], ...group].entries()) {
+    next.set(slot, argmax((await batch.step([{ slot, tokens: promptOf(i % width) }]))[0]));
   }
-  next = (await batch.step(slots.map((slot, i) => ({ slot, tokens: [next[i]] })))).map(argmax);
-  const t0 = performance.now();
-  for (let s = 0; s < steps; s++) {
-    next = (await batch.step(slots.map((slot, i) => ({ slot, tokens: [next[i]] })))).map(argmax);
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  for (const slot of slots) batch.release(slot);
-  return (width * steps) / seconds;
+  const stepAll = async (slots: number[]) => {
+    const out = await batch.step(slots.map((slot) => ({ slot, tokens: [next.get(slot)!] })));
+    slots.forEach((slot, i) => next.set(slot, argmax(out[i])));
+  };
+  await stepAll(lone); // warm-up steps
+  await stepAll(group);
+  const per = Math.ceil(steps / ROUNDS);
+  const run = (slots: number[]) => async () => {
+    for (let s = 0; s < per; s++) await stepAll(slots);
+  };
+  const [single, concurrent] = await interleaved(ROUNDS, [run(lone), run(group)]);
+  for (const slot of [...lone, ...group]) batch.release(slot);
+  return { single: (per * ROUNDS) / single, concurrent: (width * per * ROUNDS) / concurrent };
 }
 
 export async function measureBatching(
@@ -73,12 +87,12 @@ export async function measureBatching(
     const { single, concurrent } = r;
     return { engine: "llama.cpp native", adapter, single, concurrent, width, steps };
   }
-  const ctxSize = PROMPT + steps + 8;
+  const ctxSize = PROMPT + steps + ROUNDS + 8;
+  const maxSlots = width + 1;
   const { engine, batch } = kind === "cpu"
-    ? await createBatchedCpuEngine({ path, ctxSize, maxSlots: width })
-    : await createBatchedWebGpuEngine({ path, ctxSize, maxSlots: width });
-  const single = await decodeRate(batch, 1, steps);
-  const concurrent = await decodeRate(batch, width, steps);
+    ? await createBatchedCpuEngine({ path, ctxSize, maxSlots })
+    : await createBatchedWebGpuEngine({ path, ctxSize, maxSlots });
+  const { single, concurrent } = await decodeRates(batch, width, steps);
   (engine as { close?: () => void }).close?.();
   const name = kind === "cpu" ? "Grove CPU" : "Grove WebGPU";
   return { engine: name, adapter: engine.info.adapter, single, concurrent, width, steps };

@@ -7,28 +7,42 @@
  */
 import type { LlamaContext } from "node-llama-cpp";
 import { nextToken, openLlama } from "./llama-runner.ts";
+import { interleaved, ROUNDS } from "./stats.ts";
 
 export interface LlamaBatchingResult {
   single: number; // decode tok/s, one sequence
   concurrent: number; // aggregate decode tok/s, `width` sequences
 }
 
-/** Aggregate tok/s of the context's first `width` sequences stepping together for `steps` steps. */
-async function decodeRate(
+/**
+ * Decode tok/s of one sequence and of `width` sequences stepping together, `steps` steps each
+ * after a warm-up step, in alternating rounds as batching.ts times Grove.
+ */
+async function decodeRates(
   context: LlamaContext,
   width: number,
   steps: number,
   prompt: (i: number) => number[],
-): Promise<number> {
-  const sequences = Array.from({ length: width }, () => context.getSequence());
+): Promise<LlamaBatchingResult> {
+  const sequences = Array.from({ length: width + 1 }, () => context.getSequence());
   try {
-    let next: number[] = [];
-    for (const [i, s] of sequences.entries()) next.push(await nextToken(s, prompt(i)));
-    const all = () => Promise.all(sequences.map((s, i) => nextToken(s, [next[i]])));
-    next = await all(); // warm-up step, as Grove's
-    const t0 = performance.now();
-    for (let k = 0; k < steps; k++) next = await all();
-    return (width * steps) / ((performance.now() - t0) / 1000);
+    const next: number[] = [];
+    for (const [i, s] of sequences.entries()) next.push(await nextToken(s, prompt(i % width)));
+    // Sequence 0 alone; 1 .. width together.
+    const stepAll = async (from: number, to: number) => {
+      const picks = await Promise.all(
+        sequences.slice(from, to).map((s, i) => nextToken(s, [next[from + i]])),
+      );
+      picks.forEach((p, i) => next[from + i] = p);
+    };
+    await stepAll(0, 1); // warm-up steps, as Grove's
+    await stepAll(1, width + 1);
+    const per = Math.ceil(steps / ROUNDS);
+    const run = (from: number, to: number) => async () => {
+      for (let k = 0; k < per; k++) await stepAll(from, to);
+    };
+    const [single, concurrent] = await interleaved(ROUNDS, [run(0, 1), run(1, width + 1)]);
+    return { single: (per * ROUNDS) / single, concurrent: (width * per * ROUNDS) / concurrent };
   } finally {
     for (const s of sequences) s.dispose();
   }
@@ -42,15 +56,14 @@ export async function measureLlamaBatching(
   try {
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
     const context = await model.createContext({
-      contextSize: o.prompt(0).length + o.steps + 8, // per sequence
-      sequences: o.width,
+      contextSize: o.prompt(0).length + o.steps + ROUNDS + 8, // per sequence
+      sequences: o.width + 1, // the lone one and the group
       threads: o.threads,
     });
-    const single = await decodeRate(context, 1, o.steps, o.prompt);
-    const concurrent = await decodeRate(context, o.width, o.steps, o.prompt);
+    const rates = await decodeRates(context, o.width, o.steps, o.prompt);
     await context.dispose();
     await model.dispose();
-    return { single, concurrent };
+    return rates;
   } finally {
     await llama.dispose();
   }
