@@ -521,9 +521,32 @@ static void sums_16(const int8_t* qs, int total, int32_t* sums16) {
   }
 }
 
+#if !defined(__wasm__)
+typedef float q8_f32x32 __attribute__((ext_vector_type(32)));
+// A block without NaN or infinity in vector code (native build): the same amax (a maximum, in
+// any order), scale and levels (rounding half away from zero, as level() does). False for a
+// block holding either: the scalar loop then takes it (Math.max's NaN rule, level()'s NaN).
+static inline int quantize_block_q8_0_vec(const float* x, int8_t* qs, float* d) {
+  q8_f32x32 v;
+  memcpy(&v, x, sizeof v);
+  if (__builtin_reduce_or(__builtin_convertvector(v != v, q8_f32x32) != 0)) return 0;
+  float amax = __builtin_reduce_max(__builtin_elementwise_abs(v));
+  if (amax == __builtin_inff()) return 0; // levels of inf * 0: the scalar loop's NaN rule
+  float db = amax / 127.0f;
+  float id = db != 0 ? 1.0f / db : 0.0f;
+  *d = (float)fp16_value(f32_to_fp16(db));
+  q8_f32x32 r = __builtin_elementwise_round(v * id);
+  for (int j = 0; j < 32; j++) qs[j] = (int8_t)(int32_t)r[j];
+  return 1;
+}
+#endif
+
 EXPORT("quantize_q8_0")
 void quantize_q8_0(const float* x, int total, int8_t* qs, float* d, int32_t* sums16) {
   for (int b = 0, i0 = 0; i0 < total; b++, i0 += 32) {
+#if !defined(__wasm__)
+    if (quantize_block_q8_0_vec(x + i0, qs + i0, d + b)) continue;
+#endif
     float amax = 0;
     for (int j = i0; j < i0 + 32; j++) {
       float a = __builtin_fabsf(x[j]);

@@ -21,7 +21,7 @@ export function randoms(n: number, seed: number): Float32Array {
 /**
  * `n` rows of `cols` random values with what rounding to int8 blocks must survive: halves at
  * every scale (ties), an all-zero block of each size, extremes, subnormals, NaN, infinities and
- * negative zeros. Needs n * cols >= 2304.
+ * negative zeros, and a block of exact ties. Needs n * cols >= 2336.
  */
 export function hardActivations(cols: number, n: number): Float32Array {
   const x = randoms(n * cols, 77);
@@ -35,6 +35,10 @@ export function hardActivations(cols: number, n: number): Float32Array {
   x[1600] = -Infinity;
   x[2000] = 70000;
   x.fill(-0, 2048, 2304);
+  // A block whose scale is exactly 1 (amax 127), its other values halves: every level a tie,
+  // which q8_0 rounds away from zero and q8_K to even.
+  x[2304] = 127;
+  for (let j = 2305; j < 2336; j++) x[j] = j - 2320 + 0.5;
   return x;
 }
 
