@@ -3,8 +3,9 @@
 // bit. Each output is the f64 sum of its products in column order, one rounding per add: a
 // product of two f32 values is exact in f64, so the fused multiply-add below rounds where the
 // TypeScript `a += w * x` does. The vectors go across a register's lanes (eight to a group,
-// laid out by matmul-f32-native.ts as group, column, lane), never the columns, so the order of
-// each sum is the TypeScript one; four rows by four groups share each weight and input load.
+// laid out by matMulF32Native in matvec-native.ts as group, column, lane), never the columns,
+// so the order of each sum is the TypeScript one; four rows by four groups share each weight
+// and input load.
 //
 // pool.c's kernel signature: `w` the rows' f32 values, `n` the vectors, rows [r0, r1) of the
 // `rows`, `xs` the laid-out inputs (f64), out[v * rows + r]. yq and ys are unused.
