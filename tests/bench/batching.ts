@@ -4,7 +4,7 @@
  * (inference/batch.ts), on the generated 1.1 B Q4_0 model. Each sequence first prefills a
  * short prompt into its own slot; then every step feeds one token per
  * sequence (greedy), which is what the scheduler does in steady decode. The lone sequence and
- * the group step in alternating rounds (stats.ts: interleaved), so both meet the same load.
+ * the group step in alternating rounds (stats.ts: alternatingRates), so both meet the same load.
  *
  * Beside them llama.cpp native (llama-batching.ts): 1 vs 8 sequences of one context on the CPU at
  * 2 threads, the same prompts and steps, so Grove's CPU ratio has its yardstick from the same run.
@@ -15,7 +15,7 @@
 import { type BatchEngine, createBatchedCpuEngine } from "../../inference/batch.ts";
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { measureLlamaBatching } from "./llama-batching.ts";
-import { interleaved, median, ROUNDS } from "./stats.ts";
+import { alternatingRates, median, ROUNDS } from "./stats.ts";
 import { runChildJson } from "./child.ts";
 
 export interface BatchingResult {
@@ -63,15 +63,9 @@ async function decodeRates(
     const out = await batch.step(slots.map((slot) => ({ slot, tokens: [next.get(slot)!] })));
     slots.forEach((slot, i) => next.set(slot, argmax(out[i])));
   };
-  await stepAll(lone); // warm-up steps
-  await stepAll(group);
-  const per = Math.ceil(steps / ROUNDS);
-  const run = (slots: number[]) => async () => {
-    for (let s = 0; s < per; s++) await stepAll(slots);
-  };
-  const [single, concurrent] = await interleaved(ROUNDS, [run(lone), run(group)]);
+  const rates = await alternatingRates(steps, width, () => stepAll(lone), () => stepAll(group));
   for (const slot of [...lone, ...group]) batch.release(slot);
-  return { single: (per * ROUNDS) / single, concurrent: (width * per * ROUNDS) / concurrent };
+  return rates;
 }
 
 export async function measureBatching(

@@ -7,7 +7,7 @@
  */
 import type { LlamaContext } from "node-llama-cpp";
 import { nextToken, openLlama } from "./llama-runner.ts";
-import { interleaved, ROUNDS } from "./stats.ts";
+import { alternatingRates, ROUNDS } from "./stats.ts";
 
 export interface LlamaBatchingResult {
   single: number; // decode tok/s, one sequence
@@ -35,14 +35,7 @@ async function decodeRates(
       );
       picks.forEach((p, i) => next[from + i] = p);
     };
-    await stepAll(0, 1); // warm-up steps, as Grove's
-    await stepAll(1, width + 1);
-    const per = Math.ceil(steps / ROUNDS);
-    const run = (from: number, to: number) => async () => {
-      for (let k = 0; k < per; k++) await stepAll(from, to);
-    };
-    const [single, concurrent] = await interleaved(ROUNDS, [run(0, 1), run(1, width + 1)]);
-    return { single: (per * ROUNDS) / single, concurrent: (width * per * ROUNDS) / concurrent };
+    return await alternatingRates(steps, width, () => stepAll(0, 1), () => stepAll(1, width + 1));
   } finally {
     for (const s of sequences) s.dispose();
   }

@@ -13,10 +13,7 @@ export function median(values: readonly number[]): number {
 export const ROUNDS = 4;
 
 /** Total seconds of `rounds` timings taken in turn with `phases`, per phase. */
-export async function interleaved(
-  rounds: number,
-  phases: (() => Promise<void>)[],
-): Promise<number[]> {
+async function interleaved(rounds: number, phases: (() => Promise<void>)[]): Promise<number[]> {
   const seconds = phases.map(() => 0);
   for (let r = 0; r < rounds; r++) {
     for (const [i, phase] of phases.entries()) {
@@ -26,4 +23,24 @@ export async function interleaved(
     }
   }
   return seconds;
+}
+
+/**
+ * Decode tok/s of one sequence (`lone`: one step of it) and of `width` sequences stepping
+ * together (`group`), each after a warm-up step, `steps` steps each in ROUNDS alternating rounds.
+ */
+export async function alternatingRates(
+  steps: number,
+  width: number,
+  lone: () => Promise<void>,
+  group: () => Promise<void>,
+): Promise<{ single: number; concurrent: number }> {
+  await lone(); // warm-up steps
+  await group();
+  const per = Math.ceil(steps / ROUNDS);
+  const repeat = (step: () => Promise<void>) => async () => {
+    for (let s = 0; s < per; s++) await step();
+  };
+  const [single, concurrent] = await interleaved(ROUNDS, [repeat(lone), repeat(group)]);
+  return { single: (per * ROUNDS) / single, concurrent: (width * per * ROUNDS) / concurrent };
 }

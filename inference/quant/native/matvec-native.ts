@@ -124,22 +124,19 @@ function open(path?: string | null): Native | null {
   try {
     const l = Deno.dlopen(lib, SYMBOLS);
     const index = new Map<string, number>();
+    // Kernels built for every CPU must be there; the x86 ones only where the CPU has them.
+    const find = (name: string, required: boolean) => {
+      const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
+      if (i >= 0) index.set(name, i);
+      else if (required) throw new Error(`native kernels: ${name} missing`);
+    };
     for (const k of Object.values(KERNELS)) {
       for (const name of [k.one, k.grouped, k.grouped8, k.grouped16]) {
-        if (!name) continue;
-        const i = l.symbols.grove_kernel(new TextEncoder().encode(`${name}\0`));
-        if (i >= 0) index.set(name, i);
-        else if (name === k.one || name === k.grouped || name === "matvec_q4_0_x8") {
-          throw new Error(`native kernels: ${name} missing`);
-        }
+        if (name) find(name, name === k.one || name === k.grouped || name === "matvec_q4_0_x8");
       }
     }
-    const rows = l.symbols.grove_kernel(new TextEncoder().encode("attn_rows_f16\0"));
-    if (rows < 0) throw new Error("native kernels: attn_rows_f16 missing");
-    index.set("attn_rows_f16", rows);
-    const f32 = l.symbols.grove_kernel(new TextEncoder().encode("matmul_f32\0"));
-    if (f32 < 0) throw new Error("native kernels: matmul_f32 missing");
-    index.set("matmul_f32", f32);
+    find("attn_rows_f16", true);
+    find("matmul_f32", true);
     const t = env("GROVE_WASM_THREADS");
     const want = t === "0" || t === "1" ? t === "1" : navigator.hardwareConcurrency >= 2;
     const threads = want && l.symbols.grove_threads_start() === 1;
@@ -322,8 +319,8 @@ export function matVecNative(
 
 /**
  * A grouped kernel's product (groups of `lanes` vectors: 4, or 8 for the Q4_0, Q4_K and Q5_K
- * _x8 kernels, or 16 for their _x16 ones), its input laid out anew unless the last product laid out
- * the same.
+ * _x8 kernels, or 16 for their _x16 ones), its input laid out anew unless the last product laid
+ * out the same.
  */
 function grouped(
   rt: Native,

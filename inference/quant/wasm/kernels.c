@@ -529,7 +529,7 @@ typedef float q8_f32x32 __attribute__((ext_vector_type(32)));
 static inline int quantize_block_q8_0_vec(const float* x, int8_t* qs, float* d) {
   q8_f32x32 v;
   memcpy(&v, x, sizeof v);
-  if (__builtin_reduce_or(__builtin_convertvector(v != v, q8_f32x32) != 0)) return 0;
+  if (__builtin_reduce_or(v != v)) return 0;
   float amax = __builtin_reduce_max(__builtin_elementwise_abs(v));
   if (amax == __builtin_inff()) return 0; // levels of inf * 0: the scalar loop's NaN rule
   float db = amax / 127.0f;

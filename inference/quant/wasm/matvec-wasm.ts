@@ -218,16 +218,21 @@ function threadsFromEnv(): boolean {
   return navigator.hardwareConcurrency >= 2;
 }
 
+/** Starts the runtime's second thread if it is wanted and not started yet. */
+function startThread(rt: Runtime): void {
+  if (!rt.startPool) return;
+  rt.pool = rt.startPool();
+  rt.startPool = null;
+}
+
 /** Runs kernel `k` over all rows, split across the two threads where it pays. */
 function call(rt: Runtime, k: number, args: number[]): void {
   const fn = rt.fns[k];
   const run = (r0: number, r1: number) =>
     fn(args[0], args[1], args[2], args[3], r0, r1, args[6], args[7], args[8], args[9]);
   const big = args[1] * args[2] * args[3] >= SPLIT_MIN;
-  if (big && rt.startPool) {
-    rt.pool = rt.startPool(); // ready within milliseconds: till then runSplit runs all rows here
-    rt.startPool = null;
-  }
+  // Ready within milliseconds: till then runSplit runs all rows here.
+  if (big) startThread(rt);
   if (rt.pool && big) runSplit(rt.pool, k, args, run);
   else run(0, args[1]);
 }
@@ -246,10 +251,7 @@ export async function setWasmThreads(on: boolean): Promise<boolean> {
     runtime = instantiate(undefined, on);
   }
   // Asked for by name: the thread starts now, not at the first big product.
-  if (runtime?.startPool) {
-    runtime.pool = runtime.startPool();
-    runtime.startPool = null;
-  }
+  if (runtime) startThread(runtime);
   return runtime?.pool ? await poolReady(runtime.pool) : false;
 }
 
