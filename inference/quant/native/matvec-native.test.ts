@@ -55,7 +55,8 @@ for (const type of TYPES) {
 // sixteen on sixteen (_x16, where the CPU has AVX-512 VNNI): whole groups, padded ones, block
 // counts past whole fours (Q4_0 and Q4_K: past a column chunk), row tiles, the two threads.
 const GROUPED_SHAPES = {
-  // 2336 columns: past 64 blocks the eight-vector kernel takes column chunks, here 32 + 32 + 9.
+  // 2336 columns: past 64 blocks the eight-vector kernel takes column chunks, here 64 + 9, over
+  // tiles of 16 rows and a last short one.
   [GgmlType.Q4_0]: [
     [3, 160, 8],
     [5, 96, 17],
