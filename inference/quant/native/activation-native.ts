@@ -4,12 +4,14 @@
  * The f32 results equal the loop's except, in principle, where the f64 value lies within an
  * ulp or two of an f32 rounding boundary (none in activation-native.test.ts's 10^6 values).
  */
-import { nativeSymbols } from "./matvec-native.ts";
+import { nativeRunValues, nativeSymbols } from "./matvec-native.ts";
 
 /** silu(gate) · up over the first `count` values; false where the native kernels are off. */
 export function siluMulNative(gate: Float32Array, up: Float32Array, count: number): boolean {
   const s = nativeSymbols();
   if (!s || count > gate.length || count > up.length) return false;
-  s.silu_mul_f32(gate, up, count);
+  if (!nativeRunValues("silu_mul_rows", count, up, null, null, null, gate)) {
+    s.silu_mul_f32(gate, up, count);
+  }
   return true;
 }

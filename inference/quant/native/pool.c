@@ -14,7 +14,8 @@ typedef void (*kernel_fn)(const uint8_t*, int, int, int, int, int, const int8_t*
   X(matvec_q8_0) X(matvec_q4_0) X(matvec_q4_k) X(matvec_q5_k) X(matvec_q6_k) X(matvec_q5_0) \
   X(matvec_q5_1) X(matvec_q2_k) X(matvec_q3_k) X(matvec_iq4_nl) X(matvec_iq4_xs)            \
   X(matvec_mxfp4) X(matvec_q4_0_x4) X(matvec_q8_0_x4) X(matvec_q4_k_x4) X(matvec_q6_k_x4)          \
-  X(matvec_q4_0_x8) X(attn_rows_f16) X(matmul_f32) KERNELS_AVX2(X) KERNELS_512(X)
+  X(matvec_q4_0_x8) X(attn_rows_f16) X(matmul_f32) X(silu_mul_rows) X(quantize_q8_0_rows)   \
+  X(quantize_q8_k_rows) KERNELS_AVX2(X) KERNELS_512(X)
 
 // Kernels built only where the CPU has AVX2 and F16C (matvec-native.ts asks before using them).
 #if defined(__AVX2__) && defined(__F16C__)
@@ -29,6 +30,44 @@ typedef void (*kernel_fn)(const uint8_t*, int, int, int, int, int, const int8_t*
 #else
 #define KERNELS_512(X)
 #endif
+
+// Elementwise work in rows of 1024 values (matvec-native.ts's VALUES_PER_ROW), so that the
+// two threads can share a long one: the row kernels below call these on [r0, r1)'s values.
+void silu_mul_f32(float* gate, const float* up, int n);
+void quantize_q8_0(const float* x, int total, int8_t* qs, float* d, int32_t* sums16);
+void quantize_q8_k(const float* x, int total, int8_t* qs, float* d, int32_t* sums16);
+#define VALUES_PER_ROW 1024
+
+static inline void value_range(int r0, int r1, int count, int* i0, int* n) {
+  long a = (long)r0 * VALUES_PER_ROW, b = (long)r1 * VALUES_PER_ROW;
+  *i0 = (int)a;
+  *n = (int)((b < count ? b : count) - a);
+}
+
+// gate = silu(gate) * up over `count` values: w is up, out is gate.
+static void silu_mul_rows(const uint8_t* up, int rows, int count, int n, int r0, int r1,
+                          const int8_t* a, const double* b, const int32_t* c, float* gate) {
+  (void)rows, (void)n, (void)a, (void)b, (void)c;
+  int i0, len;
+  value_range(r0, r1, count, &i0, &len);
+  if (len > 0) silu_mul_f32(gate + i0, (const float*)up + i0, len);
+}
+
+// Activation rounding over `total` values (whole blocks a row, as 1024 is of 32 and 256): w is
+// the input, and the levels, scales and sums of 16 go where yq, yd and ys point.
+#define QUANTIZE_ROWS(name, fn, block)                                                       \
+  static void name(const uint8_t* x, int rows, int total, int n, int r0, int r1,              \
+                   const int8_t* qs, const double* d, const int32_t* sums16, float* out) {    \
+    (void)rows, (void)n, (void)out;                                                          \
+    int i0, len;                                                                             \
+    value_range(r0, r1, total, &i0, &len);                                                   \
+    if (len > 0) {                                                                           \
+      fn((const float*)x + i0, len, (int8_t*)qs + i0, (float*)d + i0 / (block),              \
+         (int32_t*)sums16 + i0 / 16);                                                        \
+    }                                                                                        \
+  }
+QUANTIZE_ROWS(quantize_q8_0_rows, quantize_q8_0, 32)
+QUANTIZE_ROWS(quantize_q8_k_rows, quantize_q8_k, 256)
 
 #define DECLARE(name)                                                                         \
   void name(const uint8_t*, int, int, int, int, int, const int8_t*, const double*,            \
