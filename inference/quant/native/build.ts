@@ -40,6 +40,10 @@ export async function buildNative(out?: string): Promise<string> {
       `${here}activation.c`,
       `${here}matmul-f32.c`,
       "-lpthread",
+      // Calls within the library bind to its own functions: a process may hold another library
+      // exporting the same names (libggml-base.so, which the test task preloads, has its own
+      // quantize_q8_0), and pool.c's row kernels crashed calling ggml's in its place.
+      "-Wl,-Bsymbolic",
       // Never unmapped: the helper thread sleeps in this code when Deno closes the library.
       "-Wl,-z,nodelete",
       "-o",

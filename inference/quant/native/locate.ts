@@ -1,8 +1,8 @@
 /**
  * Where the native kernels' library lives: `.grove/native/` in the repository, named by a hash
- * of its sources and of this CPU's feature flags, so an edited kernel or a checkout moved to
- * another CPU (-march=native code may not run there) finds no library and uses WASM until the
- * next build.
+ * of its sources (and the build's flags) and of this CPU's feature flags, so an edited kernel, a
+ * changed flag or a checkout moved to another CPU (-march=native code may not run there) finds
+ * no library and uses WASM until the next build.
  */
 const root = new URL("../../../", import.meta.url).pathname;
 const SOURCES = [
@@ -15,6 +15,7 @@ const SOURCES = [
   "native/exp8.h",
   "native/k-quants-row-x86.h",
   "native/k-quants-grouped.h",
+  "native/build.ts", // its compiler and linker flags
 ];
 
 function fnv1a(bytes: Uint8Array, h = 0x811c9dc5): number {
