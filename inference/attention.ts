@@ -12,7 +12,7 @@ import { createRecurrentState, type RecurrentState, rewindSequence } from "./rec
 import { isLocalLayer } from "./gemma3.ts";
 import { rewindError, slidingCacheSize } from "./swa-cache.ts";
 import { SCRATCH_ROWS } from "./model-shape.ts";
-import { attentionRowsNative } from "./quant/native/mod.ts";
+import { attentionRowsNative, nativeAttention } from "./quant/native/mod.ts";
 import {
   type GatedQueryScratch,
   gatedQueryScratch,
@@ -328,9 +328,19 @@ function scoreScale(config: ModelConfig): number {
   return config.attentionScale !== undefined ? 1 : 1 / Math.sqrt(config.headDim);
 }
 
+/** Whether attendRowsNative runs this step's rows: the native kernels do, every cache is f16. */
+function attendsNative(rows: StepRows, li: number): boolean {
+  if (!nativeAttention()) return false;
+  for (let t = 0; t < rows.n; t++) {
+    if (!(rows.state(t).keyCache[li] instanceof Float16Array)) return false;
+  }
+  return true;
+}
+
 /**
- * Every row's attendRow at once in native code, split across its two threads, where every
- * row's cache is f16 and the native kernels run; false (nothing written) otherwise.
+ * Every row's attendRow at once in native code, split across its two threads (where
+ * attendsNative), each query rounded to f16 there (in place) as attentionBlock rounds it for
+ * attendRow.
  */
 function attendRowsNative(
   config: ModelConfig,
@@ -340,14 +350,11 @@ function attendRowsNative(
   layer: number,
   q: Float32Array,
   att: Float32Array,
-): boolean {
+): void {
   const { n, pos } = rows;
-  for (let t = 0; t < n; t++) {
-    if (!(rows.state(t).keyCache[li] instanceof Float16Array)) return false;
-  }
   const window = attentionWindow(config, layer);
   const { heads, headDim, valueDim } = config;
-  return attentionRowsNative(
+  const ran = attentionRowsNative(
     config,
     scoreScale(config),
     sinks,
@@ -367,6 +374,7 @@ function attendRowsNative(
       };
     },
   );
+  if (!ran) throw new Error("native attention: the native kernels went off mid-step");
 }
 
 /** The rows of one step: which sequence (RunState) and position each row is. */
@@ -430,6 +438,8 @@ export function attentionBlock(
   addBias(k, w.bk, n);
   addBias(v, w.bv, n);
 
+  // Native attention (every row's cache f16) rounds each query to f16 itself.
+  const native = attendsNative(rows, li);
   // Last rows first: a sequence's last row sizes its cache (and ring) once for the whole step.
   for (let t = n - 1; t >= 0; t--) {
     const state = rows.state(t);
@@ -456,10 +466,11 @@ export function attentionBlock(
     state.keyCache[li].set(k.subarray(t * kDim, (t + 1) * kDim), row * kDim);
     state.valueCache[li].set(v.subarray(t * vDim, (t + 1) * vDim), row * vDim);
     // llama.cpp's f16 cache takes Q·K in f16 too (ggml mul_mat converts Q to K's type).
-    if (state.kvType === "f16") roundToF16(q, t * qDim, qDim);
+    if (state.kvType === "f16" && !native) roundToF16(q, t * qDim, qDim);
   }
 
-  if (!attendRowsNative(config, w.sinks, rows, li, layer, q, att)) {
+  if (native) attendRowsNative(config, w.sinks, rows, li, layer, q, att);
+  else {
     for (let t = 0; t < n; t++) {
       const state = rows.state(t);
       attendRow(

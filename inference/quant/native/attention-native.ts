@@ -50,8 +50,9 @@ function address(array: Float16Array | Float32Array): bigint {
 }
 
 /**
- * attendRow for `n` query rows at once: row t's query heads at q[t * qStride], its output
- * at att[t * attStride] (every head's valueDim values), over positions [start, pos] of its
+ * attendRow for `n` query rows at once: row t's query heads at q[t * qStride] (rounded to f16
+ * values first, in place, as attentionBlock rounds a query for attendRow over an f16 cache),
+ * its output at att[t * attStride] (every head's valueDim values), over positions [start, pos] of its
  * layer cache (row p at ring > 0 ? p % ring : p), `sinks` (gpt-oss) one logit per head; split
  * across the native kernels' two threads (a prefill's rows, or a batch's sequences). False
  * where the native kernels are off.

@@ -267,10 +267,25 @@ static void attn_row_f16(const float* q, const _Float16* keys, const _Float16* v
   attn_values_f16(scratch, values, heads, kvHeads, valueDim, start, pos, ring, att);
 }
 
+// q's values rounded to f16 in place (round to nearest even, as Float16Array's conversion
+// rounds): llama.cpp's f16 cache takes Q·K in f16 (ggml mul_mat converts Q to K's type), and
+// attentionBlock leaves that to this kernel where it runs, where TypeScript took ~3 ns a value.
+static void round_q_f16(float* q, int n) {
+  int i = 0;
+  for (; i + 8 <= n; i += 8) {
+    f8 v;
+    __builtin_memcpy(&v, q + i, 32);
+    v = __builtin_convertvector(__builtin_convertvector(v, h8), f8);
+    __builtin_memcpy(q + i, &v, 32);
+  }
+  for (; i < n; i++) q[i] = (float)(_Float16)q[i];
+}
+
 // Many query rows at once, for pool.c's two threads (each takes a range of rows): the
 // kernel signature of grove_run, its pointers carrying attn_rows' tables (attention-native.ts
 // lays them out): `ctx` the shared header, `rows_ptrs` each row's key and value cache,
 // `rows_ints` each row's start, pos and ring, `scratch` two threads' scratch, `att` the output.
+// Each row's query is rounded to f16 values first, in place (round_q_f16).
 struct attn_header {
   const float* q;
   const float* sinks;
@@ -288,7 +303,9 @@ EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0,
   double* mine = (double*)scratch + (r0 == 0 ? 0 : h->scratch_per_thread);
   for (int r = r0; r < r1; r++) {
     const int32_t* at = rows_ints + 4L * r;
-    attn_row_f16(h->q + (long)r * h->q_stride, caches[2 * r], caches[2 * r + 1], h->heads,
+    float* q = (float*)h->q + (long)r * h->q_stride;
+    round_q_f16(q, h->heads * h->head_dim);
+    attn_row_f16(q, caches[2 * r], caches[2 * r + 1], h->heads,
                  h->kv_heads, h->head_dim, h->value_dim, at[0], at[1], at[2], h->scale, h->sinks,
                  mine, att + (long)r * h->att_stride);
   }
