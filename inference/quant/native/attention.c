@@ -84,8 +84,12 @@ static inline __attribute__((always_inline)) void scores_run(const float* qh, co
   for (; j < len; j++) {
     const double* k = kd + (long)j * headDim;
     d8 acc = {0};
-    for (int i = 0; i < full; i += 8) acc = __builtin_elementwise_fma(load_f8(qh + i), load_d8(k + i), acc);
-    for (int i = full; i < headDim; i++) acc[i & 7] = __builtin_fma((double)qh[i], k[i], acc[i & 7]);
+    for (int i = 0; i < full; i += 8) {
+      acc = __builtin_elementwise_fma(load_f8(qh + i), load_d8(k + i), acc);
+    }
+    for (int i = full; i < headDim; i++) {
+      acc[i & 7] = __builtin_fma((double)qh[i], k[i], acc[i & 7]);
+    }
     o[j] = sum8(acc) * scale;
   }
 }
@@ -287,7 +291,7 @@ static void round_q_f16(float* q, int n) {
 // `rows_ints` each row's start, pos and ring, `scratch` two threads' scratch, `att` the output.
 // Each row's query is rounded to f16 values first, in place (round_q_f16).
 struct attn_header {
-  const float* q;
+  float* q; // each row rounded to f16 values in place
   const float* sinks;
   double scale;
   int32_t heads, kv_heads, head_dim, value_dim, q_stride, att_stride, scratch_per_thread, pad;
@@ -303,7 +307,7 @@ EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0,
   double* mine = (double*)scratch + (r0 == 0 ? 0 : h->scratch_per_thread);
   for (int r = r0; r < r1; r++) {
     const int32_t* at = rows_ints + 4L * r;
-    float* q = (float*)h->q + (long)r * h->q_stride;
+    float* q = h->q + (long)r * h->q_stride;
     round_q_f16(q, h->heads * h->head_dim);
     attn_row_f16(q, caches[2 * r], caches[2 * r + 1], h->heads,
                  h->kv_heads, h->head_dim, h->value_dim, at[0], at[1], at[2], h->scale, h->sinks,
