@@ -35,6 +35,22 @@ export interface BatchRow {
 /** What a step gives per row: logits, or the engine's own pick (none where `sample` was false). */
 export type StepOutput = Float32Array | SampledToken | undefined;
 
+/** One decode token for a slot: what `decodeAhead` starts each row from. */
+export interface DecodeRow {
+  slot: number;
+  token: number;
+}
+
+/**
+ * `decodeAhead`'s answer: `logits[j][i]` after row i's j-th token, where token 0 is the row's own
+ * and token j > 0 is `fed[j - 1][i]`, the argmax of `logits[j - 1][i]` that the engine fed
+ * itself.
+ */
+export interface AheadOutput {
+  logits: Float32Array[][];
+  fed: number[][];
+}
+
 export interface AcquireOptions {
   /** The sequence's sampler, its seed resolved, for an engine that samples itself. */
   sampler: SamplerOptions;
@@ -64,6 +80,14 @@ export interface BatchEngine<Out extends StepOutput = Float32Array> {
    * engine that samples, the pick after it (undefined where the row's `sample` was false).
    */
   step(rows: readonly BatchRow[]): Promise<Out[]>;
+  /**
+   * `steps` decode steps of one token per row in one round trip, for an engine whose every
+   * readback costs a fixed wait (WebGPU in Deno): after each step the engine feeds every row the
+   * argmax of its logits itself. Each slot's position moves on by `steps`; the caller samples
+   * each step's logits and, where its pick was not the token the engine fed, rewinds the slot
+   * past what it has to redo.
+   */
+  decodeAhead?(rows: readonly DecodeRow[], steps: number): Promise<AheadOutput>;
   close?(): void;
 }
 

@@ -8,7 +8,7 @@
  * Pull, not push: a sequence sits a step out while its reader has `MAX_AHEAD` tokens it has not
  * taken, so a slow client holds only its own slot.
  */
-import type { BatchEngine, BatchRow, StepOutput } from "./batch.ts";
+import type { AheadOutput, BatchEngine, BatchRow, StepOutput } from "./batch.ts";
 import { acceptPick, acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
 import type { SchedulerSlots, WaitLine } from "./scheduler-slots.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
@@ -23,6 +23,15 @@ const BREATHE_EVERY_MS = 15;
 export const MAX_STEP_MS = 1000;
 /** Prompt tokens of the first step, before the loop knows what a token costs on this engine. */
 const FIRST_CHUNK = 16;
+/**
+ * With an engine that can run decode steps ahead (BatchEngine.decodeAhead: WebGPU, where each
+ * readback waits 10 ms more than the work), greedy sequences take rounds of steps this long, so
+ * that fixed wait is a small share of each: one 10 ms wait per ~60 ms of decode. A round's tokens
+ * reach their readers together.
+ */
+export const AHEAD_ROUND_MS = 60;
+/** The most steps in one round (also bounded by MAX_STEP_MS, the context and max_tokens). */
+export const MAX_AHEAD_STEPS = 32;
 
 export interface StepLoopInit {
   /** Prompt tokens per step beside the decode rows. */
@@ -34,7 +43,9 @@ export interface StepLoopInit {
 }
 
 export interface StepLoopComponents {
-  batch: Pick<BatchEngine<StepOutput>, "step" | "maxRows">;
+  batch:
+    & Pick<BatchEngine<StepOutput>, "step" | "maxRows">
+    & Partial<Pick<BatchEngine<StepOutput>, "decodeAhead" | "position" | "rewind" | "ctxSize">>;
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">;
   /** Where sequences wait for a slot. */
   queue: WaitLine<Sequence>;
@@ -54,6 +65,17 @@ function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/**
+ * Whether the sequence's sampler always takes the argmax of the logits it is given: greedy, with
+ * no penalty, bias or grammar to move it off the engine's own pick.
+ */
+function picksArgmax(seq: Sequence): boolean {
+  const o = seq.sampler.options;
+  return o.temperature <= 0 && o.logitBias === undefined && seq.constraint === undefined &&
+    (o.repeatPenalty === 1 || o.repeatLastN === 0) && o.presencePenalty === 0 &&
+    o.frequencyPenalty === 0;
+}
+
 export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepLoop {
   const { batch, slots, finish } = c;
   let pumping = false, dirty = false;
@@ -64,6 +86,10 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   const maxStepMs = init.maxStepMs ?? MAX_STEP_MS;
   /** What one row token has cost a step, smoothed; undefined before the first step. */
   let msPerToken: number | undefined;
+  /** What a decode row has cost a step of decode rows only (rounds included), smoothed. */
+  let msPerDecodeRow: number | undefined;
+  const smooth = (old: number | undefined, cost: number) =>
+    old === undefined ? cost : 0.7 * old + 0.3 * cost;
 
   /** Prompt tokens a step with `decodeRows` decode rows can take within maxStepMs. */
   function affordable(decodeRows: number): number {
@@ -74,21 +100,83 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
 
   /** Logits are sampled by the sequence's own sampler; an engine's pick is taken as it is. */
   function accept(seq: Sequence, out: StepOutput) {
+    const end = taken(seq, out);
+    if (end) finish(seq, end);
+  }
+
+  /** `out` taken as the sequence's next token: why it ends, if it does. */
+  function taken(seq: Sequence, out: StepOutput): Ending | undefined {
     if (out === undefined) {
       seq.error = new Error(`the engine gave no token for slot ${seq.slot}`);
-      return finish(seq, { reason: "cancelled" });
+      return { reason: "cancelled" };
     }
-    let end: Ending | undefined;
     try {
-      end = out instanceof Float32Array
+      return out instanceof Float32Array
         ? acceptToken(seq, out, c.tokenizer)
         : acceptPick(seq, out, c.tokenizer);
     } catch (err) {
       // A grammar with no way on (GrammarError): this sequence ends, the others go on.
       seq.error = err;
-      end = { reason: "cancelled" };
+      return { reason: "cancelled" };
     }
-    if (end) finish(seq, end);
+  }
+
+  /**
+   * Steps for a round ahead (1: a plain step): only when every running sequence decodes this
+   * step, none waits for a slot, and each picks the argmax with nothing that changes it (no
+   * penalty, bias or grammar), so the engine's own picks are the ones the samplers make.
+   */
+  function aheadSteps(rows: readonly BatchRow[], stepped: readonly Sequence[]): number {
+    const { decodeAhead, position, rewind, ctxSize } = batch;
+    if (!decodeAhead || !position || !rewind || !ctxSize || msPerDecodeRow === undefined) return 1;
+    if (c.queue.length > 0 || stepped.length !== slots.running.length) return 1;
+    if (!rows.every((r, i) => r.tokens.length === 1 && stepped[i].next !== undefined)) return 1;
+    if (!stepped.every(picksArgmax)) return 1;
+    const stepMs = msPerDecodeRow * rows.length;
+    let steps = Math.min(
+      MAX_AHEAD_STEPS,
+      Math.ceil(AHEAD_ROUND_MS / stepMs),
+      Math.max(1, Math.floor(maxStepMs / stepMs)),
+      Math.max(...stepped.map((seq) => seq.maxTokens - seq.completion)),
+    );
+    for (const seq of stepped) steps = Math.min(steps, ctxSize - position(seq.slot));
+    return Math.max(1, steps);
+  }
+
+  /**
+   * A round of `steps` decode steps in one readback (BatchEngine.decodeAhead): each sequence
+   * takes its picks in order while they are the tokens the engine fed itself; at the first that
+   * differs, or where it ends, its slot is rewound to the tokens it really read.
+   */
+  async function runAhead(stepped: Sequence[], steps: number): Promise<boolean> {
+    const rows = stepped.map((seq) => ({ slot: seq.slot, token: seq.next! }));
+    const starts = stepped.map((seq) => batch.position!(seq.slot));
+    let out: AheadOutput;
+    const started = now();
+    try {
+      out = await batch.decodeAhead!(rows, steps);
+      msPerDecodeRow = smooth(msPerDecodeRow, (now() - started) / (steps * rows.length));
+    } catch (err) {
+      for (const seq of stepped) {
+        seq.error = err;
+        finish(seq, { reason: "cancelled" });
+      }
+      return true;
+    }
+    stepped.forEach((seq, i) => {
+      seq.next = undefined;
+      for (let j = 0; j < steps; j++) {
+        // logits[j] follow the row's token and the j picks fed after it: j + 1 tokens read
+        const end = taken(seq, out.logits[j][i]);
+        const read = starts[i] + j + 1;
+        const stop = end !== undefined || (j + 1 < steps && seq.next !== out.fed[j][i]);
+        if (!stop) continue;
+        if (read < starts[i] + steps) batch.rewind!(seq.slot, read);
+        if (end) finish(seq, end);
+        return;
+      }
+    });
+    return true;
   }
 
   async function step(): Promise<boolean> {
@@ -119,13 +207,18 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
       budget -= chunk.length;
     }
     if (rows.length === 0) return false;
+    const ahead = aheadSteps(rows, stepped);
+    if (ahead > 1) return await runAhead(stepped, ahead);
     let outs: StepOutput[];
     const started = now();
     try {
       outs = await batch.step(rows);
       const tokens = rows.reduce((n, r) => n + r.tokens.length, 0);
       const cost = (now() - started) / tokens;
-      msPerToken = msPerToken === undefined ? cost : 0.7 * msPerToken + 0.3 * cost;
+      msPerToken = smooth(msPerToken, cost);
+      if (tokens === rows.length && stepped.every((seq) => seq.next !== undefined)) {
+        msPerDecodeRow = smooth(msPerDecodeRow, cost);
+      }
     } catch (err) {
       for (const seq of stepped) {
         seq.error = err;

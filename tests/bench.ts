@@ -61,6 +61,7 @@ import { relayLoad, relayLoadTable } from "./bench/relay-load.ts";
 import { relaySiege, relaySiegeTable } from "./bench/relay-siege.ts";
 import { meshBenchSection } from "./bench/mesh.ts";
 import { batchingSection } from "./bench/batching.ts";
+import { serveDecodeSection } from "./bench/serve-decode.ts";
 import { measureSplit, splitTable } from "./bench/split.ts";
 import { measureSampling, samplingTable } from "./bench/sampling.ts";
 import { runScale, scaleTable } from "./bench/scale.ts";
@@ -298,11 +299,24 @@ async function meshBench() {
   console.log("\n" + await meshBenchSection(await benchModels()) + "\n");
 }
 
-/** Continuous batching: aggregate decode tok/s, 1 vs 8 sequences (bench/batching.ts). */
+/**
+ * Continuous batching: aggregate decode tok/s, 1 vs 8 sequences (bench/batching.ts); then
+ * greedy decode through a WebGPU serving node's scheduler with and without decodeAhead rounds
+ * (bench/serve-decode.ts).
+ */
 async function batchingBench() {
   const big = await bigQ40();
   log(`batching: 1 vs 8 sequences on ${big.label}, Grove CPU, llama.cpp, then WebGPU...`);
   console.log("\n" + await batchingSection(big.path, big.label) + "\n");
+  log("batching: WebGPU serving decode, plain steps vs decode-ahead rounds...");
+  const stories = { path: STORIES, label: "stories260K F32" };
+  console.log(
+    "\n" + await serveDecodeSection([
+      { ...stories, tokens: 200, runs: 3, streams: 1 },
+      { ...stories, tokens: 100, runs: 3, streams: 16 },
+      { ...big, tokens: 16, runs: 2, streams: 1 },
+    ]) + "\n",
+  );
 }
 
 /** Prompt reuse: a conversation's second turn, its prefix cached vs read again (bench/reuse.ts). */

@@ -10,7 +10,7 @@
  * last row of each sequence is gathered, normed and sent through the head
  * together.
  */
-import type { BatchEngine, BatchRow } from "../batch.ts";
+import type { AheadOutput, BatchEngine, BatchRow, DecodeRow } from "../batch.ts";
 import { createSlotTable } from "../batch.ts";
 import {
   checkDevice,
@@ -26,6 +26,7 @@ import type { Gpu } from "./device.ts";
 import type { GpuModelWeights } from "./load-weights.ts";
 import {
   createEmbedder,
+  createGrowingReader,
   createLayerStack,
   createReader,
   createScratch,
@@ -44,6 +45,7 @@ import { createSlotKvCache, type SlotKvCache } from "./slot-kv-cache.ts";
 import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
+import { bindArgmax } from "./kernels/argmax.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
 import { ringRowsOf, ringTrackOf } from "./ring-cache.ts";
@@ -202,6 +204,13 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const head: Product = product(gpu, weights.output, last, logits, {});
   const softcap = logitSoftcap(device, config, logits, vocabSize);
   const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
+  // decodeAhead: one argmax per slot row, each writing the row's next token id in place
+  const picks = Array.from(
+    { length: maxSlots },
+    (_, i) =>
+      bindArgmax(device, { logits, ids }, { n: vocabSize, offset: i * vocabSize, outOffset: i }),
+  );
+  const ahead = createGrowingReader(device, "batch decode ahead");
 
   const slots = createSlotTable(maxSlots);
   const positions = new Array<number>(maxSlots).fill(0);
@@ -228,34 +237,105 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     for (const r of rows) ringWrote(rings[r.slot], positions[r.slot] + r.tokens.length);
     busy = true;
     try {
-      const n = tokens.length, seqs = rows.length;
+      const seqs = rows.length;
       writeTokenIds(device, ids, tokens, vocabSize);
       device.queue.writeBuffer(rowTable, 0, table);
       const enc = device.createCommandEncoder({ label: "batch forward" });
-      let pass = enc.beginComputePass();
-      embed.update({ n });
-      embed.encode(pass);
-      stack.encode(pass, n, 0);
-      pass.end();
-      // gather each sequence's last row, then norm and head over all of them at once
       let end = 0;
-      rows.forEach((r, i) => {
-        end += r.tokens.length;
-        enc.copyBufferToBuffer(hidden, (end - 1) * dim * 4, last, i * dim * 4, dim * 4);
-      });
-      pass = enc.beginComputePass();
-      headNorm.update({ n: dim, rows: seqs, eps });
-      headNorm.encode(pass);
-      head.encode(pass, seqs);
-      softcap?.update({ n: seqs * vocabSize, scale: config.logitSoftcap });
-      softcap?.encode(pass);
-      pass.end();
+      encodeForward(enc, tokens.length, rows.map((r) => end += r.tokens.length));
       reader.copy(enc, logits, seqs * vocabSize * 4);
       device.queue.submit([enc.finish()]);
       for (const r of rows) positions[r.slot] += r.tokens.length;
       const all = new Float32Array(await reader.read(seqs * vocabSize * 4));
       checkDevice(gpu);
       return rows.map((_, i) => all.subarray(i * vocabSize, (i + 1) * vocabSize));
+    } finally {
+      busy = false;
+    }
+  }
+
+  /**
+   * Records the layers over `n` stacked rows, then the final norm and the head over the rows
+   * that end at `ends` (one per sequence: its last row), into `logits`.
+   */
+  function encodeForward(enc: GPUCommandEncoder, n: number, ends: readonly number[]) {
+    let pass = enc.beginComputePass();
+    embed.update({ n });
+    embed.encode(pass);
+    stack.encode(pass, n, 0);
+    pass.end();
+    ends.forEach((end, i) => {
+      enc.copyBufferToBuffer(hidden, (end - 1) * dim * 4, last, i * dim * 4, dim * 4);
+    });
+    pass = enc.beginComputePass();
+    headNorm.update({ n: dim, rows: ends.length, eps });
+    headNorm.encode(pass);
+    head.encode(pass, ends.length);
+    softcap?.update({ n: ends.length * vocabSize, scale: config.logitSoftcap });
+    softcap?.encode(pass);
+    pass.end();
+  }
+
+  /**
+   * `steps` submits of one token per row, each step's argmax written into the token ids the
+   * next step embeds, and one readback of every step's logits and of the tokens fed: Deno's
+   * mapAsync waits for the whole queue and then 10 ms more, whatever the work took
+   * (ext/webgpu/buffer.rs), so one readback for many steps is what makes a small model's decode
+   * run at the device's speed. Each step is its own submit because the row table and the
+   * kernels' params are written with queue.writeBuffer, which lands before the submit.
+   */
+  async function decodeAhead(rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> {
+    slots.checkCounts(rows.map((r) => ({ slot: r.slot, count: 1 })), maxRows);
+    if (!Number.isInteger(steps) || steps < 1) {
+      throw new Error(`batch: decodeAhead needs a whole number of steps ≥ 1, not ${steps}`);
+    }
+    if (busy) throw new Error("batch: a step is already running; await it first");
+    for (const r of rows) {
+      if (positions[r.slot] + steps > ctxSize) {
+        throw new Error(
+          `context full: ${positions[r.slot]} + ${steps} positions exceed the context size ` +
+            `${ctxSize}`,
+        );
+      }
+    }
+    const seqs = rows.length, logitBytes = seqs * vocabSize * 4, idBytes = seqs * 4;
+    const fedAt = steps * logitBytes; // the fed ids follow every step's logits
+    busy = true;
+    try {
+      writeTokenIds(device, ids, rows.map((r) => r.token), vocabSize);
+      const ends = rows.map((_, i) => i + 1);
+      const stage = ahead.reserve(fedAt + steps * idBytes);
+      for (let j = 0; j < steps; j++) {
+        const table = new Uint32Array(2 * seqs);
+        rows.forEach((r, i) => table.set([r.slot, positions[r.slot] + j], 2 * i));
+        device.queue.writeBuffer(rowTable, 0, table);
+        const enc = device.createCommandEncoder({ label: "batch decode ahead" });
+        encodeForward(enc, seqs, ends);
+        enc.copyBufferToBuffer(logits, 0, stage, j * logitBytes, logitBytes);
+        if (j + 1 < steps) {
+          const pass = enc.beginComputePass();
+          for (let i = 0; i < seqs; i++) picks[i].encode(pass);
+          pass.end();
+          enc.copyBufferToBuffer(ids, 0, stage, fedAt + j * idBytes, idBytes);
+        }
+        device.queue.submit([enc.finish()]);
+      }
+      for (const r of rows) positions[r.slot] += steps;
+      const bytes = await ahead.read(fedAt + (steps - 1) * idBytes);
+      checkDevice(gpu);
+      const all = new Float32Array(bytes, 0, fedAt / 4);
+      const fed = new Uint32Array(bytes, fedAt);
+      return {
+        logits: Array.from({ length: steps }, (_, j) =>
+          rows.map((_, i) => {
+            const at = (j * seqs + i) * vocabSize;
+            return all.subarray(at, at + vocabSize);
+          })),
+        fed: Array.from(
+          { length: steps - 1 },
+          (_, j) => Array.from(fed.subarray(j * seqs, (j + 1) * seqs)),
+        ),
+      };
     } finally {
       busy = false;
     }
@@ -289,10 +369,15 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       positions[slot] = position;
     },
     step,
+    // A rewind after running ahead needs every layer's cache to hold past positions: not a
+    // recurrent state, nor a sliding window's ring.
+    decodeAhead: config.recurrent || ringRows.some((r) => r > 0) ? undefined : decodeAhead,
     kvBytes: () => placement.kv.bytes(),
     kvSlotBytes: placement.kv.slotBytes,
     close() {
-      for (const x of [stack, embed, headNorm, head, reader, softcap]) x?.destroy();
+      for (const x of [stack, embed, headNorm, head, reader, softcap, ahead, ...picks]) {
+        x?.destroy();
+      }
       for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
         if (b instanceof GPUBuffer) b.destroy();
       }

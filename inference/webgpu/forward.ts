@@ -494,6 +494,37 @@ export function logitSoftcap(
 }
 
 /** A reusable staging buffer: copy into it at the end of an encoder, read after the submit. */
+/**
+ * A readback buffer made on first use and remade larger when a read needs more, so memory is
+ * spent only on the sizes asked for (decodeAhead's steps × rows × vocabulary).
+ */
+export function createGrowingReader(device: GPUDevice, label: string) {
+  let staging: GPUBuffer | undefined;
+  return {
+    /** The buffer to copy into, at least `bytes` long; what an earlier one held is gone. */
+    reserve(bytes: number): GPUBuffer {
+      const size = Math.max(16, Math.ceil(bytes / 4) * 4);
+      if (!staging || staging.size < size) {
+        staging?.destroy();
+        staging = device.createBuffer({
+          label: `${label} readback`,
+          size,
+          usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+        });
+      }
+      return staging;
+    },
+    async read(bytes: number): Promise<ArrayBuffer> {
+      if (!staging) throw new Error(`${label}: nothing was copied to read`);
+      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
+      const out = staging.getMappedRange(0, bytes).slice(0);
+      staging.unmap();
+      return out;
+    },
+    destroy: () => staging?.destroy(),
+  };
+}
+
 export function createReader(device: GPUDevice, maxBytes: number, label: string) {
   const staging = device.createBuffer({
     label: `${label} readback`,

@@ -125,13 +125,13 @@ export interface WebGpuSession extends Session {
 }
 
 /**
- * Greedy steps a stream keeps queued on the device ahead of the picks read so far. A readback
- * resolves only at Deno's next poll of the device (~10 ms apart: the ~11 ms per token that a
- * round trip per token costs on llvmpipe), so the device keeps working through the wait only
- * with the next steps already queued, and a poll brings back every pick finished by then. The
- * stream queues enough steps to cover ~2 polls at the rate it measures (2 when a step takes
- * longer than that, as on llvmpipe with a 1 B model), at most MAX_GREEDY_DEPTH; a stream that
- * stops early has run at most that many steps for nothing.
+ * Greedy steps a stream keeps queued on the device ahead of the picks read so far. A readback in
+ * Deno waits until the device has run everything queued, then 10 ms more, whatever the work took
+ * (ext/webgpu/buffer.rs: the ~11 ms per token that a round trip per token costs on llvmpipe), and
+ * brings back every pick finished by then; so the more steps one readback covers, the less of
+ * that wait each token carries. The stream queues enough steps to cover ~25 ms at the rate it
+ * measures (2 when a step takes longer than that, as on llvmpipe with a 1 B model), at most
+ * MAX_GREEDY_DEPTH; a stream that stops early has run at most that many steps for nothing.
  */
 export const MAX_GREEDY_DEPTH = 64;
 const GREEDY_COVER_MS = 25;
@@ -301,9 +301,9 @@ function createGpuSession(model: GpuModel): WebGpuSession {
 
 /**
  * Readback buffers for the picks of a greedy stream, used in turn (pick i in buffer i % size).
- * Each is mapped as soon as its step is submitted, not when it is read: Deno resolves a
- * mapAsync only at its next poll of the device (~10 ms apart), so maps that wait together
- * complete together, and the picks of several finished steps come back in one poll.
+ * Each is mapped as soon as its step is submitted, not when it is read: Deno's mapAsync waits for
+ * the whole queue and then 10 ms, so maps that wait together complete together, and the picks of
+ * several finished steps come back after one wait.
  */
 function createPickRing(device: GPUDevice, size: number) {
   const ring = Array.from({ length: size }, (_, i) =>

@@ -1,0 +1,215 @@
+// Rounds of decode steps in one readback (BatchEngine.decodeAhead) against a fake engine whose
+// "model" is a rule on the tokens a slot has read: the scheduler must answer exactly as with plain
+// steps, leave every slot holding the tokens its sequence really read, and run ahead only when
+// every sequence takes the argmax.
+import assert from "node:assert/strict";
+import type { AheadOutput, BatchRow, DecodeRow } from "./batch.ts";
+import { createStepLoop, MAX_AHEAD_STEPS } from "./scheduler-loop.ts";
+import { createSequence, type Sequence } from "./scheduler-sequence.ts";
+import type { ScheduleOptions } from "./scheduler-sequence.ts";
+import { createSchedulerSlots } from "./scheduler-slots.ts";
+
+const VOCAB = 8;
+const EOS = 0;
+const tokenizer = {
+  createDecoder: () => ({ push: (id: number) => String.fromCharCode(96 + id), flush: () => "" }),
+  isEndOfGeneration: (id: number) => id === EOS,
+};
+
+/** The fake model's next token after `read`; EOS once a slot has read 40 tokens. */
+function nextAfter(read: readonly number[]): number {
+  if (read.length === 40) return EOS;
+  return (read.reduce((a, b) => a + b, 0) + read.length) % (VOCAB - 1) + 1;
+}
+
+function logitsAfter(read: readonly number[]): Float32Array {
+  const out = new Float32Array(VOCAB);
+  out[nextAfter(read)] = 5;
+  return out;
+}
+
+interface FakeInit {
+  ahead: boolean;
+  /** decodeAhead feeds this token at round step `at` instead of its argmax (a wrong guess). */
+  wrongAt?: number;
+  stepMs?: number;
+  ctxSize?: number;
+}
+
+function fakeEngine(init: FakeInit) {
+  let clock = 0;
+  const read: number[][] = [];
+  const rounds: number[] = [];
+  const taken = new Set<number>();
+  const batch = {
+    maxSlots: 4,
+    maxRows: 512,
+    ctxSize: init.ctxSize ?? 48,
+    now: () => clock,
+    acquire() {
+      for (let i = 0; i < 4; i++) {
+        if (!taken.has(i)) return taken.add(i), read[i] = [], i;
+      }
+      return undefined;
+    },
+    release: (slot: number) => void taken.delete(slot),
+    position: (slot: number) => read[slot].length,
+    rewind(slot: number, position: number) {
+      assert.ok(position <= read[slot].length, `rewind forward: ${position}`);
+      read[slot].length = position;
+    },
+    step(rows: readonly BatchRow[]) {
+      clock += (init.stepMs ?? 20) * rows.length;
+      return Promise.resolve(rows.map((r) => {
+        read[r.slot].push(...r.tokens);
+        return logitsAfter(read[r.slot]);
+      }));
+    },
+    decodeAhead: init.ahead
+      ? (rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> => {
+        rounds.push(steps);
+        for (const r of rows) {
+          assert.ok(read[r.slot].length + steps <= batch.ctxSize, "a round past the context");
+        }
+        clock += 10 + 2 * steps * rows.length; // one readback's wait, and the steps' work
+        const out: AheadOutput = { logits: [], fed: [] };
+        let feed = rows.map((r) => r.token);
+        for (let j = 0; j < steps; j++) {
+          out.logits.push(rows.map((r, i) => {
+            read[r.slot].push(feed[i]);
+            return logitsAfter(read[r.slot]);
+          }));
+          if (j + 1 < steps) {
+            feed = rows.map((r) => {
+              const pick = nextAfter(read[r.slot]);
+              return j === init.wrongAt ? pick % (VOCAB - 1) + 1 : pick;
+            });
+            out.fed.push(feed);
+          }
+        }
+        return Promise.resolve(out);
+      }
+      : undefined,
+  };
+  return { batch, read, rounds };
+}
+
+interface Run {
+  texts: string[];
+  reasons: string[];
+  rounds: number[];
+}
+
+/** Runs the requests to their ends; at each end the slot must hold what the sequence read. */
+async function runAll(
+  init: FakeInit,
+  requests: { prompt: number[]; maxTokens: number; options?: ScheduleOptions }[],
+): Promise<Run> {
+  const { batch, read, rounds } = fakeEngine(init);
+  const slots = createSchedulerSlots<Sequence>(batch);
+  const queue: Sequence[] = [];
+  const reasons = new Map<Sequence, string>();
+  const loop = createStepLoop({ prefillChunk: 64, now: batch.now }, {
+    batch,
+    tokenizer,
+    queue,
+    slots,
+    finish(seq, end) {
+      // Every token but the last pick was read: the slot holds exactly those.
+      assert.deepEqual(read[seq.slot], seq.history.slice(0, -1), "the slot's tokens at its end");
+      slots.release(seq);
+      reasons.set(seq, end.reason);
+    },
+  });
+  const seqs = requests.map((r) => {
+    const seq = createSequence(r.prompt, r.options ?? { temperature: 0 }, r.maxTokens, tokenizer);
+    queue.push(seq);
+    return seq;
+  });
+  const texts = seqs.map(() => "");
+  for (let i = 0; i < 500 && reasons.size < seqs.length; i++) {
+    await loop.step();
+    seqs.forEach((seq, k) => { // the readers keep up
+      texts[k] += seq.events.map((e) => e.text).join("");
+      seq.events.length = 0;
+    });
+    for (const seq of seqs) {
+      // Once its prompt is in, a running slot holds all it read: every token but the last pick.
+      if (!reasons.has(seq) && seq.slot >= 0 && seq.completion > 0) {
+        assert.deepEqual(read[seq.slot], seq.history.slice(0, -1), "a running slot's tokens");
+      }
+    }
+  }
+  return {
+    texts,
+    reasons: seqs.map((seq) => reasons.get(seq)!),
+    rounds,
+  };
+}
+
+const REQUESTS = [
+  { prompt: [1, 2, 3], maxTokens: 25 }, // ends by length, mid-round
+  { prompt: [4, 5], maxTokens: 100 }, // reads 40 tokens, then the model says EOS
+  { prompt: [6], maxTokens: 7 },
+];
+
+Deno.test("decode ahead: greedy sequences answer as with plain steps, in rounds", async () => {
+  const plain = await runAll({ ahead: false }, REQUESTS);
+  const ahead = await runAll({ ahead: true }, REQUESTS);
+  assert.deepEqual(ahead.texts, plain.texts);
+  assert.deepEqual(ahead.reasons, ["length", "stop", "length"]);
+  assert.deepEqual(plain.reasons, ahead.reasons);
+  assert.ok(ahead.rounds.length > 0, "the engine ran ahead");
+  assert.ok(ahead.rounds.every((k) => k > 1 && k <= MAX_AHEAD_STEPS), `${ahead.rounds}`);
+  // Each round is sized for ~60 ms of the engine's time, learnt from the steps before it.
+  assert.ok(Math.max(...ahead.rounds) >= 4, `${ahead.rounds}`);
+});
+
+Deno.test("decode ahead: where the engine fed another token than the pick, the slot is rewound", async () => {
+  const plain = await runAll({ ahead: false }, REQUESTS);
+  for (const wrongAt of [0, 1, 2]) {
+    const ahead = await runAll({ ahead: true, wrongAt }, REQUESTS);
+    assert.deepEqual(ahead.texts, plain.texts, `wrong guess at round step ${wrongAt}`);
+    assert.ok(ahead.rounds.length > 0);
+  }
+});
+
+Deno.test("decode ahead: not for a sequence that samples, has penalties, or a queue that waits", async () => {
+  for (
+    const options of [
+      { temperature: 0.7, seed: 1 },
+      { temperature: 0, repeatPenalty: 1.2 },
+      { temperature: 0, presencePenalty: 0.5 },
+      { temperature: 0, logitBias: { "3": 2 } },
+    ] satisfies ScheduleOptions[]
+  ) {
+    const run = await runAll({ ahead: true }, [
+      { prompt: [1, 2, 3], maxTokens: 20 },
+      { prompt: [4], maxTokens: 20, options },
+    ]);
+    assert.deepEqual(run.rounds, [], JSON.stringify(options));
+  }
+  // Five requests on four slots: the fifth waits, so the others step one token at a time until
+  // one ends and it is admitted.
+  const five = Array.from({ length: 5 }, (_, i) => ({ prompt: [i + 1], maxTokens: 8 + i }));
+  const plain = await runAll({ ahead: false }, five);
+  const ahead = await runAll({ ahead: true }, five);
+  assert.deepEqual(ahead.texts, plain.texts);
+  assert.ok(ahead.rounds.length > 0, "after the fifth got its slot, rounds");
+});
+
+Deno.test("decode ahead: rounds stop at the longest max_tokens left, and at the context", async () => {
+  const prompt = Array.from({ length: 30 }, () => 1);
+  const short = [{ prompt, maxTokens: 8 }];
+  const run = await runAll({ ahead: true, stepMs: 2 }, short);
+  assert.deepEqual(run.texts, (await runAll({ ahead: false, stepMs: 2 }, short)).texts);
+  assert.deepEqual(run.reasons, ["length"]);
+  assert.equal(run.texts[0].length, 8);
+  // After the first token (a plain step, which measures one), at most 7 remain.
+  assert.ok(run.rounds.length > 0 && run.rounds.every((k) => k <= 7), `${run.rounds}`);
+  // A context of 36: 6 positions after the prompt, whatever max_tokens says (the fake engine
+  // fails a round past it).
+  const long = [{ prompt, maxTokens: 20 }];
+  const tight = await runAll({ ahead: true, stepMs: 2, ctxSize: 36 }, long);
+  assert.ok(tight.rounds.length > 0 && tight.rounds.every((k) => k <= 6), `${tight.rounds}`);
+});
