@@ -121,6 +121,15 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     }
   }
 
+  /** A step the engine failed ends the sequences in it with its error; the others go on. */
+  function failed(stepped: readonly Sequence[], err: unknown): true {
+    for (const seq of stepped) {
+      seq.error = err;
+      finish(seq, { reason: "cancelled" });
+    }
+    return true;
+  }
+
   /**
    * Steps for a round ahead (1: a plain step): only when every running sequence decodes this
    * step, none waits for a slot, and each picks the argmax with nothing that changes it (no
@@ -157,11 +166,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
       out = await batch.decodeAhead!(rows, steps);
       msPerDecodeRow = smooth(msPerDecodeRow, (now() - started) / (steps * rows.length));
     } catch (err) {
-      for (const seq of stepped) {
-        seq.error = err;
-        finish(seq, { reason: "cancelled" });
-      }
-      return true;
+      return failed(stepped, err);
     }
     stepped.forEach((seq, i) => {
       seq.next = undefined;
@@ -220,11 +225,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
         msPerDecodeRow = smooth(msPerDecodeRow, cost);
       }
     } catch (err) {
-      for (const seq of stepped) {
-        seq.error = err;
-        finish(seq, { reason: "cancelled" });
-      }
-      return true;
+      return failed(stepped, err);
     }
     stepped.forEach((seq, i) => {
       if (seq.next !== undefined) {
