@@ -40,6 +40,7 @@ function fakeEngine(init: FakeInit) {
   let clock = 0;
   const read: number[][] = [];
   const rounds: number[] = [];
+  const roundSlots: number[][] = [];
   const taken = new Set<number>();
   const batch = {
     maxSlots: 4,
@@ -68,6 +69,7 @@ function fakeEngine(init: FakeInit) {
     decodeAhead: init.ahead
       ? (rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> => {
         rounds.push(steps);
+        roundSlots.push(rows.map((r) => r.slot));
         for (const r of rows) {
           assert.ok(read[r.slot].length + steps <= batch.ctxSize, "a round past the context");
         }
@@ -91,13 +93,15 @@ function fakeEngine(init: FakeInit) {
       }
       : undefined,
   };
-  return { batch, read, rounds };
+  return { batch, read, rounds, roundSlots };
 }
 
 interface Run {
   texts: string[];
   reasons: string[];
   rounds: number[];
+  /** The slots in each round. */
+  roundSlots: number[][];
 }
 
 /** Runs the requests to their ends; at each end the slot must hold what the sequence read. */
@@ -105,7 +109,7 @@ async function runAll(
   init: FakeInit,
   requests: { prompt: number[]; maxTokens: number; options?: ScheduleOptions }[],
 ): Promise<Run> {
-  const { batch, read, rounds } = fakeEngine(init);
+  const { batch, read, rounds, roundSlots } = fakeEngine(init);
   const slots = createSchedulerSlots<Sequence>(batch);
   const queue: Sequence[] = [];
   const reasons = new Map<Sequence, string>();
@@ -144,6 +148,7 @@ async function runAll(
     texts,
     reasons: seqs.map((seq) => reasons.get(seq)!),
     rounds,
+    roundSlots,
   };
 }
 
@@ -174,20 +179,22 @@ Deno.test("decode ahead: where the engine fed another token than the pick, the s
   }
 });
 
-Deno.test("decode ahead: not for a sequence that samples, has penalties, or a queue that waits", async () => {
+Deno.test("decode ahead: not while a sequence's picks are seldom the argmax, nor while one waits", async () => {
   for (
     const options of [
-      { temperature: 0.7, seed: 1 },
-      { temperature: 0, repeatPenalty: 1.2 },
-      { temperature: 0, presencePenalty: 0.5 },
-      { temperature: 0, logitBias: { "3": 2 } },
+      // untruncated at this heat, the fake model's top token is ~40 % of the picks
+      { temperature: 3, topK: 0, topP: 1, minP: 0, seed: 1 },
+      { temperature: 0, logitBias: { "3": 10 } }, // always 3, seldom the model's argmax
     ] satisfies ScheduleOptions[]
   ) {
-    const run = await runAll({ ahead: true }, [
-      { prompt: [1, 2, 3], maxTokens: 20 },
-      { prompt: [4], maxTokens: 20, options },
-    ]);
-    assert.deepEqual(run.rounds, [], JSON.stringify(options));
+    const requests = [
+      { prompt: [1, 2, 3], maxTokens: 30 },
+      { prompt: [4], maxTokens: 30, options },
+    ];
+    const run = await runAll({ ahead: true }, requests);
+    // Slot 1's sequence never goes ahead (the other may, alone, once slot 1's has ended).
+    assert.ok(run.roundSlots.every((s) => !s.includes(1)), JSON.stringify(options));
+    assert.deepEqual(run.texts, (await runAll({ ahead: false }, requests)).texts);
   }
   // Five requests on four slots: the fifth waits, so the others step one token at a time until
   // one ends and it is admitted.
@@ -196,6 +203,27 @@ Deno.test("decode ahead: not for a sequence that samples, has penalties, or a qu
   const ahead = await runAll({ ahead: true }, five);
   assert.deepEqual(ahead.texts, plain.texts);
   assert.ok(ahead.rounds.length > 0, "after the fifth got its slot, rounds");
+});
+
+Deno.test("decode ahead: a sequence that samples joins rounds once its picks agree with the argmax", async () => {
+  for (
+    const options of [
+      { temperature: 0.7, seed: 5 }, // the top token nearly always at this heat
+      { temperature: 0, repeatPenalty: 1.2 }, // the penalty never moves this model's argmax
+      { temperature: 0, presencePenalty: 0.5 },
+    ] satisfies ScheduleOptions[]
+  ) {
+    const requests = [
+      { prompt: [1, 2, 3], maxTokens: 30 },
+      { prompt: [4], maxTokens: 30, options },
+    ];
+    const plain = await runAll({ ahead: false }, requests);
+    const ahead = await runAll({ ahead: true }, requests);
+    assert.deepEqual(ahead.texts, plain.texts, JSON.stringify(options));
+    // The first rounds wait for 8 of its picks to agree.
+    assert.ok(ahead.roundSlots.some((s) => s.includes(1)), JSON.stringify(options));
+    assert.ok(ahead.rounds.reduce((a, b) => a + b) <= 30 - 8, `${ahead.rounds}`);
+  }
 });
 
 Deno.test("decode ahead: rounds stop at the longest max_tokens left, and at the context", async () => {

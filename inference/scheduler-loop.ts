@@ -76,6 +76,20 @@ function picksArgmax(seq: Sequence): boolean {
     o.frequencyPenalty === 0;
 }
 
+/**
+ * A sequence that may pick otherwise (it samples, or has penalties or a bias) joins rounds once
+ * this share of its picks, smoothed, were the argmax (a low temperature), over at least
+ * AGREE_AFTER picks: a round's steps past its first other pick are work for nothing.
+ */
+export const AHEAD_AGREEMENT = 0.9;
+const AGREE_AFTER = 8;
+
+function argmaxOf(logits: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+  return best;
+}
+
 export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepLoop {
   const { batch, slots, finish } = c;
   let pumping = false, dirty = false;
@@ -90,6 +104,32 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   let msPerDecodeRow: number | undefined;
   const smooth = (old: number | undefined, cost: number) =>
     old === undefined ? cost : 0.7 * old + 0.3 * cost;
+  /** How often each sequence that may pick otherwise picked the argmax, smoothed. */
+  const agreement = new WeakMap<Sequence, { share: number; seen: number }>();
+
+  function agreed(seq: Sequence, pick: number, argmax: number) {
+    const a = agreement.get(seq), hit = pick === argmax ? 1 : 0;
+    if (!a) return void agreement.set(seq, { share: hit, seen: 1 });
+    a.share = 0.9 * a.share + 0.1 * hit;
+    a.seen++;
+  }
+
+  /**
+   * The token an engine that runs ahead would have fed itself after `out`: its argmax, counted
+   * for a sequence that may pick otherwise (goesAhead).
+   */
+  function wouldFeed(seq: Sequence, out: StepOutput): number | undefined {
+    if (!batch.decodeAhead || !(out instanceof Float32Array)) return undefined;
+    return picksArgmax(seq) || seq.constraint ? undefined : argmaxOf(out);
+  }
+
+  /** Whether its picks are the engine's own (the argmax) so surely that a round pays. */
+  function goesAhead(seq: Sequence): boolean {
+    if (picksArgmax(seq)) return true;
+    if (seq.constraint) return false;
+    const a = agreement.get(seq);
+    return a !== undefined && a.seen >= AGREE_AFTER && a.share >= AHEAD_AGREEMENT;
+  }
 
   /** Prompt tokens a step with `decodeRows` decode rows can take within maxStepMs. */
   function affordable(decodeRows: number): number {
@@ -132,15 +172,15 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
 
   /**
    * Steps for a round ahead (1: a plain step): only when every running sequence decodes this
-   * step, none waits for a slot, and each picks the argmax with nothing that changes it (no
-   * penalty, bias or grammar), so the engine's own picks are the ones the samplers make.
+   * step, none waits for a slot, and each picks the argmax (greedy with nothing that changes it,
+   * or nearly always so far: goesAhead), so the engine's own picks are the ones the samplers make.
    */
   function aheadSteps(rows: readonly BatchRow[], stepped: readonly Sequence[]): number {
     const { decodeAhead, position, rewind, ctxSize } = batch;
     if (!decodeAhead || !position || !rewind || !ctxSize || msPerDecodeRow === undefined) return 1;
     if (c.queue.length > 0 || stepped.length !== slots.running.length) return 1;
     if (!rows.every((r, i) => r.tokens.length === 1 && stepped[i].next !== undefined)) return 1;
-    if (!stepped.every(picksArgmax)) return 1;
+    if (!stepped.every(goesAhead)) return 1;
     const stepMs = msPerDecodeRow * rows.length;
     let steps = Math.min(
       MAX_AHEAD_STEPS,
@@ -174,6 +214,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
         // logits[j] follow the row's token and the j picks fed after it: j + 1 tokens read
         const end = taken(seq, out.logits[j][i]);
         const read = starts[i] + j + 1;
+        if (end === undefined && j + 1 < steps) agreed(seq, seq.next!, out.fed[j][i]);
         const stop = end !== undefined || (j + 1 < steps && seq.next !== out.fed[j][i]);
         if (!stop) continue;
         if (read < starts[i] + steps) batch.rewind!(seq.slot, read);
@@ -230,7 +271,10 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     stepped.forEach((seq, i) => {
       if (seq.next !== undefined) {
         seq.next = undefined;
-        return accept(seq, outs[i]);
+        const argmax = wouldFeed(seq, outs[i]);
+        accept(seq, outs[i]);
+        if (argmax !== undefined) agreed(seq, seq.history.at(-1)!, argmax);
+        return;
       }
       seq.fed += rows[i].tokens.length;
       if (seq.fed < seq.prompt.length) return;

@@ -313,6 +313,7 @@ async function batchingBench() {
   console.log(
     "\n" + await serveDecodeSection([
       { ...stories, tokens: 200, runs: 3, streams: 1 },
+      { ...stories, tokens: 200, runs: 3, streams: 1, temperature: 0.2 },
       { ...stories, tokens: 100, runs: 3, streams: 16 },
       { ...big, tokens: 16, runs: 2, streams: 1 },
     ]) + "\n",

@@ -1,12 +1,14 @@
 /**
- * Greedy decode as a WebGPU serving node runs it: a request through the node's local service
- * (scheduler, batched WebGPU engine), with the engine's decodeAhead rounds and without them
- * (plain steps: one readback a token). In Deno every readback waits for the device and then
- * 10 ms more (ext/webgpu/buffer.rs), so without rounds a fast model decodes at most ~1 / (step +
- * 10 ms). The two alternate in one process on one loaded model; medians of `runs`.
+ * Decode as a WebGPU serving node runs it: requests through the node's local service (scheduler,
+ * batched WebGPU engine), with the engine's decodeAhead rounds and without them (plain steps:
+ * one readback a token). In Deno every readback waits for the device and then 10 ms more
+ * (ext/webgpu/buffer.rs), so without rounds a fast model decodes at most ~1 / (step + 10 ms).
+ * Greedy requests, or seeded ones at a temperature (they join rounds while their picks agree with
+ * the argmax). The two alternate in one process on one loaded model; medians of `runs`.
  *
- * `deno run -A tests/bench/serve-decode.ts <model.gguf> <label> <tokens> <runs> <streams>` prints
- * one JSON line; `serveDecodeSection` runs a child per model and prints the table.
+ * `deno run -A tests/bench/serve-decode.ts <model.gguf> <label> <tokens> <runs> <streams>
+ * [temperature]` prints one JSON line; `serveDecodeSection` runs a child per row and prints the
+ * table.
  */
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { createLocalService, type InferRequest } from "../../mesh/mod.ts";
@@ -18,6 +20,7 @@ export interface ServeDecodeResult {
   adapter: string;
   tokens: number;
   streams: number;
+  temperature: number;
   plain: number; // aggregate decode tok/s, one readback a step
   ahead: number; // with decodeAhead rounds
 }
@@ -27,13 +30,14 @@ async function decodeRate(
   service: ReturnType<typeof createLocalService>,
   tokens: number,
   streams: number,
+  temperature: number,
 ): Promise<number> {
   let first = Infinity, last = 0, decoded = 0;
   await Promise.all(Array.from({ length: streams }, async (_, s) => {
     const req: InferRequest = {
       model: "m",
       prompt: `Once upon a time, ${"a ".repeat(s)}`,
-      params: { max_tokens: tokens, temperature: 0 },
+      params: { max_tokens: tokens, temperature, seed: 1 + s },
     };
     let n = 0;
     for await (const e of service.infer(req, new AbortController().signal)) {
@@ -54,6 +58,7 @@ export async function measureServeDecode(
   tokens: number,
   runs: number,
   streams: number,
+  temperature = 0,
 ): Promise<ServeDecodeResult> {
   const { engine, batch } = await createBatchedWebGpuEngine({
     path,
@@ -70,18 +75,19 @@ export async function measureServeDecode(
       id: "m",
       promptReuse: false,
     });
-    await decodeRate(plain, 4, streams); // warm-up: kernels built, first steps timed
-    await decodeRate(ahead, 4, streams);
+    await decodeRate(plain, 4, streams, temperature); // warm-up: kernels built, steps timed
+    await decodeRate(ahead, 4, streams, temperature);
     const rates = { plain: [] as number[], ahead: [] as number[] };
     for (let i = 0; i < runs; i++) {
-      rates.plain.push(await decodeRate(plain, tokens, streams));
-      rates.ahead.push(await decodeRate(ahead, tokens, streams));
+      rates.plain.push(await decodeRate(plain, tokens, streams, temperature));
+      rates.ahead.push(await decodeRate(ahead, tokens, streams, temperature));
     }
     return {
       label,
       adapter: engine.info.adapter,
       tokens,
       streams,
+      temperature,
       plain: median(rates.plain),
       ahead: median(rates.ahead),
     };
@@ -92,43 +98,63 @@ export async function measureServeDecode(
 
 /** The section: one child process per row (a WebGPU device each). */
 export async function serveDecodeSection(
-  rows: { path: string; label: string; tokens: number; runs: number; streams: number }[],
+  rows: {
+    path: string;
+    label: string;
+    tokens: number;
+    runs: number;
+    streams: number;
+    temperature?: number;
+  }[],
 ): Promise<string> {
   const lines = [
-    "Greedy decode through a WebGPU serving node's scheduler: plain steps (one readback a " +
-    "token) vs decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding its own " +
-    "argmax); aggregate decode tok/s, medians",
+    "Decode through a WebGPU serving node's scheduler: plain steps (one readback a token) vs " +
+    "decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding its own argmax); " +
+    "aggregate decode tok/s, medians",
     "",
-    "| model | adapter | streams | tokens × runs | plain steps tok/s | rounds tok/s | gain |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| model | adapter | streams | temperature | tokens × runs | plain steps tok/s | rounds tok/s " +
+    "| gain |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of rows) {
-    const args = [r.path, r.label, String(r.tokens), String(r.runs), String(r.streams)];
+    const temperature = r.temperature ?? 0;
+    const args = [
+      ...[r.path, r.label, String(r.tokens), String(r.runs), String(r.streams)],
+      String(temperature),
+    ];
     try {
       const out = await runChildJson<ServeDecodeResult>(new URL(import.meta.url).pathname, args);
       lines.push(
-        `| ${r.label} | ${out.adapter} | ${r.streams} | ${r.tokens} × ${r.runs} | ` +
+        `| ${r.label} | ${out.adapter} | ${r.streams} | ${temperature} | ${r.tokens} × ${r.runs} | ` +
           `${out.plain.toFixed(1)} | ${out.ahead.toFixed(1)} | ${
             (out.ahead / out.plain).toFixed(2)
           }× |`,
       );
     } catch (e) {
       const why = (e as Error).message.split("\n")[0].replace(/\|/g, "/").slice(0, 200);
-      lines.push(`| ${r.label} | FAILED: ${why} | | | | | |`);
+      lines.push(`| ${r.label} | FAILED: ${why} | | | | | | |`);
     }
   }
   lines.push(
     "",
     "Each readback in Deno waits for the device, then 10 ms more; a round of decode steps pays " +
       "that once. A step that takes longer than a round (the 1.1B on llvmpipe) runs alone, as " +
-      "before.",
+      "before. A request at a temperature (seeded, the same answer either way) joins rounds while " +
+      "90 % of its picks are the argmax.",
   );
   return lines.join("\n");
 }
 
 if (import.meta.main) {
-  const [path, label, tokens, runs, streams] = Deno.args;
-  const r = await measureServeDecode(path, label, Number(tokens), Number(runs), Number(streams));
+  const [path, label, tokens, runs, streams, temperature] = Deno.args;
+  const r = await measureServeDecode(
+    path,
+    label,
+    Number(tokens),
+    Number(runs),
+    Number(streams),
+    Number(temperature ?? 0),
+  );
   console.log(JSON.stringify(r));
   Deno.exit(0);
 }
