@@ -25,9 +25,9 @@ export const MAX_STEP_MS = 1000;
 const FIRST_CHUNK = 16;
 /**
  * With an engine that can run decode steps ahead (BatchEngine.decodeAhead: WebGPU, where each
- * readback waits 10 ms more than the work), greedy sequences take rounds of steps this long, so
- * that fixed wait is a small share of each: one 10 ms wait per ~60 ms of decode. A round's tokens
- * reach their readers together.
+ * readback waits 10 ms more than the work), sequences that pick the argmax take rounds of steps
+ * this long, so that fixed wait is a small share of each: one 10 ms wait per ~60 ms of decode. A
+ * round's tokens reach their readers together.
  */
 export const AHEAD_ROUND_MS = 60;
 /** The most steps in one round (also bounded by MAX_STEP_MS, the context and max_tokens). */
