@@ -223,7 +223,7 @@ function penalties(
 }
 
 /** Highest value; ties go to the lowest index. */
-function argmax(values: Float32Array): number {
+export function argmax(values: Float32Array): number {
   let best = 0;
   let bestV = values[0];
   for (let i = 1; i < values.length; i++) {

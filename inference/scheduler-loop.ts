@@ -10,6 +10,7 @@
  */
 import type { AheadOutput, BatchEngine, BatchRow, StepOutput } from "./batch.ts";
 import { acceptPick, acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
+import { argmax } from "./sampler.ts";
 import type { SchedulerSlots, WaitLine } from "./scheduler-slots.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 
@@ -84,12 +85,6 @@ function picksArgmax(seq: Sequence): boolean {
 export const AHEAD_AGREEMENT = 0.9;
 const AGREE_AFTER = 8;
 
-function argmaxOf(logits: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
-  return best;
-}
-
 export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepLoop {
   const { batch, slots, finish } = c;
   let pumping = false, dirty = false;
@@ -107,8 +102,8 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   /** How often each sequence that may pick otherwise picked the argmax, smoothed. */
   const agreement = new WeakMap<Sequence, { share: number; seen: number }>();
 
-  function agreed(seq: Sequence, pick: number, argmax: number) {
-    const a = agreement.get(seq), hit = pick === argmax ? 1 : 0;
+  function agreed(seq: Sequence, pick: number, fed: number) {
+    const a = agreement.get(seq), hit = pick === fed ? 1 : 0;
     if (!a) return void agreement.set(seq, { share: hit, seen: 1 });
     a.share = 0.9 * a.share + 0.1 * hit;
     a.seen++;
@@ -120,7 +115,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
    */
   function wouldFeed(seq: Sequence, out: StepOutput): number | undefined {
     if (!batch.decodeAhead || !(out instanceof Float32Array)) return undefined;
-    return picksArgmax(seq) || seq.constraint ? undefined : argmaxOf(out);
+    return picksArgmax(seq) || seq.constraint ? undefined : argmax(out);
   }
 
   /** Whether its picks are the engine's own (the argmax) so surely that a round pays. */
@@ -213,11 +208,12 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
       for (let j = 0; j < steps; j++) {
         // logits[j] follow the row's token and the j picks fed after it: j + 1 tokens read
         const end = taken(seq, out.logits[j][i]);
-        const read = starts[i] + j + 1;
-        if (end === undefined && j + 1 < steps) agreed(seq, seq.next!, out.fed[j][i]);
-        const stop = end !== undefined || (j + 1 < steps && seq.next !== out.fed[j][i]);
-        if (!stop) continue;
-        if (read < starts[i] + steps) batch.rewind!(seq.slot, read);
+        const last = j + 1 === steps;
+        if (end === undefined && !last) {
+          agreed(seq, seq.next!, out.fed[j][i]);
+          if (seq.next === out.fed[j][i]) continue;
+        }
+        if (!last) batch.rewind!(seq.slot, starts[i] + j + 1);
         if (end) finish(seq, end);
         return;
       }
@@ -271,9 +267,9 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
     stepped.forEach((seq, i) => {
       if (seq.next !== undefined) {
         seq.next = undefined;
-        const argmax = wouldFeed(seq, outs[i]);
+        const fed = wouldFeed(seq, outs[i]);
         accept(seq, outs[i]);
-        if (argmax !== undefined) agreed(seq, seq.history.at(-1)!, argmax);
+        if (fed !== undefined) agreed(seq, seq.history.at(-1)!, fed);
         return;
       }
       seq.fed += rows[i].tokens.length;

@@ -204,13 +204,6 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const head: Product = product(gpu, weights.output, last, logits, {});
   const softcap = logitSoftcap(device, config, logits, vocabSize);
   const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
-  // decodeAhead: one argmax per slot row, each writing the row's next token id in place
-  const picks = Array.from(
-    { length: maxSlots },
-    (_, i) =>
-      bindArgmax(device, { logits, ids }, { n: vocabSize, offset: i * vocabSize, outOffset: i }),
-  );
-  const ahead = createGrowingReader(device, "batch decode ahead");
 
   const slots = createSlotTable(maxSlots);
   const positions = new Array<number>(maxSlots).fill(0);
@@ -218,20 +211,44 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const rings = Array.from({ length: maxSlots }, () => ringTrackOf(config, ringRows));
   let busy = false;
 
+  // A rewind after running ahead needs every layer's cache to hold past positions: not a
+  // recurrent state, nor a sliding window's ring.
+  const runsAhead = !config.recurrent && !ringRows.some((r) => r > 0);
+  // decodeAhead: one argmax per slot row, each writing the row's next token id in place
+  const picks = runsAhead
+    ? Array.from(
+      { length: maxSlots },
+      (_, i) =>
+        bindArgmax(device, { logits, ids }, { n: vocabSize, offset: i * vocabSize, outOffset: i }),
+    )
+    : [];
+  const ahead = createGrowingReader(device, "batch decode ahead");
+
+  /** Refuses a step while another runs (each awaits its readback). */
+  function checkIdle() {
+    if (busy) throw new Error("batch: a step is already running; await it first");
+  }
+
+  /** Refuses `count` new positions in `slot` past the context. */
+  function checkRoom(slot: number, count: number) {
+    const pos0 = positions[slot];
+    if (pos0 + count > ctxSize) {
+      throw new Error(
+        `context full: ${pos0} + ${count} positions exceed the context size ${ctxSize}`,
+      );
+    }
+  }
+
   async function step(rows: readonly BatchRow[]): Promise<Float32Array[]> {
     slots.checkRows(rows, maxRows);
-    if (busy) throw new Error("batch: a step is already running; await it first");
+    checkIdle();
     const tokens = rows.flatMap((r) => [...r.tokens]);
     checkIds(tokens, vocabSize);
     const table = new Uint32Array(2 * tokens.length);
     let t = 0;
     for (const r of rows) {
+      checkRoom(r.slot, r.tokens.length);
       const pos0 = positions[r.slot];
-      if (pos0 + r.tokens.length > ctxSize) {
-        throw new Error(
-          `context full: ${pos0} + ${r.tokens.length} positions exceed the context size ${ctxSize}`,
-        );
-      }
       for (let i = 0; i < r.tokens.length; i++, t++) table.set([r.slot, pos0 + i], 2 * t);
     }
     for (const r of rows) ringWrote(rings[r.slot], positions[r.slot] + r.tokens.length);
@@ -289,15 +306,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     if (!Number.isInteger(steps) || steps < 1) {
       throw new Error(`batch: decodeAhead needs a whole number of steps ≥ 1, not ${steps}`);
     }
-    if (busy) throw new Error("batch: a step is already running; await it first");
-    for (const r of rows) {
-      if (positions[r.slot] + steps > ctxSize) {
-        throw new Error(
-          `context full: ${positions[r.slot]} + ${steps} positions exceed the context size ` +
-            `${ctxSize}`,
-        );
-      }
-    }
+    checkIdle();
+    for (const r of rows) checkRoom(r.slot, steps);
     const seqs = rows.length, logitBytes = seqs * vocabSize * 4, idBytes = seqs * 4;
     const fedAt = steps * logitBytes; // the fed ids follow every step's logits
     busy = true;
@@ -369,9 +379,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       positions[slot] = position;
     },
     step,
-    // A rewind after running ahead needs every layer's cache to hold past positions: not a
-    // recurrent state, nor a sliding window's ring.
-    decodeAhead: config.recurrent || ringRows.some((r) => r > 0) ? undefined : decodeAhead,
+    decodeAhead: runsAhead ? decodeAhead : undefined,
     kvBytes: () => placement.kv.bytes(),
     kvSlotBytes: placement.kv.slotBytes,
     close() {

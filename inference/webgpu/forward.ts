@@ -526,21 +526,13 @@ export function createGrowingReader(device: GPUDevice, label: string) {
 }
 
 export function createReader(device: GPUDevice, maxBytes: number, label: string) {
-  const staging = device.createBuffer({
-    label: `${label} readback`,
-    size: Math.max(16, Math.ceil(maxBytes / 4) * 4),
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
+  const reader = createGrowingReader(device, label);
+  const staging = reader.reserve(maxBytes);
   return {
     copy(enc: GPUCommandEncoder, src: GPUBuffer, bytes: number, srcOffset = 0) {
       enc.copyBufferToBuffer(src, srcOffset, staging, 0, bytes);
     },
-    async read(bytes: number): Promise<ArrayBuffer> {
-      await staging.mapAsync(GPUMapMode.READ, 0, bytes);
-      const out = staging.getMappedRange(0, bytes).slice(0);
-      staging.unmap();
-      return out;
-    },
-    destroy: () => staging.destroy(),
+    read: reader.read,
+    destroy: reader.destroy,
   };
 }
