@@ -35,16 +35,35 @@ export interface BatchRow {
 /** What a step gives per row: logits, or the engine's own pick (none where `sample` was false). */
 export type StepOutput = Float32Array | SampledToken | undefined;
 
+/**
+ * How `decodeAhead` picks a row's next tokens on the device in place of the argmax: as
+ * inference/sampler.ts draws (top-k, top-p, min-p, temperature; no penalties or bias).
+ */
+export interface AheadSampling {
+  temperature: number; // > 0
+  topK: number; // 1 .. the engine's sampleAheadTopK, below the vocabulary
+  topP: number;
+  minP: number;
+  /**
+   * The uniform draws in [0, 1) the row's sampler would make next (its generator's nextFloat),
+   * at least steps - 1: like the sampler, a pick takes one only where more than one candidate
+   * is left.
+   */
+  draws: readonly number[];
+}
+
 /** One decode token for a slot: what `decodeAhead` starts each row from. */
 export interface DecodeRow {
   slot: number;
   token: number;
+  /** Absent: the engine feeds the row its argmax. */
+  sampling?: AheadSampling;
 }
 
 /**
  * `decodeAhead`'s answer: `logits[j][i]` after row i's j-th token, where token 0 is the row's own
- * and token j > 0 is `fed[j - 1][i]`, the argmax of `logits[j - 1][i]` that the engine fed
- * itself.
+ * and token j > 0 is `fed[j - 1][i]`, the pick from `logits[j - 1][i]` that the engine fed itself
+ * (the argmax, or the row's draw).
  */
 export interface AheadOutput {
   logits: Float32Array[][];
@@ -69,6 +88,11 @@ export interface BatchEngine<Out extends StepOutput = Float32Array> {
   readonly maxRows: number;
   /** The engine samples: step gives picks made with the options passed to acquire. */
   readonly samples?: true;
+  /**
+   * The largest top-k that `decodeAhead` draws with on the device (a row's `sampling`); absent
+   * where it only feeds argmaxes.
+   */
+  readonly sampleAheadTopK?: number;
   /** A free slot (its cache empty), or undefined when all are taken. */
   acquire(options?: AcquireOptions): number | undefined;
   /** Gives the slot back; its cache is dropped. */
@@ -83,7 +107,8 @@ export interface BatchEngine<Out extends StepOutput = Float32Array> {
   /**
    * `steps` decode steps of one token per row in one round trip, for an engine whose every
    * readback costs a fixed wait (WebGPU in Deno): after each step the engine feeds every row the
-   * argmax of its logits itself. Each slot's position moves on by `steps`; the caller samples
+   * argmax of its logits itself, or its draw (`sampling`). Each slot's position moves on by
+   * `steps`; the caller samples
    * each step's logits and, where its pick was not the token the engine fed, rewinds the slot
    * past what it has to redo.
    */

@@ -1,9 +1,10 @@
 // Rounds of decode steps in one readback (BatchEngine.decodeAhead) against a fake engine whose
 // "model" is a rule on the tokens a slot has read: the scheduler must answer exactly as with plain
 // steps, leave every slot holding the tokens its sequence really read, and run ahead only when
-// every sequence takes the argmax.
+// every sequence takes the argmax or a draw the engine makes as its sampler would.
 import assert from "node:assert/strict";
-import type { AheadOutput, BatchRow, DecodeRow } from "./batch.ts";
+import type { AheadOutput, AheadSampling, BatchRow, DecodeRow } from "./batch.ts";
+import { candidateSet } from "./sampler.ts";
 import { createStepLoop, MAX_AHEAD_STEPS } from "./scheduler-loop.ts";
 import { createSequence, type Sequence } from "./scheduler-sequence.ts";
 import type { ScheduleOptions } from "./scheduler-sequence.ts";
@@ -28,8 +29,24 @@ function logitsAfter(read: readonly number[]): Float32Array {
   return out;
 }
 
+/**
+ * A draw as sampler.ts makes it, from the candidates its chain keeps and the row's next draw:
+ * what an engine that samples ahead computes on its device.
+ */
+function drawAhead(logits: Float32Array, s: AheadSampling, next: () => number): number {
+  const { temperature, topK, topP, minP } = s;
+  const ids = candidateSet(logits, [], { temperature, topK, topP, minP });
+  if (ids.length === 1) return ids[0]; // a sure pick takes no draw
+  const weights = ids.map((id) => Math.exp((logits[id] - logits[ids[0]]) / s.temperature));
+  let u = next() * weights.reduce((a, b) => a + b);
+  for (const [k, w] of weights.entries()) if ((u -= w) < 0) return ids[k];
+  return ids.at(-1)!;
+}
+
 interface FakeInit {
   ahead: boolean;
+  /** decodeAhead also draws for rows that sample, with a top-k up to this. */
+  sampleTopK?: number;
   /** decodeAhead feeds this token at round step `at` instead of its argmax (a wrong guess). */
   wrongAt?: number;
   stepMs?: number;
@@ -41,6 +58,7 @@ function fakeEngine(init: FakeInit) {
   const read: number[][] = [];
   const rounds: number[] = [];
   const roundSlots: number[][] = [];
+  const rewinds: number[] = []; // the slots rewound
   const taken = new Set<number>();
   const batch = {
     maxSlots: 4,
@@ -57,6 +75,7 @@ function fakeEngine(init: FakeInit) {
     position: (slot: number) => read[slot].length,
     rewind(slot: number, position: number) {
       assert.ok(position <= read[slot].length, `rewind forward: ${position}`);
+      rewinds.push(slot);
       read[slot].length = position;
     },
     step(rows: readonly BatchRow[]) {
@@ -66,9 +85,11 @@ function fakeEngine(init: FakeInit) {
         return logitsAfter(read[r.slot]);
       }));
     },
+    sampleAheadTopK: init.sampleTopK,
     decodeAhead: init.ahead
       ? (rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> => {
         rounds.push(steps);
+        const used = rows.map(() => 0);
         roundSlots.push(rows.map((r) => r.slot));
         for (const r of rows) {
           assert.ok(read[r.slot].length + steps <= batch.ctxSize, "a round past the context");
@@ -82,8 +103,12 @@ function fakeEngine(init: FakeInit) {
             return logitsAfter(read[r.slot]);
           }));
           if (j + 1 < steps) {
-            feed = rows.map((r) => {
-              const pick = nextAfter(read[r.slot]);
+            feed = rows.map((r, i) => {
+              const s = r.sampling;
+              if (s) assert.ok(s.topK <= init.sampleTopK!, `top-k ${s.topK} sampled ahead`);
+              const pick = s
+                ? drawAhead(out.logits[j][i], s, () => s.draws[used[i]++])
+                : nextAfter(read[r.slot]);
               return j === init.wrongAt ? pick % (VOCAB - 1) + 1 : pick;
             });
             out.fed.push(feed);
@@ -93,7 +118,7 @@ function fakeEngine(init: FakeInit) {
       }
       : undefined,
   };
-  return { batch, read, rounds, roundSlots };
+  return { batch, read, rounds, roundSlots, rewinds };
 }
 
 interface Run {
@@ -102,6 +127,7 @@ interface Run {
   rounds: number[];
   /** The slots in each round. */
   roundSlots: number[][];
+  rewinds: number[];
 }
 
 /** Runs the requests to their ends; at each end the slot must hold what the sequence read. */
@@ -109,7 +135,7 @@ async function runAll(
   init: FakeInit,
   requests: { prompt: number[]; maxTokens: number; options?: ScheduleOptions }[],
 ): Promise<Run> {
-  const { batch, read, rounds, roundSlots } = fakeEngine(init);
+  const { batch, read, rounds, roundSlots, rewinds } = fakeEngine(init);
   const slots = createSchedulerSlots<Sequence>(batch);
   const queue: Sequence[] = [];
   const reasons = new Map<Sequence, string>();
@@ -149,6 +175,7 @@ async function runAll(
     reasons: seqs.map((seq) => reasons.get(seq)!),
     rounds,
     roundSlots,
+    rewinds,
   };
 }
 
@@ -240,4 +267,38 @@ Deno.test("decode ahead: rounds stop at the longest max_tokens left, and at the 
   const long = [{ prompt, maxTokens: 20 }];
   const tight = await runAll({ ahead: true, stepMs: 2, ctxSize: 36 }, long);
   assert.ok(tight.rounds.length > 0 && tight.rounds.every((k) => k <= 6), `${tight.rounds}`);
+});
+
+Deno.test("decode ahead: a sequence the engine can sample takes rounds from the start, as with plain steps", async () => {
+  // At this heat the fake model's top token is ~60 % of the picks: too seldom for argmax rounds.
+  const sampled = { temperature: 3, topK: 4, topP: 1, minP: 0, seed: 3 };
+  const requests = [
+    { prompt: [1, 2, 3], maxTokens: 30 },
+    { prompt: [4], maxTokens: 30, options: sampled },
+    { prompt: [5], maxTokens: 30, options: { ...sampled, topP: 0.8, minP: 0.2, seed: 4 } },
+  ];
+  const plain = await runAll({ ahead: false }, requests);
+  const ahead = await runAll({ ahead: true, sampleTopK: 4, stepMs: 2 }, requests);
+  assert.deepEqual(ahead.texts, plain.texts);
+  assert.ok(ahead.texts[1] !== plain.texts[0], "the sampled answer is not the greedy one");
+  // Its first round comes once a plain step has timed a decode row, not after 8 agreeing picks.
+  const first = ahead.roundSlots.findIndex((s) => s.includes(1));
+  assert.ok(first >= 0 && ahead.rounds.slice(0, first + 1).length <= 2, `${ahead.roundSlots}`);
+  assert.ok(ahead.rounds.reduce((a, b) => a + b) > 20, `${ahead.rounds}`);
+  // The engine's draws were the samplers' own: a slot is rewound only where its sequence ended
+  // inside a round, at most once each.
+  assert.ok(ahead.rewinds.length <= 3, `rewound ${ahead.rewinds}`);
+  // The engine's draw differs from the sampler's at a round's step (f32 sums near a boundary):
+  // the sampler's pick stands, the slot is rewound, and its generator is where plain steps leave
+  // it.
+  for (const wrongAt of [0, 1, 3]) {
+    const wrong = await runAll({ ahead: true, sampleTopK: 4, stepMs: 2, wrongAt }, requests);
+    assert.deepEqual(wrong.texts, plain.texts, `wrong draw at round step ${wrongAt}`);
+  }
+  // No top-k (the engine samples only within one): the sequence steps alone, picks agreeing
+  // seldom.
+  const wide = [requests[0], { ...requests[1], options: { ...sampled, topK: 0, seed: 1 } }];
+  const run = await runAll({ ahead: true, sampleTopK: 4, stepMs: 2 }, wide);
+  assert.ok(run.roundSlots.every((s) => !s.includes(1)), `${run.roundSlots}`);
+  assert.deepEqual(run.texts, (await runAll({ ahead: false }, wide)).texts);
 });

@@ -8,9 +8,10 @@
  * Pull, not push: a sequence sits a step out while its reader has `MAX_AHEAD` tokens it has not
  * taken, so a slow client holds only its own slot.
  */
-import type { AheadOutput, BatchEngine, BatchRow, StepOutput } from "./batch.ts";
+import type { AheadOutput, BatchEngine, BatchRow, DecodeRow, StepOutput } from "./batch.ts";
 import { acceptPick, acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
 import { argmax } from "./sampler.ts";
+import { rngFromState } from "./rng.ts";
 import type { SchedulerSlots, WaitLine } from "./scheduler-slots.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
 
@@ -26,9 +27,10 @@ export const MAX_STEP_MS = 1000;
 const FIRST_CHUNK = 16;
 /**
  * With an engine that can run decode steps ahead (BatchEngine.decodeAhead: WebGPU, where each
- * readback waits 10 ms more than the work), sequences that pick the argmax take rounds of steps
- * this long, so that fixed wait is a small share of each: one 10 ms wait per ~60 ms of decode. A
- * round's tokens reach their readers together.
+ * readback waits 10 ms more than the work), sequences whose picks the engine can make itself (the
+ * argmax, or a draw at settings it samples with) take rounds of steps this long, so that fixed
+ * wait is a small share of each: one 10 ms wait per ~60 ms of decode. A round's tokens reach
+ * their readers together.
  */
 export const AHEAD_ROUND_MS = 60;
 /** The most steps in one round (also bounded by MAX_STEP_MS, the context and max_tokens). */
@@ -46,7 +48,12 @@ export interface StepLoopInit {
 export interface StepLoopComponents {
   batch:
     & Pick<BatchEngine<StepOutput>, "step" | "maxRows">
-    & Partial<Pick<BatchEngine<StepOutput>, "decodeAhead" | "position" | "rewind" | "ctxSize">>;
+    & Partial<
+      Pick<
+        BatchEngine<StepOutput>,
+        "decodeAhead" | "sampleAheadTopK" | "position" | "rewind" | "ctxSize"
+      >
+    >;
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">;
   /** Where sequences wait for a slot. */
   queue: WaitLine<Sequence>;
@@ -66,15 +73,17 @@ function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/**
- * Whether the sequence's sampler always takes the argmax of the logits it is given: greedy, with
- * no penalty, bias or grammar to move it off the engine's own pick.
- */
-function picksArgmax(seq: Sequence): boolean {
+/** Whether the sequence's picks depend on its logits alone: no penalty, bias or grammar. */
+function picksFromLogits(seq: Sequence): boolean {
   const o = seq.sampler.options;
-  return o.temperature <= 0 && o.logitBias === undefined && seq.constraint === undefined &&
+  return o.logitBias === undefined && seq.constraint === undefined &&
     (o.repeatPenalty === 1 || o.repeatLastN === 0) && o.presencePenalty === 0 &&
     o.frequencyPenalty === 0;
+}
+
+/** Whether the sequence's sampler always takes the argmax of the logits it is given. */
+function picksArgmax(seq: Sequence): boolean {
+  return seq.sampler.options.temperature <= 0 && picksFromLogits(seq);
 }
 
 /**
@@ -110,17 +119,26 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   }
 
   /**
+   * Whether the engine draws this sequence's tokens itself in a round, as its sampler would (the
+   * sampler's chain at its settings: BatchEngine.sampleAheadTopK).
+   */
+  function samplesAhead(seq: Sequence): boolean {
+    const o = seq.sampler.options, most = batch.sampleAheadTopK ?? 0;
+    return o.temperature > 0 && o.topK >= 1 && o.topK <= most && picksFromLogits(seq);
+  }
+
+  /**
    * The token an engine that runs ahead would have fed itself after `out`: its argmax, counted
-   * for a sequence that may pick otherwise (goesAhead).
+   * for a sequence that may pick otherwise and that the engine cannot sample (goesAhead).
    */
   function wouldFeed(seq: Sequence, out: StepOutput): number | undefined {
     if (!batch.decodeAhead || !(out instanceof Float32Array)) return undefined;
-    return picksArgmax(seq) || seq.constraint ? undefined : argmax(out);
+    return picksArgmax(seq) || samplesAhead(seq) || seq.constraint ? undefined : argmax(out);
   }
 
-  /** Whether its picks are the engine's own (the argmax) so surely that a round pays. */
+  /** Whether its picks are the engine's own (the argmax, or its draw) so surely that a round pays. */
   function goesAhead(seq: Sequence): boolean {
-    if (picksArgmax(seq)) return true;
+    if (picksArgmax(seq) || samplesAhead(seq)) return true;
     if (seq.constraint) return false;
     const a = agreement.get(seq);
     return a !== undefined && a.seen >= AGREE_AFTER && a.share >= AHEAD_AGREEMENT;
@@ -167,8 +185,9 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
 
   /**
    * Steps for a round ahead (1: a plain step): only when every running sequence decodes this
-   * step, none waits for a slot, and each picks the argmax (greedy with nothing that changes it,
-   * or nearly always so far: goesAhead), so the engine's own picks are the ones the samplers make.
+   * step, none waits for a slot, and each picks what the engine would feed it (the argmax when
+   * greedy or nearly always so far, or the engine's draw at its settings: goesAhead), so the
+   * engine's own picks are the ones the samplers make.
    */
   function aheadSteps(rows: readonly BatchRow[], stepped: readonly Sequence[]): number {
     const { decodeAhead, position, rewind, ctxSize } = batch;
@@ -193,7 +212,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
    * differs, or where it ends, its slot is rewound to the tokens it really read.
    */
   async function runAhead(stepped: Sequence[], steps: number): Promise<boolean> {
-    const rows = stepped.map((seq) => ({ slot: seq.slot, token: seq.next! }));
+    const rows = stepped.map((seq) => aheadRow(seq, steps));
     const starts = stepped.map((seq) => batch.position!(seq.slot));
     let out: AheadOutput;
     const started = now();
@@ -219,6 +238,20 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
       }
     });
     return true;
+  }
+
+  /**
+   * A sequence's row of a round: where the engine samples it, the settings and the draws its
+   * sampler would make next, read from a copy of its generator (the sampler itself draws again
+   * as it takes each pick, so where a pick differs the draws after it are simply not used).
+   */
+  function aheadRow(seq: Sequence, steps: number): DecodeRow {
+    const row = { slot: seq.slot, token: seq.next! };
+    if (!samplesAhead(seq)) return row;
+    const { temperature, topK, topP, minP } = seq.sampler.options;
+    const rng = rngFromState(seq.sampler.rngState());
+    const draws = Array.from({ length: steps - 1 }, () => rng.nextFloat());
+    return { ...row, sampling: { temperature, topK, topP, minP, draws } };
   }
 
   async function step(): Promise<boolean> {

@@ -301,7 +301,7 @@ async function meshBench() {
 
 /**
  * Continuous batching: aggregate decode tok/s, 1 vs 8 sequences (bench/batching.ts); then
- * greedy decode through a WebGPU serving node's scheduler with and without decodeAhead rounds
+ * decode through a WebGPU serving node's scheduler with and without decodeAhead rounds
  * (bench/serve-decode.ts).
  */
 async function batchingBench() {
@@ -313,8 +313,9 @@ async function batchingBench() {
   console.log(
     "\n" + await serveDecodeSection([
       { ...stories, tokens: 200, runs: 3, streams: 1 },
-      { ...stories, tokens: 200, runs: 3, streams: 1, temperature: 0.2 },
+      { ...stories, tokens: 200, runs: 3, streams: 1, temperature: 0.8 },
       { ...stories, tokens: 100, runs: 3, streams: 16 },
+      { ...stories, tokens: 100, runs: 3, streams: 16, temperature: 0.8 },
       { ...big, tokens: 16, runs: 2, streams: 1 },
     ]) + "\n",
   );

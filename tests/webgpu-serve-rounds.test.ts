@@ -1,7 +1,7 @@
 /**
  * A WebGPU serving node's local service decodes in rounds (BatchEngine.decodeAhead): greedy
- * requests, and seeded sampling ones whose picks keep agreeing with the argmax, answer exactly as
- * with one step a readback, on a real model, while the rounds run.
+ * requests, and seeded sampling ones that the device draws for as their samplers would, answer
+ * exactly as with one step a readback, on a real model, while the rounds run.
  */
 import assert from "node:assert/strict";
 import { createBatchedWebGpuEngine } from "../inference/webgpu/batch-forward.ts";
@@ -18,10 +18,14 @@ Deno.test("WebGPU serving: rounds of decode steps give the answers plain steps g
   });
   try {
     const runAhead = batch.decodeAhead!;
-    let rounds = 0;
+    let rounds = 0, drawnRows = 0;
     const counted = {
       ...batch,
-      decodeAhead: (...args: Parameters<typeof runAhead>) => (rounds++, runAhead(...args)),
+      decodeAhead: (...args: Parameters<typeof runAhead>) => {
+        rounds++;
+        drawnRows += args[0].filter((row) => row.sampling).length;
+        return runAhead(...args);
+      },
     };
     const ahead = createLocalService({ engine, batch: counted, id: "m", promptReuse: false });
     const plain = createLocalService({
@@ -38,18 +42,27 @@ Deno.test("WebGPU serving: rounds of decode steps give the answers plain steps g
       }
       return out;
     };
-    for (const params of [{ temperature: 0 }, { temperature: 0.3, seed: 11 }]) {
+    for (
+      const params of [
+        { temperature: 0 },
+        { temperature: 0.3, seed: 11 },
+        { temperature: 0.8, seed: 12 }, // llama.cpp's defaults: top-k 40, top-p 0.95, min-p 0.05
+        { temperature: 1.2, top_k: 64, top_p: 0.9, min_p: 0, seed: 13 },
+      ]
+    ) {
       const req: InferRequest = {
         model: "m",
         prompt: "Once upon a time",
         params: { ...params, max_tokens: 120 },
       };
-      const before = rounds;
+      const before = rounds, drawnBefore = drawnRows;
       const want = await text(plain, req);
       const got = await text(ahead, req);
       assert.equal(got, want, JSON.stringify(params));
       assert.ok(want.length > 100, want);
       assert.ok(rounds > before, `rounds ran for ${JSON.stringify(params)}`);
+      // A sampling request's tokens are drawn on the device, not guessed by the argmax.
+      assert.equal(drawnRows > drawnBefore, params.temperature > 0, JSON.stringify(params));
     }
   } finally {
     engine.close();

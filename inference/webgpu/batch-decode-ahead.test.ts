@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { createBatchedWebGpuEngine } from "./batch-forward.ts";
 import { createTestGpu } from "../../tests/support/gpu.ts";
 import { STORIES } from "../../tests/support/fixtures.ts";
+import { createSampler, type SamplerOptions } from "../sampler.ts";
+import { rngFromState } from "../rng.ts";
 
 const CTX = 64;
 
@@ -58,6 +60,51 @@ Deno.test("WebGPU batch: decodeAhead feeds each row its argmax and gives the log
         feed = out.fed[j];
       }
     }
+  } finally {
+    close();
+  }
+});
+
+Deno.test("WebGPU batch: decodeAhead draws a sampling row's tokens as its sampler would", async () => {
+  const { ahead, close } = await twoBatches();
+  try {
+    const prompts = [[1, 400, 32, 77, 5], [1, 300, 301], [1, 9, 12, 250]];
+    // row 0 greedy (argmax), rows 1 and 2 sampled on the device at their own settings
+    const settings: (SamplerOptions | undefined)[] = [
+      undefined,
+      { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 11 },
+      { temperature: 1.3, topK: 64, topP: 1, minP: 0, seed: 12 },
+    ];
+    const samplers = settings.map((o) => o && createSampler(o));
+    const slots = prompts.map(() => ahead.batch.acquire()!);
+    const first = await ahead.batch.step(prompts.map((tokens, i) => ({ slot: slots[i], tokens })));
+    const steps = 9;
+    const rows = slots.map((slot, i) => {
+      const s = samplers[i];
+      const token = s ? s.sample(first[i], []).id : argmax(first[i]);
+      if (!s) return { slot, token };
+      const next = rngFromState(s.rngState());
+      const draws = Array.from({ length: steps - 1 }, () => next.nextFloat());
+      return { slot, token, sampling: { ...s.options, draws } };
+    });
+    const out = await ahead.batch.decodeAhead!(rows, steps);
+    // Each fed token is what the row's own sampler picks from the logits read back (its
+    // generator stepping on as it draws), or the argmax for the greedy row.
+    for (let j = 0; j + 1 < steps; j++) {
+      slots.forEach((_, i) => {
+        const s = samplers[i], logits = out.logits[j][i];
+        const want = s ? s.sample(logits, []).id : argmax(logits);
+        assert.equal(out.fed[j][i], want, `step ${j}, row ${i}`);
+      });
+    }
+    await assert.rejects(
+      ahead.batch.decodeAhead!([{ ...rows[1], sampling: { ...rows[1].sampling!, topK: 65 } }], 2),
+      /top-k 1\.\.64, not 65/,
+    );
+    await assert.rejects(
+      ahead.batch.decodeAhead!([{ ...rows[1], sampling: { ...rows[1].sampling!, draws: [] } }], 3),
+      /3 steps need 2 draws, not 0/,
+    );
   } finally {
     close();
   }

@@ -10,7 +10,7 @@
  * last row of each sequence is gathered, normed and sent through the head
  * together.
  */
-import type { AheadOutput, BatchEngine, BatchRow, DecodeRow } from "../batch.ts";
+import type { AheadOutput, AheadSampling, BatchEngine, BatchRow, DecodeRow } from "../batch.ts";
 import { createSlotTable } from "../batch.ts";
 import {
   checkDevice,
@@ -45,11 +45,14 @@ import { createSlotKvCache, type SlotKvCache } from "./slot-kv-cache.ts";
 import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
-import { bindArgmax } from "./kernels/argmax.ts";
+import { bindArgmax, bindSample, MAX_TOP_K, type SampleParams } from "./kernels/argmax.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
 import { ringRowsOf, ringTrackOf } from "./ring-cache.ts";
 import { ringRewind, ringWrote } from "../swa-cache.ts";
+
+/** The most draws a row of decodeAhead may use: its steps less one. */
+const MAX_AHEAD_DRAWS = 64;
 
 export interface GpuBatchOptions {
   maxSlots?: number; // default 8
@@ -222,7 +225,46 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
         bindArgmax(device, { logits, ids }, { n: vocabSize, offset: i * vocabSize, outOffset: i }),
     )
     : [];
+  // ... or a draw per row that samples (kernels bound at its first use): row i's draws from
+  // draws[i * MAX_AHEAD_DRAWS], drawn[i] counting those used.
+  const sampleAheadTopK = runsAhead ? Math.min(MAX_TOP_K, vocabSize - 1) : 0;
+  const draws = scratchBuffer(device, maxSlots * MAX_AHEAD_DRAWS, "batch sampling draws");
+  const drawn = scratchBuffer(device, maxSlots, "batch sampling draws used");
+  const samplers: (BoundKernel<SampleParams> | undefined)[] = [];
   const ahead = createGrowingReader(device, "batch decode ahead");
+
+  /** Row i's pick kernel for this round: its argmax, or a draw at the row's settings. */
+  function pickFor(i: number, sampling: AheadSampling | undefined) {
+    if (!sampling) return picks[i];
+    const params: SampleParams = {
+      n: vocabSize,
+      k: sampling.topK,
+      offset: i * vocabSize,
+      outOffset: i,
+      temperature: sampling.temperature,
+      topP: sampling.topP,
+      minP: sampling.minP,
+      firstDraw: i * MAX_AHEAD_DRAWS,
+    };
+    const kernel = samplers[i] ??= bindSample(device, { logits, ids, draws, drawn }, params);
+    kernel.update(params);
+    return kernel;
+  }
+
+  /** Refuses a row's device sampling that the kernel cannot draw as the sampler would. */
+  function checkSampling(s: AheadSampling, steps: number) {
+    if (!Number.isInteger(s.topK) || s.topK < 1 || s.topK > sampleAheadTopK) {
+      throw new Error(`batch: decodeAhead samples with top-k 1..${sampleAheadTopK}, not ${s.topK}`);
+    }
+    if (steps - 1 > MAX_AHEAD_DRAWS) {
+      throw new Error(
+        `batch: decodeAhead samples at most ${MAX_AHEAD_DRAWS + 1} steps in a round, not ${steps}`,
+      );
+    }
+    if (s.draws.length < steps - 1) {
+      throw new Error(`batch: ${steps} steps need ${steps - 1} draws, not ${s.draws.length}`);
+    }
+  }
 
   /** Refuses a step while another runs (each awaits its readback). */
   function checkIdle() {
@@ -307,12 +349,22 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       throw new Error(`batch: decodeAhead needs a whole number of steps ≥ 1, not ${steps}`);
     }
     checkIdle();
-    for (const r of rows) checkRoom(r.slot, steps);
+    for (const r of rows) {
+      checkRoom(r.slot, steps);
+      if (r.sampling) checkSampling(r.sampling, steps);
+    }
     const seqs = rows.length, logitBytes = seqs * vocabSize * 4, idBytes = seqs * 4;
     const fedAt = steps * logitBytes; // the fed ids follow every step's logits
     busy = true;
     try {
       writeTokenIds(device, ids, rows.map((r) => r.token), vocabSize);
+      const rowPicks = rows.map((r, i) => pickFor(i, r.sampling));
+      rows.forEach((r, i) => {
+        if (!r.sampling) return;
+        const mine = Float32Array.from(r.sampling.draws.slice(0, steps - 1));
+        device.queue.writeBuffer(draws, i * MAX_AHEAD_DRAWS * 4, mine);
+      });
+      if (rows.some((r) => r.sampling)) device.queue.writeBuffer(drawn, 0, new Uint32Array(seqs));
       const ends = rows.map((_, i) => i + 1);
       const stage = ahead.reserve(fedAt + steps * idBytes);
       for (let j = 0; j < steps; j++) {
@@ -324,7 +376,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
         enc.copyBufferToBuffer(logits, 0, stage, j * logitBytes, logitBytes);
         if (j + 1 < steps) {
           const pass = enc.beginComputePass();
-          for (let i = 0; i < seqs; i++) picks[i].encode(pass);
+          for (const pick of rowPicks) pick.encode(pass);
           pass.end();
           enc.copyBufferToBuffer(ids, 0, stage, fedAt + j * idBytes, idBytes);
         }
@@ -380,13 +432,16 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     },
     step,
     decodeAhead: runsAhead ? decodeAhead : undefined,
+    sampleAheadTopK: sampleAheadTopK > 0 ? sampleAheadTopK : undefined,
     kvBytes: () => placement.kv.bytes(),
     kvSlotBytes: placement.kv.slotBytes,
     close() {
-      for (const x of [stack, embed, headNorm, head, reader, softcap, ahead, ...picks]) {
+      for (
+        const x of [stack, embed, headNorm, head, reader, softcap, ahead, ...picks, ...samplers]
+      ) {
         x?.destroy();
       }
-      for (const b of [ids, rowTable, last, logits, ...Object.values(scratch)]) {
+      for (const b of [ids, rowTable, last, logits, draws, drawn, ...Object.values(scratch)]) {
         if (b instanceof GPUBuffer) b.destroy();
       }
     },

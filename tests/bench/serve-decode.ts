@@ -3,8 +3,9 @@
  * batched WebGPU engine), with the engine's decodeAhead rounds and without them (plain steps:
  * one readback a token). In Deno every readback waits for the device and then 10 ms more
  * (ext/webgpu/buffer.rs), so without rounds a fast model decodes at most ~1 / (step + 10 ms).
- * Greedy requests, or seeded ones at a temperature (they join rounds while their picks agree with
- * the argmax). The two alternate in one process on one loaded model; medians of `runs`.
+ * Greedy requests, or seeded ones at a temperature at llama.cpp's other defaults (top-k 40, top-p
+ * 0.95, min-p 0.05), whose tokens the device draws as their samplers would. The two alternate in
+ * one process on one loaded model; medians of `runs`.
  *
  * `deno run -A tests/bench/serve-decode.ts <model.gguf> <label> <tokens> <runs> <streams>
  * [temperature]` prints one JSON line; `serveDecodeSection` runs a child per row and prints the
@@ -25,7 +26,7 @@ export interface ServeDecodeResult {
   ahead: number; // with decodeAhead rounds
 }
 
-/** Aggregate decode tok/s of `streams` greedy requests of `tokens` tokens at once. */
+/** Aggregate decode tok/s of `streams` requests of `tokens` tokens at once. */
 async function decodeRate(
   service: ReturnType<typeof createLocalService>,
   tokens: number,
@@ -109,8 +110,8 @@ export async function serveDecodeSection(
 ): Promise<string> {
   const lines = [
     "Decode through a WebGPU serving node's scheduler: plain steps (one readback a token) vs " +
-    "decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding its own argmax); " +
-    "aggregate decode tok/s, medians",
+    "decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding itself its argmax, " +
+    "or its draw for a request that samples); aggregate decode tok/s, medians",
     "",
     "| model | adapter | streams | temperature | tokens × runs | plain steps tok/s | rounds tok/s " +
     "| gain |",
@@ -139,8 +140,9 @@ export async function serveDecodeSection(
     "",
     "Each readback in Deno waits for the device, then 10 ms more; a round of decode steps pays " +
       "that once. A step that takes longer than a round (the 1.1B on llvmpipe) runs alone, as " +
-      "before. A request at a temperature (seeded, the same answer either way) joins rounds while " +
-      "90 % of its picks are the argmax.",
+      "before. A request at a temperature (seeded, the same answer either way; top-k 40, top-p " +
+      "0.95, min-p 0.05) has its tokens drawn on the device as its sampler draws them, and the " +
+      "host checks each pick against the logits read back.",
   );
   return lines.join("\n");
 }

@@ -7,7 +7,9 @@ import {
   uploadF32,
 } from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
-import { bindArgmax, bindTopK, NO_TOKEN, prepareSelect } from "./argmax.ts";
+import { bindArgmax, bindSample, bindTopK, NO_TOKEN, prepareSelect } from "./argmax.ts";
+import { createSampler, type SamplerOptions } from "../../sampler.ts";
+import { rngFromState } from "../../rng.ts";
 
 async function readU32(device: GPUDevice, buffer: GPUBuffer, n: number): Promise<number[]> {
   const f = await readF32(device, buffer, n);
@@ -83,4 +85,62 @@ Deno.test("top-k: k above the row length pads with NO_TOKEN; bad k is refused", 
   assert.deepEqual(await readU32(device, ids, 5), [1, 0, 2, NO_TOKEN, NO_TOKEN]);
   assert.throws(() => bindTopK(device, { logits, ids, values }, { n: 3, k: 65 }), /k = 65/);
   assert.throws(() => bindTopK(device, { logits, ids, values }, { n: 3, k: 0 }), /k = 0/);
+});
+
+/** A device buffer holding `words` u32s. */
+function uploadU32(device: GPUDevice, words: number[]): GPUBuffer {
+  const f = new Float32Array(new Uint32Array(words).buffer);
+  return uploadF32(device, f, "u32");
+}
+
+Deno.test("sample: the device draws the picks sampler.ts draws, a sure pick taking no draw", async () => {
+  const { device } = await createTestGpu();
+  await prepareSelect(device);
+  const cases: [number, SamplerOptions][] = [
+    [512, { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05 }], // llama.cpp's defaults
+    [1000, { temperature: 1.5, topK: 64, topP: 0.5, minP: 0 }],
+    [300, { temperature: 0.3, topK: 20, topP: 1, minP: 0 }],
+    [300, { temperature: 1, topK: 1, topP: 1, minP: 0 }],
+    [32000, { temperature: 0.7, topK: 40, topP: 0.9, minP: 0.1 }],
+  ];
+  for (const [ci, [n, options]] of cases.entries()) {
+    const sampler = createSampler({ ...options, seed: 100 + ci });
+    const ahead = rngFromState(sampler.rngState());
+    const draws = Array.from({ length: 8 }, () => ahead.nextFloat());
+    const logits = createF32(device, n), ids = createF32(device, 1);
+    const drawn = uploadU32(device, [0]);
+    const kernel = bindSample(device, {
+      logits,
+      ids,
+      draws: uploadF32(device, new Float32Array(draws)),
+      drawn,
+    }, { n, k: options.topK!, ...options as Required<SamplerOptions>, firstDraw: 0 });
+    for (let step = 0; step < 6; step++) {
+      const x = randomF32(n, 1000 * ci + step, 3);
+      // step 2: one token far ahead, the only one min-p (or top-p) keeps: no draw is taken
+      if (step === 2) x[n - 7] = 60;
+      device.queue.writeBuffer(logits, 0, new Float32Array(x));
+      submitKernels(device, [kernel]);
+      const want = sampler.sample(x, []).id;
+      assert.equal((await readU32(device, ids, 1))[0], want, `case ${ci} step ${step}`);
+    }
+    // The draws the device used are those the sampler's generator gave: it goes on in step.
+    const used = (await readU32(device, drawn, 1))[0];
+    const replay = rngFromState(createSampler({ ...options, seed: 100 + ci }).rngState());
+    for (let i = 0; i < used; i++) replay.nextFloat();
+    assert.deepEqual(replay.state(), sampler.rngState(), `case ${ci}: ${used} draws`);
+  }
+});
+
+Deno.test("sample: bad settings are refused by name", async () => {
+  const { device } = await createTestGpu();
+  const bufs = {
+    logits: createF32(device, 4),
+    ids: createF32(device, 1),
+    draws: createF32(device, 1),
+    drawn: createF32(device, 1),
+  };
+  const ok = { n: 4, k: 2, temperature: 1, topP: 1, minP: 0, firstDraw: 0 };
+  assert.throws(() => bindSample(device, bufs, { ...ok, k: 65 }), /top-k 65/);
+  assert.throws(() => bindSample(device, bufs, { ...ok, temperature: 0 }), /temperature 0/);
 });

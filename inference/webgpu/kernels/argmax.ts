@@ -1,8 +1,10 @@
 /**
- * Token selection on the GPU (argmax.wgsl): greedy argmax to one u32, or the
+ * Token selection on the GPU (argmax.wgsl): greedy argmax to one u32, the
  * top k (≤ 64) ids and logits for sampling on the host, so decode reads back
- * 4 bytes or 8k bytes instead of the vocabulary. Ties go to the lowest index,
- * like `argmax` / `topK` in inference/sampler.ts.
+ * 4 bytes or 8k bytes instead of the vocabulary, or a pick drawn on the device
+ * as inference/sampler.ts draws one (top-k ≤ 64, top-p, min-p, temperature), so
+ * decode steps can follow each other without the host. Ties go to the lowest
+ * index, like `argmax` / `topK` in inference/sampler.ts.
  */
 import {
   bindKernel,
@@ -49,6 +51,36 @@ export function packSelectParams(p: SelectParams): ArrayBuffer {
   ]);
 }
 
+/** Mirrors `struct Params` in argmax.wgsl under SAMPLE. */
+export interface SampleParams extends SelectParams {
+  k: number;
+  temperature: number; // > 0
+  topP: number; // 1: off
+  minP: number; // 0: off
+  /** Index in `draws` of this row's first draw; `drawn[outOffset]` counts those used. */
+  firstDraw: number;
+}
+
+export interface SampleBuffers extends ArgmaxBuffers {
+  /** Uniform draws in [0, 1), as the sampler's generator would give them (rng.nextFloat). */
+  draws: GPUBuffer;
+  /** u32 per row: draws used so far (zero it before the first pick of a run). */
+  drawn: GPUBuffer;
+}
+
+export function packSampleParams(p: SampleParams): ArrayBuffer {
+  return packFields([
+    ["u32", p.n],
+    ["u32", p.k],
+    ["u32", p.offset ?? 0],
+    ["u32", p.outOffset ?? 0],
+    ["f32", p.temperature],
+    ["f32", p.topP],
+    ["f32", p.minP],
+    ["u32", p.firstDraw],
+  ]);
+}
+
 export function supportsTopK(k: number): boolean {
   return Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K;
 }
@@ -66,10 +98,12 @@ export function argmaxSource(defines: Defines): string {
   return kernelSource(FILE, defines);
 }
 const TOP_K_DEFINES = { WG: TOP_K_WG, MAX_K: MAX_TOP_K, TOP_K: true };
+const SAMPLE_DEFINES = { ...TOP_K_DEFINES, SAMPLE: true };
 
 export async function prepareSelect(device: GPUDevice): Promise<void> {
   await kernelPipelineChecked(device, "argmax", FILE, argmaxDefines(device));
   await kernelPipelineChecked(device, "argmax", FILE, TOP_K_DEFINES);
+  await kernelPipelineChecked(device, "argmax", FILE, SAMPLE_DEFINES);
 }
 
 function checkRow(p: SelectParams) {
@@ -108,6 +142,31 @@ export function bindTopK(
     pipeline: kernelPipeline(device, "argmax", FILE, TOP_K_DEFINES),
     buffers: [bufs.logits, bufs.ids, bufs.values],
     pack: (p) => (check(p), packSelectParams(p)),
+    workgroups: () => 1,
+  }, params);
+}
+
+/**
+ * ids[outOffset] = a token drawn from the row as inference/sampler.ts's chain draws it at these
+ * settings (no penalties or bias): the top k, then top-p, min-p and the temperature, and a
+ * uniform draw taken only where more than one candidate is left.
+ */
+export function bindSample(
+  device: GPUDevice,
+  bufs: SampleBuffers,
+  params: SampleParams,
+): BoundKernel<SampleParams> {
+  const check = (p: SampleParams) => {
+    checkRow(p);
+    if (!supportsTopK(p.k)) throw new Error(`sample: top-k ${p.k} is outside 1..${MAX_TOP_K}`);
+    if (!(p.temperature > 0)) throw new Error(`sample: temperature ${p.temperature} is not > 0`);
+  };
+  check(params);
+  return bindKernel(device, {
+    label: "sample",
+    pipeline: kernelPipeline(device, "argmax", FILE, SAMPLE_DEFINES),
+    buffers: [bufs.logits, bufs.ids, bufs.draws, bufs.drawn],
+    pack: (p) => (check(p), packSampleParams(p)),
     workgroups: () => 1,
   }, params);
 }

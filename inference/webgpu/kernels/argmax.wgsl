@@ -7,6 +7,13 @@
 //            order. Each invocation keeps a sorted list of its own k best (its
 //            strided share of the row), then k rounds of a tree reduction over
 //            the invocations' list heads merge them; the winner pops its head.
+// SAMPLE     (with TOP_K) ids[out_offset] = a token drawn as inference/sampler.ts draws
+//            one: the top k, then top-p, min-p and temperature over them, and a uniform
+//            draw from draws[]. Like the sampler, a draw is used only where more than one
+//            candidate is left: drawn[out_offset] counts those used, so the step after a
+//            sure pick takes the same draw the sampler's generator would give next.
+//            The sums run in f32 where the sampler's run in f64: a pick near a boundary may
+//            differ, and whoever reads the logits back checks each pick (scheduler-loop.ts).
 // NaN logits are never chosen over numbers (a NaN compares false).
 // SUBGROUP (with ARGMAX): the reduction in subgroupMax / subgroupMin instead of a
 // barrier per halving (adapters with the subgroups feature); SUBGROUP_ENABLE adds the
@@ -24,13 +31,27 @@ struct Params {
   k: u32,          // TOP_K: how many (1 .. MAX_K)
   offset: u32,     // element offset of logit 0
   out_offset: u32, // slot of the first result in ids / vals
+#ifdef SAMPLE
+  temperature: f32, // > 0
+  top_p: f32,       // 1: off
+  min_p: f32,       // 0: off
+  first_draw: u32,  // draws[first_draw + drawn[out_offset]] is the next draw
+#endif
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> ids: array<u32>;
+#ifdef SAMPLE
+@group(0) @binding(3) var<storage, read> draws: array<f32>;
+@group(0) @binding(4) var<storage, read_write> drawn: array<u32>;
+// The top k, best first (lid 0 writes and reads them)
+var<workgroup> cand_v: array<f32, {{MAX_K}}>;
+var<workgroup> cand_i: array<u32, {{MAX_K}}>;
+#else
 #ifdef TOP_K
 @group(0) @binding(3) var<storage, read_write> vals: array<f32>;
+#endif
 #endif
 
 const NO_ID = 0xffffffffu;
@@ -100,15 +121,94 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     reduce_best(lid);
     let win = red_i[0];
     if (lid == 0u) {
+#ifdef SAMPLE
+      cand_v[r] = red_v[0];
+      cand_i[r] = win;
+#else
       ids[params.out_offset + r] = win;
       vals[params.out_offset + r] = red_v[0];
+#endif
     }
     if (head < count && best_i[head] == win) {
       head++;
     }
     workgroupBarrier(); // slot 0 is read by all before the next round writes
   }
+#ifdef SAMPLE
+  if (lid == 0u) {
+    ids[params.out_offset] = draw_pick(k);
+  }
+#endif
 }
+
+#ifdef SAMPLE
+// exp((v - max) / t), a candidate's weight in the draw (t = 1: in top-p)
+fn weight(v: f32, max: f32, t: f32) -> f32 {
+  return exp((v - max) / t);
+}
+
+// The sampler's truncate + draw over cand_v / cand_i [0, k) (sorted, NO_ID past the row).
+fn draw_pick(k: u32) -> u32 {
+  var n = 0u;
+  while (n < k && cand_i[n] != NO_ID) {
+    n++;
+  }
+  if (n == 0u) {
+    return 0u;
+  }
+  let max = cand_v[0];
+  if (params.top_p < 1.0) {
+    // the shortest prefix whose softmax (over the top k) reaches top_p
+    var sum = 0.0;
+    for (var i = 0u; i < n; i++) {
+      sum += weight(cand_v[i], max, 1.0);
+    }
+    var cum = 0.0;
+    for (var i = 0u; i < n; i++) {
+      cum += weight(cand_v[i], max, 1.0) / sum;
+      if (cum >= params.top_p) {
+        n = i + 1u;
+        break;
+      }
+    }
+  }
+  if (params.min_p > 0.0) {
+    // p >= min_p * p_max, i.e. logit >= max + ln(min_p): a prefix, the candidates being sorted
+    let cut = max + log(params.min_p);
+    var keep = 0u;
+    for (var i = 0u; i < n; i++) {
+      if (cand_v[i] >= cut) {
+        keep = i + 1u;
+      }
+    }
+    n = keep;
+  }
+  if (n == 1u) {
+    return cand_i[0]; // a sure pick takes no draw
+  }
+  let t = params.temperature;
+  var sum = 0.0;
+  for (var i = 0u; i < n; i++) {
+    sum += weight(cand_v[i], max, t);
+  }
+  let used = drawn[params.out_offset];
+  drawn[params.out_offset] = used + 1u;
+  var u = draws[params.first_draw + used] * sum;
+  for (var i = 0u; i < n; i++) {
+    u -= weight(cand_v[i], max, t);
+    if (u < 0.0) {
+      return cand_i[i];
+    }
+  }
+  // Rounding left a sliver past the end: the last candidate with weight.
+  for (var i = n; i > 0u; i--) {
+    if (weight(cand_v[i - 1u], max, t) > 0.0) {
+      return cand_i[i - 1u];
+    }
+  }
+  return cand_i[0];
+}
+#endif
 
 #else
 #ifdef SUBGROUP
