@@ -181,6 +181,7 @@ function formatSeconds(seconds) {
 
 // web/ui/client/widgets.ts
 var MODELS_CHANGED = "grove:models-changed";
+var NODE_STATE_CHANGED = "grove:node-state";
 function errorText(err, what) {
   if (err instanceof ApiError && (err.status === 501 || err.code === "not_found")) {
     return `${what} is not available on this node.`;
@@ -302,6 +303,10 @@ function createStatusPanel(ctx) {
   });
   key.append(npub, " ", copy, " ", copied);
   ctx.root.append(list);
+  document.addEventListener(NODE_STATE_CHANGED, (e) => {
+    const state2 = String(e.detail);
+    setBadge("state-badge", state2, STATE_TONE[state2] ?? "none");
+  });
   return {
     update(snapshot) {
       const denied = document.getElementById("denied");
@@ -569,7 +574,10 @@ function createSharePanel(ctx) {
     showFailure(null);
     render();
     try {
-      await api.post("/api/node/start", body);
+      const { state } = await api.post("/api/node/start", body);
+      document.dispatchEvent(new CustomEvent(NODE_STATE_CHANGED, {
+        detail: state
+      }));
     } catch (err) {
       showFailure(errorText(err, "Starting and stopping the node"));
     } finally {

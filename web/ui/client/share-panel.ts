@@ -9,8 +9,8 @@
 import { api } from "./api.ts";
 import { badge, el, replace } from "./dom.ts";
 import { createProgressBar } from "./progress-bar.ts";
-import type { NodeStatus, Panel, PanelContext, Snapshot } from "./types.ts";
-import { errorText, MODELS_CHANGED } from "./widgets.ts";
+import type { NodeState, NodeStatus, Panel, PanelContext, Snapshot } from "./types.ts";
+import { errorText, MODELS_CHANGED, NODE_STATE_CHANGED } from "./widgets.ts";
 
 interface Reference {
   kind: "catalog" | "huggingface" | "path" | "invalid";
@@ -202,7 +202,8 @@ export function createSharePanel(ctx: PanelContext): Panel {
     showFailure(null);
     render();
     try {
-      await api.post("/api/node/start", body);
+      const { state } = await api.post<{ state: NodeState }>("/api/node/start", body);
+      document.dispatchEvent(new CustomEvent(NODE_STATE_CHANGED, { detail: state }));
     } catch (err) {
       showFailure(errorText(err, "Starting and stopping the node"));
     } finally {

@@ -13,7 +13,7 @@ import {
   type PanelContext,
   type Snapshot,
 } from "./types.ts";
-import { copyText } from "./widgets.ts";
+import { copyText, NODE_STATE_CHANGED } from "./widgets.ts";
 
 type Tone = "ok" | "warn" | "bad" | "none";
 
@@ -62,6 +62,11 @@ export function createStatusPanel(ctx: PanelContext): Panel {
   });
   key.append(npub, " ", copy, " ", copied);
   ctx.root.append(list);
+  // The state a start or stop answered with, until the next poll says more.
+  document.addEventListener(NODE_STATE_CHANGED, (e) => {
+    const state = String((e as CustomEvent).detail);
+    setBadge("state-badge", state, STATE_TONE[state] ?? "none");
+  });
 
   return {
     update(snapshot: Snapshot) {

@@ -10,6 +10,13 @@ import { el, replace } from "./dom.ts";
 /** Dispatched on document when the installed models change (a pull or a delete). */
 export const MODELS_CHANGED = "grove:models-changed";
 
+/**
+ * Dispatched on document (a CustomEvent whose detail is the state) when the node answers a start
+ * or stop with the state it moved to: a client node restarts faster than the status poll, and
+ * its "starting" would otherwise never show.
+ */
+export const NODE_STATE_CHANGED = "grove:node-state";
+
 /** What to show for a failed call; a 404/501 route means this node lacks the feature. */
 export function errorText(err: unknown, what: string): string {
   if (err instanceof ApiError && (err.status === 501 || err.code === "not_found")) {
