@@ -11,8 +11,12 @@ import {
   type BoundKernel,
   kernelPipeline,
   kernelPipelineChecked,
+  kernelSource,
   packFields,
 } from "./bound-kernel.ts";
+import { getPipeline, getPipelineChecked } from "../pipelines.ts";
+import { definesKey } from "../wgsl.ts";
+import { bindLaneChoice, LANE_GENERATED, LANE_WG, laneCode } from "./attention-lane.ts";
 
 const FILE = "attention.wgsl";
 const WG = 64;
@@ -203,31 +207,46 @@ export function supportsAttention(
 
 /**
  * "workgroup": one workgroup per (query, head), positions spread over its
- * invocations (GPUs). "lane": one invocation per (query, head), positions in
+ * invocations (GPUs). "lane": one invocation per (query, head), or per (query,
+ * GQA group) once the rows fill the lanes (attention-lane.ts), positions in
  * turn, no barriers (llvmpipe, where it measured ~10x faster at 64-80
  * positions on the 1.1B model's 16 heads).
  */
 export type AttentionLayout = "workgroup" | "lane";
 
-/** Invocations per workgroup of the lane layout: one llvmpipe SIMD register of lanes. */
-const LANE_WG = 8;
-
-/** The lane layout is compiled for one head shape (its loops unroll); the other for all. */
+/**
+ * The lane layout is compiled for one head shape and `gh` query heads per invocation (its code
+ * written out); the other for all.
+ */
 export function attentionDefines(
   layout: AttentionLayout,
   shape: Pick<AttentionParams, "headDim" | "valueDim">,
   rows = false,
   sinks = false,
+  gh = 1,
 ) {
   const common = { ROWS: rows, ...(sinks ? { SINKS: true } : {}) };
   return layout === "lane"
-    ? { WG: LANE_WG, HD4: shape.headDim / 4, VD4: shape.valueDim / 4, LANE: true, ...common }
+    ? {
+      WG: LANE_WG,
+      HD4: shape.headDim / 4,
+      VD4: shape.valueDim / 4,
+      LANE: true,
+      ...common,
+      ...laneCode(gh, shape, sinks),
+    }
     : { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ...common };
 }
 
-/** Workgroups for n query rows of `heads` heads in this layout. */
-export function attentionWorkgroups(layout: AttentionLayout, items: number): number {
-  return layout === "lane" ? Math.ceil(items / LANE_WG) : items;
+/** The pipeline for these defines, keyed without the lane layout's generated code. */
+function attentionPipeline(device: GPUDevice, defines: ReturnType<typeof attentionDefines>) {
+  const key = `attention|${definesKey({ ...defines, ...LANE_GENERATED })}`;
+  return getPipeline(device, key, () => kernelSource(FILE, defines));
+}
+
+/** Workgroups for n query rows of `heads` heads, `gh` heads an invocation in the lane layout. */
+function attentionWorkgroups(layout: AttentionLayout, n: number, heads: number, gh = 1): number {
+  return layout === "lane" ? Math.ceil((n * heads) / gh / LANE_WG) : n * heads;
 }
 
 /** The layout for an adapter: lanes on software adapters. */
@@ -241,7 +260,11 @@ export async function prepareAttention(
   shape: Pick<AttentionParams, "headDim" | "valueDim"> = { headDim: 64, valueDim: 64 },
 ): Promise<void> {
   await kernelPipelineChecked(device, "attention", FILE, attentionDefines("workgroup", shape));
-  await kernelPipelineChecked(device, "attention", FILE, attentionDefines("lane", shape));
+  for (const gh of [1, 2]) {
+    const defines = attentionDefines("lane", shape, false, false, gh);
+    const key = `attention|${definesKey({ ...defines, ...LANE_GENERATED })}`;
+    await getPipelineChecked(device, key, () => kernelSource(FILE, defines));
+  }
   await kernelPipelineChecked(device, "attention", FILE, { WG, KV_WRITE: true });
 }
 
@@ -253,18 +276,16 @@ export function bindAttention(
 ): BoundKernel<AttentionParams> {
   const why = attentionUnsupported(params);
   if (why) throw new Error(`attention: ${why}`);
-  return bindKernel(device, {
-    label: "attention",
-    pipeline: kernelPipeline(
-      device,
-      "attention",
-      FILE,
-      attentionDefines(layout, params, false, bufs.sinks !== undefined),
-    ),
-    buffers: [bufs.q, bufs.keys, bufs.values, bufs.out, ...(bufs.sinks ? [bufs.sinks] : [])],
-    pack: packAttentionParams,
-    workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
-  }, params);
+  const sinks = bufs.sinks !== undefined;
+  const bind = (gh: number) =>
+    bindKernel(device, {
+      label: "attention",
+      pipeline: attentionPipeline(device, attentionDefines(layout, params, false, sinks, gh)),
+      buffers: [bufs.q, bufs.keys, bufs.values, bufs.out, ...(bufs.sinks ? [bufs.sinks] : [])],
+      pack: packAttentionParams,
+      workgroups: (p) => attentionWorkgroups(layout, p.n, p.heads, gh),
+    }, params);
+  return layout === "lane" ? bindLaneChoice(bind, params) : bind(1);
 }
 
 // ---------------------------------------------------------------------------
@@ -364,23 +385,21 @@ export function bindAttentionRows(
 ): BoundKernel<AttentionRowsParams> {
   const why = attentionUnsupported(params);
   if (why) throw new Error(`attention: ${why}`);
-  return bindKernel(device, {
-    label: "attention rows",
-    pipeline: kernelPipeline(
-      device,
-      "attention",
-      FILE,
-      attentionDefines(layout, params, true, bufs.sinks !== undefined),
-    ),
-    buffers: [
-      bufs.rows,
-      bufs.q,
-      bufs.keys,
-      bufs.values,
-      bufs.out,
-      ...(bufs.sinks ? [bufs.sinks] : []),
-    ],
-    pack: packAttentionRowsParams,
-    workgroups: (p) => attentionWorkgroups(layout, p.n * p.heads),
-  }, params);
+  const sinks = bufs.sinks !== undefined;
+  const bind = (gh: number) =>
+    bindKernel(device, {
+      label: "attention rows",
+      pipeline: attentionPipeline(device, attentionDefines(layout, params, true, sinks, gh)),
+      buffers: [
+        bufs.rows,
+        bufs.q,
+        bufs.keys,
+        bufs.values,
+        bufs.out,
+        ...(bufs.sinks ? [bufs.sinks] : []),
+      ],
+      pack: packAttentionRowsParams,
+      workgroups: (p) => attentionWorkgroups(layout, p.n, p.heads, gh),
+    }, params);
+  return layout === "lane" ? bindLaneChoice(bind, params) : bind(1);
 }

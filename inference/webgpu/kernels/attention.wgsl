@@ -205,16 +205,20 @@ fn item_at(t: u32, h: u32) -> Item {
 // are multiples of 4): on llvmpipe each storage load is a loop over the SIMD
 // lanes, so a vec4 load costs about what a scalar one does.
 #ifdef LANE
-// One invocation per (query row, head), positions in order with an online
-// softmax: no workgroup memory and no barriers. For llvmpipe, whose SIMD lanes
-// are invocations and whose barriers switch between them: there the
-// workgroup-per-head form spends most of its time in the reductions.
-// HD4 / VD4: head and value dims in vec4s, compile-time constants so that the
-// loops over them unroll and qv / av stay in registers (indexed by a variable,
-// a private array is a per-lane gather / scatter on llvmpipe).
-const HD4 = {{HD4}}u;
-const VD4 = {{VD4}}u;
-
+// One invocation per (query row, GH query heads that share a kv head), positions
+// in order with an online softmax: no workgroup memory and no barriers. For
+// llvmpipe, whose SIMD lanes are invocations and whose barriers switch between
+// them: there the workgroup-per-head form spends most of its time in the
+// reductions. What the host writes out (attention.ts laneCode), and why:
+//   - the loops over head and value dims: a private array indexed by a loop
+//     variable is a per-lane gather / scatter on llvmpipe, and a loop of 32
+//     vec4s (head dim 128) is not unrolled there; written out, the query and
+//     the accumulators are registers (or plain stack slots);
+//   - GH > 1 (grouped-query attention, several rows' worth of lanes): each key
+//     and value vec4 is loaded once for the GH heads that read it. Storage loads
+//     are per-lane loops on llvmpipe and were most of the kernel's time.
+// Each head's sums run in the same order whatever GH is: the outputs do not
+// change with it.
 @compute @workgroup_size({{WG}})
 fn main(
   @builtin(workgroup_id) wid: vec3u,
@@ -222,57 +226,25 @@ fn main(
   @builtin(local_invocation_index) lid: u32,
 ) {
   let index = (wid.x + wid.y * nwg.x) * {{WG}}u + lid;
-  if (index >= params.n * params.heads) {
+  let groups = params.heads / {{GH}}u;
+  if (index >= params.n * groups) {
     return;
   }
-  let it = item_at(index / params.heads, index % params.heads);
-  let hd4 = HD4;
-  let vd4 = VD4;
-  let k_row4 = params.kv_heads * hd4;
-  let v_row4 = params.kv_heads * vd4;
-  var qv: array<vec4<f32>, HD4>;
-  var av: array<vec4<f32>, VD4>;
-  for (var i = 0u; i < HD4; i++) {
-    let b = it.qb + 4u * i;
-    qv[i] = vec4<f32>(q[b], q[b + 1u], q[b + 2u], q[b + 3u]);
-  }
-  for (var d = 0u; d < VD4; d++) {
-    av[d] = vec4<f32>(0.0);
-  }
-#ifdef SINKS
-  var m = sinks[index % params.heads]; // running max, from the sink's logit
-  var l = 1.0;                         // running sum of exp(score - m), the sink's included
-#else
-  var m = NONE; // running max
-  var l = 0.0;        // running sum of exp(score - m)
-#endif
+  let h0 = (index % groups) * {{GH}}u;
+  let it = item_at(index / groups, h0);
+  let k_row4 = params.kv_heads * {{HD4}}u;
+  let v_row4 = params.kv_heads * {{VD4}}u;
+  let hd = params.head_dim;
+  let vd = params.value_dim;
+  {{LANE_START}}
   var row = cache_row_of(it.lo);
   for (var p = it.lo; p < it.len; p++) {
-    let kb = (it.first + row) * k_row4 + it.kvh * hd4;
-    let vb = (it.first + row) * v_row4 + it.kvh * vd4;
-    var dot_qk = 0.0;
-    for (var i = 0u; i < HD4; i++) {
-      dot_qk += dot(qv[i], k_cache[kb + i]);
-    }
-    let s = dot_qk * params.scale;
-    let m_new = max(m, s);
-    let corr = exp(m - m_new); // 0 at the first position
-    let e = exp(s - m_new);
-    l = l * corr + e;
-    m = m_new;
-    for (var d = 0u; d < VD4; d++) {
-      av[d] = av[d] * corr + e * v_cache[vb + d];
-    }
+    let kb = (it.first + row) * k_row4 + it.kvh * {{HD4}}u;
+    let vb = (it.first + row) * v_row4 + it.kvh * {{VD4}}u;
+    {{LANE_POSITION}}
     row = next_row(row);
   }
-  for (var d = 0u; d < VD4; d++) {
-    let o = av[d] / l;
-    let b = it.ob + 4u * d;
-    out[b] = o.x;
-    out[b + 1u] = o.y;
-    out[b + 2u] = o.z;
-    out[b + 3u] = o.w;
-  }
+  {{LANE_END}}
 }
 #else
 var<workgroup> q_sh: array<vec4<f32>, {{MAX_HEAD_DIM}} / 4>;
