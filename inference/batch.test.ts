@@ -106,3 +106,36 @@ Deno.test("WebGPU batch: logits equal the GPU engine's lone sessions within 1e-4
     engine.close();
   }
 });
+
+Deno.test("WebGPU batch: a step of more rows than its scratch runs in chunks, the same logits", async () => {
+  const gpu = await createTestGpu();
+  // Chunks of 4 rows: the first step's 8 prompt rows end two sequences in its second chunk; the
+  // third step's 9 rows (two decode rows, a 7-token prompt) leave a chunk where none ends.
+  const { engine, batch } = await createBatchedWebGpuEngine({
+    path: STORIES,
+    ctxSize: 64,
+    gpu,
+    maxSlots: 3,
+    chunkRows: 4,
+  });
+  try {
+    assert.equal(batch.maxRows, 512);
+    await checkAgainstSessions(engine, batch, 1e-4);
+    // A step of 3 chunks waits for the device once.
+    const slot = batch.acquire()!;
+    let maps = 0;
+    const map = GPUBuffer.prototype.mapAsync;
+    GPUBuffer.prototype.mapAsync = function (...args: Parameters<typeof map>) {
+      maps++;
+      return map.apply(this, args);
+    };
+    try {
+      await batch.step([{ slot, tokens: [1, 2, 3, 4, 5, 6, 7, 8, 9] }]);
+    } finally {
+      GPUBuffer.prototype.mapAsync = map;
+    }
+    assert.equal(maps, 1);
+  } finally {
+    engine.close();
+  }
+});

@@ -86,6 +86,11 @@ export interface BatchEngine<Out extends StepOutput = Float32Array> {
   readonly vocabSize: number;
   /** Most tokens (all rows together) one step takes. */
   readonly maxRows: number;
+  /**
+   * Prompt tokens the scheduler should put in a step, where not its default: more for an engine
+   * whose every step waits a fixed time beyond the work (WebGPU's readback in Deno).
+   */
+  readonly prefillRows?: number;
   /** The engine samples: step gives picks made with the options passed to acquire. */
   readonly samples?: true;
   /**

@@ -38,7 +38,7 @@ export interface SchedulerInit {
   tokenizer: Tokenizer;
   /** Sequences running at once (default: the batch engine's slots). */
   maxConcurrent?: number;
-  /** Prompt tokens per step beside the decode rows (default 64). */
+  /** Prompt tokens per step beside the decode rows (default: the engine's prefillRows, or 64). */
   prefillChunk?: number;
   /** Requests that may wait for a slot; one more is refused with QueueFullError (MAX_WAITING). */
   maxWaiting?: number;
@@ -58,6 +58,12 @@ export interface Scheduler {
   load(): { active: number; queued: number };
 }
 
+/**
+ * Prompt tokens a step takes beside the decode rows: short steps, so that running sequences get
+ * their next token soon while a long prompt comes in (and MAX_STEP_MS cuts slow engines' less).
+ */
+const PREFILL_CHUNK = 64;
+
 export function createScheduler(init: SchedulerInit): Scheduler {
   const { batch, tokenizer } = init;
   const slots = createSchedulerSlots<Sequence>(batch, init.maxConcurrent, {
@@ -68,7 +74,8 @@ export function createScheduler(init: SchedulerInit): Scheduler {
     maxWaiting: init.maxWaiting ?? MAX_WAITING,
     onAbort: (seq) => finish(seq, { reason: "cancelled" }),
   });
-  const loop = createStepLoop({ prefillChunk: init.prefillChunk ?? 64 }, {
+  const prefillChunk = init.prefillChunk ?? batch.prefillRows ?? PREFILL_CHUNK;
+  const loop = createStepLoop({ prefillChunk }, {
     batch,
     tokenizer,
     queue: waiting,

@@ -3,12 +3,12 @@
  * inference/batch.ts): the rows of all sequences in a step are stacked, so
  * every weight product runs once with n = total rows (the matmul kernel reads
  * each weight unit once for a tile of rows). RoPE, the cache writes and
- * attention read each row's (slot, position) from a small table written once
- * per step (the ROWS variants of kernels/rope.ts and kernels/attention.ts); one
+ * attention read each row's (slot, position) from a small table written before
+ * each submit (the ROWS variants of kernels/rope.ts and kernels/attention.ts); one
  * KV cache buffer per layer holds every slot, bound over the slots in use only, widened when a
- * slot past them is first acquired (slot-kv-cache.ts). Each step is one submit and one readback: the
- * last row of each sequence is gathered, normed and sent through the head
- * together.
+ * slot past them is first acquired (slot-kv-cache.ts). Each step is one readback, its rows in
+ * submits of the scratch's rows (a long prompt's step in several): the last row of each
+ * sequence is gathered, normed and sent through the head in the submit that holds it.
  */
 import type { AheadOutput, AheadSampling, BatchEngine, BatchRow, DecodeRow } from "../batch.ts";
 import { createSlotTable } from "../batch.ts";
@@ -28,7 +28,6 @@ import {
   createEmbedder,
   createGrowingReader,
   createLayerStack,
-  createReader,
   createScratch,
   type GpuScratch,
   logitSoftcap,
@@ -53,10 +52,18 @@ import { ringRewind, ringWrote } from "../swa-cache.ts";
 
 /** The most draws a row of decodeAhead may use: its steps less one. */
 const MAX_AHEAD_DRAWS = 64;
+/**
+ * Tokens a step takes by default. A step runs in chunks of the scratch's rows (the model's
+ * maxBatch), a submit each, and reads back once: Deno's readback waits 10 ms beyond the work, so
+ * a long prompt in steps of one chunk would wait that per chunk.
+ */
+const STEP_ROWS = 512;
 
 export interface GpuBatchOptions {
   maxSlots?: number; // default 8
-  maxRows?: number; // tokens per step; default the model's maxBatch
+  maxRows?: number; // tokens per step; default STEP_ROWS
+  /** Rows per submit, the scratch's (default and most: the model's maxBatch). */
+  chunkRows?: number;
 }
 
 export interface GpuBatch extends BatchEngine {
@@ -184,15 +191,16 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const { gpu, config, weights, ctxSize } = model;
   const { device } = gpu;
   const maxSlots = options.maxSlots ?? 8;
-  const maxRows = Math.min(options.maxRows ?? model.maxBatch, model.maxBatch);
+  const chunkRows = Math.min(options.chunkRows ?? model.maxBatch, model.maxBatch);
+  const maxRows = options.maxRows ?? Math.max(STEP_ROWS, chunkRows);
   if (!weights.tokenEmbedding || !weights.output || !weights.outputNorm) {
     throw new Error("a batched engine runs the whole model (embedding to head)");
   }
   const { dim, vocabSize, normEps: eps } = config;
-  const scratch = createScratch(device, config, maxRows);
+  const scratch = createScratch(device, config, chunkRows);
   const { hidden } = scratch;
-  const ids = scratchBuffer(device, maxRows, "batch token ids");
-  const rowTable = scratchBuffer(device, 2 * maxRows, "batch rows (slot, position)");
+  const ids = scratchBuffer(device, chunkRows, "batch token ids");
+  const rowTable = scratchBuffer(device, 2 * chunkRows, "batch rows (slot, position)");
   const last = scratchBuffer(device, maxSlots * dim, "batch last rows");
   const logits = scratchBuffer(device, maxSlots * vocabSize, "batch logits");
   const placement = rowsPlacement(gpu, config, weights, scratch, rowTable, maxSlots, ctxSize);
@@ -206,11 +214,17 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   });
   const head: Product = product(gpu, weights.output, last, logits, {});
   const softcap = logitSoftcap(device, config, logits, vocabSize);
-  const reader = createReader(device, maxSlots * vocabSize * 4, "batch logits");
+  const reader = createGrowingReader(device, "batch logits");
 
   const slots = createSlotTable(maxSlots);
   const positions = new Array<number>(maxSlots).fill(0);
-  const ringRows = ringRowsOf(config, weights.layerStart, weights.layers.length, ctxSize, maxRows);
+  const ringRows = ringRowsOf(
+    config,
+    weights.layerStart,
+    weights.layers.length,
+    ctxSize,
+    chunkRows,
+  );
   const rings = Array.from({ length: maxSlots }, () => ringTrackOf(config, ringRows));
   let busy = false;
 
@@ -296,16 +310,25 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     for (const r of rows) ringWrote(rings[r.slot], positions[r.slot] + r.tokens.length);
     busy = true;
     try {
-      const seqs = rows.length;
-      writeTokenIds(device, ids, tokens, vocabSize);
-      device.queue.writeBuffer(rowTable, 0, table);
-      const enc = device.createCommandEncoder({ label: "batch forward" });
+      const seqs = rows.length, logitBytes = vocabSize * 4;
+      const stage = reader.reserve(seqs * logitBytes);
+      // Row index after each sequence's last row: its logits come from the chunk holding it.
       let end = 0;
-      encodeForward(enc, tokens.length, rows.map((r) => end += r.tokens.length));
-      reader.copy(enc, logits, seqs * vocabSize * 4);
-      device.queue.submit([enc.finish()]);
+      const ends = rows.map((r) => end += r.tokens.length);
+      for (let start = 0; start < tokens.length; start += chunkRows) {
+        const stop = Math.min(start + chunkRows, tokens.length);
+        const here = ends.flatMap((e, i) => e > start && e <= stop ? [i] : []);
+        writeTokenIds(device, ids, tokens.slice(start, stop), vocabSize);
+        device.queue.writeBuffer(rowTable, 0, table.subarray(2 * start, 2 * stop));
+        const enc = device.createCommandEncoder({ label: "batch forward" });
+        encodeForward(enc, stop - start, here.map((i) => ends[i] - start));
+        here.forEach((i, k) => {
+          enc.copyBufferToBuffer(logits, k * logitBytes, stage, i * logitBytes, logitBytes);
+        });
+        device.queue.submit([enc.finish()]);
+      }
       for (const r of rows) positions[r.slot] += r.tokens.length;
-      const all = new Float32Array(await reader.read(seqs * vocabSize * 4));
+      const all = new Float32Array(await reader.read(seqs * logitBytes));
       checkDevice(gpu);
       return rows.map((_, i) => all.subarray(i * vocabSize, (i + 1) * vocabSize));
     } finally {
@@ -323,6 +346,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     embed.encode(pass);
     stack.encode(pass, n, 0);
     pass.end();
+    if (ends.length === 0) return; // a chunk in the middle of a prompt
     ends.forEach((end, i) => {
       enc.copyBufferToBuffer(hidden, (end - 1) * dim * 4, last, i * dim * 4, dim * 4);
     });
@@ -344,7 +368,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
    * kernels' params are written with queue.writeBuffer, which lands before the submit.
    */
   async function decodeAhead(rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> {
-    slots.checkCounts(rows.map((r) => ({ slot: r.slot, count: 1 })), maxRows);
+    slots.checkCounts(rows.map((r) => ({ slot: r.slot, count: 1 })), chunkRows);
     if (!Number.isInteger(steps) || steps < 1) {
       throw new Error(`batch: decodeAhead needs a whole number of steps ≥ 1, not ${steps}`);
     }
@@ -408,6 +432,7 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     ctxSize,
     vocabSize,
     maxRows,
+    prefillRows: maxRows,
     acquire() {
       const slot = slots.acquire();
       if (slot !== undefined) {
