@@ -90,14 +90,21 @@ Deno.test("CPU batch: slots are checked, full slots say so, a released slot star
   await assert.rejects(batch.step([{ slot: b, tokens: [1] }]), /context full/);
 });
 
-Deno.test("WebGPU batch: logits equal the GPU engine's lone sessions within 1e-4", async () => {
+/** stories260K on the test adapter, 3 slots of 64 positions. */
+async function storiesGpuBatch(chunkRows?: number) {
   const gpu = await createTestGpu();
-  const { engine, batch } = await createBatchedWebGpuEngine({
+  const loaded = await createBatchedWebGpuEngine({
     path: STORIES,
     ctxSize: 64,
     gpu,
     maxSlots: 3,
+    chunkRows,
   });
+  return { gpu, ...loaded };
+}
+
+Deno.test("WebGPU batch: logits equal the GPU engine's lone sessions within 1e-4", async () => {
+  const { gpu, engine, batch } = await storiesGpuBatch();
   try {
     const worst = await checkAgainstSessions(engine, batch, 1e-4);
     console.log(`  max |batched - lone| logit on ${gpu.adapterName}: ${worst.toExponential(2)}`);
@@ -108,16 +115,9 @@ Deno.test("WebGPU batch: logits equal the GPU engine's lone sessions within 1e-4
 });
 
 Deno.test("WebGPU batch: a step of more rows than its scratch runs in chunks, the same logits", async () => {
-  const gpu = await createTestGpu();
   // Chunks of 4 rows: the first step's 8 prompt rows end two sequences in its second chunk; the
   // third step's 9 rows (two decode rows, a 7-token prompt) leave a chunk where none ends.
-  const { engine, batch } = await createBatchedWebGpuEngine({
-    path: STORIES,
-    ctxSize: 64,
-    gpu,
-    maxSlots: 3,
-    chunkRows: 4,
-  });
+  const { engine, batch } = await storiesGpuBatch(4);
   try {
     assert.equal(batch.maxRows, 512);
     await checkAgainstSessions(engine, batch, 1e-4);
