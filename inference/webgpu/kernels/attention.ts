@@ -238,10 +238,13 @@ export function attentionDefines(
     : { WG, MAX_HEAD_DIM, MAX_VALUE_DIM, ...common };
 }
 
-/** The pipeline for these defines, keyed without the lane layout's generated code. */
+/** The pipeline cache's key for these defines: without the lane layout's generated code. */
+function attentionKey(defines: ReturnType<typeof attentionDefines>): string {
+  return `attention|${definesKey({ ...defines, ...LANE_GENERATED })}`;
+}
+
 function attentionPipeline(device: GPUDevice, defines: ReturnType<typeof attentionDefines>) {
-  const key = `attention|${definesKey({ ...defines, ...LANE_GENERATED })}`;
-  return getPipeline(device, key, () => kernelSource(FILE, defines));
+  return getPipeline(device, attentionKey(defines), () => kernelSource(FILE, defines));
 }
 
 /** Workgroups for n query rows of `heads` heads, `gh` heads an invocation in the lane layout. */
@@ -262,8 +265,7 @@ export async function prepareAttention(
   await kernelPipelineChecked(device, "attention", FILE, attentionDefines("workgroup", shape));
   for (const gh of [1, 2]) {
     const defines = attentionDefines("lane", shape, false, false, gh);
-    const key = `attention|${definesKey({ ...defines, ...LANE_GENERATED })}`;
-    await getPipelineChecked(device, key, () => kernelSource(FILE, defines));
+    await getPipelineChecked(device, attentionKey(defines), () => kernelSource(FILE, defines));
   }
   await kernelPipelineChecked(device, "attention", FILE, { WG, KV_WRITE: true });
 }
