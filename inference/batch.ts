@@ -35,13 +35,24 @@ export interface BatchRow {
 /** What a step gives per row: logits, or the engine's own pick (none where `sample` was false). */
 export type StepOutput = Float32Array | SampledToken | undefined;
 
+/** Penalties `decodeAhead` applies on the device as inference/sampler.ts does. */
+export interface AheadPenalties {
+  repeat: number;
+  frequency: number;
+  presence: number;
+  /** How many of the latest tokens count (repeat_last_n): 1 .. the engine's penaltyWindowAhead. */
+  window: number;
+  /** The latest tokens of the sequence's history, at most `window`, oldest first. */
+  recent: readonly number[];
+}
+
 /**
- * How `decodeAhead` picks a row's next tokens on the device in place of the argmax: as
- * inference/sampler.ts draws (top-k, top-p, min-p, temperature; no penalties or bias).
+ * How `decodeAhead` picks a row's next tokens on the device in place of the plain argmax: as
+ * inference/sampler.ts does (penalties, then top-k, top-p, min-p, temperature; no bias).
  */
 export interface AheadSampling {
-  temperature: number; // > 0
-  topK: number; // 1 .. the engine's sampleAheadTopK, below the vocabulary
+  temperature: number; // ≤ 0: the argmax (of the penalized logits)
+  topK: number; // where temperature > 0: 1 .. the engine's sampleAheadTopK, below the vocabulary
   topP: number;
   minP: number;
   /**
@@ -50,6 +61,7 @@ export interface AheadSampling {
    * is left.
    */
   draws: readonly number[];
+  penalties?: AheadPenalties;
 }
 
 /** One decode token for a slot: what `decodeAhead` starts each row from. */
@@ -98,6 +110,8 @@ export interface BatchEngine<Out extends StepOutput = Float32Array> {
    * where it only feeds argmaxes.
    */
   readonly sampleAheadTopK?: number;
+  /** The longest repeat_last_n whose penalties `decodeAhead` applies on the device. */
+  readonly penaltyWindowAhead?: number;
   /** A free slot (its cache empty), or undefined when all are taken. */
   acquire(options?: AcquireOptions): number | undefined;
   /** Gives the slot back; its cache is dropped. */

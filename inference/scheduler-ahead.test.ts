@@ -4,7 +4,7 @@
 // every sequence takes the argmax or a draw the engine makes as its sampler would.
 import assert from "node:assert/strict";
 import type { AheadOutput, AheadSampling, BatchRow, DecodeRow } from "./batch.ts";
-import { candidateSet } from "./sampler.ts";
+import { argmax, candidateSet, penalize } from "./sampler.ts";
 import { createStepLoop, MAX_AHEAD_STEPS } from "./scheduler-loop.ts";
 import { createSequence, type Sequence } from "./scheduler-sequence.ts";
 import type { ScheduleOptions } from "./scheduler-sequence.ts";
@@ -23,21 +23,37 @@ function nextAfter(read: readonly number[]): number {
   return (read.reduce((a, b) => a + b, 0) + read.length) % (VOCAB - 1) + 1;
 }
 
-function logitsAfter(read: readonly number[]): Float32Array {
+function logitsAfter(read: readonly number[], eosLogit = 0): Float32Array {
   const out = new Float32Array(VOCAB);
+  out[EOS] = eosLogit;
   out[nextAfter(read)] = 5;
   return out;
 }
 
 /**
- * A draw as sampler.ts makes it, from the candidates its chain keeps and the row's next draw:
- * what an engine that samples ahead computes on its device.
+ * A pick as sampler.ts makes it, from the penalties over the row's recent tokens, the candidates
+ * its chain keeps and the row's next draw: what an engine that samples ahead does on its device.
  */
-function drawAhead(logits: Float32Array, s: AheadSampling, next: () => number): number {
+function pickAhead(
+  logits: Float32Array,
+  s: AheadSampling,
+  recent: number[],
+  next: () => number,
+): number {
+  const p = s.penalties;
+  const x = p
+    ? penalize(logits, recent, {
+      repeatPenalty: p.repeat,
+      frequencyPenalty: p.frequency,
+      presencePenalty: p.presence,
+      repeatLastN: p.window,
+    })
+    : logits;
+  if (s.temperature <= 0) return argmax(x);
   const { temperature, topK, topP, minP } = s;
-  const ids = candidateSet(logits, [], { temperature, topK, topP, minP });
+  const ids = candidateSet(x, [], { temperature, topK, topP, minP });
   if (ids.length === 1) return ids[0]; // a sure pick takes no draw
-  const weights = ids.map((id) => Math.exp((logits[id] - logits[ids[0]]) / s.temperature));
+  const weights = ids.map((id) => Math.exp((x[id] - x[ids[0]]) / s.temperature));
   let u = next() * weights.reduce((a, b) => a + b);
   for (const [k, w] of weights.entries()) if ((u -= w) < 0) return ids[k];
   return ids.at(-1)!;
@@ -47,10 +63,14 @@ interface FakeInit {
   ahead: boolean;
   /** decodeAhead also draws for rows that sample, with a top-k up to this. */
   sampleTopK?: number;
+  /** ... and applies penalties over up to this many recent tokens. */
+  penaltyWindow?: number;
   /** decodeAhead feeds this token at round step `at` instead of its argmax (a wrong guess). */
   wrongAt?: number;
   stepMs?: number;
   ctxSize?: number;
+  /** EOS's logit where the model does not say it (default 0, as every other token's). */
+  eosLogit?: number;
 }
 
 function fakeEngine(init: FakeInit) {
@@ -82,14 +102,16 @@ function fakeEngine(init: FakeInit) {
       clock += (init.stepMs ?? 20) * rows.length;
       return Promise.resolve(rows.map((r) => {
         read[r.slot].push(...r.tokens);
-        return logitsAfter(read[r.slot]);
+        return logitsAfter(read[r.slot], init.eosLogit);
       }));
     },
     sampleAheadTopK: init.sampleTopK,
+    penaltyWindowAhead: init.penaltyWindow,
     decodeAhead: init.ahead
       ? (rows: readonly DecodeRow[], steps: number): Promise<AheadOutput> => {
         rounds.push(steps);
         const used = rows.map(() => 0);
+        const recent = rows.map((r) => [...r.sampling?.penalties?.recent ?? []]);
         roundSlots.push(rows.map((r) => r.slot));
         for (const r of rows) {
           assert.ok(read[r.slot].length + steps <= batch.ctxSize, "a round past the context");
@@ -100,15 +122,17 @@ function fakeEngine(init: FakeInit) {
         for (let j = 0; j < steps; j++) {
           out.logits.push(rows.map((r, i) => {
             read[r.slot].push(feed[i]);
-            return logitsAfter(read[r.slot]);
+            return logitsAfter(read[r.slot], init.eosLogit);
           }));
           if (j + 1 < steps) {
             feed = rows.map((r, i) => {
               const s = r.sampling;
-              if (s) assert.ok(s.topK <= init.sampleTopK!, `top-k ${s.topK} sampled ahead`);
+              if (s && s.temperature > 0) assert.ok(s.topK <= init.sampleTopK!, `top-k ${s.topK}`);
+              if (s?.penalties) assert.ok(s.penalties.window <= init.penaltyWindow!);
               const pick = s
-                ? drawAhead(out.logits[j][i], s, () => s.draws[used[i]++])
+                ? pickAhead(out.logits[j][i], s, recent[i], () => s.draws[used[i]++])
                 : nextAfter(read[r.slot]);
+              recent[i].push(pick);
               return j === init.wrongAt ? pick % (VOCAB - 1) + 1 : pick;
             });
             out.fed.push(feed);
@@ -301,4 +325,44 @@ Deno.test("decode ahead: a sequence the engine can sample takes rounds from the 
   const run = await runAll({ ahead: true, sampleTopK: 4, stepMs: 2 }, wide);
   assert.ok(run.roundSlots.every((s) => !s.includes(1)), `${run.roundSlots}`);
   assert.deepEqual(run.texts, (await runAll({ ahead: false }, wide)).texts);
+});
+
+Deno.test("decode ahead: penalties the engine applies itself take rounds from the start, as with plain steps", async () => {
+  // EOS far below the rest, so that a penalized pick lands on another token and both run long
+  const sampled = { temperature: 3, topK: 4, topP: 1, minP: 0 };
+  const fake = { eosLogit: -20 };
+  const requests = [
+    {
+      prompt: [1, 2, 3],
+      maxTokens: 30,
+      options: { ...sampled, presencePenalty: 5, repeatLastN: 6, seed: 7 },
+    },
+    {
+      prompt: [4],
+      maxTokens: 30,
+      options: { ...sampled, repeatPenalty: 3, frequencyPenalty: 2, repeatLastN: 8, seed: 8 },
+    },
+  ];
+  const plain = await runAll({ ahead: false, ...fake }, requests);
+  const unpenalized = await runAll(
+    { ahead: false },
+    requests.map((r) => ({ ...r, options: { ...sampled, seed: r.options.seed } })),
+  );
+  assert.notDeepEqual(plain.texts, unpenalized.texts, "the penalties change the answers");
+  const ahead = await runAll(
+    { ahead: true, sampleTopK: 4, penaltyWindow: 8, stepMs: 2, ...fake },
+    requests,
+  );
+  assert.deepEqual(ahead.texts, plain.texts);
+  assert.deepEqual(plain.texts.map((x) => x.length), [30, 30]);
+  assert.ok(ahead.roundSlots.slice(0, 2).some((s) => s.length === 2), `${ahead.roundSlots}`);
+  assert.ok(ahead.rewinds.length <= 2, `rewound ${ahead.rewinds}`);
+  // A window past the engine's: each sequence steps alone until its picks agree with the argmax
+  const wide = requests.map((r) => ({ ...r, options: { ...r.options, repeatLastN: 9 } }));
+  const run = await runAll(
+    { ahead: true, sampleTopK: 4, penaltyWindow: 8, stepMs: 2, ...fake },
+    wide,
+  );
+  assert.deepEqual(run.texts, (await runAll({ ahead: false, ...fake }, wide)).texts);
+  assert.ok(run.rounds.length < ahead.rounds.length, `${run.rounds} against ${ahead.rounds}`);
 });

@@ -51,7 +51,7 @@ export interface StepLoopComponents {
     & Partial<
       Pick<
         BatchEngine<StepOutput>,
-        "decodeAhead" | "sampleAheadTopK" | "position" | "rewind" | "ctxSize"
+        "decodeAhead" | "sampleAheadTopK" | "penaltyWindowAhead" | "position" | "rewind" | "ctxSize"
       >
     >;
   tokenizer: Pick<Tokenizer, "isEndOfGeneration">;
@@ -73,12 +73,16 @@ function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** Whether the sampler's penalties change any logit (sampler.ts `penalties`). */
+function penalizes(o: Sequence["sampler"]["options"]): boolean {
+  return o.repeatLastN !== 0 &&
+    (o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0);
+}
+
 /** Whether the sequence's picks depend on its logits alone: no penalty, bias or grammar. */
 function picksFromLogits(seq: Sequence): boolean {
-  const o = seq.sampler.options;
-  return o.logitBias === undefined && seq.constraint === undefined &&
-    (o.repeatPenalty === 1 || o.repeatLastN === 0) && o.presencePenalty === 0 &&
-    o.frequencyPenalty === 0;
+  return seq.sampler.options.logitBias === undefined && seq.constraint === undefined &&
+    !penalizes(seq.sampler.options);
 }
 
 /** Whether the sequence's sampler always takes the argmax of the logits it is given. */
@@ -119,12 +123,17 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   }
 
   /**
-   * Whether the engine draws this sequence's tokens itself in a round, as its sampler would (the
-   * sampler's chain at its settings: BatchEngine.sampleAheadTopK).
+   * Whether the engine picks this sequence's tokens itself in a round, as its sampler would: its
+   * penalties (BatchEngine.penaltyWindowAhead) and its draw (sampleAheadTopK) on the device.
    */
   function samplesAhead(seq: Sequence): boolean {
-    const o = seq.sampler.options, most = batch.sampleAheadTopK ?? 0;
-    return o.temperature > 0 && o.topK >= 1 && o.topK <= most && picksFromLogits(seq);
+    const o = seq.sampler.options;
+    if (o.logitBias !== undefined || seq.constraint !== undefined) return false;
+    const window = batch.penaltyWindowAhead ?? 0;
+    if (penalizes(o) && !(o.repeatLastN >= 1 && o.repeatLastN <= window)) return false;
+    // greedy: the engine's own argmax, unless penalties move it
+    if (o.temperature <= 0) return penalizes(o);
+    return o.topK >= 1 && o.topK <= (batch.sampleAheadTopK ?? 0);
   }
 
   /**
@@ -248,10 +257,20 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
   function aheadRow(seq: Sequence, steps: number): DecodeRow {
     const row = { slot: seq.slot, token: seq.next! };
     if (!samplesAhead(seq)) return row;
-    const { temperature, topK, topP, minP } = seq.sampler.options;
+    const o = seq.sampler.options;
+    const { temperature, topK, topP, minP } = o;
     const rng = rngFromState(seq.sampler.rngState());
-    const draws = Array.from({ length: steps - 1 }, () => rng.nextFloat());
-    return { ...row, sampling: { temperature, topK, topP, minP, draws } };
+    const draws = temperature > 0 ? Array.from({ length: steps - 1 }, () => rng.nextFloat()) : [];
+    const penalties = penalizes(o)
+      ? {
+        repeat: o.repeatPenalty,
+        frequency: o.frequencyPenalty,
+        presence: o.presencePenalty,
+        window: o.repeatLastN,
+        recent: seq.history.slice(-o.repeatLastN), // what the sampler's next pick looks at
+      }
+      : undefined;
+    return { ...row, sampling: { temperature, topK, topP, minP, draws, penalties } };
   }
 
   async function step(): Promise<boolean> {

@@ -314,6 +314,7 @@ async function batchingBench() {
     "\n" + await serveDecodeSection([
       { ...stories, tokens: 200, runs: 3, streams: 1 },
       { ...stories, tokens: 200, runs: 3, streams: 1, temperature: 0.8 },
+      { ...stories, tokens: 200, runs: 3, streams: 1, temperature: 0.8, repeatPenalty: 1.1 },
       { ...stories, tokens: 100, runs: 3, streams: 16 },
       { ...stories, tokens: 100, runs: 3, streams: 16, temperature: 0.8 },
       { ...big, tokens: 16, runs: 2, streams: 1 },

@@ -65,46 +65,90 @@ Deno.test("WebGPU batch: decodeAhead feeds each row its argmax and gives the log
   }
 });
 
-Deno.test("WebGPU batch: decodeAhead draws a sampling row's tokens as its sampler would", async () => {
+Deno.test("WebGPU batch: decodeAhead picks a sampling row's tokens as its sampler would", async () => {
   const { ahead, close } = await twoBatches();
   try {
     const prompts = [[1, 400, 32, 77, 5], [1, 300, 301], [1, 9, 12, 250]];
-    // row 0 greedy (argmax), rows 1 and 2 sampled on the device at their own settings
-    const settings: (SamplerOptions | undefined)[] = [
-      undefined,
-      { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 11 },
-      { temperature: 1.3, topK: 64, topP: 1, minP: 0, seed: 12 },
+    // row 0 greedy (argmax); rows 1 and 2 picked on the device at their own settings, in a
+    // second round with penalties over the tokens they read (one greedy, one drawn)
+    const rounds: (SamplerOptions | undefined)[][] = [
+      [
+        undefined,
+        { temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, seed: 11 },
+        { temperature: 1.3, topK: 64, topP: 1, minP: 0, seed: 12 },
+      ],
+      [
+        undefined,
+        { temperature: 0, repeatPenalty: 1.5, repeatLastN: 6, frequencyPenalty: 0.5 },
+        {
+          temperature: 0.9,
+          topK: 40,
+          repeatPenalty: 1.3,
+          repeatLastN: 64,
+          presencePenalty: 1,
+          seed: 13,
+        },
+      ],
     ];
-    const samplers = settings.map((o) => o && createSampler(o));
-    const slots = prompts.map(() => ahead.batch.acquire()!);
-    const first = await ahead.batch.step(prompts.map((tokens, i) => ({ slot: slots[i], tokens })));
-    const steps = 9;
-    const rows = slots.map((slot, i) => {
-      const s = samplers[i];
-      const token = s ? s.sample(first[i], []).id : argmax(first[i]);
-      if (!s) return { slot, token };
-      const next = rngFromState(s.rngState());
-      const draws = Array.from({ length: steps - 1 }, () => next.nextFloat());
-      return { slot, token, sampling: { ...s.options, draws } };
-    });
-    const out = await ahead.batch.decodeAhead!(rows, steps);
-    // Each fed token is what the row's own sampler picks from the logits read back (its
-    // generator stepping on as it draws), or the argmax for the greedy row.
-    for (let j = 0; j + 1 < steps; j++) {
-      slots.forEach((_, i) => {
-        const s = samplers[i], logits = out.logits[j][i];
-        const want = s ? s.sample(logits, []).id : argmax(logits);
-        assert.equal(out.fed[j][i], want, `step ${j}, row ${i}`);
+    for (const settings of rounds) {
+      const samplers = settings.map((o) => o && createSampler(o));
+      const slots = prompts.map(() => ahead.batch.acquire()!);
+      const histories = prompts.map((p) => [...p]);
+      const first = await ahead.batch.step(
+        prompts.map((tokens, i) => ({ slot: slots[i], tokens })),
+      );
+      const steps = 9;
+      const rows = slots.map((slot, i) => {
+        const s = samplers[i];
+        const token = s ? s.sample(first[i], histories[i]).id : argmax(first[i]);
+        histories[i].push(token);
+        if (!s) return { slot, token };
+        const next = rngFromState(s.rngState());
+        const draws = Array.from({ length: steps - 1 }, () => next.nextFloat());
+        const o = s.options;
+        const penalties = o.repeatPenalty === 1 && o.presencePenalty === 0 &&
+            o.frequencyPenalty === 0
+          ? undefined
+          : {
+            repeat: o.repeatPenalty,
+            frequency: o.frequencyPenalty,
+            presence: o.presencePenalty,
+            window: o.repeatLastN,
+            recent: histories[i].slice(-o.repeatLastN),
+          };
+        return { slot, token, sampling: { ...o, draws, penalties } };
       });
+      const out = await ahead.batch.decodeAhead!(rows, steps);
+      // Each fed token is what the row's own sampler picks from the logits read back (its
+      // generator and history going on as it picks), or the argmax for the greedy row.
+      for (let j = 0; j + 1 < steps; j++) {
+        slots.forEach((_, i) => {
+          const s = samplers[i], logits = out.logits[j][i];
+          const want = s ? s.sample(logits, histories[i]).id : argmax(logits);
+          assert.equal(out.fed[j][i], want, `step ${j}, row ${i}`);
+          histories[i].push(want);
+        });
+      }
+      slots.forEach((slot) => ahead.batch.release(slot));
     }
+    const slot = ahead.batch.acquire()!;
+    await ahead.batch.step([{ slot, tokens: [1, 2] }]);
+    const row = { slot, token: 5 };
+    const sampling = { temperature: 0.8, topK: 40, topP: 1, minP: 0, draws: [0.5, 0.5] };
     await assert.rejects(
-      ahead.batch.decodeAhead!([{ ...rows[1], sampling: { ...rows[1].sampling!, topK: 65 } }], 2),
+      ahead.batch.decodeAhead!([{ ...row, sampling: { ...sampling, topK: 65 } }], 2),
       /top-k 1\.\.64, not 65/,
     );
     await assert.rejects(
-      ahead.batch.decodeAhead!([{ ...rows[1], sampling: { ...rows[1].sampling!, draws: [] } }], 3),
+      ahead.batch.decodeAhead!([{ ...row, sampling: { ...sampling, draws: [] } }], 3),
       /3 steps need 2 draws, not 0/,
     );
+    const penalties = { repeat: 1.1, frequency: 0, presence: 0, window: 65, recent: [] };
+    await assert.rejects(
+      ahead.batch.decodeAhead!([{ ...row, sampling: { ...sampling, penalties } }], 2),
+      /last 1\.\.64 tokens, not 65/,
+    );
+    assert.equal(ahead.batch.position(slot), 2, "a refused run moves nothing");
   } finally {
     close();
   }

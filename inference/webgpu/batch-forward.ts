@@ -10,7 +10,14 @@
  * submits of the scratch's rows (a long prompt's step in several): the last row of each
  * sequence is gathered, normed and sent through the head in the submit that holds it.
  */
-import type { AheadOutput, AheadSampling, BatchEngine, BatchRow, DecodeRow } from "../batch.ts";
+import type {
+  AheadOutput,
+  AheadPenalties,
+  AheadSampling,
+  BatchEngine,
+  BatchRow,
+  DecodeRow,
+} from "../batch.ts";
 import { createSlotTable } from "../batch.ts";
 import {
   checkDevice,
@@ -44,7 +51,16 @@ import { createSlotKvCache, type SlotKvCache } from "./slot-kv-cache.ts";
 import { bindRopeRows } from "./kernels/rope.ts";
 import { layerAttention, layerRope } from "./gemma3.ts";
 import { bindRowNorm } from "./kernels/row_norm.ts";
-import { bindArgmax, bindSample, MAX_TOP_K, type SampleParams } from "./kernels/argmax.ts";
+import {
+  bindAppend,
+  bindArgmax,
+  bindPenalize,
+  bindSample,
+  MAX_PENALTY_WINDOW,
+  MAX_TOP_K,
+  type PenaltyParams,
+  type SampleParams,
+} from "./kernels/argmax.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { createRecurrentStates, recurrentRewind } from "./hybrid-layer.ts";
 import { ringRowsOf, ringTrackOf } from "./ring-cache.ts";
@@ -244,30 +260,74 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   const sampleAheadTopK = runsAhead ? Math.min(MAX_TOP_K, vocabSize - 1) : 0;
   const draws = scratchBuffer(device, maxSlots * MAX_AHEAD_DRAWS, "batch sampling draws");
   const drawn = scratchBuffer(device, maxSlots, "batch sampling draws used");
-  const samplers: (BoundKernel<SampleParams> | undefined)[] = [];
-  const ahead = createGrowingReader(device, "batch decode ahead");
-
-  /** Row i's pick kernel for this round: its argmax, or a draw at the row's settings. */
-  function pickFor(i: number, sampling: AheadSampling | undefined) {
-    if (!sampling) return picks[i];
-    const params: SampleParams = {
-      n: vocabSize,
-      k: sampling.topK,
-      offset: i * vocabSize,
-      outOffset: i,
-      temperature: sampling.temperature,
-      topP: sampling.topP,
-      minP: sampling.minP,
-      firstDraw: i * MAX_AHEAD_DRAWS,
+  // Rows with penalties pick from `work`: their logits copied, then penalized (each row's recent
+  // tokens a ring in `recent`, its start and length in `ring`); made at their first use.
+  let penalty: { work: GPUBuffer; recent: GPUBuffer; ring: GPUBuffer } | undefined;
+  const penaltyBuffers = () =>
+    penalty ??= {
+      work: scratchBuffer(device, maxSlots * vocabSize, "batch penalized logits"),
+      recent: scratchBuffer(device, maxSlots * MAX_PENALTY_WINDOW, "batch recent tokens"),
+      ring: scratchBuffer(device, 2 * maxSlots, "batch recent tokens' rings"),
     };
-    const kernel = samplers[i] ??= bindSample(device, { logits, ids, draws, drawn }, params);
+  const bound = new Map<string, BoundKernel<unknown>>();
+  /** Row i's kernel `name`, bound at its first use, its params updated for this round. */
+  function kernelFor<P>(name: string, i: number, bind: () => BoundKernel<P>, params: P) {
+    const key = `${name} ${i}`;
+    let kernel = bound.get(key) as BoundKernel<P> | undefined;
+    if (!kernel) bound.set(key, kernel = bind());
     kernel.update(params);
     return kernel;
   }
+  const ahead = createGrowingReader(device, "batch decode ahead");
 
-  /** Refuses a row's device sampling that the kernel cannot draw as the sampler would. */
+  /**
+   * Row i's kernels after each step of this round: its argmax, or, where it samples, the
+   * penalties (its logits copied to work first: `penalized`) and its pick, as sampler.ts makes it.
+   */
+  function pickFor(i: number, s: AheadSampling | undefined) {
+    if (!s) return { penalized: false, kernels: [picks[i]] };
+    const offset = i * vocabSize;
+    const source = s.penalties ? penaltyBuffers().work : logits;
+    const kernels = [];
+    if (s.penalties) {
+      const { work, recent, ring } = penaltyBuffers();
+      const p: PenaltyParams = { offset, row: i, ...s.penalties };
+      kernels.push(
+        kernelFor("penalize", i, () => bindPenalize(device, { logits, work, recent, ring }, p), p),
+      );
+    }
+    if (s.temperature > 0) {
+      const params: SampleParams = {
+        n: vocabSize,
+        k: s.topK,
+        offset,
+        outOffset: i,
+        temperature: s.temperature,
+        topP: s.topP,
+        minP: s.minP,
+        firstDraw: i * MAX_AHEAD_DRAWS,
+      };
+      const name = s.penalties ? "sample penalized" : "sample";
+      const bind = () => bindSample(device, { logits: source, ids, draws, drawn }, params);
+      kernels.push(kernelFor(name, i, bind, params));
+    } else {
+      const params = { n: vocabSize, offset, outOffset: i };
+      const bind = () => bindArgmax(device, { logits: source, ids }, params);
+      kernels.push(kernelFor("argmax penalized", i, bind, params));
+    }
+    if (s.penalties) {
+      const { recent, ring } = penaltyBuffers();
+      const p = { row: i, window: s.penalties.window };
+      kernels.push(kernelFor("append", i, () => bindAppend(device, { ids, recent, ring }, p), p));
+    }
+    return { penalized: s.penalties !== undefined, kernels };
+  }
+
+  /** Refuses a row's device sampling that the kernels cannot do as the sampler would. */
   function checkSampling(s: AheadSampling, steps: number) {
-    if (!Number.isInteger(s.topK) || s.topK < 1 || s.topK > sampleAheadTopK) {
+    if (
+      s.temperature > 0 && (!Number.isInteger(s.topK) || s.topK < 1 || s.topK > sampleAheadTopK)
+    ) {
       throw new Error(`batch: decodeAhead samples with top-k 1..${sampleAheadTopK}, not ${s.topK}`);
     }
     if (steps - 1 > MAX_AHEAD_DRAWS) {
@@ -275,9 +335,30 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
         `batch: decodeAhead samples at most ${MAX_AHEAD_DRAWS + 1} steps in a round, not ${steps}`,
       );
     }
-    if (s.draws.length < steps - 1) {
+    if (s.temperature > 0 && s.draws.length < steps - 1) {
       throw new Error(`batch: ${steps} steps need ${steps - 1} draws, not ${s.draws.length}`);
     }
+    if (s.penalties) checkPenalties(s.penalties);
+  }
+
+  function checkPenalties(p: AheadPenalties) {
+    if (!Number.isInteger(p.window) || p.window < 1 || p.window > MAX_PENALTY_WINDOW) {
+      throw new Error(
+        `batch: decodeAhead penalizes the last 1..${MAX_PENALTY_WINDOW} tokens, not ${p.window}`,
+      );
+    }
+    if (p.recent.length > p.window) {
+      throw new Error(`batch: ${p.recent.length} recent tokens exceed the window of ${p.window}`);
+    }
+  }
+
+  /** Row i's ring of recent tokens at the start of a round: its penalties' `recent`. */
+  function writeRecent(i: number, p: AheadPenalties) {
+    const { recent, ring } = penaltyBuffers();
+    const tokens = new Uint32Array(MAX_PENALTY_WINDOW);
+    tokens.set(p.recent);
+    device.queue.writeBuffer(recent, i * MAX_PENALTY_WINDOW * 4, tokens);
+    device.queue.writeBuffer(ring, i * 8, new Uint32Array([0, p.recent.length]));
   }
 
   /** Refuses a step while another runs (each awaits its readback). */
@@ -386,7 +467,8 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
       rows.forEach((r, i) => {
         if (!r.sampling) return;
         const mine = Float32Array.from(r.sampling.draws.slice(0, steps - 1));
-        device.queue.writeBuffer(draws, i * MAX_AHEAD_DRAWS * 4, mine);
+        if (mine.length > 0) device.queue.writeBuffer(draws, i * MAX_AHEAD_DRAWS * 4, mine);
+        if (r.sampling.penalties) writeRecent(i, r.sampling.penalties);
       });
       if (rows.some((r) => r.sampling)) device.queue.writeBuffer(drawn, 0, new Uint32Array(seqs));
       const ends = rows.map((_, i) => i + 1);
@@ -399,8 +481,14 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
         encodeForward(enc, seqs, ends);
         enc.copyBufferToBuffer(logits, 0, stage, j * logitBytes, logitBytes);
         if (j + 1 < steps) {
+          rowPicks.forEach((pick, i) => {
+            const at = i * vocabSize * 4;
+            if (pick.penalized) {
+              enc.copyBufferToBuffer(logits, at, penalty!.work, at, vocabSize * 4);
+            }
+          });
           const pass = enc.beginComputePass();
-          for (const pick of rowPicks) pick.encode(pass);
+          for (const pick of rowPicks) for (const k of pick.kernels) k.encode(pass);
           pass.end();
           enc.copyBufferToBuffer(ids, 0, stage, fedAt + j * idBytes, idBytes);
         }
@@ -458,15 +546,29 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
     step,
     decodeAhead: runsAhead ? decodeAhead : undefined,
     sampleAheadTopK: sampleAheadTopK > 0 ? sampleAheadTopK : undefined,
+    penaltyWindowAhead: runsAhead ? MAX_PENALTY_WINDOW : undefined,
     kvBytes: () => placement.kv.bytes(),
     kvSlotBytes: placement.kv.slotBytes,
     close() {
       for (
-        const x of [stack, embed, headNorm, head, reader, softcap, ahead, ...picks, ...samplers]
+        const x of [
+          stack,
+          embed,
+          headNorm,
+          head,
+          reader,
+          softcap,
+          ahead,
+          ...picks,
+          ...bound.values(),
+        ]
       ) {
         x?.destroy();
       }
-      for (const b of [ids, rowTable, last, logits, draws, drawn, ...Object.values(scratch)]) {
+      const more = penalty ? Object.values(penalty) : [];
+      for (
+        const b of [ids, rowTable, last, logits, draws, drawn, ...more, ...Object.values(scratch)]
+      ) {
         if (b instanceof GPUBuffer) b.destroy();
       }
     },

@@ -4,12 +4,12 @@
  * one readback a token). In Deno every readback waits for the device and then 10 ms more
  * (ext/webgpu/buffer.rs), so without rounds a fast model decodes at most ~1 / (step + 10 ms).
  * Greedy requests, or seeded ones at a temperature at llama.cpp's other defaults (top-k 40, top-p
- * 0.95, min-p 0.05), whose tokens the device draws as their samplers would. The two alternate in
- * one process on one loaded model; medians of `runs`.
+ * 0.95, min-p 0.05), with or without a repeat penalty, whose tokens the device picks as their
+ * samplers would. The two alternate in one process on one loaded model; medians of `runs`.
  *
  * `deno run -A tests/bench/serve-decode.ts <model.gguf> <label> <tokens> <runs> <streams>
- * [temperature]` prints one JSON line; `serveDecodeSection` runs a child per row and prints the
- * table.
+ * [temperature] [repeat penalty]` prints one JSON line; `serveDecodeSection` runs a child per row
+ * and prints the table.
  */
 import { createBatchedWebGpuEngine } from "../../inference/webgpu/batch-forward.ts";
 import { createLocalService, type InferRequest } from "../../mesh/mod.ts";
@@ -22,6 +22,7 @@ export interface ServeDecodeResult {
   tokens: number;
   streams: number;
   temperature: number;
+  repeatPenalty: number;
   plain: number; // aggregate decode tok/s, one readback a step
   ahead: number; // with decodeAhead rounds
 }
@@ -32,13 +33,14 @@ async function decodeRate(
   tokens: number,
   streams: number,
   temperature: number,
+  repeatPenalty: number,
 ): Promise<number> {
   let first = Infinity, last = 0, decoded = 0;
   await Promise.all(Array.from({ length: streams }, async (_, s) => {
     const req: InferRequest = {
       model: "m",
       prompt: `Once upon a time, ${"a ".repeat(s)}`,
-      params: { max_tokens: tokens, temperature, seed: 1 + s },
+      params: { max_tokens: tokens, temperature, repeat_penalty: repeatPenalty, seed: 1 + s },
     };
     let n = 0;
     for await (const e of service.infer(req, new AbortController().signal)) {
@@ -60,6 +62,7 @@ export async function measureServeDecode(
   runs: number,
   streams: number,
   temperature = 0,
+  repeatPenalty = 1,
 ): Promise<ServeDecodeResult> {
   const { engine, batch } = await createBatchedWebGpuEngine({
     path,
@@ -76,12 +79,14 @@ export async function measureServeDecode(
       id: "m",
       promptReuse: false,
     });
-    await decodeRate(plain, 4, streams, temperature); // warm-up: kernels built, steps timed
-    await decodeRate(ahead, 4, streams, temperature);
+    const rate = (service: typeof plain, n: number) =>
+      decodeRate(service, n, streams, temperature, repeatPenalty);
+    await rate(plain, 4); // warm-up: kernels built, steps timed
+    await rate(ahead, 4);
     const rates = { plain: [] as number[], ahead: [] as number[] };
     for (let i = 0; i < runs; i++) {
-      rates.plain.push(await decodeRate(plain, tokens, streams, temperature));
-      rates.ahead.push(await decodeRate(ahead, tokens, streams, temperature));
+      rates.plain.push(await rate(plain, tokens));
+      rates.ahead.push(await rate(ahead, tokens));
     }
     return {
       label,
@@ -89,6 +94,7 @@ export async function measureServeDecode(
       tokens,
       streams,
       temperature,
+      repeatPenalty,
       plain: median(rates.plain),
       ahead: median(rates.ahead),
     };
@@ -106,6 +112,7 @@ export async function serveDecodeSection(
     runs: number;
     streams: number;
     temperature?: number;
+    repeatPenalty?: number;
   }[],
 ): Promise<string> {
   const lines = [
@@ -113,27 +120,28 @@ export async function serveDecodeSection(
     "decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding itself its argmax, " +
     "or its draw for a request that samples); aggregate decode tok/s, medians",
     "",
-    "| model | adapter | streams | temperature | tokens × runs | plain steps tok/s | rounds tok/s " +
-    "| gain |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| model | adapter | streams | temperature | repeat penalty | tokens × runs | plain steps tok/s " +
+    "| rounds tok/s | gain |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const r of rows) {
-    const temperature = r.temperature ?? 0;
+    const temperature = r.temperature ?? 0, repeatPenalty = r.repeatPenalty ?? 1;
     const args = [
       ...[r.path, r.label, String(r.tokens), String(r.runs), String(r.streams)],
-      String(temperature),
+      ...[String(temperature), String(repeatPenalty)],
     ];
     try {
       const out = await runChildJson<ServeDecodeResult>(new URL(import.meta.url).pathname, args);
       lines.push(
-        `| ${r.label} | ${out.adapter} | ${r.streams} | ${temperature} | ${r.tokens} × ${r.runs} | ` +
+        `| ${r.label} | ${out.adapter} | ${r.streams} | ${temperature} | ${repeatPenalty} | ` +
+          `${r.tokens} × ${r.runs} | ` +
           `${out.plain.toFixed(1)} | ${out.ahead.toFixed(1)} | ${
             (out.ahead / out.plain).toFixed(2)
           }× |`,
       );
     } catch (e) {
       const why = (e as Error).message.split("\n")[0].replace(/\|/g, "/").slice(0, 200);
-      lines.push(`| ${r.label} | FAILED: ${why} | | | | | | |`);
+      lines.push(`| ${r.label} | FAILED: ${why} | | | | | | | |`);
     }
   }
   lines.push(
@@ -142,13 +150,14 @@ export async function serveDecodeSection(
       "that once. A step that takes longer than a round (the 1.1B on llvmpipe) runs alone, as " +
       "before. A request at a temperature (seeded, the same answer either way; top-k 40, top-p " +
       "0.95, min-p 0.05) has its tokens drawn on the device as its sampler draws them, and the " +
-      "host checks each pick against the logits read back.",
+      "host checks each pick against the logits read back. A repeat penalty (Ollama's default " +
+      "1.1, over the last 64 tokens) is applied there too.",
   );
   return lines.join("\n");
 }
 
 if (import.meta.main) {
-  const [path, label, tokens, runs, streams, temperature] = Deno.args;
+  const [path, label, tokens, runs, streams, temperature, repeatPenalty] = Deno.args;
   const r = await measureServeDecode(
     path,
     label,
@@ -156,6 +165,7 @@ if (import.meta.main) {
     Number(runs),
     Number(streams),
     Number(temperature ?? 0),
+    Number(repeatPenalty ?? 1),
   );
   console.log(JSON.stringify(r));
   Deno.exit(0);

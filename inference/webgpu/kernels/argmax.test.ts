@@ -7,7 +7,15 @@ import {
   uploadF32,
 } from "../../../tests/support/gpu.ts";
 import { submitKernels } from "./bound-kernel.ts";
-import { bindArgmax, bindSample, bindTopK, NO_TOKEN, prepareSelect } from "./argmax.ts";
+import {
+  bindAppend,
+  bindArgmax,
+  bindPenalize,
+  bindSample,
+  bindTopK,
+  NO_TOKEN,
+  prepareSelect,
+} from "./argmax.ts";
 import { createSampler, type SamplerOptions } from "../../sampler.ts";
 import { rngFromState } from "../../rng.ts";
 
@@ -143,4 +151,64 @@ Deno.test("sample: bad settings are refused by name", async () => {
   const ok = { n: 4, k: 2, temperature: 1, topP: 1, minP: 0, firstDraw: 0 };
   assert.throws(() => bindSample(device, bufs, { ...ok, k: 65 }), /top-k 65/);
   assert.throws(() => bindSample(device, bufs, { ...ok, temperature: 0 }), /temperature 0/);
+});
+
+Deno.test("penalties: the device penalizes the recent tokens as sampler.ts does, its ring moving on", async () => {
+  const { device } = await createTestGpu();
+  await prepareSelect(device);
+  const n = 400;
+  const cases: SamplerOptions[] = [
+    { temperature: 0, repeatPenalty: 1.3, repeatLastN: 8, frequencyPenalty: 0.4 }, // argmax
+    { temperature: 0.8, repeatPenalty: 1.1, repeatLastN: 64, presencePenalty: 0.6, topK: 40 },
+  ];
+  for (const [ci, options] of cases.entries()) {
+    const sampler = createSampler({ ...options, seed: 200 + ci });
+    const window = options.repeatLastN!;
+    // the history repeats a few tokens, and the logits favour them, so the penalties decide
+    const history = [5, 9, 5, 12, 9, 5, 300, 12, 7, 5];
+    const ahead = rngFromState(sampler.rngState());
+    const draws = Array.from({ length: 8 }, () => ahead.nextFloat());
+    const logits = createF32(device, n), work = createF32(device, n), ids = createF32(device, 1);
+    const recent = uploadU32(device, [...history.slice(-window), ...new Array(64).fill(0)]);
+    const ring = uploadU32(device, [0, Math.min(window, history.length)]);
+    const drawn = uploadU32(device, [0]);
+    const p = {
+      offset: 0,
+      row: 0,
+      window,
+      repeat: options.repeatPenalty!,
+      frequency: 0,
+      presence: 0,
+    };
+    const penalize = bindPenalize(device, { logits, work, recent, ring }, {
+      ...p,
+      frequency: options.frequencyPenalty ?? 0,
+      presence: options.presencePenalty ?? 0,
+    });
+    const pick = options.temperature! > 0
+      ? bindSample(device, {
+        logits: work,
+        ids,
+        draws: uploadF32(device, new Float32Array(draws)),
+        drawn,
+      }, { n, k: 40, temperature: 0.8, topP: 0.95, minP: 0.05, firstDraw: 0 })
+      : bindArgmax(device, { logits: work, ids }, { n });
+    const append = bindAppend(device, { ids, recent, ring }, p);
+    for (let step = 0; step < 6; step++) {
+      const x = randomF32(n, 500 * ci + step, 1);
+      for (const t of [5, 9, 12, 300, 7]) x[t] += 2;
+      device.queue.writeBuffer(logits, 0, new Float32Array(x));
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(logits, 0, work, 0, n * 4);
+      const pass = enc.beginComputePass();
+      for (const k of [penalize, pick, append]) k.encode(pass);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+      const want = sampler.sample(x, history).id;
+      assert.equal((await readU32(device, ids, 1))[0], want, `case ${ci} step ${step}`);
+      history.push(want);
+    }
+    // the raw logits are untouched: the host reads them back for logprobs and its own check
+    assert.equal((await readF32(device, logits, 1))[0], randomF32(n, 500 * ci + 5, 1)[0]);
+  }
 });

@@ -104,6 +104,8 @@ export async function prepareSelect(device: GPUDevice): Promise<void> {
   await kernelPipelineChecked(device, "argmax", FILE, argmaxDefines(device));
   await kernelPipelineChecked(device, "argmax", FILE, TOP_K_DEFINES);
   await kernelPipelineChecked(device, "argmax", FILE, SAMPLE_DEFINES);
+  await kernelPipelineChecked(device, "argmax", FILE, { PENALIZE: true });
+  await kernelPipelineChecked(device, "argmax", FILE, { APPEND: true });
 }
 
 function checkRow(p: SelectParams) {
@@ -167,6 +169,86 @@ export function bindSample(
     pipeline: kernelPipeline(device, "argmax", FILE, SAMPLE_DEFINES),
     buffers: [bufs.logits, bufs.ids, bufs.draws, bufs.drawn],
     pack: (p) => (check(p), packSampleParams(p)),
+    workgroups: () => 1,
+  }, params);
+}
+
+/** The most recent tokens the device's penalties look at (repeat_last_n). */
+export const MAX_PENALTY_WINDOW = 64;
+
+/** Mirrors `struct Params` under PENALIZE (and, its first three fields, under APPEND). */
+export interface PenaltyParams {
+  offset: number; // the row's first logit
+  row: number; // its ring of recent tokens
+  window: number; // 1 .. MAX_PENALTY_WINDOW
+  repeat: number;
+  frequency: number;
+  presence: number;
+}
+
+export interface PenaltyBuffers {
+  logits: GPUBuffer;
+  /** The logits copied, the row's recent tokens penalized in place: what the pick reads. */
+  work: GPUBuffer;
+  /** u32 × MAX_PENALTY_WINDOW per row: its ring of recent tokens. */
+  recent: GPUBuffer;
+  /** u32 × 2 per row: the ring's start and length. */
+  ring: GPUBuffer;
+}
+
+function checkWindow(p: { window: number }) {
+  if (!Number.isInteger(p.window) || p.window < 1 || p.window > MAX_PENALTY_WINDOW) {
+    throw new Error(`penalties: a window of ${p.window} is outside 1..${MAX_PENALTY_WINDOW}`);
+  }
+}
+
+/**
+ * work[offset + t] = logits[offset + t] penalized as inference/sampler.ts does, for the tokens t
+ * in the row's ring of recent tokens (copy the row's logits to work first).
+ */
+export function bindPenalize(
+  device: GPUDevice,
+  bufs: PenaltyBuffers,
+  params: PenaltyParams,
+): BoundKernel<PenaltyParams> {
+  checkWindow(params);
+  return bindKernel(device, {
+    label: "penalize",
+    pipeline: kernelPipeline(device, "argmax", FILE, { PENALIZE: true }),
+    buffers: [bufs.logits, bufs.work, bufs.recent, bufs.ring],
+    pack: (p) => (checkWindow(p),
+      packFields([
+        ["u32", p.offset],
+        ["u32", p.row],
+        ["u32", MAX_PENALTY_WINDOW],
+        ["u32", p.window],
+        ["f32", p.repeat],
+        ["f32", p.frequency],
+        ["f32", p.presence],
+        ["u32", 0],
+      ])),
+    workgroups: () => 1,
+  }, params);
+}
+
+/** ids[row] joins the row's ring of recent tokens, the oldest leaving once `window` are held. */
+export function bindAppend(
+  device: GPUDevice,
+  bufs: Pick<PenaltyBuffers, "recent" | "ring"> & { ids: GPUBuffer },
+  params: Pick<PenaltyParams, "row" | "window">,
+): BoundKernel<Pick<PenaltyParams, "row" | "window">> {
+  checkWindow(params);
+  return bindKernel(device, {
+    label: "append recent",
+    pipeline: kernelPipeline(device, "argmax", FILE, { APPEND: true }),
+    buffers: [bufs.ids, bufs.recent, bufs.ring],
+    pack: (p) => (checkWindow(p),
+      packFields([
+        ["u32", p.row],
+        ["u32", MAX_PENALTY_WINDOW],
+        ["u32", p.window],
+        ["u32", 0],
+      ])),
     workgroups: () => 1,
   }, params);
 }

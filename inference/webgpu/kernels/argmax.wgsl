@@ -14,6 +14,13 @@
 //            sure pick takes the same draw the sampler's generator would give next.
 //            The sums run in f32 where the sampler's run in f64: a pick near a boundary may
 //            differ, and whoever reads the logits back checks each pick (scheduler-loop.ts).
+// PENALIZE   work[offset + t] = logits[offset + t] with sampler.ts's penalties, for each token t
+//            of the row's recent tokens (a ring in `recent`, its start and length in `ring`):
+//            the repeat penalty divides a positive logit and multiplies a negative one, then
+//            the frequency penalty once per occurrence and the presence penalty once. The
+//            other entries of `work` are a copy of the logits (the host copies them first).
+// APPEND     the row's pick ids[row] joins its ring of recent tokens, the oldest leaving once
+//            `window` are held.
 // NaN logits are never chosen over numbers (a NaN compares false).
 // SUBGROUP (with ARGMAX): the reduction in subgroupMax / subgroupMin instead of a
 // barrier per halving (adapters with the subgroups feature); SUBGROUP_ENABLE adds the
@@ -22,6 +29,85 @@
 #ifdef SUBGROUP_ENABLE
 enable subgroups;
 #endif
+
+#ifdef PENALIZE
+struct Params {
+  offset: u32,  // element offset of the row's logits
+  row: u32,     // its ring: recent[row * max_window ..], ring[2 * row] (start, length)
+  max_window: u32,
+  window: u32,  // how many recent tokens count (repeat_last_n)
+  repeat: f32,
+  frequency: f32,
+  presence: f32,
+  pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> work: array<f32>;
+@group(0) @binding(3) var<storage, read> recent: array<u32>;
+@group(0) @binding(4) var<storage, read> ring: array<u32>;
+
+fn recent_at(k: u32) -> u32 {
+  let start = ring[2u * params.row];
+  return recent[params.row * params.max_window + (start + k) % params.window];
+}
+
+// One invocation: a window holds at most 64 tokens, each counted once.
+@compute @workgroup_size(1)
+fn main() {
+  let len = ring[2u * params.row + 1u];
+  for (var k = 0u; k < len; k++) {
+    let t = recent_at(k);
+    var seen = false;
+    for (var e = 0u; e < k; e++) {
+      if (recent_at(e) == t) {
+        seen = true;
+        break;
+      }
+    }
+    if (seen) {
+      continue;
+    }
+    var count = 1u;
+    for (var e = k + 1u; e < len; e++) {
+      if (recent_at(e) == t) {
+        count++;
+      }
+    }
+    let v = logits[params.offset + t];
+    let scaled = select(v * params.repeat, v / params.repeat, v > 0.0);
+    work[params.offset + t] = scaled - f32(count) * params.frequency - params.presence;
+  }
+}
+#else
+#ifdef APPEND
+struct Params {
+  row: u32,
+  max_window: u32,
+  window: u32,
+  pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read_write> recent: array<u32>;
+@group(0) @binding(3) var<storage, read_write> ring: array<u32>;
+
+@compute @workgroup_size(1)
+fn main() {
+  let start = ring[2u * params.row];
+  let len = ring[2u * params.row + 1u];
+  let base = params.row * params.max_window;
+  if (len < params.window) {
+    recent[base + (start + len) % params.window] = ids[params.row];
+    ring[2u * params.row + 1u] = len + 1u;
+  } else {
+    recent[base + start] = ids[params.row];
+    ring[2u * params.row] = (start + 1u) % params.window;
+  }
+}
+#else
 
 #define WG 256
 #define MAX_K 64
@@ -275,5 +361,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
     ids[params.out_offset] = select(red_i[0], 0u, red_i[0] == NO_ID);
   }
 }
+#endif
+#endif
 #endif
 #endif
