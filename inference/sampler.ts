@@ -198,6 +198,17 @@ interface Candidates {
   sorted: boolean;
 }
 
+/** Whether these options' penalties can move any logit: a penalty set and a window to look at. */
+export function penalizes(
+  o: Pick<
+    ResolvedSamplerOptions,
+    "repeatPenalty" | "presencePenalty" | "frequencyPenalty" | "repeatLastN"
+  >,
+): boolean {
+  return o.repeatLastN !== 0 &&
+    (o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0);
+}
+
 /** Logits with the penalties applied: the input itself when none apply (never mutated). */
 function penalties(
   opts: ResolvedSamplerOptions,
@@ -205,7 +216,7 @@ function penalties(
   history: readonly number[],
 ): Float32Array {
   const { repeatPenalty, presencePenalty, frequencyPenalty, repeatLastN } = opts;
-  if (repeatPenalty === 1 && presencePenalty === 0 && frequencyPenalty === 0) return logits;
+  if (!penalizes(opts)) return logits;
   const start = repeatLastN < 0 ? 0 : Math.max(0, history.length - repeatLastN);
   const counts = new Map<number, number>();
   for (let i = start; i < history.length; i++) {

@@ -10,7 +10,7 @@
  */
 import type { AheadOutput, BatchEngine, BatchRow, DecodeRow, StepOutput } from "./batch.ts";
 import { acceptPick, acceptToken, type Ending, type Sequence } from "./scheduler-sequence.ts";
-import { argmax } from "./sampler.ts";
+import { argmax, penalizes } from "./sampler.ts";
 import { rngFromState } from "./rng.ts";
 import type { SchedulerSlots, WaitLine } from "./scheduler-slots.ts";
 import type { Tokenizer } from "./tokenizer/mod.ts";
@@ -71,12 +71,6 @@ export interface StepLoop {
 
 function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** Whether the sampler's penalties change any logit (sampler.ts `penalties`). */
-function penalizes(o: Sequence["sampler"]["options"]): boolean {
-  return o.repeatLastN !== 0 &&
-    (o.repeatPenalty !== 1 || o.presencePenalty !== 0 || o.frequencyPenalty !== 0);
 }
 
 /** Whether the sequence's picks depend on its logits alone: no penalty, bias or grammar. */

@@ -247,16 +247,9 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
   // A rewind after running ahead needs every layer's cache to hold past positions: not a
   // recurrent state, nor a sliding window's ring.
   const runsAhead = !config.recurrent && !ringRows.some((r) => r > 0);
-  // decodeAhead: one argmax per slot row, each writing the row's next token id in place
-  const picks = runsAhead
-    ? Array.from(
-      { length: maxSlots },
-      (_, i) =>
-        bindArgmax(device, { logits, ids }, { n: vocabSize, offset: i * vocabSize, outOffset: i }),
-    )
-    : [];
-  // ... or a draw per row that samples (kernels bound at its first use): row i's draws from
-  // draws[i * MAX_AHEAD_DRAWS], drawn[i] counting those used.
+  // decodeAhead: per row, kernels that write its next token id in place (bound at their first
+  // use): its argmax, or a draw where it samples, row i's draws from draws[i * MAX_AHEAD_DRAWS],
+  // drawn[i] counting those used.
   const sampleAheadTopK = runsAhead ? Math.min(MAX_TOP_K, vocabSize - 1) : 0;
   const draws = scratchBuffer(device, maxSlots * MAX_AHEAD_DRAWS, "batch sampling draws");
   const drawn = scratchBuffer(device, maxSlots, "batch sampling draws used");
@@ -285,18 +278,17 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
    * penalties (its logits copied to work first: `penalized`) and its pick, as sampler.ts makes it.
    */
   function pickFor(i: number, s: AheadSampling | undefined) {
-    if (!s) return { penalized: false, kernels: [picks[i]] };
-    const offset = i * vocabSize;
-    const source = s.penalties ? penaltyBuffers().work : logits;
+    const offset = i * vocabSize, penalties = s?.penalties;
+    const source = penalties ? penaltyBuffers().work : logits;
     const kernels = [];
-    if (s.penalties) {
+    if (penalties) {
       const { work, recent, ring } = penaltyBuffers();
-      const p: PenaltyParams = { offset, row: i, ...s.penalties };
+      const p: PenaltyParams = { offset, row: i, ...penalties };
       kernels.push(
         kernelFor("penalize", i, () => bindPenalize(device, { logits, work, recent, ring }, p), p),
       );
     }
-    if (s.temperature > 0) {
+    if (s && s.temperature > 0) {
       const params: SampleParams = {
         n: vocabSize,
         k: s.topK,
@@ -307,20 +299,21 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
         minP: s.minP,
         firstDraw: i * MAX_AHEAD_DRAWS,
       };
-      const name = s.penalties ? "sample penalized" : "sample";
+      const name = penalties ? "sample penalized" : "sample";
       const bind = () => bindSample(device, { logits: source, ids, draws, drawn }, params);
       kernels.push(kernelFor(name, i, bind, params));
     } else {
       const params = { n: vocabSize, offset, outOffset: i };
+      const name = penalties ? "argmax penalized" : "argmax";
       const bind = () => bindArgmax(device, { logits: source, ids }, params);
-      kernels.push(kernelFor("argmax penalized", i, bind, params));
+      kernels.push(kernelFor(name, i, bind, params));
     }
-    if (s.penalties) {
+    if (penalties) {
       const { recent, ring } = penaltyBuffers();
-      const p = { row: i, window: s.penalties.window };
+      const p = { row: i, window: penalties.window };
       kernels.push(kernelFor("append", i, () => bindAppend(device, { ids, recent, ring }, p), p));
     }
-    return { penalized: s.penalties !== undefined, kernels };
+    return { penalized: penalties !== undefined, kernels };
   }
 
   /** Refuses a row's device sampling that the kernels cannot do as the sampler would. */
@@ -559,7 +552,6 @@ export function createGpuBatch(model: GpuModel, options: GpuBatchOptions = {}): 
           reader,
           softcap,
           ahead,
-          ...picks,
           ...bound.values(),
         ]
       ) {
