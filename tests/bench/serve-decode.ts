@@ -118,7 +118,7 @@ export async function serveDecodeSection(
   const lines = [
     "Decode through a WebGPU serving node's scheduler: plain steps (one readback a token) vs " +
     "decodeAhead rounds (one readback per ~60 ms of steps, the engine feeding itself its argmax, " +
-    "or its draw for a request that samples); aggregate decode tok/s, medians",
+    "or its pick for a request that samples or has penalties); aggregate decode tok/s, medians",
     "",
     "| model | adapter | streams | temperature | repeat penalty | tokens × runs | plain steps tok/s " +
     "| rounds tok/s | gain |",
