@@ -13,6 +13,7 @@ import type { GpuLayerWeights, GpuModelWeights } from "./load-weights.ts";
 import type { BoundKernel } from "./kernels/bound-kernel.ts";
 import { createMatVec, type MatVecOptions } from "./kernels/matvec.ts";
 import { createMatMul } from "./kernels/matmul.ts";
+import { createXWindows, type XGroup, type XWindows } from "./kernels/x-windows.ts";
 import { bindRowNorm, type RowNormParams } from "./kernels/row_norm.ts";
 import { bindRope } from "./kernels/rope.ts";
 import {
@@ -69,6 +70,20 @@ export function maxBatchFor(gpu: Gpu, config: ModelConfig, ctxSize: number): num
 export interface Product {
   encode(pass: GPUComputePassEncoder, n: number): void;
   destroy(): void;
+  /** The products that read its x copy (x-windows.ts): its own group, or the one it joined. */
+  group: XGroup;
+  x: GPUBuffer;
+  cols: number;
+}
+
+export interface ProductOptions extends Pick<MatVecOptions, "bias" | "accumulate"> {
+  /** The layer stack's shared x windows (x-windows.ts). */
+  windows?: XWindows;
+  /**
+   * The product encoded just before this one, on the same x, with nothing writing x between
+   * them (k and v after q, up after gate): this one joins its group and may reuse its x copy.
+   */
+  after?: Product;
 }
 
 export function product(
@@ -76,13 +91,27 @@ export function product(
   m: GpuMatrix,
   x: GPUBuffer,
   y: GPUBuffer,
-  opts: Pick<MatVecOptions, "bias" | "accumulate">,
+  opts: ProductOptions,
 ): Product {
-  const vec = createMatVec(gpu, m, x, y, opts);
-  const mat = createMatMul(gpu, m, x, y, opts);
+  const { after, windows, ...rest } = opts;
+  if (after && (after.x !== x || after.cols !== m.cols)) {
+    throw new Error(`product ${m.name}: it does not read the x of the product it follows`);
+  }
+  const group = after?.group ?? { generation: 0 };
+  const xShare = windows && { windows, group };
+  const vec = createMatVec(gpu, m, x, y, { ...rest, xShare });
+  const mat = createMatMul(gpu, m, x, y, { ...rest, xShare });
   return {
-    encode: (pass, n) => n === 1 ? vec.encode(pass) : mat.encode(pass, n),
+    encode(pass, n) {
+      // The group's first product: x has been written since the group last read it.
+      if (!after) group.generation++;
+      if (n === 1) vec.encode(pass);
+      else mat.encode(pass, n);
+    },
     destroy: () => (vec.destroy(), mat.destroy()),
+    group,
+    x,
+    cols: m.cols,
   };
 }
 
@@ -267,6 +296,10 @@ export function createLayerStack(
   const { device } = gpu;
   const { dim, heads, kvHeads, headDim, ffn, normEps: eps } = config;
   const { hidden, xb, q, k, v, att, gate, up, proj } = scratch;
+  // One x window per shape for all the stack's products (x-windows.ts): wide enough for the
+  // widest x, which is ffn for the down projection.
+  const windows = createXWindows(device, Math.max(dim, heads * config.valueDim, ffn));
+  const shared = (opts: ProductOptions = {}): ProductOptions => ({ ...opts, windows });
   const norm = (x: GPUBuffer, w: GPUBuffer, out: GPUBuffer | undefined, n: number) =>
     bindRowNorm(device, { x, weight: w, out }, { n, rows: 1, eps });
   const moeScratch = config.moe && createMoeScratch(device, config, scratch.maxBatch);
@@ -287,39 +320,57 @@ export function createLayerStack(
   };
 
   // A full-attention layer's kernels; a linear-attention layer has `linear` instead.
-  const attentionOf = (w: GpuLayerWeights, li: number) => ({
-    attnNorm: norm(hidden, w.attnNorm, xb, dim),
-    wq: product(gpu, w.wq, xb, gated ? hybrid!.qg : q, { bias: w.bq }),
-    wk: product(gpu, w.wk, xb, k, { bias: w.bk }),
-    wv: product(gpu, w.wv, xb, v, { bias: w.bv }),
+  const attentionOf = (w: GpuLayerWeights, li: number) => {
+    // k and v read the x that q read, right after it (gated.split between writes only q).
+    const wq = product(gpu, w.wq, xb, gated ? hybrid!.qg : q, shared({ bias: w.bq }));
+    const wk = product(gpu, w.wk, xb, k, shared({ bias: w.bk, after: wq }));
+    const wv = product(gpu, w.wv, xb, v, shared({ bias: w.bv, after: wk }));
+    return { attnNorm: norm(hidden, w.attnNorm, xb, dim), wq, wk, wv, ...attentionRest(w, li) };
+  };
+  const attentionRest = (w: GpuLayerWeights, li: number) => ({
     qNorm: w.qNorm && norm(q, w.qNorm, undefined, headDim),
     kNorm: w.kNorm && norm(k, w.kNorm, undefined, headDim),
     ropeQ: placement.rope(q, heads, li),
     ropeK: placement.rope(k, kvHeads, li),
     kvWrite: placement.kvWrite(li),
     attention: placement.attention(li),
-    wo: product(gpu, w.wo, att, w.attnPostNorm ? proj : hidden, {
-      accumulate: !w.attnPostNorm,
-      bias: w.bo, // gpt-oss
-    }),
+    wo: product(
+      gpu,
+      w.wo,
+      att,
+      w.attnPostNorm ? proj : hidden,
+      shared({ accumulate: !w.attnPostNorm, bias: w.bo }), // bias: gpt-oss
+    ),
     attnPostNorm: w.attnPostNorm && norm(proj, w.attnPostNorm, undefined, dim),
     attnPostAdd: postAdd(w.attnPostNorm),
   });
+
+  // up reads the x that gate read, right after it.
+  const ffnOf = (w: GpuLayerWeights) => {
+    const wGate = w.wGate && product(gpu, w.wGate, xb, gate, shared());
+    const wUp = w.wUp && product(gpu, w.wUp, xb, up, shared({ after: wGate }));
+    return { wGate, wUp };
+  };
 
   const layers = weights.layers.map((w, li) => ({
     attn: w.linear ? undefined : attentionOf(w, li),
     linear: w.linear ? linearOf(w, li) : undefined,
     ffnNorm: norm(hidden, w.ffnNorm, xb, dim),
     moe: w.moe && moeScratch ? createMoeLayer(gpu, config, w, scratch, moeScratch) : undefined,
-    wGate: w.wGate && product(gpu, w.wGate, xb, gate, {}),
-    wUp: w.wUp && product(gpu, w.wUp, xb, up, {}),
+    ...ffnOf(w),
     swiglu: bindElementwise(device, config.activation === "gelu" ? "geglu" : "swiglu", {
       a: gate,
       b: up,
     }, { n: ffn }),
-    wDown: w.wDown && product(gpu, w.wDown, gate, w.ffnPostNorm ? proj : hidden, {
-      accumulate: !w.ffnPostNorm,
-    }),
+    wDown: w.wDown && product(
+      gpu,
+      w.wDown,
+      gate,
+      w.ffnPostNorm ? proj : hidden,
+      shared({
+        accumulate: !w.ffnPostNorm,
+      }),
+    ),
     ffnPostNorm: w.ffnPostNorm && norm(proj, w.ffnPostNorm, undefined, dim),
     ffnPostAdd: postAdd(w.ffnPostNorm),
   }));
@@ -391,6 +442,7 @@ export function createLayerStack(
         }
       }
       gated?.destroy();
+      windows.destroy();
       placement.destroy();
       if (moeScratch) destroyMoeScratch(moeScratch);
       if (hybrid) destroyHybridScratch(hybrid);

@@ -10,6 +10,7 @@ import { getPipeline } from "../pipelines.ts";
 import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
 import { createMatMulRows4 } from "./matmul_rows4.ts";
+import type { XShare } from "./x-windows.ts";
 
 /**
  * "tile": one weight row x TILE tokens per invocation, x read from storage;
@@ -35,6 +36,8 @@ export interface MatMulOptions {
   yStride?: number;
   /** Column of Y for weight row 0 (default 0). */
   yOffset?: number;
+  /** rows4: a shared x window and the group whose x copy it may reuse (x-windows.ts). */
+  xShare?: XShare;
 }
 
 export interface MatMulOp {

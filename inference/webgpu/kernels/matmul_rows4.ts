@@ -20,6 +20,7 @@ import { getPipeline } from "../pipelines.ts";
 import { type GpuMatrix, type GpuRows4Matrix, weightDefine } from "../weights.ts";
 import { rows4LayoutSupports } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+import { holdsX, holdX, type XShare } from "./x-windows.ts";
 
 export interface MatMulRows4Options {
   /**
@@ -38,6 +39,8 @@ export interface MatMulRows4Options {
    * Y offset, the Y stride and the bias offset are multiples of 4.
    */
   yVec4?: boolean;
+  /** A shared x window, and the group of products whose x copies it may reuse (x-windows.ts). */
+  xShare?: XShare;
 }
 
 export interface MatMulRows4Op {
@@ -191,7 +194,11 @@ function createTiled(
     `matmul-rows4|COPY_X,TILE=${tile},XS=${xs}`,
     () => loadWgslSync(SHADER, { COPY_X: true, XS: xs, TILE: tile }),
   );
-  const window = device.createBuffer({
+  const share = opts.xShare && m.cols <= opts.xShare.windows.maxCols ? opts.xShare : undefined;
+  const shared = share?.windows.window(`matmul-rows4|TILE=${tile},XS=${xs}`, [
+    Math.ceil(share.windows.maxCols / 256 / chunkSteps) * windowBytes,
+  ]);
+  const window = shared?.buffers[0] ?? device.createBuffer({
     label: `matmul x ${m.name}`,
     size: chunks * windowBytes,
     usage: GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM,
@@ -308,10 +315,18 @@ function createTiled(
         device.queue.writeBuffer(b.uniform, 0, b.words);
         lastN = n;
       }
-      for (let t = 0; t < tiles; t++) {
-        pass.setPipeline(copy);
-        pass.setBindGroup(0, b.copyGroups[t]);
-        pass.dispatchWorkgroups(copyGroupsX);
+      // Tiles in order, except that one whose x a shared window already holds goes first.
+      const held = shared?.holder?.tile ?? -1;
+      const reuse = shared !== undefined && held < tiles && holdsX(shared, share!, held, n);
+      const first = reuse ? held : 0;
+      for (let i = 0; i < tiles; i++) {
+        const t = i === 0 ? first : i <= first ? i - 1 : i;
+        if (!(i === 0 && reuse)) {
+          pass.setPipeline(copy);
+          pass.setBindGroup(0, b.copyGroups[t]);
+          pass.dispatchWorkgroups(copyGroupsX);
+          if (shared) holdX(shared, share!, t, n);
+        }
         for (let c = 0; c < chunks; c++) {
           pass.setPipeline(c === chunks - 1 ? tail : pipeline);
           for (let p = 0; p < parts.length; p++) {
@@ -323,7 +338,7 @@ function createTiled(
     },
     destroy() {
       built?.uniform.destroy();
-      window.destroy();
+      if (!shared) window.destroy();
     },
   };
 }

@@ -11,6 +11,7 @@ import { getPipeline } from "../pipelines.ts";
 import { type GpuMatrix, rowsMatrix, weightDefine } from "../weights.ts";
 import { rows4Half, rows4LayoutSupports, rows4Texels } from "../rows4-layout.ts";
 import { type Defines, definesKey, loadWgslSync } from "../wgsl.ts";
+import { holdsX, holdX, type XShare } from "./x-windows.ts";
 
 /**
  * "row": one row per invocation; "workgroup": one row per workgroup + reduction
@@ -39,6 +40,8 @@ export interface MatVecOptions {
    * Default: off on fallback adapters, where unpacking measured faster (llvmpipe).
    */
   f16Native?: boolean;
+  /** rows4: a shared x window, and the group of products whose x copy it may reuse. */
+  xShare?: XShare;
 }
 
 export interface MatVecOp {
@@ -281,8 +284,13 @@ function createMatVecRows4(
     () => loadWgslSync(ROWS4_SHADER, { COPY_X: true, HALF: half }),
   );
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.UNIFORM;
-  const xu = device.createBuffer({ label: `matvec x ${m.name}`, size: xuVec4 * 16, usage });
-  const xs = device.createBuffer({ label: `matvec x sums ${m.name}`, size: xsVec4 * 16, usage });
+  // The copy reads x from xOffset: only a product reading x from its start shares a window.
+  const share = (opts.xOffset ?? 0) === 0 ? opts.xShare : undefined;
+  const shared = share?.windows.window(`matvec-rows4|HALF=${half}`, [xuVec4 * 16, xsVec4 * 16]);
+  const [xu, xs] = shared?.buffers ?? [
+    device.createBuffer({ label: `matvec x ${m.name}`, size: xuVec4 * 16, usage }),
+    device.createBuffer({ label: `matvec x sums ${m.name}`, size: xsVec4 * 16, usage }),
+  ];
   const uniforms: GPUBuffer[] = [];
   const makeParams = (rows: number, firstRow: number) => {
     const params = new Uint32Array([
@@ -334,9 +342,12 @@ function createMatVecRows4(
   }
   return {
     encode(pass) {
-      pass.setPipeline(copy);
-      pass.setBindGroup(0, copyGroup);
-      pass.dispatchWorkgroups(Math.ceil(xVec4 / 8 / 64));
+      if (!shared || !holdsX(shared, share!, 0, 1)) {
+        pass.setPipeline(copy);
+        pass.setBindGroup(0, copyGroup);
+        pass.dispatchWorkgroups(Math.ceil(xVec4 / 8 / 64));
+        if (shared) holdX(shared, share!, 0, 1);
+      }
       pass.setPipeline(pipeline);
       for (const s of steps) {
         pass.setBindGroup(0, s.bindGroup);
@@ -345,8 +356,10 @@ function createMatVecRows4(
     },
     destroy() {
       for (const u of uniforms) u.destroy();
-      xu.destroy();
-      xs.destroy();
+      if (!shared) {
+        xu.destroy();
+        xs.destroy();
+      }
     },
   };
 }
