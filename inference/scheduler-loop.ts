@@ -73,10 +73,14 @@ function breathe(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** Whether the host shapes the sequence's picks beyond its sampler's chain: a bias or grammar. */
+function hostShapesPicks(seq: Sequence): boolean {
+  return seq.sampler.options.logitBias !== undefined || seq.constraint !== undefined;
+}
+
 /** Whether the sequence's picks depend on its logits alone: no penalty, bias or grammar. */
 function picksFromLogits(seq: Sequence): boolean {
-  return seq.sampler.options.logitBias === undefined && seq.constraint === undefined &&
-    !penalizes(seq.sampler.options);
+  return !hostShapesPicks(seq) && !penalizes(seq.sampler.options);
 }
 
 /** Whether the sequence's sampler always takes the argmax of the logits it is given. */
@@ -122,7 +126,7 @@ export function createStepLoop(init: StepLoopInit, c: StepLoopComponents): StepL
    */
   function samplesAhead(seq: Sequence): boolean {
     const o = seq.sampler.options;
-    if (o.logitBias !== undefined || seq.constraint !== undefined) return false;
+    if (hostShapesPicks(seq)) return false;
     const window = batch.penaltyWindowAhead ?? 0;
     if (penalizes(o) && !(o.repeatLastN >= 1 && o.repeatLastN <= window)) return false;
     // greedy: the engine's own argmax, unless penalties move it
