@@ -22,6 +22,7 @@ import { hybridLayerWeights } from "../hybrid-weights.ts";
 import { longRopeFactors } from "../long-rope.ts";
 import type { Gpu } from "./device.ts";
 import { type GpuMatrix, type GpuMatrixLayout, uploadMatrix, uploadVector } from "./weights.ts";
+import { releaseFreedHeap } from "./release-heap.ts";
 import { matVecRows4Supports, matVecSupports } from "./kernels/matvec.ts";
 import { matMulSupports } from "./kernels/matmul.ts";
 import { supportsEmbed } from "./kernels/embed.ts";
@@ -225,6 +226,9 @@ export async function uploadWeights(
     : createRopeTable(gpu.device, config.ropeDim, config.ropeBaseLocal);
   if (ropeTableLocal) memory.push(ropeTableLocal);
   await flushStaging(gpu);
+  // Each tensor was read into a host buffer and dropped: give that heap back here, where it was
+  // taken, rather than leave it to the caller (glibc keeps freed chunks below live ones).
+  releaseFreedHeap();
   const embedding = mats.get("token_embd.weight");
   return {
     layerStart,

@@ -25,7 +25,6 @@ import { recurrentRewind } from "./hybrid-layer.ts";
 import { writeTokenIds } from "./kernels/embed.ts";
 import { gpuEmbed } from "./embed.ts";
 import { ringRewind, type RingTrack } from "../swa-cache.ts";
-import { releaseFreedHeap } from "./release-heap.ts";
 
 export interface WebGpuEngineInit {
   path: string;
@@ -81,7 +80,6 @@ export async function loadGpuModel(init: WebGpuEngineInit): Promise<GpuModel> {
     onTensor: (_name, loaded, total) => init.onProgress?.(loaded, total),
     ctxSize,
   });
-  releaseFreedHeap(); // the tensors' host copies, read one by one and dropped
   return {
     gpu,
     config,
