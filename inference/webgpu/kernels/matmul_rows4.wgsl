@@ -15,6 +15,14 @@
 //     masked word never sees bit 31;
 //   - llvmpipe splits fma() into a multiply and an add (measured with perf), so
 //     that pair per weight per token is the floor; the rest is kept around it;
+//   - everything is written out, and that costs: a 16-token tile of two steps
+//     is ~640 KB of machine code, far past the instruction caches, and runs
+//     at 35-60 GFLOP/s on a 2-core Zen 4 where llvmpipe reaches ~118 on a
+//     small loop with its operands in registers. A loop cannot take its place
+//     (probed on the same machine): Mesa 22.3's llvmpipe loads at a
+//     loop-varying offset lane by lane, from workgroup memory (8.7 GFLOP/s),
+//     a uniform buffer (31) or a texture (22); only constant offsets give the
+//     scalar load and broadcast used here;
 //   - the x tile of a chunk (STEPS steps of 256 values) sits in a uniform
 //     window (token k at vec4 k * XS) filled by the COPY_X entry; each
 //     workgroup copies it into workgroup memory XW first and `apply` reads it
