@@ -160,6 +160,65 @@ Deno.test("native attention over many rows (two threads, one cache per row) equa
   assert.deepEqual(got, want);
 });
 
+// A prompt chunk's rows share their cache: attention.c takes them in blocks, each key and value
+// row read once for the block, positions in runs (64 for values), the sums carried from run to
+// run. Every output must still be attendRow's: whole heads of 128 (the 64-wide sums) and odd
+// ones (42 values: the 16-, 8- and 1-wide sums), a sliding window over a ring (rows whose
+// windows leave gaps in a block's positions), chunks that start past position 0 and at it.
+for (
+  const c of [
+    { headDim: 128, valueDim: 128, first: 150, n: 23, window: 0, ring: 0 },
+    { headDim: 12, valueDim: 42, first: 0, n: 19, window: 0, ring: 0 },
+    { headDim: 64, valueDim: 64, first: 90, n: 17, window: 6, ring: 110 },
+  ]
+) {
+  const what = `${c.n} rows from ${c.first}, heads of ${c.headDim}/${c.valueDim}` +
+    (c.window ? `, window ${c.window} over a ring of ${c.ring}` : "");
+  Deno.test(`native attention over a prompt chunk's rows (blocks of one cache) equals attendRow: ${what}`, () => {
+    if (built === null) return assert.equal(nativeAttention(), false);
+    const heads = 8, kvHeads = 2;
+    const config = { heads, kvHeads, headDim: c.headDim, valueDim: c.valueDim } as ModelConfig;
+    const rowsHeld = c.ring || c.first + c.n;
+    const keys = new Float16Array(randoms(rowsHeld * kvHeads * c.headDim, 41));
+    const values = new Float16Array(randoms(rowsHeld * kvHeads * c.valueDim, 42));
+    const qStride = heads * c.headDim, attStride = heads * c.valueDim;
+    const q0 = randoms(c.n * qStride, 43).map((x) => x * 2), q = q0.slice();
+    const startOf = (pos: number) => c.window > 0 ? Math.max(0, pos - c.window + 1) : 0;
+    assert.ok(setNativeKernels(true, built));
+    const got = new Float32Array(c.n * attStride);
+    const row = (t: number) => {
+      const pos = c.first + t;
+      return { keys, values, start: startOf(pos), pos, ring: c.ring };
+    };
+    const scale = 1 / Math.sqrt(c.headDim); // attendRow's, with no attentionScale
+    assert.ok(attentionRowsNative(config, scale, undefined, c.n, q, qStride, got, attStride, row));
+    setNativeKernels(false);
+    const qf16 = new Float32Array(new Float16Array(q0));
+    const want = new Float32Array(c.n * attStride);
+    for (let t = 0; t < c.n; t++) {
+      const pos = c.first + t;
+      const scores = new Float32Array(pos + 1);
+      attendRow(
+        config,
+        qf16,
+        t * qStride,
+        keys,
+        values,
+        pos,
+        scores,
+        want,
+        t * attStride,
+        c.window,
+        undefined,
+        c.ring,
+      );
+    }
+    setNativeKernels(true, built);
+    assert.ok(got.every((x, i) => x !== 0 || want[i] === 0) && got.some((x) => x !== 0));
+    assert.deepEqual(got, want);
+  });
+}
+
 // The softmax weights' f16 rounding (vectorized where the CPU has AVX-512) must be
 // Float16Array's: ties to even between neighbouring halves, a hair either side of a tie,
 // subnormal halves, underflow to zero, overflow to infinity, signed zeros and NaN.

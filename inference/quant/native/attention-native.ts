@@ -38,6 +38,29 @@ export interface AttentionRow {
   ring: number;
 }
 
+/**
+ * Rows of one cache that attention.c takes together, reading each key and value row once for
+ * all of them: a prefill's rows past the first few hundred positions no longer find their
+ * cache in L2, and each read it all again (the 1.1B's 2,048-token prompt spent a third of its
+ * prefill in attention). More rows share more, and hold more scores in scratch (a thread's: 8 MiB
+ * for four rows of 16 heads at 16 Ki positions).
+ */
+const BLOCK_ROWS = 4;
+
+/**
+ * The order rows go to the native kernels, whose two threads take its first and second half:
+ * a prompt's rows cost in proportion to their positions, so the first quarter and the last go
+ * to one thread and the middle half to the other, the same work where the costs grow evenly
+ * (a prompt chunk from position 0: 1 to 3 by halves). Each quarter keeps its rows in order,
+ * so blocks of one cache still form.
+ */
+function balancedOrder(n: number): number[] {
+  const quarter = n >> 2, last = n - quarter;
+  const order = Array.from({ length: n }, (_, i) => i);
+  if (quarter === 0) return order;
+  return [...order.slice(0, quarter), ...order.slice(last), ...order.slice(quarter, last)];
+}
+
 const header = new Uint8Array(56);
 const headerView = new DataView(header.buffer);
 let rowPointers = new BigUint64Array(0);
@@ -80,16 +103,15 @@ export function attentionRowsNative(
     return a;
   };
   let most = 0;
-  for (let t = 0; t < n; t++) {
+  balancedOrder(n).forEach((t, i) => {
     const r = row(t);
-    rowPointers[2 * t] = of(r.keys);
-    rowPointers[2 * t + 1] = of(r.values);
-    rowInts[4 * t] = r.start;
-    rowInts[4 * t + 1] = r.pos;
-    rowInts[4 * t + 2] = r.ring;
+    rowPointers[2 * i] = of(r.keys);
+    rowPointers[2 * i + 1] = of(r.values);
+    rowInts.set([r.start, r.pos, r.ring, t], 4 * i);
     most = Math.max(most, r.pos - r.start + 1);
-  }
-  const perThread = shape.heads * most;
+  });
+  // Scores of BLOCK_ROWS rows a thread: attention.c takes that many rows of one cache together.
+  const perRow = shape.heads * most, perThread = BLOCK_ROWS * perRow;
   if (rowsScratch.length < 2 * perThread) rowsScratch = new Float64Array(2 * perThread);
   headerView.setBigUint64(0, address(q), true);
   headerView.setBigUint64(8, sinks ? address(sinks) : 0n, true);
@@ -102,7 +124,7 @@ export function attentionRowsNative(
     qStride,
     attStride,
     perThread,
-    0,
+    perRow,
   ];
   ints.forEach((v, i) => headerView.setInt32(24 + 4 * i, v, true));
   return nativeRunRows(

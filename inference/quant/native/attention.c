@@ -1,12 +1,13 @@
-// Attention of one query row over an f16 KV cache, in the native build only (build.ts), as
-// attendRow (../../attention.ts) computes it in TypeScript. The scores and the value sums are
-// the TypeScript loops' bit for bit: products of f32 and f16 values are exact in f64, the
-// score of a position is eight f64 partial sums (element i adds to sum i mod 8, in order)
-// added in a fixed tree, and each output value adds its positions' products in order,
+// Attention of query rows over an f16 KV cache, in the native build only (build.ts), as
+// attendRow (../../attention.ts) computes it in TypeScript for each row. The scores and the
+// value sums are the TypeScript loops' bit for bit: products of f32 and f16 values are exact
+// in f64, the score of a position is eight f64 partial sums (element i adds to sum i mod 8, in
+// order) added in a fixed tree, and each output value adds its positions' products in order,
 // rounded to f32 after each add. The softmax between them follows the TypeScript one step for
 // step, with exp8.h's exp for Math.exp: the two differ by an ulp or two of f64 at most, which
 // the f32 and f16 roundings of each weight absorb but for a value within those ulps of a
-// rounding boundary (none in attention-native.test.ts).
+// rounding boundary (none in attention-native.test.ts). Rows of one cache go in blocks that
+// read each key and value row once for all of them; every score and sum is still its row's.
 #include <stdint.h>
 
 #define EXPORT __attribute__((visibility("default")))
@@ -94,26 +95,50 @@ static inline __attribute__((always_inline)) void scores_run(const float* qh, co
   }
 }
 
+// Rows of one step that read the same caches (a prefill's, consecutive positions mostly),
+// taken together so that each key and value row is brought in once for all of them: from the
+// second row of a long prompt on, a row's keys and values no longer fit the L2 cache, and every
+// row read them all again. Each score and each output is computed as for a row alone.
+#define BLOCK_MAX 8
+
+struct block {
+  int n;
+  int lo, hi; // the positions any of its rows reads
+  const float* q[BLOCK_MAX];
+  float* att[BLOCK_MAX];
+  double* s[BLOCK_MAX]; // a row's scores, then its weights: heads runs of np (its positions)
+  int start[BLOCK_MAX], pos[BLOCK_MAX];
+};
+
+// Row r's positions within [a, z]: false where it reads none of them.
+static inline __attribute__((always_inline)) int clamp_row(const struct block* b, int r, int a,
+                                                          int z, int* from, int* to) {
+  *from = a > b->start[r] ? a : b->start[r];
+  *to = z < b->pos[r] ? z : b->pos[r];
+  return *from <= *to;
+}
+
 // Key values converted to f64 at a time: 32 KiB, which stay in L1 while every query head of
-// their kv head reads them.
+// their kv head, in every row of the block, reads them.
 #define KEY_RUN_VALUES 4096
 
-// out[h * np + p - start] = scale * (q_h . k_p) for heads [0, heads) and positions
-// [start, pos] (np of them), where key row p lies at (ring > 0 ? p % ring : p) * kDim and query
-// head h reads kv head h / (heads / kvHeads). Key rows are converted to f64 a run at a time,
-// once for all the query heads that read them (four under the 1.1B's grouped-query attention)
-// where each head converted them again: 16 heads of 128 over 128 positions, 18.6 µs against
-// 31.4.
-static void attn_scores_f16(const float* q, const _Float16* keys, int heads, int kvHeads,
-                            int headDim, int start, int pos, int ring, double scale,
-                            double* out) {
-  int group = heads / kvHeads, kDim = kvHeads * headDim, np = pos - start + 1;
+// s[r][h * np + p - start] = scale * (q_h . k_p) for each row r of the block, heads [0, heads)
+// and its positions [start, pos], where key row p lies at (ring > 0 ? p % ring : p) * kDim and
+// query head h reads kv head h / (heads / kvHeads). Key rows are converted to f64 a run at a
+// time, once for all the query heads and rows that read them (four heads under the 1.1B's
+// grouped-query attention) where each head converted them again: 16 heads of 128 over 128
+// positions, 18.6 µs against 31.4.
+static void block_scores_f16(const struct block* b, const _Float16* keys, int heads, int kvHeads,
+                             int headDim, int ring, double scale) {
+  int group = heads / kvHeads, kDim = kvHeads * headDim;
   int full = headDim & ~7, run = headDim >= KEY_RUN_VALUES ? 1 : KEY_RUN_VALUES / headDim;
   double kd[run * headDim];
   for (int kvh = 0; kvh < kvHeads; kvh++) {
     const _Float16* kh = keys + (long)kvh * headDim;
-    for (int p0 = start; p0 <= pos; p0 += run) {
-      int len = pos - p0 + 1 < run ? pos - p0 + 1 : run;
+    for (int p0 = b->lo; p0 <= b->hi; p0 += run) {
+      int len = b->hi - p0 + 1 < run ? b->hi - p0 + 1 : run, from, to, read = 0;
+      for (int r = 0; r < b->n && !read; r++) read = clamp_row(b, r, p0, p0 + len - 1, &from, &to);
+      if (!read) continue; // a gap between sliding windows
       for (int j = 0; j < len; j++) {
         const _Float16* k = kh + (long)(ring > 0 ? (p0 + j) % ring : p0 + j) * kDim;
         double* d = kd + (long)j * headDim;
@@ -123,66 +148,166 @@ static void attn_scores_f16(const float* q, const _Float16* keys, int heads, int
         }
         for (int i = full; i < headDim; i++) d[i] = (double)k[i];
       }
-      for (int h = kvh * group; h < (kvh + 1) * group; h++) {
-        scores_run(q + (long)h * headDim, kd, headDim, len, scale, out + (long)h * np + p0 - start);
+      for (int r = 0; r < b->n; r++) {
+        if (!clamp_row(b, r, p0, p0 + len - 1, &from, &to)) continue;
+        int np = b->pos[r] - b->start[r] + 1;
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+          scores_run(b->q[r] + (long)h * headDim, kd + (long)(from - p0) * headDim, headDim,
+                     to - from + 1, scale, b->s[r] + (long)h * np + from - b->start[r]);
+        }
       }
     }
   }
 }
 
-// att[h * valueDim + i] = sum over p in [start, pos] of weights[h * np + p - start] *
-// value row p's element i, added in position order and rounded to f32 after each add. The
-// weights are f16 values (softmax_weights rounds them), so each product of a weight and an f16
-// value is exact in f32, and an f32 add rounds as the TypeScript loop's f64 add then f32
-// store: the sums run in f32, sixteen outputs a vector, each product joining its sum in a fused
-// multiply-add (the product being exact, the same rounding).
-static void attn_values_f16(const double* weights, const _Float16* values, int heads,
-                            int kvHeads, int valueDim, int start, int pos, int ring,
-                            float* att) {
-  int group = heads / kvHeads, vDim = kvHeads * valueDim, np = pos - start + 1;
+// o[i] += the sum over p in [from, to] of w[p - from] * value row p's element i, added in
+// position order and rounded to f32 after each add. The weights are f16 values (softmax_weights
+// rounds them), so each product of a weight and an f16 value is exact in f32, and an f32 add
+// rounds as the TypeScript loop's f64 add then f32 store: the sums run in f32, sixteen outputs
+// a vector, each product joining its sum in a fused multiply-add (the product being exact, the
+// same rounding). A sum carried over from an earlier span of positions goes on from o.
+static void values_span(const double* w, const _Float16* vh, int vDim, int ring, int valueDim,
+                        int from, int to, float* o) {
   int full = valueDim & ~63, full16 = valueDim & ~15, full8 = valueDim & ~7;
-  for (int h = 0; h < heads; h++) {
-    const double* w = weights + (long)h * np;
-    const _Float16* vh = values + (long)(h / group) * valueDim;
-    float* o = att + (long)h * valueDim;
-    // 64 outputs at a time stay in registers over every position: four independent chains.
-    for (int i = 0; i < full; i += 64) {
-      f32x16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-      for (int p = start; p <= pos; p++) {
-        const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
-        float x = (float)w[p - start];
-        f32x16 xs = {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
-        a0 = __builtin_elementwise_fma(xs, load_h16(v), a0);
-        a1 = __builtin_elementwise_fma(xs, load_h16(v + 16), a1);
-        a2 = __builtin_elementwise_fma(xs, load_h16(v + 32), a2);
-        a3 = __builtin_elementwise_fma(xs, load_h16(v + 48), a3);
-      }
-      __builtin_memcpy(o + i, &a0, 64);
-      __builtin_memcpy(o + i + 16, &a1, 64);
-      __builtin_memcpy(o + i + 32, &a2, 64);
-      __builtin_memcpy(o + i + 48, &a3, 64);
+  // 64 outputs at a time stay in registers over every position: four independent chains.
+  for (int i = 0; i < full; i += 64) {
+    f32x16 a0, a1, a2, a3;
+    __builtin_memcpy(&a0, o + i, 64);
+    __builtin_memcpy(&a1, o + i + 16, 64);
+    __builtin_memcpy(&a2, o + i + 32, 64);
+    __builtin_memcpy(&a3, o + i + 48, 64);
+    for (int p = from; p <= to; p++) {
+      const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
+      float x = (float)w[p - from];
+      f32x16 xs = {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+      a0 = __builtin_elementwise_fma(xs, load_h16(v), a0);
+      a1 = __builtin_elementwise_fma(xs, load_h16(v + 16), a1);
+      a2 = __builtin_elementwise_fma(xs, load_h16(v + 32), a2);
+      a3 = __builtin_elementwise_fma(xs, load_h16(v + 48), a3);
     }
-    for (int i = full; i < full16; i += 16) {
-      f32x16 a = {0};
-      for (int p = start; p <= pos; p++) {
-        a += (float)w[p - start] * load_h16(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
-      }
-      __builtin_memcpy(o + i, &a, 64);
+    __builtin_memcpy(o + i, &a0, 64);
+    __builtin_memcpy(o + i + 16, &a1, 64);
+    __builtin_memcpy(o + i + 32, &a2, 64);
+    __builtin_memcpy(o + i + 48, &a3, 64);
+  }
+  for (int i = full; i < full16; i += 16) {
+    f32x16 a;
+    __builtin_memcpy(&a, o + i, 64);
+    for (int p = from; p <= to; p++) {
+      a += (float)w[p - from] * load_h16(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
     }
-    // Small heads (stories260K's eight values): eight chains in one register, not one by one.
-    for (int i = full16; i < full8; i += 8) {
-      f8 a = {0};
-      for (int p = start; p <= pos; p++) {
-        a += (float)w[p - start] * load_h8_f(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
-      }
-      __builtin_memcpy(o + i, &a, 32);
+    __builtin_memcpy(o + i, &a, 64);
+  }
+  // Small heads (stories260K's eight values): eight chains in one register, not one by one.
+  for (int i = full16; i < full8; i += 8) {
+    f8 a;
+    __builtin_memcpy(&a, o + i, 32);
+    for (int p = from; p <= to; p++) {
+      a += (float)w[p - from] * load_h8_f(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
     }
-    for (int i = full8; i < valueDim; i++) {
-      float a = 0;
-      for (int p = start; p <= pos; p++) {
-        a += (float)w[p - start] * (float)vh[(long)(ring > 0 ? p % ring : p) * vDim + i];
+    __builtin_memcpy(o + i, &a, 32);
+  }
+  for (int i = full8; i < valueDim; i++) {
+    float a = o[i];
+    for (int p = from; p <= to; p++) {
+      a += (float)w[p - from] * (float)vh[(long)(ring > 0 ? p % ring : p) * vDim + i];
+    }
+    o[i] = a;
+  }
+}
+
+// o[i] += the sum over the n positions of w[j] * f32 value row j (vf, valueDim apart), as
+// values_span adds them (the values converted from f16 beforehand, which is exact): eight
+// independent sums a vector where a head has 128 values, so that the sums' latency hides.
+static void values_span_f32(const double* w, const float* vf, int valueDim, int n, float* o) {
+  int i = 0;
+  for (; i + 128 <= valueDim; i += 128) {
+    f32x16 a[8];
+    for (int k = 0; k < 8; k++) __builtin_memcpy(&a[k], o + i + 16 * k, 64);
+    for (int j = 0; j < n; j++) {
+      const float* v = vf + (long)j * valueDim + i;
+      float x = (float)w[j];
+      f32x16 xs = {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x}, vk;
+      for (int k = 0; k < 8; k++) {
+        __builtin_memcpy(&vk, v + 16 * k, 64);
+        a[k] = __builtin_elementwise_fma(xs, vk, a[k]);
       }
-      o[i] = a;
+    }
+    for (int k = 0; k < 8; k++) __builtin_memcpy(o + i + 16 * k, &a[k], 64);
+  }
+  for (; i + 16 <= valueDim; i += 16) {
+    f32x16 a, vk;
+    __builtin_memcpy(&a, o + i, 64);
+    for (int j = 0; j < n; j++) {
+      float x = (float)w[j];
+      f32x16 xs = {x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+      __builtin_memcpy(&vk, vf + (long)j * valueDim + i, 64);
+      a = __builtin_elementwise_fma(xs, vk, a);
+    }
+    __builtin_memcpy(o + i, &a, 64);
+  }
+  for (; i + 8 <= valueDim; i += 8) {
+    f8 a, vk;
+    __builtin_memcpy(&a, o + i, 32);
+    for (int j = 0; j < n; j++) {
+      float x = (float)w[j];
+      __builtin_memcpy(&vk, vf + (long)j * valueDim + i, 32);
+      a = __builtin_elementwise_fma((f8){x, x, x, x, x, x, x, x}, vk, a);
+    }
+    __builtin_memcpy(o + i, &a, 32);
+  }
+  for (; i < valueDim; i++) {
+    float a = o[i];
+    for (int j = 0; j < n; j++) a = __builtin_fmaf((float)w[j], vf[(long)j * valueDim + i], a);
+    o[i] = a;
+  }
+}
+
+// Value values converted to f32 at a time for a block: 16 KiB, which stay in L1 while every
+// head and row of the block applies them.
+#define VALUE_RUN_VALUES 4096
+
+// att[r][h * valueDim + i] = the sum over p in [start, pos] of s[r][h * np + p - start] *
+// value row p's element i, added in position order (values_span), for each row r of the block
+// and head h, value row p at (ring > 0 ? p % ring : p) * vDim. A lone row (a decode step's)
+// reads its values as they are, its sums never leaving registers; a block's rows take them in
+// runs converted to f32 once for all of them, their sums carried from run to run.
+static void block_values_f16(const struct block* b, const _Float16* values, int heads,
+                             int kvHeads, int valueDim, int ring) {
+  int group = heads / kvHeads, vDim = kvHeads * valueDim;
+  for (int r = 0; r < b->n; r++) {
+    for (long i = 0; i < (long)heads * valueDim; i++) b->att[r][i] = 0;
+  }
+  if (b->n == 1) {
+    int np = b->pos[0] - b->start[0] + 1;
+    for (int h = 0; h < heads; h++) {
+      values_span(b->s[0] + (long)h * np, values + (long)(h / group) * valueDim, vDim, ring,
+                  valueDim, b->start[0], b->pos[0], b->att[0] + (long)h * valueDim);
+    }
+    return;
+  }
+  int run = valueDim >= VALUE_RUN_VALUES ? 1 : VALUE_RUN_VALUES / valueDim;
+  float vf[run * valueDim];
+  for (int kvh = 0; kvh < kvHeads; kvh++) {
+    const _Float16* vh = values + (long)kvh * valueDim;
+    for (int p0 = b->lo; p0 <= b->hi; p0 += run) {
+      int z = b->hi - p0 + 1 < run ? b->hi : p0 + run - 1, from, to, read = 0;
+      for (int r = 0; r < b->n && !read; r++) read = clamp_row(b, r, p0, z, &from, &to);
+      if (!read) continue; // a gap between sliding windows
+      for (int p = p0; p <= z; p++) {
+        const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim;
+        float* d = vf + (long)(p - p0) * valueDim;
+        for (int i = 0; i < valueDim; i++) d[i] = (float)v[i];
+      }
+      for (int r = 0; r < b->n; r++) {
+        if (!clamp_row(b, r, p0, z, &from, &to)) continue;
+        int np = b->pos[r] - b->start[r] + 1;
+        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+          values_span_f32(b->s[r] + (long)h * np + from - b->start[r],
+                          vf + (long)(from - p0) * valueDim, valueDim, to - from + 1,
+                          b->att[r] + (long)h * valueDim);
+        }
+      }
     }
   }
 }
@@ -260,17 +385,6 @@ static void softmax_weights(double* s, int heads, int np, const float* sinks) {
   }
 }
 
-// attendRow over an f16 cache: att[h * valueDim + i] for every head of the query row `q`,
-// positions [start, pos] of the layer's `keys` and `values` (row p at ring > 0 ? p % ring :
-// p), `sinks` null or one logit per head; `scratch` holds heads * (pos - start + 1) doubles.
-static void attn_row_f16(const float* q, const _Float16* keys, const _Float16* values, int heads,
-                         int kvHeads, int headDim, int valueDim, int start, int pos, int ring,
-                         double scale, const float* sinks, double* scratch, float* att) {
-  attn_scores_f16(q, keys, heads, kvHeads, headDim, start, pos, ring, scale, scratch);
-  softmax_weights(scratch, heads, pos - start + 1, sinks);
-  attn_values_f16(scratch, values, heads, kvHeads, valueDim, start, pos, ring, att);
-}
-
 // q's values rounded to f16 in place (round to nearest even, as Float16Array's conversion
 // rounds): llama.cpp's f16 cache takes Q·K in f16 (ggml mul_mat converts Q to K's type), and
 // attentionBlock leaves that to this kernel where it runs, where TypeScript took ~3 ns a value.
@@ -285,16 +399,20 @@ static void round_q_f16(float* q, int n) {
   for (; i < n; i++) q[i] = (float)(_Float16)q[i];
 }
 
+
 // Many query rows at once, for pool.c's two threads (each takes a range of rows): the
 // kernel signature of grove_run, its pointers carrying attn_rows' tables (attention-native.ts
 // lays them out): `ctx` the shared header, `rows_ptrs` each row's key and value cache,
-// `rows_ints` each row's start, pos and ring, `scratch` two threads' scratch, `att` the output.
-// Each row's query is rounded to f16 values first, in place (round_q_f16).
+// `rows_ints` each row's start, pos, ring and index (where its query and output lie), `scratch`
+// two threads' scratch, `att` the output. Consecutive rows on the same caches go as one block
+// (as many as a thread's scratch holds scores for, BLOCK_MAX at most). Each row's query is
+// rounded to f16 values first, in place (round_q_f16).
 struct attn_header {
   float* q; // each row rounded to f16 values in place
   const float* sinks;
   double scale;
-  int32_t heads, kv_heads, head_dim, value_dim, q_stride, att_stride, scratch_per_thread, pad;
+  int32_t heads, kv_heads, head_dim, value_dim, q_stride, att_stride, scratch_per_thread,
+    scratch_per_row;
 };
 
 EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0, int r1,
@@ -305,12 +423,30 @@ EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0,
   const _Float16* const* caches = (const _Float16* const*)rows_ptrs;
   // The thread that starts at row 0 takes the first scratch, the other the second.
   double* mine = (double*)scratch + (r0 == 0 ? 0 : h->scratch_per_thread);
-  for (int r = r0; r < r1; r++) {
-    const int32_t* at = rows_ints + 4L * r;
-    float* q = h->q + (long)r * h->q_stride;
-    round_q_f16(q, h->heads * h->head_dim);
-    attn_row_f16(q, caches[2 * r], caches[2 * r + 1], h->heads,
-                 h->kv_heads, h->head_dim, h->value_dim, at[0], at[1], at[2], h->scale, h->sinks,
-                 mine, att + (long)r * h->att_stride);
+  int most = h->scratch_per_thread / h->scratch_per_row;
+  if (most > BLOCK_MAX) most = BLOCK_MAX;
+  for (int r = r0; r < r1;) {
+    const _Float16 *keys = caches[2 * r], *values = caches[2 * r + 1];
+    int ring = rows_ints[4L * r + 2];
+    struct block b = {.n = 0, .lo = rows_ints[4L * r], .hi = rows_ints[4L * r + 1]};
+    for (; r < r1 && b.n < most; r++) {
+      const int32_t* at = rows_ints + 4L * r;
+      if (caches[2 * r] != keys || caches[2 * r + 1] != values || at[2] != ring) break;
+      float* q = h->q + (long)at[3] * h->q_stride;
+      round_q_f16(q, h->heads * h->head_dim);
+      b.q[b.n] = q;
+      b.att[b.n] = att + (long)at[3] * h->att_stride;
+      b.s[b.n] = mine + (long)b.n * h->scratch_per_row;
+      b.start[b.n] = at[0];
+      b.pos[b.n] = at[1];
+      if (at[0] < b.lo) b.lo = at[0];
+      if (at[1] > b.hi) b.hi = at[1];
+      b.n++;
+    }
+    block_scores_f16(&b, keys, h->heads, h->kv_heads, h->head_dim, ring, h->scale);
+    for (int j = 0; j < b.n; j++) {
+      softmax_weights(b.s[j], h->heads, b.pos[j] - b.start[j] + 1, h->sinks);
+    }
+    block_values_f16(&b, values, h->heads, h->kv_heads, h->value_dim, ring);
   }
 }
