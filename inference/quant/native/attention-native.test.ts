@@ -48,6 +48,11 @@ const CASES: Case[] = [
   { heads: 8, kvHeads: 4, headDim: 8, valueDim: 8, pos: 130, spread: 3 },
   // Sinks above every score: the sink sets the softmax's max.
   { heads: 2, kvHeads: 1, headDim: 64, valueDim: 64, pos: 20, sinks: true, spread: 0.02 },
+  // A lone row over 256 positions or more goes to both threads, half its heads each: at a kv
+  // head's bound, inside one kv head's group (one kv head, sinks), and over a window.
+  { heads: 16, kvHeads: 4, headDim: 128, valueDim: 128, pos: 700, spread: 1 },
+  { heads: 4, kvHeads: 1, headDim: 64, valueDim: 64, pos: 300, sinks: true, spread: 2 },
+  { heads: 6, kvHeads: 3, headDim: 32, valueDim: 48, pos: 600, window: 290, spread: 1 },
 ];
 
 /** attendRow (TypeScript) or attentionRowsNative's one row, reading q at 5, writing att at 3. */

@@ -104,6 +104,7 @@ static inline __attribute__((always_inline)) void scores_run(const float* qh, co
 struct block {
   int n;
   int lo, hi; // the positions any of its rows reads
+  int h0, h1; // the query heads it computes: all, or a share of a lone row's
   const float* q[BLOCK_MAX];
   float* att[BLOCK_MAX];
   double* s[BLOCK_MAX]; // a row's scores, then its weights: heads runs of np (its positions)
@@ -116,6 +117,16 @@ static inline __attribute__((always_inline)) int clamp_row(const struct block* b
   *from = a > b->start[r] ? a : b->start[r];
   *to = z < b->pos[r] ? z : b->pos[r];
   return *from <= *to;
+}
+
+// The block's query heads that read kv head kvh: [heads_from, heads_to).
+static inline __attribute__((always_inline)) int heads_from(const struct block* b, int kvh,
+                                                           int group) {
+  return kvh * group > b->h0 ? kvh * group : b->h0;
+}
+static inline __attribute__((always_inline)) int heads_to(const struct block* b, int kvh,
+                                                         int group) {
+  return (kvh + 1) * group < b->h1 ? (kvh + 1) * group : b->h1;
 }
 
 // Key values converted to f64 at a time: 32 KiB, which stay in L1 while every query head of
@@ -133,7 +144,7 @@ static void block_scores_f16(const struct block* b, const _Float16* keys, int he
   int group = heads / kvHeads, kDim = kvHeads * headDim;
   int full = headDim & ~7, run = headDim >= KEY_RUN_VALUES ? 1 : KEY_RUN_VALUES / headDim;
   double kd[run * headDim];
-  for (int kvh = 0; kvh < kvHeads; kvh++) {
+  for (int kvh = b->h0 / group; kvh * group < b->h1; kvh++) {
     const _Float16* kh = keys + (long)kvh * headDim;
     for (int p0 = b->lo; p0 <= b->hi; p0 += run) {
       int len = b->hi - p0 + 1 < run ? b->hi - p0 + 1 : run, from, to, read = 0;
@@ -151,7 +162,7 @@ static void block_scores_f16(const struct block* b, const _Float16* keys, int he
       for (int r = 0; r < b->n; r++) {
         if (!clamp_row(b, r, p0, p0 + len - 1, &from, &to)) continue;
         int np = b->pos[r] - b->start[r] + 1;
-        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        for (int h = heads_from(b, kvh, group); h < heads_to(b, kvh, group); h++) {
           scores_run(b->q[r] + (long)h * headDim, kd + (long)(from - p0) * headDim, headDim,
                      to - from + 1, scale, b->s[r] + (long)h * np + from - b->start[r]);
         }
@@ -276,11 +287,11 @@ static void block_values_f16(const struct block* b, const _Float16* values, int 
                              int kvHeads, int valueDim, int ring) {
   int group = heads / kvHeads, vDim = kvHeads * valueDim;
   for (int r = 0; r < b->n; r++) {
-    for (long i = 0; i < (long)heads * valueDim; i++) b->att[r][i] = 0;
+    for (long i = (long)b->h0 * valueDim; i < (long)b->h1 * valueDim; i++) b->att[r][i] = 0;
   }
   if (b->n == 1) {
     int np = b->pos[0] - b->start[0] + 1;
-    for (int h = 0; h < heads; h++) {
+    for (int h = b->h0; h < b->h1; h++) {
       values_span(b->s[0] + (long)h * np, values + (long)(h / group) * valueDim, vDim, ring,
                   valueDim, b->start[0], b->pos[0], b->att[0] + (long)h * valueDim);
     }
@@ -288,7 +299,7 @@ static void block_values_f16(const struct block* b, const _Float16* values, int 
   }
   int run = valueDim >= VALUE_RUN_VALUES ? 1 : VALUE_RUN_VALUES / valueDim;
   float vf[run * valueDim];
-  for (int kvh = 0; kvh < kvHeads; kvh++) {
+  for (int kvh = b->h0 / group; kvh * group < b->h1; kvh++) {
     const _Float16* vh = values + (long)kvh * valueDim;
     for (int p0 = b->lo; p0 <= b->hi; p0 += run) {
       int z = b->hi - p0 + 1 < run ? b->hi : p0 + run - 1, from, to, read = 0;
@@ -302,7 +313,7 @@ static void block_values_f16(const struct block* b, const _Float16* values, int 
       for (int r = 0; r < b->n; r++) {
         if (!clamp_row(b, r, p0, z, &from, &to)) continue;
         int np = b->pos[r] - b->start[r] + 1;
-        for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        for (int h = heads_from(b, kvh, group); h < heads_to(b, kvh, group); h++) {
           values_span_f32(b->s[r] + (long)h * np + from - b->start[r],
                           vf + (long)(from - p0) * valueDim, valueDim, to - from + 1,
                           b->att[r] + (long)h * valueDim);
@@ -403,10 +414,11 @@ static void round_q_f16(float* q, int n) {
 // Many query rows at once, for pool.c's two threads (each takes a range of rows): the
 // kernel signature of grove_run, its pointers carrying attn_rows' tables (attention-native.ts
 // lays them out): `ctx` the shared header, `rows_ptrs` each row's key and value cache,
-// `rows_ints` each row's start, pos, ring and index (where its query and output lie), `scratch`
-// two threads' scratch, `att` the output. Consecutive rows on the same caches go as one block
-// (as many as a thread's scratch holds scores for, BLOCK_MAX at most). Each row's query is
-// rounded to f16 values first, in place (round_q_f16).
+// `rows_ints` each row's start, pos, ring, index (where its query and output lie) and query
+// heads [h0, h1) (all of them, or a share where a lone row is split between the threads),
+// `scratch` two threads' scratch, `att` the output. Consecutive rows on the same caches and
+// heads go as one block (as many as a thread's scratch holds scores for, BLOCK_MAX at most).
+// Each row's query heads are rounded to f16 values first, in place (round_q_f16).
 struct attn_header {
   float* q; // each row rounded to f16 values in place
   const float* sinks;
@@ -414,6 +426,9 @@ struct attn_header {
   int32_t heads, kv_heads, head_dim, value_dim, q_stride, att_stride, scratch_per_thread,
     scratch_per_row;
 };
+
+// Ints a row takes in rows_ints.
+#define ROW_INTS 6
 
 EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0, int r1,
                           const int8_t* rows_ptrs, const double* scratch, const int32_t* rows_ints,
@@ -427,13 +442,14 @@ EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0,
   if (most > BLOCK_MAX) most = BLOCK_MAX;
   for (int r = r0; r < r1;) {
     const _Float16 *keys = caches[2 * r], *values = caches[2 * r + 1];
-    int ring = rows_ints[4L * r + 2];
-    struct block b = {.n = 0, .lo = rows_ints[4L * r], .hi = rows_ints[4L * r + 1]};
+    const int32_t* first = rows_ints + ROW_INTS * (long)r;
+    struct block b = {.n = 0, .lo = first[0], .hi = first[1], .h0 = first[4], .h1 = first[5]};
     for (; r < r1 && b.n < most; r++) {
-      const int32_t* at = rows_ints + 4L * r;
-      if (caches[2 * r] != keys || caches[2 * r + 1] != values || at[2] != ring) break;
+      const int32_t* at = rows_ints + ROW_INTS * (long)r;
+      if (caches[2 * r] != keys || caches[2 * r + 1] != values || at[2] != first[2]) break;
+      if (at[4] != b.h0 || at[5] != b.h1) break;
       float* q = h->q + (long)at[3] * h->q_stride;
-      round_q_f16(q, h->heads * h->head_dim);
+      round_q_f16(q + (long)b.h0 * h->head_dim, (b.h1 - b.h0) * h->head_dim);
       b.q[b.n] = q;
       b.att[b.n] = att + (long)at[3] * h->att_stride;
       b.s[b.n] = mine + (long)b.n * h->scratch_per_row;
@@ -443,10 +459,11 @@ EXPORT void attn_rows_f16(const uint8_t* ctx, int rows, int cols, int n, int r0,
       if (at[1] > b.hi) b.hi = at[1];
       b.n++;
     }
-    block_scores_f16(&b, keys, h->heads, h->kv_heads, h->head_dim, ring, h->scale);
+    block_scores_f16(&b, keys, h->heads, h->kv_heads, h->head_dim, first[2], h->scale);
     for (int j = 0; j < b.n; j++) {
-      softmax_weights(b.s[j], h->heads, b.pos[j] - b.start[j] + 1, h->sinks);
+      int np = b.pos[j] - b.start[j] + 1;
+      softmax_weights(b.s[j] + (long)b.h0 * np, b.h1 - b.h0, np, h->sinks ? h->sinks + b.h0 : 0);
     }
-    block_values_f16(&b, values, h->heads, h->kv_heads, h->value_dim, ring);
+    block_values_f16(&b, values, h->heads, h->kv_heads, h->value_dim, first[2]);
   }
 }
