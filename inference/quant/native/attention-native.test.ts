@@ -193,9 +193,10 @@ Deno.test("native attention over many rows (two threads, one cache per row) equa
 
 // A prompt chunk's rows share their cache: attention.c takes them in blocks, each key and value
 // row read once for the block, positions in runs (32 for values of 128), the sums carried from
-// run to run. Every output must still be attendRow's: whole heads of 128 (the 128-wide sums) and odd
-// ones (42 values: the 16-, 8- and 1-wide sums), a sliding window over a ring (rows whose
-// windows leave gaps in a block's positions), chunks that start past position 0 and at it.
+// run to run. Every output must still be attendRow's: whole heads of 128 (the 128-wide sums)
+// and odd ones (42 values: the 16-, 8- and 1-wide sums), a sliding window over a ring (rows
+// whose windows leave gaps in a block's positions), chunks that start past position 0 and at
+// it.
 for (
   const c of [
     { headDim: 128, valueDim: 128, first: 150, n: 23, window: 0, ring: 0 },
