@@ -410,7 +410,6 @@ static void round_q_f16(float* q, int n) {
   for (; i < n; i++) q[i] = (float)(_Float16)q[i];
 }
 
-
 // Many query rows at once, for pool.c's two threads (each takes a range of rows): the
 // kernel signature of grove_run, its pointers carrying attn_rows' tables (attention-native.ts
 // lays them out): `ctx` the shared header, `rows_ptrs` each row's key and value cache,
