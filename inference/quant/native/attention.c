@@ -171,22 +171,18 @@ static void block_scores_f16(const struct block* b, const _Float16* keys, int he
   }
 }
 
-// o[i] += the sum over p in [from, to] of w[p - from] * value row p's element i, added in
+// o[i] = the sum over p in [from, to] of w[p - from] * value row p's element i, added in
 // position order and rounded to f32 after each add. The weights are f16 values (softmax_weights
 // rounds them), so each product of a weight and an f16 value is exact in f32, and an f32 add
 // rounds as the TypeScript loop's f64 add then f32 store: the sums run in f32, sixteen outputs
 // a vector, each product joining its sum in a fused multiply-add (the product being exact, the
-// same rounding). A sum carried over from an earlier span of positions goes on from o.
+// same rounding).
 static void values_span(const double* w, const _Float16* vh, int vDim, int ring, int valueDim,
                         int from, int to, float* o) {
   int full = valueDim & ~63, full16 = valueDim & ~15, full8 = valueDim & ~7;
   // 64 outputs at a time stay in registers over every position: four independent chains.
   for (int i = 0; i < full; i += 64) {
-    f32x16 a0, a1, a2, a3;
-    __builtin_memcpy(&a0, o + i, 64);
-    __builtin_memcpy(&a1, o + i + 16, 64);
-    __builtin_memcpy(&a2, o + i + 32, 64);
-    __builtin_memcpy(&a3, o + i + 48, 64);
+    f32x16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     for (int p = from; p <= to; p++) {
       const _Float16* v = vh + (long)(ring > 0 ? p % ring : p) * vDim + i;
       float x = (float)w[p - from];
@@ -202,8 +198,7 @@ static void values_span(const double* w, const _Float16* vh, int vDim, int ring,
     __builtin_memcpy(o + i + 48, &a3, 64);
   }
   for (int i = full; i < full16; i += 16) {
-    f32x16 a;
-    __builtin_memcpy(&a, o + i, 64);
+    f32x16 a = {0};
     for (int p = from; p <= to; p++) {
       a += (float)w[p - from] * load_h16(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
     }
@@ -211,15 +206,14 @@ static void values_span(const double* w, const _Float16* vh, int vDim, int ring,
   }
   // Small heads (stories260K's eight values): eight chains in one register, not one by one.
   for (int i = full16; i < full8; i += 8) {
-    f8 a;
-    __builtin_memcpy(&a, o + i, 32);
+    f8 a = {0};
     for (int p = from; p <= to; p++) {
       a += (float)w[p - from] * load_h8_f(vh + (long)(ring > 0 ? p % ring : p) * vDim + i);
     }
     __builtin_memcpy(o + i, &a, 32);
   }
   for (int i = full8; i < valueDim; i++) {
-    float a = o[i];
+    float a = 0;
     for (int p = from; p <= to; p++) {
       a += (float)w[p - from] * (float)vh[(long)(ring > 0 ? p % ring : p) * vDim + i];
     }
@@ -286,9 +280,6 @@ static void values_span_f32(const double* w, const float* vf, int valueDim, int 
 static void block_values_f16(const struct block* b, const _Float16* values, int heads,
                              int kvHeads, int valueDim, int ring) {
   int group = heads / kvHeads, vDim = kvHeads * valueDim;
-  for (int r = 0; r < b->n; r++) {
-    for (long i = (long)b->h0 * valueDim; i < (long)b->h1 * valueDim; i++) b->att[r][i] = 0;
-  }
   if (b->n == 1) {
     int np = b->pos[0] - b->start[0] + 1;
     for (int h = b->h0; h < b->h1; h++) {
@@ -296,6 +287,9 @@ static void block_values_f16(const struct block* b, const _Float16* values, int 
                   valueDim, b->start[0], b->pos[0], b->att[0] + (long)h * valueDim);
     }
     return;
+  }
+  for (int r = 0; r < b->n; r++) {
+    for (long i = (long)b->h0 * valueDim; i < (long)b->h1 * valueDim; i++) b->att[r][i] = 0;
   }
   int run = valueDim >= VALUE_RUN_VALUES ? 1 : VALUE_RUN_VALUES / valueDim;
   float vf[run * valueDim];
