@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Socket } from "node:net";
 import { generateSecretKey } from "nostr-tools/pure";
 import { CONNECTION_LIMITS, makeTicket } from "../protocol/mod.ts";
 import { dialOrder, type MeshNode, meshNodeOptions } from "./p2p-node.ts";
@@ -147,6 +148,33 @@ Deno.test("members exchange tickets and talk directly; the peer id is the Nostr 
     const conn = b.libp2p.getConnections().find((c) => c.remotePeer.toString() === a.peerId);
     assert.ok(conn && !conn.remoteAddr.toString().includes("/p2p-circuit"));
   });
+});
+
+// protocol/noise-one-write.ts: noise 17 hands each message down as its 2-byte length and its
+// ciphertext, which @libp2p/tcp writes one by one. Every noise message must leave in one write,
+// so no socket of either node (nor the rendezvous) ever writes 2 bytes alone.
+Deno.test("each encrypted message leaves in one socket write, its length prefix included", async () => {
+  const sizes: number[] = [];
+  const write = Socket.prototype.write;
+  Socket.prototype.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+    if (chunk instanceof Uint8Array) sizes.push(chunk.byteLength);
+    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof write;
+  try {
+    await withMesh(async (mesh) => {
+      const a = await mesh.node();
+      const b = await mesh.node();
+      await serveEcho(a);
+      for (let i = 0; i < 5; i++) {
+        const { reply } = await echoOnce(b, a, a.directAddrs());
+        assert.deepEqual(reply, { echo: "hi", from: b.peerId });
+      }
+    });
+  } finally {
+    Socket.prototype.write = write;
+  }
+  assert.ok(sizes.length > 20, `only ${sizes.length} socket writes were seen`);
+  assert.deepEqual(sizes.filter((n) => n === 2), [], "a noise length prefix went alone");
 });
 
 Deno.test("a serving node is reached through the relay's circuit when it has no direct address", async () => {

@@ -7,7 +7,6 @@
  */
 import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
 import { tcp } from "@libp2p/tcp";
-import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { circuitRelayTransport } from "@libp2p/circuit-relay-v2";
@@ -20,6 +19,7 @@ import {
   filterDialAddrs,
   loadQuic,
   type Logger,
+  noiseOneWrite,
   type NostrEvent,
   pubkeyFromPeerId,
   silentLogger,
@@ -286,7 +286,7 @@ export async function meshNodeOptions(
     // A refused or lost reservation must not stop the node; the sweep asks again.
     transportManager: { faultTolerance: FaultTolerance.NO_FATAL },
     transports,
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noiseOneWrite()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
     // Strangers' idle sockets must not crowd members out (protocol/libp2p-limits.ts); the cap

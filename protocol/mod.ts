@@ -50,6 +50,7 @@ export { type Logger, silentLogger } from "./logger.ts";
 export { encodeFrame, readFrames } from "./framing.ts";
 export { ByteQueue, MAX_VARINT_BYTES, peekVarint, varint } from "./byte-queue.ts";
 export { loadQuic, stubBroadcastChannel } from "./libp2p-deno.ts";
+export { noiseOneWrite } from "./noise-one-write.ts";
 export {
   CONNECTION_LIMITS,
   createStrangerGate,

@@ -4,7 +4,6 @@
 // or STUN.
 import { createLibp2p, type Libp2p, type Libp2pOptions } from "libp2p";
 import { tcp } from "@libp2p/tcp";
-import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@libp2p/yamux";
 import { identify } from "@libp2p/identify";
 import { circuitRelayServer } from "@libp2p/circuit-relay-v2";
@@ -14,6 +13,7 @@ import {
   createStrangerGate,
   loadQuic,
   type Logger,
+  noiseOneWrite,
   silentLogger,
   type Startable,
   type StrangerGate,
@@ -136,7 +136,7 @@ export async function rendezvousOptions(
     privateKey: init.privateKey,
     addresses: { listen },
     transports,
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noiseOneWrite()],
     streamMuxers: [yamux()],
     peerDiscovery: [],
     // Strangers' idle sockets must not crowd members out of the handshake
