@@ -151,9 +151,12 @@ export async function meshBenchSection(models: { label: string; path: string; bi
   ];
   // One quantization of the big model is enough: the mesh's cost does not depend on it.
   for (const m of models.filter((m) => !/q4_k/i.test(m.path))) {
+    // Medians of several runs: one run's time to first token on the 1.1B varies by ±20 ms here,
+    // past the 5 ms target. Each run prefills the whole prompt: its 5 tokens are under half of
+    // what the slot holds after the last answer, too few to reuse (scheduler-slots.ts).
     const plan = m.big
-      ? { tokens: 24, runs: 2, ctxSize: 256 }
-      : { tokens: 200, runs: 5, ctxSize: 512 };
+      ? { tokens: 24, runs: 5, ctxSize: 256 }
+      : { tokens: 200, runs: 11, ctxSize: 512 };
     console.error(`  mesh / ${m.label}: measuring (${plan.tokens} tokens × ${plan.runs})...`);
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["run", "-A", new URL(import.meta.url).pathname, m.path, JSON.stringify(plan)],
