@@ -2,7 +2,9 @@
  * The mesh's cost on loopback: decode tok/s and time to first token seen by a client node
  * through relay + `/grove/infer/1` against the same model run by a LocalService in the same
  * process. The serving node is a real `main.ts serve` process; the relay runs in process.
- * Targets (issue 4): ≥ 97 % of local tok/s and ≤ 5 ms added TTFT.
+ * Targets (issue 4): ≥ 97 % of local tok/s and ≤ 5 ms added TTFT. Added TTFT counts the time
+ * outside the engine's queue and prefill (each answer's `done` timings say how long those took),
+ * so the prefill's own run-to-run spread is not charged to the mesh.
  * Both sides run the CPU kernels on one thread (GROVE_WASM_THREADS=0): on a 2-core machine a
  * serving node using both cores would compete with the client node's process, which a real
  * deployment (two machines) does not have, and the measurement is of the mesh, not of that.
@@ -28,6 +30,10 @@ import { eventually } from "../support/poll.ts";
 export interface PathRun {
   ttftMs: number;
   tokPerS: number;
+  /** The decode rate the engine itself reported (its `done` timings), wherever it ran. */
+  engineTokPerS: number;
+  /** Time to first token spent outside the engine's queue and prefill (its `done` timings). */
+  outsideMs: number;
 }
 
 export interface MeshBenchResult {
@@ -46,13 +52,25 @@ async function timeOne(service: InferenceService, req: InferRequest): Promise<Pa
   let first = 0;
   let last = 0;
   let n = 0;
+  let engineTokPerS = NaN;
+  let engineFirstMs = NaN;
   for await (const e of service.infer(req, new AbortController().signal)) {
     if (e.type === "error") throw new Error(`${e.code}: ${e.message}`);
+    if (e.type === "done") {
+      engineTokPerS = e.timings?.predicted_per_second ?? NaN;
+      engineFirstMs = (e.timings?.queued_ms ?? NaN) + (e.timings?.prompt_ms ?? NaN);
+    }
     if (e.type !== "token") continue;
     last = performance.now();
     if (n++ === 0) first = last;
   }
-  return { ttftMs: first - t0, tokPerS: (n - 1) / ((last - first) / 1000) };
+  const ttftMs = first - t0;
+  return {
+    ttftMs,
+    tokPerS: (n - 1) / ((last - first) / 1000),
+    engineTokPerS,
+    outsideMs: ttftMs - engineFirstMs,
+  };
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 30));
@@ -122,6 +140,8 @@ export async function measureMesh(
     const summary = (rs: PathRun[]) => ({
       ttftMs: median(rs.map((r) => r.ttftMs)),
       tokPerS: median(rs.map((r) => r.tokPerS)),
+      engineTokPerS: median(rs.map((r) => r.engineTokPerS)),
+      outsideMs: median(rs.map((r) => r.outsideMs)),
     });
     return {
       model: modelId,
@@ -144,16 +164,21 @@ export async function meshBenchSection(models: { label: string; path: string; bi
   const lines = [
     "Mesh overhead on loopback (client node → relay-admitted libp2p → serving node process),",
     "medians; targets: ≥ 97 % of local decode tok/s, ≤ 5 ms added time to first token.",
+    "serving engine = the decode tok/s the serving node's engine itself reported for the mesh " +
+    "runs: where it matches mesh tok/s, the transport kept up and the gap is in the serving process.",
+    "added TTFT = time to first token outside the engine's queue and prefill (TTFT less the " +
+    "engine's own queued_ms + prompt_ms), mesh less local: a prefill's own spread (±20 ms a run " +
+    "on the 1.1B here) is no cost of the mesh.",
     "",
-    "| model | tokens × runs | local tok/s | mesh tok/s | mesh / local | local TTFT ms | " +
-    "mesh TTFT ms | added TTFT ms | verdict |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| model | tokens × runs | local tok/s | mesh tok/s | serving engine tok/s | mesh / local | " +
+    "local TTFT ms | mesh TTFT ms | added TTFT ms | verdict |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   // One quantization of the big model is enough: the mesh's cost does not depend on it.
   for (const m of models.filter((m) => !/q4_k/i.test(m.path))) {
-    // Medians of several runs: one run's time to first token on the 1.1B varies by ±20 ms here,
-    // past the 5 ms target. Each run prefills the whole prompt: its 5 tokens are under half of
-    // what the slot holds after the last answer, too few to reuse (scheduler-slots.ts).
+    // Medians of several runs. Each run on the 1.1B prefills the whole prompt (its 5 tokens are
+    // under half of what the slot holds after the last answer, too few to reuse:
+    // scheduler-slots.ts), and that prefill alone varies by ±20 ms a run here.
     const plan = m.big
       ? { tokens: 24, runs: 5, ctxSize: 256 }
       : { tokens: 200, runs: 11, ctxSize: 512 };
@@ -168,16 +193,17 @@ export async function meshBenchSection(models: { label: string; path: string; bi
     const text = new TextDecoder().decode(out.stdout).trim().split("\n").pop() ?? "";
     if (!out.success || !text.startsWith("{")) {
       const err = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" ");
-      lines.push(`| ${m.label} | FAILED: ${err.replace(/\|/g, "/").slice(0, 200)} |||||||| |`);
+      lines.push(`| ${m.label} | FAILED: ${err.replace(/\|/g, "/").slice(0, 200)} ||||||||| |`);
       continue;
     }
     const r = JSON.parse(text) as MeshBenchResult;
     const ratio = r.mesh.tokPerS / r.local.tokPerS;
-    const added = r.mesh.ttftMs - r.local.ttftMs;
+    const added = r.mesh.outsideMs - r.local.outsideMs;
     const ok = ratio >= 0.97 && added <= 5;
     lines.push(
       `| ${m.label} | ${r.tokens} × ${r.runs} | ${r.local.tokPerS.toFixed(1)} | ` +
-        `${r.mesh.tokPerS.toFixed(1)} | ${(ratio * 100).toFixed(1)} % | ` +
+        `${r.mesh.tokPerS.toFixed(1)} | ${r.mesh.engineTokPerS.toFixed(1)} | ` +
+        `${(ratio * 100).toFixed(1)} % | ` +
         `${r.local.ttftMs.toFixed(1)} | ${r.mesh.ttftMs.toFixed(1)} | ${added.toFixed(1)} | ` +
         `${ok ? "meets the targets" : "misses a target"} |`,
     );
