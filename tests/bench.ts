@@ -269,8 +269,7 @@ async function longPromptBench() {
   ];
   const lines = [
     `A ${LONG_PROMPT.toLocaleString("en-US")}-token prompt on ${model.label}, then 32 tokens ` +
-    `decoded after it; medians ` +
-    `of ${RUNS} runs`,
+    `decoded after it; medians of ${RUNS} runs`,
     "",
     "| engine | prompt tok | prefill tok/s | decode tok/s after the prompt |",
     "| --- | --- | --- | --- |",

@@ -127,7 +127,13 @@ export function attentionRowsNative(
   const put = (i: number, t: number, r: AttentionRow, h0: number, h1: number) => {
     rowPointers[2 * i] = of(r.keys);
     rowPointers[2 * i + 1] = of(r.values);
-    rowInts.set([r.start, r.pos, r.ring, t, h0, h1], ROW_INTS * i);
+    const at = ROW_INTS * i;
+    rowInts[at] = r.start;
+    rowInts[at + 1] = r.pos;
+    rowInts[at + 2] = r.ring;
+    rowInts[at + 3] = t;
+    rowInts[at + 4] = h0;
+    rowInts[at + 5] = h1;
     most = Math.max(most, r.pos - r.start + 1);
   };
   if (halves) {
@@ -135,7 +141,7 @@ export function attentionRowsNative(
     put(0, 0, lone, 0, mid);
     put(1, 0, lone, mid, shape.heads);
   } else {
-    balancedOrder(n).forEach((t, i) => put(i, t, row(t), 0, shape.heads));
+    balancedOrder(n).forEach((t, i) => put(i, t, lone ?? row(t), 0, shape.heads));
   }
   // Scores of BLOCK_ROWS rows a thread: attention.c takes that many rows of one cache together.
   const perRow = shape.heads * most, perThread = BLOCK_ROWS * perRow;
